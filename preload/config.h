@@ -1,0 +1,34 @@
+// preload/config.h — the XMIT_* environment variables. Parsing is pure (the lookup function is
+// passed in) so tests can feed any environment; every bad value yields one line naming the
+// variable and the values it accepts, and makes the whole process pass through to the kernel.
+#pragma once
+
+#include <net/if.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+
+namespace xmit {
+
+enum class Backend { kAuto, kAfXdp, kVerbs };
+enum class LogLevel { kError = 0, kWarn, kNotice, kInfo, kDebug };
+
+struct Config {
+  std::string iface;                   // XMIT_IFACE; empty: nothing is accelerated
+  Backend backend = Backend::kAuto;    // XMIT_BACKEND=afxdp|verbs|auto
+  bool udp = true;                     // XMIT_UDP=on|off
+  bool tcp = true;                     // XMIT_TCP=on|off
+  LogLevel log_level = LogLevel::kNotice;  // XMIT_LOG=LEVEL[:FILE]
+  std::string log_file;                // "" → stderr; "%p" in the name becomes the pid
+  std::string pcap_file;               // XMIT_PCAP=FILE: every frame the queues carry
+  std::vector<std::string> errors;     // one line per bad value; non-empty → pass everything through
+};
+
+Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn);
+
+const char* backend_name(Backend b);
+const char* log_level_name(LogLevel l);
+
+}  // namespace xmit

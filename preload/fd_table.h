@@ -1,0 +1,47 @@
+// preload/fd_table.h — fd → offloaded Socket. fd numbers stay the kernel's: an offloaded socket's
+// fd is a real kernel "shadow" socket that holds the number (and its local port). A lookup of a
+// passthrough fd is a bounds check and two loads; pages of the table are mmap'd on first insert,
+// so the table never calls malloc and is constant-initialised (usable before any constructor).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "stack/sock/socket.h"
+
+namespace xmit {
+
+class FdTable {
+ public:
+  static constexpr int kPageBits = 12;
+  static constexpr int kPageSize = 1 << kPageBits;  // fds per page
+  static constexpr int kPages = 1024;               // fds below 4M are covered
+  static constexpr int kMaxFd = kPageSize * kPages;
+
+  constexpr FdTable() = default;
+
+  // The socket behind fd, or nullptr for a passthrough fd. No reference is taken.
+  Socket* peek(int fd) const noexcept {
+    if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return nullptr;
+    const std::atomic<Socket*>* page = pages_[fd >> kPageBits].load(std::memory_order_acquire);
+    if (page == nullptr) return nullptr;
+    return page[fd & (kPageSize - 1)].load(std::memory_order_acquire);
+  }
+
+  // Makes fd name `s`, handing the table one reference; *old receives the socket fd named before
+  // (its reference now the caller's) or nullptr. Returns false, taking nothing, when fd is beyond
+  // the table or a page cannot be mapped: the fd then stays passthrough.
+  bool install(int fd, Socket* s, Socket** old) noexcept;
+
+  // Takes fd out of the table; returns the reference it held, or nullptr.
+  Socket* remove(int fd) noexcept;
+
+ private:
+  std::atomic<Socket*>* page_for(int fd) noexcept;
+  std::atomic<std::atomic<Socket*>*> pages_[kPages] = {};
+};
+
+// The process's table.
+extern FdTable g_fds;
+
+}  // namespace xmit

@@ -1,0 +1,388 @@
+// preload/interpose.cc — the exported socket API. Each call looks its fd up once: a passthrough
+// fd goes straight to glibc (errno untouched, nothing allocated or logged); an offloaded fd goes to
+// its Socket (stack/sock/socket.h), and a -errno result becomes errno here and nowhere else.
+// glibc redirects fcntl to fcntl64 under _FILE_OFFSET_BITS=64; this file defines both by name.
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdarg>
+#include <climits>
+
+#include "preload/fd_table.h"
+#include "preload/libc.h"
+#include "preload/log.h"
+#include "preload/runtime.h"
+
+#define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
+
+using xmit::g_fds;
+using xmit::libc;
+using xmit::Socket;
+
+namespace {
+
+// The one place where the stack's -errno becomes errno.
+template <typename T>
+T ret(T r) noexcept {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
+
+ssize_t sock_sendmsg(Socket* s, const void* buf, size_t len, int flags, const sockaddr* to,
+                     socklen_t tolen) noexcept {
+  iovec iov{const_cast<void*>(buf), len};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr*>(to);
+  msg.msg_namelen = tolen;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  return ret(s->sendmsg(&msg, flags));
+}
+
+ssize_t sock_recvmsg(Socket* s, void* buf, size_t len, int flags, sockaddr* from,
+                     socklen_t* fromlen) noexcept {
+  iovec iov{buf, len};
+  msghdr msg{};
+  msg.msg_name = from;
+  msg.msg_namelen = fromlen ? *fromlen : 0;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t r = s->recvmsg(&msg, flags);
+  if (r >= 0 && fromlen != nullptr) *fromlen = msg.msg_namelen;
+  return ret(r);
+}
+
+// After the kernel gave `newfd` the same open file as `oldfd` (dup, dup2, dup3, F_DUPFD): newfd
+// names the same Socket, and whatever newfd named before is released.
+void dup_socket(int oldfd, int newfd) noexcept {
+  Socket* s = g_fds.peek(oldfd);
+  Socket* old = nullptr;
+  if (s != nullptr) {
+    s->get();
+    if (!g_fds.install(newfd, s, &old)) {
+      s->put();
+      xmit::logf(xmit::LogLevel::kWarn, "fd %d: beyond xmit's fd table; the dup passes to the kernel", newfd);
+    }
+  } else {
+    old = g_fds.remove(newfd);
+  }
+  if (old != nullptr) old->put();
+}
+
+void forget_fd(int fd) noexcept {
+  if (g_fds.peek(fd) == nullptr) [[likely]] return;  // passthrough fds never write the table
+  if (Socket* s = g_fds.remove(fd)) s->put();
+}
+
+}  // namespace
+
+XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
+  int fd = libc().socket(domain, type, protocol);
+  if (fd < 0) return fd;
+  if (xmit::log_enabled(xmit::LogLevel::kDebug)) {
+    if (const char* why = xmit::why_not_offloaded(domain, type, protocol)) {
+      int saved = errno;
+      xmit::logf(xmit::LogLevel::kDebug, "fd %d: socket(%d, %#x, %d) passes through: %s", fd,
+                 domain, type, protocol, why);
+      errno = saved;
+    }
+  }
+  return fd;
+}
+
+XMIT_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().bind(fd, addr, len);
+  return ret(s->bind(addr, len));
+}
+
+XMIT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().connect(fd, addr, len);
+  int fl = libc().fcntl(fd, F_GETFL);
+  return ret(s->connect(addr, len, fl >= 0 && (fl & O_NONBLOCK)));
+}
+
+XMIT_EXPORT int listen(int fd, int backlog) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().listen(fd, backlog);
+  return ret(s->listen(backlog));
+}
+
+XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().accept4(fd, addr, len, flags);
+  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return ret(-EINVAL);
+  Socket* child = nullptr;
+  int r = s->accept(&child, addr, len, flags);
+  if (r < 0) return ret(r);
+  // The accepted socket's fd number: a kernel shadow socket that holds it.
+  int nfd = libc().socket(AF_INET, SOCK_STREAM | flags, 0);
+  Socket* old = nullptr;
+  if (nfd < 0 || !g_fds.install(nfd, child, &old)) {
+    int err = nfd < 0 ? errno : EMFILE;
+    if (nfd >= 0) libc().close(nfd);
+    child->put();
+    return ret(-err);
+  }
+  if (old != nullptr) old->put();
+  return nfd;
+}
+
+XMIT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  if (g_fds.peek(fd) == nullptr) [[likely]] return libc().accept(fd, addr, len);
+  return accept4(fd, addr, len, 0);
+}
+
+XMIT_EXPORT int close(int fd) noexcept {
+  forget_fd(fd);  // before the number can be reused by another thread's open()
+  return libc().close(fd);
+}
+
+XMIT_EXPORT int close_range(unsigned first, unsigned last, int flags) noexcept {
+  int r = libc().close_range(first, last, flags);
+  if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+    unsigned end = last < static_cast<unsigned>(xmit::FdTable::kMaxFd) ? last : xmit::FdTable::kMaxFd - 1;
+    for (unsigned fd = first; fd <= end && fd >= first; ++fd) forget_fd(static_cast<int>(fd));
+  }
+  return r;
+}
+
+XMIT_EXPORT void closefrom(int lowfd) noexcept {
+  libc().closefrom(lowfd);
+  for (int fd = lowfd < 0 ? 0 : lowfd; fd < xmit::FdTable::kMaxFd; ++fd) {
+    forget_fd(fd);
+  }
+}
+
+XMIT_EXPORT int shutdown(int fd, int how) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().shutdown(fd, how);
+  return ret(s->shutdown(how));
+}
+
+XMIT_EXPORT ssize_t send(int fd, const void* buf, size_t len, int flags) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().send(fd, buf, len, flags);
+  return sock_sendmsg(s, buf, len, flags, nullptr, 0);
+}
+
+XMIT_EXPORT ssize_t sendto(int fd, const void* buf, size_t len, int flags, const sockaddr* to,
+                           socklen_t tolen) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().sendto(fd, buf, len, flags, to, tolen);
+  return sock_sendmsg(s, buf, len, flags, to, tolen);
+}
+
+XMIT_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().sendmsg(fd, msg, flags);
+  return ret(s->sendmsg(msg, flags));
+}
+
+// kernel: __sys_sendmmsg(): stops at the first error; returns the count if any datagram went.
+XMIT_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().sendmmsg(fd, vec, vlen, flags);
+  if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;
+  unsigned int sent = 0;
+  for (; sent < vlen; ++sent) {
+    ssize_t r = s->sendmsg(&vec[sent].msg_hdr, flags);
+    if (r < 0) return sent > 0 ? static_cast<int>(sent) : ret(static_cast<int>(r));
+    vec[sent].msg_len = static_cast<unsigned int>(r);
+  }
+  return static_cast<int>(sent);
+}
+
+XMIT_EXPORT ssize_t write(int fd, const void* buf, size_t len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().write(fd, buf, len);
+  return sock_sendmsg(s, buf, len, 0, nullptr, 0);
+}
+
+XMIT_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().writev(fd, iov, iovcnt);
+  if (iovcnt < 0 || iovcnt > UIO_MAXIOV) return ret(-EINVAL);
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = static_cast<size_t>(iovcnt);
+  return ret(s->sendmsg(&msg, 0));
+}
+
+XMIT_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().recv(fd, buf, len, flags);
+  return sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
+}
+
+XMIT_EXPORT ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockaddr* from,
+                             socklen_t* fromlen) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().recvfrom(fd, buf, len, flags, from, fromlen);
+  return sock_recvmsg(s, buf, len, flags, from, fromlen);
+}
+
+XMIT_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().recvmsg(fd, msg, flags);
+  return ret(s->recvmsg(msg, flags));
+}
+
+// kernel: do_recvmmsg(). The timeout is checked between datagrams, as the kernel does.
+XMIT_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().recvmmsg(fd, vec, vlen, flags, timeout);
+  if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;
+  unsigned int got = 0;
+  for (; got < vlen; ++got) {
+    int f = flags & ~MSG_WAITFORONE;
+    if (got > 0 && (flags & MSG_WAITFORONE)) f |= MSG_DONTWAIT;
+    ssize_t r = s->recvmsg(&vec[got].msg_hdr, f);
+    if (r < 0) return got > 0 ? static_cast<int>(got) : ret(static_cast<int>(r));
+    vec[got].msg_len = static_cast<unsigned int>(r);
+  }
+  return static_cast<int>(got);
+}
+
+XMIT_EXPORT ssize_t read(int fd, void* buf, size_t len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().read(fd, buf, len);
+  return sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
+}
+
+XMIT_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().readv(fd, iov, iovcnt);
+  if (iovcnt < 0 || iovcnt > UIO_MAXIOV) return ret(-EINVAL);
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = static_cast<size_t>(iovcnt);
+  return ret(s->recvmsg(&msg, 0));
+}
+
+XMIT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr || len > buflen) [[likely]] return libc().__read_chk(fd, buf, len, buflen);
+  return sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
+}
+
+XMIT_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr || len > buflen) [[likely]] return libc().__recv_chk(fd, buf, len, buflen, flags);
+  return sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
+}
+
+XMIT_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
+                                   sockaddr* from, socklen_t* fromlen) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr || len > buflen) [[likely]] {
+    return libc().__recvfrom_chk(fd, buf, len, buflen, flags, from, fromlen);
+  }
+  return sock_recvmsg(s, buf, len, flags, from, fromlen);
+}
+
+XMIT_EXPORT int setsockopt(int fd, int level, int name, const void* val, socklen_t len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().setsockopt(fd, level, name, val, len);
+  return ret(s->setsockopt(level, name, val, len));
+}
+
+XMIT_EXPORT int getsockopt(int fd, int level, int name, void* val, socklen_t* len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().getsockopt(fd, level, name, val, len);
+  return ret(s->getsockopt(level, name, val, len));
+}
+
+XMIT_EXPORT int getsockname(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().getsockname(fd, addr, len);
+  return ret(s->getname(addr, len, false));
+}
+
+XMIT_EXPORT int getpeername(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().getpeername(fd, addr, len);
+  return ret(s->getname(addr, len, true));
+}
+
+namespace {
+
+// fcntl on any fd: the kernel keeps the shadow socket's flags; xmit follows O_NONBLOCK and dups.
+int do_fcntl(decltype(&::fcntl) real, int fd, int cmd, void* arg) noexcept {
+  int r = real(fd, cmd, arg);
+  if (r < 0) return r;
+  if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && g_fds.peek(fd) != nullptr) dup_socket(fd, r);
+  if (cmd == F_SETFL) {
+    if (Socket* s = g_fds.peek(fd)) s->set_nonblock(reinterpret_cast<intptr_t>(arg) & O_NONBLOCK);
+  }
+  return r;
+}
+
+}  // namespace
+
+XMIT_EXPORT int fcntl(int fd, int cmd, ...) noexcept {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);  // as glibc does: every fcntl argument fits a pointer
+  va_end(ap);
+  return do_fcntl(libc().fcntl, fd, cmd, arg);
+}
+
+XMIT_EXPORT int fcntl64(int fd, int cmd, ...) noexcept {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return do_fcntl(libc().fcntl64, fd, cmd, arg);
+}
+
+XMIT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] return libc().ioctl(fd, request, arg);
+  switch (request) {
+    case FIONREAD:  // == SIOCINQ
+    case SIOCOUTQ:
+    case SIOCOUTQNSD:
+    case SIOCATMARK:
+      return ret(s->ioctl(request, arg));
+    case FIONBIO: {
+      int r = libc().ioctl(fd, request, arg);
+      if (r == 0 && arg != nullptr) s->set_nonblock(*static_cast<int*>(arg) != 0);
+      return r;
+    }
+    default:
+      return libc().ioctl(fd, request, arg);
+  }
+}
+
+XMIT_EXPORT int dup(int fd) noexcept {
+  int r = libc().dup(fd);
+  if (r >= 0 && g_fds.peek(fd) != nullptr) dup_socket(fd, r);
+  return r;
+}
+
+XMIT_EXPORT int dup2(int oldfd, int newfd) noexcept {
+  int r = libc().dup2(oldfd, newfd);
+  if (r >= 0 && oldfd != newfd) dup_socket(oldfd, newfd);
+  return r;
+}
+
+XMIT_EXPORT int dup3(int oldfd, int newfd, int flags) noexcept {
+  int r = libc().dup3(oldfd, newfd, flags);
+  if (r >= 0) dup_socket(oldfd, newfd);
+  return r;
+}

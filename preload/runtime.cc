@@ -1,0 +1,155 @@
+// preload/runtime.cc — load-time setup: configuration, log destination, backend choice.
+#include "preload/runtime.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "preload/libc.h"
+#include "preload/log.h"
+
+namespace xmit {
+namespace {
+
+constinit std::atomic<const Runtime*> g_runtime{nullptr};
+
+std::string expand_pid(const std::string& path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 1 < path.size() && path[i + 1] == 'p') {
+      out += std::to_string(getpid());
+      ++i;
+    } else {
+      out += path[i];
+    }
+  }
+  return out;
+}
+
+std::string interface_list() {
+  std::string names;
+  if (struct if_nameindex* all = if_nameindex()) {
+    for (auto* i = all; i->if_index != 0; ++i) names += (names.empty() ? "" : ", ") + std::string(i->if_name);
+    if_freenameindex(all);
+  }
+  return names.empty() ? "none" : names;
+}
+
+// XMIT_BACKEND=auto: verbs where the interface has an RDMA device, else AF_XDP.
+Backend choose_backend(Runtime& rt, std::string* why) {
+  std::string rdma = "/sys/class/net/" + rt.config.iface + "/device/infiniband";
+  struct stat st;
+  bool has_rdma = stat(rdma.c_str(), &st) == 0;
+  if (rt.config.backend == Backend::kAfXdp) {
+    *why = "XMIT_BACKEND=afxdp";
+    return Backend::kAfXdp;
+  }
+  if (rt.config.backend == Backend::kVerbs) {
+    *why = has_rdma ? "XMIT_BACKEND=verbs, but this build has no verbs backend yet"
+                    : "XMIT_BACKEND=verbs, but " + rdma + " does not exist (no RDMA device)";
+    return Backend::kVerbs;
+  }
+  *why = has_rdma ? "auto: " + rdma + " exists, but this build has no verbs backend yet"
+                  : "auto: no RDMA device under " + rdma;
+  return Backend::kAfXdp;
+}
+
+void setup(Runtime& rt) {
+  rt.config = parse_config([](const char* name) { return static_cast<const char*>(getenv(name)); });
+  Config& c = rt.config;
+  if (!c.log_file.empty() && c.errors.empty()) {
+    std::string path = expand_pid(c.log_file);
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      c.errors.push_back("XMIT_LOG=" + std::string(getenv("XMIT_LOG")) + ": cannot open " + path +
+                         ": " + strerror(errno) + " (accepted: LEVEL or LEVEL:FILE with a writable FILE)");
+    } else {
+      log_setup(c.log_level, fd);
+    }
+  } else if (c.errors.empty()) {
+    log_setup(c.log_level, 2);
+  }
+  if (!c.errors.empty()) {
+    for (const std::string& e : c.errors) {
+      logf(LogLevel::kError, "%s; every socket passes through to the kernel", e.c_str());
+    }
+    return;
+  }
+  if (c.iface.empty()) {
+    logf(LogLevel::kNotice, "XMIT_IFACE is unset: every socket passes through to the kernel");
+    return;
+  }
+  rt.ifindex = static_cast<int>(if_nametoindex(c.iface.c_str()));
+  if (rt.ifindex == 0) {
+    logf(LogLevel::kError,
+         "XMIT_IFACE=%s: no such interface in this network namespace (accepted: %s); every socket "
+         "passes through to the kernel",
+         c.iface.c_str(), interface_list().c_str());
+    return;
+  }
+  std::string why;
+  rt.backend = choose_backend(rt, &why);
+  if (rt.backend == Backend::kVerbs) {
+    logf(LogLevel::kError, "%s; every socket passes through to the kernel", why.c_str());
+    return;
+  }
+  rt.active = true;
+  logf(LogLevel::kNotice, "accelerating %s (ifindex %d) through %s (%s); UDP %s, TCP %s",
+       c.iface.c_str(), rt.ifindex, backend_name(rt.backend), why.c_str(), c.udp ? "on" : "off",
+       c.tcp ? "on" : "off");
+}
+
+}  // namespace
+
+void runtime_init() noexcept {
+  if (g_runtime.load(std::memory_order_acquire) != nullptr) return;
+  libc();
+  try {
+    auto* rt = new Runtime;
+    setup(*rt);
+    g_runtime.store(rt, std::memory_order_release);  // deliberately never freed: used until exit
+  } catch (...) {
+    logf(LogLevel::kError, "out of memory at start-up; every socket passes through to the kernel");
+  }
+}
+
+const Runtime* runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
+
+const char* why_not_offloaded(int domain, int type, int protocol) noexcept {
+  const Runtime* rt = runtime();
+  if (rt == nullptr) return "xmit is not initialised yet (a call from an earlier constructor)";
+  if (!rt->config.errors.empty()) return "a bad XMIT_* value turned xmit off";
+  if (rt->config.iface.empty()) return "XMIT_IFACE is unset";
+  if (!rt->active) return "XMIT_IFACE names no usable interface";
+  switch (domain) {
+    case AF_INET: break;
+    case AF_INET6: return "address family AF_INET6 (xmit serves IPv4)";
+    case AF_UNIX: return "address family AF_UNIX (local)";
+    case AF_NETLINK: return "address family AF_NETLINK";
+    case AF_PACKET: return "address family AF_PACKET";
+    default: return "address family not served by xmit";
+  }
+  int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP)) {
+    if (!rt->config.udp) return "UDP is off (XMIT_UDP=off)";
+    return "this build has no UDP stack yet";
+  }
+  if (base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
+    if (!rt->config.tcp) return "TCP is off (XMIT_TCP=off)";
+    return "this build has no TCP stack yet";
+  }
+  return "socket type or protocol not served by xmit (only UDP and TCP are)";
+}
+
+// Runs before the program's own constructors where the loader allows; calls that arrive earlier
+// pass through (libc() resolves itself on first use).
+__attribute__((constructor(101))) static void xmit_constructor() { runtime_init(); }
+
+}  // namespace xmit

@@ -1,0 +1,51 @@
+// stack/sock/socket.h — what an offloaded socket offers the interposer: the kernel's
+// struct proto_ops (include/linux/net.h), one virtual per socket call, each returning 0, a count,
+// or -errno. Sockets are reference counted: every fd that names one (dup, dup2, fork) holds a ref.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace xmit {
+
+class Socket {
+ public:
+  Socket() = default;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
+  // kernel: proto_ops.{bind,connect,listen,accept,getname,shutdown,setsockopt,getsockopt,sendmsg,
+  // recvmsg,ioctl}. `accept` returns a new Socket (ref held by the caller) through *newsock.
+  virtual int bind(const sockaddr* addr, socklen_t len) = 0;
+  virtual int connect(const sockaddr* addr, socklen_t len, bool nonblock) = 0;
+  virtual int listen(int backlog) = 0;
+  virtual int accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flags) = 0;
+  virtual int getname(sockaddr* addr, socklen_t* len, bool peer) = 0;
+  virtual int shutdown(int how) = 0;
+  virtual int setsockopt(int level, int name, const void* val, socklen_t len) = 0;
+  virtual int getsockopt(int level, int name, void* val, socklen_t* len) = 0;
+  virtual ssize_t sendmsg(const msghdr* msg, int flags) = 0;
+  virtual ssize_t recvmsg(msghdr* msg, int flags) = 0;
+  virtual int ioctl(unsigned long request, void* arg) = 0;
+  // The fd's O_NONBLOCK changed (fcntl F_SETFL or ioctl FIONBIO on the shadow socket).
+  virtual void set_nonblock(bool nonblock) = 0;
+
+  void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // kernel: sock_release() on the last put.
+  void put() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) release();
+  }
+
+ protected:
+  virtual ~Socket() = default;
+  // Called once, when the last fd naming this socket is closed. Usually `delete this`.
+  virtual void release() = 0;
+
+ private:
+  std::atomic<uint32_t> refs_{1};
+};
+
+}  // namespace xmit

@@ -1,0 +1,99 @@
+// tests/preload/config_test.cc — XMIT_* parsing: accepted values, and one error line per bad value.
+#include "preload/config.h"
+
+#include <map>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace xmit {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+Config parse(std::map<std::string, std::string> env) {
+  return parse_config([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(Config, DefaultsWhenNothingIsSet) {
+  Config c = parse({});
+  EXPECT_EQ(c.iface, "");
+  EXPECT_EQ(c.backend, Backend::kAuto);
+  EXPECT_TRUE(c.udp);
+  EXPECT_TRUE(c.tcp);
+  EXPECT_EQ(c.log_level, LogLevel::kNotice);
+  EXPECT_EQ(c.log_file, "");
+  EXPECT_EQ(c.pcap_file, "");
+  EXPECT_THAT(c.errors, IsEmpty());
+}
+
+TEST(Config, AcceptsEveryDocumentedValue) {
+  Config c = parse({{"XMIT_IFACE", "veth0"}, {"XMIT_BACKEND", "afxdp"}, {"XMIT_UDP", "off"},
+                    {"XMIT_TCP", "on"}, {"XMIT_LOG", "debug:/tmp/x-%p.log"}, {"XMIT_PCAP", "/tmp/a.pcap"}});
+  EXPECT_THAT(c.errors, IsEmpty());
+  EXPECT_EQ(c.iface, "veth0");
+  EXPECT_EQ(c.backend, Backend::kAfXdp);
+  EXPECT_FALSE(c.udp);
+  EXPECT_TRUE(c.tcp);
+  EXPECT_EQ(c.log_level, LogLevel::kDebug);
+  EXPECT_EQ(c.log_file, "/tmp/x-%p.log");
+  EXPECT_EQ(c.pcap_file, "/tmp/a.pcap");
+  EXPECT_EQ(parse({{"XMIT_BACKEND", "verbs"}}).backend, Backend::kVerbs);
+  EXPECT_EQ(parse({{"XMIT_BACKEND", "auto"}}).backend, Backend::kAuto);
+  EXPECT_EQ(parse({{"XMIT_LOG", "error"}}).log_level, LogLevel::kError);
+  EXPECT_FALSE(parse({{"XMIT_TCP", "0"}}).tcp);
+  EXPECT_TRUE(parse({{"XMIT_UDP", "1"}}).udp);
+}
+
+TEST(Config, EmptyIfaceMeansUnset) {
+  Config c = parse({{"XMIT_IFACE", ""}});
+  EXPECT_EQ(c.iface, "");
+  EXPECT_THAT(c.errors, IsEmpty());
+}
+
+struct BadCase {
+  const char* name;
+  const char* var;
+  const char* value;
+  const char* accepted;  // must appear in the error line
+};
+
+class ConfigBad : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigBad, OneLineNamingVariableAndAcceptedValues) {
+  const BadCase& b = GetParam();
+  Config c = parse({{b.var, b.value}});
+  ASSERT_EQ(c.errors.size(), 1u);
+  EXPECT_THAT(c.errors[0], HasSubstr(std::string(b.var) + "=" + b.value));
+  EXPECT_THAT(c.errors[0], HasSubstr(b.accepted));
+  EXPECT_EQ(c.errors[0].find('\n'), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, ConfigBad,
+    ::testing::Values(
+        BadCase{"IfaceTooLong", "XMIT_IFACE", "abcdefghijklmnop", "1 to 15 bytes"},
+        BadCase{"IfaceSlash", "XMIT_IFACE", "a/b", "without '/'"},
+        BadCase{"IfaceDot", "XMIT_IFACE", "..", "interface name"},
+        BadCase{"Backend", "XMIT_BACKEND", "dpdk", "afxdp, verbs, auto"},
+        BadCase{"BackendCase", "XMIT_BACKEND", "AFXDP", "afxdp, verbs, auto"},
+        BadCase{"Udp", "XMIT_UDP", "maybe", "on, off"},
+        BadCase{"Tcp", "XMIT_TCP", "yes", "on, off"},
+        BadCase{"LogLevel", "XMIT_LOG", "loud", "error, warn, notice, info, debug"},
+        BadCase{"LogEmptyFile", "XMIT_LOG", "debug:", "optionally :FILE"},
+        BadCase{"Pcap", "XMIT_PCAP", "", "a file path"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Config, SeveralBadValuesGiveSeveralLines) {
+  Config c = parse({{"XMIT_UDP", "x"}, {"XMIT_TCP", "y"}});
+  EXPECT_THAT(c.errors, ElementsAre(HasSubstr("XMIT_UDP=x"), HasSubstr("XMIT_TCP=y")));
+}
+
+}  // namespace
+}  // namespace xmit

@@ -1,0 +1,222 @@
+// tests/preload/dispatch_test.cc — the interposed functions, linked into this test: passthrough
+// fds reach the kernel untouched; offloaded fds reach their Socket; dup/close keep references right;
+// -errno from the stack becomes errno.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "preload/fd_table.h"
+
+namespace xmit {
+namespace {
+
+// A Socket that records what reached it.
+class FakeSocket : public Socket {
+ public:
+  explicit FakeSocket(int* released) : released_(released) {}
+  int bind(const sockaddr*, socklen_t) override { return calls.push_back("bind"), -EADDRINUSE; }
+  int connect(const sockaddr*, socklen_t, bool nb) override {
+    calls.push_back(nb ? "connect-nonblock" : "connect");
+    return nb ? -EINPROGRESS : 0;
+  }
+  int listen(int) override { return calls.push_back("listen"), 0; }
+  int accept(Socket**, sockaddr*, socklen_t*, int) override { return calls.push_back("accept"), -EAGAIN; }
+  int getname(sockaddr*, socklen_t*, bool peer) override {
+    calls.push_back(peer ? "getpeername" : "getsockname");
+    return -ENOTCONN;
+  }
+  int shutdown(int) override { return calls.push_back("shutdown"), 0; }
+  int setsockopt(int, int, const void*, socklen_t) override { return calls.push_back("setsockopt"), -ENOPROTOOPT; }
+  int getsockopt(int, int, void*, socklen_t*) override { return calls.push_back("getsockopt"), 0; }
+  ssize_t sendmsg(const msghdr* msg, int flags) override {
+    calls.push_back("sendmsg");
+    last_flags = flags;
+    size_t n = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; ++i) {
+      sent.append(static_cast<const char*>(msg->msg_iov[i].iov_base), msg->msg_iov[i].iov_len);
+      n += msg->msg_iov[i].iov_len;
+    }
+    return fail_send ? -EAGAIN : static_cast<ssize_t>(n);
+  }
+  ssize_t recvmsg(msghdr* msg, int) override {
+    calls.push_back("recvmsg");
+    if (msg->msg_iovlen == 0 || msg->msg_iov[0].iov_len < 2) return -EINVAL;
+    memcpy(msg->msg_iov[0].iov_base, "hi", 2);
+    return 2;
+  }
+  int ioctl(unsigned long req, void* arg) override {
+    calls.push_back("ioctl");
+    if (req == FIONREAD) *static_cast<int*>(arg) = 42;
+    return 0;
+  }
+  void set_nonblock(bool nb) override { nonblock = nb; }
+
+  std::vector<std::string> calls;
+  std::string sent;
+  int last_flags = 0;
+  bool fail_send = false;
+  bool nonblock = false;
+
+ protected:
+  void release() override { ++*released_; delete this; }
+
+ private:
+  int* released_;
+};
+
+class Dispatch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair_), 0);
+    sock_ = new FakeSocket(&released_);
+    Socket* old = nullptr;
+    ASSERT_TRUE(g_fds.install(pair_[0], sock_, &old));
+    ASSERT_EQ(old, nullptr);
+  }
+  void TearDown() override {
+    close(pair_[0]);
+    close(pair_[1]);
+  }
+  int pair_[2] = {-1, -1};
+  FakeSocket* sock_ = nullptr;
+  int released_ = 0;
+};
+
+TEST_F(Dispatch, PassthroughFdReachesKernelAndKeepsErrno) {
+  ASSERT_EQ(send(pair_[1], "abc", 3, 0), 3);  // pair_[1] is not offloaded
+  errno = 12345;
+  EXPECT_EQ(write(pair_[1], "d", 1), 1);
+  EXPECT_EQ(errno, 12345) << "a successful passthrough call must not touch errno";
+  EXPECT_EQ(send(-1, "x", 1, 0), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(recv(1 << 30, nullptr, 0, 0), -1) << "beyond the table: still the kernel's answer";
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_TRUE(sock_->calls.empty());
+}
+
+TEST_F(Dispatch, OffloadedFdReachesSocket) {
+  EXPECT_EQ(send(pair_[0], "abc", 3, MSG_DONTWAIT), 3);
+  EXPECT_EQ(sock_->last_flags, MSG_DONTWAIT);
+  EXPECT_EQ(write(pair_[0], "de", 2), 2);
+  iovec iov[2] = {{const_cast<char*>("f"), 1}, {const_cast<char*>("gh"), 2}};
+  EXPECT_EQ(writev(pair_[0], iov, 2), 3);
+  EXPECT_EQ(sock_->sent, "abcdefgh");
+  char buf[8];
+  EXPECT_EQ(read(pair_[0], buf, sizeof buf), 2);
+  EXPECT_EQ(recv(pair_[0], buf, sizeof buf, 0), 2);
+  EXPECT_EQ(memcmp(buf, "hi", 2), 0);
+  int n = 0;
+  EXPECT_EQ(ioctl(pair_[0], FIONREAD, &n), 0);
+  EXPECT_EQ(n, 42);
+  char none[1];
+  ssize_t peer_got = recv(pair_[1], none, 1, MSG_DONTWAIT);
+  EXPECT_EQ(peer_got, -1) << "nothing may leak to the kernel socket";
+}
+
+TEST_F(Dispatch, NegativeErrnoBecomesErrno) {
+  sockaddr_storage ss{};
+  EXPECT_EQ(bind(pair_[0], reinterpret_cast<sockaddr*>(&ss), sizeof ss), -1);
+  EXPECT_EQ(errno, EADDRINUSE);
+  int one = 1;
+  EXPECT_EQ(setsockopt(pair_[0], SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one), -1);
+  EXPECT_EQ(errno, ENOPROTOOPT);
+  sock_->fail_send = true;
+  EXPECT_EQ(send(pair_[0], "x", 1, 0), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  EXPECT_EQ(accept4(pair_[0], nullptr, nullptr, 0x40000000), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(getpeername(pair_[0], reinterpret_cast<sockaddr*>(&ss), nullptr), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+}
+
+TEST_F(Dispatch, NonblockFollowsFcntlAndFionbio) {
+  int fl = fcntl(pair_[0], F_GETFL);
+  ASSERT_EQ(fcntl(pair_[0], F_SETFL, fl | O_NONBLOCK), 0);
+  EXPECT_TRUE(sock_->nonblock);
+  sockaddr_storage ss{};
+  EXPECT_EQ(connect(pair_[0], reinterpret_cast<sockaddr*>(&ss), sizeof ss), -1);
+  EXPECT_EQ(errno, EINPROGRESS);
+  int off = 0;
+  ASSERT_EQ(ioctl(pair_[0], FIONBIO, &off), 0);
+  EXPECT_FALSE(sock_->nonblock);
+}
+
+TEST_F(Dispatch, DupSharesTheSocketAndCloseReleasesOnLastFd) {
+  int d1 = dup(pair_[0]);
+  int d2 = fcntl(pair_[0], F_DUPFD_CLOEXEC, 100);
+  ASSERT_GE(d1, 0);
+  ASSERT_GE(d2, 100);
+  EXPECT_EQ(g_fds.peek(d1), sock_);
+  EXPECT_EQ(g_fds.peek(d2), sock_);
+  int d3 = dup(pair_[1]);  // a passthrough fd dup'ed over nothing
+  EXPECT_EQ(g_fds.peek(d3), nullptr);
+  // dup2 onto an offloaded fd drops that fd's reference.
+  ASSERT_EQ(dup2(pair_[1], d1), d1);
+  EXPECT_EQ(g_fds.peek(d1), nullptr);
+  EXPECT_EQ(send(d2, "x", 1, 0), 1);
+  EXPECT_EQ(sock_->sent, "x");
+  close(d2);
+  EXPECT_EQ(released_, 0);
+  close(d1);
+  close(d3);
+  close(pair_[0]);
+  EXPECT_EQ(released_, 1);
+  EXPECT_EQ(g_fds.peek(pair_[0]), nullptr);
+}
+
+TEST_F(Dispatch, CloseRangeForgetsOffloadedFds) {
+  int d = dup3(pair_[0], 200, O_CLOEXEC);
+  ASSERT_EQ(d, 200);
+  EXPECT_EQ(g_fds.peek(200), sock_);
+  ASSERT_EQ(close_range(200, 210, 0), 0);
+  EXPECT_EQ(g_fds.peek(200), nullptr);
+  EXPECT_EQ(released_, 0);  // pair_[0] still holds it
+  close(pair_[0]);
+  EXPECT_EQ(released_, 1);
+}
+
+TEST_F(Dispatch, SendmmsgStopsAtFirstErrorAndReportsCount) {
+  char a[] = "aa", b[] = "bbb";
+  iovec ia{a, 2}, ib{b, 3};
+  mmsghdr v[2] = {};
+  v[0].msg_hdr.msg_iov = &ia;
+  v[0].msg_hdr.msg_iovlen = 1;
+  v[1].msg_hdr.msg_iov = &ib;
+  v[1].msg_hdr.msg_iovlen = 1;
+  EXPECT_EQ(sendmmsg(pair_[0], v, 2, 0), 2);
+  EXPECT_EQ(v[0].msg_len, 2u);
+  EXPECT_EQ(v[1].msg_len, 3u);
+  sock_->fail_send = true;
+  EXPECT_EQ(sendmmsg(pair_[0], v, 2, 0), -1);
+  EXPECT_EQ(errno, EAGAIN);
+}
+
+TEST(FdTable, InstallRemovePeekBounds) {
+  FdTable t;
+  int released = 0;
+  auto* s = new FakeSocket(&released);
+  Socket* old = reinterpret_cast<Socket*>(1);
+  EXPECT_FALSE(t.install(-1, s, &old));
+  EXPECT_FALSE(t.install(FdTable::kMaxFd, s, &old));
+  EXPECT_EQ(t.peek(-5), nullptr);
+  EXPECT_EQ(t.peek(FdTable::kMaxFd + 7), nullptr);
+  ASSERT_TRUE(t.install(FdTable::kMaxFd - 1, s, &old));
+  EXPECT_EQ(old, nullptr);
+  EXPECT_EQ(t.peek(FdTable::kMaxFd - 1), s);
+  EXPECT_EQ(t.peek(FdTable::kMaxFd - 2), nullptr);
+  EXPECT_EQ(t.remove(FdTable::kMaxFd - 1), s);
+  EXPECT_EQ(t.remove(FdTable::kMaxFd - 1), nullptr);
+  s->put();
+  EXPECT_EQ(released, 1);
+}
+
+}  // namespace
+}  // namespace xmit
