@@ -1,0 +1,160 @@
+// stack/dev/sw_offload.cc — software TX offloads for the test devices (see sw_offload.h).
+// kernel: skb_checksum_help() net/core/dev.c, ip_send_check(), tcp_gso_segment() net/ipv4/tcp_offload.c.
+#include "stack/dev/sw_offload.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace xmit {
+namespace {
+
+constexpr uint32_t kEthHdrLen = 14;
+constexpr uint16_t kEthPIp = 0x0800;
+constexpr uint8_t kIpProtoTcp = 6;
+constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
+
+uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t load_be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+void store_be16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void store_be32(uint8_t* p, uint32_t v) {
+  store_be16(p, static_cast<uint16_t>(v >> 16));
+  store_be16(p + 2, static_cast<uint16_t>(v));
+}
+
+// Length of the IPv4 header that follows an untagged Ethernet header, or 0 if there is none.
+uint32_t ipv4_hdr_len(const uint8_t* frame, uint32_t len) {
+  if (len < kEthHdrLen + 20 || load_be16(frame + 12) != kEthPIp) return 0;
+  const uint8_t* ip = frame + kEthHdrLen;
+  uint32_t ihl = (ip[0] & 0x0fu) * 4;
+  if ((ip[0] >> 4) != 4 || ihl < 20 || kEthHdrLen + ihl > len) return 0;
+  return ihl;
+}
+
+// kernel: ip_send_check(), net/ipv4/ip_output.c
+void ip_send_check(uint8_t* ip, uint32_t ihl) {
+  store_be16(ip + 10, 0);
+  store_be16(ip + 10, sw_csum_fold(sw_csum_add(ip, ihl, 0)));
+}
+
+}  // namespace
+
+uint32_t tx_frame_len(const TxFrame& f) {
+  uint32_t len = 0;
+  for (const FrameSeg& s : f.segs) len += s.len;
+  return len;
+}
+
+int tx_frame_check(const TxFrame& f, const NetdevFeatures& feat) {
+  constexpr uint32_t kKnownFlags = kTxIpCsum | kTxL4Csum | kTxTso;
+  if (f.segs.empty() || f.segs.size() > feat.max_segs) return -EINVAL;
+  for (const FrameSeg& s : f.segs) {
+    if (s.data == nullptr && s.len != 0) return -EINVAL;
+  }
+  if ((f.flags & ~kKnownFlags) != 0) return -EINVAL;
+  if ((f.flags & kTxIpCsum) && !feat.ip_csum) return -EINVAL;
+  if ((f.flags & kTxL4Csum) && !feat.l4_csum) return -EINVAL;
+  if ((f.flags & kTxTso) && !feat.tso) return -EINVAL;
+  const uint32_t len = tx_frame_len(f);
+  if (f.flags & kTxTso) {
+    if (f.gso_size == 0) return -EINVAL;
+    if (len > feat.tso_max_size) return -EMSGSIZE;
+  } else if (len > feat.max_frame) {
+    return -EMSGSIZE;
+  }
+  if ((f.flags & kTxL4Csum) && uint32_t{f.csum_start} + f.csum_offset + 2 > len) return -EINVAL;
+  return 0;
+}
+
+uint32_t tx_frame_gather(const TxFrame& f, uint8_t* dst) {
+  uint32_t off = 0;
+  for (const FrameSeg& s : f.segs) {
+    if (s.len != 0) std::memcpy(dst + off, s.data, s.len);
+    off += s.len;
+  }
+  return off;
+}
+
+uint32_t sw_csum_add(const uint8_t* p, size_t len, uint32_t sum) {
+  uint64_t acc = sum;
+  size_t i = 0;
+  for (; i + 1 < len; i += 2) acc += load_be16(p + i);
+  if (i < len) acc += uint32_t{p[i]} << 8;
+  while (acc >> 32) acc = (acc & 0xffffffffu) + (acc >> 32);
+  return static_cast<uint32_t>(acc);
+}
+
+uint16_t sw_csum_fold(uint32_t sum) {
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_start,
+                   uint16_t csum_offset) {
+  if (flags & kTxIpCsum) {
+    const uint32_t ihl = ipv4_hdr_len(frame, len);
+    if (ihl == 0) return -EINVAL;
+    ip_send_check(frame + kEthHdrLen, ihl);
+  }
+  if (flags & kTxL4Csum) {
+    // kernel: skb_checksum_help(): sum [csum_start, len) over the pseudo-header sum the stack
+    // left in the field, store it folded at csum_start + csum_offset; 0 becomes CSUM_MANGLED_0.
+    if (uint32_t{csum_start} + csum_offset + 2 > len) return -EINVAL;
+    uint16_t csum = sw_csum_fold(sw_csum_add(frame + csum_start, len - csum_start, 0));
+    store_be16(frame + csum_start + csum_offset, csum == 0 ? 0xffff : csum);
+  }
+  return 0;
+}
+
+int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* scratch,
+                uint32_t scratch_len, absl::FunctionRef<bool(const uint8_t*, uint32_t)> emit) {
+  const uint32_t ihl = ipv4_hdr_len(frame, len);
+  if (ihl == 0 || gso_size == 0) return -EINVAL;
+  const uint8_t* ip = frame + kEthHdrLen;
+  const uint32_t ip_end = kEthHdrLen + load_be16(ip + 2);  // Ethernet padding is not payload
+  if (ip[9] != kIpProtoTcp || ip_end > len || ip_end < kEthHdrLen + ihl + 20) return -EINVAL;
+  if ((load_be16(ip + 6) & 0x3fff) != 0) return -EINVAL;  // a fragment cannot be segmented
+  const uint32_t tcp_off = kEthHdrLen + ihl;
+  const uint32_t hdr_len = tcp_off + (frame[tcp_off + 12] >> 4) * 4u;
+  if (hdr_len < tcp_off + 20 || hdr_len > ip_end) return -EINVAL;
+  const uint32_t payload = ip_end - hdr_len;
+  if (hdr_len + (payload < gso_size ? payload : gso_size) > scratch_len) return -EMSGSIZE;
+
+  const uint32_t seq0 = load_be32(frame + tcp_off + 4);
+  const uint16_t id0 = load_be16(ip + 4);
+  const uint32_t pseudo = sw_csum_add(ip + 12, 8, 0) + kIpProtoTcp;  // saddr, daddr, protocol
+  int nsegs = 0;
+  uint32_t off = 0;
+  do {
+    const uint32_t chunk = payload - off < gso_size ? payload - off : gso_size;
+    const bool last = off + chunk == payload;
+    std::memcpy(scratch, frame, hdr_len);
+    std::memcpy(scratch + hdr_len, frame + hdr_len + off, chunk);
+    uint8_t* sip = scratch + kEthHdrLen;
+    uint8_t* th = scratch + tcp_off;
+    const uint32_t seg_len = hdr_len + chunk;
+    // kernel: inet_gso_segment(): each segment gets its own tot_len and the next IP id.
+    store_be16(sip + 2, static_cast<uint16_t>(seg_len - kEthHdrLen));
+    store_be16(sip + 4, static_cast<uint16_t>(id0 + nsegs));
+    ip_send_check(sip, ihl);
+    // kernel: tcp_gso_segment(): seq advances by the payload; FIN and PSH only on the last
+    // segment, CWR only on the first.
+    store_be32(th + 4, seq0 + off);
+    if (!last) th[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
+    if (nsegs != 0) th[13] &= static_cast<uint8_t>(~kTcpCwr);
+    const uint32_t tcp_len = seg_len - tcp_off;
+    store_be16(th + 16, 0);
+    store_be16(th + 16, sw_csum_fold(sw_csum_add(th, tcp_len, pseudo + tcp_len)));
+    ++nsegs;
+    if (!emit(scratch, seg_len)) break;
+    off += chunk;
+  } while (off < payload);
+  return nsegs;
+}
+
+}  // namespace xmit

@@ -1,0 +1,44 @@
+// stack/dev/sw_offload.h — what a NIC does to a frame on its way out, done in software for the test
+// devices: check a TxFrame against the features, gather it, finish its checksums, split TSO frames.
+// Kernel counterparts: netif_skb_features(), skb_checksum_help(), ip_send_check(), tcp_gso_segment().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/functional/function_ref.h"
+#include "stack/dev/netdev.h"
+
+namespace xmit {
+
+// Total length of a frame: the sum of its segments.
+uint32_t tx_frame_len(const TxFrame& f);
+
+// 0 or -errno, the rules Netdev::xmit() applies to every frame:
+//  -EINVAL   no segments, more than max_segs, an unknown flag, an offload flag the device lacks,
+//            csum_start/csum_offset outside the frame, kTxTso without gso_size;
+//  -EMSGSIZE longer than max_frame (without kTxTso) or than tso_max_size (with it).
+int tx_frame_check(const TxFrame& f, const NetdevFeatures& feat);
+
+// Copies the segments of `f` into `dst`, which holds at least tx_frame_len(f) bytes.
+uint32_t tx_frame_gather(const TxFrame& f, uint8_t* dst);
+
+// A local ones-complement sum (RFC 1071) over big-endian 16-bit words; an odd tail byte is the high
+// half of its word. stack/base/checksum.h will replace these once it lands.
+uint32_t sw_csum_add(const uint8_t* p, size_t len, uint32_t sum);
+uint16_t sw_csum_fold(uint32_t sum);  // kernel: csum_fold(): folds to 16 bits and complements
+
+// Finishes kTxIpCsum and kTxL4Csum on a gathered frame, as the NIC would. 0, or -EINVAL when
+// kTxIpCsum is set but the frame carries no valid IPv4 header after an untagged Ethernet header.
+int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_start,
+                   uint16_t csum_offset);
+
+// Splits a gathered Ethernet/IPv4/TCP frame into segments of at most gso_size payload bytes, each
+// with its own IP total length, IP id, TCP sequence number, flags and both checksums finished.
+// `emit(seg, len)` gets each segment in a scratch buffer valid during the call; it returns false to
+// stop early. Returns the number of segments emitted, or -EINVAL when the frame is not IPv4/TCP.
+// kernel: tcp_gso_segment() (net/ipv4/tcp_offload.c), inet_gso_segment() (net/ipv4/af_inet.c).
+int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* scratch,
+                uint32_t scratch_len, absl::FunctionRef<bool(const uint8_t*, uint32_t)> emit);
+
+}  // namespace xmit

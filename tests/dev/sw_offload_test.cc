@@ -1,0 +1,176 @@
+// tests/dev/sw_offload_test.cc — frame checks, the local checksum, checksum finishing and TSO.
+#include "stack/dev/sw_offload.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/dev/test_frames.h"
+
+namespace xmit {
+namespace {
+
+using testing::be16_at;
+using testing::be32_at;
+using testing::L4Spec;
+using testing::make_frame;
+
+TEST(SwCsum, Rfc1071Example) {
+  // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (after the end-around carry).
+  const uint8_t data[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
+  EXPECT_EQ(sw_csum_fold(sw_csum_add(data, sizeof(data), 0)), static_cast<uint16_t>(~0xddf2));
+  // An odd tail byte is the high half of its word.
+  const uint8_t odd[] = {0x12, 0x34, 0x56};
+  EXPECT_EQ(sw_csum_fold(sw_csum_add(odd, 3, 0)), static_cast<uint16_t>(~(0x1234 + 0x5600)));
+  // Sums chain: two halves give the same result as the whole.
+  EXPECT_EQ(sw_csum_fold(sw_csum_add(data + 4, 4, sw_csum_add(data, 4, 0))),
+            sw_csum_fold(sw_csum_add(data, 8, 0)));
+}
+
+TEST(SwCsum, Ipv4HeaderKnownValue) {
+  // A captured header whose checksum is b861.
+  const uint8_t ip[] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+                        0xff, 0xff, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+  std::vector<uint8_t> f(14 + sizeof(ip), 0);
+  f[12] = 0x08;
+  std::memcpy(f.data() + 14, ip, sizeof(ip));
+  ASSERT_EQ(tx_finish_csum(f.data(), static_cast<uint32_t>(f.size()), kTxIpCsum, 0, 0), 0);
+  EXPECT_EQ(be16_at(f, 24), 0xb861);
+}
+
+TEST(SwCsum, IpCsumNeedsIpv4) {
+  std::vector<uint8_t> arp(60, 0);
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  EXPECT_EQ(tx_finish_csum(arp.data(), 60, kTxIpCsum, 0, 0), -EINVAL);
+}
+
+class L4CsumTest : public ::testing::TestWithParam<uint8_t> {};
+
+TEST_P(L4CsumTest, FinishesPartialChecksum) {
+  for (uint32_t payload : {0u, 1u, 17u, 1000u}) {
+    auto f = make_frame({.protocol = GetParam(), .payload_len = payload, .partial_csum = true,
+                         .ip_csum_zero = true});
+    ASSERT_FALSE(testing::l4_csum_ok(f));
+    ASSERT_FALSE(testing::ipv4_csum_ok(f));
+    ASSERT_EQ(tx_finish_csum(f.data(), static_cast<uint32_t>(f.size()), kTxIpCsum | kTxL4Csum,
+                             static_cast<uint16_t>(testing::l4_offset()),
+                             static_cast<uint16_t>(testing::l4_csum_offset(GetParam()))),
+              0);
+    EXPECT_TRUE(testing::l4_csum_ok(f)) << payload;
+    EXPECT_TRUE(testing::ipv4_csum_ok(f)) << payload;
+    // Byte-exact against a frame built with the full checksum.
+    EXPECT_EQ(f, make_frame({.protocol = GetParam(), .payload_len = payload}));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Proto, L4CsumTest, ::testing::Values(6, 17),
+                         [](const auto& info) { return info.param == 6 ? "Tcp" : "Udp"; });
+
+TEST(SwCsum, ZeroResultIsStoredAsMangledZero) {
+  // Sum of the range is ffff, so the folded complement is 0: stored as ffff (CSUM_MANGLED_0).
+  uint8_t f[] = {0x00, 0x00, 0xff, 0xff};
+  ASSERT_EQ(tx_finish_csum(f, 4, kTxL4Csum, 0, 0), 0);
+  EXPECT_EQ(f[0], 0xff);
+  EXPECT_EQ(f[1], 0xff);
+}
+
+struct CheckCase {
+  std::string name;
+  NetdevFeatures feat;
+  uint32_t nsegs;
+  uint32_t seg_len;
+  uint32_t flags;
+  uint16_t csum_start, csum_offset, gso_size;
+  int want;
+};
+
+class FrameCheckTest : public ::testing::TestWithParam<CheckCase> {};
+
+TEST_P(FrameCheckTest, Verdict) {
+  const CheckCase& c = GetParam();
+  std::vector<uint8_t> mem(c.nsegs * c.seg_len + 1, 0);
+  std::vector<FrameSeg> segs;
+  for (uint32_t i = 0; i < c.nsegs; ++i) segs.push_back({mem.data() + i * c.seg_len, c.seg_len});
+  TxFrame f{.segs = segs, .flags = c.flags, .csum_start = c.csum_start,
+            .csum_offset = c.csum_offset, .gso_size = c.gso_size};
+  EXPECT_EQ(tx_frame_check(f, c.feat), c.want);
+}
+
+const NetdevFeatures kPlain{.max_segs = 4};
+const NetdevFeatures kAll{.ip_csum = true, .l4_csum = true, .tso = true, .tso_max_size = 65536,
+                          .max_segs = 4};
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, FrameCheckTest,
+    ::testing::Values(
+        CheckCase{"Ok", kPlain, 4, 100, 0, 0, 0, 0, 0},
+        CheckCase{"NoSegs", kPlain, 0, 100, 0, 0, 0, 0, -EINVAL},
+        CheckCase{"TooManySegs", kPlain, 5, 100, 0, 0, 0, 0, -EINVAL},
+        CheckCase{"MaxFrameFits", kPlain, 2, 757, 0, 0, 0, 0, 0},
+        CheckCase{"OverMaxFrame", kPlain, 3, 505, 0, 0, 0, 0, -EMSGSIZE},
+        CheckCase{"UnknownFlag", kAll, 1, 100, 1u << 7, 0, 0, 0, -EINVAL},
+        CheckCase{"IpCsumNotOffered", kPlain, 1, 100, kTxIpCsum, 0, 0, 0, -EINVAL},
+        CheckCase{"L4CsumNotOffered", kPlain, 1, 100, kTxL4Csum, 34, 6, 0, -EINVAL},
+        CheckCase{"TsoNotOffered", kPlain, 1, 100, kTxTso, 0, 0, 1000, -EINVAL},
+        CheckCase{"L4CsumInside", kAll, 1, 100, kTxL4Csum, 34, 64, 0, 0},
+        CheckCase{"L4CsumPastEnd", kAll, 1, 100, kTxL4Csum, 34, 65, 0, -EINVAL},
+        CheckCase{"TsoBig", kAll, 4, 9000, kTxTso, 0, 0, 1448, 0},
+        CheckCase{"TsoNoGsoSize", kAll, 1, 9000, kTxTso, 0, 0, 0, -EINVAL},
+        CheckCase{"TsoOverMax", kAll, 4, 16385, kTxTso, 0, 0, 1448, -EMSGSIZE}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Tso, SegmentsLikeTcpGsoSegment) {
+  constexpr uint32_t kPayload = 2500, kGso = 1000;
+  auto big = make_frame({.protocol = 6, .payload_len = kPayload, .ip_id = 7, .seq = 0xfffffc00,
+                         .tcp_flags = 0x80 | 0x18 | 0x01,  // CWR|PSH|ACK|FIN
+                         .partial_csum = true, .ip_csum_zero = true});
+  std::vector<std::vector<uint8_t>> segs;
+  std::vector<uint8_t> scratch(1514, 0xff);
+  int n = tso_segment(big.data(), static_cast<uint32_t>(big.size()), kGso, scratch.data(),
+                      static_cast<uint32_t>(scratch.size()), [&](const uint8_t* p, uint32_t len) {
+                        segs.emplace_back(p, p + len);
+                        return true;
+                      });
+  ASSERT_EQ(n, 3);
+  ASSERT_EQ(segs.size(), 3u);
+  std::vector<uint8_t> payload;
+  const uint32_t hdr = testing::l4_offset() + 20;
+  for (int i = 0; i < 3; ++i) {
+    const auto& s = segs[i];
+    const uint32_t chunk = i < 2 ? kGso : kPayload - 2 * kGso;
+    ASSERT_EQ(s.size(), hdr + chunk);
+    EXPECT_EQ(be16_at(s, 16), 20 + 20 + chunk);           // tot_len
+    EXPECT_EQ(be16_at(s, 18), 7 + i);                     // id
+    EXPECT_EQ(be32_at(s, 38), 0xfffffc00u + i * kGso);    // seq, wrapping
+    const uint8_t flags = s[47];
+    EXPECT_EQ((flags & 0x80) != 0, i == 0) << i;          // CWR first only
+    EXPECT_EQ((flags & 0x09) != 0, i == 2) << i;          // FIN, PSH last only
+    EXPECT_TRUE(flags & 0x10);                            // ACK everywhere
+    EXPECT_TRUE(testing::ipv4_csum_ok(s)) << i;
+    EXPECT_TRUE(testing::l4_csum_ok(s)) << i;
+    payload.insert(payload.end(), s.begin() + hdr, s.end());
+  }
+  EXPECT_EQ(payload, std::vector<uint8_t>(big.begin() + hdr, big.end()));
+}
+
+TEST(Tso, RejectsUdpAndOversizedSegments) {
+  auto udp = make_frame({.protocol = 17, .payload_len = 3000});
+  std::vector<uint8_t> scratch(1514);
+  auto never = [](const uint8_t*, uint32_t) {
+    ADD_FAILURE() << "emitted";
+    return true;
+  };
+  EXPECT_EQ(tso_segment(udp.data(), static_cast<uint32_t>(udp.size()), 1000, scratch.data(), 1514,
+                        never),
+            -EINVAL);
+  auto tcp = make_frame({.protocol = 6, .payload_len = 3000});
+  EXPECT_EQ(tso_segment(tcp.data(), static_cast<uint32_t>(tcp.size()), 1500, scratch.data(), 1514,
+                        never),
+            -EMSGSIZE);
+}
+
+}  // namespace
+}  // namespace xmit
