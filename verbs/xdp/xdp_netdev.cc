@@ -1,0 +1,360 @@
+// verbs/xdp/xdp_netdev.cc — XdpNetdev: AF_XDP socket setup over the raw ABI and the data path.
+// Kernel counterparts: xsk_setsockopt()/xsk_mmap()/xsk_bind() (control), xsk_sendmsg(), xsk_poll().
+#include "verbs/xdp/xdp_netdev.h"
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "verbs/xdp/xdp_csum.h"
+
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+
+namespace xmit::xdp {
+namespace {
+
+constexpr uint32_t kEthHlen = 14;
+constexpr uint32_t kBatch = 64;     // descriptors handled per ring pass (stack arrays, no allocation)
+constexpr uint32_t kKickBatch = 32;  // kernel: TX_BATCH_SIZE, frames one copy-mode sendto() sends
+
+int fail(std::string* why, int err, const std::string& what) {
+  if (why != nullptr) *why = what + ": " + strerror(-err);
+  return err;
+}
+
+bool pow2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+// Byte `off` of a frame given as segments; the caller has checked off < total length.
+uint8_t byte_at(absl::Span<const FrameSeg> segs, uint32_t off) {
+  for (const FrameSeg& s : segs) {
+    if (off < s.len) return s.data[off];
+    off -= s.len;
+  }
+  return 0;
+}
+
+// Maps one ring: `count` entries of `Desc` after the producer/consumer/flags words.
+template <typename Desc>
+int map_ring(int fd, const xdp_ring_offset& off, uint32_t count, uint64_t pgoff, XskRingMap<Desc>* r) {
+  size_t len = off.desc + size_t(count) * sizeof(Desc);
+  void* map = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, off_t(pgoff));
+  if (map == MAP_FAILED) return -errno;
+  auto* base = static_cast<uint8_t*>(map);
+  r->map = map;
+  r->map_len = len;
+  r->producer = reinterpret_cast<uint32_t*>(base + off.producer);
+  r->consumer = reinterpret_cast<uint32_t*>(base + off.consumer);
+  r->flags = reinterpret_cast<uint32_t*>(base + off.flags);
+  r->ring = reinterpret_cast<Desc*>(base + off.desc);
+  r->mask = count - 1;
+  return 0;
+}
+
+int set_ring_size(int fd, int opt, uint32_t count) {
+  return setsockopt(fd, SOL_XDP, opt, &count, sizeof count) < 0 ? -errno : 0;
+}
+
+// MTU and MAC address from the kernel. kernel: dev_ifsioc_locked() SIOCGIFMTU / SIOCGIFHWADDR.
+int query_link(const std::string& ifname, uint32_t* mtu, uint8_t mac[6]) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  ifreq ifr{};
+  memcpy(ifr.ifr_name, ifname.data(), ifname.size());
+  int err = 0;
+  if (ioctl(s, SIOCGIFMTU, &ifr) < 0) {
+    err = -errno;
+  } else {
+    *mtu = uint32_t(ifr.ifr_mtu);
+    if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) err = -errno;
+    else memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+  }
+  close(s);
+  return err;
+}
+
+}  // namespace
+
+int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std::string* why) {
+  if (opt.ifname.empty() || opt.ifname.size() >= IFNAMSIZ)
+    return fail(why, -EINVAL, "bad interface name '" + opt.ifname + "'");
+  if (!pow2(opt.rx_frames) || !pow2(opt.tx_frames))
+    return fail(why, -EINVAL, "rx_frames and tx_frames must be powers of two");
+  std::unique_ptr<XdpNetdev> d(new XdpNetdev());
+  d->ifname_ = opt.ifname;
+  d->queue_id_ = opt.queue_id;
+  d->rx_frames_ = opt.rx_frames;
+  d->tx_frames_ = opt.tx_frames;
+
+  d->ifindex_ = int(if_nametoindex(opt.ifname.c_str()));
+  if (d->ifindex_ == 0) return fail(why, -errno, "interface " + opt.ifname);
+  uint32_t mtu = 0;
+  if (int err = query_link(opt.ifname, &mtu, d->mac_); err < 0)
+    return fail(why, err, "SIOCGIFMTU/SIOCGIFHWADDR on " + opt.ifname);
+  d->features_ = NetdevFeatures{};  // no checksum offload, no TSO: xmit() finishes sums in software
+  d->features_.max_segs = kMaxSegs;
+  d->features_.mtu = mtu;
+  d->features_.max_frame = std::min(mtu + kEthHlen, kFrameSize);
+
+  if (int err = d->setup_umem_and_rings(why); err < 0) return err;
+
+  if (int err = XdpProg::open(d->ifindex_, opt.mode, &d->prog_, why); err < 0) return err;
+
+  // Copy mode is forced where zero-copy cannot work (generic XDP); otherwise the kernel tries
+  // zero-copy and falls back to copy by itself (veth has no zero-copy support).
+  sockaddr_xdp sxdp{};
+  sxdp.sxdp_family = AF_XDP;
+  sxdp.sxdp_flags = XDP_USE_NEED_WAKEUP | (d->prog_->native() ? 0 : XDP_COPY);
+  sxdp.sxdp_ifindex = uint32_t(d->ifindex_);
+  sxdp.sxdp_queue_id = opt.queue_id;
+  if (bind(d->xsk_fd_, reinterpret_cast<sockaddr*>(&sxdp), sizeof sxdp) < 0)
+    return fail(why, -errno, "bind AF_XDP socket to " + opt.ifname + " queue " + std::to_string(opt.queue_id));
+  xdp_options xo{};
+  socklen_t xol = sizeof xo;
+  if (getsockopt(d->xsk_fd_, SOL_XDP, XDP_OPTIONS, &xo, &xol) == 0)
+    d->zerocopy_ = (xo.flags & XDP_OPTIONS_ZEROCOPY) != 0;
+  if (int err = d->prog_->set_xsk(opt.queue_id, d->xsk_fd_); err < 0)
+    return fail(why, err, "XSKMAP update for queue " + std::to_string(opt.queue_id));
+  *out = std::move(d);
+  return 0;
+}
+
+int XdpNetdev::setup_umem_and_rings(std::string* why) {
+  xsk_fd_ = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (xsk_fd_ < 0) return fail(why, -errno, "socket(AF_XDP)");
+
+  umem_len_ = size_t(rx_frames_ + tx_frames_) * kFrameSize;
+  void* umem = mmap(nullptr, umem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (umem == MAP_FAILED) return fail(why, -errno, "mmap UMEM");
+  umem_ = static_cast<uint8_t*>(umem);
+
+  xdp_umem_reg reg{};
+  reg.addr = reinterpret_cast<uint64_t>(umem_);
+  reg.len = umem_len_;
+  reg.chunk_size = kFrameSize;
+  reg.headroom = 0;
+  if (setsockopt(xsk_fd_, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) < 0)
+    return fail(why, -errno, "XDP_UMEM_REG");
+  if (int err = set_ring_size(xsk_fd_, XDP_UMEM_FILL_RING, rx_frames_); err < 0)
+    return fail(why, err, "XDP_UMEM_FILL_RING");
+  if (int err = set_ring_size(xsk_fd_, XDP_UMEM_COMPLETION_RING, tx_frames_); err < 0)
+    return fail(why, err, "XDP_UMEM_COMPLETION_RING");
+  if (int err = set_ring_size(xsk_fd_, XDP_RX_RING, rx_frames_); err < 0) return fail(why, err, "XDP_RX_RING");
+  if (int err = set_ring_size(xsk_fd_, XDP_TX_RING, tx_frames_); err < 0) return fail(why, err, "XDP_TX_RING");
+
+  xdp_mmap_offsets off{};
+  socklen_t optlen = sizeof off;
+  if (getsockopt(xsk_fd_, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen) < 0)
+    return fail(why, -errno, "XDP_MMAP_OFFSETS");
+  if (optlen != sizeof off) return fail(why, -EOPNOTSUPP, "XDP_MMAP_OFFSETS without ring flags (kernel < 5.4)");
+  if (int err = map_ring(xsk_fd_, off.fr, rx_frames_, XDP_UMEM_PGOFF_FILL_RING, &fill_.m); err < 0)
+    return fail(why, err, "mmap fill ring");
+  if (int err = map_ring(xsk_fd_, off.cr, tx_frames_, XDP_UMEM_PGOFF_COMPLETION_RING, &comp_.m); err < 0)
+    return fail(why, err, "mmap completion ring");
+  if (int err = map_ring(xsk_fd_, off.rx, rx_frames_, XDP_PGOFF_RX_RING, &rx_.m); err < 0)
+    return fail(why, err, "mmap RX ring");
+  if (int err = map_ring(xsk_fd_, off.tx, tx_frames_, XDP_PGOFF_TX_RING, &tx_.m); err < 0)
+    return fail(why, err, "mmap TX ring");
+  fill_.init_indices();
+  comp_.init_indices();
+  rx_.init_indices();
+  tx_.init_indices();
+
+  // Every RX frame starts in the fill ring (the ring holds exactly rx_frames_ entries, so a
+  // recycled frame always finds a slot); every TX frame starts on the free list.
+  uint32_t idx = 0;
+  if (fill_.reserve(rx_frames_, &idx) != rx_frames_) return fail(why, -EIO, "fill ring not empty");
+  for (uint32_t i = 0; i < rx_frames_; ++i) fill_.m.slot(idx + i) = uint64_t(i) * kFrameSize;
+  fill_.submit();
+  rx_held_.assign(rx_frames_, 0);
+  tx_cookie_.assign(tx_frames_, 0);
+  tx_free_.reserve(tx_frames_);
+  for (uint32_t i = tx_frames_; i > 0; --i) tx_free_.push_back(i - 1);
+  return 0;
+}
+
+XdpNetdev::~XdpNetdev() {
+  prog_.reset();  // closes the bpf_link: the kernel detaches the program
+  if (xsk_fd_ >= 0) close(xsk_fd_);
+  fill_.m.unmap();
+  comp_.m.unmap();
+  rx_.m.unmap();
+  tx_.m.unmap();
+  if (umem_ != nullptr) munmap(umem_, umem_len_);
+}
+
+// Length of a frame the device can send, or -errno. Reads the frame only through `segs`.
+int XdpNetdev::prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len_out) {
+  if (f.flags & ~uint32_t(kTxIpCsum | kTxL4Csum)) return -EINVAL;  // kTxTso: features().tso is false
+  if (f.segs.empty() || f.segs.size() > kMaxSegs) return -EINVAL;
+  uint64_t len = 0;
+  for (const FrameSeg& s : f.segs) {
+    if (s.data == nullptr && s.len != 0) return -EINVAL;
+    len += s.len;
+  }
+  if (len > features_.max_frame) return -EMSGSIZE;
+  if (len < kEthHlen) return -EINVAL;
+  uint32_t ihl = 0;
+  if (f.flags & kTxIpCsum) {
+    uint8_t vihl = len > kEthHlen ? byte_at(f.segs, kEthHlen) : 0;
+    ihl = (vihl & 0xf) * 4u;
+    if ((vihl >> 4) != 4 || ihl < 20 || kEthHlen + ihl > len) return -EINVAL;
+  }
+  if ((f.flags & kTxL4Csum) && uint64_t(f.csum_start) + f.csum_offset + 2 > len) return -EINVAL;
+  *len_out = uint32_t(len);
+  if (dst == nullptr) return 0;
+
+  uint8_t* p = dst;
+  for (const FrameSeg& s : f.segs) {
+    if (s.len != 0) memcpy(p, s.data, s.len);
+    p += s.len;
+  }
+  // kernel: ip_send_check().
+  if (f.flags & kTxIpCsum) {
+    uint8_t* iph = dst + kEthHlen;
+    put_be16(iph + 10, 0);
+    put_be16(iph + 10, csum_fold(csum_partial(iph, ihl, 0)));
+  }
+  // kernel: skb_checksum_help(): the field holds the pseudo-header sum; fold everything from
+  // csum_start; a result of 0 goes out as CSUM_MANGLED_0 (0xffff).
+  if (f.flags & kTxL4Csum) {
+    uint16_t sum = csum_fold(csum_partial(dst + f.csum_start, len - f.csum_start, 0));
+    put_be16(dst + f.csum_start + f.csum_offset, sum != 0 ? sum : 0xffff);
+  }
+  return 0;
+}
+
+int XdpNetdev::xmit(absl::Span<const TxFrame> frames) {
+  // Frames the device can never send stop the batch; the ones before them still go.
+  uint32_t ok = 0;
+  int err = 0;
+  for (const TxFrame& f : frames) {
+    uint32_t len;
+    if ((err = prepare_frame(f, nullptr, &len)) < 0) break;
+    ++ok;
+  }
+  if (ok == 0) return err;
+
+  uint32_t n = std::min<uint32_t>(ok, uint32_t(tx_free_.size()));
+  n = std::min(n, tx_.nb_free(n));
+  uint32_t idx = 0;
+  if (n == 0 || tx_.reserve(n, &idx) != n) return 0;  // ring or TX frames exhausted: try again later
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t frame = tx_free_.back();
+    tx_free_.pop_back();
+    uint64_t addr = uint64_t(rx_frames_ + frame) * kFrameSize;
+    uint32_t len = 0;
+    prepare_frame(frames[i], umem_ + addr, &len);  // validated above: cannot fail
+    tx_cookie_[frame] = frames[i].cookie;
+    xdp_desc& d = tx_.m.slot(idx + i);
+    d.addr = addr;
+    d.len = len;
+    d.options = 0;
+  }
+  tx_.submit();
+  stats_.tx_frames += n;
+  kick_tx((n + kKickBatch - 1) / kKickBatch);
+  return int(n);
+}
+
+// sendto() only when the kernel flags the TX ring: in copy mode (veth) it always does, and each
+// call sends at most TX_BATCH_SIZE frames, answering EAGAIN while more are queued.
+void XdpNetdev::kick_tx(uint32_t batches) {
+  for (uint32_t i = 0; i < batches + 1 && tx_.m.needs_wakeup(); ++i) {
+    ++stats_.tx_kicks;
+    if (sendto(xsk_fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) return;
+    if (errno == EAGAIN) continue;
+    // EBUSY: another sendmsg runs; ENOBUFS: no skb; ENETDOWN: link down. The frames stay in the
+    // ring and the next poll_tx() kicks again.
+    if (errno != EBUSY && errno != ENOBUFS && errno != ENETDOWN) ++stats_.tx_kick_errors;
+    return;
+  }
+}
+
+int XdpNetdev::poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) {
+  uint32_t pending = tx_.outstanding();
+  if (pending != 0) kick_tx((pending + kKickBatch - 1) / kKickBatch);
+  int reaped = 0;
+  for (;;) {
+    uint32_t idx = 0;
+    uint32_t n = comp_.peek(kBatch, &idx);
+    if (n == 0) break;
+    uint64_t cookies[kBatch];
+    uint32_t nc = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      uint64_t frame = comp_.m.slot(idx + i) / kFrameSize;
+      if (frame < rx_frames_ || frame >= uint64_t(rx_frames_) + tx_frames_) continue;  // not ours
+      uint32_t t = uint32_t(frame - rx_frames_);
+      cookies[nc++] = tx_cookie_[t];
+      tx_free_.push_back(t);
+    }
+    comp_.release();
+    // The frames are back on the free list before the callback runs: done() may xmit() again.
+    for (uint32_t i = 0; i < nc; ++i) done(cookies[i]);
+    reaped += int(nc);
+  }
+  stats_.tx_done += uint64_t(reaped);
+  return reaped;
+}
+
+int XdpNetdev::poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) {
+  int delivered = 0;
+  while (delivered < budget) {
+    uint32_t idx = 0;
+    uint32_t n = rx_.peek(std::min<uint32_t>(uint32_t(budget - delivered), kBatch), &idx);
+    if (n == 0) break;
+    uint64_t refill[kBatch];
+    uint32_t nrefill = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      const xdp_desc d = rx_.m.slot(idx + i);
+      uint64_t base = d.addr / kFrameSize * kFrameSize;
+      uint64_t frame = d.addr / kFrameSize;
+      if (frame >= rx_frames_ || d.addr + d.len > base + kFrameSize) continue;  // not an RX frame
+      rx_held_[frame] = 1;
+      RxFrame rf{umem_ + d.addr, d.len, base};
+      ++delivered;
+      if (!deliver(rf)) {
+        rx_held_[frame] = 0;
+        refill[nrefill++] = base;
+      }
+    }
+    rx_.release();
+    if (nrefill != 0) {
+      uint32_t fidx = 0;
+      fill_.reserve(nrefill, &fidx);  // cannot fail: the fill ring has a slot for every RX frame
+      for (uint32_t i = 0; i < nrefill; ++i) fill_.m.slot(fidx + i) = refill[i];
+      fill_.submit();
+    }
+  }
+  stats_.rx_frames += uint64_t(delivered);
+  // A driver that ran out of fill entries sleeps until poked (zero-copy drivers; copy mode never asks).
+  if (fill_.m.needs_wakeup()) {
+    ++stats_.fill_kicks;
+    recvfrom(xsk_fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+  }
+  return delivered;
+}
+
+void XdpNetdev::rx_recycle(uint64_t buf_id) {
+  uint64_t frame = buf_id / kFrameSize;
+  // Ignore ids that are not a held RX frame: a double recycle would put a frame in the ring twice.
+  if (buf_id % kFrameSize != 0 || frame >= rx_frames_ || !rx_held_[frame]) return;
+  rx_held_[frame] = 0;
+  uint32_t idx = 0;
+  fill_.reserve(1, &idx);
+  fill_.m.slot(idx) = buf_id;
+  fill_.submit();
+}
+
+}  // namespace xmit::xdp

@@ -1,0 +1,107 @@
+// verbs/xdp/xdp_netdev.h — XdpNetdev: one AF_XDP socket (one RX/TX queue pair of an interface) as a
+// Netdev, with its UMEM, its four rings and the steering XDP program.
+// Kernel counterpart: net/xdp/xsk.c seen from user space; the program is xmit_xdp.bpf.c.
+#pragma once
+
+#include <linux/if_xdp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stack/dev/netdev.h"
+#include "verbs/xdp/xdp_prog.h"
+#include "verbs/xdp/xsk_ring.h"
+
+namespace xmit::xdp {
+
+struct XdpOptions {
+  std::string ifname;
+  uint32_t queue_id = 0;
+  XdpMode mode = XdpMode::kAuto;
+  // UMEM frames (4096 B each) are split in two sets: RX frames circulate through fill -> RX ->
+  // caller -> fill; TX frames through TX -> completion -> free list. A TX backlog never starves RX.
+  uint32_t rx_frames = 2048;  // power of two; also the fill ring size
+  uint32_t tx_frames = 2048;  // power of two; also the TX and completion ring size
+};
+
+// Counters for the log and tests; none of them is needed to use the device.
+struct XdpStats {
+  uint64_t tx_frames = 0;   // frames handed to the TX ring
+  uint64_t tx_done = 0;     // completions reaped
+  uint64_t tx_kicks = 0;    // sendto() wakeups (TX ring flagged XDP_RING_NEED_WAKEUP)
+  uint64_t tx_kick_errors = 0;  // a sendto() wakeup failed with something other than EAGAIN/EBUSY/ENOBUFS
+  uint64_t rx_frames = 0;   // frames delivered by poll_rx()
+  uint64_t fill_kicks = 0;  // recvfrom() wakeups (fill ring flagged XDP_RING_NEED_WAKEUP)
+};
+
+// Thread-safety: as Netdev — one thread at a time.
+class XdpNetdev final : public Netdev {
+ public:
+  static constexpr uint32_t kFrameSize = 4096;
+  static constexpr uint16_t kMaxSegs = 17;  // kernel: MAX_SKB_FRAGS + 1; we copy, so any count would do
+
+  // Opens `opt.ifname` (in the calling thread's network namespace), queue `opt.queue_id`.
+  // 0 or -errno; *why (if given) says which step failed. Nothing is printed.
+  static int open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std::string* why = nullptr);
+  ~XdpNetdev() override;
+  XdpNetdev(const XdpNetdev&) = delete;
+  XdpNetdev& operator=(const XdpNetdev&) = delete;
+
+  const NetdevFeatures& features() const override { return features_; }
+  const uint8_t* mac() const override { return mac_; }
+  int ifindex() const override { return ifindex_; }
+
+  // Copies each frame into a TX UMEM frame, finishes kTxIpCsum / kTxL4Csum in software (features
+  // advertise neither, like skb_checksum_help() for a device without NETIF_F_HW_CSUM), posts the
+  // batch and kicks the kernel if it asks. kTxTso is -EINVAL. 0 when TX ring or TX frames run out.
+  int xmit(absl::Span<const TxFrame> frames) override;
+  int poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) override;
+  int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override;
+  void rx_recycle(uint64_t buf_id) override;
+  int steer(const FlowKey& key) override { return prog_->steer(key); }
+  int unsteer(const FlowKey& key) override { return prog_->unsteer(key); }
+  int wait_fd() const override { return xsk_fd_; }  // POLLIN when the RX ring has frames
+
+  const std::string& ifname() const { return ifname_; }
+  uint32_t queue_id() const { return queue_id_; }
+  bool native_mode() const { return prog_->native(); }       // XDP program in driver mode
+  const char* mode_name() const { return native_mode() ? "native" : "generic"; }
+  bool zerocopy() const { return zerocopy_; }                 // false: XDP_COPY (veth, generic)
+  const XdpStats& stats() const { return stats_; }
+  const XdpProg& prog() const { return *prog_; }
+
+ private:
+  XdpNetdev() = default;
+  int setup_umem_and_rings(std::string* why);
+  void kick_tx(uint32_t batches);
+  int prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len);
+
+  std::string ifname_;
+  uint32_t queue_id_ = 0;
+  int ifindex_ = 0;
+  uint8_t mac_[6] = {};
+  NetdevFeatures features_;
+  bool zerocopy_ = false;
+
+  int xsk_fd_ = -1;
+  uint8_t* umem_ = nullptr;  // shared with the kernel: RX frames written by the kernel, TX frames by us
+  size_t umem_len_ = 0;
+  uint32_t rx_frames_ = 0;   // frames [0, rx_frames_) are RX frames, the rest TX frames
+  uint32_t tx_frames_ = 0;
+
+  XskProdRing<uint64_t> fill_;  // we produce RX frame addresses, the kernel consumes
+  XskConsRing<uint64_t> comp_;  // the kernel produces sent TX frame addresses, we consume
+  XskConsRing<xdp_desc> rx_;    // the kernel produces received frames, we consume
+  XskProdRing<xdp_desc> tx_;    // we produce frames to send, the kernel consumes
+
+  std::vector<uint32_t> tx_free_;     // TX frame indices (0-based within the TX set) we own
+  std::vector<uint64_t> tx_cookie_;   // per TX frame: the cookie poll_tx() reports
+  std::vector<uint8_t> rx_held_;      // per RX frame: 1 while a poll_rx() caller keeps it
+
+  std::unique_ptr<XdpProg> prog_;
+  XdpStats stats_;
+};
+
+}  // namespace xmit::xdp

@@ -1,0 +1,75 @@
+// verbs/xdp/xmit_xdp.bpf.c — the steering XDP program: frames of steered TCP/UDP flows go to the
+// AF_XDP socket of their RX queue; everything else (ARP, ICMP, fragments, IPv6, other ports) XDP_PASS.
+// Kernel counterpart: an ethtool ntuple / ibv_create_flow rule, done in software.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+// Must match xmit::xdp::SteerKey (verbs/xdp/xdp_prog.h). Addresses and ports in network byte order;
+// remote_addr == 0 && remote_port == 0 is the wildcard entry for a local port.
+struct steer_key {
+  __u32 local_addr;
+  __u32 remote_addr;
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 protocol;
+  __u8 pad[3];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct steer_key);
+  __type(value, __u8);
+} xmit_steer SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_XSKMAP);
+  __uint(max_entries, 64);
+  __type(key, __u32);
+  __type(value, __u32);
+} xmit_xsks SEC(".maps");
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+SEC("xdp")
+int xmit_steer_prog(struct xdp_md* ctx) {
+  void* data = (void*)(long)ctx->data;
+  void* data_end = (void*)(long)ctx->data_end;
+
+  struct ethhdr* eth = data;
+  if ((void*)(eth + 1) > data_end) return XDP_PASS;
+  if (eth->h_proto != bpf_htons(ETH_P_IP)) return XDP_PASS;
+
+  struct iphdr* iph = (void*)(eth + 1);
+  if ((void*)(iph + 1) > data_end) return XDP_PASS;
+  if (iph->version != 4 || iph->ihl < 5) return XDP_PASS;
+  // Fragments carry no (or an incomplete) L4 header: the kernel reassembles them.
+  if (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET)) return XDP_PASS;
+  if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP) return XDP_PASS;
+
+  // TCP and UDP both start with source port, destination port.
+  __u16* ports = (void*)iph + iph->ihl * 4;
+  if ((void*)(ports + 2) > data_end) return XDP_PASS;
+
+  struct steer_key key = {};
+  key.protocol = iph->protocol;
+  key.local_addr = iph->daddr;
+  key.local_port = ports[1];
+  key.remote_addr = iph->saddr;
+  key.remote_port = ports[0];
+  if (!bpf_map_lookup_elem(&xmit_steer, &key)) {
+    key.remote_addr = 0;
+    key.remote_port = 0;
+    if (!bpf_map_lookup_elem(&xmit_steer, &key)) return XDP_PASS;
+  }
+  // No socket bound to this queue yet: fall back to the kernel rather than drop.
+  return bpf_redirect_map(&xmit_xsks, ctx->rx_queue_index, XDP_PASS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
