@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "stack/dev/pcap.h"
 #include "verbs/xdp/xdp_netdev.h"
 #include "verbs/xdp/xdp_udp_frame.h"
 
@@ -21,7 +22,8 @@ namespace {
 int usage() {
   fprintf(stderr,
           "usage: xmit-xdp-demo --if IF --peer-mac MAC --src IP --dst IP [--queue N] [--sport P]\n"
-          "                     [--dport P] [--count N] [--mode auto|native|generic]\n");
+          "                     [--dport P] [--count N] [--mode auto|native|generic] [--pcap FILE]\n"
+          "XMIT_PCAP=FILE in the environment is the same as --pcap FILE.\n");
   return 2;
 }
 
@@ -36,6 +38,7 @@ std::string ip_str(uint32_t a) {
 int main(int argc, char** argv) {
   XdpOptions opt;
   std::string peer_mac, src, dst;
+  std::string pcap_path = getenv("XMIT_PCAP") ? getenv("XMIT_PCAP") : "";
   uint16_t sport = 40007, dport = 7;
   int count = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
     else if (k == "--sport") sport = uint16_t(atoi(v.c_str()));
     else if (k == "--dport") dport = uint16_t(atoi(v.c_str()));
     else if (k == "--count") count = atoi(v.c_str());
+    else if (k == "--pcap") pcap_path = v;
     else if (k == "--mode" && v == "auto") opt.mode = XdpMode::kAuto;
     else if (k == "--mode" && v == "native") opt.mode = XdpMode::kNative;
     else if (k == "--mode" && v == "generic") opt.mode = XdpMode::kGeneric;
@@ -67,6 +71,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   memcpy(ep.src_mac, dev->mac(), 6);
+  // Every frame the queue carries, as tcpdump would have seen it had it not bypassed the kernel.
+  PcapWriter pcap;
+  if (!pcap_path.empty()) {
+    if (int err = pcap.open(pcap_path.c_str()); err < 0) {
+      fprintf(stderr, "xmit-xdp-demo: XMIT_PCAP=%s: %s\n", pcap_path.c_str(), strerror(-err));
+      return 1;
+    }
+  }
+  PcapNetdev recorded(*dev, pcap);
+  Netdev& q = pcap.is_open() ? static_cast<Netdev&>(recorded) : static_cast<Netdev&>(*dev);
+  auto stamp = [&] {
+    recorded.set_now(uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count()));
+  };
   char where[96];
   snprintf(where, sizeof where, "%s queue %u (AF_XDP, %s XDP, %s)", dev->ifname().c_str(), dev->queue_id(),
            dev->mode_name(), dev->zerocopy() ? "zero-copy" : "copy mode");
@@ -74,7 +92,7 @@ int main(int argc, char** argv) {
          src.c_str(), sport);
 
   FlowKey key{.protocol = IPPROTO_UDP, .local_addr = ep.saddr, .local_port = htons(sport)};
-  if (int err = dev->steer(key); err < 0) {
+  if (int err = q.steer(key); err < 0) {
     fprintf(stderr, "xmit-xdp-demo: steer: %s\n", strerror(-err));
     return 1;
   }
@@ -86,7 +104,8 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> frame = build_udp_frame(ep, payload, uint16_t(i));
     FrameSeg seg{frame.data(), uint32_t(frame.size())};
     TxFrame tf{.segs = absl::MakeConstSpan(&seg, 1), .cookie = uint64_t(i)};
-    if (int r = dev->xmit(absl::MakeConstSpan(&tf, 1)); r != 1) {
+    stamp();
+    if (int r = q.xmit(absl::MakeConstSpan(&tf, 1)); r != 1) {
       fprintf(stderr, "xmit-xdp-demo: xmit returned %d\n", r);
       return 1;
     }
@@ -95,14 +114,15 @@ int main(int argc, char** argv) {
            frame.size(), payload.c_str());
     // The frame is copied into the UMEM: wait for its completion before the vector goes away.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (done < i && std::chrono::steady_clock::now() < deadline) dev->poll_tx([&](uint64_t) { ++done; });
+    while (done < i && std::chrono::steady_clock::now() < deadline) q.poll_tx([&](uint64_t) { ++done; });
   }
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (received < count && std::chrono::steady_clock::now() < deadline) {
     pollfd pfd{dev->wait_fd(), POLLIN, 0};
     poll(&pfd, 1, 100);
-    dev->poll_rx(16, [&](const RxFrame& f) {
+    stamp();
+    q.poll_rx(16, [&](const RxFrame& f) {
       ParsedUdp u;
       ++received;
       if (!parse_udp_frame(f.data, f.len, &u)) {
@@ -117,7 +137,9 @@ int main(int argc, char** argv) {
       return false;
     });
   }
-  dev->unsteer(key);
+  q.unsteer(key);
+  int pcap_err = pcap.is_open() ? pcap.close() : 0;
+  uint64_t recorded_frames = pcap.packets();
   auto after = read_snmp("Udp");
 
   printf("\n  %-40s %10s\n", "summary", "");
@@ -133,7 +155,11 @@ int main(int argc, char** argv) {
     snprintf(val, sizeof val, "%lld -> %lld", b, a);
     printf("  %-40s %10s%s\n", label, val, a == b ? "" : "  CHANGED");
   }
-  bool ok = sent == count && done == count && received == count && mismatched == 0 && unchanged;
+  if (!pcap_path.empty()) {
+    printf("  %-40s %10llu%s\n", "frames recorded in XMIT_PCAP", (unsigned long long)recorded_frames,
+           pcap_err < 0 ? "  (write error)" : "");
+  }
+  bool ok = pcap_err == 0 && sent == count && done == count && received == count && mismatched == 0 && unchanged;
   printf("\n%s\n", ok ? "xmit-xdp-demo: OK: every datagram went out and came back through the AF_XDP queue"
                       : "xmit-xdp-demo: FAILED (see above)");
   return ok ? 0 : 1;
