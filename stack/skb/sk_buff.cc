@@ -1,0 +1,233 @@
+// stack/skb/sk_buff.cc — head manipulation, fragments, clone/copy, linearising and summing.
+// Kernel counterpart: net/core/skbuff.c (skb_put(), skb_push(), skb_clone(), skb_copy_bits(), ...).
+#include "stack/skb/sk_buff.h"
+
+#include <algorithm>
+#include <cerrno>
+
+namespace xmit {
+
+void skb_frag_ref_core(const skb_frag* f) noexcept {
+  if (f->kind == FragKind::kPool) {
+    f->pool->get(f->data);
+  } else {
+    net_zcopy_get(f->ubuf);
+  }
+}
+
+void skb_frag_unref_core(const skb_frag* f) noexcept {
+  if (f->kind == FragKind::kPool) {
+    f->pool->put(f->data);
+  } else {
+    net_zcopy_put(f->ubuf);
+  }
+}
+
+int skb_reserve(sk_buff* skb, uint32_t len) noexcept {
+  if (skb->len != 0 || len > static_cast<size_t>(skb->end - skb->tail)) return -EINVAL;
+  skb->data += len;
+  skb->tail += len;
+  return 0;
+}
+
+uint8_t* skb_put(sk_buff* skb, uint32_t len) noexcept {
+  // kernel: SKB_LINEAR_ASSERT(skb); skb_over_panic() when tail would pass end.
+  if (len > skb_tailroom(skb)) return nullptr;
+  uint8_t* tmp = skb->tail;
+  skb->tail += len;
+  skb->len += len;
+  return tmp;
+}
+
+uint8_t* skb_put_data(sk_buff* skb, const void* src, uint32_t len) noexcept {
+  uint8_t* p = skb_put(skb, len);
+  if (p != nullptr && len != 0) std::memcpy(p, src, len);
+  return p;
+}
+
+uint8_t* skb_put_zero(sk_buff* skb, uint32_t len) noexcept {
+  uint8_t* p = skb_put(skb, len);
+  if (p != nullptr && len != 0) std::memset(p, 0, len);
+  return p;
+}
+
+uint8_t* skb_push(sk_buff* skb, uint32_t len) noexcept {
+  // kernel: skb_under_panic() when data would pass head.
+  if (len > skb_headroom(skb)) return nullptr;
+  skb->data -= len;
+  skb->len += len;
+  return skb->data;
+}
+
+uint8_t* skb_pull(sk_buff* skb, uint32_t len) noexcept {
+  if (len > skb_headlen(skb)) return nullptr;
+  skb->len -= len;
+  skb->data += len;
+  return skb->data;
+}
+
+bool skb_can_coalesce(const sk_buff* skb, const skb_frag& frag) noexcept {
+  const skb_shared_info& sh = skb->shinfo;
+  if (sh.nr_frags == 0) return false;
+  const skb_frag& last = sh.frags[sh.nr_frags - 1];
+  if (last.kind != frag.kind || last.data + last.len != frag.data) return false;
+  if (frag.kind == FragKind::kPool) {
+    // Adjacent buffers are contiguous in the region but hold separate references.
+    return last.pool == frag.pool && last.pool->index_of(last.data) == frag.pool->index_of(frag.data);
+  }
+  return last.ubuf == frag.ubuf;
+}
+
+int skb_append_frag(sk_buff* skb, const skb_frag& frag) noexcept {
+  skb_shared_info& sh = skb->shinfo;
+  if (skb_can_coalesce(skb, frag)) {
+    skb_frag_size_add(&sh.frags[sh.nr_frags - 1], frag.len);
+    skb_frag_unref_core(&frag);  // the merged fragment already holds one
+  } else {
+    if (sh.nr_frags >= MAX_SKB_FRAGS) return -EMSGSIZE;
+    sh.frags[sh.nr_frags++] = frag;
+  }
+  skb->len += frag.len;
+  skb->data_len += frag.len;
+  return 0;
+}
+
+void kfree_skb(sk_buff* skb) noexcept {
+  if (skb == nullptr || --skb->users != 0) return;
+  // kernel: skb_release_data()
+  for (int i = 0; i < skb->shinfo.nr_frags; ++i) skb_frag_unref(skb, i);
+  skb->shinfo.nr_frags = 0;
+  skb->head_pool->put(skb->head);
+  skb->owner->free_struct(skb);
+}
+
+namespace {
+
+// The references a copy of `from`'s fragments needs. kernel: skb_frag_ref() loop of skb_clone()
+void ref_frags(sk_buff* skb) {
+  for (int i = 0; i < skb->shinfo.nr_frags; ++i) skb_frag_ref(skb, i);
+}
+
+}  // namespace
+
+sk_buff* skb_clone(sk_buff* skb) noexcept {
+  sk_buff* n = skb->owner->alloc_struct();
+  if (n == nullptr) return nullptr;
+  SkbPool* owner = n->owner;
+  // kernel: __skb_clone() — copy the header fields, share the data.
+  *n = *skb;
+  n->next = n->prev = nullptr;
+  n->users = 1;
+  n->owner = owner;
+  skb->head_pool->get(skb->head);
+  ref_frags(n);
+  return n;
+}
+
+bool skb_cloned(const sk_buff* skb) noexcept { return skb->head_pool->refcount(skb->head) > 1; }
+
+sk_buff* pskb_copy(sk_buff* skb) noexcept {
+  uint32_t headroom = skb_headroom(skb);
+  uint32_t headlen = skb_headlen(skb);
+  BufPool* heads = skb->owner->heads();
+  if (static_cast<size_t>(headroom) + headlen > heads->buf_size()) return nullptr;
+  sk_buff* n = skb->owner->alloc_skb();
+  if (n == nullptr) return nullptr;
+  uint8_t* head = n->head;
+  uint8_t* end = n->end;
+  SkbPool* owner = n->owner;
+  // kernel: __pskb_copy_fclone() — skb_reserve(n, headroom), copy the linear data,
+  // share the fragments, skb_copy_header().
+  *n = *skb;
+  n->next = n->prev = nullptr;
+  n->users = 1;
+  n->owner = owner;
+  n->head_pool = heads;
+  n->head = head;
+  n->end = end;
+  n->data = head + headroom;
+  n->tail = n->data + headlen;
+  if (headlen != 0) std::memcpy(n->data, skb->data, headlen);
+  ref_frags(n);
+  return n;
+}
+
+int skb_cow_head(sk_buff* skb, uint32_t headroom) noexcept {
+  uint32_t old_headroom = skb_headroom(skb);
+  if (headroom <= old_headroom && !skb_cloned(skb)) return 0;
+  // kernel: pskb_expand_head() — a new head, the old [head, tail) copied `delta` further in.
+  uint32_t new_headroom = std::max(headroom, old_headroom);
+  uint32_t delta = new_headroom - old_headroom;
+  BufPool* pool = skb->head_pool;
+  size_t used = static_cast<size_t>(skb->tail - skb->head);
+  if (used + delta > pool->buf_size()) return -EINVAL;
+  uint8_t* head = pool->alloc();
+  if (head == nullptr) return -ENOBUFS;
+  std::memcpy(head + delta, skb->head, used);
+  pool->put(skb->head);
+  skb->data = head + new_headroom;
+  skb->tail = head + delta + used;
+  skb->head = head;
+  skb->end = head + pool->buf_size();
+  for (uint16_t* off : {&skb->mac_header, &skb->network_header, &skb->transport_header}) {
+    if (*off != kSkbHeaderUnset) *off = static_cast<uint16_t>(*off + delta);
+  }
+  if (skb->ip_summed == CHECKSUM_PARTIAL) skb->csum_start = static_cast<uint16_t>(skb->csum_start + delta);
+  return 0;
+}
+
+int skb_copy_bits(const sk_buff* skb, uint32_t offset, void* to, uint32_t len) noexcept {
+  if (offset > skb->len || len > skb->len - offset) return -EFAULT;
+  auto* out = static_cast<uint8_t*>(to);
+  uint32_t start = skb_headlen(skb);
+  if (offset < start) {
+    uint32_t copy = std::min(len, start - offset);
+    std::memcpy(out, skb->data + offset, copy);
+    out += copy;
+    offset += copy;
+    len -= copy;
+  }
+  for (int i = 0; i < skb->shinfo.nr_frags && len > 0; ++i) {
+    const skb_frag& f = skb->shinfo.frags[i];
+    uint32_t end = start + f.len;
+    if (offset < end) {
+      uint32_t copy = std::min(len, end - offset);
+      std::memcpy(out, f.data + (offset - start), copy);
+      out += copy;
+      offset += copy;
+      len -= copy;
+    }
+    start = end;
+  }
+  return 0;
+}
+
+wsum skb_checksum(const sk_buff* skb, uint32_t offset, uint32_t len, wsum csum) noexcept {
+  if (offset > skb->len) return csum;
+  len = std::min(len, skb->len - offset);
+  uint32_t start = skb_headlen(skb);
+  uint32_t pos = 0;  // bytes summed so far: the parity of a block's offset in the range
+  if (offset < start) {
+    uint32_t copy = std::min(len, start - offset);
+    csum = csum_partial(skb->data + offset, copy, csum);
+    pos += copy;
+    offset += copy;
+    len -= copy;
+  }
+  for (int i = 0; i < skb->shinfo.nr_frags && len > 0; ++i) {
+    const skb_frag& f = skb->shinfo.frags[i];
+    uint32_t end = start + f.len;
+    if (offset < end) {
+      uint32_t copy = std::min(len, end - offset);
+      wsum csum2 = csum_partial(f.data + (offset - start), copy, 0);
+      csum = csum_block_add(csum, csum2, pos);
+      pos += copy;
+      offset += copy;
+      len -= copy;
+    }
+    start = end;
+  }
+  return csum;
+}
+
+}  // namespace xmit
