@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stack/base/byteorder.h"
+#include "stack/base/checksum.h"
+
 namespace xmit {
 namespace {
 
@@ -13,18 +16,6 @@ constexpr uint16_t kEthPIp = 0x0800;
 constexpr uint8_t kIpProtoTcp = 6;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
 
-uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t load_be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-void store_be16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void store_be32(uint8_t* p, uint32_t v) {
-  store_be16(p, static_cast<uint16_t>(v >> 16));
-  store_be16(p + 2, static_cast<uint16_t>(v));
-}
 
 // Length of the IPv4 header that follows an untagged Ethernet header, or 0 if there is none.
 uint32_t ipv4_hdr_len(const uint8_t* frame, uint32_t len) {
@@ -38,7 +29,16 @@ uint32_t ipv4_hdr_len(const uint8_t* frame, uint32_t len) {
 // kernel: ip_send_check(), net/ipv4/ip_output.c
 void ip_send_check(uint8_t* ip, uint32_t ihl) {
   store_be16(ip + 10, 0);
-  store_be16(ip + 10, sw_csum_fold(sw_csum_add(ip, ihl, 0)));
+  const sum16 check = ip_fast_csum(ip, ihl / 4);
+  std::memcpy(ip + 10, &check, 2);
+}
+
+// Stores a folded checksum computed over [p, p + len) plus `sum` at `field`; 0 as CSUM_MANGLED_0
+// when `mangle0` (UDP's rule, which skb_checksum_help() applies to every protocol).
+void store_csum(uint8_t* field, const uint8_t* p, size_t len, wsum sum, bool mangle0) {
+  sum16 check = csum_fold(csum_partial(p, len, sum));
+  if (mangle0 && check == 0) check = CSUM_MANGLED_0;
+  std::memcpy(field, &check, 2);
 }
 
 }  // namespace
@@ -79,21 +79,6 @@ uint32_t tx_frame_gather(const TxFrame& f, uint8_t* dst) {
   return off;
 }
 
-uint32_t sw_csum_add(const uint8_t* p, size_t len, uint32_t sum) {
-  uint64_t acc = sum;
-  size_t i = 0;
-  for (; i + 1 < len; i += 2) acc += load_be16(p + i);
-  if (i < len) acc += uint32_t{p[i]} << 8;
-  while (acc >> 32) acc = (acc & 0xffffffffu) + (acc >> 32);
-  return static_cast<uint32_t>(acc);
-}
-
-uint16_t sw_csum_fold(uint32_t sum) {
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_start,
                    uint16_t csum_offset) {
   if (flags & kTxIpCsum) {
@@ -105,8 +90,7 @@ int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_s
     // kernel: skb_checksum_help(): sum [csum_start, len) over the pseudo-header sum the stack
     // left in the field, store it folded at csum_start + csum_offset; 0 becomes CSUM_MANGLED_0.
     if (uint32_t{csum_start} + csum_offset + 2 > len) return -EINVAL;
-    uint16_t csum = sw_csum_fold(sw_csum_add(frame + csum_start, len - csum_start, 0));
-    store_be16(frame + csum_start + csum_offset, csum == 0 ? 0xffff : csum);
+    store_csum(frame + csum_start + csum_offset, frame + csum_start, len - csum_start, 0, true);
   }
   return 0;
 }
@@ -127,7 +111,9 @@ int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* 
 
   const uint32_t seq0 = load_be32(frame + tcp_off + 4);
   const uint16_t id0 = load_be16(ip + 4);
-  const uint32_t pseudo = sw_csum_add(ip + 12, 8, 0) + kIpProtoTcp;  // saddr, daddr, protocol
+  be32 saddr, daddr;
+  std::memcpy(&saddr, ip + 12, 4);
+  std::memcpy(&daddr, ip + 16, 4);
   int nsegs = 0;
   uint32_t off = 0;
   do {
@@ -149,7 +135,7 @@ int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* 
     if (nsegs != 0) th[13] &= static_cast<uint8_t>(~kTcpCwr);
     const uint32_t tcp_len = seg_len - tcp_off;
     store_be16(th + 16, 0);
-    store_be16(th + 16, sw_csum_fold(sw_csum_add(th, tcp_len, pseudo + tcp_len)));
+    store_csum(th + 16, th, tcp_len, csum_tcpudp_nofold(saddr, daddr, tcp_len, kIpProtoTcp, 0), false);
     ++nsegs;
     if (!emit(scratch, seg_len)) break;
     off += chunk;

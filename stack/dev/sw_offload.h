@@ -23,11 +23,6 @@ int tx_frame_check(const TxFrame& f, const NetdevFeatures& feat);
 // Copies the segments of `f` into `dst`, which holds at least tx_frame_len(f) bytes.
 uint32_t tx_frame_gather(const TxFrame& f, uint8_t* dst);
 
-// A local ones-complement sum (RFC 1071) over big-endian 16-bit words; an odd tail byte is the high
-// half of its word. stack/base/checksum.h will replace these once it lands.
-uint32_t sw_csum_add(const uint8_t* p, size_t len, uint32_t sum);
-uint16_t sw_csum_fold(uint32_t sum);  // kernel: csum_fold(): folds to 16 bits and complements
-
 // Finishes kTxIpCsum and kTxL4Csum on a gathered frame, as the NIC would. 0, or -EINVAL when
 // kTxIpCsum is set but the frame carries no valid IPv4 header after an untagged Ethernet header.
 int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_start,

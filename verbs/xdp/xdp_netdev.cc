@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "verbs/xdp/xdp_csum.h"
+#include "stack/dev/sw_offload.h"
 
 #ifndef AF_XDP
 #define AF_XDP 44
@@ -102,7 +102,11 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   uint32_t mtu = 0;
   if (int err = query_link(opt.ifname, &mtu, d->mac_); err < 0)
     return fail(why, err, "SIOCGIFMTU/SIOCGIFHWADDR on " + opt.ifname);
-  d->features_ = NetdevFeatures{};  // no checksum offload, no TSO: xmit() finishes sums in software
+  // The frame has to be copied into the UMEM anyway, so the device finishes IPv4 and L4 checksums
+  // during that copy (tx_finish_csum(), as a NIC would) and advertises them; no TSO.
+  d->features_ = NetdevFeatures{};
+  d->features_.ip_csum = true;
+  d->features_.l4_csum = true;
   d->features_.max_segs = kMaxSegs;
   d->features_.mtu = mtu;
   d->features_.max_frame = std::min(mtu + kEthHlen, kFrameSize);
@@ -194,45 +198,21 @@ XdpNetdev::~XdpNetdev() {
   if (umem_ != nullptr) munmap(umem_, umem_len_);
 }
 
-// Length of a frame the device can send, or -errno. Reads the frame only through `segs`.
+// Length of a frame the device can send, or -errno; with `dst`, also copies it there and finishes
+// its checksums. Reads the frame only through `segs`.
 int XdpNetdev::prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len_out) {
-  if (f.flags & ~uint32_t(kTxIpCsum | kTxL4Csum)) return -EINVAL;  // kTxTso: features().tso is false
-  if (f.segs.empty() || f.segs.size() > kMaxSegs) return -EINVAL;
-  uint64_t len = 0;
-  for (const FrameSeg& s : f.segs) {
-    if (s.data == nullptr && s.len != 0) return -EINVAL;
-    len += s.len;
-  }
-  if (len > features_.max_frame) return -EMSGSIZE;
+  if (int err = tx_frame_check(f, features_); err < 0) return err;
+  const uint32_t len = tx_frame_len(f);
   if (len < kEthHlen) return -EINVAL;
-  uint32_t ihl = 0;
-  if (f.flags & kTxIpCsum) {
+  if (f.flags & kTxIpCsum) {  // checked here so that tx_finish_csum() below cannot fail
     uint8_t vihl = len > kEthHlen ? byte_at(f.segs, kEthHlen) : 0;
-    ihl = (vihl & 0xf) * 4u;
+    uint32_t ihl = (vihl & 0xf) * 4u;
     if ((vihl >> 4) != 4 || ihl < 20 || kEthHlen + ihl > len) return -EINVAL;
   }
-  if ((f.flags & kTxL4Csum) && uint64_t(f.csum_start) + f.csum_offset + 2 > len) return -EINVAL;
-  *len_out = uint32_t(len);
+  *len_out = len;
   if (dst == nullptr) return 0;
-
-  uint8_t* p = dst;
-  for (const FrameSeg& s : f.segs) {
-    if (s.len != 0) memcpy(p, s.data, s.len);
-    p += s.len;
-  }
-  // kernel: ip_send_check().
-  if (f.flags & kTxIpCsum) {
-    uint8_t* iph = dst + kEthHlen;
-    put_be16(iph + 10, 0);
-    put_be16(iph + 10, csum_fold(csum_partial(iph, ihl, 0)));
-  }
-  // kernel: skb_checksum_help(): the field holds the pseudo-header sum; fold everything from
-  // csum_start; a result of 0 goes out as CSUM_MANGLED_0 (0xffff).
-  if (f.flags & kTxL4Csum) {
-    uint16_t sum = csum_fold(csum_partial(dst + f.csum_start, len - f.csum_start, 0));
-    put_be16(dst + f.csum_start + f.csum_offset, sum != 0 ? sum : 0xffff);
-  }
-  return 0;
+  tx_frame_gather(f, dst);
+  return tx_finish_csum(dst, len, f.flags, f.csum_start, f.csum_offset);
 }
 
 int XdpNetdev::xmit(absl::Span<const TxFrame> frames) {

@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "verbs/xdp/xdp_csum.h"
+#include "stack/base/byteorder.h"
+#include "stack/base/checksum.h"
 
 namespace xmit::xdp {
 
@@ -33,28 +34,30 @@ inline std::vector<uint8_t> build_udp_frame(const UdpEndpoints& e, const std::st
   uint8_t* p = f.data();
   memcpy(p, e.dst_mac, 6);
   memcpy(p + 6, e.src_mac, 6);
-  put_be16(p + 12, 0x0800);
+  store_be16(p + 12, 0x0800);
   uint8_t* ip = p + 14;
   ip[0] = 0x45;
   ip[1] = 0;
-  put_be16(ip + 2, uint16_t(20 + udp_len));
-  put_be16(ip + 4, ip_id);
-  put_be16(ip + 6, 0x4000);  // DF
+  store_be16(ip + 2, uint16_t(20 + udp_len));
+  store_be16(ip + 4, ip_id);
+  store_be16(ip + 6, 0x4000);  // DF
   ip[8] = 64;
   ip[9] = IPPROTO_UDP;
-  put_be16(ip + 10, 0);
+  store_be16(ip + 10, 0);
   memcpy(ip + 12, &e.saddr, 4);
   memcpy(ip + 16, &e.daddr, 4);
-  put_be16(ip + 10, csum_fold(csum_partial(ip, 20, 0)));
+  const sum16 ip_check = ip_fast_csum(ip, 5);
+  memcpy(ip + 10, &ip_check, 2);
   uint8_t* uh = ip + 20;
-  put_be16(uh, e.sport);
-  put_be16(uh + 2, e.dport);
-  put_be16(uh + 4, uint16_t(udp_len));
-  put_be16(uh + 6, 0);
+  store_be16(uh, e.sport);
+  store_be16(uh + 2, e.dport);
+  store_be16(uh + 4, uint16_t(udp_len));
+  store_be16(uh + 6, 0);
   memcpy(uh + 8, payload.data(), payload.size());
-  uint32_t sum = csum_tcpudp_nofold(ip + 12, ip + 16, uint16_t(udp_len), IPPROTO_UDP, 0);
-  uint16_t check = csum_fold(csum_partial(uh, udp_len, sum));
-  put_be16(uh + 6, check != 0 ? check : 0xffff);
+  sum16 check = csum_fold(
+      csum_partial(uh, udp_len, csum_tcpudp_nofold(e.saddr, e.daddr, uint32_t(udp_len), IPPROTO_UDP, 0)));
+  if (check == 0) check = CSUM_MANGLED_0;
+  memcpy(uh + 6, &check, 2);
   return f;
 }
 
