@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# tests/e2e/why.sh XMIT_RUN — at debug level, every socket xmit does not serve gets one line saying
+# why; xmit-run's options set the XMIT_* variables.
+source "$(dirname "$0")/lib.sh"
+xmit_run=$1
+unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+prog='
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+print("done")'
+err=$(mktemp)
+expect() { grep -q -- "$1" "$err" || { cat "$err"; fail "missing: $1"; }; }
+
+# Unset XMIT_IFACE: one notice, and each socket says so at debug level.
+out=$("$xmit_run" --log debug -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+[ "$out" = done ] || fail "stdout: $out"
+expect "XMIT_IFACE is unset: every socket passes through"
+[ "$(grep -c 'passes through: XMIT_IFACE is unset' "$err")" = 5 ] || { cat "$err"; fail "expected 5 socket lines"; }
+
+# An interface (lo exists in every namespace), UDP switched off by xmit-run --no-udp.
+out=$("$xmit_run" --iface lo --no-udp --log debug -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+[ "$out" = done ] || fail "stdout: $out"
+expect "accelerating lo (ifindex 1) through afxdp (auto: no RDMA device under /sys/class/net/lo/device/infiniband); UDP off, TCP on"
+expect "socket(2, 0x80002, 0) passes through: UDP is off (XMIT_UDP=off)"
+expect "socket(2, 0x80001, 0) passes through: this build has no TCP stack yet"
+expect "socket(10, 0x80002, 0) passes through: address family AF_INET6"
+expect "socket(1, 0x80001, 0) passes through: address family AF_UNIX"
+expect "socket(2, 0x80003, 1) passes through: socket type or protocol not served"
+[ "$(grep -c 'passes through: ' "$err")" = 5 ] || { cat "$err"; fail "expected exactly one line per socket"; }
+
+# --backend verbs where no RDMA device exists: one error line, then everything passes through.
+out=$("$xmit_run" --iface lo --backend verbs -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+[ "$out" = done ] || fail "stdout: $out"
+expect "XMIT_BACKEND=verbs, but /sys/class/net/lo/device/infiniband does not exist (no RDMA device); every socket passes through"
+
+# The default level (notice) prints no per-socket lines; XMIT_LOG to a file with %p.
+log=$(mktemp -u /tmp/xmit-why-XXXXXX)
+out=$("$xmit_run" --log "debug:$log-%p.log" -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+[ ! -s "$err" ] || { cat "$err"; fail "stderr should be empty when logging to a file"; }
+ls "$log"-*.log >/dev/null 2>&1 || fail "no log file $log-PID.log"
+grep -q "passes through: XMIT_IFACE is unset" "$log"-*.log || fail "log file lacks the socket lines"
+rm -f "$log"-*.log "$err"
+pass why
