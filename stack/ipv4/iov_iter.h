@@ -1,0 +1,74 @@
+// stack/ipv4/iov_iter.h — the caller's iovec as a source that copy routines consume in order.
+// Kernel counterparts: struct iov_iter (ITER_IOVEC), copy_from_iter_full(),
+// csum_and_copy_from_iter_full(), lib/iov_iter.c + net/core/datagram.c.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "absl/types/span.h"
+#include "stack/base/checksum.h"
+
+namespace xmit {
+
+// User memory is read with memcpy: an unmapped address faults in the process as it would in a
+// plain memcpy by the program itself. The only -EFAULT detected is the cheap one: a segment with a
+// null base and a non-zero length (kernel: access_ok() is no stronger for most bad pointers; the
+// real check is the page fault the kernel catches and we cannot).
+struct IovIter {
+  const iovec* iov = nullptr;
+  size_t nr_segs = 0;
+  size_t iov_offset = 0;  // into iov[0]
+  size_t count = 0;       // bytes left
+};
+
+// kernel: import_iovec() / iov_iter_init(). 0, -EFAULT (null base, non-zero length) or -EINVAL
+// (the lengths overflow ssize_t).
+inline int iov_iter_init(IovIter* it, absl::Span<const iovec> iov) {
+  size_t total = 0;
+  for (const iovec& v : iov) {
+    if (v.iov_base == nullptr && v.iov_len != 0) return -EFAULT;
+    if (v.iov_len > static_cast<size_t>(SSIZE_MAX) - total) return -EINVAL;
+    total += v.iov_len;
+  }
+  *it = IovIter{.iov = iov.data(), .nr_segs = iov.size(), .iov_offset = 0, .count = total};
+  return 0;
+}
+
+// Copies `len` bytes to `to`; with `csum`, also adds their sum (from an even start) to *csum as
+// csum_and_copy_from_iter_full() does. False when fewer than `len` bytes are left (nothing is
+// consumed then).
+inline bool copy_from_iter_full_csum(void* to, size_t len, IovIter* it, wsum* csum) {
+  if (len > it->count) return false;
+  auto* dst = static_cast<uint8_t*>(to);
+  size_t done = 0;
+  while (done < len) {
+    while (it->iov_offset == it->iov->iov_len) {  // skip exhausted (and empty) segments
+      ++it->iov;
+      --it->nr_segs;
+      it->iov_offset = 0;
+    }
+    size_t n = it->iov->iov_len - it->iov_offset;
+    if (n > len - done) n = len - done;
+    const uint8_t* src = static_cast<const uint8_t*>(it->iov->iov_base) + it->iov_offset;
+    if (csum != nullptr) {
+      *csum = csum_block_add(*csum, csum_partial_copy_nocheck(src, dst + done, n), done);
+    } else {
+      std::memcpy(dst + done, src, n);
+    }
+    it->iov_offset += n;
+    done += n;
+  }
+  it->count -= len;
+  return true;
+}
+
+// kernel: copy_from_iter_full(), include/linux/uio.h
+inline bool copy_from_iter_full(void* to, size_t len, IovIter* it) {
+  return copy_from_iter_full_csum(to, len, it, nullptr);
+}
+
+}  // namespace xmit

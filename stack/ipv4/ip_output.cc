@@ -1,0 +1,338 @@
+// stack/ipv4/ip_output.cc — building a datagram's packet train and its IPv4 header: ip_setup_cork(),
+// __ip_append_data(), ip_append_data(), __ip_make_skb(), ip_make_skb(). Kernel counterpart:
+// net/ipv4/ip_output.c (Linux 6.x). The send half (ip_local_out() onwards) is in ip_send.cc.
+#include <sys/socket.h>  // MSG_MORE
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "stack/ipv4/ip_ident.h"
+#include "stack/ipv4/ip_output.h"
+#include "stack/wire/ipv4.h"
+
+namespace xmit {
+
+namespace {
+
+constexpr int kFragHeaderLen = 20;  // sizeof(struct iphdr); IP options are not supported
+// kernel: SKB_MAX_ALLOC (4 KiB pages, x86_64 skb_shared_info): above it __ip_append_data() goes paged.
+constexpr int kSkbMaxAlloc = (4096 << 2) - 320;
+
+// Copies `len` bytes of the caller's data to `to`; unless the device will finish the checksum,
+// also folds their sum into skb->csum at parity `odd`. kernel: ip_generic_getfrag()
+int ip_generic_getfrag(IovIter* from, uint8_t* to, int len, int odd, sk_buff* skb) {
+  if (skb->ip_summed == CHECKSUM_PARTIAL) {
+    if (!copy_from_iter_full(to, len, from)) return -EFAULT;
+  } else {
+    wsum csum = 0;
+    if (!copy_from_iter_full_csum(to, len, from, &csum)) return -EFAULT;
+    skb->csum = csum_block_add(skb->csum, csum, odd);
+  }
+  return 0;
+}
+
+// A payload buffer with room left, reusing the current one when nothing else references it.
+// kernel: skb_page_frag_refill(32, pfrag), net/core/sock.c
+bool page_frag_refill(PageFrag* pf, BufPool* pool) {
+  if (pf->buf != nullptr) {
+    if (pf->pool->refcount(pf->buf) == 1) {
+      pf->offset = 0;
+      return true;
+    }
+    if (pf->offset + 32 <= pf->size) return true;
+    pf->pool->put(pf->buf);
+    pf->buf = nullptr;
+  }
+  uint8_t* b = pool->alloc();
+  if (b == nullptr) return false;
+  *pf = PageFrag{.pool = pool, .buf = b, .offset = 0, .size = pool->buf_size()};
+  return true;
+}
+
+// Cuts the skb down to `len` bytes (dropping whole fragments past it).
+// kernel: pskb_trim_unique() → ___pskb_trim(), net/core/skbuff.c
+void skb_trim_to(sk_buff* skb, uint32_t len) {
+  if (len >= skb->len) return;
+  skb_shared_info* sh = skb_shinfo(skb);
+  uint32_t headlen = skb_headlen(skb);
+  int keep = 0;
+  if (len > headlen) {
+    uint32_t off = headlen;
+    while (keep < sh->nr_frags) {
+      uint32_t end = off + sh->frags[keep].len;
+      if (end >= len) {
+        sh->frags[keep].len = len - off;
+        ++keep;
+        break;
+      }
+      off = end;
+      ++keep;
+    }
+  } else {
+    skb->tail = skb->data + len;
+  }
+  for (int i = keep; i < sh->nr_frags; ++i) skb_frag_unref(skb, i);
+  sh->nr_frags = static_cast<uint8_t>(keep);
+  skb->data_len = len > headlen ? len - headlen : 0;
+  skb->len = len;
+}
+
+}  // namespace
+
+int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, const Ipv4Route& rt) {
+  if (rt.dev == nullptr) return -EINVAL;  // kernel: -EFAULT for a missing route
+  if (ipc.gso_size != 0) return -EOPNOTSUPP;  // UDP_SEGMENT: not implemented here
+  cork->flags = 0;
+  cork->addr = ipc.addr;
+  // kernel: dst_mtu() is clamped to IP_MAX_MTU (ip_dst_mtu_maybe_forward()); dev->mtu is not.
+  cork->fragsize = ip_sk_use_pmtu(inet) ? std::min(rt.dst_mtu(), IP_MAX_MTU) : rt.dev_mtu();
+  if (cork->fragsize < IPV4_MIN_MTU) return -ENETUNREACH;  // kernel: inetdev_valid_mtu()
+  cork->gso_size = ipc.gso_size;
+  cork->dst = rt;
+  cork->has_dst = true;
+  cork->length = 0;
+  cork->ttl = ipc.ttl;
+  cork->tos = ipc.tos;
+  cork->mark = ipc.mark;
+  cork->priority = ipc.priority;
+  cork->tx_flags = ipc.tx_flags;
+  return 0;
+}
+
+int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, InetCork* cork,
+                        PageFrag* pfrag, IovIter* from, int length, int transhdrlen, unsigned flags) {
+  const Ipv4Route& rt = cork->dst;
+  sk_buff* skb = skb_peek_tail(*queue);
+  const int mtu = static_cast<int>(cork->gso_size ? IP_MAX_MTU : cork->fragsize);
+  const int hh_len = rt.hh_len;
+  const int fragheaderlen = kFragHeaderLen;
+  // Every fragment but the last carries a multiple of 8 payload bytes (RFC 791 fragment offset).
+  const int maxfraglen = ((mtu - fragheaderlen) & ~7) + fragheaderlen;
+  const int64_t maxnonfragsize = ip_sk_ignore_df(*inet) ? IP_MAX_MTU : mtu;
+  const bool sg = rt.dev_sg();
+  const int room = static_cast<int>(ctx.skbs->heads()->buf_size()) - hh_len;  // linear bytes a head holds
+
+  // kernel: "ip_local_error(sk, EMSGSIZE, ...)" also queues the error for IP_RECVERR: not done.
+  if (static_cast<int64_t>(cork->length) + length > maxnonfragsize - fragheaderlen) return -EMSGSIZE;
+
+  // transhdrlen > 0: the first skb of a datagram that will not be fragmented; the device may
+  // finish its checksum, unless more data may follow (MSG_MORE).
+  uint8_t csummode = CHECKSUM_NONE;
+  if (transhdrlen && length + fragheaderlen <= mtu && rt.dev_csum() &&
+      (!(flags & MSG_MORE) || cork->gso_size))
+    csummode = CHECKSUM_PARTIAL;
+
+  cork->length += length;
+  int err = 0;
+  int copy = 0;
+  bool alloc_new = skb == nullptr;
+  for (;;) {
+    if (!alloc_new) {
+      if (length <= 0) break;
+      // Does the rest fit into the current packet? If not, fill it to the 8-byte boundary.
+      copy = mtu - static_cast<int>(skb->len);
+      if (copy < length) copy = maxfraglen - static_cast<int>(skb->len);
+      alloc_new = copy <= 0;
+    }
+    if (alloc_new) {
+      alloc_new = false;
+      sk_buff* skb_prev = skb;
+      // Bytes past maxfraglen in the previous packet move to this one (it was filled to the MTU
+      // while the datagram still fitted in one packet).
+      int fraggap = skb_prev != nullptr ? static_cast<int>(skb_prev->len) - maxfraglen : 0;
+      // If the rest exceeds the MTU, this packet is a full (8-aligned) fragment.
+      int datalen = length + fraggap;
+      if (datalen > mtu - fragheaderlen) datalen = maxfraglen - fragheaderlen;
+      int fraglen = datalen + fragheaderlen;
+      int pagedlen = 0;
+      // Linear unless the kernel would go paged (SG and over SKB_MAX_ALLOC) or it does not fit our
+      // head buffer; paged keeps the headers (and the moved gap) linear, the payload in fragments.
+      // The split only changes memory layout, never what goes on the wire.
+      bool linear = ((flags & MSG_MORE) && !sg) || fraglen + hh_len + 15 < kSkbMaxAlloc || !sg;
+      if (linear && fraglen > room) linear = false;
+      if (!linear) pagedlen = datalen - transhdrlen - fraggap;
+
+      skb = ctx.skbs->alloc_skb();
+      if (skb == nullptr) {
+        // kernel: sock_alloc_send_skb() for the first packet (blocks, or -EAGAIN with
+        // MSG_DONTWAIT: we never block), sock_wmalloc() (-ENOBUFS) for the others.
+        err = transhdrlen ? -EAGAIN : -ENOBUFS;
+        break;
+      }
+      skb->ip_summed = csummode;
+      skb->csum = 0;
+      skb_reserve(skb, hh_len);
+      uint8_t* data = skb_put(skb, fraglen - pagedlen);
+      skb_reset_network_header(skb);
+      skb->transport_header = static_cast<uint16_t>(skb->network_header + fragheaderlen);
+      data += fragheaderlen;
+      std::memset(skb_network_header(skb), 0, fragheaderlen + transhdrlen);
+
+      if (fraggap > 0) {
+        // kernel: skb_copy_and_csum_bits(skb_prev, maxfraglen, data + transhdrlen, fraggap)
+        skb_copy_bits(skb_prev, maxfraglen, data + transhdrlen, fraggap);
+        skb->csum = csum_partial(data + transhdrlen, fraggap, 0);
+        skb_prev->csum = csum_sub(skb_prev->csum, skb->csum);
+        data += fraggap;
+        skb_trim_to(skb_prev, maxfraglen);
+      }
+
+      copy = datalen - transhdrlen - fraggap - pagedlen;
+      if (copy > 0 && ip_generic_getfrag(from, data + transhdrlen, copy, fraggap, skb) < 0) {
+        kfree_skb(skb);
+        err = -EFAULT;
+        break;
+      }
+      if (copy < 0) copy = 0;
+      length -= copy + transhdrlen;
+      transhdrlen = 0;
+      csummode = CHECKSUM_NONE;
+      cork->tx_flags = 0;  // only the first packet carries the timestamp request
+      skb_queue_tail(queue, skb);
+      continue;
+    }
+
+    if (copy > length) copy = length;
+    if (!sg && static_cast<int>(skb_tailroom(skb)) >= copy) {
+      uint32_t off = skb->len;
+      uint8_t* to = skb_put(skb, copy);
+      if (ip_generic_getfrag(from, to, copy, static_cast<int>(off), skb) < 0) {
+        skb->tail -= copy;  // kernel: __skb_trim(skb, off)
+        skb->len = off;
+        err = -EFAULT;
+        break;
+      }
+    } else {
+      if (!page_frag_refill(pfrag, ctx.frags)) {
+        err = -ENOBUFS;  // kernel: -ENOMEM (no page); for us the same pool exhaustion as above
+        break;
+      }
+      uint8_t* to = pfrag->buf + pfrag->offset;
+      skb_frag f = skb_frag_pool(pfrag->pool, to, 0);
+      if (!skb_can_coalesce(skb, f) && skb_shinfo(skb)->nr_frags == MAX_SKB_FRAGS) {
+        err = -EMSGSIZE;
+        break;
+      }
+      copy = std::min(copy, static_cast<int>(pfrag->size - pfrag->offset));
+      if (ip_generic_getfrag(from, to, copy, static_cast<int>(skb->len), skb) < 0) {
+        err = -EFAULT;
+        break;
+      }
+      pfrag->pool->get(to);  // kernel: get_page(); dropped again by skb_append_frag() on a merge
+      f.len = static_cast<uint32_t>(copy);
+      skb_append_frag(skb, f);
+      pfrag->offset += static_cast<uint32_t>(copy);
+    }
+    length -= copy;
+  }
+  if (err == 0) return 0;
+  cork->length -= static_cast<uint32_t>(length);
+  ++ctx.mib->OutDiscards;
+  return err;
+}
+
+int ip_append_data(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
+                   IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags) {
+  if (flags & kMsgProbe) return 0;
+  if (skb_queue_empty(inet->sk_write_queue)) {
+    int err = ip_setup_cork(*inet, &inet->cork, ipc, rt);
+    if (err) return err;
+    inet->cork.fl4 = fl4;
+  } else {
+    transhdrlen = 0;
+  }
+  return ip_append_data_core(ctx, inet, &inet->sk_write_queue, &inet->cork, &inet->pfrag, from, length,
+                             transhdrlen, flags);
+}
+
+sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, SkbQueue* queue,
+                          InetCork* cork) {
+  sk_buff* skb = skb_dequeue(queue);
+  if (skb == nullptr) return nullptr;
+  const Ipv4Route& rt = cork->dst;
+  uint32_t len = skb->len;
+  sk_buff** tail_skb = &skb->next;
+  while (sk_buff* tmp = skb_dequeue(queue)) {
+    skb_pull(tmp, kFragHeaderLen);  // its header is written when ip_do_fragment() sends it
+    *tail_skb = tmp;
+    tail_skb = &tmp->next;
+    len += tmp->len;
+  }
+
+  IpCb* cb = ipcb(skb);
+  *cb = IpCb{
+      .datagram_len = len,
+      .priority = cork->priority,
+      .mark = cork->mark,
+      // kernel: ip_skb_dst_mtu()
+      .mtu = ip_sk_use_pmtu(*inet) ? std::min(rt.dst_mtu(), IP_MAX_MTU) : std::min(rt.dev_mtu(), IP_MAX_MTU),
+      .oif = rt.oif,
+      .nexthop = rt.nexthop,
+      .hh_len = rt.hh_len,
+      // Unless the user demanded real PMTU discovery (IP_PMTUDISC_DO/PROBE) we may fragment
+      // this datagram locally, DF or not.
+      .ignore_df = ip_sk_ignore_df(*inet),
+      .tx_ip_csum = rt.dev->ip_csum,
+  };
+
+  // DF is set when we want to see it on outgoing frames; with ignore_df we still fragment
+  // locally (a WANT datagram larger than the path MTU goes out fragmented, without DF).
+  uint16_t df = 0;
+  if (inet->pmtudisc == IP_PMTUDISC_DO || inet->pmtudisc == IP_PMTUDISC_PROBE ||
+      (len <= rt.dst_mtu() && ip_dont_fragment(*inet, rt)))
+    df = IP_DF;
+
+  // Multicast routes (inet->mc_ttl) are not handled here.
+  uint8_t ttl = cork->ttl != 0 ? cork->ttl : ip_select_ttl(*inet, rt, *ctx.sysctl);
+
+  IpHdr iph = *IpHdr::at(absl::MakeSpan(skb->data, kFragHeaderLen));
+  iph.set_version(4);
+  iph.set_ihl(5);
+  iph.set_tos(cork->tos != -1 ? static_cast<uint8_t>(cork->tos) : inet->tos);
+  iph.set_tot_len(static_cast<uint16_t>(len));  // rewritten by ip_local_out(); every byte written
+  iph.set_id(0);
+  iph.set_frag_off(df);
+  iph.set_ttl(ttl);
+  iph.set_protocol(inet->sk_protocol);
+  iph.set_check(0);
+  iph.set_saddr(fl4.saddr);
+  iph.set_daddr(fl4.daddr);
+  ip_select_ident_segs(ctx.idents, ctx.now_ns, iph, cb->ignore_df, inet, 1);
+
+  cork->has_dst = false;  // kernel: ip_cork_release() — the route moves to the skb
+  return skb;
+}
+
+int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
+                IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags,
+                sk_buff** out) {
+  *out = nullptr;
+  if (flags & kMsgProbe) return 0;
+  SkbQueue queue;
+  InetCork cork;
+  int err = ip_setup_cork(*inet, &cork, ipc, rt);
+  if (err) return err;
+  // kernel: &current->task_frag; the socket's own page frag here (one thread per stack).
+  err = ip_append_data_core(ctx, inet, &queue, &cork, &inet->pfrag, from, length, transhdrlen, flags);
+  if (err) {
+    skb_queue_purge(&queue);  // kernel: __ip_flush_pending_frames()
+    return err;
+  }
+  *out = ip_make_skb_core(ctx, inet, fl4, &queue, &cork);
+  return 0;
+}
+
+void ip_flush_pending_frames(InetSock* inet) {
+  skb_queue_purge(&inet->sk_write_queue);
+  inet->cork.has_dst = false;
+  inet->cork.length = 0;
+}
+
+void inet_sock_destruct(InetSock* inet) {
+  ip_flush_pending_frames(inet);
+  if (inet->pfrag.buf != nullptr) inet->pfrag.pool->put(inet->pfrag.buf);
+  inet->pfrag = PageFrag{};
+}
+
+}  // namespace xmit

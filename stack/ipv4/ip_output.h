@@ -1,0 +1,119 @@
+// stack/ipv4/ip_output.h — the IPv4 output path for datagrams: building the packet train from the
+// caller's iovec (uncorked and corked), the IP header, fragmentation and the hand-off to the
+// neighbour layer. Kernel counterpart: net/ipv4/ip_output.c (ip_make_skb() & co).
+#pragma once
+
+#include <cstdint>
+
+#include "stack/ipv4/inet_sock.h"
+#include "stack/ipv4/iov_iter.h"
+#include "stack/skb/pool.h"
+#include "stack/skb/sk_buff.h"
+
+namespace xmit {
+
+class IpIdentGen;
+
+// What ip_finish_output2() hands to neigh_output() with each packet: the route's answer and the
+// skb metadata our sk_buff has no field for. kernel: skb_dst(skb)->dev, rt_nexthop(), skb->priority,
+// skb->mark.
+struct IpTxInfo {
+  int oif = 0;
+  be32 nexthop = 0;
+  uint32_t priority = 0;
+  uint32_t mark = 0;
+  bool tx_ip_csum = false;  // the header checksum is 0: the device fills it (set kTxIpCsum)
+};
+
+// The neighbour layer. It owns `skb` from the call on (sent or freed, as neigh_output() does):
+// skb->data is the IPv4 header, skb_headroom() >= the route's hh_len for the link header.
+// Returns 0 or -errno (the kernel's dev_queue_xmit() result mapped to errno).
+class NeighOutput {
+ public:
+  virtual ~NeighOutput() = default;
+  virtual int neigh_output(sk_buff* skb, const IpTxInfo& info) = 0;
+};
+
+// Everything the output path needs from the stack around it; all pointers required.
+struct IpOutCtx {
+  SkbPool* skbs = nullptr;     // every packet's head (alloc_skb())
+  BufPool* frags = nullptr;    // payload fragments of the SG path (sk_page_frag())
+  IpIdentGen* idents = nullptr;
+  NeighOutput* neigh = nullptr;
+  IpMib* mib = nullptr;
+  const Ipv4Sysctl* sysctl = nullptr;
+  uint64_t now_ns = 0;         // time passed in (ident buckets)
+};
+
+// The packet train: ip_make_skb_core() returns the first skb; the others, each one IP fragment's
+// payload, hang off skb->next in order (kernel: skb_shinfo(skb)->frag_list). The head's IpCb
+// carries what the kernel keeps in the head skb and its dst: the datagram length (the kernel's
+// head skb->len, over every skb of the train), priority, mark, ignore_df and the route's answer.
+struct IpCb {  // in skb->cb. kernel: IPCB(skb) + skb->len/priority/mark/ignore_df + skb_dst(skb)
+  uint32_t datagram_len = 0;
+  uint32_t priority = 0;
+  uint32_t mark = 0;
+  uint32_t mtu = 0;        // ip_skb_dst_mtu(): the path MTU, or the device's for PROBE/INTERFACE/OMIT
+  int oif = 0;
+  be32 nexthop = 0;
+  uint16_t hh_len = 0;     // LL_RESERVED_SPACE(dev)
+  bool ignore_df = false;  // kernel: skb->ignore_df
+  bool tx_ip_csum = false; // the device fills the IPv4 header checksum
+};
+inline IpCb* ipcb(sk_buff* skb) {
+  static_assert(sizeof(IpCb) <= sizeof(skb->cb));
+  return reinterpret_cast<IpCb*>(skb->cb);
+}
+
+// kernel: ip_setup_cork(). 0, -ENETUNREACH (MTU below 68), -EOPNOTSUPP (gso_size: UDP GSO is not
+// implemented), -EINVAL (no device in the route).
+int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, const Ipv4Route& rt);
+
+// Appends `length` bytes (the first `transhdrlen` of them are the transport header, left for the
+// caller to fill; the rest come from `from`) to `queue`, cut as the kernel cuts them: each skb is
+// one future IP fragment (maxfraglen = ((mtu - 20) & ~7) + 20). Errors, all leaving `queue` as
+// consistent as the kernel does: -EMSGSIZE (over 0xFFFF - 20 when the socket may fragment, over
+// the MTU - 20 when it may not (IP_PMTUDISC_DO/PROBE), or more than MAX_SKB_FRAGS fragments),
+// -EFAULT (the iovec ran short), -EAGAIN (no skb for the first packet: the kernel would block or
+// return EAGAIN in sock_alloc_send_skb()), -ENOBUFS (no skb or buffer for a later one: the
+// kernel's sock_wmalloc() failure). kernel: __ip_append_data(), net/ipv4/ip_output.c
+int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, InetCork* cork,
+                        PageFrag* pfrag, IovIter* from, int length, int transhdrlen, unsigned flags);
+
+// Corking (MSG_MORE, UDP_CORK): sets the cork up on the first call, then appends to the socket's
+// write queue. kernel: ip_append_data()
+int ip_append_data(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
+                   IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags);
+
+// Builds the IPv4 header of a finished train and dequeues it: *out is its first skb (or nullptr
+// for an empty queue). kernel: __ip_make_skb()
+sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, SkbQueue* queue,
+                          InetCork* cork);
+
+// The uncorked fast path: one datagram in one call. 0 with *out the train (nullptr for MSG_PROBE),
+// or an error of ip_setup_cork()/ip_append_data_core(). kernel: ip_make_skb()
+int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
+                IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags,
+                sk_buff** out);
+
+// The corked datagram, header built, dequeued; nullptr when nothing is pending.
+// kernel: ip_finish_skb(), include/net/ip.h
+inline sk_buff* ip_finish_skb(const IpOutCtx& ctx, InetSock* inet) {
+  return ip_make_skb_core(ctx, inet, inet->cork.fl4, &inet->sk_write_queue, &inet->cork);
+}
+
+// Sends a train: ip_local_out() → ip_finish_output() → ip_fragment() → ip_finish_output2(). Takes
+// the train. 0 or -errno (-EMSGSIZE: DF and too large, or a train the fast path cannot send).
+// kernel: ip_send_skb()
+int ip_send_skb(const IpOutCtx& ctx, sk_buff* skb);
+
+// kernel: ip_push_pending_frames() (ip_finish_skb() + ip_send_skb())
+int ip_push_pending_frames(const IpOutCtx& ctx, InetSock* inet);
+
+// Drops the corked data. kernel: ip_flush_pending_frames()
+void ip_flush_pending_frames(InetSock* inet);
+
+// Releases the socket's payload buffer (socket close). kernel: sk_page_frag's put_page on destroy
+void inet_sock_destruct(InetSock* inet);
+
+}  // namespace xmit

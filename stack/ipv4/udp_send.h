@@ -1,0 +1,29 @@
+// stack/ipv4/udp_send.h — the UDP header and checksum of a datagram the IPv4 output path built, and
+// its hand-off to ip_send_skb(). Kernel counterparts: udp_send_skb(), udp4_hwcsum(),
+// udp_push_pending_frames() (net/ipv4/udp.c), udp_csum() (include/net/udp.h).
+#pragma once
+
+#include "stack/ipv4/inet_sock.h"
+#include "stack/ipv4/ip_output.h"
+#include "stack/skb/sk_buff.h"
+
+namespace xmit {
+
+// Sum of the UDP header and every skb's payload sum (skb->csum) in the train.
+// kernel: udp_csum(), include/net/udp.h
+wsum udp_csum(sk_buff* skb);
+
+// CHECKSUM_PARTIAL for a single skb (pseudo-header seeded, csum_start/csum_offset set); for a train
+// (corked data that outgrew one packet) the whole sum in software. kernel: udp4_hwcsum()
+void udp4_hwcsum(sk_buff* skb, be32 src, be32 dst);
+
+// Writes the UDP header (ports from fl4, length, checksum: none with SO_NO_CHECK, the device's
+// with CHECKSUM_PARTIAL, else in software over every fragment; a computed 0 is sent as 0xffff)
+// and sends the train. -ENOBUFS from below counts as SndbufErrors and returns 0 unless IP_RECVERR.
+// Takes the train. kernel: udp_send_skb() (UDP-Lite and UDP GSO are not handled)
+int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, const Flowi4& fl4);
+
+// Builds and sends the corked datagram. kernel: udp_push_pending_frames()
+int udp_push_pending_frames(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib);
+
+}  // namespace xmit

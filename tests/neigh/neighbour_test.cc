@@ -1,0 +1,366 @@
+// tests/neigh/neighbour_test.cc — NeighTable and DstCache against a fake FIB: sending with a known
+// MAC, queueing while resolving, the byte bound on the queue, flush order, failure, the backstop
+// timer, multicast/broadcast mapping, and route cache invalidation by generation.
+#include <linux/if_ether.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <memory>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "stack/neigh/dst_cache.h"
+#include "stack/neigh/neighbour.h"
+#include "stack/skb/pool.h"
+#include "stack/wire/eth.h"
+#include "tests/neigh/fake_fib.h"
+
+namespace xmit {
+namespace {
+
+using testing::FakeFib;
+using testing::RecordingOps;
+using ::testing::ElementsAre;
+
+constexpr int kIf = FakeFib::kIfindex;
+constexpr uint64_t kMs = 1000000;
+const be32 kPeer = make_ipv4_addr(198, 18, 0, 2);
+const be32 kGw = make_ipv4_addr(198, 18, 0, 254);
+const MacAddr kPeerMac{0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+
+class NeighTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(BufPool::create(64, 2048, &bufs_), 0);
+    ASSERT_EQ(SkbPool::create(64, bufs_.get(), &skbs_), 0);
+    table_ = std::make_unique<NeighTable>(&fib_, &ops_, 8);
+  }
+  void TearDown() override {
+    table_.reset();
+    EXPECT_EQ(skbs_->nr_free(), skbs_->nr_skbs()) << "an skb leaked";
+  }
+
+  // A 20-byte "IP header" whose first byte identifies the packet.
+  sk_buff* make_skb(uint8_t id, uint32_t headroom = 64) {
+    sk_buff* skb = skbs_->alloc_skb();
+    EXPECT_NE(skb, nullptr);
+    EXPECT_EQ(skb_reserve(skb, headroom), 0);
+    uint8_t* p = skb_put_zero(skb, 20);
+    p[0] = id;
+    return skb;
+  }
+  Rtable onlink() const { return Rtable{.type = RTN_UNICAST, .oif = kIf, .prefsrc = make_ipv4_addr(198, 18, 0, 1)}; }
+  void kernel_has(be32 ip, uint16_t state, MacAddr mac = kPeerMac) {
+    fib_.kernel[{kIf, ip}] = NeighInfo{.ha = mac, .nud_state = state, .has_ha = true};
+  }
+  NeighEvent event(be32 ip, uint16_t state, MacAddr mac = kPeerMac) const {
+    return NeighEvent{.ifindex = kIf, .ip = ip, .info = NeighInfo{.ha = mac, .nud_state = state, .has_ha = true}};
+  }
+  // The id byte of every transmitted frame, in order.
+  std::vector<int> sent_ids() const {
+    std::vector<int> ids;
+    for (const auto& f : ops_.frames) ids.push_back(f.size() > ETH_HLEN ? f[ETH_HLEN] : -1);
+    return ids;
+  }
+  uint32_t truesize() {
+    sk_buff* skb = make_skb(0);
+    uint32_t t = neigh_skb_truesize(skb);
+    kfree_skb(skb);
+    return t;
+  }
+
+  FakeFib fib_;
+  RecordingOps ops_;
+  std::unique_ptr<BufPool> bufs_;
+  std::unique_ptr<SkbPool> skbs_;
+  std::unique_ptr<NeighTable> table_;
+};
+
+TEST_F(NeighTest, KnownMacIsSentAtOnceWithTheEthernetHeader) {
+  kernel_has(kPeer, NUD_REACHABLE);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  ASSERT_EQ(ops_.frames.size(), 1u);
+  const auto& f = ops_.frames[0];
+  ASSERT_EQ(f.size(), ETH_HLEN + 20u);
+  EthRepr eth;
+  ASSERT_EQ(EthRepr::parse(*EthHdrView::parse(absl::MakeConstSpan(f)), &eth), 0);
+  EXPECT_EQ(eth, (EthRepr{.h_dest = kPeerMac, .h_source = ops_.mac, .h_proto = ETH_P_IP}));
+  EXPECT_EQ(f[ETH_HLEN], 1);
+  EXPECT_TRUE(fib_.resolves.empty());
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_REACHABLE);
+}
+
+TEST_F(NeighTest, MissingEntryQueuesResolvesOnceAndFlushesInOrder) {
+  for (uint8_t id = 1; id <= 3; ++id) ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(id), id * kMs), 0);
+  EXPECT_TRUE(ops_.frames.empty());
+  EXPECT_THAT(fib_.resolves, ElementsAre(std::make_pair(kIf, kPeer)));
+  const Neighbour* n = table_->find(kIf, kPeer);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->nud_state, NUD_INCOMPLETE);
+  EXPECT_EQ(n->arp_queue_len, 3u);
+
+  table_->neigh_update(event(kPeer, NUD_INCOMPLETE), 4 * kMs);  // the kernel started: still held
+  EXPECT_TRUE(ops_.frames.empty());
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), 5 * kMs);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(n->arp_queue_len, 0u);
+  EXPECT_EQ(n->arp_queue_len_bytes, 0u);
+  EthRepr eth;
+  ASSERT_EQ(EthRepr::parse(*EthHdrView::parse(absl::MakeConstSpan(ops_.frames[2])), &eth), 0);
+  EXPECT_EQ(eth.h_dest, kPeerMac);
+
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(4), 6 * kMs), 0);  // now straight out
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(fib_.resolves.size(), 1u);
+  EXPECT_EQ(table_->stats().unres_discards, 0u);
+}
+
+TEST_F(NeighTest, QueueIsBoundedByUnresQlenBytesOldestDroppedFirst) {
+  fib_.parms.unres_qlen_bytes = 3 * truesize();  // what /proc/sys/.../unres_qlen_bytes says
+  for (uint8_t id = 1; id <= 5; ++id) ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(id), 0), 0);
+  const Neighbour* n = table_->find(kIf, kPeer);
+  EXPECT_EQ(n->arp_queue_len, 3u);
+  EXPECT_EQ(n->arp_queue_len_bytes, 3 * truesize());
+  EXPECT_EQ(table_->stats().unres_discards, 2u);
+  EXPECT_EQ(skbs_->nr_free(), skbs_->nr_skbs() - 3) << "dropped skbs go back to the pool";
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), kMs);
+  EXPECT_THAT(sent_ids(), ElementsAre(3, 4, 5));
+}
+
+TEST_F(NeighTest, AnSkbLargerThanTheBoundEmptiesTheQueueButIsHeld) {
+  fib_.parms.unres_qlen_bytes = truesize() / 2;  // kernel: the while loop stops at an empty queue
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(2), 0), 0);
+  EXPECT_EQ(table_->find(kIf, kPeer)->arp_queue_len, 1u);
+  EXPECT_EQ(table_->stats().unres_discards, 1u);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), kMs);
+  EXPECT_THAT(sent_ids(), ElementsAre(2));
+}
+
+TEST_F(NeighTest, FailedResolutionDropsTheQueueAndTheNextSendRetries) {
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(2), 0), 0);
+  table_->neigh_update(event(kPeer, NUD_FAILED, MacAddr{}), 3000 * kMs);
+  EXPECT_TRUE(ops_.frames.empty());
+  EXPECT_EQ(table_->stats().res_failed, 1u);
+  EXPECT_EQ(table_->stats().failed_drops, 2u);
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_FAILED);
+  EXPECT_EQ(skbs_->nr_free(), skbs_->nr_skbs());
+  table_->neigh_update(event(kPeer, NUD_FAILED, MacAddr{}), 3001 * kMs);  // repeated: counted once
+  EXPECT_EQ(table_->stats().res_failed, 1u);
+
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(3), 4000 * kMs), 0);  // FAILED -> INCOMPLETE again
+  EXPECT_EQ(fib_.resolves.size(), 2u);
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_INCOMPLETE);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), 4001 * kMs);
+  EXPECT_THAT(sent_ids(), ElementsAre(3));
+}
+
+TEST_F(NeighTest, NoProbesAllowedFailsAtOnce) {
+  fib_.parms.mcast_probes = 0;
+  fib_.parms.app_probes = 0;
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_FAILED);
+  EXPECT_EQ(table_->stats().failed_drops, 1u);
+  EXPECT_TRUE(fib_.resolves.empty());
+}
+
+TEST_F(NeighTest, ResolveRequestErrorFailsTheEntry) {
+  fib_.resolve_err = -ENODEV;
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_FAILED);
+  EXPECT_EQ(table_->stats().failed_drops, 1u);
+  EXPECT_EQ(table_->stats().res_failed, 1u);
+}
+
+TEST_F(NeighTest, StaleEntrySendsAndAsksTheKernelToReconfirmOnce) {
+  kernel_has(kPeer, NUD_STALE);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(2), 0), 0);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2));
+  EXPECT_EQ(fib_.resolves.size(), 1u);
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_DELAY);  // kernel: STALE -> DELAY
+}
+
+TEST_F(NeighTest, BackstopTimerRereadsTheKernelWhenTheEventIsLost) {
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  uint64_t deadline = table_->next_deadline();
+  EXPECT_EQ(deadline, (3 + 0 + 1) * 1000 * kMs);  // (mcast_solicit + app_solicit + 1) * retrans_time
+  table_->neigh_timer_handler(deadline - 1);
+  EXPECT_EQ(fib_.lookup_calls, 1) << "only the lookup at creation";
+  kernel_has(kPeer, NUD_REACHABLE);  // resolved, but the notification never came
+  table_->neigh_timer_handler(deadline);
+  EXPECT_THAT(sent_ids(), ElementsAre(1));
+  EXPECT_EQ(table_->next_deadline(), 0u);
+}
+
+TEST_F(NeighTest, BackstopTimerGivesUpOnAnEntryThatStaysIncomplete) {
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  kernel_has(kPeer, NUD_INCOMPLETE, MacAddr{});
+  for (uint32_t i = 0; i < NeighTable::kMaxTimerRearms; ++i) {
+    uint64_t d = table_->next_deadline();
+    ASSERT_NE(d, 0u);
+    table_->neigh_timer_handler(d);
+    EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_INCOMPLETE);
+  }
+  table_->neigh_timer_handler(table_->next_deadline());
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_FAILED);
+  EXPECT_EQ(table_->stats().failed_drops, 1u);
+  EXPECT_EQ(table_->next_deadline(), 0u);
+}
+
+TEST_F(NeighTest, DeletedKernelEntryDropsWhatWaitedButAReplacementIsFollowed) {
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  kernel_has(kPeer, NUD_REACHABLE);  // deleted and re-created before we read the delete
+  table_->neigh_update(NeighEvent{.kind = NeighEvent::kDelete, .ifindex = kIf, .ip = kPeer}, 1);
+  EXPECT_THAT(sent_ids(), ElementsAre(1));
+
+  const be32 other = make_ipv4_addr(198, 18, 0, 3);
+  ASSERT_EQ(table_->output(onlink(), other, make_skb(2), 2), 0);
+  table_->neigh_update(NeighEvent{.kind = NeighEvent::kDelete, .ifindex = kIf, .ip = other}, 3);
+  EXPECT_EQ(table_->find(kIf, other)->nud_state, NUD_NONE);
+  EXPECT_EQ(table_->stats().failed_drops, 1u);
+}
+
+TEST_F(NeighTest, ResyncRereadsEveryEntry) {
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  kernel_has(kPeer, NUD_REACHABLE);
+  table_->neigh_update(NeighEvent{.kind = NeighEvent::kResync}, 1);
+  EXPECT_THAT(sent_ids(), ElementsAre(1));
+}
+
+TEST_F(NeighTest, EventsForOtherAddressesAreIgnored) {
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), 0);
+  EXPECT_EQ(table_->find(kIf, kPeer), nullptr);
+}
+
+TEST_F(NeighTest, GatewayRoutesResolveTheGateway) {
+  kernel_has(kGw, NUD_REACHABLE, MacAddr{0x02, 0, 0, 0, 0, 0xfe});
+  Rtable rt = onlink();
+  rt.gateway = kGw;
+  ASSERT_EQ(table_->output(rt, make_ipv4_addr(198, 19, 0, 9), make_skb(1), 0), 0);
+  ASSERT_EQ(ops_.frames.size(), 1u);
+  EXPECT_EQ(ops_.frames[0][5], 0xfe);
+  EXPECT_NE(table_->find(kIf, kGw), nullptr);
+  EXPECT_EQ(table_->find(kIf, make_ipv4_addr(198, 19, 0, 9)), nullptr);
+}
+
+struct McCase {
+  const char* name;
+  uint8_t type;
+  be32 daddr;
+  MacAddr mac;
+};
+
+void PrintTo(const McCase& c, std::ostream* os) { *os << c.name; }
+
+class NeighMapTest : public NeighTest, public ::testing::WithParamInterface<McCase> {};
+
+// kernel: arp_constructor() -> arp_mc_map(): NUD_NOARP, no solicitation, no kernel lookup.
+TEST_P(NeighMapTest, MapsWithoutArp) {
+  const McCase& c = GetParam();
+  Rtable rt = onlink();
+  rt.type = c.type;
+  ASSERT_EQ(table_->output(rt, c.daddr, make_skb(1), 0), 0);
+  ASSERT_EQ(ops_.frames.size(), 1u);
+  MacAddr dest;
+  std::memcpy(dest.data(), ops_.frames[0].data(), dest.size());
+  EXPECT_EQ(dest, c.mac);
+  EXPECT_TRUE(fib_.resolves.empty());
+  EXPECT_EQ(fib_.lookup_calls, 0);
+  EXPECT_EQ(table_->find(kIf, c.daddr)->nud_state, NUD_NOARP);
+}
+
+constexpr MacAddr kBcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+INSTANTIATE_TEST_SUITE_P(Kernel, NeighMapTest, ::testing::Values(
+    McCase{"AllHosts", RTN_MULTICAST, make_ipv4_addr(224, 0, 0, 1), {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}},
+    McCase{"Ssdp", RTN_MULTICAST, make_ipv4_addr(239, 255, 255, 250), {0x01, 0x00, 0x5e, 0x7f, 0xff, 0xfa}},
+    McCase{"HighBitDropped", RTN_MULTICAST, make_ipv4_addr(224, 129, 2, 3), {0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}},
+    McCase{"SubnetBroadcast", RTN_BROADCAST, make_ipv4_addr(198, 18, 0, 255), kBcast},
+    McCase{"LimitedBroadcast", RTN_BROADCAST, make_ipv4_addr(255, 255, 255, 255), kBcast}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(NeighTest, LocalRoutesAndOtherDevicesAreRefused) {
+  Rtable rt = onlink();
+  rt.type = RTN_LOCAL;
+  EXPECT_EQ(table_->output(rt, kPeer, make_skb(1), 0), -EINVAL);
+  rt = onlink();
+  rt.oif = kIf + 1;
+  EXPECT_EQ(table_->output(rt, kPeer, make_skb(2), 0), -ENODEV);
+  EXPECT_TRUE(ops_.frames.empty());
+}
+
+TEST_F(NeighTest, AFullTableRefusesNewNextHops) {
+  // capacity 8: 6 entries (3/4) fit
+  for (uint8_t i = 1; i <= 6; ++i) {
+    kernel_has(make_ipv4_addr(198, 18, 0, i), NUD_REACHABLE);
+    ASSERT_EQ(table_->output(onlink(), make_ipv4_addr(198, 18, 0, i), make_skb(i), 0), 0);
+  }
+  EXPECT_EQ(table_->output(onlink(), make_ipv4_addr(198, 18, 0, 7), make_skb(7), 0), -ENOBUFS);
+  EXPECT_EQ(table_->stats().table_fulls, 1u);
+  EXPECT_EQ(ops_.frames.size(), 6u);
+  ASSERT_EQ(table_->output(onlink(), make_ipv4_addr(198, 18, 0, 3), make_skb(8), 0), 0);  // existing ones still work
+  EXPECT_EQ(ops_.frames.size(), 7u);
+}
+
+TEST_F(NeighTest, ShortHeadroomAndClonedHeadsGetAPrivateHead) {
+  kernel_has(kPeer, NUD_REACHABLE);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1, /*headroom=*/0), 0), 0);
+  sk_buff* orig = make_skb(2);
+  sk_buff* clone = skb_clone(orig);
+  ASSERT_NE(clone, nullptr);
+  ASSERT_EQ(table_->output(onlink(), kPeer, clone, 0), 0);
+  EXPECT_EQ(orig->data[0], 2) << "the original's head was not written";
+  EXPECT_EQ(skb_headroom(orig), 64u);
+  kfree_skb(orig);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2));
+  EXPECT_EQ(ops_.frames[0].size(), ETH_HLEN + 20u);
+}
+
+// --- DstCache: the per-socket route (kernel: sk_dst_cache, __sk_dst_check()) ---
+
+TEST(DstCache, CachesUntilTheGenerationChanges) {
+  FakeFib fib;
+  Flowi4 fl{.daddr = kPeer, .proto = 17};
+  Rtable want{.type = RTN_UNICAST, .oif = kIf, .prefsrc = make_ipv4_addr(198, 18, 0, 1)};
+  fib.routes[kPeer] = {0, want};
+  DstCache cache;
+  EXPECT_EQ(cache.dst_check(fib), nullptr);
+  const Rtable* rt = nullptr;
+  ASSERT_EQ(cache.lookup(fib, fl, &rt), 0);
+  EXPECT_EQ(*rt, want);
+  ASSERT_EQ(cache.lookup(fib, fl, &rt), 0);
+  EXPECT_EQ(fib.route_calls, 1);
+  EXPECT_NE(cache.dst_check(fib), nullptr);
+
+  fib.gen++;  // a route, address, link or neighbour changed
+  EXPECT_EQ(cache.dst_check(fib), nullptr);
+  EXPECT_FALSE(cache.valid);
+  want.gateway = kGw;
+  fib.routes[kPeer] = {0, want};
+  ASSERT_EQ(cache.lookup(fib, fl, &rt), 0);
+  EXPECT_EQ(fib.route_calls, 2);
+  EXPECT_EQ(rt->gateway, kGw);
+  EXPECT_EQ(cache.generation, fib.gen);
+
+  Flowi4 other = fl;
+  other.mark = 5;  // another flow is not served from the cache
+  ASSERT_EQ(cache.lookup(fib, other, &rt), 0);
+  EXPECT_EQ(fib.route_calls, 3);
+}
+
+TEST(DstCache, FailedLookupsAreNotCached) {
+  FakeFib fib;
+  fib.routes[kPeer] = {-EHOSTUNREACH, Rtable{}};
+  DstCache cache;
+  const Rtable* rt = nullptr;
+  EXPECT_EQ(cache.lookup(fib, Flowi4{.daddr = kPeer}, &rt), -EHOSTUNREACH);
+  EXPECT_EQ(cache.lookup(fib, Flowi4{.daddr = kGw}, &rt), -ENETUNREACH);
+  EXPECT_EQ(cache.dst_check(fib), nullptr);
+  EXPECT_EQ(fib.route_calls, 2);
+}
+
+}  // namespace
+}  // namespace xmit
