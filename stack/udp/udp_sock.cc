@@ -1,0 +1,359 @@
+// stack/udp/udp_sock.cc — UdpSock: udp_sendmsg()/udp_recvmsg() over UdpStack, control calls on the
+// kernel shadow socket first. kernel: net/ipv4/udp.c, net/ipv4/datagram.c, net/ipv4/af_inet.c.
+#include "stack/udp/udp_sock.h"
+
+#include <linux/sockios.h>
+#include <netinet/udp.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "stack/ipv4/iov_iter.h"
+#include "stack/ipv4/udp_send.h"
+#include "stack/sock/msghdr.h"
+#include "stack/sock/udp_sendmsg_checks.h"
+
+namespace xmit {
+
+UdpSock::UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock)
+    : stack_(stack), shadow_(shadow), fd_(fd), nonblock_(nonblock) {
+  int v = 0;
+  socklen_t l = sizeof v;
+  if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0 && v > 0) sk_rcvbuf_ = static_cast<uint32_t>(v);
+}
+
+void UdpSock::release() {
+  {
+    std::lock_guard<std::mutex> g(stack_->mu());
+    unhash_and_unsteer();
+    for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
+    rxq_.clear();
+    inet_sock_destruct(&inet_);
+  }
+  delete this;
+}
+
+int UdpSock::pass_through(be32 daddr, const char* why) {
+  if (!passthrough_) {
+    passthrough_ = true;
+    unhash_and_unsteer();
+    for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
+    rxq_.clear();  // datagrams already taken from the queue would be lost; none are in the common case
+    sk_rmem_alloc_ = 0;
+    shadow_->note_pass_through(fd_, daddr, why);
+  }
+  return kPassThrough;
+}
+
+int UdpSock::mirror_name() {
+  sockaddr_in sin{};
+  socklen_t l = sizeof sin;
+  int err = shadow_->getname(fd_, reinterpret_cast<sockaddr*>(&sin), &l, false);
+  if (err != 0) return err;
+  rcv_saddr_ = sin.sin_addr.s_addr;
+  inet_.inet_saddr = sin.sin_addr.s_addr;
+  inet_.inet_sport = sin.sin_port;
+  return 0;
+}
+
+int UdpSock::hash_and_steer() {
+  if (inet_.inet_sport == 0) return 0;
+  if (!hashed_) {
+    stack_->hash(this, inet_.inet_sport);
+    hashed_ = true;
+  }
+  be32 local = rcv_saddr_ != 0 ? rcv_saddr_ : stack_->if_addr();
+  FlowKey key{.protocol = IPPROTO_UDP, .local_addr = local, .local_port = inet_.inet_sport};
+  if (is_steered_ && key == steered_) return 0;
+  if (is_steered_) stack_->dev().unsteer(steered_);
+  is_steered_ = false;
+  int err = stack_->dev().steer(key);
+  if (err == 0 || err == -EEXIST) {  // -EEXIST: another socket of ours shares the port
+    steered_ = key;
+    is_steered_ = err == 0;
+    return 0;
+  }
+  return err;  // not fatal: replies then reach the shadow, which recvmsg also reads
+}
+
+void UdpSock::unhash_and_unsteer() {
+  if (hashed_) stack_->unhash(this, inet_.inet_sport);
+  hashed_ = false;
+  if (is_steered_) stack_->dev().unsteer(steered_);
+  is_steered_ = false;
+}
+
+// kernel: inet_autobind() — here on the shadow, so the kernel reserves the port.
+int UdpSock::inet_autobind() {
+  if (inet_.inet_sport != 0) return 0;
+  sockaddr_in any{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {0}};
+  int err = shadow_->bind(fd_, reinterpret_cast<sockaddr*>(&any), sizeof any);
+  if (err != 0 && err != -EINVAL) return -EAGAIN;  // kernel: inet_autobind() fails with -EAGAIN
+  return mirror_name();
+}
+
+int UdpSock::bind(const sockaddr* addr, socklen_t len) {
+  std::lock_guard<std::mutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  int err = shadow_->bind(fd_, addr, len);
+  if (err != 0) return err;
+  if (int e = mirror_name(); e != 0) return 0;
+  // Bound to an address that is not the interface's (127.0.0.1, another device): the kernel's.
+  if (rcv_saddr_ != 0 && rcv_saddr_ != stack_->if_addr()) {
+    pass_through(rcv_saddr_, "bound to an address not on the interface");
+    return 0;  // the bind is done; the caller drops the socket from its table on the next call
+  }
+  hash_and_steer();
+  return 0;
+}
+
+// kernel: ip4_datagram_connect(): route first (its errnos), then the socket's new state.
+int UdpSock::connect(const sockaddr* addr, socklen_t len, bool) {
+  std::lock_guard<std::mutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (addr == nullptr || len < sizeof(sockaddr_in) || addr->sa_family != AF_INET) {
+    // AF_UNSPEC disconnects; anything malformed gets the kernel's errno.
+    int err = shadow_->connect(fd_, addr, len);
+    if (err != 0) return err;
+    connected_ = false;
+    inet_.inet_daddr = 0;
+    inet_.inet_dport = 0;
+    dst_.reset();
+    mirror_name();  // the kernel's __udp_disconnect() keeps the port unless SO_REUSE... binds
+    if (rcv_saddr_ != 0 && rcv_saddr_ != stack_->if_addr()) rcv_saddr_ = 0;
+    return 0;
+  }
+  sockaddr_in sin;
+  std::memcpy(&sin, addr, sizeof sin);
+  Flowi4 fl4{.daddr = sin.sin_addr.s_addr, .saddr = rcv_saddr_, .tos = static_cast<uint8_t>(inet_.tos & 0x1c),
+             .mark = inet_.sk_mark, .proto = IPPROTO_UDP};
+  Rtable rt;
+  int err = stack_->fib().route_output(fl4, &rt);
+  if (err != 0 || rt.oif != stack_->ifindex() || rt.type != RTN_UNICAST) {
+    return pass_through(sin.sin_addr.s_addr, err != 0 ? "no route" : "does not leave through the interface");
+  }
+  err = shadow_->connect(fd_, addr, len);
+  if (err != 0) return err;
+  mirror_name();
+  connected_ = true;
+  inet_.inet_daddr = sin.sin_addr.s_addr;
+  inet_.inet_dport = sin.sin_port;
+  inet_.inet_id = shadow_->random_u16();  // kernel: get_random_u16()
+  dst_.reset();
+  hash_and_steer();
+  return 0;
+}
+
+int UdpSock::getname(sockaddr* addr, socklen_t* len, bool peer) {
+  return shadow_->getname(fd_, addr, len, peer);
+}
+
+int UdpSock::shutdown(int how) { return shadow_->shutdown(fd_, how); }
+
+// Options go to the kernel socket; the ones the send path reads are mirrored.
+int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
+  std::lock_guard<std::mutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if ((level == SOL_UDP && (name == UDP_CORK || name == 103 /* UDP_SEGMENT */)) ||
+      (level == SOL_IP && name == IP_OPTIONS) || (level == SOL_SOCKET && name == SO_BINDTODEVICE)) {
+    return pass_through(0, "a socket option the UDP slice does not serve (UDP_CORK, UDP_SEGMENT, IP_OPTIONS, SO_BINDTODEVICE)");
+  }
+  int err = shadow_->setsockopt(fd_, level, name, val, len);
+  if (err != 0) return err;
+  auto read_int = [&](int lvl, int nm, int* out) {
+    socklen_t l = sizeof *out;
+    return shadow_->getsockopt(fd_, lvl, nm, out, &l) == 0;
+  };
+  int v = 0;
+  if (level == SOL_IP) {
+    if (name == IP_TTL && read_int(SOL_IP, IP_TTL, &v)) {
+      // getsockopt reports the effective TTL; -1 ("default") is what setsockopt(-1) stored.
+      int set = 0;
+      std::memcpy(&set, val, std::min<size_t>(len, sizeof set));
+      inet_.uc_ttl = static_cast<int16_t>(set == -1 ? -1 : v);
+    }
+    if (name == IP_TOS && read_int(SOL_IP, IP_TOS, &v)) inet_.tos = static_cast<uint8_t>(v);
+    if (name == IP_MTU_DISCOVER && read_int(SOL_IP, IP_MTU_DISCOVER, &v)) inet_.pmtudisc = static_cast<uint8_t>(v);
+    if (name == IP_RECVERR && read_int(SOL_IP, IP_RECVERR, &v)) inet_.recverr = v != 0;
+  } else if (level == SOL_SOCKET) {
+    if ((name == SO_RCVBUF || name == SO_RCVBUFFORCE) && read_int(SOL_SOCKET, SO_RCVBUF, &v)) sk_rcvbuf_ = static_cast<uint32_t>(v);
+    if (name == SO_MARK && read_int(SOL_SOCKET, SO_MARK, &v)) inet_.sk_mark = static_cast<uint32_t>(v);
+    if (name == SO_PRIORITY && read_int(SOL_SOCKET, SO_PRIORITY, &v)) inet_.sk_priority = static_cast<uint32_t>(v);
+    if (name == SO_NO_CHECK && read_int(SOL_SOCKET, SO_NO_CHECK, &v)) inet_.sk_no_check_tx = v != 0;
+  }
+  dst_.reset();
+  return 0;
+}
+
+int UdpSock::getsockopt(int level, int name, void* val, socklen_t* len) {
+  return shadow_->getsockopt(fd_, level, name, val, len);
+}
+
+int UdpSock::ioctl(unsigned long request, void* arg) {
+  std::lock_guard<std::mutex> g(stack_->mu());
+  if (request == SIOCINQ) {  // kernel: udp_ioctl(): the size of the next datagram's payload
+    stack_->poll(shadow_->now_ns());
+    *static_cast<int*>(arg) = rxq_.empty() ? 0 : static_cast<int>(rxq_.front().len);
+    return 0;
+  }
+  if (request == SIOCOUTQ || request == SIOCOUTQNSD) {
+    *static_cast<int*>(arg) = 0;  // frames are in the device, not charged to the socket
+    return 0;
+  }
+  return -ENOTTY;  // kernel: udp_ioctl() -ENOIOCTLCMD, which sock_ioctl() turns into -ENOTTY
+}
+
+bool UdpSock::matches(be32 daddr, be32 saddr, be16 sport) const {
+  if (passthrough_) return false;
+  if (rcv_saddr_ != 0 && rcv_saddr_ != daddr) return false;
+  if (connected_ && (inet_.inet_daddr != saddr || inet_.inet_dport != sport)) return false;
+  return true;
+}
+
+bool UdpSock::enqueue(const UdpRxDatagram& d) {
+  // kernel: __udp_enqueue_schedule_skb(): "rmem > sk->sk_rcvbuf" drops (the first datagram of an
+  // empty queue always fits).
+  if (sk_rmem_alloc_ > sk_rcvbuf_) {
+    ++sk_drops_;
+    return false;
+  }
+  sk_rmem_alloc_ += d.truesize;
+  rxq_.push_back(d);
+  return true;
+}
+
+// kernel: udp_sendmsg(), net/ipv4/udp.c (uncorked path; MSG_MORE and UDP_CORK pass to the kernel).
+ssize_t UdpSock::sendmsg(const msghdr* msg, int flags) {
+  std::unique_lock<std::mutex> lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  return udp_sendmsg_locked(msg, flags, lk);
+}
+
+int UdpSock::udp_sendmsg_locked(const msghdr* umsg, int flags, std::unique_lock<std::mutex>& lk) {
+  // ____sys_sendmsg(): the argument checks in Linux's order and with its errnos.
+  SendArgsCtx actx;
+  Kmsg kmsg;
+  int err = sys_sendmsg_prepare(umsg, static_cast<unsigned>(flags), &kmsg, actx);
+  if (err != 0) return err;
+  if (nonblock_) kmsg.msg_flags |= MSG_DONTWAIT;
+  if (kmsg.msg_flags & MSG_MORE) return pass_through(0, "MSG_MORE (corking)");
+  UdpSendCtx uctx{.established = connected_, .inet_daddr = inet_.inet_daddr, .inet_dport = inet_.inet_dport};
+  Ipcm ipcm;
+  ipcm.addr = inet_.inet_saddr;
+  ipcm.tos = static_cast<int16_t>(inet_.tos);
+  ipcm.sockc.mark = inet_.sk_mark;
+  ipcm.sockc.priority = inet_.sk_priority;
+  be32 daddr = 0;
+  be16 dport = 0;
+  err = udp_sendmsg_args(kmsg, uctx, &ipcm, &daddr, &dport);
+  if (err < 0) return err;
+  if (err == kUdpAppendPending) return pass_through(daddr, "corked data pending");
+  if (ipcm.has_opt || ipcm.gso_size != 0) return pass_through(daddr, "IP options or UDP GSO");
+
+  // kernel: inet_sendmsg() -> inet_send_prepare() autobinds before udp_sendmsg().
+  if ((err = inet_autobind()) != 0) return err;
+
+  uint64_t now = shadow_->now_ns();
+  stack_->poll(now);  // reap completions (and deliver what arrived) on every call
+
+  Flowi4 fl4{.daddr = daddr, .saddr = ipcm.addr, .oif = ipcm.oif,
+             .tos = static_cast<uint8_t>((ipcm.tos >= 0 ? ipcm.tos : inet_.tos) & 0x1c),
+             .mark = ipcm.sockc.mark, .proto = IPPROTO_UDP, .fl4_sport = inet_.inet_sport,
+             .fl4_dport = dport};
+  const Rtable* rt = nullptr;
+  err = dst_.lookup(stack_->fib(), fl4, &rt);
+  if (err != 0) return err;
+  if (rt->oif != stack_->ifindex() || rt->type != RTN_UNICAST) {
+    return pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
+                                                        : "local, broadcast or multicast destination");
+  }
+  hash_and_steer();
+  // The route's answer as the IPv4 output path reads it. kernel: struct rtable -> dst_entry
+  Ipv4Route route{.oif = rt->oif,
+                  .saddr = fl4.saddr != 0 ? fl4.saddr : rt->prefsrc,
+                  .daddr = daddr,
+                  .nexthop = rt_nexthop(*rt, daddr),
+                  .pmtu = rt->mtu,
+                  .dev = &stack_->dev().features()};
+  Flowi4 out = fl4;
+  out.saddr = route.saddr;
+  IpcmCookie ipc{.addr = route.saddr, .oif = ipcm.oif, .tos = ipcm.tos, .ttl = ipcm.ttl,
+                 .mark = ipcm.sockc.mark, .priority = ipcm.sockc.priority};
+
+  size_t ulen = kmsg.count;
+  for (;;) {
+    IovIter it;
+    err = iov_iter_init(&it, absl::MakeConstSpan(kmsg.segs(), kmsg.iter_ubuf ? 1 : kmsg.nr_segs));
+    if (err != 0) return err;
+    it.count = std::min(it.count, ulen);
+    sk_buff* skb = nullptr;
+    IpOutCtx ctx = stack_->out_ctx(now);
+    err = ip_make_skb(ctx, &inet_, out, route, &it, static_cast<int>(ulen + 8), 8, ipc, kmsg.msg_flags, &skb);
+    if (err == -EAGAIN && !(kmsg.msg_flags & MSG_DONTWAIT)) {
+      // kernel: sock_alloc_send_skb() sleeps for send buffer space: here, for TX completions.
+      int dev_fd = stack_->dev().wait_fd();
+      lk.unlock();
+      shadow_->wait(-1, dev_fd, 1);
+      lk.lock();
+      if (passthrough_) return kPassThrough;
+      now = shadow_->now_ns();
+      stack_->poll(now);
+      continue;
+    }
+    if (err != 0) return err;
+    if (skb == nullptr) return static_cast<ssize_t>(ulen);  // MSG_PROBE
+    err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out);
+    if (err != 0) return err;
+    return static_cast<int>(ulen);
+  }
+}
+
+ssize_t UdpSock::dequeue(msghdr* msg, int flags) {
+  const UdpRxDatagram& d = rxq_.front();
+  size_t copied = 0;
+  for (size_t i = 0; i < msg->msg_iovlen && copied < d.len; ++i) {
+    size_t n = std::min(msg->msg_iov[i].iov_len, static_cast<size_t>(d.len) - copied);
+    if (n != 0) std::memcpy(msg->msg_iov[i].iov_base, d.data + copied, n);
+    copied += n;
+  }
+  msg->msg_flags = copied < d.len ? MSG_TRUNC : 0;
+  if (msg->msg_name != nullptr) {
+    sockaddr_in sin{.sin_family = AF_INET, .sin_port = d.sport, .sin_addr = {d.saddr}};
+    std::memcpy(msg->msg_name, &sin, std::min<size_t>(msg->msg_namelen, sizeof sin));
+    msg->msg_namelen = sizeof sin;
+  }
+  msg->msg_controllen = 0;
+  ssize_t ret = (flags & MSG_TRUNC) ? d.len : static_cast<ssize_t>(copied);
+  if (!(flags & MSG_PEEK)) {
+    sk_rmem_alloc_ -= d.truesize;
+    stack_->dev().rx_recycle(d.buf_id);
+    rxq_.pop_front();
+  }
+  return ret;
+}
+
+// kernel: udp_recvmsg() + __skb_recv_udp(): the queue, else the kernel socket, else wait.
+ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
+  std::unique_lock<std::mutex> lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (flags & MSG_ERRQUEUE) return shadow_->recvmsg(fd_, msg, flags);
+  if (flags & MSG_OOB) return -EOPNOTSUPP;
+  for (;;) {
+    stack_->poll(shadow_->now_ns());
+    if (!rxq_.empty()) return dequeue(msg, flags);
+    ssize_t r = shadow_->recvmsg(fd_, msg, flags | MSG_DONTWAIT);
+    if (r != -EAGAIN) return r;
+    if (nonblock_ || (flags & MSG_DONTWAIT)) return -EAGAIN;
+    int dev_fd = stack_->dev().wait_fd();
+    lk.unlock();
+    // Bounded waits: another thread may take our frame off the device ring and queue it for us.
+    int err = shadow_->wait(fd_, dev_fd, 50);
+    lk.lock();
+    if (err == -EINTR) return -EINTR;
+    if (passthrough_) return kPassThrough;
+  }
+}
+
+}  // namespace xmit

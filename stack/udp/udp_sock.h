@@ -1,0 +1,115 @@
+// stack/udp/udp_sock.h — an offloaded UDP socket: the kernel's UDP proto_ops over UdpStack.
+// Kernel counterparts: udp_sendmsg(), udp_recvmsg(), ip4_datagram_connect(), inet_autobind()
+// (net/ipv4/udp.c, net/ipv4/datagram.c, net/ipv4/af_inet.c).
+#pragma once
+
+// The kernel "shadow" socket (same fd) is the authority for everything but the data path: bind,
+// connect, socket options and names go to it first (Linux's own errnos, and it reserves the port);
+// on success their result is mirrored here. Datagrams that still reach the shadow (IP fragments,
+// which the XDP program leaves to the kernel to reassemble, or anything that arrived before the
+// port was steered) are read from it too, so nothing is lost.
+//
+// kPassThrough: a call that returns it did nothing; the socket has become a kernel socket for good
+// (destination not through the accelerated interface, MSG_MORE/UDP_CORK, IP options, UDP GSO) and
+// the caller must drop it from its fd table and make the same call on the kernel fd.
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <deque>
+
+#include "stack/neigh/dst_cache.h"
+#include "stack/sock/socket.h"
+#include "stack/udp/udp_stack.h"
+
+namespace xmit {
+
+inline constexpr int kPassThrough = -4096;  // not an errno: "hand this socket back to the kernel"
+
+// The kernel socket behind the fd, as the UDP socket uses it. Every call: 0/count or -errno.
+class ShadowOps {
+ public:
+  virtual ~ShadowOps() = default;
+  virtual int bind(int fd, const sockaddr* addr, socklen_t len) = 0;
+  virtual int connect(int fd, const sockaddr* addr, socklen_t len) = 0;
+  virtual int getname(int fd, sockaddr* addr, socklen_t* len, bool peer) = 0;
+  virtual int setsockopt(int fd, int level, int name, const void* val, socklen_t len) = 0;
+  virtual int getsockopt(int fd, int level, int name, void* val, socklen_t* len) = 0;
+  virtual int shutdown(int fd, int how) = 0;
+  virtual ssize_t recvmsg(int fd, msghdr* msg, int flags) = 0;
+  // Waits until `fd` or the device's wait fd is readable, at most timeout_ms. 0 or -errno (-EINTR).
+  virtual int wait(int fd, int dev_fd, int timeout_ms) = 0;
+  virtual uint64_t now_ns() = 0;
+  virtual uint16_t random_u16() = 0;
+  // Logs (debug) why the socket passes through.
+  virtual void note_pass_through(int fd, be32 daddr, const char* why) = 0;
+};
+
+// One received datagram held in a device RX buffer. kernel: an skb on sk_receive_queue
+struct UdpRxDatagram {
+  uint64_t buf_id = 0;
+  const uint8_t* data = nullptr;  // the UDP payload
+  uint32_t len = 0;
+  be32 saddr = 0;
+  be16 sport = 0;
+  uint32_t truesize = 0;
+};
+
+class UdpSock final : public Socket {
+ public:
+  // Takes no reference on `stack`, which outlives every socket. `fd` is the shadow.
+  UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock);
+
+  int bind(const sockaddr* addr, socklen_t len) override;
+  int connect(const sockaddr* addr, socklen_t len, bool nonblock) override;
+  int listen(int) override { return -EOPNOTSUPP; }
+  int accept(Socket**, sockaddr*, socklen_t*, int) override { return -EOPNOTSUPP; }
+  int getname(sockaddr* addr, socklen_t* len, bool peer) override;
+  int shutdown(int how) override;
+  int setsockopt(int level, int name, const void* val, socklen_t len) override;
+  int getsockopt(int level, int name, void* val, socklen_t* len) override;
+  ssize_t sendmsg(const msghdr* msg, int flags) override;
+  ssize_t recvmsg(msghdr* msg, int flags) override;
+  int ioctl(unsigned long request, void* arg) override;
+  void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
+
+  // With the stack's mutex held: the receive demux. kernel: __udp4_lib_lookup() scoring (reduced
+  // to: bound address matches or is any; a connected socket takes only its peer's datagrams).
+  bool matches(be32 daddr, be32 saddr, be16 sport) const;
+  // kernel: __udp_enqueue_schedule_skb(): false (dropped, counted) when sk_rmem_alloc > sk_rcvbuf.
+  bool enqueue(const UdpRxDatagram& d);
+  uint64_t drops() const { return sk_drops_; }
+
+ protected:
+  void release() override;
+
+ private:
+  ~UdpSock() override = default;
+  // With mu held.
+  int mirror_name();                       // getsockname() of the shadow into inet_
+  int hash_and_steer();                    // demux + XDP steering for the bound port
+  void unhash_and_unsteer();
+  int inet_autobind();                     // kernel: inet_autobind(), done on the shadow
+  int pass_through(be32 daddr, const char* why);
+  int udp_sendmsg_locked(const msghdr* msg, int flags, std::unique_lock<std::mutex>& lk);
+  ssize_t dequeue(msghdr* msg, int flags);
+
+  UdpStack* stack_;
+  ShadowOps* shadow_;
+  int fd_;
+  bool nonblock_;
+  bool passthrough_ = false;
+  bool connected_ = false;   // kernel: sk_state == TCP_ESTABLISHED
+  be32 rcv_saddr_ = 0;       // kernel: inet_rcv_saddr (the bound address; 0 = any)
+  bool hashed_ = false;
+  FlowKey steered_{};
+  bool is_steered_ = false;
+  InetSock inet_;
+  DstCache dst_;
+  std::deque<UdpRxDatagram> rxq_;  // kernel: sk_receive_queue
+  uint32_t sk_rmem_alloc_ = 0;
+  uint32_t sk_rcvbuf_ = 212992;
+  uint64_t sk_drops_ = 0;
+};
+
+}  // namespace xmit

@@ -1,0 +1,174 @@
+// stack/udp/udp_stack.cc — the stack instance: TX to the device, completions, receive demux.
+// kernel: dev_queue_xmit() (net/core/dev.c), __udp4_lib_rcv() (net/ipv4/udp.c), ip_rcv_core().
+#include "stack/udp/udp_stack.h"
+
+#include <linux/if_ether.h>
+
+#include <cerrno>
+
+#include "stack/base/checksum.h"
+#include "stack/skb/skb_frame.h"
+#include "stack/udp/udp_sock.h"
+#include "stack/wire/eth.h"
+#include "stack/wire/ipv4.h"
+#include "stack/wire/udp.h"
+
+namespace xmit {
+
+int UdpStack::create(Netdev* dev, Fib* fib, const UdpStackOptions& opt, std::unique_ptr<UdpStack>* out) {
+  std::unique_ptr<UdpStack> s(new UdpStack);
+  s->dev_ = dev;
+  s->fib_ = fib;
+  s->opt_ = opt;
+  if (int err = BufPool::create(opt.nr_skbs, opt.buf_size, &s->heads_); err) return err;
+  if (int err = BufPool::create(opt.nr_skbs, opt.buf_size, &s->frags_); err) return err;
+  if (int err = SkbPool::create(opt.nr_skbs, s->heads_.get(), &s->skbs_); err) return err;
+  s->neigh_ = std::make_unique<NeighTable>(fib, static_cast<NeighOps*>(s.get()));
+  s->idents_ = std::make_unique<HashIpIdents>(opt.ident_seed);
+  *out = std::move(s);
+  return 0;
+}
+
+UdpStack::~UdpStack() {
+  neigh_.reset();  // frees skbs waiting for ARP
+  // Frames still posted: wait for nothing, the device is closed after us; give the skbs back.
+  reap_tx();
+}
+
+IpOutCtx UdpStack::out_ctx(uint64_t now) {
+  now_ = now;
+  return IpOutCtx{.skbs = skbs_.get(),
+                  .frags = frags_.get(),
+                  .idents = idents_.get(),
+                  .neigh = this,
+                  .mib = &mib,
+                  .sysctl = &opt_.sysctl,
+                  .now_ns = now};
+}
+
+const uint8_t* UdpStack::dev_addr(int ifindex) {
+  return ifindex == dev_->ifindex() ? dev_->mac() : nullptr;
+}
+
+void UdpStack::reap_tx() {
+  dev_->poll_tx([&](uint64_t cookie) {
+    kfree_skb(reinterpret_cast<sk_buff*>(cookie));
+    --tx_in_flight;
+  });
+}
+
+// kernel: dev_queue_xmit() -> ndo_start_xmit(). The skb is kept until the device reports the
+// frame complete. A full device queue drops the packet as a full qdisc does (NET_XMIT_DROP ->
+// -ENOBUFS, which udp_send_skb() counts as SndbufErrors).
+int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
+  if (ifindex != dev_->ifindex()) {
+    kfree_skb(skb);
+    return -ENODEV;
+  }
+  FrameSeg sg[MAX_SKB_FRAGS + 1];
+  TxFrame f;
+  int n = skb_to_txframe(skb, absl::MakeSpan(sg), reinterpret_cast<uint64_t>(skb), &f);
+  if (n < 0) {
+    kfree_skb(skb);
+    return n;
+  }
+  if (dev_->features().ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
+  int r = dev_->xmit(absl::MakeConstSpan(&f, 1));
+  if (r == 0) {
+    reap_tx();
+    r = dev_->xmit(absl::MakeConstSpan(&f, 1));
+  }
+  if (r <= 0) {
+    kfree_skb(skb);
+    ++tx_drops;
+    return r < 0 ? r : -ENOBUFS;
+  }
+  ++tx_in_flight;
+  return 0;
+}
+
+// ip_finish_output2()'s hand-off: the ipv4 layer names the next hop; the neighbour layer resolves
+// it. Broadcast and multicast routes never get here (the UDP socket hands them to the kernel).
+int UdpStack::neigh_output(sk_buff* skb, const IpTxInfo& info) {
+  Neighbour* n = nullptr;
+  int err = neigh_->neigh_lookup_or_create(info.oif, info.nexthop, RTN_UNICAST, now_, &n);
+  if (err != 0) {
+    kfree_skb(skb);
+    return err;
+  }
+  return neigh_->neigh_output(n, skb, now_);
+}
+
+void UdpStack::poll(uint64_t now, int budget) {
+  now_ = now;
+  reap_tx();
+  if (control_poll_) control_poll_(*neigh_, now);
+  neigh_->neigh_timer_handler(now);
+  dev_->poll_rx(budget, [&](const RxFrame& f) { return udp4_rcv_frame(f); });
+}
+
+void UdpStack::hash(UdpSock* sk, be16 port) { table_.emplace(port, sk); }
+
+void UdpStack::unhash(UdpSock* sk, be16 port) {
+  auto [b, e] = table_.equal_range(port);
+  for (auto it = b; it != e; ++it) {
+    if (it->second == sk) {
+      table_.erase(it);
+      return;
+    }
+  }
+}
+
+// kernel: ip_rcv_core() (header checks) + __udp4_lib_rcv() (length, checksum, lookup, enqueue).
+// Only unfragmented UDP reaches the queue (the XDP program passes fragments to the kernel).
+bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
+  auto eth = EthHdrView::parse(absl::MakeConstSpan(f.data, f.len));
+  if (!eth || eth->h_proto() != ETH_P_IP) return false;
+  auto iph = IpHdrView::parse(eth->payload());
+  // ip_rcv_core(): version, ihl, header checksum, tot_len within the frame (parse checks lengths).
+  if (!iph || iph->version() != 4 || iph->ihl() < 5 || !iph->csum_ok() || iph->is_fragment() ||
+      iph->protocol() != IPPROTO_UDP || iph->tot_len() > eth->payload().size() ||
+      iph->tot_len() < iph->header_len()) {
+    ++udp_rx_mib.InErrors;
+    return false;
+  }
+  // __udp4_lib_rcv(): ulen within the IP payload and at least a header (udp_lib_checksum_complete()).
+  auto uh = UdpHdrView::parse(iph->payload());
+  if (!uh || uh->len() < 8 || uh->len() > iph->payload().size()) {
+    ++udp_rx_mib.InErrors;
+    return false;
+  }
+  absl::Span<const uint8_t> udp = absl::MakeConstSpan(iph->payload().data(), uh->len());
+  if (uh->check() != 0) {  // 0: the sender did not compute one (RFC 768)
+    wsum sum = csum_partial(udp.data(), udp.size(), 0);
+    if (csum_tcpudp_magic(iph->saddr(), iph->daddr(), uh->len(), IPPROTO_UDP, sum) != 0) {
+      ++udp_rx_mib.InCsumErrors;
+      ++udp_rx_mib.InErrors;
+      return false;
+    }
+  }
+  be16 dport = cpu_to_be16(uh->dest());
+  be16 sport = cpu_to_be16(uh->source());
+  auto [b, e] = table_.equal_range(dport);
+  for (auto it = b; it != e; ++it) {
+    UdpSock* sk = it->second;
+    if (!sk->matches(iph->daddr(), iph->saddr(), sport)) continue;
+    UdpRxDatagram d{.buf_id = f.buf_id,
+                    .data = udp.data() + 8,
+                    .len = static_cast<uint32_t>(udp.size() - 8),
+                    .saddr = iph->saddr(),
+                    .sport = sport,
+                    .truesize = opt_.rx_truesize};
+    if (!sk->enqueue(d)) {
+      ++udp_rx_mib.RcvbufErrors;
+      ++udp_rx_mib.InErrors;
+      return false;
+    }
+    ++udp_rx_mib.InDatagrams;
+    return true;
+  }
+  ++udp_rx_mib.NoPorts;
+  return false;
+}
+
+}  // namespace xmit
