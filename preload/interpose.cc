@@ -14,6 +14,7 @@
 #include <cstdarg>
 #include <climits>
 
+#include "preload/engine.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/log.h"
@@ -37,6 +38,7 @@ T ret(T r) noexcept {
   return r;
 }
 
+// Both return the stack's result (-errno or xmit::kPassThrough); callers apply ret().
 ssize_t sock_sendmsg(Socket* s, const void* buf, size_t len, int flags, const sockaddr* to,
                      socklen_t tolen) noexcept {
   iovec iov{const_cast<void*>(buf), len};
@@ -45,7 +47,7 @@ ssize_t sock_sendmsg(Socket* s, const void* buf, size_t len, int flags, const so
   msg.msg_namelen = tolen;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  return ret(s->sendmsg(&msg, flags));
+  return s->sendmsg(&msg, flags);
 }
 
 ssize_t sock_recvmsg(Socket* s, void* buf, size_t len, int flags, sockaddr* from,
@@ -58,7 +60,7 @@ ssize_t sock_recvmsg(Socket* s, void* buf, size_t len, int flags, sockaddr* from
   msg.msg_iovlen = 1;
   ssize_t r = s->recvmsg(&msg, flags);
   if (r >= 0 && fromlen != nullptr) *fromlen = msg.msg_namelen;
-  return ret(r);
+  return r;
 }
 
 // After the kernel gave `newfd` the same open file as `oldfd` (dup, dup2, dup3, F_DUPFD): newfd
@@ -83,33 +85,64 @@ void forget_fd(int fd) noexcept {
   if (Socket* s = g_fds.remove(fd)) s->put();
 }
 
+// The stack handed the socket back to the kernel (xmit::kPassThrough): fd becomes a plain kernel
+// socket and the call is made again on it. Other fds naming the same socket follow on their next call.
+bool handed_back(int fd, long r) noexcept {
+  if (r != xmit::kPassThrough) [[likely]] return false;
+  forget_fd(fd);
+  return true;
+}
+
 }  // namespace
 
 XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   int fd = libc().socket(domain, type, protocol);
   if (fd < 0) return fd;
-  if (xmit::log_enabled(xmit::LogLevel::kDebug)) {
-    if (const char* why = xmit::why_not_offloaded(domain, type, protocol)) {
-      int saved = errno;
-      xmit::logf(xmit::LogLevel::kDebug, "fd %d: socket(%d, %#x, %d) passes through: %s", fd,
-                 domain, type, protocol, why);
+  int saved = errno;
+  const char* why = xmit::why_not_offloaded(domain, type, protocol);
+  xmit::UdpStack* udp = nullptr;
+  if (why == nullptr) udp = xmit::engine_udp(*xmit::runtime(), &why);
+  if (udp != nullptr) {
+    // An offloaded UDP socket: the kernel socket just made is its shadow.
+    Socket* s = nullptr;
+    try {
+      s = new xmit::UdpSock(udp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0);
+    } catch (...) {
+      why = "out of memory";
+    }
+    Socket* old = nullptr;
+    if (s != nullptr && !g_fds.install(fd, s, &old)) {
+      s->put();
+      why = "fd beyond xmit's fd table";
+    } else if (s != nullptr) {
+      if (old != nullptr) old->put();
       errno = saved;
+      return fd;
     }
   }
+  if (why != nullptr && xmit::log_enabled(xmit::LogLevel::kDebug)) {
+    xmit::logf(xmit::LogLevel::kDebug, "fd %d: socket(%d, %#x, %d) passes through: %s", fd,
+               domain, type, protocol, why);
+  }
+  errno = saved;
   return fd;
 }
 
 XMIT_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().bind(fd, addr, len);
-  return ret(s->bind(addr, len));
+  int r = s->bind(addr, len);
+  if (handed_back(fd, r)) return libc().bind(fd, addr, len);
+  return ret(r);
 }
 
 XMIT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().connect(fd, addr, len);
   int fl = libc().fcntl(fd, F_GETFL);
-  return ret(s->connect(addr, len, fl >= 0 && (fl & O_NONBLOCK)));
+  int r = s->connect(addr, len, fl >= 0 && (fl & O_NONBLOCK));
+  if (handed_back(fd, r)) return libc().connect(fd, addr, len);
+  return ret(r);
 }
 
 XMIT_EXPORT int listen(int fd, int backlog) noexcept {
@@ -173,20 +206,26 @@ XMIT_EXPORT int shutdown(int fd, int how) noexcept {
 XMIT_EXPORT ssize_t send(int fd, const void* buf, size_t len, int flags) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().send(fd, buf, len, flags);
-  return sock_sendmsg(s, buf, len, flags, nullptr, 0);
+  ssize_t r = sock_sendmsg(s, buf, len, flags, nullptr, 0);
+  if (handed_back(fd, r)) return libc().send(fd, buf, len, flags);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t sendto(int fd, const void* buf, size_t len, int flags, const sockaddr* to,
                            socklen_t tolen) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().sendto(fd, buf, len, flags, to, tolen);
-  return sock_sendmsg(s, buf, len, flags, to, tolen);
+  ssize_t r = sock_sendmsg(s, buf, len, flags, to, tolen);
+  if (handed_back(fd, r)) return libc().sendto(fd, buf, len, flags, to, tolen);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().sendmsg(fd, msg, flags);
-  return ret(s->sendmsg(msg, flags));
+  ssize_t r = s->sendmsg(msg, flags);
+  if (handed_back(fd, r)) return libc().sendmsg(fd, msg, flags);
+  return ret(r);
 }
 
 // kernel: __sys_sendmmsg(): stops at the first error; returns the count if any datagram went.
@@ -197,6 +236,8 @@ XMIT_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noe
   unsigned int sent = 0;
   for (; sent < vlen; ++sent) {
     ssize_t r = s->sendmsg(&vec[sent].msg_hdr, flags);
+    if (sent == 0 && handed_back(fd, r)) return libc().sendmmsg(fd, vec, vlen, flags);
+    if (r == xmit::kPassThrough) return static_cast<int>(sent);  // the rest go through the kernel next call
     if (r < 0) return sent > 0 ? static_cast<int>(sent) : ret(static_cast<int>(r));
     vec[sent].msg_len = static_cast<unsigned int>(r);
   }
@@ -206,7 +247,9 @@ XMIT_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noe
 XMIT_EXPORT ssize_t write(int fd, const void* buf, size_t len) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().write(fd, buf, len);
-  return sock_sendmsg(s, buf, len, 0, nullptr, 0);
+  ssize_t r = sock_sendmsg(s, buf, len, 0, nullptr, 0);
+  if (handed_back(fd, r)) return libc().write(fd, buf, len);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) noexcept {
@@ -216,26 +259,34 @@ XMIT_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) noexcept {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = static_cast<size_t>(iovcnt);
-  return ret(s->sendmsg(&msg, 0));
+  ssize_t r = s->sendmsg(&msg, 0);
+  if (handed_back(fd, r)) return libc().writev(fd, iov, iovcnt);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().recv(fd, buf, len, flags);
-  return sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
+  ssize_t r = sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
+  if (handed_back(fd, r)) return libc().recv(fd, buf, len, flags);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockaddr* from,
                              socklen_t* fromlen) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().recvfrom(fd, buf, len, flags, from, fromlen);
-  return sock_recvmsg(s, buf, len, flags, from, fromlen);
+  ssize_t r = sock_recvmsg(s, buf, len, flags, from, fromlen);
+  if (handed_back(fd, r)) return libc().recvfrom(fd, buf, len, flags, from, fromlen);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().recvmsg(fd, msg, flags);
-  return ret(s->recvmsg(msg, flags));
+  ssize_t r = s->recvmsg(msg, flags);
+  if (handed_back(fd, r)) return libc().recvmsg(fd, msg, flags);
+  return ret(r);
 }
 
 // kernel: do_recvmmsg(). The timeout is checked between datagrams, as the kernel does.
@@ -248,6 +299,8 @@ XMIT_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, tim
     int f = flags & ~MSG_WAITFORONE;
     if (got > 0 && (flags & MSG_WAITFORONE)) f |= MSG_DONTWAIT;
     ssize_t r = s->recvmsg(&vec[got].msg_hdr, f);
+    if (got == 0 && handed_back(fd, r)) return libc().recvmmsg(fd, vec, vlen, flags, timeout);
+    if (r == xmit::kPassThrough) return static_cast<int>(got);
     if (r < 0) return got > 0 ? static_cast<int>(got) : ret(static_cast<int>(r));
     vec[got].msg_len = static_cast<unsigned int>(r);
   }
@@ -257,7 +310,9 @@ XMIT_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, tim
 XMIT_EXPORT ssize_t read(int fd, void* buf, size_t len) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().read(fd, buf, len);
-  return sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
+  ssize_t r = sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
+  if (handed_back(fd, r)) return libc().read(fd, buf, len);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) noexcept {
@@ -267,19 +322,25 @@ XMIT_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) noexcept {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = static_cast<size_t>(iovcnt);
-  return ret(s->recvmsg(&msg, 0));
+  ssize_t r = s->recvmsg(&msg, 0);
+  if (handed_back(fd, r)) return libc().readv(fd, iov, iovcnt);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr || len > buflen) [[likely]] return libc().__read_chk(fd, buf, len, buflen);
-  return sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
+  ssize_t r = sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
+  if (handed_back(fd, r)) return libc().__read_chk(fd, buf, len, buflen);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr || len > buflen) [[likely]] return libc().__recv_chk(fd, buf, len, buflen, flags);
-  return sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
+  ssize_t r = sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
+  if (handed_back(fd, r)) return libc().__recv_chk(fd, buf, len, buflen, flags);
+  return ret(r);
 }
 
 XMIT_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
@@ -288,13 +349,17 @@ XMIT_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen,
   if (s == nullptr || len > buflen) [[likely]] {
     return libc().__recvfrom_chk(fd, buf, len, buflen, flags, from, fromlen);
   }
-  return sock_recvmsg(s, buf, len, flags, from, fromlen);
+  ssize_t r = sock_recvmsg(s, buf, len, flags, from, fromlen);
+  if (handed_back(fd, r)) return libc().__recvfrom_chk(fd, buf, len, buflen, flags, from, fromlen);
+  return ret(r);
 }
 
 XMIT_EXPORT int setsockopt(int fd, int level, int name, const void* val, socklen_t len) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().setsockopt(fd, level, name, val, len);
-  return ret(s->setsockopt(level, name, val, len));
+  int r = s->setsockopt(level, name, val, len);
+  if (handed_back(fd, r)) return libc().setsockopt(fd, level, name, val, len);
+  return ret(r);
 }
 
 XMIT_EXPORT int getsockopt(int fd, int level, int name, void* val, socklen_t* len) noexcept {
@@ -358,7 +423,11 @@ XMIT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
     case SIOCOUTQ:
     case SIOCOUTQNSD:
     case SIOCATMARK:
-      return ret(s->ioctl(request, arg));
+    {
+      int r = s->ioctl(request, arg);
+      if (handed_back(fd, r)) return libc().ioctl(fd, request, arg);
+      return ret(r);
+    }
     case FIONBIO: {
       int r = libc().ioctl(fd, request, arg);
       if (r == 0 && arg != nullptr) s->set_nonblock(*static_cast<int*>(arg) != 0);

@@ -139,7 +139,7 @@ const char* why_not_offloaded(int domain, int type, int protocol) noexcept {
   int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP)) {
     if (!rt->config.udp) return "UDP is off (XMIT_UDP=off)";
-    return "this build has no UDP stack yet";
+    return nullptr;  // served (when the stack opens: see preload/engine.h)
   }
   if (base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
     if (!rt->config.tcp) return "TCP is off (XMIT_TCP=off)";

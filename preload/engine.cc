@@ -1,0 +1,202 @@
+// preload/engine.cc — opening the stack instance (see engine.h) and the shadow socket operations.
+#include "preload/engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "preload/libc.h"
+#include "preload/log.h"
+#include "stack/dev/pcap.h"
+#include "stack/neigh/netlink_fib.h"
+#include "verbs/xdp/xdp_netdev.h"
+
+namespace xmit {
+namespace {
+
+uint64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t real_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+int neg_errno(ssize_t r) { return r < 0 ? -errno : static_cast<int>(r); }
+
+class LibcShadow final : public ShadowOps {
+ public:
+  int bind(int fd, const sockaddr* a, socklen_t l) override { return neg_errno(libc().bind(fd, a, l)); }
+  int connect(int fd, const sockaddr* a, socklen_t l) override { return neg_errno(libc().connect(fd, a, l)); }
+  int getname(int fd, sockaddr* a, socklen_t* l, bool peer) override {
+    return neg_errno(peer ? libc().getpeername(fd, a, l) : libc().getsockname(fd, a, l));
+  }
+  int setsockopt(int fd, int level, int name, const void* v, socklen_t l) override {
+    return neg_errno(libc().setsockopt(fd, level, name, v, l));
+  }
+  int getsockopt(int fd, int level, int name, void* v, socklen_t* l) override {
+    return neg_errno(libc().getsockopt(fd, level, name, v, l));
+  }
+  int shutdown(int fd, int how) override { return neg_errno(libc().shutdown(fd, how)); }
+  ssize_t recvmsg(int fd, msghdr* m, int flags) override {
+    ssize_t r = libc().recvmsg(fd, m, flags);
+    return r < 0 ? -errno : r;
+  }
+  int wait(int fd, int dev_fd, int timeout_ms) override {
+    pollfd p[2] = {{fd, POLLIN, 0}, {dev_fd, POLLIN, 0}};
+    int r = ::poll(p, 2, timeout_ms);  // poll(2) is not interposed
+    return r < 0 ? -errno : 0;
+  }
+  uint64_t now_ns() override { return mono_ns(); }
+  uint16_t random_u16() override {
+    uint16_t v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v) v = static_cast<uint16_t>(mono_ns());
+    return v;
+  }
+  void note_pass_through(int fd, be32 daddr, const char* why) override {
+    const Runtime* rt = runtime();
+    char a[INET_ADDRSTRLEN] = "0.0.0.0";
+    inet_ntop(AF_INET, &daddr, a, sizeof a);
+    logf(LogLevel::kDebug, "fd %d: no route to %s via %s: passes through (%s)", fd, a,
+         rt ? rt->config.iface.c_str() : "?", why);
+  }
+};
+
+LibcShadow g_shadow;
+
+struct Engine {
+  std::unique_ptr<xdp::XdpNetdev> xdp;
+  PcapWriter pcap;
+  std::unique_ptr<PcapNetdev> recorded;
+  std::unique_ptr<NetlinkFib> fib;
+  std::unique_ptr<UdpStack> udp;
+};
+
+std::mutex g_open_mu;
+Engine* g_engine = nullptr;  // never freed (see engine.h)
+bool g_tried = false;
+std::string g_why;
+
+int read_sysctl_int(const char* path, int dflt) {
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return dflt;
+  int v = dflt;
+  if (fscanf(f, "%d", &v) != 1) v = dflt;
+  fclose(f);
+  return v;
+}
+
+be32 iface_addr(const std::string& ifname) {
+  int s = libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return 0;
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname.c_str());
+  be32 a = 0;
+  if (libc().ioctl(s, SIOCGIFADDR, &ifr) == 0) a = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr)->sin_addr.s_addr;
+  libc().close(s);
+  return a;
+}
+
+Engine* open_engine(const Runtime& rt, std::string* why) {
+  auto e = std::make_unique<Engine>();
+  const std::string& ifname = rt.config.iface;
+  xdp::XdpOptions opt{.ifname = ifname, .queue_id = 0};
+  std::string step;
+  if (int err = xdp::XdpNetdev::open(opt, &e->xdp, &step); err < 0) {
+    *why = "cannot open an AF_XDP queue on " + ifname + " (" + step + "); " +
+           (err == -EPERM || err == -EACCES ? "run as root or with CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF"
+            : err == -EBUSY ? "another program already holds this interface's XDP hook"
+                            : "check that " + ifname + " is an Ethernet interface that supports XDP");
+    return nullptr;
+  }
+  Netdev* dev = e->xdp.get();
+  if (!rt.config.pcap_file.empty()) {
+    if (int err = e->pcap.open(rt.config.pcap_file.c_str()); err < 0) {
+      *why = "XMIT_PCAP=" + rt.config.pcap_file + ": " + strerror(-err) + "; give a writable path";
+      return nullptr;
+    }
+    e->recorded = std::make_unique<PcapNetdev>(*dev, e->pcap);
+    dev = e->recorded.get();
+  }
+  if (int err = NetlinkFib::create(&e->fib); err < 0) {
+    *why = std::string("cannot open rtnetlink sockets: ") + strerror(-err);
+    return nullptr;
+  }
+  UdpStackOptions so;
+  so.rx_truesize = xdp::XdpNetdev::kFrameSize;
+  so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_int("/proc/sys/net/ipv4/ip_default_ttl", 64));
+  if (getrandom(&so.ident_seed, sizeof so.ident_seed, GRND_NONBLOCK) != sizeof so.ident_seed) so.ident_seed = mono_ns();
+  if (int err = UdpStack::create(dev, e->fib.get(), so, &e->udp); err < 0) {
+    *why = std::string("cannot allocate packet buffers: ") + strerror(-err);
+    return nullptr;
+  }
+  e->udp->set_if_addr(iface_addr(ifname));
+  NetlinkFib* fib = e->fib.get();
+  PcapNetdev* rec = e->recorded.get();
+  e->udp->set_control_poll([fib, rec](NeighTable& neigh, uint64_t now) {
+    fib->poll_changes([&](const NeighEvent& ev) { neigh.neigh_update(ev, now); });
+    if (rec != nullptr) rec->set_now(real_ns());
+  });
+  logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)", ifname.c_str(), e->xdp->queue_id(),
+       e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode");
+  return e.release();
+}
+
+}  // namespace
+
+UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
+  // Opening makes sockets of its own (netlink, AF_XDP, an ioctl socket): those pass through.
+  static thread_local bool opening = false;
+  if (opening) {
+    *why = "a socket xmit makes for itself while opening its queue";
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> g(g_open_mu);
+  opening = true;
+  struct Reset { bool& b; ~Reset() { b = false; } } reset{opening};
+  if (!g_tried) {
+    g_tried = true;
+    try {
+      g_engine = open_engine(rt, &g_why);
+    } catch (...) {
+      g_engine = nullptr;
+      g_why = "out of memory opening the stack";
+    }
+    if (g_engine == nullptr) {
+      logf(LogLevel::kError, "%s; every socket passes through to the kernel", g_why.c_str());
+    }
+  }
+  if (g_engine == nullptr) {
+    *why = g_why.c_str();
+    return nullptr;
+  }
+  return g_engine->udp.get();
+}
+
+ShadowOps* engine_shadow() noexcept { return &g_shadow; }
+
+// At exit: the pcap recorder's buffered records reach the file. Nothing else is torn down (other
+// threads may still be running; the kernel closes the AF_XDP socket and the XDP link).
+__attribute__((destructor)) static void engine_exit() {
+  Engine* e = g_engine;
+  if (e == nullptr || !e->pcap.is_open()) return;
+  std::unique_lock<std::mutex> lk(e->udp->mu(), std::try_to_lock);  // a thread stuck in the stack: skip
+  if (lk.owns_lock()) e->pcap.flush();
+}
+
+}  // namespace xmit

@@ -1,0 +1,19 @@
+// preload/engine.h — the process's stack instance: the AF_XDP queue on XMIT_IFACE (queue 0; in a
+// pcap recorder when XMIT_PCAP is set), the route/neighbour source (rtnetlink) and the UdpStack
+// over them. Opened on the first socket xmit serves; if it cannot open, one error line says why and
+// what to do, and every socket passes through to the kernel from then on.
+#pragma once
+
+#include "preload/runtime.h"
+#include "stack/udp/udp_sock.h"
+
+namespace xmit {
+
+// The stack, opened on first use; nullptr (with *why set) when it could not be opened.
+// Thread-safe. The engine is never torn down: its AF_XDP socket and XDP link close at exit.
+UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept;
+
+// The kernel shadow socket operations, through the real glibc functions.
+ShadowOps* engine_shadow() noexcept;
+
+}  // namespace xmit
