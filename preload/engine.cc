@@ -139,6 +139,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   }
   UdpStackOptions so;
   so.rx_truesize = xdp::XdpNetdev::kFrameSize;
+  so.realtime_ns = real_ns;
   so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_int("/proc/sys/net/ipv4/ip_default_ttl", 64));
   if (getrandom(&so.ident_seed, sizeof so.ident_seed, GRND_NONBLOCK) != sizeof so.ident_seed) so.ident_seed = mono_ns();
   if (int err = UdpStack::create(dev, e->fib.get(), so, &e->udp); err < 0) {

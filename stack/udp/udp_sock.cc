@@ -183,8 +183,37 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
     if (name == SO_PRIORITY && read_int(SOL_SOCKET, SO_PRIORITY, &v)) inet_.sk_priority = static_cast<uint32_t>(v);
     if (name == SO_NO_CHECK && read_int(SOL_SOCKET, SO_NO_CHECK, &v)) inet_.sk_no_check_tx = v != 0;
   }
+  mirror_recv_opts(level, name);
   dst_.reset();
   return 0;
+}
+
+// The receive-side options, read back from the kernel socket (its getsockopt is the authority on
+// what a value of any length meant). kernel: do_ip_setsockopt() cmsg_flags, sock_set_timestamp(),
+// SOCK_RXQ_OVFL.
+void UdpSock::mirror_recv_opts(int level, int name) {
+  auto read_int = [&](int lvl, int nm) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    return shadow_->getsockopt(fd_, lvl, nm, &v, &l) == 0 && v != 0;
+  };
+  if (level == SOL_IP) {
+    if (uint32_t bit = ip_cmsg_flag(name); bit != 0) {
+      cmsg_flags_ = read_int(SOL_IP, name) ? (cmsg_flags_ | bit) : (cmsg_flags_ & ~bit);
+    }
+    return;
+  }
+  if (level != SOL_SOCKET) return;
+  if (name == SO_RXQ_OVFL) rxq_ovfl_ = read_int(SOL_SOCKET, SO_RXQ_OVFL);
+  // SO_TIMESTAMP_OLD 29, SO_TIMESTAMPNS_OLD 35, SO_TIMESTAMP_NEW 63, SO_TIMESTAMPNS_NEW 64: the
+  // kernel answers each getsockopt only for the mode actually set (sock_getsockopt()).
+  if (name == 29 || name == 35 || name == 63 || name == 64) {
+    rcv_tstamp_ = read_int(SOL_SOCKET, 29)   ? RcvTstamp::kOldUsec
+                  : read_int(SOL_SOCKET, 35) ? RcvTstamp::kOldNsec
+                  : read_int(SOL_SOCKET, 63) ? RcvTstamp::kNewUsec
+                  : read_int(SOL_SOCKET, 64) ? RcvTstamp::kNewNsec
+                                             : RcvTstamp::kNone;
+  }
 }
 
 int UdpSock::getsockopt(int level, int name, void* val, socklen_t* len) {
@@ -221,6 +250,7 @@ bool UdpSock::enqueue(const UdpRxDatagram& d) {
   }
   sk_rmem_alloc_ += d.truesize;
   rxq_.push_back(d);
+  rxq_.back().info.dropcount = rxq_ovfl_ ? static_cast<uint32_t>(sk_drops_) : 0;
   return true;
 }
 
@@ -324,7 +354,13 @@ ssize_t UdpSock::dequeue(msghdr* msg, int flags) {
     std::memcpy(msg->msg_name, &sin, std::min<size_t>(msg->msg_namelen, sizeof sin));
     msg->msg_namelen = sizeof sin;
   }
-  msg->msg_controllen = 0;
+  // kernel: udp_recvmsg(): sock_recv_cmsgs(), then ip_cmsg_recv_offset() when any flag is set;
+  // ____sys_recvmsg() reports the bytes used as msg_controllen.
+  CmsgOut cm{.control = static_cast<uint8_t*>(msg->msg_control), .controllen = msg->msg_controllen};
+  sock_recv_cmsgs(&cm, rcv_tstamp_, rxq_ovfl_, d.info);
+  if (cmsg_flags_ != 0) ip_cmsg_recv(&cm, cmsg_flags_, d.info);
+  msg->msg_controllen = cm.used;
+  msg->msg_flags |= cm.msg_flags;
   ssize_t ret = (flags & MSG_TRUNC) ? d.len : static_cast<ssize_t>(copied);
   if (!(flags & MSG_PEEK)) {
     sk_rmem_alloc_ -= d.truesize;

@@ -19,6 +19,7 @@
 #include <deque>
 
 #include "stack/neigh/dst_cache.h"
+#include "stack/sock/cmsg_recv.h"
 #include "stack/sock/socket.h"
 #include "stack/udp/udp_stack.h"
 
@@ -53,6 +54,7 @@ struct UdpRxDatagram {
   be32 saddr = 0;
   be16 sport = 0;
   uint32_t truesize = 0;
+  IpRecvInfo info;  // what the receive control messages report
 };
 
 class UdpSock final : public Socket {
@@ -79,6 +81,7 @@ class UdpSock final : public Socket {
   // kernel: __udp_enqueue_schedule_skb(): false (dropped, counted) when sk_rmem_alloc > sk_rcvbuf.
   bool enqueue(const UdpRxDatagram& d);
   uint64_t drops() const { return sk_drops_; }
+  bool wants_tstamp() const { return rcv_tstamp_ != RcvTstamp::kNone; }
 
  protected:
   void release() override;
@@ -93,6 +96,7 @@ class UdpSock final : public Socket {
   int pass_through(be32 daddr, const char* why);
   int udp_sendmsg_locked(const msghdr* msg, int flags, std::unique_lock<std::mutex>& lk);
   ssize_t dequeue(msghdr* msg, int flags);
+  void mirror_recv_opts(int level, int name);
 
   UdpStack* stack_;
   ShadowOps* shadow_;
@@ -110,6 +114,9 @@ class UdpSock final : public Socket {
   uint32_t sk_rmem_alloc_ = 0;
   uint32_t sk_rcvbuf_ = 212992;
   uint64_t sk_drops_ = 0;
+  uint32_t cmsg_flags_ = 0;          // kernel: inet->cmsg_flags (IP_PKTINFO, IP_RECVTTL, ...)
+  RcvTstamp rcv_tstamp_ = RcvTstamp::kNone;  // SO_TIMESTAMP / SO_TIMESTAMPNS (old or new)
+  bool rxq_ovfl_ = false;            // SO_RXQ_OVFL
 };
 
 }  // namespace xmit

@@ -159,6 +159,14 @@ bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
                     .saddr = iph->saddr(),
                     .sport = sport,
                     .truesize = opt_.rx_truesize};
+    d.info = IpRecvInfo{.daddr = iph->daddr(),
+                        .dport = dport,
+                        .ttl = iph->ttl(),
+                        .tos = iph->tos(),
+                        .ifindex = dev_->ifindex(),
+                        .opts = iph->options().data(),
+                        .optlen = static_cast<uint8_t>(iph->optlen()),
+                        .tstamp_ns = sk->wants_tstamp() && opt_.realtime_ns != nullptr ? opt_.realtime_ns() : 0};
     if (!sk->enqueue(d)) {
       ++udp_rx_mib.RcvbufErrors;
       ++udp_rx_mib.InErrors;

@@ -43,6 +43,7 @@ struct UdpStackOptions {
   uint64_t ident_seed = 1;       // HashIpIdents key (random in production)
   uint32_t rx_truesize = 4096;   // what one received datagram charges against SO_RCVBUF
   Ipv4Sysctl sysctl;
+  uint64_t (*realtime_ns)() = nullptr;  // receive timestamps (SO_TIMESTAMP*); none when null
 };
 
 class UdpStack final : private NeighOps, private NeighOutput {

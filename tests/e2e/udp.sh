@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/udp.sh — the UDP vertical slice: an unmodified python3 in namespace a, under libxmit.so
-# with XMIT_IFACE=xa, sends datagrams (sendto, connected send, sendmsg; 1, 100, 1472 bytes and one
-# over the MTU) to a kernel echo server in namespace b. Every datagram must arrive byte-exact, a's
+# with XMIT_IFACE=xa, sends datagrams (sendto, connected send, sendmsg with and without IP_TTL,
+# IP_TOS and IP_PKTINFO cmsgs, sendmmsg; 1, 100, 1472 bytes and one over the MTU) to a kernel echo
+# server in namespace b, and reads the echoes (recvfrom, recv, recvmsg with IP_PKTINFO/IP_RECVTTL,
+# recvmmsg). Every datagram must arrive byte-exact, a's
 # kernel must not have carried them (Udp OutDatagrams / Ip OutRequests), the queue must have (pcap),
 # and every echo must come back to the python socket with the right source address. A socket to
 # 127.0.0.1 must still work through the kernel.
@@ -15,13 +17,19 @@ trap 'bed_down; rm -rf "$work"' EXIT
 # The kernel peer: records every datagram (hex) and echoes it back to its sender.
 ip netns exec "$XMIT_NS_B" "$PY" - "$work/rec" <<'PYEOF' >"$work/echo.log" 2>&1 &
 import socket, sys
+IP_RECVTTL, IP_RECVTOS = 12, 13  # linux/in.h (Python 3.11 names only some)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 7777))
+s.setsockopt(socket.SOL_IP, IP_RECVTTL, 1); s.setsockopt(socket.SOL_IP, IP_RECVTOS, 1)
 open(sys.argv[1] + ".ready", "w").close()
 with open(sys.argv[1], "w") as out:
     while True:
-        d, a = s.recvfrom(70000)
-        out.write("%s:%d %s\n" % (a[0], a[1], d.hex())); out.flush()
+        d, anc, fl, a = s.recvmsg(70000, 256)
+        ttl = tos = -1
+        for lvl, typ, data in anc:
+            if typ == socket.IP_TTL: ttl = int.from_bytes(data[:4], "little")
+            if typ == socket.IP_TOS: tos = data[0]
+        out.write("%s:%d %d %d %s\n" % (a[0], a[1], ttl, tos, d.hex())); out.flush()
         s.sendto(d, a)
 PYEOF
 BED_PIDS=$!
@@ -34,15 +42,21 @@ snmp() {  # snmp NS PROTO FIELD
 a_out0=$(snmp "$XMIT_NS_A" Udp OutDatagrams); a_req0=$(snmp "$XMIT_NS_A" Ip OutRequests)
 b_in0=$(snmp "$XMIT_NS_B" Udp InDatagrams)
 
-# The client: deterministic payloads, each echo read back before the next send.
+# The client: deterministic payloads, each echo read back before the next send. It writes what it
+# sent (with the TTL and TOS each datagram must carry) to $work/sent, one line per datagram.
 client='
-import os, signal, socket, sys
+import ctypes, os, signal, socket, struct, sys
 signal.alarm(30)
+IP_PKTINFO, IP_RECVTTL = 8, 12  # linux/in.h (Python 3.11 names only some)
 peer = (sys.argv[1], 7777)
+sent = open(sys.argv[2], "w")
 def payload(i, n):
     return bytes((i * 131 + k * 7 + (k >> 8)) & 0xff for k in range(n))
 sizes = [1, 100, 1472, 3000]   # 3000 > MTU 1500: fragmented on the way out and on the way back
 i = 0
+def note(p, ttl=64, tos=0):
+    global i
+    sent.write("%d %d %s\n" % (ttl, tos, p.hex())); i += 1
 def check_echo(data, addr, want):
     if data != want: sys.exit("echo %d: %d bytes, want %d" % (i, len(data), len(want)))
     if addr != peer: sys.exit("echo %d from %r" % (i, addr))
@@ -50,24 +64,70 @@ def check_echo(data, addr, want):
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)        # unconnected: sendto
 for rep in range(3):
     for n in sizes:
-        p = payload(i, n); u.sendto(p, peer); d, a = u.recvfrom(65536); check_echo(d, a, p); i += 1
+        p = payload(i, n); u.sendto(p, peer); d, a = u.recvfrom(65536); check_echo(d, a, p); note(p)
 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)        # connected: send/recv
 c.connect(peer)
 for rep in range(3):
     for n in sizes:
-        p = payload(i, n); c.send(p); d = c.recv(65536); check_echo(d, c.getpeername(), p); i += 1
+        p = payload(i, n); c.send(p); d = c.recv(65536); check_echo(d, c.getpeername(), p); note(p)
 m = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)        # sendmsg with two pieces, recvmsg
 for n in sizes:
     p = payload(i, n); h = len(p) // 2
     m.sendmsg([p[:h], p[h:]], [], 0, peer)
-    d, anc, fl, a = m.recvmsg(65536); check_echo(d, a, p); i += 1
+    d, anc, fl, a = m.recvmsg(65536); check_echo(d, a, p); note(p)
 # MSG_PEEK leaves the datagram; a short buffer truncates (MSG_TRUNC in recvmsg flags).
-p = payload(i, 100); u.sendto(p, peer); i += 1
+p = payload(i, 100); u.sendto(p, peer); note(p)
 d1, a1 = u.recvfrom(65536, socket.MSG_PEEK); d2, a2 = u.recvfrom(65536)
 if d1 != p or d2 != p or a1 != peer: sys.exit("MSG_PEEK")
-p = payload(i, 100); u.sendto(p, peer); i += 1
+p = payload(i, 100); u.sendto(p, peer); note(p)
 d, anc, fl, a = u.recvmsg(10)
 if d != p[:10] or not (fl & socket.MSG_TRUNC): sys.exit("MSG_TRUNC: %r %x" % (d, fl))
+# sendmsg with control messages: IP_TTL and IP_TOS per datagram, IP_PKTINFO choosing the source
+# address; the echo comes back with IP_PKTINFO and IP_RECVTTL ancillary data on the receive side.
+m.setsockopt(socket.SOL_IP, IP_PKTINFO, 1); m.setsockopt(socket.SOL_IP, IP_RECVTTL, 1)
+for ttl, tos in ((7, 0x20), (200, 0xb8)):
+    p = payload(i, 100)
+    pkt = struct.pack("=i4s4s", 0, socket.inet_aton("198.18.0.1"), socket.inet_aton("0.0.0.0"))
+    r = m.sendmsg([p], [(socket.SOL_IP, socket.IP_TTL, struct.pack("i", ttl)),
+                        (socket.SOL_IP, socket.IP_TOS, struct.pack("i", tos)),
+                        (socket.SOL_IP, IP_PKTINFO, pkt)], 0, peer)
+    if r != len(p): sys.exit("sendmsg with cmsgs returned %d" % r)
+    d, anc, fl, a = m.recvmsg(65536, 256); check_echo(d, a, p); note(p, ttl, tos)
+    got = {(l, t): v for l, t, v in anc}
+    if got.get((socket.SOL_IP, socket.IP_TTL)) != struct.pack("i", 64): sys.exit("IP_TTL cmsg: %r" % anc)
+    ifi, spec, addr = struct.unpack("=i4s4s", got.get((socket.SOL_IP, IP_PKTINFO), b"\0" * 12))
+    if (ifi, spec, addr) != (socket.if_nametoindex("xa"), socket.inet_aton("198.18.0.1"), socket.inet_aton("198.18.0.1")):
+        sys.exit("IP_PKTINFO cmsg: %r" % anc)
+# sendmmsg and recvmmsg (libc through ctypes: the calls the interposer serves, not Python wrappers).
+libc = ctypes.CDLL(None, use_errno=True)
+class iovec(ctypes.Structure): _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(iovec)),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure): _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+N = 8
+dst = ctypes.create_string_buffer(struct.pack("=HH4s8x", socket.AF_INET, socket.htons(7777), socket.inet_aton(peer[0])), 16)
+ps = [payload(i + k, 10 * (k + 1)) for k in range(N)]
+bufs = [ctypes.create_string_buffer(p, len(p)) for p in ps]
+iovs = (iovec * N)(*[iovec(ctypes.cast(b, ctypes.c_void_p), len(p)) for b, p in zip(bufs, ps)])
+vec = (mmsghdr * N)()
+for k in range(N):
+    vec[k].hdr.name = ctypes.cast(dst, ctypes.c_void_p); vec[k].hdr.namelen = 16
+    vec[k].hdr.iov = ctypes.pointer(iovs[k]); vec[k].hdr.iovlen = 1
+r = libc.sendmmsg(u.fileno(), vec, N, 0)
+if r != N or [vec[k].len for k in range(N)] != [len(p) for p in ps]: sys.exit("sendmmsg: %d" % r)
+for p in ps: note(p)
+got = []
+rb = [ctypes.create_string_buffer(2048) for _ in range(N)]
+riov = (iovec * N)(*[iovec(ctypes.cast(b, ctypes.c_void_p), 2048) for b in rb])
+while len(got) < N:
+    rv = (mmsghdr * N)()
+    for k in range(N): rv[k].hdr.iov = ctypes.pointer(riov[k]); rv[k].hdr.iovlen = 1
+    r = libc.recvmmsg(u.fileno(), rv, N - len(got), 0x10000, None)   # MSG_WAITFORONE
+    if r <= 0: sys.exit("recvmmsg: %d errno %d" % (r, ctypes.get_errno()))
+    got += [rb[k].raw[:rv[k].len] for k in range(r)]
+if got != ps: sys.exit("sendmmsg echoes differ")
 # An empty queue: EAGAIN without blocking.
 try:
     u.recv(100, socket.MSG_DONTWAIT); sys.exit("recv on an empty queue returned data")
@@ -79,35 +139,33 @@ lo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 lo.sendto(b"through the kernel", srv.getsockname())
 d, a = srv.recvfrom(100)
 if d != b"through the kernel" or a[1] != lo.getsockname()[1]: sys.exit("loopback: %r %r" % (d, a))
+sent.close()
 print(i)
 '
 ip netns exec "$XMIT_NS_A" env XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" XMIT_PCAP="$work/a.pcap" \
-  LD_PRELOAD="$XMIT_LIB" "$PY" -c "$client" "$XMIT_ADDR_B" >"$work/client.out" 2>"$work/client.err" ||
+  LD_PRELOAD="$XMIT_LIB" "$PY" -c "$client" "$XMIT_ADDR_B" "$work/sent" >"$work/client.out" 2>"$work/client.err" ||
   { cat "$work/client.err" "$work/xmit.log"; fail "client failed"; }
 n=$(cat "$work/client.out")
-[ "$n" = 30 ] || { cat "$work/client.out" "$work/client.err"; fail "client sent $n datagrams, expected 30"; }
+[ "$n" = 40 ] || { cat "$work/client.out" "$work/client.err"; fail "client sent $n datagrams, expected 40"; }
 sleep 0.2
 
 a_out=$(( $(snmp "$XMIT_NS_A" Udp OutDatagrams) - a_out0 ))
 a_req=$(( $(snmp "$XMIT_NS_A" Ip OutRequests) - a_req0 ))
 b_in=$(( $(snmp "$XMIT_NS_B" Udp InDatagrams) - b_in0 ))
 
-# Byte-exact arrival, in order, and from the sockets' own ports.
-"$PY" - "$work/rec" "$n" <<'PYEOF' || fail "datagrams did not arrive byte-exact"
+# Byte-exact arrival, in order, from 198.18.0.1, with the TTL and TOS each was sent with.
+"$PY" - "$work/rec" "$work/sent" <<'PYEOF' || fail "datagrams did not arrive byte-exact"
 import sys
-def payload(i, n):
-    return bytes((i * 131 + k * 7 + (k >> 8)) & 0xff for k in range(n))
-sizes = [1, 100, 1472, 3000]
-want = [payload(i, sizes[i % 4]) for i in range(24)] + [payload(24 + j, sizes[j]) for j in range(4)]
-want += [payload(28, 100), payload(29, 100)]
+want = [l.split() for l in open(sys.argv[2])]
 got = [l.split() for l in open(sys.argv[1])]
-got = [(a, bytes.fromhex(h[0]) if h else b"") for a, *h in got]
 if len(got) != len(want):
     sys.exit("received %d datagrams, sent %d" % (len(got), len(want)))
-for k, ((a, d), w) in enumerate(zip(got, want)):
+for k, (g, w) in enumerate(zip(got, want)):
+    a, ttl, tos, data = g[0], g[1], g[2], g[3] if len(g) > 3 else ""
     if not a.startswith("198.18.0.1:"): sys.exit("datagram %d from %s" % (k, a))
-    if d != w: sys.exit("datagram %d: %d bytes differ from the %d sent" % (k, len(d), len(w)))
-print("byte-exact: %d datagrams" % len(got))
+    if data != (w[2] if len(w) > 2 else ""): sys.exit("datagram %d: %d bytes differ from the %d sent" % (k, len(data) // 2, len(w[2]) // 2))
+    if (ttl, tos) != (w[0], w[1]): sys.exit("datagram %d: ttl %s tos %s, sent with %s %s" % (k, ttl, tos, w[0], w[1]))
+print("byte-exact: %d datagrams, TTL and TOS as sent" % len(got))
 PYEOF
 
 # What the queue carried (XMIT_PCAP): frames out from 198.18.0.1, echoes in from 198.18.0.2.
@@ -126,12 +184,12 @@ echo "a: Udp OutDatagrams +$a_out, Ip OutRequests +$a_req (the one 127.0.0.1 dat
 echo "xmit's queue: $tx UDP/IP frames sent, $rx received (pcap)"
 [ "$a_out" = 1 ] || fail "a's kernel sent $a_out UDP datagrams; only the 127.0.0.1 one should go through it"
 [ "$a_req" = 1 ] || fail "a's kernel sent $a_req IP datagrams; only the 127.0.0.1 one should go through it"
-[ "$b_in" = 30 ] || fail "b received $b_in datagrams, expected 30"
-# 30 datagrams: 23 fit one frame, 7 of 3000 bytes take 3 frames each = 44 frames.
-[ "$tx" = 44 ] || fail "xmit's queue sent $tx frames, expected 44"
+[ "$b_in" = 40 ] || fail "b received $b_in datagrams, expected 40"
+# 40 datagrams: 33 fit one frame, 7 of 3000 bytes take 3 frames each = 54 frames.
+[ "$tx" = 54 ] || fail "xmit's queue sent $tx frames, expected 54"
 # Echoes: the 23 unfragmented ones come back on the queue; the fragmented ones reach the kernel (the
 # XDP program leaves fragments to it), which reassembles them for the shadow socket.
-[ "$rx" = 23 ] || fail "xmit's queue received $rx frames, expected 23"
+[ "$rx" = 33 ] || fail "xmit's queue received $rx frames, expected 33"
 grep -q "fd [0-9]*: no route to 127.0.0.1 via xa: passes through" "$work/xmit.log" ||
   { cat "$work/xmit.log"; fail "no pass-through line for 127.0.0.1"; }
 # Without privilege the queue cannot open: ONE error line naming the reason and the remedy, and every
@@ -148,4 +206,4 @@ print("ok")' 2>"$work/np.err") || { cat "$work/np.err"; fail "unprivileged clien
 [ "$(grep -c 'error: cannot open an AF_XDP queue on xa (socket(AF_XDP): Operation not permitted); run as root' "$work/np.err")" = 1 ] ||
   { cat "$work/np.err"; fail "expected one error line for the unprivileged run"; }
 [ $(( $(snmp "$XMIT_NS_B" Udp InDatagrams) - b_in0 )) = 3 ] || fail "unprivileged datagrams did not arrive"
-pass "udp: 30 datagrams byte-exact through the queue, 30 echoes back"
+pass "udp: 40 datagrams (sendto, send, sendmsg with and without cmsgs, sendmmsg) byte-exact through the queue, 40 echoes back"
