@@ -61,7 +61,7 @@ Ctl& Ctl::junk(size_t n, uint8_t byte) {
 }
 
 void Msg::set_ctl(const Ctl& c, size_t offset) {
-  std::memcpy(ctl + offset, c.bytes().data(), c.bytes().size());
+  if (!c.bytes().empty()) std::memcpy(ctl + offset, c.bytes().data(), c.bytes().size());
   msg.msg_control = ctl + offset;
   msg.msg_controllen = c.bytes().size();
 }
