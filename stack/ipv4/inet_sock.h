@@ -54,7 +54,7 @@ struct IpcmCookie {
   int oif = 0;
   int16_t tos = -1;       // -1: the socket's tos
   uint8_t ttl = 0;        // 0: ip_select_ttl()
-  uint16_t gso_size = 0;  // UDP_SEGMENT; not supported here (-EOPNOTSUPP)
+  uint16_t gso_size = 0;  // UDP_SEGMENT (socket option or cmsg): segment payload size, 0: no GSO
   uint32_t mark = 0;      // sockc.mark
   uint32_t priority = 0;  // sockc.priority
   uint8_t tx_flags = 0;   // SKBTX_* timestamp requests (carried, not acted on)
@@ -69,7 +69,7 @@ struct InetCork {
   be32 addr = 0;
   uint32_t fragsize = 0;  // the MTU the datagram is cut for
   uint32_t length = 0;    // bytes appended so far (transport header + payload)
-  uint16_t gso_size = 0;
+  uint16_t gso_size = 0;  // ipc.gso_size: udp_send_skb() segments the datagram when non-zero
   int16_t tos = -1;
   uint8_t ttl = 0;
   uint8_t tx_flags = 0;

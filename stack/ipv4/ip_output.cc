@@ -16,6 +16,7 @@ namespace xmit {
 namespace {
 
 constexpr int kFragHeaderLen = 20;  // sizeof(struct iphdr); IP options are not supported
+constexpr int kGsoHdrLen = 28;      // sizeof(struct iphdr) + sizeof(struct udphdr): a GSO segment's headers
 // kernel: SKB_MAX_ALLOC (4 KiB pages, x86_64 skb_shared_info): above it __ip_append_data() goes paged.
 constexpr int kSkbMaxAlloc = (4096 << 2) - 320;
 
@@ -82,7 +83,6 @@ void skb_trim_to(sk_buff* skb, uint32_t len) {
 
 int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, const Ipv4Route& rt) {
   if (rt.dev == nullptr) return -EINVAL;  // kernel: -EFAULT for a missing route
-  if (ipc.gso_size != 0) return -EOPNOTSUPP;  // UDP_SEGMENT: not implemented here
   cork->flags = 0;
   cork->addr = ipc.addr;
   // kernel: dst_mtu() is clamped to IP_MAX_MTU (ip_dst_mtu_maybe_forward()); dev->mtu is not.
@@ -104,11 +104,21 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
                         PageFrag* pfrag, IovIter* from, int length, int transhdrlen, unsigned flags) {
   const Ipv4Route& rt = cork->dst;
   sk_buff* skb = skb_peek_tail(*queue);
-  const int mtu = static_cast<int>(cork->gso_size ? IP_MAX_MTU : cork->fragsize);
+  // UDP GSO: the datagram is one packet of up to 64 KiB for the kernel (mtu = IP_MAX_MTU) that the
+  // device path cuts into gso_size segments.
+  const bool gso = cork->gso_size != 0;
+  const int mtu = static_cast<int>(gso ? IP_MAX_MTU : cork->fragsize);
   const int hh_len = rt.hh_len;
   const int fragheaderlen = kFragHeaderLen;
   // Every fragment but the last carries a multiple of 8 payload bytes (RFC 791 fragment offset).
   const int maxfraglen = ((mtu - fragheaderlen) & ~7) + fragheaderlen;
+  // Where this train is cut. Without GSO: at the IP fragments. With GSO (our layout, not the
+  // kernel's single skb of page frags, which our 2 KiB buffers and 17 fragments could not hold):
+  // one skb per future segment, each kGsoHdrLen + gso_size long; the first holds the real IPv4 +
+  // UDP header, the others room for their copy, written by udp_gso_segment(). Memory layout only:
+  // limits and errors stay the kernel's (mtu above).
+  const int cut = gso ? kGsoHdrLen + cork->gso_size : mtu;
+  const int cutfraglen = gso ? cut : maxfraglen;
   const int64_t maxnonfragsize = ip_sk_ignore_df(*inet) ? IP_MAX_MTU : mtu;
   const bool sg = rt.dev_sg();
   const int room = static_cast<int>(ctx.skbs->heads()->buf_size()) - hh_len;  // linear bytes a head holds
@@ -131,8 +141,8 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
     if (!alloc_new) {
       if (length <= 0) break;
       // Does the rest fit into the current packet? If not, fill it to the 8-byte boundary.
-      copy = mtu - static_cast<int>(skb->len);
-      if (copy < length) copy = maxfraglen - static_cast<int>(skb->len);
+      copy = cut - static_cast<int>(skb->len);
+      if (copy < length) copy = cutfraglen - static_cast<int>(skb->len);
       alloc_new = copy <= 0;
     }
     if (alloc_new) {
@@ -140,11 +150,13 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       sk_buff* skb_prev = skb;
       // Bytes past maxfraglen in the previous packet move to this one (it was filled to the MTU
       // while the datagram still fitted in one packet).
-      int fraggap = skb_prev != nullptr ? static_cast<int>(skb_prev->len) - maxfraglen : 0;
+      int fraggap = skb_prev != nullptr ? static_cast<int>(skb_prev->len) - cutfraglen : 0;
+      // A later GSO segment reserves room for its IPv4 and UDP headers.
+      const int fh = (gso && !transhdrlen) ? kGsoHdrLen : fragheaderlen;
       // If the rest exceeds the MTU, this packet is a full (8-aligned) fragment.
       int datalen = length + fraggap;
-      if (datalen > mtu - fragheaderlen) datalen = maxfraglen - fragheaderlen;
-      int fraglen = datalen + fragheaderlen;
+      if (datalen > cut - fh) datalen = cutfraglen - fh;
+      int fraglen = datalen + fh;
       int pagedlen = 0;
       // Linear unless the kernel would go paged (SG and over SKB_MAX_ALLOC) or it does not fit our
       // head buffer; paged keeps the headers (and the moved gap) linear, the payload in fragments.
@@ -160,22 +172,23 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
         err = transhdrlen ? -EAGAIN : -ENOBUFS;
         break;
       }
-      skb->ip_summed = csummode;
+      // The kernel's GSO datagram is one skb: every piece of ours keeps the first one's mode.
+      skb->ip_summed = (gso && skb_prev != nullptr) ? skb_prev->ip_summed : csummode;
       skb->csum = 0;
       skb_reserve(skb, hh_len);
       uint8_t* data = skb_put(skb, fraglen - pagedlen);
       skb_reset_network_header(skb);
       skb->transport_header = static_cast<uint16_t>(skb->network_header + fragheaderlen);
-      data += fragheaderlen;
-      std::memset(skb_network_header(skb), 0, fragheaderlen + transhdrlen);
+      data += fh;
+      std::memset(skb_network_header(skb), 0, fh + transhdrlen);
 
       if (fraggap > 0) {
         // kernel: skb_copy_and_csum_bits(skb_prev, maxfraglen, data + transhdrlen, fraggap)
-        skb_copy_bits(skb_prev, maxfraglen, data + transhdrlen, fraggap);
+        skb_copy_bits(skb_prev, cutfraglen, data + transhdrlen, fraggap);
         skb->csum = csum_partial(data + transhdrlen, fraggap, 0);
         skb_prev->csum = csum_sub(skb_prev->csum, skb->csum);
         data += fraggap;
-        skb_trim_to(skb_prev, maxfraglen);
+        skb_trim_to(skb_prev, cutfraglen);
       }
 
       copy = datalen - transhdrlen - fraggap - pagedlen;
@@ -253,8 +266,10 @@ sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4
   const Ipv4Route& rt = cork->dst;
   uint32_t len = skb->len;
   sk_buff** tail_skb = &skb->next;
+  // Headers of later pieces are written when ip_do_fragment() / udp_gso_segment() sends them.
+  const uint32_t later_hdr = cork->gso_size != 0 ? kGsoHdrLen : kFragHeaderLen;
   while (sk_buff* tmp = skb_dequeue(queue)) {
-    skb_pull(tmp, kFragHeaderLen);  // its header is written when ip_do_fragment() sends it
+    skb_pull(tmp, later_hdr);
     *tail_skb = tmp;
     tail_skb = &tmp->next;
     len += tmp->len;
@@ -274,6 +289,7 @@ sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4
       // this datagram locally, DF or not.
       .ignore_df = ip_sk_ignore_df(*inet),
       .tx_ip_csum = rt.dev->ip_csum,
+      .tx_l4_csum = rt.dev_csum(),
   };
 
   // DF is set when we want to see it on outgoing frames; with ignore_df we still fragment
@@ -305,22 +321,32 @@ sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4
 }
 
 int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
-                IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags,
-                sk_buff** out) {
+                IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, InetCork* cork,
+                unsigned flags, sk_buff** out) {
   *out = nullptr;
   if (flags & kMsgProbe) return 0;
   SkbQueue queue;
-  InetCork cork;
-  int err = ip_setup_cork(*inet, &cork, ipc, rt);
+  *cork = InetCork{};
+  int err = ip_setup_cork(*inet, cork, ipc, rt);
   if (err) return err;
   // kernel: &current->task_frag; the socket's own page frag here (one thread per stack).
-  err = ip_append_data_core(ctx, inet, &queue, &cork, &inet->pfrag, from, length, transhdrlen, flags);
+  err = ip_append_data_core(ctx, inet, &queue, cork, &inet->pfrag, from, length, transhdrlen, flags);
   if (err) {
     skb_queue_purge(&queue);  // kernel: __ip_flush_pending_frames()
     return err;
   }
-  *out = ip_make_skb_core(ctx, inet, fl4, &queue, &cork);
+  *out = ip_make_skb_core(ctx, inet, fl4, &queue, cork);
   return 0;
+}
+
+int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
+                IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags,
+                sk_buff** out) {
+  *out = nullptr;
+  // Without the cork the caller cannot hand udp_send_skb() the GSO limits: refuse, as before.
+  if (ipc.gso_size != 0) return -EOPNOTSUPP;
+  InetCork cork;
+  return ip_make_skb(ctx, inet, fl4, rt, from, length, transhdrlen, ipc, &cork, flags, out);
 }
 
 void ip_flush_pending_frames(InetSock* inet) {

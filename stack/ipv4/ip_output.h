@@ -59,14 +59,15 @@ struct IpCb {  // in skb->cb. kernel: IPCB(skb) + skb->len/priority/mark/ignore_
   uint16_t hh_len = 0;     // LL_RESERVED_SPACE(dev)
   bool ignore_df = false;  // kernel: skb->ignore_df
   bool tx_ip_csum = false; // the device fills the IPv4 header checksum
+  bool tx_l4_csum = false; // the device finishes UDP checksums (NETIF_F_HW_CSUM): GSO segments stay partial
 };
 inline IpCb* ipcb(sk_buff* skb) {
   static_assert(sizeof(IpCb) <= sizeof(skb->cb));
   return reinterpret_cast<IpCb*>(skb->cb);
 }
 
-// kernel: ip_setup_cork(). 0, -ENETUNREACH (MTU below 68), -EOPNOTSUPP (gso_size: UDP GSO is not
-// implemented), -EINVAL (no device in the route).
+// kernel: ip_setup_cork(). 0, -ENETUNREACH (MTU below 68), -EINVAL (no device in the route).
+// Keeps ipc.gso_size (UDP_SEGMENT) in the cork for ip_append_data_core() and udp_send_skb().
 int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, const Ipv4Route& rt);
 
 // Appends `length` bytes (the first `transhdrlen` of them are the transport header, left for the
@@ -91,7 +92,15 @@ sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4
                           InetCork* cork);
 
 // The uncorked fast path: one datagram in one call. 0 with *out the train (nullptr for MSG_PROBE),
-// or an error of ip_setup_cork()/ip_append_data_core(). kernel: ip_make_skb()
+// or an error of ip_setup_cork()/ip_append_data_core(). *cork is the caller's (the kernel's
+// udp_sendmsg() keeps it on its stack) and goes on to udp_send_skb(), which checks the GSO limits
+// against it. kernel: ip_make_skb()
+int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
+                IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, InetCork* cork,
+                unsigned flags, sk_buff** out);
+
+// The same without a cork for the caller: ipc.gso_size must be 0 (-EOPNOTSUPP otherwise, since the
+// GSO checks need the cork).
 int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
                 IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags,
                 sk_buff** out);

@@ -8,6 +8,7 @@
 
 #include "stack/ipv4/ip_output.h"
 #include "stack/ipv4/skb_queue.h"
+#include "stack/ipv4/udp_offload.h"
 #include "stack/wire/ipv4.h"
 
 namespace xmit {
@@ -49,9 +50,41 @@ int ip_finish_output2(const IpOutCtx& ctx, sk_buff* skb) {
                 .priority = cb.priority,
                 .mark = cb.mark,
                 .tx_ip_csum = cb.tx_ip_csum};
-  skb->next = nullptr;
-  ++ctx.mib->OutTransmits;  // kernel: IPSTATS_MIB_OUTPKTS
-  return ctx.neigh->neigh_output(skb, info);
+  ++ctx.mib->OutTransmits;  // kernel: IPSTATS_MIB_OUTPKTS — once for a GSO packet too
+  if (!skb_is_gso(skb)) {
+    skb->next = nullptr;
+    return ctx.neigh->neigh_output(skb, info);
+  }
+  // A GSO packet: the kernel segments it in validate_xmit_skb(), under dev_queue_xmit(), for a
+  // device without NETIF_F_GSO_UDP_L4. Ours is cut here, before the neighbour layer, whose queue
+  // and the device's frames carry single skbs; what reaches the wire is the same.
+  int n = udp_gso_segment(skb, cb.tx_ip_csum, cb.tx_l4_csum);
+  if (n < 0) {
+    kfree_skb_list(skb);
+    return n;
+  }
+  while (skb != nullptr) {
+    sk_buff* next = skb->next;
+    skb->next = nullptr;
+    int err = ctx.neigh->neigh_output(skb, info);
+    if (err != 0) {  // kernel: the segments after a failed one are dropped with it
+      kfree_skb_list(next);
+      return err;
+    }
+    skb = next;
+  }
+  return 0;
+}
+
+// kernel: ip_finish_output_gso() — the common case: every segment fits the MTU.
+int ip_finish_output_gso(const IpOutCtx& ctx, sk_buff* skb) {
+  // kernel: skb_gso_validate_network_len(skb, mtu)
+  if (kHlen + 8 + skb_shinfo(skb)->gso_size <= ipcb(skb)->mtu) return ip_finish_output2(ctx, skb);
+  // kernel: the slow path segments in software and fragments each segment. Not reached here:
+  // udp_send_skb() checked the segment size against the cork's MTU, which is this one.
+  ++ctx.mib->FragFails;
+  kfree_skb_list(skb);
+  return -EMSGSIZE;
 }
 
 // Sends each skb of the train as one fragment: the head with MF, each next one with a copy of the
@@ -148,6 +181,7 @@ int ip_fragment(const IpOutCtx& ctx, sk_buff* skb) {
 
 // kernel: ip_finish_output() → __ip_finish_output()
 int ip_finish_output(const IpOutCtx& ctx, sk_buff* skb) {
+  if (skb_is_gso(skb)) return ip_finish_output_gso(ctx, skb);
   if (ipcb(skb)->datagram_len > ipcb(skb)->mtu) return ip_fragment(ctx, skb);
   return ip_finish_output2(ctx, skb);
 }

@@ -20,7 +20,15 @@ void udp4_hwcsum(sk_buff* skb, be32 src, be32 dst);
 // Writes the UDP header (ports from fl4, length, checksum: none with SO_NO_CHECK, the device's
 // with CHECKSUM_PARTIAL, else in software over every fragment; a computed 0 is sent as 0xffff)
 // and sends the train. -ENOBUFS from below counts as SndbufErrors and returns 0 unless IP_RECVERR.
-// Takes the train. kernel: udp_send_skb() (UDP-Lite and UDP GSO are not handled)
+// With cork.gso_size (UDP_SEGMENT), first the kernel's GSO checks: 28 + min(payload, gso_size)
+// over cork.fragsize → -EMSGSIZE; more than UDP_MAX_SEGMENTS segments → -EINVAL; SO_NO_CHECK →
+// -EINVAL. A payload longer than gso_size is then marked GSO (gso_size, gso_segs) and leaves as
+// separate datagrams (udp_gso_segment() on the way to the device); a shorter one is an ordinary
+// datagram. Takes the train. kernel: udp_send_skb() (UDP-Lite is not handled)
+int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, const Flowi4& fl4,
+                 const InetCork& cork);
+
+// The same for a datagram built without GSO (an empty cork).
 int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, const Flowi4& fl4);
 
 // Builds and sends the corked datagram. kernel: udp_push_pending_frames()

@@ -120,6 +120,8 @@ struct sk_buff {
 
 inline skb_shared_info* skb_shinfo(sk_buff* skb) { return &skb->shinfo; }
 inline const skb_shared_info* skb_shinfo(const sk_buff* skb) { return &skb->shinfo; }
+// kernel: skb_is_gso()
+inline bool skb_is_gso(const sk_buff* skb) { return skb->shinfo.gso_size != 0; }
 
 // kernel: skb_headlen(), skb_is_nonlinear(), skb_headroom(), skb_tailroom(), skb_tail_pointer()
 inline uint32_t skb_headlen(const sk_buff* skb) { return skb->len - skb->data_len; }

@@ -90,9 +90,11 @@ int Bed::send(InetSock* sk, const std::vector<uint8_t>& payload, unsigned flags,
   if (err) return err;
   sk_buff* skb = nullptr;
   IpOutCtx c = ctx();
-  err = ip_make_skb(c, sk, fl4(), route(), &it, static_cast<int>(payload.size() + 8), 8, ipc, flags, &skb);
+  InetCork cork;
+  err = ip_make_skb(c, sk, fl4(), route(), &it, static_cast<int>(payload.size() + 8), 8, ipc, &cork,
+                    flags, &skb);
   if (err || skb == nullptr) return err;
-  return udp_send_skb(c, sk, &udp_mib, skb, fl4());
+  return udp_send_skb(c, sk, &udp_mib, skb, fl4(), cork);
 }
 
 int Bed::append(InetSock* sk, const std::vector<uint8_t>& piece, unsigned flags) {

@@ -7,6 +7,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <netinet/udp.h>  // SOL_UDP
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -87,7 +89,43 @@ struct DiffCase {
   bool connected;
   int ttl;  // -1: default
   int tos;
+  // UDP GSO
+  uint16_t gso_size = 0;  // UDP_SEGMENT; 0: none
+  bool gso_cmsg = false;  // per call (cmsg) rather than setsockopt
+  bool tx_csum = false;   // d0 with TX checksum offload (CHECKSUM_PARTIAL; both sides show the seed)
+  int sends = 1;          // datagrams sent in a row (connected: the id sequence across them)
 };
+
+constexpr int kUdpSegment = 103;  // UDP_SEGMENT, include/uapi/linux/udp.h
+
+// d0's offloads for a case: GSO always in software before the capture point (tx-udp-segmentation
+// off: "our devices lack NETIF_F_GSO_UDP_L4"), TX checksum as the case says.
+bool set_offloads(bool tx_csum) {
+  return sh(std::string("ip netns exec ") + g_ns + " ethtool -K d0 tx " + (tx_csum ? "on" : "off")) &&
+         sh("ip netns exec " + g_ns + " ethtool -K d0 tx-udp-segmentation off");
+}
+
+// One sendmsg() on the kernel socket, with UDP_SEGMENT as a cmsg when gso_cmsg. Returns -errno.
+ssize_t kernel_sendmsg(int s, const std::vector<uint8_t>& payload, const sockaddr_in* dst, uint16_t gso_cmsg) {
+  iovec iov{const_cast<uint8_t*>(payload.data()), payload.size()};
+  msghdr m{};
+  m.msg_name = const_cast<sockaddr_in*>(dst);
+  m.msg_namelen = dst != nullptr ? sizeof *dst : 0;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(uint16_t))] = {};
+  if (gso_cmsg != 0) {
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = kUdpSegment;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    std::memcpy(CMSG_DATA(c), &gso_cmsg, sizeof gso_cmsg);
+  }
+  ssize_t n = sendmsg(s, &m, 0);
+  return n < 0 ? -errno : n;
+}
 
 class KernelDiffP : public KernelDiff, public ::testing::WithParamInterface<DiffCase> {};
 
@@ -108,6 +146,10 @@ std::vector<std::vector<uint8_t>> kernel_send(const DiffCase& c, const std::vect
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   EXPECT_GE(s, 0);
   EXPECT_EQ(setsockopt(s, IPPROTO_IP, IP_MTU_DISCOVER, &c.pmtudisc, sizeof c.pmtudisc), 0);
+  if (c.gso_size != 0 && !c.gso_cmsg) {
+    int v = c.gso_size;
+    EXPECT_EQ(setsockopt(s, SOL_UDP, kUdpSegment, &v, sizeof v), 0);
+  }
   if (c.ttl >= 0) {
     EXPECT_EQ(setsockopt(s, IPPROTO_IP, IP_TTL, &c.ttl, sizeof c.ttl), 0);
   }
@@ -121,8 +163,10 @@ std::vector<std::vector<uint8_t>> kernel_send(const DiffCase& c, const std::vect
   socklen_t sl = sizeof src;
   getsockname(s, reinterpret_cast<sockaddr*>(&src), &sl);
   *sport = ntohs(src.sin_port);
-  EXPECT_EQ(sendto(s, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst),
-            static_cast<ssize_t>(payload.size()));
+  for (int i = 0; i < c.sends; ++i) {
+    EXPECT_EQ(kernel_sendmsg(s, payload, c.connected ? nullptr : &dst, c.gso_cmsg ? c.gso_size : 0),
+              static_cast<ssize_t>(payload.size()));
+  }
   std::vector<uint8_t> frame(70000);
   pollfd p{cap, POLLIN, 0};
   while (poll(&p, 1, 300) > 0) {
@@ -142,15 +186,18 @@ std::vector<std::vector<uint8_t>> kernel_send(const DiffCase& c, const std::vect
 TEST_P(KernelDiffP, SameBytesAndCounters) {
   const DiffCase& c = GetParam();
   ASSERT_TRUE(sh("ip link set d0 mtu " + std::to_string(c.mtu)));
+  ASSERT_TRUE(set_offloads(c.tx_csum));
   auto payload = pattern(c.payload, 3);
   auto before = snmp();
   uint16_t sport = 0;
   auto kpkts = kernel_send(c, payload, &sport);
   auto after = snmp();
+  ASSERT_TRUE(set_offloads(false));
   ASSERT_FALSE(kpkts.empty());
 
   Bed bed;
   bed.dev.mtu = c.mtu;
+  bed.dev.l4_csum = c.tx_csum;
   bed.sport = sport;
   InetSock sk = bed.sock();
   sk.inet_sport = htons(sport);
@@ -165,7 +212,10 @@ TEST_P(KernelDiffP, SameBytesAndCounters) {
   } else {
     bed.idents.next = kid;  // the kernel's hashed generator, learned
   }
-  ASSERT_EQ(bed.send(&sk, payload), 0);
+  IpcmCookie ipc;
+  ipcm_init_sk(&ipc, sk);
+  ipc.gso_size = c.gso_size;
+  for (int i = 0; i < c.sends; ++i) ASSERT_EQ(bed.send(&sk, payload, 0, &ipc), 0);
   ASSERT_EQ(bed.neigh.sent.size(), kpkts.size());
   for (size_t i = 0; i < kpkts.size(); ++i)
     EXPECT_EQ(bed.neigh.sent[i].bytes, kpkts[i]) << "packet " << i << " of " << kpkts.size();
@@ -191,6 +241,31 @@ std::vector<DiffCase> diff_cases() {
   v.push_back(DiffCase{"dont_frag", 2000, 576, IP_PMTUDISC_DONT, true, -1, 0});
   v.push_back(DiffCase{"probe", 1472, 1500, IP_PMTUDISC_PROBE, true, -1, 0});
   v.push_back(DiffCase{"odd_payload_mtu1280", 4097, 1280, IP_PMTUDISC_WANT, true, -1, 0x10});
+  // UDP GSO: (payload, gso_size, IP_MTU_DISCOVER, connected) with the segments' ids, DF, lengths
+  // and checksums; software checksums (tx off) and device ones (tx on: the pseudo-header seed).
+  auto gso = [&](std::string name, uint32_t payload, uint16_t gso_size, uint32_t mtu, int pmtudisc,
+                 bool connected, bool cmsg, bool tx_csum, int sends) {
+    DiffCase d{"gso_" + name, payload, mtu, pmtudisc, connected, -1, 0};
+    d.gso_size = gso_size;
+    d.gso_cmsg = cmsg;
+    d.tx_csum = tx_csum;
+    d.sends = sends;
+    v.push_back(d);
+  };
+  gso("want_3x1000", 3000, 1000, 1500, IP_PMTUDISC_WANT, true, false, false, 1);
+  gso("want_3x1000_hwcsum", 3000, 1000, 1500, IP_PMTUDISC_WANT, true, false, true, 1);
+  gso("want_short_last_df", 1000, 400, 1500, IP_PMTUDISC_WANT, true, false, false, 1);
+  gso("want_connected_twice", 3000, 1000, 1500, IP_PMTUDISC_WANT, true, true, false, 2);
+  gso("want_unconnected_cmsg", 2500, 1000, 1500, IP_PMTUDISC_WANT, false, true, false, 1);
+  gso("do_unconnected_id0", 3000, 1000, 1500, IP_PMTUDISC_DO, false, false, false, 1);
+  gso("do_connected_hwcsum", 4000, 1472, 1500, IP_PMTUDISC_DO, true, true, true, 1);
+  gso("dont_mtu576", 2000, 548, 576, IP_PMTUDISC_DONT, true, false, false, 1);
+  gso("full_mtu_segments", 2945, 1472, 1500, IP_PMTUDISC_WANT, true, false, false, 1);
+  gso("largest", 65507, 1472, 1500, IP_PMTUDISC_WANT, true, false, false, 1);
+  gso("largest_hwcsum", 65507, 1000, 1500, IP_PMTUDISC_WANT, true, true, true, 1);
+  gso("128_segments", 1280, 10, 1500, IP_PMTUDISC_WANT, true, false, false, 1);
+  gso("gso_larger_than_payload", 1000, 3000, 1500, IP_PMTUDISC_WANT, true, false, false, 1);
+  gso("gso_larger_hwcsum", 1000, 3000, 1500, IP_PMTUDISC_WANT, true, true, true, 1);
   return v;
 }
 
@@ -219,6 +294,84 @@ TEST_F(KernelDiff, EmsgsizeAgrees) {
   EXPECT_EQ(bed.send(&sk, p), -EMSGSIZE);
   sk.pmtudisc = IP_PMTUDISC_WANT;
   EXPECT_EQ(bed.send(&sk, big), -EMSGSIZE);
+}
+
+// UDP GSO refusals: the kernel's errno for each limit, and nothing on the wire from either side.
+TEST_F(KernelDiff, GsoErrnosAgree) {
+  struct Case {
+    const char* name;
+    uint32_t payload;
+    uint16_t gso_size;
+    uint32_t mtu;
+    int pmtudisc;
+    bool no_check;
+    bool cmsg;
+  };
+  const Case cases[] = {
+      {"segment_over_mtu", 3000, 1473, 1500, IP_PMTUDISC_WANT, false, false},
+      {"segment_over_mtu_cmsg", 3000, 1473, 1500, IP_PMTUDISC_DO, false, true},
+      {"payload_over_mtu_gso_larger", 2000, 3000, 1500, IP_PMTUDISC_WANT, false, false},
+      {"segment_over_mtu576", 3000, 549, 576, IP_PMTUDISC_DONT, false, false},
+      {"129_segments", 1290, 10, 1500, IP_PMTUDISC_WANT, false, false},
+      {"128_segments_and_a_byte", 1281, 10, 1500, IP_PMTUDISC_WANT, false, true},
+      {"no_check", 3000, 1000, 1500, IP_PMTUDISC_WANT, true, false},
+      {"no_check_single", 100, 1000, 1500, IP_PMTUDISC_WANT, true, true},
+      {"over_ip_max", 65508, 1472, 1500, IP_PMTUDISC_DO, false, false},
+  };
+  ASSERT_TRUE(set_offloads(false));
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_TRUE(sh("ip link set d0 mtu " + std::to_string(c.mtu)));
+    int cap = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    sockaddr_ll ll{};
+    ll.sll_family = AF_PACKET;
+    ll.sll_protocol = htons(ETH_P_ALL);
+    ll.sll_ifindex = static_cast<int>(if_nametoindex("d0"));
+    ASSERT_EQ(bind(cap, reinterpret_cast<sockaddr*>(&ll), sizeof ll), 0);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    setsockopt(s, IPPROTO_IP, IP_MTU_DISCOVER, &c.pmtudisc, sizeof c.pmtudisc);
+    int one = 1;
+    if (c.no_check) setsockopt(s, SOL_SOCKET, SO_NO_CHECK, &one, sizeof one);
+    if (!c.cmsg) {
+      int v = c.gso_size;
+      ASSERT_EQ(setsockopt(s, SOL_UDP, kUdpSegment, &v, sizeof v), 0);
+    }
+    sockaddr_in dst{.sin_family = AF_INET, .sin_port = htons(kDport), .sin_addr = {kDaddr}};
+    auto p = pattern(c.payload);
+    auto before = snmp();
+    ssize_t kerr = kernel_sendmsg(s, p, &dst, c.cmsg ? c.gso_size : 0);
+    pollfd pf{cap, POLLIN, 0};
+    int seen = 0;
+    std::vector<uint8_t> frame(70000);
+    while (poll(&pf, 1, 100) > 0) {
+      sockaddr_ll from{};
+      socklen_t fl = sizeof from;
+      ssize_t n = recvfrom(cap, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&from), &fl);
+      if (n >= 34 && from.sll_pkttype == PACKET_OUTGOING && frame[23] == IPPROTO_UDP) ++seen;
+    }
+    auto after = snmp();
+    close(s);
+    close(cap);
+    EXPECT_LT(kerr, 0);
+    EXPECT_EQ(seen, 0);
+
+    Bed bed;
+    bed.dev.mtu = c.mtu;
+    InetSock sk = bed.sock();
+    sk.pmtudisc = static_cast<uint8_t>(c.pmtudisc);
+    sk.sk_no_check_tx = c.no_check;
+    IpcmCookie ipc;
+    ipcm_init_sk(&ipc, sk);
+    ipc.gso_size = c.gso_size;
+    EXPECT_EQ(bed.send(&sk, p, 0, &ipc), kerr);
+    EXPECT_TRUE(bed.neigh.sent.empty());
+    EXPECT_EQ(bed.mib.OutRequests, after["Ip:OutRequests"] - before["Ip:OutRequests"]);
+    EXPECT_EQ(bed.mib.OutDiscards, after["Ip:OutDiscards"] - before["Ip:OutDiscards"]);
+    EXPECT_EQ(bed.udp_mib.OutDatagrams, after["Udp:OutDatagrams"] - before["Udp:OutDatagrams"]);
+    EXPECT_EQ(bed.udp_mib.SndbufErrors, after["Udp:SndbufErrors"] - before["Udp:SndbufErrors"]);
+    inet_sock_destruct(&sk);
+    EXPECT_TRUE(bed.pools_full());
+  }
 }
 
 }  // namespace
