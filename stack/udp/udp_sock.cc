@@ -1,5 +1,6 @@
 // stack/udp/udp_sock.cc — UdpSock: udp_recvmsg() over UdpStack, control calls on the kernel shadow
-// socket first (the send path is in udp_sendmsg.cc). kernel: net/ipv4/udp.c, net/ipv4/datagram.c, net/ipv4/af_inet.c.
+// socket first (the send path is in udp_sendmsg.cc). kernel: net/ipv4/udp.c, net/ipv4/datagram.c,
+// net/ipv4/af_inet.c.
 #include "stack/udp/udp_sock.h"
 
 #include <linux/sockios.h>
