@@ -38,18 +38,7 @@ T ret(T r) noexcept {
   return r;
 }
 
-// Both return the stack's result (-errno or xmit::kPassThrough); callers apply ret().
-ssize_t sock_sendmsg(Socket* s, const void* buf, size_t len, int flags, const sockaddr* to,
-                     socklen_t tolen) noexcept {
-  iovec iov{const_cast<void*>(buf), len};
-  msghdr msg{};
-  msg.msg_name = const_cast<sockaddr*>(to);
-  msg.msg_namelen = tolen;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  return s->sendmsg(&msg, flags);
-}
-
+// Returns the stack's result (-errno or xmit::kPassThrough); callers apply ret().
 ssize_t sock_recvmsg(Socket* s, void* buf, size_t len, int flags, sockaddr* from,
                      socklen_t* fromlen) noexcept {
   iovec iov{buf, len};
@@ -206,7 +195,7 @@ XMIT_EXPORT int shutdown(int fd, int how) noexcept {
 XMIT_EXPORT ssize_t send(int fd, const void* buf, size_t len, int flags) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().send(fd, buf, len, flags);
-  ssize_t r = sock_sendmsg(s, buf, len, flags, nullptr, 0);
+  ssize_t r = s->sendto(buf, len, flags, nullptr, 0);
   if (handed_back(fd, r)) return libc().send(fd, buf, len, flags);
   return ret(r);
 }
@@ -215,7 +204,7 @@ XMIT_EXPORT ssize_t sendto(int fd, const void* buf, size_t len, int flags, const
                            socklen_t tolen) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().sendto(fd, buf, len, flags, to, tolen);
-  ssize_t r = sock_sendmsg(s, buf, len, flags, to, tolen);
+  ssize_t r = s->sendto(buf, len, flags, to, tolen);
   if (handed_back(fd, r)) return libc().sendto(fd, buf, len, flags, to, tolen);
   return ret(r);
 }
@@ -247,7 +236,7 @@ XMIT_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noe
 XMIT_EXPORT ssize_t write(int fd, const void* buf, size_t len) noexcept {
   Socket* s = g_fds.peek(fd);
   if (s == nullptr) [[likely]] return libc().write(fd, buf, len);
-  ssize_t r = sock_sendmsg(s, buf, len, 0, nullptr, 0);
+  ssize_t r = s->sendto(buf, len, 0, nullptr, 0);
   if (handed_back(fd, r)) return libc().write(fd, buf, len);
   return ret(r);
 }

@@ -60,6 +60,10 @@ struct IpcmCookie {
   uint8_t tx_flags = 0;   // SKBTX_* timestamp requests (carried, not acted on)
 };
 
+// kernel: RCV_SHUTDOWN, SEND_SHUTDOWN, include/net/sock.h (shutdown(how) sets how + 1).
+inline constexpr uint8_t RCV_SHUTDOWN = 1;
+inline constexpr uint8_t SEND_SHUTDOWN = 2;
+
 // kernel: IPCORK_OPT et al. (only the flags this path uses)
 inline constexpr uint32_t IPCORK_ALLFRAG = 2;
 
@@ -105,6 +109,7 @@ struct InetSock {
   bool sk_no_check_tx = false;  // SO_NO_CHECK
   uint32_t sk_mark = 0;         // SO_MARK
   uint32_t sk_priority = 0;     // SO_PRIORITY
+  uint8_t sk_shutdown = 0;      // shutdown(): RCV_SHUTDOWN | SEND_SHUTDOWN
 
   InetCork cork;             // inet->cork.base, for ip_append_data()
   SkbQueue sk_write_queue;   // the corked packet train

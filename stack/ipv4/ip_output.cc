@@ -165,6 +165,12 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       if (linear && fraglen > room) linear = false;
       if (!linear) pagedlen = datalen - transhdrlen - fraggap;
 
+      // kernel: sock_alloc_send_skb() (the first packet) fails with -EPIPE once shutdown(SHUT_WR)
+      // was called, even on a UDP socket that is not connected; later packets (alloc_skb()) do not.
+      if (transhdrlen && (inet->sk_shutdown & SEND_SHUTDOWN)) {
+        err = -EPIPE;
+        break;
+      }
       skb = ctx.skbs->alloc_skb();
       if (skb == nullptr) {
         // kernel: sock_alloc_send_skb() for the first packet (blocks, or -EAGAIN with

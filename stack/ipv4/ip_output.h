@@ -76,7 +76,8 @@ int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, c
 // consistent as the kernel does: -EMSGSIZE (over 0xFFFF - 20 when the socket may fragment, over
 // the MTU - 20 when it may not (IP_PMTUDISC_DO/PROBE), or more than MAX_SKB_FRAGS fragments),
 // -EFAULT (the iovec ran short), -EAGAIN (no skb for the first packet: the kernel would block or
-// return EAGAIN in sock_alloc_send_skb()), -ENOBUFS (no skb or buffer for a later one: the
+// return EAGAIN in sock_alloc_send_skb()), -EPIPE (the first packet after shutdown(SHUT_WR):
+// sock_alloc_send_skb() checks SEND_SHUTDOWN), -ENOBUFS (no skb or buffer for a later one: the
 // kernel's sock_wmalloc() failure). kernel: __ip_append_data(), net/ipv4/ip_output.c
 int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, InetCork* cork,
                         PageFrag* pfrag, IovIter* from, int length, int transhdrlen, unsigned flags);

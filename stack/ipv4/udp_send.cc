@@ -58,7 +58,7 @@ int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb,
   uint32_t len = ipcb(skb)->datagram_len - offset;
   uint32_t datalen = len - UdpHdr::kHdrLen;
   UdpHdr uh = udp_hdr(skb);
-  uh.set_source(be16_to_cpu(fl4.fl4_sport));
+  uh.set_source(be16_to_cpu(inet->inet_sport));  // the socket's port now, not the flow's (see .h)
   uh.set_dest(be16_to_cpu(fl4.fl4_dport));
   uh.set_len(static_cast<uint16_t>(len));
   uh.set_check(0);

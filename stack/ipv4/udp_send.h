@@ -17,7 +17,9 @@ wsum udp_csum(sk_buff* skb);
 // (corked data that outgrew one packet) the whole sum in software. kernel: udp4_hwcsum()
 void udp4_hwcsum(sk_buff* skb, be32 src, be32 dst);
 
-// Writes the UDP header (ports from fl4, length, checksum: none with SO_NO_CHECK, the device's
+// Writes the UDP header (source port: the socket's inet_sport at send time, as the kernel does,
+// so corked data pushed after a disconnect that released an autobound port goes out with port 0;
+// destination port from fl4; length, checksum: none with SO_NO_CHECK, the device's
 // with CHECKSUM_PARTIAL, else in software over every fragment; a computed 0 is sent as 0xffff)
 // and sends the train. -ENOBUFS from below counts as SndbufErrors and returns 0 unless IP_RECVERR.
 // With cork.gso_size (UDP_SEGMENT), first the kernel's GSO checks: 28 + min(payload, gso_size)

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
@@ -28,6 +29,18 @@ class Socket {
   virtual int setsockopt(int level, int name, const void* val, socklen_t len) = 0;
   virtual int getsockopt(int level, int name, void* val, socklen_t* len) = 0;
   virtual ssize_t sendmsg(const msghdr* msg, int flags) = 0;
+  // send(2)/sendto(2)/write(2): the kernel's __sys_sendto() differs from sendmsg() in its address
+  // checks (addrlen 0 is an empty address, not "no address"; addrlen > 128 is -EINVAL). The
+  // default goes through sendmsg() and so takes sendmsg()'s rules.
+  virtual ssize_t sendto(const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen) {
+    iovec iov{const_cast<void*>(buf), len};
+    msghdr msg{};
+    msg.msg_name = const_cast<sockaddr*>(to);
+    msg.msg_namelen = tolen;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    return sendmsg(&msg, flags);
+  }
   virtual ssize_t recvmsg(msghdr* msg, int flags) = 0;
   virtual int ioctl(unsigned long request, void* arg) = 0;
   // The fd's O_NONBLOCK changed (fcntl F_SETFL or ioctl FIONBIO on the shadow socket).

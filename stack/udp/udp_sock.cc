@@ -1,5 +1,6 @@
-// stack/udp/udp_sock.cc — UdpSock: udp_sendmsg()/udp_recvmsg() over UdpStack, control calls on the
-// kernel shadow socket first. kernel: net/ipv4/udp.c, net/ipv4/datagram.c, net/ipv4/af_inet.c.
+// stack/udp/udp_sock.cc — UdpSock: udp_recvmsg() over UdpStack, control calls on the kernel shadow
+// socket first (the send path is in udp_sendmsg.cc). kernel: net/ipv4/udp.c, net/ipv4/datagram.c,
+// net/ipv4/af_inet.c.
 #include "stack/udp/udp_sock.h"
 
 #include <linux/sockios.h>
@@ -9,11 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include "stack/ipv4/iov_iter.h"
-#include "stack/ipv4/udp_send.h"
-#include "stack/sock/msghdr.h"
-#include "stack/sock/udp_sendmsg_checks.h"
 
 namespace xmit {
 
@@ -30,6 +26,7 @@ void UdpSock::release() {
     unhash_and_unsteer();
     for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
     rxq_.clear();
+    // kernel: udp_destroy_sock() → udp_flush_pending_frames(): corked data is dropped, not sent.
     inet_sock_destruct(&inet_);
   }
   delete this;
@@ -38,6 +35,10 @@ void UdpSock::release() {
 int UdpSock::pass_through(be32 daddr, const char* why) {
   if (!passthrough_) {
     passthrough_ = true;
+    if (pending_) {  // the kernel socket knows nothing of it: lost (see udp_sock.h)
+      udp_flush_pending_frames();
+      ++corked_dropped_;
+    }
     unhash_and_unsteer();
     for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
     rxq_.clear();  // datagrams already taken from the queue would be lost; none are in the common case
@@ -121,8 +122,13 @@ int UdpSock::connect(const sockaddr* addr, socklen_t len, bool) {
     inet_.inet_daddr = 0;
     inet_.inet_dport = 0;
     dst_.reset();
-    mirror_name();  // the kernel's __udp_disconnect() keeps the port unless SO_REUSE... binds
+    // kernel: __udp_disconnect() keeps the port only if bind() chose it (SOCK_BINDPORT_LOCK), else
+    // unhashes the socket and sets inet_sport to 0 (the next send autobinds again). Corked data
+    // stays pending; pushed now, it would leave with source port 0, as the kernel's does.
+    unhash_and_unsteer();
+    mirror_name();
     if (rcv_saddr_ != 0 && rcv_saddr_ != stack_->if_addr()) rcv_saddr_ = 0;
+    hash_and_steer();
     return 0;
   }
   sockaddr_in sin;
@@ -137,6 +143,18 @@ int UdpSock::connect(const sockaddr* addr, socklen_t len, bool) {
   err = shadow_->connect(fd_, addr, len);
   if (err != 0) return err;
   mirror_name();
+  if (pending_) {
+    // kernel: __ip4_datagram_connect() routes with fl4 = &inet->cork.fl.u.ip4: the flow of the
+    // corked datagram is overwritten, so pending data leaves for the new peer (through the route
+    // taken when the cork opened: its next hop is recomputed from the new address when on-link,
+    // as ip_finish_output2() does with rt_nexthop()).
+    InetCork& cork = inet_.cork;
+    if (cork.dst.nexthop == cork.fl4.daddr) cork.dst.nexthop = sin.sin_addr.s_addr;
+    cork.fl4.daddr = sin.sin_addr.s_addr;
+    cork.fl4.saddr = inet_.inet_saddr;
+    cork.fl4.fl4_dport = sin.sin_port;
+    cork.fl4.fl4_sport = inet_.inet_sport;
+  }
   connected_ = true;
   inet_.inet_daddr = sin.sin_addr.s_addr;
   inet_.inet_dport = sin.sin_port;
@@ -150,18 +168,48 @@ int UdpSock::getname(sockaddr* addr, socklen_t* len, bool peer) {
   return shadow_->getname(fd_, addr, len, peer);
 }
 
-int UdpSock::shutdown(int how) { return shadow_->shutdown(fd_, how); }
+// kernel: inet_shutdown(): sk_shutdown |= how + 1 even when the socket is not connected (which
+// still returns -ENOTCONN). Sends then fail with EPIPE (ip_append_data_core()); blocking receives
+// on an empty queue return 0.
+int UdpSock::shutdown(int how) {
+  int err = shadow_->shutdown(fd_, how);
+  if (err == 0 || err == -ENOTCONN) {
+    std::lock_guard<std::mutex> g(stack_->mu());
+    inet_.sk_shutdown |= static_cast<uint8_t>((how + 1) & (RCV_SHUTDOWN | SEND_SHUTDOWN));
+  }
+  return err;
+}
 
 // Options go to the kernel socket; the ones the send path reads are mirrored.
 int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
   std::lock_guard<std::mutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
-  if ((level == SOL_UDP && (name == UDP_CORK || name == 103 /* UDP_SEGMENT */)) ||
-      (level == SOL_IP && name == IP_OPTIONS) || (level == SOL_SOCKET && name == SO_BINDTODEVICE)) {
-    return pass_through(0, "a socket option the UDP slice does not serve (UDP_CORK, UDP_SEGMENT, IP_OPTIONS, SO_BINDTODEVICE)");
+  // kernel: udp_setsockopt() hands SOL_UDP and SOL_UDPLITE alike to udp_lib_setsockopt().
+  const bool udp_level = level == SOL_UDP || level == IPPROTO_UDPLITE;
+  if ((level == SOL_IP && name == IP_OPTIONS) || (level == SOL_SOCKET && name == SO_BINDTODEVICE)) {
+    return pass_through(0, "a socket option the UDP stack does not serve (IP_OPTIONS, SO_BINDTODEVICE)");
   }
   int err = shadow_->setsockopt(fd_, level, name, val, len);
   if (err != 0) return err;
+  if (udp_level && name == UDP_SEGMENT) {
+    // kernel: udp_lib_setsockopt(): the shadow refused val < 0 || val > USHRT_MAX; up->gso_size.
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (shadow_->getsockopt(fd_, SOL_UDP, UDP_SEGMENT, &v, &l) == 0) gso_size_ = static_cast<uint16_t>(v);
+  }
+  if (udp_level && name == UDP_CORK) {
+    // kernel: udp_lib_setsockopt(): a non-zero value corks; 0 uncorks and pushes whatever is
+    // pending (its result is not returned). The shadow checked optlen >= sizeof(int).
+    int on = 0;
+    std::memcpy(&on, val, sizeof on);
+    corkflag_ = on != 0;
+    if (!corkflag_) {
+      uint64_t now = shadow_->now_ns();
+      stack_->poll(now);
+      udp_push_pending_frames(now);
+    }
+    return 0;
+  }
   auto read_int = [&](int lvl, int nm, int* out) {
     socklen_t l = sizeof *out;
     return shadow_->getsockopt(fd_, lvl, nm, out, &l) == 0;
@@ -254,92 +302,6 @@ bool UdpSock::enqueue(const UdpRxDatagram& d) {
   return true;
 }
 
-// kernel: udp_sendmsg(), net/ipv4/udp.c (uncorked path; MSG_MORE and UDP_CORK pass to the kernel).
-ssize_t UdpSock::sendmsg(const msghdr* msg, int flags) {
-  std::unique_lock<std::mutex> lk(stack_->mu());
-  if (passthrough_) return kPassThrough;
-  return udp_sendmsg_locked(msg, flags, lk);
-}
-
-int UdpSock::udp_sendmsg_locked(const msghdr* umsg, int flags, std::unique_lock<std::mutex>& lk) {
-  // ____sys_sendmsg(): the argument checks in Linux's order and with its errnos.
-  SendArgsCtx actx;
-  Kmsg kmsg;
-  int err = sys_sendmsg_prepare(umsg, static_cast<unsigned>(flags), &kmsg, actx);
-  if (err != 0) return err;
-  if (nonblock_) kmsg.msg_flags |= MSG_DONTWAIT;
-  if (kmsg.msg_flags & MSG_MORE) return pass_through(0, "MSG_MORE (corking)");
-  UdpSendCtx uctx{.established = connected_, .inet_daddr = inet_.inet_daddr, .inet_dport = inet_.inet_dport};
-  Ipcm ipcm;
-  ipcm.addr = inet_.inet_saddr;
-  ipcm.tos = static_cast<int16_t>(inet_.tos);
-  ipcm.sockc.mark = inet_.sk_mark;
-  ipcm.sockc.priority = inet_.sk_priority;
-  be32 daddr = 0;
-  be16 dport = 0;
-  err = udp_sendmsg_args(kmsg, uctx, &ipcm, &daddr, &dport);
-  if (err < 0) return err;
-  if (err == kUdpAppendPending) return pass_through(daddr, "corked data pending");
-  if (ipcm.has_opt || ipcm.gso_size != 0) return pass_through(daddr, "IP options or UDP GSO");
-
-  // kernel: inet_sendmsg() -> inet_send_prepare() autobinds before udp_sendmsg().
-  if ((err = inet_autobind()) != 0) return err;
-
-  uint64_t now = shadow_->now_ns();
-  stack_->poll(now);  // reap completions (and deliver what arrived) on every call
-
-  Flowi4 fl4{.daddr = daddr, .saddr = ipcm.addr, .oif = ipcm.oif,
-             .tos = static_cast<uint8_t>((ipcm.tos >= 0 ? ipcm.tos : inet_.tos) & 0x1c),
-             .mark = ipcm.sockc.mark, .proto = IPPROTO_UDP, .fl4_sport = inet_.inet_sport,
-             .fl4_dport = dport};
-  const Rtable* rt = nullptr;
-  err = dst_.lookup(stack_->fib(), fl4, &rt);
-  if (err != 0) return err;
-  if (rt->oif != stack_->ifindex() || rt->type != RTN_UNICAST) {
-    return pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
-                                                        : "local, broadcast or multicast destination");
-  }
-  hash_and_steer();
-  // The route's answer as the IPv4 output path reads it. kernel: struct rtable -> dst_entry
-  Ipv4Route route{.oif = rt->oif,
-                  .saddr = fl4.saddr != 0 ? fl4.saddr : rt->prefsrc,
-                  .daddr = daddr,
-                  .nexthop = rt_nexthop(*rt, daddr),
-                  .pmtu = rt->mtu,
-                  .dev = &stack_->dev().features()};
-  Flowi4 out = fl4;
-  out.saddr = route.saddr;
-  IpcmCookie ipc{.addr = route.saddr, .oif = ipcm.oif, .tos = ipcm.tos, .ttl = ipcm.ttl,
-                 .mark = ipcm.sockc.mark, .priority = ipcm.sockc.priority};
-
-  size_t ulen = kmsg.count;
-  for (;;) {
-    IovIter it;
-    err = iov_iter_init(&it, absl::MakeConstSpan(kmsg.segs(), kmsg.iter_ubuf ? 1 : kmsg.nr_segs));
-    if (err != 0) return err;
-    it.count = std::min(it.count, ulen);
-    sk_buff* skb = nullptr;
-    IpOutCtx ctx = stack_->out_ctx(now);
-    err = ip_make_skb(ctx, &inet_, out, route, &it, static_cast<int>(ulen + 8), 8, ipc, kmsg.msg_flags, &skb);
-    if (err == -EAGAIN && !(kmsg.msg_flags & MSG_DONTWAIT)) {
-      // kernel: sock_alloc_send_skb() sleeps for send buffer space: here, for TX completions.
-      int dev_fd = stack_->dev().wait_fd();
-      lk.unlock();
-      shadow_->wait(-1, dev_fd, 1);
-      lk.lock();
-      if (passthrough_) return kPassThrough;
-      now = shadow_->now_ns();
-      stack_->poll(now);
-      continue;
-    }
-    if (err != 0) return err;
-    if (skb == nullptr) return static_cast<ssize_t>(ulen);  // MSG_PROBE
-    err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out);
-    if (err != 0) return err;
-    return static_cast<int>(ulen);
-  }
-}
-
 ssize_t UdpSock::dequeue(msghdr* msg, int flags) {
   const UdpRxDatagram& d = rxq_.front();
   size_t copied = 0;
@@ -382,6 +344,8 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
     ssize_t r = shadow_->recvmsg(fd_, msg, flags | MSG_DONTWAIT);
     if (r != -EAGAIN) return r;
     if (nonblock_ || (flags & MSG_DONTWAIT)) return -EAGAIN;
+    // kernel: __skb_wait_for_more_packets(): after shutdown(SHUT_RD) a blocking read returns 0.
+    if (inet_.sk_shutdown & RCV_SHUTDOWN) return 0;
     int dev_fd = stack_->dev().wait_fd();
     lk.unlock();
     // Bounded waits: another thread may take our frame off the device ring and queue it for us.

@@ -10,8 +10,15 @@
 // port was steered) are read from it too, so nothing is lost.
 //
 // kPassThrough: a call that returns it did nothing; the socket has become a kernel socket for good
-// (destination not through the accelerated interface, MSG_MORE/UDP_CORK, IP options, UDP GSO) and
-// the caller must drop it from its fd table and make the same call on the kernel fd.
+// (destination not through the accelerated interface, IP options, UDP GSO, SO_BINDTODEVICE) and
+// the caller must drop it from its fd table and make the same call on the kernel fd. Corked data
+// (MSG_MORE, UDP_CORK) lives here, not in the kernel socket: a hand-back while data is pending
+// drops it (counted in corked_dropped()), where the kernel would still send it.
+//
+// Corking follows udp_sendmsg(): the first corked send routes and opens the cork (the flow is
+// kept in inet_.cork.fl4, up->pending = AF_INET); later sends append without looking at their
+// address or control messages; the send without MSG_MORE (UDP_CORK off) or setsockopt(UDP_CORK, 0)
+// pushes the datagram; an error drops everything pending; close() drops it too.
 
 #include <netinet/in.h>
 
@@ -20,6 +27,7 @@
 
 #include "stack/neigh/dst_cache.h"
 #include "stack/sock/cmsg_recv.h"
+#include "stack/sock/msghdr.h"
 #include "stack/sock/socket.h"
 #include "stack/udp/udp_stack.h"
 
@@ -71,6 +79,7 @@ class UdpSock final : public Socket {
   int setsockopt(int level, int name, const void* val, socklen_t len) override;
   int getsockopt(int level, int name, void* val, socklen_t* len) override;
   ssize_t sendmsg(const msghdr* msg, int flags) override;
+  ssize_t sendto(const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen) override;
   ssize_t recvmsg(msghdr* msg, int flags) override;
   int ioctl(unsigned long request, void* arg) override;
   void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
@@ -82,6 +91,8 @@ class UdpSock final : public Socket {
   bool enqueue(const UdpRxDatagram& d);
   uint64_t drops() const { return sk_drops_; }
   bool wants_tstamp() const { return rcv_tstamp_ != RcvTstamp::kNone; }
+  int pending() const { return pending_; }  // kernel: up->pending (0 or AF_INET)
+  uint64_t corked_dropped() const { return corked_dropped_; }
 
  protected:
   void release() override;
@@ -94,7 +105,13 @@ class UdpSock final : public Socket {
   void unhash_and_unsteer();
   int inet_autobind();                     // kernel: inet_autobind(), done on the shadow
   int pass_through(be32 daddr, const char* why);
-  int udp_sendmsg_locked(const msghdr* msg, int flags, std::unique_lock<std::mutex>& lk);
+  // kernel: udp_sendmsg(), after ____sys_sendmsg()/__sys_sendto() built `kmsg` (udp_sendmsg.cc).
+  ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<std::mutex>& lk);
+  ssize_t udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now);
+  // kernel: udp_push_pending_frames(): sends the corked datagram; pending_ = 0.
+  int udp_push_pending_frames(uint64_t now);
+  // kernel: udp_flush_pending_frames(): drops it.
+  void udp_flush_pending_frames();
   ssize_t dequeue(msghdr* msg, int flags);
   void mirror_recv_opts(int level, int name);
 
@@ -103,6 +120,9 @@ class UdpSock final : public Socket {
   int fd_;
   bool nonblock_;
   bool passthrough_ = false;
+  int pending_ = 0;          // kernel: up->pending: AF_INET while corked data waits
+  bool corkflag_ = false;    // kernel: udp_test_bit(CORK, sk) (setsockopt UDP_CORK)
+  uint64_t corked_dropped_ = 0;  // corked datagrams dropped by a hand-back to the kernel
   bool connected_ = false;   // kernel: sk_state == TCP_ESTABLISHED
   be32 rcv_saddr_ = 0;       // kernel: inet_rcv_saddr (the bound address; 0 = any)
   bool hashed_ = false;
@@ -114,6 +134,7 @@ class UdpSock final : public Socket {
   uint32_t sk_rmem_alloc_ = 0;
   uint32_t sk_rcvbuf_ = 212992;
   uint64_t sk_drops_ = 0;
+  uint16_t gso_size_ = 0;            // kernel: up->gso_size (UDP_SEGMENT)
   uint32_t cmsg_flags_ = 0;          // kernel: inet->cmsg_flags (IP_PKTINFO, IP_RECVTTL, ...)
   RcvTstamp rcv_tstamp_ = RcvTstamp::kNone;  // SO_TIMESTAMP / SO_TIMESTAMPNS (old or new)
   bool rxq_ovfl_ = false;            // SO_RXQ_OVFL

@@ -7,7 +7,7 @@
 # kernel must not have carried them (Udp OutDatagrams / Ip OutRequests), the queue must have (pcap),
 # and every echo must come back to the python socket with the right source address. A socket to
 # 127.0.0.1 must still work through the kernel.
-# Not covered: poll/select/epoll (not interposed), MSG_MORE/UDP_CORK (handed to the kernel).
+# Not covered: poll/select/epoll (not interposed). MSG_MORE/UDP_CORK: udp_diff.sh.
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up udp

@@ -374,3 +374,45 @@ TEST(Counters, NeighbourErrors) {
 
 }  // namespace
 }  // namespace xmit::testing_ipv4
+
+namespace xmit::testing_ipv4 {
+namespace {
+
+// kernel: sock_alloc_send_pskb() returns -EPIPE after shutdown(SHUT_WR) — for the first packet of
+// a datagram only (udp_sendmsg() → ip_make_skb() or the first ip_append_data() of a cork); data
+// appended to a cork that was opened before the shutdown still goes (alloc_skb() does not check).
+TEST(Errors, EpipeAfterShutdownWrite) {
+  Bed bed;
+  InetSock sk = bed.sock();
+  ASSERT_EQ(bed.append(&sk, pattern(10), MSG_MORE), 0);
+  sk.sk_shutdown = SEND_SHUTDOWN;
+  EXPECT_EQ(bed.send(&sk, pattern(10)), -EPIPE);
+  EXPECT_EQ(bed.append(&sk, pattern(3000), MSG_MORE), 0);  // joins the cork: new skbs, no check
+  ASSERT_EQ(bed.push(&sk), 0);
+  EXPECT_EQ(bed.neigh.sent.size(), 3u);
+  EXPECT_EQ(reassemble(bed.neigh.sent).size(), 8u + 3010);
+  sk.sk_shutdown = RCV_SHUTDOWN;  // SHUT_RD alone does not stop sending
+  EXPECT_EQ(bed.send(&sk, pattern(10)), 0);
+  inet_sock_destruct(&sk);
+  EXPECT_TRUE(bed.pools_full());
+}
+
+// kernel: udp_send_skb() writes uh->source = inet->inet_sport (the socket's port when the datagram
+// leaves), uh->dest = fl4->fl4_dport: a cork pushed after the port changed carries the new port.
+TEST(UdpHeader, SourcePortIsTheSocketsAtSendTime) {
+  Bed bed;
+  InetSock sk = bed.sock();
+  ASSERT_EQ(bed.append(&sk, pattern(10), MSG_MORE), 0);
+  sk.inet_sport = 0;  // __udp_disconnect() released the autobound port
+  ASSERT_EQ(bed.push(&sk), 0);
+  ASSERT_EQ(bed.neigh.sent.size(), 1u);
+  const auto& b = bed.neigh.sent[0].bytes;
+  EXPECT_EQ(be16_at(b, 20), 0);
+  EXPECT_EQ(be16_at(b, 22), kDport);
+  std::vector<uint8_t> udp(b.begin() + 20, b.end());
+  EXPECT_EQ(be16_at(udp, 6), ref_udp_csum(kSaddr, kDaddr, udp));
+  inet_sock_destruct(&sk);
+}
+
+}  // namespace
+}  // namespace xmit::testing_ipv4

@@ -1,0 +1,170 @@
+// stack/udp/udp_sendmsg.cc — UdpSock's send path: udp_sendmsg() with its uncorked fast path and its
+// corked path (MSG_MORE, UDP_CORK), udp_push_pending_frames(), udp_flush_pending_frames().
+// kernel: net/ipv4/udp.c; inet_sendmsg()/inet_send_prepare(), net/ipv4/af_inet.c.
+#include <algorithm>
+#include <cerrno>
+
+#include "stack/ipv4/iov_iter.h"
+#include "stack/ipv4/udp_send.h"
+#include "stack/sock/msghdr.h"
+#include "stack/sock/udp_sendmsg_checks.h"
+#include "stack/udp/udp_sock.h"
+
+namespace xmit {
+
+// kernel: ____sys_sendmsg() → sock_sendmsg() → inet_sendmsg() → udp_sendmsg()
+ssize_t UdpSock::sendmsg(const msghdr* umsg, int flags) {
+  SendArgsCtx actx;
+  Kmsg kmsg;
+  int err = sys_sendmsg_prepare(umsg, static_cast<unsigned>(flags), &kmsg, actx);
+  std::unique_lock<std::mutex> lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (err != 0) return err;
+  return udp_sendmsg(kmsg, lk);
+}
+
+// kernel: __sys_sendto() → sock_sendmsg() → inet_sendmsg() → udp_sendmsg()
+ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen) {
+  SendArgsCtx actx;
+  Kmsg kmsg;
+  int err = sys_sendto_prepare(buf, len, static_cast<unsigned>(flags), to, static_cast<int>(tolen), &kmsg, actx);
+  std::unique_lock<std::mutex> lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (err != 0) return err;
+  return udp_sendmsg(kmsg, lk);
+}
+
+int UdpSock::udp_push_pending_frames(uint64_t now) {
+  int err = xmit::udp_push_pending_frames(stack_->out_ctx(now), &inet_, &stack_->udp_mib);
+  pending_ = 0;
+  return err;
+}
+
+void UdpSock::udp_flush_pending_frames() {
+  if (pending_) {
+    pending_ = 0;
+    ip_flush_pending_frames(&inet_);
+  }
+}
+
+ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<std::mutex>& lk) {
+  unsigned flags = kmsg.msg_flags;
+  if (nonblock_) flags |= MSG_DONTWAIT;
+  const size_t len = kmsg.count;
+retry:
+  // kernel: inet_sendmsg() → inet_send_prepare() autobinds before udp_sendmsg() looks at anything,
+  // so even a send that fails its checks leaves the socket bound.
+  if (int err = inet_autobind(); err != 0) return err;
+  const bool corkreq = corkflag_ || (flags & MSG_MORE);
+  UdpSendCtx uctx{.established = connected_, .inet_daddr = inet_.inet_daddr,
+                  .inet_dport = inet_.inet_dport, .pending = pending_, .gso_size = gso_size_};
+  Ipcm ipcm;
+  ipcm.addr = inet_.inet_saddr;
+  ipcm.tos = static_cast<int16_t>(inet_.tos);
+  ipcm.sockc.mark = inet_.sk_mark;
+  ipcm.sockc.priority = inet_.sk_priority;
+  be32 daddr = 0;
+  be16 dport = 0;
+  int err = udp_sendmsg_args(kmsg, uctx, &ipcm, &daddr, &dport);
+  if (err < 0) return err;
+
+  uint64_t now = shadow_->now_ns();
+  stack_->poll(now);  // reap completions (and deliver what arrived) on every call
+  IpOutCtx ctx = stack_->out_ctx(now);
+  IovIter it;
+  // kernel: "There are pending frames": the data joins the corked datagram; its address and
+  // control messages are not looked at, and ulen has no UDP header.
+  if (err == kUdpAppendPending) {
+    hash_and_steer();  // a disconnect may have released the port the cork was opened with
+    err = iov_iter_init(&it, absl::MakeConstSpan(kmsg.segs(), kmsg.iter_ubuf ? 1 : kmsg.nr_segs));
+    it.count = std::min(it.count, len);
+    if (err == 0) {
+      IpcmCookie unused;  // the cork is set up: ip_append_data() reads neither ipc nor the route
+      err = ip_append_data(ctx, &inet_, inet_.cork.fl4, inet_.cork.dst, &it, static_cast<int>(len),
+                           8, unused, corkreq ? flags | MSG_MORE : flags);
+    }
+    return udp_sendmsg_done(err, corkreq, len, now);
+  }
+  if (ipcm.has_opt) return pass_through(daddr, "IP options");
+
+  Flowi4 fl4{.daddr = daddr, .saddr = ipcm.addr, .oif = ipcm.oif,
+             .tos = static_cast<uint8_t>((ipcm.tos >= 0 ? ipcm.tos : inet_.tos) & 0x1c),
+             .mark = ipcm.sockc.mark, .proto = IPPROTO_UDP, .fl4_sport = inet_.inet_sport,
+             .fl4_dport = dport};
+  const Rtable* rt = nullptr;
+  err = dst_.lookup(stack_->fib(), fl4, &rt);
+  if (err != 0) return err;
+  if (rt->oif != stack_->ifindex() || rt->type != RTN_UNICAST) {
+    return pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
+                                                        : "local, broadcast or multicast destination");
+  }
+  hash_and_steer();
+  // The route's answer as the IPv4 output path reads it. kernel: struct rtable -> dst_entry
+  Ipv4Route route{.oif = rt->oif,
+                  .saddr = fl4.saddr != 0 ? fl4.saddr : rt->prefsrc,
+                  .daddr = daddr,
+                  .nexthop = rt_nexthop(*rt, daddr),
+                  .pmtu = rt->mtu,
+                  .dev = &stack_->dev().features()};
+  Flowi4 out = fl4;
+  out.saddr = route.saddr;
+  IpcmCookie ipc{.addr = route.saddr, .oif = ipcm.oif, .tos = ipcm.tos, .ttl = ipcm.ttl,
+                 .gso_size = ipcm.gso_size, .mark = ipcm.sockc.mark, .priority = ipcm.sockc.priority};
+
+  err = iov_iter_init(&it, absl::MakeConstSpan(kmsg.segs(), kmsg.iter_ubuf ? 1 : kmsg.nr_segs));
+  it.count = std::min(it.count, len);
+  const int ulen = static_cast<int>(len + 8);
+
+  // kernel: "Lockless fast path for the non-corking case."
+  if (!corkreq) {
+    if (err != 0) return err;
+    sk_buff* skb = nullptr;
+    InetCork cork;  // kernel: the on-stack cork of the fast path (UDP_SEGMENT's gso_size lives in it)
+    err = ip_make_skb(ctx, &inet_, out, route, &it, ulen, 8, ipc, &cork, flags, &skb);
+    if (err == 0 && skb != nullptr) err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out, cork);
+  } else {
+    if (pending_) {
+      // kernel: "The socket is already corked while preparing it. ... which is an evident
+      // application bug. --ANK" (net_dbg "socket already corked"). Here the stack lock is held
+      // from the pending check on, so no other thread can cork in between.
+      return -EINVAL;
+    }
+    // kernel: "Now cork the socket to pend data."
+    inet_.cork.fl4 = out;
+    pending_ = AF_INET;
+    if (err == 0) err = ip_append_data(ctx, &inet_, out, route, &it, ulen, 8, ipc, flags | MSG_MORE);
+    if (err == -EAGAIN && !(flags & MSG_DONTWAIT) && skb_queue_empty(inet_.sk_write_queue)) {
+      pending_ = 0;  // nothing was appended; start again once completions freed skbs
+    } else {
+      return udp_sendmsg_done(err, corkreq, len, now);
+    }
+  }
+  if (err == -EAGAIN && !(flags & MSG_DONTWAIT)) {
+    // kernel: sock_alloc_send_skb() sleeps for send buffer space: here, for TX completions.
+    int dev_fd = stack_->dev().wait_fd();
+    lk.unlock();
+    shadow_->wait(-1, dev_fd, 1);
+    lk.lock();
+    if (passthrough_) return kPassThrough;
+    goto retry;
+  }
+  if (err == -ENOBUFS) ++stack_->udp_mib.SndbufErrors;
+  return err != 0 ? err : static_cast<ssize_t>(len);
+}
+
+// kernel: the end of udp_sendmsg()'s corked path (do_append_data:): an error drops the whole
+// corked datagram, a send without MSG_MORE (and UDP_CORK off) pushes it, a cork left empty
+// (MSG_PROBE) is no cork.
+ssize_t UdpSock::udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now) {
+  if (err != 0) {
+    udp_flush_pending_frames();
+  } else if (!corkreq) {
+    err = udp_push_pending_frames(now);
+  } else if (skb_queue_empty(inet_.sk_write_queue)) {
+    pending_ = 0;
+  }
+  if (err == -ENOBUFS) ++stack_->udp_mib.SndbufErrors;
+  return err != 0 ? err : static_cast<ssize_t>(len);
+}
+
+}  // namespace xmit

@@ -1,0 +1,184 @@
+// tests/udp/udp_bed.h — a UdpSock over a UdpStack on a SimLink, for the UDP socket tests: a fake
+// kernel shadow socket, a FIB with one on-link peer (b) and one route off the interface, frames
+// from b, and send/receive helpers.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "stack/base/checksum.h"
+#include "stack/dev/sim_link.h"
+#include "stack/udp/udp_sock.h"
+#include "tests/neigh/fake_fib.h"
+
+namespace xmit {
+namespace udp_testing {
+
+using testing::FakeFib;
+
+inline const be32 kA = make_ipv4_addr(198, 18, 0, 1);
+inline const be32 kB = make_ipv4_addr(198, 18, 0, 2);
+inline const be32 kOff = make_ipv4_addr(10, 9, 9, 9);  // routed through another device
+inline constexpr uint16_t kPort = 40000;  // what the fake kernel autobinds to
+
+// The kernel socket, faked: binds record the port (0 -> kPort), names come back from it.
+class FakeShadow final : public ShadowOps {
+ public:
+  // Autobinds take kPort, then kPort + 1, ...
+  int bind(int, const sockaddr* a, socklen_t) override {
+    sockaddr_in sin;
+    std::memcpy(&sin, a, sizeof sin);
+    local = sin;
+    bindport_lock = sin.sin_port != 0;
+    if (local.sin_port == 0) local.sin_port = htons(static_cast<uint16_t>(kPort + autobinds++));
+    return 0;
+  }
+  int connect(int, const sockaddr* a, socklen_t) override {
+    if (a->sa_family == AF_UNSPEC) {  // kernel: __udp_disconnect()
+      peer = sockaddr_in{.sin_family = AF_INET};
+      local.sin_addr.s_addr = 0;
+      if (!bindport_lock) local.sin_port = 0;
+      return 0;
+    }
+    std::memcpy(&peer, a, sizeof peer);
+    if (local.sin_port == 0) local.sin_port = htons(kPort);
+    if (local.sin_addr.s_addr == 0) local.sin_addr.s_addr = kA;
+    return 0;
+  }
+  int getname(int, sockaddr* a, socklen_t* l, bool p) override {
+    std::memcpy(a, p ? &peer : &local, sizeof local);
+    *l = sizeof local;
+    return 0;
+  }
+  int setsockopt(int, int, int, const void*, socklen_t) override { return 0; }
+  int getsockopt(int, int level, int name, void* v, socklen_t* l) override {
+    if (level == SOL_SOCKET && name == SO_RCVBUF) {
+      std::memcpy(v, &rcvbuf, sizeof rcvbuf);
+      *l = sizeof rcvbuf;
+      return 0;
+    }
+    return -ENOPROTOOPT;
+  }
+  int shutdown(int, int) override { return 0; }
+  ssize_t recvmsg(int, msghdr*, int) override { return -EAGAIN; }
+  int wait(int, int, int) override { return 0; }
+  uint64_t now_ns() override { return 1'000'000'000; }
+  uint16_t random_u16() override { return 0x1234; }
+  void note_pass_through(int, be32 daddr, const char* why) override {
+    passed.push_back(daddr);
+    last_why = why;
+  }
+  sockaddr_in local{.sin_family = AF_INET};
+  bool bindport_lock = false;
+  int autobinds = 0;
+  sockaddr_in peer{.sin_family = AF_INET};
+  int rcvbuf = 212992;
+  std::vector<be32> passed;
+  std::string last_why;
+};
+
+// A UDP/IPv4 frame from b to a, checksums complete (or a wrong UDP checksum).
+inline std::vector<uint8_t> frame_to_a(const SimLinkConfig& cfg, uint16_t sport, uint16_t dport,
+                                const std::vector<uint8_t>& payload, bool bad_csum = false) {
+  std::vector<uint8_t> f(14 + 20 + 8 + payload.size(), 0);
+  std::memcpy(&f[0], cfg.mac_a, 6);
+  std::memcpy(&f[6], cfg.mac_b, 6);
+  f[12] = 0x08;
+  uint8_t* ip = &f[14];
+  ip[0] = 0x45;
+  uint16_t tot = static_cast<uint16_t>(20 + 8 + payload.size());
+  ip[2] = tot >> 8;
+  ip[3] = tot & 0xff;
+  ip[8] = 64;
+  ip[9] = IPPROTO_UDP;
+  std::memcpy(ip + 12, &kB, 4);
+  std::memcpy(ip + 16, &kA, 4);
+  sum16 ipc = ip_fast_csum(ip, 5);
+  std::memcpy(ip + 10, &ipc, 2);
+  uint8_t* uh = ip + 20;
+  uint16_t ulen = static_cast<uint16_t>(8 + payload.size());
+  uh[0] = sport >> 8, uh[1] = sport & 0xff, uh[2] = dport >> 8, uh[3] = dport & 0xff;
+  uh[4] = ulen >> 8, uh[5] = ulen & 0xff;
+  std::memcpy(uh + 8, payload.data(), payload.size());
+  sum16 c = csum_tcpudp_magic(kB, kA, ulen, IPPROTO_UDP, csum_partial(uh, ulen, 0));
+  if (c == 0) c = 0xffff;
+  if (bad_csum) c = static_cast<sum16>(c ^ 0x0101);
+  std::memcpy(uh + 6, &c, 2);
+  return f;
+}
+
+class UdpSockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cfg.ifindex_a = FakeFib::kIfindex;
+    cfg.features = NetdevFeatures{.max_segs = 16, .mtu = 1500, .max_frame = 1514};
+    link = std::make_unique<SimLink>(cfg);
+    fib.routes[kB] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = kA}};
+    fib.routes[kOff] = {0, Rtable{.type = RTN_UNICAST, .oif = 99, .prefsrc = make_ipv4_addr(10, 9, 9, 1)}};
+    NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
+    std::memcpy(n.ha.data(), cfg.mac_b, 6);
+    fib.kernel[{FakeFib::kIfindex, kB}] = n;
+    ASSERT_EQ(UdpStack::create(&link->a(), &fib, UdpStackOptions{}, &stack), 0);
+    stack->set_if_addr(kA);
+  }
+  void TearDown() override {
+    if (sk != nullptr) sk->put();
+    stack.reset();
+  }
+  UdpSock* make(bool nonblock = true) {
+    sk = new UdpSock(stack.get(), &shadow, 3, nonblock);
+    return sk;
+  }
+  ssize_t sendto(const std::vector<uint8_t>& p, be32 daddr, uint16_t dport, int flags = 0) {
+    sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(dport), .sin_addr = {daddr}};
+    iovec iov{const_cast<uint8_t*>(p.data()), p.size()};
+    msghdr m{};
+    m.msg_name = &to;
+    m.msg_namelen = sizeof to;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    return sk->sendmsg(&m, flags);
+  }
+  ssize_t recvfrom(std::vector<uint8_t>* buf, sockaddr_in* from, int flags = 0, int* msg_flags = nullptr) {
+    iovec iov{buf->data(), buf->size()};
+    msghdr m{};
+    m.msg_name = from;
+    m.msg_namelen = sizeof *from;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    ssize_t r = sk->recvmsg(&m, flags);
+    if (msg_flags != nullptr) *msg_flags = m.msg_flags;
+    return r;
+  }
+  // Frames b's kernel got (b steers nothing).
+  std::vector<std::vector<uint8_t>> at_b() {
+    link->run(++now);
+    std::vector<std::vector<uint8_t>> out;
+    link->b().poll_kernel(64, [&](const RxFrame& f) { out.emplace_back(f.data, f.data + f.len); });
+    return out;
+  }
+  void from_b(const std::vector<uint8_t>& f) {
+    FrameSeg seg{f.data(), static_cast<uint32_t>(f.size())};
+    TxFrame tf{.segs = absl::MakeConstSpan(&seg, 1)};
+    ASSERT_EQ(link->b().xmit(absl::MakeConstSpan(&tf, 1)), 1);
+    link->run(++now);
+  }
+
+  SimLinkConfig cfg;
+  std::unique_ptr<SimLink> link;
+  FakeFib fib;
+  FakeShadow shadow;
+  std::unique_ptr<UdpStack> stack;
+  UdpSock* sk = nullptr;
+  uint64_t now = 1;
+};
+
+
+}  // namespace udp_testing
+}  // namespace xmit
