@@ -16,72 +16,18 @@
 #include "stack/dev/sim_link.h"
 #include "stack/udp/udp_sock.h"
 #include "tests/neigh/fake_fib.h"
+#include "tests/udp/fake_shadow.h"
 
 namespace xmit {
 namespace udp_testing {
 
 using testing::FakeFib;
+using testing::FakeShadow;
 
 inline const be32 kA = make_ipv4_addr(198, 18, 0, 1);
 inline const be32 kB = make_ipv4_addr(198, 18, 0, 2);
 inline const be32 kOff = make_ipv4_addr(10, 9, 9, 9);  // routed through another device
-inline constexpr uint16_t kPort = 40000;  // what the fake kernel autobinds to
-
-// The kernel socket, faked: binds record the port (0 -> kPort), names come back from it.
-class FakeShadow final : public ShadowOps {
- public:
-  // Autobinds take kPort, then kPort + 1, ...
-  int bind(int, const sockaddr* a, socklen_t) override {
-    sockaddr_in sin;
-    std::memcpy(&sin, a, sizeof sin);
-    local = sin;
-    bindport_lock = sin.sin_port != 0;
-    if (local.sin_port == 0) local.sin_port = htons(static_cast<uint16_t>(kPort + autobinds++));
-    return 0;
-  }
-  int connect(int, const sockaddr* a, socklen_t) override {
-    if (a->sa_family == AF_UNSPEC) {  // kernel: __udp_disconnect()
-      peer = sockaddr_in{.sin_family = AF_INET};
-      local.sin_addr.s_addr = 0;
-      if (!bindport_lock) local.sin_port = 0;
-      return 0;
-    }
-    std::memcpy(&peer, a, sizeof peer);
-    if (local.sin_port == 0) local.sin_port = htons(kPort);
-    if (local.sin_addr.s_addr == 0) local.sin_addr.s_addr = kA;
-    return 0;
-  }
-  int getname(int, sockaddr* a, socklen_t* l, bool p) override {
-    std::memcpy(a, p ? &peer : &local, sizeof local);
-    *l = sizeof local;
-    return 0;
-  }
-  int setsockopt(int, int, int, const void*, socklen_t) override { return 0; }
-  int getsockopt(int, int level, int name, void* v, socklen_t* l) override {
-    if (level == SOL_SOCKET && name == SO_RCVBUF) {
-      std::memcpy(v, &rcvbuf, sizeof rcvbuf);
-      *l = sizeof rcvbuf;
-      return 0;
-    }
-    return -ENOPROTOOPT;
-  }
-  int shutdown(int, int) override { return 0; }
-  ssize_t recvmsg(int, msghdr*, int) override { return -EAGAIN; }
-  int wait(int, int, int) override { return 0; }
-  uint64_t now_ns() override { return 1'000'000'000; }
-  uint16_t random_u16() override { return 0x1234; }
-  void note_pass_through(int, be32 daddr, const char* why) override {
-    passed.push_back(daddr);
-    last_why = why;
-  }
-  sockaddr_in local{.sin_family = AF_INET};
-  bool bindport_lock = false;
-  int autobinds = 0;
-  sockaddr_in peer{.sin_family = AF_INET};
-  int rcvbuf = 212992;
-  std::vector<be32> passed;
-  std::string last_why;
-};
+inline constexpr uint16_t kPort = FakeShadow::kAutobindPort;  // what the fake kernel autobinds to
 
 // A UDP/IPv4 frame from b to a, checksums complete (or a wrong UDP checksum).
 inline std::vector<uint8_t> frame_to_a(const SimLinkConfig& cfg, uint16_t sport, uint16_t dport,
@@ -173,7 +119,7 @@ class UdpSockTest : public ::testing::Test {
   SimLinkConfig cfg;
   std::unique_ptr<SimLink> link;
   FakeFib fib;
-  FakeShadow shadow;
+  FakeShadow shadow{kA};
   std::unique_ptr<UdpStack> stack;
   UdpSock* sk = nullptr;
   uint64_t now = 1;
