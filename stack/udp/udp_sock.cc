@@ -6,6 +6,7 @@
 #include <linux/sockios.h>
 #include <netinet/udp.h>
 #include <sys/ioctl.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -227,6 +228,13 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
     if (name == IP_RECVERR && read_int(SOL_IP, IP_RECVERR, &v)) inet_.recverr = v != 0;
   } else if (level == SOL_SOCKET) {
     if ((name == SO_RCVBUF || name == SO_RCVBUFFORCE) && read_int(SOL_SOCKET, SO_RCVBUF, &v)) sk_rcvbuf_ = static_cast<uint32_t>(v);
+    if (name == 20 || name == 66) {  // SO_RCVTIMEO_OLD / _NEW: read back as the old timeval
+      timeval tv{};
+      socklen_t l = sizeof tv;
+      if (shadow_->getsockopt(fd_, SOL_SOCKET, 20, &tv, &l) == 0) {
+        rcvtimeo_ns_ = static_cast<uint64_t>(tv.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(tv.tv_usec) * 1000u;
+      }
+    }
     if (name == SO_MARK && read_int(SOL_SOCKET, SO_MARK, &v)) inet_.sk_mark = static_cast<uint32_t>(v);
     if (name == SO_PRIORITY && read_int(SOL_SOCKET, SO_PRIORITY, &v)) inet_.sk_priority = static_cast<uint32_t>(v);
     if (name == SO_NO_CHECK && read_int(SOL_SOCKET, SO_NO_CHECK, &v)) inet_.sk_no_check_tx = v != 0;
@@ -338,19 +346,31 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   if (passthrough_) return kPassThrough;
   if (flags & MSG_ERRQUEUE) return shadow_->recvmsg(fd_, msg, flags);
   if (flags & MSG_OOB) return -EOPNOTSUPP;
+  // kernel: sock_rcvtimeo(): SO_RCVTIMEO, 0 = wait for ever.
+  const uint64_t start = shadow_->now_ns();
   for (;;) {
-    stack_->poll(shadow_->now_ns());
+    const uint64_t now = shadow_->now_ns();
+    stack_->poll(now);
     if (!rxq_.empty()) return dequeue(msg, flags);
     ssize_t r = shadow_->recvmsg(fd_, msg, flags | MSG_DONTWAIT);
     if (r != -EAGAIN) return r;
     if (nonblock_ || (flags & MSG_DONTWAIT)) return -EAGAIN;
     // kernel: __skb_wait_for_more_packets(): after shutdown(SHUT_RD) a blocking read returns 0.
     if (inet_.sk_shutdown & RCV_SHUTDOWN) return 0;
+    // kernel: __skb_recv_udp(): the timeout ran out → -EAGAIN.
+    uint64_t left_ms = 50;
+    if (rcvtimeo_ns_ != 0) {
+      if (now - start >= rcvtimeo_ns_) return -EAGAIN;
+      left_ms = std::min<uint64_t>(left_ms, (rcvtimeo_ns_ - (now - start) + 999'999) / 1'000'000);
+    }
     int dev_fd = stack_->dev().wait_fd();
     lk.unlock();
     // Bounded waits: another thread may take our frame off the device ring and queue it for us.
-    int err = shadow_->wait(fd_, dev_fd, 50);
+    int err = shadow_->wait(fd_, dev_fd, static_cast<int>(left_ms));
     lk.lock();
+    // kernel: sock_intr_errno(): -ERESTARTSYS without a timeout (restarted when the handler has
+    // SA_RESTART), -EINTR with one. A signal here always gives EINTR: the interposer cannot tell
+    // which handler ran (programs that retry on EINTR, as Python does, see no difference).
     if (err == -EINTR) return -EINTR;
     if (passthrough_) return kPassThrough;
   }

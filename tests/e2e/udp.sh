@@ -128,9 +128,14 @@ while len(got) < N:
     if r <= 0: sys.exit("recvmmsg: %d errno %d" % (r, ctypes.get_errno()))
     got += [rb[k].raw[:rv[k].len] for k in range(r)]
 if got != ps: sys.exit("sendmmsg echoes differ")
-# An empty queue: EAGAIN without blocking.
+# An empty queue: EAGAIN without blocking; and after SO_RCVTIMEO on a blocking socket.
 try:
     u.recv(100, socket.MSG_DONTWAIT); sys.exit("recv on an empty queue returned data")
+except BlockingIOError:
+    pass
+u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200000))
+try:
+    u.recv(100); sys.exit("recv past SO_RCVTIMEO returned data")
 except BlockingIOError:
     pass
 # The kernel path: a socket to 127.0.0.1 in this namespace passes through.
