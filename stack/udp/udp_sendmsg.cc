@@ -94,6 +94,11 @@ retry:
   const Rtable* rt = nullptr;
   err = dst_.lookup(stack_->fib(), fl4, &rt);
   if (err != 0) return err;
+  // kernel: SO_DONTROUTE (SOCK_LOCALROUTE), MSG_DONTROUTE: the lookup is made with scope link, so
+  // only an on-link destination has a route; anything behind a gateway is -ENETUNREACH. (Reduced
+  // here to the gateway test on the ordinary lookup's answer: a link-scope route shadowed by a
+  // more specific gateway route would be found by the kernel and is refused here.)
+  if ((sock_localroute_ || (flags & MSG_DONTROUTE)) && rt->gateway != 0) return -ENETUNREACH;
   if (rt->oif != stack_->ifindex() || rt->type != RTN_UNICAST) {
     return pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
                                                         : "local, broadcast or multicast destination");

@@ -228,6 +228,7 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
     if (name == IP_RECVERR && read_int(SOL_IP, IP_RECVERR, &v)) inet_.recverr = v != 0;
   } else if (level == SOL_SOCKET) {
     if ((name == SO_RCVBUF || name == SO_RCVBUFFORCE) && read_int(SOL_SOCKET, SO_RCVBUF, &v)) sk_rcvbuf_ = static_cast<uint32_t>(v);
+    if (name == SO_DONTROUTE && read_int(SOL_SOCKET, SO_DONTROUTE, &v)) sock_localroute_ = v != 0;
     if (name == 20 || name == 66) {  // SO_RCVTIMEO_OLD / _NEW: read back as the old timeval
       timeval tv{};
       socklen_t l = sizeof tv;

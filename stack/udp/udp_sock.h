@@ -134,6 +134,7 @@ class UdpSock final : public Socket {
   uint32_t sk_rmem_alloc_ = 0;
   uint32_t sk_rcvbuf_ = 212992;
   uint64_t sk_drops_ = 0;
+  bool sock_localroute_ = false;     // kernel: sock_flag(sk, SOCK_LOCALROUTE) (SO_DONTROUTE)
   uint64_t rcvtimeo_ns_ = 0;         // kernel: sk_rcvtimeo (SO_RCVTIMEO); 0: for ever
   uint16_t gso_size_ = 0;            // kernel: up->gso_size (UDP_SEGMENT)
   uint32_t cmsg_flags_ = 0;          // kernel: inet->cmsg_flags (IP_PKTINFO, IP_RECVTTL, ...)

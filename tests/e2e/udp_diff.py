@@ -217,6 +217,13 @@ case("shutdown_wr_connected", st_connect(), lambda c: c.s.shutdown(socket.SHUT_W
 case("shutdown_wr_unconnected", lambda c: c.s.shutdown(socket.SHUT_WR), st_sendto(10))
 case("shutdown_rd", st_connect(), lambda c: c.s.shutdown(socket.SHUT_RD), st_send(10), seq=True)
 case("dst_loopback", st_sendto(10, 0, ("127.0.0.1", P)))
+GW = "198.19.0.5"  # routed via b
+case("gateway", st_sendto(100, 0, (GW, P)), st_sendto(2000, 0, (GW, P)))
+case("dontroute_onlink", st_sendto(10, socket.MSG_DONTROUTE))
+case("dontroute_gateway", st_sendto(10, socket.MSG_DONTROUTE, (GW, P)), st_sendto(10, 0, (GW, P)))
+case("so_dontroute", st_opt(socket.SOL_SOCKET, socket.SO_DONTROUTE, 1), st_sendto(10, 0, (GW, P)), st_sendto(10))
+case("dontroute_connected_gateway", st_connect((GW, P)), st_send(10), st_send(10, socket.MSG_DONTROUTE), seq=True)
+case("msg_confirm", st_sendto(10, socket.MSG_CONFIRM), st_sendto(10, socket.MSG_CONFIRM, (GW, P)))
 # UDP_SEGMENT (GSO): per socket and per call; the device segments nothing here (xa's UDP
 # segmentation is off), so both sides put the segments on the wire themselves.
 SEG = lambda n: st_opt(SOL_UDP, UDP_SEGMENT, n)

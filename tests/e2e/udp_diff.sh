@@ -19,6 +19,10 @@ here=$(dirname "$0")
 ip netns exec "$XMIT_NS_A" ethtool -K xa tx off tx-udp-segmentation off >/dev/null ||
   fail "ethtool -K xa tx off tx-udp-segmentation off"
 
+# A destination behind a gateway (b; b does not forward, and sends no ICMP for it): the route's
+# next hop differs from the destination, and MSG_DONTROUTE/SO_DONTROUTE must refuse it.
+ip -n "$XMIT_NS_A" route add 198.19.0.0/24 via "$XMIT_ADDR_B" || fail "ip route add 198.19.0.0/24"
+
 one_run() {  # one_run TAG [env...]: capture in b, the cases in a (pinned to one CPU: frames in order)
   local tag=$1; shift
   rm -f "$work/$tag.cap.json.ready"
