@@ -191,13 +191,30 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
 
 ShadowOps* engine_shadow() noexcept { return &g_shadow; }
 
-// At exit: the pcap recorder's buffered records reach the file. Nothing else is torn down (other
-// threads may still be running; the kernel closes the AF_XDP socket and the XDP link).
+// At exit: the pcap recorder's buffered records reach the file, and one info line gives the
+// stack's counters (what the kernel would have counted in /proc/net/snmp and did not). Nothing is
+// torn down (other threads may still be running; the kernel closes the AF_XDP socket and the XDP
+// link).
 __attribute__((destructor)) static void engine_exit() {
   Engine* e = g_engine;
-  if (e == nullptr || !e->pcap.is_open()) return;
+  if (e == nullptr) return;
   std::unique_lock<std::mutex> lk(e->udp->mu(), std::try_to_lock);  // a thread stuck in the stack: skip
-  if (lk.owns_lock()) e->pcap.flush();
+  if (!lk.owns_lock()) return;
+  if (e->pcap.is_open()) e->pcap.flush();
+  if (log_enabled(LogLevel::kInfo)) {
+    const UdpStack& u = *e->udp;
+    logf(LogLevel::kInfo,
+         "UDP counters: OutDatagrams %llu, SndbufErrors %llu, Ip OutTransmits %llu (FragCreates %llu), "
+         "device queue full %llu; InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
+         "NoPorts %llu",
+         static_cast<unsigned long long>(u.udp_mib.OutDatagrams),
+         static_cast<unsigned long long>(u.udp_mib.SndbufErrors),
+         static_cast<unsigned long long>(u.mib.OutTransmits), static_cast<unsigned long long>(u.mib.FragCreates),
+         static_cast<unsigned long long>(u.tx_drops), static_cast<unsigned long long>(u.udp_rx_mib.InDatagrams),
+         static_cast<unsigned long long>(u.udp_rx_mib.RcvbufErrors),
+         static_cast<unsigned long long>(u.udp_rx_mib.InCsumErrors),
+         static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts));
+  }
 }
 
 }  // namespace xmit

@@ -195,6 +195,9 @@ echo "xmit's queue: $tx UDP/IP frames sent, $rx received (pcap)"
 # Echoes: the 23 unfragmented ones come back on the queue; the fragmented ones reach the kernel (the
 # XDP program leaves fragments to it), which reassembles them for the shadow socket.
 [ "$rx" = 33 ] || fail "xmit's queue received $rx frames, expected 33"
+# The stack's own counters at exit agree: 40 datagrams out, the 33 unfragmented echoes in.
+grep -q "UDP counters: OutDatagrams 40, SndbufErrors 0, .*; InDatagrams 33, RcvbufErrors 0" "$work/xmit.log" ||
+  { grep "UDP counters" "$work/xmit.log"; fail "the stack's counters at exit"; }
 grep -q "fd [0-9]*: no route to 127.0.0.1 via xa: passes through" "$work/xmit.log" ||
   { cat "$work/xmit.log"; fail "no pass-through line for 127.0.0.1"; }
 # Without privilege the queue cannot open: ONE error line naming the reason and the remedy, and every
