@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <time.h>
@@ -61,6 +62,19 @@ class LibcShadow final : public ShadowOps {
     pollfd p[2] = {{fd, POLLIN, 0}, {dev_fd, POLLIN, 0}};
     int r = ::poll(p, 2, timeout_ms);  // poll(2) is not interposed
     return r < 0 ? -errno : 0;
+  }
+  // The signal that interrupted poll() is not known: the kernel would restart the send only if
+  // its handler has SA_RESTART, so restart only when every installed handler has it (glibc's
+  // signal() sets it). Costs a sigaction() per signal, after an interruption only.
+  bool signal_restarts() override {
+    for (int sig = 1; sig < NSIG; ++sig) {
+      struct sigaction sa;
+      if (sigaction(sig, nullptr, &sa) != 0) continue;
+      bool handler = (sa.sa_flags & SA_SIGINFO) ? sa.sa_sigaction != nullptr
+                                                : sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+      if (handler && !(sa.sa_flags & SA_RESTART)) return false;
+    }
+    return true;
   }
   uint64_t now_ns() override { return mono_ns(); }
   uint16_t random_u16() override {

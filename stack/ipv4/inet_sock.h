@@ -111,6 +111,12 @@ struct InetSock {
   uint32_t sk_priority = 0;     // SO_PRIORITY
   uint8_t sk_shutdown = 0;      // shutdown(): RCV_SHUTDOWN | SEND_SHUTDOWN
 
+  // The send buffer (stack/ipv4/sk_wmem.h). kernel: sk->sk_sndbuf, sk->sk_wmem_alloc, sk_destruct
+  uint32_t sk_sndbuf = 212992;   // SO_SNDBUF as the kernel reports it (net.core.wmem_default)
+  uint32_t sk_wmem_alloc = 1;    // 1 while open + the truesize of every skb charged and not freed
+  void (*sk_destruct)(void* arg) = nullptr;  // run by the last sock_wfree() after sk_free()
+  void* sk_destruct_arg = nullptr;
+
   InetCork cork;             // inet->cork.base, for ip_append_data()
   SkbQueue sk_write_queue;   // the corked packet train
   PageFrag pfrag;            // sk_page_frag(sk)

@@ -9,6 +9,7 @@
 
 #include "stack/ipv4/ip_ident.h"
 #include "stack/ipv4/ip_output.h"
+#include "stack/ipv4/sk_wmem.h"
 #include "stack/wire/ipv4.h"
 
 namespace xmit {
@@ -137,6 +138,9 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
   int err = 0;
   int copy = 0;
   bool alloc_new = skb == nullptr;
+  // Appends to a packet of an earlier call go into page fragments in the kernel (SG, or no
+  // tailroom): they add to its truesize.
+  sk_buff* const entry_tail = skb;
   for (;;) {
     if (!alloc_new) {
       if (length <= 0) break;
@@ -165,19 +169,47 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       if (linear && fraglen > room) linear = false;
       if (!linear) pagedlen = datalen - transhdrlen - fraggap;
 
-      // kernel: sock_alloc_send_skb() (the first packet) fails with -EPIPE once shutdown(SHUT_WR)
-      // was called, even on a UDP socket that is not connected; later packets (alloc_skb()) do not.
-      if (transhdrlen && (inet->sk_shutdown & SEND_SHUTDOWN)) {
-        err = -EPIPE;
+      // What the kernel allocates for this packet, and so charges: alloclen + alloc_extra, linear
+      // unless paged (then the payload is charged as it is copied into page fragments). A GSO
+      // piece after the first is our layout only: the kernel appends it to the one GSO skb.
+      const int alloc_extra = hh_len + 15;
+      const bool kernel_alloc = !(gso && skb_prev != nullptr);
+      bool kernel_paged = gso;
+      int kernel_alloclen = fraglen;
+      if ((flags & MSG_MORE) && !sg) {
+        kernel_alloclen = mtu;
+      } else if (gso || (fraglen + alloc_extra >= kSkbMaxAlloc && sg)) {
+        kernel_alloclen = fragheaderlen + transhdrlen;
+        kernel_paged = true;
+      }
+      uint32_t charge = kernel_alloc ? skb_alloc_truesize(static_cast<uint32_t>(kernel_alloclen + alloc_extra)) : 0;
+      if (kernel_paged) charge += static_cast<uint32_t>(std::max(datalen - transhdrlen - fraggap, 0));
+
+      if (transhdrlen) {
+        // kernel: sock_alloc_send_pskb(): -EPIPE once shutdown(SHUT_WR) was called, even on a UDP
+        // socket that is not connected; then "sk_wmem_alloc_get(sk) < sk->sk_sndbuf" or -EAGAIN
+        // (the caller blocks or returns it). Whatever this packet's size: one may overshoot.
+        if (inet->sk_shutdown & SEND_SHUTDOWN) {
+          err = -EPIPE;
+          break;
+        }
+        if (sk_wmem_alloc_get(*inet) >= inet->sk_sndbuf) {
+          err = -EAGAIN;
+          break;
+        }
+      } else if (kernel_alloc && static_cast<uint64_t>(inet->sk_wmem_alloc) > 2ull * inet->sk_sndbuf) {
+        // kernel: "refcount_read(&sk->sk_wmem_alloc) + wmem_alloc_delta <= 2 * sk->sk_sndbuf"
+        // guards alloc_skb() for the later packets, else -ENOBUFS (ours are charged as they go,
+        // so sk_wmem_alloc already holds the delta).
+        err = -ENOBUFS;
         break;
       }
       skb = ctx.skbs->alloc_skb();
       if (skb == nullptr) {
-        // kernel: sock_alloc_send_skb() for the first packet (blocks, or -EAGAIN with
-        // MSG_DONTWAIT: we never block), sock_wmalloc() (-ENOBUFS) for the others.
-        err = transhdrlen ? -EAGAIN : -ENOBUFS;
+        err = kNoTxMem;
         break;
       }
+      skb_set_owner_w(skb, inet, charge);
       // The kernel's GSO datagram is one skb: every piece of ours keeps the first one's mode.
       skb->ip_summed = (gso && skb_prev != nullptr) ? skb_prev->ip_summed : csummode;
       skb->csum = 0;
@@ -213,7 +245,8 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
     }
 
     if (copy > length) copy = length;
-    if (!sg && static_cast<int>(skb_tailroom(skb)) >= copy) {
+    const bool linear_copy = !sg && static_cast<int>(skb_tailroom(skb)) >= copy;
+    if (linear_copy) {
       uint32_t off = skb->len;
       uint8_t* to = skb_put(skb, copy);
       if (ip_generic_getfrag(from, to, copy, static_cast<int>(off), skb) < 0) {
@@ -224,7 +257,7 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       }
     } else {
       if (!page_frag_refill(pfrag, ctx.frags)) {
-        err = -ENOBUFS;  // kernel: -ENOMEM (no page); for us the same pool exhaustion as above
+        err = kNoTxMem;  // kernel: -ENOMEM (no page); for us the same pool exhaustion as above
         break;
       }
       uint8_t* to = pfrag->buf + pfrag->offset;
@@ -243,6 +276,7 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       skb_append_frag(skb, f);
       pfrag->offset += static_cast<uint32_t>(copy);
     }
+    if (skb == entry_tail && (!linear_copy || gso)) skb_add_truesize(skb, static_cast<uint32_t>(copy));
     length -= copy;
   }
   if (err == 0) return 0;

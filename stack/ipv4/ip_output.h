@@ -75,12 +75,21 @@ int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, c
 // one future IP fragment (maxfraglen = ((mtu - 20) & ~7) + 20). Errors, all leaving `queue` as
 // consistent as the kernel does: -EMSGSIZE (over 0xFFFF - 20 when the socket may fragment, over
 // the MTU - 20 when it may not (IP_PMTUDISC_DO/PROBE), or more than MAX_SKB_FRAGS fragments),
-// -EFAULT (the iovec ran short), -EAGAIN (no skb for the first packet: the kernel would block or
-// return EAGAIN in sock_alloc_send_skb()), -EPIPE (the first packet after shutdown(SHUT_WR):
-// sock_alloc_send_skb() checks SEND_SHUTDOWN), -ENOBUFS (no skb or buffer for a later one: the
-// kernel's sock_wmalloc() failure). kernel: __ip_append_data(), net/ipv4/ip_output.c
+// -EFAULT (the iovec ran short), -EAGAIN (the send buffer is full for the first packet:
+// sk_wmem_alloc_get() >= sk_sndbuf; the kernel's sock_alloc_send_skb() would block or return
+// EAGAIN, the caller does the waiting), -EPIPE (the first packet after shutdown(SHUT_WR):
+// sock_alloc_send_skb() checks SEND_SHUTDOWN), -ENOBUFS (a later packet while sk_wmem_alloc is
+// over 2 * sk_sndbuf: the kernel's alloc_skb() guard), kNoTxMem (the shared pool is empty).
+// Every skb is charged to `inet` as the kernel charges it (stack/ipv4/sk_wmem.h) until freed.
+// kernel: __ip_append_data(), net/ipv4/ip_output.c
 int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, InetCork* cork,
                         PageFrag* pfrag, IovIter* from, int length, int transhdrlen, unsigned flags);
+
+// Not an errno: the TX pool (skbs or payload buffers) is empty. The kernel would have allocated
+// memory; here the memory comes back with TX completions, whoever's they are. Distinct from a full
+// send buffer so the socket can tell them apart: a blocking send waits for completions, a
+// non-blocking one gets EAGAIN (stack/udp/udp_sendmsg.cc).
+inline constexpr int kNoTxMem = -4095;
 
 // Corking (MSG_MORE, UDP_CORK): sets the cork up on the first call, then appends to the socket's
 // write queue. kernel: ip_append_data()

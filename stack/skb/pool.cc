@@ -86,6 +86,9 @@ sk_buff* SkbPool::alloc_struct() noexcept {
   skb->csum = 0;
   skb->protocol = 0;
   skb->users = 1;
+  skb->truesize = 0;
+  skb->sk = nullptr;
+  skb->destructor = nullptr;
   std::memset(skb->cb, 0, sizeof skb->cb);
   skb->shinfo.nr_frags = 0;
   skb->shinfo.gso_size = skb->shinfo.gso_segs = 0;

@@ -94,6 +94,12 @@ int skb_append_frag(sk_buff* skb, const skb_frag& frag) noexcept {
 
 void kfree_skb(sk_buff* skb) noexcept {
   if (skb == nullptr || --skb->users != 0) return;
+  // kernel: skb_release_head_state()
+  if (skb->destructor != nullptr) {
+    skb->destructor(skb);
+    skb->destructor = nullptr;
+    skb->sk = nullptr;
+  }
   // kernel: skb_release_data()
   for (int i = 0; i < skb->shinfo.nr_frags; ++i) skb_frag_unref(skb, i);
   skb->shinfo.nr_frags = 0;
@@ -119,6 +125,8 @@ sk_buff* skb_clone(sk_buff* skb) noexcept {
   n->next = n->prev = nullptr;
   n->users = 1;
   n->owner = owner;
+  n->sk = nullptr;  // kernel: __skb_clone() — n->destructor = NULL, n->sk = NULL
+  n->destructor = nullptr;
   skb->head_pool->get(skb->head);
   ref_frags(n);
   return n;
@@ -142,6 +150,8 @@ sk_buff* pskb_copy(sk_buff* skb) noexcept {
   n->next = n->prev = nullptr;
   n->users = 1;
   n->owner = owner;
+  n->sk = nullptr;  // kernel: a new skb (__alloc_skb()), owned by nobody
+  n->destructor = nullptr;
   n->head_pool = heads;
   n->head = head;
   n->end = end;

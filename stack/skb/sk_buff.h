@@ -111,6 +111,13 @@ struct sk_buff {
   be16 protocol = 0;  // kernel: skb->protocol (ETH_P_IP, network order)
 
   uint32_t users = 1;  // kernel: skb->users; kfree_skb() frees at zero
+  // The socket this skb is charged to and what the charge is. The destructor runs once, when the
+  // last user frees the skb (kernel: skb_release_head_state()): for a send-buffer charge it is
+  // sock_wfree() (stack/ipv4/sk_wmem.h), so the charge lasts until the device completes the frame.
+  // Clones and copies are not charged (kernel: skb_clone() clears sk and destructor).
+  uint32_t truesize = 0;                    // kernel: skb->truesize
+  void* sk = nullptr;                       // kernel: skb->sk (an InetSock for sock_wfree())
+  void (*destructor)(sk_buff* skb) = nullptr;  // kernel: skb->destructor
   alignas(8) uint8_t cb[48] = {};  // per-layer control block (kernel: skb->cb, TCP_SKB_CB())
 
   skb_shared_info shinfo;

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "stack/ipv4/iov_iter.h"
+#include "stack/ipv4/sk_wmem.h"
 #include "stack/ipv4/udp_send.h"
 #include "stack/sock/msghdr.h"
 #include "stack/sock/udp_sendmsg_checks.h"
@@ -51,6 +52,7 @@ ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<std::mutex>& lk)
   unsigned flags = kmsg.msg_flags;
   if (nonblock_) flags |= MSG_DONTWAIT;
   const size_t len = kmsg.count;
+  uint64_t deadline = 0;  // SO_SNDTIMEO, from the first wait of this call on (kernel: timeo)
 retry:
   // kernel: inet_sendmsg() → inet_send_prepare() autobinds before udp_sendmsg() looks at anything,
   // so even a send that fails its checks leaves the socket bound.
@@ -138,29 +140,76 @@ retry:
     inet_.cork.fl4 = out;
     pending_ = AF_INET;
     if (err == 0) err = ip_append_data(ctx, &inet_, out, route, &it, ulen, 8, ipc, flags | MSG_MORE);
-    if (err == -EAGAIN && !(flags & MSG_DONTWAIT) && skb_queue_empty(inet_.sk_write_queue)) {
-      pending_ = 0;  // nothing was appended; start again once completions freed skbs
+    if ((err == -EAGAIN || err == kNoTxMem) && !(flags & MSG_DONTWAIT)) {
+      // Everything queued came from this call: drop it, wait, start again (the kernel sleeps in
+      // sock_alloc_send_skb() before the first packet, so it has appended nothing either).
+      udp_flush_pending_frames();
     } else {
+      if (err == kNoTxMem) err = -EAGAIN;
       return udp_sendmsg_done(err, corkreq, len, now);
     }
   }
-  if (err == -EAGAIN && !(flags & MSG_DONTWAIT)) {
+  if ((err == -EAGAIN || err == kNoTxMem) && !(flags & MSG_DONTWAIT)) {
     // kernel: sock_alloc_send_skb() sleeps for send buffer space: here, for TX completions.
-    int dev_fd = stack_->dev().wait_fd();
-    lk.unlock();
-    shadow_->wait(-1, dev_fd, 1);
-    lk.lock();
-    if (passthrough_) return kPassThrough;
-    goto retry;
+    if (err == kNoTxMem) ++stack_->tx_pool_empty;
+    err = sk_wait_wmem(lk, err == kNoTxMem, &deadline);
+    if (err == 0) goto retry;
+    return err;
+  }
+  if (err == kNoTxMem) {
+    ++stack_->tx_pool_empty;
+    err = -EAGAIN;
   }
   if (err == -ENOBUFS) ++stack_->udp_mib.SndbufErrors;
   return err != 0 ? err : static_cast<ssize_t>(len);
+}
+
+// kernel: sock_alloc_send_pskb()'s loop over sock_wait_for_wmem(). Waits, with the stack's lock
+// released, on the device's wait fd in slices of at most kWaitSliceMs, then reaps. The slice bounds
+// the wake-up latency: an AF_XDP socket's fd is readable for RX frames only (xsk_poll() has no
+// event for the completion ring), and another thread may reap our completions; 1 ms slices cost
+// ~1000 wake-ups a second while blocked, not a spinning CPU. Returns 0 to try again,
+// -EAGAIN when SO_SNDTIMEO ran out (the kernel's error on timeout), -EINTR for a signal, or
+// kPassThrough.
+//  * Send buffer full (pool = false): goes on once sock_writeable() (under half the buffer in use),
+//    the condition on which sock_def_write_space_wfree() wakes a blocked writer; or after
+//    shutdown(SHUT_WR) (the retry then fails with EPIPE, as the kernel's loop does).
+//  * Pool empty (pool = true): not a kernel condition (the kernel would have had memory); tries
+//    again after every wait, whatever completed.
+//  * Signals: the kernel returns sock_intr_errno(timeo): -ERESTARTSYS without SO_SNDTIMEO, which
+//    the kernel restarts if the handler has SA_RESTART, else -EINTR. The interposer cannot restart
+//    a call libc made, so the restart happens here: the wait goes on when the shadow says the
+//    handler restarts (ShadowOps::signal_restarts()) and no SO_SNDTIMEO is set; otherwise -EINTR.
+int UdpSock::sk_wait_wmem(std::unique_lock<std::mutex>& lk, bool pool, uint64_t* deadline) {
+  constexpr uint64_t kWaitSliceMs = 1;
+  uint64_t now = shadow_->now_ns();
+  if (sk_sndtimeo_ns_ != 0 && *deadline == 0) *deadline = now + sk_sndtimeo_ns_;
+  const int dev_fd = stack_->dev().wait_fd();
+  for (;;) {
+    if (*deadline != 0 && now >= *deadline) return -EAGAIN;
+    uint64_t slice_ms = kWaitSliceMs;
+    if (*deadline != 0) slice_ms = std::min(slice_ms, (*deadline - now + 999'999) / 1'000'000);
+    lk.unlock();
+    int err = shadow_->wait(-1, dev_fd, static_cast<int>(slice_ms));
+    lk.lock();
+    if (passthrough_) return kPassThrough;
+    if (err == -EINTR && !(sk_sndtimeo_ns_ == 0 && shadow_->signal_restarts())) return -EINTR;
+    now = shadow_->now_ns();
+    stack_->poll(now);  // completions: sock_wfree() uncharges our frames
+    if (pool || sock_writeable(inet_) || (inet_.sk_shutdown & SEND_SHUTDOWN)) return 0;
+  }
 }
 
 // kernel: the end of udp_sendmsg()'s corked path (do_append_data:): an error drops the whole
 // corked datagram, a send without MSG_MORE (and UDP_CORK off) pushes it, a cork left empty
 // (MSG_PROBE) is no cork.
 ssize_t UdpSock::udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now) {
+  if (err == kNoTxMem) {
+    // The pool ran dry while appending to a corked datagram: the kernel would have had memory.
+    // The datagram is dropped as after any error, with the errno of a failed later allocation.
+    ++stack_->tx_pool_empty;
+    err = -ENOBUFS;
+  }
   if (err != 0) {
     udp_flush_pending_frames();
   } else if (!corkreq) {

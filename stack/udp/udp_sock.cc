@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stack/ipv4/sk_wmem.h"
+
 namespace xmit {
 
 UdpSock::UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock)
@@ -19,7 +21,14 @@ UdpSock::UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock)
   int v = 0;
   socklen_t l = sizeof v;
   if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0 && v > 0) sk_rcvbuf_ = static_cast<uint32_t>(v);
+  // kernel: sock_init_data(): sk_sndbuf = net.core.wmem_default, as the new kernel socket reports it.
+  l = sizeof v;
+  if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0 && v > 0) inet_.sk_sndbuf = static_cast<uint32_t>(v);
+  inet_.sk_destruct = [](void* self) { delete static_cast<UdpSock*>(self); };
+  inet_.sk_destruct_arg = this;
 }
+
+uint32_t UdpSock::wmem_alloc() const { return sk_wmem_alloc_get(inet_); }
 
 void UdpSock::release() {
   {
@@ -29,6 +38,9 @@ void UdpSock::release() {
     rxq_.clear();
     // kernel: udp_destroy_sock() → udp_flush_pending_frames(): corked data is dropped, not sent.
     inet_sock_destruct(&inet_);
+    // kernel: sk_free(): frames still on the device hold the socket; the last completion frees it
+    // (sock_wfree() → sk_destruct, under this mutex, from the stack's poll()).
+    if (!sk_free(&inet_)) return;
   }
   delete this;
 }
@@ -236,6 +248,18 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
         rcvtimeo_ns_ = static_cast<uint64_t>(tv.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(tv.tv_usec) * 1000u;
       }
     }
+    // kernel: sk_setsockopt() stores max(val * 2, SOCK_MIN_SNDBUF) clamped by wmem_max (FORCE:
+    // not clamped); getsockopt reports that. A larger buffer lets blocked writers go on at once
+    // (kernel: sk->sk_write_space(sk)); ours re-check when their bounded wait ends.
+    if ((name == SO_SNDBUF || name == SO_SNDBUFFORCE) && read_int(SOL_SOCKET, SO_SNDBUF, &v)) inet_.sk_sndbuf = static_cast<uint32_t>(v);
+    // SO_SNDTIMEO_OLD 21, SO_SNDTIMEO_NEW 67; read back as the old timeval (64-bit: same layout).
+    if (name == 21 || name == 67) {
+      timeval tv{};
+      socklen_t l = sizeof tv;
+      if (shadow_->getsockopt(fd_, SOL_SOCKET, 21, &tv, &l) == 0) {
+        sk_sndtimeo_ns_ = static_cast<uint64_t>(tv.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(tv.tv_usec) * 1000u;
+      }
+    }
     if (name == SO_MARK && read_int(SOL_SOCKET, SO_MARK, &v)) inet_.sk_mark = static_cast<uint32_t>(v);
     if (name == SO_PRIORITY && read_int(SOL_SOCKET, SO_PRIORITY, &v)) inet_.sk_priority = static_cast<uint32_t>(v);
     if (name == SO_NO_CHECK && read_int(SOL_SOCKET, SO_NO_CHECK, &v)) inet_.sk_no_check_tx = v != 0;
@@ -284,11 +308,13 @@ int UdpSock::ioctl(unsigned long request, void* arg) {
     *static_cast<int*>(arg) = rxq_.empty() ? 0 : static_cast<int>(rxq_.front().len);
     return 0;
   }
-  if (request == SIOCOUTQ || request == SIOCOUTQNSD) {
-    *static_cast<int*>(arg) = 0;  // frames are in the device, not charged to the socket
+  if (request == SIOCOUTQ) {  // kernel: udp_ioctl(): sk_wmem_alloc_get(), frames not yet completed
+    stack_->poll(shadow_->now_ns());
+    *static_cast<int*>(arg) = static_cast<int>(sk_wmem_alloc_get(inet_));
     return 0;
   }
-  return -ENOTTY;  // kernel: udp_ioctl() -ENOIOCTLCMD, which sock_ioctl() turns into -ENOTTY
+  // kernel: udp_ioctl() -ENOIOCTLCMD (SIOCOUTQNSD too), which sock_ioctl() turns into -ENOTTY
+  return -ENOTTY;
 }
 
 bool UdpSock::matches(be32 daddr, be32 saddr, be16 sport) const {
@@ -370,9 +396,9 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
     int err = shadow_->wait(fd_, dev_fd, static_cast<int>(left_ms));
     lk.lock();
     // kernel: sock_intr_errno(): -ERESTARTSYS without a timeout (restarted when the handler has
-    // SA_RESTART), -EINTR with one. A signal here always gives EINTR: the interposer cannot tell
-    // which handler ran (programs that retry on EINTR, as Python does, see no difference).
-    if (err == -EINTR) return -EINTR;
+    // SA_RESTART), -EINTR with one. Which handler ran is not known here: the wait goes on only
+    // when the shadow says every installed handler restarts (ShadowOps::signal_restarts()).
+    if (err == -EINTR && !(rcvtimeo_ns_ == 0 && shadow_->signal_restarts())) return -EINTR;
     if (passthrough_) return kPassThrough;
   }
 }

@@ -15,6 +15,11 @@
 // (MSG_MORE, UDP_CORK) lives here, not in the kernel socket: a hand-back while data is pending
 // drops it (counted in corked_dropped()), where the kernel would still send it.
 //
+// The send buffer is the kernel's (stack/ipv4/sk_wmem.h): every skb is charged its kernel truesize
+// until the device completes the frame; sk_sndbuf and SO_SNDTIMEO are mirrored from the shadow. A
+// full buffer gives EAGAIN to a non-blocking send and makes a blocking one wait (udp_sendmsg.cc).
+// A closed socket lives on until its last frame completes (kernel: sk_wmem_alloc holds the sock).
+//
 // Corking follows udp_sendmsg(): the first corked send routes and opens the cork (the flow is
 // kept in inet_.cork.fl4, up->pending = AF_INET); later sends append without looking at their
 // address or control messages; the send without MSG_MORE (UDP_CORK off) or setsockopt(UDP_CORK, 0)
@@ -48,6 +53,9 @@ class ShadowOps {
   virtual ssize_t recvmsg(int fd, msghdr* msg, int flags) = 0;
   // Waits until `fd` or the device's wait fd is readable, at most timeout_ms. 0 or -errno (-EINTR).
   virtual int wait(int fd, int dev_fd, int timeout_ms) = 0;
+  // After wait() gave -EINTR: would the kernel restart a call that returned -ERESTARTSYS, i.e. did
+  // the handler that ran have SA_RESTART? (A blocking send without SO_SNDTIMEO is such a call.)
+  virtual bool signal_restarts() { return false; }
   virtual uint64_t now_ns() = 0;
   virtual uint16_t random_u16() = 0;
   // Logs (debug) why the socket passes through.
@@ -93,6 +101,9 @@ class UdpSock final : public Socket {
   bool wants_tstamp() const { return rcv_tstamp_ != RcvTstamp::kNone; }
   int pending() const { return pending_; }  // kernel: up->pending (0 or AF_INET)
   uint64_t corked_dropped() const { return corked_dropped_; }
+  // kernel: sk_wmem_alloc_get(), sk->sk_sndbuf: the bytes charged for frames not yet completed.
+  uint32_t wmem_alloc() const;
+  uint32_t sndbuf() const { return inet_.sk_sndbuf; }
 
  protected:
   void release() override;
@@ -108,6 +119,8 @@ class UdpSock final : public Socket {
   // kernel: udp_sendmsg(), after ____sys_sendmsg()/__sys_sendto() built `kmsg` (udp_sendmsg.cc).
   ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<std::mutex>& lk);
   ssize_t udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now);
+  // kernel: sock_wait_for_wmem() as sock_alloc_send_pskb() loops on it (udp_sendmsg.cc).
+  int sk_wait_wmem(std::unique_lock<std::mutex>& lk, bool pool, uint64_t* deadline);
   // kernel: udp_push_pending_frames(): sends the corked datagram; pending_ = 0.
   int udp_push_pending_frames(uint64_t now);
   // kernel: udp_flush_pending_frames(): drops it.
@@ -133,6 +146,7 @@ class UdpSock final : public Socket {
   std::deque<UdpRxDatagram> rxq_;  // kernel: sk_receive_queue
   uint32_t sk_rmem_alloc_ = 0;
   uint32_t sk_rcvbuf_ = 212992;
+  uint64_t sk_sndtimeo_ns_ = 0;      // SO_SNDTIMEO; 0: none (kernel: MAX_SCHEDULE_TIMEOUT)
   uint64_t sk_drops_ = 0;
   bool sock_localroute_ = false;     // kernel: sock_flag(sk, SOCK_LOCALROUTE) (SO_DONTROUTE)
   uint64_t rcvtimeo_ns_ = 0;         // kernel: sk_rcvtimeo (SO_RCVTIMEO); 0: for ever

@@ -83,6 +83,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   UdpRxMib udp_rx_mib;
   uint64_t tx_in_flight = 0;   // skbs posted, not yet completed
   uint64_t tx_drops = 0;       // device queue full (the kernel's qdisc drop: NET_XMIT_DROP)
+  uint64_t tx_pool_empty = 0;  // sends that found the TX pool empty (kNoTxMem): waited or EAGAIN
 
   // kernel: __udp4_lib_rcv(): one received Ethernet frame. Returns true when a socket keeps the
   // buffer (it then recycles it), false when the caller may recycle it at once.

@@ -344,10 +344,10 @@ TEST(Gso, NeighbourErrorDropsTheRest) {
 }
 
 TEST(Gso, PoolExhaustion) {
-  // 8 skbs: the first is EAGAIN territory, a later piece ENOBUFS; everything goes back.
+  // 8 skbs: a later piece finds the pool empty (kNoTxMem); everything goes back.
   Bed bed(8, 8);
   InetSock sk = bed.sock();
-  EXPECT_EQ(send_gso(&bed, &sk, pattern(20000), 1000), -ENOBUFS);
+  EXPECT_EQ(send_gso(&bed, &sk, pattern(20000), 1000), kNoTxMem);
   EXPECT_TRUE(bed.neigh.sent.empty());
   EXPECT_TRUE(bed.pools_full());
   EXPECT_EQ(send_gso(&bed, &sk, pattern(8000), 1000), 0);

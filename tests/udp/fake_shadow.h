@@ -1,12 +1,16 @@
 // tests/udp/fake_shadow.h — the kernel shadow socket (ShadowOps) faked for UdpSock tests and the
 // in-stack benchmark: binds record the address (port 0 -> kAutobindPort), names come back from it,
-// the clock stands still, pass-through notes are recorded.
+// the clock stands still unless a test moves it, waits call a test's hook, SO_SNDBUF doubles as the
+// kernel's does, pass-through notes are recorded.
 #pragma once
 
 #include <netinet/in.h>
+#include <sys/time.h>
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -47,19 +51,40 @@ class FakeShadow final : public ShadowOps {
     *l = sizeof local;
     return 0;
   }
-  int setsockopt(int, int, int, const void*, socklen_t) override { return 0; }
+  // SO_SNDBUF as the kernel stores it: max(val * 2, SOCK_MIN_SNDBUF), clamped by wmem_max first;
+  // SO_SNDTIMEO kept as given. Everything else is accepted and forgotten.
+  int setsockopt(int, int level, int name, const void* v, socklen_t l) override {
+    if (level == SOL_SOCKET && name == SO_SNDBUF && l >= sizeof(int)) {
+      int val = 0;
+      std::memcpy(&val, v, sizeof val);
+      val = std::min(std::max(val, 0), kWmemMax);
+      sndbuf = std::max(val * 2, 4608);
+    }
+    if (level == SOL_SOCKET && name == SO_SNDTIMEO && l >= sizeof(timeval)) std::memcpy(&sndtimeo, v, sizeof sndtimeo);
+    return 0;
+  }
   int getsockopt(int, int level, int name, void* v, socklen_t* l) override {
-    if (level == SOL_SOCKET && name == SO_RCVBUF) {
-      std::memcpy(v, &rcvbuf, sizeof rcvbuf);
+    if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
+      std::memcpy(v, name == SO_RCVBUF ? &rcvbuf : &sndbuf, sizeof rcvbuf);
       *l = sizeof rcvbuf;
+      return 0;
+    }
+    if (level == SOL_SOCKET && name == SO_SNDTIMEO) {
+      std::memcpy(v, &sndtimeo, sizeof sndtimeo);
+      *l = sizeof sndtimeo;
       return 0;
     }
     return -ENOPROTOOPT;
   }
   int shutdown(int, int) override { return 0; }
   ssize_t recvmsg(int, msghdr*, int) override { return -EAGAIN; }
-  int wait(int, int, int) override { return 0; }
-  uint64_t now_ns() override { return 1'000'000'000; }
+  // A blocking call's wait: on_wait decides (run the link, move the clock, report a signal).
+  int wait(int, int dev_fd, int timeout_ms) override {
+    ++waits;
+    return on_wait ? on_wait(dev_fd, timeout_ms) : 0;
+  }
+  bool signal_restarts() override { return sa_restart; }
+  uint64_t now_ns() override { return clock_ns; }
   uint16_t random_u16() override { return 0x1234; }
   void note_pass_through(int, be32 daddr, const char* why) override {
     passed.push_back(daddr);
@@ -71,6 +96,13 @@ class FakeShadow final : public ShadowOps {
   int autobinds = 0;
   sockaddr_in peer{.sin_family = AF_INET};
   int rcvbuf = 212992;
+  int sndbuf = 212992;  // net.core.wmem_default
+  static constexpr int kWmemMax = 212992;
+  timeval sndtimeo{};
+  std::function<int(int dev_fd, int timeout_ms)> on_wait;
+  int waits = 0;
+  bool sa_restart = false;
+  uint64_t clock_ns = 1'000'000'000;
   std::vector<be32> passed;
   std::string last_why;
 
