@@ -110,6 +110,7 @@ struct InetSock {
   uint32_t sk_mark = 0;         // SO_MARK
   uint32_t sk_priority = 0;     // SO_PRIORITY
   uint8_t sk_shutdown = 0;      // shutdown(): RCV_SHUTDOWN | SEND_SHUTDOWN
+  int sk_err = 0;               // pending socket error (positive errno); sock_error() consumes it
 
   InetCork cork;             // inet->cork.base, for ip_append_data()
   SkbQueue sk_write_queue;   // the corked packet train

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "stack/ipv4/ip_ident.h"
 #include "stack/ipv4/ip_output.h"
@@ -165,8 +166,13 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       if (linear && fraglen > room) linear = false;
       if (!linear) pagedlen = datalen - transhdrlen - fraggap;
 
-      // kernel: sock_alloc_send_skb() (the first packet) fails with -EPIPE once shutdown(SHUT_WR)
-      // was called, even on a UDP socket that is not connected; later packets (alloc_skb()) do not.
+      // kernel: sock_alloc_send_skb() (the first packet) returns a pending socket error first
+      // (sock_error(), which consumes it), then fails with -EPIPE once shutdown(SHUT_WR) was
+      // called, even on a UDP socket that is not connected; later packets (alloc_skb()) do not.
+      if (transhdrlen && inet->sk_err != 0) {
+        err = -std::exchange(inet->sk_err, 0);
+        break;
+      }
       if (transhdrlen && (inet->sk_shutdown & SEND_SHUTDOWN)) {
         err = -EPIPE;
         break;

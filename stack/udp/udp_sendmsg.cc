@@ -34,6 +34,14 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
   return udp_sendmsg(kmsg, lk);
 }
 
+// A send the kernel socket must make: the kernel's would first return the error held here (its
+// sk_err, consumed in sock_alloc_send_pskb()), so that is this call's result; the next one hands
+// the socket back.
+int UdpSock::send_pass_through(be32 daddr, const char* why) {
+  if (int err = sock_error(); err != 0) return err;
+  return pass_through(daddr, why);
+}
+
 int UdpSock::udp_push_pending_frames(uint64_t now) {
   int err = xmit::udp_push_pending_frames(stack_->out_ctx(now), &inet_, &stack_->udp_mib);
   pending_ = 0;
@@ -85,7 +93,7 @@ retry:
     }
     return udp_sendmsg_done(err, corkreq, len, now);
   }
-  if (ipcm.has_opt) return pass_through(daddr, "IP options");
+  if (ipcm.has_opt) return send_pass_through(daddr, "IP options");
 
   Flowi4 fl4{.daddr = daddr, .saddr = ipcm.addr, .oif = ipcm.oif,
              .tos = static_cast<uint8_t>((ipcm.tos >= 0 ? ipcm.tos : inet_.tos) & 0x1c),
@@ -93,10 +101,13 @@ retry:
              .fl4_dport = dport};
   const Rtable* rt = nullptr;
   err = dst_.lookup(stack_->fib(), fl4, &rt);
-  if (err != 0) return err;
+  if (err != 0) {
+    stack_->request_control();  // a route may be on its way: the next poll reads the notifications
+    return err;
+  }
   if (rt->oif != stack_->ifindex() || rt->type != RTN_UNICAST) {
-    return pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
-                                                        : "local, broadcast or multicast destination");
+    return send_pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
+                                                             : "local, broadcast or multicast destination");
   }
   hash_and_steer();
   // The route's answer as the IPv4 output path reads it. kernel: struct rtable -> dst_entry

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace xmit {
 
@@ -24,6 +25,7 @@ void UdpSock::release() {
   {
     std::lock_guard<std::mutex> g(stack_->mu());
     unhash_and_unsteer();
+    if (shadow_watched_) stack_->unwatch_shadow(this, fd_);
     for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
     rxq_.clear();
     // kernel: udp_destroy_sock() → udp_flush_pending_frames(): corked data is dropped, not sent.
@@ -40,6 +42,8 @@ int UdpSock::pass_through(be32 daddr, const char* why) {
       ++corked_dropped_;
     }
     unhash_and_unsteer();
+    if (shadow_watched_) stack_->unwatch_shadow(this, fd_);
+    shadow_watched_ = false;
     for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
     rxq_.clear();  // datagrams already taken from the queue would be lost; none are in the common case
     sk_rmem_alloc_ = 0;
@@ -60,6 +64,10 @@ int UdpSock::mirror_name() {
 }
 
 int UdpSock::hash_and_steer() {
+  if (!shadow_watched_) {  // from its first bind, connect or send on, the kernel may post errors
+    stack_->watch_shadow(this, fd_);
+    shadow_watched_ = true;
+  }
   if (inet_.inet_sport == 0) return 0;
   if (!hashed_) {
     stack_->hash(this, inet_.inet_sport);
@@ -265,8 +273,31 @@ void UdpSock::mirror_recv_opts(int level, int name) {
 }
 
 int UdpSock::getsockopt(int level, int name, void* val, socklen_t* len) {
-  return shadow_->getsockopt(fd_, level, name, val, len);
+  if (level != SOL_SOCKET || name != SO_ERROR) return shadow_->getsockopt(fd_, level, name, val, len);
+  // kernel: sk_getsockopt() SO_ERROR: -sock_error(sk) (consumed), copied as an int cut to *len.
+  // The shadow checks the arguments and reports an error newer than the one held here (the
+  // kernel's one sk_err would have been overwritten by it), else the held one is reported.
+  if (len == nullptr) return shadow_->getsockopt(fd_, level, name, val, len);  // -EFAULT, nothing consumed
+  std::lock_guard<std::mutex> g(stack_->mu());
+  int v = 0;
+  socklen_t l = *len;
+  if (int err = shadow_->getsockopt(fd_, level, name, &v, &l); err != 0) return err;  // -EINVAL (len < 0)
+  if (v == 0) v = -sock_error();
+  inet_.sk_err = 0;
+  if (l != 0 && val == nullptr) return -EFAULT;  // kernel: consumed, then copy_to_sockptr() fails
+  if (l != 0) std::memcpy(val, &v, std::min<size_t>(l, sizeof v));
+  *len = l;
+  return 0;
 }
+
+void UdpSock::shadow_error() {
+  int v = 0;
+  socklen_t l = sizeof v;
+  // kernel: sock_error() on the shadow (SO_ERROR consumes it); a newer error replaces a held one.
+  if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_ERROR, &v, &l) == 0 && v > 0) inet_.sk_err = v;
+}
+
+int UdpSock::sock_error() { return inet_.sk_err != 0 ? -std::exchange(inet_.sk_err, 0) : 0; }
 
 int UdpSock::ioctl(unsigned long request, void* arg) {
   std::lock_guard<std::mutex> g(stack_->mu());
@@ -340,6 +371,9 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   if (flags & MSG_OOB) return -EOPNOTSUPP;
   for (;;) {
     stack_->poll(shadow_->now_ns());
+    // kernel: __skb_recv_udp() returns a pending error before it looks at the queue (and
+    // __skb_wait_for_more_packets() after a wake-up); the shadow's own recvmsg below does the same.
+    if (int err = sock_error(); err != 0) return err;
     if (!rxq_.empty()) return dequeue(msg, flags);
     ssize_t r = shadow_->recvmsg(fd_, msg, flags | MSG_DONTWAIT);
     if (r != -EAGAIN) return r;

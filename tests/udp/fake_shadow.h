@@ -1,13 +1,16 @@
 // tests/udp/fake_shadow.h — the kernel shadow socket (ShadowOps) faked for UdpSock tests and the
 // in-stack benchmark: binds record the address (port 0 -> kAutobindPort), names come back from it,
-// the clock stands still, pass-through notes are recorded.
+// the clock stands still unless the test moves it (`now`), a pending socket error (`so_error`) is
+// consumed by getsockopt(SO_ERROR) as the kernel's sock_error() does, pass-through notes are recorded.
 #pragma once
 
 #include <netinet/in.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stack/udp/udp_sock.h"
@@ -54,12 +57,18 @@ class FakeShadow final : public ShadowOps {
       *l = sizeof rcvbuf;
       return 0;
     }
+    if (level == SOL_SOCKET && name == SO_ERROR) {  // kernel: sk_getsockopt(): -sock_error(sk)
+      int e = std::exchange(so_error, 0);
+      *l = std::min<socklen_t>(*l, sizeof e);
+      std::memcpy(v, &e, *l);
+      return 0;
+    }
     return -ENOPROTOOPT;
   }
   int shutdown(int, int) override { return 0; }
   ssize_t recvmsg(int, msghdr*, int) override { return -EAGAIN; }
   int wait(int, int, int) override { return 0; }
-  uint64_t now_ns() override { return 1'000'000'000; }
+  uint64_t now_ns() override { return now; }
   uint16_t random_u16() override { return 0x1234; }
   void note_pass_through(int, be32 daddr, const char* why) override {
     passed.push_back(daddr);
@@ -71,6 +80,8 @@ class FakeShadow final : public ShadowOps {
   int autobinds = 0;
   sockaddr_in peer{.sin_family = AF_INET};
   int rcvbuf = 212992;
+  int so_error = 0;                 // the kernel socket's sk_err (positive errno)
+  uint64_t now = 1'000'000'000;
   std::vector<be32> passed;
   std::string last_why;
 
