@@ -3,6 +3,7 @@
 // net/ipv4/af_inet.c.
 #include "stack/udp/udp_sock.h"
 
+#include <linux/errqueue.h>
 #include <linux/sockios.h>
 #include <netinet/udp.h>
 #include <sys/ioctl.h>
@@ -363,11 +364,32 @@ ssize_t UdpSock::dequeue(msghdr* msg, int flags) {
   return ret;
 }
 
+// Whether an error queue read returned an ICMP error (its IP_RECVERR cmsg says so).
+// kernel: is_icmp_err_skb(), net/core/skbuff.c
+static bool dequeued_icmp_error(const msghdr* msg) {
+  if (msg->msg_control == nullptr) return false;
+  for (const cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(msg), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level != SOL_IP || c->cmsg_type != IP_RECVERR) continue;
+    if (c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) return false;
+    sock_extended_err ee;
+    std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+    return ee.ee_origin == SO_EE_ORIGIN_ICMP;
+  }
+  return false;
+}
+
 // kernel: udp_recvmsg() + __skb_recv_udp(): the queue, else the kernel socket, else wait.
 ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   std::unique_lock<std::mutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
-  if (flags & MSG_ERRQUEUE) return shadow_->recvmsg(fd_, msg, flags);
+  if (flags & MSG_ERRQUEUE) {
+    ssize_t r = shadow_->recvmsg(fd_, msg, flags);
+    // kernel: ip_recv_error() -> sock_dequeue_err_skb(): dequeuing an ICMP error sets sk_err to the
+    // next queued ICMP error's errno, or 0. The shadow did that to its own sk_err; one held here
+    // came from the same queue, so it goes.
+    if (r >= 0 && inet_.sk_err != 0 && dequeued_icmp_error(msg)) inet_.sk_err = 0;
+    return r;
+  }
   if (flags & MSG_OOB) return -EOPNOTSUPP;
   for (;;) {
     stack_->poll(shadow_->now_ns());
