@@ -1,6 +1,6 @@
 // tests/udp/fake_shadow.h — the kernel shadow socket (ShadowOps) faked for UdpSock tests and the
 // in-stack benchmark: binds record the address (port 0 -> kAutobindPort), names come back from it,
-// the clock stands still unless the test moves it (`now`), a pending socket error (`so_error`) is
+// the clock stands still unless the test moves it (`now`) or gives it one (`clock`), a pending socket error (`so_error`) is
 // consumed by getsockopt(SO_ERROR) as the kernel's sock_error() does, pass-through notes are recorded.
 #pragma once
 
@@ -68,7 +68,7 @@ class FakeShadow final : public ShadowOps {
   int shutdown(int, int) override { return 0; }
   ssize_t recvmsg(int, msghdr*, int) override { return -EAGAIN; }
   int wait(int, int, int) override { return 0; }
-  uint64_t now_ns() override { return now; }
+  uint64_t now_ns() override { return clock != nullptr ? clock() : now; }
   uint16_t random_u16() override { return 0x1234; }
   void note_pass_through(int, be32 daddr, const char* why) override {
     passed.push_back(daddr);
@@ -82,6 +82,7 @@ class FakeShadow final : public ShadowOps {
   int rcvbuf = 212992;
   int so_error = 0;                 // the kernel socket's sk_err (positive errno)
   uint64_t now = 1'000'000'000;
+  uint64_t (*clock)() = nullptr;    // when set, the clock (the benchmark's: monotonic)
   std::vector<be32> passed;
   std::string last_why;
 
