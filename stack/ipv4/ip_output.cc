@@ -338,7 +338,8 @@ int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ip
   *out = nullptr;
   if (flags & kMsgProbe) return 0;
   SkbQueue queue;
-  *cork = InetCork{};
+  // kernel: ip_make_skb() clears cork->flags/addr/opt and ip_setup_cork() sets every field this
+  // path reads (cork->fl4 is the corked path's), so the cork is not zeroed first.
   int err = ip_setup_cork(*inet, cork, ipc, rt);
   if (err) return err;
   // kernel: &current->task_frag; the socket's own page frag here (one thread per stack).

@@ -130,7 +130,9 @@ retry:
   if (!corkreq) {
     if (err != 0) return err;
     sk_buff* skb = nullptr;
-    InetCork cork;  // kernel: the on-stack cork of the fast path (UDP_SEGMENT's gso_size lives in it)
+    // kernel: the on-stack cork of the fast path (UDP_SEGMENT's gso_size lives in it); a member
+    // here, which ip_make_skb() sets up, so that no call zeroes it twice.
+    InetCork& cork = fast_cork_;
     err = ip_make_skb(ctx, &inet_, out, route, &it, ulen, 8, ipc, &cork, flags, &skb);
     if (err == 0 && skb != nullptr) err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out, cork);
   } else {

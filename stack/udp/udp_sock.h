@@ -151,6 +151,7 @@ class UdpSock final : public Socket {
   FlowKey steered_{};
   bool is_steered_ = false;
   InetSock inet_;
+  InetCork fast_cork_;       // the uncorked fast path's cork (kernel: on udp_sendmsg()'s stack)
   DstCache dst_;
   std::deque<UdpRxDatagram> rxq_;  // kernel: sk_receive_queue
   uint32_t sk_rmem_alloc_ = 0;

@@ -65,9 +65,8 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
     kfree_skb(skb);
     return -ENODEV;
   }
-  FrameSeg sg[MAX_SKB_FRAGS + 1];
   TxFrame f;
-  int n = skb_to_txframe(skb, absl::MakeSpan(sg), reinterpret_cast<uint64_t>(skb), &f);
+  int n = skb_to_txframe(skb, absl::MakeSpan(tx_sg_), reinterpret_cast<uint64_t>(skb), &f);
   if (n < 0) {
     kfree_skb(skb);
     return n;

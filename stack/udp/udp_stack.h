@@ -151,6 +151,8 @@ class UdpStack final : private NeighOps, private NeighOutput {
   ControlOps* control_ = nullptr;
   uint64_t control_due_ = 0;                  // poll() reads the control plane at or after this
   std::unordered_map<int, UdpSock*> shadows_;  // shadow fd -> socket, for ControlOps errors
+  // queue_xmit()'s segment list, filled per frame (a member, so no call zeroes 18 entries).
+  FrameSeg tx_sg_[MAX_SKB_FRAGS + 1];
 };
 
 }  // namespace xmit
