@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -93,12 +94,60 @@ class LibcShadow final : public ShadowOps {
 
 LibcShadow g_shadow;
 
+// The stack's control plane (ControlOps): ONE epoll set holding the rtnetlink notification socket
+// (level-triggered EPOLLIN) and every watched shadow socket with events = 0, edge-triggered (the
+// kernel always reports EPOLLERR and EPOLLHUP; edge-triggered, a shadow is reported once per new
+// error, not on every look while its error queue is non-empty). The stack looks with timeout 0 at
+// its control cadence (UdpStackOptions::control_interval_ns): one syscall per interval when nothing
+// changed, none on the send path in between.
+class EngineControl final : public ControlOps {
+ public:
+  EngineControl(int epfd, NetlinkFib* fib, PcapNetdev* rec) : epfd_(epfd), fib_(fib), rec_(rec) {}
+  ~EngineControl() override { libc().close(epfd_); }
+
+  void poll_changes(uint64_t now, NeighTable& neigh, absl::FunctionRef<void(int)> on_shadow_error) override {
+    epoll_event ev[32];
+    int n;
+    do {
+      n = epoll_wait(epfd_, ev, 32, 0);  // not interposed; this fd is xmit's own
+      for (int i = 0; i < n; ++i) {
+        if (ev[i].data.u64 == kNetlinkTag) {
+          fib_->poll_changes([&](const NeighEvent& e) { neigh.neigh_update(e, now); });
+        } else {
+          on_shadow_error(static_cast<int>(ev[i].data.u64));
+        }
+      }
+    } while (n == 32);
+  }
+  void watch_shadow(int fd) override {
+    epoll_event ev{};
+    ev.events = EPOLLET;  // + EPOLLERR | EPOLLHUP, which epoll always adds
+    ev.data.u64 = static_cast<uint64_t>(fd);
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST) {
+      logf(LogLevel::kWarn, "fd %d: cannot watch the kernel socket for errors (%s); ICMP errors are not reported",
+           fd, strerror(errno));
+    }
+  }
+  void unwatch_shadow(int fd) override { (void)epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+  void on_poll(uint64_t) override {
+    if (rec_ != nullptr) rec_->set_now(real_ns());
+  }
+
+  static constexpr uint64_t kNetlinkTag = uint64_t{1} << 32;  // no fd looks like it
+
+ private:
+  int epfd_;
+  NetlinkFib* fib_;
+  PcapNetdev* rec_;
+};
+
 struct Engine {
   std::unique_ptr<xdp::XdpNetdev> xdp;
   PcapWriter pcap;
   std::unique_ptr<PcapNetdev> recorded;
   std::unique_ptr<NetlinkFib> fib;
   std::unique_ptr<UdpStack> udp;
+  std::unique_ptr<EngineControl> control;
 };
 
 std::mutex g_open_mu;
@@ -161,12 +210,17 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     return nullptr;
   }
   e->udp->set_if_addr(iface_addr(ifname));
-  NetlinkFib* fib = e->fib.get();
-  PcapNetdev* rec = e->recorded.get();
-  e->udp->set_control_poll([fib, rec](NeighTable& neigh, uint64_t now) {
-    fib->poll_changes([&](const NeighEvent& ev) { neigh.neigh_update(ev, now); });
-    if (rec != nullptr) rec->set_now(real_ns());
-  });
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event nl{};
+  nl.events = EPOLLIN;
+  nl.data.u64 = EngineControl::kNetlinkTag;
+  if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, e->fib->notify_fd(), &nl) != 0) {
+    *why = std::string("cannot make an epoll set for the control plane: ") + strerror(errno);
+    if (epfd >= 0) libc().close(epfd);
+    return nullptr;
+  }
+  e->control = std::make_unique<EngineControl>(epfd, e->fib.get(), e->recorded.get());
+  e->udp->set_control(e->control.get());
   logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)", ifname.c_str(), e->xdp->queue_id(),
        e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode");
   return e.release();

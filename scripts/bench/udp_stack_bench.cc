@@ -1,7 +1,8 @@
 // scripts/bench/udp_stack_bench.cc — the in-stack cost of one datagram: UdpSock::sendmsg() (an
 // unconnected sendto) through UdpStack (udp_sendmsg, ip_make_skb, udp_send_skb, neighbour output)
 // onto a NullNetdev that completes every frame on the next poll. The FIB is faked (one route, one
-// resolved neighbour), the shadow socket too (its clock stands still).
+// resolved neighbour), the shadow socket too (its clock is the monotonic clock here, so the control
+// plane is looked at once per kControlIntervalNs, as in the engine: an epoll set that finds nothing).
 // The kernel's counterpart, when run as root: sendto() on a kernel UDP socket to a permanent
 // neighbour behind a veth whose peer is down, so veth_xmit() drops (frees) every frame: the kernel's
 // whole send path onto a null device (this kernel may have no dummy driver), in a network namespace
@@ -10,7 +11,9 @@
 //   build/scripts/bench/udp_stack_bench [--benchmark_repetitions=N ...]
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -35,6 +38,30 @@ const be32 kA = make_ipv4_addr(198, 18, 0, 1);
 const be32 kB = make_ipv4_addr(198, 18, 0, 2);
 constexpr uint8_t kMacB[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
 
+uint64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The engine's control plane without its sockets: an epoll set looked at with timeout 0 that never
+// has anything to report (the engine's adds the rtnetlink socket and the shadows).
+class IdleControl final : public ControlOps {
+ public:
+  IdleControl() : epfd_(epoll_create1(EPOLL_CLOEXEC)) {}
+  ~IdleControl() override { close(epfd_); }
+  void poll_changes(uint64_t, NeighTable&, absl::FunctionRef<void(int)>) override {
+    epoll_event ev[8];
+    looks += epoll_wait(epfd_, ev, 8, 0) >= 0 ? 1 : 0;
+  }
+  void watch_shadow(int) override {}
+  void unwatch_shadow(int) override {}
+  uint64_t looks = 0;
+
+ private:
+  int epfd_;
+};
+
 // One socket on one stack on the null device. `offload`: the device finishes the IPv4 and UDP
 // checksums, as XdpNetdev advertises (it then does them in software, outside this measurement);
 // without it the stack computes the UDP checksum itself (kernel: a device without NETIF_F_HW_CSUM).
@@ -50,6 +77,8 @@ struct Bed {
     fib.kernel[{FakeFib::kIfindex, kB}] = n;
     if (UdpStack::create(&dev, &fib, UdpStackOptions{}, &stack) != 0) return;
     stack->set_if_addr(kA);
+    shadow.clock = mono_ns;
+    stack->set_control(&control);
     sk = new UdpSock(stack.get(), &shadow, 3, /*nonblock=*/false);
   }
   ~Bed() {
@@ -59,6 +88,7 @@ struct Bed {
   NullNetdev dev;
   FakeFib fib;
   FakeShadow shadow;
+  IdleControl control;
   std::unique_ptr<UdpStack> stack;
   UdpSock* sk = nullptr;
 };
@@ -98,6 +128,7 @@ void BM_UdpSendmsg(benchmark::State& state) {
   state.counters["frames_per_dgram"] = static_cast<double>(bed.dev.stats().tx_frames - frames0) / n;
   state.counters["news_per_dgram"] = static_cast<double>(testing_support::operator_new_calls() - news0) / n;
   state.counters["tx_drops"] = static_cast<double>(bed.stack->tx_drops);
+  state.counters["control_looks_per_dgram"] = static_cast<double>(bed.control.looks) / n;
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }

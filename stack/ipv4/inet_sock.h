@@ -110,6 +110,7 @@ struct InetSock {
   uint32_t sk_mark = 0;         // SO_MARK
   uint32_t sk_priority = 0;     // SO_PRIORITY
   uint8_t sk_shutdown = 0;      // shutdown(): RCV_SHUTDOWN | SEND_SHUTDOWN
+  int sk_err = 0;               // pending socket error (positive errno); sock_error() consumes it
 
   // The send buffer (stack/ipv4/sk_wmem.h). kernel: sk->sk_sndbuf, sk->sk_wmem_alloc, sk_destruct
   uint32_t sk_sndbuf = 212992;   // SO_SNDBUF as the kernel reports it (net.core.wmem_default)

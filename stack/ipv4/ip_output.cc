@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "stack/ipv4/ip_ident.h"
 #include "stack/ipv4/ip_output.h"
@@ -186,9 +187,14 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       if (kernel_paged) charge += static_cast<uint32_t>(std::max(datalen - transhdrlen - fraggap, 0));
 
       if (transhdrlen) {
-        // kernel: sock_alloc_send_pskb(): -EPIPE once shutdown(SHUT_WR) was called, even on a UDP
-        // socket that is not connected; then "sk_wmem_alloc_get(sk) < sk->sk_sndbuf" or -EAGAIN
-        // (the caller blocks or returns it). Whatever this packet's size: one may overshoot.
+        // kernel: sock_alloc_send_pskb(): a pending socket error first (sock_error(), which
+        // consumes it); -EPIPE once shutdown(SHUT_WR) was called, even on a UDP socket that is not
+        // connected; then "sk_wmem_alloc_get(sk) < sk->sk_sndbuf" or -EAGAIN (the caller blocks
+        // or returns it). Whatever this packet's size: one may overshoot.
+        if (inet->sk_err != 0) {
+          err = -std::exchange(inet->sk_err, 0);
+          break;
+        }
         if (inet->sk_shutdown & SEND_SHUTDOWN) {
           err = -EPIPE;
           break;
@@ -366,7 +372,8 @@ int ip_make_skb(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ip
   *out = nullptr;
   if (flags & kMsgProbe) return 0;
   SkbQueue queue;
-  *cork = InetCork{};
+  // kernel: ip_make_skb() clears cork->flags/addr/opt and ip_setup_cork() sets every field this
+  // path reads (cork->fl4 is the corked path's), so the cork is not zeroed first.
   int err = ip_setup_cork(*inet, cork, ipc, rt);
   if (err) return err;
   // kernel: &current->task_frag; the socket's own page frag here (one thread per stack).

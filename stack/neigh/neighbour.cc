@@ -277,6 +277,7 @@ void NeighTable::arm_timer(Neighbour* n, uint64_t now) noexcept {
   uint64_t retrans = n->parms.retrans_time_ms == 0 ? 1 : n->parms.retrans_time_ms;
   n->timer = now + probes * retrans * kNsPerMs;
   if (n->timer == 0) n->timer = 1;
+  if (timer_next_ == 0 || n->timer < timer_next_) timer_next_ = n->timer;
 }
 
 void NeighTable::neigh_update(const NeighEvent& ev, uint64_t now) noexcept {
@@ -318,24 +319,38 @@ void NeighTable::resync(uint64_t now) noexcept {
 
 // kernel: neigh_timer_handler(), net/core/neighbour.c (the NUD_INCOMPLETE branch)
 void NeighTable::neigh_timer_handler(uint64_t now) noexcept {
+  if (timer_next_ == 0 || timer_next_ > now) return;
+  ++stats_.timer_walks;
+  uint64_t next = 0;  // the earliest timer left armed after this walk
   for (uint32_t i = 0; i <= mask_; ++i) {
     Neighbour* n = &slots_[i];
-    if (n->ifindex == 0 || n->timer == 0 || n->timer > now) continue;
-    NeighInfo info;
-    int err = fib_->neigh_lookup(n->ifindex, n->primary_key, &info);
-    if (err == 0 && (info.nud_state & (NUD_VALID_MASK | NUD_FAILED))) {
-      apply_kernel_state(n, info, now);
-      if (n->nud_state != NUD_INCOMPLETE) continue;
-      // "valid" without an address to send to: give up on it like a failure
-    } else if (err == 0 && (info.nud_state & NUD_INCOMPLETE) && n->timer_rearms < kMaxTimerRearms) {
-      ++n->timer_rearms;
-      n->timer = now + uint64_t{n->parms.retrans_time_ms == 0 ? 1 : n->parms.retrans_time_ms} * kNsPerMs;
+    if (n->ifindex == 0 || n->timer == 0) continue;
+    if (n->timer > now) {
+      if (next == 0 || n->timer < next) next = n->timer;
       continue;
     }
-    n->nud_state = NUD_FAILED;
-    n->updated = now;
-    neigh_invalidate(n);
+    run_timer(n, now);
+    if (n->timer != 0 && (next == 0 || n->timer < next)) next = n->timer;
   }
+  timer_next_ = next;  // run_timer() touches only its own entry, counted just above
+}
+
+// One expired backstop timer. kernel: neigh_timer_handler(), the NUD_INCOMPLETE branch
+void NeighTable::run_timer(Neighbour* n, uint64_t now) noexcept {
+  NeighInfo info;
+  int err = fib_->neigh_lookup(n->ifindex, n->primary_key, &info);
+  if (err == 0 && (info.nud_state & (NUD_VALID_MASK | NUD_FAILED))) {
+    apply_kernel_state(n, info, now);
+    if (n->nud_state != NUD_INCOMPLETE) return;
+    // "valid" without an address to send to: give up on it like a failure
+  } else if (err == 0 && (info.nud_state & NUD_INCOMPLETE) && n->timer_rearms < kMaxTimerRearms) {
+    ++n->timer_rearms;
+    n->timer = now + uint64_t{n->parms.retrans_time_ms == 0 ? 1 : n->parms.retrans_time_ms} * kNsPerMs;
+    return;
+  }
+  n->nud_state = NUD_FAILED;
+  n->updated = now;
+  neigh_invalidate(n);
 }
 
 uint64_t NeighTable::next_deadline() const noexcept {

@@ -42,6 +42,7 @@ struct NeighStats {
   uint64_t unres_discards = 0;  // queued skbs dropped because the queue was full
   uint64_t failed_drops = 0;    // queued or new skbs dropped because resolution failed
   uint64_t table_fulls = 0;     // next hops refused: no free entry (kernel: neigh_tbl_gc failure)
+  uint64_t timer_walks = 0;     // neigh_timer_handler() calls that walked the table (not a kernel field)
 };
 
 // kernel: struct neighbour
@@ -102,7 +103,9 @@ class NeighTable {
 
   // Runs the backstop timers due at `now`: an entry still NUD_INCOMPLETE past the kernel's own
   // resolution time (mcast_probes + app_probes retransmissions) re-reads the kernel's entry.
-  // kernel: neigh_timer_handler()
+  // O(1) when nothing is due (the common case: it runs on every stack poll); a walk of the table
+  // only when the earliest deadline has passed. kernel: neigh_timer_handler() (there one timer per
+  // entry; here one earliest deadline for the table, as a timer wheel's next expiry)
   void neigh_timer_handler(uint64_t now) noexcept;
   // The earliest backstop deadline, or 0 when no entry waits.
   uint64_t next_deadline() const noexcept;
@@ -122,6 +125,7 @@ class NeighTable {
   void neigh_invalidate(Neighbour* n) noexcept;
   void flush_queue(Neighbour* n) noexcept;
   void arm_timer(Neighbour* n, uint64_t now) noexcept;
+  void run_timer(Neighbour* n, uint64_t now) noexcept;
   void resync(uint64_t now) noexcept;
 
   Fib* fib_;
@@ -130,6 +134,9 @@ class NeighTable {
   std::unique_ptr<Neighbour[]> slots_;   // open addressing, linear probing; ifindex 0 = empty
   uint32_t nr_used_ = 0;
   uint32_t max_used_;                    // 3/4 of the slots, so probing stays short
+  // No entry's timer is earlier than this (0: none armed). Armed timers lower it; a cancelled one
+  // leaves it early, which costs one walk that finds nothing and recomputes it.
+  uint64_t timer_next_ = 0;
   NeighStats stats_;
 };
 

@@ -35,6 +35,14 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
   return udp_sendmsg(kmsg, lk);
 }
 
+// A send the kernel socket must make: the kernel's would first return the error held here (its
+// sk_err, consumed in sock_alloc_send_pskb()), so that is this call's result; the next one hands
+// the socket back.
+int UdpSock::send_pass_through(be32 daddr, const char* why) {
+  if (int err = sock_error(); err != 0) return err;
+  return pass_through(daddr, why);
+}
+
 int UdpSock::udp_push_pending_frames(uint64_t now) {
   int err = xmit::udp_push_pending_frames(stack_->out_ctx(now), &inet_, &stack_->udp_mib);
   pending_ = 0;
@@ -87,7 +95,7 @@ retry:
     }
     return udp_sendmsg_done(err, corkreq, len, now);
   }
-  if (ipcm.has_opt) return pass_through(daddr, "IP options");
+  if (ipcm.has_opt) return send_pass_through(daddr, "IP options");
 
   Flowi4 fl4{.daddr = daddr, .saddr = ipcm.addr, .oif = ipcm.oif,
              .tos = static_cast<uint8_t>((ipcm.tos >= 0 ? ipcm.tos : inet_.tos) & 0x1c),
@@ -95,15 +103,18 @@ retry:
              .fl4_dport = dport};
   const Rtable* rt = nullptr;
   err = dst_.lookup(stack_->fib(), fl4, &rt);
-  if (err != 0) return err;
+  if (err != 0) {
+    stack_->request_control();  // a route may be on its way: the next poll reads the notifications
+    return err;
+  }
   // kernel: SO_DONTROUTE (SOCK_LOCALROUTE), MSG_DONTROUTE: the lookup is made with scope link, so
   // only an on-link destination has a route; anything behind a gateway is -ENETUNREACH. (Reduced
   // here to the gateway test on the ordinary lookup's answer: a link-scope route shadowed by a
   // more specific gateway route would be found by the kernel and is refused here.)
   if ((sock_localroute_ || (flags & MSG_DONTROUTE)) && rt->gateway != 0) return -ENETUNREACH;
   if (rt->oif != stack_->ifindex() || rt->type != RTN_UNICAST) {
-    return pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
-                                                        : "local, broadcast or multicast destination");
+    return send_pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
+                                                             : "local, broadcast or multicast destination");
   }
   hash_and_steer();
   // The route's answer as the IPv4 output path reads it. kernel: struct rtable -> dst_entry
@@ -126,7 +137,9 @@ retry:
   if (!corkreq) {
     if (err != 0) return err;
     sk_buff* skb = nullptr;
-    InetCork cork;  // kernel: the on-stack cork of the fast path (UDP_SEGMENT's gso_size lives in it)
+    // kernel: the on-stack cork of the fast path (UDP_SEGMENT's gso_size lives in it); a member
+    // here, which ip_make_skb() sets up, so that no call zeroes it twice.
+    InetCork& cork = fast_cork_;
     err = ip_make_skb(ctx, &inet_, out, route, &it, ulen, 8, ipc, &cork, flags, &skb);
     if (err == 0 && skb != nullptr) err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out, cork);
   } else {

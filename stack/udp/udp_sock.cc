@@ -3,6 +3,7 @@
 // net/ipv4/af_inet.c.
 #include "stack/udp/udp_sock.h"
 
+#include <linux/errqueue.h>
 #include <linux/sockios.h>
 #include <netinet/udp.h>
 #include <sys/ioctl.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "stack/ipv4/sk_wmem.h"
 
@@ -34,6 +36,7 @@ void UdpSock::release() {
   {
     std::lock_guard<std::mutex> g(stack_->mu());
     unhash_and_unsteer();
+    if (shadow_watched_) stack_->unwatch_shadow(this, fd_);
     for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
     rxq_.clear();
     // kernel: udp_destroy_sock() → udp_flush_pending_frames(): corked data is dropped, not sent.
@@ -53,6 +56,8 @@ int UdpSock::pass_through(be32 daddr, const char* why) {
       ++corked_dropped_;
     }
     unhash_and_unsteer();
+    if (shadow_watched_) stack_->unwatch_shadow(this, fd_);
+    shadow_watched_ = false;
     for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
     rxq_.clear();  // datagrams already taken from the queue would be lost; none are in the common case
     sk_rmem_alloc_ = 0;
@@ -73,6 +78,10 @@ int UdpSock::mirror_name() {
 }
 
 int UdpSock::hash_and_steer() {
+  if (!shadow_watched_) {  // from its first bind, connect or send on, the kernel may post errors
+    stack_->watch_shadow(this, fd_);
+    shadow_watched_ = true;
+  }
   if (inet_.inet_sport == 0) return 0;
   if (!hashed_) {
     stack_->hash(this, inet_.inet_sport);
@@ -298,8 +307,31 @@ void UdpSock::mirror_recv_opts(int level, int name) {
 }
 
 int UdpSock::getsockopt(int level, int name, void* val, socklen_t* len) {
-  return shadow_->getsockopt(fd_, level, name, val, len);
+  if (level != SOL_SOCKET || name != SO_ERROR) return shadow_->getsockopt(fd_, level, name, val, len);
+  // kernel: sk_getsockopt() SO_ERROR: -sock_error(sk) (consumed), copied as an int cut to *len.
+  // The shadow checks the arguments and reports an error newer than the one held here (the
+  // kernel's one sk_err would have been overwritten by it), else the held one is reported.
+  if (len == nullptr) return shadow_->getsockopt(fd_, level, name, val, len);  // -EFAULT, nothing consumed
+  std::lock_guard<std::mutex> g(stack_->mu());
+  int v = 0;
+  socklen_t l = *len;
+  if (int err = shadow_->getsockopt(fd_, level, name, &v, &l); err != 0) return err;  // -EINVAL (len < 0)
+  if (v == 0) v = -sock_error();
+  inet_.sk_err = 0;
+  if (l != 0 && val == nullptr) return -EFAULT;  // kernel: consumed, then copy_to_sockptr() fails
+  if (l != 0) std::memcpy(val, &v, std::min<size_t>(l, sizeof v));
+  *len = l;
+  return 0;
 }
+
+void UdpSock::shadow_error() {
+  int v = 0;
+  socklen_t l = sizeof v;
+  // kernel: sock_error() on the shadow (SO_ERROR consumes it); a newer error replaces a held one.
+  if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_ERROR, &v, &l) == 0 && v > 0) inet_.sk_err = v;
+}
+
+int UdpSock::sock_error() { return inet_.sk_err != 0 ? -std::exchange(inet_.sk_err, 0) : 0; }
 
 int UdpSock::ioctl(unsigned long request, void* arg) {
   std::lock_guard<std::mutex> g(stack_->mu());
@@ -367,17 +399,41 @@ ssize_t UdpSock::dequeue(msghdr* msg, int flags) {
   return ret;
 }
 
+// Whether an error queue read returned an ICMP error (its IP_RECVERR cmsg says so).
+// kernel: is_icmp_err_skb(), net/core/skbuff.c
+static bool dequeued_icmp_error(const msghdr* msg) {
+  if (msg->msg_control == nullptr) return false;
+  for (const cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(msg), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level != SOL_IP || c->cmsg_type != IP_RECVERR) continue;
+    if (c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) return false;
+    sock_extended_err ee;
+    std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+    return ee.ee_origin == SO_EE_ORIGIN_ICMP;
+  }
+  return false;
+}
+
 // kernel: udp_recvmsg() + __skb_recv_udp(): the queue, else the kernel socket, else wait.
 ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   std::unique_lock<std::mutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
-  if (flags & MSG_ERRQUEUE) return shadow_->recvmsg(fd_, msg, flags);
+  if (flags & MSG_ERRQUEUE) {
+    ssize_t r = shadow_->recvmsg(fd_, msg, flags);
+    // kernel: ip_recv_error() -> sock_dequeue_err_skb(): dequeuing an ICMP error sets sk_err to the
+    // next queued ICMP error's errno, or 0. The shadow did that to its own sk_err; one held here
+    // came from the same queue, so it goes.
+    if (r >= 0 && inet_.sk_err != 0 && dequeued_icmp_error(msg)) inet_.sk_err = 0;
+    return r;
+  }
   if (flags & MSG_OOB) return -EOPNOTSUPP;
   // kernel: sock_rcvtimeo(): SO_RCVTIMEO, 0 = wait for ever.
   const uint64_t start = shadow_->now_ns();
   for (;;) {
     const uint64_t now = shadow_->now_ns();
     stack_->poll(now);
+    // kernel: __skb_recv_udp() returns a pending error before it looks at the queue (and
+    // __skb_wait_for_more_packets() after a wake-up); the shadow's own recvmsg below does the same.
+    if (int err = sock_error(); err != 0) return err;
     if (!rxq_.empty()) return dequeue(msg, flags);
     ssize_t r = shadow_->recvmsg(fd_, msg, flags | MSG_DONTWAIT);
     if (r != -EAGAIN) return r;

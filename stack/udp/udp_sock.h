@@ -24,6 +24,20 @@
 // kept in inet_.cork.fl4, up->pending = AF_INET); later sends append without looking at their
 // address or control messages; the send without MSG_MORE (UDP_CORK off) or setsockopt(UDP_CORK, 0)
 // pushes the datagram; an error drops everything pending; close() drops it too.
+//
+// Socket errors (sk_err): ICMP is not steered to the queue, so the kernel's ICMP errors land on the
+// shadow (kernel: __udp4_lib_err() sets sk->sk_err: a hard error such as port unreachable on a
+// connected socket, any error with IP_RECVERR) and make it report EPOLLERR. The stack's control
+// cadence (UdpStack) notices that within 1 ms, shadow_error() moves the error here
+// (getsockopt(SO_ERROR) consumes it as sock_error() does) into inet_.sk_err, and the next send or
+// receive returns and consumes it where the kernel's would: a send at its first packet's
+// allocation (kernel: sock_alloc_send_pskb() -> sock_error(), after the route and length checks;
+// never for MSG_PROBE), a receive before it looks at the queue (kernel: __skb_recv_udp()).
+// getsockopt(SO_ERROR) reports the shadow's error, else the one held here. The kernel keeps one
+// error per socket: a newer one replaces an older one that was not yet consumed. Gaps: poll() on
+// the fd (the kernel's) no longer reports POLLERR once the error moved here; an error held when
+// the socket is handed back to the kernel (other than by a send, which returns it) is lost.
+// MSG_ERRQUEUE (IP_RECVERR) is read from the shadow.
 
 #include <netinet/in.h>
 
@@ -100,6 +114,10 @@ class UdpSock final : public Socket {
   uint64_t drops() const { return sk_drops_; }
   bool wants_tstamp() const { return rcv_tstamp_ != RcvTstamp::kNone; }
   int pending() const { return pending_; }  // kernel: up->pending (0 or AF_INET)
+  // With the stack's mutex held: the shadow reported EPOLLERR; fetch its pending error into
+  // inet_.sk_err (see above). Called by UdpStack at its control cadence.
+  void shadow_error();
+  int sk_err() const { return inet_.sk_err; }  // the error held here (positive errno), 0: none
   uint64_t corked_dropped() const { return corked_dropped_; }
   // kernel: sk_wmem_alloc_get(), sk->sk_sndbuf: the bytes charged for frames not yet completed.
   uint32_t wmem_alloc() const;
@@ -116,6 +134,9 @@ class UdpSock final : public Socket {
   void unhash_and_unsteer();
   int inet_autobind();                     // kernel: inet_autobind(), done on the shadow
   int pass_through(be32 daddr, const char* why);
+  // kernel: sock_error(): the held error as -errno, consumed; 0 when none.
+  int sock_error();
+  int send_pass_through(be32 daddr, const char* why);  // pass_through() from udp_sendmsg()
   // kernel: udp_sendmsg(), after ____sys_sendmsg()/__sys_sendto() built `kmsg` (udp_sendmsg.cc).
   ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<std::mutex>& lk);
   ssize_t udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now);
@@ -139,9 +160,11 @@ class UdpSock final : public Socket {
   bool connected_ = false;   // kernel: sk_state == TCP_ESTABLISHED
   be32 rcv_saddr_ = 0;       // kernel: inet_rcv_saddr (the bound address; 0 = any)
   bool hashed_ = false;
+  bool shadow_watched_ = false;  // registered with UdpStack::watch_shadow()
   FlowKey steered_{};
   bool is_steered_ = false;
   InetSock inet_;
+  InetCork fast_cork_;       // the uncorked fast path's cork (kernel: on udp_sendmsg()'s stack)
   DstCache dst_;
   std::deque<UdpRxDatagram> rxq_;  // kernel: sk_receive_queue
   uint32_t sk_rmem_alloc_ = 0;

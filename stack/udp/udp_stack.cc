@@ -65,9 +65,8 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
     kfree_skb(skb);
     return -ENODEV;
   }
-  FrameSeg sg[MAX_SKB_FRAGS + 1];
   TxFrame f;
-  int n = skb_to_txframe(skb, absl::MakeSpan(sg), reinterpret_cast<uint64_t>(skb), &f);
+  int n = skb_to_txframe(skb, absl::MakeSpan(tx_sg_), reinterpret_cast<uint64_t>(skb), &f);
   if (n < 0) {
     kfree_skb(skb);
     return n;
@@ -102,9 +101,29 @@ int UdpStack::neigh_output(sk_buff* skb, const IpTxInfo& info) {
 void UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
   reap_tx();
-  if (control_poll_) control_poll_(*neigh_, now);
+  if (control_ != nullptr) {
+    control_->on_poll(now);
+    if (now >= control_due_) {
+      control_due_ = now + opt_.control_interval_ns;
+      control_->poll_changes(now, *neigh_, [&](int fd) {
+        if (auto it = shadows_.find(fd); it != shadows_.end()) it->second->shadow_error();
+      });
+    }
+  }
   neigh_->neigh_timer_handler(now);
   dev_->poll_rx(budget, [&](const RxFrame& f) { return udp4_rcv_frame(f); });
+}
+
+void UdpStack::watch_shadow(UdpSock* sk, int fd) {
+  shadows_[fd] = sk;  // a stale entry for a reused fd number is replaced
+  if (control_ != nullptr) control_->watch_shadow(fd);
+}
+
+void UdpStack::unwatch_shadow(UdpSock* sk, int fd) {
+  auto it = shadows_.find(fd);
+  if (it == shadows_.end() || it->second != sk) return;
+  shadows_.erase(it);
+  if (control_ != nullptr) control_->unwatch_shadow(fd);
 }
 
 void UdpStack::hash(UdpSock* sk, be16 port) { table_.emplace(port, sk); }

@@ -9,12 +9,23 @@
 // per-socket locks and a per-thread queue come later. The lock is never held across a blocking
 // wait (UdpSock releases it around poll()).
 // Time is passed in (poll(now)); the owner supplies `now` from its clock.
+//
+// Control-plane cadence: poll() runs on every send and receive, so it must cost no syscall when
+// nothing is due. The kernel's control plane (route/address/link/neighbour notifications over
+// rtnetlink, and the errors the kernel posts on the shadow sockets: ICMP) is read through
+// ControlOps at most once per UdpStackOptions::control_interval_ns (default kControlIntervalNs,
+// 1 ms), or at the next poll after request_control(). What this means: a route or neighbour change
+// is seen by the stack within 1 ms of the kernel's notification (then the FIB generation moves and
+// every socket's dst cache revalidates on its next send); an ICMP error on a connected socket is
+// seen within 1 ms of its arrival at the shadow (the kernel sees it at once). Neighbour backstop
+// timers run on every poll; they cost a compare when none is due (NeighTable::neigh_timer_handler).
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+
+#include "absl/functional/function_ref.h"
 
 #include "stack/dev/netdev.h"
 #include "stack/ipv4/inet_sock.h"
@@ -37,6 +48,26 @@ struct UdpRxMib {
   uint64_t InCsumErrors = 0;
 };
 
+// The control plane the stack reads at its cadence (see above): one non-blocking look at
+// everything that may have changed. Implemented over epoll + rtnetlink in preload/engine.cc.
+// Called with the stack's mutex held.
+class ControlOps {
+ public:
+  virtual ~ControlOps() = default;
+  // Reads without blocking what changed since the last call: neighbour events go to `neigh`
+  // (NeighTable::neigh_update()), and each shadow socket the kernel flagged with an error
+  // (EPOLLERR: sk_err set, e.g. by an ICMP port unreachable) is reported by fd.
+  virtual void poll_changes(uint64_t now, NeighTable& neigh, absl::FunctionRef<void(int fd)> on_shadow_error) = 0;
+  // Adds / removes a shadow socket to / from the set watched for errors.
+  virtual void watch_shadow(int fd) = 0;
+  virtual void unwatch_shadow(int fd) = 0;
+  // Every poll (keep it cheap, no syscall): e.g. the pcap recorder's clock.
+  virtual void on_poll(uint64_t now) { (void)now; }
+};
+
+// How often poll() reads the control plane. See "Control-plane cadence" above.
+inline constexpr uint64_t kControlIntervalNs = 1'000'000;
+
 struct UdpStackOptions {
   uint32_t nr_skbs = 1024;       // TX sk_buffs (held until the device reports completion)
   uint32_t buf_size = 2048;      // head and fragment buffers
@@ -44,6 +75,7 @@ struct UdpStackOptions {
   uint32_t rx_truesize = 4096;   // what one received datagram charges against SO_RCVBUF
   Ipv4Sysctl sysctl;
   uint64_t (*realtime_ns)() = nullptr;  // receive timestamps (SO_TIMESTAMP*); none when null
+  uint64_t control_interval_ns = kControlIntervalNs;  // ControlOps::poll_changes() at most this often
 };
 
 class UdpStack final : private NeighOps, private NeighOutput {
@@ -57,11 +89,18 @@ class UdpStack final : private NeighOps, private NeighOutput {
   std::mutex& mu() { return mu_; }
 
   // Everything below: with mu() held.
-  // Reaps TX completions, runs the control plane hook and neighbour timers, and demuxes up to
-  // `budget` received frames into the sockets' queues. kernel: net_rx_action() + the TX clean-up
+  // Reaps TX completions, reads the control plane when due (see above), runs the neighbour timers
+  // due, and demuxes up to `budget` received frames into the sockets' queues.
+  // kernel: net_rx_action() + the TX clean-up
   void poll(uint64_t now, int budget = 64);
-  // Also called when something must be refreshed (route/neighbour changes): NetlinkFib::poll_changes.
-  void set_control_poll(std::function<void(NeighTable&, uint64_t)> fn) { control_poll_ = std::move(fn); }
+  // `ctl` outlives the stack; nullptr: none (route and neighbour state then changes only through
+  // the Fib's own lookups). Sockets registered before are not watched.
+  void set_control(ControlOps* ctl) { control_ = ctl; control_due_ = 0; }
+  // The next poll() reads the control plane, whatever the cadence (the caller knows it must refresh).
+  void request_control() { control_due_ = 0; }
+  // The shadow socket `fd` of `sk` is watched for kernel errors (UdpSock::shadow_error()) / no more.
+  void watch_shadow(UdpSock* sk, int fd);
+  void unwatch_shadow(UdpSock* sk, int fd);
 
   IpOutCtx out_ctx(uint64_t now);
   Netdev& dev() { return *dev_; }
@@ -110,7 +149,11 @@ class UdpStack final : private NeighOps, private NeighOutput {
   std::unique_ptr<NeighTable> neigh_;
   std::unique_ptr<HashIpIdents> idents_;
   std::unordered_multimap<be16, UdpSock*> table_;
-  std::function<void(NeighTable&, uint64_t)> control_poll_;
+  ControlOps* control_ = nullptr;
+  uint64_t control_due_ = 0;                  // poll() reads the control plane at or after this
+  std::unordered_map<int, UdpSock*> shadows_;  // shadow fd -> socket, for ControlOps errors
+  // queue_xmit()'s segment list, filled per frame (a member, so no call zeroes 18 entries).
+  FrameSeg tx_sg_[MAX_SKB_FRAGS + 1];
 };
 
 }  // namespace xmit

@@ -211,6 +211,57 @@ TEST_F(NeighTest, BackstopTimerGivesUpOnAnEntryThatStaysIncomplete) {
   EXPECT_EQ(table_->next_deadline(), 0u);
 }
 
+// The handler runs on every stack poll: before the earliest deadline it must not walk the table
+// (nor ask the kernel anything); each entry's timer fires at its own deadline, not before.
+TEST_F(NeighTest, TimersFireEachAtItsDeadlineAndNothingIsWalkedBefore) {
+  const be32 other = make_ipv4_addr(198, 18, 0, 3);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  ASSERT_EQ(table_->output(onlink(), other, make_skb(2), 500 * kMs), 0);
+  const uint64_t d1 = 4000 * kMs, d2 = 4500 * kMs;  // (3 + 0 + 1) * 1000 ms after each send
+  EXPECT_EQ(table_->next_deadline(), d1);
+  const int lookups = fib_.lookup_calls;
+  for (uint64_t t = 0; t < d1; t += kMs) table_->neigh_timer_handler(t);
+  EXPECT_EQ(table_->stats().timer_walks, 0u);
+  EXPECT_EQ(fib_.lookup_calls, lookups);
+
+  kernel_has(kPeer, NUD_REACHABLE);  // both resolved; neither notification came
+  kernel_has(other, NUD_REACHABLE);
+  table_->neigh_timer_handler(d1);
+  EXPECT_THAT(sent_ids(), ElementsAre(1)) << "only the first entry is due";
+  EXPECT_EQ(fib_.lookup_calls, lookups + 1);
+  EXPECT_EQ(table_->next_deadline(), d2);
+  for (uint64_t t = d1; t < d2; t += kMs) table_->neigh_timer_handler(t);
+  EXPECT_EQ(table_->stats().timer_walks, 1u);
+  EXPECT_THAT(sent_ids(), ElementsAre(1));
+  table_->neigh_timer_handler(d2);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2));
+  EXPECT_EQ(table_->stats().timer_walks, 2u);
+  EXPECT_EQ(table_->next_deadline(), 0u);
+  for (uint64_t t = d2; t < d2 + 10000 * kMs; t += kMs) table_->neigh_timer_handler(t);
+  EXPECT_EQ(table_->stats().timer_walks, 2u) << "no timer armed: nothing to walk";
+}
+
+// A timer cancelled by the kernel's answer costs at most one walk that finds nothing; a later,
+// earlier-armed entry is still seen on time.
+TEST_F(NeighTest, CancelledTimersCostOneEmptyWalkAndLaterTimersStillFire) {
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), 10 * kMs);
+  EXPECT_EQ(table_->next_deadline(), 0u);
+  const int lookups = fib_.lookup_calls;
+  for (uint64_t t = 0; t < 8000 * kMs; t += kMs) table_->neigh_timer_handler(t);
+  EXPECT_EQ(table_->stats().timer_walks, 1u);
+  EXPECT_EQ(fib_.lookup_calls, lookups);
+
+  const be32 other = make_ipv4_addr(198, 18, 0, 3);
+  ASSERT_EQ(table_->output(onlink(), other, make_skb(2), 8000 * kMs), 0);
+  kernel_has(other, NUD_FAILED, MacAddr{});
+  table_->neigh_timer_handler(12000 * kMs - 1);
+  EXPECT_EQ(table_->find(kIf, other)->nud_state, NUD_INCOMPLETE);
+  table_->neigh_timer_handler(12000 * kMs);
+  EXPECT_EQ(table_->find(kIf, other)->nud_state, NUD_FAILED);
+  EXPECT_EQ(table_->stats().failed_drops, 1u);
+}
+
 TEST_F(NeighTest, DeletedKernelEntryDropsWhatWaitedButAReplacementIsFollowed) {
   ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
   kernel_has(kPeer, NUD_REACHABLE);  // deleted and re-created before we read the delete

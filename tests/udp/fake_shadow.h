@@ -1,17 +1,19 @@
 // tests/udp/fake_shadow.h — the kernel shadow socket (ShadowOps) faked for UdpSock tests and the
 // in-stack benchmark: binds record the address (port 0 -> kAutobindPort), names come back from it,
-// the clock stands still unless a test moves it, waits call a test's hook, SO_SNDBUF doubles as the
-// kernel's does, pass-through notes are recorded.
+// the clock stands still unless a test moves it (or gives it one: `clock`), waits call a test's
+// hook, SO_SNDBUF doubles as the kernel's does, a pending socket error (`so_error`) is consumed by
+// getsockopt(SO_ERROR) as the kernel's sock_error() does, pass-through notes are recorded.
 #pragma once
 
 #include <netinet/in.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stack/udp/udp_sock.h"
@@ -69,6 +71,12 @@ class FakeShadow final : public ShadowOps {
       *l = sizeof rcvbuf;
       return 0;
     }
+    if (level == SOL_SOCKET && name == SO_ERROR) {  // kernel: sk_getsockopt(): -sock_error(sk)
+      int e = std::exchange(so_error, 0);
+      *l = std::min<socklen_t>(*l, sizeof e);
+      std::memcpy(v, &e, *l);
+      return 0;
+    }
     if (level == SOL_SOCKET && name == SO_SNDTIMEO) {
       std::memcpy(v, &sndtimeo, sizeof sndtimeo);
       *l = sizeof sndtimeo;
@@ -84,7 +92,7 @@ class FakeShadow final : public ShadowOps {
     return on_wait ? on_wait(dev_fd, timeout_ms) : 0;
   }
   bool signal_restarts() override { return sa_restart; }
-  uint64_t now_ns() override { return clock_ns; }
+  uint64_t now_ns() override { return clock != nullptr ? clock() : clock_ns; }
   uint16_t random_u16() override { return 0x1234; }
   void note_pass_through(int, be32 daddr, const char* why) override {
     passed.push_back(daddr);
@@ -103,6 +111,8 @@ class FakeShadow final : public ShadowOps {
   int waits = 0;
   bool sa_restart = false;
   uint64_t clock_ns = 1'000'000'000;
+  int so_error = 0;                 // the kernel socket's sk_err (positive errno)
+  uint64_t (*clock)() = nullptr;    // when set, the clock (the benchmark's: monotonic)
   std::vector<be32> passed;
   std::string last_why;
 
