@@ -126,6 +126,30 @@ TEST(TcpSendmsg, ReceiveWindowLimited) {
   EXPECT_EQ(bed.tp.write_queue.qlen, 2u);  // 1448 and 656 wait for the window
 }
 
+// tcp_tso_should_defer(), simplified: with 8 segments in flight of a cwnd of 10, a 3000-byte skb
+// could only go as 2 x 1448 (limit 2896 < 1/3 of min(snd_wnd, cwnd * mss) = 4826). The kernel
+// then defers unless the next ACK is more than half an srtt away. srtt 1 ms (srtt_us = 8000):
+// 100 us after the oldest unacked segment left, an ACK is far off, so 2896 bytes go now; at 600 us
+// one is due within 0.5 ms, so the skb waits for it.
+TEST(TcpSendmsg, TsoDeferralWaitsForAnAckThatIsDue) {
+  for (uint64_t now : {100u, 600u}) {
+    TcpBed bed;
+    bed.nodelay(true);
+    bed.tp.srtt_us = 8000;
+    bed.tp.tcp_mstamp = 0;
+    bed.send(8 * 1448);  // 5 then 3 segments (cwnd_quota is half the cwnd at most)
+    EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 7240, kAck, 5, 1448}, Seg{7240, 4344, kAckPsh, 3, 1448}));
+    EXPECT_EQ(bed.tp.packets_out, 8u);
+    bed.tp.tcp_mstamp = now;
+    bed.send(3000);
+    if (now == 100) {
+      EXPECT_THAT(bed.take(), ElementsAre(Seg{11584, 2896, kAck, 2, 1448}));
+    } else {
+      EXPECT_THAT(bed.take(), IsEmpty());
+    }
+  }
+}
+
 // Out of payload buffers before anything is copied: -EAGAIN (the non-blocking wait for memory).
 TEST(TcpSendmsg, NoBuffersIsEagain) {
   TcpBed bed(/*nr_pages=*/1);
