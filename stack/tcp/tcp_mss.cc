@@ -94,7 +94,9 @@ void tcp_sk_setup_caps(tcp_sock* tp, const NetdevFeatures& features, bool sw_gso
   }
   uint32_t dev_max = GSO_LEGACY_MAX_SIZE;
   if (features.tso && features.tso_max_size != 0) dev_max = std::min(dev_max, features.tso_max_size);
-  tp->gso_max_size = dev_max - (MAX_TCP_HEADER + 1);
+  // A device limit below the header reserve would underflow (as it once did in the kernel with a
+  // tiny gso_ipv4_max_size): no GSO then.
+  tp->gso_max_size = dev_max > MAX_TCP_HEADER + 1 ? dev_max - (MAX_TCP_HEADER + 1) : 0;
   tp->gso_max_segs = GSO_MAX_SEGS;
 }
 

@@ -97,16 +97,19 @@ static uint32_t tcp_mss_split_point(const tcp_sock* tp, const sk_buff* skb, uint
   return needed;
 }
 
-// kernel: tcp_tso_should_defer() — simplified. Kept, in the kernel's order: a FIN goes; a send of
-// max_segs full segments goes; a skb in the middle of the queue that fits goes; a limit of at
-// least 1/3 of min(snd_wnd, cwnd*mss) goes (sysctl_tcp_tso_win_divisor = 3); nothing in flight
-// goes; the oldest unacked segment sent less than srtt/2 ago goes ("next ACK is likely to come
-// too late"). Left out: the congestion-avoidance state check (no recovery yet), the 1 ms
-// "last write was recent" burst rule (EDT clock) and the is_cwnd_limited report.
+// kernel: tcp_tso_should_defer() (with upstream 295ce1eb36ae, "tcp: fix tcp_tso_should_defer() vs
+// large RTT", 2025). In the kernel's order: a FIN goes; a send of max_segs full segments goes; a
+// skb in the middle of the queue that fits goes; a limit of at least 1/3 of min(snd_wnd,
+// cwnd * mss) goes (sysctl_tcp_tso_win_divisor = 3); nothing in flight goes; an ACK expected
+// (oldest unacked send time + srtt) further away than min(srtt/2, 1 ms) goes. Otherwise defer when
+// cwnd- or rwnd-limited below the skb's length, or when the skb may still grow (no FIN, no EOR).
+// Left out: the congestion-avoidance state check (no recovery yet), the 1 ms "last write was
+// recent" burst rule (EDT clock) and the is_cwnd_limited/is_rwnd_limited reports.
 static bool tcp_tso_should_defer(const tcp_sock* tp, const sk_buff* skb, uint32_t max_segs) {
-  if (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_FIN) return false;
+  const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+  if (tcb->tcp_flags & TCPHDR_FIN) return false;
   uint32_t in_flight = tcp_packets_in_flight(tp);
-  uint32_t send_win = tcp_wnd_end(tp) - TCP_SKB_CB(skb)->seq;
+  uint32_t send_win = tcp_wnd_end(tp) - tcb->seq;
   uint32_t cong_win = (tp->snd_cwnd - in_flight) * tp->mss_cache;
   uint32_t limit = std::min(send_win, cong_win);
   // "If a full-sized TSO skb can be sent, do it."
@@ -117,9 +120,20 @@ static bool tcp_tso_should_defer(const tcp_sock* tp, const sk_buff* skb, uint32_
   // "If at least some fraction of a window is available, just use it."
   if (limit >= chunk) return false;
   if (tcp_rtx_queue_empty(tp)) return false;
-  uint64_t delta_us = tp->tcp_mstamp - TCP_SKB_CB(tp->rtx_queue.head)->sent_us;
-  // "If next ACK is likely to come too late (half srtt), do not defer"
-  if (delta_us < (tp->srtt_us >> 4)) return false;
+  uint64_t srtt = tp->srtt_us >> 3;
+  uint64_t expected_ack = TCP_SKB_CB(tp->rtx_queue.head)->sent_us + srtt;
+  int64_t how_far_is_the_ack = static_cast<int64_t>(expected_ack - tp->tcp_mstamp);
+  // "If next ACK is likely to come too late, ie in more than min(1ms, half srtt), do not defer."
+  int64_t threshold = static_cast<int64_t>(std::min<uint64_t>(srtt >> 1, 1000));
+  if (how_far_is_the_ack > threshold) return false;
+  // "Ok, it looks like it is advisable to defer."
+  if (cong_win < send_win) {
+    if (cong_win <= skb->len) return true;   // cwnd-limited
+  } else if (send_win <= skb->len) {
+    return true;                               // rwnd-limited
+  }
+  // "If this packet won't get more data, do not wait."
+  if (tcb->eor) return false;
   return true;
 }
 

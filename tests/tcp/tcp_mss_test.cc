@@ -149,6 +149,10 @@ TEST(Mss, SizeGoalLimits) {
   tp.gso_max_segs = 4;
   tcp_send_mss(&tp, 1500, 0, &goal);
   EXPECT_EQ(goal, 4u * 1448);
+  // A device limit under MAX_TCP_HEADER + 1 leaves one MSS (no unsigned underflow).
+  tcp_sk_setup_caps(&tp, NetdevFeatures{.tso = true, .tso_max_size = 252});
+  tcp_send_mss(&tp, 1500, 0, &goal);
+  EXPECT_EQ(goal, 1448u);
 }
 
 }  // namespace

@@ -128,9 +128,9 @@ TEST(TcpSendmsg, ReceiveWindowLimited) {
 
 // tcp_tso_should_defer(), simplified: with 8 segments in flight of a cwnd of 10, a 3000-byte skb
 // could only go as 2 x 1448 (limit 2896 < 1/3 of min(snd_wnd, cwnd * mss) = 4826). The kernel
-// then defers unless the next ACK is more than half an srtt away. srtt 1 ms (srtt_us = 8000):
-// 100 us after the oldest unacked segment left, an ACK is far off, so 2896 bytes go now; at 600 us
-// one is due within 0.5 ms, so the skb waits for it.
+// then defers unless the next ACK (oldest unacked send + srtt) is further off than
+// min(srtt/2, 1 ms). srtt 1 ms (srtt_us = 8000): at 100 us the ACK is 900 us away (> 500), so
+// 2896 bytes go now; at 600 us it is 400 us away, and cong_win 2896 <= 3000: cwnd-limited, defer.
 TEST(TcpSendmsg, TsoDeferralWaitsForAnAckThatIsDue) {
   for (uint64_t now : {100u, 600u}) {
     TcpBed bed;
