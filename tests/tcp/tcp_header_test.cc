@@ -173,5 +173,20 @@ TEST(TcpWindow, Scaling) {
   EXPECT_EQ(tcp_select_window(&tp), 65535);
 }
 
+// The view's parse contract: doff in [5, 15] words and within the buffer.
+TEST(TcpHdrView, ParseChecksDoff) {
+  uint8_t b[32] = {};
+  b[12] = 0x80;  // doff 8: 32 bytes
+  EXPECT_TRUE(TcpHdrView::parse(absl::MakeConstSpan(b, 32)).has_value());
+  EXPECT_FALSE(TcpHdrView::parse(absl::MakeConstSpan(b, 31)).has_value());
+  b[12] = 0x40;  // doff 4 < 5
+  EXPECT_FALSE(TcpHdrView::parse(absl::MakeConstSpan(b, 32)).has_value());
+  EXPECT_FALSE(TcpHdrView::parse(absl::MakeConstSpan(b, 19)).has_value());
+  b[12] = 0x50;
+  auto h = TcpHdrView::parse(absl::MakeConstSpan(b, 32));
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->options().size(), 0u);
+}
+
 }  // namespace
 }  // namespace xmit::testing_tcp

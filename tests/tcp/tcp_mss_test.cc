@@ -14,7 +14,7 @@ namespace {
 tcp_sock make_tp(bool tstamps) {
   tcp_sock tp;
   tp.rx_opt.tstamp_ok = tstamps;
-  tp.tcp_header_len = tstamps ? 32 : 20;  // kernel: tcp_finish_connect()/tcp_init_... sets 20 + 12
+  tp.tcp_header_len = tstamps ? 32 : 20;  // kernel: tcp_rcv_synsent_state_process(): 20 (+ 12 if TS)
   tp.max_window = 1u << 20;               // a large window: the half-window bound stays out
   return tp;
 }
