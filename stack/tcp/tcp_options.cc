@@ -1,0 +1,61 @@
+// stack/tcp/tcp_options.cc — established options and the advertised window. Kernel counterparts in
+// tcp_options.h.
+#include "stack/tcp/tcp_options.h"
+
+#include <algorithm>
+
+#include "stack/base/byteorder.h"
+#include "stack/wire/tcp.h"
+
+namespace xmit {
+
+// kernel: tcp_established_options(), net/ipv4/tcp_output.c
+uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts) {
+  uint32_t size = 0;
+  opts->options = 0;
+  if (tp->rx_opt.tstamp_ok) {
+    opts->options |= OPTION_TS;
+    // kernel: tcp_skb_timestamp_ts() — a millisecond clock (TCP_TS_HZ 1000)
+    opts->tsval = skb != nullptr ? static_cast<uint32_t>(TCP_SKB_CB(skb)->sent_us / 1000) + tp->tsoffset : 0;
+    opts->tsecr = tp->rx_opt.ts_recent;
+    size += TCPOLEN_TSTAMP_ALIGNED;
+  }
+  return size;
+}
+
+// kernel: tcp_options_write(), net/ipv4/tcp_output.c
+void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts) {
+  if (opts.options & OPTION_TS) {
+    // RFC 7323 Appendix A: NOP, NOP, then kind 8 length 10 keeps TSval 4-byte aligned.
+    ptr[0] = TCPOPT_NOP;
+    ptr[1] = TCPOPT_NOP;
+    ptr[2] = TCPOPT_TIMESTAMP;
+    ptr[3] = TCPOLEN_TIMESTAMP;
+    store_be32(ptr + 4, opts.tsval);
+    store_be32(ptr + 8, opts.tsecr);
+  }
+}
+
+// kernel: tcp_receive_window(), include/net/tcp.h
+static uint32_t tcp_receive_window(const tcp_sock* tp) {
+  int32_t win = static_cast<int32_t>(tp->rcv_wup + tp->rcv_wnd - tp->rcv_nxt);
+  return win < 0 ? 0 : static_cast<uint32_t>(win);
+}
+
+// kernel: tcp_select_window(), net/ipv4/tcp_output.c
+uint16_t tcp_select_window(tcp_sock* tp) {
+  uint32_t cur_win = tcp_receive_window(tp);
+  uint32_t new_win = tp->rcv_wnd;  // stands in for __tcp_select_window()
+  if (new_win < cur_win) {
+    // "Never shrink the offered window" — rounded up to what the scale can express (ALIGN()).
+    uint32_t unit = 1u << tp->rx_opt.rcv_wscale;
+    new_win = (cur_win + unit - 1) & ~(unit - 1);
+  }
+  tp->rcv_wnd = new_win;
+  tp->rcv_wup = tp->rcv_nxt;
+  new_win = std::min<uint32_t>(new_win, 65535u << tp->rx_opt.rcv_wscale);
+  new_win >>= tp->rx_opt.rcv_wscale;
+  return static_cast<uint16_t>(new_win);
+}
+
+}  // namespace xmit

@@ -1,0 +1,39 @@
+// stack/tcp/tcp_options.h — the options an established connection puts on every segment, and the
+// window it advertises. Kernel counterparts: struct tcp_out_options, tcp_established_options(),
+// tcp_options_write(), tcp_select_window() (net/ipv4/tcp_output.c).
+#pragma once
+
+#include <cstdint>
+
+#include "stack/tcp/tcp_sock.h"
+
+namespace xmit {
+
+// kernel: OPTION_* bits, net/ipv4/tcp_output.c
+inline constexpr uint16_t OPTION_SACK_ADVERTISE = 1 << 0;
+inline constexpr uint16_t OPTION_TS = 1 << 1;
+
+// kernel: struct tcp_out_options (the established-state subset)
+struct tcp_out_options {
+  uint16_t options = 0;  // OPTION_*
+  uint32_t tsval = 0;
+  uint32_t tsecr = 0;
+};
+
+// Fills `opts` and returns their aligned length. With timestamps: 12 bytes, TSval = the skb's
+// send time in ms + tsoffset (0 when skb is null, as in tcp_current_mss()), TSecr = ts_recent.
+// SACK blocks are not produced yet (no receive path, so num_sacks is always 0).
+// kernel: tcp_established_options()
+uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts);
+
+// Writes the options at `ptr` (4-byte multiples, every byte initialised). kernel: tcp_options_write()
+void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts);
+
+// The window field for a non-SYN segment: never shrinks what was offered (RFC 9293 §3.8.6), is
+// capped at 65535 << rcv_wscale and scaled down by rcv_wscale (the kernel's default
+// sysctl_tcp_workaround_signed_windows=0; its 32767 cap is not reproduced). Updates
+// rcv_wnd and rcv_wup. The free-space computation of __tcp_select_window() is replaced by tp->rcv_wnd
+// itself until a receive path exists. kernel: tcp_select_window()
+uint16_t tcp_select_window(tcp_sock* tp);
+
+}  // namespace xmit

@@ -1,0 +1,49 @@
+// stack/tcp/tcp_output.h — from the write queue to segments: the send tests (Nagle, congestion
+// window, receive window), splitting an skb at the send limit, and the TCP header of each segment.
+// Kernel counterparts: tcp_write_xmit(), tcp_nagle_test(), tcp_cwnd_test(), tcp_snd_wnd_test(),
+// tcp_mss_split_point(), tcp_tso_should_defer(), tso_fragment(), __tcp_transmit_skb(),
+// __tcp_push_pending_frames(), tcp_push_one() (net/ipv4/tcp_output.c).
+#pragma once
+
+#include <cstdint>
+
+#include "absl/functional/function_ref.h"
+#include "stack/tcp/tcp_sock.h"
+
+namespace xmit {
+
+// Takes a segment ready for the IP layer (data at the TCP header, transport header set, checksum
+// seeded or finished, gso_size/gso_segs set when it carries more than one MSS). Owns the skb.
+// Returns 0 or -errno (the kernel's net_xmit_eval() of ip_queue_xmit()).
+using TcpXmitFn = absl::FunctionRef<int(sk_buff* skb)>;
+
+// kernel: tcp_set_skb_tso_segs() — pcount and gso size for mss_now.
+void tcp_set_skb_tso_segs(sk_buff* skb, uint32_t mss_now);
+
+// kernel: tcp_nagle_check() — true when Nagle holds back a segment:
+//   partial (a sub-MSS segment) and either TCP_CORK, or Nagle is on (nonagle == 0), data is in
+//   flight and the last small segment sent is not yet acked (Minshall's variant).
+bool tcp_nagle_check(bool partial, const tcp_sock* tp, uint8_t nonagle);
+// kernel: tcp_nagle_test() — true when the skb may go now (TCP_NAGLE_PUSH, FIN, or Nagle allows).
+bool tcp_nagle_test(const tcp_sock* tp, const sk_buff* skb, uint32_t cur_mss, uint8_t nonagle);
+// kernel: tcp_cwnd_test() — how many segments the congestion window allows now (at most half of
+// it at once), 0 for none; a lone FIN always goes.
+uint32_t tcp_cwnd_test(const tcp_sock* tp, const sk_buff* skb);
+// kernel: tcp_snd_wnd_test() — true when the first MSS of the skb fits the peer's window.
+bool tcp_snd_wnd_test(const tcp_sock* tp, const sk_buff* skb, uint32_t cur_mss);
+
+// Writes the TCP header and options into a private copy of `skb` and hands it to `xmit`; the
+// original stays queued (for retransmission). -ENOBUFS when no copy can be made.
+// kernel: __tcp_transmit_skb() (clone_it = 1) + tcp_v4_send_check()
+int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit);
+
+// Sends what the tests allow from send_head. Returns true when nothing is in flight yet data is
+// queued (the kernel then arms the zero-window probe timer). Simplifications, each documented at
+// its place in the .cc: no TSQ (tcp_small_queue_check), no pacing, no MTU probing, no urgent mode,
+// tcp_tso_autosize() replaced by gso_segs. kernel: tcp_write_xmit()
+bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_one, TcpXmitFn xmit);
+// kernel: __tcp_push_pending_frames(), tcp_push_one()
+bool tcp_push_pending_frames(tcp_sock* tp, uint32_t cur_mss, uint8_t nonagle, TcpXmitFn xmit);
+void tcp_push_one(tcp_sock* tp, uint32_t mss_now, TcpXmitFn xmit);
+
+}  // namespace xmit

@@ -1,0 +1,161 @@
+// stack/tcp/tcp_sendmsg.cc — the copy path of tcp_sendmsg_locked() and tcp_push(). Kernel
+// counterparts in tcp_sendmsg.h.
+#include "stack/tcp/tcp_sendmsg.h"
+
+#include <sys/socket.h>  // MSG_MORE, MSG_EOR, MSG_OOB
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "stack/tcp/tcp_mss.h"
+#include "stack/wire/tcp.h"
+
+namespace xmit {
+
+// kernel: tcp_skb_entail()
+static void tcp_skb_entail(tcp_sock* tp, sk_buff* skb) {
+  tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+  *tcb = tcp_skb_cb{};
+  tcb->seq = tcb->end_seq = tp->write_seq;
+  tcb->tcp_flags = TCPHDR_ACK;
+  skb_queue_tail(&tp->write_queue, skb);
+  if (tp->nonagle & TCP_NAGLE_PUSH) tp->nonagle &= static_cast<uint8_t>(~TCP_NAGLE_PUSH);
+}
+
+// kernel: tcp_skb_can_collapse_to()
+static bool tcp_skb_can_collapse_to(const sk_buff* skb) { return !TCP_SKB_CB(skb)->eor; }
+
+// A payload buffer with room. kernel: sk_page_frag_refill() / skb_page_frag_refill()
+static bool sk_page_frag_refill(tcp_sock* tp) {
+  BufPool* pool = tp->page_pool;
+  if (tp->pfrag_page != nullptr) {
+    if (tp->pfrag_offset < pool->buf_size()) return true;
+    // "If we are the only user, reuse the page" (skb_page_frag_refill())
+    if (pool->refcount(tp->pfrag_page) == 1) {
+      tp->pfrag_offset = 0;
+      return true;
+    }
+    pool->put(tp->pfrag_page);
+    tp->pfrag_page = nullptr;
+  }
+  tp->pfrag_page = pool->alloc();
+  tp->pfrag_offset = 0;
+  return tp->pfrag_page != nullptr;
+}
+
+// kernel: tcp_push(), net/ipv4/tcp.c
+void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32_t size_goal, TcpXmitFn xmit) {
+  (void)size_goal;  // only tcp_should_autocork() reads it
+  sk_buff* skb = tcp_write_queue_tail(tp);
+  if (skb == nullptr) return;
+  if (!(flags & MSG_MORE) || forced_push(tp)) tcp_mark_push(tp, skb);
+  if (flags & MSG_MORE) nonagle = TCP_NAGLE_CORK;
+  tcp_push_pending_frames(tp, mss_now, nonagle, xmit);
+}
+
+// kernel: tcp_sendmsg_locked(), net/ipv4/tcp.c (the copy branch)
+int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit) {
+  const uint8_t* from = static_cast<const uint8_t*>(buf);
+  uint32_t size_goal = 0;
+  uint32_t mss_now = tcp_send_mss(tp, dst_mtu, flags, &size_goal);
+  size_t left = size;
+  uint32_t copied = 0;
+  int err = 0;
+  while (left != 0) {
+    sk_buff* skb = tcp_write_queue_tail(tp);
+    int copy = skb != nullptr ? static_cast<int>(size_goal) - static_cast<int>(skb->len) : 0;
+    bool need_new = copy <= 0 || !tcp_skb_can_collapse_to(skb);
+    for (;;) {
+      if (need_new) {  // new_segment:
+        skb = tp->skb_pool->alloc_skb();
+        if (skb == nullptr) {
+          err = -EAGAIN;
+          break;
+        }
+        skb_reserve(skb, kTcpHeadroom);
+        tcp_skb_entail(tp, skb);
+        copy = static_cast<int>(size_goal);
+      }
+      // "Try to append data to the end of skb."
+      if (static_cast<size_t>(copy) > left) copy = static_cast<int>(left);
+      if (!sk_page_frag_refill(tp)) {
+        err = -EAGAIN;
+        break;
+      }
+      copy = std::min<int>(copy, static_cast<int>(tp->page_pool->buf_size() - tp->pfrag_offset));
+      skb_frag frag = skb_frag_pool(tp->page_pool, tp->pfrag_page + tp->pfrag_offset, static_cast<uint32_t>(copy));
+      if (!skb_can_coalesce(skb, frag) && skb_shinfo(skb)->nr_frags >= MAX_SKB_FRAGS) {
+        tcp_mark_push(tp, skb);
+        need_new = true;
+        continue;  // goto new_segment
+      }
+      std::memcpy(frag.data, from, static_cast<size_t>(copy));
+      tp->page_pool->get(tp->pfrag_page);  // the fragment's reference (dropped again on a merge)
+      skb_append_frag(skb, frag);
+      tp->pfrag_offset += static_cast<uint32_t>(copy);
+      break;
+    }
+    if (err != 0) break;
+    if (copied == 0) TCP_SKB_CB(skb)->tcp_flags &= static_cast<uint8_t>(~TCPHDR_PSH);
+    tp->write_seq += static_cast<uint32_t>(copy);
+    TCP_SKB_CB(skb)->end_seq += static_cast<uint32_t>(copy);
+    TCP_SKB_CB(skb)->tcp_gso_segs = 0;  // kernel: tcp_skb_pcount_set(skb, 0)
+    from += copy;
+    left -= static_cast<size_t>(copy);
+    copied += static_cast<uint32_t>(copy);
+    if (left == 0) {
+      if (flags & MSG_EOR) TCP_SKB_CB(skb)->eor = true;
+      break;
+    }
+    if (skb->len < size_goal || (flags & MSG_OOB)) continue;
+    if (forced_push(tp)) {
+      tcp_mark_push(tp, skb);
+      tcp_push_pending_frames(tp, mss_now, TCP_NAGLE_PUSH, xmit);
+    } else if (skb == tcp_send_head(tp)) {
+      tcp_push_one(tp, mss_now, xmit);
+    }
+  }
+  if (err != 0) {
+    // wait_for_space: push what we have, then (non-blocking) give up.
+    if (copied != 0) tcp_push(tp, flags & ~MSG_MORE, mss_now, TCP_NAGLE_PUSH, size_goal, xmit);
+    return copied != 0 ? static_cast<int>(copied) : err;
+  }
+  if (copied != 0) tcp_push(tp, flags, mss_now, tp->nonagle, size_goal, xmit);
+  return static_cast<int>(copied);
+}
+
+// kernel: tcp_push_pending_frames(sk), include/net/tcp.h
+static void tcp_push_pending(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit) {
+  if (tcp_send_head(tp) != nullptr) tcp_push_pending_frames(tp, tcp_current_mss(tp, dst_mtu), tp->nonagle, xmit);
+}
+
+// kernel: __tcp_sock_set_cork(), net/ipv4/tcp.c
+void tcp_sock_set_cork(tcp_sock* tp, bool on, uint32_t dst_mtu, TcpXmitFn xmit) {
+  if (on) {
+    tp->nonagle |= TCP_NAGLE_CORK;
+    return;
+  }
+  tp->nonagle &= static_cast<uint8_t>(~TCP_NAGLE_CORK);
+  if (tp->nonagle & TCP_NAGLE_OFF) tp->nonagle |= TCP_NAGLE_PUSH;
+  tcp_push_pending(tp, dst_mtu, xmit);
+}
+
+// kernel: __tcp_sock_set_nodelay(), net/ipv4/tcp.c
+void tcp_sock_set_nodelay(tcp_sock* tp, bool on, uint32_t dst_mtu, TcpXmitFn xmit) {
+  if (on) {
+    tp->nonagle |= TCP_NAGLE_OFF | TCP_NAGLE_PUSH;
+    tcp_push_pending(tp, dst_mtu, xmit);
+  } else {
+    tp->nonagle &= static_cast<uint8_t>(~TCP_NAGLE_OFF);
+  }
+}
+
+void tcp_write_queue_purge(tcp_sock* tp) {
+  skb_queue_purge(&tp->write_queue);
+  skb_queue_purge(&tp->rtx_queue);
+  if (tp->pfrag_page != nullptr) tp->page_pool->put(tp->pfrag_page);
+  tp->pfrag_page = nullptr;
+}
+
+}  // namespace xmit

@@ -1,0 +1,48 @@
+// stack/tcp/tcp_sendmsg.h — copying a send into the write queue and deciding when to push it.
+// Kernel counterparts: tcp_sendmsg_locked() (copy path), tcp_push(), forced_push(), tcp_mark_push(),
+// tcp_skb_entail(), __tcp_sock_set_cork(), __tcp_sock_set_nodelay() (net/ipv4/tcp.c).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "stack/tcp/tcp_output.h"
+#include "stack/tcp/tcp_sock.h"
+#include "stack/wire/tcp.h"
+
+namespace xmit {
+
+// kernel: forced_push() — more than half the peer's largest window written since the last push.
+inline bool forced_push(const tcp_sock* tp) {
+  return after(tp->write_seq, tp->pushed_seq + (tp->max_window >> 1));
+}
+// kernel: tcp_mark_push()
+inline void tcp_mark_push(tcp_sock* tp, sk_buff* skb) {
+  TCP_SKB_CB(skb)->tcp_flags |= TCPHDR_PSH;
+  tp->pushed_seq = tp->write_seq;
+}
+
+// kernel: tcp_push() — marks PSH unless MSG_MORE (or forced), turns MSG_MORE into TCP_NAGLE_CORK
+// for this push, then sends. Autocorking (tcp_should_autocork()) is not reproduced: it waits for
+// the device to complete this socket's earlier skbs, which needs the TX completion path.
+void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32_t size_goal, TcpXmitFn xmit);
+
+// Copies `size` bytes into the write queue (appending to the tail skb while it is under
+// size_goal and not EOR-marked) and pushes as the kernel does: tcp_push_one() each time the
+// send head fills to size_goal, a forced push after half a window, tcp_push() at the end.
+// `dst_mtu` is the route's MTU (tcp_current_mss() re-syncs on a change). Returns the bytes
+// copied, or -EAGAIN when nothing could be queued (no skb or buffer free: the non-blocking
+// sk_stream_wait_memory()). MSG_MORE, MSG_EOR and MSG_OOB (no urgent data: only its size-goal
+// effect) are honoured. Memory accounting (sk_wmem_queued, sndbuf) is not done yet.
+// kernel: tcp_sendmsg_locked()
+int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit);
+
+// setsockopt(TCP_CORK) and setsockopt(TCP_NODELAY): uncorking / setting NODELAY pushes what is
+// queued. kernel: __tcp_sock_set_cork(), __tcp_sock_set_nodelay()
+void tcp_sock_set_cork(tcp_sock* tp, bool on, uint32_t dst_mtu, TcpXmitFn xmit);
+void tcp_sock_set_nodelay(tcp_sock* tp, bool on, uint32_t dst_mtu, TcpXmitFn xmit);
+
+// Drops every queued skb and the payload buffer. Not the kernel's close; for tests and teardown.
+void tcp_write_queue_purge(tcp_sock* tp);
+
+}  // namespace xmit

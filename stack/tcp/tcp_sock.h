@@ -1,0 +1,129 @@
+// stack/tcp/tcp_sock.h — the TCP socket state the output path reads and writes, and the per-skb
+// control block. Kernel counterparts: struct tcp_sock (include/linux/tcp.h), struct tcp_options_received,
+// struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h). Only output-path fields are here so far.
+#pragma once
+
+#include <cstdint>
+
+#include "stack/ipv4/skb_queue.h"
+#include "stack/skb/pool.h"
+#include "stack/skb/sk_buff.h"
+
+namespace xmit {
+
+// kernel: TCP_NAGLE_* (include/net/tcp.h) — tp->nonagle bits.
+inline constexpr uint8_t TCP_NAGLE_OFF = 1;   // TCP_NODELAY
+inline constexpr uint8_t TCP_NAGLE_CORK = 2;  // TCP_CORK (or MSG_MORE for one push)
+inline constexpr uint8_t TCP_NAGLE_PUSH = 4;  // push once, then back to Nagle (cleared by tcp_skb_entail())
+
+inline constexpr uint32_t TCP_MSS_DEFAULT = 536;  // kernel: include/net/tcp.h (RFC 1122 default)
+inline constexpr uint32_t TCP_MIN_SND_MSS = 48;   // kernel: sysctl_tcp_min_snd_mss default
+// kernel: MAX_TCP_HEADER = L1_CACHE_ALIGN(128 + MAX_HEADER) = 320 on x86-64 distribution configs;
+// only used here where the kernel subtracts it from gso_max_size (sk_dst_gso_max_size()).
+inline constexpr uint32_t MAX_TCP_HEADER = 320;
+// Headroom reserved in a new skb's head for the TCP, IP and Ethernet headers (20+40, 20+40, 14).
+inline constexpr uint32_t kTcpHeadroom = 160;
+inline constexpr uint32_t GSO_LEGACY_MAX_SIZE = 65536;  // kernel: include/linux/netdevice.h
+inline constexpr uint16_t GSO_MAX_SEGS = 65535;
+
+// kernel: struct tcp_options_received (the fields the sender uses)
+struct tcp_options_received {
+  bool tstamp_ok = false;   // timestamps negotiated (RFC 7323 §3)
+  bool sack_ok = false;     // SACK permitted (RFC 2018)
+  bool wscale_ok = false;   // window scaling negotiated (RFC 7323 §2)
+  uint8_t snd_wscale = 0;   // the peer's shift: applied to windows it advertises
+  uint8_t rcv_wscale = 0;   // our shift: applied to windows we advertise
+  uint32_t ts_recent = 0;   // TSval to echo (TSecr)
+  uint16_t mss_clamp = 0xffff;  // the peer's MSS option (or TCP_MAXSEG), caps mss
+};
+
+// kernel: struct tcp_skb_cb, kept in skb->cb. Sequence numbers cover the payload (+1 for SYN/FIN).
+struct tcp_skb_cb {
+  uint32_t seq = 0;
+  uint32_t end_seq = 0;
+  uint8_t tcp_flags = 0;  // TCPHDR_*
+  bool eor = false;       // MSG_EOR: never append to this skb (tcp_skb_can_collapse_to())
+  uint16_t tcp_gso_segs = 0;  // kernel: tcp_skb_pcount(); 0 = not yet computed for this mss
+  uint16_t tcp_gso_size = 0;
+  uint64_t sent_us = 0;   // when it was last transmitted (kernel: skb->skb_mstamp_ns)
+};
+static_assert(sizeof(tcp_skb_cb) <= sizeof(sk_buff::cb));
+
+// kernel: TCP_SKB_CB()
+inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
+inline const tcp_skb_cb* TCP_SKB_CB(const sk_buff* skb) { return reinterpret_cast<const tcp_skb_cb*>(skb->cb); }
+
+// kernel: before(), after() — sequence-space comparisons, include/net/tcp.h (RFC 9293 §3.4)
+inline bool before(uint32_t seq1, uint32_t seq2) { return static_cast<int32_t>(seq1 - seq2) < 0; }
+inline bool after(uint32_t seq2, uint32_t seq1) { return before(seq1, seq2); }
+
+struct tcp_sock {
+  // Addressing (kernel: inet_sock / sock_common): addresses in network order as on the wire,
+  // ports in host order (the kernel keeps inet_sport/inet_dport in network order).
+  be32 saddr = 0;
+  be32 daddr = 0;
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+
+  // Send sequence space (RFC 9293 §3.3.1).
+  uint32_t snd_una = 0;     // oldest unacknowledged
+  uint32_t snd_nxt = 0;     // next to send
+  uint32_t write_seq = 0;   // tail of the data the user has written
+  uint32_t pushed_seq = 0;  // write_seq at the last tcp_mark_push()
+  uint32_t snd_sml = 0;     // end of the last small segment sent (Minshall's Nagle)
+  uint32_t snd_wnd = 0;     // the peer's window, already scaled
+  uint32_t max_window = 0;  // largest snd_wnd seen
+  uint32_t snd_cwnd = 10;   // congestion window, in segments (kernel: TCP_INIT_CWND)
+  uint32_t packets_out = 0; // segments sent and not acked (no SACK/loss accounting yet)
+  uint32_t snd_up = 0;      // urgent pointer (urgent mode not supported yet: snd_up == snd_una)
+
+  // Receive side, for the ACK field and the advertised window.
+  uint32_t rcv_nxt = 0;
+  uint32_t rcv_wnd = 0;
+  uint32_t rcv_wup = 0;     // rcv_nxt at the last window update (kernel: tcp_select_window())
+
+  // MSS (kernel: tp->mss_cache, tp->tcp_header_len, icsk->icsk_pmtu_cookie, icsk_ext_hdr_len).
+  uint32_t mss_cache = TCP_MSS_DEFAULT;
+  uint16_t tcp_header_len = 20;  // 20, or 32 with timestamps: what mss_cache has room for
+  uint32_t pmtu_cookie = 0;      // the path MTU mss_cache was computed from
+  uint16_t ext_hdr_len = 0;      // IP options length
+  uint16_t net_header_len = 20;  // kernel: icsk_af_ops->net_header_len (IPv4)
+
+  // GSO (kernel: sk_gso_max_size, sk_gso_max_segs, tp->gso_segs; set by tcp_sk_setup_caps()).
+  uint32_t gso_max_size = 0;     // 0: no GSO — size_goal is one MSS
+  uint16_t gso_max_segs = GSO_MAX_SEGS;
+  uint16_t gso_segs = 0;         // size_goal / mss, cached by tcp_xmit_size_goal()
+  bool hw_csum = false;          // the device finishes the checksum (CHECKSUM_PARTIAL)
+
+  tcp_options_received rx_opt;
+  uint8_t nonagle = 0;           // TCP_NAGLE_* bits
+  uint32_t tsoffset = 0;         // added to the clock for TSval (kernel: tp->tsoffset)
+  uint64_t tcp_mstamp = 0;       // "now" in microseconds, injected (kernel: tp->tcp_mstamp)
+  uint32_t srtt_us = 0;          // smoothed RTT << 3 (kernel: tp->srtt_us), for TSO deferral
+
+  // Where skbs and payload buffers come from (kernel: the slab and sk_page_frag()); the socket's
+  // current payload buffer and how much of it is used.
+  SkbPool* skb_pool = nullptr;
+  BufPool* page_pool = nullptr;
+  uint8_t* pfrag_page = nullptr;  // one reference held while set
+  uint32_t pfrag_offset = 0;
+
+  // Queues. write_queue holds unsent skbs from send_head on; rtx_queue the sent, unacked ones
+  // (kernel: sk_write_queue and the tcp_rtx_queue rbtree — a list suffices without SACK).
+  SkbQueue write_queue;
+  SkbQueue rtx_queue;
+};
+
+// kernel: tcp_write_queue_tail(), tcp_send_head(), tcp_write_queue_empty(), tcp_rtx_queue_empty()
+inline sk_buff* tcp_write_queue_tail(const tcp_sock* tp) { return tp->write_queue.tail; }
+inline sk_buff* tcp_send_head(const tcp_sock* tp) { return tp->write_queue.head; }
+inline bool tcp_write_queue_empty(const tcp_sock* tp) { return tp->write_seq == tp->snd_nxt; }
+inline bool tcp_rtx_queue_empty(const tcp_sock* tp) { return skb_queue_empty(tp->rtx_queue); }
+// kernel: tcp_wnd_end() — the right edge of the peer's window.
+inline uint32_t tcp_wnd_end(const tcp_sock* tp) { return tp->snd_una + tp->snd_wnd; }
+// kernel: tcp_packets_in_flight() (no sacked_out/lost_out/retrans_out yet)
+inline uint32_t tcp_packets_in_flight(const tcp_sock* tp) { return tp->packets_out; }
+// kernel: tcp_skb_pcount()
+inline uint32_t tcp_skb_pcount(const sk_buff* skb) { return TCP_SKB_CB(skb)->tcp_gso_segs; }
+
+}  // namespace xmit

@@ -1,0 +1,93 @@
+// tests/tcp/tcp_bed.h — pools, a tcp_sock in ESTABLISHED-like state, and a transmit function that
+// records each segment's header fields (and frees the skb).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "stack/skb/pool.h"
+#include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_sendmsg.h"
+#include "stack/wire/tcp.h"
+
+namespace xmit::testing_tcp {
+
+// One segment as tcp_write_xmit() handed it over. `seq` is relative to the ISN.
+struct Seg {
+  uint32_t seq = 0;
+  uint32_t len = 0;  // payload bytes
+  uint8_t flags = 0;
+  uint16_t gso_segs = 0;
+  uint16_t gso_size = 0;
+  bool operator==(const Seg&) const = default;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Seg& s) {
+  return os << "{seq " << s.seq << " len " << s.len << " flags 0x" << std::hex << int(s.flags) << std::dec
+            << " gso " << s.gso_segs << "x" << s.gso_size << "}";
+}
+
+inline constexpr uint32_t kIsn = 1000;
+inline constexpr uint8_t kAck = TCPHDR_ACK;
+inline constexpr uint8_t kAckPsh = TCPHDR_ACK | TCPHDR_PSH;
+
+struct TcpBed {
+  std::unique_ptr<BufPool> heads;
+  std::unique_ptr<BufPool> pages;
+  std::unique_ptr<SkbPool> skbs;
+  tcp_sock tp;
+  std::vector<Seg> segs;
+  uint32_t mtu = 1500;
+
+  // 1448-byte MSS (timestamps), TSO device, a 1 MiB peer window, cwnd 10.
+  explicit TcpBed(uint32_t nr_pages = 16) {
+    EXPECT_EQ(BufPool::create(512, 2048, &heads), 0);
+    EXPECT_EQ(BufPool::create(nr_pages, 32768, &pages), 0);  // kernel: 32 KiB sk_page_frag pages
+    EXPECT_EQ(SkbPool::create(512, heads.get(), &skbs), 0);
+    tp.skb_pool = skbs.get();
+    tp.page_pool = pages.get();
+    tp.saddr = htonl(0xc6120001);
+    tp.daddr = htonl(0xc6120002);
+    tp.sport = 40000;
+    tp.dport = 5001;
+    tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = kIsn;
+    tp.snd_wnd = tp.max_window = 1u << 20;
+    tp.rcv_nxt = 5000;
+    tp.rcv_wnd = 64240;
+    tp.rx_opt.tstamp_ok = true;
+    tp.tcp_header_len = 32;
+    tcp_sync_mss(&tp, mtu);
+    tcp_sk_setup_caps(&tp, NetdevFeatures{.ip_csum = true, .l4_csum = true, .tso = true});
+  }
+  ~TcpBed() { tcp_write_queue_purge(&tp); }
+
+  int xmit(sk_buff* skb) {
+    auto th = TcpHdrView::parse(absl::MakeConstSpan(skb->data, skb_headlen(skb)));
+    EXPECT_TRUE(th.has_value());
+    if (th) {
+      segs.push_back(Seg{.seq = th->seq() - kIsn, .len = skb->len - th->doff() * 4u, .flags = th->flags(),
+                         .gso_segs = skb_shinfo(skb)->gso_segs, .gso_size = skb_shinfo(skb)->gso_size});
+    }
+    kfree_skb(skb);
+    return 0;
+  }
+  int send(size_t n, int flags = 0) {
+    std::vector<uint8_t> data(n, 0x5a);
+    return tcp_sendmsg_locked(&tp, data.data(), n, flags, mtu, [this](sk_buff* s) { return xmit(s); });
+  }
+  void cork(bool on) { tcp_sock_set_cork(&tp, on, mtu, [this](sk_buff* s) { return xmit(s); }); }
+  void nodelay(bool on) { tcp_sock_set_nodelay(&tp, on, mtu, [this](sk_buff* s) { return xmit(s); }); }
+  void push() {
+    tcp_push_pending_frames(&tp, tcp_current_mss(&tp, mtu), tp.nonagle, [this](sk_buff* s) { return xmit(s); });
+  }
+  // Everything sent so far is acknowledged (stands in for tcp_ack() until a receive path exists).
+  void ack_all() {
+    tp.snd_una = tp.snd_nxt;
+    tp.packets_out = 0;
+    skb_queue_purge(&tp.rtx_queue);
+  }
+  std::vector<Seg> take() { return std::exchange(segs, {}); }
+};
+
+}  // namespace xmit::testing_tcp

@@ -1,0 +1,162 @@
+// tests/tcp/tcp_sendmsg_test.cc — segment boundaries from sequences of sends under Nagle, NODELAY,
+// MSG_MORE, TCP_CORK and MSG_EOR, and tcp_write_xmit()'s window and cwnd limits. MSS 1448
+// (MTU 1500, timestamps), size_goal 65160, cwnd 10, a 1 MiB window unless a test says otherwise.
+// Each expectation says which kernel rule produces it.
+#include <sys/socket.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/tcp/tcp_bed.h"
+
+namespace xmit::testing_tcp {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// Nagle (Minshall): a small segment goes when nothing is in flight; the next small one waits
+// until the first is acked (tcp_nagle_check(): nonagle == 0, packets_out, snd_sml unacked).
+TEST(TcpSendmsg, NagleHoldsSecondSmallSegment) {
+  TcpBed bed;
+  EXPECT_EQ(bed.send(100), 100);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 100, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.send(100), 100);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  EXPECT_EQ(bed.send(100), 100);  // appended to the held skb (room up to size_goal)
+  EXPECT_THAT(bed.take(), IsEmpty());
+  bed.ack_all();
+  bed.push();
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{100, 200, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.snd_nxt, kIsn + 300);
+}
+
+// TCP_NODELAY: nonagle == TCP_NAGLE_OFF, so tcp_nagle_check() never holds a partial segment.
+TEST(TcpSendmsg, NodelaySendsEach) {
+  TcpBed bed;
+  bed.nodelay(true);
+  bed.send(100);
+  bed.send(100);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 100, kAckPsh, 1, 0}, Seg{100, 100, kAckPsh, 1, 0}));
+}
+
+// MSG_MORE: tcp_push() neither marks PSH nor sends past TCP_NAGLE_CORK; the next send without it
+// appends, marks PSH and sends both as one segment.
+TEST(TcpSendmsg, MsgMoreCoalesces) {
+  TcpBed bed;
+  bed.nodelay(true);  // even with NODELAY: MSG_MORE corks this push
+  bed.send(100, MSG_MORE);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  bed.send(100);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 200, kAckPsh, 1, 0}));
+}
+
+// TCP_CORK: partial segments wait; full-MSS ones go. 3000 bytes corked are one skb (size_goal
+// 65160); tcp_mss_split_point() cuts it at the last MSS boundary because Nagle (CORK) would hold
+// the 104-byte tail: one 2896-byte GSO segment (2 x 1448) without PSH ("PSH and FIN should only
+// be set in the second packet"), then on uncork the 104 bytes with PSH.
+TEST(TcpSendmsg, CorkSendsFullSegmentsOnly) {
+  TcpBed bed;
+  bed.cork(true);
+  bed.send(100);
+  bed.send(100);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  bed.cork(false);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 200, kAckPsh, 1, 0}));
+  bed.ack_all();
+
+  bed.cork(true);
+  bed.send(3000);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{200, 2896, kAck, 2, 1448}));
+  bed.cork(false);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{3096, 104, kAckPsh, 1, 0}));
+}
+
+// MSG_EOR: the skb is closed to appends (tcp_skb_can_collapse_to()). Corked, the first skb is then
+// no longer the queue's tail, and tcp_write_xmit() passes TCP_NAGLE_PUSH for skbs that "sit in the
+// middle of the write_queue": it goes at the second send. The second skb waits for the uncork, and
+// then still for Nagle: the first small segment (snd_sml = 1100) is not yet acked.
+TEST(TcpSendmsg, EorSeparatesRecords) {
+  TcpBed bed;
+  bed.cork(true);
+  bed.send(100, MSG_EOR);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  bed.send(100);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 100, kAckPsh, 1, 0}));
+  bed.cork(false);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  bed.tp.snd_una = kIsn + 100;  // the first segment acked
+  bed.tp.packets_out = 0;
+  bed.push();
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{100, 100, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.write_queue.qlen, 0u);
+  EXPECT_EQ(bed.tp.rtx_queue.qlen, 2u);  // (not pruned: tcp_ack() does not exist yet)
+}
+
+// A 100000-byte send with cwnd 10. The first skb fills to size_goal (65160) and, being the send
+// head, goes by tcp_push_one(): tcp_cwnd_test() allows min(cwnd/2, cwnd - in_flight) = 5 segments,
+// so tcp_mss_split_point() cuts 5 x 1448 = 7240. Refilled to 65160, the head goes again: 5 more.
+// Then in_flight == cwnd: nothing more; the rest (85520 bytes) stays queued, PSH on the tail.
+TEST(TcpSendmsg, BulkSendCwndLimited) {
+  TcpBed bed;
+  EXPECT_EQ(bed.send(100000), 100000);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 7240, kAck, 5, 1448}, Seg{7240, 7240, kAck, 5, 1448}));
+  EXPECT_EQ(bed.tp.packets_out, 10u);
+  EXPECT_EQ(bed.tp.snd_nxt, kIsn + 14480);
+  EXPECT_EQ(bed.tp.write_seq, kIsn + 100000);
+  // Queue: 65160 (the refilled head) + 20360.
+  ASSERT_EQ(bed.tp.write_queue.qlen, 2u);
+  EXPECT_EQ(bed.tp.write_queue.head->len, 65160u);
+  EXPECT_EQ(bed.tp.write_queue.tail->len, 20360u);
+  EXPECT_EQ(TCP_SKB_CB(bed.tp.write_queue.tail)->tcp_flags, kAckPsh);
+  // An ACK of everything: the next push sends 5 more MSS (half the cwnd at once).
+  bed.ack_all();
+  bed.push();
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{14480, 7240, kAck, 5, 1448}, Seg{21720, 7240, kAck, 5, 1448}));
+}
+
+// The peer's window: 3000 bytes. size_goal is bounded to half of it (1500 -> one MSS), so each
+// 1448-byte skb goes by tcp_push_one() until tcp_snd_wnd_test() fails: 1000 + 3000 = 4000 is the
+// window's end, and the third segment would end at 5344. The second carries PSH: forced_push()
+// (2896 bytes written since the last push > max_window / 2 = 1500) marks it and pushes.
+TEST(TcpSendmsg, ReceiveWindowLimited) {
+  TcpBed bed;
+  bed.tp.snd_wnd = bed.tp.max_window = 3000;
+  EXPECT_EQ(bed.send(5000), 5000);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 1448, kAck, 1, 0}, Seg{1448, 1448, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.write_queue.qlen, 2u);  // 1448 and 656 wait for the window
+}
+
+// tcp_tso_should_defer(), simplified: with 8 segments in flight of a cwnd of 10, a 3000-byte skb
+// could only go as 2 x 1448 (limit 2896 < 1/3 of min(snd_wnd, cwnd * mss) = 4826). The kernel
+// then defers unless the next ACK (oldest unacked send + srtt) is further off than
+// min(srtt/2, 1 ms). srtt 1 ms (srtt_us = 8000): at 100 us the ACK is 900 us away (> 500), so
+// 2896 bytes go now; at 600 us it is 400 us away, and cong_win 2896 <= 3000: cwnd-limited, defer.
+TEST(TcpSendmsg, TsoDeferralWaitsForAnAckThatIsDue) {
+  for (uint64_t now : {100u, 600u}) {
+    TcpBed bed;
+    bed.nodelay(true);
+    bed.tp.srtt_us = 8000;
+    bed.tp.tcp_mstamp = 0;
+    bed.send(8 * 1448);  // 5 then 3 segments (cwnd_quota is half the cwnd at most)
+    EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 7240, kAck, 5, 1448}, Seg{7240, 4344, kAckPsh, 3, 1448}));
+    EXPECT_EQ(bed.tp.packets_out, 8u);
+    bed.tp.tcp_mstamp = now;
+    bed.send(3000);
+    if (now == 100) {
+      EXPECT_THAT(bed.take(), ElementsAre(Seg{11584, 2896, kAck, 2, 1448}));
+    } else {
+      EXPECT_THAT(bed.take(), IsEmpty());
+    }
+  }
+}
+
+// Out of payload buffers before anything is copied: -EAGAIN (the non-blocking wait for memory).
+TEST(TcpSendmsg, NoBuffersIsEagain) {
+  TcpBed bed(/*nr_pages=*/1);
+  uint8_t* hog = bed.pages->alloc();
+  EXPECT_EQ(bed.send(100), -EAGAIN);
+  bed.pages->put(hog);
+}
+
+}  // namespace
+}  // namespace xmit::testing_tcp
