@@ -60,9 +60,10 @@ class LibcShadow final : public ShadowOps {
     return r < 0 ? -errno : r;
   }
   int wait(int fd, int dev_fd, int timeout_ms) override {
-    pollfd p[2] = {{fd, POLLIN, 0}, {dev_fd, POLLIN, 0}};
+    pollfd p[2] = {{fd, POLLIN, 0}, {dev_fd, POLLIN, 0}};  // a negative fd is skipped by poll(2)
     int r = ::poll(p, 2, timeout_ms);  // poll(2) is not interposed
-    return r < 0 ? -errno : 0;
+    if (r < 0) return -errno;
+    return (p[0].revents & (POLLERR | POLLIN)) == POLLERR ? kShadowErrOnly : 0;
   }
   // The signal that interrupted poll() is not known: the kernel would restart the send only if
   // its handler has SA_RESTART, so restart only when every installed handler has it (glibc's

@@ -20,12 +20,15 @@ class FdTable {
 
   constexpr FdTable() = default;
 
-  // The socket behind fd, or nullptr for a passthrough fd. No reference is taken.
+  // The socket behind fd, or nullptr for a passthrough fd — also for a socket the stack handed
+  // back to the kernel, which stays in the table (so other threads still inside it keep valid
+  // memory) until the fd is closed. No reference is taken.
   Socket* peek(int fd) const noexcept {
     if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return nullptr;
     const std::atomic<Socket*>* page = pages_[fd >> kPageBits].load(std::memory_order_acquire);
     if (page == nullptr) return nullptr;
-    return page[fd & (kPageSize - 1)].load(std::memory_order_acquire);
+    Socket* s = page[fd & (kPageSize - 1)].load(std::memory_order_acquire);
+    return s != nullptr && s->handed_to_kernel() ? nullptr : s;
   }
 
   // Makes fd name `s`, handing the table one reference; *old receives the socket fd named before

@@ -74,13 +74,11 @@ void forget_fd(int fd) noexcept {
   if (Socket* s = g_fds.remove(fd)) s->put();
 }
 
-// The stack handed the socket back to the kernel (xmit::kPassThrough): fd becomes a plain kernel
-// socket and the call is made again on it. Other fds naming the same socket follow on their next call.
-bool handed_back(int fd, long r) noexcept {
-  if (r != xmit::kPassThrough) [[likely]] return false;
-  forget_fd(fd);
-  return true;
-}
+// The stack handed the socket back to the kernel (xmit::kPassThrough): the call is made again on
+// the kernel socket, and every fd naming it passes through from now on (FdTable::peek()). The
+// object stays in the table until its fds are closed, so a thread still inside it (a blocked recv)
+// is not left with freed memory.
+bool handed_back(int, long r) noexcept { return r == xmit::kPassThrough; }
 
 }  // namespace
 

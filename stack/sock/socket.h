@@ -46,6 +46,10 @@ class Socket {
   // The fd's O_NONBLOCK changed (fcntl F_SETFL or ioctl FIONBIO on the shadow socket).
   virtual void set_nonblock(bool nonblock) = 0;
 
+  // The stack gave this socket back to the kernel for good: its fds pass straight through from
+  // now on (the object lives until they are closed).
+  bool handed_to_kernel() const { return kernel_.load(std::memory_order_acquire); }
+
   void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // kernel: sock_release() on the last put.
   void put() {
@@ -53,12 +57,14 @@ class Socket {
   }
 
  protected:
+  void hand_to_kernel() { kernel_.store(true, std::memory_order_release); }
   virtual ~Socket() = default;
   // Called once, when the last fd naming this socket is closed. Usually `delete this`.
   virtual void release() = 0;
 
  private:
   std::atomic<uint32_t> refs_{1};
+  std::atomic<bool> kernel_{false};
 };
 
 }  // namespace xmit

@@ -51,6 +51,7 @@ void UdpSock::release() {
 int UdpSock::pass_through(be32 daddr, const char* why) {
   if (!passthrough_) {
     passthrough_ = true;
+    hand_to_kernel();
     if (pending_) {  // the kernel socket knows nothing of it: lost (see udp_sock.h)
       udp_flush_pending_frames();
       ++corked_dropped_;
@@ -335,9 +336,18 @@ int UdpSock::sock_error() { return inet_.sk_err != 0 ? -std::exchange(inet_.sk_e
 
 int UdpSock::ioctl(unsigned long request, void* arg) {
   std::lock_guard<std::mutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
   if (request == SIOCINQ) {  // kernel: udp_ioctl(): the size of the next datagram's payload
     stack_->poll(shadow_->now_ns());
-    *static_cast<int*>(arg) = rxq_.empty() ? 0 : static_cast<int>(rxq_.front().len);
+    if (!rxq_.empty()) {
+      *static_cast<int*>(arg) = static_cast<int>(rxq_.front().len);
+      return 0;
+    }
+    // The next datagram may wait on the kernel socket (reassembled fragments): its size, as a
+    // MSG_PEEK|MSG_TRUNC read gives it; none: 0.
+    msghdr m{};
+    ssize_t r = shadow_->recvmsg(fd_, &m, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    *static_cast<int*>(arg) = r > 0 ? static_cast<int>(r) : 0;
     return 0;
   }
   if (request == SIOCOUTQ) {  // kernel: udp_ioctl(): sk_wmem_alloc_get(), frames not yet completed
@@ -428,6 +438,7 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   if (flags & MSG_OOB) return -EOPNOTSUPP;
   // kernel: sock_rcvtimeo(): SO_RCVTIMEO, 0 = wait for ever.
   const uint64_t start = shadow_->now_ns();
+  bool watch_shadow = true;
   for (;;) {
     const uint64_t now = shadow_->now_ns();
     stack_->poll(now);
@@ -449,7 +460,14 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
     int dev_fd = stack_->dev().wait_fd();
     lk.unlock();
     // Bounded waits: another thread may take our frame off the device ring and queue it for us.
-    int err = shadow_->wait(fd_, dev_fd, static_cast<int>(left_ms));
+    // A shadow that reports only an error (IP_RECVERR's error queue, which this call does not
+    // read) would wake every wait at once: it is then left out of this call's later waits, and
+    // checked by the loop's own read every 50 ms.
+    int err = shadow_->wait(watch_shadow ? fd_ : -1, dev_fd, static_cast<int>(left_ms));
+    if (err == kShadowErrOnly) {
+      watch_shadow = false;
+      err = 0;
+    }
     lk.lock();
     // kernel: sock_intr_errno(): -ERESTARTSYS without a timeout (restarted when the handler has
     // SA_RESTART), -EINTR with one. Which handler ran is not known here: the wait goes on only

@@ -52,6 +52,7 @@
 
 namespace xmit {
 
+inline constexpr int kShadowErrOnly = 1;  // ShadowOps::wait(): the shadow has only an error pending
 inline constexpr int kPassThrough = -4096;  // not an errno: "hand this socket back to the kernel"
 
 // The kernel socket behind the fd, as the UDP socket uses it. Every call: 0/count or -errno.
@@ -65,7 +66,8 @@ class ShadowOps {
   virtual int getsockopt(int fd, int level, int name, void* val, socklen_t* len) = 0;
   virtual int shutdown(int fd, int how) = 0;
   virtual ssize_t recvmsg(int fd, msghdr* msg, int flags) = 0;
-  // Waits until `fd` or the device's wait fd is readable, at most timeout_ms. 0 or -errno (-EINTR).
+  // Waits until `fd` (if >= 0) or the device's wait fd is readable, at most timeout_ms. 0,
+  // kShadowErrOnly when `fd` woke the wait with POLLERR and nothing to read, or -errno (-EINTR).
   virtual int wait(int fd, int dev_fd, int timeout_ms) = 0;
   // After wait() gave -EINTR: would the kernel restart a call that returned -ERESTARTSYS, i.e. did
   // the handler that ran have SA_RESTART? (A blocking send without SO_SNDTIMEO is such a call.)

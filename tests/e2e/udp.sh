@@ -144,6 +144,18 @@ lo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 lo.sendto(b"through the kernel", srv.getsockname())
 d, a = srv.recvfrom(100)
 if d != b"through the kernel" or a[1] != lo.getsockname()[1]: sys.exit("loopback: %r %r" % (d, a))
+# A socket handed back to the kernel while another thread is blocked in it: the blocked recv goes
+# on in the kernel and gets the echo of a datagram the socket then sends through the kernel.
+import threading, time
+h = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); h.bind(("0.0.0.0", 0))
+got = []
+t = threading.Thread(target=lambda: got.append(h.recvfrom(100))); t.start()
+time.sleep(0.2)
+h.sendto(b"to loopback", srv.getsockname())   # 127.0.0.1: the socket passes to the kernel
+if srv.recvfrom(100)[0] != b"to loopback": sys.exit("hand-back: loopback datagram")
+p = payload(i, 50); h.sendto(p, peer); note(p)
+t.join(10)
+if t.is_alive() or got != [(p, peer)]: sys.exit("hand-back: the blocked recv got %r" % (got,))
 sent.close()
 print(i)
 '
@@ -151,7 +163,7 @@ ip netns exec "$XMIT_NS_A" env XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" XMI
   LD_PRELOAD="$XMIT_LIB" "$PY" -c "$client" "$XMIT_ADDR_B" "$work/sent" >"$work/client.out" 2>"$work/client.err" ||
   { cat "$work/client.err" "$work/xmit.log"; fail "client failed"; }
 n=$(cat "$work/client.out")
-[ "$n" = 40 ] || { cat "$work/client.out" "$work/client.err"; fail "client sent $n datagrams, expected 40"; }
+[ "$n" = 41 ] || { cat "$work/client.out" "$work/client.err"; fail "client sent $n datagrams, expected 41"; }
 sleep 0.2
 
 a_out=$(( $(snmp "$XMIT_NS_A" Udp OutDatagrams) - a_out0 ))
@@ -185,11 +197,11 @@ while off + 16 <= len(b):
 print(tx, rx)
 PYEOF
 )
-echo "a: Udp OutDatagrams +$a_out, Ip OutRequests +$a_req (the one 127.0.0.1 datagram); b: Udp InDatagrams +$b_in"
+echo "a: Udp OutDatagrams +$a_out, Ip OutRequests +$a_req (2 to 127.0.0.1, 1 after a hand-back); b: Udp InDatagrams +$b_in"
 echo "xmit's queue: $tx UDP/IP frames sent, $rx received (pcap)"
-[ "$a_out" = 1 ] || fail "a's kernel sent $a_out UDP datagrams; only the 127.0.0.1 one should go through it"
-[ "$a_req" = 1 ] || fail "a's kernel sent $a_req IP datagrams; only the 127.0.0.1 one should go through it"
-[ "$b_in" = 40 ] || fail "b received $b_in datagrams, expected 40"
+[ "$a_out" = 3 ] || fail "a's kernel sent $a_out UDP datagrams; only the 3 of handed-back sockets should go through it"
+[ "$a_req" = 3 ] || fail "a's kernel sent $a_req IP datagrams; only the 3 of handed-back sockets should go through it"
+[ "$b_in" = 41 ] || fail "b received $b_in datagrams, expected 41"
 # 40 datagrams: 33 fit one frame, 7 of 3000 bytes take 3 frames each = 54 frames.
 [ "$tx" = 54 ] || fail "xmit's queue sent $tx frames, expected 54"
 # Echoes: the 23 unfragmented ones come back on the queue; the fragmented ones reach the kernel (the
