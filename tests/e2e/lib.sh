@@ -38,6 +38,11 @@ bed_down() {
   "$XMIT_SRC/scripts/netns" down "$BED_TAG"
 }
 
+# snmp NS PROTO FIELD: one counter of /proc/net/snmp in namespace NS (e.g. snmp "$XMIT_NS_A" Udp OutDatagrams).
+snmp() {  # snmp NS PROTO FIELD
+  ip netns exec "$1" awk -v p="$2:" -v f="$3" '$1 == p { if (!n) { for (i = 2; i <= NF; i++) if ($i == f) c = i; n = 1 } else print $c }' /proc/net/snmp
+}
+
 # wait_tcp NS ADDR PORT: until something listens (bounded: 10 s).
 wait_tcp() {
   local i

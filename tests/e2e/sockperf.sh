@@ -13,9 +13,6 @@ trap 'bed_down; rm -rf "$work"' EXIT
 PORT=11111
 SECS=${SOCKPERF_SECS:-2}
 
-snmp() {  # snmp NS PROTO FIELD
-  ip netns exec "$1" awk -v p="$2:" -v f="$3" '$1 == p { if (!n) { for (i = 2; i <= NF; i++) if ($i == f) c = i; n = 1 } else print $c }' /proc/net/snmp
-}
 udp_total() { echo $(( $(snmp "$1" Udp InDatagrams) + $(snmp "$1" Udp OutDatagrams) )); }
 
 # run NAME SERVER_NS SERVER_ADDR XMIT_SIDE(server|client|none)

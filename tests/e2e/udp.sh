@@ -36,9 +36,6 @@ BED_PIDS=$!
 for _ in $(seq 50); do [ -e "$work/rec.ready" ] && break; sleep 0.1; done
 [ -e "$work/rec.ready" ] || fail "echo server in $XMIT_NS_B did not start"
 
-snmp() {  # snmp NS PROTO FIELD
-  ip netns exec "$1" awk -v p="$2:" -v f="$3" '$1 == p { if (!n) { for (i = 2; i <= NF; i++) if ($i == f) c = i; n = 1 } else print $c }' /proc/net/snmp
-}
 a_out0=$(snmp "$XMIT_NS_A" Udp OutDatagrams); a_req0=$(snmp "$XMIT_NS_A" Ip OutRequests)
 b_in0=$(snmp "$XMIT_NS_B" Udp InDatagrams)
 

@@ -16,9 +16,6 @@ bed_up udpicmp
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
 
-snmp() {  # snmp NS PROTO FIELD
-  ip netns exec "$1" awk -v p="$2:" -v f="$3" '$1 == p { if (!n) { for (i = 2; i <= NF; i++) if ($i == f) c = i; n = 1 } else print $c }' /proc/net/snmp
-}
 # b answers every datagram to a closed port (no ICMP rate limit: both runs see every error).
 ip netns exec "$XMIT_NS_B" sysctl -qw net.ipv4.icmp_ratelimit=0 || fail "sysctl icmp_ratelimit in b"
 ip netns exec "$XMIT_NS_A" "$PY" -c 'import socket, time

@@ -12,9 +12,6 @@ bed_up udps
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
 
-snmp() {  # snmp NS PROTO FIELD
-  ip netns exec "$1" awk -v p="$2:" -v f="$3" '$1 == p { if (!n) { for (i = 2; i <= NF; i++) if ($i == f) c = i; n = 1 } else print $c }' /proc/net/snmp
-}
 a_in0=$(snmp "$XMIT_NS_A" Udp InDatagrams); a_out0=$(snmp "$XMIT_NS_A" Udp OutDatagrams)
 
 server='
