@@ -74,8 +74,9 @@ class UdpSockTest : public ::testing::Test {
     stack->set_if_addr(kA);
   }
   void TearDown() override {
-    if (sk != nullptr) {
-      // Complete what is still on the device: a socket with frames in flight outlives its close.
+    {
+      // Complete what is still on the device: a socket with frames in flight outlives its close
+      // (also one the test closed itself), and is freed by its last completion.
       link->run(++now);
       std::lock_guard<std::mutex> g(stack->mu());
       stack->poll(now);
