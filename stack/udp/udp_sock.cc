@@ -21,11 +21,9 @@ namespace xmit {
 UdpSock::UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock)
     : stack_(stack), shadow_(shadow), fd_(fd), nonblock_(nonblock) {
   int v = 0;
-  socklen_t l = sizeof v;
-  if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0 && v > 0) sk_rcvbuf_ = static_cast<uint32_t>(v);
+  if (shadow_int(SOL_SOCKET, SO_RCVBUF, &v) && v > 0) sk_rcvbuf_ = static_cast<uint32_t>(v);
   // kernel: sock_init_data(): sk_sndbuf = net.core.wmem_default, as the new kernel socket reports it.
-  l = sizeof v;
-  if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0 && v > 0) inet_.sk_sndbuf = static_cast<uint32_t>(v);
+  if (shadow_int(SOL_SOCKET, SO_SNDBUF, &v) && v > 0) inet_.sk_sndbuf = static_cast<uint32_t>(v);
   inet_.sk_destruct = [](void* self) { delete static_cast<UdpSock*>(self); };
   inet_.sk_destruct_arg = this;
 }
@@ -217,8 +215,7 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
   if (udp_level && name == UDP_SEGMENT) {
     // kernel: udp_lib_setsockopt(): the shadow refused val < 0 || val > USHRT_MAX; up->gso_size.
     int v = 0;
-    socklen_t l = sizeof v;
-    if (shadow_->getsockopt(fd_, SOL_UDP, UDP_SEGMENT, &v, &l) == 0) gso_size_ = static_cast<uint16_t>(v);
+    if (shadow_int(SOL_UDP, UDP_SEGMENT, &v)) gso_size_ = static_cast<uint16_t>(v);
   }
   if (udp_level && name == UDP_CORK) {
     // kernel: udp_lib_setsockopt(): a non-zero value corks; 0 uncorks and pushes whatever is
@@ -233,50 +230,48 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
     }
     return 0;
   }
-  auto read_int = [&](int lvl, int nm, int* out) {
-    socklen_t l = sizeof *out;
-    return shadow_->getsockopt(fd_, lvl, nm, out, &l) == 0;
-  };
   int v = 0;
   if (level == SOL_IP) {
-    if (name == IP_TTL && read_int(SOL_IP, IP_TTL, &v)) {
+    if (name == IP_TTL && shadow_int(SOL_IP, IP_TTL, &v)) {
       // getsockopt reports the effective TTL; -1 ("default") is what setsockopt(-1) stored.
       int set = 0;
       std::memcpy(&set, val, std::min<size_t>(len, sizeof set));
       inet_.uc_ttl = static_cast<int16_t>(set == -1 ? -1 : v);
     }
-    if (name == IP_TOS && read_int(SOL_IP, IP_TOS, &v)) inet_.tos = static_cast<uint8_t>(v);
-    if (name == IP_MTU_DISCOVER && read_int(SOL_IP, IP_MTU_DISCOVER, &v)) inet_.pmtudisc = static_cast<uint8_t>(v);
-    if (name == IP_RECVERR && read_int(SOL_IP, IP_RECVERR, &v)) inet_.recverr = v != 0;
+    if (name == IP_TOS && shadow_int(SOL_IP, IP_TOS, &v)) inet_.tos = static_cast<uint8_t>(v);
+    if (name == IP_MTU_DISCOVER && shadow_int(SOL_IP, IP_MTU_DISCOVER, &v)) inet_.pmtudisc = static_cast<uint8_t>(v);
+    if (name == IP_RECVERR && shadow_int(SOL_IP, IP_RECVERR, &v)) inet_.recverr = v != 0;
   } else if (level == SOL_SOCKET) {
-    if ((name == SO_RCVBUF || name == SO_RCVBUFFORCE) && read_int(SOL_SOCKET, SO_RCVBUF, &v)) sk_rcvbuf_ = static_cast<uint32_t>(v);
-    if (name == SO_DONTROUTE && read_int(SOL_SOCKET, SO_DONTROUTE, &v)) sock_localroute_ = v != 0;
-    if (name == 20 || name == 66) {  // SO_RCVTIMEO_OLD / _NEW: read back as the old timeval
-      timeval tv{};
-      socklen_t l = sizeof tv;
-      if (shadow_->getsockopt(fd_, SOL_SOCKET, 20, &tv, &l) == 0) {
-        rcvtimeo_ns_ = static_cast<uint64_t>(tv.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(tv.tv_usec) * 1000u;
-      }
-    }
+    if ((name == SO_RCVBUF || name == SO_RCVBUFFORCE) && shadow_int(SOL_SOCKET, SO_RCVBUF, &v)) sk_rcvbuf_ = static_cast<uint32_t>(v);
+    if (name == SO_DONTROUTE && shadow_int(SOL_SOCKET, SO_DONTROUTE, &v)) sock_localroute_ = v != 0;
+    if (name == 20 || name == 66) shadow_timeo_ns(20, &rcvtimeo_ns_);  // SO_RCVTIMEO_OLD / _NEW
     // kernel: sk_setsockopt() stores max(val * 2, SOCK_MIN_SNDBUF) clamped by wmem_max (FORCE:
     // not clamped); getsockopt reports that. A larger buffer lets blocked writers go on at once
     // (kernel: sk->sk_write_space(sk)); ours re-check when their bounded wait ends.
-    if ((name == SO_SNDBUF || name == SO_SNDBUFFORCE) && read_int(SOL_SOCKET, SO_SNDBUF, &v)) inet_.sk_sndbuf = static_cast<uint32_t>(v);
-    // SO_SNDTIMEO_OLD 21, SO_SNDTIMEO_NEW 67; read back as the old timeval (64-bit: same layout).
-    if (name == 21 || name == 67) {
-      timeval tv{};
-      socklen_t l = sizeof tv;
-      if (shadow_->getsockopt(fd_, SOL_SOCKET, 21, &tv, &l) == 0) {
-        sk_sndtimeo_ns_ = static_cast<uint64_t>(tv.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(tv.tv_usec) * 1000u;
-      }
-    }
-    if (name == SO_MARK && read_int(SOL_SOCKET, SO_MARK, &v)) inet_.sk_mark = static_cast<uint32_t>(v);
-    if (name == SO_PRIORITY && read_int(SOL_SOCKET, SO_PRIORITY, &v)) inet_.sk_priority = static_cast<uint32_t>(v);
-    if (name == SO_NO_CHECK && read_int(SOL_SOCKET, SO_NO_CHECK, &v)) inet_.sk_no_check_tx = v != 0;
+    if ((name == SO_SNDBUF || name == SO_SNDBUFFORCE) && shadow_int(SOL_SOCKET, SO_SNDBUF, &v)) inet_.sk_sndbuf = static_cast<uint32_t>(v);
+    if (name == 21 || name == 67) shadow_timeo_ns(21, &sk_sndtimeo_ns_);  // SO_SNDTIMEO_OLD / _NEW
+    if (name == SO_MARK && shadow_int(SOL_SOCKET, SO_MARK, &v)) inet_.sk_mark = static_cast<uint32_t>(v);
+    if (name == SO_PRIORITY && shadow_int(SOL_SOCKET, SO_PRIORITY, &v)) inet_.sk_priority = static_cast<uint32_t>(v);
+    if (name == SO_NO_CHECK && shadow_int(SOL_SOCKET, SO_NO_CHECK, &v)) inet_.sk_no_check_tx = v != 0;
   }
   mirror_recv_opts(level, name);
   dst_.reset();
   return 0;
+}
+
+bool UdpSock::shadow_int(int level, int name, int* out) {
+  socklen_t l = sizeof *out;
+  return shadow_->getsockopt(fd_, level, name, out, &l) == 0;
+}
+
+// SO_RCVTIMEO_OLD (20) / SO_SNDTIMEO_OLD (21), the _NEW names' values too: the kernel reports
+// them as the old timeval (64-bit: the same layout). 0 stays 0: no timeout.
+void UdpSock::shadow_timeo_ns(int name, uint64_t* out) {
+  timeval tv{};
+  socklen_t l = sizeof tv;
+  if (shadow_->getsockopt(fd_, SOL_SOCKET, name, &tv, &l) == 0) {
+    *out = static_cast<uint64_t>(tv.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(tv.tv_usec) * 1000u;
+  }
 }
 
 // The receive-side options, read back from the kernel socket (its getsockopt is the authority on
@@ -285,8 +280,7 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
 void UdpSock::mirror_recv_opts(int level, int name) {
   auto read_int = [&](int lvl, int nm) {
     int v = 0;
-    socklen_t l = sizeof v;
-    return shadow_->getsockopt(fd_, lvl, nm, &v, &l) == 0 && v != 0;
+    return shadow_int(lvl, nm, &v) && v != 0;
   };
   if (level == SOL_IP) {
     if (uint32_t bit = ip_cmsg_flag(name); bit != 0) {

@@ -150,6 +150,10 @@ class UdpSock final : public Socket {
   void udp_flush_pending_frames();
   ssize_t dequeue(msghdr* msg, int flags);
   void mirror_recv_opts(int level, int name);
+  // An int option of the shadow into *out; false (nothing written) when getsockopt fails.
+  bool shadow_int(int level, int name, int* out);
+  // A timeout option of the shadow (SO_RCVTIMEO_OLD / SO_SNDTIMEO_OLD) into *out in ns.
+  void shadow_timeo_ns(int name, uint64_t* out);
 
   UdpStack* stack_;
   ShadowOps* shadow_;
