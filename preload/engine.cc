@@ -6,11 +6,13 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -18,8 +20,10 @@
 #include <mutex>
 #include <string>
 
+#include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/log.h"
+#include "preload/own_fds.h"
 #include "stack/dev/pcap.h"
 #include "stack/neigh/netlink_fib.h"
 #include "verbs/xdp/xdp_netdev.h"
@@ -135,6 +139,7 @@ class EngineControl final : public ControlOps {
   }
 
   static constexpr uint64_t kNetlinkTag = uint64_t{1} << 32;  // no fd looks like it
+  int fd() const { return epfd_; }
 
  private:
   int epfd_;
@@ -155,6 +160,18 @@ std::mutex g_open_mu;
 Engine* g_engine = nullptr;  // never freed (see engine.h)
 bool g_tried = false;
 std::string g_why;
+bool g_forked = false;  // this process is a fork()ed child of one that used the stack
+uint64_t g_retry_ns = 0;  // a forked child retries opening from then on (the parent may let go)
+int g_failures = 0;
+
+// Every fd the engine holds, for the program not to close (own_fds.h) and a forked child to close.
+void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
+  e.xdp->for_each_fd(f);
+  f(e.fib->request_fd());
+  f(e.fib->notify_fd());
+  f(e.control->fd());
+  if (e.pcap.is_open()) f(e.pcap.fd());
+}
 
 int read_sysctl_int(const char* path, int dflt) {
   FILE* f = fopen(path, "re");
@@ -239,16 +256,29 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
   std::lock_guard<std::mutex> g(g_open_mu);
   opening = true;
   struct Reset { bool& b; ~Reset() { b = false; } } reset{opening};
+  if (g_engine == nullptr && g_forked && g_tried && mono_ns() >= g_retry_ns) g_tried = false;
   if (!g_tried) {
     g_tried = true;
     try {
       g_engine = open_engine(rt, &g_why);
+      if (g_engine != nullptr) {
+        for_each_engine_fd(*g_engine, [](int fd) {
+          if (!g_own_fds.add(fd)) logf(LogLevel::kWarn, "fd %d: xmit's own fd is not protected from close()", fd);
+        });
+      } else if (g_forked) {
+        g_why = "after fork(): " + g_why + " (the parent process still holds the queue)";
+        g_retry_ns = mono_ns() + 1'000'000'000;
+      }
     } catch (...) {
       g_engine = nullptr;
       g_why = "out of memory opening the stack";
     }
-    if (g_engine == nullptr) {
+    if (g_engine == nullptr && !g_forked) {
       logf(LogLevel::kError, "%s; every socket passes through to the kernel", g_why.c_str());
+    } else if (g_engine == nullptr) {
+      logf(g_failures++ == 0 ? LogLevel::kError : LogLevel::kDebug,
+           "%s; new sockets pass through to the kernel until it can open (tried again at most once a second)",
+           g_why.c_str());
     }
   }
   if (g_engine == nullptr) {
@@ -259,6 +289,44 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
 }
 
 ShadowOps* engine_shadow() noexcept { return &g_shadow; }
+
+namespace {
+
+// fork(): the child gets copies of the AF_XDP rings and the stack's memory, but the queue stays
+// the parent's (two processes producing into one ring would corrupt it, and the XDP program keeps
+// steering to the parent's socket). So the child lets go of all of it: every inherited offloaded
+// socket becomes the plain kernel socket behind its fd (its shadow, which holds its bound and
+// connected addresses and options), xmit's own fds are closed, and the child's next socket opens
+// the stack afresh — which succeeds once the parent has let go of the interface (daemon(): the
+// parent exits) and otherwise passes through with one error line. The parent is unaffected.
+// Handlers run in the forking thread; the child touches nothing the parent's other threads could
+// have held locked (the stack's mutex, its pools), only g_open_mu, which prepare holds over fork.
+void atfork_prepare() { g_open_mu.lock(); }
+void atfork_parent() { g_open_mu.unlock(); }
+void atfork_child() {
+  int sockets = g_fds.abandon_all();
+  if (Engine* e = g_engine) {
+    for_each_engine_fd(*e, [](int fd) {
+      g_own_fds.remove(fd);
+      libc().close(fd);
+    });
+    e->xdp->unmap_after_fork();
+    g_engine = nullptr;  // the parent's memory, leaked here: its destructors would act on the parent's queue
+    g_tried = false;
+    g_forked = true;
+    g_failures = 0;
+    g_why.clear();
+    logf(LogLevel::kInfo, "fork(): this child passes its %d inherited offloaded socket%s to the kernel; new ones "
+         "use xmit's stack once the parent lets go of the interface", sockets, sockets == 1 ? "" : "s");
+  }
+  g_open_mu.unlock();
+}
+
+__attribute__((constructor(102))) void engine_register_atfork() {
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+}  // namespace
 
 // At exit: the pcap recorder's buffered records reach the file, and one info line gives the
 // stack's counters (what the kernel would have counted in /proc/net/snmp and did not). Nothing is

@@ -35,4 +35,16 @@ Socket* FdTable::remove(int fd) noexcept {
   return page[fd & (kPageSize - 1)].exchange(nullptr, std::memory_order_acq_rel);
 }
 
+int FdTable::abandon_all() noexcept {
+  int n = 0;
+  for (auto& slot : pages_) {
+    std::atomic<Socket*>* page = slot.load(std::memory_order_acquire);
+    if (page == nullptr) continue;
+    for (int i = 0; i < kPageSize; ++i) {
+      if (page[i].exchange(nullptr, std::memory_order_acq_rel) != nullptr) ++n;
+    }
+  }
+  return n;
+}
+
 }  // namespace xmit

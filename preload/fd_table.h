@@ -39,6 +39,10 @@ class FdTable {
   // Takes fd out of the table; returns the reference it held, or nullptr.
   Socket* remove(int fd) noexcept;
 
+  // Empties the table without releasing anything (a forked child, whose sockets must not touch
+  // the parent's queue: every fd becomes a plain kernel socket). Returns how many fds it held.
+  int abandon_all() noexcept;
+
  private:
   std::atomic<Socket*>* page_for(int fd) noexcept;
   std::atomic<std::atomic<Socket*>*> pages_[kPages] = {};

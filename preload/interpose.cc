@@ -18,6 +18,7 @@
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/log.h"
+#include "preload/own_fds.h"
 #include "preload/runtime.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -164,12 +165,39 @@ XMIT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) noexcept {
 }
 
 XMIT_EXPORT int close(int fd) noexcept {
+  if (xmit::g_own_fds.contains(fd)) [[unlikely]] {  // xmit's own: not open, as far as the program knows
+    errno = EBADF;
+    return -1;
+  }
   forget_fd(fd);  // before the number can be reused by another thread's open()
   return libc().close(fd);
 }
 
+namespace {
+
+// close_range() over [first, last] minus xmit's own fds (own_fds.h): one call per gap between them.
+int close_range_around_own(unsigned first, unsigned last, int flags) noexcept {
+  int own[xmit::OwnFds::kMax];
+  int n = xmit::g_own_fds.sorted(own);
+  unsigned lo = first;
+  for (int i = 0; i < n; ++i) {
+    auto o = static_cast<unsigned>(own[i]);
+    if (o < lo || o > last) continue;
+    if (o > lo) {
+      if (int r = libc().close_range(lo, o - 1, flags); r != 0) return r;
+    }
+    lo = o + 1;
+  }
+  if (lo > last || lo < first) return 0;  // the range ended on an own fd (lo < first: wrapped)
+  return libc().close_range(lo, last, flags);
+}
+
+}  // namespace
+
 XMIT_EXPORT int close_range(unsigned first, unsigned last, int flags) noexcept {
-  int r = libc().close_range(first, last, flags);
+  // Bad arguments go to the kernel whole, for its EINVAL.
+  bool valid = first <= last && (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) == 0;
+  int r = valid ? close_range_around_own(first, last, flags) : libc().close_range(first, last, flags);
   if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
     unsigned end = last < static_cast<unsigned>(xmit::FdTable::kMaxFd) ? last : xmit::FdTable::kMaxFd - 1;
     for (unsigned fd = first; fd <= end && fd >= first; ++fd) forget_fd(static_cast<int>(fd));
@@ -178,7 +206,15 @@ XMIT_EXPORT int close_range(unsigned first, unsigned last, int flags) noexcept {
 }
 
 XMIT_EXPORT void closefrom(int lowfd) noexcept {
-  libc().closefrom(lowfd);
+  int own[xmit::OwnFds::kMax];
+  int n = xmit::g_own_fds.sorted(own);
+  int lo = lowfd < 0 ? 0 : lowfd;
+  for (int i = 0; i < n; ++i) {
+    if (own[i] < lo) continue;
+    if (own[i] > lo) (void)libc().close_range(static_cast<unsigned>(lo), static_cast<unsigned>(own[i] - 1), 0);
+    lo = own[i] + 1;
+  }
+  libc().closefrom(lo);
   for (int fd = lowfd < 0 ? 0 : lowfd; fd < xmit::FdTable::kMaxFd; ++fd) {
     forget_fd(fd);
   }

@@ -14,6 +14,7 @@
 
 #include "preload/libc.h"
 #include "preload/log.h"
+#include "preload/own_fds.h"
 
 namespace xmit {
 namespace {
@@ -72,6 +73,7 @@ void setup(Runtime& rt) {
                          ": " + strerror(errno) + " (accepted: LEVEL or LEVEL:FILE with a writable FILE)");
     } else {
       log_setup(c.log_level, fd);
+      g_own_fds.add(fd);  // a daemon closing every fd above 2 keeps xmit's log
     }
   } else if (c.errors.empty()) {
     log_setup(c.log_level, 2);

@@ -43,6 +43,7 @@ class PcapWriter {
   int close();  // flush, close an fd opened by open(); 0 or the first -errno seen
 
   bool is_open() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
   int error() const { return error_; }
   uint64_t packets() const { return packets_; }
 

@@ -43,6 +43,7 @@ class NetlinkFib final : public Fib {
   int poll_changes(absl::FunctionRef<void(const NeighEvent&)> on_neigh) noexcept;
   // Readable when notifications wait (for poll/epoll).
   int notify_fd() const noexcept { return notify_fd_; }
+  int request_fd() const noexcept { return req_fd_; }
 
  private:
   NetlinkFib() = default;

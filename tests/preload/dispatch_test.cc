@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "preload/fd_table.h"
+#include "preload/own_fds.h"
 
 namespace xmit {
 namespace {
@@ -181,6 +182,96 @@ TEST_F(Dispatch, CloseRangeForgetsOffloadedFds) {
   EXPECT_EQ(released_, 0);  // pair_[0] still holds it
   close(pair_[0]);
   EXPECT_EQ(released_, 1);
+}
+
+bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+
+// xmit's own fds (the AF_XDP socket, netlink, ...) are invisible to the program's close calls;
+// the fds around them close as asked.
+TEST(OwnFds, CloseCloseRangeAndClosefromLeaveThemOpen) {
+  // High numbers, so closefrom() below cannot reach the test runner's own fds.
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const int own[2] = {510, 520};
+  const int other[4] = {505, 515, 525, 530};
+  auto place = [&](const int (&fds)[4]) { for (int fd : fds) ASSERT_EQ(dup2(own[0], fd), fd); };
+  ASSERT_EQ(dup2(p[0], own[0]), own[0]);
+  ASSERT_EQ(dup2(p[1], own[1]), own[1]);
+  close(p[0]);
+  close(p[1]);
+  place(other);
+  ASSERT_TRUE(g_own_fds.add(own[0]));
+  ASSERT_TRUE(g_own_fds.add(own[1]));
+
+  errno = 0;
+  EXPECT_EQ(close(own[0]), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_TRUE(fd_open(own[0]));
+
+  ASSERT_EQ(close_range(505, 530, 0), 0);
+  EXPECT_TRUE(fd_open(own[0]));
+  EXPECT_TRUE(fd_open(own[1]));
+  for (int fd : other) EXPECT_FALSE(fd_open(fd)) << fd;
+  place(other);
+  ASSERT_EQ(close_range(510, 520, 0), 0) << "a range that starts and ends on own fds";
+  EXPECT_TRUE(fd_open(own[0]));
+  EXPECT_TRUE(fd_open(own[1]));
+  EXPECT_FALSE(fd_open(515));
+
+  // Bad arguments still get the kernel's EINVAL.
+  EXPECT_EQ(close_range(530, 505, 0), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(close_range(505, 530, 0x40), -1);
+  EXPECT_EQ(errno, EINVAL);
+
+  place(other);
+  ASSERT_EQ(dup2(own[0], 600), 600);
+  closefrom(505);
+  EXPECT_TRUE(fd_open(own[0]));
+  EXPECT_TRUE(fd_open(own[1]));
+  for (int fd : other) EXPECT_FALSE(fd_open(fd)) << fd;
+  EXPECT_FALSE(fd_open(600));
+
+  g_own_fds.remove(own[0]);
+  g_own_fds.remove(own[1]);
+  EXPECT_FALSE(g_own_fds.contains(own[0]));
+  EXPECT_EQ(close(own[0]), 0);
+  EXPECT_EQ(close(own[1]), 0);
+}
+
+TEST(OwnFds, SortedAndFull) {
+  OwnFds r;
+  for (int fd : {40, 7, 19}) ASSERT_TRUE(r.add(fd));
+  EXPECT_TRUE(r.add(7)) << "already there";
+  int out[OwnFds::kMax];
+  ASSERT_EQ(r.sorted(out), 3);
+  EXPECT_EQ(out[0], 7);
+  EXPECT_EQ(out[1], 19);
+  EXPECT_EQ(out[2], 40);
+  for (int fd = 100; fd < 100 + OwnFds::kMax - 3; ++fd) ASSERT_TRUE(r.add(fd));
+  EXPECT_FALSE(r.add(1000)) << "full";
+  EXPECT_FALSE(r.add(0)) << "fd 0 is never xmit's own";
+  r.remove(19);
+  EXPECT_FALSE(r.contains(19));
+  EXPECT_TRUE(r.add(1000));
+}
+
+// A forked child empties the table without releasing: the parent's objects are not its to free.
+TEST(FdTableFork, AbandonAllForgetsWithoutRelease) {
+  FdTable t;
+  int released = 0;
+  auto* s = new FakeSocket(&released);
+  Socket* old = nullptr;
+  ASSERT_TRUE(t.install(5, s, &old));
+  s->get();
+  ASSERT_TRUE(t.install(9000, s, &old));
+  EXPECT_EQ(t.abandon_all(), 2);
+  EXPECT_EQ(t.peek(5), nullptr);
+  EXPECT_EQ(t.peek(9000), nullptr);
+  EXPECT_EQ(released, 0);
+  s->put();
+  s->put();
+  EXPECT_EQ(released, 1);
 }
 
 TEST_F(Dispatch, SendmmsgStopsAtFirstErrorAndReportsCount) {

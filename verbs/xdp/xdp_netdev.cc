@@ -198,6 +198,15 @@ XdpNetdev::~XdpNetdev() {
   if (umem_ != nullptr) munmap(umem_, umem_len_);
 }
 
+void XdpNetdev::unmap_after_fork() {
+  fill_.m.unmap();
+  comp_.m.unmap();
+  rx_.m.unmap();
+  tx_.m.unmap();
+  if (umem_ != nullptr) munmap(umem_, umem_len_);
+  umem_ = nullptr;
+}
+
 // Length of a frame the device can send, or -errno; with `dst`, also copies it there and finishes
 // its checksums. Reads the frame only through `segs`.
 int XdpNetdev::prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len_out) {

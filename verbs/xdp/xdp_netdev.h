@@ -71,6 +71,15 @@ class XdpNetdev final : public Netdev {
   bool zerocopy() const { return zerocopy_; }                 // false: XDP_COPY (veth, generic)
   const XdpStats& stats() const { return stats_; }
   const XdpProg& prog() const { return *prog_; }
+  // A forked child's copy lets go of the rings and the UMEM (the mappings hold the AF_XDP socket
+  // open, keeping the queue busy after the parent exits); the caller closes for_each_fd()'s fds.
+  // Nothing else may be called afterwards (the object is abandoned, not destroyed).
+  void unmap_after_fork();
+  // The AF_XDP socket and every fd of the XDP attachment.
+  void for_each_fd(absl::FunctionRef<void(int fd)> f) const {
+    if (xsk_fd_ >= 0) f(xsk_fd_);
+    prog_->for_each_fd(f);
+  }
 
  private:
   XdpNetdev() = default;

@@ -68,6 +68,17 @@ int steer_key_from_flow(const FlowKey& flow, SteerKey* key) {
   return 0;
 }
 
+void XdpProg::for_each_fd(absl::FunctionRef<void(int fd)> f) const {
+  if (obj_ != nullptr) {
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, obj_) if (bpf_program__fd(prog) >= 0) f(bpf_program__fd(prog));
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj_) if (bpf_map__fd(map) >= 0) f(bpf_map__fd(map));
+    if (bpf_object__btf_fd(obj_) >= 0) f(bpf_object__btf_fd(obj_));
+  }
+  if (link_fd_ >= 0) f(link_fd_);
+}
+
 int XdpProg::open(int ifindex, XdpMode mode, std::unique_ptr<XdpProg>* out, std::string* why) {
   std::unique_ptr<XdpProg> p(new XdpProg());
   LibbpfQuiet quiet;

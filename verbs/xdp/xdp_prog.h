@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "stack/dev/netdev.h"
 
 struct bpf_object;
@@ -50,6 +51,8 @@ class XdpProg {
   bool native() const { return native_; }  // the mode the kernel reports for the attachment
   int link_fd() const { return link_fd_; }
   int steer_map_fd() const { return steer_fd_; }
+  // Every fd behind the attachment: programs, maps, BTF, link (xmit keeps them from the program).
+  void for_each_fd(absl::FunctionRef<void(int fd)> f) const;
 
  private:
   XdpProg() = default;
