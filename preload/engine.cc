@@ -65,7 +65,7 @@ class LibcShadow final : public ShadowOps {
   }
   int wait(int fd, int dev_fd, int timeout_ms) override {
     pollfd p[2] = {{fd, POLLIN, 0}, {dev_fd, POLLIN, 0}};  // a negative fd is skipped by poll(2)
-    int r = ::poll(p, 2, timeout_ms);  // poll(2) is not interposed
+    int r = libc().poll(p, 2, timeout_ms);  // the kernel's poll: these fds are the stack's own view
     if (r < 0) return -errno;
     return (p[0].revents & (POLLERR | POLLIN)) == POLLERR ? kShadowErrOnly : 0;
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <poll.h>
+#include <sys/select.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -18,6 +19,8 @@ ssize_t __read_chk(int fd, void* buf, size_t nbytes, size_t buflen) noexcept;
 ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) noexcept;
 ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags, sockaddr* addr,
                        socklen_t* addrlen) noexcept;
+int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) noexcept;
+int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* ss, size_t fdslen) noexcept;
 }
 
 namespace xmit {
@@ -28,7 +31,8 @@ namespace xmit {
   X(closefrom) X(shutdown) X(send) X(sendto) X(sendmsg) X(sendmmsg) X(write) X(writev) X(recv)  \
   X(recvfrom) X(recvmsg) X(recvmmsg) X(read) X(readv) X(setsockopt) X(getsockopt)               \
   X(getsockname) X(getpeername) X(fcntl) X(fcntl64) X(ioctl) X(dup) X(dup2) X(dup3)             \
-  X(__read_chk) X(__recv_chk) X(__recvfrom_chk)
+  X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(poll) X(ppoll) X(select) X(pselect)          \
+  X(__poll_chk) X(__ppoll_chk)
 
 struct Libc {
 #define XMIT_LIBC_MEMBER(name) decltype(&::name) name;

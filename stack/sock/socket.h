@@ -45,6 +45,12 @@ class Socket {
   virtual int ioctl(unsigned long request, void* arg) = 0;
   // The fd's O_NONBLOCK changed (fcntl F_SETFL or ioctl FIONBIO on the shadow socket).
   virtual void set_nonblock(bool nonblock) = 0;
+  // Readiness as far as the stack knows it (kernel: proto_ops.poll, e.g. udp_poll()): POLL* bits
+  // for data queued here, send space, an error held here, shutdown. The kernel socket behind the
+  // fd is polled by the caller for what it holds (error queue, datagrams it received itself).
+  // *wait_fd: an fd that becomes readable when the device has frames for the stack (-1: none).
+  // kPassThrough when the socket went back to the kernel.
+  virtual int poll_mask(int* wait_fd) = 0;
 
   // The stack gave this socket back to the kernel for good: its fds pass straight through from
   // now on (the object lives until they are closed).

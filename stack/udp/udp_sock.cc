@@ -3,6 +3,8 @@
 // net/ipv4/af_inet.c.
 #include "stack/udp/udp_sock.h"
 
+#include <poll.h>
+
 #include <linux/errqueue.h>
 #include <linux/sockios.h>
 #include <netinet/udp.h>
@@ -327,6 +329,23 @@ void UdpSock::shadow_error() {
 }
 
 int UdpSock::sock_error() { return inet_.sk_err != 0 ? -std::exchange(inet_.sk_err, 0) : 0; }
+
+// kernel: udp_poll() -> datagram_poll(): EPOLLIN when the queue has a datagram, EPOLLOUT while
+// sock_writeable() (under half of SO_SNDBUF charged), EPOLLERR for a held error, EPOLLRDHUP with
+// EPOLLIN after SHUT_RD, EPOLLHUP after both. The error queue is the shadow's (the caller polls it).
+int UdpSock::poll_mask(int* wait_fd) {
+  std::lock_guard<std::mutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  stack_->poll(shadow_->now_ns());
+  *wait_fd = stack_->dev().wait_fd();
+  int mask = 0;
+  if (inet_.sk_err != 0) mask |= POLLERR;
+  if (inet_.sk_shutdown & RCV_SHUTDOWN) mask |= POLLRDHUP | POLLIN | POLLRDNORM;
+  if (inet_.sk_shutdown == (RCV_SHUTDOWN | SEND_SHUTDOWN)) mask |= POLLHUP;
+  if (!rxq_.empty()) mask |= POLLIN | POLLRDNORM;
+  if (sock_writeable(inet_)) mask |= POLLOUT | POLLWRNORM | POLLWRBAND;
+  return mask;
+}
 
 int UdpSock::ioctl(unsigned long request, void* arg) {
   std::lock_guard<std::mutex> g(stack_->mu());

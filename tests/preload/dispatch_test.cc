@@ -3,6 +3,8 @@
 // -errno from the stack becomes errno.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/select.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -59,12 +61,18 @@ class FakeSocket : public Socket {
     return 0;
   }
   void set_nonblock(bool nb) override { nonblock = nb; }
+  int poll_mask(int* wait_fd) override {
+    calls.push_back("poll");
+    *wait_fd = -1;
+    return mask;
+  }
 
   std::vector<std::string> calls;
   std::string sent;
   int last_flags = 0;
   bool fail_send = false;
   bool nonblock = false;
+  int mask = POLLOUT | POLLWRNORM;  // writable, nothing to read
 
  protected:
   void release() override { ++*released_; delete this; }
@@ -272,6 +280,80 @@ TEST(FdTableFork, AbandonAllForgetsWithoutRelease) {
   s->put();
   s->put();
   EXPECT_EQ(released, 1);
+}
+
+// poll() on a set mixing an offloaded fd (readiness from the stack, merged with its kernel
+// socket's) and a kernel fd.
+TEST_F(Dispatch, PollMergesStackAndKernelReadiness) {
+  int k[2];
+  ASSERT_EQ(pipe(k), 0);
+  pollfd p[3] = {{pair_[0], POLLIN | POLLOUT, 0}, {k[0], POLLIN, 0}, {-1, POLLIN, 0}};
+  EXPECT_EQ(poll(p, 3, 0), 1) << "only the offloaded fd's POLLOUT";
+  EXPECT_EQ(p[0].revents, POLLOUT);
+  EXPECT_EQ(p[1].revents, 0);
+  EXPECT_EQ(p[2].revents, 0);
+
+  sock_->mask = POLLIN | POLLRDNORM;  // a datagram queued in the stack, no send space
+  ASSERT_EQ(write(k[1], "x", 1), 1);
+  EXPECT_EQ(poll(p, 3, 1000), 2);
+  EXPECT_EQ(p[0].revents, POLLIN);
+  EXPECT_EQ(p[1].revents, POLLIN);
+
+  // The kernel socket's own readiness counts too (here: the peer wrote to the socketpair), but its
+  // POLLOUT does not: send space is the stack's.
+  sock_->mask = 0;
+  char c;
+  ASSERT_EQ(read(k[0], &c, 1), 1);
+  ASSERT_EQ(::send(pair_[1], "y", 1, 0), 1);
+  p[0].events = POLLIN | POLLOUT;
+  EXPECT_EQ(poll(p, 1, 1000), 1);
+  EXPECT_EQ(p[0].revents, POLLIN);
+
+  // Nothing ready (no send space; the kernel socket's readable byte is not asked for): the
+  // timeout runs out and poll returns 0.
+  pollfd only_off[1] = {{pair_[0], POLLOUT, 0}};
+  EXPECT_EQ(poll(only_off, 1, 20), 0);
+  EXPECT_EQ(only_off[0].revents, 0);
+
+  // An error held by the stack is reported whatever was asked.
+  sock_->mask = POLLERR;
+  only_off[0].events = 0;
+  EXPECT_EQ(poll(only_off, 1, 0), 1);
+  EXPECT_EQ(only_off[0].revents, POLLERR);
+  close(k[0]);
+  close(k[1]);
+}
+
+TEST_F(Dispatch, SelectThroughTheStack) {
+  int k[2];
+  ASSERT_EQ(pipe(k), 0);
+  ASSERT_EQ(write(k[1], "x", 1), 1);
+  sock_->mask = POLLIN | POLLRDNORM;  // readable, not writable
+  fd_set r, w;
+  FD_ZERO(&r);
+  FD_ZERO(&w);
+  FD_SET(pair_[0], &r);
+  FD_SET(pair_[0], &w);
+  FD_SET(k[0], &r);
+  int nfds = std::max(pair_[0], k[0]) + 1;
+  timeval tv{1, 0};
+  EXPECT_EQ(select(nfds, &r, &w, nullptr, &tv), 2);
+  EXPECT_TRUE(FD_ISSET(pair_[0], &r));
+  EXPECT_FALSE(FD_ISSET(pair_[0], &w));
+  EXPECT_TRUE(FD_ISSET(k[0], &r));
+  EXPECT_LE(tv.tv_sec, 1) << "the time left is written back";
+
+  // A closed fd in the set fails the whole call with EBADF, as the kernel's select does.
+  int gone = dup(k[0]);
+  close(gone);
+  FD_ZERO(&r);
+  FD_SET(pair_[0], &r);
+  FD_SET(gone, &r);
+  timeval zero{0, 0};
+  EXPECT_EQ(select(std::max(pair_[0], gone) + 1, &r, nullptr, nullptr, &zero), -1);
+  EXPECT_EQ(errno, EBADF);
+  close(k[0]);
+  close(k[1]);
 }
 
 TEST_F(Dispatch, SendmmsgStopsAtFirstErrorAndReportsCount) {
