@@ -114,7 +114,7 @@ class EngineControl final : public ControlOps {
     epoll_event ev[32];
     int n;
     do {
-      n = epoll_wait(epfd_, ev, 32, 0);  // not interposed; this fd is xmit's own
+      n = libc().epoll_wait(epfd_, ev, 32, 0);  // the kernel's: this set is xmit's own
       for (int i = 0; i < n; ++i) {
         if (ev[i].data.u64 == kNetlinkTag) {
           fib_->poll_changes([&](const NeighEvent& e) { neigh.neigh_update(e, now); });
@@ -128,12 +128,12 @@ class EngineControl final : public ControlOps {
     epoll_event ev{};
     ev.events = EPOLLET;  // + EPOLLERR | EPOLLHUP, which epoll always adds
     ev.data.u64 = static_cast<uint64_t>(fd);
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST) {
+    if (libc().epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST) {
       logf(LogLevel::kWarn, "fd %d: cannot watch the kernel socket for errors (%s); ICMP errors are not reported",
            fd, strerror(errno));
     }
   }
-  void unwatch_shadow(int fd) override { (void)epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+  void unwatch_shadow(int fd) override { (void)libc().epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
   void on_poll(uint64_t) override {
     if (rec_ != nullptr) rec_->set_now(real_ns());
   }
@@ -232,7 +232,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   epoll_event nl{};
   nl.events = EPOLLIN;
   nl.data.u64 = EngineControl::kNetlinkTag;
-  if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, e->fib->notify_fd(), &nl) != 0) {
+  if (epfd < 0 || libc().epoll_ctl(epfd, EPOLL_CTL_ADD, e->fib->notify_fd(), &nl) != 0) {
     *why = std::string("cannot make an epoll set for the control plane: ") + strerror(errno);
     if (epfd >= 0) libc().close(epfd);
     return nullptr;

@@ -15,6 +15,7 @@
 #include <climits>
 
 #include "preload/engine.h"
+#include "preload/epoll_table.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/log.h"
@@ -71,6 +72,7 @@ void dup_socket(int oldfd, int newfd) noexcept {
 }
 
 void forget_fd(int fd) noexcept {
+  xmit::epoll_fd_closing(fd);
   if (g_fds.peek(fd) == nullptr) [[likely]] return;  // passthrough fds never write the table
   if (Socket* s = g_fds.remove(fd)) s->put();
 }

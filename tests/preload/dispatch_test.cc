@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -352,6 +353,87 @@ TEST_F(Dispatch, SelectThroughTheStack) {
   timeval zero{0, 0};
   EXPECT_EQ(select(std::max(pair_[0], gone) + 1, &r, nullptr, nullptr, &zero), -1);
   EXPECT_EQ(errno, EBADF);
+  close(k[0]);
+  close(k[1]);
+}
+
+// epoll: the kernel set decides membership and errnos; the stack's readiness of an offloaded
+// member is reported under the program's data, level- or edge-triggered, once with EPOLLONESHOT.
+TEST_F(Dispatch, EpollMixesStackAndKernelReadiness) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  int k[2];
+  ASSERT_EQ(pipe(k), 0);
+  epoll_event ev{EPOLLIN | EPOLLOUT, {}};
+  ev.data.u64 = 111;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, pair_[0], &ev), 0);
+  EXPECT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, pair_[0], &ev), -1);
+  EXPECT_EQ(errno, EEXIST);
+  epoll_event kev{EPOLLIN, {}};
+  kev.data.u64 = 222;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, k[0], &kev), 0);
+
+  epoll_event out[8];
+  sock_->mask = 0;  // no send space, nothing queued; the kernel socket's EPOLLOUT must not show
+  EXPECT_EQ(epoll_wait(ep, out, 8, 20), 0);
+
+  sock_->mask = EPOLLIN | EPOLLRDNORM | EPOLLOUT;
+  ASSERT_EQ(write(k[1], "x", 1), 1);
+  ASSERT_EQ(epoll_wait(ep, out, 8, 1000), 2);
+  EXPECT_EQ(out[0].data.u64, 111u);
+  EXPECT_EQ(out[0].events, uint32_t{EPOLLIN | EPOLLOUT});
+  EXPECT_EQ(out[1].data.u64, 222u);
+  EXPECT_EQ(epoll_wait(ep, out, 1, 0), 1) << "level-triggered: again; maxevents respected";
+
+  // Edge-triggered: reported once while the readiness stays, again after it drops and rises.
+  ev.events = EPOLLIN | EPOLLET;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, pair_[0], &ev), 0);
+  char c;
+  ASSERT_EQ(read(k[0], &c, 1), 1);
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 1);
+  EXPECT_EQ(out[0].events, uint32_t{EPOLLIN});
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 0);
+  sock_->mask = 0;
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 0);
+  sock_->mask = EPOLLIN;
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 1);
+
+  // One-shot: once, then nothing until EPOLL_CTL_MOD re-arms it.
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, pair_[0], &ev), 0);
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 1);
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 0);
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, pair_[0], &ev), 0);
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 1);
+
+  // The kernel socket's own input (here the socketpair's peer writing) folds into the same event.
+  ev.events = EPOLLIN;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, pair_[0], &ev), 0);
+  sock_->mask = 0;
+  ASSERT_EQ(::send(pair_[1], "y", 1, 0), 1);
+  ASSERT_EQ(epoll_wait(ep, out, 8, 1000), 1);
+  EXPECT_EQ(out[0].data.u64, 111u);
+  sock_->mask = EPOLLIN;
+  ASSERT_EQ(epoll_wait(ep, out, 8, 1000), 1) << "one event for the fd, not one per view";
+
+  // DEL: gone from both views; a second DEL is the kernel's ENOENT.
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_DEL, pair_[0], nullptr), 0);
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 0);
+  EXPECT_EQ(epoll_ctl(ep, EPOLL_CTL_DEL, pair_[0], nullptr), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(epoll_ctl(ep, EPOLL_CTL_MOD, pair_[0], &ev), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(epoll_ctl(k[0], EPOLL_CTL_ADD, pair_[0], &ev), -1) << "not an epoll fd";
+  EXPECT_EQ(errno, EINVAL);
+
+  // Closing a member drops it.
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, pair_[0], &ev), 0);
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 1);
+  int keep = pair_[0];
+  close(pair_[0]);
+  pair_[0] = socket(AF_UNIX, SOCK_DGRAM, 0);  // for TearDown
+  EXPECT_EQ(epoll_wait(ep, out, 8, 0), 0) << "fd " << keep << " closed";
+  close(ep);
   close(k[0]);
   close(k[1]);
 }

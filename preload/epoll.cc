@@ -1,0 +1,249 @@
+// preload/epoll.cc — epoll over sets that mix offloaded and kernel fds. The kernel's epoll set stays
+// the authority for membership and errnos: an offloaded fd is registered there too (its kernel
+// socket: errors, its error queue, datagrams the kernel received itself), minus EPOLLOUT, which is
+// the stack's. Beside it, xmit keeps the set's offloaded members (EpollSet) and asks the stack for
+// their readiness (Socket::poll_mask()) on every epoll_wait; the device's wait fd sits in the kernel
+// set under a tag no program can use (the address of g_dev_tag), so frames arriving wake the
+// sleeper. Sleeps are sliced as poll's (poll.cc) for frames another thread took off the device.
+// Simplifications, each named: edge-triggered entries report a rising readiness bit (a second
+// datagram queued behind an unread one raises none; the kernel wakes again); when offloaded members
+// fill maxevents, kernel members wait for the next call; EPOLLEXCLUSIVE wakes every waiter.
+// Kernel counterparts: do_epoll_ctl(), do_epoll_wait(), ep_send_events() (fs/eventpoll.c).
+#include <errno.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "preload/epoll_table.h"
+#include "preload/fd_table.h"
+#include "preload/libc.h"
+
+#define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
+
+using xmit::g_fds;
+using xmit::libc;
+using xmit::Socket;
+
+namespace xmit {
+
+constinit std::atomic<EpollSet*> g_epoll_sets[kEpollSetFds] = {};
+
+struct EpEntry {
+  int fd;
+  Socket* sock;      // no reference: checked against the fd table before each use
+  uint32_t events;   // as the program asked (EPOLLET, EPOLLONESHOT included)
+  epoll_data_t data;
+  uint32_t last = 0; // edge-triggered: the bits reported last time
+  bool disabled = false;  // EPOLLONESHOT fired; EPOLL_CTL_MOD re-arms
+};
+
+struct EpollSet {
+  std::mutex mu;
+  std::vector<EpEntry> entries;
+  bool dev_registered = false;
+};
+
+void epoll_set_release(int epfd) noexcept {
+  if (static_cast<unsigned>(epfd) >= static_cast<unsigned>(kEpollSetFds)) return;
+  delete g_epoll_sets[epfd].exchange(nullptr, std::memory_order_acq_rel);
+}
+
+}  // namespace xmit
+
+using xmit::EpEntry;
+using xmit::EpollSet;
+using xmit::g_epoll_sets;
+
+namespace {
+
+char g_dev_tag;  // its address tags the device's wait fd in a program's epoll set
+constexpr uint32_t kOut = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+constexpr int kSliceMs = 50;
+constexpr int kSendSliceMs = 1;
+
+uint64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+EpollSet* set_of(int epfd) {
+  if (static_cast<unsigned>(epfd) >= static_cast<unsigned>(xmit::kEpollSetFds)) return nullptr;
+  return g_epoll_sets[epfd].load(std::memory_order_acquire);
+}
+
+EpollSet* set_for(int epfd) {
+  EpollSet* s = set_of(epfd);
+  if (s != nullptr || static_cast<unsigned>(epfd) >= static_cast<unsigned>(xmit::kEpollSetFds)) return s;
+  auto* fresh = new (std::nothrow) EpollSet;
+  if (fresh == nullptr) return nullptr;
+  if (g_epoll_sets[epfd].compare_exchange_strong(s, fresh, std::memory_order_acq_rel)) return fresh;
+  delete fresh;  // another thread made it
+  return s;
+}
+
+EpEntry* find(EpollSet* set, int fd) {
+  for (EpEntry& e : set->entries) {
+    if (e.fd == fd) return &e;
+  }
+  return nullptr;
+}
+
+// One epoll_wait(): the stack's ready members first, then the kernel's events in the rest of
+// `out`. Returns the count, or -1 with errno. `timeout_ns` < 0: for ever.
+int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, int64_t timeout_ns,
+                    const sigset_t* sigmask) {
+  const uint64_t start = mono_ns();
+  for (;;) {
+    int n = 0, dev_fd = -1;
+    bool want_space = false;
+    {
+      std::lock_guard<std::mutex> g(set->mu);
+      for (size_t i = 0; i < set->entries.size();) {
+        EpEntry& e = set->entries[i];
+        if (g_fds.peek(e.fd) != e.sock) {
+          // Closed, or handed back to the kernel: from now on the kernel's registration alone
+          // (given back its EPOLLOUT; fails harmlessly when the fd is gone).
+          epoll_event full{e.events, e.data};
+          (void)libc().epoll_ctl(epfd, EPOLL_CTL_MOD, e.fd, &full);
+          set->entries.erase(set->entries.begin() + static_cast<long>(i));
+          continue;
+        }
+        ++i;
+        if (e.disabled || n == maxevents) continue;
+        int dev = -1;
+        int m = e.sock->poll_mask(&dev);
+        if (m < 0) continue;
+        if (dev >= 0) dev_fd = dev;
+        uint32_t r = static_cast<uint32_t>(m) & (e.events | EPOLLERR | EPOLLHUP);
+        want_space |= (e.events & kOut) && !(m & EPOLLOUT);
+        if (e.events & EPOLLET) {
+          uint32_t rising = r & ~e.last;
+          e.last = r;
+          r = rising;
+        }
+        if (r == 0) continue;
+        if (e.events & EPOLLONESHOT) e.disabled = true;
+        out[n++] = {r, e.data};
+      }
+      if (dev_fd >= 0 && !set->dev_registered) {
+        epoll_event dev{EPOLLIN, {}};
+        dev.data.ptr = &g_dev_tag;
+        int r = libc().epoll_ctl(epfd, EPOLL_CTL_ADD, dev_fd, &dev);
+        set->dev_registered = r == 0 || errno == EEXIST;
+      }
+    }
+    int64_t left_ns = -1;
+    if (timeout_ns >= 0) {
+      uint64_t spent = mono_ns() - start;
+      left_ns = spent >= static_cast<uint64_t>(timeout_ns) ? 0 : timeout_ns - static_cast<int64_t>(spent);
+    }
+    int64_t slice_ns = int64_t{want_space ? kSendSliceMs : kSliceMs} * 1'000'000;
+    int64_t sleep_ns = n > 0 ? 0 : (left_ns < 0 || left_ns > slice_ns ? slice_ns : left_ns);
+    int k = 0;
+    if (n < maxevents) {
+      timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
+      k = libc().epoll_pwait2(epfd, out + n, maxevents - n, &ts, sigmask);
+      if (k < 0) return n > 0 && errno == EINTR ? n : -1;
+    }
+    // Drop the device's tag; fold a kernel event for an offloaded member into the stack's one.
+    int total = n;
+    for (int i = n; i < n + k; ++i) {
+      if (out[i].data.ptr == &g_dev_tag) continue;
+      epoll_event ev = out[i];
+      bool merged = false;
+      {
+        std::lock_guard<std::mutex> g(set->mu);
+        for (const EpEntry& e : set->entries) {
+          if (e.data.u64 != ev.data.u64) continue;
+          ev.events &= ~kOut;  // an offloaded member's send space is the stack's
+          for (int j = 0; j < n; ++j) {
+            if (out[j].data.u64 == ev.data.u64) {
+              out[j].events |= ev.events;
+              merged = true;
+            }
+          }
+          break;
+        }
+      }
+      if (!merged && ev.events != 0) out[total++] = ev;
+    }
+    if (total > 0 || left_ns == 0) return total;
+  }
+}
+
+}  // namespace
+
+XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
+  Socket* s = g_fds.peek(fd);
+  if (s == nullptr) [[likely]] {
+    if (op == EPOLL_CTL_DEL) {
+      if (EpollSet* set = set_of(epfd)) {
+        std::lock_guard<std::mutex> g(set->mu);
+        std::erase_if(set->entries, [fd](const EpEntry& e) { return e.fd == fd; });
+      }
+    }
+    return libc().epoll_ctl(epfd, op, fd, event);
+  }
+  // The kernel decides every errno (EBADF, EINVAL, EEXIST, ENOENT, EFAULT, ELOOP) on the kernel socket.
+  epoll_event k{};
+  if (op != EPOLL_CTL_DEL && event != nullptr) {
+    k = *event;
+    k.events &= ~kOut;
+  }
+  int r = libc().epoll_ctl(epfd, op, fd, op != EPOLL_CTL_DEL && event != nullptr ? &k : event);
+  if (r != 0) return r;
+  EpollSet* set = set_for(epfd);
+  if (set == nullptr) {
+    // No room to follow it (epfd beyond the table, or out of memory): the kernel's view alone.
+    if (op != EPOLL_CTL_DEL) (void)libc().epoll_ctl(epfd, EPOLL_CTL_MOD, fd, event);
+    return 0;
+  }
+  std::lock_guard<std::mutex> g(set->mu);
+  EpEntry* e = find(set, fd);
+  if (op == EPOLL_CTL_DEL) {
+    if (e != nullptr) set->entries.erase(set->entries.begin() + (e - set->entries.data()));
+    return 0;
+  }
+  if (e == nullptr) {
+    set->entries.push_back({fd, s, event->events, event->data});
+  } else {
+    *e = {fd, s, event->events, event->data};
+  }
+  return 0;
+}
+
+XMIT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
+                             const sigset_t* sigmask) noexcept {
+  EpollSet* set = set_of(epfd);
+  if (set == nullptr || maxevents <= 0 || events == nullptr ||
+      (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000)))
+      [[likely]] {
+    return libc().epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
+  }
+  int64_t t = timeout == nullptr ? -1 : static_cast<int64_t>(timeout->tv_sec) * 1'000'000'000 + timeout->tv_nsec;
+  return xmit_epoll_wait(epfd, set, events, maxevents, t, sigmask);
+}
+
+XMIT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout, const sigset_t* sigmask) noexcept {
+  EpollSet* set = set_of(epfd);
+  if (set == nullptr || maxevents <= 0 || events == nullptr) [[likely]] {
+    return libc().epoll_pwait(epfd, events, maxevents, timeout, sigmask);
+  }
+  return xmit_epoll_wait(epfd, set, events, maxevents, timeout < 0 ? -1 : int64_t{timeout} * 1'000'000, sigmask);
+}
+
+XMIT_EXPORT int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout) noexcept {
+  EpollSet* set = set_of(epfd);
+  if (set == nullptr || maxevents <= 0 || events == nullptr) [[likely]] {
+    return libc().epoll_wait(epfd, events, maxevents, timeout);
+  }
+  return xmit_epoll_wait(epfd, set, events, maxevents, timeout < 0 ? -1 : int64_t{timeout} * 1'000'000, nullptr);
+}
