@@ -7,7 +7,9 @@
 // sleeper. Sleeps are sliced as poll's (poll.cc) for frames another thread took off the device.
 // Simplifications, each named: edge-triggered entries report a rising readiness bit (a second
 // datagram queued behind an unread one raises none; the kernel wakes again); when offloaded members
-// fill maxevents, kernel members wait for the next call; EPOLLEXCLUSIVE wakes every waiter.
+// fill maxevents, kernel members wait for the next call; EPOLLEXCLUSIVE wakes every waiter. A
+// member is followed by fd number without a reference (as the fd table's lookups; issue 6), and is
+// dropped once its fd no longer names it (closed: the kernel drops it when the last dup closes).
 // Kernel counterparts: do_epoll_ctl(), do_epoll_wait(), ep_send_events() (fs/eventpoll.c).
 #include <errno.h>
 #include <signal.h>
@@ -47,7 +49,7 @@ struct EpEntry {
 struct EpollSet {
   std::mutex mu;
   std::vector<EpEntry> entries;
-  bool dev_registered = false;
+  int dev_fd = -1;  // the device's wait fd, while registered in the kernel set
 };
 
 void epoll_set_release(int epfd) noexcept {
@@ -87,6 +89,14 @@ EpollSet* set_for(int epfd) {
   if (g_epoll_sets[epfd].compare_exchange_strong(s, fresh, std::memory_order_acq_rel)) return fresh;
   delete fresh;  // another thread made it
   return s;
+}
+
+// With set->mu held: the last offloaded member left, so the device's fd leaves the kernel set too
+// (nothing would drain the device for this set's sleeper, which would then wake for ever).
+void drop_dev_if_empty(int epfd, EpollSet* set) {
+  if (!set->entries.empty() || set->dev_fd < 0) return;
+  (void)libc().epoll_ctl(epfd, EPOLL_CTL_DEL, set->dev_fd, nullptr);
+  set->dev_fd = -1;
 }
 
 EpEntry* find(EpollSet* set, int fd) {
@@ -133,11 +143,11 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
         if (e.events & EPOLLONESHOT) e.disabled = true;
         out[n++] = {r, e.data};
       }
-      if (dev_fd >= 0 && !set->dev_registered) {
+      drop_dev_if_empty(epfd, set);
+      if (dev_fd >= 0 && set->dev_fd < 0) {
         epoll_event dev{EPOLLIN, {}};
         dev.data.ptr = &g_dev_tag;
-        int r = libc().epoll_ctl(epfd, EPOLL_CTL_ADD, dev_fd, &dev);
-        set->dev_registered = r == 0 || errno == EEXIST;
+        if (libc().epoll_ctl(epfd, EPOLL_CTL_ADD, dev_fd, &dev) == 0 || errno == EEXIST) set->dev_fd = dev_fd;
       }
     }
     int64_t left_ns = -1;
@@ -188,6 +198,7 @@ XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept
       if (EpollSet* set = set_of(epfd)) {
         std::lock_guard<std::mutex> g(set->mu);
         std::erase_if(set->entries, [fd](const EpEntry& e) { return e.fd == fd; });
+        drop_dev_if_empty(epfd, set);
       }
     }
     return libc().epoll_ctl(epfd, op, fd, event);
@@ -210,6 +221,7 @@ XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept
   EpEntry* e = find(set, fd);
   if (op == EPOLL_CTL_DEL) {
     if (e != nullptr) set->entries.erase(set->entries.begin() + (e - set->entries.data()));
+    drop_dev_if_empty(epfd, set);
     return 0;
   }
   if (e == nullptr) {
