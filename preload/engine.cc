@@ -337,9 +337,23 @@ __attribute__((destructor)) static void engine_exit() {
   if (e == nullptr) return;
   std::unique_lock<std::mutex> lk(e->udp->mu(), std::try_to_lock);  // a thread stuck in the stack: skip
   if (!lk.owns_lock()) return;
+  // Datagrams sent just before exit may wait for their neighbour's address, or sit on the device:
+  // the kernel would keep and send them after the process is gone, so the exit waits for them,
+  // bounded by the kernel's own resolution time (3 probes, 1 s apart) — the bound is reached only
+  // when the neighbour never answers, and then the kernel too drops them.
+  UdpStack& u = *e->udp;
+  const uint64_t end = mono_ns() + 3'000'000'000u;
+  for (;;) {
+    u.request_control();
+    u.poll(mono_ns());
+    if ((u.neigh().next_deadline() == 0 && u.tx_in_flight == 0) || mono_ns() >= end) break;
+    lk.unlock();
+    timespec pause{0, 1'000'000};
+    nanosleep(&pause, nullptr);
+    lk.lock();
+  }
   if (e->pcap.is_open()) e->pcap.flush();
   if (log_enabled(LogLevel::kInfo)) {
-    const UdpStack& u = *e->udp;
     logf(LogLevel::kInfo,
          "UDP counters: OutDatagrams %llu, SndbufErrors %llu, Ip OutTransmits %llu (FragCreates %llu), "
          "device queue full %llu; InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
