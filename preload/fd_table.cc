@@ -35,6 +35,18 @@ Socket* FdTable::remove(int fd) noexcept {
   return page[fd & (kPageSize - 1)].exchange(nullptr, std::memory_order_acq_rel);
 }
 
+int FdTable::find_other(const Socket* s, int except) const noexcept {
+  for (int p = 0; p < kPages; ++p) {
+    const std::atomic<Socket*>* page = pages_[p].load(std::memory_order_acquire);
+    if (page == nullptr) continue;
+    for (int i = 0; i < kPageSize; ++i) {
+      int fd = (p << kPageBits) | i;
+      if (fd != except && page[i].load(std::memory_order_acquire) == s) return fd;
+    }
+  }
+  return -1;
+}
+
 int FdTable::abandon_all() noexcept {
   int n = 0;
   for (auto& slot : pages_) {

@@ -39,6 +39,10 @@ class FdTable {
   // Takes fd out of the table; returns the reference it held, or nullptr.
   Socket* remove(int fd) noexcept;
 
+  // Another fd naming `s` than `except` (the lowest), or -1. Walks the table: for the rare close of
+  // one of several dups.
+  int find_other(const Socket* s, int except) const noexcept;
+
   // Empties the table without releasing anything (a forked child, whose sockets must not touch
   // the parent's queue: every fd becomes a plain kernel socket). Returns how many fds it held.
   int abandon_all() noexcept;

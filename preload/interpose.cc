@@ -54,6 +54,16 @@ ssize_t sock_recvmsg(Socket* s, void* buf, size_t len, int flags, sockaddr* from
   return r;
 }
 
+// `fd` no longer names `s` (closed, or dup2'ed over): its reference goes; a socket other fds still
+// name is told which one to use from now on.
+void release_fd(Socket* s, int fd) noexcept {
+  if (s->shared()) {
+    int other = g_fds.find_other(s, fd);
+    if (other >= 0) s->fd_moved(fd, other);
+  }
+  s->put();
+}
+
 // After the kernel gave `newfd` the same open file as `oldfd` (dup, dup2, dup3, F_DUPFD): newfd
 // names the same Socket, and whatever newfd named before is released.
 void dup_socket(int oldfd, int newfd) noexcept {
@@ -68,13 +78,13 @@ void dup_socket(int oldfd, int newfd) noexcept {
   } else {
     old = g_fds.remove(newfd);
   }
-  if (old != nullptr) old->put();
+  if (old != nullptr) release_fd(old, newfd);
 }
 
 void forget_fd(int fd) noexcept {
   xmit::epoll_fd_closing(fd);
   if (g_fds.peek(fd) == nullptr) [[likely]] return;  // passthrough fds never write the table
-  if (Socket* s = g_fds.remove(fd)) s->put();
+  if (Socket* s = g_fds.remove(fd)) release_fd(s, fd);
 }
 
 // The stack handed the socket back to the kernel (xmit::kPassThrough): the call is made again on

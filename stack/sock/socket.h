@@ -56,6 +56,13 @@ class Socket {
   // now on (the object lives until they are closed).
   bool handed_to_kernel() const { return kernel_.load(std::memory_order_acquire); }
 
+  // The fd the socket reaches its kernel socket through (`from`) is being closed (close, or dup2 over
+  // it) while `to` still names the socket: use `to` from now on. `from` is still open during the call
+  // when the program closes it, already another file after a dup2.
+  virtual void fd_moved(int from, int to) { (void)from, (void)to; }
+  // More than one fd names it (dup).
+  bool shared() const { return refs_.load(std::memory_order_acquire) > 1; }
+
   void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // kernel: sock_release() on the last put.
   void put() {

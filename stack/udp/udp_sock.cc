@@ -347,6 +347,18 @@ int UdpSock::poll_mask(int* wait_fd) {
   return mask;
 }
 
+// The shadow is reached through another of the program's fds (dup, then close of the first): the
+// error watch follows it.
+void UdpSock::fd_moved(int from, int to) {
+  std::lock_guard<std::mutex> g(stack_->mu());
+  if (fd_ != from) return;
+  if (shadow_watched_) {
+    stack_->unwatch_shadow(this, from);
+    stack_->watch_shadow(this, to);
+  }
+  fd_ = to;
+}
+
 int UdpSock::ioctl(unsigned long request, void* arg) {
   std::lock_guard<std::mutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;

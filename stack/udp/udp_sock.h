@@ -108,6 +108,7 @@ class UdpSock final : public Socket {
   int ioctl(unsigned long request, void* arg) override;
   void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
   int poll_mask(int* wait_fd) override;
+  void fd_moved(int from, int to) override;
 
   // With the stack's mutex held: the receive demux. kernel: __udp4_lib_lookup() scoring (reduced
   // to: bound address matches or is any; a connected socket takes only its peer's datagrams).

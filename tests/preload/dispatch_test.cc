@@ -62,6 +62,7 @@ class FakeSocket : public Socket {
     return 0;
   }
   void set_nonblock(bool nb) override { nonblock = nb; }
+  void fd_moved(int from, int to) override { moves.push_back({from, to}); }
   int poll_mask(int* wait_fd) override {
     calls.push_back("poll");
     *wait_fd = -1;
@@ -74,6 +75,7 @@ class FakeSocket : public Socket {
   bool fail_send = false;
   bool nonblock = false;
   int mask = POLLOUT | POLLWRNORM;  // writable, nothing to read
+  std::vector<std::pair<int, int>> moves;
 
  protected:
   void release() override { ++*released_; delete this; }
@@ -436,6 +438,24 @@ TEST_F(Dispatch, EpollMixesStackAndKernelReadiness) {
   close(ep);
   close(k[0]);
   close(k[1]);
+}
+
+// dup, then close of the first fd: the socket is told which fd reaches its kernel socket now.
+TEST_F(Dispatch, CloseOfOneDupMovesTheSocketToAnother) {
+  int d = dup(pair_[0]);
+  ASSERT_GE(d, 0);
+  int first = pair_[0];
+  ASSERT_EQ(close(first), 0);
+  ASSERT_EQ(sock_->moves.size(), 1u);
+  EXPECT_EQ(sock_->moves[0], std::make_pair(first, d));
+  EXPECT_EQ(released_, 0);
+  // dup2 over the last fd naming it: released, no move (nothing names it).
+  int other = socket(AF_UNIX, SOCK_DGRAM, 0);
+  ASSERT_EQ(dup2(other, d), d);
+  EXPECT_EQ(released_, 1);
+  close(other);
+  close(d);
+  pair_[0] = socket(AF_UNIX, SOCK_DGRAM, 0);  // for TearDown
 }
 
 TEST_F(Dispatch, SendmmsgStopsAtFirstErrorAndReportsCount) {
