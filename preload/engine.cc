@@ -335,7 +335,7 @@ __attribute__((constructor(102))) void engine_register_atfork() {
 __attribute__((destructor)) static void engine_exit() {
   Engine* e = g_engine;
   if (e == nullptr) return;
-  std::unique_lock<std::mutex> lk(e->udp->mu(), std::try_to_lock);  // a thread stuck in the stack: skip
+  std::unique_lock<StackMutex> lk(e->udp->mu(), std::try_to_lock);  // a thread stuck in the stack: skip
   if (!lk.owns_lock()) return;
   // Datagrams sent just before exit may wait for their neighbour's address, or sit on the device:
   // the kernel would keep and send them after the process is gone, so the exit waits for them,

@@ -192,7 +192,7 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
 }  // namespace
 
 XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] {
     if (op == EPOLL_CTL_DEL) {
       if (EpollSet* set = set_of(epfd)) {
@@ -234,7 +234,7 @@ XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept
 
 XMIT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
                              const sigset_t* sigmask) noexcept {
-  EpollSet* set = set_of(epfd);
+  EpollSet* set = xmit::StackMutex::held_by_this_thread() ? nullptr : set_of(epfd);
   if (set == nullptr || maxevents <= 0 || events == nullptr ||
       (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000)))
       [[likely]] {
@@ -245,7 +245,7 @@ XMIT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const
 }
 
 XMIT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout, const sigset_t* sigmask) noexcept {
-  EpollSet* set = set_of(epfd);
+  EpollSet* set = xmit::StackMutex::held_by_this_thread() ? nullptr : set_of(epfd);
   if (set == nullptr || maxevents <= 0 || events == nullptr) [[likely]] {
     return libc().epoll_pwait(epfd, events, maxevents, timeout, sigmask);
   }
@@ -253,7 +253,7 @@ XMIT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int maxevents, int ti
 }
 
 XMIT_EXPORT int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout) noexcept {
-  EpollSet* set = set_of(epfd);
+  EpollSet* set = xmit::StackMutex::held_by_this_thread() ? nullptr : set_of(epfd);
   if (set == nullptr || maxevents <= 0 || events == nullptr) [[likely]] {
     return libc().epoll_wait(epfd, events, maxevents, timeout);
   }

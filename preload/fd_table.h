@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "stack/base/stack_mutex.h"
 #include "stack/sock/socket.h"
 
 namespace xmit {
@@ -29,6 +30,14 @@ class FdTable {
     if (page == nullptr) return nullptr;
     Socket* s = page[fd & (kPageSize - 1)].load(std::memory_order_acquire);
     return s != nullptr && s->handed_to_kernel() ? nullptr : s;
+  }
+
+  // For a socket call: peek(), and also nullptr while this thread is inside the stack — a signal
+  // handler that interrupted it calling again (the kernel then serves the call: it cannot wait for
+  // the lock its own thread holds). stack/base/stack_mutex.h
+  Socket* lookup(int fd) const noexcept {
+    Socket* s = peek(fd);
+    return s != nullptr && StackMutex::held_by_this_thread() ? nullptr : s;
   }
 
   // Makes fd name `s`, handing the table one reference; *old receives the socket fd named before

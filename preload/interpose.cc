@@ -129,7 +129,7 @@ XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
 }
 
 XMIT_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().bind(fd, addr, len);
   int r = s->bind(addr, len);
   if (handed_back(fd, r)) return libc().bind(fd, addr, len);
@@ -137,7 +137,7 @@ XMIT_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
 }
 
 XMIT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().connect(fd, addr, len);
   int fl = libc().fcntl(fd, F_GETFL);
   int r = s->connect(addr, len, fl >= 0 && (fl & O_NONBLOCK));
@@ -146,13 +146,13 @@ XMIT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
 }
 
 XMIT_EXPORT int listen(int fd, int backlog) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().listen(fd, backlog);
   return ret(s->listen(backlog));
 }
 
 XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().accept4(fd, addr, len, flags);
   if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return ret(-EINVAL);
   Socket* child = nullptr;
@@ -172,7 +172,7 @@ XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexc
 }
 
 XMIT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) noexcept {
-  if (g_fds.peek(fd) == nullptr) [[likely]] return libc().accept(fd, addr, len);
+  if (g_fds.lookup(fd) == nullptr) [[likely]] return libc().accept(fd, addr, len);
   return accept4(fd, addr, len, 0);
 }
 
@@ -233,13 +233,13 @@ XMIT_EXPORT void closefrom(int lowfd) noexcept {
 }
 
 XMIT_EXPORT int shutdown(int fd, int how) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().shutdown(fd, how);
   return ret(s->shutdown(how));
 }
 
 XMIT_EXPORT ssize_t send(int fd, const void* buf, size_t len, int flags) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().send(fd, buf, len, flags);
   ssize_t r = s->sendto(buf, len, flags, nullptr, 0);
   if (handed_back(fd, r)) return libc().send(fd, buf, len, flags);
@@ -248,7 +248,7 @@ XMIT_EXPORT ssize_t send(int fd, const void* buf, size_t len, int flags) noexcep
 
 XMIT_EXPORT ssize_t sendto(int fd, const void* buf, size_t len, int flags, const sockaddr* to,
                            socklen_t tolen) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().sendto(fd, buf, len, flags, to, tolen);
   ssize_t r = s->sendto(buf, len, flags, to, tolen);
   if (handed_back(fd, r)) return libc().sendto(fd, buf, len, flags, to, tolen);
@@ -256,7 +256,7 @@ XMIT_EXPORT ssize_t sendto(int fd, const void* buf, size_t len, int flags, const
 }
 
 XMIT_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().sendmsg(fd, msg, flags);
   ssize_t r = s->sendmsg(msg, flags);
   if (handed_back(fd, r)) return libc().sendmsg(fd, msg, flags);
@@ -265,7 +265,7 @@ XMIT_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) noexcept {
 
 // kernel: __sys_sendmmsg(): stops at the first error; returns the count if any datagram went.
 XMIT_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().sendmmsg(fd, vec, vlen, flags);
   if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;
   unsigned int sent = 0;
@@ -280,7 +280,7 @@ XMIT_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) noe
 }
 
 XMIT_EXPORT ssize_t write(int fd, const void* buf, size_t len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().write(fd, buf, len);
   ssize_t r = s->sendto(buf, len, 0, nullptr, 0);
   if (handed_back(fd, r)) return libc().write(fd, buf, len);
@@ -288,7 +288,7 @@ XMIT_EXPORT ssize_t write(int fd, const void* buf, size_t len) noexcept {
 }
 
 XMIT_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().writev(fd, iov, iovcnt);
   if (iovcnt < 0 || iovcnt > UIO_MAXIOV) return ret(-EINVAL);
   msghdr msg{};
@@ -300,7 +300,7 @@ XMIT_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) noexcept {
 }
 
 XMIT_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().recv(fd, buf, len, flags);
   ssize_t r = sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
   if (handed_back(fd, r)) return libc().recv(fd, buf, len, flags);
@@ -309,7 +309,7 @@ XMIT_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) noexcept {
 
 XMIT_EXPORT ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockaddr* from,
                              socklen_t* fromlen) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().recvfrom(fd, buf, len, flags, from, fromlen);
   ssize_t r = sock_recvmsg(s, buf, len, flags, from, fromlen);
   if (handed_back(fd, r)) return libc().recvfrom(fd, buf, len, flags, from, fromlen);
@@ -317,7 +317,7 @@ XMIT_EXPORT ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockaddr*
 }
 
 XMIT_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().recvmsg(fd, msg, flags);
   ssize_t r = s->recvmsg(msg, flags);
   if (handed_back(fd, r)) return libc().recvmsg(fd, msg, flags);
@@ -326,7 +326,7 @@ XMIT_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) noexcept {
 
 // kernel: do_recvmmsg(). The timeout is checked between datagrams, as the kernel does.
 XMIT_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().recvmmsg(fd, vec, vlen, flags, timeout);
   if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;
   unsigned int got = 0;
@@ -343,7 +343,7 @@ XMIT_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, tim
 }
 
 XMIT_EXPORT ssize_t read(int fd, void* buf, size_t len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().read(fd, buf, len);
   ssize_t r = sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
   if (handed_back(fd, r)) return libc().read(fd, buf, len);
@@ -351,7 +351,7 @@ XMIT_EXPORT ssize_t read(int fd, void* buf, size_t len) noexcept {
 }
 
 XMIT_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().readv(fd, iov, iovcnt);
   if (iovcnt < 0 || iovcnt > UIO_MAXIOV) return ret(-EINVAL);
   msghdr msg{};
@@ -363,7 +363,7 @@ XMIT_EXPORT ssize_t readv(int fd, const iovec* iov, int iovcnt) noexcept {
 }
 
 XMIT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr || len > buflen) [[likely]] return libc().__read_chk(fd, buf, len, buflen);
   ssize_t r = sock_recvmsg(s, buf, len, 0, nullptr, nullptr);
   if (handed_back(fd, r)) return libc().__read_chk(fd, buf, len, buflen);
@@ -371,7 +371,7 @@ XMIT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) noe
 }
 
 XMIT_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr || len > buflen) [[likely]] return libc().__recv_chk(fd, buf, len, buflen, flags);
   ssize_t r = sock_recvmsg(s, buf, len, flags, nullptr, nullptr);
   if (handed_back(fd, r)) return libc().__recv_chk(fd, buf, len, buflen, flags);
@@ -380,7 +380,7 @@ XMIT_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int
 
 XMIT_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
                                    sockaddr* from, socklen_t* fromlen) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr || len > buflen) [[likely]] {
     return libc().__recvfrom_chk(fd, buf, len, buflen, flags, from, fromlen);
   }
@@ -390,7 +390,7 @@ XMIT_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen,
 }
 
 XMIT_EXPORT int setsockopt(int fd, int level, int name, const void* val, socklen_t len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().setsockopt(fd, level, name, val, len);
   int r = s->setsockopt(level, name, val, len);
   if (handed_back(fd, r)) return libc().setsockopt(fd, level, name, val, len);
@@ -398,19 +398,19 @@ XMIT_EXPORT int setsockopt(int fd, int level, int name, const void* val, socklen
 }
 
 XMIT_EXPORT int getsockopt(int fd, int level, int name, void* val, socklen_t* len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().getsockopt(fd, level, name, val, len);
   return ret(s->getsockopt(level, name, val, len));
 }
 
 XMIT_EXPORT int getsockname(int fd, sockaddr* addr, socklen_t* len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().getsockname(fd, addr, len);
   return ret(s->getname(addr, len, false));
 }
 
 XMIT_EXPORT int getpeername(int fd, sockaddr* addr, socklen_t* len) noexcept {
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().getpeername(fd, addr, len);
   return ret(s->getname(addr, len, true));
 }
@@ -451,7 +451,7 @@ XMIT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  Socket* s = g_fds.peek(fd);
+  Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().ioctl(fd, request, arg);
   switch (request) {
     case FIONREAD:  // == SIOCINQ

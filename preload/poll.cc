@@ -42,7 +42,7 @@ uint64_t mono_ns() {
 
 bool any_offloaded(const pollfd* fds, nfds_t n) {
   for (nfds_t i = 0; i < n; ++i) {
-    if (g_fds.peek(fds[i].fd) != nullptr) return true;
+    if (g_fds.lookup(fds[i].fd) != nullptr) return true;
   }
   return false;
 }
@@ -127,7 +127,7 @@ int xmit_select(int nfds, fd_set* r, fd_set* w, fd_set* e, int64_t timeout_ns, c
   for (int fd = 0; fd < nfds; ++fd) {
     if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))) {
       ++n;
-      offloaded |= g_fds.peek(fd) != nullptr;
+      offloaded |= g_fds.lookup(fd) != nullptr;
     }
   }
   if (!offloaded) return -2;

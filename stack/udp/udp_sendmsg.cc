@@ -18,7 +18,7 @@ ssize_t UdpSock::sendmsg(const msghdr* umsg, int flags) {
   SendArgsCtx actx;
   Kmsg kmsg;
   int err = sys_sendmsg_prepare(umsg, static_cast<unsigned>(flags), &kmsg, actx);
-  std::unique_lock<std::mutex> lk(stack_->mu());
+  std::unique_lock<StackMutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (err != 0) return err;
   return udp_sendmsg(kmsg, lk);
@@ -29,7 +29,7 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
   SendArgsCtx actx;
   Kmsg kmsg;
   int err = sys_sendto_prepare(buf, len, static_cast<unsigned>(flags), to, static_cast<int>(tolen), &kmsg, actx);
-  std::unique_lock<std::mutex> lk(stack_->mu());
+  std::unique_lock<StackMutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (err != 0) return err;
   return udp_sendmsg(kmsg, lk);
@@ -56,7 +56,7 @@ void UdpSock::udp_flush_pending_frames() {
   }
 }
 
-ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<std::mutex>& lk) {
+ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk) {
   unsigned flags = kmsg.msg_flags;
   if (nonblock_) flags |= MSG_DONTWAIT;
   const size_t len = kmsg.count;
@@ -193,7 +193,7 @@ retry:
 //    the kernel restarts if the handler has SA_RESTART, else -EINTR. The interposer cannot restart
 //    a call libc made, so the restart happens here: the wait goes on when the shadow says the
 //    handler restarts (ShadowOps::signal_restarts()) and no SO_SNDTIMEO is set; otherwise -EINTR.
-int UdpSock::sk_wait_wmem(std::unique_lock<std::mutex>& lk, bool pool, uint64_t* deadline) {
+int UdpSock::sk_wait_wmem(std::unique_lock<StackMutex>& lk, bool pool, uint64_t* deadline) {
   constexpr uint64_t kWaitSliceMs = 1;
   uint64_t now = shadow_->now_ns();
   if (sk_sndtimeo_ns_ != 0 && *deadline == 0) *deadline = now + sk_sndtimeo_ns_;

@@ -34,7 +34,7 @@ uint32_t UdpSock::wmem_alloc() const { return sk_wmem_alloc_get(inet_); }
 
 void UdpSock::release() {
   {
-    std::lock_guard<std::mutex> g(stack_->mu());
+    std::lock_guard<StackMutex> g(stack_->mu());
     unhash_and_unsteer();
     if (shadow_watched_) stack_->unwatch_shadow(this, fd_);
     for (const UdpRxDatagram& d : rxq_) stack_->dev().rx_recycle(d.buf_id);
@@ -119,7 +119,7 @@ int UdpSock::inet_autobind() {
 }
 
 int UdpSock::bind(const sockaddr* addr, socklen_t len) {
-  std::lock_guard<std::mutex> g(stack_->mu());
+  std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
   int err = shadow_->bind(fd_, addr, len);
   if (err != 0) return err;
@@ -135,7 +135,7 @@ int UdpSock::bind(const sockaddr* addr, socklen_t len) {
 
 // kernel: ip4_datagram_connect(): route first (its errnos), then the socket's new state.
 int UdpSock::connect(const sockaddr* addr, socklen_t len, bool) {
-  std::lock_guard<std::mutex> g(stack_->mu());
+  std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (addr == nullptr || len < sizeof(sockaddr_in) || addr->sa_family != AF_INET) {
     // AF_UNSPEC disconnects; anything malformed gets the kernel's errno.
@@ -197,7 +197,7 @@ int UdpSock::getname(sockaddr* addr, socklen_t* len, bool peer) {
 int UdpSock::shutdown(int how) {
   int err = shadow_->shutdown(fd_, how);
   if (err == 0 || err == -ENOTCONN) {
-    std::lock_guard<std::mutex> g(stack_->mu());
+    std::lock_guard<StackMutex> g(stack_->mu());
     inet_.sk_shutdown |= static_cast<uint8_t>((how + 1) & (RCV_SHUTDOWN | SEND_SHUTDOWN));
   }
   return err;
@@ -205,7 +205,7 @@ int UdpSock::shutdown(int how) {
 
 // Options go to the kernel socket; the ones the send path reads are mirrored.
 int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
-  std::lock_guard<std::mutex> g(stack_->mu());
+  std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
   // kernel: udp_setsockopt() hands SOL_UDP and SOL_UDPLITE alike to udp_lib_setsockopt().
   const bool udp_level = level == SOL_UDP || level == IPPROTO_UDPLITE;
@@ -309,7 +309,7 @@ int UdpSock::getsockopt(int level, int name, void* val, socklen_t* len) {
   // The shadow checks the arguments and reports an error newer than the one held here (the
   // kernel's one sk_err would have been overwritten by it), else the held one is reported.
   if (len == nullptr) return shadow_->getsockopt(fd_, level, name, val, len);  // -EFAULT, nothing consumed
-  std::lock_guard<std::mutex> g(stack_->mu());
+  std::lock_guard<StackMutex> g(stack_->mu());
   int v = 0;
   socklen_t l = *len;
   if (int err = shadow_->getsockopt(fd_, level, name, &v, &l); err != 0) return err;  // -EINVAL (len < 0)
@@ -334,7 +334,7 @@ int UdpSock::sock_error() { return inet_.sk_err != 0 ? -std::exchange(inet_.sk_e
 // sock_writeable() (under half of SO_SNDBUF charged), EPOLLERR for a held error, EPOLLRDHUP with
 // EPOLLIN after SHUT_RD, EPOLLHUP after both. The error queue is the shadow's (the caller polls it).
 int UdpSock::poll_mask(int* wait_fd) {
-  std::lock_guard<std::mutex> g(stack_->mu());
+  std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
   stack_->poll(shadow_->now_ns());
   *wait_fd = stack_->dev().wait_fd();
@@ -350,7 +350,7 @@ int UdpSock::poll_mask(int* wait_fd) {
 // The shadow is reached through another of the program's fds (dup, then close of the first): the
 // error watch follows it.
 void UdpSock::fd_moved(int from, int to) {
-  std::lock_guard<std::mutex> g(stack_->mu());
+  std::lock_guard<StackMutex> g(stack_->mu());
   if (fd_ != from) return;
   if (shadow_watched_) {
     stack_->unwatch_shadow(this, from);
@@ -360,7 +360,7 @@ void UdpSock::fd_moved(int from, int to) {
 }
 
 int UdpSock::ioctl(unsigned long request, void* arg) {
-  std::lock_guard<std::mutex> g(stack_->mu());
+  std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (request == SIOCINQ) {  // kernel: udp_ioctl(): the size of the next datagram's payload
     stack_->poll(shadow_->now_ns());
@@ -450,7 +450,7 @@ static bool dequeued_icmp_error(const msghdr* msg) {
 
 // kernel: udp_recvmsg() + __skb_recv_udp(): the queue, else the kernel socket, else wait.
 ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
-  std::unique_lock<std::mutex> lk(stack_->mu());
+  std::unique_lock<StackMutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (flags & MSG_ERRQUEUE) {
     ssize_t r = shadow_->recvmsg(fd_, msg, flags);

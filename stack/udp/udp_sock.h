@@ -142,10 +142,10 @@ class UdpSock final : public Socket {
   int sock_error();
   int send_pass_through(be32 daddr, const char* why);  // pass_through() from udp_sendmsg()
   // kernel: udp_sendmsg(), after ____sys_sendmsg()/__sys_sendto() built `kmsg` (udp_sendmsg.cc).
-  ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<std::mutex>& lk);
+  ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk);
   ssize_t udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now);
   // kernel: sock_wait_for_wmem() as sock_alloc_send_pskb() loops on it (udp_sendmsg.cc).
-  int sk_wait_wmem(std::unique_lock<std::mutex>& lk, bool pool, uint64_t* deadline);
+  int sk_wait_wmem(std::unique_lock<StackMutex>& lk, bool pool, uint64_t* deadline);
   // kernel: udp_push_pending_frames(): sends the corked datagram; pending_ = 0.
   int udp_push_pending_frames(uint64_t now);
   // kernel: udp_flush_pending_frames(): drops it.

@@ -27,6 +27,7 @@
 
 #include "absl/functional/function_ref.h"
 
+#include "stack/base/stack_mutex.h"
 #include "stack/dev/netdev.h"
 #include "stack/ipv4/inet_sock.h"
 #include "stack/ipv4/ip_ident.h"
@@ -86,7 +87,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   UdpStack(const UdpStack&) = delete;
   UdpStack& operator=(const UdpStack&) = delete;
 
-  std::mutex& mu() { return mu_; }
+  StackMutex& mu() { return mu_; }
 
   // Everything below: with mu() held.
   // Reaps TX completions, reads the control plane when due (see above), runs the neighbour timers
@@ -137,7 +138,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
   void reap_tx();
 
-  std::mutex mu_;
+  StackMutex mu_;
   Netdev* dev_ = nullptr;
   Fib* fib_ = nullptr;
   UdpStackOptions opt_;

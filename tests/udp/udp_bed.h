@@ -78,7 +78,7 @@ class UdpSockTest : public ::testing::Test {
       // Complete what is still on the device: a socket with frames in flight outlives its close
       // (also one the test closed itself), and is freed by its last completion.
       link->run(++now);
-      std::lock_guard<std::mutex> g(stack->mu());
+      std::lock_guard<StackMutex> g(stack->mu());
       stack->poll(now);
     }
     if (sk != nullptr) sk->put();

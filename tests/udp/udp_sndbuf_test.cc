@@ -236,7 +236,7 @@ TEST_F(UdpSndbufTest, CloseWithFramesInFlight) {
   sk->put();
   sk = nullptr;
   complete_all();
-  std::lock_guard<std::mutex> g(stack->mu());
+  std::lock_guard<StackMutex> g(stack->mu());
   stack->poll(now);
   EXPECT_EQ(stack->tx_in_flight, 0u);
 }

@@ -110,7 +110,7 @@ TEST(UdpThreads, OwnAndSharedSocketsFromManyThreads) {
   meddler.join();
 
   {
-    std::lock_guard<std::mutex> g(stack->mu());
+    std::lock_guard<StackMutex> g(stack->mu());
     for (int i = 0; i < 8 && dev.tx_inflight() > 0; ++i) stack->poll(1);
     EXPECT_EQ(dev.tx_inflight(), 0u);
   }
@@ -118,7 +118,7 @@ TEST(UdpThreads, OwnAndSharedSocketsFromManyThreads) {
   EXPECT_EQ(dev.stats().tx_frames, kTotal);
   EXPECT_EQ(dev.stats().tx_errors, 0u);
   {
-    std::lock_guard<std::mutex> g(stack->mu());
+    std::lock_guard<StackMutex> g(stack->mu());
     EXPECT_EQ(stack->udp_mib.OutDatagrams, kTotal);
     EXPECT_EQ(stack->udp_mib.SndbufErrors, 0u);
   }
