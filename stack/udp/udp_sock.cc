@@ -87,17 +87,17 @@ int UdpSock::hash_and_steer() {
   if (!hashed_) {
     stack_->hash(this, inet_.inet_sport);
     hashed_ = true;
+    reuseport_group_ = reuseport_;  // kernel: udp_reuseport_add_sock() at udp_lib_get_port()
   }
   be32 local = rcv_saddr_ != 0 ? rcv_saddr_ : stack_->if_addr();
   FlowKey key{.protocol = IPPROTO_UDP, .local_addr = local, .local_port = inet_.inet_sport};
   if (is_steered_ && key == steered_) return 0;
-  if (is_steered_) stack_->dev().unsteer(steered_);
+  if (is_steered_) stack_->unsteer(steered_);
   is_steered_ = false;
-  int err = stack_->dev().steer(key);
-  if (err == 0 || err == -EEXIST) {  // -EEXIST: another socket of ours shares the port
+  int err = stack_->steer(key);  // shared with the other sockets of the port
+  if (err == 0) {
     steered_ = key;
-    is_steered_ = err == 0;
-    return 0;
+    is_steered_ = true;
   }
   return err;  // not fatal: replies then reach the shadow, which recvmsg also reads
 }
@@ -105,7 +105,8 @@ int UdpSock::hash_and_steer() {
 void UdpSock::unhash_and_unsteer() {
   if (hashed_) stack_->unhash(this, inet_.inet_sport);
   hashed_ = false;
-  if (is_steered_) stack_->dev().unsteer(steered_);
+  reuseport_group_ = false;
+  if (is_steered_) stack_->unsteer(steered_);
   is_steered_ = false;
 }
 
@@ -246,6 +247,7 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
   } else if (level == SOL_SOCKET) {
     if ((name == SO_RCVBUF || name == SO_RCVBUFFORCE) && shadow_int(SOL_SOCKET, SO_RCVBUF, &v)) sk_rcvbuf_ = static_cast<uint32_t>(v);
     if (name == SO_DONTROUTE && shadow_int(SOL_SOCKET, SO_DONTROUTE, &v)) sock_localroute_ = v != 0;
+    if (name == SO_REUSEPORT && shadow_int(SOL_SOCKET, SO_REUSEPORT, &v)) reuseport_ = v != 0;
     if (name == 20 || name == 66) shadow_timeo_ns(20, &rcvtimeo_ns_);  // SO_RCVTIMEO_OLD / _NEW
     // kernel: sk_setsockopt() stores max(val * 2, SOCK_MIN_SNDBUF) clamped by wmem_max (FORCE:
     // not clamped); getsockopt reports that. A larger buffer lets blocked writers go on at once
@@ -384,11 +386,14 @@ int UdpSock::ioctl(unsigned long request, void* arg) {
   return -ENOTTY;
 }
 
-bool UdpSock::matches(be32 daddr, be32 saddr, be16 sport) const {
-  if (passthrough_) return false;
-  if (rcv_saddr_ != 0 && rcv_saddr_ != daddr) return false;
-  if (connected_ && (inet_.inet_daddr != saddr || inet_.inet_dport != sport)) return false;
-  return true;
+int UdpSock::compute_score(be32 saddr, be16 sport) const {
+  if (passthrough_) return -1;
+  int score = 2;  // kernel: PF_INET
+  if (connected_) {
+    if (inet_.inet_daddr != saddr || inet_.inet_dport != sport) return -1;
+    score += 4 + 4;  // inet_daddr, inet_dport
+  }
+  return score;
 }
 
 bool UdpSock::enqueue(const UdpRxDatagram& d) {

@@ -110,9 +110,13 @@ class UdpSock final : public Socket {
   int poll_mask(int* wait_fd) override;
   void fd_moved(int from, int to) override;
 
-  // With the stack's mutex held: the receive demux. kernel: __udp4_lib_lookup() scoring (reduced
-  // to: bound address matches or is any; a connected socket takes only its peer's datagrams).
-  bool matches(be32 daddr, be32 saddr, be16 sport) const;
+  // With the stack's mutex held, for the receive demux (UdpStack::udp4_lib_lookup()).
+  // kernel: compute_score() for a datagram from saddr:sport (the bound address is the caller's
+  // test): -1 no match; 2, plus 4 each for a matching connected address and port.
+  int compute_score(be32 saddr, be16 sport) const;
+  be32 rcv_saddr() const { return rcv_saddr_; }
+  bool connected() const { return connected_; }
+  bool in_reuseport_group() const { return reuseport_group_; }  // SO_REUSEPORT was on at bind
   // kernel: __udp_enqueue_schedule_skb(): false (dropped, counted) when sk_rmem_alloc > sk_rcvbuf.
   bool enqueue(const UdpRxDatagram& d);
   uint64_t drops() const { return sk_drops_; }
@@ -168,6 +172,8 @@ class UdpSock final : public Socket {
   bool connected_ = false;   // kernel: sk_state == TCP_ESTABLISHED
   be32 rcv_saddr_ = 0;       // kernel: inet_rcv_saddr (the bound address; 0 = any)
   bool hashed_ = false;
+  bool reuseport_ = false;        // kernel: sk->sk_reuseport (SO_REUSEPORT)
+  bool reuseport_group_ = false;  // kernel: sk->sk_reuseport_cb: joined the port's group at bind
   bool shadow_watched_ = false;  // registered with UdpStack::watch_shadow()
   FlowKey steered_{};
   bool is_steered_ = false;

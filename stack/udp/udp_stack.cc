@@ -126,16 +126,88 @@ void UdpStack::unwatch_shadow(UdpSock* sk, int fd) {
   if (control_ != nullptr) control_->unwatch_shadow(fd);
 }
 
-void UdpStack::hash(UdpSock* sk, be16 port) { table_.emplace(port, sk); }
+void UdpStack::hash(UdpSock* sk, be16 port) { table_[port].push_back(sk); }
 
 void UdpStack::unhash(UdpSock* sk, be16 port) {
-  auto [b, e] = table_.equal_range(port);
-  for (auto it = b; it != e; ++it) {
-    if (it->second == sk) {
-      table_.erase(it);
-      return;
-    }
+  auto it = table_.find(port);
+  if (it == table_.end()) return;
+  std::erase(it->second, sk);
+  if (it->second.empty()) table_.erase(it);
+}
+
+int UdpStack::steer(const FlowKey& key) {
+  for (auto& [k, n] : steered_) {
+    if (k == key) return ++n, 0;
   }
+  int err = dev_->steer(key);
+  if (err != 0 && err != -EEXIST) return err;  // -EEXIST: steered by someone before us; ours now
+  steered_.push_back({key, 1});
+  return 0;
+}
+
+void UdpStack::unsteer(const FlowKey& key) {
+  for (size_t i = 0; i < steered_.size(); ++i) {
+    if (!(steered_[i].first == key)) continue;
+    if (--steered_[i].second == 0) {
+      dev_->unsteer(key);
+      steered_.erase(steered_.begin() + static_cast<long>(i));
+    }
+    return;
+  }
+}
+
+namespace {
+
+// kernel: udp_ehashfn() (jhash_3words of the 4-tuple with a random key), then reciprocal_scale().
+uint32_t flow_hash(be32 saddr, be16 sport, be32 daddr, be16 dport, uint64_t key) {
+  uint64_t h = (uint64_t{saddr} << 32 | daddr) ^ key;
+  h ^= (uint64_t{sport} << 16 | dport) * 0x9e3779b97f4a7c15ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h);
+}
+
+}  // namespace
+
+UdpSock* UdpStack::udp4_lib_lookup(be32 saddr, be16 sport, be32 daddr, be16 dport) {
+  if (UdpSock* sk = udp4_lib_lookup2(saddr, sport, daddr, dport, daddr)) return sk;
+  return udp4_lib_lookup2(saddr, sport, daddr, dport, 0);
+}
+
+// kernel: udp4_lib_lookup2() over the sockets of `dport` bound to `bound`.
+UdpSock* UdpStack::udp4_lib_lookup2(be32 saddr, be16 sport, be32 daddr, be16 dport, be32 bound) {
+  auto it = table_.find(dport);
+  if (it == table_.end()) return nullptr;
+  const std::vector<UdpSock*>& socks = it->second;
+  UdpSock* result = nullptr;
+  int badness = 0;
+  for (UdpSock* sk : socks) {
+    if (sk->rcv_saddr() != bound) continue;
+    int score = sk->compute_score(saddr, sport);
+    if (score <= badness) continue;
+    badness = score;
+    result = sk;
+    if (sk->connected() || !sk->in_reuseport_group()) continue;
+    // kernel: inet_lookup_reuseport() -> reuseport_select_sock_by_hash(): the group's unconnected
+    // members in join order, indexed by the flow's hash; a group with connected members goes on
+    // scoring (reuseport_has_conns()), where a connected socket outscores it.
+    UdpSock* members[64];
+    uint32_t n = 0;
+    bool conns = false;
+    for (UdpSock* m : socks) {
+      if (!m->in_reuseport_group() || m->rcv_saddr() != bound || m->compute_score(saddr, sport) < 0) continue;
+      if (m->connected()) {
+        conns = true;
+      } else if (n < 64) {
+        members[n++] = m;
+      }
+    }
+    uint32_t h = flow_hash(saddr, sport, daddr, dport, opt_.ident_seed);
+    result = members[static_cast<uint32_t>((uint64_t{h} * n) >> 32)];
+    if (!conns) return result;
+  }
+  return result;
 }
 
 // kernel: ip_rcv_core() (header checks) + __udp4_lib_rcv() (length, checksum, lookup, enqueue).
@@ -168,10 +240,7 @@ bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
   }
   be16 dport = cpu_to_be16(uh->dest());
   be16 sport = cpu_to_be16(uh->source());
-  auto [b, e] = table_.equal_range(dport);
-  for (auto it = b; it != e; ++it) {
-    UdpSock* sk = it->second;
-    if (!sk->matches(iph->daddr(), iph->saddr(), sport)) continue;
+  if (UdpSock* sk = udp4_lib_lookup(iph->saddr(), sport, iph->daddr(), dport)) {
     UdpRxDatagram d{.buf_id = f.buf_id,
                     .data = udp.data() + 8,
                     .len = static_cast<uint32_t>(udp.size() - 8),

@@ -24,6 +24,8 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 
@@ -114,9 +116,19 @@ class UdpStack final : private NeighOps, private NeighOutput {
   uint32_t rx_truesize() const { return opt_.rx_truesize; }
 
   // Demux registration (kernel: udp_lib_get_port() / udp_lib_unhash()); several sockets may share a
-  // port (SO_REUSEADDR/SO_REUSEPORT), the first matching one gets the datagram.
+  // port (SO_REUSEADDR/SO_REUSEPORT). Kept in bind order, the order of a reuseport group.
   void hash(UdpSock* sk, be16 port);
   void unhash(UdpSock* sk, be16 port);
+  // kernel: __udp4_lib_lookup(): the socket for a datagram, or nullptr. The best compute_score()
+  // among sockets bound to daddr, else among those bound to INADDR_ANY; an unconnected
+  // SO_REUSEPORT socket that scores best hands the datagram to its group's member for this flow
+  // (reuseport_select_sock() by hash; the kernel's hash has a random key, so which member a flow
+  // gets differs from the kernel's, not that a flow always gets the same one).
+  UdpSock* udp4_lib_lookup(be32 saddr, be16 sport, be32 daddr, be16 dport);
+  // Steering shared by the sockets of one port: the device is told on the first steer() of a key
+  // and the last unsteer(). 0 or the device's -errno.
+  int steer(const FlowKey& key);
+  void unsteer(const FlowKey& key);
 
   IpMib mib;
   UdpMib udp_mib;
@@ -149,7 +161,9 @@ class UdpStack final : private NeighOps, private NeighOutput {
   std::unique_ptr<SkbPool> skbs_;
   std::unique_ptr<NeighTable> neigh_;
   std::unique_ptr<HashIpIdents> idents_;
-  std::unordered_multimap<be16, UdpSock*> table_;
+  UdpSock* udp4_lib_lookup2(be32 saddr, be16 sport, be32 daddr, be16 dport, be32 bound);
+  std::unordered_map<be16, std::vector<UdpSock*>> table_;  // port -> sockets, in bind order
+  std::vector<std::pair<FlowKey, uint32_t>> steered_;      // key -> sockets holding it
   ControlOps* control_ = nullptr;
   uint64_t control_due_ = 0;                  // poll() reads the control plane at or after this
   std::unordered_map<int, UdpSock*> shadows_;  // shadow fd -> socket, for ControlOps errors

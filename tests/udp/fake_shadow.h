@@ -63,6 +63,7 @@ class FakeShadow final : public ShadowOps {
       sndbuf = std::max(val * 2, 4608);
     }
     if (level == SOL_SOCKET && name == SO_SNDTIMEO && l >= sizeof(timeval)) std::memcpy(&sndtimeo, v, sizeof sndtimeo);
+    if (level == SOL_SOCKET && name == SO_REUSEPORT && l >= sizeof(int)) std::memcpy(&reuseport, v, sizeof reuseport);
     return 0;
   }
   int getsockopt(int, int level, int name, void* v, socklen_t* l) override {
@@ -75,6 +76,12 @@ class FakeShadow final : public ShadowOps {
       int e = std::exchange(so_error, 0);
       *l = std::min<socklen_t>(*l, sizeof e);
       std::memcpy(v, &e, *l);
+      return 0;
+    }
+    if (level == SOL_SOCKET && name == SO_REUSEPORT) {
+      int on = reuseport != 0;
+      std::memcpy(v, &on, sizeof on);
+      *l = sizeof on;
       return 0;
     }
     if (level == SOL_SOCKET && name == SO_SNDTIMEO) {
@@ -107,6 +114,7 @@ class FakeShadow final : public ShadowOps {
   int sndbuf = 212992;  // net.core.wmem_default
   static constexpr int kWmemMax = 212992;
   timeval sndtimeo{};
+  int reuseport = 0;
   std::function<int(int dev_fd, int timeout_ms)> on_wait;
   int waits = 0;
   bool sa_restart = false;
