@@ -101,6 +101,7 @@ struct SwDev {
   SwMemWire wire;
   SwStats st;
   bool hold = false;
+  int fail_next_send = 0;  // an ibv_wc_status for the next executed send WR, 0: none
   int open_contexts = 0;
   int pkt_fd = -1;  // kPacket: opened by the first create_qp(), closed with the last context
   int ifindex = 0;

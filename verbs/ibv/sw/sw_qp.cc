@@ -182,6 +182,10 @@ void execute_sends(SwQp* q) {
     const SwSendWqe& w = q->sq[idx % q->sq.size()];
     uint32_t len = 0;
     ibv_wc_status st = gather(q, w, &len);
+    if (d->fail_next_send != 0) {
+      st = ibv_wc_status(d->fail_next_send);
+      d->fail_next_send = 0;
+    }
     if (st == IBV_WC_SUCCESS) {
       if (w.send_flags & IBV_SEND_IP_CSUM) sw_fill_csums(d->scratch.data(), len);
       wire_send(d, d->scratch.data(), len);

@@ -410,6 +410,11 @@ void sw_hold(const std::string& name, bool hold) {
     for (SwQp* q : d->qps) execute_sends(q);
 }
 
+void sw_fail_next_send(const std::string& name, int status) {
+  std::lock_guard<std::mutex> g(g_mu);
+  if (SwDev* d = find_dev(name)) d->fail_next_send = status;
+}
+
 SwStats sw_stats(const std::string& name) {
   std::lock_guard<std::mutex> g(g_mu);
   SwDev* d = find_dev(name);

@@ -80,6 +80,10 @@ SwMemWire* sw_mem_wire(const std::string& name);
 // until it is released, as a stalled NIC. Releasing executes them all in order.
 void sw_hold(const std::string& name, bool hold);
 
+// The next send WR the device executes completes with `status` (IBV_WC_LOC_PROT_ERR, ...), as a
+// fault in hardware would: the QP goes to the error state and flushes the rest.
+void sw_fail_next_send(const std::string& name, int status);
+
 SwStats sw_stats(const std::string& name);
 
 }  // namespace xmit::ibv::sw
