@@ -194,6 +194,11 @@ TEST_F(SwDeviceTest, InlineSendsNeedNoRegistrationAndAreCopiedAtPost) {
   ibv_send_wr wb = send_wr(2, &sb, 1, IBV_SEND_INLINE);
   EXPECT_EQ(ops_.post_send(q, &wb, &bad), ENOMEM);  // beyond max_inline_data (mlx5)
   EXPECT_EQ(poll(c).size(), 1u);
+  // Shorter than the 18 bytes mlx5 copies as the inline L2 header: refused at post.
+  ibv_sge runt{reinterpret_cast<uint64_t>(frame.data()), 17, 0};
+  ibv_send_wr wr = send_wr(3, &runt, 1, IBV_SEND_INLINE);
+  EXPECT_EQ(ops_.post_send(q, &wr, &bad), EINVAL);
+  EXPECT_EQ(bad, &wr);
 }
 
 TEST_F(SwDeviceTest, ReceiveThroughAFlowRuleElseTheKernel) {

@@ -19,6 +19,7 @@ namespace xmit::ibv {
 namespace {
 
 constexpr uint32_t kEthHlen = 14;
+constexpr uint32_t kMinFrame = 18;   // mlx5 refuses raw sends shorter than its inline L2 header
 constexpr int kDrainPolls = 100000;  // destructor: CQ polls waiting for flushed sends, then give up
 
 int fail(std::string* why, int err, const std::string& what) {
@@ -268,7 +269,7 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
         break;
       }
       const uint32_t len = tx_frame_len(f);
-      if (len < kEthHlen) {
+      if (len < kMinFrame) {
         first_err = -EINVAL;
         break;
       }

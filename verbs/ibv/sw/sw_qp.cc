@@ -17,6 +17,7 @@ namespace {
 // mlx5 CQE syndromes (providers/mlx5/mlx5dv.h MLX5_CQE_SYNDROME_*), reported as vendor_err.
 constexpr uint32_t kSyndLocalLength = 0x01, kSyndLocalProt = 0x04, kSyndFlush = 0x05;
 constexpr uint32_t kEthHlen = 14;
+constexpr uint32_t kMinEthSend = 18;  // mlx5: MLX5_ETH_L2_INLINE_HEADER_SIZE
 constexpr size_t kKernelQueueMax = 1024;  // in-memory "kernel" frames kept for tests to read
 
 uint32_t roundup_pow2(uint32_t v) {
@@ -87,9 +88,9 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
       total += s.length;
     }
   }
-  // A raw Ethernet send carries one frame: at least its Ethernet header, at most the port's
-  // MTU plus the header and a VLAN tag.
-  if (total < kEthHlen || total > d->mtu + kEthHlen + 4) return IBV_WC_LOC_LEN_ERR;
+  // A raw Ethernet send carries one frame: at most the port's MTU plus the Ethernet header and a
+  // VLAN tag (the minimum was checked at post).
+  if (total > d->mtu + kEthHlen + 4) return IBV_WC_LOC_LEN_ERR;
   *len = total;
   return IBV_WC_SUCCESS;
 }
@@ -344,7 +345,8 @@ int sw_destroy_qp(ibv_qp* qp) {
 
 // ibv_post_send(3). Errnos as rdma-core's mlx5: a full send queue ENOMEM (mlx5_wq_overflow()),
 // too many sges ENOMEM, inline data beyond max_inline_data ENOMEM, an opcode the QP cannot
-// execute EINVAL (IBV_WR_TSO needs a QP created with max_tso_header), IBV_SEND_IP_CSUM on a
+// execute EINVAL (IBV_WR_TSO needs a QP created with max_tso_header), fewer than 18 bytes EINVAL,
+// IBV_SEND_IP_CSUM on a
 // device without IBV_RAW_PACKET_CAP_IP_CSUM EINVAL; a QP not yet in RTS EINVAL (rxe_post_send()).
 // WRs before *bad_wr are posted. Inline data is copied here: the buffer is free on return.
 int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
@@ -359,10 +361,13 @@ int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
     else if ((wr->send_flags & IBV_SEND_IP_CSUM) && !d->cfg.ip_csum) err = EINVAL;
     else if (q->sq_head - q->sq_tail >= q->sq.size()) err = ENOMEM;
     else if (wr->num_sge < 0 || uint32_t(wr->num_sge) > q->cap.max_send_sge) err = ENOMEM;
-    if (err == 0 && (wr->send_flags & IBV_SEND_INLINE)) {
-      uint64_t inl = 0;
-      for (int i = 0; i < wr->num_sge; ++i) inl += wr->sg_list[i].length;
-      if (inl > q->cap.max_inline_data) err = ENOMEM;
+    if (err == 0) {
+      uint64_t total = 0;
+      for (int i = 0; i < wr->num_sge; ++i) total += wr->sg_list[i].length;
+      if ((wr->send_flags & IBV_SEND_INLINE) && total > q->cap.max_inline_data) err = ENOMEM;
+      // mlx5 copies the first MLX5_ETH_L2_INLINE_HEADER_SIZE (18) bytes of a raw Ethernet send
+      // into the WQE and refuses a send that has fewer (copy_eth_inline_headers(): EINVAL).
+      else if (total < kMinEthSend) err = EINVAL;
     }
     if (err != 0) break;
     SwSendWqe& w = q->sq[q->sq_head % q->sq.size()];
