@@ -25,12 +25,13 @@ constexpr const char* kDev = "xmit_sw_nd";
 class IbvNetdevTest : public ::testing::Test {
  protected:
   void SetUp() override { open({}); }
-  void open(IbvOptions opt, bool ip_csum = false) {
+  void open(IbvOptions opt, bool ip_csum = false, uint32_t max_tso = 0) {
     sw::SwDeviceConfig cfg;
     cfg.name = kDev;
     cfg.ifname = "lo";
     cfg.mtu = 1500;
     cfg.ip_csum = ip_csum;
+    cfg.max_tso = max_tso;
     ASSERT_EQ(sw::sw_add_device(cfg), 0);
     opt.ifname = "lo";
     opt.ops = &ibv_sw_ops();
@@ -41,10 +42,10 @@ class IbvNetdevTest : public ::testing::Test {
     wire_ = sw::sw_mem_wire(kDev);
     ASSERT_NE(wire_, nullptr);
   }
-  void reopen(IbvOptions opt, bool ip_csum = false) {
+  void reopen(IbvOptions opt, bool ip_csum = false, uint32_t max_tso = 0) {
     dev_.reset();
     ASSERT_EQ(sw::sw_remove_all_devices(), 0);
-    open(opt, ip_csum);
+    open(opt, ip_csum, max_tso);
   }
   void TearDown() override {
     dev_.reset();
@@ -249,6 +250,53 @@ TEST_F(IbvNetdevTest, ChecksumOffloadOnlyWhenTheDeviceReportsIt) {
   EXPECT_TRUE(xmit::testing::l4_csum_ok(wire_->sent[0]));
   EXPECT_TRUE(xmit::testing::ipv4_csum_ok(wire_->sent[0]));
   reap();
+}
+
+// TSO is offered only when tso_caps covers raw packet QPs; a TSO frame then leaves as one
+// IBV_WR_TSO (headers as wr.tso.hdr, payload in place or copied) and arrives as gso_size segments.
+TEST_F(IbvNetdevTest, TsoOnlyWhenReportedOneWorkRequestManySegments) {
+  auto f = make_frame({.protocol = 6, .payload_len = 4000, .partial_csum = true});
+  TxFrame fr{.flags = kTxTso | kTxL4Csum, .csum_start = 34, .csum_offset = 16, .gso_size = 1448, .cookie = 1};
+  FrameSeg whole[1] = {{f.data(), uint32_t(f.size())}};
+  fr.segs = whole;
+  EXPECT_FALSE(dev_->features().tso);
+  EXPECT_EQ(dev_->xmit({&fr, 1}), -EINVAL);
+  reopen({}, /*ip_csum=*/true, /*max_tso=*/65536);
+  ASSERT_TRUE(dev_->features().tso);
+  EXPECT_EQ(dev_->features().tso_max_size, 65536u);
+  // In place: headers and payload split across two pieces of a registered pool.
+  std::vector<uint8_t> pool(16384);
+  ASSERT_EQ(dev_->register_memory(pool.data(), pool.size()), 0);
+  memcpy(pool.data(), f.data(), 60);                        // headers and 6 payload bytes
+  memcpy(pool.data() + 8192, f.data() + 60, f.size() - 60);  // the rest of the payload
+  FrameSeg split[2] = {{pool.data(), 60}, {pool.data() + 8192, uint32_t(f.size() - 60)}};
+  TxFrame in_place = fr;
+  in_place.segs = split;
+  TxFrame copied = fr;  // unregistered, but the payload fits a bounce slot
+  copied.cookie = 2;
+  TxFrame both[2] = {in_place, copied};
+  ASSERT_EQ(dev_->xmit(both), 2);
+  EXPECT_EQ(dev_->stats().tx_frames, 2u);  // one work request per TSO frame
+  EXPECT_EQ(dev_->stats().tx_zero_copy, 1u);
+  EXPECT_EQ(dev_->stats().tx_copied, 1u);
+  ASSERT_EQ(wire_->sent.size(), 6u);  // 1448 + 1448 + 1104, twice
+  std::vector<uint8_t> payload;
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& s = wire_->sent[i];
+    EXPECT_EQ(s.size(), 54 + (i < 2 ? 1448u : 1104u));
+    EXPECT_TRUE(xmit::testing::ipv4_csum_ok(s));
+    EXPECT_TRUE(xmit::testing::l4_csum_ok(s));
+    payload.insert(payload.end(), s.begin() + 54, s.end());
+  }
+  EXPECT_TRUE(std::equal(payload.begin(), payload.end(), f.begin() + 54, f.end()));
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(wire_->sent[i], wire_->sent[i + 3]);
+  EXPECT_EQ(reap(), (std::vector<uint64_t>{1, 2}));
+  // Unregistered and larger than a bounce slot: the caller has to register the memory.
+  auto big = make_frame({.protocol = 6, .payload_len = 6000, .partial_csum = true});
+  FrameSeg bigseg[1] = {{big.data(), uint32_t(big.size())}};
+  TxFrame bf = fr;
+  bf.segs = bigseg;
+  EXPECT_EQ(dev_->xmit({&bf, 1}), -EMSGSIZE);
 }
 
 TEST(IbvNetdevOpen, FailuresSayWhatWasMissing) {

@@ -404,6 +404,90 @@ TEST_F(SwCsumDeviceTest, IpCsumFillsIpv4AndL4Checksums) {
   }
 }
 
+class SwTsoDeviceTest : public SwDeviceTest {
+  void SetUp() override {
+    auto c = config();
+    c.max_tso = 65536;
+    open_device(c);
+  }
+
+ protected:
+  ibv_qp* tso_qp(ibv_cq* c, uint16_t max_tso_header) {
+    ibv_qp_init_attr_ex a{};
+    a.send_cq = c;
+    a.recv_cq = c;
+    a.qp_type = IBV_QPT_RAW_PACKET;
+    a.cap = {.max_send_wr = 8, .max_recv_wr = 1, .max_send_sge = 4, .max_recv_sge = 1};
+    a.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_MAX_TSO_HEADER;
+    a.pd = pd_;
+    a.max_tso_header = max_tso_header;
+    ibv_qp* q = ops_.create_qp_ex(ctx_, &a);
+    EXPECT_NE(q, nullptr);
+    if (q != nullptr) qps_.push_back(q);
+    return q;
+  }
+};
+
+TEST_F(SwDeviceTest, TsoNeedsTheCapability) {
+  ibv_cq* c = cq(16);
+  ibv_qp_init_attr_ex a{};
+  a.send_cq = c;
+  a.recv_cq = c;
+  a.qp_type = IBV_QPT_RAW_PACKET;
+  a.cap = {.max_send_wr = 8, .max_recv_wr = 1, .max_send_sge = 1, .max_recv_sge = 1};
+  a.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_MAX_TSO_HEADER;
+  a.pd = pd_;
+  a.max_tso_header = 128;
+  errno = 0;
+  EXPECT_EQ(ops_.create_qp_ex(ctx_, &a), nullptr);  // tso_caps.max_tso is 0 on this device
+  EXPECT_EQ(errno, EINVAL);
+}
+
+// IBV_WR_TSO: the header template and a payload become mss-sized TCP segments on the wire, each
+// with its own length, id, sequence number and checksums.
+TEST_F(SwTsoDeviceTest, TsoSegmentsTheSendOnTheWire) {
+  ibv_device_attr_ex attr{};
+  ASSERT_EQ(ops_.query_device_ex(ctx_, nullptr, &attr), 0);
+  EXPECT_EQ(attr.tso_caps.max_tso, 65536u);
+  EXPECT_TRUE(attr.tso_caps.supported_qpts & (1u << IBV_QPT_RAW_PACKET));
+  ibv_cq* c = cq(16);
+  ibv_qp* plain = qp(c, c, 4, 1);  // made without max_tso_header
+  ibv_qp* q = tso_qp(c, 128);
+  to_rts(plain);
+  to_rts(q);
+  auto f = make_frame({.protocol = 6, .payload_len = 3000, .seq = 5000, .tcp_flags = 0x19});  // FIN|PSH|ACK
+  ibv_mr* mr = reg(f);
+  const uint16_t hdr = 54;
+  ibv_sge payload = sge_of(f.data() + hdr, uint32_t(f.size() - hdr), mr);
+  ibv_send_wr w = send_wr(1, &payload, 1, IBV_SEND_SIGNALED), *bad = nullptr;
+  w.opcode = IBV_WR_TSO;
+  w.tso.hdr = f.data();
+  w.tso.hdr_sz = hdr;
+  w.tso.mss = 1000;
+  EXPECT_EQ(ops_.post_send(plain, &w, &bad), EINVAL);  // no max_tso_header
+  w.tso.hdr_sz = 17;
+  EXPECT_EQ(ops_.post_send(q, &w, &bad), EINVAL);  // shorter than the inline L2 header
+  w.tso.hdr_sz = 129;
+  EXPECT_EQ(ops_.post_send(q, &w, &bad), EINVAL);  // longer than max_tso_header
+  w.tso.hdr_sz = hdr;
+  ASSERT_EQ(ops_.post_send(q, &w, &bad), 0);
+  auto wc = poll(c);
+  ASSERT_EQ(wc.size(), 1u);
+  EXPECT_EQ(wc[0].status, IBV_WC_SUCCESS);
+  ASSERT_EQ(wire_->sent.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& s = wire_->sent[i];
+    ASSERT_EQ(s.size(), size_t(hdr) + 1000);
+    EXPECT_EQ(xmit::testing::be16_at(s, 16), 20 + 20 + 1000);           // IP total length
+    EXPECT_EQ(xmit::testing::be16_at(s, 18), 0x1234 + i);              // IP id
+    EXPECT_EQ(xmit::testing::be32_at(s, 38), 5000 + 1000 * i);          // TCP sequence
+    EXPECT_EQ(s[47] & 0x09, i == 2 ? 0x09 : 0);                         // FIN|PSH on the last only
+    EXPECT_TRUE(xmit::testing::ipv4_csum_ok(s));
+    EXPECT_TRUE(xmit::testing::l4_csum_ok(s));
+    EXPECT_TRUE(std::equal(s.begin() + hdr, s.end(), f.begin() + hdr + 1000 * long(i)));
+  }
+}
+
 TEST(SwDeviceOpen, PacketCarrierOnAMissingInterfaceFailsAtCreateQp) {
   sw::SwDeviceConfig cfg;
   cfg.name = "xmit_sw_missing";

@@ -29,6 +29,31 @@ int fail(std::string* why, int err, const std::string& what) {
 
 bool pow2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+// Byte `off` of a frame given as segments; the caller has checked off < its length.
+uint8_t byte_at(absl::Span<const FrameSeg> segs, uint32_t off) {
+  for (const FrameSeg& s : segs) {
+    if (off < s.len) return s.data[off];
+    off -= s.len;
+  }
+  return 0;
+}
+
+// Copies bytes [off, off + len) of a frame given as segments to `dst`.
+void copy_range(absl::Span<const FrameSeg> segs, uint32_t off, uint32_t len, uint8_t* dst) {
+  for (const FrameSeg& s : segs) {
+    if (len == 0) return;
+    if (off >= s.len) {
+      off -= s.len;
+      continue;
+    }
+    const uint32_t n = std::min(s.len - off, len);
+    memcpy(dst, s.data + off, n);
+    dst += n;
+    len -= n;
+    off = 0;
+  }
+}
+
 // MTU and MAC of the interface. kernel: dev_ifsioc_locked() SIOCGIFMTU / SIOCGIFHWADDR.
 int query_link(const std::string& ifname, uint32_t* mtu, uint8_t mac[6]) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -119,9 +144,9 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   if (pattr.link_layer != IBV_LINK_LAYER_ETHERNET)
     return fail(why, -EPROTONOSUPPORT, ibdev_ + " port " + std::to_string(port_) + " is not an Ethernet port");
 
-  // Offloads only where the device reports them (ibv_query_device_ex(3): raw_packet_caps);
-  // otherwise the stack finishes checksums itself. TSO needs ibv_create_qp_ex() with
-  // max_tso_header, which this table does not have yet: off.
+  // Offloads only where the device reports them (ibv_query_device_ex(3): raw_packet_caps,
+  // tso_caps); otherwise the stack finishes checksums and segments itself.
+  const bool tso = attr.tso_caps.max_tso != 0 && (attr.tso_caps.supported_qpts & (1u << IBV_QPT_RAW_PACKET));
   const bool csum = (attr.raw_packet_caps & IBV_RAW_PACKET_CAP_IP_CSUM) != 0 ||
                     (attr.orig_attr.device_cap_flags & IBV_DEVICE_RAW_IP_CSUM) != 0;
   max_sge_ = std::min<uint32_t>(kMaxSegs, uint32_t(std::max(1, attr.orig_attr.max_sge)));
@@ -131,6 +156,8 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   features_.max_segs = uint16_t(max_sge_);
   features_.mtu = mtu;
   features_.max_frame = std::min(mtu + kEthHlen, kBufSize);
+  features_.tso = tso;
+  features_.tso_max_size = tso ? std::min<uint32_t>(attr.tso_caps.max_tso, 65536) : 0;
 
   pd_ = ops.alloc_pd(ctx_);
   if (pd_ == nullptr) return fail(why, -errno, "ibv_alloc_pd");
@@ -157,10 +184,26 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   qa.cap.max_send_sge = max_sge_;
   qa.cap.max_recv_sge = 1;
   qa.cap.max_inline_data = opt.inline_max;
-  qp_ = ops.create_qp(pd_, &qa);
-  if (qp_ == nullptr && errno == EINVAL && opt.inline_max != 0) {  // the device allows less inline
+  // IBV_WR_TSO needs a QP made by ibv_create_qp_ex() with max_tso_header; without TSO the plain
+  // ibv_create_qp() does. A device that allows less inline data than asked gets none.
+  auto create = [&]() -> ibv_qp* {
+    if (!tso) return ops.create_qp(pd_, &qa);
+    ibv_qp_init_attr_ex ax{};
+    ax.send_cq = qa.send_cq;
+    ax.recv_cq = qa.recv_cq;
+    ax.cap = qa.cap;
+    ax.qp_type = qa.qp_type;
+    ax.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_MAX_TSO_HEADER;
+    ax.pd = pd_;
+    ax.max_tso_header = kMaxTsoHeader;
+    ibv_qp* q = ops.create_qp_ex(ctx_, &ax);
+    if (q != nullptr) qa.cap = ax.cap;
+    return q;
+  };
+  qp_ = create();
+  if (qp_ == nullptr && errno == EINVAL && opt.inline_max != 0) {
     qa.cap.max_inline_data = 0;
-    qp_ = ops.create_qp(pd_, &qa);
+    qp_ = create();
   }
   if (qp_ == nullptr) {
     int err = -errno;
@@ -175,6 +218,7 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   tx_slots_.assign(tx_depth_, TxSlot{});
   wrs_.assign(kBatch, ibv_send_wr{});
   sges_.assign(size_t(kBatch) * max_sge_, ibv_sge{});
+  tso_hdrs_.assign(size_t(kBatch) * kMaxTsoHeader, 0);
   rwrs_.assign(refill_batch_, ibv_recv_wr{});
   rsges_.assign(refill_batch_, ibv_sge{});
   flows_.reserve(max_flows_);
@@ -253,6 +297,79 @@ int IbvNetdev::find_region(const uint8_t* p, uint32_t len) const {
   return -1;
 }
 
+// Fills send WR `w` (and its sges from sges_[*nsge]) for frame `f` in SQ slot n. 0 or -errno.
+int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_send_wr& w, uint32_t* nsge) {
+  if (int err = tx_frame_check(f, features_); err < 0) return err;
+  const uint32_t len = tx_frame_len(f);
+  if (len < kMinFrame) return -EINVAL;
+  TxSlot& slot = tx_slots_[n % tx_depth_];
+  slot = TxSlot{f.cookie, 0};
+  w = ibv_send_wr{};
+  w.wr_id = n;
+  w.opcode = IBV_WR_SEND;
+  w.sg_list = &sges_[*nsge];
+  if ((f.flags & (kTxIpCsum | kTxL4Csum)) || ((f.flags & kTxTso) && features_.ip_csum)) w.send_flags |= IBV_SEND_IP_CSUM;
+
+  // The bytes [from, len) of the frame go to the device: in place when every piece lies in a
+  // registered region and there are sges enough, else copied into the slot's bounce buffer.
+  uint32_t from = 0;
+  if (f.flags & kTxTso) {
+    // kernel: skb_shinfo()->gso_size with the headers up to the end of the TCP header, which the
+    // NIC repeats in every segment (mlx5: the header is copied into the WQE; wr.tso.hdr).
+    const uint32_t th = f.csum_start;
+    if (th < kEthHlen + 20 || th + 13 > len) return -EINVAL;
+    from = th + (byte_at(f.segs, th + 12) >> 4) * 4u;
+    if (from < th + 20 || from >= len || from > kMaxTsoHeader) return -EINVAL;
+    uint8_t* hdr = &tso_hdrs_[size_t(batch_idx) * kMaxTsoHeader];
+    copy_range(f.segs, 0, from, hdr);
+    w.opcode = IBV_WR_TSO;
+    w.tso.hdr = hdr;
+    w.tso.hdr_sz = uint16_t(from);
+    w.tso.mss = f.gso_size;
+  } else if (len <= max_inline_ && f.segs.size() <= max_sge_) {
+    // Inline: the device copies the bytes at post (ibv_post_send(3)); the lkey is not looked at.
+    for (const FrameSeg& s : f.segs) sges_[(*nsge)++] = ibv_sge{reinterpret_cast<uint64_t>(s.data), s.len, 0};
+    w.num_sge = int(f.segs.size());
+    w.send_flags |= IBV_SEND_INLINE;
+    ++stats_.tx_inline;
+    return 0;
+  }
+  uint32_t regs = 0;
+  uint32_t pieces = 0;
+  bool in_place = true;
+  uint32_t off = 0;
+  for (const FrameSeg& s : f.segs) {
+    const uint32_t skip = from > off ? std::min(from - off, s.len) : 0;
+    off += s.len;
+    if (skip == s.len) continue;
+    const int r = find_region(s.data + skip, s.len - skip);
+    if (r < 0 || pieces == max_sge_) {
+      in_place = false;
+      break;
+    }
+    regs |= 1u << r;
+    sges_[*nsge + pieces++] = ibv_sge{reinterpret_cast<uint64_t>(s.data + skip), s.len - skip, regions_[r].mr->lkey};
+  }
+  if (in_place) {
+    *nsge += pieces;
+    w.num_sge = int(pieces);
+    slot.regions = regs;
+    for (uint32_t r = 0; r < kMaxRegions; ++r)
+      if (regs & (1u << r)) ++regions_[r].users;
+    ++stats_.tx_zero_copy;
+    return 0;
+  }
+  // A bounce slot holds kBufSize bytes: a TSO payload from unregistered memory larger than that
+  // cannot go (register the memory it lives in).
+  if (len - from > kBufSize) return -EMSGSIZE;
+  uint8_t* bounce = mem_ + size_t(rx_bufs_ + n % tx_depth_) * kBufSize;
+  copy_range(f.segs, from, len - from, bounce);
+  sges_[(*nsge)++] = ibv_sge{reinterpret_cast<uint64_t>(bounce), len - from, mem_mr_->lkey};
+  w.num_sge = 1;
+  ++stats_.tx_copied;
+  return 0;
+}
+
 int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
   maybe_recover();
   if (qp_error_) return 0;  // waiting for flushed sends before the QP can run again
@@ -263,68 +380,16 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
     uint32_t nsge = 0;
     const uint64_t first = sq_posted_;
     while (taken + nwr < frames.size() && nwr < kBatch) {
-      const TxFrame& f = frames[taken + nwr];
-      if (int err = tx_frame_check(f, features_); err < 0) {
-        first_err = err;
-        break;
-      }
-      const uint32_t len = tx_frame_len(f);
-      if (len < kMinFrame) {
-        first_err = -EINVAL;
-        break;
-      }
       const uint64_t n = sq_posted_ + nwr;
       if (n - sq_retired_ >= tx_depth_) {
         ++stats_.tx_full;
         break;
       }
-      TxSlot& slot = tx_slots_[n % tx_depth_];
-      slot = TxSlot{f.cookie, 0};
       ibv_send_wr& w = wrs_[nwr];
-      w = ibv_send_wr{};
-      w.wr_id = n;
-      w.opcode = IBV_WR_SEND;
-      w.sg_list = &sges_[nsge];
-      if (f.flags & (kTxIpCsum | kTxL4Csum)) w.send_flags |= IBV_SEND_IP_CSUM;
-      const bool inl = len <= max_inline_ && f.segs.size() <= max_sge_;
-      bool in_place = !inl && f.segs.size() <= max_sge_;
-      uint32_t regs = 0;
-      if (in_place) {
-        for (const FrameSeg& s : f.segs) {
-          int r = find_region(s.data, s.len);
-          if (r < 0) {
-            in_place = false;
-            break;
-          }
-          regs |= 1u << r;
-        }
-      }
-      if (inl || in_place) {
-        // Inline: the device copies at post (the lkey is ignored); in place: one sge per segment.
-        for (const FrameSeg& s : f.segs) {
-          int r = inl ? -1 : find_region(s.data, s.len);
-          sges_[nsge++] = ibv_sge{reinterpret_cast<uint64_t>(s.data), s.len, r < 0 ? 0 : regions_[r].mr->lkey};
-        }
-        w.num_sge = int(f.segs.size());
-        if (inl) {
-          w.send_flags |= IBV_SEND_INLINE;
-          ++stats_.tx_inline;
-        } else {
-          slot.regions = regs;
-          for (uint32_t r = 0; r < kMaxRegions; ++r)
-            if (regs & (1u << r)) ++regions_[r].users;
-          ++stats_.tx_zero_copy;
-        }
-      } else {
-        uint8_t* bounce = mem_ + size_t(rx_bufs_ + n % tx_depth_) * kBufSize;
-        if (len > kBufSize) {
-          first_err = -EMSGSIZE;
-          break;
-        }
-        tx_frame_gather(f, bounce);
-        sges_[nsge++] = ibv_sge{reinterpret_cast<uint64_t>(bounce), len, mem_mr_->lkey};
-        w.num_sge = 1;
-        ++stats_.tx_copied;
+      if (int err = build_wr(frames[taken + nwr], n, nwr, w, &nsge); err < 0) {
+        tx_slots_[n % tx_depth_] = TxSlot{};
+        first_err = err;
+        break;
       }
       if ((n + 1) % signal_every_ == 0) w.send_flags |= IBV_SEND_SIGNALED;
       if (nwr > 0) wrs_[nwr - 1].next = &w;
@@ -337,7 +402,8 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
     int err = ops_->post_send(qp_, &wrs_[0], &bad);
     uint32_t posted = nwr;
     if (err != 0) {
-      // ibv_post_send(3): WRs before *bad_wr were posted; the rest are ours again.
+      // ibv_post_send(3): WRs before *bad_wr were posted; the rest are ours again. An unsignaled
+      // tail of the posted ones is retired by the next signaled WR (the next call's last).
       posted = bad != nullptr ? uint32_t(bad->wr_id - first) : 0;
       for (uint32_t i = posted; i < nwr; ++i) {
         TxSlot& s = tx_slots_[(first + i) % tx_depth_];
@@ -345,8 +411,6 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
           if (s.regions & (1u << r)) --regions_[r].users;
         s = TxSlot{};
       }
-      // An unsignaled tail of the posted WRs is retired by the next signaled one, which the
-      // next call's last WR is.
       if (err != ENOMEM && posted == 0 && taken == 0) return -err;
     }
     for (uint32_t i = 0; i < posted; ++i)

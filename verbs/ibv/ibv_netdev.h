@@ -46,6 +46,7 @@ class IbvNetdev final : public Netdev {
  public:
   static constexpr uint32_t kBufSize = 4096;  // one receive buffer / TX bounce slot
   static constexpr uint32_t kMaxSegs = 16;    // sges per send WR asked of the device
+  static constexpr uint16_t kMaxTsoHeader = 192;  // Ethernet + IPv4 + TCP headers with options: 134
 
   // Opens the RDMA device and port behind `opt.ifname`. 0 or -errno; *why says which step failed
   // and, where there is one, the remedy. Nothing is printed.
@@ -62,8 +63,10 @@ class IbvNetdev final : public Netdev {
   // One send WR per frame, one sge per FrameSeg when every segment lies in registered memory
   // (register_memory()); otherwise the frame is copied into the slot's bounce buffer. Frames up
   // to the inline limit go inline. kTxIpCsum/kTxL4Csum become IBV_SEND_IP_CSUM (offered only when
-  // the device reports IBV_RAW_PACKET_CAP_IP_CSUM). Every signal_every-th WR and the last of each
-  // call are signaled; one post_send() per call.
+  // the device reports IBV_RAW_PACKET_CAP_IP_CSUM); kTxTso becomes IBV_WR_TSO with the headers
+  // up to the end of TCP's as wr.tso.hdr (offered only when tso_caps covers raw packet QPs; a TSO
+  // payload must lie in registered memory or fit a bounce slot, else -EMSGSIZE). Every
+  // signal_every-th WR and the last of each call are signaled; one post_send() per call.
   int xmit(absl::Span<const TxFrame> frames) override;
   // A signaled completion retires its WR and the unsignaled ones before it: their cookies are
   // reported in posting order. Error completions are counted (stats, last_error()) and also
@@ -107,6 +110,7 @@ class IbvNetdev final : public Netdev {
 
   IbvNetdev() = default;
   int setup(const IbvOptions& opt, std::string* why);
+  int build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_send_wr& w, uint32_t* nsge);
   int post_rx_batch(bool force);
   void retire_through(uint64_t wr_id, absl::FunctionRef<void(uint64_t)> done, int* reaped);
   int find_region(const uint8_t* p, uint32_t len) const;
@@ -151,6 +155,7 @@ class IbvNetdev final : public Netdev {
   std::vector<std::pair<FlowKey, ibv_flow*>> flows_;
   std::vector<ibv_send_wr> wrs_;  // kBatch WRs and kBatch * max_sge_ sges, allocated at open
   std::vector<ibv_sge> sges_;
+  std::vector<uint8_t> tso_hdrs_;  // kBatch headers of kMaxTsoHeader bytes: wr.tso.hdr, copied at post
   std::vector<ibv_recv_wr> rwrs_;
   std::vector<ibv_sge> rsges_;
 

@@ -64,6 +64,7 @@ const IbvOps kReal = {
     },
     .destroy_cq = [](ibv_cq* cq) { return ibv_destroy_cq(cq); },
     .create_qp = [](ibv_pd* pd, ibv_qp_init_attr* a) { return ibv_create_qp(pd, a); },
+    .create_qp_ex = [](ibv_context* c, ibv_qp_init_attr_ex* a) { return ibv_create_qp_ex(c, a); },
     .modify_qp = [](ibv_qp* qp, ibv_qp_attr* a, int mask) { return ibv_modify_qp(qp, a, mask); },
     .destroy_qp = [](ibv_qp* qp) { return ibv_destroy_qp(qp); },
     .post_send = [](ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad) { return ibv_post_send(qp, wr, bad); },

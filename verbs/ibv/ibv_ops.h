@@ -46,6 +46,9 @@ struct IbvOps {
                        int comp_vector);
   int (*destroy_cq)(ibv_cq* cq);
   ibv_qp* (*create_qp)(ibv_pd* pd, ibv_qp_init_attr* attr);
+  // ibv_create_qp_ex(3): the only way to ask for max_tso_header (IBV_QP_INIT_ATTR_MAX_TSO_HEADER),
+  // which IBV_WR_TSO needs.
+  ibv_qp* (*create_qp_ex)(ibv_context* context, ibv_qp_init_attr_ex* attr);
   int (*modify_qp)(ibv_qp* qp, ibv_qp_attr* attr, int attr_mask);
   int (*destroy_qp)(ibv_qp* qp);
 

@@ -26,6 +26,7 @@ int sw_poll_cq(ibv_cq* cq, int num_entries, ibv_wc* wc);  // takes g_mu
 
 // sw_qp.cc (the ops take g_mu; the *_locked helpers expect it held)
 ibv_qp* sw_create_qp(ibv_pd* pd, ibv_qp_init_attr* attr);
+ibv_qp* sw_create_qp_ex(ibv_context* context, ibv_qp_init_attr_ex* attr);
 int sw_modify_qp(ibv_qp* qp, ibv_qp_attr* attr, int attr_mask);
 int sw_destroy_qp(ibv_qp* qp);
 int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr);

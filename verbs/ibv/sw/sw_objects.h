@@ -56,6 +56,9 @@ struct SwSendWqe {
   std::vector<ibv_sge> sge;      // cap.max_send_sge entries, allocated with the QP
   std::vector<uint8_t> inl;      // cap.max_inline_data bytes, allocated with the QP
   uint32_t inl_len = 0;
+  ibv_wr_opcode opcode = IBV_WR_SEND;
+  std::vector<uint8_t> tso_hdr;  // max_tso_header bytes: IBV_WR_TSO's header, copied at post
+  uint16_t hdr_sz = 0, mss = 0;
 };
 
 struct SwRecvWqe {
@@ -72,6 +75,7 @@ struct SwQp {
   SwCq* rcq = nullptr;
   ibv_qp_cap cap{};
   bool sq_sig_all = false;
+  uint16_t max_tso_header = 0;  // ibv_create_qp_ex() with IBV_QP_INIT_ATTR_MAX_TSO_HEADER; 0: no TSO
   // Send queue, free-running indices: [tail, proc) executed but not yet retired by poll_cq,
   // [proc, head) posted and not yet executed. Full when head - tail == size (mlx5_wq_overflow()).
   std::vector<SwSendWqe> sq;
@@ -112,7 +116,8 @@ struct SwDev {
   std::vector<SwMr*> mrs;
   std::vector<SwQp*> qps;
   std::vector<SwFlow*> flows;
-  std::vector<uint8_t> scratch;  // a frame being sent or received (64 KiB, allocated once)
+  std::vector<uint8_t> scratch;      // a frame being sent or received (64 KiB + headers, allocated once)
+  std::vector<uint8_t> seg_scratch;  // one TSO segment
 };
 
 // sw_flow.cc

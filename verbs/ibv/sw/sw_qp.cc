@@ -9,6 +9,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "stack/base/byteorder.h"
+#include "stack/dev/sw_offload.h"
 #include "verbs/ibv/sw/sw_internal.h"
 
 namespace xmit::ibv::sw {
@@ -18,7 +20,8 @@ namespace {
 constexpr uint32_t kSyndLocalLength = 0x01, kSyndLocalProt = 0x04, kSyndFlush = 0x05;
 constexpr uint32_t kEthHlen = 14;
 constexpr uint32_t kMinEthSend = 18;  // mlx5: MLX5_ETH_L2_INLINE_HEADER_SIZE
-constexpr size_t kKernelQueueMax = 1024;  // in-memory "kernel" frames kept for tests to read
+constexpr size_t kKernelQueueMax = 1024;
+constexpr uint16_t kMaxTsoHeader = 256;  // largest max_tso_header a QP may ask for  // in-memory "kernel" frames kept for tests to read
 
 uint32_t roundup_pow2(uint32_t v) {
   uint32_t p = 1;
@@ -79,6 +82,10 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
     memcpy(out, w.inl.data(), w.inl_len);
     total = w.inl_len;
   } else {
+    if (w.opcode == IBV_WR_TSO) {
+      memcpy(out, w.tso_hdr.data(), w.hdr_sz);
+      total = w.hdr_sz;
+    }
     for (int i = 0; i < w.num_sge; ++i) {
       const ibv_sge& s = w.sge[size_t(i)];
       const SwMr* m = find_mr(d, q->pd, s.lkey);
@@ -89,8 +96,8 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
     }
   }
   // A raw Ethernet send carries one frame: at most the port's MTU plus the Ethernet header and a
-  // VLAN tag (the minimum was checked at post).
-  if (total > d->mtu + kEthHlen + 4) return IBV_WC_LOC_LEN_ERR;
+  // VLAN tag (the minimum was checked at post). A TSO send is cut to that size below.
+  if (w.opcode != IBV_WR_TSO && total > d->mtu + kEthHlen + 4) return IBV_WC_LOC_LEN_ERR;
   *len = total;
   return IBV_WC_SUCCESS;
 }
@@ -158,6 +165,23 @@ void land(SwDev* d, const uint8_t* f, uint32_t len) {
   }
 }
 
+// IBV_WR_TSO: the header template followed by the payload, cut into mss-sized TCP segments with
+// their own IP length and id, sequence number, flags and both checksums (what the NIC does; the
+// software version is tcp_gso_segment()'s, stack/dev/sw_offload). Not IPv4/TCP, or segments
+// larger than the port's MTU: a local QP operation error.
+ibv_wc_status send_tso(SwDev* d, const SwSendWqe& w, uint32_t len) {
+  uint8_t* f = d->scratch.data();
+  if (len < kEthHlen + 20) return IBV_WC_LOC_QP_OP_ERR;
+  store_be16(f + kEthHlen + 2, uint16_t(len - kEthHlen));  // the template's length is the NIC's to fix
+  if (w.hdr_sz - kEthHlen + uint32_t(w.mss) > d->mtu) return IBV_WC_LOC_LEN_ERR;
+  int n = tso_segment(f, len, w.mss, d->seg_scratch.data(), uint32_t(d->seg_scratch.size()),
+                      [&](const uint8_t* seg, uint32_t seg_len) {
+                        wire_send(d, seg, seg_len);
+                        return true;
+                      });
+  return n < 0 ? IBV_WC_LOC_QP_OP_ERR : IBV_WC_SUCCESS;
+}
+
 bool valid_transition(ibv_qp_state cur, ibv_qp_state next) {
   if (next == IBV_QPS_RESET || next == IBV_QPS_ERR) return true;
   switch (cur) {
@@ -187,9 +211,12 @@ void execute_sends(SwQp* q) {
       st = ibv_wc_status(d->fail_next_send);
       d->fail_next_send = 0;
     }
-    if (st == IBV_WC_SUCCESS) {
+    if (st == IBV_WC_SUCCESS && w.opcode == IBV_WR_TSO) st = send_tso(d, w, len);
+    else if (st == IBV_WC_SUCCESS) {
       if (w.send_flags & IBV_SEND_IP_CSUM) sw_fill_csums(d->scratch.data(), len);
       wire_send(d, d->scratch.data(), len);
+    }
+    if (st == IBV_WC_SUCCESS) {
       if (w.signaled) cq_push(q->scq, make_cqe(q, true, idx, w.wr_id, st, 0));
     } else {
       cq_push(q->scq, make_cqe(q, true, idx, w.wr_id, st, 0));
@@ -230,8 +257,9 @@ bool sq_references_lkey(SwDev* d, uint32_t lkey) {
 
 // ibv_create_qp(3): "The function ibv_create_qp() will update the qp_init_attr->cap struct with
 // the actual QP values of the QP that was created"; queues are rounded up to powers of two (mlx5).
-ibv_qp* sw_create_qp(ibv_pd* pd, ibv_qp_init_attr* a) {
-  std::lock_guard<std::mutex> g(g_mu);
+namespace {
+
+ibv_qp* create_qp_locked(ibv_pd* pd, ibv_qp_init_attr* a, uint16_t max_tso_header) {
   SwPd* p = to_pd(pd);
   SwDev* d = p->c->dev;
   if (a->qp_type != IBV_QPT_RAW_PACKET) {  // this device has raw Ethernet queues only
@@ -270,10 +298,12 @@ ibv_qp* sw_create_qp(ibv_pd* pd, ibv_qp_init_attr* a) {
   q->cap.max_send_sge = std::max(1u, c.max_send_sge);
   q->cap.max_recv_sge = std::max(1u, c.max_recv_sge);
   q->sq_sig_all = a->sq_sig_all != 0;
+  q->max_tso_header = max_tso_header;
   q->sq.resize(q->cap.max_send_wr);
   for (SwSendWqe& w : q->sq) {
     w.sge.resize(q->cap.max_send_sge);
     w.inl.resize(q->cap.max_inline_data);
+    w.tso_hdr.resize(max_tso_header);
   }
   q->rq.resize(q->cap.max_recv_wr);
   for (SwRecvWqe& w : q->rq) w.sge.resize(q->cap.max_recv_sge);
@@ -293,6 +323,44 @@ ibv_qp* sw_create_qp(ibv_pd* pd, ibv_qp_init_attr* a) {
   d->qps.push_back(q);
   ++d->st.live_objects;
   return &q->qp;
+}
+
+}  // namespace
+
+ibv_qp* sw_create_qp(ibv_pd* pd, ibv_qp_init_attr* a) {
+  std::lock_guard<std::mutex> g(g_mu);
+  return create_qp_locked(pd, a, 0);
+}
+
+// ibv_create_qp_ex(3): IBV_QP_INIT_ATTR_PD is required; IBV_QP_INIT_ATTR_MAX_TSO_HEADER asks for
+// IBV_WR_TSO, which the device must report (tso_caps) and which bounds the header (mlx5: EINVAL).
+ibv_qp* sw_create_qp_ex(ibv_context* context, ibv_qp_init_attr_ex* ax) {
+  std::lock_guard<std::mutex> g(g_mu);
+  const uint32_t known = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_MAX_TSO_HEADER;
+  if (!(ax->comp_mask & IBV_QP_INIT_ATTR_PD) || ax->pd == nullptr || (ax->comp_mask & ~known) ||
+      ax->pd->context != context) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  uint16_t tso_hdr = 0;
+  if (ax->comp_mask & IBV_QP_INIT_ATTR_MAX_TSO_HEADER) {
+    if (to_ctx(context)->dev->cfg.max_tso == 0 || ax->max_tso_header > kMaxTsoHeader) {
+      errno = EINVAL;
+      return nullptr;
+    }
+    tso_hdr = ax->max_tso_header;
+  }
+  ibv_qp_init_attr a{};
+  a.qp_context = ax->qp_context;
+  a.send_cq = ax->send_cq;
+  a.recv_cq = ax->recv_cq;
+  a.srq = ax->srq;
+  a.cap = ax->cap;
+  a.qp_type = ax->qp_type;
+  a.sq_sig_all = ax->sq_sig_all;
+  ibv_qp* qp = create_qp_locked(ax->pd, &a, tso_hdr);
+  if (qp != nullptr) ax->cap = a.cap;
+  return qp;
 }
 
 // ibv_modify_qp(3), with the attribute rules of ib_modify_qp_is_ok() for IB_QPT_RAW_PACKET:
@@ -356,8 +424,14 @@ int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
   const unsigned known = IBV_SEND_FENCE | IBV_SEND_SIGNALED | IBV_SEND_SOLICITED | IBV_SEND_INLINE | IBV_SEND_IP_CSUM;
   int err = 0;
   for (; wr != nullptr; wr = wr->next) {
+    const bool tso = wr->opcode == IBV_WR_TSO;
     if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_ERR) err = EINVAL;
-    else if (wr->opcode != IBV_WR_SEND || (wr->send_flags & ~known)) err = EINVAL;
+    else if ((wr->opcode != IBV_WR_SEND && !tso) || (wr->send_flags & ~known)) err = EINVAL;
+    // mlx5 set_tso_eth_seg(): a QP without max_tso_header, a header shorter than the inline L2
+    // header or longer than max_tso_header, and (here) inline TSO or a zero mss: EINVAL.
+    else if (tso && (q->max_tso_header == 0 || wr->tso.hdr == nullptr || wr->tso.hdr_sz < kMinEthSend ||
+                     wr->tso.hdr_sz > q->max_tso_header || wr->tso.mss == 0 || (wr->send_flags & IBV_SEND_INLINE)))
+      err = EINVAL;
     else if ((wr->send_flags & IBV_SEND_IP_CSUM) && !d->cfg.ip_csum) err = EINVAL;
     else if (q->sq_head - q->sq_tail >= q->sq.size()) err = ENOMEM;
     else if (wr->num_sge < 0 || uint32_t(wr->num_sge) > q->cap.max_send_sge) err = ENOMEM;
@@ -365,6 +439,8 @@ int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
       uint64_t total = 0;
       for (int i = 0; i < wr->num_sge; ++i) total += wr->sg_list[i].length;
       if ((wr->send_flags & IBV_SEND_INLINE) && total > q->cap.max_inline_data) err = ENOMEM;
+      else if (tso && total > d->cfg.max_tso) err = EINVAL;  // payload beyond tso_caps.max_tso
+      else if (tso) total += wr->tso.hdr_sz;
       // mlx5 copies the first MLX5_ETH_L2_INLINE_HEADER_SIZE (18) bytes of a raw Ethernet send
       // into the WQE and refuses a send that has fewer (copy_eth_inline_headers(): EINVAL).
       else if (total < kMinEthSend) err = EINVAL;
@@ -376,6 +452,12 @@ int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
     w.send_flags = wr->send_flags;
     w.num_sge = wr->num_sge;
     w.inl_len = 0;
+    w.opcode = wr->opcode;
+    if (tso) {
+      memcpy(w.tso_hdr.data(), wr->tso.hdr, wr->tso.hdr_sz);  // copied into the WQE, as mlx5 does
+      w.hdr_sz = wr->tso.hdr_sz;
+      w.mss = wr->tso.mss;
+    }
     for (int i = 0; i < wr->num_sge; ++i) {
       w.sge[size_t(i)] = wr->sg_list[i];
       if (wr->send_flags & IBV_SEND_INLINE) {

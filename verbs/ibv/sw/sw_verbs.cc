@@ -143,6 +143,8 @@ int sw_query_device_ex(ibv_context* context, const ibv_query_device_ex_input* in
   a->orig_attr.phys_port_cnt = 1;
   a->orig_attr.device_cap_flags = IBV_DEVICE_MANAGED_FLOW_STEERING | (cfg.ip_csum ? IBV_DEVICE_RAW_IP_CSUM : 0);
   a->raw_packet_caps = cfg.ip_csum ? IBV_RAW_PACKET_CAP_IP_CSUM : 0;
+  a->tso_caps.max_tso = cfg.max_tso;
+  a->tso_caps.supported_qpts = cfg.max_tso != 0 ? 1u << IBV_QPT_RAW_PACKET : 0;
   a->phys_port_cnt_ex = 1;
   return 0;
 }
@@ -359,6 +361,7 @@ const IbvOps kSw = {
     .create_cq = sw_create_cq,
     .destroy_cq = sw_destroy_cq,
     .create_qp = sw_create_qp,
+    .create_qp_ex = sw_create_qp_ex,
     .modify_qp = sw_modify_qp,
     .destroy_qp = sw_destroy_qp,
     .post_send = sw_post_send,
@@ -373,7 +376,8 @@ const IbvOps kSw = {
 
 int sw_add_device(const SwDeviceConfig& cfg) {
   std::lock_guard<std::mutex> g(g_mu);
-  if (cfg.name.empty() || cfg.name.size() >= IBV_SYSFS_NAME_MAX || cfg.ifname.empty()) return -EINVAL;
+  if (cfg.name.empty() || cfg.name.size() >= IBV_SYSFS_NAME_MAX || cfg.ifname.empty() || cfg.max_tso > 65536)
+    return -EINVAL;
   if (find_dev(cfg.name) != nullptr) return -EEXIST;
   auto d = std::make_unique<SwDev>();
   d->cfg = cfg;
@@ -382,7 +386,8 @@ int sw_add_device(const SwDeviceConfig& cfg) {
   d->dev.transport_type = IBV_TRANSPORT_IB;
   snprintf(d->dev.name, sizeof d->dev.name, "%s", cfg.name.c_str());
   snprintf(d->dev.dev_name, sizeof d->dev.dev_name, "sw_%s", cfg.name.c_str());
-  d->scratch.resize(65536 + 64);
+  d->scratch.resize(65536 + 4096);
+  d->seg_scratch.resize(65536 + 64);
   devices().push_back(std::move(d));
   return 0;
 }

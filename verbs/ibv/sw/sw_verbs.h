@@ -38,6 +38,7 @@ struct SwDeviceConfig {
   uint32_t max_inline_data = 256; // largest inline send a QP may ask for
   uint32_t max_flows = 256;       // flow rules per device; the next create_flow() fails ENOMEM
   bool ip_csum = false;           // IBV_RAW_PACKET_CAP_IP_CSUM: IBV_SEND_IP_CSUM fills IPv4 + TCP/UDP sums
+  uint32_t max_tso = 0;           // tso_caps.max_tso (payload bytes, at most 65536); 0: no TSO
   uint32_t mtu = 1500;            // kMemory; kPacket reads the interface's MTU when the QP opens it
 };
 
