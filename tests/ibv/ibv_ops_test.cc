@@ -59,9 +59,24 @@ TEST_F(FakeSysfs, PortFromDevPortWithoutGidAttrs) {
   EXPECT_EQ(port, 2);  // dev_port is 0-based, verbs ports 1-based
 }
 
+TEST_F(FakeSysfs, SoftRoceDeviceFoundThroughItsPorts) {
+  // rxe0 on eth2: no device/infiniband under the interface, only the port's netdev list.
+  mkdirs("class/net/eth2/device");
+  write("class/net/eth2/ifindex", "3\n");
+  mkdirs("class/infiniband/rxe0/ports/1/gid_attrs/ndevs");
+  write("class/infiniband/rxe0/ports/1/gid_attrs/ndevs/0", "eth2\n");
+  std::string dev, why;
+  uint8_t port = 0;
+  ASSERT_EQ(sysfs_netdev_to_ibdev(root_, "eth2", &dev, &port, &why), 0) << why;
+  EXPECT_EQ(dev, "rxe0");
+  EXPECT_EQ(port, 1);
+}
+
 TEST_F(FakeSysfs, InterfaceWithoutRdmaDevice) {
   mkdirs("class/net/veth0/device");
   write("class/net/veth0/ifindex", "4\n");
+  mkdirs("class/infiniband/rxe0/ports/1/gid_attrs/ndevs");
+  write("class/infiniband/rxe0/ports/1/gid_attrs/ndevs/0", "eth2\n");  // another interface's
   std::string dev, why;
   uint8_t port = 0;
   EXPECT_EQ(sysfs_netdev_to_ibdev(root_, "veth0", &dev, &port, &why), -ENODEV);

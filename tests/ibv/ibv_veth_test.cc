@@ -114,6 +114,10 @@ TEST_F(IbvVethTest, SteeredDatagramsArriveAtTheQueueOthersDoNot) {
   };
   send_to(7001, "not steered");
   for (int i = 0; i < 5; ++i) send_to(7000, "steered " + std::to_string(i));
+  // The queue's wait fd (the completion channel) wakes for them.
+  pollfd p{dev_->wait_fd(), POLLIN, 0};
+  ASSERT_GE(p.fd, 0);
+  EXPECT_EQ(poll(&p, 1, 10000), 1);
   std::multiset<std::string> got;
   std::multiset<uint16_t> ports;
   EXPECT_TRUE(eventually([&] {

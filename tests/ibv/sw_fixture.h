@@ -3,6 +3,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <poll.h>
 
 #include <cstring>
 #include <string>
@@ -80,6 +81,7 @@ class SwDeviceTest : public ::testing::Test {
       for (ibv_flow* f : flows_) EXPECT_EQ(ops_.destroy_flow(f), 0);
       for (ibv_qp* q : qps_) EXPECT_EQ(ops_.destroy_qp(q), 0);
       for (ibv_cq* c : cqs_) EXPECT_EQ(ops_.destroy_cq(c), 0);
+      for (ibv_comp_channel* ch : channels_) EXPECT_EQ(ops_.destroy_comp_channel(ch), 0);
       for (ibv_mr* m : mrs_) EXPECT_EQ(ops_.dereg_mr(m), 0);
       EXPECT_EQ(ops_.dealloc_pd(pd_), 0);
       EXPECT_EQ(ops_.close_device(ctx_), 0);
@@ -136,6 +138,10 @@ class SwDeviceTest : public ::testing::Test {
     ASSERT_EQ(ops_.destroy_flow(f), 0);
     flows_.erase(std::find(flows_.begin(), flows_.end(), f));
   }
+  static bool readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }
   std::vector<ibv_wc> poll(ibv_cq* c, int max = 64) {
     std::vector<ibv_wc> wc(static_cast<size_t>(max));
     int n = ops_.poll_cq(c, max, wc.data());
@@ -151,6 +157,7 @@ class SwDeviceTest : public ::testing::Test {
   std::vector<ibv_flow*> flows_;
   std::vector<ibv_qp*> qps_;
   std::vector<ibv_cq*> cqs_;
+  std::vector<ibv_comp_channel*> channels_;
   std::vector<ibv_mr*> mrs_;
 };
 

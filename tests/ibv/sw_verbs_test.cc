@@ -377,6 +377,51 @@ TEST_F(SwDeviceTest, VerbsInlineFunctionsReachTheDevice) {
   EXPECT_EQ(wc.wr_id, 4u);
 }
 
+// ibv_req_notify_cq(3) / ibv_get_cq_event(3): one event per arming, on the channel's fd.
+TEST_F(SwDeviceTest, CompletionChannelFiresOncePerArming) {
+  ibv_comp_channel* ch = ops_.create_comp_channel(ctx_);
+  ASSERT_NE(ch, nullptr);
+  channels_.push_back(ch);
+  int tag = 0;
+  ibv_cq* c = ops_.create_cq(ctx_, 16, &tag, ch, 0);
+  ASSERT_NE(c, nullptr);
+  cqs_.push_back(c);
+  EXPECT_EQ(ops_.destroy_comp_channel(ch), EBUSY);  // a CQ uses it
+  ibv_qp* q = qp(c, c, 4, 4);
+  to_rts(q);
+  flow(q, flow_rule(IPPROTO_UDP, 0, htons(2000)));
+  std::vector<uint8_t> rbuf(2 * 2048);
+  ibv_mr* mr = reg(rbuf);
+  for (int i = 0; i < 2; ++i) {
+    ibv_sge rs = sge_of(rbuf.data() + i * 2048, 2048, mr);
+    ibv_recv_wr r{.wr_id = uint64_t(i), .next = nullptr, .sg_list = &rs, .num_sge = 1}, *rbad = nullptr;
+    ASSERT_EQ(ops_.post_recv(q, &r, &rbad), 0);
+  }
+  ibv_cq* ev_cq = nullptr;
+  void* ev_ctx = nullptr;
+  EXPECT_FALSE(readable(ch->fd));
+  errno = 0;
+  EXPECT_EQ(ops_.get_cq_event(ch, &ev_cq, &ev_ctx), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  ASSERT_EQ(ops_.req_notify_cq(c, 0), 0);
+  auto f = make_frame({.dport = 2000});
+  wire_->inject(f.data(), uint32_t(f.size()));
+  EXPECT_TRUE(readable(ch->fd));  // a frame waits on the link
+  ASSERT_EQ(ops_.get_cq_event(ch, &ev_cq, &ev_ctx), 0);
+  EXPECT_EQ(ev_cq, c);
+  EXPECT_EQ(ev_ctx, &tag);
+  ops_.ack_cq_events(c, 1);
+  EXPECT_EQ(c->comp_events_completed, 1u);
+  EXPECT_FALSE(readable(ch->fd));
+  EXPECT_EQ(poll(c).size(), 1u);
+  // Not re-armed: the next completion makes no event.
+  wire_->inject(f.data(), uint32_t(f.size()));
+  EXPECT_TRUE(readable(ch->fd));
+  EXPECT_EQ(ops_.get_cq_event(ch, &ev_cq, &ev_ctx), -1);
+  EXPECT_FALSE(readable(ch->fd));
+  EXPECT_EQ(poll(c).size(), 1u);
+}
+
 class SwCsumDeviceTest : public SwDeviceTest {
   void SetUp() override {
     auto c = config();

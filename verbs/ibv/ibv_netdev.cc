@@ -3,6 +3,7 @@
 #include "verbs/ibv/ibv_netdev.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -170,10 +171,24 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   mem_ = static_cast<uint8_t*>(m);
   mem_mr_ = ops.reg_mr(pd_, mem_, mem_len_, IBV_ACCESS_LOCAL_WRITE);
   if (mem_mr_ == nullptr) return fail(why, -errno, "ibv_reg_mr (buffers; RLIMIT_MEMLOCK?)");
-  scq_ = ops.create_cq(ctx_, int(tx_depth_), nullptr, nullptr, 0);
+  // One completion channel for both CQs, its fd non-blocking so that taking events never waits.
+  // Without one (a device that cannot) the queue still works; wait_fd() is then -1.
+  channel_ = ops.create_comp_channel(ctx_);
+  if (channel_ != nullptr) {
+    int fl = fcntl(channel_->fd, F_GETFL);
+    if (fl < 0 || fcntl(channel_->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+      ops.destroy_comp_channel(channel_);
+      channel_ = nullptr;
+    }
+  }
+  scq_ = ops.create_cq(ctx_, int(tx_depth_), nullptr, channel_, 0);
   if (scq_ == nullptr) return fail(why, -errno, "ibv_create_cq (send)");
-  rcq_ = ops.create_cq(ctx_, int(rx_bufs_), nullptr, nullptr, 0);
+  rcq_ = ops.create_cq(ctx_, int(rx_bufs_), nullptr, channel_, 0);
   if (rcq_ == nullptr) return fail(why, -errno, "ibv_create_cq (receive)");
+  if (channel_ != nullptr) {
+    if (int err = ops.req_notify_cq(scq_, 0); err != 0) return fail(why, -err, "ibv_req_notify_cq (send)");
+    if (int err = ops.req_notify_cq(rcq_, 0); err != 0) return fail(why, -err, "ibv_req_notify_cq (receive)");
+  }
 
   ibv_qp_init_attr qa{};
   qa.send_cq = scq_;
@@ -251,6 +266,7 @@ void IbvNetdev::destroy() {
   if (qp_ != nullptr) ops.destroy_qp(qp_);
   if (scq_ != nullptr) ops.destroy_cq(scq_);
   if (rcq_ != nullptr) ops.destroy_cq(rcq_);
+  if (channel_ != nullptr) ops.destroy_comp_channel(channel_);
   if (drained) {
     for (Region& r : regions_)
       if (r.mr != nullptr) ops.dereg_mr(r.mr);
@@ -439,7 +455,29 @@ void IbvNetdev::retire_through(uint64_t wr_id, absl::FunctionRef<void(uint64_t)>
   }
 }
 
+// ibv_get_cq_event(3)'s loop: take every pending event, acknowledge it and re-arm its CQ before
+// the CQ is polled, so a completion after the poll raises a new event.
+void IbvNetdev::take_events() {
+  if (channel_ == nullptr) return;
+  unsigned ns = 0, nr = 0;
+  ibv_cq* cq = nullptr;
+  void* ctx = nullptr;
+  while (ops_->get_cq_event(channel_, &cq, &ctx) == 0) {
+    if (cq == scq_) ++ns;
+    else if (cq == rcq_) ++nr;
+  }
+  if (ns != 0) {
+    ops_->ack_cq_events(scq_, ns);
+    ops_->req_notify_cq(scq_, 0);
+  }
+  if (nr != 0) {
+    ops_->ack_cq_events(rcq_, nr);
+    ops_->req_notify_cq(rcq_, 0);
+  }
+}
+
 int IbvNetdev::poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) {
+  take_events();
   int reaped = 0;
   ibv_wc wc[32];
   for (;;) {
@@ -507,6 +545,7 @@ int IbvNetdev::post_rx_batch(bool force) {
 }
 
 int IbvNetdev::poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) {
+  take_events();
   int delivered = 0;
   ibv_wc wc[32];
   while (delivered < budget) {

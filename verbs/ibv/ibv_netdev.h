@@ -78,6 +78,10 @@ class IbvNetdev final : public Netdev {
   // (remote set) at priority 0, wildcards at 1.
   int steer(const FlowKey& key) override;
   int unsteer(const FlowKey& key) override;
+  // The completion channel's fd (non-blocking): readable when a frame was received or a signaled
+  // send completed since the last poll_rx()/poll_tx(), which take the events and re-arm the CQs
+  // (ibv_get_cq_event(3)). -1 when the device gave no channel: callers then poll on a timer.
+  int wait_fd() const override { return channel_ != nullptr ? channel_->fd : -1; }
 
   // Registers memory frames may point into (the stack's packet pools, user pages for zerocopy):
   // segments inside it are sent in place. 0, -EEXIST (already), -ENOSPC (8 regions), -errno of reg_mr.
@@ -115,6 +119,7 @@ class IbvNetdev final : public Netdev {
   void retire_through(uint64_t wr_id, absl::FunctionRef<void(uint64_t)> done, int* reaped);
   int find_region(const uint8_t* p, uint32_t len) const;
   void maybe_recover();
+  void take_events();
   void destroy();
 
   const IbvOps* ops_ = nullptr;
@@ -131,6 +136,7 @@ class IbvNetdev final : public Netdev {
 
   ibv_context* ctx_ = nullptr;
   ibv_pd* pd_ = nullptr;
+  ibv_comp_channel* channel_ = nullptr;
   ibv_cq* scq_ = nullptr;
   ibv_cq* rcq_ = nullptr;
   ibv_qp* qp_ = nullptr;

@@ -37,6 +37,36 @@ bool list_dir(const std::string& path, std::string* first, int* count) {
   return true;
 }
 
+// Devices that are not the interface's own PCI function (soft-RoCE rxe, siw) list the interface
+// only under their ports: ROOT/class/infiniband/DEV/ports/N/gid_attrs/ndevs/I.
+bool scan_gid_ndevs(const std::string& root, const std::string& ifname, std::string* ibdev, uint8_t* port) {
+  const std::string cls = root + "/class/infiniband";
+  DIR* d = opendir(cls.c_str());
+  if (d == nullptr) return false;
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    for (int p = 1; p < 256 && !found; ++p) {
+      const std::string ndevs = cls + "/" + e->d_name + "/ports/" + std::to_string(p) + "/gid_attrs/ndevs/";
+      std::string nd;
+      for (int i = 0; i < 16 && !found; ++i) {
+        if (!read_attr(ndevs + std::to_string(i), &nd)) continue;
+        if (nd == ifname) {
+          *ibdev = e->d_name;
+          *port = uint8_t(p);
+          found = true;
+        }
+      }
+      std::string probe;
+      int count = 0;
+      if (!list_dir(cls + "/" + e->d_name + "/ports/" + std::to_string(p), &probe, &count)) break;
+    }
+    if (found) break;
+  }
+  closedir(d);
+  return found;
+}
+
 int real_netdev_to_ibdev(const char* ifname, std::string* ibdev, uint8_t* port, std::string* why) {
   return sysfs_netdev_to_ibdev("/sys", ifname, ibdev, port, why);
 }
@@ -63,6 +93,11 @@ const IbvOps kReal = {
       return ibv_create_cq(c, cqe, cq_ctx, ch, vec);
     },
     .destroy_cq = [](ibv_cq* cq) { return ibv_destroy_cq(cq); },
+    .create_comp_channel = [](ibv_context* c) { return ibv_create_comp_channel(c); },
+    .destroy_comp_channel = [](ibv_comp_channel* ch) { return ibv_destroy_comp_channel(ch); },
+    .req_notify_cq = [](ibv_cq* cq, int solicited) { return ibv_req_notify_cq(cq, solicited); },
+    .get_cq_event = [](ibv_comp_channel* ch, ibv_cq** cq, void** ctx) { return ibv_get_cq_event(ch, cq, ctx); },
+    .ack_cq_events = [](ibv_cq* cq, unsigned int n) { ibv_ack_cq_events(cq, n); },
     .create_qp = [](ibv_pd* pd, ibv_qp_init_attr* a) { return ibv_create_qp(pd, a); },
     .create_qp_ex = [](ibv_context* c, ibv_qp_init_attr_ex* a) { return ibv_create_qp_ex(c, a); },
     .modify_qp = [](ibv_qp* qp, ibv_qp_attr* a, int mask) { return ibv_modify_qp(qp, a, mask); },
@@ -85,6 +120,7 @@ int sysfs_netdev_to_ibdev(const std::string& root, const std::string& ifname, st
   int count = 0;
   std::string dev;
   if (!list_dir(ibdir, &dev, &count) || count == 0) {
+    if (scan_gid_ndevs(root, ifname, ibdev, port)) return 0;
     if (why != nullptr) {
       std::string probe;
       *why = read_attr(net + "/ifindex", &probe)

@@ -45,6 +45,15 @@ struct IbvOps {
   ibv_cq* (*create_cq)(ibv_context* context, int cqe, void* cq_context, ibv_comp_channel* channel,
                        int comp_vector);
   int (*destroy_cq)(ibv_cq* cq);
+
+  // Completion events (ibv_get_cq_event(3)): a channel whose fd turns readable when an armed CQ
+  // (req_notify_cq) gets a completion; get_cq_event takes one event (-1/EAGAIN on a non-blocking
+  // fd with none), ack_cq_events acknowledges them (destroy_cq waits for that on real devices).
+  ibv_comp_channel* (*create_comp_channel)(ibv_context* context);
+  int (*destroy_comp_channel)(ibv_comp_channel* channel);
+  int (*req_notify_cq)(ibv_cq* cq, int solicited_only);
+  int (*get_cq_event)(ibv_comp_channel* channel, ibv_cq** cq, void** cq_context);
+  void (*ack_cq_events)(ibv_cq* cq, unsigned int nevents);
   ibv_qp* (*create_qp)(ibv_pd* pd, ibv_qp_init_attr* attr);
   // ibv_create_qp_ex(3): the only way to ask for max_tso_header (IBV_QP_INIT_ATTR_MAX_TSO_HEADER),
   // which IBV_WR_TSO needs.
@@ -72,6 +81,8 @@ const IbvOps& ibv_sw_ops();
 // that tests can give it a tree of their own. Reads ROOT/class/net/IF/device/infiniband/ (one
 // entry: the device name) and picks the port whose ROOT/class/infiniband/DEV/ports/N/gid_attrs/
 // ndevs/0 names IF; without gid_attrs (older kernels) port ROOT/class/net/IF/dev_port + 1.
+// Without device/infiniband (soft-RoCE rxe, siw: not the interface's own function) the first
+// port of any device whose gid_attrs/ndevs/* names IF.
 int sysfs_netdev_to_ibdev(const std::string& sysfs_root, const std::string& ifname, std::string* ibdev,
                           uint8_t* port, std::string* why);
 

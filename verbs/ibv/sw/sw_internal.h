@@ -35,6 +35,7 @@ ibv_flow* sw_create_flow(ibv_qp* qp, ibv_flow_attr* attr);
 int sw_destroy_flow(ibv_flow* flow);
 void destroy_qp_locked(SwQp* q);
 void destroy_flow_locked(SwFlow* f);
+void channel_watch_arrivals(SwChannel* ch, int fd);  // adds a carrier fd to the channel's set
 void execute_sends(SwQp* q);        // runs posted sends unless the device is held
 void pump_rx(SwDev* d, int budget);  // takes up to `budget` frames off the carrier
 bool sq_references_lkey(SwDev* d, uint32_t lkey);

@@ -39,9 +39,21 @@ struct SwCqe {
   uint32_t wq_index = 0;  // the WR's position in its queue: polling it retires the queue up to it
 };
 
+// A completion channel. Its fd is an epoll set of the channel's own eventfd (armed CQs that got a
+// completion) and the device's arrival fd (frames waiting on the carrier: the device turns them
+// into completions when get_cq_event() or poll_cq() runs, as a NIC would on its own).
+struct SwChannel {
+  ibv_comp_channel ch{};
+  SwCtx* c = nullptr;
+  int efd = -1;
+  std::vector<ibv_cq*> events;  // CQs with an event not yet taken, oldest first
+};
+
 struct SwCq {
   ibv_cq cq{};
   SwCtx* c = nullptr;
+  SwChannel* channel = nullptr;
+  bool armed = false;  // req_notify_cq() called and no event since
   std::vector<SwCqe> ring;  // cq.cqe + 1 entries... capacity is cq.cqe (what ibv_create_cq reports)
   uint32_t head = 0, count = 0;
   bool overrun = false;
@@ -116,6 +128,7 @@ struct SwDev {
   std::vector<SwMr*> mrs;
   std::vector<SwQp*> qps;
   std::vector<SwFlow*> flows;
+  std::vector<SwChannel*> channels;
   std::vector<uint8_t> scratch;      // a frame being sent or received (64 KiB + headers, allocated once)
   std::vector<uint8_t> seg_scratch;  // one TSO segment
 };

@@ -4,6 +4,8 @@
 // References: ibv_modify_qp(3), ibv_post_send(3), ibv_post_recv(3); the kernel's
 // ib_modify_qp_is_ok() (drivers/infiniband/core/verbs.c) for the transitions; rdma-core mlx5
 // _mlx5_post_send()/mlx5_post_recv() for the errnos; rxe_post_send() for the state checks.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -233,6 +235,10 @@ void pump_rx(SwDev* d, int budget) {
       if (d->wire.inbound.empty()) return;
       std::vector<uint8_t> f = std::move(d->wire.inbound.front());
       d->wire.inbound.pop_front();
+      if (d->wire.inbound.empty() && d->wire.arrival_fd >= 0) {  // nothing more to take in
+        uint64_t v;
+        (void)!read(d->wire.arrival_fd, &v, sizeof v);
+      }
       land(d, f.data(), uint32_t(f.size()));
     } else {
       if (d->pkt_fd < 0) return;
@@ -282,6 +288,7 @@ ibv_qp* create_qp_locked(ibv_pd* pd, ibv_qp_init_attr* a, uint16_t max_tso_heade
       return nullptr;
     }
     d->pkt_fd = fd;
+    for (SwChannel* ch : d->channels) channel_watch_arrivals(ch, fd);
   }
   auto* q = new (std::nothrow) SwQp();
   if (q == nullptr) {

@@ -2,6 +2,8 @@
 // PD, MR, CQ (with poll_cq), and the ibv_sw_ops() table. QPs and the data path: sw_qp.cc.
 // Behaviour follows the man pages ibv_reg_mr(3), ibv_create_cq(3), ibv_poll_cq(3) and what
 // rdma-core's mlx5 provider and the kernel's uverbs/rxe do where the pages are silent.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +30,8 @@ SwDev* find_dev(const std::string& name) {
     if (d->cfg.name == name) return d.get();
   return nullptr;
 }
+
+void free_channel_locked(SwChannel* ch);
 
 uint32_t roundup_pow2(uint32_t v) {
   uint32_t p = 1;
@@ -114,8 +118,14 @@ int sw_close_device(ibv_context* context) {
     d->mrs.erase(it);
     --d->st.live_objects;
   }
-  // PDs and CQs are not listed per device: the caller frees them first, as the backend does;
-  // anything left is counted in live_objects and leaks, like a leak in a real program.
+  while (true) {
+    auto it = std::find_if(d->channels.begin(), d->channels.end(),
+                           [&](SwChannel* ch) { return ch->c == c && ch->ch.refcnt == 0; });
+    if (it == d->channels.end()) break;
+    free_channel_locked(*it);
+  }
+  // PDs and CQs (and channels CQs still use) are not listed per device: the caller frees them
+  // first, as the backend does; anything left is counted in live_objects and leaks.
   --d->open_contexts;
   --d->st.open_contexts;
   if (d->open_contexts == 0 && d->pkt_fd >= 0) {
@@ -247,6 +257,83 @@ int sw_dereg_mr(ibv_mr* mr) {
   return 0;
 }
 
+// ---- completion channels ----------------------------------------------------------------------
+
+ibv_comp_channel* sw_create_comp_channel(ibv_context* context) {
+  std::lock_guard<std::mutex> g(g_mu);
+  SwCtx* c = to_ctx(context);
+  SwDev* d = c->dev;
+  auto ch = std::make_unique<SwChannel>();
+  ch->c = c;
+  ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ch->efd < 0 || ep < 0) {
+    int err = errno;
+    if (ch->efd >= 0) close(ch->efd);
+    if (ep >= 0) close(ep);
+    errno = err;
+    return nullptr;
+  }
+  ch->ch.context = context;
+  ch->ch.fd = ep;
+  channel_watch_arrivals(ch.get(), ch->efd);
+  int arrivals = d->cfg.carrier == SwCarrier::kMemory ? d->wire.arrival_fd : d->pkt_fd;
+  if (arrivals >= 0) channel_watch_arrivals(ch.get(), arrivals);
+  d->channels.push_back(ch.get());
+  ++d->st.live_objects;
+  return &ch.release()->ch;
+}
+
+void free_channel_locked(SwChannel* ch) {
+  SwDev* d = ch->c->dev;
+  close(ch->ch.fd);
+  close(ch->efd);
+  d->channels.erase(std::find(d->channels.begin(), d->channels.end(), ch));
+  --d->st.live_objects;
+  delete ch;
+}
+
+// rdma-core: EBUSY while CQs still use the channel (ibv_destroy_comp_channel(), channel->refcnt).
+int sw_destroy_comp_channel(ibv_comp_channel* channel) {
+  std::lock_guard<std::mutex> g(g_mu);
+  auto* ch = reinterpret_cast<SwChannel*>(channel);
+  if (channel->refcnt != 0) return EBUSY;
+  free_channel_locked(ch);
+  return 0;
+}
+
+// ibv_req_notify_cq(3): the next completion on the CQ makes an event on its channel.
+int sw_req_notify_cq(ibv_cq* cq, int /*solicited_only: every completion here*/) {
+  std::lock_guard<std::mutex> g(g_mu);
+  to_cq(cq)->armed = true;
+  return 0;
+}
+
+// ibv_get_cq_event(3) on a non-blocking channel: lets the device take in what the carrier holds,
+// then one event, or -1 with errno EAGAIN. (This device's channel never blocks.)
+int sw_get_cq_event(ibv_comp_channel* channel, ibv_cq** cq, void** cq_context) {
+  std::lock_guard<std::mutex> g(g_mu);
+  auto* ch = reinterpret_cast<SwChannel*>(channel);
+  pump_rx(ch->c->dev, 64);
+  if (ch->events.empty()) {
+    errno = EAGAIN;
+    return -1;
+  }
+  *cq = ch->events.front();
+  ch->events.erase(ch->events.begin());
+  *cq_context = (*cq)->cq_context;
+  if (ch->events.empty()) {
+    uint64_t v;
+    (void)!read(ch->efd, &v, sizeof v);
+  }
+  return 0;
+}
+
+void sw_ack_cq_events(ibv_cq* cq, unsigned int n) {
+  std::lock_guard<std::mutex> g(g_mu);
+  cq->comp_events_completed += n;
+}
+
 // ---- CQ ---------------------------------------------------------------------------------------
 
 // ibv_create_cq(3): cqe is the minimum; the CQ may be larger and cq->cqe says how large.
@@ -254,7 +341,8 @@ int sw_dereg_mr(ibv_mr* mr) {
 ibv_cq* sw_create_cq(ibv_context* context, int cqe, void* cq_context, ibv_comp_channel* channel, int vec) {
   std::lock_guard<std::mutex> g(g_mu);
   SwCtx* c = to_ctx(context);
-  if (cqe < 1 || uint32_t(cqe) > c->dev->cfg.max_cqe || channel != nullptr || vec != 0) {
+  if (cqe < 1 || uint32_t(cqe) > c->dev->cfg.max_cqe || vec != 0 ||
+      (channel != nullptr && channel->context != context)) {
     errno = EINVAL;
     return nullptr;
   }
@@ -269,6 +357,11 @@ ibv_cq* sw_create_cq(ibv_context* context, int cqe, void* cq_context, ibv_comp_c
   q->cq.context = context;
   q->cq.cq_context = cq_context;
   q->cq.cqe = int(n);
+  q->cq.channel = channel;
+  if (channel != nullptr) {
+    q->channel = reinterpret_cast<SwChannel*>(channel);
+    ++channel->refcnt;
+  }
   ++c->dev->st.live_objects;
   return &q->cq;
 }
@@ -277,6 +370,11 @@ int sw_destroy_cq(ibv_cq* cq) {
   std::lock_guard<std::mutex> g(g_mu);
   SwCq* q = to_cq(cq);
   if (q->users != 0) return EBUSY;
+  if (q->channel != nullptr) {
+    auto& ev = q->channel->events;
+    ev.erase(std::remove(ev.begin(), ev.end(), cq), ev.end());
+    --q->channel->ch.refcnt;
+  }
   --q->c->dev->st.live_objects;
   delete q;
   return 0;
@@ -297,6 +395,12 @@ bool cq_push(SwCq* q, const SwCqe& e) {
   }
   q->ring[(q->head + q->count) % q->ring.size()] = e;
   ++q->count;
+  if (q->armed && q->channel != nullptr) {  // one event per arming (ibv_req_notify_cq(3))
+    q->armed = false;
+    q->channel->events.push_back(&q->cq);
+    uint64_t one = 1;
+    (void)!write(q->channel->efd, &one, sizeof one);
+  }
   return true;
 }
 
@@ -337,6 +441,19 @@ void cq_clean(SwCq* q, SwQp* qp) {
   std::copy(keep.begin(), keep.end(), q->ring.begin());
 }
 
+void channel_watch_arrivals(SwChannel* ch, int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  (void)epoll_ctl(ch->ch.fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void SwMemWire::inject(const uint8_t* frame, uint32_t len) {
+  inbound.emplace_back(frame, frame + len);
+  uint64_t one = 1;
+  if (arrival_fd >= 0) (void)!write(arrival_fd, &one, sizeof one);
+}
+
 SwMr* find_mr(SwDev* d, SwPd* pd, uint32_t lkey) {
   for (SwMr* m : d->mrs)
     if (m->mr.lkey == lkey && m->pd == pd) return m;
@@ -360,6 +477,11 @@ const IbvOps kSw = {
     .dereg_mr = sw_dereg_mr,
     .create_cq = sw_create_cq,
     .destroy_cq = sw_destroy_cq,
+    .create_comp_channel = sw_create_comp_channel,
+    .destroy_comp_channel = sw_destroy_comp_channel,
+    .req_notify_cq = sw_req_notify_cq,
+    .get_cq_event = sw_get_cq_event,
+    .ack_cq_events = sw_ack_cq_events,
     .create_qp = sw_create_qp,
     .create_qp_ex = sw_create_qp_ex,
     .modify_qp = sw_modify_qp,
@@ -387,6 +509,10 @@ int sw_add_device(const SwDeviceConfig& cfg) {
   snprintf(d->dev.name, sizeof d->dev.name, "%s", cfg.name.c_str());
   snprintf(d->dev.dev_name, sizeof d->dev.dev_name, "sw_%s", cfg.name.c_str());
   d->scratch.resize(65536 + 4096);
+  if (cfg.carrier == SwCarrier::kMemory) {
+    d->wire.arrival_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->wire.arrival_fd < 0) return -errno;
+  }
   d->seg_scratch.resize(65536 + 64);
   devices().push_back(std::move(d));
   return 0;
@@ -396,6 +522,8 @@ int sw_remove_all_devices() {
   std::lock_guard<std::mutex> g(g_mu);
   for (auto& d : devices())
     if (d->open_contexts != 0) return -EBUSY;
+  for (auto& d : devices())
+    if (d->wire.arrival_fd >= 0) close(d->wire.arrival_fd);
   devices().clear();
   return 0;
 }

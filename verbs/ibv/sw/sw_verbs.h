@@ -63,9 +63,11 @@ struct SwStats {
 // The in-memory carrier of a kMemory device.
 struct SwMemWire {
   std::deque<std::vector<uint8_t>> sent;     // frames the device transmitted, oldest first
-  std::deque<std::vector<uint8_t>> inbound;  // frames waiting to arrive (taken at the next poll_cq)
+  std::deque<std::vector<uint8_t>> inbound;  // frames waiting to arrive (taken at the next poll_cq
+                                             // or get_cq_event)
   std::deque<std::vector<uint8_t>> kernel;   // arrived frames no flow rule took
-  void inject(const uint8_t* frame, uint32_t len) { inbound.emplace_back(frame, frame + len); }
+  int arrival_fd = -1;  // an eventfd, readable while `inbound` has frames (the "link" interrupt)
+  void inject(const uint8_t* frame, uint32_t len);
 };
 
 // 0, -EEXIST (a device of that name exists), -EINVAL (empty name or interface).
