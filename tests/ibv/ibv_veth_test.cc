@@ -1,8 +1,8 @@
 // tests/ibv/ibv_veth_test.cc — IbvNetdev on the software verbs device carried by AF_PACKET over a
 // namespace bed's veth (root; suite 'e2e'): UDP frames it sends reach a kernel socket in namespace
-// b byte-exact; datagrams b sends to a steered port come back through the queue, others do not.
-// On the software device, unlike a NIC, namespace a's kernel sees every frame too (AF_PACKET taps,
-// it does not divert): the test checks the queue, not that the kernel missed them.
+// b byte-exact; datagrams b sends to a steered port come back through the queue and, as with a
+// NIC's steering, not to namespace a's kernel (the device's tcx divert program); others go to the
+// kernel only.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -112,6 +112,9 @@ TEST_F(IbvVethTest, SteeredDatagramsArriveAtTheQueueOthersDoNot) {
     ASSERT_EQ(sendto(s1, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
               ssize_t(payload.size()));
   };
+  EXPECT_EQ(sw::sw_stats(kDev).divert_active, 1u) << "tcx ingress program not attached";
+  EXPECT_EQ(sw::sw_stats(kDev).diverted_rules, 1u);
+  auto before = snmp_in(ns_a_);
   send_to(7001, "not steered");
   for (int i = 0; i < 5; ++i) send_to(7000, "steered " + std::to_string(i));
   // The queue's wait fd (the completion channel) wakes for them.
@@ -136,6 +139,15 @@ TEST_F(IbvVethTest, SteeredDatagramsArriveAtTheQueueOthersDoNot) {
   EXPECT_EQ(got, want);
   EXPECT_EQ(ports.count(7001), 0u);
   EXPECT_GE(sw::sw_stats(kDev).rx_to_kernel, 1u);  // 7001 and the ARP exchange: no rule matched
+  // Namespace a's kernel saw only the unsteered datagram (nobody listens there: NoPorts).
+  EXPECT_TRUE(eventually([&] { return snmp_in(ns_a_)["NoPorts"] >= before["NoPorts"] + 1; }));
+  EXPECT_EQ(snmp_in(ns_a_)["NoPorts"], before["NoPorts"] + 1);
+  EXPECT_EQ(snmp_in(ns_a_)["InDatagrams"], before["InDatagrams"]);
+  // Without the rule, the port is the kernel's again.
+  ASSERT_EQ(dev_->unsteer({.protocol = IPPROTO_UDP, .local_addr = inaddr(kAddrA), .local_port = htons(7000)}), 0);
+  EXPECT_EQ(sw::sw_stats(kDev).diverted_rules, 0u);
+  send_to(7000, "after unsteer");
+  EXPECT_TRUE(eventually([&] { return snmp_in(ns_a_)["NoPorts"] == before["NoPorts"] + 2; }));
   close(s1);
 }
 

@@ -8,6 +8,10 @@
 #include <cstdint>
 #include <vector>
 
+#include <memory>
+#include <string>
+
+#include "verbs/ibv/sw/sw_divert.h"
 #include "verbs/ibv/sw/sw_verbs.h"
 
 namespace xmit::ibv::sw {
@@ -109,6 +113,8 @@ struct SwFlow {
   uint32_t sip = 0, sip_m = 0, dip = 0, dip_m = 0;
   uint8_t proto = 0;  // 0: any; IPPROTO_TCP/UDP when a TCP/UDP spec is present
   uint16_t sport = 0, sport_m = 0, dport = 0, dport_m = 0;
+  bool diverted = false;  // its flow is in the divert map (kPacket)
+  DivertKey divert_key;
 };
 
 struct SwDev {
@@ -120,6 +126,8 @@ struct SwDev {
   int fail_next_send = 0;  // an ibv_wc_status for the next executed send WR, 0: none
   int open_contexts = 0;
   int pkt_fd = -1;  // kPacket: opened by the first create_qp(), closed with the last context
+  std::unique_ptr<SwDivert> divert;  // kPacket: with pkt_fd, where it can be attached
+  std::string divert_why;            // why not, when it could not
   int ifindex = 0;
   uint32_t mtu = 1500;
   uint32_t next_key = 0x1000;

@@ -184,6 +184,32 @@ ibv_wc_status send_tso(SwDev* d, const SwSendWqe& w, uint32_t len) {
   return n < 0 ? IBV_WC_LOC_QP_OP_ERR : IBV_WC_SUCCESS;
 }
 
+// The divert map holds what the backend's rules are: protocol and local port exact, local address
+// exact or any, remote address and port both exact or both any (but not a remote with any local).
+void divert_flow(SwDev* d, SwFlow* f) {
+  const bool local_exact = f->dip_m == 0xffffffffu, local_any = f->dip_m == 0;
+  const bool remote_exact = f->sip_m == 0xffffffffu && f->sport_m == 0xffff;
+  const bool remote_any = f->sip_m == 0 && f->sport_m == 0;
+  if (f->proto == 0 || f->dport_m != 0xffff || !(local_exact || local_any) || !(remote_exact || remote_any) ||
+      (local_any && remote_exact)) {
+    ++d->st.undivertable_rules;
+    return;
+  }
+  DivertKey k;
+  k.protocol = f->proto;
+  k.local_addr = local_exact ? f->dip : 0;
+  k.local_port = f->dport;
+  k.remote_addr = remote_exact ? f->sip : 0;
+  k.remote_port = remote_exact ? f->sport : 0;
+  if (d->divert->add(k) != 0) {
+    ++d->st.undivertable_rules;
+    return;
+  }
+  f->divert_key = k;
+  f->diverted = true;
+  ++d->st.diverted_rules;
+}
+
 bool valid_transition(ibv_qp_state cur, ibv_qp_state next) {
   if (next == IBV_QPS_RESET || next == IBV_QPS_ERR) return true;
   switch (cur) {
@@ -289,6 +315,7 @@ ibv_qp* create_qp_locked(ibv_pd* pd, ibv_qp_init_attr* a, uint16_t max_tso_heade
     }
     d->pkt_fd = fd;
     for (SwChannel* ch : d->channels) channel_watch_arrivals(ch, fd);
+    d->st.divert_active = SwDivert::open(d->ifindex, &d->divert, &d->divert_why) == 0 ? 1 : 0;
   }
   auto* q = new (std::nothrow) SwQp();
   if (q == nullptr) {
@@ -522,6 +549,7 @@ ibv_flow* sw_create_flow(ibv_qp* qp, ibv_flow_attr* attr) {
   }
   f->qp = q;
   f->seq = d->next_flow_seq++;
+  if (d->divert != nullptr) divert_flow(d, f);
   f->flow.context = qp->context;
   f->flow.handle = uint32_t(f->seq);
   ++q->flows;
@@ -532,6 +560,13 @@ ibv_flow* sw_create_flow(ibv_qp* qp, ibv_flow_attr* attr) {
 
 void destroy_flow_locked(SwFlow* f) {
   SwDev* d = f->qp->c->dev;
+  if (f->diverted) {
+    --d->st.diverted_rules;
+    bool shared = false;  // another rule diverts the same flow
+    for (SwFlow* o : d->flows)
+      if (o != f && o->diverted && memcmp(&o->divert_key, &f->divert_key, sizeof(DivertKey)) == 0) shared = true;
+    if (!shared && d->divert != nullptr) d->divert->remove(f->divert_key);
+  }
   --f->qp->flows;
   d->flows.erase(std::find(d->flows.begin(), d->flows.end(), f));
   --d->st.live_objects;

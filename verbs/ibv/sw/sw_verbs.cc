@@ -131,6 +131,8 @@ int sw_close_device(ibv_context* context) {
   if (d->open_contexts == 0 && d->pkt_fd >= 0) {
     close(d->pkt_fd);
     d->pkt_fd = -1;
+    d->divert.reset();
+    d->st.divert_active = 0;
   }
   delete c;
   return 0;

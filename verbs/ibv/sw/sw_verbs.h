@@ -24,7 +24,9 @@ namespace xmit::ibv::sw {
 
 enum class SwCarrier {
   kMemory,  // frames sent land in SwMemWire::sent; frames to receive are SwMemWire::inject()ed
-  kPacket,  // an AF_PACKET socket bound to `ifname` (needs CAP_NET_RAW, as a raw QP does)
+  kPacket,  // an AF_PACKET socket bound to `ifname` (needs CAP_NET_RAW, as a raw QP does); flows a
+            // rule takes are kept from the kernel by a tcx ingress program where it can be attached
+            // (CAP_BPF, Linux 6.6), else the kernel sees them too (SwStats::divert_active == 0)
 };
 
 // What the device is and reports through query_device_ex()/query_port().
@@ -57,6 +59,9 @@ struct SwStats {
   uint64_t cq_overruns = 0;       // a completion found its CQ full (IBV_EVENT_CQ_ERR on hardware)
   uint64_t dereg_in_flight = 0;   // dereg_mr() of an MR that a posted, unfinished send WR still reads
   uint64_t open_contexts = 0;
+  uint64_t divert_active = 0;     // kPacket: 1 while the tc ingress program keeps ruled flows from the kernel
+  uint64_t diverted_rules = 0;    // flow rules the kernel is currently kept from
+  uint64_t undivertable_rules = 0;  // rules created that the divert map cannot express (the kernel sees them too)
   uint64_t live_objects = 0;      // PDs, MRs, CQs, QPs and flows not yet destroyed
 };
 
