@@ -333,6 +333,22 @@ TEST_F(IbvNetdevTest, TsoOnlyWhenReportedOneWorkRequestManySegments) {
   EXPECT_EQ(dev_->xmit({&bf, 1}), -EMSGSIZE);
 }
 
+TEST(IbvNetdevOpen, AttachingTheSoftwareDeviceTwiceFindsTheFirst) {
+  std::string name;
+  ASSERT_EQ(sw::sw_attach_interface("lo", &name), 0);
+  EXPECT_EQ(name, "xmit_sw_lo");
+  ASSERT_EQ(sw::sw_attach_interface("lo", &name), 0);
+  int n = 0;
+  ibv_device** list = ibv_sw_ops().get_device_list(&n);
+  ibv_sw_ops().free_device_list(list);
+  EXPECT_EQ(n, 1);
+  std::string dev, why;
+  uint8_t port = 0;
+  EXPECT_EQ(ibv_sw_ops().netdev_to_ibdev("lo", &dev, &port, &why), 0);
+  EXPECT_EQ(dev, "xmit_sw_lo");
+  EXPECT_EQ(sw::sw_remove_all_devices(), 0);
+}
+
 TEST(IbvNetdevOpen, FailuresSayWhatWasMissing) {
   std::unique_ptr<IbvNetdev> d;
   std::string why;

@@ -520,6 +520,17 @@ int sw_add_device(const SwDeviceConfig& cfg) {
   return 0;
 }
 
+int sw_attach_interface(const std::string& ifname, std::string* name) {
+  SwDeviceConfig cfg;
+  cfg.name = "xmit_sw_" + ifname;
+  cfg.ifname = ifname;
+  cfg.carrier = SwCarrier::kPacket;
+  int err = sw_add_device(cfg);
+  if (err == -EEXIST) err = 0;
+  if (err == 0 && name != nullptr) *name = cfg.name;
+  return err;
+}
+
 int sw_remove_all_devices() {
   std::lock_guard<std::mutex> g(g_mu);
   for (auto& d : devices())

@@ -77,6 +77,11 @@ struct SwMemWire {
 
 // 0, -EEXIST (a device of that name exists), -EINVAL (empty name or interface).
 int sw_add_device(const SwDeviceConfig& cfg);
+// What the preload does for the software device (XMIT_BACKEND=verbs on a machine without an RDMA
+// NIC): a kPacket device named "xmit_sw_IFNAME" bound to `ifname`, added once (later calls find
+// it). 0 or -EINVAL; *name gets the device's name.
+int sw_attach_interface(const std::string& ifname, std::string* name);
+
 // Removes every device; -EBUSY while a context is open.
 int sw_remove_all_devices();
 
