@@ -120,6 +120,8 @@ class IbvNetdev final : public Netdev {
   int find_region(const uint8_t* p, uint32_t len) const;
   void maybe_recover();
   void take_events();
+  static int qp_modify(const IbvOps* ops, ibv_qp* qp, ibv_qp_state s, uint8_t port);
+  static int qp_to_rts(const IbvOps* ops, ibv_qp* qp, uint8_t port);
   void destroy();
 
   const IbvOps* ops_ = nullptr;
