@@ -445,11 +445,11 @@ int sw_destroy_qp(ibv_qp* qp) {
   return 0;
 }
 
-// ibv_post_send(3). Errnos as rdma-core's mlx5: a full send queue ENOMEM (mlx5_wq_overflow()),
-// too many sges ENOMEM, inline data beyond max_inline_data ENOMEM, an opcode the QP cannot
-// execute EINVAL (IBV_WR_TSO needs a QP created with max_tso_header), fewer than 18 bytes EINVAL,
-// IBV_SEND_IP_CSUM on a
-// device without IBV_RAW_PACKET_CAP_IP_CSUM EINVAL; a QP not yet in RTS EINVAL (rxe_post_send()).
+// ibv_post_send(3). Errnos as rdma-core's mlx5 _mlx5_post_send(), checked in its order: an opcode
+// the QP cannot execute EINVAL, a full send queue ENOMEM (mlx5_wq_overflow()), too many sges
+// ENOMEM, IBV_SEND_IP_CSUM on a device without IBV_RAW_PACKET_CAP_IP_CSUM EINVAL, a bad TSO header
+// EINVAL (IBV_WR_TSO needs a QP created with max_tso_header), inline data beyond max_inline_data
+// ENOMEM, fewer than 18 bytes EINVAL. A QP not yet in RTS: EINVAL (rxe_post_send()).
 // WRs before *bad_wr are posted. Inline data is copied here: the buffer is free on return.
 int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
   std::lock_guard<std::mutex> g(g_mu);
@@ -461,14 +461,14 @@ int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
     const bool tso = wr->opcode == IBV_WR_TSO;
     if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_ERR) err = EINVAL;
     else if ((wr->opcode != IBV_WR_SEND && !tso) || (wr->send_flags & ~known)) err = EINVAL;
+    else if (q->sq_head - q->sq_tail >= q->sq.size()) err = ENOMEM;
+    else if (wr->num_sge < 0 || uint32_t(wr->num_sge) > q->cap.max_send_sge) err = ENOMEM;
+    else if ((wr->send_flags & IBV_SEND_IP_CSUM) && !d->cfg.ip_csum) err = EINVAL;
     // mlx5 set_tso_eth_seg(): a QP without max_tso_header, a header shorter than the inline L2
     // header or longer than max_tso_header, and (here) inline TSO or a zero mss: EINVAL.
     else if (tso && (q->max_tso_header == 0 || wr->tso.hdr == nullptr || wr->tso.hdr_sz < kMinEthSend ||
                      wr->tso.hdr_sz > q->max_tso_header || wr->tso.mss == 0 || (wr->send_flags & IBV_SEND_INLINE)))
       err = EINVAL;
-    else if ((wr->send_flags & IBV_SEND_IP_CSUM) && !d->cfg.ip_csum) err = EINVAL;
-    else if (q->sq_head - q->sq_tail >= q->sq.size()) err = ENOMEM;
-    else if (wr->num_sge < 0 || uint32_t(wr->num_sge) > q->cap.max_send_sge) err = ENOMEM;
     if (err == 0) {
       uint64_t total = 0;
       for (int i = 0; i < wr->num_sge; ++i) total += wr->sg_list[i].length;
