@@ -90,6 +90,17 @@ TEST_F(FakeSysfs, NoSuchInterface) {
   EXPECT_NE(why.find("no network interface nope0"), std::string::npos) << why;
 }
 
+// Every entry of both tables is filled: code above the table never checks for a missing one.
+TEST(Ops, BothTablesAreComplete) {
+  for (const IbvOps* ops : {&ibv_real_ops(), &ibv_sw_ops()}) {
+    SCOPED_TRACE(ops->name);
+    static_assert(sizeof(IbvOps) % sizeof(void*) == 0);
+    const auto* slots = reinterpret_cast<void* const*>(ops);
+    for (size_t i = 0; i < sizeof(IbvOps) / sizeof(void*); ++i) EXPECT_NE(slots[i], nullptr) << "entry " << i;
+  }
+  EXPECT_STREQ(ibv_sw_ops().name, "software");
+}
+
 // Loopback never has an RDMA device; on this machine (no RDMA NIC) the device list is empty or
 // unavailable, and the real table says so without crashing.
 TEST(RealOps, LoopbackHasNoRdmaDevice) {
