@@ -107,7 +107,8 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   int open_errno = errno;
   ops.free_device_list(list);
   if (dev == nullptr)
-    return fail(why, -ENODEV, "RDMA device " + ibdev_ + " of " + ifname_ + " is not in ibv_get_device_list() (is its provider library installed?)");
+    return fail(why, -ENODEV, "RDMA device " + ibdev_ + " of " + ifname_ +
+                                   " is not in ibv_get_device_list() (is its provider library installed?)");
   if (ctx_ == nullptr) return fail(why, -(open_errno != 0 ? open_errno : ENODEV), "ibv_open_device(" + ibdev_ + ")");
 
   ibv_device_attr_ex attr{};
@@ -196,7 +197,8 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   }
   if (qp_ == nullptr) {
     int err = -errno;
-    return fail(why, err, err == -EPERM ? "ibv_create_qp(IBV_QPT_RAW_PACKET) needs CAP_NET_RAW" : "ibv_create_qp(IBV_QPT_RAW_PACKET)");
+    return fail(why, err,
+                err == -EPERM ? "ibv_create_qp(IBV_QPT_RAW_PACKET) needs CAP_NET_RAW" : "ibv_create_qp(IBV_QPT_RAW_PACKET)");
   }
   // ibv_create_qp(3) reports the queue as created, at least as large as asked; we use what we asked.
   max_inline_ = std::min(qa.cap.max_inline_data, opt.inline_max);

@@ -52,7 +52,8 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
   w.wr_id = n;
   w.opcode = IBV_WR_SEND;
   w.sg_list = &sges_[*nsge];
-  if ((f.flags & (kTxIpCsum | kTxL4Csum)) || ((f.flags & kTxTso) && features_.ip_csum)) w.send_flags |= IBV_SEND_IP_CSUM;
+  if ((f.flags & (kTxIpCsum | kTxL4Csum)) || ((f.flags & kTxTso) && features_.ip_csum))
+    w.send_flags |= IBV_SEND_IP_CSUM;
 
   // The bytes [from, len) of the frame go to the device: in place when every piece lies in a
   // registered region and there are sges enough, else copied into the slot's bounce buffer.
@@ -261,7 +262,8 @@ int IbvNetdev::post_rx_batch(bool force) {
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t b = rx_free_[rx_free_.size() - 1 - i];
     rsges_[i] = ibv_sge{reinterpret_cast<uint64_t>(mem_ + size_t(b) * kBufSize), kBufSize, mem_mr_->lkey};
-    rwrs_[i] = ibv_recv_wr{.wr_id = b, .next = i + 1 < n ? &rwrs_[i + 1] : nullptr, .sg_list = &rsges_[i], .num_sge = 1};
+    rwrs_[i] = ibv_recv_wr{
+        .wr_id = b, .next = i + 1 < n ? &rwrs_[i + 1] : nullptr, .sg_list = &rsges_[i], .num_sge = 1};
   }
   ibv_recv_wr* bad = nullptr;
   int err = ops_->post_recv(qp_, &rwrs_[0], &bad);

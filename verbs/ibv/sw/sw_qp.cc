@@ -22,8 +22,8 @@ namespace {
 constexpr uint32_t kSyndLocalLength = 0x01, kSyndLocalProt = 0x04, kSyndFlush = 0x05;
 constexpr uint32_t kEthHlen = 14;
 constexpr uint32_t kMinEthSend = 18;  // mlx5: MLX5_ETH_L2_INLINE_HEADER_SIZE
-constexpr size_t kKernelQueueMax = 1024;
-constexpr uint16_t kMaxTsoHeader = 256;  // largest max_tso_header a QP may ask for  // in-memory "kernel" frames kept for tests to read
+constexpr size_t kKernelQueueMax = 1024;  // in-memory "kernel" frames kept for tests to read
+constexpr uint16_t kMaxTsoHeader = 256;   // largest max_tso_header a QP may ask for
 
 uint32_t roundup_pow2(uint32_t v) {
   uint32_t p = 1;
