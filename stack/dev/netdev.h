@@ -71,6 +71,7 @@ class Netdev {
  public:
   virtual ~Netdev() = default;
 
+  // Fixed for the device's life: a stack reads them once, when it is created (UdpStack).
   virtual const NetdevFeatures& features() const = 0;
   virtual const uint8_t* mac() const = 0;  // 6 bytes
   virtual int ifindex() const = 0;

@@ -123,7 +123,7 @@ retry:
                   .daddr = daddr,
                   .nexthop = rt_nexthop(*rt, daddr),
                   .pmtu = rt->mtu,
-                  .dev = &stack_->dev().features()};
+                  .dev = &stack_->dev_features()};
   Flowi4 out = fl4;
   out.saddr = route.saddr;
   IpcmCookie ipc{.addr = route.saddr, .oif = ipcm.oif, .tos = ipcm.tos, .ttl = ipcm.ttl,
