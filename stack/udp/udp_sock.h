@@ -72,6 +72,8 @@ class ShadowOps {
   // After wait() gave -EINTR: would the kernel restart a call that returned -ERESTARTSYS, i.e. did
   // the handler that ran have SA_RESTART? (A blocking send without SO_SNDTIMEO is such a call.)
   virtual bool signal_restarts() { return false; }
+  // The stack's clock, monotonic ns, read once per send; it may tick coarsely (the engine's is
+  // CLOCK_MONOTONIC_COARSE, the kernel's jiffies), and timeouts and cadences then round to a tick.
   virtual uint64_t now_ns() = 0;
   virtual uint16_t random_u16() = 0;
   // Logs (debug) why the socket passes through.
