@@ -95,6 +95,12 @@ class Netdev {
 
   // An fd that becomes readable when frames or completions wait (for poll/epoll), or -1.
   virtual int wait_fd() const { return -1; }
+
+  // A device may hold frames xmit() took without telling the hardware yet (a doorbell batched over
+  // several xmit() calls, XdpOptions::tx_kick_batch): flush_tx() rings it now. The stack calls it
+  // before its caller may wait (a blocking send out of buffer space, any receive, exit) and from
+  // the engine's flusher thread, which bounds how long a frame can wait. Default: nothing held.
+  virtual void flush_tx() {}
 };
 
 }  // namespace xmit

@@ -202,6 +202,7 @@ int UdpSock::sk_wait_wmem(std::unique_lock<std::mutex>& lk, bool pool, uint64_t*
     if (*deadline != 0 && now >= *deadline) return -EAGAIN;
     uint64_t slice_ms = kWaitSliceMs;
     if (*deadline != 0) slice_ms = std::min(slice_ms, (*deadline - now + 999'999) / 1'000'000);
+    stack_->dev().flush_tx();  // our frames held below the doorbell batch must go to complete
     lk.unlock();
     int err = shadow_->wait(-1, dev_fd, static_cast<int>(slice_ms));
     lk.lock();

@@ -77,6 +77,7 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
   if (dev_features_->ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
   int r = dev_->xmit(absl::MakeConstSpan(&f, 1));
   if (r == 0) {
+    dev_->flush_tx();  // frames held below the doorbell batch go, and complete
     reap_tx();
     r = dev_->xmit(absl::MakeConstSpan(&f, 1));
   }
