@@ -116,7 +116,7 @@ retry:
     return send_pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
                                                              : "local, broadcast or multicast destination");
   }
-  hash_and_steer();
+  if (!steered_as_bound()) hash_and_steer();
   // The route's answer as the IPv4 output path reads it. kernel: struct rtable -> dst_entry
   Ipv4Route route{.oif = rt->oif,
                   .saddr = fl4.saddr != 0 ? fl4.saddr : rt->prefsrc,

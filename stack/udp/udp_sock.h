@@ -135,6 +135,12 @@ class UdpSock final : public Socket {
   // With mu held.
   int mirror_name();                       // getsockname() of the shadow into inet_
   int hash_and_steer();                    // demux + XDP steering for the bound port
+  // The send path's test before hash_and_steer(), which would find nothing to do: steered for the
+  // bound port and address (steered implies hashed and watched; both go only with the steering).
+  bool steered_as_bound() const {
+    return is_steered_ && steered_.local_port == inet_.inet_sport &&
+           steered_.local_addr == (rcv_saddr_ != 0 ? rcv_saddr_ : stack_->if_addr());
+  }
   void unhash_and_unsteer();
   int inet_autobind();                     // kernel: inet_autobind(), done on the shadow
   int pass_through(be32 daddr, const char* why);
