@@ -162,8 +162,9 @@ class EngineControl final : public ControlOps {
 // frames (the first frame after a quiet period rings at once: XdpNetdev::xmit()), and frames below
 // a batch wait for the next send that fills it, a receive, a blocking send, a close, the exit, or
 // this thread, which looks every kFlushIntervalNs while frames are being held and rings the
-// doorbell for whatever waits. So a datagram leaves at most one interval (plus a wake-up) after
-// its send even when the program sends nothing more and never enters the stack again. When a look
+// doorbell for whatever waits. So a datagram leaves one interval (two if the lock was busy at the
+// look, plus the thread's wake-up) after its send even when the program sends nothing more and
+// never enters the stack again (measured: README, XMIT_TX_BATCH). When a look
 // finds nothing waiting, the thread sleeps on a futex until the next send (the hold hook: one
 // FUTEX_WAKE per burst, whose first frame rings the doorbell at once), so an idle program has no
 // wake-ups. It takes the stack's lock only if free: a thread holding it is in the stack and rings
