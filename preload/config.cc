@@ -1,6 +1,8 @@
 // preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_UDP, XMIT_TCP, XMIT_LOG, XMIT_PCAP.
 #include "preload/config.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace xmit {
@@ -84,6 +86,16 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
   if (const char* v = getenv_fn("XMIT_PCAP"); v != nullptr) {
     if (*v == '\0') c.errors.push_back(bad("XMIT_PCAP", v, "a file path"));
     else c.pcap_file = v;
+  }
+  if (const char* v = getenv_fn("XMIT_TX_BATCH"); v != nullptr) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long n = *v >= '0' && *v <= '9' ? strtoul(v, &end, 10) : 0;
+    if (end == nullptr || *end != '\0' || errno != 0 || n < 1 || n > 1024) {
+      c.errors.push_back(bad("XMIT_TX_BATCH", v, "a number of frames from 1 to 1024"));
+    } else {
+      c.tx_batch = static_cast<unsigned>(n);
+    }
   }
   return c;
 }

@@ -23,6 +23,7 @@ struct Config {
   LogLevel log_level = LogLevel::kNotice;  // XMIT_LOG=LEVEL[:FILE]
   std::string log_file;                // "" → stderr; "%p" in the name becomes the pid
   std::string pcap_file;               // XMIT_PCAP=FILE: every frame the queues carry
+  unsigned tx_batch = 1;               // XMIT_TX_BATCH=1..1024: frames per TX doorbell (XdpOptions::tx_kick_batch)
   std::vector<std::string> errors;     // one line per bad value; non-empty → pass everything through
 };
 

@@ -1,8 +1,8 @@
 // scripts/bench/udp_stack_bench.cc — the in-stack cost of one datagram: UdpSock::sendmsg() (an
 // unconnected sendto) through UdpStack (udp_sendmsg, ip_make_skb, udp_send_skb, neighbour output)
 // onto a NullNetdev that completes every frame on the next poll. The FIB is faked (one route, one
-// resolved neighbour), the shadow socket too (its clock is the monotonic clock here, so the control
-// plane is looked at once per kControlIntervalNs, as in the engine: an epoll set that finds nothing).
+// resolved neighbour), the shadow socket too (its clock is the engine's, CLOCK_MONOTONIC_COARSE, so
+// the control plane is looked at once per tick, as in the engine: an epoll set that finds nothing).
 // The kernel's counterpart, when run as root: sendto() on a kernel UDP socket to a permanent
 // neighbour behind a veth whose peer is down, so veth_xmit() drops (frees) every frame: the kernel's
 // whole send path onto a null device (this kernel may have no dummy driver), in a network namespace
@@ -38,9 +38,9 @@ const be32 kA = make_ipv4_addr(198, 18, 0, 1);
 const be32 kB = make_ipv4_addr(198, 18, 0, 2);
 constexpr uint8_t kMacB[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
 
-uint64_t mono_ns() {
+uint64_t tick_ns() {  // preload/engine.cc's clock
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
@@ -77,7 +77,7 @@ struct Bed {
     fib.kernel[{FakeFib::kIfindex, kB}] = n;
     if (UdpStack::create(&dev, &fib, UdpStackOptions{}, &stack) != 0) return;
     stack->set_if_addr(kA);
-    shadow.clock = mono_ns;
+    shadow.clock = tick_ns;
     stack->set_control(&control);
     sk = new UdpSock(stack.get(), &shadow, 3, /*nonblock=*/false);
   }

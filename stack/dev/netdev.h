@@ -71,6 +71,7 @@ class Netdev {
  public:
   virtual ~Netdev() = default;
 
+  // Fixed for the device's life: a stack reads them once, when it is created (UdpStack).
   virtual const NetdevFeatures& features() const = 0;
   virtual const uint8_t* mac() const = 0;  // 6 bytes
   virtual int ifindex() const = 0;
@@ -94,6 +95,12 @@ class Netdev {
 
   // An fd that becomes readable when frames or completions wait (for poll/epoll), or -1.
   virtual int wait_fd() const { return -1; }
+
+  // A device may hold frames xmit() took without telling the hardware yet (a doorbell batched over
+  // several xmit() calls, XdpOptions::tx_kick_batch): flush_tx() rings it now. The stack calls it
+  // before its caller may wait (a blocking send out of buffer space, any receive, exit) and from
+  // the engine's flusher thread, which bounds how long a frame can wait. Default: nothing held.
+  virtual void flush_tx() {}
 };
 
 }  // namespace xmit

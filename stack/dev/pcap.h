@@ -83,6 +83,7 @@ class PcapNetdev final : public Netdev {
   int steer(const FlowKey& key) override { return lower_.steer(key); }
   int unsteer(const FlowKey& key) override { return lower_.unsteer(key); }
   int wait_fd() const override { return lower_.wait_fd(); }
+  void flush_tx() override { lower_.flush_tx(); }
 
  private:
   Netdev& lower_;

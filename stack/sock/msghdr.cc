@@ -4,6 +4,7 @@
 #include "stack/sock/msghdr.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <cstring>
@@ -33,7 +34,13 @@ int move_addr_to_kernel(const void* uaddr, int ulen, sockaddr_storage* kaddr,
   if (ulen == 0) return 0;
   // kernel: copy_from_user() → -EFAULT.
   if (uaddr == nullptr || !access_ok(uaddr, static_cast<size_t>(ulen), ctx)) return -EFAULT;
-  std::memcpy(kaddr, uaddr, static_cast<size_t>(ulen));
+  // The common length as a constant-size copy (two moves): the variable-length one compiled to a
+  // rep movsq whose start-up cost was half of copy_msghdr()'s samples.
+  if (ulen == sizeof(sockaddr_in)) {
+    std::memcpy(kaddr, uaddr, sizeof(sockaddr_in));
+  } else {
+    std::memcpy(kaddr, uaddr, static_cast<size_t>(ulen));
+  }
   return 0;
 }
 

@@ -116,14 +116,14 @@ retry:
     return send_pass_through(daddr, rt->type == RTN_UNICAST ? "does not leave through the interface"
                                                              : "local, broadcast or multicast destination");
   }
-  hash_and_steer();
+  if (!steered_as_bound()) hash_and_steer();
   // The route's answer as the IPv4 output path reads it. kernel: struct rtable -> dst_entry
   Ipv4Route route{.oif = rt->oif,
                   .saddr = fl4.saddr != 0 ? fl4.saddr : rt->prefsrc,
                   .daddr = daddr,
                   .nexthop = rt_nexthop(*rt, daddr),
                   .pmtu = rt->mtu,
-                  .dev = &stack_->dev().features()};
+                  .dev = &stack_->dev_features()};
   Flowi4 out = fl4;
   out.saddr = route.saddr;
   IpcmCookie ipc{.addr = route.saddr, .oif = ipcm.oif, .tos = ipcm.tos, .ttl = ipcm.ttl,
@@ -202,6 +202,7 @@ int UdpSock::sk_wait_wmem(std::unique_lock<StackMutex>& lk, bool pool, uint64_t*
     if (*deadline != 0 && now >= *deadline) return -EAGAIN;
     uint64_t slice_ms = kWaitSliceMs;
     if (*deadline != 0) slice_ms = std::min(slice_ms, (*deadline - now + 999'999) / 1'000'000);
+    stack_->dev().flush_tx();  // our frames held below the doorbell batch must go to complete
     lk.unlock();
     int err = shadow_->wait(-1, dev_fd, static_cast<int>(slice_ms));
     lk.lock();

@@ -41,6 +41,7 @@ void UdpSock::release() {
     rxq_.clear();
     // kernel: udp_destroy_sock() → udp_flush_pending_frames(): corked data is dropped, not sent.
     inet_sock_destruct(&inet_);
+    stack_->dev().flush_tx();  // what was sent leaves now, not at the flusher's next tick
     // kernel: sk_free(): frames still on the device hold the socket; the last completion frees it
     // (sock_wfree() → sk_destruct, under this mutex, from the stack's poll()).
     if (!sk_free(&inet_)) return;
@@ -457,6 +458,9 @@ static bool dequeued_icmp_error(const msghdr* msg) {
 ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   std::unique_lock<StackMutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
+  // A receive is where a request/response program turns from sending to waiting: frames held
+  // below the doorbell batch (Netdev::flush_tx()) go now, before the reply can be awaited.
+  stack_->dev().flush_tx();
   if (flags & MSG_ERRQUEUE) {
     ssize_t r = shadow_->recvmsg(fd_, msg, flags);
     // kernel: ip_recv_error() -> sock_dequeue_err_skb(): dequeuing an ICMP error sets sk_err to the

@@ -72,6 +72,8 @@ class ShadowOps {
   // After wait() gave -EINTR: would the kernel restart a call that returned -ERESTARTSYS, i.e. did
   // the handler that ran have SA_RESTART? (A blocking send without SO_SNDTIMEO is such a call.)
   virtual bool signal_restarts() { return false; }
+  // The stack's clock, monotonic ns, read once per send; it may tick coarsely (the engine's is
+  // CLOCK_MONOTONIC_COARSE, the kernel's jiffies), and timeouts and cadences then round to a tick.
   virtual uint64_t now_ns() = 0;
   virtual uint16_t random_u16() = 0;
   // Logs (debug) why the socket passes through.
@@ -139,6 +141,12 @@ class UdpSock final : public Socket {
   // With mu held.
   int mirror_name();                       // getsockname() of the shadow into inet_
   int hash_and_steer();                    // demux + XDP steering for the bound port
+  // The send path's test before hash_and_steer(), which would find nothing to do: steered for the
+  // bound port and address (steered implies hashed and watched; both go only with the steering).
+  bool steered_as_bound() const {
+    return is_steered_ && steered_.local_port == inet_.inet_sport &&
+           steered_.local_addr == (rcv_saddr_ != 0 ? rcv_saddr_ : stack_->if_addr());
+  }
   void unhash_and_unsteer();
   int inet_autobind();                     // kernel: inet_autobind(), done on the shadow
   int pass_through(be32 daddr, const char* why);

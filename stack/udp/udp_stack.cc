@@ -18,6 +18,9 @@ namespace xmit {
 int UdpStack::create(Netdev* dev, Fib* fib, const UdpStackOptions& opt, std::unique_ptr<UdpStack>* out) {
   std::unique_ptr<UdpStack> s(new UdpStack);
   s->dev_ = dev;
+  s->dev_features_ = &dev->features();
+  s->ifindex_ = dev->ifindex();
+  s->dev_mac_ = dev->mac();
   s->fib_ = fib;
   s->opt_ = opt;
   if (int err = BufPool::create(opt.nr_skbs, opt.buf_size, &s->heads_); err) return err;
@@ -47,7 +50,7 @@ IpOutCtx UdpStack::out_ctx(uint64_t now) {
 }
 
 const uint8_t* UdpStack::dev_addr(int ifindex) {
-  return ifindex == dev_->ifindex() ? dev_->mac() : nullptr;
+  return ifindex == ifindex_ ? dev_mac_ : nullptr;
 }
 
 void UdpStack::reap_tx() {
@@ -61,7 +64,7 @@ void UdpStack::reap_tx() {
 // frame complete. A full device queue drops the packet as a full qdisc does (NET_XMIT_DROP ->
 // -ENOBUFS, which udp_send_skb() counts as SndbufErrors).
 int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
-  if (ifindex != dev_->ifindex()) {
+  if (ifindex != ifindex_) {
     kfree_skb(skb);
     return -ENODEV;
   }
@@ -71,9 +74,10 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
     kfree_skb(skb);
     return n;
   }
-  if (dev_->features().ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
+  if (dev_features_->ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
   int r = dev_->xmit(absl::MakeConstSpan(&f, 1));
   if (r == 0) {
+    dev_->flush_tx();  // frames held below the doorbell batch go, and complete
     reap_tx();
     r = dev_->xmit(absl::MakeConstSpan(&f, 1));
   }
@@ -251,7 +255,7 @@ bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
                         .dport = dport,
                         .ttl = iph->ttl(),
                         .tos = iph->tos(),
-                        .ifindex = dev_->ifindex(),
+                        .ifindex = ifindex_,
                         .opts = iph->options().data(),
                         .optlen = static_cast<uint8_t>(iph->optlen()),
                         .tstamp_ns = sk->wants_tstamp() && opt_.realtime_ns != nullptr ? opt_.realtime_ns() : 0};

@@ -17,7 +17,9 @@
 // 1 ms), or at the next poll after request_control(). What this means: a route or neighbour change
 // is seen by the stack within 1 ms of the kernel's notification (then the FIB generation moves and
 // every socket's dst cache revalidates on its next send); an ICMP error on a connected socket is
-// seen within 1 ms of its arrival at the shadow (the kernel sees it at once). Neighbour backstop
+// seen within 1 ms of its arrival at the shadow (the kernel sees it at once). The interval is
+// measured on the clock the owner passes in: the engine's ticks (CLOCK_MONOTONIC_COARSE, 4 ms at
+// HZ=250), so there it is one look per tick, within 4 ms. Neighbour backstop
 // timers run on every poll; they cost a compare when none is due (NeighTable::neigh_timer_handler).
 
 #include <cstdint>
@@ -107,8 +109,10 @@ class UdpStack final : private NeighOps, private NeighOutput {
 
   IpOutCtx out_ctx(uint64_t now);
   Netdev& dev() { return *dev_; }
+  // The device's constants, read once at create() (no virtual call per datagram).
+  const NetdevFeatures& dev_features() const { return *dev_features_; }
   Fib& fib() { return *fib_; }
-  int ifindex() const { return dev_->ifindex(); }
+  int ifindex() const { return ifindex_; }
   NeighTable& neigh() { return *neigh_; }
   // The local address steering uses for sockets bound to INADDR_ANY (the interface's address).
   be32 if_addr() const { return if_addr_; }
@@ -152,6 +156,9 @@ class UdpStack final : private NeighOps, private NeighOutput {
 
   StackMutex mu_;
   Netdev* dev_ = nullptr;
+  const NetdevFeatures* dev_features_ = nullptr;  // dev_'s constants (see dev_features())
+  int ifindex_ = 0;
+  const uint8_t* dev_mac_ = nullptr;
   Fib* fib_ = nullptr;
   UdpStackOptions opt_;
   be32 if_addr_ = 0;

@@ -30,6 +30,7 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(c.log_level, LogLevel::kNotice);
   EXPECT_EQ(c.log_file, "");
   EXPECT_EQ(c.pcap_file, "");
+  EXPECT_EQ(c.tx_batch, 1u);
   EXPECT_THAT(c.errors, IsEmpty());
 }
 
@@ -49,6 +50,9 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_EQ(parse({{"XMIT_LOG", "error"}}).log_level, LogLevel::kError);
   EXPECT_FALSE(parse({{"XMIT_TCP", "0"}}).tcp);
   EXPECT_TRUE(parse({{"XMIT_UDP", "1"}}).udp);
+  EXPECT_EQ(parse({{"XMIT_TX_BATCH", "32"}}).tx_batch, 32u);
+  EXPECT_EQ(parse({{"XMIT_TX_BATCH", "1"}}).tx_batch, 1u);
+  EXPECT_EQ(parse({{"XMIT_TX_BATCH", "1024"}}).tx_batch, 1024u);
 }
 
 TEST(Config, EmptyIfaceMeansUnset) {
@@ -87,7 +91,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"Tcp", "XMIT_TCP", "yes", "on, off"},
         BadCase{"LogLevel", "XMIT_LOG", "loud", "error, warn, notice, info, debug"},
         BadCase{"LogEmptyFile", "XMIT_LOG", "debug:", "optionally :FILE"},
-        BadCase{"Pcap", "XMIT_PCAP", "", "a file path"}),
+        BadCase{"Pcap", "XMIT_PCAP", "", "a file path"},
+        BadCase{"TxBatchZero", "XMIT_TX_BATCH", "0", "from 1 to 1024"},
+        BadCase{"TxBatchBig", "XMIT_TX_BATCH", "1025", "from 1 to 1024"},
+        BadCase{"TxBatchSign", "XMIT_TX_BATCH", "-4", "from 1 to 1024"},
+        BadCase{"TxBatchText", "XMIT_TX_BATCH", "32x", "from 1 to 1024"},
+        BadCase{"TxBatchEmpty", "XMIT_TX_BATCH", "", "from 1 to 1024"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Config, SeveralBadValuesGiveSeveralLines) {

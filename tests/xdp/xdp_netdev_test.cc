@@ -197,6 +197,63 @@ TEST_F(XdpNetdevTest, XmitRejectsWhatItCannotSendAndStopsWhenFull) {
   EXPECT_EQ(reap(*dev, 8).size(), 8u);
 }
 
+// The doorbell batch (XdpOptions::tx_kick_batch): in copy mode (veth) the kernel sends TX frames only
+// inside the sendto() doorbell, so what arrived at b says exactly which frames were rung for.
+TEST_F(XdpNetdevTest, TxKickBatchHoldsFramesUntilBatchOrFlush) {
+  XdpOptions opt{.ifname = if_a_, .queue_id = 0, .tx_kick_batch = 4};
+  std::unique_ptr<XdpNetdev> dev;
+  std::string why;
+  ASSERT_EQ(XdpNetdev::open(opt, &dev, &why), 0) << why;
+  ASSERT_FALSE(dev->zerocopy()) << "veth: copy mode";
+  int sb = udp_socket_in(ns_b_, kAddrB, 9002);
+  ASSERT_GE(sb, 0);
+  UdpEndpoints e = a_to_b(*dev, 40002, 9002);
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < 8; ++i) frames.push_back(build_udp_frame(e, "kick " + std::to_string(i), uint16_t(200 + i)));
+  auto send = [&](int i) {
+    FrameSeg seg{frames[size_t(i)].data(), uint32_t(frames[size_t(i)].size())};
+    TxFrame t{.segs = absl::MakeConstSpan(&seg, 1), .cookie = uint64_t(i)};
+    ASSERT_EQ(dev->xmit(absl::MakeConstSpan(&t, 1)), 1);
+  };
+  auto arrived = [&] {  // every datagram b holds now, in order
+    std::vector<std::string> got;
+    char buf[64];
+    for (ssize_t n; (n = recv(sb, buf, sizeof buf, MSG_DONTWAIT)) >= 0;) got.emplace_back(buf, size_t(n));
+    return got;
+  };
+  using V = std::vector<std::string>;
+
+  send(0);  // the first frame after an idle ring rings at once: a lone datagram is never held
+  EXPECT_EQ(arrived(), V({"kick 0"}));
+  EXPECT_EQ(dev->stats().tx_kicks, 1u);
+  send(1);
+  send(2);
+  send(3);
+  size_t reaped = 0;
+  dev->poll_tx([&](uint64_t) { ++reaped; });  // reaping does not ring for frames below the batch
+  EXPECT_EQ(arrived(), V{});
+  EXPECT_EQ(dev->stats().tx_kicks, 1u);
+  send(4);  // four wait: the batch rings, in order
+  EXPECT_EQ(arrived(), V({"kick 1", "kick 2", "kick 3", "kick 4"}));
+  EXPECT_EQ(dev->stats().tx_kicks, 2u);
+  send(5);
+  EXPECT_EQ(arrived(), V{});
+  dev->flush_tx();  // flush rings for what waits
+  EXPECT_EQ(arrived(), V({"kick 5"}));
+  EXPECT_EQ(dev->stats().tx_kicks, 3u);
+  EXPECT_EQ(dev->stats().tx_flushes, 1u);
+  dev->flush_tx();  // nothing waits: no doorbell, and the next frame rings at once again
+  EXPECT_EQ(dev->stats().tx_kicks, 3u);
+  send(6);
+  EXPECT_EQ(arrived(), V({"kick 6"}));
+  send(7);
+  dev->set_tx_kick_batch(1);  // back to a doorbell per frame: what waits goes now
+  EXPECT_EQ(arrived(), V({"kick 7"}));
+  EXPECT_EQ(dev->stats().tx_kicks, 5u);
+  EXPECT_EQ(reaped + reap(*dev, 8 - reaped).size(), 8u);
+  close(sb);
+}
+
 // (b) Steered flows (wildcard and exact 5-tuple) arrive at poll_rx(); namespace a's kernel never
 // sees them. Run with the program in driver mode and in generic mode.
 class XdpSteerTest : public XdpNetdevTest, public ::testing::WithParamInterface<XdpMode> {};

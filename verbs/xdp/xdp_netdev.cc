@@ -96,6 +96,7 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   d->queue_id_ = opt.queue_id;
   d->rx_frames_ = opt.rx_frames;
   d->tx_frames_ = opt.tx_frames;
+  d->tx_kick_batch_ = std::clamp<uint32_t>(opt.tx_kick_batch, 1, std::max<uint32_t>(opt.tx_frames / 2, 1));
 
   d->ifindex_ = int(if_nametoindex(opt.ifname.c_str()));
   if (d->ifindex_ == 0) return fail(why, -errno, "interface " + opt.ifname);
@@ -253,8 +254,35 @@ int XdpNetdev::xmit(absl::Span<const TxFrame> frames) {
   }
   tx_.submit();
   stats_.tx_frames += n;
-  kick_tx((n + kKickBatch - 1) / kKickBatch);
+  // The doorbell once a batch waits (tx_kick_batch; 1: always), or at once for the first frame
+  // after a flush that found nothing waiting (a lone datagram, or the first of a burst, after a
+  // pause, a receive or a quiet flusher tick). The other frames of a burst wait for the batch, a
+  // later flush_tx() or the flusher's tick.
+  // An armed hold hook means the same as tx_idle_: the flusher found nothing waiting and sleeps.
+  // It is told now, since the frames after this one may be held.
+  uint32_t waiting = tx_.outstanding();
+  if (waiting >= tx_kick_batch_ || tx_idle_ || hold_armed_) kick_tx((waiting + kKickBatch - 1) / kKickBatch);
+  if (hold_armed_) {
+    hold_armed_ = false;
+    if (hold_fn_ != nullptr) hold_fn_(hold_arg_);
+  }
+  tx_idle_ = false;
   return int(n);
+}
+
+void XdpNetdev::set_tx_kick_batch(uint32_t n) {
+  tx_kick_batch_ = std::clamp<uint32_t>(n, 1, std::max<uint32_t>(tx_frames_ / 2, 1));
+  flush_tx();  // a smaller batch: what waits may already be due
+}
+
+void XdpNetdev::flush_tx() {
+  uint32_t waiting = tx_.outstanding();
+  if (waiting == 0) {
+    tx_idle_ = true;  // nothing sent since the last doorbell: the next frame rings it at once
+    return;
+  }
+  ++stats_.tx_flushes;
+  kick_tx((waiting + kKickBatch - 1) / kKickBatch);
 }
 
 // sendto() only when the kernel flags the TX ring: in copy mode (veth) it always does, and each
@@ -272,8 +300,10 @@ void XdpNetdev::kick_tx(uint32_t batches) {
 }
 
 int XdpNetdev::poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) {
+  // Frames a failed kick left in the ring go at the next poll; frames below the kick batch wait
+  // for flush_tx() (the stack polls before every send: a kick here would be one per datagram).
   uint32_t pending = tx_.outstanding();
-  if (pending != 0) kick_tx((pending + kKickBatch - 1) / kKickBatch);
+  if (pending >= tx_kick_batch_) kick_tx((pending + kKickBatch - 1) / kKickBatch);
   int reaped = 0;
   for (;;) {
     uint32_t idx = 0;

@@ -24,6 +24,12 @@ struct XdpOptions {
   // caller -> fill; TX frames through TX -> completion -> free list. A TX backlog never starves RX.
   uint32_t rx_frames = 2048;  // power of two; also the fill ring size
   uint32_t tx_frames = 2048;  // power of two; also the TX and completion ring size
+  // The TX doorbell (a sendto() wakeup when the kernel asks for one: always in copy mode) is rung
+  // once this many frames wait in the TX ring, not per xmit(); 1: every xmit() rings it. The first
+  // frame after a flush_tx() that found the ring empty rings it at once (a lone datagram is not
+  // held); later ones wait for the batch, the next flush_tx() (see Netdev) or the flusher. Clamped
+  // to [1, tx_frames / 2].
+  uint32_t tx_kick_batch = 1;
 };
 
 // Counters for the log and tests; none of them is needed to use the device.
@@ -31,6 +37,7 @@ struct XdpStats {
   uint64_t tx_frames = 0;   // frames handed to the TX ring
   uint64_t tx_done = 0;     // completions reaped
   uint64_t tx_kicks = 0;    // sendto() wakeups (TX ring flagged XDP_RING_NEED_WAKEUP)
+  uint64_t tx_flushes = 0;  // flush_tx() calls that found frames waiting below the kick batch
   uint64_t tx_kick_errors = 0;  // a sendto() wakeup failed with something other than EAGAIN/EBUSY/ENOBUFS
   uint64_t rx_frames = 0;   // frames delivered by poll_rx()
   uint64_t fill_kicks = 0;  // recvfrom() wakeups (fill ring flagged XDP_RING_NEED_WAKEUP)
@@ -63,6 +70,15 @@ class XdpNetdev final : public Netdev {
   int steer(const FlowKey& key) override { return prog_->steer(key); }
   int unsteer(const FlowKey& key) override { return prog_->unsteer(key); }
   int wait_fd() const override { return xsk_fd_; }  // POLLIN when the RX ring has frames
+  void flush_tx() override;  // rings the doorbell for every frame still waiting in the TX ring
+  void set_tx_kick_batch(uint32_t n);  // XdpOptions::tx_kick_batch, after open()
+  // The last flush_tx() found nothing waiting and no frame was held since.
+  bool tx_idle() const { return tx_idle_; }
+  // `fn(arg)` runs (from xmit(), on the sending thread) at the first xmit() after arm_tx_hold_hook(),
+  // whose frames ring the doorbell at once: how the engine wakes its sleeping flusher before
+  // frames may be held (engine.cc).
+  void set_tx_hold_hook(void (*fn)(void*), void* arg) { hold_fn_ = fn; hold_arg_ = arg; }
+  void arm_tx_hold_hook() { hold_armed_ = true; }
 
   const std::string& ifname() const { return ifname_; }
   uint32_t queue_id() const { return queue_id_; }
@@ -93,6 +109,11 @@ class XdpNetdev final : public Netdev {
   uint8_t mac_[6] = {};
   NetdevFeatures features_;
   bool zerocopy_ = false;
+  uint32_t tx_kick_batch_ = 1;  // XdpOptions::tx_kick_batch, clamped
+  bool tx_idle_ = true;         // the last flush_tx() found nothing waiting (see xmit())
+  void (*hold_fn_)(void*) = nullptr;  // set_tx_hold_hook()
+  void* hold_arg_ = nullptr;
+  bool hold_armed_ = false;
 
   int xsk_fd_ = -1;
   uint8_t* umem_ = nullptr;  // shared with the kernel: RX frames written by the kernel, TX frames by us
