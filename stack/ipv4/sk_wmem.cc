@@ -28,16 +28,22 @@ void skb_set_owner_w(sk_buff* skb, InetSock* sk, uint32_t truesize) {
   skb->destructor = sock_wfree;
   skb->truesize = truesize;
   sk->sk_wmem_alloc += truesize;
+  sk->sk_wmem_charged += truesize;
 }
 
 void skb_add_truesize(sk_buff* skb, uint32_t delta) {
   skb->truesize += delta;
-  if (skb->destructor == sock_wfree) static_cast<InetSock*>(skb->sk)->sk_wmem_alloc += delta;
+  if (skb->destructor == sock_wfree) {
+    auto* sk = static_cast<InetSock*>(skb->sk);
+    sk->sk_wmem_alloc += delta;
+    sk->sk_wmem_charged += delta;
+  }
 }
 
 void sock_wfree(sk_buff* skb) {
   auto* sk = static_cast<InetSock*>(skb->sk);
   sk->sk_wmem_alloc -= skb->truesize;
+  sk->sk_wmem_released += skb->truesize;
   // kernel: sk_write_space() would wake writers here; ours re-check after their bounded wait.
   if (sk->sk_wmem_alloc == 0 && sk->sk_destruct != nullptr) sk->sk_destruct(sk->sk_destruct_arg);
 }

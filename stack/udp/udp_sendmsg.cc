@@ -21,7 +21,8 @@ ssize_t UdpSock::sendmsg(const msghdr* umsg, int flags) {
   std::unique_lock<StackMutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (err != 0) return err;
-  return udp_sendmsg(kmsg, lk);
+  const bool appending = pending_ != 0;
+  return zerocopy_sent(udp_sendmsg(kmsg, lk), flags, appending);
 }
 
 // kernel: __sys_sendto() → sock_sendmsg() → inet_sendmsg() → udp_sendmsg()
@@ -32,7 +33,21 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
   std::unique_lock<StackMutex> lk(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (err != 0) return err;
-  return udp_sendmsg(kmsg, lk);
+  const bool appending = pending_ != 0;
+  return zerocopy_sent(udp_sendmsg(kmsg, lk), flags, appending);
+}
+
+// kernel: __ip_append_data(): "(flags & MSG_ZEROCOPY) && length" with SOCK_ZEROCOPY set takes a
+// ubuf_info (msg_zerocopy_realloc(): sk_zckey++); without SO_ZEROCOPY the flag is ignored. `length`
+// counts the UDP header when the call starts a datagram, so an empty datagram takes an id too; an
+// empty append to a corked one does not. A failed send gives its id back (net_zcopy_put_abort()),
+// so only successes count. The payload was copied into the stack's buffers (AF_XDP sends from its
+// UMEM): the notification says COPIED, as the kernel's does when it had to copy (uarg->zerocopy = 0).
+ssize_t UdpSock::zerocopy_sent(ssize_t r, int flags, bool appending) {
+  if ((r > 0 || (r == 0 && !appending)) && (flags & MSG_ZEROCOPY) && sock_zerocopy_) {
+    zc_.sent(inet_.sk_wmem_charged, /*copied=*/true);
+  }
+  return r;
 }
 
 // A send the kernel socket must make: the kernel's would first return the error held here (its

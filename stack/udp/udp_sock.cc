@@ -249,6 +249,7 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
     if ((name == SO_RCVBUF || name == SO_RCVBUFFORCE) && shadow_int(SOL_SOCKET, SO_RCVBUF, &v)) sk_rcvbuf_ = static_cast<uint32_t>(v);
     if (name == SO_DONTROUTE && shadow_int(SOL_SOCKET, SO_DONTROUTE, &v)) sock_localroute_ = v != 0;
     if (name == SO_REUSEPORT && shadow_int(SOL_SOCKET, SO_REUSEPORT, &v)) reuseport_ = v != 0;
+    if (name == SO_ZEROCOPY && shadow_int(SOL_SOCKET, SO_ZEROCOPY, &v)) sock_zerocopy_ = v != 0;
     if (name == 20 || name == 66) shadow_timeo_ns(20, &rcvtimeo_ns_);  // SO_RCVTIMEO_OLD / _NEW
     // kernel: sk_setsockopt() stores max(val * 2, SOCK_MIN_SNDBUF) clamped by wmem_max (FORCE:
     // not clamped); getsockopt reports that. A larger buffer lets blocked writers go on at once
@@ -341,8 +342,9 @@ int UdpSock::poll_mask(int* wait_fd) {
   if (passthrough_) return kPassThrough;
   stack_->poll(shadow_->now_ns());
   *wait_fd = stack_->dev().wait_fd();
+  zc_.complete_upto(inet_.sk_wmem_released);
   int mask = 0;
-  if (inet_.sk_err != 0) mask |= POLLERR;
+  if (inet_.sk_err != 0 || zc_.has_notification()) mask |= POLLERR;
   if (inet_.sk_shutdown & RCV_SHUTDOWN) mask |= POLLRDHUP | POLLIN | POLLRDNORM;
   if (inet_.sk_shutdown == (RCV_SHUTDOWN | SEND_SHUTDOWN)) mask |= POLLHUP;
   if (!rxq_.empty()) mask |= POLLIN | POLLRDNORM;
@@ -462,6 +464,11 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   // below the doorbell batch (Netdev::flush_tx()) go now, before the reply can be awaited.
   stack_->dev().flush_tx();
   if (flags & MSG_ERRQUEUE) {
+    // MSG_ZEROCOPY notifications are queued here, ICMP errors on the shadow: ours first (the
+    // kernel keeps one queue in arrival order).
+    stack_->poll(shadow_->now_ns());
+    zc_.complete_upto(inet_.sk_wmem_released);
+    if (zc_.has_notification()) return zc_.recv_error(msg);
     ssize_t r = shadow_->recvmsg(fd_, msg, flags);
     // kernel: ip_recv_error() -> sock_dequeue_err_skb(): dequeuing an ICMP error sets sk_err to the
     // next queued ICMP error's errno, or 0. The shadow did that to its own sk_err; one held here

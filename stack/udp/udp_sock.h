@@ -46,6 +46,7 @@
 
 #include "stack/neigh/dst_cache.h"
 #include "stack/sock/cmsg_recv.h"
+#include "stack/sock/msg_zerocopy.h"
 #include "stack/sock/msghdr.h"
 #include "stack/sock/socket.h"
 #include "stack/udp/udp_stack.h"
@@ -163,6 +164,8 @@ class UdpSock final : public Socket {
   // kernel: udp_flush_pending_frames(): drops it.
   void udp_flush_pending_frames();
   ssize_t dequeue(msghdr* msg, int flags);
+  // A send returned `r`: a MSG_ZEROCOPY one on an SO_ZEROCOPY socket takes an id (udp_sendmsg.cc).
+  ssize_t zerocopy_sent(ssize_t r, int flags, bool appending);
   void mirror_recv_opts(int level, int name);
   // An int option of the shadow into *out; false (nothing written) when getsockopt fails.
   bool shadow_int(int level, int name, int* out);
@@ -199,6 +202,8 @@ class UdpSock final : public Socket {
   uint32_t cmsg_flags_ = 0;          // kernel: inet->cmsg_flags (IP_PKTINFO, IP_RECVTTL, ...)
   RcvTstamp rcv_tstamp_ = RcvTstamp::kNone;  // SO_TIMESTAMP / SO_TIMESTAMPNS (old or new)
   bool rxq_ovfl_ = false;            // SO_RXQ_OVFL
+  bool sock_zerocopy_ = false;       // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY)
+  MsgZerocopy zc_;                   // MSG_ZEROCOPY ids and completions
 };
 
 }  // namespace xmit
