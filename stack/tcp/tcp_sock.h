@@ -35,12 +35,19 @@ struct tcp_options_received {
   uint8_t rcv_wscale = 0;   // our shift: applied to windows we advertise
   uint32_t ts_recent = 0;   // TSval to echo (TSecr)
   uint16_t mss_clamp = 0xffff;  // the peer's MSS option (or TCP_MAXSEG), caps mss
+  uint16_t user_mss = 0;    // TCP_MAXSEG
+  // Set by tcp_parse_options() for the segment being processed.
+  bool saw_tstamp = false;
+  bool saw_unknown = false;
+  uint32_t rcv_tsval = 0;
+  uint32_t rcv_tsecr = 0;
 };
 
 // kernel: struct tcp_skb_cb, kept in skb->cb. Sequence numbers cover the payload (+1 for SYN/FIN).
 struct tcp_skb_cb {
   uint32_t seq = 0;
   uint32_t end_seq = 0;
+  uint32_t ack_seq = 0;   // received segments: the ACK field (kernel: TCP_SKB_CB(skb)->ack_seq)
   uint8_t tcp_flags = 0;  // TCPHDR_*
   bool eor = false;       // MSG_EOR: never append to this skb (tcp_skb_can_collapse_to())
   uint16_t tcp_gso_segs = 0;  // kernel: tcp_skb_pcount(); 0 = not yet computed for this mss
