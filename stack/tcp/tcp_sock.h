@@ -52,13 +52,32 @@ struct tcp_skb_cb {
   bool eor = false;       // MSG_EOR: never append to this skb (tcp_skb_can_collapse_to())
   uint16_t tcp_gso_segs = 0;  // kernel: tcp_skb_pcount(); 0 = not yet computed for this mss
   uint16_t tcp_gso_size = 0;
+  uint8_t sacked = 0;     // TCPCB_* state of a sent skb (kernel: TCP_SKB_CB(skb)->sacked)
   uint64_t sent_us = 0;   // when it was last transmitted (kernel: skb->skb_mstamp_ns)
 };
+
+// kernel: TCPCB_* bits of tcp_skb_cb::sacked, include/net/tcp.h (no SACK scoreboard yet: only
+// the loss and retransmission marks).
+inline constexpr uint8_t TCPCB_SACKED_RETRANS = 0x02;  // retransmitted, not yet acked (in retrans_out)
+inline constexpr uint8_t TCPCB_LOST = 0x04;            // marked lost (in lost_out)
+inline constexpr uint8_t TCPCB_EVER_RETRANS = 0x80;    // retransmitted at least once (Karn: no RTT sample)
 static_assert(sizeof(tcp_skb_cb) <= sizeof(sk_buff::cb));
 
 // kernel: TCP_SKB_CB()
 inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
 inline const tcp_skb_cb* TCP_SKB_CB(const sk_buff* skb) { return reinterpret_cast<const tcp_skb_cb*>(skb->cb); }
+
+// A timer the owner of the clock runs (tcp_timers_run(), stack/tcp/tcp_timer.h): a deadline in
+// the microseconds of tcp_mstamp. kernel: struct timer_list, sk_reset_timer(), sk_stop_timer()
+struct tcp_timer {
+  bool pending = false;
+  uint64_t expires = 0;
+};
+inline void sk_reset_timer(tcp_timer* t, uint64_t expires) {
+  t->pending = true;
+  t->expires = expires;
+}
+inline void sk_stop_timer(tcp_timer* t) { t->pending = false; }
 
 // kernel: before(), after() — sequence-space comparisons, include/net/tcp.h (RFC 9293 §3.4)
 inline bool before(uint32_t seq1, uint32_t seq2) { return static_cast<int32_t>(seq1 - seq2) < 0; }
@@ -81,7 +100,10 @@ struct tcp_sock {
   uint32_t snd_wnd = 0;     // the peer's window, already scaled
   uint32_t max_window = 0;  // largest snd_wnd seen
   uint32_t snd_cwnd = 10;   // congestion window, in segments (kernel: TCP_INIT_CWND)
-  uint32_t packets_out = 0; // segments sent and not acked (no SACK/loss accounting yet)
+  uint32_t packets_out = 0; // segments sent and not acked
+  uint32_t lost_out = 0;    // of those, marked lost (TCPCB_LOST)
+  uint32_t retrans_out = 0; // of those, retransmitted and not yet acked (TCPCB_SACKED_RETRANS)
+  uint32_t sacked_out = 0;  // without SACK: the duplicate ACKs counted (kernel: tcp_add_reno_sack())
   uint32_t snd_up = 0;      // urgent pointer (urgent mode not supported yet: snd_up == snd_una)
 
   // Receive side, for the ACK field and the advertised window.
@@ -106,7 +128,20 @@ struct tcp_sock {
   uint8_t nonagle = 0;           // TCP_NAGLE_* bits
   uint32_t tsoffset = 0;         // added to the clock for TSval (kernel: tp->tsoffset)
   uint64_t tcp_mstamp = 0;       // "now" in microseconds, injected (kernel: tp->tcp_mstamp)
-  uint32_t srtt_us = 0;          // smoothed RTT << 3 (kernel: tp->srtt_us), for TSO deferral
+  uint32_t srtt_us = 0;          // smoothed RTT << 3 (kernel: tp->srtt_us), 0 before the first sample
+
+  // RTT estimator and RTO (kernel: tp->mdev_us, mdev_max_us, rttvar_us, rtt_seq; icsk_rto,
+  // icsk_backoff, icsk_retransmits). RTO in microseconds, always a whole number of ms (HZ=1000).
+  uint32_t mdev_us = 0;          // mean deviation << 2
+  uint32_t mdev_max_us = 0;      // largest mdev of the last RTT
+  uint32_t rttvar_us = 0;        // smoothed mdev_max
+  uint32_t rtt_seq = 0;          // sequence number ending the current RTT
+  uint32_t icsk_rto = 1000000;   // kernel: TCP_TIMEOUT_INIT (1 s, RFC 6298 §2.1)
+  uint8_t icsk_backoff = 0;
+  uint8_t icsk_retransmits = 0;
+  uint32_t snd_wl1 = 0;          // seq of the segment that last updated snd_wnd (RFC 9293 SND.WL1)
+  uint32_t ts_recent_stamp = 0;  // seconds, when ts_recent was stored (kernel: ktime_get_seconds())
+  tcp_timer icsk_retransmit_timer;  // RTO (kernel: ICSK_TIME_RETRANS on icsk_retransmit_timer)
 
   // Where skbs and payload buffers come from (kernel: the slab and sk_page_frag()); the socket's
   // current payload buffer and how much of it is used.
@@ -128,8 +163,11 @@ inline bool tcp_write_queue_empty(const tcp_sock* tp) { return tp->write_seq == 
 inline bool tcp_rtx_queue_empty(const tcp_sock* tp) { return skb_queue_empty(tp->rtx_queue); }
 // kernel: tcp_wnd_end() — the right edge of the peer's window.
 inline uint32_t tcp_wnd_end(const tcp_sock* tp) { return tp->snd_una + tp->snd_wnd; }
-// kernel: tcp_packets_in_flight() (no sacked_out/lost_out/retrans_out yet)
-inline uint32_t tcp_packets_in_flight(const tcp_sock* tp) { return tp->packets_out; }
+// kernel: tcp_left_out(), tcp_packets_in_flight() — "packets_out - left_out + retrans_out"
+inline uint32_t tcp_left_out(const tcp_sock* tp) { return tp->sacked_out + tp->lost_out; }
+inline uint32_t tcp_packets_in_flight(const tcp_sock* tp) {
+  return tp->packets_out - tcp_left_out(tp) + tp->retrans_out;
+}
 // kernel: tcp_skb_pcount()
 inline uint32_t tcp_skb_pcount(const sk_buff* skb) { return TCP_SKB_CB(skb)->tcp_gso_segs; }
 

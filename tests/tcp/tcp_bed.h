@@ -7,6 +7,8 @@
 
 #include "gtest/gtest.h"
 #include "stack/skb/pool.h"
+#include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_sendmsg.h"
 #include "stack/wire/tcp.h"
@@ -88,6 +90,51 @@ struct TcpBed {
     skb_queue_purge(&tp.rtx_queue);
   }
   std::vector<Seg> take() { return std::exchange(segs, {}); }
+
+  // An incoming segment from the peer (data at the TCP header, cb filled, options parsed into
+  // tp.rx_opt as tcp_rcv_established() would): ACK field `kIsn + ack_rel`, our rcv_nxt as its seq
+  // unless `seq` is given, `payload` bytes, a timestamp option when tsval != 0.
+  struct In {
+    uint32_t ack_rel = 0;
+    uint16_t window = 65535;
+    uint32_t payload = 0;
+    uint32_t tsval = 0;
+    uint32_t tsecr = 0;
+    uint8_t flags = TCPHDR_ACK;
+    int64_t seq = -1;
+  };
+  sk_buff* incoming(const In& in) {
+    sk_buff* skb = skbs->alloc_skb();
+    skb_reserve(skb, 64);
+    uint32_t hl = in.tsval != 0 ? 32 : 20;
+    uint8_t* p = skb_put_zero(skb, hl + in.payload);
+    TcpHdr th = *TcpHdr::at(absl::MakeSpan(p, hl));
+    th.set_source(tp.dport);
+    th.set_dest(tp.sport);
+    th.set_seq(in.seq >= 0 ? static_cast<uint32_t>(in.seq) : tp.rcv_nxt);
+    th.set_ack_seq(kIsn + in.ack_rel);
+    th.set_doff(static_cast<uint8_t>(hl / 4));
+    th.set_flags(in.flags);
+    th.set_window(in.window);
+    if (in.tsval != 0) {
+      p[20] = p[21] = TCPOPT_NOP;
+      p[22] = TCPOPT_TIMESTAMP;
+      p[23] = TCPOLEN_TIMESTAMP;
+      store_be32(p + 24, in.tsval);
+      store_be32(p + 28, in.tsecr);
+    }
+    EXPECT_EQ(tcp_v4_check_segment(absl::MakeConstSpan(skb->data, skb->len), 0, 0, false, TCP_SKB_CB(skb)), 0);
+    uint8_t sack_off = 0;
+    tcp_parse_options(absl::MakeConstSpan(p, hl), true, &tp.rx_opt, &sack_off);
+    return skb;
+  }
+  // tcp_ack() for an incoming ACK; frees it.
+  int ack(const In& in, int flag = FLAG_UPDATE_TS_RECENT) {
+    sk_buff* skb = incoming(in);
+    int r = tcp_ack(&tp, skb, flag, [this](sk_buff* s) { return xmit(s); });
+    kfree_skb(skb);
+    return r;
+  }
 };
 
 }  // namespace xmit::testing_tcp
