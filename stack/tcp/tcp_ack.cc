@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_recovery.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -201,8 +202,18 @@ void tcp_rearm_rto(tcp_sock* tp) {
 }
 
 // kernel: tcp_ack(), net/ipv4/tcp_input.c
+// kernel: tcp_ack_is_dubious()
+static bool tcp_ack_is_dubious(const tcp_sock* tp, int flag) {
+  return !(flag & FLAG_NOT_DUP) || tp->icsk_ca_state != TCP_CA_Open;
+}
+
+// kernel: tcp_may_raise_cwnd() (reordering is never raised here: stays TCP_REORDERING)
+static bool tcp_may_raise_cwnd(const tcp_sock* tp, int flag) {
+  if (tp->icsk_ca_state == TCP_CA_CWR || tp->icsk_ca_state == TCP_CA_Recovery) return false;
+  return (flag & FLAG_DATA_ACKED) != 0;
+}
+
 int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
-  (void)xmit;
   const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   TcpHdrView th = *TcpHdrView::at(absl::MakeConstSpan(skb->data, skb_headlen(skb)));
   uint32_t prior_snd_una = tp->snd_una;
@@ -222,6 +233,14 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
   uint32_t pkts_acked = 0;
   flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked);
   if (flag & FLAG_SET_XMIT_TIMER) tcp_rearm_rto(tp);
+  bool fast_rexmit = false;
+  if (tcp_ack_is_dubious(tp, flag)) fast_rexmit = tcp_fastretrans_alert(tp, prior_snd_una, pkts_acked, flag);
+  // kernel: tcp_cong_control() (no PRR: see tcp_recovery.h), then tcp_xmit_recovery().
+  if (tcp_may_raise_cwnd(tp, flag)) tcp_reno_cong_avoid(tp, pkts_acked);
+  if (fast_rexmit && tp->rtx_queue.head != nullptr && !(TCP_SKB_CB(tp->rtx_queue.head)->sacked & TCPCB_SACKED_RETRANS)) {
+    if (tcp_retransmit_skb(tp, tp->rtx_queue.head, xmit) == 0) tcp_rearm_rto(tp);
+  }
+  if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_Loss) tcp_xmit_retransmit_queue(tp, xmit);
   return 1;
 }
 

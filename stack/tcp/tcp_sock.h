@@ -67,6 +67,13 @@ static_assert(sizeof(tcp_skb_cb) <= sizeof(sk_buff::cb));
 inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
 inline const tcp_skb_cb* TCP_SKB_CB(const sk_buff* skb) { return reinterpret_cast<const tcp_skb_cb*>(skb->cb); }
 
+// kernel: enum tcp_ca_state, include/uapi/linux/tcp.h
+inline constexpr uint8_t TCP_CA_Open = 0;
+inline constexpr uint8_t TCP_CA_Disorder = 1;
+inline constexpr uint8_t TCP_CA_CWR = 2;
+inline constexpr uint8_t TCP_CA_Recovery = 3;
+inline constexpr uint8_t TCP_CA_Loss = 4;
+
 // A timer the owner of the clock runs (tcp_timers_run(), stack/tcp/tcp_timer.h): a deadline in
 // the microseconds of tcp_mstamp. kernel: struct timer_list, sk_reset_timer(), sk_stop_timer()
 struct tcp_timer {
@@ -100,6 +107,14 @@ struct tcp_sock {
   uint32_t snd_wnd = 0;     // the peer's window, already scaled
   uint32_t max_window = 0;  // largest snd_wnd seen
   uint32_t snd_cwnd = 10;   // congestion window, in segments (kernel: TCP_INIT_CWND)
+  uint32_t snd_ssthresh = 0x7fffffff;  // kernel: TCP_INFINITE_SSTHRESH
+  uint32_t snd_cwnd_cnt = 0;    // ACKed segments towards the next +1 in congestion avoidance
+  uint32_t snd_cwnd_clamp = 0xffffffff;
+  uint32_t high_seq = 0;        // snd_nxt when recovery or loss began
+  uint8_t icsk_ca_state = 0;    // TCP_CA_*
+  bool is_cwnd_limited = false; // kernel: tcp_cwnd_validate()'s record for the current window
+  uint32_t max_packets_out = 0;
+  uint32_t cwnd_usage_seq = 0;
   uint32_t packets_out = 0; // segments sent and not acked
   uint32_t lost_out = 0;    // of those, marked lost (TCPCB_LOST)
   uint32_t retrans_out = 0; // of those, retransmitted and not yet acked (TCPCB_SACKED_RETRANS)
