@@ -91,7 +91,7 @@ void tcp_replace_ts_recent(tcp_sock* tp, uint32_t seq) {
 
 // kernel: tcp_trim_head() + __pskb_trim_head(), net/ipv4/tcp_output.c
 int tcp_trim_head(sk_buff* skb, uint32_t len) {
-  if (skb_headlen(skb) != 0 || len >= skb->len) return -EINVAL;
+  if (skb_headlen(skb) != 0 || len > skb->len) return -EINVAL;  // len == skb->len: a FIN stays
   skb_shared_info* sh = skb_shinfo(skb);
   uint32_t eat = len;
   int k = 0;

@@ -50,7 +50,8 @@ bool tcp_paws_check(const tcp_sock* tp, int paws_win);
 void tcp_replace_ts_recent(tcp_sock* tp, uint32_t seq);
 
 // Removes `len` bytes from the front of a sent skb's payload (all in fragments) and advances its
-// seq; recomputes the GSO count. 0 or -EINVAL (payload in the head). kernel: tcp_trim_head()
+// seq; recomputes the GSO count. All of it may go only from a FIN skb (the caller's rule).
+// 0 or -EINVAL (payload in the head, or len past the payload). kernel: tcp_trim_head()
 int tcp_trim_head(sk_buff* skb, uint32_t len);
 
 // kernel: tcp_ack_update_window() — snd_wnd from the header's window shifted by snd_wscale when

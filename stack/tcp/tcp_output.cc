@@ -8,6 +8,7 @@
 
 #include "stack/tcp/tcp_ack.h"
 #include "stack/tcp/tcp_options.h"
+#include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_recovery.h"
 #include "stack/wire/tcp.h"
 
@@ -139,19 +140,6 @@ static bool tcp_tso_should_defer(const tcp_sock* tp, const sk_buff* skb, uint32_
   return true;
 }
 
-// Puts `buff` right after `skb` in `q`. kernel: __skb_queue_after() / tcp_insert_write_queue_after()
-static void skb_queue_after(SkbQueue* q, sk_buff* skb, sk_buff* buff) {
-  buff->prev = skb;
-  buff->next = skb->next;
-  if (skb->next != nullptr) {
-    skb->next->prev = buff;
-  } else {
-    q->tail = buff;
-  }
-  skb->next = buff;
-  ++q->qlen;
-}
-
 // Splits a write-queue skb whose payload is all in fragments: the first `len` bytes stay, the rest
 // move to a new skb queued after it, which takes the FIN/PSH flags and the EOR mark.
 // 0 or -ENOBUFS. kernel: tso_fragment(), net/ipv4/tcp_output.c
@@ -234,6 +222,7 @@ int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
   }
   tcp_options_write(p + 20, opts);
 
+  if (tcb->tcp_flags & TCPHDR_ACK) tcp_event_ack_sent(tp);
   skb_shinfo(copy)->gso_segs = tcb->tcp_gso_segs;
   skb_shinfo(copy)->gso_size = tcb->tcp_gso_size;
   if (tp->hw_csum || skb_is_gso(copy)) {

@@ -67,6 +67,13 @@ static_assert(sizeof(tcp_skb_cb) <= sizeof(sk_buff::cb));
 inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
 inline const tcp_skb_cb* TCP_SKB_CB(const sk_buff* skb) { return reinterpret_cast<const tcp_skb_cb*>(skb->cb); }
 
+// kernel: enum inet_csk_ack_state_t, include/net/inet_connection_sock.h
+inline constexpr uint8_t ICSK_ACK_SCHED = 1;
+inline constexpr uint8_t ICSK_ACK_TIMER = 2;
+inline constexpr uint8_t ICSK_ACK_PUSHED = 4;
+inline constexpr uint8_t ICSK_ACK_PUSHED2 = 8;
+inline constexpr uint8_t ICSK_ACK_NOW = 16;  // "Send the next ACK immediately (once)"
+
 // kernel: enum tcp_ca_state, include/uapi/linux/tcp.h
 inline constexpr uint8_t TCP_CA_Open = 0;
 inline constexpr uint8_t TCP_CA_Disorder = 1;
@@ -121,10 +128,33 @@ struct tcp_sock {
   uint32_t sacked_out = 0;  // without SACK: the duplicate ACKs counted (kernel: tcp_add_reno_sack())
   uint32_t snd_up = 0;      // urgent pointer (urgent mode not supported yet: snd_up == snd_una)
 
-  // Receive side, for the ACK field and the advertised window.
+  // Receive side (RFC 9293 §3.3.1).
   uint32_t rcv_nxt = 0;
-  uint32_t rcv_wnd = 0;
+  uint32_t rcv_wnd = 0;     // the window last advertised
   uint32_t rcv_wup = 0;     // rcv_nxt at the last window update (kernel: tcp_select_window())
+  uint32_t copied_seq = 0;  // head of the data not yet read by the user
+  // Receive memory in payload bytes (the kernel counts truesize scaled by scaling_ratio:
+  // tcp_win_from_space()). rcvbuf 0: no receive path configured — the advertised window is
+  // rcv_wnd as set (the output-only tests). No autotuning (tcp_rcv_space_adjust), no rcv_ssthresh
+  // growth (tcp_grow_window): the window offers all free space up to window_clamp.
+  uint32_t rcvbuf = 0;      // kernel: sk_rcvbuf
+  uint32_t rmem_alloc = 0;  // kernel: sk_rmem_alloc — bytes in receive_queue and out_of_order_queue
+  uint32_t window_clamp = 65535u << 14;
+  uint16_t advmss = 1460;   // the MSS we announced (kernel: tp->advmss)
+  bool rcv_shutdown = false;  // a FIN was received (kernel: sk_shutdown & RCV_SHUTDOWN)
+  // kernel: inet_csk(sk)->icsk_ack — delayed-ACK state; times in jiffies (ms, HZ = 1000).
+  struct {
+    uint8_t pending = 0;    // ICSK_ACK_*
+    uint8_t quick = 0;      // quick ACKs left
+    bool pingpong = false;  // interactive: ACKs ride on replies (only entered on FIN here)
+    uint32_t ato = 0;       // delayed-ACK timeout, ms
+    uint32_t timeout = 0;   // when the delayed ACK is due, ms
+    uint32_t lrcvtime = 0;  // when data last arrived, ms
+    uint32_t rcv_mss = 0;   // estimate of the peer's MSS
+  } icsk_ack;
+  tcp_timer icsk_delack_timer;
+  SkbQueue receive_queue;        // in order, from copied_seq (kernel: sk_receive_queue)
+  SkbQueue out_of_order_queue;   // sorted by seq (kernel: an rbtree; a list here)
 
   // MSS (kernel: tp->mss_cache, tp->tcp_header_len, icsk->icsk_pmtu_cookie, icsk_ext_hdr_len).
   uint32_t mss_cache = TCP_MSS_DEFAULT;

@@ -1,10 +1,11 @@
-// stack/tcp/tcp_timer.cc — the retransmission timer. Kernel counterparts in tcp_timer.h.
+// stack/tcp/tcp_timer.cc — the retransmission and delayed-ACK timers. Kernel counterparts in tcp_timer.h.
 #include "stack/tcp/tcp_timer.h"
 
 #include <algorithm>
 #include <cstdint>
 
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_recovery.h"
 
 namespace xmit {
@@ -27,8 +28,13 @@ void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit) {
   sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + tp->icsk_rto);
 }
 
-// kernel: tcp_write_timer_handler() for ICSK_TIME_RETRANS
+// kernel: tcp_delack_timer() and tcp_write_timer_handler() for ICSK_TIME_RETRANS
 void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit) {
+  tcp_timer* d = &tp->icsk_delack_timer;
+  if (d->pending && d->expires <= tp->tcp_mstamp) {
+    d->pending = false;
+    tcp_delack_timer_handler(tp, xmit);
+  }
   tcp_timer* t = &tp->icsk_retransmit_timer;
   if (t->pending && t->expires <= tp->tcp_mstamp) {
     t->pending = false;
@@ -37,7 +43,9 @@ void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit) {
 }
 
 uint64_t tcp_next_timer(const tcp_sock* tp) {
-  return tp->icsk_retransmit_timer.pending ? tp->icsk_retransmit_timer.expires : UINT64_MAX;
+  uint64_t next = tp->icsk_retransmit_timer.pending ? tp->icsk_retransmit_timer.expires : UINT64_MAX;
+  if (tp->icsk_delack_timer.pending) next = std::min(next, tp->icsk_delack_timer.expires);
+  return next;
 }
 
 }  // namespace xmit

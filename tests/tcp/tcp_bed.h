@@ -8,7 +8,10 @@
 #include "gtest/gtest.h"
 #include "stack/skb/pool.h"
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_input_parse.h"
+#include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_recvmsg.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_sendmsg.h"
 #include "stack/wire/tcp.h"
@@ -31,6 +34,7 @@ inline std::ostream& operator<<(std::ostream& os, const Seg& s) {
 }
 
 inline constexpr uint32_t kIsn = 1000;
+inline constexpr uint32_t kPeerIsn = 5000;  // the peer's sequence space starts here (tp.rcv_nxt)
 inline constexpr uint8_t kAck = TCPHDR_ACK;
 inline constexpr uint8_t kAckPsh = TCPHDR_ACK | TCPHDR_PSH;
 
@@ -40,6 +44,12 @@ struct TcpBed {
   std::unique_ptr<SkbPool> skbs;
   tcp_sock tp;
   std::vector<Seg> segs;
+  struct AckField {  // the receive side of each segment sent: ACK field (relative to kPeerIsn), window
+    uint32_t ack = 0;
+    uint16_t window = 0;
+    bool operator==(const AckField&) const = default;
+  };
+  std::vector<AckField> acks;
   uint32_t mtu = 1500;
 
   // 1448-byte MSS (timestamps), TSO device, a 1 MiB peer window, cwnd 10.
@@ -62,7 +72,38 @@ struct TcpBed {
     tcp_sync_mss(&tp, mtu);
     tcp_sk_setup_caps(&tp, NetdevFeatures{.ip_csum = true, .l4_csum = true, .tso = true});
   }
-  ~TcpBed() { tcp_write_queue_purge(&tp); }
+  ~TcpBed() {
+    tcp_write_queue_purge(&tp);
+    tcp_rcv_queues_purge(&tp);
+  }
+  // A receive side as after a handshake with window scaling: `rcvbuf` bytes, scale 7, the whole
+  // buffer offered, rcv_mss from tcp_initialize_rcv_mss() (536).
+  void enable_receive(uint32_t rcvbuf = 262144) {
+    tp.rcvbuf = tp.window_clamp = rcvbuf;
+    tp.rx_opt.rcv_wscale = 7;
+    tp.rcv_wnd = rcvbuf;
+    tp.rcv_wup = tp.copied_seq = tp.rcv_nxt;
+    tcp_initialize_rcv_mss(&tp);
+  }
+  // A data segment from the peer at stream offset `off` (bytes [off, off+len)); payload byte i is
+  // the low byte of its sequence number. Runs tcp_rcv_established().
+  void data(uint32_t off, uint32_t len, uint8_t flags = TCPHDR_ACK, uint32_t tsval = 0) {
+    sk_buff* skb = incoming({.ack_rel = tp.snd_nxt - kIsn, .payload = len, .tsval = tsval, .flags = flags,
+                             .seq = kPeerIsn + off});
+    uint8_t* pay = skb->data + (skb->data[12] >> 4) * 4;
+    for (uint32_t i = 0; i < len; ++i) pay[i] = static_cast<uint8_t>(kPeerIsn + off + i);
+    tcp_rcv_established(&tp, skb, mtu, [this](sk_buff* s) { return xmit(s); });
+  }
+  int read(std::vector<uint8_t>* out, size_t n, int flags = 0) {
+    out->assign(n, 0);
+    int r = tcp_recvmsg(&tp, out->data(), n, flags, [this](sk_buff* s) { return xmit(s); });
+    out->resize(r > 0 ? static_cast<size_t>(r) : 0);
+    return r;
+  }
+  std::vector<AckField> take_acks() {
+    segs.clear();
+    return std::exchange(acks, {});
+  }
 
   int xmit(sk_buff* skb) {
     auto th = TcpHdrView::parse(absl::MakeConstSpan(skb->data, skb_headlen(skb)));
@@ -70,6 +111,7 @@ struct TcpBed {
     if (th) {
       segs.push_back(Seg{.seq = th->seq() - kIsn, .len = skb->len - th->doff() * 4u, .flags = th->flags(),
                          .gso_segs = skb_shinfo(skb)->gso_segs, .gso_size = skb_shinfo(skb)->gso_size});
+      acks.push_back(AckField{th->ack_seq() - kPeerIsn, th->window()});
     }
     kfree_skb(skb);
     return 0;
@@ -89,7 +131,10 @@ struct TcpBed {
     tp.packets_out = 0;
     skb_queue_purge(&tp.rtx_queue);
   }
-  std::vector<Seg> take() { return std::exchange(segs, {}); }
+  std::vector<Seg> take() {
+    acks.clear();
+    return std::exchange(segs, {});
+  }
 
   // An incoming segment from the peer (data at the TCP header, cb filled, options parsed into
   // tp.rx_opt as tcp_rcv_established() would): ACK field `kIsn + ack_rel`, our rcv_nxt as its seq
