@@ -47,7 +47,7 @@ TEST(TcpCheckSegment, FillsCbLikeTcpV4FillCb) {
 TEST(TcpCheckSegment, RejectsShortBadDoffAndBadChecksum) {
   tcp_skb_cb tcb;
   auto s = segment({}, 0);
-  EXPECT_EQ(tcp_v4_check_segment(absl::MakeConstSpan(s).subspan(0, 19), kSaddr, kDaddr, false, &tcb), -EINVAL);
+  EXPECT_EQ(tcp_v4_check_segment(absl::MakeConstSpan(s.data(), 19), kSaddr, kDaddr, false, &tcb), -EINVAL);
   s[12] = 4 << 4;  // doff 4 < 5
   EXPECT_EQ(tcp_v4_check_segment(s, kSaddr, kDaddr, false, &tcb), -EINVAL);
   s[12] = 6 << 4;  // doff 6: 24 bytes, only 20 present
@@ -70,7 +70,7 @@ Parsed parse(std::vector<uint8_t> opts, bool syn, bool estab, tcp_options_receiv
   while (opts.size() % 4) opts.push_back(TCPOPT_EOL);
   auto s = segment(opts, 0, syn ? TCPHDR_SYN : TCPHDR_ACK);
   Parsed p{.rx = rx};
-  tcp_parse_options(absl::MakeConstSpan(s).subspan(0, 20 + opts.size()), estab, &p.rx, &p.sack_off);
+  tcp_parse_options(absl::MakeConstSpan(s.data(), 20 + opts.size()), estab, &p.rx, &p.sack_off);
   return p;
 }
 
@@ -130,7 +130,7 @@ TEST(TcpParseOptions, SackBlocksNeedSackOkAndWholeBlocks) {
   EXPECT_EQ(p.sack_off, 22);
   auto s = segment(sack, 0);
   tcp_sack_block b[4];
-  ASSERT_EQ(tcp_sack_blocks(absl::MakeConstSpan(s).subspan(0, 40), p.sack_off, b), 2);
+  ASSERT_EQ(tcp_sack_blocks(absl::MakeConstSpan(s.data(), 40), p.sack_off, b), 2);
   EXPECT_EQ(b[0], (tcp_sack_block{10, 20}));
   EXPECT_EQ(b[1], (tcp_sack_block{30, 40}));
   // 2 + 7 is not 2 + 8n; 2 alone has no block.

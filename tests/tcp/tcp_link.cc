@@ -121,7 +121,7 @@ void link_rx(LinkPeer* p, const RxFrame& f) {
   }
   auto eth = EthHdrView::parse(absl::MakeConstSpan(buf));
   if (!eth || eth->h_proto() != ETH_P_IP) return;
-  auto ip = IpHdrView::parse(absl::MakeConstSpan(buf).subspan(ETH_HLEN));
+  auto ip = IpHdrView::parse(absl::MakeConstSpan(buf.data() + ETH_HLEN, buf.size() - ETH_HLEN));
   Ipv4Repr iph;
   if (!ip || Ipv4Repr::parse(*ip, &iph) != 0 || iph.protocol != IPPROTO_TCP || iph.daddr != p->tp.saddr) {
     ++p->rx_bad;
