@@ -1,6 +1,8 @@
-// stack/tcp/tcp_sock.h — the TCP socket state the output path reads and writes, and the per-skb
+// stack/tcp/tcp_sock.h — the TCP socket state the send and receive paths read and write, and the per-skb
 // control block. Kernel counterparts: struct tcp_sock (include/linux/tcp.h), struct tcp_options_received,
-// struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h). Only output-path fields are here so far.
+// struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h), the icsk_* fields of struct
+// inet_connection_sock. Only what an ESTABLISHED connection uses: no state machine, SACK
+// scoreboard, urgent data, keepalive or congestion-control module state yet.
 #pragma once
 
 #include <cstdint>
