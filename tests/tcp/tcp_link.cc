@@ -254,13 +254,12 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
       res.finished = true;
       break;
     }
-    uint64_t sent_before = a->tx_frames + b->tx_frames;
-    (void)sent_before;
-    if (landed > 0 || did || link.in_flight() > 0 || link.a().tx_stats().wire_frames + link.b().tx_stats().wire_frames !=
-                                                         a->tx_frames + b->tx_frames) {
+    // Busy (frames landed, the applications moved data, frames on the wire or posted and not yet
+    // on it): step the clock; idle: jump to the next timer.
+    const uint64_t on_wire = link.a().tx_stats().wire_frames + link.b().tx_stats().wire_frames;
+    if (landed > 0 || did || link.in_flight() > 0 || on_wire != a->tx_frames + b->tx_frames) {
       now += kStepUs;
     } else {
-      // Idle: jump to the next timer (an RTO or a delayed ACK).
       uint64_t next = std::min(tcp_next_timer(&a->tp), tcp_next_timer(&b->tp));
       if (next == UINT64_MAX) break;  // nothing will ever happen again: a stall
       now = std::max(now + kStepUs, next);
