@@ -195,10 +195,27 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
 // kernel: tcp_rearm_rto() (no TLP, no RACK reorder timer)
 void tcp_rearm_rto(tcp_sock* tp) {
   if (tp->packets_out == 0) {
-    sk_stop_timer(&tp->icsk_retransmit_timer);
+    sk_stop_timer(&tp->icsk_retransmit_timer);  // kernel: inet_csk_clear_xmit_timer(ICSK_TIME_RETRANS)
+    tp->icsk_pending = 0;
     return;
   }
+  tp->icsk_pending = ICSK_TIME_RETRANS;
   sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + tp->icsk_rto);
+}
+
+// kernel: tcp_ack_probe() — "Was it a usable window open?" Then the probe timer stops (and its
+// backoff is cleared); else it is re-armed at the backed-off probe interval.
+static void tcp_ack_probe(tcp_sock* tp) {
+  sk_buff* head = tcp_send_head(tp);
+  if (head == nullptr) return;
+  if (!after(TCP_SKB_CB(head)->end_seq, tcp_wnd_end(tp))) {
+    tp->icsk_backoff = 0;
+    tp->icsk_pending = 0;
+    sk_stop_timer(&tp->icsk_retransmit_timer);
+  } else {
+    tp->icsk_pending = ICSK_TIME_PROBE0;
+    sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + tcp_probe0_when(tp));
+  }
 }
 
 // kernel: tcp_ack(), net/ipv4/tcp_input.c
@@ -229,7 +246,11 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
   if (flag & FLAG_UPDATE_TS_RECENT) tcp_replace_ts_recent(tp, tcb->seq);
   if (tcb->seq != tcb->end_seq) flag |= FLAG_DATA;
   flag |= tcp_ack_update_window(tp, th.window(), ack, tcb->seq, (tcb->tcp_flags & TCPHDR_SYN) != 0);
-  if (tp->packets_out == 0) return 1;  // no_queue: (the zero-window probe timer is not reproduced)
+  if (tp->packets_out == 0) {
+    // no_queue: "If this ack opens up a zero window, clear backoff."
+    if (tcp_send_head(tp) != nullptr) tcp_ack_probe(tp);
+    return 1;
+  }
   uint32_t pkts_acked = 0;
   flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked);
   if (flag & FLAG_SET_XMIT_TIMER) tcp_rearm_rto(tp);

@@ -64,6 +64,15 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
 // `*pkts_acked` gets the segment count acked. Returns FLAG_* bits.
 int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked);
 
+// kernel: tcp_probe0_base(), tcp_probe0_when() — max(RTO, 200 ms) << min(backoff, 10), at most
+// TCP_RTO_MAX.
+inline uint64_t tcp_probe0_when(const tcp_sock* tp) {
+  uint64_t base = tp->icsk_rto > TCP_RTO_MIN_US ? tp->icsk_rto : TCP_RTO_MIN_US;
+  uint32_t backoff = tp->icsk_backoff < 10 ? tp->icsk_backoff : 10;  // ilog2(120 s / 200 ms) + 1
+  uint64_t when = base << backoff;
+  return when < TCP_RTO_MAX_US ? when : TCP_RTO_MAX_US;
+}
+
 // The rtx timer after an ACK: stopped when nothing is in flight, else re-armed RTO from now.
 // kernel: tcp_rearm_rto()
 void tcp_rearm_rto(tcp_sock* tp);

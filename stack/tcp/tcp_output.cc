@@ -291,9 +291,16 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
   return tp->packets_out == 0 && !tcp_write_queue_empty(tp);
 }
 
-// kernel: __tcp_push_pending_frames() (the caller arms the probe timer on true)
+// kernel: __tcp_push_pending_frames() with tcp_check_probe_timer()
 bool tcp_push_pending_frames(tcp_sock* tp, uint32_t cur_mss, uint8_t nonagle, TcpXmitFn xmit) {
-  return tcp_write_xmit(tp, cur_mss, nonagle, false, xmit);
+  if (!tcp_write_xmit(tp, cur_mss, nonagle, false, xmit)) return false;
+  // kernel: tcp_check_probe_timer() — data waits on a closed window with nothing in flight.
+  if (tp->packets_out == 0 && tp->icsk_pending == 0) {
+    tp->icsk_pending = ICSK_TIME_PROBE0;
+    uint64_t base = tp->icsk_rto > TCP_RTO_MIN_US ? tp->icsk_rto : TCP_RTO_MIN_US;  // tcp_probe0_base()
+    sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + base);
+  }
+  return true;
 }
 
 // kernel: tcp_push_one()

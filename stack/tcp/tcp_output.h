@@ -40,12 +40,13 @@ int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit);
 
 // Sends what the tests allow from send_head; arms the RTO when the first segment goes into an
 // empty pipe (tcp_event_new_data_sent()) and records cwnd use (tcp_cwnd_validate()). Returns true
-// when nothing is in flight yet data is queued (the kernel then arms the zero-window probe timer,
-// not reproduced yet). Simplifications, each documented at
+// when nothing is in flight yet data is queued (tcp_push_pending_frames() then arms the
+// zero-window probe timer). Simplifications, each documented at
 // its place in the .cc: no TSQ (tcp_small_queue_check), no pacing, no MTU probing, no urgent mode,
 // tcp_tso_autosize() replaced by gso_segs. kernel: tcp_write_xmit()
 bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_one, TcpXmitFn xmit);
-// kernel: __tcp_push_pending_frames(), tcp_push_one()
+// kernel: __tcp_push_pending_frames() (arms the zero-window probe timer, tcp_check_probe_timer()),
+// tcp_push_one()
 bool tcp_push_pending_frames(tcp_sock* tp, uint32_t cur_mss, uint8_t nonagle, TcpXmitFn xmit);
 void tcp_push_one(tcp_sock* tp, uint32_t mss_now, TcpXmitFn xmit);
 

@@ -76,6 +76,10 @@ inline constexpr uint8_t ICSK_ACK_PUSHED = 4;
 inline constexpr uint8_t ICSK_ACK_PUSHED2 = 8;
 inline constexpr uint8_t ICSK_ACK_NOW = 16;  // "Send the next ACK immediately (once)"
 
+// kernel: ICSK_TIME_* (which event icsk_retransmit_timer stands for), include/net/inet_connection_sock.h
+inline constexpr uint8_t ICSK_TIME_RETRANS = 1;
+inline constexpr uint8_t ICSK_TIME_PROBE0 = 3;
+
 // kernel: enum tcp_ca_state, include/uapi/linux/tcp.h
 inline constexpr uint8_t TCP_CA_Open = 0;
 inline constexpr uint8_t TCP_CA_Disorder = 1;
@@ -188,7 +192,9 @@ struct tcp_sock {
   uint8_t icsk_retransmits = 0;
   uint32_t snd_wl1 = 0;          // seq of the segment that last updated snd_wnd (RFC 9293 SND.WL1)
   uint32_t ts_recent_stamp = 0;  // seconds, when ts_recent was stored (kernel: ktime_get_seconds())
-  tcp_timer icsk_retransmit_timer;  // RTO (kernel: ICSK_TIME_RETRANS on icsk_retransmit_timer)
+  tcp_timer icsk_retransmit_timer;  // RTO or zero-window probe, as icsk_pending says
+  uint8_t icsk_pending = 0;         // ICSK_TIME_RETRANS, ICSK_TIME_PROBE0 or 0
+  uint8_t icsk_probes_out = 0;      // zero-window probes sent unanswered
 
   // Where skbs and payload buffers come from (kernel: the slab and sk_page_frag()); the socket's
   // current payload buffer and how much of it is used.

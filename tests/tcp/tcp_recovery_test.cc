@@ -1,5 +1,5 @@
 // tests/tcp/tcp_recovery_test.cc — the RTO timer on an injected clock (1 s, 2 s, 4 s ... capped at
-// 120 s; loss state, cwnd 1, ssthresh halved once), fast retransmit on the third duplicate ACK,
+// 120 s; loss state, cwnd 1, ssthresh halved once), the zero-window probe timer, fast retransmit on the third duplicate ACK,
 // NewReno partial ACKs, the full ACK ending recovery, Reno slow start and congestion avoidance.
 // MSS 1448, TCP_NODELAY, cwnd 10 at the start; sequence numbers relative to the ISN.
 #include "stack/tcp/tcp_recovery.h"
@@ -128,6 +128,39 @@ TEST(TcpFastRetransmit, WindowUpdatesAreNotDupacks) {
   for (uint16_t w = 1000; w < 1004; ++w) EXPECT_EQ(bed.ack({.ack_rel = 0, .window = w, .seq = bed.tp.rcv_nxt + (w - 999)}), 1);
   EXPECT_EQ(bed.tp.sacked_out, 0u);
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+}
+
+// A closed window with nothing in flight: the probe timer (max(RTO, 200 ms) = 1 s, then backed
+// off: 2 s, 4 s) sends pure ACKs at snd_una - 1; an ACK opening the window stops it and clears the
+// backoff, and the data goes (with the RTO armed for it).
+TEST(TcpProbe0, ZeroWindowProbesUntilTheWindowOpens) {
+  TcpBed bed;
+  bed.nodelay(true);
+  bed.tp.snd_wnd = 0;
+  bed.tp.snd_wl1 = bed.tp.rcv_nxt;
+  bed.tp.tcp_mstamp = kT0;
+  bed.send(1000);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  ASSERT_TRUE(bed.tp.icsk_retransmit_timer.pending);
+  EXPECT_EQ(bed.tp.icsk_pending, ICSK_TIME_PROBE0);
+  uint64_t expect = kT0 + 1'000'000;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(bed.tp.icsk_retransmit_timer.expires, expect) << i;
+    run_timers(bed, expect);
+    EXPECT_THAT(bed.take(), ElementsAre(Seg{0xffffffffu, 0, kAck, 1, 0})) << i;  // seq snd_una - 1
+    EXPECT_EQ(bed.tp.icsk_backoff, i + 1);
+    EXPECT_EQ(bed.tp.icsk_probes_out, i + 1);
+    expect += (2ull << i) * 1'000'000;
+  }
+  EXPECT_EQ(bed.tp.icsk_rto, 1'000'000u);  // probes back off; the RTO itself is untouched
+  bed.tp.tcp_mstamp = expect - 500'000;
+  EXPECT_EQ(bed.ack({.ack_rel = 0, .window = 65535, .seq = bed.tp.rcv_nxt + 1}), 1);
+  EXPECT_EQ(bed.tp.icsk_backoff, 0);
+  EXPECT_FALSE(bed.tp.icsk_retransmit_timer.pending);
+  bed.push();  // tcp_data_snd_check()
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 1000, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.icsk_pending, ICSK_TIME_RETRANS);
+  EXPECT_EQ(bed.tp.icsk_retransmit_timer.expires, expect - 500'000 + 1'000'000);
 }
 
 // tcp_reno_cong_avoid(): slow start stops at ssthresh and the rest of the ACKed count goes to
