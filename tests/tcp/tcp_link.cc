@@ -99,6 +99,8 @@ int link_xmit(LinkPeer* p, sk_buff* skb) {
   uint32_t hl = (frame[ETH_HLEN + 20 + 12] >> 4) * 4u;
   uint32_t end = seq + (len - hl);
   if (len > hl && !after(end, p->high_sent)) ++p->retrans_frames;
+  if ((uint32_t{load_be16(frame + ETH_HLEN + 20 + 14)} << 7) < 1448) ++p->small_windows;
+  if (len == hl && seq == p->tp.snd_una - 1) ++p->probes;
   if (after(end, p->high_sent)) p->high_sent = end;
   kfree_skb(skb);
   const FrameSeg seg{frame, ETH_HLEN + 20 + len};
@@ -180,7 +182,8 @@ bool app(LinkPeer* p) {
   auto xmit = [p](sk_buff* s) { return link_xmit(p, s); };
   bool did = false;
   uint8_t buf[65536];
-  while (!p->eof) {
+  const bool reading = p->read_pause_us == 0 || ((p->tp.tcp_mstamp / p->read_pause_us) & 1) != 0;
+  while (reading && !p->eof) {
     int n = tcp_recvmsg(&p->tp, buf, sizeof(buf), 0, xmit);
     if (n == -EAGAIN) break;
     did = true;
@@ -230,6 +233,7 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
   setup_peer(b, &link.b(), lc.mac_a, 1, addr_b, addr_a, 5001, 40000, 0xfffff000u, 1000, 777);
   a->to_send = b->to_send = cfg.bytes_each_way;
   a->corrupt_every = b->corrupt_every = cfg.corrupt_every;
+  a->read_pause_us = b->read_pause_us = cfg.read_pause_us;
   TcpLinkResult res;
   constexpr uint64_t kStepUs = 10;
   uint64_t now = 1'000'000;

@@ -48,6 +48,9 @@ struct LinkPeer {
   uint32_t corrupt_every = 0;  // flip a bit in every n-th received frame before the checks
   uint32_t high_sent = 0;      // highest end_seq sent (for counting retransmitted segments)
   uint64_t retrans_frames = 0;
+  uint64_t small_windows = 0;  // segments sent offering less than one MSS of window
+  uint64_t probes = 0;         // zero-window probes sent (no data, seq snd_una - 1)
+  uint64_t read_pause_us = 0;  // the application reads only in every other period of this length
   // Application side.
   uint64_t to_send = 0, sent = 0;
   bool fin_sent = false, eof = false;
@@ -63,6 +66,7 @@ struct TcpLinkConfig {
   uint32_t seed = 42;
   uint64_t latency_ns = 50'000;
   uint32_t corrupt_every = 0;
+  uint64_t read_pause_us = 0;  // readers that stop for this long every other period (0: never)
   uint64_t max_sim_us = 3600ull * 1000000;  // give up (a stall) after an hour of simulated time
 };
 

@@ -80,6 +80,27 @@ TEST(TcpLink, OtherSeedsHeavierFaults) {
   }
 }
 
+// Readers that stop for 300 ms every other 300 ms: the 256 KiB windows fill until less than one
+// MSS is offered (the sender's side of silly-window avoidance then holds the data); the
+// window-opening ACKs (tcp_cleanup_rbuf()) and, when one is lost, the zero-window probe keep both
+// streams going under 5 % faults.
+TEST(TcpLink, SlowReadersCloseAndReopenWindows) {
+  TcpLinkConfig cfg;
+  cfg.bytes_each_way = 2u << 20;
+  cfg.read_pause_us = 300'000;
+  cfg.faults = SimFaults{.drop = 0.05, .reorder = 0.05, .duplicate = 0.05, .reorder_delay_ns = 30'000};
+  LinkPeer a, b;
+  TcpLinkResult r = run_tcp_link(cfg, &a, &b);
+  report("slow readers", r, a, b);
+  ASSERT_TRUE(r.finished) << "stalled at a " << a.check.pos << " b " << b.check.pos << " bytes";
+  expect_intact(a, b, cfg.bytes_each_way);
+  EXPECT_GT(a.small_windows + b.small_windows, 0u);
+  EXPECT_GT(a.probes + b.probes, 0u);
+  std::printf("windows under one MSS offered: a %llu b %llu; zero-window probes: a %llu b %llu\n",
+              (unsigned long long)a.small_windows, (unsigned long long)b.small_windows,
+              (unsigned long long)a.probes, (unsigned long long)b.probes);
+}
+
 TEST(TcpLink, CorruptedFramesDroppedByChecksumAndRecovered) {
   TcpLinkConfig cfg;
   cfg.bytes_each_way = 1u << 20;
