@@ -44,6 +44,48 @@ inline sk_buff* skb_dequeue(SkbQueue* q) {  // kernel: __skb_dequeue()
   return skb;
 }
 
+// Puts `newsk` right after `prev` (which is in `q`). kernel: __skb_queue_after()
+inline void skb_queue_after(SkbQueue* q, sk_buff* prev, sk_buff* newsk) {
+  newsk->prev = prev;
+  newsk->next = prev->next;
+  if (prev->next != nullptr) {
+    prev->next->prev = newsk;
+  } else {
+    q->tail = newsk;
+  }
+  prev->next = newsk;
+  ++q->qlen;
+}
+
+// Puts `newsk` right before `next` (which is in `q`). kernel: __skb_queue_before()
+inline void skb_queue_before(SkbQueue* q, sk_buff* next, sk_buff* newsk) {
+  newsk->next = next;
+  newsk->prev = next->prev;
+  if (next->prev != nullptr) {
+    next->prev->next = newsk;
+  } else {
+    q->head = newsk;
+  }
+  next->prev = newsk;
+  ++q->qlen;
+}
+
+// Takes `skb` out of `q`. kernel: __skb_unlink()
+inline void skb_unlink(sk_buff* skb, SkbQueue* q) {
+  if (skb->prev != nullptr) {
+    skb->prev->next = skb->next;
+  } else {
+    q->head = skb->next;
+  }
+  if (skb->next != nullptr) {
+    skb->next->prev = skb->prev;
+  } else {
+    q->tail = skb->prev;
+  }
+  skb->next = skb->prev = nullptr;
+  --q->qlen;
+}
+
 // Frees every skb. kernel: __skb_queue_purge()
 inline void skb_queue_purge(SkbQueue* q) {
   while (sk_buff* skb = skb_dequeue(q)) kfree_skb(skb);

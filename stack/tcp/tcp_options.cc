@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "stack/base/byteorder.h"
+#include "stack/tcp/tcp_output_ack.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -45,7 +46,8 @@ static uint32_t tcp_receive_window(const tcp_sock* tp) {
 // kernel: tcp_select_window(), net/ipv4/tcp_output.c
 uint16_t tcp_select_window(tcp_sock* tp) {
   uint32_t cur_win = tcp_receive_window(tp);
-  uint32_t new_win = tp->rcv_wnd;  // stands in for __tcp_select_window()
+  // Without a configured receive buffer (rcvbuf 0) rcv_wnd stands for __tcp_select_window().
+  uint32_t new_win = tp->rcvbuf != 0 ? tcp_select_window_core(tp) : tp->rcv_wnd;
   if (new_win < cur_win) {
     // "Never shrink the offered window" — rounded up to what the scale can express (ALIGN()).
     uint32_t unit = 1u << tp->rx_opt.rcv_wscale;

@@ -32,8 +32,8 @@ void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts);
 // The window field for a non-SYN segment: never shrinks what was offered (RFC 9293 §3.8.6), is
 // capped at 65535 << rcv_wscale and scaled down by rcv_wscale (the kernel's default
 // sysctl_tcp_workaround_signed_windows=0; its 32767 cap is not reproduced). Updates
-// rcv_wnd and rcv_wup. The free-space computation of __tcp_select_window() is replaced by tp->rcv_wnd
-// itself until a receive path exists. kernel: tcp_select_window()
+// rcv_wnd and rcv_wup. The new window is __tcp_select_window()'s (tcp_output_ack.h), or rcv_wnd
+// itself when no receive buffer is configured (rcvbuf 0). kernel: tcp_select_window()
 uint16_t tcp_select_window(tcp_sock* tp);
 
 }  // namespace xmit

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "stack/tcp/tcp_ack.h"
 #include "stack/tcp/tcp_options.h"
+#include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_recovery.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -137,19 +140,6 @@ static bool tcp_tso_should_defer(const tcp_sock* tp, const sk_buff* skb, uint32_
   return true;
 }
 
-// Puts `buff` right after `skb` in `q`. kernel: __skb_queue_after() / tcp_insert_write_queue_after()
-static void skb_queue_after(SkbQueue* q, sk_buff* skb, sk_buff* buff) {
-  buff->prev = skb;
-  buff->next = skb->next;
-  if (skb->next != nullptr) {
-    skb->next->prev = buff;
-  } else {
-    q->tail = buff;
-  }
-  skb->next = buff;
-  ++q->qlen;
-}
-
 // Splits a write-queue skb whose payload is all in fragments: the first `len` bytes stay, the rest
 // move to a new skb queued after it, which takes the FIN/PSH flags and the EOR mark.
 // 0 or -ENOBUFS. kernel: tso_fragment(), net/ipv4/tcp_output.c
@@ -232,6 +222,7 @@ int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
   }
   tcp_options_write(p + 20, opts);
 
+  if (tcb->tcp_flags & TCPHDR_ACK) tcp_event_ack_sent(tp);
   skb_shinfo(copy)->gso_segs = tcb->tcp_gso_segs;
   skb_shinfo(copy)->gso_size = tcb->tcp_gso_size;
   if (tp->hw_csum || skb_is_gso(copy)) {
@@ -252,10 +243,12 @@ int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
 
 // kernel: tcp_event_new_data_sent() — the skb leaves the write queue for the retransmit queue.
 static void tcp_event_new_data_sent(tcp_sock* tp, sk_buff* skb) {
+  uint32_t prior_packets = tp->packets_out;
   skb_dequeue(&tp->write_queue);  // skb is send_head, the head of the queue
   skb_queue_tail(&tp->rtx_queue, skb);
   tp->snd_nxt = TCP_SKB_CB(skb)->end_seq;
   tp->packets_out += tcp_skb_pcount(skb);
+  if (prior_packets == 0) tcp_rearm_rto(tp);
 }
 
 // kernel: tcp_write_xmit()
@@ -265,10 +258,15 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
   // min RTT is under 512 µs: the whole gso_max_size, i.e. gso_segs MSS (at least 2).
   uint32_t max_segs = tp->gso_max_size == 0 ? 1 : std::max<uint32_t>(tp->gso_max_size / mss_now, 2);
   max_segs = std::min<uint32_t>(max_segs, tp->gso_max_segs);
+  bool is_cwnd_limited = false;
+  uint32_t sent_pkts = 0;
   while (sk_buff* skb = tcp_send_head(tp)) {
     uint32_t tso_segs = tcp_init_tso_segs(skb, mss_now);
     uint32_t cwnd_quota = tcp_cwnd_test(tp, skb);
-    if (cwnd_quota == 0) break;
+    if (cwnd_quota == 0) {
+      is_cwnd_limited = true;
+      break;
+    }
     if (!tcp_snd_wnd_test(tp, skb, mss_now)) break;
     if (tso_segs == 1) {
       if (!tcp_nagle_test(tp, skb, mss_now, skb == tcp_write_queue_tail(tp) ? nonagle : TCP_NAGLE_PUSH))
@@ -285,14 +283,24 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
     if (tcp_transmit_skb(tp, skb, xmit) != 0) break;
     tcp_event_new_data_sent(tp, skb);
     tcp_minshall_update(tp, mss_now, skb);
+    sent_pkts += tcp_skb_pcount(skb);
     if (push_one) break;
   }
+  is_cwnd_limited |= tcp_packets_in_flight(tp) >= tp->snd_cwnd;
+  if (sent_pkts != 0 || is_cwnd_limited) tcp_cwnd_validate(tp, is_cwnd_limited);
   return tp->packets_out == 0 && !tcp_write_queue_empty(tp);
 }
 
-// kernel: __tcp_push_pending_frames() (the caller arms the probe timer on true)
+// kernel: __tcp_push_pending_frames() with tcp_check_probe_timer()
 bool tcp_push_pending_frames(tcp_sock* tp, uint32_t cur_mss, uint8_t nonagle, TcpXmitFn xmit) {
-  return tcp_write_xmit(tp, cur_mss, nonagle, false, xmit);
+  if (!tcp_write_xmit(tp, cur_mss, nonagle, false, xmit)) return false;
+  // kernel: tcp_check_probe_timer() — data waits on a closed window with nothing in flight.
+  if (tp->packets_out == 0 && tp->icsk_pending == 0) {
+    tp->icsk_pending = ICSK_TIME_PROBE0;
+    uint64_t base = tp->icsk_rto > TCP_RTO_MIN_US ? tp->icsk_rto : TCP_RTO_MIN_US;  // tcp_probe0_base()
+    sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + base);
+  }
+  return true;
 }
 
 // kernel: tcp_push_one()

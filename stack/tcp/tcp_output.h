@@ -33,16 +33,20 @@ uint32_t tcp_cwnd_test(const tcp_sock* tp, const sk_buff* skb);
 bool tcp_snd_wnd_test(const tcp_sock* tp, const sk_buff* skb, uint32_t cur_mss);
 
 // Writes the TCP header and options into a private copy of `skb` and hands it to `xmit`; the
-// original stays queued (for retransmission). -ENOBUFS when no copy can be made.
+// original stays queued (for retransmission). A segment with ACK counts as the ACK the receive
+// side owed (tcp_event_ack_sent()). -ENOBUFS when no copy can be made.
 // kernel: __tcp_transmit_skb() (clone_it = 1) + tcp_v4_send_check()
 int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit);
 
-// Sends what the tests allow from send_head. Returns true when nothing is in flight yet data is
-// queued (the kernel then arms the zero-window probe timer). Simplifications, each documented at
+// Sends what the tests allow from send_head; arms the RTO when the first segment goes into an
+// empty pipe (tcp_event_new_data_sent()) and records cwnd use (tcp_cwnd_validate()). Returns true
+// when nothing is in flight yet data is queued (tcp_push_pending_frames() then arms the
+// zero-window probe timer). Simplifications, each documented at
 // its place in the .cc: no TSQ (tcp_small_queue_check), no pacing, no MTU probing, no urgent mode,
 // tcp_tso_autosize() replaced by gso_segs. kernel: tcp_write_xmit()
 bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_one, TcpXmitFn xmit);
-// kernel: __tcp_push_pending_frames(), tcp_push_one()
+// kernel: __tcp_push_pending_frames() (arms the zero-window probe timer, tcp_check_probe_timer()),
+// tcp_push_one()
 bool tcp_push_pending_frames(tcp_sock* tp, uint32_t cur_mss, uint8_t nonagle, TcpXmitFn xmit);
 void tcp_push_one(tcp_sock* tp, uint32_t mss_now, TcpXmitFn xmit);
 

@@ -151,6 +151,27 @@ void tcp_sock_set_nodelay(tcp_sock* tp, bool on, uint32_t dst_mtu, TcpXmitFn xmi
   }
 }
 
+// kernel: tcp_send_fin(), net/ipv4/tcp_output.c
+int tcp_send_fin(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit) {
+  sk_buff* tskb = tcp_write_queue_tail(tp);
+  if (tskb != nullptr) {
+    // "Optimization, tack on the FIN if we have one skb in write queue and this skb was not yet sent"
+    TCP_SKB_CB(tskb)->tcp_flags |= TCPHDR_FIN;
+    TCP_SKB_CB(tskb)->end_seq++;
+    tp->write_seq++;
+  } else {
+    tskb = tp->skb_pool->alloc_skb();
+    if (tskb == nullptr) return -ENOBUFS;  // (the kernel forces the allocation)
+    skb_reserve(tskb, kTcpHeadroom);
+    tcp_skb_entail(tp, tskb);
+    TCP_SKB_CB(tskb)->tcp_flags |= TCPHDR_FIN;
+    TCP_SKB_CB(tskb)->end_seq++;
+    tp->write_seq++;
+  }
+  tcp_push_pending_frames(tp, tcp_current_mss(tp, dst_mtu), TCP_NAGLE_OFF, xmit);
+  return 0;
+}
+
 void tcp_write_queue_purge(tcp_sock* tp) {
   skb_queue_purge(&tp->write_queue);
   skb_queue_purge(&tp->rtx_queue);

@@ -42,6 +42,10 @@ int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, ui
 void tcp_sock_set_cork(tcp_sock* tp, bool on, uint32_t dst_mtu, TcpXmitFn xmit);
 void tcp_sock_set_nodelay(tcp_sock* tp, bool on, uint32_t dst_mtu, TcpXmitFn xmit);
 
+// shutdown(SHUT_WR)'s FIN: set on the unsent tail skb, else a new empty skb; then pushed.
+// 0 or -ENOBUFS. The state machine (FIN_WAIT1 ...) is the next slice's. kernel: tcp_send_fin()
+int tcp_send_fin(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit);
+
 // Drops every queued skb and the payload buffer. Not the kernel's close; for tests and teardown.
 void tcp_write_queue_purge(tcp_sock* tp);
 

@@ -1,6 +1,8 @@
-// stack/tcp/tcp_sock.h — the TCP socket state the output path reads and writes, and the per-skb
+// stack/tcp/tcp_sock.h — the TCP socket state the send and receive paths read and write, and the per-skb
 // control block. Kernel counterparts: struct tcp_sock (include/linux/tcp.h), struct tcp_options_received,
-// struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h). Only output-path fields are here so far.
+// struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h), the icsk_* fields of struct
+// inet_connection_sock. Only what an ESTABLISHED connection uses: no state machine, SACK
+// scoreboard, urgent data, keepalive or congestion-control module state yet.
 #pragma once
 
 #include <cstdint>
@@ -35,23 +37,67 @@ struct tcp_options_received {
   uint8_t rcv_wscale = 0;   // our shift: applied to windows we advertise
   uint32_t ts_recent = 0;   // TSval to echo (TSecr)
   uint16_t mss_clamp = 0xffff;  // the peer's MSS option (or TCP_MAXSEG), caps mss
+  uint16_t user_mss = 0;    // TCP_MAXSEG
+  // Set by tcp_parse_options() for the segment being processed.
+  bool saw_tstamp = false;
+  bool saw_unknown = false;
+  uint32_t rcv_tsval = 0;
+  uint32_t rcv_tsecr = 0;
 };
 
 // kernel: struct tcp_skb_cb, kept in skb->cb. Sequence numbers cover the payload (+1 for SYN/FIN).
 struct tcp_skb_cb {
   uint32_t seq = 0;
   uint32_t end_seq = 0;
+  uint32_t ack_seq = 0;   // received segments: the ACK field (kernel: TCP_SKB_CB(skb)->ack_seq)
   uint8_t tcp_flags = 0;  // TCPHDR_*
   bool eor = false;       // MSG_EOR: never append to this skb (tcp_skb_can_collapse_to())
   uint16_t tcp_gso_segs = 0;  // kernel: tcp_skb_pcount(); 0 = not yet computed for this mss
   uint16_t tcp_gso_size = 0;
+  uint8_t sacked = 0;     // TCPCB_* state of a sent skb (kernel: TCP_SKB_CB(skb)->sacked)
   uint64_t sent_us = 0;   // when it was last transmitted (kernel: skb->skb_mstamp_ns)
 };
+
+// kernel: TCPCB_* bits of tcp_skb_cb::sacked, include/net/tcp.h (no SACK scoreboard yet: only
+// the loss and retransmission marks).
+inline constexpr uint8_t TCPCB_SACKED_RETRANS = 0x02;  // retransmitted, not yet acked (in retrans_out)
+inline constexpr uint8_t TCPCB_LOST = 0x04;            // marked lost (in lost_out)
+inline constexpr uint8_t TCPCB_EVER_RETRANS = 0x80;    // retransmitted at least once (Karn: no RTT sample)
 static_assert(sizeof(tcp_skb_cb) <= sizeof(sk_buff::cb));
 
 // kernel: TCP_SKB_CB()
 inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
 inline const tcp_skb_cb* TCP_SKB_CB(const sk_buff* skb) { return reinterpret_cast<const tcp_skb_cb*>(skb->cb); }
+
+// kernel: enum inet_csk_ack_state_t, include/net/inet_connection_sock.h
+inline constexpr uint8_t ICSK_ACK_SCHED = 1;
+inline constexpr uint8_t ICSK_ACK_TIMER = 2;
+inline constexpr uint8_t ICSK_ACK_PUSHED = 4;
+inline constexpr uint8_t ICSK_ACK_PUSHED2 = 8;
+inline constexpr uint8_t ICSK_ACK_NOW = 16;  // "Send the next ACK immediately (once)"
+
+// kernel: ICSK_TIME_* (which event icsk_retransmit_timer stands for), include/net/inet_connection_sock.h
+inline constexpr uint8_t ICSK_TIME_RETRANS = 1;
+inline constexpr uint8_t ICSK_TIME_PROBE0 = 3;
+
+// kernel: enum tcp_ca_state, include/uapi/linux/tcp.h
+inline constexpr uint8_t TCP_CA_Open = 0;
+inline constexpr uint8_t TCP_CA_Disorder = 1;
+inline constexpr uint8_t TCP_CA_CWR = 2;
+inline constexpr uint8_t TCP_CA_Recovery = 3;
+inline constexpr uint8_t TCP_CA_Loss = 4;
+
+// A timer the owner of the clock runs (tcp_timers_run(), stack/tcp/tcp_timer.h): a deadline in
+// the microseconds of tcp_mstamp. kernel: struct timer_list, sk_reset_timer(), sk_stop_timer()
+struct tcp_timer {
+  bool pending = false;
+  uint64_t expires = 0;
+};
+inline void sk_reset_timer(tcp_timer* t, uint64_t expires) {
+  t->pending = true;
+  t->expires = expires;
+}
+inline void sk_stop_timer(tcp_timer* t) { t->pending = false; }
 
 // kernel: before(), after() — sequence-space comparisons, include/net/tcp.h (RFC 9293 §3.4)
 inline bool before(uint32_t seq1, uint32_t seq2) { return static_cast<int32_t>(seq1 - seq2) < 0; }
@@ -74,13 +120,47 @@ struct tcp_sock {
   uint32_t snd_wnd = 0;     // the peer's window, already scaled
   uint32_t max_window = 0;  // largest snd_wnd seen
   uint32_t snd_cwnd = 10;   // congestion window, in segments (kernel: TCP_INIT_CWND)
-  uint32_t packets_out = 0; // segments sent and not acked (no SACK/loss accounting yet)
+  uint32_t snd_ssthresh = 0x7fffffff;  // kernel: TCP_INFINITE_SSTHRESH
+  uint32_t snd_cwnd_cnt = 0;    // ACKed segments towards the next +1 in congestion avoidance
+  uint32_t snd_cwnd_clamp = 0xffffffff;
+  uint32_t high_seq = 0;        // snd_nxt when recovery or loss began
+  uint8_t icsk_ca_state = 0;    // TCP_CA_*
+  bool is_cwnd_limited = false; // kernel: tcp_cwnd_validate()'s record for the current window
+  uint32_t max_packets_out = 0;
+  uint32_t cwnd_usage_seq = 0;
+  uint32_t packets_out = 0; // segments sent and not acked
+  uint32_t lost_out = 0;    // of those, marked lost (TCPCB_LOST)
+  uint32_t retrans_out = 0; // of those, retransmitted and not yet acked (TCPCB_SACKED_RETRANS)
+  uint32_t sacked_out = 0;  // without SACK: the duplicate ACKs counted (kernel: tcp_add_reno_sack())
   uint32_t snd_up = 0;      // urgent pointer (urgent mode not supported yet: snd_up == snd_una)
 
-  // Receive side, for the ACK field and the advertised window.
+  // Receive side (RFC 9293 §3.3.1).
   uint32_t rcv_nxt = 0;
-  uint32_t rcv_wnd = 0;
+  uint32_t rcv_wnd = 0;     // the window last advertised
   uint32_t rcv_wup = 0;     // rcv_nxt at the last window update (kernel: tcp_select_window())
+  uint32_t copied_seq = 0;  // head of the data not yet read by the user
+  // Receive memory in payload bytes (the kernel counts truesize scaled by scaling_ratio:
+  // tcp_win_from_space()). rcvbuf 0: no receive path configured — the advertised window is
+  // rcv_wnd as set (the output-only tests). No autotuning (tcp_rcv_space_adjust), no rcv_ssthresh
+  // growth (tcp_grow_window): the window offers all free space up to window_clamp.
+  uint32_t rcvbuf = 0;      // kernel: sk_rcvbuf
+  uint32_t rmem_alloc = 0;  // kernel: sk_rmem_alloc — bytes in receive_queue and out_of_order_queue
+  uint32_t window_clamp = 65535u << 14;
+  uint16_t advmss = 1460;   // the MSS we announced (kernel: tp->advmss)
+  bool rcv_shutdown = false;  // a FIN was received (kernel: sk_shutdown & RCV_SHUTDOWN)
+  // kernel: inet_csk(sk)->icsk_ack — delayed-ACK state; times in jiffies (ms, HZ = 1000).
+  struct {
+    uint8_t pending = 0;    // ICSK_ACK_*
+    uint8_t quick = 0;      // quick ACKs left
+    bool pingpong = false;  // interactive: ACKs ride on replies (only entered on FIN here)
+    uint32_t ato = 0;       // delayed-ACK timeout, ms
+    uint32_t timeout = 0;   // when the delayed ACK is due, ms
+    uint32_t lrcvtime = 0;  // when data last arrived, ms
+    uint32_t rcv_mss = 0;   // estimate of the peer's MSS
+  } icsk_ack;
+  tcp_timer icsk_delack_timer;
+  SkbQueue receive_queue;        // in order, from copied_seq (kernel: sk_receive_queue)
+  SkbQueue out_of_order_queue;   // sorted by seq (kernel: an rbtree; a list here)
 
   // MSS (kernel: tp->mss_cache, tp->tcp_header_len, icsk->icsk_pmtu_cookie, icsk_ext_hdr_len).
   uint32_t mss_cache = TCP_MSS_DEFAULT;
@@ -99,7 +179,22 @@ struct tcp_sock {
   uint8_t nonagle = 0;           // TCP_NAGLE_* bits
   uint32_t tsoffset = 0;         // added to the clock for TSval (kernel: tp->tsoffset)
   uint64_t tcp_mstamp = 0;       // "now" in microseconds, injected (kernel: tp->tcp_mstamp)
-  uint32_t srtt_us = 0;          // smoothed RTT << 3 (kernel: tp->srtt_us), for TSO deferral
+  uint32_t srtt_us = 0;          // smoothed RTT << 3 (kernel: tp->srtt_us), 0 before the first sample
+
+  // RTT estimator and RTO (kernel: tp->mdev_us, mdev_max_us, rttvar_us, rtt_seq; icsk_rto,
+  // icsk_backoff, icsk_retransmits). RTO in microseconds, always a whole number of ms (HZ=1000).
+  uint32_t mdev_us = 0;          // mean deviation << 2
+  uint32_t mdev_max_us = 0;      // largest mdev of the last RTT
+  uint32_t rttvar_us = 0;        // smoothed mdev_max
+  uint32_t rtt_seq = 0;          // sequence number ending the current RTT
+  uint32_t icsk_rto = 1000000;   // kernel: TCP_TIMEOUT_INIT (1 s, RFC 6298 §2.1)
+  uint8_t icsk_backoff = 0;
+  uint8_t icsk_retransmits = 0;
+  uint32_t snd_wl1 = 0;          // seq of the segment that last updated snd_wnd (RFC 9293 SND.WL1)
+  uint32_t ts_recent_stamp = 0;  // seconds, when ts_recent was stored (kernel: ktime_get_seconds())
+  tcp_timer icsk_retransmit_timer;  // RTO or zero-window probe, as icsk_pending says
+  uint8_t icsk_pending = 0;         // ICSK_TIME_RETRANS, ICSK_TIME_PROBE0 or 0
+  uint8_t icsk_probes_out = 0;      // zero-window probes sent unanswered
 
   // Where skbs and payload buffers come from (kernel: the slab and sk_page_frag()); the socket's
   // current payload buffer and how much of it is used.
@@ -121,8 +216,11 @@ inline bool tcp_write_queue_empty(const tcp_sock* tp) { return tp->write_seq == 
 inline bool tcp_rtx_queue_empty(const tcp_sock* tp) { return skb_queue_empty(tp->rtx_queue); }
 // kernel: tcp_wnd_end() — the right edge of the peer's window.
 inline uint32_t tcp_wnd_end(const tcp_sock* tp) { return tp->snd_una + tp->snd_wnd; }
-// kernel: tcp_packets_in_flight() (no sacked_out/lost_out/retrans_out yet)
-inline uint32_t tcp_packets_in_flight(const tcp_sock* tp) { return tp->packets_out; }
+// kernel: tcp_left_out(), tcp_packets_in_flight() — "packets_out - left_out + retrans_out"
+inline uint32_t tcp_left_out(const tcp_sock* tp) { return tp->sacked_out + tp->lost_out; }
+inline uint32_t tcp_packets_in_flight(const tcp_sock* tp) {
+  return tp->packets_out - tcp_left_out(tp) + tp->retrans_out;
+}
 // kernel: tcp_skb_pcount()
 inline uint32_t tcp_skb_pcount(const sk_buff* skb) { return TCP_SKB_CB(skb)->tcp_gso_segs; }
 

@@ -7,6 +7,11 @@
 
 #include "gtest/gtest.h"
 #include "stack/skb/pool.h"
+#include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_input.h"
+#include "stack/tcp/tcp_input_parse.h"
+#include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_recvmsg.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_sendmsg.h"
 #include "stack/wire/tcp.h"
@@ -29,6 +34,7 @@ inline std::ostream& operator<<(std::ostream& os, const Seg& s) {
 }
 
 inline constexpr uint32_t kIsn = 1000;
+inline constexpr uint32_t kPeerIsn = 5000;  // the peer's sequence space starts here (tp.rcv_nxt)
 inline constexpr uint8_t kAck = TCPHDR_ACK;
 inline constexpr uint8_t kAckPsh = TCPHDR_ACK | TCPHDR_PSH;
 
@@ -38,6 +44,12 @@ struct TcpBed {
   std::unique_ptr<SkbPool> skbs;
   tcp_sock tp;
   std::vector<Seg> segs;
+  struct AckField {  // the receive side of each segment sent: ACK field (relative to kPeerIsn), window
+    uint32_t ack = 0;
+    uint16_t window = 0;
+    bool operator==(const AckField&) const = default;
+  };
+  std::vector<AckField> acks;
   uint32_t mtu = 1500;
 
   // 1448-byte MSS (timestamps), TSO device, a 1 MiB peer window, cwnd 10.
@@ -60,7 +72,38 @@ struct TcpBed {
     tcp_sync_mss(&tp, mtu);
     tcp_sk_setup_caps(&tp, NetdevFeatures{.ip_csum = true, .l4_csum = true, .tso = true});
   }
-  ~TcpBed() { tcp_write_queue_purge(&tp); }
+  ~TcpBed() {
+    tcp_write_queue_purge(&tp);
+    tcp_rcv_queues_purge(&tp);
+  }
+  // A receive side as after a handshake with window scaling: `rcvbuf` bytes, scale 7, the whole
+  // buffer offered, rcv_mss from tcp_initialize_rcv_mss() (536).
+  void enable_receive(uint32_t rcvbuf = 262144) {
+    tp.rcvbuf = tp.window_clamp = rcvbuf;
+    tp.rx_opt.rcv_wscale = 7;
+    tp.rcv_wnd = rcvbuf;
+    tp.rcv_wup = tp.copied_seq = tp.rcv_nxt;
+    tcp_initialize_rcv_mss(&tp);
+  }
+  // A data segment from the peer at stream offset `off` (bytes [off, off+len)); payload byte i is
+  // the low byte of its sequence number. Runs tcp_rcv_established().
+  void data(uint32_t off, uint32_t len, uint8_t flags = TCPHDR_ACK, uint32_t tsval = 0) {
+    sk_buff* skb = incoming({.ack_rel = tp.snd_nxt - kIsn, .payload = len, .tsval = tsval, .flags = flags,
+                             .seq = kPeerIsn + off});
+    uint8_t* pay = skb->data + (skb->data[12] >> 4) * 4;
+    for (uint32_t i = 0; i < len; ++i) pay[i] = static_cast<uint8_t>(kPeerIsn + off + i);
+    tcp_rcv_established(&tp, skb, mtu, [this](sk_buff* s) { return xmit(s); });
+  }
+  int read(std::vector<uint8_t>* out, size_t n, int flags = 0) {
+    out->assign(n, 0);
+    int r = tcp_recvmsg(&tp, out->data(), n, flags, [this](sk_buff* s) { return xmit(s); });
+    out->resize(r > 0 ? static_cast<size_t>(r) : 0);
+    return r;
+  }
+  std::vector<AckField> take_acks() {
+    segs.clear();
+    return std::exchange(acks, {});
+  }
 
   int xmit(sk_buff* skb) {
     auto th = TcpHdrView::parse(absl::MakeConstSpan(skb->data, skb_headlen(skb)));
@@ -68,6 +111,7 @@ struct TcpBed {
     if (th) {
       segs.push_back(Seg{.seq = th->seq() - kIsn, .len = skb->len - th->doff() * 4u, .flags = th->flags(),
                          .gso_segs = skb_shinfo(skb)->gso_segs, .gso_size = skb_shinfo(skb)->gso_size});
+      acks.push_back(AckField{th->ack_seq() - kPeerIsn, th->window()});
     }
     kfree_skb(skb);
     return 0;
@@ -87,7 +131,55 @@ struct TcpBed {
     tp.packets_out = 0;
     skb_queue_purge(&tp.rtx_queue);
   }
-  std::vector<Seg> take() { return std::exchange(segs, {}); }
+  std::vector<Seg> take() {
+    acks.clear();
+    return std::exchange(segs, {});
+  }
+
+  // An incoming segment from the peer (data at the TCP header, cb filled, options parsed into
+  // tp.rx_opt as tcp_rcv_established() would): ACK field `kIsn + ack_rel`, our rcv_nxt as its seq
+  // unless `seq` is given, `payload` bytes, a timestamp option when tsval != 0.
+  struct In {
+    uint32_t ack_rel = 0;
+    uint16_t window = 65535;
+    uint32_t payload = 0;
+    uint32_t tsval = 0;
+    uint32_t tsecr = 0;
+    uint8_t flags = TCPHDR_ACK;
+    int64_t seq = -1;
+  };
+  sk_buff* incoming(const In& in) {
+    sk_buff* skb = skbs->alloc_skb();
+    skb_reserve(skb, 64);
+    uint32_t hl = in.tsval != 0 ? 32 : 20;
+    uint8_t* p = skb_put_zero(skb, hl + in.payload);
+    TcpHdr th = *TcpHdr::at(absl::MakeSpan(p, hl));
+    th.set_source(tp.dport);
+    th.set_dest(tp.sport);
+    th.set_seq(in.seq >= 0 ? static_cast<uint32_t>(in.seq) : tp.rcv_nxt);
+    th.set_ack_seq(kIsn + in.ack_rel);
+    th.set_doff(static_cast<uint8_t>(hl / 4));
+    th.set_flags(in.flags);
+    th.set_window(in.window);
+    if (in.tsval != 0) {
+      p[20] = p[21] = TCPOPT_NOP;
+      p[22] = TCPOPT_TIMESTAMP;
+      p[23] = TCPOLEN_TIMESTAMP;
+      store_be32(p + 24, in.tsval);
+      store_be32(p + 28, in.tsecr);
+    }
+    EXPECT_EQ(tcp_v4_check_segment(absl::MakeConstSpan(skb->data, skb->len), 0, 0, false, TCP_SKB_CB(skb)), 0);
+    uint8_t sack_off = 0;
+    tcp_parse_options(absl::MakeConstSpan(p, hl), true, &tp.rx_opt, &sack_off);
+    return skb;
+  }
+  // tcp_ack() for an incoming ACK; frees it.
+  int ack(const In& in, int flag = FLAG_UPDATE_TS_RECENT) {
+    sk_buff* skb = incoming(in);
+    int r = tcp_ack(&tp, skb, flag, [this](sk_buff* s) { return xmit(s); });
+    kfree_skb(skb);
+    return r;
+  }
 };
 
 }  // namespace xmit::testing_tcp

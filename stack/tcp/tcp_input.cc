@@ -1,0 +1,276 @@
+// stack/tcp/tcp_input.cc — the established receive path. Kernel counterparts and what is
+// simplified: tcp_input.h.
+#include "stack/tcp/tcp_input.h"
+
+#include <algorithm>
+
+#include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_input_parse.h"
+#include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_options.h"
+#include "stack/tcp/tcp_output_ack.h"
+#include "stack/wire/tcp.h"
+
+namespace xmit {
+
+inline constexpr int TCP_PAWS_WINDOW = 1;  // kernel: include/net/tcp.h
+
+static void tcp_drop(tcp_sock* tp, sk_buff* skb, bool charged) {
+  if (charged) tp->rmem_alloc -= skb->len;
+  kfree_skb(skb);
+}
+
+static void tcp_queue_rcv(tcp_sock* tp, sk_buff* skb) {  // kernel: tcp_queue_rcv() (no coalescing)
+  skb_queue_tail(&tp->receive_queue, skb);
+  tp->rcv_nxt = TCP_SKB_CB(skb)->end_seq;  // kernel: tcp_rcv_nxt_update()
+}
+
+// kernel: tcp_measure_rcv_mss() (the last_seg_size / TCP_REMNANT refinement is left out)
+static void tcp_measure_rcv_mss(tcp_sock* tp, const sk_buff* skb) {
+  uint32_t len = skb->len;
+  if (len >= tp->icsk_ack.rcv_mss) {
+    tp->icsk_ack.rcv_mss = std::min<uint32_t>(len, tp->advmss);
+  } else {
+    // "Otherwise, we make more careful check taking into account, that SACKs block is variable."
+    if (tp->icsk_ack.pending & ICSK_ACK_PUSHED) tp->icsk_ack.pending |= ICSK_ACK_PUSHED2;
+    tp->icsk_ack.pending |= ICSK_ACK_PUSHED;
+  }
+}
+
+// kernel: tcp_event_data_recv(), net/ipv4/tcp_input.c — the delayed-ACK engine's clock.
+static void tcp_event_data_recv(tcp_sock* tp, const sk_buff* skb) {
+  inet_csk_schedule_ack(tp);
+  tcp_measure_rcv_mss(tp, skb);
+  uint32_t now = tcp_jiffies32(tp);
+  if (tp->icsk_ack.ato == 0) {
+    // "The _first_ data packet received, initialize delayed ACK engine."
+    tcp_incr_quickack(tp, TCP_MAX_QUICKACKS);
+    tp->icsk_ack.ato = TCP_ATO_MIN;
+  } else {
+    uint32_t m = now - tp->icsk_ack.lrcvtime;
+    if (m <= TCP_ATO_MIN / 2) {
+      // "The fastest case is the first."
+      tp->icsk_ack.ato = (tp->icsk_ack.ato >> 1) + TCP_ATO_MIN / 2;
+    } else if (m < tp->icsk_ack.ato) {
+      tp->icsk_ack.ato = (tp->icsk_ack.ato >> 1) + m;
+      tp->icsk_ack.ato = std::min(tp->icsk_ack.ato, tp->icsk_rto / 1000);
+    } else if (m > tp->icsk_rto / 1000) {
+      // "Too long gap. Apparently sender failed to restart window, so that we send ACKs quickly."
+      tcp_incr_quickack(tp, TCP_MAX_QUICKACKS);
+    }
+  }
+  tp->icsk_ack.lrcvtime = now;
+}
+
+// kernel: tcp_fin() for ESTABLISHED: RCV_SHUTDOWN, CLOSE_WAIT's pingpong, the out-of-order queue
+// purged ("It _is_ possible, that we have something out-of-order _after_ FIN.").
+static void tcp_fin(tcp_sock* tp) {
+  inet_csk_schedule_ack(tp);
+  tp->rcv_shutdown = true;
+  tp->icsk_ack.pingpong = true;  // kernel: inet_csk_enter_pingpong_mode()
+  while (sk_buff* skb = skb_dequeue(&tp->out_of_order_queue)) tcp_drop(tp, skb, true);
+}
+
+// kernel: tcp_ofo_queue() — moves what now continues rcv_nxt to the receive queue.
+static void tcp_ofo_queue(tcp_sock* tp) {
+  while (sk_buff* skb = tp->out_of_order_queue.head) {
+    if (after(TCP_SKB_CB(skb)->seq, tp->rcv_nxt)) break;
+    skb_unlink(skb, &tp->out_of_order_queue);
+    if (!after(TCP_SKB_CB(skb)->end_seq, tp->rcv_nxt)) {  // covered by what came in order
+      tcp_drop(tp, skb, true);
+      continue;
+    }
+    bool fin = TCP_SKB_CB(skb)->tcp_flags & TCPHDR_FIN;
+    tcp_queue_rcv(tp, skb);
+    if (fin) {
+      tcp_fin(tp);  // "tcp_fin() purges whole OFO queue, so we must end this loop right now."
+      break;
+    }
+  }
+}
+
+// kernel: tcp_data_queue_ofo() — sorted insert; a segment all of whose bytes are held is dropped,
+// held segments the new one covers are dropped; partial overlaps are kept (tcp_recvmsg() reads
+// from copied_seq whatever the skb's start).
+static void tcp_data_queue_ofo(tcp_sock* tp, sk_buff* skb) {
+  if (tp->rmem_alloc + skb->len > tp->rcvbuf) {  // tcp_try_rmem_schedule() failed (no pruning)
+    kfree_skb(skb);
+    return;
+  }
+  inet_csk_schedule_ack(tp);
+  uint32_t seq = TCP_SKB_CB(skb)->seq, end_seq = TCP_SKB_CB(skb)->end_seq;
+  SkbQueue* q = &tp->out_of_order_queue;
+  // "In the typical case, we are adding an skb to the end of the list."
+  sk_buff* pos = q->tail;
+  while (pos != nullptr && before(seq, TCP_SKB_CB(pos)->seq)) pos = pos->prev;
+  // pos: the last held skb starting at or before seq (or none).
+  if (pos != nullptr && before(seq, TCP_SKB_CB(pos)->end_seq)) {
+    if (!after(end_seq, TCP_SKB_CB(pos)->end_seq)) {
+      kfree_skb(skb);  // "All the bits are present. Drop."
+      return;
+    }
+    if (!after(seq, TCP_SKB_CB(pos)->seq)) {
+      // "skb's seq == skb1's seq and skb covers skb1. Replace skb1 with skb."
+      sk_buff* prev = pos->prev;
+      skb_unlink(pos, q);
+      tcp_drop(tp, pos, true);
+      pos = prev;
+    }
+  }
+  if (pos != nullptr) {
+    skb_queue_after(q, pos, skb);
+  } else if (q->head != nullptr) {
+    skb_queue_before(q, q->head, skb);
+  } else {
+    skb_queue_tail(q, skb);
+  }
+  tp->rmem_alloc += skb->len;
+  // merge_right: "Remove other segments covered by skb."
+  while (sk_buff* next = skb->next) {
+    if (!after(end_seq, TCP_SKB_CB(next)->seq)) break;
+    if (before(end_seq, TCP_SKB_CB(next)->end_seq)) break;
+    skb_unlink(next, q);
+    tcp_drop(tp, next, true);
+  }
+  // "For non sack flows, do not grow window to force DUPACK and trigger fast retransmit."
+}
+
+// kernel: tcp_data_queue(), net/ipv4/tcp_input.c
+void tcp_data_queue(tcp_sock* tp, sk_buff* skb) {
+  const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+  if (tcb->seq == tcb->end_seq) {  // a pure ACK
+    kfree_skb(skb);
+    return;
+  }
+  if (tcb->seq == tp->rcv_nxt || (before(tcb->seq, tp->rcv_nxt) && after(tcb->end_seq, tp->rcv_nxt))) {
+    if (tcp_receive_window(tp) == 0) {
+      // "Some stacks are known to send bare FIN packets in a loop even if we send RWIN 0"
+      if (!(skb->len == 0 && (tcb->tcp_flags & TCPHDR_FIN))) {
+        tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);  // out_of_window
+        inet_csk_schedule_ack(tp);
+        kfree_skb(skb);
+        return;
+      }
+    }
+    // queue_and_out: "Ok. In sequence. In window." (a partial packet, seq < rcv_nxt < end_seq,
+    // is queued whole; tcp_recvmsg() skips its old bytes)
+    if (tp->rmem_alloc + skb->len > tp->rcvbuf && !skb_queue_empty(tp->receive_queue) && skb->len != 0) {
+      tp->icsk_ack.pending |= ICSK_ACK_NOW;
+      inet_csk_schedule_ack(tp);
+      kfree_skb(skb);
+      return;
+    }
+    tp->rmem_alloc += skb->len;
+    bool fin = tcb->tcp_flags & TCPHDR_FIN;
+    bool has_data = skb->len != 0;
+    if (has_data) tcp_event_data_recv(tp, skb);
+    tcp_queue_rcv(tp, skb);
+    if (fin) tcp_fin(tp);
+    if (!skb_queue_empty(tp->out_of_order_queue)) {
+      tcp_ofo_queue(tp);
+      // "RFC5681. 4.2. SHOULD send immediate ACK, when gap in queue is filled."
+      if (skb_queue_empty(tp->out_of_order_queue)) tp->icsk_ack.pending |= ICSK_ACK_NOW;
+    }
+    return;
+  }
+  if (!after(tcb->end_seq, tp->rcv_nxt)) {
+    // "A retransmit, 2nd most common case.  Force an immediate ack."
+    tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
+    inet_csk_schedule_ack(tp);
+    kfree_skb(skb);
+    return;
+  }
+  // "Out of window. F.e. zero window probe."
+  if (!before(tcb->seq, tp->rcv_nxt + tcp_receive_window(tp))) {
+    tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
+    inet_csk_schedule_ack(tp);
+    kfree_skb(skb);
+    return;
+  }
+  tcp_data_queue_ofo(tp, skb);
+}
+
+// kernel: __tcp_ack_snd_check(sk, ofo_possible = 1), net/ipv4/tcp_input.c (sk_rcvlowat = 1)
+static void tcp_ack_snd_check_core(tcp_sock* tp, TcpXmitFn xmit) {
+  // "More than one full frame received..." "... and right edge of window advances far enough."
+  if (((tp->rcv_nxt - tp->rcv_wup) > tp->icsk_ack.rcv_mss &&
+       (tp->rcv_nxt - tp->copied_seq < 1 || (tp->rcvbuf != 0 ? tcp_select_window_core(tp) : tp->rcv_wnd) >= tp->rcv_wnd)) ||
+      // "We ACK each frame or..."
+      tcp_in_quickack_mode(tp) ||
+      // "Protocol state mandates a one-time immediate ACK"
+      (tp->icsk_ack.pending & ICSK_ACK_NOW)) {
+    tcp_send_ack(tp, xmit);
+    return;
+  }
+  if (skb_queue_empty(tp->out_of_order_queue)) {
+    tcp_send_delayed_ack(tp, xmit);
+    return;
+  }
+  // Out-of-order data held: without SACK there is no ACK compression, ACK now.
+  tcp_send_ack(tp, xmit);
+}
+
+// kernel: tcp_ack_snd_check()
+void tcp_ack_snd_check(tcp_sock* tp, TcpXmitFn xmit) {
+  if (!inet_csk_ack_scheduled(tp)) return;
+  tcp_ack_snd_check_core(tp, xmit);
+}
+
+// kernel: tcp_send_dupack() — an old or out-of-window segment: ACK at once (and quick-ACK mode
+// when it repeated data we already had: the peer may not have seen our ACK).
+static void tcp_send_dupack(tcp_sock* tp, const sk_buff* skb, TcpXmitFn xmit) {
+  const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+  if (tcb->end_seq != tcb->seq && before(tcb->seq, tp->rcv_nxt)) tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
+  tcp_send_ack(tp, xmit);
+}
+
+// kernel: tcp_paws_discard() — RFC 7323 §5: an older TSval than ts_recent by more than a tick.
+static bool tcp_paws_discard(const tcp_sock* tp) {
+  return !tcp_paws_check(tp, TCP_PAWS_WINDOW);
+}
+
+// kernel: tcp_rcv_established(), net/ipv4/tcp_input.c (the slow path), with tcp_validate_incoming()
+void tcp_rcv_established(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit) {
+  const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+  const uint32_t hdr_len = (skb->data[12] >> 4) * 4u;
+  uint8_t sack_off = 0;
+  tcp_parse_options(absl::MakeConstSpan(skb->data, hdr_len), true, &tp->rx_opt, &sack_off);
+  if (tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0) tp->rx_opt.rcv_tsecr -= tp->tsoffset;
+  const uint8_t flags = tcb->tcp_flags;
+  // tcp_validate_incoming(): "RFC1323: H1. Apply PAWS check first."
+  if (tp->rx_opt.saw_tstamp && tp->rx_opt.tstamp_ok && !(flags & TCPHDR_RST) && tcp_paws_discard(tp)) {
+    tcp_send_dupack(tp, skb, xmit);
+    kfree_skb(skb);
+    return;
+  }
+  // "Step 1: check sequence number"
+  if (!tcp_sequence(tp, tcb->seq, tcb->end_seq)) {
+    // "RFC793, page 37: If a segment's contents straddle the boundary ... send an ACK"
+    if (!(flags & TCPHDR_RST)) tcp_send_dupack(tp, skb, xmit);
+    kfree_skb(skb);
+    return;
+  }
+  // RST and SYN in this state are the handshake/teardown slice's (dropped here); "if (!th->ack
+  // && !th->rst && !th->syn) goto discard".
+  if ((flags & (TCPHDR_RST | TCPHDR_SYN)) || !(flags & TCPHDR_ACK)) {
+    kfree_skb(skb);
+    return;
+  }
+  if (tcp_ack(tp, skb, FLAG_UPDATE_TS_RECENT, xmit) < 0) {
+    kfree_skb(skb);
+    return;
+  }
+  skb_pull(skb, hdr_len);
+  tcp_data_queue(tp, skb);
+  // kernel: tcp_data_snd_check() -> tcp_push_pending_frames()
+  if (tcp_send_head(tp) != nullptr) tcp_push_pending_frames(tp, tcp_current_mss(tp, dst_mtu), tp->nonagle, xmit);
+  tcp_ack_snd_check(tp, xmit);
+}
+
+void tcp_rcv_queues_purge(tcp_sock* tp) {
+  skb_queue_purge(&tp->receive_queue);
+  skb_queue_purge(&tp->out_of_order_queue);
+  tp->rmem_alloc = 0;
+}
+
+}  // namespace xmit

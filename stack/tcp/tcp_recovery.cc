@@ -1,0 +1,196 @@
+// stack/tcp/tcp_recovery.cc — fast retransmit, NewReno recovery, the loss state, Reno cwnd growth.
+// Kernel counterparts and what is simplified: tcp_recovery.h.
+#include "stack/tcp/tcp_recovery.h"
+
+#include <algorithm>
+
+#include "stack/tcp/tcp_ack.h"
+
+namespace xmit {
+
+// kernel: tcp_is_cwnd_limited(), include/net/tcp.h
+bool tcp_is_cwnd_limited(const tcp_sock* tp) {
+  if (tp->is_cwnd_limited) return true;
+  // "If in slow start, ensure cwnd grows to twice what was ACKed."
+  if (tcp_in_slow_start(tp)) return tp->snd_cwnd < 2 * tp->max_packets_out;
+  return false;
+}
+
+// kernel: tcp_cwnd_validate(), net/ipv4/tcp_output.c
+void tcp_cwnd_validate(tcp_sock* tp, bool is_cwnd_limited) {
+  if (!before(tp->snd_una, tp->cwnd_usage_seq) || is_cwnd_limited ||
+      (!tp->is_cwnd_limited && tp->packets_out > tp->max_packets_out)) {
+    tp->is_cwnd_limited = is_cwnd_limited;
+    tp->max_packets_out = tp->packets_out;
+    tp->cwnd_usage_seq = tp->snd_nxt;
+  }
+}
+
+// kernel: tcp_slow_start(), net/ipv4/tcp_cong.c
+static uint32_t tcp_slow_start(tcp_sock* tp, uint32_t acked) {
+  uint32_t cwnd = std::min(tp->snd_cwnd + acked, tp->snd_ssthresh);
+  acked -= cwnd - tp->snd_cwnd;
+  tp->snd_cwnd = std::min(cwnd, tp->snd_cwnd_clamp);
+  return acked;
+}
+
+// kernel: tcp_cong_avoid_ai(), net/ipv4/tcp_cong.c — "In theory this is tp->snd_cwnd += 1 / tp->snd_cwnd"
+static void tcp_cong_avoid_ai(tcp_sock* tp, uint32_t w, uint32_t acked) {
+  // "If credits accumulated at a higher w, apply them gently now."
+  if (tp->snd_cwnd_cnt >= w) {
+    tp->snd_cwnd_cnt = 0;
+    tp->snd_cwnd++;
+  }
+  tp->snd_cwnd_cnt += acked;
+  if (tp->snd_cwnd_cnt >= w) {
+    uint32_t delta = tp->snd_cwnd_cnt / w;
+    tp->snd_cwnd_cnt -= delta * w;
+    tp->snd_cwnd += delta;
+  }
+  tp->snd_cwnd = std::min(tp->snd_cwnd, tp->snd_cwnd_clamp);
+}
+
+// kernel: tcp_reno_cong_avoid(), net/ipv4/tcp_cong.c
+void tcp_reno_cong_avoid(tcp_sock* tp, uint32_t acked) {
+  if (!tcp_is_cwnd_limited(tp)) return;
+  // "In "safe" area, increase."
+  if (tcp_in_slow_start(tp)) {
+    acked = tcp_slow_start(tp, acked);
+    if (acked == 0) return;
+  }
+  // "In dangerous area, increase slowly."
+  tcp_cong_avoid_ai(tp, tp->snd_cwnd, acked);
+}
+
+// kernel: tcp_retransmit_skb() / __tcp_retransmit_skb(), net/ipv4/tcp_output.c
+int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
+  tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+  if (before(tcb->seq, tp->snd_una)) {
+    if (!after(tcb->end_seq, tp->snd_una)) return -EINVAL;  // fully acked: the kernel WARNs
+    uint32_t pcount = tcp_skb_pcount(skb);
+    if (tcp_trim_head(skb, tp->snd_una - tcb->seq) != 0) return -ENOMEM;
+    // The trim may drop a segment from the skb's count: keep the counters in step.
+    uint32_t gone = pcount - tcp_skb_pcount(skb);
+    tp->packets_out -= gone;
+    if (tcb->sacked & TCPCB_LOST) tp->lost_out -= gone;
+    if (tcb->sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= gone;
+  }
+  int err = tcp_transmit_skb(tp, skb, xmit);
+  if (err != 0) return err;
+  if (!(tcb->sacked & TCPCB_SACKED_RETRANS)) tp->retrans_out += tcp_skb_pcount(skb);
+  tcb->sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS;  // kernel: TCPCB_RETRANS
+  return 0;
+}
+
+// kernel: tcp_xmit_retransmit_queue(), net/ipv4/tcp_output.c
+void tcp_xmit_retransmit_queue(tcp_sock* tp, TcpXmitFn xmit) {
+  for (sk_buff* skb = tp->rtx_queue.head; skb != nullptr; skb = skb->next) {
+    if (tcp_packets_in_flight(tp) >= tp->snd_cwnd) break;
+    uint8_t sacked = TCP_SKB_CB(skb)->sacked;
+    if (!(sacked & TCPCB_LOST) || (sacked & TCPCB_SACKED_RETRANS)) continue;
+    if (tcp_retransmit_skb(tp, skb, xmit) != 0) break;
+    if (skb == tp->rtx_queue.head) tcp_rearm_rto(tp);  // kernel: "if (skb == rtx_head ...) tcp_reset_xmit_timer(...)"
+  }
+}
+
+// kernel: tcp_enter_loss() as in Linux 4.x (tcp_clear_retrans_partial(), every skb marked lost)
+void tcp_enter_loss(tcp_sock* tp) {
+  // "Reduce ssthresh if it has not yet been made inside this window."
+  if (tp->icsk_ca_state <= TCP_CA_Disorder || !before(tp->snd_una, tp->high_seq) ||
+      (tp->icsk_ca_state == TCP_CA_Loss && tp->icsk_retransmits == 0)) {
+    tp->snd_ssthresh = tcp_reno_ssthresh(tp);
+  }
+  // kernel: tcp_timeout_mark_lost() (first, so that the cwnd below counts nothing in flight)
+  tp->sacked_out = 0;  // kernel: tcp_reset_reno_sack()
+  tp->retrans_out = 0;
+  tp->lost_out = 0;
+  for (sk_buff* skb = tp->rtx_queue.head; skb != nullptr; skb = skb->next) {
+    TCP_SKB_CB(skb)->sacked = static_cast<uint8_t>((TCP_SKB_CB(skb)->sacked & TCPCB_EVER_RETRANS) | TCPCB_LOST);
+    tp->lost_out += tcp_skb_pcount(skb);
+  }
+  tp->snd_cwnd = tcp_packets_in_flight(tp) + 1;
+  tp->snd_cwnd_cnt = 0;
+  tp->icsk_ca_state = TCP_CA_Loss;
+  tp->high_seq = tp->snd_nxt;
+}
+
+// kernel: tcp_limit_reno_sacked() — "Limits sacked_out so that sum with lost_out isn't ever
+// larger than packets_out."
+static void tcp_limit_reno_sacked(tcp_sock* tp) {
+  uint32_t holes = std::min(std::max(tp->lost_out, 1u), tp->packets_out);
+  if (tp->sacked_out + holes > tp->packets_out) tp->sacked_out = tp->packets_out - holes;
+}
+
+// kernel: tcp_add_reno_sack() — "Emulate SACKs for SACKless connection: account for a new dupack."
+static void tcp_add_reno_sack(tcp_sock* tp) {
+  tp->sacked_out++;
+  tcp_limit_reno_sacked(tp);
+}
+
+// kernel: tcp_remove_reno_sacks() — "One ACK acked hole. The rest eat duplicate ACKs."
+static void tcp_remove_reno_sacks(tcp_sock* tp, uint32_t acked) {
+  if (acked == 0) return;
+  if (acked - 1 >= tp->sacked_out) {
+    tp->sacked_out = 0;
+  } else {
+    tp->sacked_out -= acked - 1;
+  }
+}
+
+// kernel: tcp_mark_head_lost(sk, 1, ...) — the oldest unacked skb is lost.
+static void tcp_mark_head_lost(tcp_sock* tp) {
+  sk_buff* skb = tp->rtx_queue.head;
+  if (skb == nullptr || (TCP_SKB_CB(skb)->sacked & TCPCB_LOST)) return;
+  TCP_SKB_CB(skb)->sacked |= TCPCB_LOST;
+  tp->lost_out += tcp_skb_pcount(skb);
+}
+
+// kernel: tcp_fastretrans_alert(), net/ipv4/tcp_input.c (the no-SACK paths)
+bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_acked, int flag) {
+  (void)prior_snd_una;
+  const bool is_dupack = !(flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP));
+  if (tp->packets_out == 0 && tp->sacked_out != 0) tp->sacked_out = 0;
+  switch (tp->icsk_ca_state) {
+    case TCP_CA_Recovery:
+      if (!before(tp->snd_una, tp->high_seq)) {
+        // Full ACK (RFC 6582 §3.2 step 3): end the reduction at ssthresh and leave recovery.
+        tp->snd_cwnd = tp->snd_ssthresh;  // kernel: tcp_end_cwnd_reduction()
+        tp->sacked_out = 0;
+        tp->icsk_ca_state = TCP_CA_Open;
+        return false;
+      }
+      if (!(flag & FLAG_SND_UNA_ADVANCED)) {
+        if (is_dupack) tcp_add_reno_sack(tp);
+        return false;
+      }
+      // Partial ACK (RFC 6582 §3.2 step 5): the new head is lost too.
+      tcp_remove_reno_sacks(tp, pkts_acked);
+      tcp_mark_head_lost(tp);
+      return true;
+    case TCP_CA_Loss:
+      // kernel: tcp_process_loss() — "Recovery is complete" once all sent in loss is acked.
+      if (flag & FLAG_SND_UNA_ADVANCED) tp->sacked_out = 0;
+      if (!before(tp->snd_una, tp->high_seq)) tp->icsk_ca_state = TCP_CA_Open;
+      return false;
+    default:
+      if (flag & FLAG_SND_UNA_ADVANCED) tp->sacked_out = 0;  // kernel: tcp_reset_reno_sack()
+      if (is_dupack) tcp_add_reno_sack(tp);
+      // kernel: tcp_time_to_recover() via tcp_dupack_heuristics(): sacked_out + 1 > reordering.
+      if (tp->sacked_out + 1 > TCP_REORDERING) {
+        // kernel: tcp_enter_recovery() + tcp_init_cwnd_reduction(); cwnd at ssthresh at once
+        // instead of PRR (tcp_recovery.h).
+        tp->snd_ssthresh = tcp_reno_ssthresh(tp);
+        tp->snd_cwnd = tp->snd_ssthresh;
+        tp->snd_cwnd_cnt = 0;
+        tp->high_seq = tp->snd_nxt;
+        tp->icsk_ca_state = TCP_CA_Recovery;
+        tcp_mark_head_lost(tp);
+        return true;
+      }
+      // kernel: tcp_try_to_open() / tcp_try_keep_open()
+      tp->icsk_ca_state = (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open;
+      return false;
+  }
+}
+
+}  // namespace xmit

@@ -1,0 +1,282 @@
+// tests/tcp/tcp_link.cc — the two-endpoint bed over sim_link (see tcp_link.h).
+#include "tests/tcp/tcp_link.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "gtest/gtest.h"
+#include "stack/tcp/tcp_input.h"
+#include "stack/tcp/tcp_input_parse.h"
+#include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_recvmsg.h"
+#include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_timer.h"
+#include "stack/wire/eth.h"
+#include "stack/wire/ipv4.h"
+#include "stack/wire/tcp.h"
+
+namespace xmit::testing_tcp {
+
+static uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint8_t stream_byte(int dir, uint64_t pos) {
+  return static_cast<uint8_t>(splitmix64((pos >> 3) ^ (uint64_t(dir) << 62)) >> ((pos & 7) * 8));
+}
+
+void stream_fill(int dir, uint64_t pos, uint8_t* out, size_t n) {
+  size_t i = 0;
+  for (; i < n && ((pos + i) & 7) != 0; ++i) out[i] = stream_byte(dir, pos + i);
+  for (; i + 8 <= n; i += 8) {  // one hash per 8 bytes, little-endian as stream_byte() takes them
+    uint64_t h = splitmix64(((pos + i) >> 3) ^ (uint64_t(dir) << 62));
+    for (int k = 0; k < 8; ++k) out[i + k] = static_cast<uint8_t>(h >> (k * 8));
+  }
+  for (; i < n; ++i) out[i] = stream_byte(dir, pos + i);
+}
+
+void StreamCheck::feed(const uint8_t* p, size_t n) {
+  uint8_t want[4096];
+  for (size_t done = 0; done < n;) {
+    size_t k = std::min(n - done, sizeof(want));
+    stream_fill(dir, pos, want, k);
+    if (ok() && std::memcmp(p + done, want, k) != 0) {
+      for (size_t i = 0; i < k; ++i) {
+        if (p[done + i] != want[i]) {
+          mismatch = pos + i;
+          break;
+        }
+      }
+    }
+    for (size_t i = 0; i < k; ++i) fnv = (fnv ^ p[done + i]) * 0x100000001b3ull;
+    pos += k;
+    done += k;
+  }
+}
+
+uint64_t stream_fnv(int dir, uint64_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  uint8_t buf[4096];
+  for (uint64_t pos = 0; pos < n;) {
+    size_t k = static_cast<size_t>(std::min<uint64_t>(n - pos, sizeof(buf)));
+    stream_fill(dir, pos, buf, k);
+    for (size_t i = 0; i < k; ++i) h = (h ^ buf[i]) * 0x100000001b3ull;
+    pos += k;
+  }
+  return h;
+}
+
+namespace {
+
+constexpr uint32_t kMtu = 1500;
+constexpr uint32_t kRcvBuf = 262144;
+
+// One segment into one frame: Ethernet + IPv4 (DF, checksum) + the segment's bytes.
+int link_xmit(LinkPeer* p, sk_buff* skb) {
+  uint8_t frame[ETH_HLEN + 20 + 1500];
+  const uint32_t len = skb->len;
+  if (skb_is_gso(skb) || len > kMtu - 20) {
+    ADD_FAILURE() << "segment larger than the MTU";
+    kfree_skb(skb);
+    return -EMSGSIZE;
+  }
+  EthRepr{.h_dest = {}, .h_source = {}, .h_proto = ETH_P_IP}.emit(*EthHdr::at(absl::MakeSpan(frame, ETH_HLEN)));
+  std::memcpy(frame, p->peer_mac, 6);
+  std::memcpy(frame + 6, p->dev->mac(), 6);
+  Ipv4Repr{.id = p->ident++, .frag_off = IP_DF, .protocol = IPPROTO_TCP, .saddr = p->tp.saddr,
+           .daddr = p->tp.daddr, .payload_len = static_cast<uint16_t>(len)}
+      .emit(*IpHdr::at(absl::MakeSpan(frame + ETH_HLEN, 20)));
+  skb_copy_bits(skb, 0, frame + ETH_HLEN + 20, len);
+  uint32_t seq = load_be32(frame + ETH_HLEN + 20 + 4);
+  uint32_t hl = (frame[ETH_HLEN + 20 + 12] >> 4) * 4u;
+  uint32_t end = seq + (len - hl);
+  if (len > hl && !after(end, p->high_sent)) ++p->retrans_frames;
+  if ((uint32_t{load_be16(frame + ETH_HLEN + 20 + 14)} << 7) < 1448) ++p->small_windows;
+  if (len == hl && seq == p->tp.snd_una - 1) ++p->probes;
+  if (after(end, p->high_sent)) p->high_sent = end;
+  kfree_skb(skb);
+  const FrameSeg seg{frame, ETH_HLEN + 20 + len};
+  const TxFrame tx{.segs = {&seg, 1}};
+  if (p->dev->xmit({&tx, 1}) != 1) {
+    ++p->tx_full;
+    return -ENOBUFS;
+  }
+  ++p->tx_frames;
+  return 0;
+}
+
+void link_rx(LinkPeer* p, const RxFrame& f) {
+  ++p->rx_frames;
+  std::vector<uint8_t>& buf = p->scratch;
+  buf.assign(f.data, f.data + f.len);
+  if (p->corrupt_every != 0 && p->rx_frames % p->corrupt_every == 0) {
+    buf.back() ^= 0x10;  // the last byte: payload, or the header of a pure ACK
+    ++p->corrupted;
+  }
+  auto eth = EthHdrView::parse(absl::MakeConstSpan(buf));
+  if (!eth || eth->h_proto() != ETH_P_IP) return;
+  auto ip = IpHdrView::parse(absl::MakeConstSpan(buf.data() + ETH_HLEN, buf.size() - ETH_HLEN));
+  Ipv4Repr iph;
+  if (!ip || Ipv4Repr::parse(*ip, &iph) != 0 || iph.protocol != IPPROTO_TCP || iph.daddr != p->tp.saddr) {
+    ++p->rx_bad;
+    return;
+  }
+  absl::Span<const uint8_t> seg(buf.data() + ETH_HLEN + ip->ihl() * 4u, iph.payload_len);
+  sk_buff* skb = p->skbs->alloc_skb();
+  if (skb == nullptr) {
+    ++p->rx_nobuf;
+    return;
+  }
+  skb_reserve(skb, 64);
+  skb_put_data(skb, seg.data(), static_cast<uint32_t>(seg.size()));
+  if (tcp_v4_check_segment(absl::MakeConstSpan(skb->data, skb->len), iph.saddr, iph.daddr, true, TCP_SKB_CB(skb)) != 0) {
+    ++p->rx_bad;
+    kfree_skb(skb);
+    return;
+  }
+  tcp_rcv_established(&p->tp, skb, kMtu, [p](sk_buff* s) { return link_xmit(p, s); });
+}
+
+void setup_peer(LinkPeer* p, SimEndpoint* dev, const uint8_t* peer_mac, int dir, be32 saddr, be32 daddr,
+                uint16_t sport, uint16_t dport, uint32_t isn, uint32_t peer_isn, uint32_t tsoffset) {
+  ASSERT_EQ(BufPool::create(4096, 2048, &p->heads), 0);
+  ASSERT_EQ(BufPool::create(64, 32768, &p->pages), 0);
+  ASSERT_EQ(SkbPool::create(4096, p->heads.get(), &p->skbs), 0);
+  p->dev = dev;
+  p->peer_mac = peer_mac;
+  p->dir = dir;
+  p->check.dir = 1 - dir;
+  tcp_sock& tp = p->tp;
+  tp.skb_pool = p->skbs.get();
+  tp.page_pool = p->pages.get();
+  tp.saddr = saddr;
+  tp.daddr = daddr;
+  tp.sport = sport;
+  tp.dport = dport;
+  tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = isn;
+  p->high_sent = isn;
+  tp.rcv_nxt = tp.rcv_wup = tp.copied_seq = tp.snd_wl1 = peer_isn;
+  tp.snd_wnd = tp.max_window = kRcvBuf;  // the peer offered all of its buffer
+  tp.rx_opt.tstamp_ok = tp.rx_opt.wscale_ok = true;
+  tp.rx_opt.snd_wscale = tp.rx_opt.rcv_wscale = 7;
+  tp.tsoffset = tsoffset;
+  tp.tcp_header_len = 32;
+  tcp_sync_mss(&tp, kMtu);
+  tcp_sk_setup_caps(&tp, NetdevFeatures{}, /*sw_gso=*/false);
+  tp.nonagle = TCP_NAGLE_OFF;
+  tp.rcvbuf = tp.window_clamp = tp.rcv_wnd = kRcvBuf;
+  tcp_initialize_rcv_mss(&tp);
+}
+
+// The application: read everything there is (checking it), write as much as the stack takes, FIN
+// after the last byte. Returns true when it did anything.
+bool app(LinkPeer* p) {
+  auto xmit = [p](sk_buff* s) { return link_xmit(p, s); };
+  bool did = false;
+  uint8_t buf[65536];
+  const bool reading = p->read_pause_us == 0 || ((p->tp.tcp_mstamp / p->read_pause_us) & 1) != 0;
+  while (reading && !p->eof) {
+    int n = tcp_recvmsg(&p->tp, buf, sizeof(buf), 0, xmit);
+    if (n == -EAGAIN) break;
+    did = true;
+    if (n == 0) {
+      p->eof = true;
+      break;
+    }
+    p->check.feed(buf, static_cast<size_t>(n));
+  }
+  while (p->sent < p->to_send) {
+    // The next 16 KiB of the stream, generated again only once the stack took some of it.
+    size_t n = static_cast<size_t>(std::min<uint64_t>(16384, p->to_send - p->sent));
+    if (p->txbuf_pos != p->sent || p->txbuf.size() != n) {
+      p->txbuf.resize(n);
+      stream_fill(p->dir, p->sent, p->txbuf.data(), n);
+      p->txbuf_pos = p->sent;
+    }
+    int r = tcp_sendmsg_locked(&p->tp, p->txbuf.data(), n, 0, kMtu, xmit);
+    if (r <= 0) break;
+    p->sent += static_cast<uint64_t>(r);
+    did = true;
+  }
+  if (p->sent == p->to_send && !p->fin_sent && tcp_send_fin(&p->tp, kMtu, xmit) == 0) {
+    p->fin_sent = true;
+    did = true;
+  }
+  return did;
+}
+
+bool peer_done(const LinkPeer& p) {
+  return p.eof && p.fin_sent && p.tp.snd_una == p.tp.write_seq && p.tp.packets_out == 0;
+}
+
+}  // namespace
+
+TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
+  SimLinkConfig lc;
+  lc.tx_depth = 1024;
+  lc.rx_depth = 1024;
+  lc.steering = false;
+  lc.latency_ns = cfg.latency_ns;
+  lc.faults_ab = lc.faults_ba = cfg.faults;
+  lc.seed = cfg.seed;
+  SimLink link(lc);
+  const be32 addr_a = htonl(0xc6120001), addr_b = htonl(0xc6120002);
+  setup_peer(a, &link.a(), lc.mac_b, 0, addr_a, addr_b, 40000, 5001, 1000, 0xfffff000u, 12345);
+  setup_peer(b, &link.b(), lc.mac_a, 1, addr_b, addr_a, 5001, 40000, 0xfffff000u, 1000, 777);
+  a->to_send = b->to_send = cfg.bytes_each_way;
+  a->corrupt_every = b->corrupt_every = cfg.corrupt_every;
+  a->read_pause_us = b->read_pause_us = cfg.read_pause_us;
+  TcpLinkResult res;
+  constexpr uint64_t kStepUs = 10;
+  uint64_t now = 1'000'000;
+  LinkPeer* peers[2] = {a, b};
+  while (now < cfg.max_sim_us) {
+    ++res.iterations;
+    for (LinkPeer* p : peers) p->tp.tcp_mstamp = now;
+    int landed = link.run(now * 1000);
+    for (LinkPeer* p : peers) {
+      p->dev->poll_tx([](uint64_t) {});
+      p->dev->poll_rx(1 << 20, [p](const RxFrame& f) {
+        link_rx(p, f);
+        return false;
+      });
+    }
+    bool did = false;
+    for (LinkPeer* p : peers) {
+      tcp_timers_run(&p->tp, [p](sk_buff* s) { return link_xmit(p, s); });
+      did |= app(p);
+    }
+    if (peer_done(*a) && peer_done(*b) && link.in_flight() == 0) {
+      res.finished = true;
+      break;
+    }
+    // Busy (frames landed, the applications moved data, frames on the wire or posted and not yet
+    // on it): step the clock; idle: jump to the next timer.
+    const uint64_t on_wire = link.a().tx_stats().wire_frames + link.b().tx_stats().wire_frames;
+    if (landed > 0 || did || link.in_flight() > 0 || on_wire != a->tx_frames + b->tx_frames) {
+      now += kStepUs;
+    } else {
+      uint64_t next = std::min(tcp_next_timer(&a->tp), tcp_next_timer(&b->tp));
+      if (next == UINT64_MAX) break;  // nothing will ever happen again: a stall
+      now = std::max(now + kStepUs, next);
+    }
+  }
+  res.sim_us = now;
+  res.ab = link.a().tx_stats();
+  res.ba = link.b().tx_stats();
+  for (LinkPeer* p : peers) {
+    tcp_write_queue_purge(&p->tp);
+    tcp_rcv_queues_purge(&p->tp);
+  }
+  return res;
+}
+
+}  // namespace xmit::testing_tcp
