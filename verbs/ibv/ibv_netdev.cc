@@ -234,8 +234,12 @@ void IbvNetdev::for_each_fd(absl::FunctionRef<void(int fd)> f) const {
   if (channel_ != nullptr && channel_->fd >= 0) f(channel_->fd);
 }
 
-void IbvNetdev::abandon_after_fork() {
-  if (ops_ == &ibv_sw_ops()) sw::sw_forget_after_fork();
+void IbvNetdev::abandon_after_fork(absl::FunctionRef<void(int fd)> close_fd) {
+  if (ops_ == &ibv_sw_ops()) {
+    sw::sw_forget_after_fork(close_fd);
+  } else {
+    for_each_fd(close_fd);
+  }
   ctx_ = nullptr;
   pd_ = nullptr;
   channel_ = nullptr;

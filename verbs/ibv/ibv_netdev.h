@@ -95,10 +95,10 @@ class IbvNetdev final : public Netdev {
   // divert program, channels). For the preload's own-fd registry and a forked child.
   void for_each_fd(absl::FunctionRef<void(int fd)> f) const;
   // A fork()ed child's copy lets go without touching the device (the queues and the memory the
-  // device reads are the parent's): the caller closes for_each_fd()'s fds first; the software
-  // device then forgets the parent's objects. Nothing else may be called afterwards (abandoned,
-  // not destroyed).
-  void abandon_after_fork();
+  // device reads are the parent's): for_each_fd()'s fds go to close_fd (taking no lock a parent
+  // thread may have held), the software device forgets the parent's objects, and for_each_fd()
+  // reports nothing more. Nothing else may be called afterwards (abandoned, not destroyed).
+  void abandon_after_fork(absl::FunctionRef<void(int fd)> close_fd);
 
   const std::string& ibdev() const { return ibdev_; }
   uint8_t port() const { return port_; }

@@ -532,8 +532,8 @@ int sw_attach_interface(const std::string& ifname, std::string* name) {
   return err;
 }
 
-void sw_for_each_fd(absl::FunctionRef<void(int fd)> f) {
-  std::lock_guard<std::mutex> g(g_mu);
+namespace {
+void for_each_fd_locked(absl::FunctionRef<void(int fd)> f) {
   for (auto& d : devices()) {
     if (d->wire.arrival_fd >= 0) f(d->wire.arrival_fd);
     if (d->pkt_fd >= 0) f(d->pkt_fd);
@@ -544,9 +544,16 @@ void sw_for_each_fd(absl::FunctionRef<void(int fd)> f) {
     }
   }
 }
+}  // namespace
 
-void sw_forget_after_fork() {
+void sw_for_each_fd(absl::FunctionRef<void(int fd)> f) {
+  std::lock_guard<std::mutex> g(g_mu);
+  for_each_fd_locked(f);
+}
+
+void sw_forget_after_fork(absl::FunctionRef<void(int fd)> close_fd) {
   new (&g_mu) std::mutex();  // the parent's state of the lock means nothing here
+  for_each_fd_locked(close_fd);
   for (auto& d : devices()) {
     (void)d->divert.release();  // abandoned with the rest of the parent's objects
     (void)d.release();

@@ -88,11 +88,11 @@ int sw_attach_interface(const std::string& ifname, std::string* name);
 // program's link, maps and BTF, completion channels (epoll set and eventfd). For the preload's
 // own-fd registry and a forked child, which closes them.
 void sw_for_each_fd(absl::FunctionRef<void(int fd)> f);
-// A fork()ed child, after closing sw_for_each_fd()'s fds: forgets every device and object the
-// parent had (abandoned, not destroyed: their destructors would close fd numbers the child may
-// reuse) and the lock (a parent thread may have held it at fork), so that the child's next
-// sw_attach_interface() starts afresh. Only in the child, before it starts threads.
-void sw_forget_after_fork();
+// A fork()ed child: resets the lock (a parent thread may have held it at fork), passes every fd of
+// sw_for_each_fd() to close_fd, and forgets every device and object the parent had (abandoned, not
+// destroyed: their destructors would act on fd numbers the child may reuse), so that the child's
+// next sw_attach_interface() starts afresh. Only in the child, before it starts threads.
+void sw_forget_after_fork(absl::FunctionRef<void(int fd)> close_fd);
 
 // Removes every device; -EBUSY while a context is open.
 int sw_remove_all_devices();
