@@ -38,6 +38,15 @@ out=$("$xmit_run" --iface lo --backend verbs -- "$PY" -c "$prog" 2>"$err") || fa
 expect "error: XMIT_BACKEND=verbs, but lo has no RDMA device (/sys/class/net/lo/device/infiniband does not exist); use the interface of an RDMA NIC, XMIT_BACKEND=afxdp or auto, or XMIT_VERBS_DEVICE=software; every socket passes through"
 [ "$(grep -c '^xmit\[[0-9]*\]: ' "$err")" = 1 ] || { cat "$err"; fail "expected exactly one xmit line"; }
 
+# The software verbs device (--verbs-device software), asked for and under auto; UDP off, so no
+# socket opens it: the line says which backend and why.
+out=$("$xmit_run" --iface lo --backend verbs --verbs-device software --no-udp -- "$PY" -c "$prog" 2>"$err") ||
+  fail "program failed"
+[ "$out" = done ] || fail "stdout: $out"
+expect "accelerating lo (ifindex 1) through verbs (XMIT_BACKEND=verbs: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
+out=$("$xmit_run" --iface lo --verbs-device software --no-udp -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+expect "accelerating lo (ifindex 1) through verbs (auto: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
+
 # The default level (notice) prints no per-socket lines; XMIT_LOG to a file with %p.
 log=$(mktemp -u /tmp/xmit-why-XXXXXX)
 out=$("$xmit_run" --log "debug:$log-%p.log" -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
