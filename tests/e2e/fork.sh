@@ -106,4 +106,4 @@ BED_PIDS=
 want=$( { for i in 0 1 2 3 4; do echo "parent-a-$i"; echo "parent-b-$i"; echo "parent-c-$i"; echo "daemon-child-$i"; done
           for i in 0 1 2; do echo "child-inherited-$i"; done; echo child-new-0; echo child-new-1; echo daemon-parent-0; } | sort)
 diff <(echo "$want") "$work/recv.out" || fail "the receiver's datagrams differ"
-pass "fork: 26 datagrams byte-exact; a's kernel carried only the forked child's 5"
+pass "fork: 26 datagrams byte-exact; a's kernel carried only the forked child's $want_child"

@@ -46,6 +46,17 @@ out=$("$xmit_run" --iface lo --backend verbs --verbs-device software --no-udp --
 expect "accelerating lo (ifindex 1) through verbs (XMIT_BACKEND=verbs: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
 out=$("$xmit_run" --iface lo --verbs-device software --no-udp -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
 expect "accelerating lo (ifindex 1) through verbs (auto: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
+# auto, verbs chosen but it cannot open (unprivileged: no CAP_NET_RAW for the device's AF_PACKET
+# socket): one notice line says so and AF_XDP is tried instead, which cannot open either: one error
+# line, and the program runs on through the kernel.
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+  "$xmit_run" --iface lo --verbs-device software -- "$PY" -c 'import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 9))
+print("done")' 2>"$err") || { cat "$err"; fail "program failed"; }
+[ "$out" = done ] || fail "stdout: $out"
+expect "]: auto: cannot open the software verbs device on lo (.*); CAP_NET_RAW is missing: run as root or give the program CAP_NET_RAW; AF_XDP instead"
+expect "error: cannot open an AF_XDP queue on lo (socket(AF_XDP): Operation not permitted); run as root"
+[ "$(grep -c '^xmit\[[0-9]*\]: error: ' "$err")" = 1 ] || { cat "$err"; fail "expected one error line"; }
 
 # The default level (notice) prints no per-socket lines; XMIT_LOG to a file with %p.
 log=$(mktemp -u /tmp/xmit-why-XXXXXX)
