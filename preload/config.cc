@@ -1,4 +1,5 @@
-// preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_UDP, XMIT_TCP, XMIT_LOG, XMIT_PCAP.
+// preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_VERBS_DEVICE, XMIT_UDP, XMIT_TCP, XMIT_LOG,
+// XMIT_PCAP, XMIT_TX_BATCH.
 #include "preload/config.h"
 
 #include <cerrno>
@@ -66,6 +67,11 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
     else if (strcmp(v, "afxdp") == 0) c.backend = Backend::kAfXdp;
     else if (strcmp(v, "verbs") == 0) c.backend = Backend::kVerbs;
     else c.errors.push_back(bad("XMIT_BACKEND", v, "afxdp, verbs, auto"));
+  }
+  if (const char* v = getenv_fn("XMIT_VERBS_DEVICE"); v != nullptr) {
+    if (strcmp(v, "hw") == 0) c.verbs_device = VerbsDevice::kHw;
+    else if (strcmp(v, "software") == 0) c.verbs_device = VerbsDevice::kSoftware;
+    else c.errors.push_back(bad("XMIT_VERBS_DEVICE", v, "hw, software"));
   }
   if (const char* v = getenv_fn("XMIT_UDP"); v != nullptr && !parse_on_off(v, &c.udp)) {
     c.errors.push_back(bad("XMIT_UDP", v, "on, off"));

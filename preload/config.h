@@ -13,11 +13,13 @@
 namespace xmit {
 
 enum class Backend { kAuto, kAfXdp, kVerbs };
+enum class VerbsDevice { kHw, kSoftware };
 enum class LogLevel { kError = 0, kWarn, kNotice, kInfo, kDebug };
 
 struct Config {
   std::string iface;                   // XMIT_IFACE; empty: nothing is accelerated
   Backend backend = Backend::kAuto;    // XMIT_BACKEND=afxdp|verbs|auto
+  VerbsDevice verbs_device = VerbsDevice::kHw;  // XMIT_VERBS_DEVICE=hw|software (verbs/ibv/sw)
   bool udp = true;                     // XMIT_UDP=on|off
   bool tcp = true;                     // XMIT_TCP=on|off
   LogLevel log_level = LogLevel::kNotice;  // XMIT_LOG=LEVEL[:FILE]

@@ -29,6 +29,8 @@
 #include "preload/own_fds.h"
 #include "stack/dev/pcap.h"
 #include "stack/neigh/netlink_fib.h"
+#include "verbs/ibv/ibv_netdev.h"
+#include "verbs/ibv/sw/sw_verbs.h"
 #include "verbs/xdp/xdp_netdev.h"
 
 namespace xmit {
@@ -182,7 +184,8 @@ void wake_flusher(void*) {
 }
 
 struct Engine {
-  std::unique_ptr<xdp::XdpNetdev> xdp;
+  std::unique_ptr<xdp::XdpNetdev> xdp;   // one of these two is the queue
+  std::unique_ptr<ibv::IbvNetdev> ibv;
   PcapWriter pcap;
   std::unique_ptr<PcapNetdev> recorded;
   std::unique_ptr<NetlinkFib> fib;
@@ -239,7 +242,8 @@ int g_failures = 0;
 
 // Every fd the engine holds, for the program not to close (own_fds.h) and a forked child to close.
 void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
-  e.xdp->for_each_fd(f);
+  if (e.xdp) e.xdp->for_each_fd(f);
+  if (e.ibv) e.ibv->for_each_fd(f);
   f(e.fib->request_fd());
   f(e.fib->notify_fd());
   f(e.control->fd());
@@ -266,8 +270,7 @@ be32 iface_addr(const std::string& ifname) {
   return a;
 }
 
-Engine* open_engine(const Runtime& rt, std::string* why) {
-  auto e = std::make_unique<Engine>();
+int open_afxdp(const Runtime& rt, Engine* e, std::string* why) {
   const std::string& ifname = rt.config.iface;
   xdp::XdpOptions opt{.ifname = ifname, .queue_id = 0, .tx_kick_batch = rt.config.tx_batch};
   std::string step;
@@ -276,9 +279,59 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
            (err == -EPERM || err == -EACCES ? "run as root or with CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF"
             : err == -EBUSY ? "another program already holds this interface's XDP hook"
                             : "check that " + ifname + " is an Ethernet interface that supports XDP");
-    return nullptr;
+    return err;
   }
-  Netdev* dev = e->xdp.get();
+  return 0;
+}
+
+// The raw-packet QP on the interface's RDMA device, or on the software device
+// (XMIT_VERBS_DEVICE=software: verbs/ibv/sw over an AF_PACKET socket on the interface).
+int open_verbs(const Runtime& rt, Engine* e, std::string* why) {
+  const std::string& ifname = rt.config.iface;
+  ibv::IbvOptions opt{.ifname = ifname};
+  std::string sw_name;
+  if (rt.config.verbs_device == VerbsDevice::kSoftware) {
+    if (int err = ibv::sw::sw_attach_interface(ifname, &sw_name); err < 0) {
+      *why = "cannot make the software verbs device on " + ifname + ": " + strerror(-err);
+      return err;
+    }
+    opt.ops = &ibv::ibv_sw_ops();
+  }
+  std::string step;
+  if (int err = ibv::IbvNetdev::open(opt, &e->ibv, &step); err < 0) {
+    const char* dev = opt.ops != nullptr ? "the software verbs device" : "an ibverbs raw-packet queue";
+    *why = std::string("cannot open ") + dev + " on " + ifname + " (" + step + "); " +
+           (err == -EPERM || err == -EACCES ? "CAP_NET_RAW is missing: run as root or give the program CAP_NET_RAW"
+            : err == -ENODEV ? ifname + " has no RDMA device: use XMIT_BACKEND=afxdp or auto, or "
+                                        "XMIT_VERBS_DEVICE=software"
+                             : "check that " + ifname + "'s RDMA device supports raw packet QPs");
+    return err;
+  }
+  if (!sw_name.empty() && ibv::sw::sw_stats(sw_name).divert_active == 0) {
+    logf(LogLevel::kWarn, "software verbs device on %s: its tcx divert program is not attached (needs CAP_BPF, "
+         "CAP_NET_ADMIN and Linux 6.6); the kernel also receives the frames xmit steers", ifname.c_str());
+  }
+  return 0;
+}
+
+Engine* open_engine(const Runtime& rt, std::string* why) {
+  auto e = std::make_unique<Engine>();
+  const std::string& ifname = rt.config.iface;
+  Netdev* dev = nullptr;
+  if (rt.backend == Backend::kVerbs) {
+    if (open_verbs(rt, e.get(), why) == 0) {
+      dev = e->ibv.get();
+    } else if (rt.afxdp_fallback) {
+      e->ibv.reset();
+      logf(LogLevel::kNotice, "auto: %s; AF_XDP instead", why->c_str());
+    } else {
+      return nullptr;
+    }
+  }
+  if (dev == nullptr) {
+    if (open_afxdp(rt, e.get(), why) < 0) return nullptr;
+    dev = e->xdp.get();
+  }
   if (!rt.config.pcap_file.empty()) {
     if (int err = e->pcap.open(rt.config.pcap_file.c_str()); err < 0) {
       *why = "XMIT_PCAP=" + rt.config.pcap_file + ": " + strerror(-err) + "; give a writable path";
@@ -292,7 +345,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     return nullptr;
   }
   UdpStackOptions so;
-  so.rx_truesize = xdp::XdpNetdev::kFrameSize;
+  so.rx_truesize = e->ibv ? ibv::IbvNetdev::kBufSize : xdp::XdpNetdev::kFrameSize;
   so.realtime_ns = real_ns;
   so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_int("/proc/sys/net/ipv4/ip_default_ttl", 64));
   if (getrandom(&so.ident_seed, sizeof so.ident_seed, GRND_NONBLOCK) != sizeof so.ident_seed) so.ident_seed = mono_ns();
@@ -301,6 +354,13 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     return nullptr;
   }
   e->udp->set_if_addr(iface_addr(ifname));
+  if (e->ibv) {  // frames in the pools go out in place; elsewhere (and if this fails) bounce-copied
+    e->udp->for_each_pool_region([&](const uint8_t* base, size_t len) {
+      if (int err = e->ibv->register_memory(base, len); err < 0)
+        logf(LogLevel::kWarn, "cannot register the packet pool with %s (%s): frames are copied before sending",
+             e->ibv->ibdev().c_str(), strerror(-err));
+    });
+  }
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   epoll_event nl{};
   nl.events = EPOLLIN;
@@ -312,8 +372,13 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   }
   e->control = std::make_unique<EngineControl>(epfd, e->fib.get(), e->recorded.get());
   e->udp->set_control(e->control.get());
-  logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)", ifname.c_str(), e->xdp->queue_id(),
-       e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode");
+  if (e->xdp) {
+    logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)", ifname.c_str(), e->xdp->queue_id(),
+         e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode");
+  } else {
+    logf(LogLevel::kInfo, "UDP stack on %s (ibverbs raw packet QP on %s port %u, %s, inline up to %u B)",
+         ifname.c_str(), e->ibv->ibdev().c_str(), e->ibv->port(), e->ibv->ops_name(), e->ibv->max_inline());
+  }
   return e.release();
 }
 
@@ -342,7 +407,7 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
         g_why = "after fork(): " + g_why + " (the parent process still holds the queue)";
         g_retry_ns = mono_ns() + 1'000'000'000;
       }
-      if (g_engine != nullptr && rt.config.tx_batch > 1 && !start_flusher(g_engine)) {
+      if (g_engine != nullptr && g_engine->xdp && rt.config.tx_batch > 1 && !start_flusher(g_engine)) {
         // Without the flusher a held frame could wait for ever: ring the doorbell every frame.
         logf(LogLevel::kWarn, "XMIT_TX_BATCH=%u: cannot start the flusher thread; ringing the doorbell per frame",
              rt.config.tx_batch);
@@ -372,9 +437,10 @@ ShadowOps* engine_shadow() noexcept { return &g_shadow; }
 
 namespace {
 
-// fork(): the child gets copies of the AF_XDP rings and the stack's memory, but the queue stays
-// the parent's (two processes producing into one ring would corrupt it, and the XDP program keeps
-// steering to the parent's socket). So the child lets go of all of it: every inherited offloaded
+// fork(): the child gets copies of the AF_XDP rings (or the verbs QP's queues, and the software
+// device's objects) and the stack's memory, but the queue stays the parent's (two processes
+// producing into one ring would corrupt it, and the XDP program or flow rules keep steering to
+// the parent's queue). So the child lets go of all of it: every inherited offloaded
 // socket becomes the plain kernel socket behind its fd (its shadow, which holds its bound and
 // connected addresses and options), xmit's own fds are closed, and the child's next socket opens
 // the stack afresh — which succeeds once the parent has let go of the interface (daemon(): the
@@ -386,11 +452,13 @@ void atfork_parent() { g_open_mu.unlock(); }
 void atfork_child() {
   int sockets = g_fds.abandon_all();
   if (Engine* e = g_engine) {
-    for_each_engine_fd(*e, [](int fd) {
+    auto close_own = [](int fd) {
       g_own_fds.remove(fd);
       libc().close(fd);
-    });
-    e->xdp->unmap_after_fork();
+    };
+    if (e->ibv) e->ibv->abandon_after_fork(close_own);  // first: the software device's lock is reset
+    for_each_engine_fd(*e, close_own);
+    if (e->xdp) e->xdp->unmap_after_fork();
     g_engine = nullptr;  // the parent's memory, leaked here: its destructors would act on the parent's queue
     g_tried = false;
     g_forked = true;
@@ -446,10 +514,22 @@ __attribute__((destructor)) static void engine_exit() {
          static_cast<unsigned long long>(u.udp_rx_mib.RcvbufErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InCsumErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts));
-    const xdp::XdpStats& x = e->xdp->stats();
-    logf(LogLevel::kInfo, "AF_XDP queue: %llu frames sent, %llu doorbells (%llu by flush_tx), %llu completions",
-         static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_kicks),
-         static_cast<unsigned long long>(x.tx_flushes), static_cast<unsigned long long>(x.tx_done));
+    if (e->xdp) {
+      const xdp::XdpStats& x = e->xdp->stats();
+      logf(LogLevel::kInfo, "AF_XDP queue: %llu frames sent, %llu doorbells (%llu by flush_tx), %llu completions",
+           static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_kicks),
+           static_cast<unsigned long long>(x.tx_flushes), static_cast<unsigned long long>(x.tx_done));
+    } else {
+      const ibv::IbvStats& v = e->ibv->stats();
+      logf(LogLevel::kInfo,
+           "ibverbs queue: %llu frames sent (%llu inline, %llu in place, %llu copied), %llu completed, %llu send "
+           "errors, %llu queue full; %llu received, %llu receive errors",
+           static_cast<unsigned long long>(v.tx_frames), static_cast<unsigned long long>(v.tx_inline),
+           static_cast<unsigned long long>(v.tx_zero_copy), static_cast<unsigned long long>(v.tx_copied),
+           static_cast<unsigned long long>(v.tx_done), static_cast<unsigned long long>(v.tx_errors),
+           static_cast<unsigned long long>(v.tx_full), static_cast<unsigned long long>(v.rx_frames),
+           static_cast<unsigned long long>(v.rx_errors));
+    }
   }
 }
 

@@ -1,4 +1,5 @@
-// preload/engine.h — the process's stack instance: the AF_XDP queue on XMIT_IFACE (queue 0; in a
+// preload/engine.h — the process's stack instance: the queue on XMIT_IFACE (AF_XDP queue 0, or an
+// ibverbs raw-packet QP on its RDMA device or the software verbs device: Runtime::backend; in a
 // pcap recorder when XMIT_PCAP is set), the route/neighbour source (rtnetlink) and the UdpStack
 // over them. Opened on the first socket xmit serves; if it cannot open, one error line says why and
 // what to do, and every socket passes through to the kernel from then on.
@@ -10,7 +11,7 @@
 namespace xmit {
 
 // The stack, opened on first use; nullptr (with *why set) when it could not be opened.
-// Thread-safe. The engine is never torn down: its AF_XDP socket and XDP link close at exit.
+// Thread-safe. The engine is never torn down: its AF_XDP socket and XDP link (or verbs objects) close at exit.
 UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept;
 
 // The kernel shadow socket operations, through the real glibc functions.

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +14,7 @@
 #include "preload/libc.h"
 #include "preload/log.h"
 #include "preload/own_fds.h"
+#include "verbs/ibv/ibv_ops.h"
 
 namespace xmit {
 namespace {
@@ -43,22 +43,37 @@ std::string interface_list() {
   return names.empty() ? "none" : names;
 }
 
-// XMIT_BACKEND=auto: verbs where the interface has an RDMA device, else AF_XDP.
+// The backend (kernel's nothing: this is xmit's own policy). XMIT_BACKEND=afxdp and verbs are
+// taken as asked, verbs only where the interface has an RDMA device (or with the software device);
+// auto takes verbs where the interface has an RDMA device (the engine falls back to AF_XDP if it
+// does not open: not raw-packet capable, no CAP_NET_RAW), else AF_XDP. kAuto back: verbs was asked
+// for and cannot be had (*why is the error line).
 Backend choose_backend(Runtime& rt, std::string* why) {
-  std::string rdma = "/sys/class/net/" + rt.config.iface + "/device/infiniband";
-  struct stat st;
-  bool has_rdma = stat(rdma.c_str(), &st) == 0;
-  if (rt.config.backend == Backend::kAfXdp) {
+  const Config& c = rt.config;
+  if (c.backend == Backend::kAfXdp) {
     *why = "XMIT_BACKEND=afxdp";
     return Backend::kAfXdp;
   }
-  if (rt.config.backend == Backend::kVerbs) {
-    *why = has_rdma ? "XMIT_BACKEND=verbs, but this build has no verbs backend yet"
-                    : "XMIT_BACKEND=verbs, but " + rdma + " does not exist (no RDMA device)";
+  if (c.verbs_device == VerbsDevice::kSoftware) {
+    *why = std::string(c.backend == Backend::kAuto ? "auto" : "XMIT_BACKEND=verbs") +
+           ": the software verbs device over " + c.iface + " (XMIT_VERBS_DEVICE=software)";
+    rt.afxdp_fallback = c.backend == Backend::kAuto;
     return Backend::kVerbs;
   }
-  *why = has_rdma ? "auto: " + rdma + " exists, but this build has no verbs backend yet"
-                  : "auto: no RDMA device under " + rdma;
+  std::string step;
+  if (ibv::sysfs_netdev_to_ibdev("/sys", c.iface, &rt.ibdev, &rt.ibport, &step) == 0) {
+    *why = std::string(c.backend == Backend::kAuto ? "auto" : "XMIT_BACKEND=verbs") + ": RDMA device " +
+           rt.ibdev + " port " + std::to_string(rt.ibport) + " carries " + c.iface;
+    rt.afxdp_fallback = c.backend == Backend::kAuto;
+    if (rt.afxdp_fallback) *why += "; AF_XDP if it cannot open";
+    return Backend::kVerbs;
+  }
+  if (c.backend == Backend::kVerbs) {
+    *why = "XMIT_BACKEND=verbs, but " + step +
+           "; use the interface of an RDMA NIC, XMIT_BACKEND=afxdp or auto, or XMIT_VERBS_DEVICE=software";
+    return Backend::kAuto;
+  }
+  *why = "auto: " + step;
   return Backend::kAfXdp;
 }
 
@@ -98,7 +113,7 @@ void setup(Runtime& rt) {
   }
   std::string why;
   rt.backend = choose_backend(rt, &why);
-  if (rt.backend == Backend::kVerbs) {
+  if (rt.backend == Backend::kAuto) {
     logf(LogLevel::kError, "%s; every socket passes through to the kernel", why.c_str());
     return;
   }

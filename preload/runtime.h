@@ -13,6 +13,10 @@ struct Runtime {
   bool active = false;   // false: every socket passes through
   int ifindex = 0;
   Backend backend = Backend::kAuto;  // the one chosen (never kAuto when active)
+  // kVerbs chosen by XMIT_BACKEND=auto: if the verbs device does not open, the engine opens AF_XDP.
+  bool afxdp_fallback = false;
+  std::string ibdev;  // kVerbs on the hardware device: the RDMA device and port of the interface
+  uint8_t ibport = 0;
 };
 
 // Reads the environment, sets up logging, chooses the backend. Called once from the library's

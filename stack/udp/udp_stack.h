@@ -118,6 +118,12 @@ class UdpStack final : private NeighOps, private NeighOutput {
   be32 if_addr() const { return if_addr_; }
   void set_if_addr(be32 a) { if_addr_ = a; }
   uint32_t rx_truesize() const { return opt_.rx_truesize; }
+  // The packet pools' regions (headers, then payload fragments), for a device that sends in place
+  // from registered memory (IbvNetdev::register_memory(); AF_XDP copies into its UMEM instead).
+  void for_each_pool_region(absl::FunctionRef<void(const uint8_t* base, size_t len)> f) const {
+    f(heads_->base(), heads_->size());
+    f(frags_->base(), frags_->size());
+  }
 
   // Demux registration (kernel: udp_lib_get_port() / udp_lib_unhash()); several sockets may share a
   // port (SO_REUSEADDR/SO_REUSEPORT). Kept in bind order, the order of a reuseport group.

@@ -3,7 +3,7 @@
 # variable and the accepted values, and the program runs on unharmed (everything passes through).
 source "$(dirname "$0")/lib.sh"
 var=$1 value=$2
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 prog='import socket; a, b = socket.socketpair(); a.send(b"ok"); print(b.recv(2).decode())'
 d=$(mktemp -d)
 env "$var=$value" "$PY" -c "$prog" >"$d/k.out" 2>"$d/k.err"; krc=$?

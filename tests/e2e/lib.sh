@@ -4,6 +4,15 @@ set -uo pipefail
 PY=/usr/bin/python3   # Debian's python3, not a shim that runs other programs first
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $*"; exit 0; }
+# The backend the namespace tests run xmit on: XMIT_TEST_BACKEND=afxdp (the default: XMIT_BACKEND
+# left unset, auto picks AF_XDP on the bed's veth) or verbs-sw (XMIT_BACKEND=verbs on the software
+# verbs device over the same veth). Scripts put "${XB[@]}" into the environment of xmit's runs.
+case "${XMIT_TEST_BACKEND:-afxdp}" in
+  afxdp) XB=() ;;
+  verbs-sw) XB=(XMIT_BACKEND=verbs XMIT_VERBS_DEVICE=software) ;;
+  *) fail "XMIT_TEST_BACKEND=$XMIT_TEST_BACKEND (accepted: afxdp, verbs-sw)" ;;
+esac
+
 # The lines xmit itself writes, which are the only difference a passthrough run may show.
 strip_xmit() { grep -v '^xmit\[[0-9]*\]: ' || true; }
 

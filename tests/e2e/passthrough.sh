@@ -2,7 +2,7 @@
 # tests/e2e/passthrough.sh CASE — with no XMIT_IFACE, programs under libxmit.so behave exactly as
 # without it. CASE: python3 | curl-file | curl-http | git | bash | ctor-signal
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 
 case "$1" in
   python3)

@@ -4,7 +4,7 @@
 # kernel receiver in namespace b counts "m" and "h" datagrams against what the program says it sent.
 source "$(dirname "$0")/lib.sh"
 prog=$1
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up sig
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT

@@ -5,7 +5,7 @@
 # order, and the xmit side's kernel UDP counters must stay still (the queue carried the traffic).
 # Latency figures are printed, never asserted.
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 command -v sockperf >/dev/null || fail "sockperf is not installed (scripts/setup installs it)"
 bed_up sp
 work=$(mktemp -d)
@@ -19,7 +19,7 @@ udp_total() { echo $(( $(snmp "$1" Udp InDatagrams) + $(snmp "$1" Udp OutDatagra
 run() {
   local name=$1 sns=$2 saddr=$3 side=$4 cns pre_s=() pre_c=()
   [ "$sns" = "$XMIT_NS_A" ] && cns=$XMIT_NS_B || cns=$XMIT_NS_A
-  local xenv=(env XMIT_IFACE=xa XMIT_LOG="info:$work/$name.xmit.log" LD_PRELOAD="$XMIT_LIB")
+  local xenv=(env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/$name.xmit.log" LD_PRELOAD="$XMIT_LIB")
   [ "$side" = server ] && pre_s=("${xenv[@]}")
   [ "$side" = client ] && pre_c=("${xenv[@]}")
   local a0; a0=$(udp_total "$XMIT_NS_A")

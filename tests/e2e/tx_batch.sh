@@ -6,7 +6,7 @@
 # receiver has them all, so a held frame that never left fails the test (the receiver's 10 s limit
 # is a hang guard, not a latency assertion).
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP XMIT_TX_BATCH
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP XMIT_TX_BATCH
 bed_up txb
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT

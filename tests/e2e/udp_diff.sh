@@ -8,7 +8,7 @@
 # (Udp OutDatagrams, Ip OutRequests) unmoved except for the cases listed as handed to the kernel.
 # UDP_DIFF_KEEP=DIR keeps the runs' JSON files there.
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up udpdiff
 work=$(mktemp -d)
 trap 'bed_down; [ -n "${UDP_DIFF_KEEP:-}" ] && cp "$work"/*.json "$work"/*.log "$UDP_DIFF_KEEP"/ 2>/dev/null; rm -rf "$work"' EXIT

@@ -5,7 +5,7 @@
 # by a new socket. An unmodified python3 under libxmit.so in namespace a; a kernel receiver in b
 # checks the datagrams, their source port and the TTL set through the dup.
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up udup
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
@@ -28,7 +28,7 @@ for _ in $(seq 50); do [ -e "$work/ready" ] && break; sleep 0.1; done
 [ -e "$work/ready" ] || fail "receiver did not start"
 
 out0=$(snmp "$XMIT_NS_A" Udp OutDatagrams)
-ip netns exec "$XMIT_NS_A" env XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB" "$PY" -c '
+ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB" "$PY" -c '
 import os, signal, socket, sys
 signal.alarm(20)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

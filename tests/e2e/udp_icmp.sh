@@ -11,7 +11,7 @@
 # the process next enters the stack (xmit has no thread of its own), which would shift the ICMP by
 # one call; that is not this test's subject.
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up udpicmp
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
@@ -99,7 +99,7 @@ one_run() {  # one_run TAG [env...]: the script in a; b's ICMP errors and a's ke
 }
 
 one_run kernel
-one_run xmit XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
+one_run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
 cat "$work/kernel.out"
 diff "$work/kernel.out" "$work/xmit.out" ||
   { [ -e "$work/xmit.log" ] && tail -20 "$work/xmit.log"; fail "xmit's results differ from the kernel's"; }

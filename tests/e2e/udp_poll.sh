@@ -6,7 +6,7 @@
 # readiness can wake the server; the pipe shows kernel fds in the same set still work; an empty
 # set times out; POLLOUT is reported for a socket with send space.
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up upoll
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
@@ -67,7 +67,7 @@ while going:
         s.setblocking(True)
 print(answered, pipe_seen)
 '
-ip netns exec "$XMIT_NS_A" env XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB" \
+ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB" \
   "$PY" -c "$server" "$work/ready" >"$work/server.out" 2>"$work/server.err" &
 BED_PIDS=$!
 for _ in $(seq 50); do [ -e "$work/ready" ] && break; sleep 0.1; done

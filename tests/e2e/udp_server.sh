@@ -7,7 +7,7 @@
 # moves only by the fragmented ones, which the kernel reassembles and the server reads from its
 # kernel socket) and no reply may leave through a's kernel (Udp OutDatagrams +0).
 source "$(dirname "$0")/lib.sh"
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up udps
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
@@ -35,7 +35,7 @@ while True:
     n += 1
 print(n)
 '
-ip netns exec "$XMIT_NS_A" env XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB" \
+ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB" \
   "$PY" -c "$server" "$work/ready" >"$work/server.out" 2>"$work/server.err" &
 BED_PIDS=$!
 for _ in $(seq 50); do [ -e "$work/ready" ] && break; sleep 0.1; done

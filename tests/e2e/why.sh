@@ -3,7 +3,7 @@
 # why; xmit-run's options set the XMIT_* variables.
 source "$(dirname "$0")/lib.sh"
 xmit_run=$1
-unset XMIT_IFACE XMIT_BACKEND XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 prog='
 import socket
 socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -24,7 +24,7 @@ expect "XMIT_IFACE is unset: every socket passes through"
 # An interface (lo exists in every namespace), UDP switched off by xmit-run --no-udp.
 out=$("$xmit_run" --iface lo --no-udp --log debug -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
 [ "$out" = done ] || fail "stdout: $out"
-expect "accelerating lo (ifindex 1) through afxdp (auto: no RDMA device under /sys/class/net/lo/device/infiniband); UDP off, TCP on"
+expect "accelerating lo (ifindex 1) through afxdp (auto: lo has no RDMA device (/sys/class/net/lo/device/infiniband does not exist)); UDP off, TCP on"
 expect "socket(2, 0x80002, 0) passes through: UDP is off (XMIT_UDP=off)"
 expect "socket(2, 0x80001, 0) passes through: this build has no TCP stack yet"
 expect "socket(10, 0x80002, 0) passes through: address family AF_INET6"
@@ -35,7 +35,28 @@ expect "socket(2, 0x80003, 1) passes through: socket type or protocol not served
 # --backend verbs where no RDMA device exists: one error line, then everything passes through.
 out=$("$xmit_run" --iface lo --backend verbs -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
 [ "$out" = done ] || fail "stdout: $out"
-expect "XMIT_BACKEND=verbs, but /sys/class/net/lo/device/infiniband does not exist (no RDMA device); every socket passes through"
+expect "error: XMIT_BACKEND=verbs, but lo has no RDMA device (/sys/class/net/lo/device/infiniband does not exist); use the interface of an RDMA NIC, XMIT_BACKEND=afxdp or auto, or XMIT_VERBS_DEVICE=software; every socket passes through"
+[ "$(grep -c '^xmit\[[0-9]*\]: ' "$err")" = 1 ] || { cat "$err"; fail "expected exactly one xmit line"; }
+
+# The software verbs device (--verbs-device software), asked for and under auto; UDP off, so no
+# socket opens it: the line says which backend and why.
+out=$("$xmit_run" --iface lo --backend verbs --verbs-device software --no-udp -- "$PY" -c "$prog" 2>"$err") ||
+  fail "program failed"
+[ "$out" = done ] || fail "stdout: $out"
+expect "accelerating lo (ifindex 1) through verbs (XMIT_BACKEND=verbs: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
+out=$("$xmit_run" --iface lo --verbs-device software --no-udp -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+expect "accelerating lo (ifindex 1) through verbs (auto: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
+# auto, verbs chosen but it cannot open (unprivileged: no CAP_NET_RAW for the device's AF_PACKET
+# socket): one notice line says so and AF_XDP is tried instead, which cannot open either: one error
+# line, and the program runs on through the kernel.
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+  "$xmit_run" --iface lo --verbs-device software -- "$PY" -c 'import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 9))
+print("done")' 2>"$err") || { cat "$err"; fail "program failed"; }
+[ "$out" = done ] || fail "stdout: $out"
+expect "]: auto: cannot open the software verbs device on lo (.*); CAP_NET_RAW is missing: run as root or give the program CAP_NET_RAW; AF_XDP instead"
+expect "error: cannot open an AF_XDP queue on lo (socket(AF_XDP): Operation not permitted); run as root"
+[ "$(grep -c '^xmit\[[0-9]*\]: error: ' "$err")" = 1 ] || { cat "$err"; fail "expected one error line"; }
 
 # The default level (notice) prints no per-socket lines; XMIT_LOG to a file with %p.
 log=$(mktemp -u /tmp/xmit-why-XXXXXX)

@@ -6,9 +6,13 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -372,6 +376,61 @@ TEST(IbvNetdevOpen, FailuresSayWhatWasMissing) {
   EXPECT_EQ(d, nullptr);
   EXPECT_EQ(sw::sw_stats("xmit_sw_ghost").open_contexts, 0u);
   EXPECT_EQ(sw::sw_remove_all_devices(), 0);
+}
+
+// The preload protects these fds from the program and closes them in a forked child.
+TEST_F(IbvNetdevTest, ForEachFdNamesEveryOpenFdOfTheDevice) {
+  std::vector<int> fds;
+  dev_->for_each_fd([&](int fd) { fds.push_back(fd); });
+  ASSERT_GE(dev_->wait_fd(), 0);
+  EXPECT_NE(std::find(fds.begin(), fds.end(), dev_->wait_fd()), fds.end()) << "the completion channel";
+  EXPECT_NE(std::find(fds.begin(), fds.end(), wire_->arrival_fd), fds.end()) << "the carrier's arrival fd";
+  std::vector<int> sorted = fds;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "an fd named twice";
+  for (int fd : fds) EXPECT_GE(fcntl(fd, F_GETFD), 0) << "fd " << fd << " is not open";
+}
+
+// A forked child lets go: every fd goes to the closer, the parent's device is forgotten (a device
+// of the same name can be added afresh), and nothing is reported any more. The parent is untouched.
+TEST_F(IbvNetdevTest, AbandonAfterForkClosesEveryFdAndForgetsTheParentsDevice) {
+  std::vector<int> fds;
+  dev_->for_each_fd([&](int fd) { fds.push_back(fd); });
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<int> closed;
+    dev_->abandon_after_fork([&](int fd) {
+      closed.push_back(fd);
+      close(fd);
+    });
+    int code = 0;
+    std::sort(fds.begin(), fds.end());
+    std::sort(closed.begin(), closed.end());
+    if (closed != fds) code |= 1;
+    for (int fd : fds)
+      if (fcntl(fd, F_GETFD) >= 0) code |= 2;
+    int after = 0;
+    dev_->for_each_fd([&](int) { ++after; });
+    if (after != 0) code |= 4;
+    sw::SwDeviceConfig cfg;
+    cfg.name = kDev;
+    cfg.ifname = "lo";
+    if (sw::sw_add_device(cfg) != 0) code |= 8;  // the parent's device is gone in the child
+    _exit(code);  // the abandoned objects are the parent's: no destructors, no leak check
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "1: fds differ, 2: an fd left open, 4: fds still reported, 8: device not forgotten";
+  for (int fd : fds) EXPECT_GE(fcntl(fd, F_GETFD), 0) << "the parent's fd " << fd;
+  EXPECT_EQ(sw::sw_add_device([] {
+              sw::SwDeviceConfig c;
+              c.name = kDev;
+              c.ifname = "lo";
+              return c;
+            }()),
+            -EEXIST);  // still the parent's
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   Config c = parse({});
   EXPECT_EQ(c.iface, "");
   EXPECT_EQ(c.backend, Backend::kAuto);
+  EXPECT_EQ(c.verbs_device, VerbsDevice::kHw);
   EXPECT_TRUE(c.udp);
   EXPECT_TRUE(c.tcp);
   EXPECT_EQ(c.log_level, LogLevel::kNotice);
@@ -47,6 +48,8 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_EQ(c.pcap_file, "/tmp/a.pcap");
   EXPECT_EQ(parse({{"XMIT_BACKEND", "verbs"}}).backend, Backend::kVerbs);
   EXPECT_EQ(parse({{"XMIT_BACKEND", "auto"}}).backend, Backend::kAuto);
+  EXPECT_EQ(parse({{"XMIT_VERBS_DEVICE", "software"}}).verbs_device, VerbsDevice::kSoftware);
+  EXPECT_EQ(parse({{"XMIT_VERBS_DEVICE", "hw"}}).verbs_device, VerbsDevice::kHw);
   EXPECT_EQ(parse({{"XMIT_LOG", "error"}}).log_level, LogLevel::kError);
   EXPECT_FALSE(parse({{"XMIT_TCP", "0"}}).tcp);
   EXPECT_TRUE(parse({{"XMIT_UDP", "1"}}).udp);
@@ -87,6 +90,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"IfaceDot", "XMIT_IFACE", "..", "interface name"},
         BadCase{"Backend", "XMIT_BACKEND", "dpdk", "afxdp, verbs, auto"},
         BadCase{"BackendCase", "XMIT_BACKEND", "AFXDP", "afxdp, verbs, auto"},
+        BadCase{"VerbsDevice", "XMIT_VERBS_DEVICE", "sw", "hw, software"},
+        BadCase{"VerbsDeviceEmpty", "XMIT_VERBS_DEVICE", "", "hw, software"},
         BadCase{"Udp", "XMIT_UDP", "maybe", "on, off"},
         BadCase{"Tcp", "XMIT_TCP", "yes", "on, off"},
         BadCase{"LogLevel", "XMIT_LOG", "loud", "error, warn, notice, info, debug"},

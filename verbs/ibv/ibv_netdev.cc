@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "verbs/ibv/sw/sw_verbs.h"
 
 namespace xmit::ibv {
 namespace {
@@ -222,6 +223,32 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
 }
 
 IbvNetdev::~IbvNetdev() { destroy(); }
+
+void IbvNetdev::for_each_fd(absl::FunctionRef<void(int fd)> f) const {
+  if (ops_ == &ibv_sw_ops()) {
+    sw::sw_for_each_fd(f);
+    return;
+  }
+  if (ctx_ != nullptr && ctx_->cmd_fd >= 0) f(ctx_->cmd_fd);
+  if (ctx_ != nullptr && ctx_->async_fd >= 0) f(ctx_->async_fd);
+  if (channel_ != nullptr && channel_->fd >= 0) f(channel_->fd);
+}
+
+void IbvNetdev::abandon_after_fork(absl::FunctionRef<void(int fd)> close_fd) {
+  if (ops_ == &ibv_sw_ops()) {
+    sw::sw_forget_after_fork(close_fd);
+  } else {
+    for_each_fd(close_fd);
+  }
+  ctx_ = nullptr;
+  pd_ = nullptr;
+  channel_ = nullptr;
+  scq_ = rcq_ = nullptr;
+  qp_ = nullptr;
+  mem_ = nullptr;
+  mem_mr_ = nullptr;
+  flows_.clear();
+}
 
 void IbvNetdev::destroy() {
   const IbvOps& ops = *ops_;

@@ -90,6 +90,16 @@ class IbvNetdev final : public Netdev {
   // device), -ENOENT when not registered, else 0.
   int unregister_memory(const void* base);
 
+  // Every fd behind the device: the context's command and async fds and the completion channel
+  // (libibverbs), or all of the software device's (sw::sw_for_each_fd(): its AF_PACKET socket,
+  // divert program, channels). For the preload's own-fd registry and a forked child.
+  void for_each_fd(absl::FunctionRef<void(int fd)> f) const;
+  // A fork()ed child's copy lets go without touching the device (the queues and the memory the
+  // device reads are the parent's): for_each_fd()'s fds go to close_fd (taking no lock a parent
+  // thread may have held), the software device forgets the parent's objects, and for_each_fd()
+  // reports nothing more. Nothing else may be called afterwards (abandoned, not destroyed).
+  void abandon_after_fork(absl::FunctionRef<void(int fd)> close_fd);
+
   const std::string& ibdev() const { return ibdev_; }
   uint8_t port() const { return port_; }
   const char* ops_name() const { return ops_->name; }

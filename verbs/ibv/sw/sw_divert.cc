@@ -57,6 +57,17 @@ int SwDivert::add(const DivertKey& k) {
   return bpf_map_update_elem(map_fd_, &k, &one, BPF_ANY) < 0 ? -errno : 0;
 }
 
+void SwDivert::for_each_fd(absl::FunctionRef<void(int fd)> f) const {
+  if (obj_ != nullptr) {
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, obj_) if (bpf_program__fd(prog) >= 0) f(bpf_program__fd(prog));
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj_) if (bpf_map__fd(map) >= 0) f(bpf_map__fd(map));
+    if (bpf_object__btf_fd(obj_) >= 0) f(bpf_object__btf_fd(obj_));
+  }
+  if (link_fd_ >= 0) f(link_fd_);
+}
+
 int SwDivert::remove(const DivertKey& k) { return bpf_map_delete_elem(map_fd_, &k) < 0 ? -errno : 0; }
 
 }  // namespace xmit::ibv::sw

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/function_ref.h"
+
 struct bpf_object;
 
 namespace xmit::ibv::sw {
@@ -31,6 +33,8 @@ class SwDivert {
   SwDivert& operator=(const SwDivert&) = delete;
   int add(const DivertKey& k);     // 0 or -errno
   int remove(const DivertKey& k);  // 0 or -errno
+  // The link and every fd of the loaded object (program, maps, BTF).
+  void for_each_fd(absl::FunctionRef<void(int fd)> f) const;
 
  private:
   SwDivert() = default;

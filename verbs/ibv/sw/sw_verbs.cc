@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 
 #include "verbs/ibv/ibv_ops.h"
 #include "verbs/ibv/sw/sw_internal.h"
@@ -529,6 +530,35 @@ int sw_attach_interface(const std::string& ifname, std::string* name) {
   if (err == -EEXIST) err = 0;
   if (err == 0 && name != nullptr) *name = cfg.name;
   return err;
+}
+
+namespace {
+void for_each_fd_locked(absl::FunctionRef<void(int fd)> f) {
+  for (auto& d : devices()) {
+    if (d->wire.arrival_fd >= 0) f(d->wire.arrival_fd);
+    if (d->pkt_fd >= 0) f(d->pkt_fd);
+    if (d->divert != nullptr) d->divert->for_each_fd(f);
+    for (SwChannel* ch : d->channels) {
+      f(ch->ch.fd);
+      f(ch->efd);
+    }
+  }
+}
+}  // namespace
+
+void sw_for_each_fd(absl::FunctionRef<void(int fd)> f) {
+  std::lock_guard<std::mutex> g(g_mu);
+  for_each_fd_locked(f);
+}
+
+void sw_forget_after_fork(absl::FunctionRef<void(int fd)> close_fd) {
+  new (&g_mu) std::mutex();  // the parent's state of the lock means nothing here
+  for_each_fd_locked(close_fd);
+  for (auto& d : devices()) {
+    (void)d->divert.release();  // abandoned with the rest of the parent's objects
+    (void)d.release();
+  }
+  devices().clear();
 }
 
 int sw_remove_all_devices() {

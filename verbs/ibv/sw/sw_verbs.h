@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+
 namespace xmit::ibv::sw {
 
 enum class SwCarrier {
@@ -81,6 +83,16 @@ int sw_add_device(const SwDeviceConfig& cfg);
 // NIC): a kPacket device named "xmit_sw_IFNAME" bound to `ifname`, added once (later calls find
 // it). 0 or -EINVAL; *name gets the device's name.
 int sw_attach_interface(const std::string& ifname, std::string* name);
+
+// Every fd the software devices hold: carriers (AF_PACKET socket, arrival eventfd), the divert
+// program's link, maps and BTF, completion channels (epoll set and eventfd). For the preload's
+// own-fd registry and a forked child, which closes them.
+void sw_for_each_fd(absl::FunctionRef<void(int fd)> f);
+// A fork()ed child: resets the lock (a parent thread may have held it at fork), passes every fd of
+// sw_for_each_fd() to close_fd, and forgets every device and object the parent had (abandoned, not
+// destroyed: their destructors would act on fd numbers the child may reuse), so that the child's
+// next sw_attach_interface() starts afresh. Only in the child, before it starts threads.
+void sw_forget_after_fork(absl::FunctionRef<void(int fd)> close_fd);
 
 // Removes every device; -EBUSY while a context is open.
 int sw_remove_all_devices();
