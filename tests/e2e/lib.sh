@@ -13,8 +13,9 @@ case "${XMIT_TEST_BACKEND:-afxdp}" in
   *) fail "XMIT_TEST_BACKEND=$XMIT_TEST_BACKEND (accepted: afxdp, verbs-sw)" ;;
 esac
 
-# The lines xmit itself writes, which are the only difference a passthrough run may show.
-strip_xmit() { grep -v '^xmit\[[0-9]*\]: ' || true; }
+# The lines xmit itself writes, which are the only difference a passthrough run may show; and
+# elapsed times programs print in their errors (curl: "after 0 ms"), which vary from run to run.
+strip_xmit() { { grep -v '^xmit\[[0-9]*\]: ' || true; } | sed -E 's/after [0-9]+ ms/after N ms/'; }
 
 # run_pair OUTDIR CMD...: runs CMD without and with libxmit.so, leaving out/err/rc of each in OUTDIR.
 run_pair() {
