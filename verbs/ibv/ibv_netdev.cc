@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stack/dev/link_query.h"
 #include "verbs/ibv/sw/sw_verbs.h"
 
 namespace xmit::ibv {
@@ -29,24 +30,6 @@ int fail(std::string* why, int err, const std::string& what) {
 }
 
 bool pow2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
-// MTU and MAC of the interface. kernel: dev_ifsioc_locked() SIOCGIFMTU / SIOCGIFHWADDR.
-int query_link(const std::string& ifname, uint32_t* mtu, uint8_t mac[6]) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
-  ifreq ifr{};
-  memcpy(ifr.ifr_name, ifname.data(), ifname.size());
-  int err = 0;
-  if (ioctl(s, SIOCGIFMTU, &ifr) < 0) {
-    err = -errno;
-  } else {
-    *mtu = uint32_t(ifr.ifr_mtu);
-    if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) err = -errno;
-    else memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-  }
-  close(s);
-  return err;
-}
 
 }  // namespace
 

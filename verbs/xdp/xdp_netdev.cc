@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stack/dev/link_query.h"
 #include "stack/dev/sw_offload.h"
 
 #ifndef AF_XDP
@@ -66,23 +67,6 @@ int set_ring_size(int fd, int opt, uint32_t count) {
   return setsockopt(fd, SOL_XDP, opt, &count, sizeof count) < 0 ? -errno : 0;
 }
 
-// MTU and MAC address from the kernel. kernel: dev_ifsioc_locked() SIOCGIFMTU / SIOCGIFHWADDR.
-int query_link(const std::string& ifname, uint32_t* mtu, uint8_t mac[6]) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
-  ifreq ifr{};
-  memcpy(ifr.ifr_name, ifname.data(), ifname.size());
-  int err = 0;
-  if (ioctl(s, SIOCGIFMTU, &ifr) < 0) {
-    err = -errno;
-  } else {
-    *mtu = uint32_t(ifr.ifr_mtu);
-    if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) err = -errno;
-    else memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-  }
-  close(s);
-  return err;
-}
 
 }  // namespace
 

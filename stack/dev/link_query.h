@@ -1,0 +1,13 @@
+// stack/dev/link_query.h — what a raw queue needs to know of the Linux interface it sits on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace xmit {
+
+// MTU and MAC address of `ifname` from the kernel. 0 or -errno.
+// kernel: dev_ifsioc_locked() SIOCGIFMTU / SIOCGIFHWADDR.
+int query_link(const std::string& ifname, uint32_t* mtu, uint8_t mac[6]);
+
+}  // namespace xmit
