@@ -4,7 +4,7 @@
 // the stack's. Beside it, xmit keeps the set's offloaded members (EpollSet) and asks the stack for
 // their readiness (Socket::poll_mask()) on every epoll_wait; the device's wait fd sits in the kernel
 // set under a tag no program can use (the address of g_dev_tag), so frames arriving wake the
-// sleeper. Sleeps are sliced as poll's (poll.cc) for frames another thread took off the device.
+// sleeper. Sleeps are sliced as poll's (wait_slice.h) for frames another thread took off the device.
 // Simplifications, each named: edge-triggered entries report a rising readiness bit (a second
 // datagram queued behind an unread one raises none; the kernel wakes again); when offloaded members
 // fill maxevents, kernel members wait for the next call; EPOLLEXCLUSIVE wakes every waiter. A
@@ -26,6 +26,7 @@
 #include "preload/epoll_table.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
+#include "preload/wait_slice.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -67,14 +68,6 @@ namespace {
 
 char g_dev_tag;  // its address tags the device's wait fd in a program's epoll set
 constexpr uint32_t kOut = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
-constexpr int kSliceMs = 50;
-constexpr int kSendSliceMs = 1;
-
-uint64_t mono_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 EpollSet* set_of(int epfd) {
   if (static_cast<unsigned>(epfd) >= static_cast<unsigned>(xmit::kEpollSetFds)) return nullptr;
@@ -110,7 +103,7 @@ EpEntry* find(EpollSet* set, int fd) {
 // `out`. Returns the count, or -1 with errno. `timeout_ns` < 0: for ever.
 int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, int64_t timeout_ns,
                     const sigset_t* sigmask) {
-  const uint64_t start = mono_ns();
+  const xmit::WaitSlices wait(timeout_ns);
   for (;;) {
     int n = 0, dev_fd = -1;
     bool want_space = false;
@@ -150,16 +143,10 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
         if (libc().epoll_ctl(epfd, EPOLL_CTL_ADD, dev_fd, &dev) == 0 || errno == EEXIST) set->dev_fd = dev_fd;
       }
     }
-    int64_t left_ns = -1;
-    if (timeout_ns >= 0) {
-      uint64_t spent = mono_ns() - start;
-      left_ns = spent >= static_cast<uint64_t>(timeout_ns) ? 0 : timeout_ns - static_cast<int64_t>(spent);
-    }
-    int64_t slice_ns = int64_t{want_space ? kSendSliceMs : kSliceMs} * 1'000'000;
-    int64_t sleep_ns = n > 0 ? 0 : (left_ns < 0 || left_ns > slice_ns ? slice_ns : left_ns);
+    const int64_t left_ns = wait.left_ns();
     int k = 0;
     if (n < maxevents) {
-      timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
+      timespec ts = xmit::WaitSlices::next_sleep(left_ns, n > 0, want_space);
       k = libc().epoll_pwait2(epfd, out + n, maxevents - n, &ts, sigmask);
       if (k < 0) return n > 0 && errno == EINTR ? n : -1;
     }

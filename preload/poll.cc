@@ -4,8 +4,7 @@
 // merged with its kernel socket's (what only the kernel holds: the error queue, datagrams the kernel
 // received itself); POLLOUT is the stack's alone. While nothing is ready the thread sleeps in the
 // kernel's poll on the kernel fds plus the device's wait fd (readable when frames arrive), in
-// slices: another thread may take this socket's frame off the device (up to kSliceMs late then),
-// and send space returns when the device completes frames, which no fd signals (kSendSliceMs).
+// slices (wait_slice.h).
 // Kernel counterparts: do_sys_poll(), do_select() (fs/select.c); POLLIN_SET, POLLOUT_SET, POLLEX_SET.
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +19,7 @@
 
 #include "preload/fd_table.h"
 #include "preload/libc.h"
+#include "preload/wait_slice.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -29,16 +29,8 @@ using xmit::Socket;
 
 namespace {
 
-constexpr int kSliceMs = 50;     // longest sleep while waiting for input (the blocking recv's too)
-constexpr int kSendSliceMs = 1;  // while an offloaded fd waits for send space
 constexpr short kOut = POLLOUT | POLLWRNORM | POLLWRBAND;
 constexpr int kStackFds = 64;    // sets up to this size need no allocation
-
-uint64_t mono_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 bool any_offloaded(const pollfd* fds, nfds_t n) {
   for (nfds_t i = 0; i < n; ++i) {
@@ -65,7 +57,7 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
     }
     k = on_heap.get();
   }
-  const uint64_t start = mono_ns();
+  const xmit::WaitSlices wait(timeout_ns);
   for (;;) {
     // The stack's view first (each poll_mask() also moves arrived frames into the sockets' queues).
     int wait_fd = -1;
@@ -83,15 +75,9 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
       ready |= fds[i].revents != 0;
       want_space |= (fds[i].events & kOut) && !(m & POLLOUT);
     }
-    int64_t left_ns = -1;
-    if (timeout_ns >= 0) {
-      uint64_t spent = mono_ns() - start;
-      left_ns = spent >= static_cast<uint64_t>(timeout_ns) ? 0 : timeout_ns - static_cast<int64_t>(spent);
-    }
-    int64_t slice_ns = int64_t{want_space ? kSendSliceMs : kSliceMs} * 1'000'000;
-    int64_t sleep_ns = ready ? 0 : (left_ns < 0 || left_ns > slice_ns ? slice_ns : left_ns);
+    const int64_t left_ns = wait.left_ns();
     k[n] = {wait_fd, POLLIN, 0};  // a negative fd is ignored by the kernel
-    timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
+    timespec ts = xmit::WaitSlices::next_sleep(left_ns, ready, want_space);
     int r = libc().ppoll(k, n + 1, &ts, sigmask);
     if (r < 0) return -1;  // EINTR (poll is never restarted), EFAULT, ENOMEM
     int count = 0;
@@ -200,11 +186,11 @@ XMIT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeo
     // kernel: poll_select_set_timeout() normalises tv_usec >= 1e6 rather than failing.
     t = static_cast<int64_t>(timeout->tv_sec) * 1'000'000'000 + static_cast<int64_t>(timeout->tv_usec) * 1000;
   }
-  const uint64_t start = mono_ns();
+  const uint64_t start = xmit::mono_ns();
   int rc = xmit_select(nfds, r, w, e, t, nullptr);
   if (rc == -2) [[likely]] return libc().select(nfds, r, w, e, timeout);
   if (timeout != nullptr) {
-    int64_t left = t - static_cast<int64_t>(mono_ns() - start);
+    int64_t left = t - static_cast<int64_t>(xmit::mono_ns() - start);
     if (left < 0) left = 0;
     timeout->tv_sec = left / 1'000'000'000;
     timeout->tv_usec = (left % 1'000'000'000) / 1000;
