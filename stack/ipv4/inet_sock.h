@@ -115,8 +115,8 @@ struct InetSock {
   // The send buffer (stack/ipv4/sk_wmem.h). kernel: sk->sk_sndbuf, sk->sk_wmem_alloc, sk_destruct
   uint32_t sk_sndbuf = 212992;   // SO_SNDBUF as the kernel reports it (net.core.wmem_default)
   uint32_t sk_wmem_alloc = 1;    // 1 while open + the truesize of every skb charged and not freed
-  uint64_t sk_wmem_charged = 0;  // running totals of what was charged and released (MSG_ZEROCOPY
-  uint64_t sk_wmem_released = 0; // completions: stack/sock/msg_zerocopy.h); not the kernel's
+  uint64_t sk_wmem_charged = 0;  // running total of what was charged (not the kernel's): minus
+                                 // sk_wmem_alloc_get(), what was released (MSG_ZEROCOPY completions)
   void (*sk_destruct)(void* arg) = nullptr;  // run by the last sock_wfree() after sk_free()
   void* sk_destruct_arg = nullptr;
 

@@ -43,7 +43,6 @@ void skb_add_truesize(sk_buff* skb, uint32_t delta) {
 void sock_wfree(sk_buff* skb) {
   auto* sk = static_cast<InetSock*>(skb->sk);
   sk->sk_wmem_alloc -= skb->truesize;
-  sk->sk_wmem_released += skb->truesize;
   // kernel: sk_write_space() would wake writers here; ours re-check after their bounded wait.
   if (sk->sk_wmem_alloc == 0 && sk->sk_destruct != nullptr) sk->sk_destruct(sk->sk_destruct_arg);
 }

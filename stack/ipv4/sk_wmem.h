@@ -35,6 +35,8 @@ uint32_t skb_alloc_truesize(uint32_t size);
 
 // kernel: sk_wmem_alloc_get() — the bytes charged (what SIOCOUTQ reports).
 inline uint32_t sk_wmem_alloc_get(const InetSock& sk) { return sk.sk_wmem_alloc - 1; }
+// The bytes charged and since released (freed skbs), while the socket is open.
+inline uint64_t sk_wmem_released(const InetSock& sk) { return sk.sk_wmem_charged - sk_wmem_alloc_get(sk); }
 
 // kernel: sock_writeable() — "significant progress" is possible: under half the buffer in use. A
 // writer blocked for space is woken only then (sock_def_write_space_wfree()).

@@ -342,7 +342,7 @@ int UdpSock::poll_mask(int* wait_fd) {
   if (passthrough_) return kPassThrough;
   stack_->poll(shadow_->now_ns());
   *wait_fd = stack_->dev().wait_fd();
-  zc_.complete_upto(inet_.sk_wmem_released);
+  zc_.complete_upto(sk_wmem_released(inet_));
   int mask = 0;
   if (inet_.sk_err != 0 || zc_.has_notification()) mask |= POLLERR;
   if (inet_.sk_shutdown & RCV_SHUTDOWN) mask |= POLLRDHUP | POLLIN | POLLRDNORM;
@@ -467,7 +467,7 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
     // MSG_ZEROCOPY notifications are queued here, ICMP errors on the shadow: ours first (the
     // kernel keeps one queue in arrival order).
     stack_->poll(shadow_->now_ns());
-    zc_.complete_upto(inet_.sk_wmem_released);
+    zc_.complete_upto(sk_wmem_released(inet_));
     if (zc_.has_notification()) return zc_.recv_error(msg);
     ssize_t r = shadow_->recvmsg(fd_, msg, flags);
     // kernel: ip_recv_error() -> sock_dequeue_err_skb(): dequeuing an ICMP error sets sk_err to the
