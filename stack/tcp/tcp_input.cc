@@ -66,7 +66,7 @@ static void tcp_event_data_recv(tcp_sock* tp, const sk_buff* skb) {
 // purged ("It _is_ possible, that we have something out-of-order _after_ FIN.").
 static void tcp_fin(tcp_sock* tp) {
   inet_csk_schedule_ack(tp);
-  tp->rcv_shutdown = true;
+  tp->sk_shutdown |= RCV_SHUTDOWN;
   tp->icsk_ack.pingpong = true;  // kernel: inet_csk_enter_pingpong_mode()
   while (sk_buff* skb = skb_dequeue(&tp->out_of_order_queue)) tcp_drop(tp, skb, true);
 }

@@ -31,6 +31,8 @@ int tcp_v4_check_segment(absl::Span<const uint8_t> seg, be32 saddr, be32 daddr, 
                  static_cast<uint32_t>(seg.size() - hdr);
   tcb->ack_seq = th->ack_seq();
   tcb->tcp_flags = flags;
+  tcb->saddr = saddr;
+  tcb->daddr = daddr;
   return 0;
 }
 

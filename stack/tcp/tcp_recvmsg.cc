@@ -36,7 +36,7 @@ void tcp_cleanup_rbuf(tcp_sock* tp, int copied, TcpXmitFn xmit) {
   // "We send an ACK if we can now advertise a non-zero window which has been raised
   // "significantly". Even if window raised up to infinity, do not send window open ACK in
   // states, where we will not receive more."
-  if (copied > 0 && !time_to_ack && !tp->rcv_shutdown && tp->rcvbuf != 0) {
+  if (copied > 0 && !time_to_ack && !(tp->sk_shutdown & RCV_SHUTDOWN) && tp->rcvbuf != 0) {
     uint32_t rcv_window_now = tcp_receive_window(tp);
     if (2 * rcv_window_now <= tp->window_clamp) {
       uint32_t new_window = tcp_select_window_core(tp);
@@ -76,7 +76,7 @@ int tcp_recvmsg(tcp_sock* tp, void* buf, size_t len, int flags, TcpXmitFn xmit) 
     if (!peek) tcp_eat_recv_skb(tp, skb);
     skb = next;
   }
-  if (copied == 0) return tp->rcv_shutdown ? 0 : -EAGAIN;  // "if (sk->sk_shutdown & RCV_SHUTDOWN) break;"
+  if (copied == 0) return (tp->sk_shutdown & RCV_SHUTDOWN) ? 0 : -EAGAIN;  // "if (sk->sk_shutdown & RCV_SHUTDOWN) break;"
   tcp_cleanup_rbuf(tp, static_cast<int>(copied), xmit);
   return static_cast<int>(copied);
 }

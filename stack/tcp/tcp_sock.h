@@ -1,11 +1,13 @@
 // stack/tcp/tcp_sock.h — the TCP socket state the send and receive paths read and write, and the per-skb
 // control block. Kernel counterparts: struct tcp_sock (include/linux/tcp.h), struct tcp_options_received,
 // struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h), the icsk_* fields of struct
-// inet_connection_sock. Only what an ESTABLISHED connection uses: no state machine, SACK
-// scoreboard, urgent data, keepalive or congestion-control module state yet.
+// inet_connection_sock; struct request_sock (include/net/request_sock.h). No SACK scoreboard,
+// urgent data or congestion-control module state yet; the state machine's fields are the last block
+// of tcp_sock (tcp_conn.h).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "stack/ipv4/skb_queue.h"
 #include "stack/skb/pool.h"
@@ -56,6 +58,9 @@ struct tcp_skb_cb {
   uint16_t tcp_gso_size = 0;
   uint8_t sacked = 0;     // TCPCB_* state of a sent skb (kernel: TCP_SKB_CB(skb)->sacked)
   uint64_t sent_us = 0;   // when it was last transmitted (kernel: skb->skb_mstamp_ns)
+  // Received segments: the IP addresses (kernel: ip_hdr(skb)->saddr/daddr), set by tcp_v4_check_segment().
+  be32 saddr = 0;
+  be32 daddr = 0;
 };
 
 // kernel: TCPCB_* bits of tcp_skb_cb::sacked, include/net/tcp.h (no SACK scoreboard yet: only
@@ -86,6 +91,50 @@ inline constexpr uint8_t TCP_CA_Disorder = 1;
 inline constexpr uint8_t TCP_CA_CWR = 2;
 inline constexpr uint8_t TCP_CA_Recovery = 3;
 inline constexpr uint8_t TCP_CA_Loss = 4;
+
+// kernel: TCP_* socket states, include/net/tcp_states.h (the same values: getsockopt(TCP_INFO)
+// and /proc show them), and the TCPF_* masks.
+inline constexpr uint8_t TCP_ESTABLISHED = 1;
+inline constexpr uint8_t TCP_SYN_SENT = 2;
+inline constexpr uint8_t TCP_SYN_RECV = 3;
+inline constexpr uint8_t TCP_FIN_WAIT1 = 4;
+inline constexpr uint8_t TCP_FIN_WAIT2 = 5;
+inline constexpr uint8_t TCP_TIME_WAIT = 6;
+inline constexpr uint8_t TCP_CLOSE = 7;
+inline constexpr uint8_t TCP_CLOSE_WAIT = 8;
+inline constexpr uint8_t TCP_LAST_ACK = 9;
+inline constexpr uint8_t TCP_LISTEN = 10;
+inline constexpr uint8_t TCP_CLOSING = 11;
+inline constexpr uint8_t TCP_NEW_SYN_RECV = 12;
+inline constexpr uint32_t TCPF(uint8_t state) { return 1u << state; }
+
+// kernel: sk->sk_shutdown bits, include/net/sock.h
+inline constexpr uint8_t RCV_SHUTDOWN = 1;
+inline constexpr uint8_t SEND_SHUTDOWN = 2;
+inline constexpr uint8_t SHUTDOWN_MASK = 3;
+
+// A connection a listener has answered with a SYN-ACK and not yet seen the final ACK of
+// (SYN_RECV). kernel: struct tcp_request_sock / inet_request_sock / request_sock
+struct tcp_request_sock {
+  be32 rmt_addr = 0;        // kernel: ireq->ir_rmt_addr (the peer)
+  be32 loc_addr = 0;        // kernel: ireq->ir_loc_addr
+  uint16_t rmt_port = 0;    // host order (ir_rmt_port)
+  uint16_t loc_port = 0;
+  uint32_t rcv_isn = 0;     // the peer's ISN (tcp_rsk(req)->rcv_isn)
+  uint32_t snt_isn = 0;     // ours (tcp_rsk(req)->snt_isn)
+  uint32_t ts_off = 0;      // tcp_rsk(req)->ts_off
+  uint32_t ts_recent = 0;   // req->ts_recent: the SYN's TSval
+  uint32_t rsk_rcv_wnd = 0; // the window our SYN-ACK offered (req->rsk_rcv_wnd)
+  uint32_t rsk_window_clamp = 0;
+  uint16_t snd_wnd = 0;     // the SYN's window field (never scaled)
+  uint16_t mss = 0;         // the peer's MSS option (req->mss), TCP_MSS_DEFAULT without one
+  uint8_t snd_wscale = 0, rcv_wscale = 0;
+  bool tstamp_ok = false, sack_ok = false, wscale_ok = false;
+  uint8_t num_retrans = 0;  // SYN-ACKs retransmitted (req->num_retrans)
+  uint8_t num_timeout = 0;  // req->num_timeout
+  uint64_t expires = 0;     // next SYN-ACK retransmission (rsk_timer), tcp_mstamp's clock
+  uint64_t snt_synack = 0;  // tcp_rsk(req)->snt_synack: first SYN-ACK's time, for the RTT sample
+};
 
 // A timer the owner of the clock runs (tcp_timers_run(), stack/tcp/tcp_timer.h): a deadline in
 // the microseconds of tcp_mstamp. kernel: struct timer_list, sk_reset_timer(), sk_stop_timer()
@@ -147,7 +196,6 @@ struct tcp_sock {
   uint32_t rmem_alloc = 0;  // kernel: sk_rmem_alloc — bytes in receive_queue and out_of_order_queue
   uint32_t window_clamp = 65535u << 14;
   uint16_t advmss = 1460;   // the MSS we announced (kernel: tp->advmss)
-  bool rcv_shutdown = false;  // a FIN was received (kernel: sk_shutdown & RCV_SHUTDOWN)
   // kernel: inet_csk(sk)->icsk_ack — delayed-ACK state; times in jiffies (ms, HZ = 1000).
   struct {
     uint8_t pending = 0;    // ICSK_ACK_*
@@ -207,6 +255,30 @@ struct tcp_sock {
   // (kernel: sk_write_queue and the tcp_rtx_queue rbtree — a list suffices without SACK).
   SkbQueue write_queue;
   SkbQueue rtx_queue;
+
+  // Connection state (tcp_conn.h)
+  uint8_t sk_state = TCP_CLOSE;  // TCP_*
+  int sk_err = 0;          // pending error (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE), positive
+  int sk_err_soft = 0;     // the last soft error (kernel: sk->sk_err_soft)
+  uint8_t sk_shutdown = 0; // RCV_SHUTDOWN (FIN received or shutdown(SHUT_RD)) | SEND_SHUTDOWN
+  bool sock_dead = false;  // the user closed it (kernel: SOCK_DEAD, an orphan)
+  int linger = -1;         // SO_LINGER: -1 off, else seconds (0: close() resets)
+  uint8_t icsk_syn_retries = 0;  // TCP_SYNCNT; 0: sysctl_tcp_syn_retries (6)
+  uint32_t icsk_user_timeout = 0;  // TCP_USER_TIMEOUT, ms; 0: off
+  int linger2 = 0;         // TCP_LINGER2 seconds; 0: sysctl_tcp_fin_timeout (60), < 0: no FIN_WAIT2 wait
+  uint32_t retrans_stamp = 0;  // ms, first (re)transmission of the oldest unacked segment (tcp_write_timeout)
+  uint32_t total_retrans = 0;
+  uint32_t sndbuf = 0;     // SO_SNDBUF for tcp_poll()'s POLLOUT stand-in; 0: always writeable
+  tcp_timer sk_timer;      // FIN_WAIT2 timeout of an orphan; kernel: keepalive_timer's FIN_WAIT2 role
+  tcp_timer tw_timer;      // TIME_WAIT (TCP_TIMEWAIT_LEN) — the socket itself stays, no timewait sock
+  // Listener (kernel: inet_csk(sk)->icsk_accept_queue, sk_max_ack_backlog, sk_ack_backlog).
+  int sk_max_ack_backlog = 0;
+  int sk_ack_backlog = 0;  // children on the accept queue
+  std::vector<tcp_request_sock> reqsk_queue;  // SYN_RECV requests (kernel: in ehash); <= backlog
+  tcp_sock* accept_head = nullptr;  // established children, oldest first
+  tcp_sock* accept_tail = nullptr;
+  tcp_sock* accept_next = nullptr;  // a child's link in its listener's accept queue
+  tcp_sock* listener = nullptr;     // a child's listener while it is on the accept queue
 };
 
 // kernel: tcp_write_queue_tail(), tcp_send_head(), tcp_write_queue_empty(), tcp_rtx_queue_empty()

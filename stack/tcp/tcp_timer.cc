@@ -87,7 +87,8 @@ static void tcp_probe_timer(tcp_sock* tp, TcpXmitFn xmit) {
 }
 
 // kernel: tcp_delack_timer() and tcp_write_timer_handler() for ICSK_TIME_RETRANS / ICSK_TIME_PROBE0
-void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit) {
+void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
+  (void)ops;
   tcp_timer* d = &tp->icsk_delack_timer;
   if (d->pending && d->expires <= tp->tcp_mstamp) {
     d->pending = false;

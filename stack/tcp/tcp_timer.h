@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "stack/tcp/tcp_conn.h"
 #include "stack/tcp/tcp_output.h"
 #include "stack/tcp/tcp_sock.h"
 
@@ -21,8 +22,9 @@ void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit);
 // Runs every timer due at tp->tcp_mstamp: the delayed ACK, then the RTO or the zero-window probe
 // (one timer, icsk_pending says which; the probe sends the head if the window now takes it, else
 // a pure ACK at snd_una - 1, backing off from max(RTO, 200 ms)). kernel: the timer softirq
-// calling the handlers
-void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit);
+// calling the handlers. `ops` (may be null in tests of the established core) gets done() when a
+// timer ends the connection.
+void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops);
 
 // The earliest pending deadline (microseconds, tcp_mstamp's clock), or UINT64_MAX.
 uint64_t tcp_next_timer(const tcp_sock* tp);

@@ -64,7 +64,7 @@ TEST(TcpAlloc, ReceiveAckAndTimerPathsDoNotAllocate) {
     off += 2896;
     EXPECT_EQ(tcp_sendmsg_locked(&bed.tp, data, 100, 0, bed.mtu, xmit), 100);
     bed.tp.tcp_mstamp += bed.tp.icsk_rto;  // the RTO fires for the 100 bytes
-    tcp_timers_run(&bed.tp, xmit);
+    tcp_timers_run(&bed.tp, xmit, nullptr);
     in(off, 0);  // a pure ACK of everything
     bed.tp.tcp_mstamp += 1000;
   };

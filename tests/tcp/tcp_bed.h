@@ -68,6 +68,7 @@ struct TcpBed {
     tp.rcv_nxt = 5000;
     tp.rcv_wnd = 64240;
     tp.rx_opt.tstamp_ok = true;
+    tp.sk_state = TCP_ESTABLISHED;
     tp.tcp_header_len = 32;
     tcp_sync_mss(&tp, mtu);
     tcp_sk_setup_caps(&tp, NetdevFeatures{.ip_csum = true, .l4_csum = true, .tso = true});

@@ -172,6 +172,7 @@ void setup_peer(LinkPeer* p, SimEndpoint* dev, const uint8_t* peer_mac, int dir,
   tcp_sync_mss(&tp, kMtu);
   tcp_sk_setup_caps(&tp, NetdevFeatures{}, /*sw_gso=*/false);
   tp.nonagle = TCP_NAGLE_OFF;
+  tp.sk_state = TCP_ESTABLISHED;
   tp.rcvbuf = tp.window_clamp = tp.rcv_wnd = kRcvBuf;
   tcp_initialize_rcv_mss(&tp);
 }
@@ -251,7 +252,7 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
     }
     bool did = false;
     for (LinkPeer* p : peers) {
-      tcp_timers_run(&p->tp, [p](sk_buff* s) { return link_xmit(p, s); });
+      tcp_timers_run(&p->tp, [p](sk_buff* s) { return link_xmit(p, s); }, nullptr);
       did |= app(p);
     }
     if (peer_done(*a) && peer_done(*b) && link.in_flight() == 0) {

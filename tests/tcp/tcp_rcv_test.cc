@@ -76,7 +76,7 @@ TEST(TcpRcv, AckEveryTwoFullSegmentsElseDelayed) {
   EXPECT_THAT(bed.take_acks(), IsEmpty());
   auto run = [&](uint64_t t) {
     bed.tp.tcp_mstamp = t;
-    tcp_timers_run(&bed.tp, [&](sk_buff* s) { return bed.xmit(s); });
+    tcp_timers_run(&bed.tp, [&](sk_buff* s) { return bed.xmit(s); }, nullptr);
   };
   run(kNow + 39'999);
   EXPECT_THAT(bed.take_acks(), IsEmpty());
@@ -150,7 +150,7 @@ TEST(TcpRcv, FinIsEndOfStream) {
   bed.tp.tcp_mstamp = kNow;
   bed.data(0, 100, TCPHDR_ACK | TCPHDR_PSH | TCPHDR_FIN);
   EXPECT_THAT(bed.take_acks(), IsEmpty());
-  EXPECT_TRUE(bed.tp.rcv_shutdown);
+  EXPECT_TRUE(bed.tp.sk_shutdown & RCV_SHUTDOWN);
   EXPECT_EQ(bed.tp.rcv_nxt, kPeerIsn + 101);
   std::vector<uint8_t> buf;
   EXPECT_EQ(bed.read(&buf, 65536), 100);
@@ -159,7 +159,7 @@ TEST(TcpRcv, FinIsEndOfStream) {
   EXPECT_EQ(bed.read(&buf, 65536), 0);
   EXPECT_EQ(bed.tp.copied_seq, kPeerIsn + 101);
   bed.tp.tcp_mstamp = kNow + 40'000;
-  tcp_timers_run(&bed.tp, [&](sk_buff* s) { return bed.xmit(s); });
+  tcp_timers_run(&bed.tp, [&](sk_buff* s) { return bed.xmit(s); }, nullptr);
   EXPECT_THAT(bed.take_acks(), ElementsAre(Ack{101, 2048}));
 }
 

@@ -19,7 +19,7 @@ constexpr uint64_t kT0 = 10'000'000;  // the clock at the first send, in us
 
 void run_timers(TcpBed& bed, uint64_t now) {
   bed.tp.tcp_mstamp = now;
-  tcp_timers_run(&bed.tp, [&](sk_buff* s) { return bed.xmit(s); });
+  tcp_timers_run(&bed.tp, [&](sk_buff* s) { return bed.xmit(s); }, nullptr);
 }
 
 // No RTT sample yet: the first RTO is TCP_TIMEOUT_INIT (1 s); each expiry retransmits the head

@@ -1,0 +1,101 @@
+// stack/tcp/tcp_conn.h — opening and closing connections: the TCP state machine around the
+// established core. Kernel counterparts: tcp_v4_connect()/tcp_connect() (net/ipv4/tcp_ipv4.c,
+// tcp_output.c), tcp_v4_do_rcv(), tcp_rcv_state_process(), tcp_rcv_synsent_state_process(),
+// tcp_reset(), tcp_fin() (tcp_input.c), tcp_conn_request()/tcp_check_req() (tcp_input.c,
+// tcp_minisocks.c), tcp_close()/tcp_shutdown()/tcp_set_state()/tcp_done()/tcp_poll() (tcp.c),
+// inet_csk_listen_start()/inet_csk_accept() (inet_connection_sock.c), tcp_v4_send_reset().
+// Simplified relative to Linux (each also said at its place): TIME_WAIT keeps the socket itself (no
+// inet_timewait_sock; the owner keeps it hashed until done()); request socks live in their listener
+// (the owner hands every segment without an established socket to the listener, which looks its
+// requests up by 4-tuple); no SYN cookies, no Fast Open, no MD5/AO, no ECN negotiation.
+#pragma once
+
+#include <cstdint>
+
+#include "stack/skb/pool.h"
+#include "stack/tcp/tcp_output.h"
+#include "stack/tcp/tcp_sock.h"
+
+namespace xmit {
+
+inline constexpr int TCP_SYN_RETRIES = 6;         // kernel: sysctl_tcp_syn_retries (TCP_SYN_RETRIES)
+inline constexpr int TCP_SYNACK_RETRIES = 5;      // kernel: sysctl_tcp_synack_retries
+inline constexpr int TCP_RETRIES2 = 15;           // kernel: sysctl_tcp_retries2
+inline constexpr int TCP_ORPHAN_RETRIES = 8;      // kernel: tcp_orphan_retries() when the sysctl is 0
+inline constexpr uint32_t TCP_FIN_TIMEOUT_S = 60; // kernel: sysctl_tcp_fin_timeout (TCP_FIN_TIMEOUT)
+inline constexpr uint64_t TCP_TIMEWAIT_LEN_US = 60'000'000;  // kernel: TCP_TIMEWAIT_LEN (60 s)
+inline constexpr int SOMAXCONN_DEFAULT = 4096;    // kernel: net.core.somaxconn
+
+// What the state machine needs from whoever owns the sockets (the stack in the product, the harness in tests).
+class TcpOps {
+ public:
+  virtual ~TcpOps() = default;
+  // A new socket for a connection a listener accepts, pools/options copied from the listener by the state
+  // machine afterwards; nullptr when none can be had (the request is dropped). kernel: sk_clone_lock()
+  virtual tcp_sock* clone(const tcp_sock* listener) = 0;
+  // The child's 4-tuple now receives its own segments. kernel: inet_ehash_nolisten()
+  virtual void hash(tcp_sock* child) = 0;
+  // tcp_done(): the socket reached TCP_CLOSE (reset, timeout, TIME_WAIT over, close finished). The owner
+  // unhashes it, and frees it once the user has closed it too (sock_dead).
+  virtual void done(tcp_sock* tp) = 0;
+  // kernel: secure_tcp_seq() / secure_tcp_ts_off() — keyed hash of the 4-tuple (+ clock for the ISN);
+  // tests return fixed values.
+  virtual uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) = 0;
+  virtual uint32_t secure_ts_off(be32 saddr, be32 daddr) = 0;
+};
+
+// kernel: tcp_set_state() (no statistics, no BPF hooks) — a TCP_CLOSE here does not call done():
+// tcp_done() does.
+void tcp_set_state(tcp_sock* tp, uint8_t state);
+// kernel: tcp_done() — TCP_CLOSE, timers stopped, SHUTDOWN_MASK, then ops->done() (when ops is set).
+void tcp_done(tcp_sock* tp, TcpOps* ops);
+
+// kernel: tcp_connect() (with tcp_connect_init(), tcp_v4_connect()'s ISN/ts_off): caller has set
+// saddr/daddr/sport/dport, pools, rcvbuf, user_mss, nonagle; ISN from ops; SYN with Linux's options in
+// Linux's order (tcp_syn_options/tcp_options_write: MSS, SACK_PERM+TS or NOP NOP TS..., NOP WS);
+// state SYN_SENT; SYN RTO armed (1 s, backoff, tcp_syn_retries = 6 -> ETIMEDOUT via sk_err + done).
+// 0 or -errno (-ENOBUFS).
+int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
+
+// Every segment for a socket in any state, LISTEN included: kernel tcp_v4_do_rcv() ->
+// tcp_rcv_established() / tcp_rcv_state_process() (SYN_SENT: tcp_rcv_synsent_state_process; LISTEN:
+// tcp_conn_request / request socks / tcp_check_req -> child ESTABLISHED, hashed via ops, on the accept
+// queue; FIN_WAIT1/2, CLOSING, LAST_ACK, TIME_WAIT, CLOSE_WAIT transitions; RST -> ECONNRESET (or
+// ECONNREFUSED in SYN_SENT, EPIPE after close-wait as the kernel's tcp_reset()) + done; challenge ACKs as
+// far as reasonable). Takes `skb` (as tcp_rcv_established takes it): data at the TCP header, cb filled by
+// tcp_v4_check_segment() (addresses included). A segment for a socket in TCP_CLOSE is answered with a
+// reset (tcp_v4_send_reset) as the kernel does for a segment no socket wants.
+void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
+
+// listen(): kernel inet_csk_listen_start() + sk_max_ack_backlog; again on a listener only updates the backlog.
+// 0, or -EINVAL when the socket is neither CLOSE nor LISTEN (inet_listen()).
+int inet_csk_listen_start(tcp_sock* tp, int backlog);
+
+// accept(): the first established child off the accept queue, or nullptr when empty. kernel: inet_csk_accept() (non-blocking part)
+tcp_sock* inet_csk_accept(tcp_sock* listener);
+
+// close(): kernel __tcp_close(): unread data -> RST (tcp_send_active_reset), SO_LINGER 0 -> RST, else
+// tcp_close_state() + FIN; marks sock_dead; a listener resets its queued children (inet_csk_listen_stop:
+// children are handed to ops->done after reset). Calls ops->done when it ends in CLOSE at once.
+void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
+
+// shutdown(2): kernel tcp_shutdown() (SEND_SHUTDOWN -> FIN per tcp_close_state) and inet_shutdown()'s
+// errnos (ENOTCONN...). `how` is SHUT_RD/SHUT_WR/SHUT_RDWR. 0 or -errno.
+int tcp_shutdown(tcp_sock* tp, int how, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
+
+// Readiness: kernel tcp_poll() — POLLIN/POLLRDNORM, POLLOUT (sk_stream_is_writeable: keep a simple
+// stand-in if there is no send-buffer accounting yet, say so), POLLHUP, POLLRDHUP, POLLERR; a listener
+// POLLIN when the accept queue is non-empty. Stand-in for POLLOUT: with sndbuf 0 always writeable,
+// else sndbuf - (write_seq - snd_una) >= (write_seq - snd_una) / 2 (sk_stream_wspace() >=
+// sk_stream_min_wspace() with unacked bytes for sk_wmem_queued).
+int tcp_poll(const tcp_sock* tp);
+
+// kernel: sock_error() — the pending error, cleared (SO_ERROR, or a failed read/write/connect);
+// 0 when none. Returns a positive errno.
+int tcp_sock_error(tcp_sock* tp);
+
+// A segment no socket wants: kernel tcp_v4_send_reset() (never in answer to a RST). `skb` cb filled by
+// tcp_v4_check_segment; a new skb from `pool`.
+void tcp_v4_send_reset(const sk_buff* skb, const tcp_skb_cb& tcb, SkbPool* pool, TcpXmitFn xmit);
+
+}  // namespace xmit
