@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "stack/base/byteorder.h"
+#include "stack/base/sk_shutdown.h"
 #include "stack/dev/netdev.h"
 #include "stack/neigh/fib.h"  // Flowi4
 #include "stack/ipv4/skb_queue.h"
@@ -60,9 +61,6 @@ struct IpcmCookie {
   uint8_t tx_flags = 0;   // SKBTX_* timestamp requests (carried, not acted on)
 };
 
-// kernel: RCV_SHUTDOWN, SEND_SHUTDOWN, include/net/sock.h (shutdown(how) sets how + 1).
-inline constexpr uint8_t RCV_SHUTDOWN = 1;
-inline constexpr uint8_t SEND_SHUTDOWN = 2;
 
 // kernel: IPCORK_OPT et al. (only the flags this path uses)
 inline constexpr uint32_t IPCORK_ALLFRAG = 2;

@@ -42,8 +42,11 @@ void ip_select_ident_segs(IpIdentGen* gen, uint64_t now_ns, IpHdr iph, bool igno
                           int segs) {
   // "We had many attacks based on IPID, use the private generator as much as we can."
   if (inet != nullptr && inet->inet_daddr != 0) {
-    inet->inet_id = static_cast<uint16_t>(inet->inet_id + segs);  // atomic_add_return(segs, &inet_id)
-    iph.set_id(inet->inet_id);
+    // kernel: TCP reads the counter and then advances it (the socket lock is held: no atomic); UDP
+    // takes atomic_add_return(segs, &inet_id), the advanced value.
+    uint16_t old = inet->inet_id;
+    inet->inet_id = static_cast<uint16_t>(inet->inet_id + segs);
+    iph.set_id(inet->sk_protocol == IPPROTO_TCP ? old : inet->inet_id);
     return;
   }
   if (iph.df() && !ignore_df) {

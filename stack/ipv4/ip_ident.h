@@ -41,8 +41,9 @@ class HashIpIdents final : public IpIdentGen {
 };
 
 // Sets iph's id (iph must already carry frag_off and addresses). The rules, in the kernel's order:
-//  1. a connected socket (inet_daddr != 0): its own counter, incremented by segs first; the id is
-//     the new value (UDP: atomic_add_return()). Whatever DF says (verified on Linux 6.18).
+//  1. a connected socket (inet_daddr != 0): its own counter, advanced by segs; the id is the new
+//     value for UDP (atomic_add_return()), the old one for TCP. Whatever DF says (verified on
+//     Linux 6.18).
 //  2. DF set and the skb may not be fragmented locally (!ignore_df: IP_PMTUDISC_DO/PROBE): 0.
 //  3. otherwise the per-destination generator.
 // kernel: ip_select_ident_segs(), include/net/ip.h

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "stack/base/sk_shutdown.h"
 #include "stack/ipv4/skb_queue.h"
 #include "stack/skb/pool.h"
 #include "stack/skb/sk_buff.h"
@@ -108,10 +109,6 @@ inline constexpr uint8_t TCP_CLOSING = 11;
 inline constexpr uint8_t TCP_NEW_SYN_RECV = 12;
 inline constexpr uint32_t TCPF(uint8_t state) { return 1u << state; }
 
-// kernel: sk->sk_shutdown bits, include/net/sock.h
-inline constexpr uint8_t RCV_SHUTDOWN = 1;
-inline constexpr uint8_t SEND_SHUTDOWN = 2;
-inline constexpr uint8_t SHUTDOWN_MASK = 3;
 
 // A connection a listener has answered with a SYN-ACK and not yet seen the final ACK of
 // (SYN_RECV). kernel: struct tcp_request_sock / inet_request_sock / request_sock
