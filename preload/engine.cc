@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -61,6 +62,8 @@ uint64_t real_ns() {
 
 int neg_errno(ssize_t r) { return r < 0 ? -errno : static_cast<int>(r); }
 
+std::atomic<int> g_rx_waiters{0};
+
 class LibcShadow final : public ShadowOps {
  public:
   int bind(int fd, const sockaddr* a, socklen_t l) override { return neg_errno(libc().bind(fd, a, l)); }
@@ -75,13 +78,19 @@ class LibcShadow final : public ShadowOps {
     return neg_errno(libc().getsockopt(fd, level, name, v, l));
   }
   int shutdown(int fd, int how) override { return neg_errno(libc().shutdown(fd, how)); }
+  int listen(int fd, int backlog) override { return neg_errno(libc().listen(fd, backlog)); }
+  int accept(int fd, sockaddr* a, socklen_t* l, int flags) override {
+    return neg_errno(libc().accept4(fd, a, l, flags | SOCK_NONBLOCK));
+  }
   ssize_t recvmsg(int fd, msghdr* m, int flags) override {
     ssize_t r = libc().recvmsg(fd, m, flags);
     return r < 0 ? -errno : r;
   }
   int wait(int fd, int dev_fd, int timeout_ms) override {
     pollfd p[2] = {{fd, POLLIN, 0}, {dev_fd, POLLIN, 0}};  // a negative fd is skipped by poll(2)
+    engine_rx_waiter(1);
     int r = libc().poll(p, 2, timeout_ms);  // the kernel's poll: these fds are the stack's own view
+    engine_rx_waiter(-1);
     if (r < 0) return -errno;
     return (p[0].revents & (POLLERR | POLLIN)) == POLLERR ? kShadowErrOnly : 0;
   }
@@ -190,8 +199,65 @@ struct Engine {
   std::unique_ptr<PcapNetdev> recorded;
   std::unique_ptr<NetlinkFib> fib;
   std::unique_ptr<UdpStack> udp;
+  std::unique_ptr<TcpStack> tcp;
   std::unique_ptr<EngineControl> control;
 };
+
+// The progress thread: TCP's timers (delayed ACKs, retransmissions, TIME_WAIT...) and its receive
+// path run while the program is not in the stack (computing, sleeping, blocked elsewhere), as the
+// kernel's softirqs run beside any process. It sleeps until the earliest TCP timer (at most
+// kProgressMaxSleepNs) or, when no thread waits on the device (engine_rx_waiter()), until frames
+// arrive; with no TCP connection it sleeps on a futex until one is made (no idle wake-ups).
+constexpr uint64_t kProgressMaxSleepNs = 100'000'000;
+std::atomic<int> g_progress_idle{0};  // 1: sleeping on the futex until a TCP socket is made
+
+void* progress_main(void* arg) {
+  Engine* e = static_cast<Engine*>(arg);
+  UdpStack& u = *e->udp;
+  for (;;) {
+    uint64_t next;
+    bool conns;
+    {
+      std::lock_guard<StackMutex> g(u.mu());
+      next = e->tcp->next_timer_ns();
+      conns = e->tcp->has_conns();
+    }
+    if (!conns) {
+      g_progress_idle.store(1, std::memory_order_release);
+      syscall(SYS_futex, &g_progress_idle, FUTEX_WAIT_PRIVATE, 1, nullptr, nullptr, 0);
+      continue;
+    }
+    const uint64_t now = mono_ns();
+    uint64_t sleep_ns = next <= now ? 0 : std::min(next - now, kProgressMaxSleepNs);
+    timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000u), static_cast<long>(sleep_ns % 1'000'000'000u)};
+    const bool rx = g_rx_waiters.load(std::memory_order_acquire) == 0;
+    pollfd p{rx ? u.dev().wait_fd() : -1, POLLIN, 0};
+    if (sleep_ns > 0) libc().ppoll(&p, 1, &ts, nullptr);
+    std::lock_guard<StackMutex> g(u.mu());
+    if (g_rx_waiters.load(std::memory_order_acquire) == 0) {
+      u.poll(tick_ns());  // receive + every timer
+    } else {
+      e->tcp->timers();
+    }
+    u.dev().flush_tx();
+  }
+  return nullptr;
+}
+
+bool start_progress(Engine* e) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int err = pthread_create(&t, &attr, progress_main, e);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (err == 0) pthread_setname_np(t, "xmit-progress");
+  return err == 0;
+}
 
 void* flusher_main(void* arg) {
   Engine* e = static_cast<Engine*>(arg);
@@ -248,6 +314,16 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   f(e.fib->notify_fd());
   f(e.control->fd());
   if (e.pcap.is_open()) f(e.pcap.fd());
+}
+
+// The second of a sysctl's three numbers (tcp_rmem / tcp_wmem: min, default, max).
+long read_sysctl_second(const char* path, long dflt) {
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return dflt;
+  long a = 0, b = dflt;
+  if (fscanf(f, "%ld %ld", &a, &b) != 2) b = dflt;
+  fclose(f);
+  return b;
 }
 
 int read_sysctl_int(const char* path, int dflt) {
@@ -354,8 +430,22 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     return nullptr;
   }
   e->udp->set_if_addr(iface_addr(ifname));
+  TcpStackOptions to;
+  to.clock_ns = mono_ns;
+  to.rmem_default = static_cast<uint32_t>(read_sysctl_second("/proc/sys/net/ipv4/tcp_rmem", 131072));
+  to.wmem_default = static_cast<uint32_t>(read_sysctl_second("/proc/sys/net/ipv4/tcp_wmem", 16384));
+  if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
+  if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
+    *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);
+    return nullptr;
+  }
+  e->udp->set_tcp(e->tcp.get());
   if (e->ibv) {  // frames in the pools go out in place; elsewhere (and if this fails) bounce-copied
-    e->udp->for_each_pool_region([&](const uint8_t* base, size_t len) {
+    auto each_region = [&](absl::FunctionRef<void(const uint8_t*, size_t)> f) {
+      e->udp->for_each_pool_region(f);
+      e->tcp->for_each_pool_region(f);
+    };
+    each_region([&](const uint8_t* base, size_t len) {
       if (int err = e->ibv->register_memory(base, len); err < 0)
         logf(LogLevel::kWarn, "cannot register the packet pool with %s (%s): frames are copied before sending",
              e->ibv->ibdev().c_str(), strerror(-err));
@@ -384,7 +474,26 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
 
 }  // namespace
 
+static Engine* engine_open(const Runtime& rt, const char** why) noexcept;
+
 UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
+  Engine* e = engine_open(rt, why);
+  return e != nullptr ? e->udp.get() : nullptr;
+}
+
+TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept {
+  Engine* e = engine_open(rt, why);
+  if (e == nullptr) return nullptr;
+  // The progress thread may sleep on its futex for want of connections: one is being made.
+  if (g_progress_idle.exchange(0, std::memory_order_acq_rel) == 1) {
+    syscall(SYS_futex, &g_progress_idle, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+  return e->tcp.get();
+}
+
+void engine_rx_waiter(int delta) noexcept { g_rx_waiters.fetch_add(delta, std::memory_order_acq_rel); }
+
+static Engine* engine_open(const Runtime& rt, const char** why) noexcept {
   // Opening makes sockets of its own (netlink, AF_XDP, an ioctl socket): those pass through.
   static thread_local bool opening = false;
   if (opening) {
@@ -406,6 +515,10 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
       } else if (g_forked) {
         g_why = "after fork(): " + g_why + " (the parent process still holds the queue)";
         g_retry_ns = mono_ns() + 1'000'000'000;
+      }
+      if (g_engine != nullptr && !start_progress(g_engine)) {
+        logf(LogLevel::kWarn, "cannot start the progress thread: TCP timers run only while the program is in a "
+             "socket call");
       }
       if (g_engine != nullptr && g_engine->xdp && rt.config.tx_batch > 1 && !start_flusher(g_engine)) {
         // Without the flusher a held frame could wait for ever: ring the doorbell every frame.
@@ -430,7 +543,7 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
     *why = g_why.c_str();
     return nullptr;
   }
-  return g_engine->udp.get();
+  return g_engine;
 }
 
 ShadowOps* engine_shadow() noexcept { return &g_shadow; }
@@ -480,6 +593,8 @@ __attribute__((constructor(102))) void engine_register_atfork() {
 // stack's counters (what the kernel would have counted in /proc/net/snmp and did not). Nothing is
 // torn down (other threads may still be running; the kernel closes the AF_XDP socket and the XDP
 // link).
+constexpr uint64_t kTcpExitDrainNs = 5'000'000'000u;
+
 __attribute__((destructor)) static void engine_exit() {
   Engine* e = g_engine;
   if (e == nullptr) return;
@@ -489,13 +604,20 @@ __attribute__((destructor)) static void engine_exit() {
   // batch, or on the device: the kernel would keep and send them after the process is gone, so the
   // exit waits for them, bounded by the kernel's own resolution time (3 probes, 1 s apart) — the
   // bound is reached only when the neighbour never answers, and then the kernel too drops them.
+  // TCP likewise: the kernel closes the fds and its orphans go on delivering what was written and
+  // the FIN; here the exit waits for them, bounded (kTcpExitDrainNs) where the kernel's orphans
+  // retry for minutes.
   UdpStack& u = *e->udp;
+  e->tcp->close_all_at_exit();
   const uint64_t end = mono_ns() + 3'000'000'000u;
+  const uint64_t tcp_end = mono_ns() + kTcpExitDrainNs;
   for (;;) {
     u.request_control();
     u.poll(tick_ns());
     u.dev().flush_tx();
-    if ((u.neigh().next_deadline() == 0 && u.tx_in_flight == 0) || mono_ns() >= end) break;
+    const bool tcp_busy = e->tcp->exit_pending() && mono_ns() < tcp_end;
+    const bool udp_done = (u.neigh().next_deadline() == 0 && u.tx_in_flight == 0) || mono_ns() >= end;
+    if (udp_done && !tcp_busy) break;
     lk.unlock();
     timespec pause{0, 1'000'000};
     nanosleep(&pause, nullptr);

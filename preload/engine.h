@@ -6,6 +6,7 @@
 #pragma once
 
 #include "preload/runtime.h"
+#include "stack/stream/tcp_stack.h"
 #include "stack/udp/udp_sock.h"
 
 namespace xmit {
@@ -13,6 +14,14 @@ namespace xmit {
 // The stack, opened on first use; nullptr (with *why set) when it could not be opened.
 // Thread-safe. The engine is never torn down: its AF_XDP socket and XDP link (or verbs objects) close at exit.
 UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept;
+
+// The TCP stack on the same instance (its mutex is the UdpStack's), as engine_udp().
+TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept;
+
+// A thread is about to sleep on the device's wait fd (+1) / woke (-1): the engine's progress
+// thread then leaves the receive ring to it (it would otherwise take the frame that thread waits
+// for) and runs only the TCP timers.
+void engine_rx_waiter(int delta) noexcept;
 
 // The kernel shadow socket operations, through the real glibc functions.
 ShadowOps* engine_shadow() noexcept;

@@ -23,6 +23,7 @@
 #include <new>
 #include <vector>
 
+#include "preload/engine.h"
 #include "preload/epoll_table.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
@@ -147,7 +148,9 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
     int k = 0;
     if (n < maxevents) {
       timespec ts = xmit::WaitSlices::next_sleep(left_ns, n > 0, want_space);
+      if (dev_fd >= 0) xmit::engine_rx_waiter(1);
       k = libc().epoll_pwait2(epfd, out + n, maxevents - n, &ts, sigmask);
+      if (dev_fd >= 0) xmit::engine_rx_waiter(-1);
       if (k < 0) return n > 0 && errno == EINTR ? n : -1;
     }
     // Drop the device's tag; fold a kernel event for an offloaded member into the stack's one.
@@ -161,6 +164,7 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
         for (const EpEntry& e : set->entries) {
           if (e.data.u64 != ev.data.u64) continue;
           ev.events &= ~kOut;  // an offloaded member's send space is the stack's
+          if (!e.sock->kernel_readiness()) ev.events = 0;
           for (int j = 0; j < n; ++j) {
             if (out[j].data.u64 == ev.data.u64) {
               out[j].events |= ev.events;
@@ -195,6 +199,9 @@ XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept
   if (op != EPOLL_CTL_DEL && event != nullptr) {
     k = *event;
     k.events &= ~kOut;
+    // A TCP connection's kernel socket is unconnected and reports POLLHUP for ever: edge-triggered
+    // and asking for nothing, it wakes the set once (dropped below), not on every wait.
+    if (!s->kernel_readiness()) k.events = EPOLLET;
   }
   int r = libc().epoll_ctl(epfd, op, fd, op != EPOLL_CTL_DEL && event != nullptr ? &k : event);
   if (r != 0) return r;

@@ -12,6 +12,8 @@
 #include <sys/uio.h>
 
 #include <cstdarg>
+#include <mutex>
+#include <new>
 #include <climits>
 
 #include "preload/engine.h"
@@ -21,6 +23,7 @@
 #include "preload/log.h"
 #include "preload/own_fds.h"
 #include "preload/runtime.h"
+#include "stack/stream/tcp_socket.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -100,21 +103,31 @@ XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   if (fd < 0) return fd;
   int saved = errno;
   const char* why = xmit::why_not_offloaded(domain, type, protocol);
-  xmit::UdpStack* udp = nullptr;
-  if (why == nullptr) udp = xmit::engine_udp(*xmit::runtime(), &why);
-  if (udp != nullptr) {
-    // An offloaded UDP socket: the kernel socket just made is its shadow.
-    Socket* s = nullptr;
-    try {
-      s = new xmit::UdpSock(udp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0);
-    } catch (...) {
-      why = "out of memory";
+  Socket* s = nullptr;
+  if (why == nullptr && (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM) {
+    // An offloaded TCP socket: the kernel socket just made is its shadow.
+    if (xmit::TcpStack* tcp = xmit::engine_tcp(*xmit::runtime(), &why)) {
+      std::lock_guard<xmit::StackMutex> g(tcp->mu());
+      xmit::TcpConn* c = tcp->conn_alloc();
+      if (c != nullptr) s = new (std::nothrow) xmit::TcpSocket(tcp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0, c);
+      if (s == nullptr) {
+        if (c != nullptr) tcp->conn_free(c);
+        why = "out of memory";
+      }
     }
+  } else if (why == nullptr) {
+    // An offloaded UDP socket: the kernel socket just made is its shadow.
+    if (xmit::UdpStack* udp = xmit::engine_udp(*xmit::runtime(), &why)) {
+      s = new (std::nothrow) xmit::UdpSock(udp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0);
+      if (s == nullptr) why = "out of memory";
+    }
+  }
+  if (s != nullptr) {
     Socket* old = nullptr;
-    if (s != nullptr && !g_fds.install(fd, s, &old)) {
+    if (!g_fds.install(fd, s, &old)) {
       s->put();
       why = "fd beyond xmit's fd table";
-    } else if (s != nullptr) {
+    } else {
       if (old != nullptr) old->put();
       errno = saved;
       return fd;
@@ -148,7 +161,9 @@ XMIT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
 XMIT_EXPORT int listen(int fd, int backlog) noexcept {
   Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().listen(fd, backlog);
-  return ret(s->listen(backlog));
+  int r = s->listen(backlog);
+  if (handed_back(fd, r)) return libc().listen(fd, backlog);
+  return ret(r);
 }
 
 XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
@@ -157,7 +172,9 @@ XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexc
   if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return ret(-EINVAL);
   Socket* child = nullptr;
   int r = s->accept(&child, addr, len, flags);
+  if (handed_back(fd, r)) return libc().accept4(fd, addr, len, flags);
   if (r < 0) return ret(r);
+  if (child == nullptr) return r;  // a connection the kernel socket accepted itself: its fd
   // The accepted socket's fd number: a kernel shadow socket that holds it.
   int nfd = libc().socket(AF_INET, SOCK_STREAM | flags, 0);
   Socket* old = nullptr;
@@ -168,6 +185,7 @@ XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexc
     return ret(-err);
   }
   if (old != nullptr) old->put();
+  child->adopt_fd(nfd);
   return nfd;
 }
 

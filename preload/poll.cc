@@ -17,6 +17,7 @@
 #include <memory>
 #include <new>
 
+#include "preload/engine.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/wait_slice.h"
@@ -72,13 +73,16 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
       if (dev >= 0) wait_fd = dev;
       fds[i].revents = static_cast<short>(m & (fds[i].events | POLLERR | POLLHUP));
       k[i].events = static_cast<short>(fds[i].events & ~kOut);
+      if (!s->kernel_readiness()) k[i].fd = -1;  // its kernel socket's POLLHUP means nothing
       ready |= fds[i].revents != 0;
       want_space |= (fds[i].events & kOut) && !(m & POLLOUT);
     }
     const int64_t left_ns = wait.left_ns();
     k[n] = {wait_fd, POLLIN, 0};  // a negative fd is ignored by the kernel
     timespec ts = xmit::WaitSlices::next_sleep(left_ns, ready, want_space);
+    if (wait_fd >= 0) xmit::engine_rx_waiter(1);
     int r = libc().ppoll(k, n + 1, &ts, sigmask);
+    if (wait_fd >= 0) xmit::engine_rx_waiter(-1);
     if (r < 0) return -1;  // EINTR (poll is never restarted), EFAULT, ENOMEM
     int count = 0;
     for (nfds_t i = 0; i < n; ++i) {

@@ -160,7 +160,7 @@ const char* why_not_offloaded(int domain, int type, int protocol) noexcept {
   }
   if (base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
     if (!rt->config.tcp) return "TCP is off (XMIT_TCP=off)";
-    return "this build has no TCP stack yet";
+    return nullptr;
   }
   return "socket type or protocol not served by xmit (only UDP and TCP are)";
 }

@@ -52,6 +52,11 @@ class Socket {
   // kPassThrough when the socket went back to the kernel.
   virtual int poll_mask(int* wait_fd) = 0;
 
+  // Whether the kernel socket behind the fd tells anything about this socket's readiness (poll,
+  // select, epoll merge the two): a UDP shadow may hold datagrams the kernel received itself; a TCP
+  // connection's shadow is an unconnected kernel socket whose POLLHUP means nothing here.
+  virtual bool kernel_readiness() const { return true; }
+
   // The stack gave this socket back to the kernel for good: its fds pass straight through from
   // now on (the object lives until they are closed).
   bool handed_to_kernel() const { return kernel_.load(std::memory_order_acquire); }
@@ -60,6 +65,8 @@ class Socket {
   // it) while `to` still names the socket: use `to` from now on. `from` is still open during the call
   // when the program closes it, already another file after a dup2.
   virtual void fd_moved(int from, int to) { (void)from, (void)to; }
+  // accept() returned this socket and the interposer made `fd` (a kernel socket) to name it.
+  virtual void adopt_fd(int fd) { (void)fd; }
   // More than one fd names it (dup).
   bool shared() const { return refs_.load(std::memory_order_acquire) > 1; }
 

@@ -41,6 +41,7 @@
 
 #include <netinet/in.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <deque>
 
@@ -66,6 +67,14 @@ class ShadowOps {
   virtual int setsockopt(int fd, int level, int name, const void* val, socklen_t len) = 0;
   virtual int getsockopt(int fd, int level, int name, void* val, socklen_t* len) = 0;
   virtual int shutdown(int fd, int how) = 0;
+  // TCP's (stack/stream/tcp_socket.h): the kernel socket listens beside the stack (connections the
+  // kernel receives itself: loopback, anything not steered) and hands those over by accept.
+  virtual int listen(int fd, int backlog) { (void)fd, (void)backlog; return -EOPNOTSUPP; }
+  // accept4(fd, ..., flags | SOCK_NONBLOCK): a new fd, or -errno (-EAGAIN: none waiting).
+  virtual int accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
+    (void)fd, (void)addr, (void)len, (void)flags;
+    return -EOPNOTSUPP;
+  }
   virtual ssize_t recvmsg(int fd, msghdr* msg, int flags) = 0;
   // Waits until `fd` (if >= 0) or the device's wait fd is readable, at most timeout_ms. 0,
   // kShadowErrOnly when `fd` woke the wait with POLLERR and nothing to read, or -errno (-EINTR).

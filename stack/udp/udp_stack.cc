@@ -116,6 +116,7 @@ void UdpStack::poll(uint64_t now, int budget) {
   }
   neigh_->neigh_timer_handler(now);
   dev_->poll_rx(budget, [&](const RxFrame& f) { return udp4_rcv_frame(f); });
+  if (tcp_ != nullptr) tcp_->timers();
 }
 
 void UdpStack::watch_shadow(UdpSock* sk, int fd) {
@@ -222,8 +223,14 @@ bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
   auto iph = IpHdrView::parse(eth->payload());
   // ip_rcv_core(): version, ihl, header checksum, tot_len within the frame (parse checks lengths).
   if (!iph || iph->version() != 4 || iph->ihl() < 5 || !iph->csum_ok() || iph->is_fragment() ||
-      iph->protocol() != IPPROTO_UDP || iph->tot_len() > eth->payload().size() ||
-      iph->tot_len() < iph->header_len()) {
+      iph->tot_len() > eth->payload().size() || iph->tot_len() < iph->header_len()) {
+    ++udp_rx_mib.InErrors;
+    return false;
+  }
+  if (iph->protocol() == IPPROTO_TCP && tcp_ != nullptr) {  // kernel: inet_protos[] -> tcp_v4_rcv()
+    return tcp_->handler(f, iph->saddr(), iph->daddr(), iph->payload());
+  }
+  if (iph->protocol() != IPPROTO_UDP) {
     ++udp_rx_mib.InErrors;
     return false;
   }

@@ -70,6 +70,20 @@ class ControlOps {
   virtual void on_poll(uint64_t now) { (void)now; }
 };
 
+// Another transport served on the same instance (TCP, stack/stream/tcp_stack.h): the frames of its
+// protocol and a look at its timers on every poll(). kernel: struct net_protocol (inet_protos[]),
+// and the timer softirq.
+class NetProtocol {
+ public:
+  virtual ~NetProtocol() = default;
+  // A frame whose IPv4 header passed ip_rcv_core()'s checks, carrying this protocol, not a fragment.
+  // `l4` is the IP payload (tot_len bounded). Returns true when it keeps the buffer (then recycles
+  // it through the device), false when the caller may recycle it at once.
+  virtual bool handler(const RxFrame& f, be32 saddr, be32 daddr, absl::Span<const uint8_t> l4) = 0;
+  // Runs what is due; called by every poll() with the mutex held.
+  virtual void timers() = 0;
+};
+
 // How often poll() reads the control plane. See "Control-plane cadence" above.
 inline constexpr uint64_t kControlIntervalNs = 1'000'000;
 
@@ -92,6 +106,8 @@ class UdpStack final : private NeighOps, private NeighOutput {
   UdpStack& operator=(const UdpStack&) = delete;
 
   StackMutex& mu() { return mu_; }
+  // The time the last poll() ran at (its `now`), for callers between polls.
+  uint64_t now_hint() const { return now_; }
 
   // Everything below: with mu() held.
   // Reaps TX completions, reads the control plane when due (see above), runs the neighbour timers
@@ -106,6 +122,9 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // The shadow socket `fd` of `sk` is watched for kernel errors (UdpSock::shadow_error()) / no more.
   void watch_shadow(UdpSock* sk, int fd);
   void unwatch_shadow(UdpSock* sk, int fd);
+
+  // TCP's frames go to `p` (nullptr: none; they are then counted as not for us). Set once, at start.
+  void set_tcp(NetProtocol* p) { tcp_ = p; }
 
   IpOutCtx out_ctx(uint64_t now);
   Netdev& dev() { return *dev_; }
@@ -177,6 +196,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   UdpSock* udp4_lib_lookup2(be32 saddr, be16 sport, be32 daddr, be16 dport, be32 bound);
   std::unordered_map<be16, std::vector<UdpSock*>> table_;  // port -> sockets, in bind order
   std::vector<std::pair<FlowKey, uint32_t>> steered_;      // key -> sockets holding it
+  NetProtocol* tcp_ = nullptr;
   ControlOps* control_ = nullptr;
   uint64_t control_due_ = 0;                  // poll() reads the control plane at or after this
   std::unordered_map<int, UdpSock*> shadows_;  // shadow fd -> socket, for ControlOps errors

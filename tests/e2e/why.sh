@@ -26,10 +26,16 @@ out=$("$xmit_run" --iface lo --no-udp --log debug -- "$PY" -c "$prog" 2>"$err") 
 [ "$out" = done ] || fail "stdout: $out"
 expect "accelerating lo (ifindex 1) through afxdp (auto: lo has no RDMA device (/sys/class/net/lo/device/infiniband does not exist)); UDP off, TCP on"
 expect "socket(2, 0x80002, 0) passes through: UDP is off (XMIT_UDP=off)"
-expect "socket(2, 0x80001, 0) passes through: this build has no TCP stack yet"
 expect "socket(10, 0x80002, 0) passes through: address family AF_INET6"
 expect "socket(1, 0x80001, 0) passes through: address family AF_UNIX"
 expect "socket(2, 0x80003, 1) passes through: socket type or protocol not served"
+# The TCP socket is served (no line).
+[ "$(grep -c 'passes through: ' "$err")" = 4 ] || { cat "$err"; fail "expected exactly one line per socket not served"; }
+
+# TCP switched off too (xmit-run --no-tcp): its socket says so.
+out=$("$xmit_run" --iface lo --no-udp --no-tcp --log debug -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+[ "$out" = done ] || fail "stdout: $out"
+expect "socket(2, 0x80001, 0) passes through: TCP is off (XMIT_TCP=off)"
 [ "$(grep -c 'passes through: ' "$err")" = 5 ] || { cat "$err"; fail "expected exactly one line per socket"; }
 
 # --backend verbs where no RDMA device exists: one error line, then everything passes through.
@@ -38,14 +44,14 @@ out=$("$xmit_run" --iface lo --backend verbs -- "$PY" -c "$prog" 2>"$err") || fa
 expect "error: XMIT_BACKEND=verbs, but lo has no RDMA device (/sys/class/net/lo/device/infiniband does not exist); use the interface of an RDMA NIC, XMIT_BACKEND=afxdp or auto, or XMIT_VERBS_DEVICE=software; every socket passes through"
 [ "$(grep -c '^xmit\[[0-9]*\]: ' "$err")" = 1 ] || { cat "$err"; fail "expected exactly one xmit line"; }
 
-# The software verbs device (--verbs-device software), asked for and under auto; UDP off, so no
-# socket opens it: the line says which backend and why.
-out=$("$xmit_run" --iface lo --backend verbs --verbs-device software --no-udp -- "$PY" -c "$prog" 2>"$err") ||
+# The software verbs device (--verbs-device software), asked for and under auto; UDP and TCP off,
+# so no socket opens it: the line says which backend and why.
+out=$("$xmit_run" --iface lo --backend verbs --verbs-device software --no-udp --no-tcp -- "$PY" -c "$prog" 2>"$err") ||
   fail "program failed"
 [ "$out" = done ] || fail "stdout: $out"
-expect "accelerating lo (ifindex 1) through verbs (XMIT_BACKEND=verbs: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
-out=$("$xmit_run" --iface lo --verbs-device software --no-udp -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
-expect "accelerating lo (ifindex 1) through verbs (auto: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off"
+expect "accelerating lo (ifindex 1) through verbs (XMIT_BACKEND=verbs: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off, TCP off"
+out=$("$xmit_run" --iface lo --verbs-device software --no-udp --no-tcp -- "$PY" -c "$prog" 2>"$err") || fail "program failed"
+expect "accelerating lo (ifindex 1) through verbs (auto: the software verbs device over lo (XMIT_VERBS_DEVICE=software)); UDP off, TCP off"
 # auto, verbs chosen but it cannot open (unprivileged: no CAP_NET_RAW for the device's AF_PACKET
 # socket): one notice line says so and AF_XDP is tried instead, which cannot open either: one error
 # line, and the program runs on through the kernel.

@@ -1,0 +1,268 @@
+// stack/stream/tcp_socket.cc — opening, listening, accepting, names, options, closing (see
+// tcp_socket.h). The data path is tcp_socket_io.cc.
+#include "stack/stream/tcp_socket.h"
+
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "stack/tcp/tcp_sendmsg.h"
+
+#include <netinet/tcp.h>  // after the stack's headers: its macros (TCP_MSS_DEFAULT...) would rename their constants
+
+namespace xmit {
+
+TcpSocket::TcpSocket(TcpStack* stack, ShadowOps* shadow, int fd, bool nonblock, TcpConn* conn)
+    : stack_(stack), shadow_(shadow), fd_(fd), nonblock_(nonblock), c_(conn) {
+  c_->user = this;
+  sk_sndbuf_ = stack_->options().wmem_default;
+  if (c_->tp.sk_state != TCP_CLOSE) {  // an accepted child
+    child_ = true;
+    state_ = SockState::kConnected;
+    tcp_sndbuf_expand();
+  }
+}
+
+void TcpSocket::release() {
+  {
+    std::lock_guard<StackMutex> g(stack_->mu());
+    if (!passthrough_) {
+      TcpConn* c = c_;
+      c->user = nullptr;
+      if (c->tp.sk_state == TCP_CLOSE) {
+        // Never connected, or already done() (reset, timed out): nothing to send.
+        c->tp.sock_dead = true;
+        stack_->conn_free(c);
+      } else {
+        // kernel: tcp_close(): FIN or RST per state; the connection lives on as an orphan until
+        // done() frees it (TcpStack::done()).
+        tcp_close(&c->tp, stack_->dst_mtu(c), [this, c](sk_buff* s) { return stack_->xmit(c, s); }, stack_);
+      }
+      stack_->base().dev().flush_tx();
+    }
+  }
+  delete this;
+}
+
+int TcpSocket::pass_through(be32 daddr, const char* why) {
+  passthrough_ = true;
+  hand_to_kernel();
+  shadow_->note_pass_through(fd_, daddr, why);
+  c_->user = nullptr;
+  c_->tp.sock_dead = true;
+  stack_->conn_free(c_);
+  c_ = nullptr;
+  return kPassThrough;
+}
+
+int TcpSocket::mirror_name() {
+  sockaddr_in sin{};
+  socklen_t len = sizeof sin;
+  int err = shadow_->getname(fd_, reinterpret_cast<sockaddr*>(&sin), &len, false);
+  if (err != 0) return err;
+  c_->inet.inet_saddr = sin.sin_addr.s_addr;
+  c_->inet.inet_sport = sin.sin_port;
+  c_->tp.saddr = sin.sin_addr.s_addr;
+  c_->tp.sport = be16_to_cpu(sin.sin_port);
+  return 0;
+}
+
+int TcpSocket::bind(const sockaddr* addr, socklen_t len) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  int err = shadow_->bind(fd_, addr, len);  // the kernel's errnos; it reserves the port
+  if (err != 0) return err;
+  return mirror_name();
+}
+
+// kernel: __inet_stream_connect() + tcp_v4_connect()
+int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
+  Lock lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (addr == nullptr || len < sizeof(sa_family_t)) return addr == nullptr && len > 0 ? -EFAULT : -EINVAL;
+  tcp_sock* tp = &c_->tp;
+  if (addr->sa_family == AF_UNSPEC) {
+    // kernel: tcp_disconnect(): a reset to the peer unless closed or listening. Not supported
+    // beyond the states that need nothing sent.
+    if (tp->sk_state != TCP_CLOSE) return -EOPNOTSUPP;
+    state_ = SockState::kUnconnected;
+    return 0;
+  }
+  switch (state_) {
+    case SockState::kConnected: return -EISCONN;
+    case SockState::kConnecting:
+      if (tp->sk_state == TCP_CLOSE) {  // a failed non-blocking connect: its error, once
+        state_ = SockState::kUnconnected;
+        int e = tcp_sock_error(tp);
+        return e != 0 ? -e : -ECONNABORTED;
+      }
+      if (tp->sk_state == TCP_ESTABLISHED || tp->sk_state == TCP_CLOSE_WAIT) {
+        state_ = SockState::kConnected;
+        return -EISCONN;
+      }
+      if (nonblock) return -EALREADY;
+      break;  // a blocking connect() waits on
+    case SockState::kUnconnected: {
+      if (tp->sk_state != TCP_CLOSE) return -EISCONN;
+      if (len < sizeof(sockaddr_in)) return -EINVAL;  // kernel: tcp_v4_connect()
+      if (addr->sa_family != AF_INET) return -EAFNOSUPPORT;
+      sockaddr_in sin;
+      std::memcpy(&sin, addr, sizeof sin);
+      int r = stack_->route_connect(c_, sin.sin_addr.s_addr);
+      if (r < 0) return r == -EINVAL ? -ENETUNREACH : r;
+      if (r > 0) return pass_through(sin.sin_addr.s_addr, "does not leave through the interface");
+      if (tp->sport == 0) {
+        // kernel: inet_hash_connect() picks the port; here the shadow's bind() to the source does,
+        // which keeps the port reserved in the kernel for as long as the fd is open.
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = c_->inet.inet_saddr;
+        int err = shadow_->bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src);
+        if (err != 0) return err == -EADDRINUSE ? -EADDRNOTAVAIL : err;
+        if ((err = mirror_name()) != 0) return err;
+      }
+      tp->saddr = c_->inet.inet_saddr;
+      tp->daddr = sin.sin_addr.s_addr;
+      tp->dport = be16_to_cpu(sin.sin_port);
+      c_->inet.inet_daddr = sin.sin_addr.s_addr;
+      c_->inet.inet_dport = sin.sin_port;
+      c_->inet.inet_id = shadow_->random_u16();  // kernel: get_random_u16()
+      if (int err = stack_->ehash(c_); err != 0) return err;  // steered before the SYN leaves
+      tp->tcp_mstamp = stack_->now_us();
+      if (int err = tcp_connect(tp, stack_->dst_mtu(c_), [this](sk_buff* s) { return stack_->xmit(c_, s); }, stack_);
+          err != 0) {
+        stack_->unhash(c_);
+        return err;
+      }
+      ++stack_->mib.ActiveOpens;
+      stack_->base().dev().flush_tx();
+      state_ = SockState::kConnecting;
+      if (nonblock) return -EINPROGRESS;
+      break;
+    }
+  }
+  // kernel: inet_wait_for_connect() with sk_sndtimeo; out of time: -EINPROGRESS.
+  const uint64_t deadline = sndtimeo_ns_ != 0 ? now_ns() + sndtimeo_ns_ : 0;
+  while (tp->sk_state == TCP_SYN_SENT || tp->sk_state == TCP_SYN_RECV) {
+    int err = wait(lk, deadline, false);
+    if (passthrough_) return kPassThrough;
+    if (err == -EAGAIN) return -EINPROGRESS;
+    if (err == -EINTR) return -EINTR;
+  }
+  if (tp->sk_state == TCP_CLOSE) {
+    state_ = SockState::kUnconnected;
+    int e = tcp_sock_error(tp);
+    return e != 0 ? -e : -ECONNABORTED;
+  }
+  state_ = SockState::kConnected;
+  tcp_sndbuf_expand();
+  return 0;
+}
+
+// kernel: inet_listen()
+int TcpSocket::listen(int backlog) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  tcp_sock* tp = &c_->tp;
+  if (state_ != SockState::kUnconnected || (tp->sk_state != TCP_CLOSE && tp->sk_state != TCP_LISTEN)) return -EINVAL;
+  // The kernel socket listens too: it autobinds an unbound socket, and takes what the stack does
+  // not see (loopback; anything not steered).
+  if (int err = shadow_->listen(fd_, backlog); err != 0) return err;
+  if (int err = mirror_name(); err != 0) return err;
+  if (tp->saddr != 0 && tp->saddr != stack_->base().if_addr()) {
+    return pass_through(tp->saddr, "bound to an address not on the interface");
+  }
+  // kernel: sk_max_ack_backlog = min(backlog, somaxconn) (__sys_listen() clamps).
+  if (int err = inet_csk_listen_start(tp, std::min(backlog, SOMAXCONN_DEFAULT)); err != 0) return err;
+  if (int err = stack_->lhash(c_); err != 0) {
+    // The device cannot steer the port: the kernel's listener serves it alone.
+    return pass_through(tp->saddr, "the device refused to steer the port");
+  }
+  listening_.store(true, std::memory_order_release);
+  return 0;
+}
+
+// kernel: inet_accept() -> inet_csk_accept()
+int TcpSocket::accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flags) {
+  Lock lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  *newsock = nullptr;
+  if (c_->tp.sk_state != TCP_LISTEN) return -EINVAL;
+  const uint64_t deadline = rcvtimeo_ns_ != 0 ? now_ns() + rcvtimeo_ns_ : 0;
+  for (;;) {
+    poll_stack();
+    if (tcp_sock* child = inet_csk_accept(&c_->tp)) {
+      TcpConn* cc = tcp_conn(child);
+      auto* s = new (std::nothrow) TcpSocket(stack_, shadow_, -1, (flags & SOCK_NONBLOCK) != 0, cc);
+      if (s == nullptr) {
+        cc->tp.sock_dead = true;
+        tcp_close(child, stack_->dst_mtu(cc), [this, cc](sk_buff* sk) { return stack_->xmit(cc, sk); }, stack_);
+        return -ENOMEM;
+      }
+      if (addr != nullptr && len != nullptr) {
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = child->daddr;
+        sin.sin_port = cpu_to_be16(child->dport);
+        std::memcpy(addr, &sin, std::min<size_t>(*len, sizeof sin));
+        *len = sizeof sin;
+      }
+      *newsock = s;
+      return 0;
+    }
+    int kfd = shadow_->accept(fd_, addr, len, flags);  // one the kernel accepted itself
+    if (kfd != -EAGAIN) return kfd;
+    if (nonblock_) return -EAGAIN;  // the listener's O_NONBLOCK (flags are the new fd's)
+    int err = wait(lk, deadline, true);
+    if (passthrough_) return kPassThrough;
+    if (err != 0) return err;
+  }
+}
+
+int TcpSocket::getname(sockaddr* addr, socklen_t* len, bool peer) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  const tcp_sock& tp = c_->tp;
+  // The local name of a socket not connected (or listening) is the shadow's bind; a connection's is
+  // its own (a shadow bound to INADDR_ANY would say 0.0.0.0).
+  const bool connection = child_ || state_ != SockState::kUnconnected || tp.sk_state != TCP_CLOSE;
+  if (!peer && (!connection || tp.sk_state == TCP_LISTEN)) return shadow_->getname(fd_, addr, len, false);
+  // kernel: inet_getname(): the peer only once connected.
+  if (peer && (tp.dport == 0 || tp.sk_state == TCP_CLOSE || tp.sk_state == TCP_SYN_SENT)) {
+    if (!(tp.sk_state == TCP_CLOSE && state_ == SockState::kConnected)) return -ENOTCONN;
+  }
+  if (len == nullptr) return -EFAULT;
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = peer ? tp.daddr : tp.saddr;
+  sin.sin_port = cpu_to_be16(peer ? tp.dport : tp.sport);
+  if (static_cast<int>(*len) < 0) return -EINVAL;
+  std::memcpy(addr, &sin, std::min<size_t>(*len, sizeof sin));
+  *len = sizeof sin;
+  return 0;
+}
+
+// kernel: inet_shutdown()
+int TcpSocket::shutdown(int how) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  TcpConn* c = c_;
+  int err = tcp_shutdown(&c->tp, how, stack_->dst_mtu(c), [this, c](sk_buff* s) { return stack_->xmit(c, s); }, stack_);
+  stack_->base().dev().flush_tx();
+  return err;
+}
+
+void TcpSocket::adopt_fd(int fd) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  fd_ = fd;
+}
+
+void TcpSocket::fd_moved(int from, int to) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (fd_ == from) fd_ = to;
+}
+
+}  // namespace xmit

@@ -1,0 +1,102 @@
+// stack/stream/tcp_socket.h — an offloaded TCP socket: the kernel's inet_stream_ops over TcpStack.
+// Kernel counterparts: inet_stream_connect()/__inet_stream_connect(), inet_listen(), inet_accept(),
+// inet_getname(), inet_shutdown() (net/ipv4/af_inet.c); tcp_sendmsg()'s socket part (the state
+// and error checks, sk_stream_wait_connect(), sk_stream_wait_memory(), sk_stream_error()),
+// tcp_recvmsg()'s waiting, tcp_ioctl(), do_tcp_setsockopt()/do_tcp_getsockopt() and tcp_get_info()
+// (net/ipv4/tcp.c). The protocol itself is stack/tcp.
+//
+// The kernel socket behind the fd (the "shadow") reserves the port: bind() goes to it first (the
+// kernel's errnos and port rules), connect() binds it to the source address and port 0 and takes
+// the port the kernel chose. A listener listens on the shadow too, so connections the kernel
+// receives itself (loopback, anything the device did not steer) are accepted from it as kernel
+// sockets. Socket options go to the shadow first and are mirrored where the stack reads them.
+//
+// A connection whose route does not leave through the interface is the kernel's from connect() on
+// (kPassThrough, before anything was sent); so is a listener bound to an address not on it.
+//
+// The send buffer: payload bytes queued and not yet acknowledged (write_seq - snd_una) against
+// sk_sndbuf, which grows as the kernel's tcp_sndbuf_expand() does unless SO_SNDBUF was set. The
+// kernel counts skb truesize (payload plus overhead) instead, so the same sk_sndbuf holds somewhat
+// more payload here.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "stack/sock/socket.h"
+#include "stack/stream/tcp_stack.h"
+#include "stack/udp/udp_sock.h"  // ShadowOps, kPassThrough
+
+namespace xmit {
+
+class TcpSocket final : public Socket {
+ public:
+  // A new socket: `conn` from stack->conn_alloc(), or an accepted child (then `fd` is the shadow
+  // made for it and the connection is already established). Takes `conn`.
+  TcpSocket(TcpStack* stack, ShadowOps* shadow, int fd, bool nonblock, TcpConn* conn);
+
+  int bind(const sockaddr* addr, socklen_t len) override;
+  int connect(const sockaddr* addr, socklen_t len, bool nonblock) override;
+  int listen(int backlog) override;
+  // A connection off the stack's accept queue (*newsock set), or one the kernel accepted on the
+  // shadow: then *newsock is nullptr and the result is its fd.
+  int accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flags) override;
+  int getname(sockaddr* addr, socklen_t* len, bool peer) override;
+  int shutdown(int how) override;
+  int setsockopt(int level, int name, const void* val, socklen_t len) override;
+  int getsockopt(int level, int name, void* val, socklen_t* len) override;
+  ssize_t sendmsg(const msghdr* msg, int flags) override;
+  ssize_t sendto(const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen) override;
+  ssize_t recvmsg(msghdr* msg, int flags) override;
+  int ioctl(unsigned long request, void* arg) override;
+  void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
+  int poll_mask(int* wait_fd) override;
+  bool kernel_readiness() const override;
+  void fd_moved(int from, int to) override;
+  void adopt_fd(int fd) override;
+
+ protected:
+  void release() override;
+
+ private:
+  ~TcpSocket() override = default;
+  enum class SockState : uint8_t { kUnconnected, kConnecting, kConnected };  // kernel: socket_state
+  using Lock = std::unique_lock<StackMutex>;
+  int pass_through(be32 daddr, const char* why);
+  // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path.
+  ssize_t tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk);
+  ssize_t tcp_recvmsg(msghdr* msg, int flags, Lock& lk);
+  // Waits (the lock released) until the device has frames, a timer of this connection is due, or
+  // `deadline_ns` (0: none; at most one slice); then runs the stack. 0, -EAGAIN at the deadline,
+  // -EINTR / -ERESTARTSYS (restart) after a signal. `shadow` also wakes on the kernel socket.
+  int wait(Lock& lk, uint64_t deadline_ns, bool shadow);
+  void poll_stack();
+  // kernel: sk_stream_memory_free() with the stand-in accounting (header comment).
+  bool sk_stream_memory_free() const;
+  uint32_t sk_stream_wspace() const;
+  void tcp_sndbuf_expand();
+  int sk_stream_error(int flags, int err);
+  int mirror_name();
+  int get_tcp_info(void* val, socklen_t* len);
+  uint64_t now_ns() const { return stack_->options().clock_ns(); }
+
+  TcpStack* stack_;
+  ShadowOps* shadow_;
+  int fd_;
+  bool nonblock_;
+  bool passthrough_ = false;
+  bool child_ = false;
+  std::atomic<bool> listening_{false};  // kernel_readiness(): read without the lock            // accepted: the shadow is an unbound kernel socket
+  SockState state_ = SockState::kUnconnected;
+  TcpConn* c_;
+  uint32_t sk_sndbuf_;            // SO_SNDBUF as the kernel reports it
+  bool sndbuf_locked_ = false;    // kernel: SOCK_SNDBUF_LOCK (SO_SNDBUF was set)
+  uint64_t sndtimeo_ns_ = 0;      // SO_SNDTIMEO (0: for ever)
+  uint64_t rcvtimeo_ns_ = 0;      // SO_RCVTIMEO
+  int rcvlowat_ = 1;              // SO_RCVLOWAT
+};
+
+}  // namespace xmit

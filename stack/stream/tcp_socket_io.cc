@@ -1,0 +1,440 @@
+// stack/stream/tcp_socket_io.cc — sending, receiving, waiting, readiness, options (see
+// tcp_socket.h).
+#include <poll.h>
+#include <signal.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "stack/sock/msghdr.h"
+#include "stack/stream/tcp_socket.h"
+#include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_recvmsg.h"
+#include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_timer.h"
+
+#include <netinet/tcp.h>  // after the stack's headers: its macros (TCP_MSS_DEFAULT...) would rename their constants
+
+namespace xmit {
+
+namespace {
+
+constexpr uint64_t kSliceNs = 50'000'000;  // the longest sleep before looking again (frames
+                                           // another thread took off the device for us)
+constexpr uint32_t kTcpWmemMax = 4194304;  // net.ipv4.tcp_wmem[2]
+
+uint32_t roundup_pow_of_two(uint32_t v) {
+  uint32_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+uint64_t timeo_ns(const void* val, socklen_t len) {
+  timeval tv{};
+  std::memcpy(&tv, val, std::min<size_t>(len, sizeof tv));
+  return static_cast<uint64_t>(tv.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(tv.tv_usec) * 1000u;
+}
+
+}  // namespace
+
+void TcpSocket::poll_stack() { stack_->base().poll(shadow_->now_ns()); }
+
+int TcpSocket::wait(Lock& lk, uint64_t deadline_ns, bool shadow) {
+  stack_->base().dev().flush_tx();
+  const uint64_t now = now_ns();
+  if (deadline_ns != 0 && now >= deadline_ns) return -EAGAIN;
+  uint64_t until = std::min(now + kSliceNs, stack_->next_timer_ns());
+  if (deadline_ns != 0) until = std::min(until, deadline_ns);
+  const int ms = until <= now ? 0 : static_cast<int>((until - now + 999'999) / 1'000'000);
+  const int dev_fd = stack_->base().dev().wait_fd();
+  lk.unlock();
+  int err = shadow_->wait(shadow ? fd_ : -1, dev_fd, ms);
+  lk.lock();
+  if (!passthrough_) poll_stack();
+  // kernel: sock_intr_errno(): a wait without a timeout restarts when the handler has SA_RESTART.
+  if (err == -EINTR) return deadline_ns == 0 && shadow_->signal_restarts() ? 0 : -EINTR;
+  return 0;
+}
+
+// kernel: tcp_sndbuf_expand() — room for twice the congestion window of worst-case skbs, unless
+// the user set SO_SNDBUF.
+void TcpSocket::tcp_sndbuf_expand() {
+  if (sndbuf_locked_) return;
+  const tcp_sock& tp = c_->tp;
+  uint32_t per_mss = std::max<uint32_t>(tp.rx_opt.mss_clamp == 0xffff ? 0 : tp.rx_opt.mss_clamp, tp.mss_cache) +
+                     MAX_TCP_HEADER + 320;  // + SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
+  per_mss = roundup_pow_of_two(per_mss) + 256;  // + SKB_DATA_ALIGN(sizeof(struct sk_buff))
+  uint32_t nr_segs = std::max<uint32_t>(10, tp.snd_cwnd);
+  uint32_t sndmem = 2 * nr_segs * per_mss;
+  if (sk_sndbuf_ < sndmem) sk_sndbuf_ = std::min(sndmem, kTcpWmemMax);
+  c_->tp.sndbuf = sk_sndbuf_;
+}
+
+uint32_t TcpSocket::sk_stream_wspace() const {
+  const tcp_sock& tp = c_->tp;
+  uint32_t queued = tp.write_seq - tp.snd_una;
+  return sk_sndbuf_ > queued ? sk_sndbuf_ - queued : 0;
+}
+
+bool TcpSocket::sk_stream_memory_free() const {
+  const tcp_sock& tp = c_->tp;
+  return tp.write_seq - tp.snd_una < sk_sndbuf_;
+}
+
+// kernel: sk_stream_error(): EPIPE (unless another error is held) raises SIGPIPE unless MSG_NOSIGNAL.
+int TcpSocket::sk_stream_error(int flags, int err) {
+  if (err == -EPIPE) {
+    int e = tcp_sock_error(&c_->tp);
+    err = e != 0 ? -e : -EPIPE;
+  }
+  if (err == -EPIPE && !(flags & MSG_NOSIGNAL)) ::raise(SIGPIPE);
+  return err;
+}
+
+ssize_t TcpSocket::sendmsg(const msghdr* umsg, int flags) {
+  SendArgsCtx actx;
+  Kmsg kmsg;
+  int err = sys_sendmsg_prepare(umsg, static_cast<unsigned>(flags), &kmsg, actx);
+  Lock lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (err != 0) return err;
+  // kernel: tcp_sendmsg() ignores msg_name on a connected socket; on any other the state check
+  // below answers (EPIPE).
+  return tcp_sendmsg(kmsg.segs(), kmsg.iter_ubuf ? 1 : kmsg.nr_segs, kmsg.count, static_cast<int>(kmsg.msg_flags), lk);
+}
+
+ssize_t TcpSocket::sendto(const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen) {
+  SendArgsCtx actx;
+  Kmsg kmsg;
+  int err = sys_sendto_prepare(buf, len, static_cast<unsigned>(flags), to, static_cast<int>(tolen), &kmsg, actx);
+  Lock lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (err != 0) return err;
+  return tcp_sendmsg(kmsg.segs(), 1, kmsg.count, static_cast<int>(kmsg.msg_flags), lk);
+}
+
+// kernel: tcp_sendmsg_locked() — the socket's part: wait for the connection, the error and
+// shutdown checks, the send buffer and its wait (sk_stream_wait_memory()), the partial count.
+// stack/tcp's tcp_sendmsg_locked() copies and pushes; it is called per iovec segment, the ones
+// before the last with MSG_MORE so that only the last push may send a partial segment (the
+// kernel's one call pushes once, at its end).
+ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk) {
+  tcp_sock* tp = &c_->tp;
+  TcpConn* c = c_;
+  const bool nonblock = nonblock_ || (flags & MSG_DONTWAIT);
+  const uint64_t deadline = !nonblock && sndtimeo_ns_ != 0 ? now_ns() + sndtimeo_ns_ : 0;
+  poll_stack();
+  tp->tcp_mstamp = stack_->now_us();
+  // kernel: sk_stream_wait_connect()
+  while (tp->sk_state == TCP_SYN_SENT || tp->sk_state == TCP_SYN_RECV) {
+    if (tp->sk_err != 0) break;
+    if (nonblock) return -EAGAIN;
+    int err = wait(lk, deadline, false);
+    if (passthrough_) return kPassThrough;
+    if (err != 0) return err;
+  }
+  if (tp->sk_err != 0) return sk_stream_error(flags, -tcp_sock_error(tp));
+  if (!(TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT)))) return sk_stream_error(flags, -EPIPE);
+  if (tp->sk_shutdown & SEND_SHUTDOWN) return sk_stream_error(flags, -EPIPE);
+
+  size_t copied = 0;
+  size_t seg = 0, off = 0;
+  auto out = [this, c](sk_buff* s) { return stack_->xmit(c, s); };
+  while (copied < count) {
+    while (seg < nr_segs && off == iov[seg].iov_len) ++seg, off = 0;
+    if (seg == nr_segs) break;
+    size_t want = std::min(iov[seg].iov_len - off, count - copied);
+    size_t room = sk_stream_wspace();
+    int r = -EAGAIN;
+    if (room > 0) {
+      size_t n = std::min(want, room);
+      const bool last = copied + n == count;
+      r = tcp_sendmsg_locked(tp, static_cast<const uint8_t*>(iov[seg].iov_base) + off, n,
+                             last ? flags : flags | MSG_MORE, stack_->dst_mtu(c), out);
+    }
+    if (r > 0) {
+      copied += static_cast<size_t>(r);
+      off += static_cast<size_t>(r);
+      continue;
+    }
+    if (r != -EAGAIN) return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, r);
+    // kernel: wait_for_space: push what is queued (without MSG_MORE's cork), then
+    // sk_stream_wait_memory().
+    tcp_push(tp, flags & ~MSG_MORE, tcp_current_mss(tp, stack_->dst_mtu(c)), TCP_NAGLE_PUSH,
+             tp->mss_cache, out);
+    if (nonblock) return copied > 0 ? static_cast<ssize_t>(copied) : -EAGAIN;
+    int err = wait(lk, deadline, false);
+    if (passthrough_) return kPassThrough;
+    tp->tcp_mstamp = stack_->now_us();
+    tcp_sndbuf_expand();
+    if (err == -EAGAIN || err == -EINTR) return copied > 0 ? static_cast<ssize_t>(copied) : err;
+    if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) {
+      return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, -EPIPE);
+    }
+  }
+  stack_->base().dev().flush_tx();
+  return static_cast<ssize_t>(copied);
+}
+
+ssize_t TcpSocket::recvmsg(msghdr* msg, int flags) {
+  Lock lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if (msg == nullptr) return -EFAULT;
+  if (flags & MSG_ERRQUEUE) return shadow_->recvmsg(fd_, msg, flags);
+  return tcp_recvmsg(msg, flags, lk);
+}
+
+// kernel: tcp_recvmsg_locked()'s loop around the copy (stack/tcp's tcp_recvmsg()): errors, EOF,
+// ENOTCONN, the timeout, MSG_WAITALL and SO_RCVLOWAT.
+ssize_t TcpSocket::tcp_recvmsg(msghdr* msg, int flags, Lock& lk) {
+  tcp_sock* tp = &c_->tp;
+  TcpConn* c = c_;
+  if (tp->sk_state == TCP_LISTEN) return -ENOTCONN;
+  if (flags & MSG_OOB) return -EINVAL;  // no urgent data is ever held
+  const bool nonblock = nonblock_ || (flags & MSG_DONTWAIT);
+  const uint64_t deadline = !nonblock && rcvtimeo_ns_ != 0 ? now_ns() + rcvtimeo_ns_ : 0;
+  size_t total = 0;
+  for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
+  // kernel: sock_rcvlowat(): MSG_WAITALL wants everything; else SO_RCVLOWAT, at most len.
+  const size_t target = (flags & MSG_WAITALL) ? total : std::min<size_t>(total, static_cast<size_t>(std::max(rcvlowat_, 1)));
+  auto out = [this, c](sk_buff* s) { return stack_->xmit(c, s); };
+  size_t copied = 0, seg = 0, off = 0;
+  msg->msg_flags = 0;
+  poll_stack();
+  for (;;) {
+    tp->tcp_mstamp = stack_->now_us();
+    while (seg < msg->msg_iovlen && off == msg->msg_iov[seg].iov_len) ++seg, off = 0;
+    if (seg == msg->msg_iovlen) break;
+    // MSG_PEEK reads from the head again each call: one pass only.
+    int r = ::xmit::tcp_recvmsg(tp, static_cast<uint8_t*>(msg->msg_iov[seg].iov_base) + off,
+                              msg->msg_iov[seg].iov_len - off, flags & ~MSG_WAITALL, out);
+    if (r > 0) {
+      copied += static_cast<size_t>(r);
+      off += static_cast<size_t>(r);
+      if (flags & MSG_PEEK) break;
+      if (copied >= target && (off < msg->msg_iov[seg].iov_len || copied == total)) break;
+      continue;
+    }
+    if (r == 0 && copied == 0) break;  // end of stream
+    if (r == 0) break;
+    if (r != -EAGAIN) return copied > 0 ? static_cast<ssize_t>(copied) : r;
+    if (copied >= target && copied > 0) break;
+    // kernel: the order of tcp_recvmsg_locked()'s checks with nothing (more) to copy.
+    if (copied > 0 && (tp->sk_err != 0 || tp->sk_state == TCP_CLOSE || (tp->sk_shutdown & RCV_SHUTDOWN))) break;
+    if (copied == 0) {
+      if (tp->sk_err != 0) return -tcp_sock_error(tp);
+      if (tp->sk_shutdown & RCV_SHUTDOWN) return 0;
+      if (tp->sk_state == TCP_CLOSE) return -ENOTCONN;
+    }
+    if (nonblock) return copied > 0 ? static_cast<ssize_t>(copied) : -EAGAIN;
+    int err = wait(lk, deadline, false);
+    if (passthrough_) return kPassThrough;
+    if (err != 0) return copied > 0 ? static_cast<ssize_t>(copied) : err;
+  }
+  stack_->base().dev().flush_tx();
+  return static_cast<ssize_t>(copied);
+}
+
+int TcpSocket::poll_mask(int* wait_fd) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  poll_stack();
+  *wait_fd = stack_->base().dev().wait_fd();
+  tcp_sock* tp = &c_->tp;
+  if (tp->sk_state == TCP_ESTABLISHED || tp->sk_state == TCP_CLOSE_WAIT) tcp_sndbuf_expand();
+  int mask = tcp_poll(tp);
+  return mask;
+}
+
+// The shadow of a listener is a listening kernel socket (connections the kernel accepted); every
+// other shadow is an unconnected one whose readiness (POLLHUP) says nothing of the connection.
+bool TcpSocket::kernel_readiness() const { return listening_.load(std::memory_order_acquire); }
+
+// kernel: tcp_ioctl()
+int TcpSocket::ioctl(unsigned long request, void* arg) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  const tcp_sock& tp = c_->tp;
+  int answ = 0;
+  switch (request) {
+    case SIOCINQ:
+      if (tp.sk_state == TCP_LISTEN) return -EINVAL;
+      poll_stack();
+      answ = static_cast<int>(tp.rcv_nxt - tp.copied_seq);
+      if (answ > 0 && (tp.sk_shutdown & RCV_SHUTDOWN) && tp.sk_state != TCP_SYN_SENT) --answ;  // the FIN
+      if (answ < 0) answ = 0;
+      break;
+    case SIOCATMARK: answ = 0; break;
+    case SIOCOUTQ:
+      if (tp.sk_state == TCP_LISTEN) return -EINVAL;
+      answ = TCPF(tp.sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV)) ? 0 : static_cast<int>(tp.write_seq - tp.snd_una);
+      break;
+    case SIOCOUTQNSD:
+      if (tp.sk_state == TCP_LISTEN) return -EINVAL;
+      answ = TCPF(tp.sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV)) ? 0 : static_cast<int>(tp.write_seq - tp.snd_nxt);
+      break;
+    default: return -ENOTTY;  // the interposer passes only the four above
+  }
+  if (arg == nullptr) return -EFAULT;
+  std::memcpy(arg, &answ, sizeof answ);
+  return 0;
+}
+
+int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  if ((level == SOL_IP && name == IP_OPTIONS) || (level == SOL_SOCKET && name == SO_BINDTODEVICE)) {
+    if (c_->tp.sk_state == TCP_CLOSE && state_ == SockState::kUnconnected) {
+      return pass_through(0, "a socket option the TCP stack does not serve (IP_OPTIONS, SO_BINDTODEVICE)");
+    }
+  }
+  int err = shadow_->setsockopt(fd_, level, name, val, len);  // the kernel's checks and errnos
+  if (err != 0) return err;
+  tcp_sock* tp = &c_->tp;
+  TcpConn* c = c_;
+  int v = 0;
+  std::memcpy(&v, val, std::min<size_t>(len, sizeof v));
+  auto out = [this, c](sk_buff* s) { return stack_->xmit(c, s); };
+  if (level == SOL_TCP) {
+    tp->tcp_mstamp = stack_->now_us();
+    switch (name) {
+      case TCP_NODELAY: tcp_sock_set_nodelay(tp, v != 0, stack_->dst_mtu(c), out); break;
+      case TCP_CORK: tcp_sock_set_cork(tp, v != 0, stack_->dst_mtu(c), out); break;
+      case TCP_MAXSEG: tp->rx_opt.user_mss = static_cast<uint16_t>(v); break;
+      case TCP_USER_TIMEOUT: tp->icsk_user_timeout = static_cast<uint32_t>(v); break;
+      case TCP_SYNCNT: tp->icsk_syn_retries = static_cast<uint8_t>(v); break;
+      case TCP_LINGER2: tp->linger2 = v; break;
+      default: break;
+    }
+    stack_->base().dev().flush_tx();
+  } else if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_SNDBUF:
+      case SO_SNDBUFFORCE: {
+        int got = 0;
+        socklen_t l = sizeof got;
+        if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &got, &l) == 0) {
+          sk_sndbuf_ = static_cast<uint32_t>(got);
+          sndbuf_locked_ = true;
+          tp->sndbuf = sk_sndbuf_;
+        }
+        break;
+      }
+      case SO_RCVBUF:
+      case SO_RCVBUFFORCE: {
+        int got = 0;
+        socklen_t l = sizeof got;
+        // kernel: the window offers about half of sk_rcvbuf (tcp_win_from_space()); the stack's
+        // rcvbuf counts payload only.
+        if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &got, &l) == 0 && tp->sk_state == TCP_CLOSE) {
+          tp->rcvbuf = static_cast<uint32_t>(got) / 2;
+        }
+        break;
+      }
+      case SO_SNDTIMEO_OLD: sndtimeo_ns_ = timeo_ns(val, len); break;
+      case SO_RCVTIMEO_OLD: rcvtimeo_ns_ = timeo_ns(val, len); break;
+      case SO_RCVLOWAT: rcvlowat_ = v; break;
+      case SO_LINGER: {
+        linger l{};
+        std::memcpy(&l, val, std::min<size_t>(len, sizeof l));
+        tp->linger = l.l_onoff ? l.l_linger : -1;
+        break;
+      }
+      case SO_MARK: c->inet.sk_mark = static_cast<uint32_t>(v); c->dst.reset(); break;
+      case SO_PRIORITY: c->inet.sk_priority = static_cast<uint32_t>(v); break;
+      default: break;
+    }
+  } else if (level == SOL_IP) {
+    int got = 0;
+    socklen_t l = sizeof got;
+    if (shadow_->getsockopt(fd_, SOL_IP, name, &got, &l) == 0) {
+      if (name == IP_TOS) c->inet.tos = static_cast<uint8_t>(got);
+      if (name == IP_TTL) c->inet.uc_ttl = static_cast<int16_t>(v == -1 ? -1 : got);
+      if (name == IP_MTU_DISCOVER) c->inet.pmtudisc = static_cast<uint8_t>(got);
+    }
+  }
+  return 0;
+}
+
+int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  tcp_sock* tp = &c_->tp;
+  if (level == SOL_SOCKET && name == SO_ERROR) {
+    poll_stack();
+    int err = tcp_sock_error(tp);
+    if (err == 0) return shadow_->getsockopt(fd_, level, name, val, len);
+    if (len == nullptr || val == nullptr) return -EFAULT;
+    if (static_cast<int>(*len) < 0) return -EINVAL;
+    socklen_t n = std::min<socklen_t>(*len, sizeof err);
+    std::memcpy(val, &err, n);
+    *len = n;
+    return 0;
+  }
+  if (level == SOL_TCP && name == TCP_INFO) return get_tcp_info(val, len);
+  int r = shadow_->getsockopt(fd_, level, name, val, len);  // the kernel's checks, then ours
+  if (r != 0 || val == nullptr || len == nullptr || *len < sizeof(int)) return r;
+  int v = -1;
+  if (level == SOL_TCP) {
+    switch (name) {
+      case TCP_NODELAY: v = (tp->nonagle & TCP_NAGLE_OFF) ? 1 : 0; break;
+      case TCP_CORK: v = (tp->nonagle & TCP_NAGLE_CORK) ? 1 : 0; break;
+      case TCP_MAXSEG:
+        v = static_cast<int>(tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN
+                                 ? (tp->rx_opt.user_mss != 0 ? tp->rx_opt.user_mss : TCP_MSS_DEFAULT)
+                                 : tp->mss_cache);
+        break;
+      default: break;
+    }
+  } else if (level == SOL_SOCKET && name == SO_SNDBUF) {
+    v = static_cast<int>(sk_sndbuf_);
+  }
+  if (v >= 0) std::memcpy(val, &v, sizeof v);
+  return 0;
+}
+
+// kernel: tcp_get_info() — the fields glibc's struct tcp_info has.
+int TcpSocket::get_tcp_info(void* val, socklen_t* len) {
+  if (len == nullptr) return -EFAULT;
+  if (static_cast<int>(*len) < 0) return -EINVAL;
+  const tcp_sock& tp = c_->tp;
+  tcp_info info{};
+  info.tcpi_state = tp.sk_state;
+  info.tcpi_ca_state = tp.icsk_ca_state;
+  info.tcpi_retransmits = tp.icsk_retransmits;
+  info.tcpi_probes = tp.icsk_probes_out;
+  info.tcpi_backoff = tp.icsk_backoff;
+  if (tp.rx_opt.tstamp_ok) info.tcpi_options |= TCPI_OPT_TIMESTAMPS;
+  if (tp.rx_opt.sack_ok) info.tcpi_options |= TCPI_OPT_SACK;
+  if (tp.rx_opt.wscale_ok) {
+    info.tcpi_options |= TCPI_OPT_WSCALE;
+    info.tcpi_snd_wscale = tp.rx_opt.snd_wscale;
+    info.tcpi_rcv_wscale = tp.rx_opt.rcv_wscale;
+  }
+  info.tcpi_rto = tp.icsk_rto;
+  info.tcpi_ato = tp.icsk_ack.ato * 1000;
+  info.tcpi_snd_mss = tp.mss_cache;
+  info.tcpi_rcv_mss = tp.icsk_ack.rcv_mss;
+  info.tcpi_unacked = tp.packets_out;
+  info.tcpi_sacked = tp.sacked_out;
+  info.tcpi_lost = tp.lost_out;
+  info.tcpi_retrans = tp.retrans_out;
+  info.tcpi_pmtu = tp.pmtu_cookie;
+  info.tcpi_rtt = tp.srtt_us >> 3;
+  info.tcpi_rttvar = tp.mdev_us >> 2;
+  info.tcpi_snd_ssthresh = tp.snd_ssthresh;
+  info.tcpi_snd_cwnd = tp.snd_cwnd;
+  info.tcpi_advmss = tp.advmss;
+  info.tcpi_reordering = 3;
+  info.tcpi_rcv_space = tp.rcv_wnd;
+  info.tcpi_total_retrans = tp.total_retrans;
+  socklen_t n = std::min<socklen_t>(*len, sizeof info);
+  if (n > 0 && val == nullptr) return -EFAULT;
+  std::memcpy(val, &info, n);
+  *len = n;
+  return 0;
+}
+
+}  // namespace xmit

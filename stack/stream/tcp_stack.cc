@@ -1,0 +1,336 @@
+// stack/stream/tcp_stack.cc — see tcp_stack.h.
+#include "stack/stream/tcp_stack.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+
+#include "stack/tcp/tcp_input.h"
+#include "stack/tcp/tcp_input_parse.h"
+#include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_timer.h"
+#include "stack/wire/tcp.h"
+
+namespace xmit {
+
+namespace {
+
+constexpr uint32_t kRxHeadSize = 2048;  // one received segment (up to a 1500-byte MTU) per skb
+
+// A keyed 64-bit mix (the kernel uses siphash with a boot-time secret).
+uint64_t mix(uint64_t x, uint64_t key) {
+  x ^= key;
+  x *= 0x9e3779b97f4a7c15ull;
+  x ^= x >> 29;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 32;
+  return x;
+}
+
+}  // namespace
+
+int TcpStack::create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr<TcpStack>* out) {
+  std::unique_ptr<TcpStack> s(new (std::nothrow) TcpStack());
+  if (!s) return -ENOMEM;
+  s->base_ = base;
+  s->opt_ = opt;
+  if (int err = BufPool::create(opt.tx_skbs, 512, &s->heads_); err) return err;
+  if (int err = BufPool::create(opt.tx_pages, opt.tx_page_size, &s->pages_); err) return err;
+  if (int err = SkbPool::create(opt.tx_skbs, s->heads_.get(), &s->skbs_); err) return err;
+  if (int err = BufPool::create(opt.rx_skbs, kRxHeadSize, &s->rx_heads_); err) return err;
+  if (int err = SkbPool::create(opt.rx_skbs, s->rx_heads_.get(), &s->rx_skbs_); err) return err;
+  s->ctl_inet_.sk_protocol = IPPROTO_TCP;
+  s->ctl_inet_.pmtudisc = IP_PMTUDISC_DO;  // kernel: the ctl socket's inet->pmtudisc
+  *out = std::move(s);
+  return 0;
+}
+
+TcpStack::~TcpStack() {
+  for (TcpConn* c : conns_) {
+    tcp_write_queue_purge(&c->tp);
+    tcp_rcv_queues_purge(&c->tp);
+    delete c;
+  }
+}
+
+void TcpStack::for_each_pool_region(absl::FunctionRef<void(const uint8_t*, size_t)> f) const {
+  f(heads_->base(), heads_->size());
+  f(pages_->base(), pages_->size());
+}
+
+TcpConn* TcpStack::conn_alloc() {
+  auto* c = new (std::nothrow) TcpConn();
+  if (c == nullptr) return nullptr;
+  static_assert(std::is_standard_layout_v<TcpConn>);
+  c->inet.sk_protocol = IPPROTO_TCP;
+  c->tp.skb_pool = skbs_.get();
+  c->tp.page_pool = pages_.get();
+  c->tp.rcvbuf = opt_.rmem_default;
+  c->tp.sndbuf = opt_.wmem_default;
+  c->tp.hw_csum = base_->dev_features().l4_csum;
+  c->tp.tcp_mstamp = now_us();
+  conns_.push_back(c);
+  return c;
+}
+
+void TcpStack::conn_free(TcpConn* c) {
+  unhash(c);
+  std::erase(conns_, c);
+  tcp_write_queue_purge(&c->tp);
+  tcp_rcv_queues_purge(&c->tp);
+  delete c;
+}
+
+int TcpStack::route_connect(TcpConn* c, be32 daddr) {
+  Flowi4 fl4{.daddr = daddr, .saddr = c->inet.inet_saddr, .tos = static_cast<uint8_t>(c->inet.tos & 0x1c),
+             .mark = c->inet.sk_mark, .proto = IPPROTO_TCP};
+  const Rtable* rt = nullptr;
+  if (int err = c->dst.lookup(base_->fib(), fl4, &rt); err != 0) {
+    base_->request_control();
+    return err;
+  }
+  if (rt->oif != base_->ifindex() || rt->type != RTN_UNICAST) {
+    c->dst.reset();
+    return 1;
+  }
+  if (c->inet.inet_saddr == 0) c->inet.inet_saddr = rt->prefsrc;
+  c->route = Ipv4Route{.oif = rt->oif,
+                       .saddr = c->inet.inet_saddr,
+                       .daddr = daddr,
+                       .nexthop = rt_nexthop(*rt, daddr),
+                       .pmtu = rt->mtu,
+                       .dev = &base_->dev_features()};
+  return 0;
+}
+
+uint32_t TcpStack::dst_mtu(TcpConn* c) {
+  if (c->dst.dst_check(base_->fib()) == nullptr && c->inet.inet_daddr != 0) {
+    (void)route_connect(c, c->inet.inet_daddr);  // kernel: __sk_dst_check() then a new lookup
+  }
+  return c->route.dev != nullptr ? c->route.dst_mtu() : base_->dev_features().mtu;
+}
+
+int TcpStack::xmit(TcpConn* c, sk_buff* skb) {
+  if (c->tp.sk_state == TCP_LISTEN || c->inet.inet_daddr == 0) {
+    // A listener's SYN-ACKs and resets: addressed per segment (TCP_SKB_CB(): ours, the peer's).
+    const tcp_skb_cb* cb = TCP_SKB_CB(skb);
+    return xmit_to(cb->saddr, cb->daddr, skb);
+  }
+  if (c->dst.dst_check(base_->fib()) == nullptr) {
+    int err = route_connect(c, c->inet.inet_daddr);
+    if (err != 0) {
+      kfree_skb(skb);
+      return err > 0 ? -EHOSTUNREACH : err;
+    }
+  }
+  return ip_queue_xmit(base_->out_ctx(base_->now_hint()), &c->inet, c->route, skb);
+}
+
+int TcpStack::xmit_to(be32 saddr, be32 daddr, sk_buff* skb) {
+  Flowi4 fl4{.daddr = daddr, .saddr = saddr, .proto = IPPROTO_TCP};
+  Rtable rt;
+  if (int err = base_->fib().route_output(fl4, &rt); err != 0 || rt.oif != base_->ifindex()) {
+    kfree_skb(skb);
+    return err != 0 ? err : -EHOSTUNREACH;
+  }
+  Ipv4Route route{.oif = rt.oif, .saddr = saddr, .daddr = daddr, .nexthop = rt_nexthop(rt, daddr),
+                  .pmtu = rt.mtu, .dev = &base_->dev_features()};
+  ctl_inet_.inet_saddr = saddr;
+  ctl_inet_.inet_daddr = 0;  // no id counter: DF segments get id 0 (ip_select_ident_segs())
+  sk_buff* s = skb;
+  int err = ip_queue_xmit(base_->out_ctx(base_->now_hint()), &ctl_inet_, route, s);
+  return err;
+}
+
+int TcpStack::steer(TcpConn* c, const FlowKey& key) {
+  if (c->steered) return 0;
+  if (int err = base_->steer(key); err != 0) return err;
+  c->steered = true;
+  c->steer_key = key;
+  return 0;
+}
+
+int TcpStack::ehash(TcpConn* c, bool steer_flow) {
+  if (c->ehashed) return 0;
+  const tcp_sock& tp = c->tp;
+  FlowKey key{.protocol = IPPROTO_TCP, .local_addr = tp.saddr, .local_port = cpu_to_be16(tp.sport),
+              .remote_addr = tp.daddr, .remote_port = cpu_to_be16(tp.dport)};
+  if (steer_flow) {
+    if (int err = steer(c, key); err != 0) return err;
+  }
+  ehash_[ekey(tp.daddr, tp.dport, tp.saddr, tp.sport)] = c;
+  c->ehashed = true;
+  return 0;
+}
+
+int TcpStack::lhash(TcpConn* c) {
+  if (c->lhashed) return 0;
+  be32 local = c->tp.saddr != 0 ? c->tp.saddr : base_->if_addr();
+  FlowKey key{.protocol = IPPROTO_TCP, .local_addr = local, .local_port = cpu_to_be16(c->tp.sport)};
+  if (int err = steer(c, key); err != 0) return err;
+  lhash_[c->tp.sport].push_back(c);
+  c->lhashed = true;
+  return 0;
+}
+
+void TcpStack::unhash(TcpConn* c) {
+  if (c->ehashed) {
+    const tcp_sock& tp = c->tp;
+    auto it = ehash_.find(ekey(tp.daddr, tp.dport, tp.saddr, tp.sport));
+    if (it != ehash_.end() && it->second == c) ehash_.erase(it);
+    c->ehashed = false;
+  }
+  if (c->lhashed) {
+    auto it = lhash_.find(c->tp.sport);
+    if (it != lhash_.end()) {
+      std::erase(it->second, c);
+      if (it->second.empty()) lhash_.erase(it);
+    }
+    c->lhashed = false;
+  }
+  if (c->steered) {
+    base_->unsteer(c->steer_key);
+    c->steered = false;
+  }
+}
+
+TcpConn* TcpStack::lookup_listener(be32 daddr, uint16_t dport) {
+  auto it = lhash_.find(dport);
+  if (it == lhash_.end()) return nullptr;
+  TcpConn* any = nullptr;
+  for (TcpConn* c : it->second) {  // kernel: compute_score(): a bound address beats INADDR_ANY
+    if (c->tp.saddr == daddr) return c;
+    if (c->tp.saddr == 0 && any == nullptr) any = c;
+  }
+  return any;
+}
+
+bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const uint8_t> seg) {
+  ++mib.InSegs;
+  sk_buff* skb = rx_skbs_->alloc_skb();
+  if (skb == nullptr || seg.size() > kRxHeadSize - 64) {
+    if (skb != nullptr) kfree_skb(skb);
+    ++mib.RcvDrops;
+    return false;
+  }
+  skb_reserve(skb, 64);
+  skb_put_data(skb, seg.data(), static_cast<uint32_t>(seg.size()));
+  // kernel: tcp_v4_rcv(): the checks before the lookup; the device verified nothing here.
+  if (tcp_v4_check_segment(absl::MakeConstSpan(skb->data, skb->len), saddr, daddr, true, TCP_SKB_CB(skb)) != 0) {
+    ++mib.InErrs;
+    kfree_skb(skb);
+    return false;
+  }
+  const uint16_t sport = be16_to_cpu(load_raw16(skb->data));
+  const uint16_t dport = be16_to_cpu(load_raw16(skb->data + 2));
+  TcpConn* c = nullptr;
+  if (auto it = ehash_.find(ekey(saddr, sport, daddr, dport)); it != ehash_.end()) c = it->second;
+  if (c == nullptr) c = lookup_listener(daddr, dport);
+  if (c == nullptr) {
+    // kernel: no_tcp_socket -> tcp_v4_send_reset()
+    ++mib.OutRsts;
+    tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), skbs_.get(), [&](sk_buff* s) { return xmit_to(daddr, saddr, s); });
+    kfree_skb(skb);
+    return false;
+  }
+  c->tp.tcp_mstamp = now_us();
+  tcp_v4_do_rcv(&c->tp, skb, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
+  return false;
+}
+
+void TcpStack::run_timers(TcpConn* c) {
+  c->tp.tcp_mstamp = now_us();
+  if (tcp_next_timer(&c->tp) > c->tp.tcp_mstamp) return;
+  tcp_timers_run(&c->tp, [this, c](sk_buff* s) { return xmit(c, s); }, this);
+}
+
+void TcpStack::timers() {
+  if (conns_.empty()) return;
+  const uint64_t now = now_us();
+  // done() may free connections during the walk: iterate over a snapshot of the due ones.
+  TcpConn* due[64];
+  size_t n = 0;
+  for (TcpConn* c : conns_) {
+    if (tcp_next_timer(&c->tp) <= now && n < std::size(due)) due[n++] = c;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (std::find(conns_.begin(), conns_.end(), due[i]) == conns_.end()) continue;
+    due[i]->tp.tcp_mstamp = now;
+    tcp_timers_run(&due[i]->tp, [this, c = due[i]](sk_buff* s) { return xmit(c, s); }, this);
+  }
+}
+
+uint64_t TcpStack::next_timer_ns() const {
+  uint64_t t = UINT64_MAX;
+  for (const TcpConn* c : conns_) t = std::min(t, tcp_next_timer(&c->tp));
+  return t == UINT64_MAX ? t : t * 1000;
+}
+
+void TcpStack::close_all_at_exit() {
+  std::vector<TcpConn*> open;
+  for (TcpConn* c : conns_) {
+    if (c->user != nullptr && c->tp.sk_state != TCP_CLOSE) open.push_back(c);
+  }
+  for (TcpConn* c : open) {
+    c->user = nullptr;  // the TcpSocket is never released: the process is going
+    c->tp.tcp_mstamp = now_us();
+    tcp_close(&c->tp, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
+  }
+}
+
+bool TcpStack::exit_pending() const {
+  for (const TcpConn* c : conns_) {
+    uint8_t st = c->tp.sk_state;
+    if (st != TCP_CLOSE && st != TCP_LISTEN && st != TCP_TIME_WAIT) return true;
+  }
+  return false;
+}
+
+tcp_sock* TcpStack::clone(const tcp_sock* listener) {
+  const TcpConn* l = reinterpret_cast<const TcpConn*>(listener);
+  TcpConn* c = conn_alloc();
+  if (c == nullptr) return nullptr;
+  // kernel: sk_clone_lock() copies the listener's socket options.
+  c->inet.tos = l->inet.tos;
+  c->inet.uc_ttl = l->inet.uc_ttl;
+  c->inet.pmtudisc = l->inet.pmtudisc;
+  c->inet.sk_mark = l->inet.sk_mark;
+  c->inet.sk_priority = l->inet.sk_priority;
+  ++mib.PassiveOpens;
+  return &c->tp;
+}
+
+void TcpStack::hash(tcp_sock* child) {
+  TcpConn* c = tcp_conn(child);
+  c->inet.inet_saddr = child->saddr;
+  c->inet.inet_daddr = child->daddr;
+  c->inet.inet_sport = cpu_to_be16(child->sport);
+  c->inet.inet_dport = cpu_to_be16(child->dport);
+  c->inet.inet_id = static_cast<uint16_t>(mix(now_us(), opt_.secret));  // kernel: get_random_u16()
+  (void)route_connect(c, child->daddr);
+  // The listener's port rule already brings its children's segments: no rule of their own (a server
+  // with thousands of connections in TIME_WAIT would otherwise fill the device's table). They are
+  // not steered any more once the listener closes (the kernel's children outlive it).
+  (void)ehash(c, false);
+}
+
+void TcpStack::done(tcp_sock* tp) {
+  TcpConn* c = tcp_conn(tp);
+  if (c->user == nullptr && tp->sock_dead) {
+    conn_free(c);
+  } else {
+    unhash(c);  // the socket stays for its fd; the stack no longer sends or receives for it
+  }
+}
+
+uint32_t TcpStack::secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) {
+  // kernel: secure_tcp_seq(): a keyed hash of the 4-tuple plus the clock in 64 ns units.
+  uint64_t h = mix((uint64_t{saddr} << 32 | daddr) ^ (uint64_t{sport} << 16 | dport) << 7, opt_.secret);
+  return static_cast<uint32_t>(h) + static_cast<uint32_t>(opt_.clock_ns() >> 6);
+}
+
+uint32_t TcpStack::secure_ts_off(be32 saddr, be32 daddr) {
+  return static_cast<uint32_t>(mix(uint64_t{saddr} << 32 | daddr, opt_.secret ^ 0x5bd1e995u) >> 32);
+}
+
+}  // namespace xmit

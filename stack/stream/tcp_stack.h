@@ -1,0 +1,148 @@
+// stack/stream/tcp_stack.h — TCP on the process's stack instance: each connection's state around
+// the protocol's (route, IP fields, steering), the demux of received segments to connections and
+// listeners, the segments' way out through IP, and the timers. Kernel counterparts: struct sock /
+// inet_sock around struct tcp_sock, inet_hashtables.c (ehash, lhash), tcp_v4_rcv() and
+// tcp_v4_send_reset()'s socket-less path (net/ipv4/tcp_ipv4.c), ip_queue_xmit(), the timer wheel.
+//
+// Threading: everything here runs under the instance's mutex (UdpStack::mu()), as UDP does.
+// Time: tcp_mstamp is a fine monotonic clock in µs (TcpStackOptions::clock_ns), read once per
+// received segment, socket call and timer round — RTT samples need better than the coarse tick
+// the UDP path runs on.
+// Simplified relative to Linux: one interface; listeners and connections in std containers
+// (allocation when a connection opens, not per segment); every connection's timers are looked at
+// on each poll (a list walk, not a wheel: fine for hundreds of connections, not for a C10K server).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "stack/ipv4/inet_sock.h"
+#include "stack/neigh/dst_cache.h"
+#include "stack/tcp/tcp_conn.h"
+#include "stack/udp/udp_stack.h"
+
+namespace xmit {
+
+class TcpSocket;
+
+// One TCP socket's state in the stack. `tp` is first: the protocol's callbacks hand out tcp_sock
+// pointers, tcp_conn() gets back here. kernel: the struct sock a struct tcp_sock is embedded in.
+struct TcpConn {
+  tcp_sock tp;
+  InetSock inet;            // the IP output fields (TOS, TTL, DF, id counter, mark, priority)
+  DstCache dst;             // kernel: sk_dst_cache
+  Ipv4Route route;          // the output path's view of dst.rt (valid with it)
+  TcpSocket* user = nullptr;  // the socket an fd names; nullptr on the accept queue or once closed
+  bool ehashed = false;
+  bool lhashed = false;
+  bool steered = false;
+  FlowKey steer_key{};
+  uint64_t rx_drops = 0;    // segments that found no receive buffer
+};
+inline TcpConn* tcp_conn(tcp_sock* tp) { return reinterpret_cast<TcpConn*>(tp); }
+
+struct TcpStackOptions {
+  uint32_t tx_skbs = 16384;        // segments queued or in flight, every connection together
+  uint32_t tx_pages = 1024;        // payload buffers (tcp_sendmsg's page frags)
+  uint32_t tx_page_size = 32768;
+  uint32_t rx_skbs = 8192;         // received segments held in receive and out-of-order queues
+  uint32_t rmem_default = 131072;  // net.ipv4.tcp_rmem[1]
+  uint32_t wmem_default = 16384;   // net.ipv4.tcp_wmem[1]
+  uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
+  uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
+};
+
+// The TCP MIB counters this stack keeps (/proc/net/snmp "Tcp:"). kernel: TCP_MIB_*
+struct TcpMib {
+  uint64_t ActiveOpens = 0, PassiveOpens = 0, InSegs = 0, InErrs = 0, OutRsts = 0, RcvDrops = 0;
+};
+
+class TcpStack final : public NetProtocol, public TcpOps {
+ public:
+  // `base` outlives the stack; the caller registers the result with base->set_tcp(). 0 or -ENOMEM.
+  static int create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr<TcpStack>* out);
+  ~TcpStack() override;
+
+  UdpStack& base() { return *base_; }
+  StackMutex& mu() { return base_->mu(); }
+  const TcpStackOptions& options() const { return opt_; }
+  // The payload pool's region (for device registration, as UdpStack::for_each_pool_region()).
+  void for_each_pool_region(absl::FunctionRef<void(const uint8_t* base, size_t len)> f) const;
+
+  // Everything below: with mu() held.
+  uint64_t now_us() const { return opt_.clock_ns() / 1000; }
+  // kernel: sk_alloc() + tcp_init_sock(): a CLOSE socket with the stack's pools and defaults.
+  // nullptr when out of memory.
+  TcpConn* conn_alloc();
+  // Frees a connection the stack no longer refers to (unhashed, unsteered, off the timer list).
+  void conn_free(TcpConn* c);
+  // The route from c's bound address (or the preferred source) to `daddr`: dst, route and
+  // inet.inet_saddr set. 0, -errno from the lookup, or 1 when the route does not leave through
+  // this interface as unicast (the socket then belongs to the kernel).
+  int route_connect(TcpConn* c, be32 daddr);
+  // The route's MTU for the MSS (tcp_sync_mss()), revalidating the cached route.
+  uint32_t dst_mtu(TcpConn* c);
+  // A segment of `c` onto IP (kernel: ip_queue_xmit()). Takes the skb. 0 or -errno.
+  int xmit(TcpConn* c, sk_buff* skb);
+  // Registration in the demux and the device's steering (a connection's 4-tuple, unless steer_flow
+  // is false; a listener's local port). kernel: inet_ehash_nolisten(),
+  // inet_csk_listen_start()'s hash, inet_unhash(). 0 or the device's -errno.
+  int ehash(TcpConn* c, bool steer_flow = true);
+  int lhash(TcpConn* c);
+  void unhash(TcpConn* c);
+  // Runs c's timers if due (after a socket call moved them).
+  void run_timers(TcpConn* c);
+  // The earliest pending timer of any connection, on clock_ns's clock; UINT64_MAX when none.
+  uint64_t next_timer_ns() const;
+  bool has_conns() const { return !conns_.empty(); }
+  // Process exit (the kernel closes every fd and keeps the orphans running): each connection an fd
+  // still names is closed as close() would, listeners included.
+  void close_all_at_exit();
+  // Connections still delivering: data or a FIN not yet acknowledged (not CLOSE, LISTEN or
+  // TIME_WAIT).
+  bool exit_pending() const;
+
+  TcpMib mib;
+
+  // NetProtocol
+  bool handler(const RxFrame& f, be32 saddr, be32 daddr, absl::Span<const uint8_t> l4) override;
+  void timers() override;
+  // TcpOps
+  tcp_sock* clone(const tcp_sock* listener) override;
+  void hash(tcp_sock* child) override;
+  void done(tcp_sock* tp) override;
+  uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) override;
+  uint32_t secure_ts_off(be32 saddr, be32 daddr) override;
+
+ private:
+  TcpStack() = default;
+  struct EKey {
+    uint64_t addrs;  // remote << 32 | local (network order values)
+    uint32_t ports;  // remote << 16 | local (host order)
+    bool operator==(const EKey&) const = default;
+  };
+  struct EKeyHash {
+    size_t operator()(const EKey& k) const { return std::hash<uint64_t>()(k.addrs * 31 + k.ports); }
+  };
+  static EKey ekey(be32 raddr, uint16_t rport, be32 laddr, uint16_t lport) {
+    return EKey{uint64_t{raddr} << 32 | laddr, uint32_t{rport} << 16 | lport};
+  }
+  TcpConn* lookup_listener(be32 daddr, uint16_t dport);
+  // A segment to/from addresses no connection owns (a reset, or what a listener sends before its
+  // child exists): routed per segment. kernel: ip_send_unicast_reply() / ip_build_and_send_pkt()
+  int xmit_to(be32 saddr, be32 daddr, sk_buff* skb);
+  int steer(TcpConn* c, const FlowKey& key);
+
+  UdpStack* base_ = nullptr;
+  TcpStackOptions opt_;
+  std::unique_ptr<BufPool> heads_, pages_, rx_heads_;
+  std::unique_ptr<SkbPool> skbs_, rx_skbs_;
+  InetSock ctl_inet_;  // kernel: the per-netns ctl socket replies and resets are sent from
+  std::vector<TcpConn*> conns_;  // every connection alive
+  std::unordered_map<EKey, TcpConn*, EKeyHash> ehash_;
+  std::unordered_map<uint16_t, std::vector<TcpConn*>> lhash_;  // local port -> listeners
+};
+
+}  // namespace xmit

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# tests/e2e/tcp.sh CASE — unmodified TCP programs under libxmit.so (XMIT_IFACE=xa) against the
+# kernel in namespace b. Every case checks the bytes (sha256) and that namespace a's kernel carried
+# none of the connection's segments (its Tcp OutSegs/InSegs move by at most the few segments of
+# the readiness probe, which runs before the counters are read).
+#   curl-get   curl downloads a file (XMIT_TCP_MB, default 50 MB) from python3 -m http.server
+#   curl-put   curl -T uploads a file to a small python3 receiver
+#   py-server  a python3 echo server under xmit (listen/accept) answers kernel clients
+#   iperf3     iperf3 -c under xmit -> kernel iperf3 -s, then the reverse (-R): no error
+source "$(dirname "$0")/lib.sh"
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+case_=$1
+bed_up "tcp-$case_"
+work=$(mktemp -d)
+trap 'bed_down; rm -rf "$work"' EXIT
+MB=${XMIT_TCP_MB:-50}
+under_xmit() { ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit-%p.log" LD_PRELOAD="$XMIT_LIB" "$@"; }
+counters() { echo "$(snmp "$XMIT_NS_A" Tcp OutSegs) $(snmp "$XMIT_NS_A" Tcp InSegs)"; }
+check_kernel_quiet() {  # check_kernel_quiet "OUT0 IN0"
+  read -r o0 i0 <<<"$1"; read -r o1 i1 <<<"$(counters)"
+  echo "namespace a kernel Tcp: OutSegs +$((o1 - o0)), InSegs +$((i1 - i0))"
+  [ $((o1 - o0)) -le 2 ] && [ $((i1 - i0)) -le 2 ] || { cat "$work"/xmit-*.log 2>/dev/null; fail "the kernel carried the connection"; }
+}
+
+case "$case_" in
+  curl-get)
+    head -c $((MB << 20)) /dev/urandom >"$work/blob"
+    (cd "$work" && exec ip netns exec "$XMIT_NS_B" "$PY" -m http.server --bind "$XMIT_ADDR_B" 8080 >/dev/null 2>&1) &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || fail "http.server did not start"
+    c0=$(counters)
+    t0=$(date +%s.%N)
+    under_xmit curl -sS -o "$work/got" "http://$XMIT_ADDR_B:8080/blob" || { cat "$work"/xmit-*.log; fail "curl failed"; }
+    t1=$(date +%s.%N)
+    [ "$(sha256sum <"$work/got")" = "$(sha256sum <"$work/blob")" ] || fail "downloaded file differs"
+    echo "curl GET $MB MB: sha256 matches, $(echo "$MB / ($t1 - $t0)" | bc -l | cut -c1-6) MB/s"
+    check_kernel_quiet "$c0"
+    # A refused connection: the kernel peer answers RST.
+    out=$(under_xmit curl -sS "http://$XMIT_ADDR_B:8081/" 2>&1); rc=$?
+    [ $rc = 7 ] || fail "curl to a closed port: exit $rc ($out), expected 7"
+    echo "closed port: curl exit 7 ($out)"
+    ;;
+  curl-put)
+    head -c $((MB << 20)) /dev/urandom >"$work/blob"
+    receiver='
+import hashlib, http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_PUT(self):
+        n = int(self.headers["Content-Length"]); h = hashlib.sha256(); left = n
+        while left:
+            c = self.rfile.read(min(left, 1 << 16))
+            if not c: break
+            h.update(c); left -= len(c)
+        body = (h.hexdigest() + "\n").encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer((sys.argv[1], 8080), H).serve_forever()'
+    ip netns exec "$XMIT_NS_B" "$PY" -c "$receiver" "$XMIT_ADDR_B" >/dev/null 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || fail "receiver did not start"
+    c0=$(counters)
+    got=$(under_xmit curl -sS -T "$work/blob" "http://$XMIT_ADDR_B:8080/up") || { cat "$work"/xmit-*.log; fail "curl -T failed"; }
+    want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || fail "uploaded sha256 $got, file $want"
+    echo "curl PUT $MB MB: sha256 matches at the receiver"
+    check_kernel_quiet "$c0"
+    ;;
+  py-server)
+    server='
+import socket, sys, signal
+signal.alarm(60)
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 7000)); l.listen(8)
+open(sys.argv[1], "w").close()
+for _ in range(int(sys.argv[2])):
+    c, a = l.accept()
+    n = 0
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d); n += len(d)
+    c.close()
+print("served")'
+    client='
+import hashlib, os, socket, sys
+for i in range(3):
+    s = socket.create_connection((sys.argv[1], 7000), timeout=20)
+    data = os.urandom(1 << 20) * (i + 1)
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = s.recv(1 << 16)
+        if not d: break
+        got += d
+    if got != data: sys.exit("echo %d differs: %d of %d bytes" % (i, len(got), len(data)))
+    s.close()
+print("echoed 1+2+3 MiB")'
+    c0=$(counters)
+    under_xmit "$PY" -c "$server" "$work/ready" 3 >"$work/server.out" 2>"$work/server.err" &
+    BED_PIDS=$!
+    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+    out=$(ip netns exec "$XMIT_NS_B" "$PY" -c "$client" "$XMIT_ADDR_A" 2>&1) || { cat "$work"/server.err "$work"/xmit-*.log; fail "client: $out"; }
+    echo "$out"
+    wait "$BED_PIDS"; BED_PIDS=
+    [ "$(cat "$work/server.out")" = served ] || { cat "$work/server.err"; fail "server did not finish"; }
+    check_kernel_quiet "$c0"
+    ;;
+  iperf3)
+    ip netns exec "$XMIT_NS_B" iperf3 -s -B "$XMIT_ADDR_B" -p 5201 >/dev/null 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 5201 || fail "iperf3 -s did not start"
+    sleep 0.5  # the probe's connection ends at the server before the test's begins
+    c0=$(counters)
+    for dir in "" -R; do
+      under_xmit iperf3 -c "$XMIT_ADDR_B" -p 5201 -t "${XMIT_IPERF_SECS:-5}" $dir -J >"$work/r.json" 2>"$work/r.err" ||
+        { cat "$work/r.err" "$work"/xmit-*.log; tail -20 "$work/r.json"; fail "iperf3 $dir failed"; }
+      "$PY" - "$work/r.json" "$dir" <<'PYEOF' || fail "iperf3 $dir reported an error"
+import json, sys
+r = json.load(open(sys.argv[1]))
+if "error" in r: sys.exit(r["error"])
+e = r["end"]
+print("iperf3 %s: sent %.1f Mbit/s, received %.1f Mbit/s, retransmits %s" % (
+    sys.argv[2] or "(client sends)", e["sum_sent"]["bits_per_second"] / 1e6,
+    e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"].get("retransmits")))
+PYEOF
+    done
+    check_kernel_quiet "$c0"
+    ;;
+  *) fail "unknown case $case_" ;;
+esac
+pass "tcp $case_"
