@@ -177,7 +177,7 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     if (scb->sacked & TCPCB_LOST) tp->lost_out -= std::min(tp->lost_out, acked_pcount);
     tp->packets_out -= std::min(tp->packets_out, acked_pcount);
     *pkts_acked += acked_pcount;
-    if (!(scb->tcp_flags & TCPHDR_SYN)) flag |= FLAG_DATA_ACKED;
+    flag |= (scb->tcp_flags & TCPHDR_SYN) ? FLAG_SYN_ACKED : FLAG_DATA_ACKED;
     if (!fully_acked) break;
     skb_dequeue(&tp->rtx_queue);
     kfree_skb(skb);

@@ -28,7 +28,8 @@ inline constexpr int FLAG_RETRANS_DATA_ACKED = 0x08;  // ... and some of it had 
 inline constexpr int FLAG_SET_XMIT_TIMER = 0x1000;  // set TLP or RTO timer
 inline constexpr int FLAG_SND_UNA_ADVANCED = 0x400; // snd_una was changed (!= FLAG_DATA_ACKED)
 inline constexpr int FLAG_UPDATE_TS_RECENT = 0x4000;  // tcp_replace_ts_recent()
-inline constexpr int FLAG_ACKED = FLAG_DATA_ACKED;
+inline constexpr int FLAG_SYN_ACKED = 0x10;         // this ACK acknowledged SYN
+inline constexpr int FLAG_ACKED = FLAG_DATA_ACKED | FLAG_SYN_ACKED;
 inline constexpr int FLAG_NOT_DUP = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED;
 
 // kernel: tcp_rtt_estimator() — RFC 6298 §2.3 in the kernel's fixed point: srtt_us holds 8*SRTT,

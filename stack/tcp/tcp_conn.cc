@@ -1,12 +1,18 @@
-// stack/tcp/tcp_conn.cc — socket-state helpers of the state machine: tcp_set_state(), tcp_done(),
-// listen/accept, tcp_poll(), sock_error(). Kernel counterparts in tcp_conn.h.
+// stack/tcp/tcp_conn.cc — the user's side of the state machine: tcp_set_state(), tcp_done(),
+// listen/accept, tcp_poll(), sock_error(), close, shutdown, TIME_WAIT entry. Kernel counterparts in
+// tcp_conn.h.
 #include "stack/tcp/tcp_conn.h"
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 
+#include "stack/tcp/tcp_conn_int.h"
 #include "stack/tcp/tcp_input.h"
+#include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_sendmsg.h"
+#include "stack/wire/tcp.h"
 
 namespace xmit {
 
@@ -41,9 +47,8 @@ int inet_csk_listen_start(tcp_sock* tp, int backlog) {
   return 0;
 }
 
-// kernel: inet_csk_accept() (the non-blocking part: -EAGAIN is the caller's when this is null)
-tcp_sock* inet_csk_accept(tcp_sock* listener) {
-  if (listener->sk_state != TCP_LISTEN) return nullptr;
+// The accept queue's head, off the queue. kernel: reqsk_queue_remove()
+static tcp_sock* inet_csk_accept_core(tcp_sock* listener) {
   tcp_sock* child = listener->accept_head;
   if (child == nullptr) return nullptr;
   listener->accept_head = child->accept_next;
@@ -52,6 +57,12 @@ tcp_sock* inet_csk_accept(tcp_sock* listener) {
   child->listener = nullptr;
   listener->sk_ack_backlog--;
   return child;
+}
+
+// kernel: inet_csk_accept() (the non-blocking part: -EAGAIN is the caller's when this is null)
+tcp_sock* inet_csk_accept(tcp_sock* listener) {
+  if (listener->sk_state != TCP_LISTEN) return nullptr;
+  return inet_csk_accept_core(listener);
 }
 
 // kernel: tcp_poll(), net/ipv4/tcp.c (target = 1: no SO_RCVLOWAT)
@@ -83,20 +94,173 @@ int tcp_sock_error(tcp_sock* tp) {
   return err;
 }
 
-// STEP 0 STUBS (replaced by the following commits): connect, close, shutdown, reset.
-int tcp_connect(tcp_sock*, uint32_t, TcpXmitFn, TcpOps*) { return -EOPNOTSUPP; }
-void tcp_close(tcp_sock* tp, uint32_t, TcpXmitFn, TcpOps* ops) {
-  tp->sock_dead = true;
+// kernel: tcp_fin_time(), include/net/tcp.h — linger2 (or tcp_fin_timeout), at least 3.5 RTO.
+uint64_t tcp_fin_time(const tcp_sock* tp) {
+  uint64_t fin_timeout = (tp->linger2 != 0 ? static_cast<uint64_t>(tp->linger2) : TCP_FIN_TIMEOUT_S) * 1000000;
+  const uint64_t rto = tp->icsk_rto;
+  if (fin_timeout < (rto << 2) - (rto >> 1)) fin_timeout = (rto << 2) - (rto >> 1);
+  return fin_timeout;
+}
+
+// kernel: tcp_time_wait(sk, TCP_TIME_WAIT, 0), net/ipv4/tcp_minisocks.c — here the socket stays
+// (no inet_timewait_sock) and the owner keeps it hashed until done(). A pending ACK survives
+// (tcp_fin() asked for one).
+void tcp_time_wait(tcp_sock* tp) {
+  tcp_set_state(tp, TCP_TIME_WAIT);
+  sk_stop_timer(&tp->icsk_retransmit_timer);
+  tp->icsk_pending = 0;
+  sk_stop_timer(&tp->sk_timer);
+  sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
+}
+
+// kernel: tcp_write_err(), net/ipv4/tcp_timer.c
+void tcp_write_err(tcp_sock* tp, TcpOps* ops) {
+  tp->sk_err = tp->sk_err_soft != 0 ? tp->sk_err_soft : ETIMEDOUT;
+  tcp_write_queue_purge(tp);
+  tp->packets_out = tp->lost_out = tp->retrans_out = tp->sacked_out = 0;
   tcp_done(tp, ops);
 }
-int tcp_shutdown(tcp_sock*, int, uint32_t, TcpXmitFn, TcpOps*) { return -EOPNOTSUPP; }
-void tcp_v4_send_reset(const sk_buff*, const tcp_skb_cb&, SkbPool*, TcpXmitFn) {}
-void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps*) {
-  if (tp->sk_state == TCP_ESTABLISHED) {
-    tcp_rcv_established(tp, skb, dst_mtu, xmit);
+
+// kernel: tcp_close_state(), net/ipv4/tcp.c — the state close()/shutdown(SHUT_WR) moves to; true
+// when a FIN must go (TCP_ACTION_FIN).
+static bool tcp_close_state(tcp_sock* tp) {
+  uint8_t next = TCP_CLOSE;
+  bool fin = false;
+  switch (tp->sk_state) {
+    case TCP_ESTABLISHED:
+    case TCP_SYN_RECV: next = TCP_FIN_WAIT1; fin = true; break;
+    case TCP_CLOSE_WAIT: next = TCP_LAST_ACK; fin = true; break;
+    case TCP_FIN_WAIT1:
+    case TCP_FIN_WAIT2:
+    case TCP_LAST_ACK:
+    case TCP_CLOSING: next = tp->sk_state; break;
+    default: next = TCP_CLOSE; break;  // SYN_SENT, TIME_WAIT, CLOSE, LISTEN
+  }
+  tcp_set_state(tp, next);
+  return fin;
+}
+
+// kernel: tcp_need_reset(), net/ipv4/tcp.c
+static bool tcp_need_reset(uint8_t state) {
+  return TCPF(state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT) | TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) |
+                        TCPF(TCP_SYN_RECV));
+}
+
+// kernel: tcp_disconnect(), net/ipv4/tcp.c (the ABORT of RFC 793; the socket is not reinitialised
+// for reuse: the owner frees it after done()).
+static void tcp_disconnect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
+  const uint8_t old_state = tp->sk_state;
+  if (old_state == TCP_LISTEN) {
+    inet_csk_listen_stop(tp, dst_mtu, xmit, ops);
+  } else if (tcp_need_reset(old_state) ||
+             (tp->snd_nxt != tp->write_seq && (TCPF(old_state) & (TCPF(TCP_CLOSING) | TCPF(TCP_LAST_ACK))))) {
+    // "The last check adjusts for discrepancy of Linux wrt. RFC states"
+    tcp_send_active_reset(tp, xmit);
+    tp->sk_err = ECONNRESET;
+  } else if (old_state == TCP_SYN_SENT) {
+    tp->sk_err = ECONNRESET;
+  }
+  tcp_set_state(tp, TCP_CLOSE);
+  tcp_write_queue_purge(tp);
+  tcp_rcv_queues_purge(tp);
+  tp->packets_out = tp->lost_out = tp->retrans_out = tp->sacked_out = 0;
+}
+
+// kernel: inet_csk_listen_stop(), net/ipv4/inet_connection_sock.c — requests dropped, each queued
+// child disconnected (RST), orphaned and handed to done() (inet_child_forget()).
+void inet_csk_listen_stop(tcp_sock* listener, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
+  listener->reqsk_queue.clear();
+  while (tcp_sock* child = inet_csk_accept_core(listener)) {
+    tcp_disconnect(child, dst_mtu, xmit, ops);
+    child->sock_dead = true;
+    tcp_done(child, ops);
+  }
+}
+
+// kernel: tcp_close() / __tcp_close(), net/ipv4/tcp.c (non-blocking: no lingering wait in
+// sk_stream_wait_close(); SO_LINGER with a timeout behaves as without it)
+void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
+  tp->sk_shutdown = SHUTDOWN_MASK;
+  const uint8_t entry_state = tp->sk_state;
+  tp->sock_dead = true;  // sock_orphan() (done before the work here: done() may free an orphan)
+  if (entry_state == TCP_LISTEN) {
+    tcp_set_state(tp, TCP_CLOSE);
+    inet_csk_listen_stop(tp, dst_mtu, xmit, ops);
+    tcp_done(tp, ops);
     return;
   }
-  kfree_skb(skb);
+  // "We need to flush the recv. buffs."
+  uint32_t data_was_unread = 0;
+  while (sk_buff* skb = skb_dequeue(&tp->receive_queue)) {
+    const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+    uint32_t len = tcb->end_seq - tcb->seq;
+    if (tcb->tcp_flags & TCPHDR_FIN) len--;
+    // Bytes already read from a partly read skb do not count (the kernel's receive queue holds
+    // only unread skbs after tcp_eat_recv_skb(); ours keeps a partly read head).
+    if (before(tcb->seq, tp->copied_seq)) len -= std::min(len, tp->copied_seq - tcb->seq);
+    data_was_unread += len;
+    kfree_skb(skb);
+  }
+  tcp_rcv_queues_purge(tp);
+  // "If socket has been already reset (e.g. in tcp_reset()) - kill it."
+  if (tp->sk_state == TCP_CLOSE) {
+    // Never opened, or reset/timed out before (done() ran then, with sock_dead still false):
+    // done() again, now for an orphan the owner frees.
+    if (ops != nullptr) ops->done(tp);
+    return;
+  }
+  if (data_was_unread != 0) {
+    // "Unread data was tossed, zap the connection." (RFC 2525 §2.17)
+    tcp_set_state(tp, TCP_CLOSE);
+    tcp_send_active_reset(tp, xmit);
+  } else if (tp->linger == 0) {
+    // "Check zero linger _after_ checking for unread data."
+    tcp_disconnect(tp, dst_mtu, xmit, ops);
+  } else if (tcp_close_state(tp)) {
+    tcp_send_fin(tp, dst_mtu, xmit);
+  }
+  // adjudge_to_death: "This is a (useful) BSD violating of the RFC." — an orphan in FIN_WAIT2
+  // waits tcp_fin_time(), or is reset at once with TCP_LINGER2 < 0.
+  if (tp->sk_state == TCP_FIN_WAIT2) {
+    if (tp->linger2 < 0) {
+      tcp_set_state(tp, TCP_CLOSE);
+      tcp_send_active_reset(tp, xmit);
+    } else {
+      sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + tcp_fin_time(tp));
+    }
+  }
+  if (tp->sk_state == TCP_CLOSE) tcp_done(tp, ops);  // inet_csk_destroy_sock()
+}
+
+// kernel: inet_shutdown() (net/ipv4/af_inet.c) + tcp_shutdown() (net/ipv4/tcp.c)
+int tcp_shutdown(tcp_sock* tp, int how, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
+  // "maps 0->1 has the advantage of making bit 1 rcvs and 1->2 bit 2 snds. 2->3"
+  how++;
+  if ((how & ~SHUTDOWN_MASK) || how == 0) return -EINVAL;
+  int err = 0;
+  switch (tp->sk_state) {
+    case TCP_CLOSE:
+      err = -ENOTCONN;
+      [[fallthrough]];
+    default:
+      tp->sk_shutdown |= static_cast<uint8_t>(how);
+      // tcp_shutdown(): "If we've already sent a FIN, or it's a closed state, skip this."
+      if ((how & SEND_SHUTDOWN) && (TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_SYN_SENT) |
+                                                          TCPF(TCP_SYN_RECV) | TCPF(TCP_CLOSE_WAIT)))) {
+        // "Clear out any half completed packets.  FIN if needed."
+        if (tcp_close_state(tp)) tcp_send_fin(tp, dst_mtu, xmit);
+        if (tp->sk_state == TCP_CLOSE) tcp_done(tp, ops);  // SYN_SENT's tcp_close_state()
+      }
+      break;
+    case TCP_LISTEN:
+      if (!(how & RCV_SHUTDOWN)) break;
+      [[fallthrough]];
+    case TCP_SYN_SENT:
+      tcp_disconnect(tp, dst_mtu, xmit, ops);
+      tcp_done(tp, ops);
+      break;
+  }
+  return err;
 }
 
 }  // namespace xmit

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_conn_int.h"
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_options.h"
@@ -62,12 +63,33 @@ static void tcp_event_data_recv(tcp_sock* tp, const sk_buff* skb) {
   tp->icsk_ack.lrcvtime = now;
 }
 
-// kernel: tcp_fin() for ESTABLISHED: RCV_SHUTDOWN, CLOSE_WAIT's pingpong, the out-of-order queue
-// purged ("It _is_ possible, that we have something out-of-order _after_ FIN.").
+// kernel: tcp_fin(): RCV_SHUTDOWN; ESTABLISHED -> CLOSE_WAIT (pingpong), FIN_WAIT1 -> CLOSING and
+// FIN_WAIT2 -> TIME_WAIT with an ACK at once (the kernel's tcp_send_ack() here: ICSK_ACK_NOW, sent by
+// the caller's tcp_ack_snd_check() in the same call); the out-of-order queue purged ("It _is_
+// possible, that we have something out-of-order _after_ FIN.").
 static void tcp_fin(tcp_sock* tp) {
   inet_csk_schedule_ack(tp);
   tp->sk_shutdown |= RCV_SHUTDOWN;
-  tp->icsk_ack.pingpong = true;  // kernel: inet_csk_enter_pingpong_mode()
+  switch (tp->sk_state) {
+    case TCP_SYN_RECV:
+    case TCP_ESTABLISHED:
+      tcp_set_state(tp, TCP_CLOSE_WAIT);  // "Move to CLOSE_WAIT"
+      tp->icsk_ack.pingpong = true;       // kernel: inet_csk_enter_pingpong_mode()
+      break;
+    case TCP_FIN_WAIT1:
+      // "This case occurs when a simultaneous close happens, we must ack the received FIN and
+      // enter the CLOSING state."
+      tp->icsk_ack.pending |= ICSK_ACK_NOW;
+      tcp_set_state(tp, TCP_CLOSING);
+      break;
+    case TCP_FIN_WAIT2:
+      // "Received a FIN -- send ACK and enter TIME_WAIT."
+      tp->icsk_ack.pending |= ICSK_ACK_NOW;
+      tcp_time_wait(tp);
+      break;
+    default:  // CLOSE_WAIT, CLOSING: "Received a retransmission of the FIN, do nothing."; LAST_ACK
+      break;
+  }
   while (sk_buff* skb = skb_dequeue(&tp->out_of_order_queue)) tcp_drop(tp, skb, true);
 }
 

@@ -24,8 +24,9 @@ inline constexpr uint8_t TCP_MAX_WSCALE = 14;     // RFC 7323 §2.3
 // within the segment, and — unless `verify_csum` is false (fuzzing, or a device that checked it:
 // CHECKSUM_UNNECESSARY) — the checksum over the pseudo-header (skb_checksum_init(), then
 // __skb_checksum_complete()). On success fills `tcb` as tcp_v4_fill_cb(): seq, end_seq = seq +
-// SYN + FIN + payload length, ack_seq, flags, and the addresses (saddr = the sender). Returns 0 or -EINVAL (the kernel's bad_packet /
-// csum_error: the segment is dropped and counted, never answered).
+// SYN + FIN + payload length, ack_seq, flags, and the addresses (saddr = the sender). Returns 0
+// or -EINVAL (the kernel's bad_packet / csum_error: the segment is dropped and counted, never
+// answered).
 int tcp_v4_check_segment(absl::Span<const uint8_t> seg, be32 saddr, be32 daddr, bool verify_csum,
                          tcp_skb_cb* tcb);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "stack/base/byteorder.h"
+#include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/wire/tcp.h"
 
@@ -24,16 +25,61 @@ uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out
   return size;
 }
 
+// kernel: tcp_syn_options(), net/ipv4/tcp_output.c (sysctl_tcp_timestamps, _window_scaling and
+// _sack at their defaults, 1)
+uint32_t tcp_syn_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts) {
+  uint32_t size = TCPOLEN_MSS_ALIGNED;
+  *opts = tcp_out_options{};
+  opts->mss = tp->advmss;  // tcp_advertise_mss(): the route's advmss is what advmss was set from
+  opts->options |= OPTION_TS;
+  opts->tsval = skb != nullptr ? static_cast<uint32_t>(TCP_SKB_CB(skb)->sent_us / 1000) + tp->tsoffset : 0;
+  opts->tsecr = tp->rx_opt.ts_recent;
+  size += TCPOLEN_TSTAMP_ALIGNED;
+  opts->ws = tp->rx_opt.rcv_wscale;
+  opts->options |= OPTION_WSCALE;
+  size += TCPOLEN_WSCALE_ALIGNED;
+  opts->options |= OPTION_SACK_ADVERTISE;  // rides in the timestamp's first word
+  return size;
+}
+
 // kernel: tcp_options_write(), net/ipv4/tcp_output.c
 void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts) {
-  if (opts.options & OPTION_TS) {
-    // RFC 7323 Appendix A: NOP, NOP, then kind 8 length 10 keeps TSval 4-byte aligned.
-    ptr[0] = TCPOPT_NOP;
-    ptr[1] = TCPOPT_NOP;
+  uint16_t options = opts.options;
+  if (opts.mss != 0) {
+    ptr[0] = TCPOPT_MSS;
+    ptr[1] = TCPOLEN_MSS;
+    store_be16(ptr + 2, opts.mss);
+    ptr += 4;
+  }
+  if (options & OPTION_TS) {
+    // RFC 7323 Appendix A: NOP, NOP, then kind 8 length 10 keeps TSval 4-byte aligned; Linux puts
+    // SACK_PERM in place of the two NOPs.
+    if (options & OPTION_SACK_ADVERTISE) {
+      ptr[0] = TCPOPT_SACK_PERM;
+      ptr[1] = TCPOLEN_SACK_PERM;
+      options = static_cast<uint16_t>(options & ~OPTION_SACK_ADVERTISE);
+    } else {
+      ptr[0] = TCPOPT_NOP;
+      ptr[1] = TCPOPT_NOP;
+    }
     ptr[2] = TCPOPT_TIMESTAMP;
     ptr[3] = TCPOLEN_TIMESTAMP;
     store_be32(ptr + 4, opts.tsval);
     store_be32(ptr + 8, opts.tsecr);
+    ptr += 12;
+  }
+  if (options & OPTION_SACK_ADVERTISE) {
+    ptr[0] = TCPOPT_NOP;
+    ptr[1] = TCPOPT_NOP;
+    ptr[2] = TCPOPT_SACK_PERM;
+    ptr[3] = TCPOLEN_SACK_PERM;
+    ptr += 4;
+  }
+  if (options & OPTION_WSCALE) {
+    ptr[0] = TCPOPT_NOP;
+    ptr[1] = TCPOPT_WINDOW;
+    ptr[2] = TCPOLEN_WINDOW;
+    ptr[3] = opts.ws;
   }
 }
 

@@ -12,10 +12,17 @@ namespace xmit {
 // kernel: OPTION_* bits, net/ipv4/tcp_output.c
 inline constexpr uint16_t OPTION_SACK_ADVERTISE = 1 << 0;
 inline constexpr uint16_t OPTION_TS = 1 << 1;
+inline constexpr uint16_t OPTION_WSCALE = 1 << 3;
 
-// kernel: struct tcp_out_options (the established-state subset)
+inline constexpr uint32_t TCPOLEN_MSS_ALIGNED = 4;     // kernel: include/net/tcp.h
+inline constexpr uint32_t TCPOLEN_WSCALE_ALIGNED = 4;
+inline constexpr uint32_t TCPOLEN_SACKPERM_ALIGNED = 4;
+
+// kernel: struct tcp_out_options (no SACK blocks, MD5, Fast Open or MPTCP)
 struct tcp_out_options {
   uint16_t options = 0;  // OPTION_*
+  uint16_t mss = 0;      // SYN / SYN-ACK: the MSS option when non-zero
+  uint8_t ws = 0;        // OPTION_WSCALE: our shift
   uint32_t tsval = 0;
   uint32_t tsecr = 0;
 };
@@ -26,7 +33,13 @@ struct tcp_out_options {
 // kernel: tcp_established_options()
 uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts);
 
-// Writes the options at `ptr` (4-byte multiples, every byte initialised). kernel: tcp_options_write()
+// A SYN's options, as Linux with its default sysctls (timestamps, window scaling and SACK on):
+// MSS = advmss, TS (TSval = send time in ms + tsoffset, TSecr = ts_recent), WS = rcv_wscale,
+// SACK_PERM. Returns their aligned length (20 with timestamps). kernel: tcp_syn_options()
+uint32_t tcp_syn_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts);
+
+// Writes the options at `ptr` in Linux's order: MSS, then SACK_PERM folded into the timestamp's
+// first word (or NOP NOP TS), NOP NOP SACK_PERM without timestamps, NOP WS. (4-byte multiples, every byte initialised). kernel: tcp_options_write()
 void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts);
 
 // The window field for a non-SYN segment: never shrinks what was offered (RFC 9293 §3.8.6), is

@@ -197,8 +197,12 @@ int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
   if (copy == nullptr) return -ENOBUFS;
   const tcp_skb_cb* tcb = TCP_SKB_CB(copy);
 
+  TCP_SKB_CB(copy)->saddr = tp->saddr;  // for an owner whose xmit serves many sockets
+  TCP_SKB_CB(copy)->daddr = tp->daddr;
   tcp_out_options opts;
-  uint32_t tcp_header_size = tcp_established_options(tp, copy, &opts) + 20;
+  // "if (unlikely(tcb->tcp_flags & TCPHDR_SYN)) tcp_syn_options() else tcp_established_options()"
+  uint32_t tcp_header_size =
+      ((tcb->tcp_flags & TCPHDR_SYN) ? tcp_syn_options(tp, copy, &opts) : tcp_established_options(tp, copy, &opts)) + 20;
   uint8_t* p = skb_push(copy, tcp_header_size);
   if (p == nullptr) {
     kfree_skb(copy);

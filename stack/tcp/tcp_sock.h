@@ -131,6 +131,7 @@ struct tcp_request_sock {
   uint8_t num_timeout = 0;  // req->num_timeout
   uint64_t expires = 0;     // next SYN-ACK retransmission (rsk_timer), tcp_mstamp's clock
   uint64_t snt_synack = 0;  // tcp_rsk(req)->snt_synack: first SYN-ACK's time, for the RTT sample
+  uint32_t dst_mtu = 0;     // the route's MTU when the SYN came (the SYN-ACK's MSS option)
 };
 
 // A timer the owner of the clock runs (tcp_timers_run(), stack/tcp/tcp_timer.h): a deadline in
@@ -264,7 +265,9 @@ struct tcp_sock {
   uint32_t icsk_user_timeout = 0;  // TCP_USER_TIMEOUT, ms; 0: off
   int linger2 = 0;         // TCP_LINGER2 seconds; 0: sysctl_tcp_fin_timeout (60), < 0: no FIN_WAIT2 wait
   uint32_t retrans_stamp = 0;  // ms, first (re)transmission of the oldest unacked segment (tcp_write_timeout)
-  uint32_t total_retrans = 0;
+  uint32_t total_retrans = 0;  // segments retransmitted (kernel: tp->total_retrans)
+  uint32_t total_rto = 0;      // RTO expirations (kernel: tp->total_rto)
+  uint32_t last_oow_ack_time = 0;  // ms, last challenge/out-of-window ACK (tcp_oow_rate_limited)
   uint32_t sndbuf = 0;     // SO_SNDBUF for tcp_poll()'s POLLOUT stand-in; 0: always writeable
   tcp_timer sk_timer;      // FIN_WAIT2 timeout of an orphan; kernel: keepalive_timer's FIN_WAIT2 role
   tcp_timer tw_timer;      // TIME_WAIT (TCP_TIMEWAIT_LEN) — the socket itself stays, no timewait sock

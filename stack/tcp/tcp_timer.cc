@@ -2,21 +2,82 @@
 #include "stack/tcp/tcp_timer.h"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_conn_int.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_recovery.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
 
+// kernel: tcp_model_timeout() — how long `boundary` exponential backoffs from rto_base take, ms.
+static uint32_t tcp_model_timeout(uint32_t boundary, uint32_t rto_base_ms) {
+  const uint32_t rto_max_ms = TCP_RTO_MAX_US / 1000;
+  const uint32_t linear_backoff_thresh = static_cast<uint32_t>(std::bit_width(rto_max_ms / rto_base_ms)) - 1;
+  if (boundary <= linear_backoff_thresh) return ((2u << boundary) - 1) * rto_base_ms;
+  return ((2u << linear_backoff_thresh) - 1) * rto_base_ms + (boundary - linear_backoff_thresh) * rto_max_ms;
+}
+
+// kernel: retransmits_timed_out(), net/ipv4/tcp_timer.c — `timeout_ms` 0: the time `boundary`
+// backoffs take from TCP_RTO_MIN (the initial RTO in SYN_SENT/SYN_RECV).
+static bool retransmits_timed_out(const tcp_sock* tp, uint32_t boundary, uint32_t timeout_ms) {
+  if (tp->icsk_retransmits == 0) return false;
+  if (timeout_ms == 0) {
+    uint32_t rto_base = (TCPF(tp->sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV))) ? TCP_TIMEOUT_INIT_US / 1000
+                                                                                          : TCP_RTO_MIN_US / 1000;
+    timeout_ms = tcp_model_timeout(boundary, rto_base);
+  }
+  return static_cast<int32_t>(tcp_jiffies32(tp) - tp->retrans_stamp - timeout_ms) >= 0;
+}
+
+// kernel: tcp_write_timeout() — true when the connection was given up (ETIMEDOUT, done()).
+// SYN_SENT: tcp_syn_retries (+ tcp_syn_linear_timeouts) retransmissions; otherwise tcp_retries2's
+// modelled time (8 retries for an orphan still backing off, tcp_orphan_retries()), or
+// TCP_USER_TIMEOUT. No black-hole MTU probing, no out-of-resources orphan kill.
+static bool tcp_write_timeout(tcp_sock* tp, TcpOps* ops) {
+  bool expired = false;
+  uint32_t retry_until;
+  if (TCPF(tp->sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV))) {
+    retry_until = tp->icsk_syn_retries != 0 ? tp->icsk_syn_retries : TCP_SYN_RETRIES;
+    uint32_t max_retransmits = retry_until + (tp->sk_state == TCP_SYN_SENT ? TCP_SYN_LINEAR_TIMEOUTS : 0);
+    expired = tp->icsk_retransmits >= max_retransmits;
+  } else {
+    retry_until = TCP_RETRIES2;
+    if (tp->sock_dead) {
+      const bool alive = tp->icsk_rto < TCP_RTO_MAX_US;
+      retry_until = alive ? TCP_ORPHAN_RETRIES : 0;  // tcp_orphan_retries()
+    }
+  }
+  if (!expired) expired = retransmits_timed_out(tp, retry_until, tp->icsk_user_timeout);
+  if (!expired) return false;
+  tcp_write_err(tp, ops);  // "Has it gone just too far?"
+  return true;
+}
+
+// kernel: tcp_clamp_rto_to_user_timeout() — the next RTO, no later than TCP_USER_TIMEOUT allows.
+static uint32_t tcp_clamp_rto_to_user_timeout(const tcp_sock* tp) {
+  if (tp->icsk_user_timeout == 0) return tp->icsk_rto;
+  int32_t remaining = static_cast<int32_t>(tp->icsk_user_timeout - (tcp_jiffies32(tp) - tp->retrans_stamp));
+  if (remaining <= 0) return 1000;  // "user timeout has passed; fire ASAP" (one jiffy)
+  return std::min<uint32_t>(tp->icsk_rto, static_cast<uint32_t>(remaining) * 1000);
+}
+
 // kernel: tcp_retransmit_timer(), net/ipv4/tcp_timer.c
-void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit) {
+void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   if (tp->packets_out == 0 || tcp_rtx_queue_empty(tp)) return;
+  // The oldest unacked segment's first transmission, kept while retransmissions go unanswered
+  // (the kernel sets it in tcp_retransmit_skb() and clears it when the retransmissions are acked;
+  // here: taken at the first RTO of a series, icsk_retransmits being reset by an advancing ACK).
+  if (tp->icsk_retransmits == 0 && tp->sk_state != TCP_SYN_SENT)
+    tp->retrans_stamp = static_cast<uint32_t>(TCP_SKB_CB(tp->rtx_queue.head)->sent_us / 1000);
+  if (tcp_write_timeout(tp, ops)) return;
   tcp_enter_loss(tp);
-  tp->icsk_retransmits++;
+  tp->icsk_retransmits++;  // tcp_update_rto_stats()
+  tp->total_rto++;
   sk_buff* head = tp->rtx_queue.head;
   if (tcp_retransmit_skb(tp, head, xmit) != 0) {
     // "Retransmission failed because of local congestion, Let senders fight for local
@@ -25,11 +86,15 @@ void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit) {
     sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + std::min<uint32_t>(tp->icsk_rto, 500000));
     return;
   }
+  tp->total_retrans++;
   tp->icsk_pending = ICSK_TIME_RETRANS;
-  // out_reset_timer: "Use normal (exponential) backoff".
-  tp->icsk_backoff++;
-  tp->icsk_rto = std::min<uint32_t>(tp->icsk_rto << 1, TCP_RTO_MAX_US);
-  sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + tp->icsk_rto);
+  // out_reset_timer: "Use normal (exponential) backoff unless linear timeouts are activated." — the
+  // first tcp_syn_linear_timeouts SYN retransmissions keep the initial RTO.
+  if (tp->sk_state != TCP_SYN_SENT || tp->total_rto > static_cast<uint32_t>(TCP_SYN_LINEAR_TIMEOUTS)) {
+    tp->icsk_backoff++;
+    tp->icsk_rto = std::min<uint32_t>(tp->icsk_rto << 1, TCP_RTO_MAX_US);
+  }
+  sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + tcp_clamp_rto_to_user_timeout(tp));
 }
 
 // kernel: tcp_xmit_probe_skb() — a segment the peer must answer with an ACK (and its window): no
@@ -61,10 +126,15 @@ static int tcp_write_wakeup(tcp_sock* tp, TcpXmitFn xmit) {
   return tcp_xmit_probe_skb(tp, xmit);
 }
 
-// kernel: tcp_probe_timer() + tcp_send_probe0() (no max-probes abort: see tcp_timer.h)
-static void tcp_probe_timer(tcp_sock* tp, TcpXmitFn xmit) {
+// kernel: tcp_probe_timer() + tcp_send_probe0() (the abort after tcp_retries2 unanswered probes;
+// not the orphan or TCP_USER_TIMEOUT variants)
+static void tcp_probe_timer(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   if (tp->packets_out != 0 || tcp_send_head(tp) == nullptr) {
     tp->icsk_probes_out = 0;
+    return;
+  }
+  if (tp->icsk_probes_out >= TCP_RETRIES2) {
+    tcp_write_err(tp, ops);  // abort
     return;
   }
   int err = tcp_write_wakeup(tp, xmit);
@@ -88,7 +158,27 @@ static void tcp_probe_timer(tcp_sock* tp, TcpXmitFn xmit) {
 
 // kernel: tcp_delack_timer() and tcp_write_timer_handler() for ICSK_TIME_RETRANS / ICSK_TIME_PROBE0
 void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
-  (void)ops;
+  if (tp->sk_state == TCP_LISTEN) {
+    tcp_reqsk_timers_run(tp, xmit);  // kernel: reqsk_timer_handler() of each request
+    return;
+  }
+  if (tp->sk_state == TCP_CLOSE) return;
+  tcp_timer* tw = &tp->tw_timer;
+  if (tw->pending && tw->expires <= tp->tcp_mstamp) {
+    // kernel: tw_timer_handler() — TIME_WAIT is over.
+    tw->pending = false;
+    tcp_done(tp, ops);
+    return;
+  }
+  tcp_timer* k = &tp->sk_timer;
+  if (k->pending && k->expires <= tp->tcp_mstamp) {
+    // kernel: the FIN_WAIT2 timewait sock's timer (tcp_fin_time()) — the orphan is dropped quietly.
+    k->pending = false;
+    if (tp->sk_state == TCP_FIN_WAIT2 && tp->sock_dead) {
+      tcp_done(tp, ops);
+      return;
+    }
+  }
   tcp_timer* d = &tp->icsk_delack_timer;
   if (d->pending && d->expires <= tp->tcp_mstamp) {
     d->pending = false;
@@ -100,16 +190,20 @@ void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
     uint8_t event = tp->icsk_pending;
     tp->icsk_pending = 0;
     if (event == ICSK_TIME_PROBE0) {
-      tcp_probe_timer(tp, xmit);
+      tcp_probe_timer(tp, xmit, ops);
     } else {
-      tcp_retransmit_timer(tp, xmit);
+      tcp_retransmit_timer(tp, xmit, ops);
     }
   }
 }
 
 uint64_t tcp_next_timer(const tcp_sock* tp) {
+  if (tp->sk_state == TCP_LISTEN) return tcp_reqsk_next_timer(tp);
+  if (tp->sk_state == TCP_CLOSE) return UINT64_MAX;
   uint64_t next = tp->icsk_retransmit_timer.pending ? tp->icsk_retransmit_timer.expires : UINT64_MAX;
   if (tp->icsk_delack_timer.pending) next = std::min(next, tp->icsk_delack_timer.expires);
+  if (tp->sk_timer.pending) next = std::min(next, tp->sk_timer.expires);
+  if (tp->tw_timer.pending) next = std::min(next, tp->tw_timer.expires);
   return next;
 }
 

@@ -1,0 +1,257 @@
+// tests/tcp/tcp_conn_test.cc — the connection state machine (tcp_conn.h): active open, the SYN and
+// its retries, SYN-ACK processing, refusal. Expected bytes and values come from the kernel source
+// named at each test.
+#include <poll.h>
+
+#include "gtest/gtest.h"
+#include "tests/tcp/tcp_conn_bed.h"
+
+namespace xmit::testing_tcp {
+namespace {
+
+constexpr uint8_t kSyn = TCPHDR_SYN, kSynAck = TCPHDR_SYN | TCPHDR_ACK, kAck = TCPHDR_ACK, kRst = TCPHDR_RST,
+                  kRstAck = TCPHDR_RST | TCPHDR_ACK, kFinAck = TCPHDR_FIN | TCPHDR_ACK;
+
+uint32_t be32_at(const std::vector<uint8_t>& v, size_t off) {
+  return (uint32_t{v[off]} << 24) | (uint32_t{v[off + 1]} << 16) | (uint32_t{v[off + 2]} << 8) | v[off + 3];
+}
+
+// Injects a segment from host 1's address/port 5001 to `tp` (host 0, port 40000).
+void inject(ConnBed& bed, tcp_sock* tp, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window,
+            std::vector<uint8_t> options = {}) {
+  while (options.size() % 4 != 0) options.push_back(TCPOPT_NOP);
+  std::vector<uint8_t> seg(20 + options.size(), 0);
+  TcpHdr th = *TcpHdr::at(absl::MakeSpan(seg));
+  th.set_source(tp->dport);
+  th.set_dest(tp->sport);
+  th.set_seq(seq);
+  th.set_ack_seq(ack);
+  th.set_doff(static_cast<uint8_t>(seg.size() / 4));
+  th.set_flags(flags);
+  th.set_window(window);
+  th.set_check(0);
+  std::copy(options.begin(), options.end(), seg.begin() + 20);
+  th.set_check(csum_tcpudp_magic(tp->daddr, tp->saddr, static_cast<uint32_t>(seg.size()), IPPROTO_TCP,
+                                 csum_partial(seg.data(), seg.size(), 0)));
+  bed.tick();
+  bed.deliver(bed.side(tp), seg);
+}
+
+// The options of Linux's SYN-ACK: MSS, SACK_PERM + TS, NOP WS (tcp_synack_options() order).
+std::vector<uint8_t> synack_options(uint16_t mss, uint32_t tsval, uint32_t tsecr, uint8_t ws) {
+  return {TCPOPT_MSS, 4, static_cast<uint8_t>(mss >> 8), static_cast<uint8_t>(mss), TCPOPT_SACK_PERM, 2,
+          TCPOPT_TIMESTAMP, 10, static_cast<uint8_t>(tsval >> 24), static_cast<uint8_t>(tsval >> 16),
+          static_cast<uint8_t>(tsval >> 8), static_cast<uint8_t>(tsval), static_cast<uint8_t>(tsecr >> 24),
+          static_cast<uint8_t>(tsecr >> 16), static_cast<uint8_t>(tsecr >> 8), static_cast<uint8_t>(tsecr),
+          TCPOPT_NOP, TCPOPT_WINDOW, 3, ws};
+}
+
+// kernel: tcp_v4_connect() + tcp_connect_init() + tcp_connect(): the SYN carries the ISN from
+// secure_tcp_seq(), ACK 0, the window tcp_select_initial_window() gives for 65536 bytes of space
+// and MSS 1460 (rounddown(65536, 1460) = 64240, Linux's well-known SYN window), and the options in
+// tcp_options_write()'s order: MSS 1460 | SACK_PERM TS(tsval = ms clock + tsoffset, tsecr 0) | NOP
+// WS 7 (ilog2(max(6 MiB tcp_rmem[2], rmem_max)) - 15 = 22 - 15).
+TEST(TcpConnect, SynBytesAsLinux) {
+  ConnBed bed;
+  bed.now = 2'000'000;
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  EXPECT_EQ(c->sk_state, TCP_SYN_SENT);
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 1u);
+  const WireSeg& s = segs[0];
+  EXPECT_EQ(s.flags, kSyn);
+  EXPECT_EQ(s.seq, 1000u);
+  EXPECT_EQ(s.ack, 0u);
+  EXPECT_EQ(s.window, 64240);
+  EXPECT_EQ(s.payload, 0u);
+  const std::vector<uint8_t> want = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x09, 0xc4 /* 2000 ms + 500 */, 0, 0, 0, 0,
+                                     1, 3, 3, 7};
+  EXPECT_EQ(s.options, want);
+  EXPECT_EQ(c->snd_nxt, 1001u);
+  EXPECT_EQ(c->write_seq, 1001u);
+  EXPECT_EQ(c->rx_opt.rcv_wscale, 7);
+  EXPECT_EQ(tcp_poll(c) & (POLLOUT | POLLIN | POLLHUP), 0);  // tcp_poll(): nothing while SYN_SENT
+  EXPECT_EQ(tcp_connect(c, ConnBed::kMtu, bed.xmit_fn(0), &bed.h[0]), -EALREADY);
+}
+
+// TCP_MAXSEG before connect(): the SYN's MSS is the clamp (tcp_connect_init(): tcp_mss_clamp()).
+TEST(TcpConnect, UserMssClampsTheSynMss) {
+  ConnBed bed;
+  tcp_sock* c = bed.h[0].socket(40000);
+  c->rx_opt.user_mss = 1000;
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ((segs[0].options[2] << 8) | segs[0].options[3], 1000);
+  EXPECT_EQ(segs[0].window, 65000);  // rounddown(65536, 1000)
+}
+
+// kernel: tcp_rcv_synsent_state_process(): the SYN-ACK acks the SYN (snd_una), sets rcv_nxt, the
+// unscaled window, wscale/timestamps/SACK as negotiated; tcp_sync_mss() with the peer's MSS and the
+// timestamp option (1400 - 12); advmss loses the timestamp (1460 - 12); tcp_finish_connect()
+// -> ESTABLISHED with cwnd 10 (tcp_init_transfer()); the final ACK goes at once.
+TEST(TcpConnect, SynAckEstablishes) {
+  ConnBed bed;
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.take();
+  bed.now += 30'000;  // 30 ms RTT
+  inject(bed, c, 7777, 1001, kSynAck, 65160, synack_options(1400, 424242, 1000 + 500, 9));
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  EXPECT_EQ(c->snd_una, 1001u);
+  EXPECT_EQ(c->rcv_nxt, 7778u);
+  EXPECT_EQ(c->copied_seq, 7778u);
+  EXPECT_EQ(c->snd_wnd, 65160u);  // "The window in SYN & SYN/ACK segments is never scaled."
+  EXPECT_TRUE(c->rx_opt.tstamp_ok);
+  EXPECT_TRUE(c->rx_opt.sack_ok);
+  EXPECT_TRUE(c->rx_opt.wscale_ok);
+  EXPECT_EQ(c->rx_opt.snd_wscale, 9);
+  EXPECT_EQ(c->rx_opt.rcv_wscale, 7);
+  EXPECT_EQ(c->rx_opt.ts_recent, 424242u);
+  EXPECT_EQ(c->mss_cache, 1388u);
+  EXPECT_EQ(c->advmss, 1448);
+  EXPECT_EQ(c->tcp_header_len, 32);
+  EXPECT_EQ(c->snd_cwnd, 10u);
+  EXPECT_EQ(c->packets_out, 0u);
+  EXPECT_EQ(c->srtt_us, 30'000u << 3);  // the SYN's RTT sample (tcp_ack_update_rtt)
+  EXPECT_FALSE(c->icsk_retransmit_timer.pending);
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].flags, kAck);
+  EXPECT_EQ(segs[0].seq, 1001u);
+  EXPECT_EQ(segs[0].ack, 7778u);
+  // The window the ACK offers: 65536 free bytes in units of 128 (Linux offers 502 here: its
+  // rcv_ssthresh starts at the SYN's 64240 — not reproduced, see tcp_sock.h).
+  EXPECT_EQ(segs[0].window, 512);
+  EXPECT_EQ(segs[0].options.size(), 12u);  // NOP NOP TS
+  EXPECT_EQ(be32_at(segs[0].options, 8), 424242u);
+  EXPECT_EQ(tcp_poll(c) & POLLOUT, POLLOUT);
+}
+
+// A SYN-ACK without options: no scaling (window_clamp 65535), no timestamps, the peer's MSS 536
+// (RFC 1122 default: tcp_v4_connect()'s mss_clamp).
+TEST(TcpConnect, SynAckWithoutOptions) {
+  ConnBed bed;
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.take();
+  inject(bed, c, 5, 1001, kSynAck, 8192);
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  EXPECT_FALSE(c->rx_opt.tstamp_ok);
+  EXPECT_FALSE(c->rx_opt.wscale_ok);
+  EXPECT_EQ(c->rx_opt.rcv_wscale, 0);
+  EXPECT_EQ(c->window_clamp, 65535u);
+  EXPECT_EQ(c->mss_cache, 536u);
+  EXPECT_EQ(c->tcp_header_len, 20);
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_TRUE(segs[0].options.empty());
+}
+
+// RFC 9293 §3.10.7.3 / tcp_rcv_synsent_state_process(): an ACK outside (snd_una, snd_nxt] is
+// answered with a reset at its ACK number; a RST with an acceptable ACK is "connection refused";
+// a RST without ACK, or with a bad one, is dropped.
+TEST(TcpConnect, RefusedAndBadAcks) {
+  ConnBed bed;
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.take();
+  inject(bed, c, 5, 999, kSynAck, 8192);  // SEG.ACK =< ISS
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].flags, kRst);
+  EXPECT_EQ(segs[0].seq, 999u);
+  EXPECT_EQ(c->sk_state, TCP_SYN_SENT);
+  inject(bed, c, 5, 1002, kRstAck, 0);  // unacceptable ACK: dropped, never answered
+  inject(bed, c, 5, 0, kRst, 0);        // no ACK: dropped
+  EXPECT_TRUE(bed.take().empty());
+  EXPECT_EQ(c->sk_state, TCP_SYN_SENT);
+  EXPECT_EQ(bed.h[0].done_calls, 0);
+  inject(bed, c, 0, 1001, kRstAck, 0);
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ECONNREFUSED);
+  EXPECT_EQ(bed.h[0].done_calls, 1);
+  EXPECT_EQ(tcp_poll(c) & (POLLERR | POLLHUP), POLLERR | POLLHUP);
+  EXPECT_EQ(tcp_sock_error(c), ECONNREFUSED);
+  EXPECT_EQ(tcp_sock_error(c), 0);
+  EXPECT_FALSE(c->icsk_retransmit_timer.pending);
+  EXPECT_EQ(tcp_next_timer(c), UINT64_MAX);
+}
+
+// Connecting to a port nobody listens on: the peer host answers the SYN with RST|ACK
+// (tcp_v4_send_reset(): seq 0, ack = SYN + 1) -> ECONNREFUSED.
+TEST(TcpConnect, ClosedPortRefuses) {
+  ConnBed bed;
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.run();
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[1].flags, kRstAck);
+  EXPECT_EQ(segs[1].seq, 0u);
+  EXPECT_EQ(segs[1].ack, 1001u);
+  EXPECT_EQ(segs[1].window, 0);
+  EXPECT_TRUE(segs[1].options.empty());
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ECONNREFUSED);
+}
+
+// kernel: tcp_retransmit_timer() in SYN_SENT with tcp_syn_linear_timeouts = 4 (6.5+): the first
+// retransmissions keep the 1 s RTO, then it doubles; tcp_write_timeout() gives up after
+// tcp_syn_retries + tcp_syn_linear_timeouts = 10 retransmissions: SYNs at 0, 1, 2, 3, 4, 5, 7, 11,
+// 19, 35, 67 s and ETIMEDOUT at 131 s (kernels before 6.5: 1+2+...+64 = 127 s).
+TEST(TcpConnect, SilentPeerTimesOut) {
+  ConnBed bed;
+  bed.drop = [](const WireSeg&) { return true; };
+  tcp_sock* c = bed.h[0].socket(40000);
+  const uint64_t t0 = bed.now;
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.advance(200'000'000);
+  std::vector<uint64_t> at;
+  for (const WireSeg& s : bed.log) {
+    EXPECT_EQ(s.flags, kSyn);
+    EXPECT_EQ(s.seq, 1000u);
+    at.push_back((s.at_us - t0) / 1000);
+  }
+  EXPECT_EQ(at, (std::vector<uint64_t>{0, 1000, 2000, 3000, 4000, 5000, 7000, 11000, 19000, 35000, 67000}));
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+  ASSERT_EQ(bed.h[0].done_socks.size(), 1u);
+  // When: done() ran at the 131 s timer (nothing after it).
+  EXPECT_EQ(c->total_rto, 10u);
+}
+
+// TCP_SYNCNT 1: tcp_write_timeout() also applies retransmits_timed_out() with the exponential
+// model (tcp_model_timeout(1, 1 s) = 3 s), which ends the linear retries early: SYNs at 0, 1, 2 s
+// and ETIMEDOUT at 3 s.
+TEST(TcpConnect, SynRetriesOption) {
+  ConnBed bed;
+  bed.drop = [](const WireSeg&) { return true; };
+  tcp_sock* c = bed.h[0].socket(40000);
+  c->icsk_syn_retries = 1;
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.advance(2'999'000);
+  EXPECT_EQ(c->sk_state, TCP_SYN_SENT);
+  EXPECT_EQ(bed.log.size(), 3u);
+  bed.advance(1'000);
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+  EXPECT_EQ(bed.log.size(), 3u);
+}
+
+// A SYN-ACK after two SYN retransmissions: RFC 5681 §3.1 / tcp_init_transfer(): cwnd 1.
+TEST(TcpConnect, RetransmittedSynStartsWithCwndOne) {
+  ConnBed bed;
+  bed.drop = [](const WireSeg&) { return true; };
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.advance(2'500'000);
+  EXPECT_EQ(bed.log.size(), 3u);
+  inject(bed, c, 5, 1001, kSynAck, 8192, synack_options(1460, 1, 0, 7));
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  EXPECT_EQ(c->snd_cwnd, 1u);
+}
+
+}  // namespace
+}  // namespace xmit::testing_tcp
