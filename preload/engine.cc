@@ -79,8 +79,13 @@ class LibcShadow final : public ShadowOps {
   }
   int shutdown(int fd, int how) override { return neg_errno(libc().shutdown(fd, how)); }
   int listen(int fd, int backlog) override { return neg_errno(libc().listen(fd, backlog)); }
+  // accept4()'s SOCK_NONBLOCK is the new fd's; the listening fd may block, and its O_NONBLOCK is the
+  // program's to see: a poll with no wait says whether a connection waits. (Another thread taking
+  // it in between would leave this one blocked in accept4(), as a blocking listener does.)
   int accept(int fd, sockaddr* a, socklen_t* l, int flags) override {
-    return neg_errno(libc().accept4(fd, a, l, flags | SOCK_NONBLOCK));
+    pollfd p{fd, POLLIN, 0};
+    if (libc().poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) return -EAGAIN;
+    return neg_errno(libc().accept4(fd, a, l, flags));
   }
   ssize_t recvmsg(int fd, msghdr* m, int flags) override {
     ssize_t r = libc().recvmsg(fd, m, flags);

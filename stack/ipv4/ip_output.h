@@ -127,9 +127,10 @@ inline sk_buff* ip_finish_skb(const IpOutCtx& ctx, InetSock* inet) {
 int ip_send_skb(const IpOutCtx& ctx, sk_buff* skb);
 
 // A connection's segment (skb->data at its transport header, the checksum finished or left to the
-// device as CHECKSUM_PARTIAL, gso_size/gso_segs set for a GSO skb) onto IP through `rt`: header
-// from the socket (addresses, TOS, TTL, DF from IP_MTU_DISCOVER, the id from its inet_id counter,
-// advanced by the segment count), then ip_local_out(). Takes the skb. 0 or -errno (-ENOBUFS: no
+// device as CHECKSUM_PARTIAL, gso_size/gso_segs set for a GSO skb) onto IP through `rt`: the
+// addresses from the route's flow (rt.saddr, rt.daddr), the rest from the socket (TOS, TTL, DF from
+// IP_MTU_DISCOVER, the id from its inet_id counter advanced by the segment count when it is
+// connected, else 0 with DF), then ip_local_out(). Takes the skb. 0 or -errno (-ENOBUFS: no
 // headroom for the headers). kernel: __ip_queue_xmit() after its route lookup
 int ip_queue_xmit(const IpOutCtx& ctx, InetSock* inet, const Ipv4Route& rt, sk_buff* skb);
 

@@ -42,8 +42,8 @@ int ip_queue_xmit(const IpOutCtx& ctx, InetSock* inet, const Ipv4Route& rt, sk_b
   iph.set_ttl(ip_select_ttl(*inet, rt, *ctx.sysctl));
   iph.set_protocol(inet->sk_protocol);
   iph.set_check(0);
-  iph.set_saddr(inet->inet_saddr);
-  iph.set_daddr(inet->inet_daddr);
+  iph.set_saddr(rt.saddr);  // kernel: ip_copy_addrs(iph, fl4)
+  iph.set_daddr(rt.daddr);
   ip_select_ident_segs(ctx.idents, ctx.now_ns, iph, false, inet, segs);
   return ip_send_skb(ctx, skb);
 }

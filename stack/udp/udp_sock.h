@@ -70,7 +70,7 @@ class ShadowOps {
   // TCP's (stack/stream/tcp_socket.h): the kernel socket listens beside the stack (connections the
   // kernel receives itself: loopback, anything not steered) and hands those over by accept.
   virtual int listen(int fd, int backlog) { (void)fd, (void)backlog; return -EOPNOTSUPP; }
-  // accept4(fd, ..., flags | SOCK_NONBLOCK): a new fd, or -errno (-EAGAIN: none waiting).
+  // accept4(fd, ..., flags) without waiting: a new fd, or -errno (-EAGAIN: none waiting).
   virtual int accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
     (void)fd, (void)addr, (void)len, (void)flags;
     return -EOPNOTSUPP;

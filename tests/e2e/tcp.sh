@@ -83,16 +83,19 @@ for _ in range(int(sys.argv[2])):
     c.close()
 print("served")'
     client='
-import hashlib, os, socket, sys
+import os, socket, sys, threading
+def send(s, data):
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
 for i in range(3):
     s = socket.create_connection((sys.argv[1], 7000), timeout=20)
     data = os.urandom(1 << 20) * (i + 1)
-    s.sendall(data); s.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send, args=(s, data)); t.start()  # the echo comes back meanwhile
     got = b""
     while True:
         d = s.recv(1 << 16)
         if not d: break
         got += d
+    t.join()
     if got != data: sys.exit("echo %d differs: %d of %d bytes" % (i, len(got), len(data)))
     s.close()
 print("echoed 1+2+3 MiB")'
