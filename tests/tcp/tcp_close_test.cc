@@ -120,6 +120,35 @@ TEST(TcpClose, Finwait2OrphanTimesOutButHalfCloseWaits) {
   EXPECT_EQ(s2->sk_state, TCP_CLOSE);
 }
 
+// close() of a socket in TIME_WAIT (both FINs done by shutdown()) orphans it; TIME_WAIT runs on and
+// still answers a retransmitted FIN (the kernel's timewait sock outlives the closed socket).
+TEST(TcpClose, CloseInTimeWaitKeepsWaiting) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  bed.shutdown(c, SHUT_WR);
+  bed.run();
+  bed.advance(TCP_DELACK_MAX_US);
+  bed.shutdown(s, SHUT_WR);
+  bed.run();
+  ASSERT_EQ(c->sk_state, TCP_TIME_WAIT);
+  const uint64_t tw_start = bed.now;
+  bed.close(c);
+  EXPECT_EQ(c->sk_state, TCP_TIME_WAIT);
+  EXPECT_EQ(bed.h[0].done_calls, 0);
+  bed.take();
+  bed.advance(10'000'000);
+  bed.inject(c, c->rcv_nxt - 1, c->snd_nxt, kFinAck, 100);  // the peer's FIN again, 10 s later
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].flags, kAck);
+  EXPECT_EQ(segs[0].ack, c->rcv_nxt);
+  bed.advance_to(tw_start + TCP_TIMEWAIT_LEN_US);  // the FIN restarted the 60 s
+  EXPECT_EQ(c->sk_state, TCP_TIME_WAIT);
+  bed.advance_to(tw_start + 10'000'000 + TCP_TIMEWAIT_LEN_US);
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(bed.h[0].done_calls, 1);
+}
+
 // kernel: __tcp_close(): "Unread data was tossed, zap the connection." — RST|ACK at snd_nxt, no
 // FIN; the peer's tcp_reset() in ESTABLISHED gives ECONNRESET, POLLERR|POLLHUP, done().
 TEST(TcpClose, UnreadDataResets) {
