@@ -169,6 +169,38 @@ TEST(TcpClose, UnreadDataResets) {
   EXPECT_EQ(s->sk_err, ECONNRESET);
   EXPECT_EQ(tcp_poll(s) & (POLLERR | POLLHUP), POLLERR | POLLHUP);
   EXPECT_EQ(bed.h[1].done_calls, 1);
+  // After a reset: the first read reports it (sock_error()), then end of stream; the first write
+  // after that finds the socket closed: EPIPE (tcp_sendmsg_locked(), sk_stream_wait_connect()).
+  EXPECT_EQ(bed.recv(s, 100), -ECONNRESET);
+  EXPECT_EQ(bed.recv(s, 100), 0);
+  EXPECT_EQ(bed.send(s, 100), -EPIPE);
+}
+
+// Writes: EAGAIN while connecting, EPIPE after shutdown(SHUT_WR), ECONNRESET (once) on a reset
+// socket; reads: ENOTCONN on a never-connected socket.
+TEST(TcpClose, SendAndRecvErrnos) {
+  ConnBed bed;
+  tcp_sock* idle = bed.h[0].socket(1234);
+  EXPECT_EQ(bed.recv(idle, 10), -ENOTCONN);
+  EXPECT_EQ(bed.send(idle, 10), -EPIPE);
+  tcp_sock* l = bed.listen(1, 5001);
+  EXPECT_EQ(bed.recv(l, 10), -ENOTCONN);
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  EXPECT_EQ(bed.send(c, 10), -EAGAIN);
+  bed.run();
+  EXPECT_EQ(bed.send(c, 10), 10);
+  EXPECT_EQ(bed.shutdown(c, SHUT_WR), 0);
+  EXPECT_EQ(bed.send(c, 10), -EPIPE);
+  tcp_sock* s = inet_csk_accept(l);
+  ASSERT_NE(s, nullptr);
+  bed.run();
+  s->linger = 0;
+  bed.close(s);
+  bed.run();
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(bed.send(c, 10), -ECONNRESET);
+  EXPECT_EQ(bed.send(c, 10), -EPIPE);
 }
 
 // SO_LINGER {1, 0}: close() is tcp_disconnect(): RST, CLOSE at once; read data or not.
