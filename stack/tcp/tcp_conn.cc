@@ -189,6 +189,12 @@ void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
     tcp_done(tp, ops);
     return;
   }
+  if (entry_state == TCP_TIME_WAIT) {
+    // The kernel's socket is already CLOSE here and the timewait sock lives on; ours is that
+    // timewait sock: it stays until tw_timer (done() then).
+    tcp_rcv_queues_purge(tp);
+    return;
+  }
   // "We need to flush the recv. buffs."
   uint32_t data_was_unread = 0;
   while (sk_buff* skb = skb_dequeue(&tp->receive_queue)) {

@@ -76,7 +76,9 @@ tcp_sock* inet_csk_accept(tcp_sock* listener);
 
 // close(): kernel __tcp_close(): unread data -> RST (tcp_send_active_reset), SO_LINGER 0 -> RST, else
 // tcp_close_state() + FIN; marks sock_dead; a listener resets its queued children (inet_csk_listen_stop:
-// children are handed to ops->done after reset). Calls ops->done when it ends in CLOSE at once.
+// children are handed to ops->done after reset). Calls ops->done when it ends in CLOSE at once (also
+// for a socket already in CLOSE: the second done() comes with sock_dead set, for the owner to free
+// it). In TIME_WAIT close() only orphans the socket: done() comes when TIME_WAIT ends.
 void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 
 // shutdown(2): kernel tcp_shutdown() (SEND_SHUTDOWN -> FIN per tcp_close_state) and inet_shutdown()'s

@@ -70,6 +70,7 @@ static void tcp_event_data_recv(tcp_sock* tp, const sk_buff* skb) {
 static void tcp_fin(tcp_sock* tp) {
   inet_csk_schedule_ack(tp);
   tp->sk_shutdown |= RCV_SHUTDOWN;
+  tp->sock_done = true;
   switch (tp->sk_state) {
     case TCP_SYN_RECV:
     case TCP_ESTABLISHED:

@@ -76,7 +76,20 @@ int tcp_recvmsg(tcp_sock* tp, void* buf, size_t len, int flags, TcpXmitFn xmit) 
     if (!peek) tcp_eat_recv_skb(tp, skb);
     skb = next;
   }
-  if (copied == 0) return (tp->sk_shutdown & RCV_SHUTDOWN) ? 0 : -EAGAIN;  // "if (sk->sk_shutdown & RCV_SHUTDOWN) break;"
+  if (copied == 0) {
+    // tcp_recvmsg_locked() with nothing copied, non-blocking: end of stream after a FIN
+    // (SOCK_DONE), else the pending error (cleared), else end of stream after shutdown, else
+    // ENOTCONN on a closed socket, else EAGAIN.
+    if (tp->sock_done) return 0;
+    if (tp->sk_err != 0) {
+      int err = tp->sk_err;
+      tp->sk_err = 0;
+      return -err;
+    }
+    if (tp->sk_shutdown & RCV_SHUTDOWN) return 0;
+    if (tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN) return -ENOTCONN;
+    return -EAGAIN;
+  }
   tcp_cleanup_rbuf(tp, static_cast<int>(copied), xmit);
   return static_cast<int>(copied);
 }

@@ -13,7 +13,9 @@
 namespace xmit {
 
 // Copies up to `len` bytes from copied_seq. Returns the bytes copied; 0 at end of stream (a FIN
-// reached with nothing copied before it); -EAGAIN when nothing is queued yet. With MSG_PEEK the
+// reached with nothing copied before it, or shutdown(SHUT_RD)); the pending error (ECONNRESET...,
+// cleared) on a reset connection; -ENOTCONN when closed or listening; -EAGAIN when nothing is
+// queued yet. With MSG_PEEK the
 // data stays queued and copied_seq does not move. After a read, an ACK goes out when the read
 // opened the window "significantly" (tcp_cleanup_rbuf()). kernel: tcp_recvmsg_locked()
 int tcp_recvmsg(tcp_sock* tp, void* buf, size_t len, int flags, TcpXmitFn xmit);

@@ -56,6 +56,18 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
 
 // kernel: tcp_sendmsg_locked(), net/ipv4/tcp.c (the copy branch)
 int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit) {
+  // "Wait for a connection to finish." — sk_stream_wait_connect(), non-blocking.
+  if (!(TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT)))) {
+    if (tp->sk_err != 0) {  // sock_error()
+      int err = tp->sk_err;
+      tp->sk_err = 0;
+      return -err;
+    }
+    if (!(TCPF(tp->sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV)))) return -EPIPE;
+    return -EAGAIN;
+  }
+  // "if (sk->sk_err || (sk->sk_shutdown & SEND_SHUTDOWN)) goto do_error;" with err = -EPIPE
+  if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) return -EPIPE;
   const uint8_t* from = static_cast<const uint8_t*>(buf);
   uint32_t size_goal = 0;
   uint32_t mss_now = tcp_send_mss(tp, dst_mtu, flags, &size_goal);

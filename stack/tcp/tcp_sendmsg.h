@@ -33,8 +33,10 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
 // `dst_mtu` is the route's MTU (tcp_current_mss() re-syncs on a change). Returns the bytes
 // copied, or -EAGAIN when nothing could be queued (no skb or buffer free: the non-blocking
 // sk_stream_wait_memory()). MSG_MORE, MSG_EOR and MSG_OOB (no urgent data: only its size-goal
-// effect) are honoured. Memory accounting (sk_wmem_queued, sndbuf) is not done yet.
-// kernel: tcp_sendmsg_locked()
+// effect) are honoured. Memory accounting (sk_wmem_queued, sndbuf) is not done yet. Not
+// connected (sk_stream_wait_connect(), non-blocking): the pending error (cleared) if any, else
+// -EAGAIN while SYN_SENT/SYN_RECV, else -EPIPE; -EPIPE after shutdown(SHUT_WR) or with an error
+// pending on a connection (SIGPIPE is the socket layer's). kernel: tcp_sendmsg_locked()
 int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit);
 
 // setsockopt(TCP_CORK) and setsockopt(TCP_NODELAY): uncorking / setting NODELAY pushes what is

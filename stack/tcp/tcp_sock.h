@@ -260,6 +260,7 @@ struct tcp_sock {
   int sk_err_soft = 0;     // the last soft error (kernel: sk->sk_err_soft)
   uint8_t sk_shutdown = 0; // RCV_SHUTDOWN (FIN received or shutdown(SHUT_RD)) | SEND_SHUTDOWN
   bool sock_dead = false;  // the user closed it (kernel: SOCK_DEAD, an orphan)
+  bool sock_done = false;  // a FIN was received (kernel: SOCK_DONE, set by tcp_fin())
   int linger = -1;         // SO_LINGER: -1 off, else seconds (0: close() resets)
   uint8_t icsk_syn_retries = 0;  // TCP_SYNCNT; 0: sysctl_tcp_syn_retries (6)
   uint32_t icsk_user_timeout = 0;  // TCP_USER_TIMEOUT, ms; 0: off

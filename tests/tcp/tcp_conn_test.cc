@@ -16,25 +16,9 @@ uint32_t be32_at(const std::vector<uint8_t>& v, size_t off) {
   return (uint32_t{v[off]} << 24) | (uint32_t{v[off + 1]} << 16) | (uint32_t{v[off + 2]} << 8) | v[off + 3];
 }
 
-// Injects a segment from host 1's address/port 5001 to `tp` (host 0, port 40000).
 void inject(ConnBed& bed, tcp_sock* tp, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window,
             std::vector<uint8_t> options = {}) {
-  while (options.size() % 4 != 0) options.push_back(TCPOPT_NOP);
-  std::vector<uint8_t> seg(20 + options.size(), 0);
-  TcpHdr th = *TcpHdr::at(absl::MakeSpan(seg));
-  th.set_source(tp->dport);
-  th.set_dest(tp->sport);
-  th.set_seq(seq);
-  th.set_ack_seq(ack);
-  th.set_doff(static_cast<uint8_t>(seg.size() / 4));
-  th.set_flags(flags);
-  th.set_window(window);
-  th.set_check(0);
-  std::copy(options.begin(), options.end(), seg.begin() + 20);
-  th.set_check(csum_tcpudp_magic(tp->daddr, tp->saddr, static_cast<uint32_t>(seg.size()), IPPROTO_TCP,
-                                 csum_partial(seg.data(), seg.size(), 0)));
-  bed.tick();
-  bed.deliver(bed.side(tp), seg);
+  bed.inject(tp, seq, ack, flags, window, std::move(options));
 }
 
 // The options of Linux's SYN-ACK: MSS, SACK_PERM + TS, NOP WS (tcp_synack_options() order).

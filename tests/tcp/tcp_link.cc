@@ -5,10 +5,13 @@
 #include <linux/if_ether.h>
 #include <netinet/in.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
 #include "gtest/gtest.h"
+#include "stack/tcp/tcp_conn.h"
 #include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_mss.h"
@@ -91,8 +94,8 @@ int link_xmit(LinkPeer* p, sk_buff* skb) {
   EthRepr{.h_dest = {}, .h_source = {}, .h_proto = ETH_P_IP}.emit(*EthHdr::at(absl::MakeSpan(frame, ETH_HLEN)));
   std::memcpy(frame, p->peer_mac, 6);
   std::memcpy(frame + 6, p->dev->mac(), 6);
-  Ipv4Repr{.id = p->ident++, .frag_off = IP_DF, .protocol = IPPROTO_TCP, .saddr = p->tp.saddr,
-           .daddr = p->tp.daddr, .payload_len = static_cast<uint16_t>(len)}
+  Ipv4Repr{.id = p->ident++, .frag_off = IP_DF, .protocol = IPPROTO_TCP, .saddr = TCP_SKB_CB(skb)->saddr,
+           .daddr = TCP_SKB_CB(skb)->daddr, .payload_len = static_cast<uint16_t>(len)}
       .emit(*IpHdr::at(absl::MakeSpan(frame + ETH_HLEN, 20)));
   skb_copy_bits(skb, 0, frame + ETH_HLEN + 20, len);
   uint32_t seq = load_be32(frame + ETH_HLEN + 20 + 4);
@@ -100,7 +103,7 @@ int link_xmit(LinkPeer* p, sk_buff* skb) {
   uint32_t end = seq + (len - hl);
   if (len > hl && !after(end, p->high_sent)) ++p->retrans_frames;
   if ((uint32_t{load_be16(frame + ETH_HLEN + 20 + 14)} << 7) < 1448) ++p->small_windows;
-  if (len == hl && seq == p->tp.snd_una - 1) ++p->probes;
+  if (p->conn != nullptr && len == hl && seq == p->conn->snd_una - 1) ++p->probes;
   if (after(end, p->high_sent)) p->high_sent = end;
   kfree_skb(skb);
   const FrameSeg seg{frame, ETH_HLEN + 20 + len};
@@ -142,7 +145,23 @@ void link_rx(LinkPeer* p, const RxFrame& f) {
     kfree_skb(skb);
     return;
   }
-  tcp_rcv_established(&p->tp, skb, kMtu, [p](sk_buff* s) { return link_xmit(p, s); });
+  auto xmit = [p](sk_buff* s) { return link_xmit(p, s); };
+  // The owner's demux: the connection's 4-tuple, else a listener on the port, else a reset.
+  const uint16_t sport = load_be16(skb->data), dport = load_be16(skb->data + 2);
+  tcp_sock* target = nullptr;
+  tcp_sock* conn = p->child != nullptr ? p->child.get() : &p->tp;
+  if (conn->sk_state != TCP_CLOSE && conn->sk_state != TCP_LISTEN && conn->dport == sport && conn->sport == dport) {
+    target = conn;
+  } else if (p->tp.sk_state == TCP_LISTEN && p->tp.sport == dport) {
+    target = &p->tp;
+  }
+  if (target == nullptr) {
+    ++p->resets_sent;
+    tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), p->skbs.get(), xmit);
+    kfree_skb(skb);
+    return;
+  }
+  tcp_v4_do_rcv(target, skb, kMtu, xmit, &p->ops);
 }
 
 void setup_peer(LinkPeer* p, SimEndpoint* dev, const uint8_t* peer_mac, int dir, be32 saddr, be32 daddr,
@@ -155,6 +174,10 @@ void setup_peer(LinkPeer* p, SimEndpoint* dev, const uint8_t* peer_mac, int dir,
   p->dir = dir;
   p->check.dir = 1 - dir;
   tcp_sock& tp = p->tp;
+  p->conn = &tp;
+  p->ops.p = p;
+  p->ops.isn = isn;
+  p->ops.ts_off = tsoffset;
   tp.skb_pool = p->skbs.get();
   tp.page_pool = p->pages.get();
   tp.saddr = saddr;
@@ -182,10 +205,11 @@ void setup_peer(LinkPeer* p, SimEndpoint* dev, const uint8_t* peer_mac, int dir,
 bool app(LinkPeer* p) {
   auto xmit = [p](sk_buff* s) { return link_xmit(p, s); };
   bool did = false;
+  if (p->conn == nullptr) return false;
   uint8_t buf[65536];
-  const bool reading = p->read_pause_us == 0 || ((p->tp.tcp_mstamp / p->read_pause_us) & 1) != 0;
+  const bool reading = p->read_pause_us == 0 || (((*p->conn).tcp_mstamp / p->read_pause_us) & 1) != 0;
   while (reading && !p->eof) {
-    int n = tcp_recvmsg(&p->tp, buf, sizeof(buf), 0, xmit);
+    int n = tcp_recvmsg(p->conn, buf, sizeof(buf), 0, xmit);
     if (n == -EAGAIN) break;
     did = true;
     if (n == 0) {
@@ -202,12 +226,12 @@ bool app(LinkPeer* p) {
       stream_fill(p->dir, p->sent, p->txbuf.data(), n);
       p->txbuf_pos = p->sent;
     }
-    int r = tcp_sendmsg_locked(&p->tp, p->txbuf.data(), n, 0, kMtu, xmit);
+    int r = tcp_sendmsg_locked(p->conn, p->txbuf.data(), n, 0, kMtu, xmit);
     if (r <= 0) break;
     p->sent += static_cast<uint64_t>(r);
     did = true;
   }
-  if (p->sent == p->to_send && !p->fin_sent && tcp_send_fin(&p->tp, kMtu, xmit) == 0) {
+  if (p->sent == p->to_send && !p->fin_sent && tcp_send_fin(p->conn, kMtu, xmit) == 0) {
     p->fin_sent = true;
     did = true;
   }
@@ -215,10 +239,48 @@ bool app(LinkPeer* p) {
 }
 
 bool peer_done(const LinkPeer& p) {
-  return p.eof && p.fin_sent && p.tp.snd_una == p.tp.write_seq && p.tp.packets_out == 0;
+  return p.conn != nullptr && p.eof && p.fin_sent && p.conn->snd_una == p.conn->write_seq && p.conn->packets_out == 0;
+}
+
+// Handshake mode: the application accepts, writes its stream, shuts down its sending side, reads
+// to the peer's FIN, then closes. Returns true when it did anything.
+bool app_conn(LinkPeer* p) {
+  auto xmit = [p](sk_buff* s) { return link_xmit(p, s); };
+  if (p->conn == nullptr) {
+    p->conn = inet_csk_accept(&p->tp);
+    if (p->conn == nullptr) return false;
+  }
+  tcp_sock* tp = p->conn;
+  if (!p->closed && p->eof && p->fin_sent) {
+    tcp_close(tp, kMtu, xmit, &p->ops);
+    p->closed = true;
+    return true;
+  }
+  if (p->closed || tp->sk_state == TCP_SYN_SENT || tp->sk_state == TCP_CLOSE) return false;
+  bool did = false;
+  // Reading and writing as in the established mode, but the FIN by shutdown(SHUT_WR).
+  const bool fin_before = p->fin_sent;
+  p->fin_sent = true;  // keeps app() from sending its own FIN
+  did |= app(p);
+  p->fin_sent = fin_before;
+  if (p->sent == p->to_send && !p->fin_sent && tcp_shutdown(tp, SHUT_WR, kMtu, xmit, &p->ops) == 0) {
+    p->fin_sent = true;
+    did = true;
+  }
+  return did;
+}
+
+bool peer_closed(const LinkPeer& p) {
+  return p.closed && p.conn->sk_state == TCP_CLOSE && p.ops.done_calls > 0;
 }
 
 }  // namespace
+
+tcp_sock* LinkOps::clone(const tcp_sock*) {
+  if (p->child != nullptr) return nullptr;  // one connection per run
+  p->child = std::make_unique<tcp_sock>();
+  return p->child.get();
+}
 
 TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
   SimLinkConfig lc;
@@ -233,6 +295,27 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
   setup_peer(a, &link.a(), lc.mac_b, 0, addr_a, addr_b, 40000, 5001, 1000, 0xfffff000u, 12345);
   setup_peer(b, &link.b(), lc.mac_a, 1, addr_b, addr_a, 5001, 40000, 0xfffff000u, 1000, 777);
   a->to_send = b->to_send = cfg.bytes_each_way;
+  if (cfg.handshake) {
+    // b listens on 5001 (its tp a fresh socket with b's settings), a connects from 40000.
+    tcp_sock& l = b->tp;
+    uint32_t rcvbuf = l.rcvbuf;
+    l.snd_una = l.snd_nxt = l.write_seq = l.pushed_seq = 0;
+    l.rcv_nxt = l.rcv_wup = l.copied_seq = l.snd_wl1 = 0;
+    l.rx_opt = tcp_options_received{};
+    l.sk_state = TCP_CLOSE;
+    l.rcvbuf = rcvbuf;
+    l.window_clamp = 65535u << 14;
+    EXPECT_EQ(inet_csk_listen_start(&l, 16), 0);
+    b->conn = nullptr;
+    tcp_sock& c = a->tp;
+    c.sk_state = TCP_CLOSE;
+    c.snd_una = c.snd_nxt = c.write_seq = c.pushed_seq = 0;
+    c.rx_opt = tcp_options_received{};
+    c.window_clamp = 65535u << 14;
+    c.tcp_mstamp = 1'000'000;
+    EXPECT_EQ(tcp_connect(&c, kMtu, [a](sk_buff* s) { return link_xmit(a, s); }, &a->ops), 0);
+    a->high_sent = c.snd_nxt;
+  }
   a->corrupt_every = b->corrupt_every = cfg.corrupt_every;
   a->read_pause_us = b->read_pause_us = cfg.read_pause_us;
   TcpLinkResult res;
@@ -241,7 +324,10 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
   LinkPeer* peers[2] = {a, b};
   while (now < cfg.max_sim_us) {
     ++res.iterations;
-    for (LinkPeer* p : peers) p->tp.tcp_mstamp = now;
+    for (LinkPeer* p : peers) {
+      p->tp.tcp_mstamp = now;
+      if (p->child != nullptr) p->child->tcp_mstamp = now;
+    }
     int landed = link.run(now * 1000);
     for (LinkPeer* p : peers) {
       p->dev->poll_tx([](uint64_t) {});
@@ -252,10 +338,13 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
     }
     bool did = false;
     for (LinkPeer* p : peers) {
-      tcp_timers_run(&p->tp, [p](sk_buff* s) { return link_xmit(p, s); }, nullptr);
-      did |= app(p);
+      auto xmit = [p](sk_buff* s) { return link_xmit(p, s); };
+      tcp_timers_run(&p->tp, xmit, &p->ops);
+      if (p->child != nullptr) tcp_timers_run(p->child.get(), xmit, &p->ops);
+      did |= cfg.handshake ? app_conn(p) : app(p);
     }
-    if (peer_done(*a) && peer_done(*b) && link.in_flight() == 0) {
+    const bool over = cfg.handshake ? peer_closed(*a) && peer_closed(*b) : peer_done(*a) && peer_done(*b);
+    if (over && link.in_flight() == 0) {
       res.finished = true;
       break;
     }
@@ -266,6 +355,8 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
       now += kStepUs;
     } else {
       uint64_t next = std::min(tcp_next_timer(&a->tp), tcp_next_timer(&b->tp));
+      for (LinkPeer* p : peers)
+        if (p->child != nullptr) next = std::min(next, tcp_next_timer(p->child.get()));
       if (next == UINT64_MAX) break;  // nothing will ever happen again: a stall
       now = std::max(now + kStepUs, next);
     }
@@ -274,8 +365,11 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
   res.ab = link.a().tx_stats();
   res.ba = link.b().tx_stats();
   for (LinkPeer* p : peers) {
-    tcp_write_queue_purge(&p->tp);
-    tcp_rcv_queues_purge(&p->tp);
+    for (tcp_sock* tp : {&p->tp, p->child.get()}) {
+      if (tp == nullptr) continue;
+      tcp_write_queue_purge(tp);
+      tcp_rcv_queues_purge(tp);
+    }
   }
   return res;
 }

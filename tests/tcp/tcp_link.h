@@ -4,7 +4,10 @@
 // test-side wrapper (stack/ipv4's ip_make_skb path is built around UDP corking and neighbour
 // output; wiring TCP into it is the socket slice's job): one frame per segment, DF, the IP header
 // checksum filled, the TCP segment copied behind it. Received frames are copied into skbs of the
-// endpoint's own pool, checked as tcp_v4_rcv() does, then handed to tcp_rcv_established().
+// endpoint's own pool, checked as tcp_v4_rcv() does, then handed to tcp_v4_do_rcv() of the socket
+// the 4-tuple names (or the listener on the port; else answered by tcp_v4_send_reset()). In
+// handshake mode (TcpLinkConfig::handshake) the connection is opened and closed by the state
+// machine (tcp_conn.h) instead of being set up ESTABLISHED.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +16,7 @@
 
 #include "stack/dev/sim_link.h"
 #include "stack/skb/pool.h"
+#include "stack/tcp/tcp_conn.h"
 #include "stack/tcp/tcp_sock.h"
 
 namespace xmit::testing_tcp {
@@ -34,11 +38,30 @@ struct StreamCheck {
 // FNV-1a of the first `n` bytes of direction `dir`, as the sender wrote them.
 uint64_t stream_fnv(int dir, uint64_t n);
 
+// The owner of a peer's sockets (handshake mode): one child for the listener, done() counted.
+struct LinkPeer;
+class LinkOps : public TcpOps {
+ public:
+  LinkPeer* p = nullptr;
+  tcp_sock* clone(const tcp_sock* listener) override;
+  void hash(tcp_sock*) override {}
+  void done(tcp_sock*) override { ++done_calls; }
+  uint32_t secure_seq(be32, be32, uint16_t, uint16_t) override { return isn; }
+  uint32_t secure_ts_off(be32, be32) override { return ts_off; }
+  int done_calls = 0;
+  uint32_t isn = 0, ts_off = 0;
+};
+
 struct LinkPeer {
   std::unique_ptr<BufPool> heads;
   std::unique_ptr<BufPool> pages;
   std::unique_ptr<SkbPool> skbs;
-  tcp_sock tp;
+  tcp_sock tp;                       // the connection, or (handshake mode, b) the listener
+  std::unique_ptr<tcp_sock> child;   // handshake mode, b: the accepted connection
+  tcp_sock* conn = nullptr;          // the connection the application uses (null until accepted)
+  LinkOps ops;
+  bool closed = false;               // handshake mode: close() called
+  uint64_t resets_sent = 0;          // segments no socket wanted (tcp_v4_send_reset())
   SimEndpoint* dev = nullptr;
   const uint8_t* peer_mac = nullptr;
   uint16_t ident = 1;
@@ -68,6 +91,11 @@ struct TcpLinkConfig {
   uint32_t corrupt_every = 0;
   uint64_t read_pause_us = 0;  // readers that stop for this long every other period (0: never)
   uint64_t max_sim_us = 3600ull * 1000000;  // give up (a stall) after an hour of simulated time
+  // Open and close through the state machine: b listens, a connects (tcp_connect), each side ends
+  // its stream with shutdown(SHUT_WR) and close()s after reading the peer's FIN; done when both
+  // sockets reached TCP_CLOSE through done() (TIME_WAIT included). Off: two sockets set up
+  // ESTABLISHED by hand, FIN by tcp_send_fin().
+  bool handshake = false;
 };
 
 struct TcpLinkResult {
