@@ -7,7 +7,8 @@
 // Simplified relative to Linux: no header prediction fast path (every segment takes the slow
 // path, with the same results); no RST or SYN handling in this state (such segments are dropped:
 // no reset, no challenge ACK); no urgent data; no coalescing of received skbs (tcp_try_coalesce:
-// each segment keeps its own skb); no SACK/DSACK blocks in our ACKs; no receive-buffer pruning
+// each segment keeps its own skb); SACK/DSACK blocks for our ACKs are kept by tcp_sack.h (ACKs
+// with out-of-order data held go at once: no SACK compression); no receive-buffer pruning
 // (tcp_prune_queue: a segment over rcvbuf is dropped); the out-of-order queue is a sorted list.
 #pragma once
 

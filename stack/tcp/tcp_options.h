@@ -18,15 +18,18 @@ struct tcp_out_options {
   uint16_t options = 0;  // OPTION_*
   uint32_t tsval = 0;
   uint32_t tsecr = 0;
+  uint8_t num_sack_blocks = 0;  // SACK blocks to write: the DSACK block (if any) first
+  tcp_sack_block sack[TCP_NUM_SACKS];
 };
 
 // Fills `opts` and returns their aligned length. With timestamps: 12 bytes, TSval = the skb's
 // send time in ms + tsoffset (0 when skb is null, as in tcp_current_mss()), TSecr = ts_recent.
-// SACK blocks are not produced yet (no receive path, so num_sacks is always 0).
-// kernel: tcp_established_options()
+// With SACK: the DSACK block then the out-of-order blocks (tcp_sack.h), as many as fit in the 40
+// option bytes (4, or 3 with timestamps). kernel: tcp_established_options()
 uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts);
 
-// Writes the options at `ptr` (4-byte multiples, every byte initialised). kernel: tcp_options_write()
+// Writes the options at `ptr` (4-byte multiples, every byte initialised). The caller clears
+// tp->dsack once a DSACK block was written (the kernel does it inside). kernel: tcp_options_write()
 void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts);
 
 // The window field for a non-SYN segment: never shrinks what was offered (RFC 9293 §3.8.6), is

@@ -68,6 +68,8 @@ struct TcpLinkConfig {
   uint32_t corrupt_every = 0;
   uint64_t read_pause_us = 0;  // readers that stop for this long every other period (0: never)
   uint64_t max_sim_us = 3600ull * 1000000;  // give up (a stall) after an hour of simulated time
+  bool sack = false;  // both ends negotiated SACK
+  const tcp_congestion_ops* ca = nullptr;  // congestion control (null: Reno, the tcp_sock default)
 };
 
 struct TcpLinkResult {
