@@ -107,6 +107,23 @@ TEST(TcpLink, OtherSeedsHeavierFaults) {
   }
 }
 
+// The same seeds and fault rates with SACK and CUBIC at both ends.
+TEST(TcpLink, OtherSeedsHeavierFaultsSackCubic) {
+  for (uint32_t seed : {1u, 2u, 3u, 5u, 8u, 13u}) {
+    TcpLinkConfig cfg;
+    cfg.bytes_each_way = 1u << 20;
+    cfg.seed = seed;
+    cfg.sack = true;
+    cfg.ca = &tcp_cubic;
+    cfg.faults = SimFaults{.drop = 0.15, .reorder = 0.15, .duplicate = 0.15, .reorder_delay_ns = 30'000};
+    LinkPeer a, b;
+    TcpLinkResult r = run_tcp_link(cfg, &a, &b);
+    ASSERT_TRUE(r.finished) << "seed " << seed << " stalled at a " << a.check.pos << " b " << b.check.pos;
+    expect_intact(a, b, cfg.bytes_each_way);
+    EXPECT_GT(r.ab.dropped + r.ba.dropped, 0u);
+  }
+}
+
 // Readers that stop for 300 ms every other 300 ms: the 256 KiB windows fill until less than one
 // MSS is offered (the sender's side of silly-window avoidance then holds the data); the
 // window-opening ACKs (tcp_cleanup_rbuf()) and, when one is lost, the zero-window probe keep both
