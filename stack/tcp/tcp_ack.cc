@@ -5,7 +5,10 @@
 #include <cerrno>
 
 #include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_cong.h"
+#include "stack/tcp/tcp_rack.h"
 #include "stack/tcp/tcp_recovery.h"
+#include "stack/tcp/tcp_sack.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -64,7 +67,9 @@ void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us) {
       seq_rtt_us = static_cast<long>(delta) * 1000;
     }
   }
+  tcp_ca_pkts_acked(tp, 0, seq_rtt_us);  // kernel: in tcp_clean_rtx_queue() (ca_rtt_us there)
   if (seq_rtt_us < 0) return;
+  tcp_update_rtt_min(tp, seq_rtt_us);
   tcp_rtt_estimator(tp, seq_rtt_us);
   tcp_set_rto(tp);
   tp->icsk_backoff = 0;  // "RFC6298: only reset backoff on valid RTT measurement."
@@ -170,11 +175,16 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     if (scb->sacked & TCPCB_EVER_RETRANS) {
       if (scb->sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= std::min(tp->retrans_out, acked_pcount);
       flag |= FLAG_RETRANS_DATA_ACKED;
-    } else if (!have_ackt) {
+    } else if (!have_ackt && !(scb->sacked & TCPCB_SACKED_ACKED)) {
       first_ackt = scb->sent_us;
       have_ackt = true;
     }
     if (scb->sacked & TCPCB_LOST) tp->lost_out -= std::min(tp->lost_out, acked_pcount);
+    if (scb->sacked & TCPCB_SACKED_ACKED) {
+      tp->sacked_out -= std::min(tp->sacked_out, acked_pcount);
+    } else if (tcp_is_sack(tp)) {
+      tcp_rack_advance(tp, scb->sacked, scb->end_seq, scb->sent_us);
+    }
     tp->packets_out -= std::min(tp->packets_out, acked_pcount);
     *pkts_acked += acked_pcount;
     flag |= (scb->tcp_flags & TCPHDR_SYN) ? FLAG_SYN_ACKED : FLAG_DATA_ACKED;
@@ -219,14 +229,16 @@ static void tcp_ack_probe(tcp_sock* tp) {
 }
 
 // kernel: tcp_ack(), net/ipv4/tcp_input.c
-// kernel: tcp_ack_is_dubious()
+// kernel: tcp_ack_is_dubious() (FLAG_CA_ALERT without ECE: new SACK or DSACK information)
 static bool tcp_ack_is_dubious(const tcp_sock* tp, int flag) {
-  return !(flag & FLAG_NOT_DUP) || tp->icsk_ca_state != TCP_CA_Open;
+  return !(flag & FLAG_NOT_DUP) || (flag & (FLAG_DATA_SACKED | FLAG_DSACKING_ACK)) || tp->icsk_ca_state != TCP_CA_Open;
 }
 
-// kernel: tcp_may_raise_cwnd() (reordering is never raised here: stays TCP_REORDERING)
+// kernel: tcp_may_raise_cwnd() — "If reordering is high then always grow cwnd whenever data is
+// delivered regardless of its ordering." (reordering only grows with SACK: tcp_sack.h)
 static bool tcp_may_raise_cwnd(const tcp_sock* tp, int flag) {
   if (tp->icsk_ca_state == TCP_CA_CWR || tp->icsk_ca_state == TCP_CA_Recovery) return false;
+  if (tp->reordering > TCP_REORDERING) return (flag & (FLAG_DATA_ACKED | FLAG_DATA_SACKED)) != 0;
   return (flag & FLAG_DATA_ACKED) != 0;
 }
 
@@ -251,13 +263,27 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
     if (tcp_send_head(tp) != nullptr) tcp_ack_probe(tp);
     return 1;
   }
+  uint32_t newly_sacked = 0;
+  if (tcb->sacked != 0) flag |= tcp_sacktag_write_queue(tp, skb, prior_snd_una, &newly_sacked);
   uint32_t pkts_acked = 0;
+  uint32_t prior_sacked = tp->sacked_out;
   flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked);
+  // Segments newly delivered: acked now and not SACKed before, plus newly SACKed (kernel:
+  // tp->delivered - prior_delivered, tcp_count_delivered()).
+  const uint32_t acked_sacked = pkts_acked - std::min(pkts_acked, prior_sacked - tp->sacked_out) + newly_sacked;
+  tp->delivered += acked_sacked;
   if (flag & FLAG_SET_XMIT_TIMER) tcp_rearm_rto(tp);
   bool fast_rexmit = false;
+  uint32_t prior_lost = tp->lost_out;
   if (tcp_ack_is_dubious(tp, flag)) fast_rexmit = tcp_fastretrans_alert(tp, prior_snd_una, pkts_acked, flag);
-  // kernel: tcp_cong_control() (no PRR: see tcp_recovery.h), then tcp_xmit_recovery().
-  if (tcp_may_raise_cwnd(tp, flag)) tcp_reno_cong_avoid(tp, pkts_acked);
+  // kernel: tcp_cong_control() — PRR while reducing cwnd with SACK (tcp_sack.h; the no-SACK path
+  // sets cwnd to ssthresh at once: tcp_recovery.h), else the congestion control's growth; then
+  // tcp_xmit_recovery().
+  if (tcp_is_sack(tp) && tcp_in_cwnd_reduction(tp)) {
+    tcp_cwnd_reduction(tp, acked_sacked, tp->lost_out > prior_lost ? tp->lost_out - prior_lost : 0, flag);
+  } else if (tcp_may_raise_cwnd(tp, flag)) {
+    tcp_cong_avoid(tp, ack, tcp_is_sack(tp) ? acked_sacked : pkts_acked);
+  }
   if (fast_rexmit && tp->rtx_queue.head != nullptr && !(TCP_SKB_CB(tp->rtx_queue.head)->sacked & TCPCB_SACKED_RETRANS)) {
     if (tcp_retransmit_skb(tp, tp->rtx_queue.head, xmit) == 0) tcp_rearm_rto(tp);
   }

@@ -10,6 +10,7 @@
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_options.h"
 #include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_sack.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -92,12 +93,19 @@ static void tcp_fin(tcp_sock* tp) {
       break;
   }
   while (sk_buff* skb = skb_dequeue(&tp->out_of_order_queue)) tcp_drop(tp, skb, true);
+  if (tcp_is_sack(tp)) tcp_sack_reset(tp);
 }
 
 // kernel: tcp_ofo_queue() — moves what now continues rcv_nxt to the receive queue.
 static void tcp_ofo_queue(tcp_sock* tp) {
+  uint32_t dsack_high = tp->rcv_nxt;
   while (sk_buff* skb = tp->out_of_order_queue.head) {
     if (after(TCP_SKB_CB(skb)->seq, tp->rcv_nxt)) break;
+    if (before(TCP_SKB_CB(skb)->seq, dsack_high)) {
+      uint32_t dsack = dsack_high;
+      if (before(TCP_SKB_CB(skb)->end_seq, dsack_high)) dsack_high = TCP_SKB_CB(skb)->end_seq;
+      tcp_dsack_extend(tp, TCP_SKB_CB(skb)->seq, dsack);
+    }
     skb_unlink(skb, &tp->out_of_order_queue);
     if (!after(TCP_SKB_CB(skb)->end_seq, tp->rcv_nxt)) {  // covered by what came in order
       tcp_drop(tp, skb, true);
@@ -130,10 +138,15 @@ static void tcp_data_queue_ofo(tcp_sock* tp, sk_buff* skb) {
   if (pos != nullptr && before(seq, TCP_SKB_CB(pos)->end_seq)) {
     if (!after(end_seq, TCP_SKB_CB(pos)->end_seq)) {
       kfree_skb(skb);  // "All the bits are present. Drop."
+      tcp_dsack_set(tp, seq, end_seq);
+      tcp_sack_new_ofo_skb(tp, seq, end_seq);  // add_sack
       return;
     }
-    if (!after(seq, TCP_SKB_CB(pos)->seq)) {
+    if (after(seq, TCP_SKB_CB(pos)->seq)) {
+      tcp_dsack_set(tp, seq, TCP_SKB_CB(pos)->end_seq);  // "Partial overlap."
+    } else {
       // "skb's seq == skb1's seq and skb covers skb1. Replace skb1 with skb."
+      tcp_dsack_extend(tp, TCP_SKB_CB(pos)->seq, TCP_SKB_CB(pos)->end_seq);
       sk_buff* prev = pos->prev;
       skb_unlink(pos, q);
       tcp_drop(tp, pos, true);
@@ -151,10 +164,15 @@ static void tcp_data_queue_ofo(tcp_sock* tp, sk_buff* skb) {
   // merge_right: "Remove other segments covered by skb."
   while (sk_buff* next = skb->next) {
     if (!after(end_seq, TCP_SKB_CB(next)->seq)) break;
-    if (before(end_seq, TCP_SKB_CB(next)->end_seq)) break;
+    if (before(end_seq, TCP_SKB_CB(next)->end_seq)) {
+      tcp_dsack_extend(tp, TCP_SKB_CB(next)->seq, end_seq);
+      break;
+    }
+    tcp_dsack_extend(tp, TCP_SKB_CB(next)->seq, TCP_SKB_CB(next)->end_seq);
     skb_unlink(next, q);
     tcp_drop(tp, next, true);
   }
+  tcp_sack_new_ofo_skb(tp, seq, end_seq);  // add_sack
   // "For non sack flows, do not grow window to force DUPACK and trigger fast retransmit."
 }
 
@@ -166,6 +184,8 @@ void tcp_data_queue(tcp_sock* tp, sk_buff* skb) {
     return;
   }
   if (tcb->seq == tp->rcv_nxt || (before(tcb->seq, tp->rcv_nxt) && after(tcb->end_seq, tp->rcv_nxt))) {
+    // "Partial packet, seq < rcv_next < end_seq"
+    if (before(tcb->seq, tp->rcv_nxt)) tcp_dsack_set(tp, tcb->seq, tp->rcv_nxt);
     if (tcp_receive_window(tp) == 0) {
       // "Some stacks are known to send bare FIN packets in a loop even if we send RWIN 0"
       if (!(skb->len == 0 && (tcb->tcp_flags & TCPHDR_FIN))) {
@@ -194,10 +214,12 @@ void tcp_data_queue(tcp_sock* tp, sk_buff* skb) {
       // "RFC5681. 4.2. SHOULD send immediate ACK, when gap in queue is filled."
       if (skb_queue_empty(tp->out_of_order_queue)) tp->icsk_ack.pending |= ICSK_ACK_NOW;
     }
+    if (tp->num_sacks != 0) tcp_sack_remove(tp);
     return;
   }
   if (!after(tcb->end_seq, tp->rcv_nxt)) {
     // "A retransmit, 2nd most common case.  Force an immediate ack."
+    tcp_dsack_set(tp, tcb->seq, tcb->end_seq);
     tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
     inet_csk_schedule_ack(tp);
     kfree_skb(skb);
@@ -243,7 +265,10 @@ void tcp_ack_snd_check(tcp_sock* tp, TcpXmitFn xmit) {
 // when it repeated data we already had: the peer may not have seen our ACK).
 static void tcp_send_dupack(tcp_sock* tp, const sk_buff* skb, TcpXmitFn xmit) {
   const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
-  if (tcb->end_seq != tcb->seq && before(tcb->seq, tp->rcv_nxt)) tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
+  if (tcb->end_seq != tcb->seq && before(tcb->seq, tp->rcv_nxt)) {
+    tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
+    tcp_dsack_set(tp, tcb->seq, after(tcb->end_seq, tp->rcv_nxt) ? tp->rcv_nxt : tcb->end_seq);
+  }
   tcp_send_ack(tp, xmit);
 }
 
@@ -258,6 +283,7 @@ void tcp_rcv_established(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn
   const uint32_t hdr_len = (skb->data[12] >> 4) * 4u;
   uint8_t sack_off = 0;
   tcp_parse_options(absl::MakeConstSpan(skb->data, hdr_len), true, &tp->rx_opt, &sack_off);
+  TCP_SKB_CB(skb)->sacked = sack_off;  // kernel: tcp_parse_options() records it there
   if (tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0) tp->rx_opt.rcv_tsecr -= tp->tsoffset;
   const uint8_t flags = tcb->tcp_flags;
   // tcp_validate_incoming(): "RFC1323: H1. Apply PAWS check first."

@@ -6,8 +6,10 @@
 // __tcp_ack_snd_check(), tcp_send_dupack(), tcp_data_snd_check() (net/ipv4/tcp_input.c).
 // Simplified relative to Linux: no header prediction fast path (every segment takes the slow
 // path, with the same results); RST and SYN are the state machine's (tcp_v4_do_rcv(), tcp_conn.h,
-// does not hand them here; called directly, this drops them); no urgent data; no coalescing of received skbs (tcp_try_coalesce:
-// each segment keeps its own skb); no SACK/DSACK blocks in our ACKs; no receive-buffer pruning
+// does not hand them here; called directly, this drops them); no urgent data; no coalescing of
+// received skbs (tcp_try_coalesce: each segment keeps its own skb); SACK/DSACK blocks for our ACKs
+// are kept by tcp_sack.h (ACKs with out-of-order data held go at once: no SACK compression); no
+// receive-buffer pruning
 // (tcp_prune_queue: a segment over rcvbuf is dropped); the out-of-order queue is a sorted list.
 #pragma once
 

@@ -30,13 +30,6 @@ inline constexpr uint8_t TCP_MAX_WSCALE = 14;     // RFC 7323 §2.3
 int tcp_v4_check_segment(absl::Span<const uint8_t> seg, be32 saddr, be32 daddr, bool verify_csum,
                          tcp_skb_cb* tcb);
 
-// Up to four SACK blocks (RFC 2018 §3: at most 4 fit in 40 option bytes; 3 with timestamps).
-struct tcp_sack_block {
-  uint32_t start_seq = 0;
-  uint32_t end_seq = 0;
-  bool operator==(const tcp_sack_block&) const = default;
-};
-
 // The options of header `th` (a whole header, doff * 4 bytes, as TcpHdrView::parse() accepted it)
 // into `opt_rx`, exactly as tcp_parse_options(): EOL ends; NOP is one byte; a kind with no room
 // for its length byte, a length < 2 ("silly options") or a length past the end stops the parse

@@ -22,6 +22,20 @@ uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out
     opts->tsecr = tp->rx_opt.ts_recent;
     size += TCPOLEN_TSTAMP_ALIGNED;
   }
+  // "eff_sacks = tp->rx_opt.num_sacks + tp->rx_opt.dsack"
+  opts->num_sack_blocks = 0;
+  uint32_t eff_sacks = tp->num_sacks + (tp->dsack ? 1u : 0u);
+  if (eff_sacks != 0) {
+    const uint32_t remaining = uint32_t{MAX_TCP_OPTION_SPACE} - size;
+    if (remaining < TCPOLEN_SACK_BASE_ALIGNED + TCPOLEN_SACK_PERBLOCK) return size;
+    uint32_t n = std::min(eff_sacks, (remaining - TCPOLEN_SACK_BASE_ALIGNED) / TCPOLEN_SACK_PERBLOCK);
+    opts->num_sack_blocks = static_cast<uint8_t>(n);
+    // kernel: tcp_options_write() reads from duplicate_sack on, which selective_acks follows.
+    uint32_t k = 0;
+    if (tp->dsack) opts->sack[k++] = tp->duplicate_sack[0];
+    for (uint32_t i = 0; k < n; ++i) opts->sack[k++] = tp->selective_acks[i];
+    size += TCPOLEN_SACK_BASE_ALIGNED + n * TCPOLEN_SACK_PERBLOCK;
+  }
   return size;
 }
 
@@ -66,7 +80,7 @@ void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts) {
     ptr[3] = TCPOLEN_TIMESTAMP;
     store_be32(ptr + 4, opts.tsval);
     store_be32(ptr + 8, opts.tsecr);
-    ptr += 12;
+    ptr += TCPOLEN_TSTAMP_ALIGNED;
   }
   if (options & OPTION_SACK_ADVERTISE) {
     ptr[0] = TCPOPT_NOP;
@@ -80,6 +94,18 @@ void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts) {
     ptr[1] = TCPOPT_WINDOW;
     ptr[2] = TCPOLEN_WINDOW;
     ptr[3] = opts.ws;
+    ptr += 4;
+  }
+  if (opts.num_sack_blocks != 0) {
+    ptr[0] = TCPOPT_NOP;
+    ptr[1] = TCPOPT_NOP;
+    ptr[2] = TCPOPT_SACK;
+    ptr[3] = static_cast<uint8_t>(TCPOLEN_SACK_BASE + opts.num_sack_blocks * TCPOLEN_SACK_PERBLOCK);
+    ptr += 4;
+    for (int i = 0; i < opts.num_sack_blocks; ++i, ptr += 8) {
+      store_be32(ptr, opts.sack[i].start_seq);
+      store_be32(ptr + 4, opts.sack[i].end_seq);
+    }
   }
 }
 

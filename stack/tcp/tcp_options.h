@@ -18,19 +18,21 @@ inline constexpr uint32_t TCPOLEN_MSS_ALIGNED = 4;     // kernel: include/net/tc
 inline constexpr uint32_t TCPOLEN_WSCALE_ALIGNED = 4;
 inline constexpr uint32_t TCPOLEN_SACKPERM_ALIGNED = 4;
 
-// kernel: struct tcp_out_options (no SACK blocks, MD5, Fast Open or MPTCP)
+// kernel: struct tcp_out_options (no MD5, Fast Open or MPTCP)
 struct tcp_out_options {
   uint16_t options = 0;  // OPTION_*
   uint16_t mss = 0;      // SYN / SYN-ACK: the MSS option when non-zero
   uint8_t ws = 0;        // OPTION_WSCALE: our shift
   uint32_t tsval = 0;
   uint32_t tsecr = 0;
+  uint8_t num_sack_blocks = 0;  // SACK blocks to write: the DSACK block (if any) first
+  tcp_sack_block sack[TCP_NUM_SACKS];
 };
 
 // Fills `opts` and returns their aligned length. With timestamps: 12 bytes, TSval = the skb's
 // send time in ms + tsoffset (0 when skb is null, as in tcp_current_mss()), TSecr = ts_recent.
-// SACK blocks are not produced yet (no receive path, so num_sacks is always 0).
-// kernel: tcp_established_options()
+// With SACK: the DSACK block then the out-of-order blocks (tcp_sack.h), as many as fit in the 40
+// option bytes (4, or 3 with timestamps). kernel: tcp_established_options()
 uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts);
 
 // A SYN's options, as Linux with its default sysctls (timestamps, window scaling and SACK on):
@@ -39,7 +41,9 @@ uint32_t tcp_established_options(const tcp_sock* tp, const sk_buff* skb, tcp_out
 uint32_t tcp_syn_options(const tcp_sock* tp, const sk_buff* skb, tcp_out_options* opts);
 
 // Writes the options at `ptr` in Linux's order: MSS, then SACK_PERM folded into the timestamp's
-// first word (or NOP NOP TS), NOP NOP SACK_PERM without timestamps, NOP WS. (4-byte multiples, every byte initialised). kernel: tcp_options_write()
+// first word (or NOP NOP TS), NOP NOP SACK_PERM without timestamps, NOP WS, then the SACK blocks
+// (4-byte multiples, every byte initialised). The caller clears tp->dsack once a DSACK block was
+// written (the kernel does it inside). kernel: tcp_options_write()
 void tcp_options_write(uint8_t* ptr, const tcp_out_options& opts);
 
 // The window field for a non-SYN segment: never shrinks what was offered (RFC 9293 §3.8.6), is

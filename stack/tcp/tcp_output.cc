@@ -8,6 +8,7 @@
 
 #include "stack/tcp/tcp_ack.h"
 #include "stack/tcp/tcp_options.h"
+#include "stack/tcp/tcp_sack.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_recovery.h"
 #include "stack/wire/tcp.h"
@@ -143,7 +144,7 @@ static bool tcp_tso_should_defer(const tcp_sock* tp, const sk_buff* skb, uint32_
 // Splits a write-queue skb whose payload is all in fragments: the first `len` bytes stay, the rest
 // move to a new skb queued after it, which takes the FIN/PSH flags and the EOR mark.
 // 0 or -ENOBUFS. kernel: tso_fragment(), net/ipv4/tcp_output.c
-static int tso_fragment(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now) {
+static int tso_fragment(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now, SkbQueue* q) {
   if (skb_headlen(skb) != 0) return -EINVAL;  // the copy path never puts payload in the head
   sk_buff* buff = tp->skb_pool->alloc_skb();
   if (buff == nullptr) return -ENOBUFS;
@@ -184,7 +185,23 @@ static int tso_fragment(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_n
   tcb->eor = false;  // kernel: tcp_skb_fragment_eor()
   tcp_set_skb_tso_segs(skb, mss_now);
   tcp_set_skb_tso_segs(buff, mss_now);
-  skb_queue_after(&tp->write_queue, skb, buff);
+  skb_queue_after(q, skb, buff);
+  return 0;
+}
+
+// kernel: tcp_fragment(TCP_FRAG_IN_RTX_QUEUE) with tcp_adjust_pcount()
+int tcp_fragment_rtx(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now) {
+  const uint32_t old_factor = tcp_skb_pcount(skb);
+  int err = tso_fragment(tp, skb, len, mss_now, &tp->rtx_queue);
+  if (err != 0) return err;
+  // "If this packet has been sent out already, we must adjust the various packet counters."
+  sk_buff* buff = skb->next;
+  int diff = static_cast<int>(old_factor) - static_cast<int>(tcp_skb_pcount(skb)) - static_cast<int>(tcp_skb_pcount(buff));
+  const uint8_t sacked = TCP_SKB_CB(skb)->sacked;
+  tp->packets_out -= diff;  // diff is negative when a segment was added
+  if (sacked & TCPCB_SACKED_ACKED) tp->sacked_out -= diff;
+  if (sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= diff;
+  if (sacked & TCPCB_LOST) tp->lost_out -= diff;
   return 0;
 }
 
@@ -225,6 +242,7 @@ int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
     th.set_window(static_cast<uint16_t>(std::min(tp->rcv_wnd, 65535u)));
   }
   tcp_options_write(p + 20, opts);
+  if (opts.num_sack_blocks != 0) tp->dsack = false;  // kernel: in tcp_options_write()
 
   if (tcb->tcp_flags & TCPHDR_ACK) tcp_event_ack_sent(tp);
   skb_shinfo(copy)->gso_segs = tcb->tcp_gso_segs;
@@ -280,7 +298,7 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
     }
     uint32_t limit = mss_now;
     if (tso_segs > 1) limit = tcp_mss_split_point(tp, skb, mss_now, std::min(cwnd_quota, max_segs), nonagle);
-    if (skb->len > limit && tso_fragment(tp, skb, limit, mss_now) != 0) break;
+    if (skb->len > limit && tso_fragment(tp, skb, limit, mss_now, &tp->write_queue) != 0) break;
     // (tcp_small_queue_check(): TSQ is not reproduced; the device ring bounds what is queued.)
     // "Argh, we hit an empty skb(), presumably a thread is sleeping in sendmsg()"
     if (TCP_SKB_CB(skb)->end_seq == TCP_SKB_CB(skb)->seq) break;
@@ -292,6 +310,7 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
   }
   is_cwnd_limited |= tcp_packets_in_flight(tp) >= tp->snd_cwnd;
   if (sent_pkts != 0 || is_cwnd_limited) tcp_cwnd_validate(tp, is_cwnd_limited);
+  if (sent_pkts != 0 && tcp_in_cwnd_reduction(tp)) tp->prr_out += sent_pkts;
   return tp->packets_out == 0 && !tcp_write_queue_empty(tp);
 }
 

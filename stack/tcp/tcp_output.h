@@ -38,6 +38,11 @@ bool tcp_snd_wnd_test(const tcp_sock* tp, const sk_buff* skb, uint32_t cur_mss);
 // kernel: __tcp_transmit_skb() (clone_it = 1) + tcp_v4_send_check()
 int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit);
 
+// Splits a sent skb of the rtx queue after `len` bytes (the rest goes to a new skb after it with
+// the same marks) and keeps packets_out and the sacked/retrans/lost counts in step. 0 or -errno.
+// kernel: tcp_fragment(TCP_FRAG_IN_RTX_QUEUE)
+int tcp_fragment_rtx(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now);
+
 // Sends what the tests allow from send_head; arms the RTO when the first segment goes into an
 // empty pipe (tcp_event_new_data_sent()) and records cwnd use (tcp_cwnd_validate()). Returns true
 // when nothing is in flight yet data is queued (tcp_push_pending_frames() then arms the

@@ -5,6 +5,9 @@
 #include <algorithm>
 
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_cong.h"
+#include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_sack.h"
 
 namespace xmit {
 
@@ -24,30 +27,6 @@ void tcp_cwnd_validate(tcp_sock* tp, bool is_cwnd_limited) {
     tp->max_packets_out = tp->packets_out;
     tp->cwnd_usage_seq = tp->snd_nxt;
   }
-}
-
-// kernel: tcp_slow_start(), net/ipv4/tcp_cong.c
-static uint32_t tcp_slow_start(tcp_sock* tp, uint32_t acked) {
-  uint32_t cwnd = std::min(tp->snd_cwnd + acked, tp->snd_ssthresh);
-  acked -= cwnd - tp->snd_cwnd;
-  tp->snd_cwnd = std::min(cwnd, tp->snd_cwnd_clamp);
-  return acked;
-}
-
-// kernel: tcp_cong_avoid_ai(), net/ipv4/tcp_cong.c — "In theory this is tp->snd_cwnd += 1 / tp->snd_cwnd"
-static void tcp_cong_avoid_ai(tcp_sock* tp, uint32_t w, uint32_t acked) {
-  // "If credits accumulated at a higher w, apply them gently now."
-  if (tp->snd_cwnd_cnt >= w) {
-    tp->snd_cwnd_cnt = 0;
-    tp->snd_cwnd++;
-  }
-  tp->snd_cwnd_cnt += acked;
-  if (tp->snd_cwnd_cnt >= w) {
-    uint32_t delta = tp->snd_cwnd_cnt / w;
-    tp->snd_cwnd_cnt -= delta * w;
-    tp->snd_cwnd += delta;
-  }
-  tp->snd_cwnd = std::min(tp->snd_cwnd, tp->snd_cwnd_clamp);
 }
 
 // kernel: tcp_reno_cong_avoid(), net/ipv4/tcp_cong.c
@@ -75,9 +54,14 @@ int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
     if (tcb->sacked & TCPCB_LOST) tp->lost_out -= gone;
     if (tcb->sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= gone;
   }
+  // "cur_mss = tcp_current_mss(sk)": SACK blocks in our header leave less room for payload.
+  const uint32_t cur_mss = tcp_current_mss(tp, 0);
+  const uint32_t len = cur_mss * std::max(1u, tcp_skb_pcount(skb));
+  if (skb->len > len && tcp_fragment_rtx(tp, skb, len, cur_mss) != 0) return -ENOMEM;  // "We'll try again later."
   int err = tcp_transmit_skb(tp, skb, xmit);
   if (err != 0) return err;
   if (!(tcb->sacked & TCPCB_SACKED_RETRANS)) tp->retrans_out += tcp_skb_pcount(skb);
+  if (tcp_in_cwnd_reduction(tp)) tp->prr_out += tcp_skb_pcount(skb);  // kernel: tcp_xmit_retransmit_queue()
   tcb->sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS;  // kernel: TCPCB_RETRANS
   return 0;
 }
@@ -98,19 +82,25 @@ void tcp_enter_loss(tcp_sock* tp) {
   // "Reduce ssthresh if it has not yet been made inside this window."
   if (tp->icsk_ca_state <= TCP_CA_Disorder || !before(tp->snd_una, tp->high_seq) ||
       (tp->icsk_ca_state == TCP_CA_Loss && tp->icsk_retransmits == 0)) {
-    tp->snd_ssthresh = tcp_reno_ssthresh(tp);
+    tp->prior_cwnd = tp->snd_cwnd;
+    tp->snd_ssthresh = tcp_ca_ssthresh(tp);
+    tcp_ca_event(tp, CA_EVENT_LOSS);
   }
-  // kernel: tcp_timeout_mark_lost() (first, so that the cwnd below counts nothing in flight)
-  tp->sacked_out = 0;  // kernel: tcp_reset_reno_sack()
+  // kernel: tcp_timeout_mark_lost() (first, so that the cwnd below counts nothing in flight);
+  // with SACK the skbs the peer SACKed keep their mark (sacked_out) and are not lost.
+  if (!tcp_is_sack(tp)) tp->sacked_out = 0;  // kernel: tcp_reset_reno_sack()
   tp->retrans_out = 0;
   tp->lost_out = 0;
   for (sk_buff* skb = tp->rtx_queue.head; skb != nullptr; skb = skb->next) {
-    TCP_SKB_CB(skb)->sacked = static_cast<uint8_t>((TCP_SKB_CB(skb)->sacked & TCPCB_EVER_RETRANS) | TCPCB_LOST);
+    uint8_t keep = TCP_SKB_CB(skb)->sacked & (tcp_is_sack(tp) ? (TCPCB_EVER_RETRANS | TCPCB_SACKED_ACKED) : TCPCB_EVER_RETRANS);
+    TCP_SKB_CB(skb)->sacked = keep;
+    if (keep & TCPCB_SACKED_ACKED) continue;
+    TCP_SKB_CB(skb)->sacked |= TCPCB_LOST;
     tp->lost_out += tcp_skb_pcount(skb);
   }
   tp->snd_cwnd = tcp_packets_in_flight(tp) + 1;
   tp->snd_cwnd_cnt = 0;
-  tp->icsk_ca_state = TCP_CA_Loss;
+  tcp_set_ca_state(tp, TCP_CA_Loss);
   tp->high_seq = tp->snd_nxt;
 }
 
@@ -148,6 +138,11 @@ static void tcp_mark_head_lost(tcp_sock* tp) {
 // kernel: tcp_fastretrans_alert(), net/ipv4/tcp_input.c (the no-SACK paths)
 bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_acked, int flag) {
   (void)prior_snd_una;
+  if (tcp_is_sack(tp)) {
+    uint32_t newly_lost;
+    tcp_sack_fastretrans_alert(tp, flag, &newly_lost);
+    return false;  // PRR's first sndcnt sends the fast retransmit (tcp_sack.h)
+  }
   const bool is_dupack = !(flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP));
   if (tp->packets_out == 0 && tp->sacked_out != 0) tp->sacked_out = 0;
   switch (tp->icsk_ca_state) {
@@ -156,7 +151,7 @@ bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_a
         // Full ACK (RFC 6582 §3.2 step 3): end the reduction at ssthresh and leave recovery.
         tp->snd_cwnd = tp->snd_ssthresh;  // kernel: tcp_end_cwnd_reduction()
         tp->sacked_out = 0;
-        tp->icsk_ca_state = TCP_CA_Open;
+        tcp_set_ca_state(tp, TCP_CA_Open);
         return false;
       }
       if (!(flag & FLAG_SND_UNA_ADVANCED)) {
@@ -170,7 +165,7 @@ bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_a
     case TCP_CA_Loss:
       // kernel: tcp_process_loss() — "Recovery is complete" once all sent in loss is acked.
       if (flag & FLAG_SND_UNA_ADVANCED) tp->sacked_out = 0;
-      if (!before(tp->snd_una, tp->high_seq)) tp->icsk_ca_state = TCP_CA_Open;
+      if (!before(tp->snd_una, tp->high_seq)) tcp_set_ca_state(tp, TCP_CA_Open);
       return false;
     default:
       if (flag & FLAG_SND_UNA_ADVANCED) tp->sacked_out = 0;  // kernel: tcp_reset_reno_sack()
@@ -179,16 +174,17 @@ bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_a
       if (tp->sacked_out + 1 > TCP_REORDERING) {
         // kernel: tcp_enter_recovery() + tcp_init_cwnd_reduction(); cwnd at ssthresh at once
         // instead of PRR (tcp_recovery.h).
-        tp->snd_ssthresh = tcp_reno_ssthresh(tp);
+        tp->prior_cwnd = tp->snd_cwnd;
+        tp->snd_ssthresh = tcp_ca_ssthresh(tp);
         tp->snd_cwnd = tp->snd_ssthresh;
         tp->snd_cwnd_cnt = 0;
         tp->high_seq = tp->snd_nxt;
-        tp->icsk_ca_state = TCP_CA_Recovery;
+        tcp_set_ca_state(tp, TCP_CA_Recovery);
         tcp_mark_head_lost(tp);
         return true;
       }
       // kernel: tcp_try_to_open() / tcp_try_keep_open()
-      tp->icsk_ca_state = (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open;
+      tcp_set_ca_state(tp, (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open);
       return false;
   }
 }

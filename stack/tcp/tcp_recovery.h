@@ -7,19 +7,23 @@
 // tcp_reno_cong_avoid(), tcp_slow_start(), tcp_cong_avoid_ai(), tcp_reno_ssthresh()
 // (net/ipv4/tcp_cong.c).
 //
-// What Linux does instead, and is not here yet:
-//  * Loss detection: Linux negotiates SACK and detects losses with RACK-TLP (RFC 8985, tcp_rack_*,
-//    tcp_recovery.c) plus a tail loss probe; here, without SACK, it is the kernel's own no-SACK
-//    ("Reno") path: duplicate ACKs counted as sacked_out, recovery at reordering (3) + 1, the head
-//    marked lost, NewReno (RFC 6582) retransmission on each partial ACK.
-//  * cwnd during recovery: Linux runs PRR (RFC 6937, tcp_cwnd_reduction()); here cwnd drops to
-//    ssthresh at once (the dupacks in sacked_out keep packets flowing, as RFC 5681's inflation).
-//  * Congestion control: Linux's default is CUBIC (tcp_cubic.c, with HyStart); here Reno, the
-//    kernel's tcp_reno_* functions. No undo (DSACK / timestamps, tcp_try_undo_*), no ECN, no F-RTO.
+// With SACK negotiated, tcp_fastretrans_alert() hands over to tcp_sack_fastretrans_alert()
+// (tcp_sack.h: scoreboard, RACK loss marking, PRR). What this file's no-SACK path does differently
+// from Linux's:
+//  * Loss detection: the kernel's own no-SACK ("Reno") path: duplicate ACKs counted as sacked_out,
+//    recovery at reordering (3) + 1, the head marked lost, NewReno (RFC 6582) retransmission on
+//    each partial ACK. No tail loss probe.
+//  * cwnd during recovery: Linux runs PRR (RFC 6937, tcp_cwnd_reduction()) for non-SACK flows too;
+//    here cwnd drops to ssthresh at once (the dupacks in sacked_out keep packets flowing, as RFC
+//    5681's inflation).
+//  * Congestion control goes through the ops table (tcp_cong.h: Reno for a tcp_sock nobody
+//    initialised, CUBIC after tcp_init_congestion_control()). No undo (DSACK / timestamps,
+//    tcp_try_undo_*), no ECN, no F-RTO.
 //  * A full ACK ends recovery at once; Linux's Reno path holds the Recovery state until an ACK
 //    above high_seq (tcp_try_undo_recovery(), RFC 2582's false-fast-retransmit guard).
-//  * tcp_enter_loss() clears every retransmission mark and marks the whole queue lost, as Linux
-//    did before RACK (4.x); retransmissions send whole skbs (no tcp_fragment() to the cwnd).
+//  * tcp_enter_loss() clears every retransmission mark and marks the whole queue lost (with SACK:
+//    all but the SACKed skbs), as Linux did before RACK (4.x); a retransmission is split only to
+//    fit the current MSS (SACK blocks take header room), not to the cwnd.
 #pragma once
 
 #include <cstdint>

@@ -1,9 +1,9 @@
 // stack/tcp/tcp_sock.h — the TCP socket state the send and receive paths read and write, and the per-skb
 // control block. Kernel counterparts: struct tcp_sock (include/linux/tcp.h), struct tcp_options_received,
 // struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h), the icsk_* fields of struct
-// inet_connection_sock; struct request_sock (include/net/request_sock.h). No SACK scoreboard,
-// urgent data or congestion-control module state yet; the state machine's fields are the last block
-// of tcp_sock (tcp_conn.h).
+// inet_connection_sock; struct request_sock (include/net/request_sock.h). No urgent data; the
+// SACK scoreboard and congestion control are a block in the middle (tcp_sack.h, tcp_cong.h), the
+// state machine's fields the last block of tcp_sock (tcp_conn.h).
 #pragma once
 
 #include <cstdint>
@@ -64,12 +64,24 @@ struct tcp_skb_cb {
   be32 daddr = 0;
 };
 
-// kernel: TCPCB_* bits of tcp_skb_cb::sacked, include/net/tcp.h (no SACK scoreboard yet: only
-// the loss and retransmission marks).
+// kernel: TCPCB_* bits of tcp_skb_cb::sacked, include/net/tcp.h
+inline constexpr uint8_t TCPCB_SACKED_ACKED = 0x01;    // SACKed by the peer (in sacked_out; tcp_sack.h)
 inline constexpr uint8_t TCPCB_SACKED_RETRANS = 0x02;  // retransmitted, not yet acked (in retrans_out)
 inline constexpr uint8_t TCPCB_LOST = 0x04;            // marked lost (in lost_out)
 inline constexpr uint8_t TCPCB_EVER_RETRANS = 0x80;    // retransmitted at least once (Karn: no RTT sample)
+inline constexpr uint8_t TCPCB_RETRANS = TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS;
 static_assert(sizeof(tcp_skb_cb) <= sizeof(sk_buff::cb));
+
+// One SACK block (RFC 2018 §3): at most 4 fit in 40 option bytes, 3 with timestamps.
+// kernel: struct tcp_sack_block, include/linux/tcp.h
+struct tcp_sack_block {
+  uint32_t start_seq = 0;
+  uint32_t end_seq = 0;
+  bool operator==(const tcp_sack_block&) const = default;
+};
+inline constexpr int TCP_NUM_SACKS = 4;  // kernel: include/linux/tcp.h
+
+struct tcp_congestion_ops;  // stack/tcp/tcp_cong.h
 
 // kernel: TCP_SKB_CB()
 inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
@@ -180,6 +192,35 @@ struct tcp_sock {
   uint32_t retrans_out = 0; // of those, retransmitted and not yet acked (TCPCB_SACKED_RETRANS)
   uint32_t sacked_out = 0;  // without SACK: the duplicate ACKs counted (kernel: tcp_add_reno_sack())
   uint32_t snd_up = 0;      // urgent pointer (urgent mode not supported yet: snd_up == snd_una)
+
+  // SACK scoreboard and congestion control (tcp_sack.h, tcp_cong.h)
+  // Receiver: the blocks our ACKs carry (kernel: tp->rx_opt.num_sacks, tp->rx_opt.dsack,
+  // tp->duplicate_sack, tp->selective_acks), most recent first.
+  uint8_t num_sacks = 0;
+  bool dsack = false;
+  tcp_sack_block duplicate_sack[1];
+  tcp_sack_block selective_acks[TCP_NUM_SACKS];
+  // Sender: reordering degree in segments and how often reordering was seen (kernel:
+  // tp->reordering, tp->reord_seen), the RACK state (kernel: tp->rack), the minimum RTT (kernel:
+  // tcp_min_rtt(); here the minimum of all samples, not a 10 s windowed filter), PRR (kernel:
+  // tp->prior_cwnd, prr_delivered, prr_out), segments delivered (kernel: tp->delivered).
+  uint32_t reordering = 3;   // kernel: sysctl_tcp_reordering
+  uint32_t reord_seen = 0;
+  struct {
+    uint64_t mstamp = 0;     // send time of the most recently sent segment (s)acked
+    uint32_t rtt_us = 0;     // its RTT
+    uint32_t end_seq = 0;    // its end_seq
+    bool advanced = false;   // mstamp moved since the last loss scan
+  } rack;
+  uint32_t min_rtt_us = ~0u;
+  uint32_t prior_cwnd = 0;
+  uint32_t prr_delivered = 0;
+  uint32_t prr_out = 0;
+  uint32_t delivered = 0;
+  // Congestion control: the ops (null: Linux's default, CUBIC) and their private state (kernel:
+  // icsk_ca_ops, icsk_ca_priv[]).
+  const tcp_congestion_ops* icsk_ca_ops = nullptr;
+  uint64_t icsk_ca_priv[13] = {};
 
   // Receive side (RFC 9293 §3.3.1).
   uint32_t rcv_nxt = 0;

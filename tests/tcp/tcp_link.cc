@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "stack/tcp/tcp_conn.h"
+#include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_mss.h"
@@ -294,6 +295,10 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
   const be32 addr_a = htonl(0xc6120001), addr_b = htonl(0xc6120002);
   setup_peer(a, &link.a(), lc.mac_b, 0, addr_a, addr_b, 40000, 5001, 1000, 0xfffff000u, 12345);
   setup_peer(b, &link.b(), lc.mac_a, 1, addr_b, addr_a, 5001, 40000, 0xfffff000u, 1000, 777);
+  for (LinkPeer* p : {a, b}) {
+    p->tp.rx_opt.sack_ok = cfg.sack;  // as the handshake would have agreed (both ends permit it)
+    if (cfg.ca != nullptr) tcp_init_congestion_control(&p->tp, cfg.ca);
+  }
   a->to_send = b->to_send = cfg.bytes_each_way;
   if (cfg.handshake) {
     // b listens on 5001 (its tp a fresh socket with b's settings), a connects from 40000.

@@ -96,6 +96,8 @@ struct TcpLinkConfig {
   // sockets reached TCP_CLOSE through done() (TIME_WAIT included). Off: two sockets set up
   // ESTABLISHED by hand, FIN by tcp_send_fin().
   bool handshake = false;
+  bool sack = false;  // both ends negotiated SACK
+  const tcp_congestion_ops* ca = nullptr;  // congestion control (null: Reno, the tcp_sock default)
 };
 
 struct TcpLinkResult {
