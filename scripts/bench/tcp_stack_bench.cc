@@ -141,6 +141,13 @@ struct Frame {
   uint8_t* payload() { return bytes + 32; }
 };
 
+// XMIT_TCP_BENCH_ITERATIONS=N: exactly N iterations per run (one run, no calibration), for counting
+// instructions under callgrind: two counts' difference is the loop's cost without the set-up.
+void fixed_iterations(benchmark::internal::Benchmark* b) {
+  if (const char* n = std::getenv("XMIT_TCP_BENCH_ITERATIONS"); n != nullptr && std::atoll(n) > 0)
+    b->Iterations(std::atoll(n));
+}
+
 void finish(benchmark::State& state, double segs, size_t news0, const Bed& bed) {
   const size_t news = testing_support::operator_new_calls() - news0;  // before the counters' own
   const double n = static_cast<double>(state.iterations());
@@ -195,7 +202,7 @@ void BM_TcpSend(benchmark::State& state) {
   // Every send was taken whole and acknowledged (sequence numbers wrap: count in 64 bits).
   finish(state, static_cast<double>(state.iterations()) * size / kMss, news0, *bed);
 }
-BENCHMARK(BM_TcpSend)->ArgName("bytes")->Arg(1448)->Arg(65536);
+BENCHMARK(BM_TcpSend)->ArgName("bytes")->Arg(1448)->Arg(65536)->Apply(fixed_iterations);
 
 // Receiver side: one in-order 1448 B segment (acking nothing new) through tcp_rcv_established(),
 // then tcp_recvmsg() of it; our ACKs (every second segment) go to the null device.
@@ -228,7 +235,7 @@ void BM_TcpReceive(benchmark::State& state) {
   state.counters["acks_per_seg"] = static_cast<double>(bed->segs_out) / segs;
   finish(state, segs, news0, *bed);
 }
-BENCHMARK(BM_TcpReceive);
+BENCHMARK(BM_TcpReceive)->Apply(fixed_iterations);
 
 // The receive row's share outside the stack: an skb from the pool, a 1480 B frame copied in and its
 // header checked (tcp_v4_check_segment), freed.
@@ -250,7 +257,7 @@ void BM_RxFrame(benchmark::State& state) {
   }
   finish(state, static_cast<double>(state.iterations()), news0, *bed);
 }
-BENCHMARK(BM_RxFrame);
+BENCHMARK(BM_RxFrame)->Apply(fixed_iterations);
 
 // The kernel: this process's own network namespace (the calling thread's; the reader thread is
 // created after and inherits it), lo at MTU 1500 without TSO/GSO. "" or why not.
