@@ -2,6 +2,10 @@
 # tcp_lib.sh writes: medians over the rounds per (path, mode, size), each xmit column with its ratio to
 # the kernel's, or "passthrough" (and why) where xmit did not carry the connection.
 #   python3 tcp_report.py stream|rr RESULTS
+# With XMIT_BENCH_RESULTS=FILE each cell is also appended to FILE as one JSON line (bench, case,
+# metric, path, value, state) for scripts/bench/summary.
+import json
+import os
 import statistics
 import sys
 
@@ -52,6 +56,10 @@ def main():
                     continue
                 v = med(p, m, s, f)
                 row += f" {fmt.format(v):>12}"
+                if os.environ.get("XMIT_BENCH_RESULTS"):
+                    with open(os.environ["XMIT_BENCH_RESULTS"], "a") as out:
+                        out.write(json.dumps({"bench": "tcp_" + what, "case": f"{label[m]}, {s} B", "metric": name,
+                                              "path": p, "value": v, "state": state(p, m, s)}) + "\n")
                 if p == "kernel":
                     continue
                 st = state(p, m, s)
