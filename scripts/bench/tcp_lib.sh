@@ -4,7 +4,7 @@
 #
 # Paths: kernel (the client as is), afxdp (LD_PRELOAD libxmit.so, XMIT_IFACE=xa, XMIT_BACKEND=afxdp),
 # verbs-sw (XMIT_BACKEND=verbs, XMIT_VERBS_DEVICE=software). A connection counts as offloaded only if
-# xmit's debug log has no "fd F: socket(...) passes through" line for the client's data socket AND
+# xmit's debug log has no "fd F: ... passes through" line for the client's data socket AND
 # namespace a's kernel sent (almost) no TCP segments during the run (/proc/net/snmp Tcp OutSegs: a
 # connection xmit carries leaves the kernel's counters alone). Otherwise the run is "passthrough": its
 # numbers are the kernel's, and the table says so instead of a ratio.
@@ -89,7 +89,9 @@ run() {
     state=kernel; why="-"
   else
     local pass backend
-    pass=$(grep -m1 -E "fd $fd: socket\(2, 0x[0-9a-f]+, [0-9]+\) passes through" "$work/xmit.log" 2>/dev/null | sed 's/.*passes through: //' || true)
+    # "fd F: socket(...) passes through: WHY" at socket(), or "fd F: no route to ... passes through"
+    # when a connect() hands it back.
+    pass=$(grep -m1 -E "fd $fd: .*passes through" "$work/xmit.log" 2>/dev/null | sed 's/^xmit\[[0-9]*\]: //' || true)
     backend=$(grep -m1 -oE "accelerating xa \(ifindex [0-9]+\) through [a-z]+" "$work/xmit.log" 2>/dev/null | awk '{print $NF}' || true)
     if [ -n "$pass" ]; then
       state=passthrough; why="xmit: \"$pass\"; a's kernel sent $((o1 - o0)) segments"
