@@ -71,11 +71,17 @@ int SkbPool::create(uint32_t nr_skbs, BufPool* heads, std::unique_ptr<SkbPool>* 
 
 SkbPool::~SkbPool() = default;
 
-sk_buff* SkbPool::alloc_struct() noexcept {
+sk_buff* SkbPool::take_struct() noexcept {
   sk_buff* skb = free_list_;
   if (skb == nullptr) return nullptr;
   free_list_ = skb->next;
   --nr_free_;
+  return skb;
+}
+
+sk_buff* SkbPool::alloc_struct() noexcept {
+  sk_buff* skb = take_struct();
+  if (skb == nullptr) return nullptr;
   // Field by field rather than `*skb = sk_buff{}`: the fragment array needs no reset.
   skb->next = skb->prev = nullptr;
   skb->head = skb->data = skb->tail = skb->end = nullptr;

@@ -82,6 +82,9 @@ class SkbPool {
   // For sk_buff.cc: an object with no head attached, and its return. Not for other callers.
   sk_buff* alloc_struct() noexcept;
   void free_struct(sk_buff* skb) noexcept;
+  // For sk_buff.cc's clone and copy, which set every field themselves: an object off the free
+  // list with its fields as the last user left them (alloc_struct() without the reset).
+  sk_buff* take_struct() noexcept;
 
  private:
   SkbPool() = default;

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
 
 namespace xmit {
 
@@ -114,17 +117,29 @@ void ref_frags(sk_buff* skb) {
   for (int i = 0; i < skb->shinfo.nr_frags; ++i) skb_frag_ref(skb, i);
 }
 
+// `*n = *skb` without the unused tail of the fragment array: the fields up to shinfo.frags, the
+// nr_frags fragments in use, owner and head_pool. A whole sk_buff is about 600 bytes, most of them
+// MAX_SKB_FRAGS fragments a TCP segment does not use; nothing reads frags[] past nr_frags.
+void copy_skb(sk_buff* n, const sk_buff* skb) {
+  constexpr size_t kFields = offsetof(sk_buff, shinfo) + offsetof(skb_shared_info, frags);
+  static_assert(std::is_trivially_copyable_v<sk_buff> && std::is_standard_layout_v<sk_buff>);
+  static_assert(offsetof(sk_buff, owner) > offsetof(sk_buff, shinfo), "owner follows the fragments");
+  std::memcpy(static_cast<void*>(n), skb, kFields);
+  std::copy_n(skb->shinfo.frags, skb->shinfo.nr_frags, n->shinfo.frags);
+  n->owner = skb->owner;
+  n->head_pool = skb->head_pool;
+}
+
 }  // namespace
 
 sk_buff* skb_clone(sk_buff* skb) noexcept {
-  sk_buff* n = skb->owner->alloc_struct();
+  // Every field is set below: no reset of the object first (take_struct()).
+  sk_buff* n = skb->owner->take_struct();
   if (n == nullptr) return nullptr;
-  SkbPool* owner = n->owner;
   // kernel: __skb_clone() — copy the header fields, share the data.
-  *n = *skb;
+  copy_skb(n, skb);
   n->next = n->prev = nullptr;
   n->users = 1;
-  n->owner = owner;
   n->sk = nullptr;  // kernel: __skb_clone() — n->destructor = NULL, n->sk = NULL
   n->destructor = nullptr;
   skb->head_pool->get(skb->head);
@@ -139,17 +154,21 @@ sk_buff* pskb_copy(sk_buff* skb) noexcept {
   uint32_t headlen = skb_headlen(skb);
   BufPool* heads = skb->owner->heads();
   if (static_cast<size_t>(headroom) + headlen > heads->buf_size()) return nullptr;
-  sk_buff* n = skb->owner->alloc_skb();
+  // alloc_skb() without its reset of the object: every field is set below (take_struct()).
+  SkbPool* owner = skb->owner;
+  sk_buff* n = owner->take_struct();
   if (n == nullptr) return nullptr;
-  uint8_t* head = n->head;
-  uint8_t* end = n->end;
-  SkbPool* owner = n->owner;
+  uint8_t* head = heads->alloc();
+  if (head == nullptr) {
+    owner->free_struct(n);
+    return nullptr;
+  }
+  uint8_t* end = head + heads->buf_size();
   // kernel: __pskb_copy_fclone() — skb_reserve(n, headroom), copy the linear data,
   // share the fragments, skb_copy_header().
-  *n = *skb;
+  copy_skb(n, skb);
   n->next = n->prev = nullptr;
   n->users = 1;
-  n->owner = owner;
   n->sk = nullptr;  // kernel: a new skb (__alloc_skb()), owned by nobody
   n->destructor = nullptr;
   n->head_pool = heads;

@@ -205,13 +205,17 @@ int tcp_fragment_rtx(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now)
   return 0;
 }
 
-// kernel: __tcp_transmit_skb() with clone_it, then tcp_v4_send_check()
-int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
+// kernel: __tcp_transmit_skb(), then tcp_v4_send_check()
+int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn xmit) {
   TCP_SKB_CB(skb)->sent_us = tp->tcp_mstamp;  // kernel: skb->skb_mstamp_ns = tp->tcp_wstamp_ns
-  // A private head (our write-queue skbs have an empty one) sharing the payload fragments: the
-  // header can be written without touching the queued original (see sk_buff.h on clones).
-  sk_buff* copy = pskb_copy(skb);
-  if (copy == nullptr) return -ENOBUFS;
+  // clone_it: a private head (our write-queue skbs have an empty one) sharing the payload
+  // fragments: the header can be written without touching the queued original (see sk_buff.h on
+  // clones).
+  sk_buff* copy = skb;
+  if (clone_it) {
+    copy = pskb_copy(skb);
+    if (copy == nullptr) return -ENOBUFS;
+  }
   const tcp_skb_cb* tcb = TCP_SKB_CB(copy);
 
   TCP_SKB_CB(copy)->saddr = tp->saddr;  // for an owner whose xmit serves many sockets
@@ -261,6 +265,10 @@ int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
     th.set_check(csum_tcpudp_magic(tp->saddr, tp->daddr, copy->len, IPPROTO_TCP, sum));
   }
   return xmit(copy);
+}
+
+int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
+  return tcp_transmit_skb_core(tp, skb, /*clone_it=*/true, xmit);
 }
 
 // kernel: tcp_event_new_data_sent() — the skb leaves the write queue for the retransmit queue.

@@ -37,6 +37,9 @@ bool tcp_snd_wnd_test(const tcp_sock* tp, const sk_buff* skb, uint32_t cur_mss);
 // side owed (tcp_event_ack_sent()). -ENOBUFS when no copy can be made.
 // kernel: __tcp_transmit_skb() (clone_it = 1) + tcp_v4_send_check()
 int tcp_transmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit);
+// The same with the kernel's clone_it: false sends `skb` itself (a segment nothing keeps, such
+// as a pure ACK) and takes it, also on failure. kernel: __tcp_transmit_skb()
+int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn xmit);
 
 // Splits a sent skb of the rtx queue after `len` bytes (the rest goes to a new skb after it with
 // the same marks) and keeps packets_out and the sacked/retrans/lost counts in step. 0 or -errno.

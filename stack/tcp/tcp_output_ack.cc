@@ -109,8 +109,8 @@ void tcp_send_ack(tcp_sock* tp, TcpXmitFn xmit) {
   tcb->tcp_flags = TCPHDR_ACK;
   tcb->tcp_gso_segs = 1;
   // "Send it off, this clears delayed acks for us." (tcp_transmit_skb() -> tcp_event_ack_sent())
-  tcp_transmit_skb(tp, buff, xmit);
-  kfree_skb(buff);
+  // Not cloned: nothing keeps a pure ACK (kernel: __tcp_transmit_skb(sk, buff, 0, ...)).
+  tcp_transmit_skb_core(tp, buff, /*clone_it=*/false, xmit);
 }
 
 // kernel: tcp_send_delayed_ack(), net/ipv4/tcp_output.c

@@ -1,0 +1,216 @@
+// scripts/bench/tcp_load.cc — the load of scripts/bench/tcp_stream and tcp_rr: plain TCP sockets that
+// know nothing of xmit. The client opens one connection and says what it wants in a 8-byte hello
+// (mode, size); the server (a thread per connection) obliges.
+//   tcp_load server PORT                          until SIGTERM; prints "ready" once listening
+//   tcp_load client ADDR PORT send SIZE SECONDS   write() SIZE bytes at a time; after SECONDS,
+//       shutdown(SHUT_WR) and wait for the server's count of bytes read:
+//       -> "fd F bytes N seconds S"   (N: bytes the server read, S: until its count arrived)
+//   tcp_load client ADDR PORT recv SIZE SECONDS   the server write()s SIZE bytes at a time; the client
+//       reads for SECONDS -> "fd F bytes N seconds S"
+//   tcp_load client ADDR PORT rr SIZE SECONDS     SIZE-byte request, SIZE-byte response, one at a time
+//       -> "fd F trans N seconds S p50_us A p99_us B"
+// TCP_NODELAY on both ends. "fd F" is the client's data socket, for the caller to find it in xmit's log.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+double mono_s() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+bool read_full(int fd, void* p, size_t n) {
+  auto* b = static_cast<uint8_t*>(p);
+  while (n > 0) {
+    ssize_t r = read(fd, b, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    b += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool write_full(int fd, const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  while (n > 0) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    b += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+void nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+struct Hello {
+  char mode;  // 's': the client sends, 'r': the client receives, 'e': echo SIZE-byte requests
+  char pad[3];
+  uint32_t size;
+};
+
+void serve(int c) {
+  nodelay(c);
+  Hello h{};
+  if (!read_full(c, &h, sizeof h) || h.size == 0 || h.size > (1u << 20)) {
+    close(c);
+    return;
+  }
+  std::vector<uint8_t> buf(std::max<uint32_t>(h.size, 65536), 'y');
+  if (h.mode == 's') {
+    uint64_t got = 0;
+    for (;;) {
+      ssize_t r = read(c, buf.data(), buf.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<uint64_t>(r);
+    }
+    write_full(c, &got, sizeof got);
+  } else if (h.mode == 'r') {
+    while (write_full(c, buf.data(), h.size)) {
+    }
+  } else if (h.mode == 'e') {
+    while (read_full(c, buf.data(), h.size) && write_full(c, buf.data(), h.size)) {
+    }
+  }
+  close(c);
+}
+
+int server(int port) {
+  signal(SIGPIPE, SIG_IGN);
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(ls, 16) != 0) {
+    std::perror("tcp_load: bind/listen");
+    return 1;
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (;;) {
+    int c = accept(ls, nullptr, nullptr);
+    if (c < 0) {
+      if (errno == EINTR) continue;
+      std::perror("tcp_load: accept");
+      return 1;
+    }
+    std::thread(serve, c).detach();
+  }
+}
+
+int client(const char* addr, int port, const char* mode, uint32_t size, double seconds) {
+  signal(SIGPIPE, SIG_IGN);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, addr, &to.sin_addr) != 1 || size == 0 || size > (1u << 20)) {
+    std::fprintf(stderr, "tcp_load: bad address or size\n");
+    return 2;
+  }
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0 || connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    std::perror("tcp_load: connect");
+    return 1;
+  }
+  nodelay(s);
+  Hello h{};
+  h.mode = std::strcmp(mode, "send") == 0 ? 's' : std::strcmp(mode, "recv") == 0 ? 'r' : 'e';
+  h.size = size;
+  if (!write_full(s, &h, sizeof h)) {
+    std::perror("tcp_load: hello");
+    return 1;
+  }
+  std::vector<uint8_t> buf(std::max<uint32_t>(size, 65536), 'x');
+  double start = mono_s(), end = start + seconds;
+  if (h.mode == 's') {
+    uint64_t put = 0;
+    do {
+      for (int i = 0; i < 16; ++i) {
+        if (!write_full(s, buf.data(), size)) {
+          std::perror("tcp_load: write");
+          return 1;
+        }
+        put += size;
+      }
+    } while (mono_s() < end);
+    shutdown(s, SHUT_WR);
+    uint64_t got = 0;
+    if (!read_full(s, &got, sizeof got)) {
+      std::perror("tcp_load: the server's count");
+      return 1;
+    }
+    double el = mono_s() - start;
+    std::printf("fd %d bytes %llu seconds %.6f written %llu\n", s, static_cast<unsigned long long>(got), el,
+                static_cast<unsigned long long>(put));
+  } else if (h.mode == 'r') {
+    uint64_t got = 0;
+    double now = start;
+    while (now < end) {
+      ssize_t r = read(s, buf.data(), buf.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        std::perror("tcp_load: read");
+        return 1;
+      }
+      got += static_cast<uint64_t>(r);
+      now = mono_s();
+    }
+    std::printf("fd %d bytes %llu seconds %.6f\n", s, static_cast<unsigned long long>(got), now - start);
+  } else {
+    std::vector<double> lat;
+    lat.reserve(1 << 20);
+    double now = start;
+    while (now < end) {
+      double t0 = now;
+      if (!write_full(s, buf.data(), size) || !read_full(s, buf.data(), size)) {
+        std::perror("tcp_load: request/response");
+        return 1;
+      }
+      now = mono_s();
+      lat.push_back(now - t0);
+    }
+    std::sort(lat.begin(), lat.end());
+    auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[static_cast<size_t>(p * (lat.size() - 1))] * 1e6; };
+    std::printf("fd %d trans %zu seconds %.6f p50_us %.1f p99_us %.1f\n", s, lat.size(), now - start, pct(0.50),
+                pct(0.99));
+  }
+  close(s);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "server") == 0) return server(std::atoi(argv[2]));
+  if (argc == 7 && std::strcmp(argv[1], "client") == 0 &&
+      (std::strcmp(argv[4], "send") == 0 || std::strcmp(argv[4], "recv") == 0 || std::strcmp(argv[4], "rr") == 0))
+    return client(argv[2], std::atoi(argv[3]), argv[4], static_cast<uint32_t>(std::atoi(argv[5])), std::atof(argv[6]));
+  std::fprintf(stderr,
+               "usage: tcp_load server PORT\n"
+               "       tcp_load client ADDR PORT send|recv|rr SIZE SECONDS\n");
+  return 2;
+}

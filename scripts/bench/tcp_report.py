@@ -1,0 +1,85 @@
+# scripts/bench/tcp_report.py — the tables of scripts/bench/tcp_stream and tcp_rr from the results file
+# tcp_lib.sh writes: medians over the rounds per (path, mode, size), each xmit column with its ratio to
+# the kernel's, or "passthrough" (and why) where xmit did not carry the connection.
+#   python3 tcp_report.py stream|rr RESULTS
+# With XMIT_BENCH_RESULTS=FILE each cell is also appended to FILE as one JSON line (bench, case,
+# metric, path, value, state) for scripts/bench/summary.
+import json
+import os
+import statistics
+import sys
+
+
+def parse(path):
+    runs = {}
+    for line in open(path):
+        f = line.split()
+        p, mode, size = f[0], f[1], int(f[2])
+        kv, i = {}, 3
+        while f[i] != "outsegs":
+            kv[f[i]] = float(f[i + 1])
+            i += 2
+        kv["outsegs"] = int(f[i + 1])
+        kv["state"] = f[i + 2]
+        kv["why"] = " ".join(f[i + 3:])
+        runs.setdefault((p, mode, size), []).append(kv)
+    return runs
+
+
+def main():
+    what, runs = sys.argv[1], parse(sys.argv[2])
+    paths = [p for p in ("kernel", "afxdp", "verbs-sw") if any(k[0] == p for k in runs)]
+    keys = sorted({(m, s) for _, m, s in runs}, key=lambda k: (k[0] != "send", k[1]))
+
+    def med(p, m, s, f):
+        return statistics.median(f(r) if callable(f) else r[f] for r in runs[(p, m, s)])
+
+    def state(p, m, s):
+        st = {r["state"] for r in runs[(p, m, s)]}
+        return "passthrough" if "passthrough" in st else st.pop()
+
+    if what == "stream":
+        metrics = [("Gbit/s", lambda r: r["bytes"] * 8 / r["seconds"] / 1e9, "{:.3f}")]
+        label = {"send": "client sends (xmit as sender)", "recv": "client receives (xmit as receiver)"}
+    else:
+        metrics = [("trans/s", lambda r: r["trans"] / r["seconds"], "{:,.0f}"),
+                   ("p50 us", "p50_us", "{:.1f}"), ("p99 us", "p99_us", "{:.1f}")]
+        label = {"rr": "request/response"}
+    head = f"{'':44} {'':8}" + "".join(f" {p:>12}" + ("" if p == "kernel" else f" {'ratio':>13}") for p in paths)
+    print(head)
+    for m, s in keys:
+        for name, f, fmt in metrics:
+            row = f"{label[m] + f', {s} B':44} {name:8}"
+            for p in paths:
+                if (p, m, s) not in runs:
+                    row += f" {'-':>12}" + ("" if p == "kernel" else f" {'':>13}")
+                    continue
+                v = med(p, m, s, f)
+                row += f" {fmt.format(v):>12}"
+                if os.environ.get("XMIT_BENCH_RESULTS"):
+                    with open(os.environ["XMIT_BENCH_RESULTS"], "a") as out:
+                        out.write(json.dumps({"bench": "tcp_" + what, "case": f"{label[m]}, {s} B", "metric": name,
+                                              "path": p, "value": v, "state": state(p, m, s)}) + "\n")
+                if p == "kernel":
+                    continue
+                st = state(p, m, s)
+                if st != "offloaded":
+                    row += f" {'passthrough':>13}"
+                elif ("kernel", m, s) in runs:
+                    k = med("kernel", m, s, f)
+                    row += f" {'x' + format(v / k, '.3f') if k else '':>13}"
+                else:
+                    row += f" {'':>13}"
+            print(row)
+    print()
+    print("ratio: xmit / kernel (latency too: below 1 is better there). passthrough: xmit did not carry the")
+    print("connection (its numbers are the kernel's again); the evidence per path, first run of each:")
+    seen = set()
+    for (p, m, s), rs in sorted(runs.items()):
+        if p == "kernel" or (p, rs[0]["why"].split(";")[0]) in seen:
+            continue
+        seen.add((p, rs[0]["why"].split(";")[0]))
+        print(f"  {p} {m} {s} B: {rs[0]['state']}: {rs[0]['why']}")
+
+
+main()
