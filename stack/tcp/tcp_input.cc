@@ -22,6 +22,34 @@ static void tcp_drop(tcp_sock* tp, sk_buff* skb, bool charged) {
   kfree_skb(skb);
 }
 
+// kernel: tcp_prune_ofo_queue() — frees out-of-order segments from the highest sequence down until
+// `need` more bytes fit in rcvbuf, stopping at `in_skb`'s sequence when one is being inserted
+// (nullptr: in-order data, which may take everything held out of order). The SACK blocks go with
+// them (tcp_sack_reset()). Returns true when something was freed. (The kernel first tries to
+// collapse the queues, tcp_collapse(); here each segment is its own skb and nothing collapses.)
+static bool tcp_prune_ofo_queue(tcp_sock* tp, const sk_buff* in_skb, uint32_t need) {
+  SkbQueue* q = &tp->out_of_order_queue;
+  bool pruned = false;
+  while (q->tail != nullptr && tp->rmem_alloc + need > tp->rcvbuf) {
+    sk_buff* last = q->tail;
+    if (in_skb != nullptr && !after(TCP_SKB_CB(last)->seq, TCP_SKB_CB(in_skb)->seq)) break;
+    skb_unlink(last, q);
+    tcp_drop(tp, last, true);
+    pruned = true;
+  }
+  if (pruned && tp->rx_opt.sack_ok) tcp_sack_reset(tp);
+  return pruned;
+}
+
+// Whether `skb` may be charged to the receive buffer: it fits in rcvbuf, or it ends inside the
+// window we offered. The kernel's offered window is a fraction of sk_rcvbuf (tcp_win_from_space()),
+// so data inside it always finds memory; here rcvbuf counts payload and the window offers all of
+// it, rounded up to the window scale, so the last in-window segment can overshoot by less than
+// one scale unit: refusing it would stall the sender until its RTO.
+static bool tcp_rmem_admits(const tcp_sock* tp, const sk_buff* skb) {
+  return tp->rmem_alloc + skb->len <= tp->rcvbuf || !after(TCP_SKB_CB(skb)->end_seq, tp->rcv_wup + tp->rcv_wnd);
+}
+
 static void tcp_queue_rcv(tcp_sock* tp, sk_buff* skb) {  // kernel: tcp_queue_rcv() (no coalescing)
   skb_queue_tail(&tp->receive_queue, skb);
   tp->rcv_nxt = TCP_SKB_CB(skb)->end_seq;  // kernel: tcp_rcv_nxt_update()
@@ -124,7 +152,9 @@ static void tcp_ofo_queue(tcp_sock* tp) {
 // held segments the new one covers are dropped; partial overlaps are kept (tcp_recvmsg() reads
 // from copied_seq whatever the skb's start).
 static void tcp_data_queue_ofo(tcp_sock* tp, sk_buff* skb) {
-  if (tp->rmem_alloc + skb->len > tp->rcvbuf) {  // tcp_try_rmem_schedule() failed (no pruning)
+  // kernel: tcp_try_rmem_schedule() -> tcp_prune_ofo_queue(sk, skb): room is made only by freeing
+  // segments above this one.
+  if (!tcp_rmem_admits(tp, skb) && (!tcp_prune_ofo_queue(tp, skb, skb->len) || !tcp_rmem_admits(tp, skb))) {
     kfree_skb(skb);
     return;
   }
@@ -197,7 +227,10 @@ void tcp_data_queue(tcp_sock* tp, sk_buff* skb) {
     }
     // queue_and_out: "Ok. In sequence. In window." (a partial packet, seq < rcv_nxt < end_seq,
     // is queued whole; tcp_recvmsg() skips its old bytes)
-    if (tp->rmem_alloc + skb->len > tp->rcvbuf && !skb_queue_empty(tp->receive_queue) && skb->len != 0) {
+    // kernel: tcp_try_rmem_schedule(): the in-order segment takes the room of what is held out of
+    // order (tcp_prune_queue() -> tcp_prune_ofo_queue()) before it is dropped.
+    if (!tcp_rmem_admits(tp, skb)) tcp_prune_ofo_queue(tp, nullptr, skb->len);
+    if (!tcp_rmem_admits(tp, skb) && !skb_queue_empty(tp->receive_queue) && skb->len != 0) {
       tp->icsk_ack.pending |= ICSK_ACK_NOW;
       inet_csk_schedule_ack(tp);
       kfree_skb(skb);
