@@ -57,12 +57,15 @@ for i in $(seq 300); do
 done
 grep -q ready "$work/server.out" || die "the server in $XMIT_NS_B did not start: $(cat "$work/server.out")"
 
-out_segs() {  # namespace a's kernel Tcp OutSegs
-  ip netns exec "$XMIT_NS_A" awk '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "OutSegs") c = i; n = 1 } else print $c }' /proc/net/snmp
+tcp_snmp() {  # tcp_snmp NS FIELD: a namespace's kernel Tcp counter
+  ip netns exec "$1" awk -v f="$2" '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == f) c = i; n = 1 } else print $c }' /proc/net/snmp
 }
+out_segs() { tcp_snmp "$XMIT_NS_A" OutSegs; }
 
 # run PATH MODE SIZE: one client run; appends "PATH MODE SIZE <client line> outsegs N state WHY" to
-# $work/results, where state is kernel, offloaded or passthrough and WHY (rest of line) the evidence.
+# $work/results, where state is kernel, offloaded or passthrough and WHY (rest of line) the evidence;
+# b_retrans: segments the kernel server in namespace b retransmitted during the run (Tcp RetransSegs:
+# what the client's side lost or dropped, and how often the peer had to recover).
 run() {
   local path=$1 mode=$2 size=$3 rc=0 o0 o1 env=()
   case "$path" in
@@ -71,6 +74,7 @@ run() {
   esac
   rm -f "$work/xmit.log"
   o0=$(out_segs)
+  r0=$(tcp_snmp "$XMIT_NS_B" RetransSegs)
   if [ "$path" = kernel ]; then
     ip netns exec "$XMIT_NS_A" timeout -k 2 $((seconds + 30)) \
       "$load" client "$XMIT_ADDR_B" "$port" "$mode" "$size" "$seconds" >"$work/client.out" 2>"$work/client.err" || rc=$?
@@ -80,6 +84,7 @@ run() {
       "$load" client "$XMIT_ADDR_B" "$port" "$mode" "$size" "$seconds" >"$work/client.out" 2>"$work/client.err" || rc=$?
   fi
   o1=$(out_segs)
+  r1=$(tcp_snmp "$XMIT_NS_B" RetransSegs)
   { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && die "$path $mode $size B: the client hung (no exit within $((seconds + 30)) s)"
   [ "$rc" = 0 ] || die "$path $mode $size B: the client failed ($rc): $(cat "$work/client.err")"
   local line fd state why
@@ -106,7 +111,7 @@ run() {
       why="$why; no 'accelerating' line: $(grep -m1 -E 'error|notice' "$work/xmit.log" 2>/dev/null | sed 's/^xmit\[[0-9]*\]: //' || true)"
     fi
   fi
-  echo "$path $mode $size $line outsegs $((o1 - o0)) $state $why" >>"$work/results"
+  echo "$path $mode $size $line b_retrans $((r1 - r0)) outsegs $((o1 - o0)) $state $why" >>"$work/results"
 }
 
 # rounds_of MODE SIZE...: every path once per size per round, the order rotating between rounds.

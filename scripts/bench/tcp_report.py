@@ -72,6 +72,12 @@ def main():
                     row += f" {'':>13}"
             print(row)
     print()
+    print("segments the kernel server (b) retransmitted, median per run (what the client's side lost or")
+    print("dropped of b's data; b sends only ACKs where the client sends):")
+    for m, s in keys:
+        cols = ", ".join(f"{p} {med(p, m, s, 'b_retrans'):.0f}" for p in paths if (p, m, s) in runs)
+        print(f"  {label[m]}, {s} B: {cols}")
+    print()
     print("ratio: xmit / kernel (latency too: below 1 is better there). passthrough: xmit did not carry the")
     print("connection (its numbers are the kernel's again); the evidence per path, first run of each:")
     seen = set()
