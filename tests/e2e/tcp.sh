@@ -3,7 +3,7 @@
 # kernel in namespace b. Every case checks the bytes (sha256) and that namespace a's kernel carried
 # none of the connection's segments (its Tcp OutSegs/InSegs move by at most the few segments of
 # the readiness probe, which runs before the counters are read).
-#   curl-get   curl downloads a file (XMIT_TCP_MB, default 50 MB) from python3 -m http.server
+#   curl-get   curl downloads a file (XMIT_TCP_MB, default 200 MB) from python3 -m http.server
 #   curl-put   curl -T uploads a file to a small python3 receiver
 #   py-server  a python3 echo server under xmit (listen/accept) answers kernel clients
 #   iperf3     iperf3 -c under xmit -> kernel iperf3 -s, then the reverse (-R): no error
@@ -13,7 +13,7 @@ case_=$1
 bed_up "tcp-$case_"
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
-MB=${XMIT_TCP_MB:-50}
+MB=${XMIT_TCP_MB:-200}
 under_xmit() { ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit-%p.log" LD_PRELOAD="$XMIT_LIB" "$@"; }
 counters() { echo "$(snmp "$XMIT_NS_A" Tcp OutSegs) $(snmp "$XMIT_NS_A" Tcp InSegs)"; }
 check_kernel_quiet() {  # check_kernel_quiet "OUT0 IN0"
