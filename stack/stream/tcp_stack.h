@@ -61,7 +61,8 @@ struct TcpMib {
 
 class TcpStack final : public NetProtocol, public TcpOps {
  public:
-  // `base` outlives the stack; the caller registers the result with base->set_tcp(). 0 or -ENOMEM.
+  // `base` is the instance; the caller registers the result with base->set_tcp(). 0 or -ENOMEM.
+  // Tear-down order: the instance first (it gives completed frames back to TCP's pools), then this.
   static int create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr<TcpStack>* out);
   ~TcpStack() override;
 

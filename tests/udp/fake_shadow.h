@@ -92,6 +92,9 @@ class FakeShadow final : public ShadowOps {
     return -ENOPROTOOPT;
   }
   int shutdown(int, int) override { return 0; }
+  // TCP's listener: the fake kernel socket listens and never has a connection of its own.
+  int listen(int, int) override { return 0; }
+  int accept(int, sockaddr*, socklen_t*, int) override { return -EAGAIN; }
   ssize_t recvmsg(int, msghdr*, int) override { return -EAGAIN; }
   // A blocking call's wait: on_wait decides (run the link, move the clock, report a signal).
   int wait(int, int dev_fd, int timeout_ms) override {
