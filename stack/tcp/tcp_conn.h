@@ -26,6 +26,10 @@ inline constexpr uint32_t TCP_FIN_TIMEOUT_S = 60; // kernel: sysctl_tcp_fin_time
 inline constexpr uint64_t TCP_TIMEWAIT_LEN_US = 60'000'000;  // kernel: TCP_TIMEWAIT_LEN (60 s)
 inline constexpr int SOMAXCONN_DEFAULT = 4096;    // kernel: net.core.somaxconn
 
+// Every segment the state machine sends (tcp_transmit_skb()'s copies, SYN-ACKs of requests,
+// resets without a socket) carries its IP addresses in TCP_SKB_CB(skb)->saddr/daddr: an owner's
+// xmit may serve many sockets (a listener answers many peers). done() may free an orphan at once:
+// no function here touches the socket after calling it.
 // What the state machine needs from whoever owns the sockets (the stack in the product, the harness in tests).
 class TcpOps {
  public:

@@ -338,6 +338,7 @@ static int tcp_rcv_state_process(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, T
 // kernel: tcp_v4_do_rcv(), net/ipv4/tcp_ipv4.c
 void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
   const uint8_t flags = TCP_SKB_CB(skb)->tcp_flags;
+  SkbPool* const pool = tp->skb_pool;  // done() may have freed an orphan by the time a reset goes
   int reset = 0;
   switch (tp->sk_state) {
     case TCP_ESTABLISHED:
@@ -353,7 +354,7 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
     case TCP_SYN_SENT:
       // The reset answers the segment, so the segment must outlive the decision.
       if (tcp_rcv_synsent_state_process(tp, skb, dst_mtu, xmit, ops) == 1) {
-        tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), tp->skb_pool, xmit);
+        tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), pool, xmit);
         kfree_skb(skb);
       }
       return;
@@ -370,7 +371,7 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
       break;
   }
   if (reset == 1) {
-    tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), tp->skb_pool, xmit);
+    tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), pool, xmit);
     kfree_skb(skb);
   }
 }

@@ -237,5 +237,43 @@ TEST(TcpConnect, RetransmittedSynStartsWithCwndOne) {
   EXPECT_EQ(c->snd_cwnd, 1u);
 }
 
+// kernel: tcp_write_timeout() on a connection: retransmits_timed_out(tcp_retries2 = 15) against
+// tcp_model_timeout(15, TCP_RTO_MIN) = (2^10 - 1) * 200 ms + 6 * 120 s = 924.6 s after the first
+// transmission of the unanswered segment; with an RTO of 200 ms the RTO timers fire at 0.2, 0.6,
+// 1.4, ... 204.6, then every 120 s; the one at 924.6 s gives ETIMEDOUT.
+TEST(TcpConnect, EstablishedGivesUpAfterRetries2) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  ASSERT_EQ(c->icsk_rto, 200'000u);  // no RTT on the in-memory wire: the minimum
+  bed.drop = [](const WireSeg&) { return true; };
+  const uint64_t t0 = bed.now;
+  ASSERT_EQ(bed.send(c, 100), 100);
+  bed.advance(1000'000'000);
+  std::vector<uint64_t> at;
+  for (const WireSeg& w : bed.log)
+    if (w.from == 0) at.push_back((w.at_us - t0) / 1000);
+  EXPECT_EQ(at, (std::vector<uint64_t>{0, 200, 600, 1400, 3000, 6200, 12600, 25400, 51000, 102200, 204600, 324600,
+                                       444600, 564600, 684600, 804600}));
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+  EXPECT_EQ(bed.h[0].done_calls, 1);
+}
+
+// TCP_USER_TIMEOUT 5000 ms: retransmits_timed_out() with that timeout, and the RTO clamped to what
+// is left of it (tcp_clamp_rto_to_user_timeout()): ETIMEDOUT 5 s after the first transmission.
+TEST(TcpConnect, UserTimeout) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  c->icsk_user_timeout = 5000;
+  bed.drop = [](const WireSeg&) { return true; };
+  const uint64_t t0 = bed.now;
+  ASSERT_EQ(bed.send(c, 100), 100);
+  bed.advance_to(t0 + 4'999'000);
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  bed.advance_to(t0 + 5'000'000);
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+}
+
 }  // namespace
 }  // namespace xmit::testing_tcp
