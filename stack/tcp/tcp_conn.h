@@ -96,6 +96,13 @@ int tcp_shutdown(tcp_sock* tp, int how, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps
 // sk_stream_min_wspace() with unacked bytes for sk_wmem_queued).
 int tcp_poll(const tcp_sock* tp);
 
+// setsockopt(SO_KEEPALIVE): kernel tcp_set_keepalive() — arms the keepalive timer (keepalive_time
+// from now) on a socket that is neither CLOSE nor LISTEN, or stops it. A connection made afterwards
+// (tcp_finish_connect(), a listener's child) arms it when established. TCP_KEEPIDLE/INTVL/CNT are
+// the tcp_sock fields; a changed TCP_KEEPIDLE applies from the next expiry (the kernel re-arms it
+// in tcp_sock_set_keepidle_locked()).
+void tcp_set_keepalive(tcp_sock* tp, bool on);
+
 // kernel: sock_error() — the pending error, cleared (SO_ERROR, or a failed read/write/connect);
 // 0 when none. Returns a positive errno.
 int tcp_sock_error(tcp_sock* tp);

@@ -126,6 +126,8 @@ static void tcp_finish_connect(tcp_sock* tp) {
   tcp_set_state(tp, TCP_ESTABLISHED);
   tp->icsk_ack.lrcvtime = tcp_jiffies32(tp);
   tcp_init_transfer(tp);
+  tp->rcv_tstamp = tcp_jiffies32(tp);
+  if (tp->sock_keepopen) sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + keepalive_time_when(tp));
 }
 
 // kernel: tcp_rcv_synsent_state_process(). Returns 1 when the caller must answer with a reset,

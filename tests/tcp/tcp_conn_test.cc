@@ -275,5 +275,41 @@ TEST(TcpConnect, UserTimeout) {
   EXPECT_EQ(c->sk_err, ETIMEDOUT);
 }
 
+// kernel: tcp_keepalive_timer(): TCP_KEEPIDLE 10 s, TCP_KEEPINTVL 2 s, TCP_KEEPCNT 3. An answering
+// peer ACKs each probe (an old sequence number: tcp_write_wakeup() -> tcp_xmit_probe_skb()) and the
+// connection lives on; a silent one gets probes at 10, 12, 14 s and a reset at 16 s -> ETIMEDOUT.
+TEST(TcpConnect, Keepalive) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  c->keepalive_time = 10;
+  c->keepalive_intvl = 2;
+  c->keepalive_probes = 3;
+  const uint64_t t0 = bed.now;
+  tcp_set_keepalive(c, true);
+  bed.advance(25'000'000);
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 4u);  // probes at 10 and 20 s, each answered
+  EXPECT_EQ(segs[0].from, 0);
+  EXPECT_EQ(segs[0].seq, c->snd_una - 1);
+  EXPECT_EQ(segs[0].payload, 0u);
+  EXPECT_EQ(segs[0].at_us - t0, 10'000'000u);
+  EXPECT_EQ(segs[1].from, 1);
+  EXPECT_EQ(segs[2].at_us - t0, 20'000'000u);
+  bed.drop = [](const WireSeg&) { return true; };
+  const uint64_t t1 = segs[3].at_us;  // the last ACK received
+  bed.advance(100'000'000);
+  std::vector<uint64_t> at;
+  std::vector<uint8_t> flags;
+  for (const WireSeg& w : bed.log) {
+    at.push_back((w.at_us - t1) / 1000);
+    flags.push_back(w.flags);
+  }
+  EXPECT_EQ(at, (std::vector<uint64_t>{10000, 12000, 14000, 16000}));
+  EXPECT_EQ(flags, (std::vector<uint8_t>{TCPHDR_ACK, TCPHDR_ACK, TCPHDR_ACK, TCPHDR_RST | TCPHDR_ACK}));
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+}
+
 }  // namespace
 }  // namespace xmit::testing_tcp
