@@ -237,6 +237,47 @@ TEST(TcpConnect, RetransmittedSynStartsWithCwndOne) {
   EXPECT_EQ(c->snd_cwnd, 1u);
 }
 
+// Simultaneous open (RFC 9293 §3.5 figure 8; tcp_rcv_synsent_state_process()'s crossed SYNs): each
+// side answers the other's SYN with its own SYN turned SYN-ACK (tcp_send_synack()), enters
+// SYN_RECV, and the peer's SYN-ACK (let through tcp_validate_incoming()'s SYN check) completes it.
+// Both ISNs are fixed by the bed's hosts (1000 and 0x7ffffff0).
+TEST(TcpConnect, SimultaneousOpen) {
+  ConnBed bed;
+  tcp_sock* a = bed.h[0].socket(40000);
+  tcp_sock* b = bed.h[1].socket(5001);
+  ASSERT_EQ(bed.connect(a, 5001), 0);
+  ASSERT_EQ(bed.connect(b, 40000), 0);
+  bed.tick();
+  auto to_b = std::move(bed.wire[1].front());
+  bed.wire[1].pop_front();
+  auto to_a = std::move(bed.wire[0].front());
+  bed.wire[0].pop_front();
+  bed.deliver(1, to_b);
+  bed.deliver(0, to_a);
+  EXPECT_EQ(a->sk_state, TCP_SYN_RECV);
+  EXPECT_EQ(b->sk_state, TCP_SYN_RECV);
+  bed.run();
+  EXPECT_EQ(a->sk_state, TCP_ESTABLISHED);
+  EXPECT_EQ(b->sk_state, TCP_ESTABLISHED);
+  auto segs = bed.take();
+  // Then each side ACKs the SYN-ACK's SYN as an old segment (tcp_data_queue(): "A retransmit, 2nd
+  // most common case.  Force an immediate ack.").
+  ASSERT_EQ(segs.size(), 6u);
+  EXPECT_EQ(segs[4].flags, kAck);
+  EXPECT_EQ(segs[5].flags, kAck);
+  EXPECT_EQ(segs[2].flags, kSynAck);
+  EXPECT_EQ(segs[2].seq, 0x7ffffff0u);  // b's ISN again
+  EXPECT_EQ(segs[2].ack, 1001u);
+  EXPECT_EQ(segs[3].flags, kSynAck);
+  EXPECT_EQ(segs[3].seq, 1000u);
+  EXPECT_EQ(a->snd_una, 1001u);
+  EXPECT_EQ(b->rcv_nxt, 1001u);
+  EXPECT_EQ(a->mss_cache, 1448u);
+  EXPECT_EQ(bed.send(a, 2000), 2000);
+  bed.run();
+  EXPECT_EQ(bed.recv(b, 4000), 2000);
+}
+
 // kernel: tcp_write_timeout() on a connection: retransmits_timed_out(tcp_retries2 = 15) against
 // tcp_model_timeout(15, TCP_RTO_MIN) = (2^10 - 1) * 200 ms + 6 * 120 s = 924.6 s after the first
 // transmission of the unanswered segment; with an RTO of 200 ms the RTO timers fire at 0.2, 0.6,
