@@ -1,6 +1,8 @@
 // stack/tcp/tcp_ack.cc — ACK processing. Kernel counterparts in tcp_ack.h.
 #include "stack/tcp/tcp_ack.h"
 
+#include "stack/tcp/tcp_output_ack.h"
+
 #include <algorithm>
 #include <cerrno>
 
@@ -251,6 +253,10 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
   if (before(ack, prior_snd_una)) return 0;
   // "If the ack includes data we haven't sent yet, discard this segment (RFC793 Section 3.9)."
   if (after(ack, tp->snd_nxt)) return -1;
+  // "We passed data and got it acked, remove any soft error log. Something worked..."
+  tp->sk_err_soft = 0;
+  tp->icsk_probes_out = 0;
+  tp->rcv_tstamp = tcp_jiffies32(tp);
   if (after(ack, prior_snd_una)) {
     flag |= FLAG_SND_UNA_ADVANCED;
     tp->icsk_retransmits = 0;

@@ -87,6 +87,17 @@ int tcp_poll(const tcp_sock* tp) {
   return mask;
 }
 
+// kernel: tcp_set_keepalive(), net/ipv4/tcp_timer.c
+void tcp_set_keepalive(tcp_sock* tp, bool on) {
+  tp->sock_keepopen = on;
+  if (TCPF(tp->sk_state) & (TCPF(TCP_CLOSE) | TCPF(TCP_LISTEN))) return;
+  if (on && !tp->sk_timer.pending) {
+    sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + keepalive_time_when(tp));
+  } else if (!on && !(tp->sk_state == TCP_FIN_WAIT2 && tp->sock_dead)) {
+    sk_stop_timer(&tp->sk_timer);
+  }
+}
+
 // kernel: sock_error(), include/net/sock.h
 int tcp_sock_error(tcp_sock* tp) {
   int err = tp->sk_err;

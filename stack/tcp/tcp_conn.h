@@ -26,6 +26,10 @@ inline constexpr uint32_t TCP_FIN_TIMEOUT_S = 60; // kernel: sysctl_tcp_fin_time
 inline constexpr uint64_t TCP_TIMEWAIT_LEN_US = 60'000'000;  // kernel: TCP_TIMEWAIT_LEN (60 s)
 inline constexpr int SOMAXCONN_DEFAULT = 4096;    // kernel: net.core.somaxconn
 
+// Every segment the state machine sends (tcp_transmit_skb()'s copies, SYN-ACKs of requests,
+// resets without a socket) carries its IP addresses in TCP_SKB_CB(skb)->saddr/daddr: an owner's
+// xmit may serve many sockets (a listener answers many peers). done() may free an orphan at once:
+// no function here touches the socket after calling it.
 // What the state machine needs from whoever owns the sockets (the stack in the product, the harness in tests).
 class TcpOps {
  public:
@@ -91,6 +95,13 @@ int tcp_shutdown(tcp_sock* tp, int how, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps
 // else sndbuf - (write_seq - snd_una) >= (write_seq - snd_una) / 2 (sk_stream_wspace() >=
 // sk_stream_min_wspace() with unacked bytes for sk_wmem_queued).
 int tcp_poll(const tcp_sock* tp);
+
+// setsockopt(SO_KEEPALIVE): kernel tcp_set_keepalive() — arms the keepalive timer (keepalive_time
+// from now) on a socket that is neither CLOSE nor LISTEN, or stops it. A connection made afterwards
+// (tcp_finish_connect(), a listener's child) arms it when established. TCP_KEEPIDLE/INTVL/CNT are
+// the tcp_sock fields; a changed TCP_KEEPIDLE applies from the next expiry (the kernel re-arms it
+// in tcp_sock_set_keepidle_locked()).
+void tcp_set_keepalive(tcp_sock* tp, bool on);
 
 // kernel: sock_error() — the pending error, cleared (SO_ERROR, or a failed read/write/connect);
 // 0 when none. Returns a positive errno.

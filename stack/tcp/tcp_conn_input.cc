@@ -3,9 +3,8 @@
 // Kernel counterparts: tcp_v4_do_rcv() (net/ipv4/tcp_ipv4.c), tcp_rcv_state_process(),
 // tcp_rcv_synsent_state_process(), tcp_validate_incoming(), tcp_reset(), tcp_finish_connect(),
 // tcp_init_transfer(), tcp_send_challenge_ack() (net/ipv4/tcp_input.c), tcp_timewait_state_process()
-// (net/ipv4/tcp_minisocks.c). Simplified: no simultaneous open (a SYN without ACK in SYN_SENT is
-// dropped), no TIME_WAIT reuse by a new SYN (dropped), challenge ACKs rate-limited per socket only
-// (no global tcp_challenge_ack_limit), no urgent data.
+// (net/ipv4/tcp_minisocks.c). Simplified: no TIME_WAIT reuse by a new SYN (dropped), challenge ACKs
+// rate-limited per socket only (no global tcp_challenge_ack_limit), no urgent data, no ECN.
 #include <algorithm>
 
 #include "stack/tcp/tcp_ack.h"
@@ -112,8 +111,11 @@ static bool tcp_validate_incoming(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, Tc
     }
     return false;
   }
-  // "step 4: Check for a SYN — RFC 5961 4.2 : Send a challenge ack"
-  if (flags & TCPHDR_SYN) {
+  // "step 4: Check for a SYN — RFC 5961 4.2 : Send a challenge ack" — except the peer's SYN-ACK
+  // of a simultaneous open, which completes it.
+  const bool crossed_synack = tp->sk_state == TCP_SYN_RECV && (flags & TCPHDR_ACK) && tcb->seq + 1 == tcb->end_seq &&
+                              tcb->seq + 1 == tp->rcv_nxt && tcb->ack_seq == tp->snd_nxt;
+  if ((flags & TCPHDR_SYN) && !crossed_synack) {
     tcp_send_challenge_ack(tp, xmit);
     kfree_skb(skb);
     return false;
@@ -126,6 +128,8 @@ static void tcp_finish_connect(tcp_sock* tp) {
   tcp_set_state(tp, TCP_ESTABLISHED);
   tp->icsk_ack.lrcvtime = tcp_jiffies32(tp);
   tcp_init_transfer(tp);
+  tp->rcv_tstamp = tcp_jiffies32(tp);
+  if (tp->sock_keepopen) sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + keepalive_time_when(tp));
 }
 
 // kernel: tcp_rcv_synsent_state_process(). Returns 1 when the caller must answer with a reset,
@@ -196,7 +200,44 @@ static int tcp_rcv_synsent_state_process(tcp_sock* tp, sk_buff* skb, uint32_t ds
     if (tcp_send_head(tp) != nullptr) tcp_push_pending_frames(tp, tcp_current_mss(tp, dst_mtu), tp->nonagle, xmit);
     return 0;
   }
-  // "No ACK in the segment": a RST is dropped; a SYN would be a simultaneous open (not supported).
+  // "No ACK in the segment"
+  if (flags & TCPHDR_RST) {
+    undo();
+    kfree_skb(skb);
+    return 0;
+  }
+  if (tp->ts_recent_stamp != 0 && tp->rx_opt.saw_tstamp && !tcp_paws_check(tp, 0)) {  // "PAWS check."
+    undo();
+    kfree_skb(skb);
+    return 0;
+  }
+  if (flags & TCPHDR_SYN) {
+    // "We see SYN without ACK. It is attempt of simultaneous connect with crossed SYNs."
+    tcp_set_state(tp, TCP_SYN_RECV);
+    if (tp->rx_opt.saw_tstamp) {
+      tp->rx_opt.tstamp_ok = true;
+      tp->rx_opt.ts_recent = tp->rx_opt.rcv_tsval;  // tcp_store_ts_recent()
+      tp->ts_recent_stamp = static_cast<uint32_t>(tp->tcp_mstamp / 1000000);
+      tp->tcp_header_len = 20 + TCPOLEN_TSTAMP_ALIGNED;
+    } else {
+      tp->tcp_header_len = 20;
+    }
+    tp->rcv_nxt = tp->copied_seq = tp->rcv_wup = tcb->seq + 1;
+    // "RFC1323: The window in SYN & SYN/ACK segments is never scaled."
+    tp->snd_wnd = load_be16(skb->data + 14);
+    tp->snd_wl1 = tcb->seq;
+    tp->max_window = tp->snd_wnd;
+    tcp_sync_mss(tp, tp->pmtu_cookie != 0 ? tp->pmtu_cookie : dst_mtu);
+    tcp_initialize_rcv_mss(tp);
+    // tcp_send_synack(): the SYN in the retransmit queue becomes a SYN-ACK.
+    if (sk_buff* syn = tp->rtx_queue.head; syn != nullptr && (TCP_SKB_CB(syn)->tcp_flags & TCPHDR_SYN)) {
+      TCP_SKB_CB(syn)->tcp_flags |= TCPHDR_ACK;
+      tcp_transmit_skb(tp, syn, xmit);
+    }
+    kfree_skb(skb);
+    return 0;
+  }
+  // "fifth, if neither of the SYN or RST bits is set then drop the segment and return."
   undo();
   kfree_skb(skb);
   return 0;
@@ -338,6 +379,7 @@ static int tcp_rcv_state_process(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, T
 // kernel: tcp_v4_do_rcv(), net/ipv4/tcp_ipv4.c
 void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
   const uint8_t flags = TCP_SKB_CB(skb)->tcp_flags;
+  SkbPool* const pool = tp->skb_pool;  // done() may have freed an orphan by the time a reset goes
   int reset = 0;
   switch (tp->sk_state) {
     case TCP_ESTABLISHED:
@@ -353,7 +395,7 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
     case TCP_SYN_SENT:
       // The reset answers the segment, so the segment must outlive the decision.
       if (tcp_rcv_synsent_state_process(tp, skb, dst_mtu, xmit, ops) == 1) {
-        tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), tp->skb_pool, xmit);
+        tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), pool, xmit);
         kfree_skb(skb);
       }
       return;
@@ -370,7 +412,7 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
       break;
   }
   if (reset == 1) {
-    tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), tp->skb_pool, xmit);
+    tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), pool, xmit);
     kfree_skb(skb);
   }
 }

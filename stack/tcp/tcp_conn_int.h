@@ -39,6 +39,10 @@ void tcp_time_wait(tcp_sock* tp);
 // kernel: tcp_init_transfer() — the congestion window to start with (1 after a retransmitted
 // SYN or SYN-ACK, else 10), ssthresh unlimited.
 void tcp_init_transfer(tcp_sock* tp);
+// kernel: keepalive_time_when() — microseconds.
+inline uint64_t keepalive_time_when(const tcp_sock* tp) {
+  return uint64_t{tp->keepalive_time != 0 ? tp->keepalive_time : 7200u} * 1000000;
+}
 // kernel: tcp_fin_time() — how long an orphan waits in FIN_WAIT2, microseconds.
 uint64_t tcp_fin_time(const tcp_sock* tp);
 

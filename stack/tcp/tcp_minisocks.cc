@@ -134,6 +134,10 @@ static tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_
   c->linger2 = listener->linger2;
   c->icsk_syn_retries = listener->icsk_syn_retries;
   c->icsk_user_timeout = listener->icsk_user_timeout;
+  c->sock_keepopen = listener->sock_keepopen;
+  c->keepalive_time = listener->keepalive_time;
+  c->keepalive_intvl = listener->keepalive_intvl;
+  c->keepalive_probes = listener->keepalive_probes;
   c->gso_max_size = listener->gso_max_size;
   c->gso_max_segs = listener->gso_max_segs;
   c->hw_csum = listener->hw_csum;
@@ -178,6 +182,8 @@ static tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_
   c->tsoffset = req.ts_off;
   c->rx_opt.mss_clamp = req.mss;
   c->icsk_rto = TCP_TIMEOUT_INIT_US;
+  c->rcv_tstamp = tcp_jiffies32(c);
+  if (c->sock_keepopen) sk_reset_timer(&c->sk_timer, c->tcp_mstamp + keepalive_time_when(c));
   // tcp_v4_syn_recv_sock(): the route's MSS
   tcp_sync_mss(c, dst_mtu);
   c->advmss = tcp_route_advmss(c, dst_mtu);

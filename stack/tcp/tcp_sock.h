@@ -311,7 +311,12 @@ struct tcp_sock {
   uint32_t total_rto = 0;      // RTO expirations (kernel: tp->total_rto)
   uint32_t last_oow_ack_time = 0;  // ms, last challenge/out-of-window ACK (tcp_oow_rate_limited)
   uint32_t sndbuf = 0;     // SO_SNDBUF for tcp_poll()'s POLLOUT stand-in; 0: always writeable
-  tcp_timer sk_timer;      // FIN_WAIT2 timeout of an orphan; kernel: keepalive_timer's FIN_WAIT2 role
+  tcp_timer sk_timer;      // keepalive, or an orphan's FIN_WAIT2 timeout (kernel: icsk_keepalive_timer)
+  bool sock_keepopen = false;    // SO_KEEPALIVE (kernel: SOCK_KEEPOPEN)
+  uint32_t keepalive_time = 0;   // TCP_KEEPIDLE, s; 0: sysctl_tcp_keepalive_time (7200)
+  uint32_t keepalive_intvl = 0;  // TCP_KEEPINTVL, s; 0: sysctl_tcp_keepalive_intvl (75)
+  uint8_t keepalive_probes = 0;  // TCP_KEEPCNT; 0: sysctl_tcp_keepalive_probes (9)
+  uint32_t rcv_tstamp = 0;       // ms, when the last ACK came (kernel: tp->rcv_tstamp)
   tcp_timer tw_timer;      // TIME_WAIT (TCP_TIMEWAIT_LEN) — the socket itself stays, no timewait sock
   // Listener (kernel: inet_csk(sk)->icsk_accept_queue, sk_max_ack_backlog, sk_ack_backlog).
   int sk_max_ack_backlog = 0;

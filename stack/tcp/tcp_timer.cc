@@ -156,6 +156,40 @@ static void tcp_probe_timer(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + timeout);
 }
 
+// kernel: tcp_keepalive_timer(), net/ipv4/tcp_timer.c — true when it ended the connection.
+static bool tcp_keepalive_timer(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
+  if (!tp->sock_keepopen || (TCPF(tp->sk_state) & (TCPF(TCP_CLOSE) | TCPF(TCP_SYN_SENT)))) return false;
+  const uint64_t when = keepalive_time_when(tp);
+  uint64_t next;
+  if (tp->packets_out != 0 || !tcp_write_queue_empty(tp)) {
+    next = when;  // "It is alive without keepalive 8)"
+  } else {
+    // keepalive_time_elapsed(): since the last data or ACK received
+    const uint32_t now = tcp_jiffies32(tp);
+    const uint64_t elapsed = uint64_t{std::min(now - tp->icsk_ack.lrcvtime, now - tp->rcv_tstamp)} * 1000;
+    if (elapsed >= when) {
+      const uint32_t probes = tp->keepalive_probes != 0 ? tp->keepalive_probes : 9;
+      const uint64_t user_timeout = uint64_t{tp->icsk_user_timeout} * 1000;
+      if ((user_timeout != 0 && elapsed >= user_timeout && tp->icsk_probes_out > 0) ||
+          (user_timeout == 0 && tp->icsk_probes_out >= probes)) {
+        tcp_send_active_reset(tp, xmit);
+        tcp_write_err(tp, ops);
+        return true;
+      }
+      if (tcp_write_wakeup(tp, xmit) <= 0) {
+        tp->icsk_probes_out++;
+        next = uint64_t{tp->keepalive_intvl != 0 ? tp->keepalive_intvl : 75u} * 1000000;  // keepalive_intvl_when()
+      } else {
+        next = 500000;  // TCP_RESOURCE_PROBE_INTERVAL: "If keepalive was lost due to local congestion, try harder."
+      }
+    } else {
+      next = when - elapsed;  // "It is tp->rcv_tstamp + keepalive_time_when(tp)"
+    }
+  }
+  sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + next);
+  return false;
+}
+
 // kernel: tcp_delack_timer() and tcp_write_timer_handler() for ICSK_TIME_RETRANS / ICSK_TIME_PROBE0
 void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   if (tp->sk_state == TCP_LISTEN) {
@@ -172,12 +206,13 @@ void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   }
   tcp_timer* k = &tp->sk_timer;
   if (k->pending && k->expires <= tp->tcp_mstamp) {
-    // kernel: the FIN_WAIT2 timewait sock's timer (tcp_fin_time()) — the orphan is dropped quietly.
     k->pending = false;
     if (tp->sk_state == TCP_FIN_WAIT2 && tp->sock_dead) {
+      // kernel: the FIN_WAIT2 timewait sock's timer (tcp_fin_time()) — the orphan goes quietly.
       tcp_done(tp, ops);
       return;
     }
+    if (tcp_keepalive_timer(tp, xmit, ops)) return;
   }
   tcp_timer* d = &tp->icsk_delack_timer;
   if (d->pending && d->expires <= tp->tcp_mstamp) {

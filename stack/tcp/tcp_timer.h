@@ -4,8 +4,8 @@
 // tcp_send_probe0(), tcp_write_wakeup(), tcp_xmit_probe_skb() (net/ipv4/tcp_output.c).
 // Connection timers: SYN retransmission (tcp_syn_linear_timeouts then backoff) and ETIMEDOUT after
 // tcp_syn_retries / tcp_retries2 / TCP_USER_TIMEOUT (tcp_write_timeout()), the zero-window probe
-// abort, an orphan's FIN_WAIT2 timeout, TIME_WAIT's end; a listener's SYN-ACK retransmissions.
-// Simplified relative to Linux: no keepalive, no TLP/RACK reorder timers, no thin-stream linear
+// abort, keepalive probes and their ETIMEDOUT (with a reset), an orphan's FIN_WAIT2 timeout,
+// TIME_WAIT's end; a listener's SYN-ACK retransmissions. Simplified relative to Linux: no TLP/RACK reorder timers, no thin-stream linear
 // timeouts, no pacing timer, no MTU black-hole probing.
 #pragma once
 

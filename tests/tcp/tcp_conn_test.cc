@@ -237,5 +237,120 @@ TEST(TcpConnect, RetransmittedSynStartsWithCwndOne) {
   EXPECT_EQ(c->snd_cwnd, 1u);
 }
 
+// Simultaneous open (RFC 9293 §3.5 figure 8; tcp_rcv_synsent_state_process()'s crossed SYNs): each
+// side answers the other's SYN with its own SYN turned SYN-ACK (tcp_send_synack()), enters
+// SYN_RECV, and the peer's SYN-ACK (let through tcp_validate_incoming()'s SYN check) completes it.
+// Both ISNs are fixed by the bed's hosts (1000 and 0x7ffffff0).
+TEST(TcpConnect, SimultaneousOpen) {
+  ConnBed bed;
+  tcp_sock* a = bed.h[0].socket(40000);
+  tcp_sock* b = bed.h[1].socket(5001);
+  ASSERT_EQ(bed.connect(a, 5001), 0);
+  ASSERT_EQ(bed.connect(b, 40000), 0);
+  bed.tick();
+  auto to_b = std::move(bed.wire[1].front());
+  bed.wire[1].pop_front();
+  auto to_a = std::move(bed.wire[0].front());
+  bed.wire[0].pop_front();
+  bed.deliver(1, to_b);
+  bed.deliver(0, to_a);
+  EXPECT_EQ(a->sk_state, TCP_SYN_RECV);
+  EXPECT_EQ(b->sk_state, TCP_SYN_RECV);
+  bed.run();
+  EXPECT_EQ(a->sk_state, TCP_ESTABLISHED);
+  EXPECT_EQ(b->sk_state, TCP_ESTABLISHED);
+  auto segs = bed.take();
+  // Then each side ACKs the SYN-ACK's SYN as an old segment (tcp_data_queue(): "A retransmit, 2nd
+  // most common case.  Force an immediate ack.").
+  ASSERT_EQ(segs.size(), 6u);
+  EXPECT_EQ(segs[4].flags, kAck);
+  EXPECT_EQ(segs[5].flags, kAck);
+  EXPECT_EQ(segs[2].flags, kSynAck);
+  EXPECT_EQ(segs[2].seq, 0x7ffffff0u);  // b's ISN again
+  EXPECT_EQ(segs[2].ack, 1001u);
+  EXPECT_EQ(segs[3].flags, kSynAck);
+  EXPECT_EQ(segs[3].seq, 1000u);
+  EXPECT_EQ(a->snd_una, 1001u);
+  EXPECT_EQ(b->rcv_nxt, 1001u);
+  EXPECT_EQ(a->mss_cache, 1448u);
+  EXPECT_EQ(bed.send(a, 2000), 2000);
+  bed.run();
+  EXPECT_EQ(bed.recv(b, 4000), 2000);
+}
+
+// kernel: tcp_write_timeout() on a connection: retransmits_timed_out(tcp_retries2 = 15) against
+// tcp_model_timeout(15, TCP_RTO_MIN) = (2^10 - 1) * 200 ms + 6 * 120 s = 924.6 s after the first
+// transmission of the unanswered segment; with an RTO of 200 ms the RTO timers fire at 0.2, 0.6,
+// 1.4, ... 204.6, then every 120 s; the one at 924.6 s gives ETIMEDOUT.
+TEST(TcpConnect, EstablishedGivesUpAfterRetries2) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  ASSERT_EQ(c->icsk_rto, 200'000u);  // no RTT on the in-memory wire: the minimum
+  bed.drop = [](const WireSeg&) { return true; };
+  const uint64_t t0 = bed.now;
+  ASSERT_EQ(bed.send(c, 100), 100);
+  bed.advance(1000'000'000);
+  std::vector<uint64_t> at;
+  for (const WireSeg& w : bed.log)
+    if (w.from == 0) at.push_back((w.at_us - t0) / 1000);
+  EXPECT_EQ(at, (std::vector<uint64_t>{0, 200, 600, 1400, 3000, 6200, 12600, 25400, 51000, 102200, 204600, 324600,
+                                       444600, 564600, 684600, 804600}));
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+  EXPECT_EQ(bed.h[0].done_calls, 1);
+}
+
+// TCP_USER_TIMEOUT 5000 ms: retransmits_timed_out() with that timeout, and the RTO clamped to what
+// is left of it (tcp_clamp_rto_to_user_timeout()): ETIMEDOUT 5 s after the first transmission.
+TEST(TcpConnect, UserTimeout) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  c->icsk_user_timeout = 5000;
+  bed.drop = [](const WireSeg&) { return true; };
+  const uint64_t t0 = bed.now;
+  ASSERT_EQ(bed.send(c, 100), 100);
+  bed.advance_to(t0 + 4'999'000);
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  bed.advance_to(t0 + 5'000'000);
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+}
+
+// kernel: tcp_keepalive_timer(): TCP_KEEPIDLE 10 s, TCP_KEEPINTVL 2 s, TCP_KEEPCNT 3. An answering
+// peer ACKs each probe (an old sequence number: tcp_write_wakeup() -> tcp_xmit_probe_skb()) and the
+// connection lives on; a silent one gets probes at 10, 12, 14 s and a reset at 16 s -> ETIMEDOUT.
+TEST(TcpConnect, Keepalive) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  c->keepalive_time = 10;
+  c->keepalive_intvl = 2;
+  c->keepalive_probes = 3;
+  const uint64_t t0 = bed.now;
+  tcp_set_keepalive(c, true);
+  bed.advance(25'000'000);
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 4u);  // probes at 10 and 20 s, each answered
+  EXPECT_EQ(segs[0].from, 0);
+  EXPECT_EQ(segs[0].seq, c->snd_una - 1);
+  EXPECT_EQ(segs[0].payload, 0u);
+  EXPECT_EQ(segs[0].at_us - t0, 10'000'000u);
+  EXPECT_EQ(segs[1].from, 1);
+  EXPECT_EQ(segs[2].at_us - t0, 20'000'000u);
+  bed.drop = [](const WireSeg&) { return true; };
+  const uint64_t t1 = segs[3].at_us;  // the last ACK received
+  bed.advance(100'000'000);
+  std::vector<uint64_t> at;
+  std::vector<uint8_t> flags;
+  for (const WireSeg& w : bed.log) {
+    at.push_back((w.at_us - t1) / 1000);
+    flags.push_back(w.flags);
+  }
+  EXPECT_EQ(at, (std::vector<uint64_t>{10000, 12000, 14000, 16000}));
+  EXPECT_EQ(flags, (std::vector<uint8_t>{TCPHDR_ACK, TCPHDR_ACK, TCPHDR_ACK, TCPHDR_RST | TCPHDR_ACK}));
+  EXPECT_EQ(c->sk_state, TCP_CLOSE);
+  EXPECT_EQ(c->sk_err, ETIMEDOUT);
+}
+
 }  // namespace
 }  // namespace xmit::testing_tcp
