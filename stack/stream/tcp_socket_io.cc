@@ -306,6 +306,13 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case TCP_USER_TIMEOUT: tp->icsk_user_timeout = static_cast<uint32_t>(v); break;
       case TCP_SYNCNT: tp->icsk_syn_retries = static_cast<uint8_t>(v); break;
       case TCP_LINGER2: tp->linger2 = v; break;
+      // kernel: tcp_sock_set_keepidle_locked(): a new idle time re-arms a running keepalive timer.
+      case TCP_KEEPIDLE:
+        tp->keepalive_time = static_cast<uint32_t>(v);
+        if (tp->sock_keepopen) tcp_set_keepalive(tp, true);
+        break;
+      case TCP_KEEPINTVL: tp->keepalive_intvl = static_cast<uint32_t>(v); break;
+      case TCP_KEEPCNT: tp->keepalive_probes = static_cast<uint8_t>(v); break;
       default: break;
     }
     stack_->base().dev().flush_tx();
@@ -342,6 +349,10 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
         tp->linger = l.l_onoff ? l.l_linger : -1;
         break;
       }
+      case SO_KEEPALIVE:
+        tp->tcp_mstamp = stack_->now_us();
+        tcp_set_keepalive(tp, v != 0);
+        break;
       case SO_MARK: c->inet.sk_mark = static_cast<uint32_t>(v); c->dst.reset(); break;
       case SO_PRIORITY: c->inet.sk_priority = static_cast<uint32_t>(v); break;
       default: break;
