@@ -60,9 +60,11 @@ inline constexpr int FLAG_LOST_RETRANS = 0x80;  // "This ACK marks some retransm
 // The SACK option of `ack_skb` (a received segment at its TCP header, the option's offset in
 // TCP_SKB_CB()->sacked as tcp_rcv_established() records it): validated blocks tag the
 // rtx queue's skbs TCPCB_SACKED_ACKED (sacked_out, clearing LOST / SACKED_RETRANS), advance RACK
-// and record reordering. `*newly_sacked` gets the segments newly SACKed. Returns FLAG_* bits.
+// and record reordering. `*newly_sacked` gets the segments newly SACKed, `*sack_rtt_us` the RTT of
+// the oldest newly SACKed never-retransmitted one (-1: none). Returns FLAG_* bits.
 // kernel: tcp_sacktag_write_queue()
-int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked);
+int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked,
+                            long* sack_rtt_us);
 
 // The recovery state machine with SACK (tcp_recovery.cc's tcp_fastretrans_alert() calls it when
 // sack_ok): RACK loss marking, recovery entered when something is lost (tcp_time_to_recover()),
