@@ -73,7 +73,8 @@ void tcp_xmit_retransmit_queue(tcp_sock* tp, TcpXmitFn xmit) {
     uint8_t sacked = TCP_SKB_CB(skb)->sacked;
     if (!(sacked & TCPCB_LOST) || (sacked & TCPCB_SACKED_RETRANS)) continue;
     if (tcp_retransmit_skb(tp, skb, xmit) != 0) break;
-    if (skb == tp->rtx_queue.head) tcp_rearm_rto(tp);  // kernel: "if (skb == rtx_head ...) tcp_reset_xmit_timer(...)"
+    // kernel: "if (skb == rtx_head && icsk->icsk_pending != ICSK_TIME_REO_TIMEOUT) rearm_timer = true"
+    if (skb == tp->rtx_queue.head && tp->icsk_pending != ICSK_TIME_REO_TIMEOUT) tcp_rearm_rto(tp);
   }
 }
 

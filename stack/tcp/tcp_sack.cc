@@ -9,6 +9,7 @@
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_rack.h"
+#include "stack/tcp/tcp_recovery.h"
 
 namespace xmit {
 
@@ -287,6 +288,23 @@ void tcp_sack_fastretrans_alert(tcp_sock* tp, int flag, uint32_t* newly_lost) {
       tcp_set_ca_state(tp, TCP_CA_Recovery);
       return;
   }
+}
+
+// kernel: tcp_rack_reo_timeout(), net/ipv4/tcp_recovery.c
+void tcp_rack_reo_timeout(tcp_sock* tp, TcpXmitFn xmit) {
+  const uint32_t prior_inflight = tcp_packets_in_flight(tp);
+  uint32_t timeout;
+  bool lost_retrans;
+  uint32_t lost = tcp_rack_detect_loss(tp, &timeout, &lost_retrans);
+  if (prior_inflight != tcp_packets_in_flight(tp)) {
+    if (tp->icsk_ca_state != TCP_CA_Recovery) {
+      tcp_init_cwnd_reduction(tp);  // kernel: tcp_enter_recovery()
+      tcp_set_ca_state(tp, TCP_CA_Recovery);
+      tcp_cwnd_reduction(tp, 1, lost, 0);
+    }
+    tcp_xmit_retransmit_queue(tp, xmit);
+  }
+  if (tp->icsk_pending != ICSK_TIME_RETRANS) tcp_rearm_rto(tp);
 }
 
 }  // namespace xmit

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 
+#include "stack/tcp/tcp_output.h"
 #include "stack/tcp/tcp_sock.h"
 
 namespace xmit {
@@ -72,6 +73,11 @@ int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior
 // marked lost on this ACK. Retransmission itself is tcp_xmit_retransmit_queue() under PRR's cwnd.
 // kernel: tcp_fastretrans_alert() (the SACK paths, without undo)
 void tcp_sack_fastretrans_alert(tcp_sock* tp, int flag, uint32_t* newly_lost);
+
+// The reordering timer expired: whatever RACK now finds lost is marked, recovery entered if not
+// in it already (with one PRR step), the lost segments retransmitted, the RTO re-armed.
+// kernel: tcp_rack_reo_timeout() (net/ipv4/tcp_recovery.c)
+void tcp_rack_reo_timeout(tcp_sock* tp, TcpXmitFn xmit);
 
 // kernel: tcp_in_cwnd_reduction()
 inline bool tcp_in_cwnd_reduction(const tcp_sock* tp) {

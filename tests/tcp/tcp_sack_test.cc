@@ -15,6 +15,7 @@
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_cubic.h"
 #include "stack/tcp/tcp_rack.h"
+#include "stack/tcp/tcp_timer.h"
 #include "tests/tcp/tcp_bed.h"
 
 namespace xmit::testing_tcp {
@@ -294,6 +295,35 @@ TEST(TcpSackSnd, LostRetransmissionRetransmittedAgain) {
   EXPECT_THAT(bed.take(), ElementsAre(Seg{base, kMss, kAckPsh, 1, 0}));
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.icsk_retransmits, 0);  // no RTO was involved
+}
+
+// Reordering was seen before (reord_seen), so reo_wnd stays min_rtt / 4 = 2.5 ms even with three
+// segments SACKed: at +10 ms the head (sent at 0, RACK RTT 10 ms) has 10 + 2.5 - 10 = 2.5 ms left.
+// No loss yet; the reordering timer is armed at usecs_to_jiffies(2500) + 2 = 5 ms. When it fires
+// the head is lost: recovery, the head retransmitted, the RTO re-armed.
+TEST(TcpSackSnd, ReorderingTimerMarksLossLater) {
+  TcpBed bed;
+  sack_sender(bed, 10, nullptr);
+  bed.tp.reord_seen = 1;
+  const uint32_t base = 100;
+  bed.tp.tcp_mstamp = kNow + 10'000;
+  for (uint32_t k = 1; k <= 3; ++k) sack_ack(bed, base, {{base + kMss, base + (k + 1) * kMss}});
+  EXPECT_EQ(tcp_rack_reo_wnd(&bed.tp), 2'500u);
+  EXPECT_EQ(bed.tp.lost_out, 0u);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Disorder);
+  EXPECT_TRUE(bed.take().empty());
+  EXPECT_EQ(bed.tp.icsk_pending, ICSK_TIME_REO_TIMEOUT);
+  EXPECT_EQ(bed.tp.icsk_retransmit_timer.expires, kNow + 15'000);
+  bed.tp.tcp_mstamp = kNow + 14'999;
+  tcp_timers_run(&bed.tp, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+  EXPECT_TRUE(bed.take().empty());
+  bed.tp.tcp_mstamp = kNow + 15'000;
+  tcp_timers_run(&bed.tp, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{base, kMss, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.lost_out, 1u);
+  EXPECT_EQ(bed.tp.icsk_pending, ICSK_TIME_RETRANS);
+  EXPECT_EQ(bed.tp.icsk_retransmit_timer.expires, kNow + 15'000 + bed.tp.icsk_rto);
 }
 
 }  // namespace
