@@ -57,7 +57,18 @@ int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
   // "cur_mss = tcp_current_mss(sk)": SACK blocks in our header leave less room for payload.
   const uint32_t cur_mss = tcp_current_mss(tp, 0);
   const uint32_t len = cur_mss * std::max(1u, tcp_skb_pcount(skb));
-  if (skb->len > len && tcp_fragment_rtx(tp, skb, len, cur_mss) != 0) return -ENOMEM;  // "We'll try again later."
+  if (skb->len > len) {
+    if (tcp_fragment_rtx(tp, skb, len, cur_mss) != 0) return -ENOMEM;  // "We'll try again later."
+  } else if (tcp_skb_pcount(skb) > 1 && tcb->tcp_gso_size != cur_mss) {
+    // A GSO skb whose segments no longer fit: re-count it at cur_mss (kernel: tcp_set_skb_tso_segs()
+    // + tcp_adjust_pcount()).
+    int diff = static_cast<int>(tcp_skb_pcount(skb));
+    tcp_set_skb_tso_segs(skb, cur_mss);
+    diff -= static_cast<int>(tcp_skb_pcount(skb));
+    tp->packets_out -= diff;
+    if (tcb->sacked & TCPCB_LOST) tp->lost_out -= diff;
+    if (tcb->sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= diff;
+  }
   int err = tcp_transmit_skb(tp, skb, xmit);
   if (err != 0) return err;
   if (!(tcb->sacked & TCPCB_SACKED_RETRANS)) tp->retrans_out += tcp_skb_pcount(skb);

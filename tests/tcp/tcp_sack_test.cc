@@ -326,5 +326,33 @@ TEST(TcpSackSnd, ReorderingTimerMarksLossLater) {
   EXPECT_EQ(bed.tp.icsk_retransmit_timer.expires, kNow + 15'000 + bed.tp.icsk_rto);
 }
 
+// While we hold out-of-order data our segments carry a SACK block (12 more option bytes): a
+// full-sized segment retransmitted by the RTO is split to the current MSS, 1448 - 12 = 1436, and
+// the 12 bytes left become a segment of their own, still marked lost (packets_out 2).
+TEST(TcpSackSnd, RetransmissionSplitToRoomLeftBySackBlocks) {
+  TcpBed bed;
+  bed.tp.rx_opt.sack_ok = true;
+  bed.enable_receive();
+  bed.nodelay(true);
+  bed.tp.tcp_mstamp = kNow;
+  bed.send(kMss);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, kMss, kAckPsh, 1, 0}));
+  // The peer's bytes 1000..1100 (a hole before them), acking nothing: one SACK block in what we send.
+  sk_buff* in = bed.incoming({.ack_rel = 0, .payload = 100, .seq = kPeerIsn + 1000});
+  tcp_rcv_established(&bed.tp, in, bed.mtu, [&bed](sk_buff* s) { return bed.xmit(s); });
+  bed.take();
+  EXPECT_EQ(bed.tp.num_sacks, 1);
+  EXPECT_EQ(tcp_current_mss(&bed.tp, bed.mtu), kMss - 12);
+  bed.tp.tcp_mstamp = bed.tp.icsk_retransmit_timer.expires;
+  tcp_timers_run(&bed.tp, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, kMss - 12, kAck, 1, 0}));
+  EXPECT_EQ(bed.tp.packets_out, 2u);
+  EXPECT_EQ(bed.tp.lost_out, 2u);
+  EXPECT_EQ(bed.tp.retrans_out, 1u);
+  ASSERT_NE(bed.tp.rtx_queue.tail, nullptr);
+  EXPECT_EQ(TCP_SKB_CB(bed.tp.rtx_queue.tail)->seq, kIsn + kMss - 12);
+  EXPECT_EQ(TCP_SKB_CB(bed.tp.rtx_queue.tail)->sacked & TCPCB_LOST, TCPCB_LOST);
+}
+
 }  // namespace
 }  // namespace xmit::testing_tcp
