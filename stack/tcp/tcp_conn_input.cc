@@ -68,10 +68,11 @@ static bool tcp_reset_check(const tcp_sock* tp, const tcp_skb_cb* tcb) {
 }
 
 // Parses the options of a segment as tcp_rcv_established() / tcp_rcv_state_process() do.
-static void tcp_parse_in(tcp_sock* tp, const sk_buff* skb, bool estab) {
+static void tcp_parse_in(tcp_sock* tp, sk_buff* skb, bool estab) {
   const uint32_t hdr_len = (skb->data[12] >> 4) * 4u;
   uint8_t sack_off = 0;
   tcp_parse_options(absl::MakeConstSpan(skb->data, hdr_len), estab, &tp->rx_opt, &sack_off);
+  TCP_SKB_CB(skb)->sacked = sack_off;  // kernel: tcp_parse_options() records it there (tcp_ack()'s SACK tagging)
   if (tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0) tp->rx_opt.rcv_tsecr -= tp->tsoffset;
 }
 
