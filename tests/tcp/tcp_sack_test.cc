@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "stack/base/byteorder.h"
+#include "stack/tcp/tcp_conn.h"
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_cubic.h"
 #include "stack/tcp/tcp_rack.h"
@@ -167,6 +168,27 @@ int sack_ack(TcpBed& bed, uint32_t ack_rel, std::vector<std::pair<uint32_t, uint
   int r = tcp_ack(&bed.tp, skb, FLAG_UPDATE_TS_RECENT, [&bed](sk_buff* s) { return bed.xmit(s); });
   kfree_skb(skb);
   return r;
+}
+
+// The same ACK through tcp_v4_do_rcv() (the state machine's input: tcp_rcv_state_process() outside
+// ESTABLISHED).
+void sack_ack_rcv(TcpBed& bed, uint32_t ack_rel, std::vector<std::pair<uint32_t, uint32_t>> blocks) {
+  sk_buff* skb = bed.skbs->alloc_skb();
+  skb_reserve(skb, 64);
+  const uint32_t hl = 20 + 4 + 8 * static_cast<uint32_t>(blocks.size());
+  uint8_t* p = skb_put_zero(skb, hl);
+  TcpHdr th = *TcpHdr::at(absl::MakeSpan(p, hl));
+  th.set_source(bed.tp.dport);
+  th.set_dest(bed.tp.sport);
+  th.set_seq(bed.tp.rcv_nxt);
+  th.set_ack_seq(kIsn + ack_rel);
+  th.set_doff(static_cast<uint8_t>(hl / 4));
+  th.set_flags(TCPHDR_ACK);
+  th.set_window(65535);
+  Bytes o = sack_opt(blocks, kIsn);
+  std::copy(o.begin(), o.end(), p + 20);
+  EXPECT_EQ(tcp_v4_check_segment(absl::MakeConstSpan(skb->data, skb->len), 0, 0, false, TCP_SKB_CB(skb)), 0);
+  tcp_v4_do_rcv(&bed.tp, skb, bed.mtu, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
 }
 
 constexpr uint32_t kMss = 1448;
@@ -352,6 +374,22 @@ TEST(TcpSackSnd, RetransmissionSplitToRoomLeftBySackBlocks) {
   ASSERT_NE(bed.tp.rtx_queue.tail, nullptr);
   EXPECT_EQ(TCP_SKB_CB(bed.tp.rtx_queue.tail)->seq, kIsn + kMss - 12);
   EXPECT_EQ(TCP_SKB_CB(bed.tp.rtx_queue.tail)->sacked & TCPCB_LOST, TCPCB_LOST);
+}
+
+// After the peer's FIN (CLOSE_WAIT: we still send) ACKs take tcp_rcv_state_process(): their SACK
+// blocks still tag the queue, and the third SACK still starts recovery with one retransmission.
+TEST(TcpSackSnd, SackBlocksCountAfterPeersFin) {
+  TcpBed bed;
+  sack_sender(bed, 10, nullptr);
+  bed.tp.sk_state = TCP_CLOSE_WAIT;
+  const uint32_t base = 100;
+  bed.tp.tcp_mstamp = kNow + 10'000;
+  for (uint32_t k = 1; k <= 3; ++k) sack_ack_rcv(bed, base, {{base + kMss, base + (k + 1) * kMss}});
+  EXPECT_EQ(bed.tp.sacked_out, 3u);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  std::vector<Seg> sent = bed.take();
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.front(), (Seg{base, kMss, kAckPsh, 1, 0}));
 }
 
 }  // namespace
