@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_conn_int.h"
 #include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_input_parse.h"
@@ -44,6 +45,9 @@ void tcp_init_transfer(tcp_sock* tp) {
   tp->snd_cwnd_cnt = 0;
   tp->icsk_ca_state = TCP_CA_Open;
   tp->lost_out = tp->retrans_out = tp->sacked_out = 0;
+  // kernel: tcp_init_congestion_control() — the ops chosen for the socket, else the default
+  // (net.ipv4.tcp_congestion_control = cubic), and their init.
+  tcp_init_congestion_control(tp, tp->icsk_ca_ops != nullptr ? tp->icsk_ca_ops : &tcp_cubic);
 }
 
 // kernel: tcp_oow_rate_limited() / __tcp_oow_rate_limited() (per socket only)
