@@ -59,7 +59,8 @@ void tcp_set_rto(tcp_sock* tp) {
 }
 
 // kernel: tcp_ack_update_rtt(), net/ipv4/tcp_input.c
-void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us) {
+void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us) {
+  if (seq_rtt_us < 0) seq_rtt_us = sack_rtt_us;
   // "Prefer RTT measured from ACK's timing to TS-ECR. This is because broken middle-boxes or
   // peers may confuse us by echoing a stale timestamp." RFC 7323 §4.1.
   if (seq_rtt_us < 0 && tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0 && (flag & FLAG_ACKED)) {
@@ -153,7 +154,7 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
 }
 
 // kernel: tcp_clean_rtx_queue() with tcp_tso_acked(), net/ipv4/tcp_input.c
-int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked) {
+int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, long sack_rtt_us) {
   (void)prior_snd_una;
   int flag = 0;
   uint64_t first_ackt = 0;
@@ -199,7 +200,9 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     long seq_rtt_us = -1;
     if (have_ackt && !(flag & FLAG_RETRANS_DATA_ACKED))
       seq_rtt_us = static_cast<long>(tp->tcp_mstamp - first_ackt);
-    tcp_ack_update_rtt(tp, flag, seq_rtt_us);
+    tcp_ack_update_rtt(tp, flag, seq_rtt_us, sack_rtt_us);
+  } else if (sack_rtt_us >= 0) {
+    tcp_ack_update_rtt(tp, flag, -1, sack_rtt_us);
   }
   return flag;
 }
@@ -270,10 +273,11 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
     return 1;
   }
   uint32_t newly_sacked = 0;
-  if (tcb->sacked != 0) flag |= tcp_sacktag_write_queue(tp, skb, prior_snd_una, &newly_sacked);
+  long sack_rtt_us = -1;
+  if (tcb->sacked != 0) flag |= tcp_sacktag_write_queue(tp, skb, prior_snd_una, &newly_sacked, &sack_rtt_us);
   uint32_t pkts_acked = 0;
   uint32_t prior_sacked = tp->sacked_out;
-  flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked);
+  flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked, sack_rtt_us);
   // Segments newly delivered: acked now and not SACKed before, plus newly SACKed (kernel:
   // tp->delivered - prior_delivered, tcp_count_delivered()).
   const uint32_t acked_sacked = pkts_acked - std::min(pkts_acked, prior_sacked - tp->sacked_out) + newly_sacked;

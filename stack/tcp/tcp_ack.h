@@ -41,7 +41,9 @@ void tcp_rtt_estimator(tcp_sock* tp, long mrtt_us);
 void tcp_set_rto(tcp_sock* tp);
 // kernel: tcp_ack_update_rtt() — a sample from the send time of the oldest newly acked,
 // never-retransmitted skb (Karn), else from the echoed timestamp; resets icsk_backoff.
-void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us);
+// With SACK, `sack_rtt_us` (from the oldest newly SACKed, never-retransmitted skb) stands in when
+// no cumulatively acked skb gave a sample.
+void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us = -1);
 
 // kernel: tcp_paws_check() — the segment's TSval is not older than ts_recent by more than
 // paws_win (or ts_recent is unset / more than 24 days old).
@@ -63,7 +65,7 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
 // kernel: tcp_clean_rtx_queue() — frees fully acked skbs, trims a partially acked multi-segment
 // head (tcp_tso_acked()), updates packets_out/lost_out/retrans_out, takes the RTT sample.
 // `*pkts_acked` gets the segment count acked. Returns FLAG_* bits.
-int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked);
+int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, long sack_rtt_us = -1);
 
 // kernel: tcp_probe0_base(), tcp_probe0_when() — max(RTO, 200 ms) << min(backoff, 10), at most
 // TCP_RTO_MAX.

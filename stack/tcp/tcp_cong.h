@@ -6,7 +6,8 @@
 // tcp_input.c). Simplified: no registry by name (setsockopt TCP_CONGESTION is the socket slice's),
 // no cong_control / pacing hooks; CA_EVENT_TX_START (restart after idle) is never raised yet.
 // A tcp_sock whose icsk_ca_ops is null runs Reno (what the unit tests written for Reno expect);
-// tcp_init_congestion_control() gives it Linux's default, CUBIC — the connection set-up calls it.
+// tcp_init_congestion_control() gives it Linux's default, CUBIC — tcp_init_transfer() calls it when a
+// connection is established.
 #pragma once
 
 #include <cstdint>

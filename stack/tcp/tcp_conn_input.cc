@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_conn_int.h"
 #include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_input_parse.h"
@@ -43,6 +44,9 @@ void tcp_init_transfer(tcp_sock* tp) {
   tp->snd_cwnd_cnt = 0;
   tp->icsk_ca_state = TCP_CA_Open;
   tp->lost_out = tp->retrans_out = tp->sacked_out = 0;
+  // kernel: tcp_init_congestion_control() — the ops chosen for the socket, else the default
+  // (net.ipv4.tcp_congestion_control = cubic), and their init.
+  tcp_init_congestion_control(tp, tp->icsk_ca_ops != nullptr ? tp->icsk_ca_ops : &tcp_cubic);
 }
 
 // kernel: tcp_oow_rate_limited() / __tcp_oow_rate_limited() (per socket only)
@@ -67,10 +71,11 @@ static bool tcp_reset_check(const tcp_sock* tp, const tcp_skb_cb* tcb) {
 }
 
 // Parses the options of a segment as tcp_rcv_established() / tcp_rcv_state_process() do.
-static void tcp_parse_in(tcp_sock* tp, const sk_buff* skb, bool estab) {
+static void tcp_parse_in(tcp_sock* tp, sk_buff* skb, bool estab) {
   const uint32_t hdr_len = (skb->data[12] >> 4) * 4u;
   uint8_t sack_off = 0;
   tcp_parse_options(absl::MakeConstSpan(skb->data, hdr_len), estab, &tp->rx_opt, &sack_off);
+  TCP_SKB_CB(skb)->sacked = sack_off;  // kernel: tcp_parse_options() records it there (tcp_ack()'s SACK tagging)
   if (tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0) tp->rx_opt.rcv_tsecr -= tp->tsoffset;
 }
 

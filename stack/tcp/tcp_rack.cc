@@ -56,12 +56,10 @@ void tcp_mark_skb_lost(tcp_sock* tp, sk_buff* skb) {
   }
 }
 
-// kernel: tcp_rack_mark_lost() + tcp_rack_detect_loss(), net/ipv4/tcp_recovery.c
-uint32_t tcp_rack_mark_lost(tcp_sock* tp, bool* lost_retrans) {
+// kernel: tcp_rack_detect_loss(), net/ipv4/tcp_recovery.c
+uint32_t tcp_rack_detect_loss(tcp_sock* tp, uint32_t* reo_timeout, bool* lost_retrans) {
   *lost_retrans = false;
-  if (!tp->rack.advanced) return 0;
-  // "Reset the advanced flag to avoid unnecessary queue scanning"
-  tp->rack.advanced = false;
+  *reo_timeout = 0;
   const uint32_t reo_wnd = tcp_rack_reo_wnd(tp);
   uint32_t newly_lost = 0;
   for (sk_buff* skb = tp->rtx_queue.head; skb != nullptr; skb = skb->next) {
@@ -77,7 +75,29 @@ uint32_t tcp_rack_mark_lost(tcp_sock* tp, bool* lost_retrans) {
       if (scb->sacked & TCPCB_SACKED_RETRANS) *lost_retrans = true;
       tcp_mark_skb_lost(tp, skb);
       newly_lost += tcp_skb_pcount(skb);
+    } else {
+      // "Record maximum wait time"
+      *reo_timeout = std::max(*reo_timeout, static_cast<uint32_t>(remaining));
     }
+  }
+  return newly_lost;
+}
+
+// kernel: tcp_rack_mark_lost(), net/ipv4/tcp_recovery.c
+uint32_t tcp_rack_mark_lost(tcp_sock* tp, bool* lost_retrans) {
+  *lost_retrans = false;
+  if (!tp->rack.advanced) return 0;
+  // "Reset the advanced flag to avoid unnecessary queue scanning"
+  tp->rack.advanced = false;
+  uint32_t timeout = 0;
+  uint32_t newly_lost = tcp_rack_detect_loss(tp, &timeout, lost_retrans);
+  if (timeout != 0) {
+    // "timeout = usecs_to_jiffies(timeout) + TCP_TIMEOUT_MIN", inet_csk_reset_xmit_timer(...,
+    // icsk_rto) caps it at the RTO. Jiffies are ms here (HZ = 1000); TCP_TIMEOUT_MIN is 2.
+    uint64_t when = (uint64_t{(timeout + 999) / 1000} + 2) * 1000;
+    when = std::min<uint64_t>(when, tp->icsk_rto);
+    tp->icsk_pending = ICSK_TIME_REO_TIMEOUT;
+    sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + when);
   }
   return newly_lost;
 }

@@ -4,9 +4,8 @@
 // tcp_rack_detect_loss(), tcp_rack_mark_lost() (net/ipv4/tcp_recovery.c), tcp_mark_skb_lost()
 // (net/ipv4/tcp_input.c), tcp_update_rtt_min().
 // Simplified relative to Linux: the rtx queue is scanned in sequence order instead of the
-// send-time ordered list (tsorted_sent_queue), so the scan cannot stop early; no reordering
-// timer (ICSK_TIME_REO_TIMEOUT): a segment whose reo_wnd has not yet run out is looked at again
-// on the next ACK, and the RTO covers a tail that gets no more ACKs; no tail loss probe (TLP);
+// send-time ordered list (tsorted_sent_queue), so the scan cannot stop early; the reordering
+// timer's expiry is tcp_rack_reo_timeout() (tcp_sack.h); no tail loss probe (TLP);
 // reo_wnd_steps is 1 (no DSACK-driven growth); min RTT is the minimum of all samples.
 #pragma once
 
@@ -30,9 +29,14 @@ void tcp_rack_advance(tcp_sock* tp, uint8_t sacked, uint32_t end_seq, uint64_t x
 uint32_t tcp_rack_reo_wnd(const tcp_sock* tp);
 // kernel: tcp_mark_skb_lost() — LOST (lost_out), or a lost retransmission's SACKED_RETRANS cleared.
 void tcp_mark_skb_lost(tcp_sock* tp, sk_buff* skb);
-// Runs the loss scan if RACK advanced since the last one. Returns the segments newly marked lost
+// The loss scan: marks what RACK finds lost; `*reo_timeout` gets the longest time (us) a
+// segment still has before it would be (0: none). Returns the segments newly marked lost
 // (retransmissions lost again included); `*lost_retrans` says whether any was a retransmission.
-// kernel: tcp_rack_mark_lost() / tcp_rack_detect_loss()
+// kernel: tcp_rack_detect_loss()
+uint32_t tcp_rack_detect_loss(tcp_sock* tp, uint32_t* reo_timeout, bool* lost_retrans);
+// Runs the scan if RACK advanced since the last one and, when segments wait out their reordering
+// window, arms the reordering timer (ICSK_TIME_REO_TIMEOUT, on the rtx timer as the kernel:
+// usecs_to_jiffies(timeout) + TCP_TIMEOUT_MIN, at most the RTO). kernel: tcp_rack_mark_lost()
 uint32_t tcp_rack_mark_lost(tcp_sock* tp, bool* lost_retrans);
 
 }  // namespace xmit

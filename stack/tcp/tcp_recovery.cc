@@ -57,7 +57,18 @@ int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
   // "cur_mss = tcp_current_mss(sk)": SACK blocks in our header leave less room for payload.
   const uint32_t cur_mss = tcp_current_mss(tp, 0);
   const uint32_t len = cur_mss * std::max(1u, tcp_skb_pcount(skb));
-  if (skb->len > len && tcp_fragment_rtx(tp, skb, len, cur_mss) != 0) return -ENOMEM;  // "We'll try again later."
+  if (skb->len > len) {
+    if (tcp_fragment_rtx(tp, skb, len, cur_mss) != 0) return -ENOMEM;  // "We'll try again later."
+  } else if (tcp_skb_pcount(skb) > 1 && tcb->tcp_gso_size != cur_mss) {
+    // A GSO skb whose segments no longer fit: re-count it at cur_mss (kernel: tcp_set_skb_tso_segs()
+    // + tcp_adjust_pcount()).
+    int diff = static_cast<int>(tcp_skb_pcount(skb));
+    tcp_set_skb_tso_segs(skb, cur_mss);
+    diff -= static_cast<int>(tcp_skb_pcount(skb));
+    tp->packets_out -= diff;
+    if (tcb->sacked & TCPCB_LOST) tp->lost_out -= diff;
+    if (tcb->sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= diff;
+  }
   int err = tcp_transmit_skb(tp, skb, xmit);
   if (err != 0) return err;
   if (!(tcb->sacked & TCPCB_SACKED_RETRANS)) tp->retrans_out += tcp_skb_pcount(skb);
@@ -73,7 +84,8 @@ void tcp_xmit_retransmit_queue(tcp_sock* tp, TcpXmitFn xmit) {
     uint8_t sacked = TCP_SKB_CB(skb)->sacked;
     if (!(sacked & TCPCB_LOST) || (sacked & TCPCB_SACKED_RETRANS)) continue;
     if (tcp_retransmit_skb(tp, skb, xmit) != 0) break;
-    if (skb == tp->rtx_queue.head) tcp_rearm_rto(tp);  // kernel: "if (skb == rtx_head ...) tcp_reset_xmit_timer(...)"
+    // kernel: "if (skb == rtx_head && icsk->icsk_pending != ICSK_TIME_REO_TIMEOUT) rearm_timer = true"
+    if (skb == tp->rtx_queue.head && tp->icsk_pending != ICSK_TIME_REO_TIMEOUT) tcp_rearm_rto(tp);
   }
 }
 

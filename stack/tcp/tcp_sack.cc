@@ -9,6 +9,7 @@
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_rack.h"
+#include "stack/tcp/tcp_recovery.h"
 
 namespace xmit {
 
@@ -141,9 +142,9 @@ static void tcp_check_sack_reordering(tcp_sock* tp, uint32_t low_seq) {
 }
 
 // kernel: tcp_sacktag_one()
-static uint8_t tcp_sacktag_one(tcp_sock* tp, int* flag, uint32_t* reord, uint32_t fack, uint8_t sacked,
-                               uint32_t start_seq, uint32_t end_seq, uint32_t pcount, uint64_t xmit_time,
-                               uint32_t* newly_sacked) {
+static uint8_t tcp_sacktag_one(tcp_sock* tp, int* flag, uint32_t* reord, uint64_t* first_sackt, uint32_t fack,
+                               uint8_t sacked, uint32_t start_seq, uint32_t end_seq, uint32_t pcount,
+                               uint64_t xmit_time, uint32_t* newly_sacked) {
   // "Nothing to do; acked frame is about to be dropped (was ACKed)."
   if (!after(end_seq, tp->snd_una)) return sacked;
   if (sacked & TCPCB_SACKED_ACKED) return sacked;
@@ -160,6 +161,7 @@ static uint8_t tcp_sacktag_one(tcp_sock* tp, int* flag, uint32_t* reord, uint32_
     if (!(sacked & TCPCB_RETRANS)) {
       // "New sack for not retransmitted frame, which was in hole. It is reordering."
       if (before(start_seq, fack) && before(start_seq, *reord)) *reord = start_seq;
+      if (*first_sackt == 0 || xmit_time < *first_sackt) *first_sackt = xmit_time;
     }
     if (sacked & TCPCB_LOST) {
       sacked &= static_cast<uint8_t>(~TCPCB_LOST);
@@ -174,9 +176,11 @@ static uint8_t tcp_sacktag_one(tcp_sock* tp, int* flag, uint32_t* reord, uint32_
 }
 
 // kernel: tcp_sacktag_write_queue(), net/ipv4/tcp_input.c
-int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked) {
+int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked,
+                            long* sack_rtt_us) {
   (void)prior_snd_una;
   *newly_sacked = 0;
+  *sack_rtt_us = -1;
   const tcp_skb_cb* acb = TCP_SKB_CB(ack_skb);
   if (acb->sacked == 0 || !tcp_is_sack(tp)) return 0;
   const uint32_t hdr_len = (ack_skb->data[12] >> 4) * 4u;
@@ -192,6 +196,7 @@ int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior
   if (tp->packets_out == 0) return flag;
   const uint32_t fack = tcp_highest_sack_seq(tp);
   uint32_t reord = tp->snd_nxt;
+  uint64_t first_sackt = 0;
   for (int i = first; i < num_sacks; ++i) {
     uint32_t start_seq = sp[i].start_seq, end_seq = sp[i].end_seq;
     if (!tcp_is_sackblock_valid(tp, start_seq, end_seq)) continue;
@@ -201,11 +206,12 @@ int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior
       if (!after(scb->end_seq, start_seq)) continue;
       if (!before(scb->seq, end_seq)) break;
       if (before(scb->seq, start_seq) || after(scb->end_seq, end_seq)) continue;  // partly covered
-      scb->sacked = tcp_sacktag_one(tp, &flag, &reord, fack, scb->sacked, scb->seq, scb->end_seq,
+      scb->sacked = tcp_sacktag_one(tp, &flag, &reord, &first_sackt, fack, scb->sacked, scb->seq, scb->end_seq,
                                     tcp_skb_pcount(skb), scb->sent_us, newly_sacked);
     }
   }
   if (before(reord, tp->snd_nxt)) tcp_check_sack_reordering(tp, reord);
+  if (first_sackt != 0) *sack_rtt_us = static_cast<long>(tp->tcp_mstamp - first_sackt);
   return flag;
 }
 
@@ -282,6 +288,23 @@ void tcp_sack_fastretrans_alert(tcp_sock* tp, int flag, uint32_t* newly_lost) {
       tcp_set_ca_state(tp, TCP_CA_Recovery);
       return;
   }
+}
+
+// kernel: tcp_rack_reo_timeout(), net/ipv4/tcp_recovery.c
+void tcp_rack_reo_timeout(tcp_sock* tp, TcpXmitFn xmit) {
+  const uint32_t prior_inflight = tcp_packets_in_flight(tp);
+  uint32_t timeout;
+  bool lost_retrans;
+  uint32_t lost = tcp_rack_detect_loss(tp, &timeout, &lost_retrans);
+  if (prior_inflight != tcp_packets_in_flight(tp)) {
+    if (tp->icsk_ca_state != TCP_CA_Recovery) {
+      tcp_init_cwnd_reduction(tp);  // kernel: tcp_enter_recovery()
+      tcp_set_ca_state(tp, TCP_CA_Recovery);
+      tcp_cwnd_reduction(tp, 1, lost, 0);
+    }
+    tcp_xmit_retransmit_queue(tp, xmit);
+  }
+  if (tp->icsk_pending != ICSK_TIME_RETRANS) tcp_rearm_rto(tp);
 }
 
 }  // namespace xmit

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 
+#include "stack/tcp/tcp_output.h"
 #include "stack/tcp/tcp_sock.h"
 
 namespace xmit {
@@ -60,9 +61,11 @@ inline constexpr int FLAG_LOST_RETRANS = 0x80;  // "This ACK marks some retransm
 // The SACK option of `ack_skb` (a received segment at its TCP header, the option's offset in
 // TCP_SKB_CB()->sacked as tcp_rcv_established() records it): validated blocks tag the
 // rtx queue's skbs TCPCB_SACKED_ACKED (sacked_out, clearing LOST / SACKED_RETRANS), advance RACK
-// and record reordering. `*newly_sacked` gets the segments newly SACKed. Returns FLAG_* bits.
+// and record reordering. `*newly_sacked` gets the segments newly SACKed, `*sack_rtt_us` the RTT of
+// the oldest newly SACKed never-retransmitted one (-1: none). Returns FLAG_* bits.
 // kernel: tcp_sacktag_write_queue()
-int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked);
+int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked,
+                            long* sack_rtt_us);
 
 // The recovery state machine with SACK (tcp_recovery.cc's tcp_fastretrans_alert() calls it when
 // sack_ok): RACK loss marking, recovery entered when something is lost (tcp_time_to_recover()),
@@ -70,6 +73,11 @@ int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior
 // marked lost on this ACK. Retransmission itself is tcp_xmit_retransmit_queue() under PRR's cwnd.
 // kernel: tcp_fastretrans_alert() (the SACK paths, without undo)
 void tcp_sack_fastretrans_alert(tcp_sock* tp, int flag, uint32_t* newly_lost);
+
+// The reordering timer expired: whatever RACK now finds lost is marked, recovery entered if not
+// in it already (with one PRR step), the lost segments retransmitted, the RTO re-armed.
+// kernel: tcp_rack_reo_timeout() (net/ipv4/tcp_recovery.c)
+void tcp_rack_reo_timeout(tcp_sock* tp, TcpXmitFn xmit);
 
 // kernel: tcp_in_cwnd_reduction()
 inline bool tcp_in_cwnd_reduction(const tcp_sock* tp) {

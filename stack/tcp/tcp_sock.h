@@ -97,6 +97,7 @@ inline constexpr uint8_t ICSK_ACK_NOW = 16;  // "Send the next ACK immediately (
 // kernel: ICSK_TIME_* (which event icsk_retransmit_timer stands for), include/net/inet_connection_sock.h
 inline constexpr uint8_t ICSK_TIME_RETRANS = 1;
 inline constexpr uint8_t ICSK_TIME_PROBE0 = 3;
+inline constexpr uint8_t ICSK_TIME_REO_TIMEOUT = 6;  // RACK's reordering timer (tcp_rack.h)
 
 // kernel: enum tcp_ca_state, include/uapi/linux/tcp.h
 inline constexpr uint8_t TCP_CA_Open = 0;

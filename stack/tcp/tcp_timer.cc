@@ -10,6 +10,7 @@
 #include "stack/tcp/tcp_conn_int.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_recovery.h"
+#include "stack/tcp/tcp_sack.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -226,6 +227,8 @@ void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
     tp->icsk_pending = 0;
     if (event == ICSK_TIME_PROBE0) {
       tcp_probe_timer(tp, xmit, ops);
+    } else if (event == ICSK_TIME_REO_TIMEOUT) {
+      tcp_rack_reo_timeout(tp, xmit);
     } else {
       tcp_retransmit_timer(tp, xmit, ops);
     }

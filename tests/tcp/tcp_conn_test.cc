@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include "gtest/gtest.h"
+#include "stack/tcp/tcp_cong.h"
 #include "tests/tcp/tcp_conn_bed.h"
 
 namespace xmit::testing_tcp {
@@ -97,6 +98,7 @@ TEST(TcpConnect, SynAckEstablishes) {
   EXPECT_EQ(c->advmss, 1448);
   EXPECT_EQ(c->tcp_header_len, 32);
   EXPECT_EQ(c->snd_cwnd, 10u);
+  EXPECT_STREQ(tcp_ca_ops(c)->name, "cubic");  // tcp_init_transfer(): Linux's default congestion control
   EXPECT_EQ(c->packets_out, 0u);
   EXPECT_EQ(c->srtt_us, 30'000u << 3);  // the SYN's RTT sample (tcp_ack_update_rtt)
   EXPECT_FALSE(c->icsk_retransmit_timer.pending);

@@ -1,5 +1,6 @@
 // tests/tcp/tcp_link.h — two ESTABLISHED tcp_socks (agreed ISNs, MSS 1448 with timestamps, window
-// scale 7 both ways, 256 KiB receive buffers, TCP_NODELAY, no GSO, software checksums) joined
+// scale 7 both ways, 256 KiB receive buffers, TCP_NODELAY, no GSO, software checksums; SACK and the
+// congestion control as TcpLinkConfig says: by default no SACK and Reno) joined
 // through stack/dev/sim_link, driven by one injected clock. The IPv4 + Ethernet framing is a thin
 // test-side wrapper (stack/ipv4's ip_make_skb path is built around UDP corking and neighbour
 // output; wiring TCP into it is the socket slice's job): one frame per segment, DF, the IP header

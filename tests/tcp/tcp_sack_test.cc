@@ -12,9 +12,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "stack/base/byteorder.h"
+#include "stack/tcp/tcp_conn.h"
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_cubic.h"
 #include "stack/tcp/tcp_rack.h"
+#include "stack/tcp/tcp_timer.h"
 #include "tests/tcp/tcp_bed.h"
 
 namespace xmit::testing_tcp {
@@ -168,6 +170,27 @@ int sack_ack(TcpBed& bed, uint32_t ack_rel, std::vector<std::pair<uint32_t, uint
   return r;
 }
 
+// The same ACK through tcp_v4_do_rcv() (the state machine's input: tcp_rcv_state_process() outside
+// ESTABLISHED).
+void sack_ack_rcv(TcpBed& bed, uint32_t ack_rel, std::vector<std::pair<uint32_t, uint32_t>> blocks) {
+  sk_buff* skb = bed.skbs->alloc_skb();
+  skb_reserve(skb, 64);
+  const uint32_t hl = 20 + 4 + 8 * static_cast<uint32_t>(blocks.size());
+  uint8_t* p = skb_put_zero(skb, hl);
+  TcpHdr th = *TcpHdr::at(absl::MakeSpan(p, hl));
+  th.set_source(bed.tp.dport);
+  th.set_dest(bed.tp.sport);
+  th.set_seq(bed.tp.rcv_nxt);
+  th.set_ack_seq(kIsn + ack_rel);
+  th.set_doff(static_cast<uint8_t>(hl / 4));
+  th.set_flags(TCPHDR_ACK);
+  th.set_window(65535);
+  Bytes o = sack_opt(blocks, kIsn);
+  std::copy(o.begin(), o.end(), p + 20);
+  EXPECT_EQ(tcp_v4_check_segment(absl::MakeConstSpan(skb->data, skb->len), 0, 0, false, TCP_SKB_CB(skb)), 0);
+  tcp_v4_do_rcv(&bed.tp, skb, bed.mtu, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+}
+
 constexpr uint32_t kMss = 1448;
 
 // A sender with SACK, an RTT sample of 10 ms taken (srtt 10 ms, min_rtt 10 ms), then `n` MSS
@@ -294,6 +317,79 @@ TEST(TcpSackSnd, LostRetransmissionRetransmittedAgain) {
   EXPECT_THAT(bed.take(), ElementsAre(Seg{base, kMss, kAckPsh, 1, 0}));
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.icsk_retransmits, 0);  // no RTO was involved
+}
+
+// Reordering was seen before (reord_seen), so reo_wnd stays min_rtt / 4 = 2.5 ms even with three
+// segments SACKed: at +10 ms the head (sent at 0, RACK RTT 10 ms) has 10 + 2.5 - 10 = 2.5 ms left.
+// No loss yet; the reordering timer is armed at usecs_to_jiffies(2500) + 2 = 5 ms. When it fires
+// the head is lost: recovery, the head retransmitted, the RTO re-armed.
+TEST(TcpSackSnd, ReorderingTimerMarksLossLater) {
+  TcpBed bed;
+  sack_sender(bed, 10, nullptr);
+  bed.tp.reord_seen = 1;
+  const uint32_t base = 100;
+  bed.tp.tcp_mstamp = kNow + 10'000;
+  for (uint32_t k = 1; k <= 3; ++k) sack_ack(bed, base, {{base + kMss, base + (k + 1) * kMss}});
+  EXPECT_EQ(tcp_rack_reo_wnd(&bed.tp), 2'500u);
+  EXPECT_EQ(bed.tp.lost_out, 0u);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Disorder);
+  EXPECT_TRUE(bed.take().empty());
+  EXPECT_EQ(bed.tp.icsk_pending, ICSK_TIME_REO_TIMEOUT);
+  EXPECT_EQ(bed.tp.icsk_retransmit_timer.expires, kNow + 15'000);
+  bed.tp.tcp_mstamp = kNow + 14'999;
+  tcp_timers_run(&bed.tp, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+  EXPECT_TRUE(bed.take().empty());
+  bed.tp.tcp_mstamp = kNow + 15'000;
+  tcp_timers_run(&bed.tp, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{base, kMss, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.lost_out, 1u);
+  EXPECT_EQ(bed.tp.icsk_pending, ICSK_TIME_RETRANS);
+  EXPECT_EQ(bed.tp.icsk_retransmit_timer.expires, kNow + 15'000 + bed.tp.icsk_rto);
+}
+
+// While we hold out-of-order data our segments carry a SACK block (12 more option bytes): a
+// full-sized segment retransmitted by the RTO is split to the current MSS, 1448 - 12 = 1436, and
+// the 12 bytes left become a segment of their own, still marked lost (packets_out 2).
+TEST(TcpSackSnd, RetransmissionSplitToRoomLeftBySackBlocks) {
+  TcpBed bed;
+  bed.tp.rx_opt.sack_ok = true;
+  bed.enable_receive();
+  bed.nodelay(true);
+  bed.tp.tcp_mstamp = kNow;
+  bed.send(kMss);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, kMss, kAckPsh, 1, 0}));
+  // The peer's bytes 1000..1100 (a hole before them), acking nothing: one SACK block in what we send.
+  sk_buff* in = bed.incoming({.ack_rel = 0, .payload = 100, .seq = kPeerIsn + 1000});
+  tcp_rcv_established(&bed.tp, in, bed.mtu, [&bed](sk_buff* s) { return bed.xmit(s); });
+  bed.take();
+  EXPECT_EQ(bed.tp.num_sacks, 1);
+  EXPECT_EQ(tcp_current_mss(&bed.tp, bed.mtu), kMss - 12);
+  bed.tp.tcp_mstamp = bed.tp.icsk_retransmit_timer.expires;
+  tcp_timers_run(&bed.tp, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, kMss - 12, kAck, 1, 0}));
+  EXPECT_EQ(bed.tp.packets_out, 2u);
+  EXPECT_EQ(bed.tp.lost_out, 2u);
+  EXPECT_EQ(bed.tp.retrans_out, 1u);
+  ASSERT_NE(bed.tp.rtx_queue.tail, nullptr);
+  EXPECT_EQ(TCP_SKB_CB(bed.tp.rtx_queue.tail)->seq, kIsn + kMss - 12);
+  EXPECT_EQ(TCP_SKB_CB(bed.tp.rtx_queue.tail)->sacked & TCPCB_LOST, TCPCB_LOST);
+}
+
+// After the peer's FIN (CLOSE_WAIT: we still send) ACKs take tcp_rcv_state_process(): their SACK
+// blocks still tag the queue, and the third SACK still starts recovery with one retransmission.
+TEST(TcpSackSnd, SackBlocksCountAfterPeersFin) {
+  TcpBed bed;
+  sack_sender(bed, 10, nullptr);
+  bed.tp.sk_state = TCP_CLOSE_WAIT;
+  const uint32_t base = 100;
+  bed.tp.tcp_mstamp = kNow + 10'000;
+  for (uint32_t k = 1; k <= 3; ++k) sack_ack_rcv(bed, base, {{base + kMss, base + (k + 1) * kMss}});
+  EXPECT_EQ(bed.tp.sacked_out, 3u);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  std::vector<Seg> sent = bed.take();
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.front(), (Seg{base, kMss, kAckPsh, 1, 0}));
 }
 
 }  // namespace
