@@ -273,10 +273,12 @@ int TcpSocket::ioctl(unsigned long request, void* arg) {
     case SIOCATMARK: answ = 0; break;
     case SIOCOUTQ:
       if (tp.sk_state == TCP_LISTEN) return -EINVAL;
+      poll_stack();  // the ACKs that arrived (the kernel took them in softirq)
       answ = TCPF(tp.sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV)) ? 0 : static_cast<int>(tp.write_seq - tp.snd_una);
       break;
     case SIOCOUTQNSD:
       if (tp.sk_state == TCP_LISTEN) return -EINVAL;
+      poll_stack();
       answ = TCPF(tp.sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV)) ? 0 : static_cast<int>(tp.write_seq - tp.snd_nxt);
       break;
     default: return -ENOTTY;  // the interposer passes only the four above
