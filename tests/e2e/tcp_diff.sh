@@ -6,7 +6,8 @@
 # unmodified python3 in namespace a against kernel peers in b, once on the kernel and once under
 # libxmit.so (XMIT_IFACE=xa). b captures every segment arriving on xb. Per case: the same return
 # values/errnos (and SIGPIPEs), the same segment sizes and SYN/FIN/RST/PSH/URG flags in order.
-# TCP_DIFF_KEEP=DIR keeps the runs' JSON files and logs there.
+# TCP_DIFF_KEEP=DIR keeps the runs' JSON files and logs there. TCP_DIFF_WRONG=nodelay runs the
+# kernel with TCP_NODELAY in place of xmit: the test must then fail (a check of the comparison).
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 bed_up tcpdiff
@@ -39,7 +40,13 @@ one_run() {  # one_run TAG [env...]: capture in b, the cases in a
 }
 
 one_run kernel
-one_run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
+if [ "${TCP_DIFF_WRONG:-}" = nodelay ]; then
+  # The comparison's own check: the kernel again with TCP_NODELAY set before every connect, in
+  # place of xmit. The Nagle cases must be reported as differences (the test must fail).
+  one_run xmit TCP_DIFF_WRONG_RUN=nodelay
+else
+  one_run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
+fi
 out=$("$PY" "$here/tcp_diff.py" compare "$work/kernel.run.json" "$work/kernel.cap.json" \
   "$work/xmit.run.json" "$work/xmit.cap.json")
 rc=$?
