@@ -448,8 +448,8 @@ case("unconnected_calls", lambda c: c_shutdown(c.fd, socket.SHUT_RDWR), send(10,
 # difference that is gone is printed too (GONE), so the list is kept honest.
 GSO_PSH = ("the kernel puts PSH on the last segment of the first GSO skb of the write (1448 x 3 of a "
            "corked 5000-byte write, 1448 x 2 of 3000 with MSG_MORE), xmit puts none there; the cause "
-           "is not traced yet (the kernel's size_goal from tcp_tso_autosize() and tcp_push_one() on "
-           "a full skb are the suspects)")
+           "is not traced yet (suspects: the kernel's size_goal from tcp_tso_autosize(), and "
+           "forced_push()'s tcp_mark_push() when an skb reaches size_goal)")
 SNDBUF_CUT = ("sometimes a sub-MSS segment inside the run under xmit, most likely because its send loop cuts a write at the free send-buffer "
               "bytes (TcpSocket::tcp_sendmsg()) and the wait_for_space push sends the partial tail; "
               "the kernel checks sk_stream_memory_free() only when it needs a new skb, so it fills "
