@@ -39,7 +39,9 @@ one_run() {  # one_run TAG [env...]: capture in b, the cases in a
   BED_PIDS=$server
 }
 
+k0=$(snmp "$XMIT_NS_A" Tcp OutSegs)
 one_run kernel
+k1=$(snmp "$XMIT_NS_A" Tcp OutSegs)
 if [ "${TCP_DIFF_WRONG:-}" = nodelay ]; then
   # The comparison's own check: the kernel again with TCP_NODELAY set before every connect, in
   # place of xmit. The Nagle cases must be reported as differences (the test must fail).
@@ -47,6 +49,12 @@ if [ "${TCP_DIFF_WRONG:-}" = nodelay ]; then
 else
   one_run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
 fi
+x1=$(snmp "$XMIT_NS_A" Tcp OutSegs)
+# xmit carried the connections: a's kernel sent none of their segments (it sent the kernel run's).
+echo "namespace a kernel Tcp OutSegs: kernel run +$((k1 - k0)), xmit run +$((x1 - k1))"
+[ $((k1 - k0)) -gt 100 ] || fail "the kernel run sent only $((k1 - k0)) segments through a's kernel"
+[ "${TCP_DIFF_WRONG:-}" = nodelay ] || [ $((x1 - k1)) = 0 ] ||
+  fail "a's kernel sent $((x1 - k1)) TCP segments during the xmit run: connections passed through"
 out=$("$PY" "$here/tcp_diff.py" compare "$work/kernel.run.json" "$work/kernel.cap.json" \
   "$work/xmit.run.json" "$work/xmit.cap.json")
 rc=$?
