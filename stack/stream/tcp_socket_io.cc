@@ -145,6 +145,10 @@ ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, i
   while (copied < count) {
     while (seg < nr_segs && off == iov[seg].iov_len) ++seg, off = 0;
     if (seg == nr_segs) break;
+    // kernel: the copy faults (skb_copy_to_page_nocache() -> do_fault): what was copied, else
+    // -EFAULT. Only a null base is detected here (stack/ipv4/iov_iter.h says why); before this
+    // check the process took SIGSEGV in the copy.
+    if (iov[seg].iov_base == nullptr) return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, -EFAULT);
     size_t want = std::min(iov[seg].iov_len - off, count - copied);
     size_t room = sk_stream_wspace();
     int r = -EAGAIN;
@@ -269,10 +273,12 @@ int TcpSocket::ioctl(unsigned long request, void* arg) {
     case SIOCATMARK: answ = 0; break;
     case SIOCOUTQ:
       if (tp.sk_state == TCP_LISTEN) return -EINVAL;
+      poll_stack();  // the ACKs that arrived (the kernel took them in softirq)
       answ = TCPF(tp.sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV)) ? 0 : static_cast<int>(tp.write_seq - tp.snd_una);
       break;
     case SIOCOUTQNSD:
       if (tp.sk_state == TCP_LISTEN) return -EINVAL;
+      poll_stack();
       answ = TCPF(tp.sk_state) & (TCPF(TCP_SYN_SENT) | TCPF(TCP_SYN_RECV)) ? 0 : static_cast<int>(tp.write_seq - tp.snd_nxt);
       break;
     default: return -ENOTTY;  // the interposer passes only the four above

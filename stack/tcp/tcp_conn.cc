@@ -257,6 +257,9 @@ int tcp_shutdown(tcp_sock* tp, int how, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps
   int err = 0;
   switch (tp->sk_state) {
     case TCP_CLOSE:
+    // The kernel's socket is TCP_CLOSE once tcp_time_wait() has handed the connection to a
+    // timewait sock (tcp_done()); ours stands in for that timewait sock and stays TIME_WAIT.
+    case TCP_TIME_WAIT:
       err = -ENOTCONN;
       [[fallthrough]];
     default:

@@ -120,6 +120,27 @@ TEST(TcpClose, Finwait2OrphanTimesOutButHalfCloseWaits) {
   EXPECT_EQ(s2->sk_state, TCP_CLOSE);
 }
 
+// shutdown() in TIME_WAIT: ENOTCONN, as on the kernel's socket, which is CLOSE once tcp_time_wait()
+// moved the connection to a timewait sock (inet_shutdown(): case TCP_CLOSE); nothing is sent. In
+// FIN_WAIT2 (before the peer's FIN) it is still 0.
+TEST(TcpClose, ShutdownInTimeWaitIsNotConnected) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  EXPECT_EQ(bed.shutdown(c, SHUT_WR), 0);
+  bed.run();
+  bed.advance(TCP_DELACK_MAX_US);
+  ASSERT_EQ(c->sk_state, TCP_FIN_WAIT2);
+  EXPECT_EQ(bed.shutdown(c, SHUT_WR), 0);
+  bed.shutdown(s, SHUT_WR);
+  bed.run();
+  ASSERT_EQ(c->sk_state, TCP_TIME_WAIT);
+  bed.take();
+  EXPECT_EQ(bed.shutdown(c, SHUT_WR), -ENOTCONN);
+  EXPECT_EQ(bed.shutdown(c, SHUT_RDWR), -ENOTCONN);
+  EXPECT_EQ(c->sk_state, TCP_TIME_WAIT);
+  EXPECT_TRUE(bed.take().empty());
+}
+
 // close() of a socket in TIME_WAIT (both FINs done by shutdown()) orphans it; TIME_WAIT runs on and
 // still answers a retransmitted FIN (the kernel's timewait sock outlives the closed socket).
 TEST(TcpClose, CloseInTimeWaitKeepsWaiting) {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# tests/e2e/tcp_diff.sh — TCP differential test: the same table of socket calls (tcp_diff.py CASES:
+# small writes with Nagle on and off, TCP_CORK, MSG_MORE, MSG_EOR, writev, writes larger than
+# size_goal, non-blocking writes into a full send buffer, sends after the peer's reset and after
+# shutdown, bad arguments, options read back, refused and non-blocking connects) is run by an
+# unmodified python3 in namespace a against kernel peers in b, once on the kernel and once under
+# libxmit.so (XMIT_IFACE=xa). b captures every segment arriving on xb. Per case: the same return
+# values/errnos (and SIGPIPEs), the same segment sizes and SYN/FIN/RST/PSH/URG flags in order.
+# TCP_DIFF_KEEP=DIR keeps the runs' JSON files and logs there. TCP_DIFF_WRONG=nodelay runs the
+# kernel with TCP_NODELAY in place of xmit: the test must then fail (a check of the comparison).
+source "$(dirname "$0")/lib.sh"
+unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
+bed_up tcpdiff
+work=$(mktemp -d)
+trap 'bed_down; [ -n "${TCP_DIFF_KEEP:-}" ] && cp "$work"/*.json "$work"/*.log "$TCP_DIFF_KEEP"/ 2>/dev/null; rm -rf "$work"' EXIT
+here=$(dirname "$0")
+# The wire as a NIC without TSO gives it: the kernel's GSO skbs are cut into MSS segments before
+# veth (xmit's AF_XDP frames are segments already); no GRO on b, so the capture sees each segment.
+ip netns exec "$XMIT_NS_A" ethtool -K xa tx off tso off >/dev/null || fail "ethtool -K xa tx off tso off"
+ip netns exec "$XMIT_NS_B" ethtool -K xb gro off >/dev/null 2>&1 || true
+
+ip netns exec "$XMIT_NS_B" "$PY" "$here/tcp_diff.py" server >"$work/server.log" 2>&1 &
+server=$!
+BED_PIDS=$server
+wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 7000 || fail "the peer in $XMIT_NS_B did not start"
+
+one_run() {  # one_run TAG [env...]: capture in b, the cases in a
+  local tag=$1; shift
+  rm -f "$work/$tag.cap.json.ready"
+  ip netns exec "$XMIT_NS_B" "$PY" "$here/tcp_diff.py" capture "$work/$tag.cap.json" 2>"$work/$tag.cap.log" &
+  local cap=$!
+  BED_PIDS="$server $cap"
+  for _ in $(seq 100); do [ -e "$work/$tag.cap.json.ready" ] && break; sleep 0.05; done
+  [ -e "$work/$tag.cap.json.ready" ] || fail "$tag: the capture in $XMIT_NS_B did not start"
+  timeout 200 ip netns exec "$XMIT_NS_A" env "$@" "$PY" "$here/tcp_diff.py" run "$work/$tag.run.json" \
+    >"$work/$tag.run.log" 2>&1 || { cat "$work/$tag.run.log"; fail "$tag: the cases did not run"; }
+  for _ in $(seq 200); do kill -0 "$cap" 2>/dev/null || break; sleep 0.05; done
+  wait "$cap" || { cat "$work/$tag.cap.log"; fail "$tag: the capture failed"; }
+  BED_PIDS=$server
+}
+
+k0=$(snmp "$XMIT_NS_A" Tcp OutSegs)
+one_run kernel
+k1=$(snmp "$XMIT_NS_A" Tcp OutSegs)
+if [ "${TCP_DIFF_WRONG:-}" = nodelay ]; then
+  # The comparison's own check: the kernel again with TCP_NODELAY set before every connect, in
+  # place of xmit. The Nagle cases must be reported as differences (the test must fail).
+  one_run xmit TCP_DIFF_WRONG_RUN=nodelay
+else
+  one_run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
+fi
+x1=$(snmp "$XMIT_NS_A" Tcp OutSegs)
+# xmit carried the connections: a's kernel sent none of their segments (it sent the kernel run's).
+echo "namespace a kernel Tcp OutSegs: kernel run +$((k1 - k0)), xmit run +$((x1 - k1))"
+[ $((k1 - k0)) -gt 100 ] || fail "the kernel run sent only $((k1 - k0)) segments through a's kernel"
+[ "${TCP_DIFF_WRONG:-}" = nodelay ] || [ $((x1 - k1)) = 0 ] ||
+  fail "a's kernel sent $((x1 - k1)) TCP segments during the xmit run: connections passed through"
+out=$("$PY" "$here/tcp_diff.py" compare "$work/kernel.run.json" "$work/kernel.cap.json" \
+  "$work/xmit.run.json" "$work/xmit.cap.json")
+rc=$?
+echo "$out"
+[ $rc = 0 ] || { [ -e "$work/xmit.log" ] && tail -20 "$work/xmit.log"; fail "tcp_diff: xmit differs from the kernel"; }
+pass "$(echo "$out" | tail -1)"
