@@ -331,6 +331,16 @@ long read_sysctl_second(const char* path, long dflt) {
   return b;
 }
 
+// The third (tcp_rmem: max).
+long read_sysctl_third(const char* path, long dflt) {
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return dflt;
+  long a = 0, b = 0, c = dflt;
+  if (fscanf(f, "%ld %ld %ld", &a, &b, &c) != 3) c = dflt;
+  fclose(f);
+  return c;
+}
+
 int read_sysctl_int(const char* path, int dflt) {
   FILE* f = fopen(path, "re");
   if (f == nullptr) return dflt;
@@ -439,6 +449,8 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.clock_ns = mono_ns;
   to.rmem_default = static_cast<uint32_t>(read_sysctl_second("/proc/sys/net/ipv4/tcp_rmem", 131072));
   to.wmem_default = static_cast<uint32_t>(read_sysctl_second("/proc/sys/net/ipv4/tcp_wmem", 16384));
+  to.rmem_max = static_cast<uint32_t>(std::max(read_sysctl_third("/proc/sys/net/ipv4/tcp_rmem", 6291456),
+                                               static_cast<long>(read_sysctl_int("/proc/sys/net/core/rmem_max", 212992))));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);

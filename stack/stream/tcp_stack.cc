@@ -67,6 +67,7 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.page_pool = pages_.get();
   c->tp.rcvbuf = opt_.rmem_default;
   c->tp.sndbuf = opt_.wmem_default;
+  c->tp.sysctl_rmem_max = opt_.rmem_max;
   c->tp.hw_csum = base_->dev_features().l4_csum;
   c->tp.tcp_mstamp = now_us();
   conns_.push_back(c);

@@ -50,6 +50,7 @@ struct TcpStackOptions {
   uint32_t rx_skbs = 8192;         // received segments held in receive and out-of-order queues
   uint32_t rmem_default = 131072;  // net.ipv4.tcp_rmem[1]
   uint32_t wmem_default = 16384;   // net.ipv4.tcp_wmem[1]
+  uint32_t rmem_max = 6291456;     // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale
   uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
   uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
 };

@@ -9,17 +9,15 @@
 
 namespace xmit {
 
-inline constexpr uint32_t TCP_RMEM_MAX_DEFAULT = 6291456;  // kernel: sysctl_tcp_rmem[2] default (6 MiB)
-inline constexpr uint32_t SYSCTL_RMEM_MAX_DEFAULT = 212992;  // kernel: net.core.rmem_max default
 inline constexpr int TCP_SYN_LINEAR_TIMEOUTS = 4;  // kernel: sysctl_tcp_syn_linear_timeouts (6.5+)
 inline constexpr uint32_t TCP_INVALID_RATELIMIT_MS = 500;  // kernel: sysctl_tcp_invalid_ratelimit
 
 // kernel: tcp_select_initial_window(), net/ipv4/tcp_output.c — rcv_wnd from the free space rounded
 // down to whole MSS (at most 65535: the SYN's window is never scaled), rcv_wscale from the largest
 // buffer the socket may grow to (max(tcp_rmem[2], rmem_max), under the clamp), window_clamp
-// capped at what that scale can express.
+// capped at what that scale can express. `rmem_max` is that largest buffer (tcp_sock::sysctl_rmem_max).
 void tcp_select_initial_window(uint32_t space, uint32_t mss, uint32_t* rcv_wnd, uint32_t* window_clamp,
-                               bool wscale_ok, uint8_t* rcv_wscale, uint32_t init_rcv_wnd);
+                               bool wscale_ok, uint8_t* rcv_wscale, uint32_t init_rcv_wnd, uint32_t rmem_max);
 
 // A control segment built from nothing (SYN-ACK of a request, a reset without a socket): header
 // with `opts`, the checksum in software, TCP_SKB_CB addresses set; handed to `xmit`. 0 or -ENOBUFS.

@@ -21,7 +21,7 @@ namespace xmit {
 
 // kernel: tcp_select_initial_window(), net/ipv4/tcp_output.c (sysctl_tcp_workaround_signed_windows 0)
 void tcp_select_initial_window(uint32_t space, uint32_t mss, uint32_t* rcv_wnd, uint32_t* window_clamp,
-                               bool wscale_ok, uint8_t* rcv_wscale, uint32_t init_rcv_wnd) {
+                               bool wscale_ok, uint8_t* rcv_wscale, uint32_t init_rcv_wnd, uint32_t rmem_max) {
   // "If no clamp set the clamp to the max possible scaled window"
   if (*window_clamp == 0) *window_clamp = 65535u << TCP_MAX_WSCALE;
   space = std::min(*window_clamp, space);
@@ -32,8 +32,7 @@ void tcp_select_initial_window(uint32_t space, uint32_t mss, uint32_t* rcv_wnd, 
   *rcv_wscale = 0;
   if (wscale_ok) {
     // "Set window scaling on max possible window"
-    space = std::max(space, TCP_RMEM_MAX_DEFAULT);
-    space = std::max(space, SYSCTL_RMEM_MAX_DEFAULT);
+    space = std::max(space, rmem_max);  // max(tcp_rmem[2], rmem_max)
     space = std::min(space, *window_clamp);
     int ws = static_cast<int>(std::bit_width(space)) - 1 - 15;  // ilog2(space) - 15
     *rcv_wscale = static_cast<uint8_t>(std::clamp(ws, 0, static_cast<int>(TCP_MAX_WSCALE)));
@@ -142,7 +141,8 @@ int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
   uint32_t rcv_wnd = 0;
   uint8_t rcv_wscale = 0;
   // tcp_full_space(): rcvbuf is already in payload bytes here (tcp_sock.h).
-  tcp_select_initial_window(tp->rcvbuf, tp->advmss, &rcv_wnd, &tp->window_clamp, true, &rcv_wscale, 0);
+  tcp_select_initial_window(tp->rcvbuf, tp->advmss, &rcv_wnd, &tp->window_clamp, true, &rcv_wscale, 0,
+                            tp->sysctl_rmem_max);
   tp->rcv_wnd = rcv_wnd;
   tp->rx_opt.rcv_wscale = rcv_wscale;
   tp->sk_err = 0;

@@ -102,7 +102,7 @@ static void tcp_conn_request(tcp_sock* listener, const sk_buff* skb, uint32_t ds
   req.rsk_window_clamp = listener->window_clamp;
   uint8_t rcv_wscale = 0;
   tcp_select_initial_window(listener->rcvbuf, mss - (req.tstamp_ok ? TCPOLEN_TSTAMP_ALIGNED : 0), &req.rsk_rcv_wnd,
-                            &req.rsk_window_clamp, req.wscale_ok, &rcv_wscale, 0);
+                            &req.rsk_window_clamp, req.wscale_ok, &rcv_wscale, 0, listener->sysctl_rmem_max);
   req.rcv_wscale = rcv_wscale;
   req.dst_mtu = dst_mtu;
   req.expires = listener->tcp_mstamp + reqsk_timeout(req);  // req->timeout = tcp_timeout_init()

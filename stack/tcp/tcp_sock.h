@@ -297,6 +297,9 @@ struct tcp_sock {
   SkbQueue rtx_queue;
 
   // Connection state (tcp_conn.h)
+  // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale offered in the SYN
+  // (tcp_select_initial_window()); the owner sets the host's values (defaults: 6 MiB, 212992).
+  uint32_t sysctl_rmem_max = 6291456;
   uint8_t sk_state = TCP_CLOSE;  // TCP_*
   int sk_err = 0;          // pending error (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE), positive
   int sk_err_soft = 0;     // the last soft error (kernel: sk->sk_err_soft)
