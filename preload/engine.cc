@@ -235,11 +235,13 @@ void* progress_main(void* arg) {
     const uint64_t now = mono_ns();
     uint64_t sleep_ns = next <= now ? 0 : std::min(next - now, kProgressMaxSleepNs);
     timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000u), static_cast<long>(sleep_ns % 1'000'000'000u)};
-    const bool rx = g_rx_waiters.load(std::memory_order_acquire) == 0;
-    pollfd p{rx ? u.dev().wait_fd() : -1, POLLIN, 0};
+    auto no_sleepers = [&] {
+      return g_rx_waiters.load(std::memory_order_acquire) == 0 && u.rx_sleepers.load(std::memory_order_acquire) == 0;
+    };
+    pollfd p{no_sleepers() ? u.dev().wait_fd() : -1, POLLIN, 0};
     if (sleep_ns > 0) libc().ppoll(&p, 1, &ts, nullptr);
     std::lock_guard<StackMutex> g(u.mu());
-    if (g_rx_waiters.load(std::memory_order_acquire) == 0) {
+    if (no_sleepers()) {
       u.poll(tick_ns());  // receive + every timer
     } else {
       e->tcp->timers();

@@ -106,6 +106,9 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
                     const sigset_t* sigmask) {
   const xmit::WaitSlices wait(timeout_ns);
   for (;;) {
+    // A sleeper from before the look at the members, as poll's (preload/poll.cc).
+    xmit::engine_rx_waiter(1);
+    struct Done { ~Done() { xmit::engine_rx_waiter(-1); } } done;
     int n = 0, dev_fd = -1;
     bool want_space = false;
     {
@@ -148,9 +151,7 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
     int k = 0;
     if (n < maxevents) {
       timespec ts = xmit::WaitSlices::next_sleep(left_ns, n > 0, want_space);
-      if (dev_fd >= 0) xmit::engine_rx_waiter(1);
       k = libc().epoll_pwait2(epfd, out + n, maxevents - n, &ts, sigmask);
-      if (dev_fd >= 0) xmit::engine_rx_waiter(-1);
       if (k < 0) return n > 0 && errno == EINTR ? n : -1;
     }
     // Drop the device's tag; fold a kernel event for an offloaded member into the stack's one.

@@ -61,6 +61,9 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
   const xmit::WaitSlices wait(timeout_ns);
   for (;;) {
     // The stack's view first (each poll_mask() also moves arrived frames into the sockets' queues).
+    // Counted as a sleeper from before the look (engine_rx_waiter()): the progress thread then leaves
+    // the device to this thread, whose look would otherwise miss what it takes meanwhile.
+    xmit::engine_rx_waiter(1);
     int wait_fd = -1;
     bool ready = false, want_space = false;
     for (nfds_t i = 0; i < n; ++i) {
@@ -80,9 +83,8 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
     const int64_t left_ns = wait.left_ns();
     k[n] = {wait_fd, POLLIN, 0};  // a negative fd is ignored by the kernel
     timespec ts = xmit::WaitSlices::next_sleep(left_ns, ready, want_space);
-    if (wait_fd >= 0) xmit::engine_rx_waiter(1);
     int r = libc().ppoll(k, n + 1, &ts, sigmask);
-    if (wait_fd >= 0) xmit::engine_rx_waiter(-1);
+    xmit::engine_rx_waiter(-1);
     if (r < 0) return -1;  // EINTR (poll is never restarted), EFAULT, ENOMEM
     int count = 0;
     for (nfds_t i = 0; i < n; ++i) {

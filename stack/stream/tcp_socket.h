@@ -74,8 +74,9 @@ class TcpSocket final : public Socket {
   // -EINTR / -ERESTARTSYS (restart) after a signal. `shadow` also wakes on the kernel socket.
   int wait(Lock& lk, uint64_t deadline_ns, bool shadow);
   void poll_stack();
-  // kernel: sk_stream_memory_free() with the stand-in accounting (header comment).
-  bool sk_stream_memory_free() const;
+  // How many bytes the copy may take now: the kernel's sk_stream_memory_free() checks with the
+  // stand-in accounting (header comment), made before each new skb.
+  size_t send_room(int flags);
   uint32_t sk_stream_wspace() const;
   void tcp_sndbuf_expand();
   int sk_stream_error(int flags, int err);

@@ -49,9 +49,12 @@ int TcpSocket::wait(Lock& lk, uint64_t deadline_ns, bool shadow) {
   if (deadline_ns != 0) until = std::min(until, deadline_ns);
   const int ms = until <= now ? 0 : static_cast<int>((until - now + 999'999) / 1'000'000);
   const int dev_fd = stack_->base().dev().wait_fd();
+  std::atomic<int>& sleepers = stack_->base().rx_sleepers;
+  sleepers.fetch_add(1, std::memory_order_acq_rel);  // before the unlock: see UdpStack::rx_sleepers
   lk.unlock();
   int err = shadow_->wait(shadow ? fd_ : -1, dev_fd, ms);
   lk.lock();
+  sleepers.fetch_sub(1, std::memory_order_acq_rel);
   if (!passthrough_) poll_stack();
   // kernel: sock_intr_errno(): a wait without a timeout restarts when the handler has SA_RESTART.
   if (err == -EINTR) return deadline_ns == 0 && shadow_->signal_restarts() ? 0 : -EINTR;
@@ -78,9 +81,22 @@ uint32_t TcpSocket::sk_stream_wspace() const {
   return sk_sndbuf_ > queued ? sk_sndbuf_ - queued : 0;
 }
 
-bool TcpSocket::sk_stream_memory_free() const {
-  const tcp_sock& tp = c_->tp;
-  return tp.write_seq - tp.snd_una < sk_sndbuf_;
+// What the copy may take now. kernel: tcp_sendmsg_locked() fills the tail skb to size_goal
+// whatever the memory, and checks sk_stream_memory_free() only before it starts a new skb, which
+// it then fills to size_goal too: the room is the tail's free space, plus, while the buffer is not
+// full, whole skbs until it is.
+size_t TcpSocket::send_room(int flags) {
+  tcp_sock* tp = &c_->tp;
+  uint32_t size_goal = 0;
+  tcp_send_mss(tp, stack_->dst_mtu(c_), flags, &size_goal);
+  if (size_goal == 0) size_goal = tp->mss_cache;
+  size_t tail_space = 0;
+  if (const sk_buff* tail = tcp_write_queue_tail(tp); tail != nullptr && !TCP_SKB_CB(tail)->eor && tail->len < size_goal) {
+    tail_space = size_goal - tail->len;
+  }
+  const size_t free = sk_stream_wspace();
+  if (free <= tail_space) return tail_space;
+  return tail_space + (free - tail_space + size_goal - 1) / size_goal * size_goal;
 }
 
 // kernel: sk_stream_error(): EPIPE (unless another error is held) raises SIGPIPE unless MSG_NOSIGNAL.
@@ -150,7 +166,7 @@ ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, i
     // check the process took SIGSEGV in the copy.
     if (iov[seg].iov_base == nullptr) return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, -EFAULT);
     size_t want = std::min(iov[seg].iov_len - off, count - copied);
-    size_t room = sk_stream_wspace();
+    size_t room = send_room(flags);
     int r = -EAGAIN;
     if (room > 0) {
       size_t n = std::min(want, room);

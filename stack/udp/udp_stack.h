@@ -22,6 +22,7 @@
 // HZ=250), so there it is one look per tick, within 4 ms. Neighbour backstop
 // timers run on every poll; they cost a compare when none is due (NeighTable::neigh_timer_handler).
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -158,6 +159,11 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // and the last unsteer(). 0 or the device's -errno.
   int steer(const FlowKey& key);
   void unsteer(const FlowKey& key);
+
+  // Threads about to sleep on the device's wait fd after a look at their sockets: counted under
+  // mu() before the mutex is let go, so a progress thread that takes frames off the device only
+  // while this is 0 (under mu()) can never take the frame such a sleeper waits for after its look.
+  std::atomic<int> rx_sleepers{0};
 
   IpMib mib;
   UdpMib udp_mib;

@@ -450,15 +450,9 @@ GSO_PSH = ("the kernel puts PSH on the last segment of the first GSO skb of the 
            "corked 5000-byte write, 1448 x 2 of 3000 with MSG_MORE), xmit puts none there; the cause "
            "is not traced yet (suspects: the kernel's size_goal from tcp_tso_autosize(), and "
            "forced_push()'s tcp_mark_push() when an skb reaches size_goal)")
-SNDBUF_CUT = ("sometimes a sub-MSS segment inside the run under xmit, most likely because its send loop cuts a write at the free send-buffer "
-              "bytes (TcpSocket::tcp_sendmsg()) and the wait_for_space push sends the partial tail; "
-              "the kernel checks sk_stream_memory_free() only when it needs a new skb, so it fills "
-              "the tail skb to size_goal first")
 KNOWN = {
     "cork_5000": GSO_PSH,
     "more_large": GSO_PSH,
-    "large_100k_nodelay": SNDBUF_CUT,
-    "large_100k_nagle": SNDBUF_CUT,
     "msg_oob": "xmit sends MSG_OOB data without URG and urgent pointer (tcp_mark_urg() and the URG "
                "bit in tcp_transmit_skb() are not reproduced)",
 }
