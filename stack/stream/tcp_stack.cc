@@ -155,10 +155,8 @@ int TcpStack::steer(TcpConn* c, const FlowKey& key) {
 int TcpStack::ehash(TcpConn* c, bool steer_flow) {
   if (c->ehashed) return 0;
   const tcp_sock& tp = c->tp;
-  FlowKey key{.protocol = IPPROTO_TCP, .local_addr = tp.saddr, .local_port = cpu_to_be16(tp.sport),
-              .remote_addr = tp.daddr, .remote_port = cpu_to_be16(tp.dport)};
   if (steer_flow) {
-    if (int err = steer(c, key); err != 0) return err;
+    if (int err = steer(c, flow_key(c)); err != 0) return err;
   }
   ehash_[ekey(tp.daddr, tp.dport, tp.saddr, tp.sport)] = c;
   c->ehashed = true;
@@ -175,7 +173,14 @@ int TcpStack::lhash(TcpConn* c) {
   return 0;
 }
 
+FlowKey TcpStack::flow_key(const TcpConn* c) {
+  const tcp_sock& tp = c->tp;
+  return FlowKey{.protocol = IPPROTO_TCP, .local_addr = tp.saddr, .local_port = cpu_to_be16(tp.sport),
+                 .remote_addr = tp.daddr, .remote_port = cpu_to_be16(tp.dport)};
+}
+
 void TcpStack::unhash(TcpConn* c) {
+  const bool was_listener = c->lhashed;
   if (c->ehashed) {
     const tcp_sock& tp = c->tp;
     auto it = ehash_.find(ekey(tp.daddr, tp.dport, tp.saddr, tp.sport));
@@ -193,6 +198,13 @@ void TcpStack::unhash(TcpConn* c) {
   if (c->steered) {
     base_->unsteer(c->steer_key);
     c->steered = false;
+  }
+  if (was_listener) {
+    // Its children outlive it (the kernel's do): each takes a rule of its own for its 4-tuple,
+    // or its segments would go to the kernel, which has no socket for them and resets them.
+    for (TcpConn* child : conns_) {
+      if (child->ehashed && !child->steered && child->tp.sport == c->tp.sport) (void)steer(child, flow_key(child));
+    }
   }
 }
 
@@ -310,9 +322,9 @@ void TcpStack::hash(tcp_sock* child) {
   c->inet.inet_dport = cpu_to_be16(child->dport);
   c->inet.inet_id = static_cast<uint16_t>(mix(now_us(), opt_.secret));  // kernel: get_random_u16()
   (void)route_connect(c, child->daddr);
-  // The listener's port rule already brings its children's segments: no rule of their own (a server
-  // with thousands of connections in TIME_WAIT would otherwise fill the device's table). They are
-  // not steered any more once the listener closes (the kernel's children outlive it).
+  // The listener's port rule already brings its children's segments: no rule of their own while it
+  // listens (a server with thousands of connections in TIME_WAIT would otherwise fill the device's
+  // table); unhash() of the listener gives each surviving child one.
   (void)ehash(c, false);
 }
 

@@ -136,6 +136,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // child exists): routed per segment. kernel: ip_send_unicast_reply() / ip_build_and_send_pkt()
   int xmit_to(be32 saddr, be32 daddr, sk_buff* skb);
   int steer(TcpConn* c, const FlowKey& key);
+  static FlowKey flow_key(const TcpConn* c);  // c's 4-tuple as the device steers it
 
   UdpStack* base_ = nullptr;
   TcpStackOptions opt_;
