@@ -86,7 +86,7 @@ case "$case_" in
       { logs; fail "curl from the kernel side failed"; }
     cmp -s "$work/got" "$work/nginx/www/blob" || fail "curl: body differs ($(stat -c %s "$work/got") bytes)"
     echo "curl: 100000 bytes byte-exact"
-    ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 1s \
+    ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 2s \
       "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk failed"; }
     wrk_check "$work/wrk.out"
     ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got2" "http://$XMIT_ADDR_A:8080/blob" ||
@@ -102,7 +102,7 @@ case "$case_" in
     BED_PIDS=$!
     wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || { cat "$work/nginx.out"; fail "kernel nginx did not start"; }
     c0=$(counters)
-    under_xmit timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 1s \
+    under_xmit timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 2s \
       "http://$XMIT_ADDR_B:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk under xmit failed"; }
     wrk_check "$work/wrk.out"
     check_kernel_quiet "$c0"
