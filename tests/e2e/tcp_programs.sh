@@ -15,16 +15,18 @@ source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 case_=$1
 bed_up "tp-$case_"
+# stop_ns NS: ends the processes this test started in its namespace NS (a backgrounded under_xmit is
+# a subshell whose kill would leave the program holding the interface's queue).
+stop_ns() { local p; p=$(ip netns pids "$1" 2>/dev/null); [ -z "$p" ] || { kill $p 2>/dev/null; sleep 0.2; }; }
 work=$(mktemp -d)
 chmod 755 "$work"
-trap 'bed_down; rm -rf "$work"' EXIT
+# Programs started in the namespaces end with the bed (nginx daemonises nothing here, but a
+# backgrounded under_xmit is a subshell whose kill would leave the program running).
+trap 'stop_ns "$XMIT_NS_A"; stop_ns "$XMIT_NS_B"; bed_down; rm -rf "$work"' EXIT
 SECS=${XMIT_WRK_SECS:-3}
 CONNS=16
 under_xmit() { ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit-%p.log" LD_PRELOAD="$XMIT_LIB" "$@"; }
 counters() { echo "$(snmp "$XMIT_NS_A" Tcp OutSegs) $(snmp "$XMIT_NS_A" Tcp InSegs)"; }
-# stop_ns NS: ends the processes this test started in its namespace NS (a backgrounded under_xmit is
-# a subshell whose kill would leave the program holding the interface's queue).
-stop_ns() { local p; p=$(ip netns pids "$1"); [ -z "$p" ] || kill $p 2>/dev/null; sleep 0.2; }
 logs() { tail -n 30 "$work"/xmit-*.log "$work"/nginx/error.log 2>/dev/null; }
 check_kernel_quiet() {  # check_kernel_quiet "OUT0 IN0"
   read -r o0 i0 <<<"$1"; read -r o1 i1 <<<"$(counters)"
