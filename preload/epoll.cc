@@ -44,7 +44,8 @@ struct EpEntry {
   Socket* sock;      // no reference: checked against the fd table before each use
   uint32_t events;   // as the program asked (EPOLLET, EPOLLONESHOT included)
   epoll_data_t data;
-  uint32_t last = 0; // edge-triggered: the bits reported last time
+  uint32_t last = 0; // edge-triggered: the bits seen at the last scan
+  uint64_t last_seq = 0;  // edge-triggered: the socket's poll_seq() at the last scan
   bool disabled = false;  // EPOLLONESHOT fired; EPOLL_CTL_MOD re-arms
 };
 
@@ -132,8 +133,14 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
         uint32_t r = static_cast<uint32_t>(m) & (e.events | EPOLLERR | EPOLLHUP);
         want_space |= (e.events & kOut) && !(m & EPOLLOUT);
         if (e.events & EPOLLET) {
+          // A rising bit, or anything the kernel would have woken the entry for since the last
+          // scan (kernel: ep_poll_callback() queues the item, ep_send_events() reports its whole
+          // current mask).
           uint32_t rising = r & ~e.last;
+          uint64_t seq = e.sock->poll_seq();
+          if (seq != e.last_seq) rising = r;
           e.last = r;
+          e.last_seq = seq;
           r = rising;
         }
         if (r == 0) continue;

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -33,7 +34,8 @@ namespace xmit {
   X(recvfrom) X(recvmsg) X(recvmmsg) X(read) X(readv) X(setsockopt) X(getsockopt)               \
   X(getsockname) X(getpeername) X(fcntl) X(fcntl64) X(ioctl) X(dup) X(dup2) X(dup3)             \
   X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(poll) X(ppoll) X(select) X(pselect)          \
-  X(__poll_chk) X(__ppoll_chk) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2)
+  X(__poll_chk) X(__ppoll_chk) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2)   \
+  X(sendfile) X(sendfile64)
 
 struct Libc {
 #define XMIT_LIBC_MEMBER(name) decltype(&::name) name;

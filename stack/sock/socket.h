@@ -51,6 +51,12 @@ class Socket {
   // *wait_fd: an fd that becomes readable when the device has frames for the stack (-1: none).
   // kPassThrough when the socket went back to the kernel.
   virtual int poll_mask(int* wait_fd) = 0;
+  // Changes whenever something arrived that the kernel would wake the socket's waiters for
+  // (sk_data_ready(), sk_write_space(), sk_state_change()), as of the last poll_mask(): an
+  // edge-triggered epoll entry reports the current mask again when it moved, even though the mask
+  // itself did not (new data behind unread data; data read and more arrived between two scans).
+  // 0 for a socket that does not count (its entries report rising bits only).
+  virtual uint64_t poll_seq() const { return 0; }
 
   // Whether the kernel socket behind the fd tells anything about this socket's readiness (poll,
   // select, epoll merge the two): a UDP shadow may hold datagrams the kernel received itself; a TCP

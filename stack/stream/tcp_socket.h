@@ -54,6 +54,7 @@ class TcpSocket final : public Socket {
   int ioctl(unsigned long request, void* arg) override;
   void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
   int poll_mask(int* wait_fd) override;
+  uint64_t poll_seq() const override { return poll_seq_.load(std::memory_order_relaxed); }
   bool kernel_readiness() const override;
   void fd_moved(int from, int to) override;
   void adopt_fd(int fd) override;
@@ -90,6 +91,7 @@ class TcpSocket final : public Socket {
   bool nonblock_;
   bool passthrough_ = false;
   bool child_ = false;
+  std::atomic<uint64_t> poll_seq_{0};   // poll_seq(): set by poll_mask()
   std::atomic<bool> listening_{false};  // kernel_readiness(): read without the lock            // accepted: the shadow is an unbound kernel socket
   SockState state_ = SockState::kUnconnected;
   TcpConn* c_;

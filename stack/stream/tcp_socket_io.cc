@@ -265,6 +265,14 @@ int TcpSocket::poll_mask(int* wait_fd) {
   tcp_sock* tp = &c_->tp;
   if (tp->sk_state == TCP_ESTABLISHED || tp->sk_state == TCP_CLOSE_WAIT) tcp_sndbuf_expand();
   int mask = tcp_poll(tp);
+  // The kernel wakes the socket's waiters when data arrives (rcv_nxt moves), when an ACK frees
+  // send space (snd_una moves), on a state change and an error; an edge-triggered epoll entry
+  // reports on each. Their sum changes with any of them (a stand-in for a wakeup count; a
+  // listener's is its accept queue's length, which misses a child queued as another was accepted
+  // between two scans).
+  poll_seq_.store((static_cast<uint64_t>(tp->rcv_nxt) << 32) + tp->snd_una + (static_cast<uint64_t>(tp->sk_state) << 8) +
+                      static_cast<uint64_t>(tp->sk_err) + (static_cast<uint64_t>(tp->sk_ack_backlog) << 16),
+                  std::memory_order_relaxed);
   return mask;
 }
 

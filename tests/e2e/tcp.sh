@@ -110,7 +110,7 @@ print("echoed 1+2+3 MiB")'
     check_kernel_quiet "$c0"
     ;;
   iperf3)
-    ip netns exec "$XMIT_NS_B" iperf3 -s -B "$XMIT_ADDR_B" -p 5201 >/dev/null 2>&1 &
+    ip netns exec "$XMIT_NS_B" env -u MALLOC_PERTURB_ iperf3 -s -B "$XMIT_ADDR_B" -p 5201 >/dev/null 2>&1 &
     BED_PIDS=$!
     wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 5201 || fail "iperf3 -s did not start"
     sleep 0.5  # the probe's connection ends at the server before the test's begins
