@@ -580,7 +580,14 @@ namespace {
 // Handlers run in the forking thread; the child touches nothing the parent's other threads could
 // have held locked (the stack's mutex, its pools), only g_open_mu, which prepare holds over fork.
 void atfork_prepare() { g_open_mu.lock(); }
-void atfork_parent() { g_open_mu.unlock(); }
+void atfork_parent() {
+  // The child got the listening sockets too: their ports go to the kernel (TcpStack::listeners_to_kernel()).
+  if (Engine* e = g_engine) {
+    std::lock_guard<StackMutex> g(e->udp->mu());
+    e->tcp->listeners_to_kernel();
+  }
+  g_open_mu.unlock();
+}
 void atfork_child() {
   int sockets = g_fds.abandon_all();
   if (Engine* e = g_engine) {

@@ -199,12 +199,23 @@ void TcpStack::unhash(TcpConn* c) {
     base_->unsteer(c->steer_key);
     c->steered = false;
   }
-  if (was_listener) {
-    // Its children outlive it (the kernel's do): each takes a rule of its own for its 4-tuple,
-    // or its segments would go to the kernel, which has no socket for them and resets them.
-    for (TcpConn* child : conns_) {
-      if (child->ehashed && !child->steered && child->tp.sport == c->tp.sport) (void)steer(child, flow_key(child));
-    }
+  // Its children outlive it (the kernel's do): each takes a rule of its own for its 4-tuple, or its
+  // segments would go to the kernel, which has no socket for them and resets them.
+  if (was_listener) steer_children(c);
+}
+
+void TcpStack::steer_children(const TcpConn* listener) {
+  for (TcpConn* child : conns_) {
+    if (child->ehashed && !child->steered && child->tp.sport == listener->tp.sport) (void)steer(child, flow_key(child));
+  }
+}
+
+void TcpStack::listeners_to_kernel() {
+  for (TcpConn* c : conns_) {
+    if (!c->lhashed || !c->steered) continue;
+    base_->unsteer(c->steer_key);
+    c->steered = false;
+    steer_children(c);
   }
 }
 

@@ -94,6 +94,12 @@ class TcpStack final : public NetProtocol, public TcpOps {
   int ehash(TcpConn* c, bool steer_flow = true);
   int lhash(TcpConn* c);
   void unhash(TcpConn* c);
+  // fork(): the listening sockets were inherited by the child, which hands them to the kernel (its
+  // copy of the stack is abandoned); the parent stops steering their ports, so new connections go
+  // to the kernel's listening socket, which both processes accept from (TcpSocket::accept() falls
+  // back to it): a pre-fork server's workers get every connection, through the kernel.
+  // Connections already accepted stay with this stack, each steered by its own 4-tuple.
+  void listeners_to_kernel();
   // Runs c's timers if due (after a socket call moved them).
   void run_timers(TcpConn* c);
   // The earliest pending timer of any connection, on clock_ns's clock; UINT64_MAX when none.
@@ -137,6 +143,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   int xmit_to(be32 saddr, be32 daddr, sk_buff* skb);
   int steer(TcpConn* c, const FlowKey& key);
   static FlowKey flow_key(const TcpConn* c);  // c's 4-tuple as the device steers it
+  void steer_children(const TcpConn* listener);  // its accepted connections by their own rules
 
   UdpStack* base_ = nullptr;
   TcpStackOptions opt_;
