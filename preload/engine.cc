@@ -624,7 +624,14 @@ constexpr uint64_t kTcpExitDrainNs = 5'000'000'000u;
 __attribute__((destructor)) static void engine_exit() {
   Engine* e = g_engine;
   if (e == nullptr) return;
-  std::unique_lock<StackMutex> lk(e->udp->mu(), std::try_to_lock);  // a thread stuck in the stack: skip
+  // Other threads (the program's, the progress thread) may be in the stack at this moment: wait for
+  // the lock a little (each holds it for microseconds); one stuck there for 200 ms: skip.
+  std::unique_lock<StackMutex> lk(e->udp->mu(), std::try_to_lock);
+  for (int i = 0; i < 200 && !lk.owns_lock(); ++i) {
+    timespec pause{0, 1'000'000};
+    nanosleep(&pause, nullptr);
+    lk.try_lock();
+  }
   if (!lk.owns_lock()) return;
   // Datagrams sent just before exit may wait for their neighbour's address, sit below the doorbell
   // batch, or on the device: the kernel would keep and send them after the process is gone, so the

@@ -63,6 +63,9 @@ EOF
 }
 
 # wrk_check FILE: wrk's output shows requests and no socket error, timeout or non-2xx response.
+# wrk's request timeout is 10 s: on the software verbs device (AF_PACKET under the hood) a response
+# now and then waits out a retransmission timeout and its backoff (latency max about 1 s; tail above
+# 2 s seen once in a few runs) — slowness of that test device, not an error, which this check is for.
 wrk_check() {
   grep -q "requests in" "$1" || { cat "$1"; logs; fail "wrk printed no result"; }
   if grep -Eq "Socket errors|Non-2xx" "$1"; then cat "$1"; logs; fail "wrk saw errors"; fi
@@ -92,7 +95,7 @@ case "$case_" in
       { logs; fail "curl from the kernel side failed"; }
     cmp -s "$work/got" "$work/nginx/www/blob" || fail "curl: body differs ($(stat -c %s "$work/got") bytes)"
     echo "curl: 100000 bytes byte-exact"
-    ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 2s \
+    ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 10s \
       "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk failed"; }
     wrk_check "$work/wrk.out"
     ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got2" "http://$XMIT_ADDR_A:8080/blob" ||
@@ -113,11 +116,18 @@ case "$case_" in
     ip netns exec "$XMIT_NS_B" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.out" 2>&1 &
     BED_PIDS=$!
     wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || { cat "$work/nginx.out"; fail "kernel nginx did not start"; }
-    c0=$(counters)
-    under_xmit timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 2s \
+    c0=$(counters); r0=$(snmp "$XMIT_NS_A" Tcp OutRsts)
+    under_xmit timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 10s \
       "http://$XMIT_ADDR_B:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk under xmit failed"; }
     wrk_check "$work/wrk.out"
-    check_kernel_quiet "$c0"
+    # wrk exits with its connections open and responses in flight: its close at exit resets those
+    # with unread data (as the kernel's would), and what the server still sends for them afterwards
+    # is answered by namespace a's kernel (no socket: RST), as it would be without xmit. So a's
+    # kernel may see one such segment per connection and answer it with a reset, and nothing else.
+    read -r o0 i0 <<<"$c0"; read -r o1 i1 <<<"$(counters)"; r1=$(snmp "$XMIT_NS_A" Tcp OutRsts)
+    echo "namespace a kernel Tcp: OutSegs +$((o1 - o0)) (resets +$((r1 - r0))), InSegs +$((i1 - i0))"
+    [ $((i1 - i0)) -le $((CONNS + 2)) ] && [ $((o1 - o0)) -le $((r1 - r0 + 2)) ] ||
+      { logs; fail "the kernel carried the connections"; }
     ;;
   py-asyncio)
     N=${XMIT_ASYNCIO_CONNS:-50}
