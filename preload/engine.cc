@@ -251,7 +251,9 @@ void* progress_main(void* arg) {
   return nullptr;
 }
 
-bool start_progress(Engine* e) {
+// Starts one of the engine's threads, detached, with every signal blocked (the program's handlers
+// run on its own threads).
+bool start_engine_thread(void* (*main)(void*), Engine* e, const char* name) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -259,12 +261,14 @@ bool start_progress(Engine* e) {
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_t t;
-  int err = pthread_create(&t, &attr, progress_main, e);
+  int err = pthread_create(&t, &attr, main, e);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (err == 0) pthread_setname_np(t, "xmit-progress");
+  if (err == 0) pthread_setname_np(t, name);
   return err == 0;
 }
+
+bool start_progress(Engine* e) { return start_engine_thread(progress_main, e, "xmit-progress"); }
 
 void* flusher_main(void* arg) {
   Engine* e = static_cast<Engine*>(arg);
@@ -287,22 +291,11 @@ void* flusher_main(void* arg) {
   return nullptr;
 }
 
-// Starts the flusher with every signal blocked (the program's handlers run on its own threads).
+// Starts the flusher, its hold hook armed.
 bool start_flusher(Engine* e) {
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   e->xdp->set_tx_hold_hook(wake_flusher, nullptr);
   e->xdp->arm_tx_hold_hook();
-  pthread_t t;
-  int err = pthread_create(&t, &attr, flusher_main, e);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (err == 0) pthread_setname_np(t, "xmit-flush");
-  return err == 0;
+  return start_engine_thread(flusher_main, e, "xmit-flush");
 }
 
 std::mutex g_open_mu;
@@ -323,31 +316,17 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   if (e.pcap.is_open()) f(e.pcap.fd());
 }
 
-// The second of a sysctl's three numbers (tcp_rmem / tcp_wmem: min, default, max).
-long read_sysctl_second(const char* path, long dflt) {
+// Field `n` (0-based) of a sysctl's numbers (tcp_rmem / tcp_wmem: min, default, max), or dflt.
+long read_sysctl_field(const char* path, int n, long dflt) {
   FILE* f = fopen(path, "re");
   if (f == nullptr) return dflt;
-  long a = 0, b = dflt;
-  if (fscanf(f, "%ld %ld", &a, &b) != 2) b = dflt;
-  fclose(f);
-  return b;
-}
-
-// The third (tcp_rmem: max).
-long read_sysctl_third(const char* path, long dflt) {
-  FILE* f = fopen(path, "re");
-  if (f == nullptr) return dflt;
-  long a = 0, b = 0, c = dflt;
-  if (fscanf(f, "%ld %ld %ld", &a, &b, &c) != 3) c = dflt;
-  fclose(f);
-  return c;
-}
-
-int read_sysctl_int(const char* path, int dflt) {
-  FILE* f = fopen(path, "re");
-  if (f == nullptr) return dflt;
-  int v = dflt;
-  if (fscanf(f, "%d", &v) != 1) v = dflt;
+  long v = dflt;
+  for (int i = 0; i <= n; ++i) {
+    if (fscanf(f, "%ld", &v) != 1) {
+      v = dflt;
+      break;
+    }
+  }
   fclose(f);
   return v;
 }
@@ -440,7 +419,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   UdpStackOptions so;
   so.rx_truesize = e->ibv ? ibv::IbvNetdev::kBufSize : xdp::XdpNetdev::kFrameSize;
   so.realtime_ns = real_ns;
-  so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_int("/proc/sys/net/ipv4/ip_default_ttl", 64));
+  so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_default_ttl", 0, 64));
   if (getrandom(&so.ident_seed, sizeof so.ident_seed, GRND_NONBLOCK) != sizeof so.ident_seed) so.ident_seed = mono_ns();
   if (int err = UdpStack::create(dev, e->fib.get(), so, &e->udp); err < 0) {
     *why = std::string("cannot allocate packet buffers: ") + strerror(-err);
@@ -449,10 +428,10 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   e->udp->set_if_addr(iface_addr(ifname));
   TcpStackOptions to;
   to.clock_ns = mono_ns;
-  to.rmem_default = static_cast<uint32_t>(read_sysctl_second("/proc/sys/net/ipv4/tcp_rmem", 131072));
-  to.wmem_default = static_cast<uint32_t>(read_sysctl_second("/proc/sys/net/ipv4/tcp_wmem", 16384));
-  to.rmem_max = static_cast<uint32_t>(std::max(read_sysctl_third("/proc/sys/net/ipv4/tcp_rmem", 6291456),
-                                               static_cast<long>(read_sysctl_int("/proc/sys/net/core/rmem_max", 212992))));
+  to.rmem_default = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 1, 131072));
+  to.wmem_default = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/ipv4/tcp_wmem", 1, 16384));
+  to.rmem_max = static_cast<uint32_t>(std::max(read_sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 2, 6291456),
+                                               read_sysctl_field("/proc/sys/net/core/rmem_max", 0, 212992)));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);
