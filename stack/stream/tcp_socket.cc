@@ -29,7 +29,7 @@ TcpSocket::TcpSocket(TcpStack* stack, ShadowOps* shadow, int fd, bool nonblock, 
 void TcpSocket::release() {
   {
     std::lock_guard<StackMutex> g(stack_->mu());
-    if (!passthrough_) {
+    if (!passthrough_ && !stack_->exiting()) {  // at exit the drain closed every connection
       TcpConn* c = c_;
       c->user = nullptr;
       if (c->tp.sk_state == TCP_CLOSE) {

@@ -296,8 +296,10 @@ void TcpStack::close_all_at_exit() {
   for (TcpConn* c : conns_) {
     if (c->user != nullptr && c->tp.sk_state != TCP_CLOSE) open.push_back(c);
   }
+  exiting_ = true;
   for (TcpConn* c : open) {
-    c->user = nullptr;  // the TcpSocket is never released: the process is going
+    // c->user stays: done() then never frees c, which the TcpSocket (another thread may still be
+    // in it while the process exits) goes on pointing at; its release() leaves c alone from now on.
     c->tp.tcp_mstamp = now_us();
     tcp_close(&c->tp, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
   }

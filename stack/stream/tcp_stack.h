@@ -108,6 +108,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // Process exit (the kernel closes every fd and keeps the orphans running): each connection an fd
   // still names is closed as close() would, listeners included.
   void close_all_at_exit();
+  bool exiting() const { return exiting_; }
   // Connections still delivering: data or a FIN not yet acknowledged (not CLOSE, LISTEN or
   // TIME_WAIT).
   bool exit_pending() const;
@@ -149,6 +150,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   TcpStackOptions opt_;
   std::unique_ptr<BufPool> heads_, pages_, rx_heads_;
   std::unique_ptr<SkbPool> skbs_, rx_skbs_;
+  bool exiting_ = false;  // close_all_at_exit() ran
   InetSock ctl_inet_;  // kernel: the per-netns ctl socket replies and resets are sent from
   std::vector<TcpConn*> conns_;  // every connection alive
   std::unordered_map<EKey, TcpConn*, EKeyHash> ehash_;
