@@ -7,6 +7,9 @@
 #   curl-put   curl -T uploads a file to a small python3 receiver
 #   py-server  a python3 echo server under xmit (listen/accept) answers kernel clients
 #   iperf3     iperf3 -c under xmit -> kernel iperf3 -s, then the reverse (-R): no error
+#   loss       curl GET and PUT of 100 MB (XMIT_TCP_LOSS_MB) byte-exact while the kernel side drops
+#              2 % of the frames each way (nftables numgen on xb's ingress and egress; this kernel
+#              has no netem, so no reordering or delay is injected)
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 case_=$1
@@ -128,6 +131,48 @@ print("iperf3 %s: sent %.1f Mbit/s, received %.1f Mbit/s, retransmits %s" % (
     e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"].get("retransmits")))
 PYEOF
     done
+    check_kernel_quiet "$c0"
+    ;;
+  loss)
+    LMB=${XMIT_TCP_LOSS_MB:-100}
+    head -c $((LMB << 20)) /dev/urandom >"$work/blob"
+    ip netns exec "$XMIT_NS_B" nft -f - <<'NFT' || fail "cannot install the loss rules (nftables)"
+table netdev lossy {
+  chain in { type filter hook ingress device "xb" priority 0; numgen random mod 100 < 2 counter drop; }
+  chain out { type filter hook egress device "xb" priority 0; numgen random mod 100 < 2 counter drop; }
+}
+NFT
+    (cd "$work" && exec ip netns exec "$XMIT_NS_B" "$PY" -m http.server --bind "$XMIT_ADDR_B" 8080 >/dev/null 2>&1) &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || fail "http.server did not start"
+    c0=$(counters)
+    under_xmit curl -sS --retry 0 -o "$work/got" "http://$XMIT_ADDR_B:8080/blob" || { cat "$work"/xmit-*.log; fail "curl GET failed"; }
+    [ "$(sha256sum <"$work/got")" = "$(sha256sum <"$work/blob")" ] || fail "downloaded file differs"
+    echo "curl GET $LMB MB under 2 % loss each way: sha256 matches"
+    check_kernel_quiet "$c0"
+    kill $BED_PIDS; BED_PIDS=
+    receiver='
+import hashlib, http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_PUT(self):
+        n = int(self.headers["Content-Length"]); h = hashlib.sha256(); left = n
+        while left:
+            c = self.rfile.read(min(left, 1 << 16))
+            if not c: break
+            h.update(c); left -= len(c)
+        body = (h.hexdigest() + "\n").encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer((sys.argv[1], 8081), H).serve_forever()'
+    ip netns exec "$XMIT_NS_B" "$PY" -c "$receiver" "$XMIT_ADDR_B" >/dev/null 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8081 || fail "receiver did not start"
+    c0=$(counters)
+    got=$(under_xmit curl -sS -T "$work/blob" "http://$XMIT_ADDR_B:8081/up") || { cat "$work"/xmit-*.log; fail "curl -T failed"; }
+    [ "$got" = "$(sha256sum <"$work/blob" | cut -d' ' -f1)" ] || fail "uploaded sha256 $got differs"
+    echo "curl PUT $LMB MB under 2 % loss each way: sha256 matches at the receiver"
+    ip netns exec "$XMIT_NS_B" nft list table netdev lossy | sed -n 's/.*counter packets \([0-9]*\).*/dropped: \1 frames/p'
     check_kernel_quiet "$c0"
     ;;
   *) fail "unknown case $case_" ;;
