@@ -139,9 +139,7 @@ int TcpStack::xmit_to(be32 saddr, be32 daddr, sk_buff* skb) {
   // The ctl socket is not connected (inet_daddr 0): DF segments get id 0 (ip_select_ident_segs()),
   // as the kernel's SYN-ACKs (ip_build_and_send_pkt()) and resets (ip_send_unicast_reply()) do.
   ctl_inet_.inet_saddr = saddr;
-  sk_buff* s = skb;
-  int err = ip_queue_xmit(base_->out_ctx(base_->now_hint()), &ctl_inet_, route, s);
-  return err;
+  return ip_queue_xmit(base_->out_ctx(base_->now_hint()), &ctl_inet_, route, skb);
 }
 
 int TcpStack::steer(TcpConn* c, const FlowKey& key) {

@@ -25,12 +25,45 @@ check_kernel_quiet() {  # check_kernel_quiet "OUT0 IN0"
   [ $((o1 - o0)) -le 2 ] && [ $((i1 - i0)) -le 2 ] || { cat "$work"/xmit-*.log 2>/dev/null; fail "the kernel carried the connection"; }
 }
 
+# serve_get PORT: python3 -m http.server in b serving $work (the file "blob").
+serve_get() {
+  (cd "$work" && exec ip netns exec "$XMIT_NS_B" "$PY" -m http.server --bind "$XMIT_ADDR_B" "$1" >/dev/null 2>&1) &
+  BED_PIDS=$!
+  wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" "$1" || fail "http.server did not start"
+}
+# put_blob PORT WHAT: a receiver in b that answers a PUT with the sha256 of its body; curl -T under
+# xmit uploads $work/blob to it; the answer must be the file's sha256, and a's kernel carries nothing.
+put_blob() {
+  local receiver='
+import hashlib, http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_PUT(self):
+        n = int(self.headers["Content-Length"]); h = hashlib.sha256(); left = n
+        while left:
+            c = self.rfile.read(min(left, 1 << 16))
+            if not c: break
+            h.update(c); left -= len(c)
+        body = (h.hexdigest() + "\n").encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()'
+  ip netns exec "$XMIT_NS_B" "$PY" -c "$receiver" "$XMIT_ADDR_B" "$1" >/dev/null 2>&1 &
+  BED_PIDS=$!
+  wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" "$1" || fail "receiver did not start"
+  local c0 got want
+  c0=$(counters)
+  got=$(under_xmit curl -sS -T "$work/blob" "http://$XMIT_ADDR_B:$1/up") || { cat "$work"/xmit-*.log; fail "curl -T failed"; }
+  want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || fail "uploaded sha256 $got, file $want"
+  echo "$2: sha256 matches at the receiver"
+  check_kernel_quiet "$c0"
+}
+
 case "$case_" in
   curl-get)
     head -c $((MB << 20)) /dev/urandom >"$work/blob"
-    (cd "$work" && exec ip netns exec "$XMIT_NS_B" "$PY" -m http.server --bind "$XMIT_ADDR_B" 8080 >/dev/null 2>&1) &
-    BED_PIDS=$!
-    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || fail "http.server did not start"
+    serve_get 8080
     c0=$(counters)
     t0=$(date +%s.%N)
     under_xmit curl -sS -o "$work/got" "http://$XMIT_ADDR_B:8080/blob" || { cat "$work"/xmit-*.log; fail "curl failed"; }
@@ -45,29 +78,7 @@ case "$case_" in
     ;;
   curl-put)
     head -c $((MB << 20)) /dev/urandom >"$work/blob"
-    receiver='
-import hashlib, http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_PUT(self):
-        n = int(self.headers["Content-Length"]); h = hashlib.sha256(); left = n
-        while left:
-            c = self.rfile.read(min(left, 1 << 16))
-            if not c: break
-            h.update(c); left -= len(c)
-        body = (h.hexdigest() + "\n").encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.HTTPServer((sys.argv[1], 8080), H).serve_forever()'
-    ip netns exec "$XMIT_NS_B" "$PY" -c "$receiver" "$XMIT_ADDR_B" >/dev/null 2>&1 &
-    BED_PIDS=$!
-    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || fail "receiver did not start"
-    c0=$(counters)
-    got=$(under_xmit curl -sS -T "$work/blob" "http://$XMIT_ADDR_B:8080/up") || { cat "$work"/xmit-*.log; fail "curl -T failed"; }
-    want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
-    [ "$got" = "$want" ] || fail "uploaded sha256 $got, file $want"
-    echo "curl PUT $MB MB: sha256 matches at the receiver"
-    check_kernel_quiet "$c0"
+    put_blob 8080 "curl PUT $MB MB"
     ;;
   py-server)
     server='
@@ -142,38 +153,15 @@ table netdev lossy {
   chain out { type filter hook egress device "xb" priority 0; numgen random mod 100 < 2 counter drop; }
 }
 NFT
-    (cd "$work" && exec ip netns exec "$XMIT_NS_B" "$PY" -m http.server --bind "$XMIT_ADDR_B" 8080 >/dev/null 2>&1) &
-    BED_PIDS=$!
-    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8080 || fail "http.server did not start"
+    serve_get 8080
     c0=$(counters)
     under_xmit curl -sS --retry 0 -o "$work/got" "http://$XMIT_ADDR_B:8080/blob" || { cat "$work"/xmit-*.log; fail "curl GET failed"; }
     [ "$(sha256sum <"$work/got")" = "$(sha256sum <"$work/blob")" ] || fail "downloaded file differs"
     echo "curl GET $LMB MB under 2 % loss each way: sha256 matches"
     check_kernel_quiet "$c0"
     kill $BED_PIDS; BED_PIDS=
-    receiver='
-import hashlib, http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_PUT(self):
-        n = int(self.headers["Content-Length"]); h = hashlib.sha256(); left = n
-        while left:
-            c = self.rfile.read(min(left, 1 << 16))
-            if not c: break
-            h.update(c); left -= len(c)
-        body = (h.hexdigest() + "\n").encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.HTTPServer((sys.argv[1], 8081), H).serve_forever()'
-    ip netns exec "$XMIT_NS_B" "$PY" -c "$receiver" "$XMIT_ADDR_B" >/dev/null 2>&1 &
-    BED_PIDS=$!
-    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 8081 || fail "receiver did not start"
-    c0=$(counters)
-    got=$(under_xmit curl -sS -T "$work/blob" "http://$XMIT_ADDR_B:8081/up") || { cat "$work"/xmit-*.log; fail "curl -T failed"; }
-    [ "$got" = "$(sha256sum <"$work/blob" | cut -d' ' -f1)" ] || fail "uploaded sha256 $got differs"
-    echo "curl PUT $LMB MB under 2 % loss each way: sha256 matches at the receiver"
+    put_blob 8081 "curl PUT $LMB MB under 2 % loss each way"
     ip netns exec "$XMIT_NS_B" nft list table netdev lossy | sed -n 's/.*counter packets \([0-9]*\).*/dropped: \1 frames/p'
-    check_kernel_quiet "$c0"
     ;;
   *) fail "unknown case $case_" ;;
 esac
