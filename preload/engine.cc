@@ -331,6 +331,26 @@ long read_sysctl_field(const char* path, int n, long dflt) {
   return v;
 }
 
+// A port list sysctl ("8080,9000-9100"), as inclusive ranges; empty when absent.
+std::vector<std::pair<uint16_t, uint16_t>> read_port_ranges(const char* path) {
+  std::vector<std::pair<uint16_t, uint16_t>> out;
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return out;
+  unsigned lo = 0, hi = 0;
+  while (fscanf(f, "%u", &lo) == 1) {
+    hi = lo;
+    int c = fgetc(f);
+    if (c == '-') {
+      if (fscanf(f, "%u", &hi) != 1) break;
+      c = fgetc(f);
+    }
+    if (lo <= hi && hi <= 65535) out.emplace_back(static_cast<uint16_t>(lo), static_cast<uint16_t>(hi));
+    if (c != ',') break;
+  }
+  fclose(f);
+  return out;
+}
+
 be32 iface_addr(const std::string& ifname) {
   int s = libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return 0;
@@ -432,6 +452,9 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.wmem_default = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/ipv4/tcp_wmem", 1, 16384));
   to.rmem_max = static_cast<uint32_t>(std::max(read_sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 2, 6291456),
                                                read_sysctl_field("/proc/sys/net/core/rmem_max", 0, 212992)));
+  to.port_low = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 0, 32768));
+  to.port_high = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 1, 60999));
+  to.reserved_ports = read_port_ranges("/proc/sys/net/ipv4/ip_local_reserved_ports");
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);

@@ -115,14 +115,10 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
       if (r < 0) return r == -EINVAL ? -ENETUNREACH : r;
       if (r > 0) return pass_through(sin.sin_addr.s_addr, "does not leave through the interface");
       if (tp->sport == 0) {
-        // kernel: inet_hash_connect() picks the port; here the shadow's bind() to the source does,
-        // which keeps the port reserved in the kernel for as long as the fd is open.
-        sockaddr_in src{};
-        src.sin_family = AF_INET;
-        src.sin_addr.s_addr = c_->inet.inet_saddr;
-        int err = shadow_->bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src);
-        if (err != 0) return err == -EADDRINUSE ? -EADDRNOTAVAIL : err;
-        if ((err = mirror_name()) != 0) return err;
+        if (int err = hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port)); err != 0) return err;
+      } else if (stack_->established(c_->inet.inet_saddr, tp->sport, sin.sin_addr.s_addr,
+                                     be16_to_cpu(sin.sin_port))) {
+        return -EADDRNOTAVAIL;  // kernel: __inet_hash_connect()'s check_established() on a bound port
       }
       tp->saddr = c_->inet.inet_saddr;
       tp->daddr = sin.sin_addr.s_addr;
@@ -160,6 +156,40 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
   state_ = SockState::kConnected;
   tcp_sndbuf_expand();
   return 0;
+}
+
+// kernel: __inet_hash_connect(): the ports of ip_local_port_range from a random offset, those of
+// the range's low parity first (bind(0) prefers the other), skipping the reserved ones. A port is
+// taken when the shadow may bind it (no kernel socket holds it: the kernel keeps it reserved for
+// as long as the fd is open) and no connection of this stack — a TIME_WAIT one that outlived its
+// fd — has the same 4-tuple (check_established()). -EADDRNOTAVAIL when none is left.
+int TcpSocket::hash_connect(be32 daddr, uint16_t dport) {
+  const TcpStackOptions& o = stack_->options();
+  const uint32_t low = o.port_low, high = uint32_t{o.port_high} + 1;
+  uint32_t remaining = high > low ? high - low : 1;
+  if (remaining > 1) remaining &= ~1u;
+  uint32_t offset = (uint32_t{shadow_->random_u16()} << 16 | shadow_->random_u16()) % remaining;
+  offset &= ~1u;
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = c_->inet.inet_saddr;
+  for (int pass = 0; pass < 2; ++pass, ++offset) {
+    uint32_t port = low + offset;
+    for (uint32_t i = 0; i < remaining; i += 2, port += 2) {
+      if (port >= high) port -= remaining;
+      if (stack_->reserved_port(port) || stack_->established(src.sin_addr.s_addr, port, daddr, dport)) continue;
+      src.sin_port = cpu_to_be16(port);
+      int err = shadow_->bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src);
+      if (err == -EADDRINUSE) continue;
+      if (err != 0) return err;
+      c_->inet.inet_sport = src.sin_port;
+      c_->tp.saddr = src.sin_addr.s_addr;
+      c_->tp.sport = static_cast<uint16_t>(port);
+      return 0;
+    }
+    if (remaining <= 1) break;
+  }
+  return -EADDRNOTAVAIL;
 }
 
 // kernel: inet_listen()

@@ -153,12 +153,19 @@ int TcpStack::steer(TcpConn* c, const FlowKey& key) {
 int TcpStack::ehash(TcpConn* c, bool steer_flow) {
   if (c->ehashed) return 0;
   const tcp_sock& tp = c->tp;
+  if (established(tp.saddr, tp.sport, tp.daddr, tp.dport)) return -EADDRNOTAVAIL;
   if (steer_flow) {
     if (int err = steer(c, flow_key(c)); err != 0) return err;
   }
-  ehash_[ekey(tp.daddr, tp.dport, tp.saddr, tp.sport)] = c;
+  ehash_.emplace(ekey(tp.daddr, tp.dport, tp.saddr, tp.sport), c);
   c->ehashed = true;
   return 0;
+}
+
+bool TcpStack::reserved_port(uint16_t port) const {
+  for (auto [lo, hi] : opt_.reserved_ports)
+    if (port >= lo && port <= hi) return true;
+  return false;
 }
 
 int TcpStack::lhash(TcpConn* c) {

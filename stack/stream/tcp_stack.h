@@ -53,6 +53,9 @@ struct TcpStackOptions {
   uint32_t rmem_max = 6291456;     // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale
   uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
   uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
+  // net.ipv4.ip_local_port_range and ip_local_reserved_ports: where connect() picks its port.
+  uint16_t port_low = 32768, port_high = 60999;
+  std::vector<std::pair<uint16_t, uint16_t>> reserved_ports;  // inclusive ranges
 };
 
 // The TCP MIB counters this stack keeps (/proc/net/snmp "Tcp:"). kernel: TCP_MIB_*
@@ -92,6 +95,13 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // is false; a listener's local port). kernel: inet_ehash_nolisten(),
   // inet_csk_listen_start()'s hash, inet_unhash(). 0 or the device's -errno.
   int ehash(TcpConn* c, bool steer_flow = true);
+  // Does a connection of this stack (TIME_WAIT ones included) own the 4-tuple? kernel:
+  // __inet_check_established() without tcp_tw_reuse (whose default only reuses loopback's).
+  bool established(be32 saddr, uint16_t sport, be32 daddr, uint16_t dport) const {
+    return ehash_.count(ekey(daddr, dport, saddr, sport)) != 0;
+  }
+  // kernel: inet_is_local_reserved_port()
+  bool reserved_port(uint16_t port) const;
   int lhash(TcpConn* c);
   void unhash(TcpConn* c);
   // fork(): the listening sockets were inherited by the child, which hands them to the kernel (its

@@ -112,7 +112,15 @@ class TcpSocketTest : public ::testing::Test {
     ASSERT_EQ(listener->accept(child, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK), 0);
     ASSERT_NE(*child, nullptr);
     EXPECT_EQ(peer.sin_addr.s_addr, kA);
-    EXPECT_EQ(ntohs(peer.sin_port), FakeShadow::kAutobindPort);
+    EXPECT_EQ(peer.sin_port, local_port(*client));
+    EXPECT_GE(ntohs(peer.sin_port), 32768);  // ip_local_port_range's default
+    EXPECT_LE(ntohs(peer.sin_port), 60999);
+  }
+  static be16 local_port(Socket* s) {
+    sockaddr_in me{};
+    socklen_t len = sizeof me;
+    EXPECT_EQ(s->getname(reinterpret_cast<sockaddr*>(&me), &len, false), 0);
+    return me.sin_port;
   }
   // Reads what arrives on `s` (pumping the link) until `n` bytes or EOF.
   std::vector<uint8_t> read_all(Socket* s, size_t n, bool* eof = nullptr) {
@@ -200,6 +208,43 @@ TEST_F(TcpSocketTest, ConnectAcceptMoveBytesBothWaysAndClose) {
   g_now += 61'000'000'000ull;
   pump(1'000'000);
   EXPECT_FALSE(a.tcp->has_conns());
+}
+
+// The client closes first and keeps the 4-tuple in TIME_WAIT for 60 s, after its fd (and the
+// kernel's reservation of the port) is gone. A new connect() to the same server must take another
+// port, as __inet_hash_connect() skips a port whose 4-tuple check_established() finds; a socket
+// bound to that port by hand gets EADDRNOTAVAIL. (The fake kernel's random is constant, so the
+// new socket's first candidate is the old port.)
+TEST_F(TcpSocketTest, ConnectSkipsAPortWhoseFourTupleIsInTimeWait) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  const be16 first = local_port(c);
+  c->put();
+  pump();
+  s->put();
+  pump();
+  ASSERT_TRUE(a.tcp->has_conns());  // the client's TIME_WAIT
+  TcpSocket* c2 = a.socket();
+  sockaddr_in to = addr(kB, 7000);
+  ASSERT_EQ(c2->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+  EXPECT_NE(local_port(c2), first);
+  pump();
+  EXPECT_EQ(so_error(c2), 0);
+  Socket* s2 = nullptr;
+  ASSERT_EQ(listener->accept(&s2, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  ASSERT_NE(s2, nullptr);
+  ASSERT_EQ(send(c2, "ok", 2), 2);
+  EXPECT_EQ(read_all(s2, 2), (std::vector<uint8_t>{'o', 'k'}));
+
+  TcpSocket* c3 = a.socket();
+  sockaddr_in me = addr(0, ntohs(first));
+  ASSERT_EQ(c3->bind(reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
+  EXPECT_EQ(c3->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EADDRNOTAVAIL);
+  c3->put();
+  c2->put();
+  s2->put();
+  listener->put();
 }
 
 TEST_F(TcpSocketTest, ConnectToAPortNoOneListensOnIsRefused) {
