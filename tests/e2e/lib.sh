@@ -62,3 +62,43 @@ wait_tcp() {
   done
   return 1
 }
+
+# bed_impair LOSS REORDER: namespace b drops LOSS % of the frames each way and delays REORDER % of
+# them each way so that the frames behind overtake them (this kernel has no netem). b's address
+# moves behind a bridge inside b: xb -- br0 -- xb2 ~ xc, xc holding 198.18.0.2. A delayed frame waits
+# in a 20 Mbit/s HTB class (on xb2 towards b's stack, on xc towards a) while the rest pass at
+# 10 Gbit/s. Drops: nftables numgen on xb's ingress (from a) and xc's egress (to a). `bed_impaired`
+# prints the counters of both.
+bed_impair() {
+  local ns=$XMIT_NS_B loss=$1 reorder=$2 d
+  ip -n "$ns" addr del "$XMIT_ADDR_B/24" dev xb
+  ip -n "$ns" link add xb2 type veth peer name xc
+  ip -n "$ns" link add br0 type bridge
+  ip netns exec "$ns" sysctl -qw net.ipv4.conf.br0.arp_ignore=1  # br0 has no address: no ARP answers
+  ip -n "$ns" link set xb master br0
+  ip -n "$ns" link set xb2 master br0
+  ip -n "$ns" addr add "$XMIT_ADDR_B/24" dev xc
+  ip netns exec "$ns" ethtool -K xc tx off >/dev/null  # complete checksums, as on xb (scripts/netns)
+  for d in br0 xb2 xc; do ip -n "$ns" link set "$d" up; done
+  for d in xb2 xc; do
+    ip netns exec "$ns" tc qdisc add dev "$d" root handle 1: htb default 1 r2q 1000 2>/dev/null
+    ip netns exec "$ns" tc class add dev "$d" parent 1: classid 1:1 htb rate 10gbit 2>/dev/null
+    ip netns exec "$ns" tc class add dev "$d" parent 1: classid 1:2 htb rate 20mbit
+  done
+  # Bridged frames skip the netdev egress hook: the bridge's forward hook picks them (from xb).
+  ip netns exec "$ns" nft -f - <<NFT
+table bridge delay {
+  chain to_b { type filter hook forward priority 0; iifname "xb" numgen random mod 100 < $reorder meta priority set 1:2 counter; }
+}
+table netdev impair {
+  chain from_a { type filter hook ingress device "xb" priority 0; numgen random mod 100 < $loss counter drop; }
+  chain to_a { type filter hook egress device "xc" priority 0; numgen random mod 100 < $loss counter drop; numgen random mod 100 < $reorder meta priority set 1:2 counter; }
+}
+NFT
+}
+bed_impaired() {
+  ip netns exec "$XMIT_NS_B" nft list ruleset | awk '
+    /chain to_b/ {c = "a->b delayed"} /chain from_a/ {c = "a->b dropped"} /chain to_a/ {c = "b->a"}
+    /counter packets/ { n = $0; sub(/.*counter packets /, "", n); sub(/ .*/, "", n)
+      w = c; if (c == "b->a") w = (/drop/ ? "b->a dropped" : "b->a delayed"); printf "%s %s\n", w, n }'
+}

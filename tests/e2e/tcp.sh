@@ -8,8 +8,8 @@
 #   py-server  a python3 echo server under xmit (listen/accept) answers kernel clients
 #   iperf3     iperf3 -c under xmit -> kernel iperf3 -s, then the reverse (-R): no error
 #   loss       curl GET and PUT of 100 MB (XMIT_TCP_LOSS_MB) byte-exact while the kernel side drops
-#              2 % of the frames each way (nftables numgen on xb's ingress and egress; this kernel
-#              has no netem, so no reordering or delay is injected)
+#              2 % of the frames each way and delays 3 % so that later ones overtake them
+#              (bed_impair in lib.sh: nftables and HTB; this kernel has no netem)
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 case_=$1
@@ -147,21 +147,23 @@ PYEOF
   loss)
     LMB=${XMIT_TCP_LOSS_MB:-100}
     head -c $((LMB << 20)) /dev/urandom >"$work/blob"
-    ip netns exec "$XMIT_NS_B" nft -f - <<'NFT' || fail "cannot install the loss rules (nftables)"
-table netdev lossy {
-  chain in { type filter hook ingress device "xb" priority 0; numgen random mod 100 < 2 counter drop; }
-  chain out { type filter hook egress device "xb" priority 0; numgen random mod 100 < 2 counter drop; }
-}
-NFT
+    bed_impair 2 3 || fail "cannot impair namespace b (bridge, htb, nftables)"
     serve_get 8080
     c0=$(counters)
     under_xmit curl -sS --retry 0 -o "$work/got" "http://$XMIT_ADDR_B:8080/blob" || { cat "$work"/xmit-*.log; fail "curl GET failed"; }
     [ "$(sha256sum <"$work/got")" = "$(sha256sum <"$work/blob")" ] || fail "downloaded file differs"
-    echo "curl GET $LMB MB under 2 % loss each way: sha256 matches"
+    echo "curl GET $LMB MB under 2 % loss and 3 % reordering each way: sha256 matches"
     check_kernel_quiet "$c0"
     kill $BED_PIDS; BED_PIDS=
-    put_blob 8081 "curl PUT $LMB MB under 2 % loss each way"
-    ip netns exec "$XMIT_NS_B" nft list table netdev lossy | sed -n 's/.*counter packets \([0-9]*\).*/dropped: \1 frames/p'
+    put_blob 8081 "curl PUT $LMB MB under 2 % loss and 3 % reordering each way"
+    bed_impaired | tee "$work/impaired"
+    # Each way must have lost and delayed frames, and b's kernel must have queued segments out of
+    # order (the upload's frames overtook each other; the download's reordering shows in xmit's SACKs).
+    [ "$(awk '$3 == 0' "$work/impaired" | wc -l)" -eq 0 ] && [ "$(wc -l <"$work/impaired")" -eq 4 ] ||
+      fail "an impairment did not act"
+    ofo=$(ip netns exec "$XMIT_NS_B" nstat -az TcpExtTCPOFOQueue | awk '/TcpExtTCPOFOQueue/ {print $2}')
+    echo "b's kernel TcpExtTCPOFOQueue: $ofo"
+    [ "${ofo:-0}" -gt 0 ] || fail "no segment arrived out of order at b"
     ;;
   *) fail "unknown case $case_" ;;
 esac
