@@ -155,7 +155,6 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
 
 // kernel: tcp_clean_rtx_queue() with tcp_tso_acked(), net/ipv4/tcp_input.c
 int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, long sack_rtt_us) {
-  (void)prior_snd_una;
   int flag = 0;
   uint64_t first_ackt = 0;
   bool have_ackt = false;
@@ -195,6 +194,7 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     skb_dequeue(&tp->rtx_queue);
     kfree_skb(skb);
   }
+  if (between(tp->snd_up, prior_snd_una, tp->snd_una)) tp->snd_up = tp->snd_una;  // urgent data acked
   if (flag & FLAG_ACKED) {
     flag |= FLAG_SET_XMIT_TIMER;  // "set TLP or RTO timer"
     long seq_rtt_us = -1;

@@ -56,13 +56,13 @@ bool tcp_nagle_check(bool partial, const tcp_sock* tp, uint8_t nonagle) {
          ((nonagle & TCP_NAGLE_CORK) || (nonagle == 0 && tp->packets_out != 0 && tcp_minshall_check(tp)));
 }
 
-// kernel: tcp_nagle_test() (urgent mode is not supported, so only FIN bypasses)
+// kernel: tcp_nagle_test()
 bool tcp_nagle_test(const tcp_sock* tp, const sk_buff* skb, uint32_t cur_mss, uint8_t nonagle) {
   // "Nagle rule does not apply to frames, which sit in the middle of the write_queue (they have
   // no chances to get new data)." — the caller passes TCP_NAGLE_PUSH for those.
   if (nonagle & TCP_NAGLE_PUSH) return true;
   // "Don't use the nagle rule for urgent data (or for the final FIN)."
-  if (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_FIN) return true;
+  if (tcp_urg_mode(tp) || (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_FIN)) return true;
   return !tcp_nagle_check(skb->len < cur_mss, tp, nonagle);
 }
 
@@ -239,6 +239,17 @@ int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn x
   th.set_flags(tcb->tcp_flags);
   th.set_check(0);
   th.set_urg_ptr(0);
+  // The urgent pointer while the segment starts before it: the offset of the byte after the urgent
+  // data, or 0xFFFF ("urgent data follows") when it lies beyond what 16 bits reach.
+  if (tcp_urg_mode(tp) && before(tcb->seq, tp->snd_up)) {
+    if (before(tp->snd_up, tcb->seq + 0x10000)) {
+      th.set_urg_ptr(static_cast<uint16_t>(tp->snd_up - tcb->seq));
+      th.set_flags(tcb->tcp_flags | TCPHDR_URG);
+    } else if (after(tcb->seq + 0xFFFF, tp->snd_nxt)) {
+      th.set_urg_ptr(0xFFFF);
+      th.set_flags(tcb->tcp_flags | TCPHDR_URG);
+    }
+  }
   if (!(tcb->tcp_flags & TCPHDR_SYN)) {
     th.set_window(tcp_select_window(tp));
   } else {

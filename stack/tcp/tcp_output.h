@@ -26,6 +26,8 @@ void tcp_set_skb_tso_segs(sk_buff* skb, uint32_t mss_now);
 bool tcp_nagle_check(bool partial, const tcp_sock* tp, uint8_t nonagle);
 // kernel: tcp_nagle_test() — true when the skb may go now (TCP_NAGLE_PUSH, FIN, or Nagle allows).
 bool tcp_nagle_test(const tcp_sock* tp, const sk_buff* skb, uint32_t cur_mss, uint8_t nonagle);
+// kernel: tcp_urg_mode() — MSG_OOB data sent and not yet acknowledged.
+inline bool tcp_urg_mode(const tcp_sock* tp) { return tp->snd_una != tp->snd_up; }
 // kernel: tcp_cwnd_test() — how many segments the congestion window allows now (at most half of
 // it at once), 0 for none; a lone FIN always goes.
 uint32_t tcp_cwnd_test(const tcp_sock* tp, const sk_buff* skb);

@@ -50,6 +50,7 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
   sk_buff* skb = tcp_write_queue_tail(tp);
   if (skb == nullptr) return;
   if (!(flags & MSG_MORE) || forced_push(tp)) tcp_mark_push(tp, skb);
+  if (flags & MSG_OOB) tp->snd_up = tp->write_seq;  // kernel: tcp_mark_urg()
   if (flags & MSG_MORE) nonagle = TCP_NAGLE_CORK;
   tcp_push_pending_frames(tp, mss_now, nonagle, xmit);
 }

@@ -162,6 +162,8 @@ inline void sk_stop_timer(tcp_timer* t) { t->pending = false; }
 // kernel: before(), after() — sequence-space comparisons, include/net/tcp.h (RFC 9293 §3.4)
 inline bool before(uint32_t seq1, uint32_t seq2) { return static_cast<int32_t>(seq1 - seq2) < 0; }
 inline bool after(uint32_t seq2, uint32_t seq1) { return before(seq1, seq2); }
+// kernel: between(): is seq2 <= seq1 <= seq3?
+inline bool between(uint32_t seq1, uint32_t seq2, uint32_t seq3) { return seq3 - seq2 >= seq1 - seq2; }
 
 struct tcp_sock {
   // Addressing (kernel: inet_sock / sock_common): addresses in network order as on the wire,
@@ -192,7 +194,7 @@ struct tcp_sock {
   uint32_t lost_out = 0;    // of those, marked lost (TCPCB_LOST)
   uint32_t retrans_out = 0; // of those, retransmitted and not yet acked (TCPCB_SACKED_RETRANS)
   uint32_t sacked_out = 0;  // without SACK: the duplicate ACKs counted (kernel: tcp_add_reno_sack())
-  uint32_t snd_up = 0;      // urgent pointer (urgent mode not supported yet: snd_up == snd_una)
+  uint32_t snd_up = 0;      // urgent pointer: the sequence after the last MSG_OOB byte (== snd_una: none)
 
   // SACK scoreboard and congestion control (tcp_sack.h, tcp_cong.h)
   // Receiver: the blocks our ACKs carry (kernel: tp->rx_opt.num_sacks, tp->rx_opt.dsack,

@@ -427,6 +427,10 @@ case("sendto_addr_connected", connect(), NODELAY, lambda c: c_sendto(c.fd, patte
 case("sendmsg_cmsg_compat", connect(), NODELAY, lambda c: c_sendmsg(c.fd, [b"abc"], MSG_CMSG_COMPAT),
      lambda c: c_send(c.fd, b"abc", 3, MSG_CMSG_COMPAT), acked, close)
 case("msg_oob", connect(), NODELAY, send(10, socket.MSG_OOB), send(10), acked, close)
+# Urgent mode: Nagle does not hold data back while urgent data is unacknowledged; a large MSG_OOB
+# write goes in MSS-sized skbs (no GSO size_goal), each pointing at the end of the urgent data.
+case("msg_oob_nagle", connect("delack"), send(100), send(10, socket.MSG_OOB), send(10), send(10), acked, close)
+case("msg_oob_large", connect(), NODELAY, send(5000, socket.MSG_OOB), send(100), acked, close)
 case("msg_confirm_dontroute", connect(), NODELAY, send(10, socket.MSG_CONFIRM), send(10, socket.MSG_DONTROUTE), acked, close)
 case("send_zero", connect(), NODELAY, send(0), send(0, socket.MSG_MORE), acked, close)
 # Options read back.
@@ -453,8 +457,6 @@ GSO_PSH = ("the kernel puts PSH on the last segment of the first GSO skb of the 
 KNOWN = {
     "cork_5000": GSO_PSH,
     "more_large": GSO_PSH,
-    "msg_oob": "xmit sends MSG_OOB data without URG and urgent pointer (tcp_mark_urg() and the URG "
-               "bit in tcp_transmit_skb() are not reproduced)",
 }
 
 # Self-tests of the comparison: these kernel-run pairs must differ in their segments, or the
@@ -538,6 +540,8 @@ def segments(cap, port, cs):
         if s["len"] == 0 and not fl.strip("PU"):
             continue
         d = "%d %s" % (s["len"], fl or ".")
+        if s["flags"] & 0x20:
+            d += " up%d" % s["urg"]
         if s["flags"] & 0x02:
             d += " [%s]" % syn_opts(s["opts"])
         if s["wire"] > 1514:
