@@ -50,6 +50,7 @@ struct TcpBed {
     bool operator==(const AckField&) const = default;
   };
   std::vector<AckField> acks;
+  std::vector<uint16_t> urg_ptrs;  // each segment's urgent pointer field
   uint32_t mtu = 1500;
 
   // 1448-byte MSS (timestamps), TSO device, a 1 MiB peer window, cwnd 10.
@@ -63,7 +64,7 @@ struct TcpBed {
     tp.daddr = htonl(0xc6120002);
     tp.sport = 40000;
     tp.dport = 5001;
-    tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = kIsn;
+    tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = tp.snd_up = kIsn;
     tp.snd_wnd = tp.max_window = 1u << 20;
     tp.rcv_nxt = 5000;
     tp.rcv_wnd = 64240;
@@ -113,6 +114,7 @@ struct TcpBed {
       segs.push_back(Seg{.seq = th->seq() - kIsn, .len = skb->len - th->doff() * 4u, .flags = th->flags(),
                          .gso_segs = skb_shinfo(skb)->gso_segs, .gso_size = skb_shinfo(skb)->gso_size});
       acks.push_back(AckField{th->ack_seq() - kPeerIsn, th->window()});
+      urg_ptrs.push_back(th->urg_ptr());
     }
     kfree_skb(skb);
     return 0;
@@ -128,12 +130,14 @@ struct TcpBed {
   }
   // Everything sent so far is acknowledged (stands in for tcp_ack() until a receive path exists).
   void ack_all() {
+    if (between(tp.snd_up, tp.snd_una, tp.snd_nxt)) tp.snd_up = tp.snd_nxt;  // as tcp_clean_rtx_queue()
     tp.snd_una = tp.snd_nxt;
     tp.packets_out = 0;
     skb_queue_purge(&tp.rtx_queue);
   }
   std::vector<Seg> take() {
     acks.clear();
+    urg_ptrs.clear();
     return std::exchange(segs, {});
   }
 

@@ -41,6 +41,23 @@ TEST(TcpSendmsg, NodelaySendsEach) {
 
 // MSG_MORE: tcp_push() neither marks PSH nor sends past TCP_NAGLE_CORK; the next send without it
 // appends, marks PSH and sends both as one segment.
+// MSG_OOB: the segment carries URG and the urgent pointer (the byte after the urgent data); urgent
+// mode lets it past Nagle while the first segment is unacknowledged; the ACK ends urgent mode.
+TEST(TcpSendmsg, MsgOobIsUrgentUntilAcked) {
+  TcpBed bed;
+  EXPECT_EQ(bed.send(100), 100);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 100, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.send(10, MSG_OOB), 10);
+  EXPECT_EQ(bed.urg_ptrs, std::vector<uint16_t>{10});
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{100, 10, kAckPsh | TCPHDR_URG, 1, 0}));
+  EXPECT_EQ(bed.tp.snd_up, kIsn + 110);
+  bed.ack_all();
+  EXPECT_EQ(bed.send(10), 10);
+  EXPECT_EQ(bed.segs.size(), 1u);
+  EXPECT_EQ(bed.urg_ptrs, std::vector<uint16_t>{0});
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{110, 10, kAckPsh, 1, 0}));
+}
+
 TEST(TcpSendmsg, MsgMoreCoalesces) {
   TcpBed bed;
   bed.nodelay(true);  // even with NODELAY: MSG_MORE corks this push
@@ -84,7 +101,7 @@ TEST(TcpSendmsg, EorSeparatesRecords) {
   EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 100, kAckPsh, 1, 0}));
   bed.cork(false);
   EXPECT_THAT(bed.take(), IsEmpty());
-  bed.tp.snd_una = kIsn + 100;  // the first segment acked
+  bed.tp.snd_una = bed.tp.snd_up = kIsn + 100;  // the first segment acked
   bed.tp.packets_out = 0;
   bed.push();
   EXPECT_THAT(bed.take(), ElementsAre(Seg{100, 100, kAckPsh, 1, 0}));
