@@ -185,7 +185,7 @@ void setup_peer(LinkPeer* p, SimEndpoint* dev, const uint8_t* peer_mac, int dir,
   tp.daddr = daddr;
   tp.sport = sport;
   tp.dport = dport;
-  tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = isn;
+  tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = tp.snd_up = isn;
   p->high_sent = isn;
   tp.rcv_nxt = tp.rcv_wup = tp.copied_seq = tp.snd_wl1 = peer_isn;
   tp.snd_wnd = tp.max_window = kRcvBuf;  // the peer offered all of its buffer
