@@ -452,6 +452,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.wmem_default = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/ipv4/tcp_wmem", 1, 16384));
   to.rmem_max = static_cast<uint32_t>(std::max(read_sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 2, 6291456),
                                                read_sysctl_field("/proc/sys/net/core/rmem_max", 0, 212992)));
+  to.notsent_lowat = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/ipv4/tcp_notsent_lowat", 0, UINT32_MAX));
   to.port_low = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 0, 32768));
   to.port_high = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 1, 60999));
   to.reserved_ports = read_port_ranges("/proc/sys/net/ipv4/ip_local_reserved_ports");

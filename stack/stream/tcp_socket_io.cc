@@ -95,8 +95,13 @@ size_t TcpSocket::send_room(int flags) {
     tail_space = size_goal - tail->len;
   }
   const size_t free = sk_stream_wspace();
-  if (free <= tail_space) return tail_space;
-  return tail_space + (free - tail_space + size_goal - 1) / size_goal * size_goal;
+  size_t room = free <= tail_space ? tail_space : tail_space + (free - tail_space + size_goal - 1) / size_goal * size_goal;
+  // sk_stream_memory_free()'s second test (TCP_NOTSENT_LOWAT): a new skb while the bytes not yet
+  // sent, the tail filled, stay under the limit.
+  const uint64_t lowat = tcp_notsent_lowat(tp);
+  const uint64_t notsent = uint64_t{tp->write_seq - tp->snd_nxt} + tail_space;
+  const uint64_t more = notsent >= lowat ? 0 : (lowat - notsent + size_goal - 1) / size_goal * size_goal;
+  return std::min<uint64_t>(room, tail_space + more);
 }
 
 // kernel: sk_stream_error(): EPIPE (unless another error is held) raises SIGPIPE unless MSG_NOSIGNAL.
@@ -343,6 +348,7 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
         break;
       case TCP_KEEPINTVL: tp->keepalive_intvl = static_cast<uint32_t>(v); break;
       case TCP_KEEPCNT: tp->keepalive_probes = static_cast<uint8_t>(v); break;
+      case TCP_NOTSENT_LOWAT: tp->notsent_lowat = static_cast<uint32_t>(v); break;
       default: break;
     }
     stack_->base().dev().flush_tx();

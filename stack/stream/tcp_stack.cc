@@ -68,6 +68,7 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.rcvbuf = opt_.rmem_default;
   c->tp.sndbuf = opt_.wmem_default;
   c->tp.sysctl_rmem_max = opt_.rmem_max;
+  c->tp.sysctl_notsent_lowat = opt_.notsent_lowat;
   c->tp.hw_csum = base_->dev_features().l4_csum;
   c->tp.tcp_mstamp = now_us();
   conns_.push_back(c);

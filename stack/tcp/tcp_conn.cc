@@ -78,7 +78,11 @@ int tcp_poll(const tcp_sock* tp) {
     if (tp->rcv_nxt != tp->copied_seq) mask |= POLLIN | POLLRDNORM;
     if (!(tp->sk_shutdown & SEND_SHUTDOWN)) {
       const uint32_t queued = tp->write_seq - tp->snd_una;
-      if (tp->sndbuf == 0 || (tp->sndbuf > queued && tp->sndbuf - queued >= queued / 2)) mask |= POLLOUT | POLLWRNORM;
+      // __sk_stream_is_writeable(sk, 1): a third of the buffer free, and TCP_NOTSENT_LOWAT's test
+      if ((tp->sndbuf == 0 || (tp->sndbuf > queued && tp->sndbuf - queued >= queued / 2)) &&
+          tcp_stream_memory_free(tp, 1)) {
+        mask |= POLLOUT | POLLWRNORM;
+      }
     } else {
       mask |= POLLOUT | POLLWRNORM;
     }

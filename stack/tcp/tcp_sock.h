@@ -317,6 +317,8 @@ struct tcp_sock {
   uint32_t total_rto = 0;      // RTO expirations (kernel: tp->total_rto)
   uint32_t last_oow_ack_time = 0;  // ms, last challenge/out-of-window ACK (tcp_oow_rate_limited)
   uint32_t sndbuf = 0;     // SO_SNDBUF for tcp_poll()'s POLLOUT stand-in; 0: always writeable
+  uint32_t notsent_lowat = 0;  // TCP_NOTSENT_LOWAT; 0: sysctl_notsent_lowat
+  uint32_t sysctl_notsent_lowat = UINT32_MAX;  // net.ipv4.tcp_notsent_lowat, set by the owner
   tcp_timer sk_timer;      // keepalive, or an orphan's FIN_WAIT2 timeout (kernel: icsk_keepalive_timer)
   bool sock_keepopen = false;    // SO_KEEPALIVE (kernel: SOCK_KEEPOPEN)
   uint32_t keepalive_time = 0;   // TCP_KEEPIDLE, s; 0: sysctl_tcp_keepalive_time (7200)
@@ -348,5 +350,15 @@ inline uint32_t tcp_packets_in_flight(const tcp_sock* tp) {
 }
 // kernel: tcp_skb_pcount()
 inline uint32_t tcp_skb_pcount(const sk_buff* skb) { return TCP_SKB_CB(skb)->tcp_gso_segs; }
+
+// kernel: tcp_notsent_lowat() and __tcp_stream_memory_free(), include/net/tcp.h — may a new skb
+// be queued (wake 0), or is the socket writeable for poll (wake 1: half the limit)?
+inline uint32_t tcp_notsent_lowat(const tcp_sock* tp) {
+  return tp->notsent_lowat != 0 ? tp->notsent_lowat : tp->sysctl_notsent_lowat;
+}
+inline bool tcp_stream_memory_free(const tcp_sock* tp, int wake) {
+  const uint64_t notsent_bytes = tp->write_seq - tp->snd_nxt;
+  return (notsent_bytes << wake) < tcp_notsent_lowat(tp);
+}
 
 }  // namespace xmit

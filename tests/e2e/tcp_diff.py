@@ -437,6 +437,8 @@ case("send_zero", connect(), NODELAY, send(0), send(0, socket.MSG_MORE), acked, 
 case("getsockopt_values", connect(), getopt(SOL_TCP, TCP_NODELAY), NODELAY, getopt(SOL_TCP, TCP_NODELAY),
      getopt(SOL_TCP, TCP_MAXSEG), getopt(socket.SOL_SOCKET, socket.SO_ERROR), getopt(socket.SOL_SOCKET, socket.SO_TYPE),
      lambda c: c_ioctl_int(c.fd, SIOCOUTQ), close)
+case("notsent_lowat", connect(), opt(SOL_TCP, socket.TCP_NOTSENT_LOWAT, 16384), getopt(SOL_TCP, socket.TCP_NOTSENT_LOWAT),
+     NODELAY, send(5000), acked, lambda c: c_poll(c.fd, select.POLLOUT, 0), close)
 case("maxseg_536", opt(SOL_TCP, TCP_MAXSEG, 536), connect(), getopt(SOL_TCP, TCP_MAXSEG), NODELAY, send(2000), acked, close)
 # Opening.
 case("connect_refused", connect("closed"), getopt(socket.SOL_SOCKET, socket.SO_ERROR), send(10, NOSIG))

@@ -320,5 +320,38 @@ TEST_F(TcpSocketTest, OptionsReachTheProtocol) {
   listener->put();
 }
 
+// TCP_NOTSENT_LOWAT: a new skb only while the bytes not yet sent stay under the limit
+// (sk_stream_memory_free()), and POLLOUT only while twice them do (tcp_poll()). With the limit at
+// 1 byte a non-blocking write stops once the congestion window holds data back, far short of what
+// the send buffer alone takes; once everything is sent and acknowledged the socket is writeable.
+TEST_F(TcpSocketTest, NotsentLowatLimitsWhatWaitsUnsent) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  std::vector<uint8_t> big(400'000, 7);
+  const ssize_t r0 = send(c, big.data(), big.size());  // the send buffer's limit
+  ASSERT_GT(r0, 0);
+  EXPECT_EQ(read_all(s, static_cast<size_t>(r0)).size(), static_cast<size_t>(r0));
+  pump();
+  int wfd;
+  ASSERT_TRUE(c->poll_mask(&wfd) & POLLOUT);
+  int lowat = 1;
+  ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat), 0);
+  const ssize_t r1 = send(c, big.data(), big.size());
+  ASSERT_GT(r1, 0);
+  EXPECT_LT(r1, r0 / 2) << "sndbuf allowed " << r0;
+  EXPECT_FALSE(c->poll_mask(&wfd) & POLLOUT);
+  EXPECT_EQ(send(c, big.data(), big.size()), -EAGAIN);
+  EXPECT_EQ(read_all(s, static_cast<size_t>(r1)).size(), static_cast<size_t>(r1));
+  pump();
+  EXPECT_TRUE(c->poll_mask(&wfd) & POLLOUT);
+  lowat = 0;  // back to net.ipv4.tcp_notsent_lowat (no limit)
+  ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat), 0);
+  EXPECT_GT(send(c, big.data(), big.size()), r1);
+  c->put();
+  s->put();
+  listener->put();
+}
+
 }  // namespace
 }  // namespace xmit
