@@ -391,6 +391,7 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
         break;
       case SO_MARK: c->inet.sk_mark = static_cast<uint32_t>(v); c->dst.reset(); break;
       case SO_PRIORITY: c->inet.sk_priority = static_cast<uint32_t>(v); break;
+      case SO_REUSEPORT: c->reuseport = v != 0; break;
       default: break;
     }
   } else if (level == SOL_IP) {

@@ -225,15 +225,33 @@ void TcpStack::listeners_to_kernel() {
   }
 }
 
-TcpConn* TcpStack::lookup_listener(be32 daddr, uint16_t dport) {
+// kernel: inet_lhash2_lookup(): the listener with the best compute_score() (a bound address beats
+// INADDR_ANY); when it has SO_REUSEPORT, the member of its group (the SO_REUSEPORT listeners bound
+// to the same address, in the order they listened) the 4-tuple's hash picks, as
+// reuseport_select_sock() does with reciprocal_scale(). The hash is keyed, not the kernel's jhash.
+TcpConn* TcpStack::lookup_listener(be32 saddr, uint16_t sport, be32 daddr, uint16_t dport) const {
   auto it = lhash_.find(dport);
   if (it == lhash_.end()) return nullptr;
-  TcpConn* any = nullptr;
-  for (TcpConn* c : it->second) {  // kernel: compute_score(): a bound address beats INADDR_ANY
-    if (c->tp.saddr == daddr) return c;
-    if (c->tp.saddr == 0 && any == nullptr) any = c;
+  TcpConn* best = nullptr;
+  int best_score = 0;
+  for (TcpConn* c : it->second) {
+    const int score = c->tp.saddr == daddr ? 2 : c->tp.saddr == 0 ? 1 : 0;
+    if (score > best_score) best = c, best_score = score;
   }
-  return any;
+  if (best == nullptr || !best->reuseport) return best;
+  auto in_group = [best](const TcpConn* c) { return c->reuseport && c->tp.saddr == best->tp.saddr; };
+  const uint32_t n = static_cast<uint32_t>(std::count_if(it->second.begin(), it->second.end(), in_group));
+  // A keyed 64-bit mix of the 4-tuple (splitmix64's finalizer): every bit of the ports reaches the
+  // top 32 bits, which reciprocal_scale() reads.
+  uint64_t h = (uint64_t{saddr} << 32 | daddr) ^ opt_.secret;
+  h ^= uint64_t{sport} << 16 | dport;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  uint32_t pick = static_cast<uint32_t>(((h >> 32) * n) >> 32);
+  for (TcpConn* c : it->second)
+    if (in_group(c) && pick-- == 0) return c;
+  return best;
 }
 
 bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const uint8_t> seg) {
@@ -256,7 +274,7 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
   const uint16_t dport = be16_to_cpu(load_raw16(skb->data + 2));
   TcpConn* c = nullptr;
   if (auto it = ehash_.find(ekey(saddr, sport, daddr, dport)); it != ehash_.end()) c = it->second;
-  if (c == nullptr) c = lookup_listener(daddr, dport);
+  if (c == nullptr) c = lookup_listener(saddr, sport, daddr, dport);
   if (c == nullptr) {
     // kernel: no_tcp_socket -> tcp_v4_send_reset()
     ++mib.OutRsts;

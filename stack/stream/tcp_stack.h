@@ -38,6 +38,7 @@ struct TcpConn {
   bool ehashed = false;
   bool lhashed = false;
   bool steered = false;
+  bool reuseport = false;   // SO_REUSEPORT (kernel: sk->sk_reuseport)
   FlowKey steer_key{};
   uint64_t rx_drops = 0;    // segments that found no receive buffer
 };
@@ -149,7 +150,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   static EKey ekey(be32 raddr, uint16_t rport, be32 laddr, uint16_t lport) {
     return EKey{uint64_t{raddr} << 32 | laddr, uint32_t{rport} << 16 | lport};
   }
-  TcpConn* lookup_listener(be32 daddr, uint16_t dport);
+  TcpConn* lookup_listener(be32 saddr, uint16_t sport, be32 daddr, uint16_t dport) const;
   // A segment to/from addresses no connection owns (a reset, or what a listener sends before its
   // child exists): routed per segment. kernel: ip_send_unicast_reply() / ip_build_and_send_pkt()
   int xmit_to(be32 saddr, be32 daddr, sk_buff* skb);

@@ -6,6 +6,7 @@
 #   curl-get   curl downloads a file (XMIT_TCP_MB, default 200 MB) from python3 -m http.server
 #   curl-put   curl -T uploads a file to a small python3 receiver
 #   py-server  a python3 echo server under xmit (listen/accept) answers kernel clients
+#   py-reuseport  two SO_REUSEPORT listeners in two threads of one python3 under xmit share 40 kernel clients
 #   iperf3     iperf3 -c under xmit -> kernel iperf3 -s, then the reverse (-R): no error
 #   loss       curl GET and PUT of 100 MB (XMIT_TCP_LOSS_MB) byte-exact while the kernel side drops
 #              2 % of the frames each way and delays 3 % so that later ones overtake them
@@ -142,6 +143,61 @@ print("iperf3 %s: sent %.1f Mbit/s, received %.1f Mbit/s, retransmits %s" % (
     e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"].get("retransmits")))
 PYEOF
     done
+    check_kernel_quiet "$c0"
+    ;;
+  py-reuseport)
+    # Two threads of one python3 under xmit, each with its own SO_REUSEPORT listener on port 7000;
+    # 40 kernel clients each send 64 KiB and read the echo. Every echo must be byte-exact and each
+    # listener must have had connections (the 4-tuple hash spreads them).
+    server='
+import socket, sys, signal, threading
+signal.alarm(60)
+counts = [0, 0]
+ls = []
+for k in range(2):
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    l.bind(("0.0.0.0", 7000)); l.listen(64); ls.append(l)
+def serve(k, n):
+    l = ls[k]; l.settimeout(30)
+    while sum(counts) < n:
+        try: c, a = l.accept()
+        except socket.timeout: break
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            c.sendall(d)
+        c.close()
+        counts[k] += 1  # once served
+open(sys.argv[1], "w").close()
+ts = [threading.Thread(target=serve, args=(k, int(sys.argv[2])), daemon=True) for k in range(2)]
+for t in ts: t.start()
+while sum(counts) < int(sys.argv[2]) and any(t.is_alive() for t in ts):
+    ts[0].join(0.1)
+print("listeners", counts[0], counts[1])'
+    client='
+import os, socket, sys
+for i in range(40):
+    s = socket.create_connection((sys.argv[1], 7000), timeout=20)
+    data = os.urandom(1 << 16)
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = s.recv(1 << 16)
+        if not d: break
+        got += d
+    if got != data: sys.exit("echo %d differs" % i)
+    s.close()
+print("40 echoes of 64 KiB byte-exact")'
+    c0=$(counters)
+    under_xmit "$PY" -c "$server" "$work/ready" 40 >"$work/server.out" 2>"$work/server.err" &
+    BED_PIDS=$!
+    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+    out=$(ip netns exec "$XMIT_NS_B" "$PY" -c "$client" "$XMIT_ADDR_A" 2>&1) || { cat "$work"/server.err "$work"/xmit-*.log; fail "client: $out"; }
+    echo "$out"
+    wait "$BED_PIDS"; BED_PIDS=
+    read -r _ n0 n1 <"$work/server.out" || { cat "$work/server.err"; fail "server did not finish"; }
+    echo "connections per listener: $n0 $n1"
+    [ "$n0" -gt 0 ] && [ "$n1" -gt 0 ] && [ $((n0 + n1)) -eq 40 ] || fail "SO_REUSEPORT did not spread 40 connections: $n0 + $n1"
     check_kernel_quiet "$c0"
     ;;
   loss)

@@ -353,5 +353,47 @@ TEST_F(TcpSocketTest, NotsentLowatLimitsWhatWaitsUnsent) {
   listener->put();
 }
 
+// SO_REUSEPORT: two listeners on one port share the connections, each connection going to the
+// one the 4-tuple's hash picks (reuseport_select_sock()); without the option the first takes all.
+TEST_F(TcpSocketTest, ReuseportListenersShareConnections) {
+  for (bool reuse : {true, false}) {
+    SCOPED_TRACE(reuse);
+    TcpSocket* l[2];
+    int on = reuse ? 1 : 0;
+    for (TcpSocket*& x : l) {
+      x = b.socket();
+      ASSERT_EQ(x->setsockopt(SOL_SOCKET, SO_REUSEPORT, &on, sizeof on), 0);
+      sockaddr_in me = addr(0, 7100);
+      ASSERT_EQ(x->bind(reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
+      ASSERT_EQ(x->listen(64), 0);
+    }
+    std::vector<TcpSocket*> clients;
+    for (int i = 0; i < 16; ++i) {
+      clients.push_back(a.socket());
+      sockaddr_in to = addr(kB, 7100);
+      ASSERT_EQ(clients.back()->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+    }
+    pump();
+    int got[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      for (Socket* child = nullptr; l[k]->accept(&child, nullptr, nullptr, SOCK_NONBLOCK) == 0 && child != nullptr;) {
+        ++got[k];
+        child->put();
+        child = nullptr;
+      }
+    }
+    EXPECT_EQ(got[0] + got[1], 16);
+    if (reuse) {
+      EXPECT_GT(got[0], 0);
+      EXPECT_GT(got[1], 0);
+    } else {
+      EXPECT_EQ(got[0], 16);
+    }
+    for (TcpSocket* c : clients) c->put();
+    for (TcpSocket* x : l) x->put();
+    pump(2'000'000);
+  }
+}
+
 }  // namespace
 }  // namespace xmit
