@@ -158,8 +158,9 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
   return 0;
 }
 
-// kernel: __inet_hash_connect(): the ports of ip_local_port_range from a random offset, those of
-// the range's low parity first (bind(0) prefers the other), skipping the reserved ones. A port is
+// kernel: __inet_hash_connect(): the ports of ip_local_port_range from the destination's offset
+// (TcpStack::table_perturb()), those of the range's low parity first (bind(0) prefers the other),
+// skipping the reserved ones. A port is
 // taken when the shadow may bind it (no kernel socket holds it: the kernel keeps it reserved for
 // as long as the fd is open) and no connection of this stack — a TIME_WAIT one that outlived its
 // fd — has the same 4-tuple (check_established()). -EADDRNOTAVAIL when none is left.
@@ -168,7 +169,9 @@ int TcpSocket::hash_connect(be32 daddr, uint16_t dport) {
   const uint32_t low = o.port_low, high = uint32_t{o.port_high} + 1;
   uint32_t remaining = high > low ? high - low : 1;
   if (remaining > 1) remaining &= ~1u;
-  uint32_t offset = (uint32_t{shadow_->random_u16()} << 16 | shadow_->random_u16()) % remaining;
+  uint32_t hash_high = 0;
+  uint32_t& perturb = stack_->table_perturb(c_->inet.inet_saddr, daddr, dport, &hash_high);
+  uint32_t offset = (perturb + hash_high) % remaining;
   offset &= ~1u;
   sockaddr_in src{};
   src.sin_family = AF_INET;
@@ -182,6 +185,7 @@ int TcpSocket::hash_connect(be32 daddr, uint16_t dport) {
       int err = shadow_->bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src);
       if (err == -EADDRINUSE) continue;
       if (err != 0) return err;
+      perturb += std::max<uint32_t>(i, (shadow_->random_u16() & 7u) * 2) + 2;
       c_->inet.inet_sport = src.sin_port;
       c_->tp.saddr = src.sin_addr.s_addr;
       c_->tp.sport = static_cast<uint16_t>(port);

@@ -39,6 +39,7 @@ int TcpStack::create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr
   if (int err = SkbPool::create(opt.tx_skbs, s->heads_.get(), &s->skbs_); err) return err;
   if (int err = BufPool::create(opt.rx_skbs, kRxHeadSize, &s->rx_heads_); err) return err;
   if (int err = SkbPool::create(opt.rx_skbs, s->rx_heads_.get(), &s->rx_skbs_); err) return err;
+  for (uint32_t i = 0; i < kTablePerturbSize; ++i) s->table_perturb_[i] = static_cast<uint32_t>(mix(i, opt.secret ^ 0x7e7));
   s->ctl_inet_.sk_protocol = IPPROTO_TCP;
   s->ctl_inet_.pmtudisc = IP_PMTUDISC_DO;  // kernel: the ctl socket's inet->pmtudisc
   *out = std::move(s);
@@ -167,6 +168,12 @@ bool TcpStack::reserved_port(uint16_t port) const {
   for (auto [lo, hi] : opt_.reserved_ports)
     if (port >= lo && port <= hi) return true;
   return false;
+}
+
+uint32_t& TcpStack::table_perturb(be32 saddr, be32 daddr, uint16_t dport, uint32_t* hash_high) {
+  const uint64_t port_offset = mix((uint64_t{saddr} << 32 | daddr) ^ (uint64_t{dport} << 3), opt_.secret ^ 0x9047);
+  *hash_high = static_cast<uint32_t>(port_offset >> 32);
+  return table_perturb_[port_offset & (kTablePerturbSize - 1)];
 }
 
 int TcpStack::lhash(TcpConn* c) {

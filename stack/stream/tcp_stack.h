@@ -104,6 +104,13 @@ class TcpStack final : public NetProtocol, public TcpOps {
   }
   // kernel: inet_is_local_reserved_port()
   bool reserved_port(uint16_t port) const;
+  // kernel: __inet_hash_connect()'s start: inet_sk_port_offset() (a keyed hash of saddr, daddr and
+  // dport) picks a slot of table_perturb, whose value plus the hash's high half is where the scan
+  // for a port starts; after a port was taken at scan position i the slot advances by
+  // max(i, random below 8 * step) + step, so connections to one destination take ports in turn
+  // and a port comes back only after the range went round (not while the peer may still hold
+  // its last connection in TIME_WAIT).
+  uint32_t& table_perturb(be32 saddr, be32 daddr, uint16_t dport, uint32_t* hash_high);
   int lhash(TcpConn* c);
   void unhash(TcpConn* c);
   // fork(): the listening sockets were inherited by the child, which hands them to the kernel (its
@@ -165,6 +172,8 @@ class TcpStack final : public NetProtocol, public TcpOps {
   bool exiting_ = false;  // close_all_at_exit() ran
   InetSock ctl_inet_;  // kernel: the per-netns ctl socket replies and resets are sent from
   std::vector<TcpConn*> conns_;  // every connection alive
+  static constexpr uint32_t kTablePerturbSize = 256;  // kernel: 1 << CONFIG_INET_TABLE_PERTURB_ORDER (65536)
+  uint32_t table_perturb_[kTablePerturbSize] = {};
   std::unordered_map<EKey, TcpConn*, EKeyHash> ehash_;
   std::unordered_map<uint16_t, std::vector<TcpConn*>> lhash_;  // local port -> listeners
 };

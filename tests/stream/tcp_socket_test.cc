@@ -40,7 +40,7 @@ struct End {
   std::unique_ptr<TcpStack> tcp;
   std::unique_ptr<UdpStack> udp;
   std::unique_ptr<FakeShadow> shadow;
-  void init(Netdev* dev, be32 self, be32 peer, const uint8_t* peer_mac) {
+  void init(Netdev* dev, be32 self, be32 peer, const uint8_t* peer_mac, uint16_t port_high = 60999) {
     fib.routes[peer] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = self}};
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
     std::memcpy(n.ha.data(), peer_mac, 6);
@@ -52,6 +52,7 @@ struct End {
     o.tx_skbs = 2048;
     o.tx_pages = 64;
     o.rx_skbs = 1024;
+    o.port_high = port_high;
     ASSERT_EQ(TcpStack::create(udp.get(), o, &tcp), 0);
     udp->set_tcp(tcp.get());
     shadow = std::make_unique<FakeShadow>(self);
@@ -71,7 +72,7 @@ class TcpSocketTest : public ::testing::Test {
     cfg.steering = false;  // every frame to the stacks (no kernel behind either end)
     cfg.latency_ns = 50'000;
     link = std::make_unique<SimLink>(cfg);
-    a.init(&link->a(), kA, kB, cfg.mac_b);
+    a.init(&link->a(), kA, kB, cfg.mac_b, port_high_);
     b.init(&link->b(), kB, kA, cfg.mac_a);
   }
   // Moves the clock by `ns` in 50 µs steps, running the wire and both stacks at each.
@@ -150,6 +151,7 @@ class TcpSocketTest : public ::testing::Test {
   }
   ssize_t send(Socket* s, const void* buf, size_t len, int flags = 0) { return s->sendto(buf, len, flags, nullptr, 0); }
 
+  uint16_t port_high_ = 60999;  // a's ip_local_port_range is [32768, port_high_]
   SimLinkConfig cfg;
   std::unique_ptr<SimLink> link;
   End a, b;
@@ -213,9 +215,16 @@ TEST_F(TcpSocketTest, ConnectAcceptMoveBytesBothWaysAndClose) {
 // The client closes first and keeps the 4-tuple in TIME_WAIT for 60 s, after its fd (and the
 // kernel's reservation of the port) is gone. A new connect() to the same server must take another
 // port, as __inet_hash_connect() skips a port whose 4-tuple check_established() finds; a socket
-// bound to that port by hand gets EADDRNOTAVAIL. (The fake kernel's random is constant, so the
-// new socket's first candidate is the old port.)
-TEST_F(TcpSocketTest, ConnectSkipsAPortWhoseFourTupleIsInTimeWait) {
+// bound to that port by hand gets EADDRNOTAVAIL. a's port range is two ports: the scan starts with
+// the even one, which the first connection took.
+class TcpSocketTwoPortTest : public TcpSocketTest {
+ protected:
+  void SetUp() override {
+    port_high_ = 32769;
+    TcpSocketTest::SetUp();
+  }
+};
+TEST_F(TcpSocketTwoPortTest, ConnectSkipsAPortWhoseFourTupleIsInTimeWait) {
   TcpSocket* c = nullptr;
   Socket* s = nullptr;
   connect_pair(&c, &s);
@@ -244,6 +253,35 @@ TEST_F(TcpSocketTest, ConnectSkipsAPortWhoseFourTupleIsInTimeWait) {
   c3->put();
   c2->put();
   s2->put();
+  listener->put();
+}
+
+// Connection churn against one server that closes first (the server keeps each 4-tuple in
+// TIME_WAIT): every connect() takes a new port, as the kernel's table_perturb advance makes it, so
+// no SYN meets the server's TIME_WAIT of an earlier connection.
+TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
+  listener = b.socket();
+  sockaddr_in l = addr(0, 7000);
+  ASSERT_EQ(listener->bind(reinterpret_cast<sockaddr*>(&l), sizeof l), 0);
+  ASSERT_EQ(listener->listen(16), 0);
+  std::vector<be16> ports;
+  for (int i = 0; i < 8; ++i) {
+    TcpSocket* c = a.socket();
+    sockaddr_in to = addr(kB, 7000);
+    ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+    pump();
+    Socket* s = nullptr;
+    ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+    ASSERT_NE(s, nullptr);
+    ports.push_back(local_port(c));
+    s->put();  // the server closes first
+    pump();
+    c->put();
+    pump();
+    EXPECT_FALSE(a.tcp->has_conns());  // nothing of the client's is left
+  }
+  std::sort(ports.begin(), ports.end());
+  EXPECT_EQ(std::unique(ports.begin(), ports.end()), ports.end()) << "a port was taken twice";
   listener->put();
 }
 
