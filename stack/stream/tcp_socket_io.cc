@@ -270,6 +270,7 @@ int TcpSocket::poll_mask(int* wait_fd) {
   tcp_sock* tp = &c_->tp;
   if (tp->sk_state == TCP_ESTABLISHED || tp->sk_state == TCP_CLOSE_WAIT) tcp_sndbuf_expand();
   int mask = tcp_poll(tp);
+  if (!stack_->tx_memory_free()) mask &= ~(POLLOUT | POLLWRNORM);
   // The kernel wakes the socket's waiters when data arrives (rcv_nxt moves), when an ACK frees
   // send space (snd_una moves), on a state change and an error; an edge-triggered epoll entry
   // reports on each. Their sum changes with any of them (a stand-in for a wakeup count; a

@@ -47,6 +47,7 @@ int TcpStack::create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr
 }
 
 TcpStack::~TcpStack() {
+  for (TcpConn* c : tw_) conns_.push_back(c);
   for (TcpConn* c : conns_) {
     tcp_write_queue_purge(&c->tp);
     tcp_rcv_queues_purge(&c->tp);
@@ -78,7 +79,11 @@ TcpConn* TcpStack::conn_alloc() {
 
 void TcpStack::conn_free(TcpConn* c) {
   unhash(c);
-  std::erase(conns_, c);
+  if (c->in_tw) {
+    std::erase(tw_, c);  // left TIME_WAIT early (a reset): rare
+  } else {
+    std::erase(conns_, c);
+  }
   tcp_write_queue_purge(&c->tp);
   tcp_rcv_queues_purge(&c->tp);
   delete c;
@@ -218,9 +223,11 @@ void TcpStack::unhash(TcpConn* c) {
 }
 
 void TcpStack::steer_children(const TcpConn* listener) {
-  for (TcpConn* child : conns_) {
+  auto take = [this, listener](TcpConn* child) {
     if (child->ehashed && !child->steered && child->tp.sport == listener->tp.sport) (void)steer(child, flow_key(child));
-  }
+  };
+  for (TcpConn* child : conns_) take(child);
+  for (TcpConn* child : tw_) take(child);
 }
 
 void TcpStack::listeners_to_kernel() {
@@ -301,13 +308,39 @@ void TcpStack::run_timers(TcpConn* c) {
 }
 
 void TcpStack::timers() {
-  if (conns_.empty()) return;
+  if (conns_.empty() && tw_.empty()) return;
   const uint64_t now = now_us();
-  // done() may free connections during the walk: iterate over a snapshot of the due ones.
+  // The TIME_WAIT queue's due head(s). A FIN retransmitted into TIME_WAIT re-arms the timer
+  // (tcp_timewait_state_process()): such a head goes to the back instead of holding up the rest.
+  for (size_t k = tw_.size(); k > 0 && !tw_.empty(); --k) {
+    TcpConn* c = tw_.front();
+    const uint64_t t = tcp_next_timer(&c->tp);
+    if (t > now) {
+      if (tw_.size() < 2 || t <= tcp_next_timer(&tw_[1]->tp)) break;
+      tw_.pop_front();
+      tw_.push_back(c);
+      continue;
+    }
+    tw_.pop_front();
+    c->in_tw = false;
+    conns_.push_back(c);  // run below with the others (done() frees it from there)
+  }
+  // done() may free connections during the walk: iterate over a snapshot of the due ones; a
+  // connection found in TIME_WAIT moves to tw_.
   TcpConn* due[64];
   size_t n = 0;
-  for (TcpConn* c : conns_) {
-    if (tcp_next_timer(&c->tp) <= now && n < std::size(due)) due[n++] = c;
+  for (size_t i = 0; i < conns_.size();) {
+    TcpConn* c = conns_[i];
+    const uint64_t t = tcp_next_timer(&c->tp);
+    if (t <= now && n < std::size(due)) due[n++] = c;
+    if (t > now && c->tp.sk_state == TCP_TIME_WAIT) {
+      conns_[i] = conns_.back();
+      conns_.pop_back();
+      c->in_tw = true;
+      tw_.push_back(c);
+      continue;
+    }
+    ++i;
   }
   for (size_t i = 0; i < n; ++i) {
     if (std::find(conns_.begin(), conns_.end(), due[i]) == conns_.end()) continue;
@@ -317,7 +350,7 @@ void TcpStack::timers() {
 }
 
 uint64_t TcpStack::next_timer_ns() const {
-  uint64_t t = UINT64_MAX;
+  uint64_t t = tw_.empty() ? UINT64_MAX : tcp_next_timer(&tw_.front()->tp);
   for (const TcpConn* c : conns_) t = std::min(t, tcp_next_timer(&c->tp));
   return t == UINT64_MAX ? t : t * 1000;
 }

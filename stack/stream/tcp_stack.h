@@ -9,11 +9,15 @@
 // received segment, socket call and timer round — RTT samples need better than the coarse tick
 // the UDP path runs on.
 // Simplified relative to Linux: one interface; listeners and connections in std containers
-// (allocation when a connection opens, not per segment); every connection's timers are looked at
-// on each poll (a list walk, not a wheel: fine for hundreds of connections, not for a C10K server).
+// (allocation when a connection opens, not per segment); every live connection's timers are looked
+// at on each poll (a list walk, not a wheel: fine for hundreds of connections, not for a C10K
+// server). TIME_WAIT connections — a churning peer leaves 60 s worth of them, tens of thousands —
+// move to a FIFO whose head alone is looked at: they all wait TCP_TIMEWAIT_LEN from entering
+// (kernel: inet_timewait_sock and its tw_timer).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -39,6 +43,7 @@ struct TcpConn {
   bool lhashed = false;
   bool steered = false;
   bool reuseport = false;   // SO_REUSEPORT (kernel: sk->sk_reuseport)
+  bool in_tw = false;       // on TcpStack's TIME_WAIT queue (not walked for timers)
   FlowKey steer_key{};
   uint64_t rx_drops = 0;    // segments that found no receive buffer
 };
@@ -123,7 +128,12 @@ class TcpStack final : public NetProtocol, public TcpOps {
   void run_timers(TcpConn* c);
   // The earliest pending timer of any connection, on clock_ns's clock; UINT64_MAX when none.
   uint64_t next_timer_ns() const;
-  bool has_conns() const { return !conns_.empty(); }
+  // Whether a send could get a segment and a payload buffer now. The pools are the stand-in for
+  // the kernel's TCP memory accounting: when they run dry a send returns EAGAIN (or waits) as
+  // under tcp_memory_pressure, and poll must not say POLLOUT meanwhile, or an edge-triggered
+  // writer would wait for an edge that never comes.
+  bool tx_memory_free() const { return pages_->nr_free() > 0 && heads_->nr_free() > 0; }
+  bool has_conns() const { return !conns_.empty() || !tw_.empty(); }
   // Process exit (the kernel closes every fd and keeps the orphans running): each connection an fd
   // still names is closed as close() would, listeners included.
   void close_all_at_exit();
@@ -171,7 +181,8 @@ class TcpStack final : public NetProtocol, public TcpOps {
   std::unique_ptr<SkbPool> skbs_, rx_skbs_;
   bool exiting_ = false;  // close_all_at_exit() ran
   InetSock ctl_inet_;  // kernel: the per-netns ctl socket replies and resets are sent from
-  std::vector<TcpConn*> conns_;  // every connection alive
+  std::vector<TcpConn*> conns_;  // every connection alive but those in tw_
+  std::deque<TcpConn*> tw_;      // TIME_WAIT connections, oldest first
   static constexpr uint32_t kTablePerturbSize = 256;  // kernel: 1 << CONFIG_INET_TABLE_PERTURB_ORDER (65536)
   uint32_t table_perturb_[kTablePerturbSize] = {};
   std::unordered_map<EKey, TcpConn*, EKeyHash> ehash_;

@@ -11,6 +11,7 @@
 #include "stack/tcp/tcp_rack.h"
 #include "stack/tcp/tcp_recovery.h"
 #include "stack/tcp/tcp_sack.h"
+#include "stack/tcp/tcp_sendmsg.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -278,6 +279,7 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
   uint32_t pkts_acked = 0;
   uint32_t prior_sacked = tp->sacked_out;
   flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked, sack_rtt_us);
+  if (tp->rtx_queue.head == nullptr && tp->write_queue.head == nullptr) sk_page_frag_release(tp);
   // Segments newly delivered: acked now and not SACKed before, plus newly SACKed (kernel:
   // tp->delivered - prior_delivered, tcp_count_delivered()).
   const uint32_t acked_sacked = pkts_acked - std::min(pkts_acked, prior_sacked - tp->sacked_out) + newly_sacked;

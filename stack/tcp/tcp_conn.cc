@@ -119,9 +119,12 @@ uint64_t tcp_fin_time(const tcp_sock* tp) {
 
 // kernel: tcp_time_wait(sk, TCP_TIME_WAIT, 0), net/ipv4/tcp_minisocks.c — here the socket stays
 // (no inet_timewait_sock) and the owner keeps it hashed until done(). A pending ACK survives
-// (tcp_fin() asked for one).
+// (tcp_fin() asked for one). What the kernel frees with the full socket (tcp_done() of it) goes
+// now: the send queues (empty: our FIN is acknowledged) and the payload page the socket was
+// filling — 60 s of a churning server's TIME_WAITs held one page each and ran the pool dry.
 void tcp_time_wait(tcp_sock* tp) {
   tcp_set_state(tp, TCP_TIME_WAIT);
+  tcp_write_queue_purge(tp);
   sk_stop_timer(&tp->icsk_retransmit_timer);
   tp->icsk_pending = 0;
   sk_stop_timer(&tp->sk_timer);

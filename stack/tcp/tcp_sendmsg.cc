@@ -188,8 +188,13 @@ int tcp_send_fin(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit) {
 void tcp_write_queue_purge(tcp_sock* tp) {
   skb_queue_purge(&tp->write_queue);
   skb_queue_purge(&tp->rtx_queue);
+  sk_page_frag_release(tp);
+}
+
+void sk_page_frag_release(tcp_sock* tp) {
   if (tp->pfrag_page != nullptr) tp->page_pool->put(tp->pfrag_page);
   tp->pfrag_page = nullptr;
+  tp->pfrag_offset = 0;
 }
 
 }  // namespace xmit

@@ -50,5 +50,9 @@ int tcp_send_fin(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit);
 
 // Drops every queued skb and the payload buffer. Not the kernel's close; for tests and teardown.
 void tcp_write_queue_purge(tcp_sock* tp);
+// Drops the socket's reference on the payload page it was filling. The kernel fills a page per
+// task (current->task_frag), not per socket, so an idle socket holds no page; here each socket has
+// its own, given back once nothing is queued or unacknowledged (tcp_ack()), and at TIME_WAIT.
+void sk_page_frag_release(tcp_sock* tp);
 
 }  // namespace xmit

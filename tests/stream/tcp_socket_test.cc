@@ -285,6 +285,35 @@ TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
   listener->put();
 }
 
+// A server that closes first keeps every connection in TIME_WAIT for 60 s. Those must not hold
+// send memory: 100 connections through a stack of 64 payload pages, each answered by the server
+// before it closes; every answer must be taken (before, each TIME_WAIT kept its page and the 65th
+// send returned EAGAIN while poll said POLLOUT: nginx waited for an edge for ever).
+TEST_F(TcpSocketTest, ServerChurnKeepsNoPagesInTimeWait) {
+  listener = b.socket();
+  sockaddr_in l = addr(0, 7000);
+  ASSERT_EQ(listener->bind(reinterpret_cast<sockaddr*>(&l), sizeof l), 0);
+  ASSERT_EQ(listener->listen(16), 0);
+  for (int i = 0; i < 100; ++i) {
+    SCOPED_TRACE(i);
+    TcpSocket* c = a.socket();
+    sockaddr_in to = addr(kB, 7000);
+    ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+    pump(500'000);
+    Socket* s = nullptr;
+    ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+    ASSERT_NE(s, nullptr);
+    ASSERT_EQ(send(s, "response", 8), 8);
+    EXPECT_EQ(read_all(c, 8).size(), 8u);
+    s->put();  // the server closes first: its side goes to TIME_WAIT
+    pump(500'000);
+    c->put();
+    pump(500'000);
+  }
+  EXPECT_TRUE(b.tcp->has_conns());  // the TIME_WAITs
+  listener->put();
+}
+
 TEST_F(TcpSocketTest, ConnectToAPortNoOneListensOnIsRefused) {
   TcpSocket* c = a.socket();
   sockaddr_in to = addr(kB, 7001);
