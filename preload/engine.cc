@@ -432,6 +432,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.wmem_default = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/ipv4/tcp_wmem", 1, 16384));
   to.rmem_max = static_cast<uint32_t>(std::max(read_sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 2, 6291456),
                                                read_sysctl_field("/proc/sys/net/core/rmem_max", 0, 212992)));
+  to.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);
