@@ -189,7 +189,7 @@ TEST_F(TcpZerocopyTest, AFailedSendGivesItsIdBack) {
 
 class TcpZerocopySmallOptmem : public TcpZerocopyTest {
  protected:
-  // Room for two objects: 0 + 576 and 768 + 576 fit in 2000, 1536 + 576 does not.
+  // Room for two objects: 0 + 576 and 832 + 576 fit in 2000, 1664 + 576 does not.
   TcpZerocopySmallOptmem() { a.optmem_max = 2000; }
 };
 
@@ -209,11 +209,11 @@ TEST_F(TcpZerocopySmallOptmem, OptmemLimitGivesEnobufsUntilNotificationsAreRead)
   // though a new object would not fit.
   EXPECT_EQ(send(c, "y", 1, MSG_ZEROCOPY | MSG_EOR), 1);  // id 2, object B
   EXPECT_EQ(send(c, "p", 1, MSG_EOR), 1);
-  EXPECT_EQ(send(c, "x", 1, MSG_ZEROCOPY), -ENOBUFS);  // 1536 + 576 > 2000; no id taken
+  EXPECT_EQ(send(c, "x", 1, MSG_ZEROCOPY), -ENOBUFS);  // 1664 + 576 > 2000; no id taken
   ASSERT_EQ(setint(c, SOL_TCP, TCP_CORK, 0), 0);
   pump();
   // A completed as notification 0..0 (its charge stays until read), B extended it to 0..2 and
-  // was freed: 768 + 576 fits again.
+  // was freed: 832 + 576 fits again.
   EXPECT_EQ(send(c, "w", 1, MSG_ZEROCOPY), 1);  // id 3
   pump();
   expect_range(c, 0, 3);
