@@ -18,11 +18,19 @@ tarball=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | head -1)
 work=$(mktemp -d)
 bed_up mzc
 trap 'bed_down; rm -rf "$work"' EXIT
-member=$(tar tf "$tarball" --wildcards '*/tools/testing/selftests/net/msg_zerocopy.c' 2>/dev/null | head -1)
-[ -n "$member" ] || fail "msg_zerocopy.c is not in $tarball"
-tar xf "$tarball" -C "$work" "$member" || fail "cannot extract $member"
-gcc -O2 -Wall -o "$work/msg_zerocopy" "$work/$member" 2>"$work/cc.err" || { cat "$work/cc.err"; fail "cannot build msg_zerocopy.c"; }
-echo "built $(basename "$tarball"):$member"
+# Built once per tarball (extracting one member decompresses the whole archive: ~30 s) into a
+# cache outside the tree, shared by the tcp and udp runs.
+cache="${TMPDIR:-/tmp}/xmit-msg_zerocopy-$(stat -c %Y-%s "$tarball")"
+if [ ! -x "$cache/msg_zerocopy" ]; then
+  member=$(tar tf "$tarball" --wildcards '*/tools/testing/selftests/net/msg_zerocopy.c' 2>/dev/null | head -1)
+  [ -n "$member" ] || fail "msg_zerocopy.c is not in $tarball"
+  tar xf "$tarball" -C "$work" "$member" || fail "cannot extract $member"
+  gcc -O2 -Wall -o "$work/msg_zerocopy" "$work/$member" 2>"$work/cc.err" || { cat "$work/cc.err"; fail "cannot build msg_zerocopy.c"; }
+  mkdir -p "$cache" && mv "$work/msg_zerocopy" "$cache/msg_zerocopy.$$" && mv "$cache/msg_zerocopy.$$" "$cache/msg_zerocopy" ||
+    fail "cannot keep the binary in $cache"
+  echo "built $(basename "$tarball"):$member"
+fi
+cp "$cache/msg_zerocopy" "$work/msg_zerocopy" || fail "no $cache/msg_zerocopy"
 
 case $proto in
   tcp) counter=(Tcp OutSegs) ;;
