@@ -127,6 +127,32 @@ TEST_F(TcpZerocopyTest, BufferUnmappedRightAfterTheSendIsNeverReadAgain) {
   listener->put();
 }
 
+// kernel: sk_clone_lock() copies sk_flags: a listener's SO_ZEROCOPY holds for what it accepts (b's
+// fake shadow is shared by its sockets, so the notification, not getsockopt, shows the child's flag).
+TEST_F(TcpZerocopyTest, AnAcceptedChildInheritsTheListenersOptIn) {
+  listener = b.socket();
+  sockaddr_in l = addr(0, 7000);
+  ASSERT_EQ(listener->bind(reinterpret_cast<sockaddr*>(&l), sizeof l), 0);
+  ASSERT_EQ(setint(listener, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
+  ASSERT_EQ(listener->listen(4), 0);
+  b.shadow->zerocopy = 0;  // the child's own kernel socket would not have it
+  TcpSocket* c = a.socket();
+  sockaddr_in to = addr(kB, 7000);
+  ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+  pump();
+  Socket* s = nullptr;
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(getint(s, SOL_SOCKET, SO_ZEROCOPY), 1);
+  ASSERT_EQ(send(s, "abc", 3, MSG_ZEROCOPY), 3);
+  EXPECT_EQ(read_all(c, 3).size(), 3u);
+  pump();
+  expect_range(s, 0, 0);
+  c->put();
+  s->put();
+  listener->put();
+}
+
 class TcpZerocopySlowLink : public TcpZerocopyTest {
  protected:
   TcpZerocopySlowLink() { latency_ns = 5'000'000; }  // 5 ms each way
