@@ -456,6 +456,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.port_low = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 0, 32768));
   to.port_high = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 1, 60999));
   to.reserved_ports = read_port_ranges("/proc/sys/net/ipv4/ip_local_reserved_ports");
+  to.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);

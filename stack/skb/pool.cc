@@ -98,6 +98,7 @@ sk_buff* SkbPool::alloc_struct() noexcept {
   std::memset(skb->cb, 0, sizeof skb->cb);
   skb->shinfo.nr_frags = 0;
   skb->shinfo.gso_size = skb->shinfo.gso_segs = 0;
+  skb->shinfo.destructor_arg = nullptr;
   skb->owner = this;
   skb->head_pool = nullptr;
   return skb;

@@ -106,15 +106,22 @@ void kfree_skb(sk_buff* skb) noexcept {
   // kernel: skb_release_data()
   for (int i = 0; i < skb->shinfo.nr_frags; ++i) skb_frag_unref(skb, i);
   skb->shinfo.nr_frags = 0;
+  if (ubuf_info* uarg = skb->shinfo.destructor_arg; uarg != nullptr) {  // kernel: skb_zcopy_clear()
+    skb->shinfo.destructor_arg = nullptr;
+    net_zcopy_put(uarg);
+  }
   skb->head_pool->put(skb->head);
   skb->owner->free_struct(skb);
 }
 
 namespace {
 
-// The references a copy of `from`'s fragments needs. kernel: skb_frag_ref() loop of skb_clone()
+// The references a copy of `from`'s fragments needs, and one on its zerocopy object. kernel: the
+// skb_frag_ref() loop of skb_clone() (which shares skb_shared_info, destructor_arg included);
+// skb_zerocopy_clone() in __pskb_copy_fclone()
 void ref_frags(sk_buff* skb) {
   for (int i = 0; i < skb->shinfo.nr_frags; ++i) skb_frag_ref(skb, i);
+  if (skb->shinfo.destructor_arg != nullptr) net_zcopy_get(skb->shinfo.destructor_arg);
 }
 
 // `*n = *skb` without the unused tail of the fragment array: the fields up to shinfo.frags, the

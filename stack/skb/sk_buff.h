@@ -83,6 +83,11 @@ struct skb_shared_info {
   uint8_t nr_frags = 0;
   uint16_t gso_size = 0;  // payload bytes per segment when the device segments (TSO)
   uint16_t gso_segs = 0;
+  // The MSG_ZEROCOPY send(s) this skb's payload belongs to, with one reference held by the skb
+  // (and one by each clone or copy of it): the completion waits for the last skb that carries it,
+  // whatever its fragments are (TCP copies the bytes and still completes on the ACK).
+  // kernel: skb_shinfo(skb)->destructor_arg with SKBFL_ZEROCOPY_ENABLE (skb_zcopy())
+  ubuf_info* destructor_arg = nullptr;
   skb_frag frags[MAX_SKB_FRAGS];
 };
 
@@ -129,6 +134,18 @@ inline skb_shared_info* skb_shinfo(sk_buff* skb) { return &skb->shinfo; }
 inline const skb_shared_info* skb_shinfo(const sk_buff* skb) { return &skb->shinfo; }
 // kernel: skb_is_gso()
 inline bool skb_is_gso(const sk_buff* skb) { return skb->shinfo.gso_size != 0; }
+
+// The skb's zerocopy completion object, or nullptr. kernel: skb_zcopy()
+inline ubuf_info* skb_zcopy(const sk_buff* skb) { return skb != nullptr ? skb->shinfo.destructor_arg : nullptr; }
+// Attaches `uarg` (a new reference) unless the skb already carries one. kernel: skb_zcopy_set(skb, uarg, NULL)
+inline void skb_zcopy_set(sk_buff* skb, ubuf_info* uarg) {
+  if (uarg != nullptr && skb->shinfo.destructor_arg == nullptr) {
+    net_zcopy_get(uarg);
+    skb->shinfo.destructor_arg = uarg;
+  }
+}
+// `nskb`, split off `orig`, carries its zerocopy object too. kernel: skb_zerocopy_clone()
+inline void skb_zerocopy_clone(sk_buff* nskb, const sk_buff* orig) { skb_zcopy_set(nskb, skb_zcopy(orig)); }
 
 // kernel: skb_headlen(), skb_is_nonlinear(), skb_headroom(), skb_tailroom(), skb_tail_pointer()
 inline uint32_t skb_headlen(const sk_buff* skb) { return skb->len - skb->data_len; }

@@ -23,6 +23,7 @@ struct ubuf_info {
   bool zerocopy_success = true;
   uint32_t id = 0;              // kernel: ubuf_info_msgzc.id — first MSG_ZEROCOPY send covered
   uint32_t len = 0;             // kernel: ubuf_info_msgzc.len — how many sends it covers
+  uint32_t bytelen = 0;         // kernel: ubuf_info_msgzc.bytelen — their bytes (realloc's limit)
 };
 
 // Starts the object with one reference, held by the caller. kernel: msg_zerocopy_alloc()

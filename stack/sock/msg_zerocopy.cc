@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "stack/sock/cmsg_recv.h"
 
@@ -15,29 +16,111 @@ void MsgZerocopy::sent(uint64_t charged, bool copied) {
   pending_.push_back({zckey_++, charged, copied});
 }
 
+MsgZerocopy::~MsgZerocopy() {
+  for (ubuf_info* u : free_) delete u;
+}
+
+bool MsgZerocopy::notify(uint32_t lo, uint32_t len, bool copied) {
+  ++notified_;
+  // kernel: __msg_zerocopy_callback(): extend the queue's tail when this range follows it
+  // (skb_zerocopy_notify_extend(): lo == old_hi + 1 and the sum stays below 2^32; the tail keeps
+  // its own code), else queue a new notification.
+  if (!queue_.empty()) {
+    Note& tail = queue_.back();
+    uint64_t sum_len = uint64_t{tail.hi} - tail.lo + 1 + len;
+    if (sum_len < (uint64_t{1} << 32) && lo == tail.hi + 1) {
+      tail.hi += len;
+      return true;
+    }
+  }
+  queue_.push_back({lo, lo + len - 1, copied, false});
+  return false;
+}
+
 void MsgZerocopy::complete_upto(uint64_t released) {
   while (!pending_.empty() && pending_.front().charged <= released) {
     const Pending p = pending_.front();
     pending_.pop_front();
-    // kernel: __msg_zerocopy_callback(): extend the queue's tail when this range follows it
-    // (skb_zerocopy_notify_extend(): lo == old_hi + 1 and the sum stays below 2^32; the tail keeps
-    // its own code), else queue a new notification.
-    if (!queue_.empty()) {
-      Note& tail = queue_.back();
-      uint64_t sum_len = uint64_t{tail.hi} - tail.lo + 1 + 1;
-      if (sum_len < (uint64_t{1} << 32) && p.id == tail.hi + 1) {
-        ++tail.hi;
-        continue;
-      }
-    }
-    queue_.push_back({p.id, p.id, p.copied});
+    notify(p.id, 1, p.copied);
   }
+}
+
+// kernel: msg_zerocopy_alloc() — sock_omalloc(sk, 0) fails past optmem_max.
+ubuf_info* MsgZerocopy::alloc_stream(size_t size, bool copied) {
+  if (optmem_max_ != 0 && uint64_t{omem_} + kOmallocCheck > optmem_max_) return nullptr;
+  ubuf_info* u;
+  if (!free_.empty()) {
+    u = free_.back();
+    free_.pop_back();
+  } else {
+    u = new (std::nothrow) ubuf_info;
+    if (u == nullptr) return nullptr;
+  }
+  ubuf_info_init(u, complete_stream, this);
+  u->id = zckey_++;
+  u->len = 1;
+  u->bytelen = static_cast<uint32_t>(size);
+  u->zerocopy_success = !copied;
+  omem_ += kUargTruesize;
+  ++live_;
+  return u;
+}
+
+// kernel: msg_zerocopy_realloc(), net/core/skbuff.c
+ubuf_info* MsgZerocopy::realloc_stream(size_t size, ubuf_info* tail, bool copied) {
+  if (tail != nullptr && tail->complete == complete_stream && tail->ctx == this) {
+    constexpr uint32_t kByteLimit = 1u << 19;  // "limit to a few TSO"
+    uint64_t bytelen = uint64_t{tail->bytelen} + size;
+    // "TCP can create new skb to attach new uarg"
+    if (tail->len != 0xffff - 1 && bytelen <= kByteLimit && tail->id + tail->len == zckey_) {
+      ++tail->len;
+      tail->bytelen = static_cast<uint32_t>(bytelen);
+      ++zckey_;
+      net_zcopy_get(tail);  // "no extra ref when appending to datagram": a stream takes one
+      return tail;
+    }
+  }
+  return alloc_stream(size, copied);
+}
+
+// kernel: msg_zerocopy_put_abort()
+void MsgZerocopy::put_abort(ubuf_info* uarg) {
+  --zckey_;
+  --uarg->len;
+  net_zcopy_put(uarg);
+}
+
+// kernel: msg_zerocopy_callback() -> __msg_zerocopy_callback()
+void MsgZerocopy::complete_stream(ubuf_info* uarg, bool zerocopy_success) {
+  auto* z = static_cast<MsgZerocopy*>(uarg->ctx);
+  // "if !len, there was only 1 call, and it was aborted so do not queue a completion notification"
+  bool freed_charge = true;
+  if (uarg->len != 0 && !z->dead_) {
+    // The object's skb becomes the notification (charge kept) unless it extends the tail.
+    if (!z->notify(uarg->id, uarg->len, !zerocopy_success)) {
+      z->queue_.back().charged = true;
+      freed_charge = false;
+    }
+  }
+  if (freed_charge) z->omem_ -= kUargTruesize;
+  z->free_.push_back(uarg);
+  if (--z->live_ == 0 && z->dead_) delete z;
+}
+
+void MsgZerocopy::orphan() {
+  dead_ = true;
+  for (const Note& n : queue_) {
+    if (n.charged) omem_ -= kUargTruesize;
+  }
+  queue_.clear();  // kernel: the error queue is purged when the socket is destroyed
+  if (live_ == 0) delete this;
 }
 
 ssize_t MsgZerocopy::recv_error(msghdr* msg) {
   if (queue_.empty()) return -EAGAIN;
   const Note n = queue_.front();
   queue_.pop_front();
+  if (n.charged) omem_ -= kUargTruesize;  // kernel: sock_ofree() as the skb is freed
   struct {
     sock_extended_err ee;
     sockaddr_in offender;

@@ -5,11 +5,21 @@
 // __msg_zerocopy_callback() + skb_zerocopy_notify_extend() (net/core/skbuff.c), ip_recv_error()
 // (net/ipv4/ip_sockglue.c) for an SO_EE_ORIGIN_ZEROCOPY record.
 //
-// A send is done with when every skb it charged to the send buffer is freed. The socket's skbs are
-// freed in the order they were charged (one device queue, completions in order), so a send
-// completes once the socket's released bytes reach what it had charged by the end of the send
-// (stack/ipv4/sk_wmem.h keeps both running totals). Not modelled yet: the optmem limit (ENOBUFS
-// when notifications pile up unread: net.core.optmem_max).
+// Two ways to tell when a send is done with:
+//  * UDP (sent() / complete_upto()): when every skb it charged to the send buffer is freed. The
+//    socket's skbs are freed in the order they were charged (one device queue, completions in
+//    order), so a send completes once the socket's released bytes reach what it had charged by the
+//    end of the send (stack/ipv4/sk_wmem.h keeps both running totals). The optmem limit is not
+//    modelled there.
+//  * TCP (realloc_stream() / put() / put_abort()): as the kernel, a ubuf_info that the skbs
+//    carrying the send's bytes hold (skb_zcopy_set()); it completes when the last of them is freed,
+//    for TCP when the peer has ACKed the bytes and the device is done with every clone. Consecutive
+//    sends into the same tail skb share one object (one notification for their range). Each live
+//    object and each queued notification is charged to the socket's option memory like the kernel's
+//    sock_omalloc()'d skb; past net.core.optmem_max realloc_stream() fails (ENOBUFS).
+// Lifetime (TCP): skbs may outlive the socket (an orphaned connection draining, a clone on the
+// device); the object then lives on until its last ubuf_info completes (orphan(), kernel:
+// sock_hold() per ubuf_info) and queues nothing more (SOCK_DEAD).
 #pragma once
 
 #include <sys/socket.h>
@@ -18,11 +28,47 @@
 #include <cstdint>
 #include <deque>
 #include <utility>
+#include <vector>
+
+#include "stack/skb/ubuf.h"
 
 namespace xmit {
 
 class MsgZerocopy {
  public:
+  // kernel: SKB_TRUESIZE(0) as sock_omalloc() checks it, and the truesize of the skb each
+  // ubuf_info lives in (alloc_skb(0): a 576-byte small head + 256), what the socket's option
+  // memory is charged per object. Measured on Linux 6.18 x86-64 with every object live (the peer
+  // drops the data): optmem_max 4096/8192/65536/131072/262144 give 5/10/79/157/315 objects,
+  // which only 576 and 832 explain; tests/e2e/tcp_zerocopy.py's optmem case checks it.
+  static constexpr uint32_t kOmallocCheck = 576;
+  static constexpr uint32_t kUargTruesize = 832;
+
+  MsgZerocopy() = default;
+  MsgZerocopy(const MsgZerocopy&) = delete;
+  MsgZerocopy& operator=(const MsgZerocopy&) = delete;
+  ~MsgZerocopy();
+
+  // net.core.optmem_max (kernel: sysctl_optmem_max); 0 leaves it unlimited.
+  void set_optmem_max(uint32_t v) { optmem_max_ = v; }
+  // kernel: sk->sk_omem_alloc, the part MSG_ZEROCOPY holds.
+  uint32_t omem_alloc() const { return omem_; }
+
+  // A MSG_ZEROCOPY send of `size` (> 0) bytes on a stream socket: extends `tail` (the write
+  // queue's tail skb's object) when it holds the latest id and stays under 512 KiB, with one more
+  // reference for the caller; else a new object (one reference, the caller's). nullptr: the
+  // option memory is full (ENOBUFS). `copied`: the bytes are copied (the notification then says
+  // SO_EE_CODE_ZEROCOPY_COPIED). kernel: msg_zerocopy_realloc() for SOCK_STREAM
+  ubuf_info* realloc_stream(size_t size, ubuf_info* tail, bool copied);
+  // The send queued bytes: drops the caller's reference. kernel: net_zcopy_put()
+  static void put(ubuf_info* uarg) { net_zcopy_put(uarg); }
+  // The send queued nothing: gives its id back, drops the caller's reference.
+  // kernel: msg_zerocopy_put_abort(uarg, true)
+  void put_abort(ubuf_info* uarg);
+  // The socket is closed: no more notifications; deletes this once no ubuf_info is live, now or
+  // at the last completion. kernel: sock_orphan() (SOCK_DEAD), sock_put() per ubuf_info
+  void orphan();
+
   // A MSG_ZEROCOPY send of at least one byte succeeded; by its end the socket had charged
   // `charged` bytes in all. `copied`: the bytes were copied (AF_XDP: always) — the notification
   // then carries SO_EE_CODE_ZEROCOPY_COPIED. kernel: msg_zerocopy_realloc() takes sk_zckey++
@@ -31,6 +77,8 @@ class MsgZerocopy {
   // kernel: msg_zerocopy_complete() -> __msg_zerocopy_callback()
   void complete_upto(uint64_t released);
   bool has_notification() const { return !queue_.empty(); }
+  // Notifications queued or extended so far (a wakeup count for edge-triggered epoll).
+  uint64_t notifications() const { return notified_; }
   // Dequeues the oldest notification into `msg` as ip_recv_error() does: returns 0 (the record has
   // no payload), MSG_ERRQUEUE in msg_flags, msg_namelen 0, one SOL_IP/IP_RECVERR cmsg holding a
   // sock_extended_err and a zeroed offender address (MSG_CTRUNC when it does not fit). -EAGAIN
@@ -38,9 +86,17 @@ class MsgZerocopy {
   ssize_t recv_error(msghdr* msg);
 
  private:
+  // kernel: msg_zerocopy_alloc(), __msg_zerocopy_callback()
+  ubuf_info* alloc_stream(size_t size, bool copied);
+  static void complete_stream(ubuf_info* uarg, bool zerocopy_success);
+  // Queues [lo, lo + len) or extends the tail notification. Returns true when extended.
+  // kernel: skb_zerocopy_notify_extend() and the queueing of __msg_zerocopy_callback()
+  bool notify(uint32_t lo, uint32_t len, bool copied);
+
   struct Note {
     uint32_t lo, hi;
     bool copied;
+    bool charged;  // holds kUargTruesize of omem_ until read (the stream path's)
   };
   struct Pending {
     uint32_t id;
@@ -50,6 +106,12 @@ class MsgZerocopy {
   uint32_t zckey_ = 0;             // kernel: sk->sk_zckey
   std::deque<Pending> pending_;    // sends whose bytes the stack still holds, oldest first
   std::deque<Note> queue_;         // kernel: the SO_EE_ORIGIN_ZEROCOPY skbs on sk_error_queue
+  std::vector<ubuf_info*> free_;   // completed objects kept for the next sends
+  uint32_t live_ = 0;              // objects not completed yet
+  uint32_t omem_ = 0;              // kernel: sk_omem_alloc (live objects + queued notifications)
+  uint32_t optmem_max_ = 0;        // kernel: net.core.optmem_max
+  bool dead_ = false;              // kernel: SOCK_DEAD
+  uint64_t notified_ = 0;
 };
 
 }  // namespace xmit

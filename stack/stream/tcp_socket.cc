@@ -43,6 +43,10 @@ void TcpSocket::release() {
       }
       stack_->base().dev().flush_tx();
     }
+    // kernel: sock_orphan() — no notification is queued after close; the completion objects still
+    // held by skbs keep the state alive until they complete.
+    if (zc_ != nullptr) zc_->orphan();
+    zc_ = nullptr;
   }
   delete this;
 }
@@ -236,6 +240,7 @@ int TcpSocket::accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flag
         tcp_close(child, stack_->dst_mtu(cc), [this, cc](sk_buff* sk) { return stack_->xmit(cc, sk); }, stack_);
         return -ENOMEM;
       }
+      s->sock_zerocopy_ = sock_zerocopy_;  // kernel: sk_clone_lock() copies sk_flags
       if (addr != nullptr && len != nullptr) {
         sockaddr_in sin{};
         sin.sin_family = AF_INET;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "stack/sock/msg_zerocopy.h"
 #include "stack/sock/socket.h"
 #include "stack/stream/tcp_stack.h"
 #include "stack/udp/udp_sock.h"  // ShadowOps, kPassThrough
@@ -67,8 +68,12 @@ class TcpSocket final : public Socket {
   enum class SockState : uint8_t { kUnconnected, kConnecting, kConnected };  // kernel: socket_state
   using Lock = std::unique_lock<StackMutex>;
   int pass_through(be32 daddr, const char* why);
-  // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path.
+  // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path; the MSG_ZEROCOPY
+  // object taken first (msg_zerocopy_realloc()) and given back or dropped at the end.
   ssize_t tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk);
+  ssize_t tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg);
+  // The socket's MSG_ZEROCOPY state, made at the first SO_ZEROCOPY (or inherited flag).
+  MsgZerocopy* zerocopy();
   ssize_t tcp_recvmsg(msghdr* msg, int flags, Lock& lk);
   // Waits (the lock released) until the device has frames, a timer of this connection is due, or
   // `deadline_ns` (0: none; at most one slice); then runs the stack. 0, -EAGAIN at the deadline,
@@ -101,6 +106,9 @@ class TcpSocket final : public Socket {
   uint64_t sndtimeo_ns_ = 0;      // SO_SNDTIMEO (0: for ever)
   uint64_t rcvtimeo_ns_ = 0;      // SO_RCVTIMEO
   int rcvlowat_ = 1;              // SO_RCVLOWAT
+  bool sock_zerocopy_ = false;    // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY; a child inherits it)
+  MsgZerocopy* zc_ = nullptr;     // ids, completions, notifications; outlives the socket while
+                                  // skbs hold its objects (MsgZerocopy::orphan())
 };
 
 }  // namespace xmit

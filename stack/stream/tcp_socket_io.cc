@@ -142,12 +142,40 @@ ssize_t TcpSocket::sendto(const void* buf, size_t len, int flags, const sockaddr
 // before the last with MSG_MORE so that only the last push may send a partial segment (the
 // kernel's one call pushes once, at its end).
 ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk) {
+  poll_stack();
+  c_->tp.tcp_mstamp = stack_->now_us();
+  // kernel: tcp_sendmsg_locked(): "if ((flags & MSG_ZEROCOPY) && size)" with SOCK_ZEROCOPY set, a
+  // completion object before anything else (so ENOBUFS comes first); without SO_ZEROCOPY the flag
+  // is ignored. The device sends from the stack's buffers (AF_XDP: its UMEM; verbs: its registered
+  // pools), so the bytes are copied and the notification says COPIED (uarg->zerocopy = 0), as the
+  // kernel's over veth or loopback.
+  if (!(flags & MSG_ZEROCOPY) || count == 0 || !sock_zerocopy_) return tcp_sendmsg_copy(iov, nr_segs, count, flags, lk, nullptr);
+  MsgZerocopy* zc = zerocopy();
+  ubuf_info* uarg = zc != nullptr ? zc->realloc_stream(count, skb_zcopy(tcp_write_queue_tail(&c_->tp)), /*copied=*/true) : nullptr;
+  if (uarg == nullptr) return -ENOBUFS;
+  ssize_t r = tcp_sendmsg_copy(iov, nr_segs, count, flags, lk, uarg);
+  // kernel: out_nopush: net_zcopy_put(); out_err: net_zcopy_put_abort() (the id is given back).
+  if (r > 0) {
+    MsgZerocopy::put(uarg);
+  } else {
+    zc->put_abort(uarg);
+  }
+  return r;
+}
+
+MsgZerocopy* TcpSocket::zerocopy() {
+  if (zc_ == nullptr) {
+    zc_ = new (std::nothrow) MsgZerocopy();
+    if (zc_ != nullptr) zc_->set_optmem_max(stack_->options().optmem_max);
+  }
+  return zc_;
+}
+
+ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg) {
   tcp_sock* tp = &c_->tp;
   TcpConn* c = c_;
   const bool nonblock = nonblock_ || (flags & MSG_DONTWAIT);
   const uint64_t deadline = !nonblock && sndtimeo_ns_ != 0 ? now_ns() + sndtimeo_ns_ : 0;
-  poll_stack();
-  tp->tcp_mstamp = stack_->now_us();
   // kernel: sk_stream_wait_connect()
   while (tp->sk_state == TCP_SYN_SENT || tp->sk_state == TCP_SYN_RECV) {
     if (tp->sk_err != 0) break;
@@ -177,7 +205,7 @@ ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, i
       size_t n = std::min(want, room);
       const bool last = copied + n == count;
       r = tcp_sendmsg_locked(tp, static_cast<const uint8_t*>(iov[seg].iov_base) + off, n,
-                             last ? flags : flags | MSG_MORE, stack_->dst_mtu(c), out);
+                             last ? flags : flags | MSG_MORE, stack_->dst_mtu(c), out, uarg);
     }
     if (r > 0) {
       copied += static_cast<size_t>(r);
@@ -207,7 +235,15 @@ ssize_t TcpSocket::recvmsg(msghdr* msg, int flags) {
   Lock lk(stack_->mu());
   if (passthrough_) return kPassThrough;
   if (msg == nullptr) return -EFAULT;
-  if (flags & MSG_ERRQUEUE) return shadow_->recvmsg(fd_, msg, flags);
+  if (flags & MSG_ERRQUEUE) {
+    // kernel: inet_recv_error() -> ip_recv_error(): MSG_ZEROCOPY notifications are queued here
+    // (after the ACKs that arrived), anything else on the shadow.
+    if (zc_ != nullptr) {
+      poll_stack();
+      if (zc_->has_notification()) return zc_->recv_error(msg);
+    }
+    return shadow_->recvmsg(fd_, msg, flags);
+  }
   return tcp_recvmsg(msg, flags, lk);
 }
 
@@ -271,13 +307,16 @@ int TcpSocket::poll_mask(int* wait_fd) {
   if (tp->sk_state == TCP_ESTABLISHED || tp->sk_state == TCP_CLOSE_WAIT) tcp_sndbuf_expand();
   int mask = tcp_poll(tp);
   if (!stack_->tx_memory_free()) mask &= ~(POLLOUT | POLLWRNORM);
+  // kernel: tcp_poll(): "if (sk->sk_err || !skb_queue_empty_lockless(&sk->sk_error_queue))"
+  if (zc_ != nullptr && zc_->has_notification()) mask |= POLLERR;
   // The kernel wakes the socket's waiters when data arrives (rcv_nxt moves), when an ACK frees
   // send space (snd_una moves), on a state change and an error; an edge-triggered epoll entry
   // reports on each. Their sum changes with any of them (a stand-in for a wakeup count; a
   // listener's is its accept queue's length, which misses a child queued as another was accepted
   // between two scans).
   poll_seq_.store((static_cast<uint64_t>(tp->rcv_nxt) << 32) + tp->snd_una + (static_cast<uint64_t>(tp->sk_state) << 8) +
-                      static_cast<uint64_t>(tp->sk_err) + (static_cast<uint64_t>(tp->sk_ack_backlog) << 16),
+                      static_cast<uint64_t>(tp->sk_err) + (static_cast<uint64_t>(tp->sk_ack_backlog) << 16) +
+                      (zc_ != nullptr ? zc_->notifications() << 40 : 0),  // sk_error_report()
                   std::memory_order_relaxed);
   return mask;
 }
@@ -393,6 +432,12 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case SO_MARK: c->inet.sk_mark = static_cast<uint32_t>(v); c->dst.reset(); break;
       case SO_PRIORITY: c->inet.sk_priority = static_cast<uint32_t>(v); break;
       case SO_REUSEPORT: c->reuseport = v != 0; break;
+      case SO_ZEROCOPY: {  // the shadow checked the value (EINVAL) as sk_setsockopt() does
+        int got = 0;
+        socklen_t l = sizeof got;
+        if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_ZEROCOPY, &got, &l) == 0) sock_zerocopy_ = got != 0;
+        break;
+      }
       default: break;
     }
   } else if (level == SOL_IP) {
@@ -439,6 +484,8 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     }
   } else if (level == SOL_SOCKET && name == SO_SNDBUF) {
     v = static_cast<int>(sk_sndbuf_);
+  } else if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
+    v = sock_zerocopy_ ? 1 : 0;  // an accepted child's shadow did not inherit it
   }
   if (v >= 0) std::memcpy(val, &v, sizeof v);
   return 0;

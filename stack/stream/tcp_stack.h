@@ -58,6 +58,7 @@ struct TcpStackOptions {
   uint32_t wmem_default = 16384;   // net.ipv4.tcp_wmem[1]
   uint32_t rmem_max = 6291456;     // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale
   uint32_t notsent_lowat = UINT32_MAX;  // net.ipv4.tcp_notsent_lowat
+  uint32_t optmem_max = 131072;    // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
   uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
   uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
   // net.ipv4.ip_local_port_range and ip_local_reserved_ports: where connect() picks its port.

@@ -149,6 +149,7 @@ static int tso_fragment(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_n
   sk_buff* buff = tp->skb_pool->alloc_skb();
   if (buff == nullptr) return -ENOBUFS;
   skb_reserve(buff, kTcpHeadroom);
+  skb_zerocopy_clone(buff, skb);  // kernel: skb_split() — both parts hold the MSG_ZEROCOPY send
   skb_shared_info* sh = skb_shinfo(skb);
   uint32_t pos = 0;
   int keep = 0;

@@ -55,8 +55,10 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
   tcp_push_pending_frames(tp, mss_now, nonagle, xmit);
 }
 
-// kernel: tcp_sendmsg_locked(), net/ipv4/tcp.c (the copy branch)
-int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit) {
+// kernel: tcp_sendmsg_locked(), net/ipv4/tcp.c (the copy branch; with `uarg` the MSG_ZEROCOPY
+// branch's skb rules over the same copy)
+int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit,
+                       ubuf_info* uarg) {
   // "Wait for a connection to finish." — sk_stream_wait_connect(), non-blocking.
   if (!(TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT)))) {
     if (tp->sk_err != 0) {  // sock_error()
@@ -79,6 +81,12 @@ int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, ui
     sk_buff* skb = tcp_write_queue_tail(tp);
     int copy = skb != nullptr ? static_cast<int>(size_goal) - static_cast<int>(skb->len) : 0;
     bool need_new = copy <= 0 || !tcp_skb_can_collapse_to(skb);
+    // kernel: skb_zerocopy_iter_stream() — "An skb can only point to one uarg": -EEXIST on a tail
+    // that holds another send's object, then tcp_mark_push() and a new segment.
+    if (!need_new && uarg != nullptr && skb_zcopy(skb) != nullptr && skb_zcopy(skb) != uarg) {
+      tcp_mark_push(tp, skb);
+      need_new = true;
+    }
     for (;;) {
       if (need_new) {  // new_segment:
         skb = tp->skb_pool->alloc_skb();
@@ -107,6 +115,7 @@ int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, ui
       tp->page_pool->get(tp->pfrag_page);  // the fragment's reference (dropped again on a merge)
       skb_append_frag(skb, frag);
       tp->pfrag_offset += static_cast<uint32_t>(copy);
+      skb_zcopy_set(skb, uarg);  // kernel: skb_zerocopy_iter_stream()'s skb_zcopy_set()
       break;
     }
     if (err != 0) break;

@@ -379,6 +379,15 @@ case("more_large", connect(), NODELAY, send(3000, socket.MSG_MORE), send(3000), 
 # MSG_EOR: the next write does not join the marked skb.
 case("eor_corked", connect(), CORK_ON, send(100, socket.MSG_EOR), send(100), CORK_OFF, acked, close)
 case("eor_more", connect(), NODELAY, send(100, socket.MSG_EOR | socket.MSG_MORE), send(100), acked, close)
+# MSG_ZEROCOPY (SO_ZEROCOPY set first): the bytes go where a copy's would; sends into a corked tail
+# share its completion object. (The 512 KiB object limit's PSH, skb_zerocopy_iter_stream()'s
+# -EEXIST, is tests/tcp's: a send over 512 KiB waits for send-buffer room, and where the waits cut
+# the skbs — short segments with PSH inside the run — follows the kernel's truesize accounting,
+# which xmit's payload count does not reproduce, stack/stream/tcp_socket.h.)
+ZC_ON, ZC = opt(socket.SOL_SOCKET, 60, 1), 0x4000000  # SO_ZEROCOPY, MSG_ZEROCOPY
+case("zc_nodelay", ZC_ON, connect(), NODELAY, sends(5, 100, ZC), acked, close)
+case("zc_corked_shared", ZC_ON, connect(), CORK_ON, send(100, ZC), send(100), send(100, ZC), CORK_OFF, acked, close)
+case("zc_without_so_zerocopy", connect(), NODELAY, sends(3, 1000, ZC), acked, close)
 # writev / sendmsg with several iovecs.
 case("writev_small", connect(), NODELAY, lambda c: c_writev(c.fd, [pattern(n, c.i) for n in (100, 200, 300)]), acked, close)
 case("sendmsg_iov_5000", connect(), NODELAY, lambda c: c_sendmsg(c.fd, [pattern(1000, c.i)] * 5, 0), acked, close)

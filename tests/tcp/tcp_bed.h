@@ -119,9 +119,9 @@ struct TcpBed {
     kfree_skb(skb);
     return 0;
   }
-  int send(size_t n, int flags = 0) {
+  int send(size_t n, int flags = 0, ubuf_info* uarg = nullptr) {
     std::vector<uint8_t> data(n, 0x5a);
-    return tcp_sendmsg_locked(&tp, data.data(), n, flags, mtu, [this](sk_buff* s) { return xmit(s); });
+    return tcp_sendmsg_locked(&tp, data.data(), n, flags, mtu, [this](sk_buff* s) { return xmit(s); }, uarg);
   }
   void cork(bool on) { tcp_sock_set_cork(&tp, on, mtu, [this](sk_buff* s) { return xmit(s); }); }
   void nodelay(bool on) { tcp_sock_set_nodelay(&tp, on, mtu, [this](sk_buff* s) { return xmit(s); }); }

@@ -168,6 +168,39 @@ TEST(TcpSendmsg, TsoDeferralWaitsForAnAckThatIsDue) {
 }
 
 // Out of payload buffers before anything is copied: -EAGAIN (the non-blocking wait for memory).
+// MSG_ZEROCOPY (the `uarg` of a send): every skb the bytes go into holds the send's object until it
+// is freed — acked here — and an skb holds one object only: a send with another object does not
+// append to that tail (skb_zerocopy_iter_stream()'s -EEXIST) but marks it PSH and starts a new
+// skb. A copy without an object appends to a zerocopy skb.
+TEST(TcpSendmsg, ZerocopySendsDoNotShareAnSkb) {
+  TcpBed bed;
+  int done_a = 0, done_b = 0;
+  auto count = [](ubuf_info* u, bool) { ++*static_cast<int*>(u->ctx); };
+  ubuf_info a, b;
+  ubuf_info_init(&a, count, &done_a);
+  ubuf_info_init(&b, count, &done_b);
+  bed.cork(true);
+  EXPECT_EQ(bed.send(100, 0, &a), 100);
+  EXPECT_EQ(bed.send(100), 100);         // appends to a's skb
+  EXPECT_EQ(bed.send(100, 0, &b), 100);  // a new skb
+  EXPECT_EQ(bed.send(100, 0, &b), 100);  // appends to b's
+  net_zcopy_put(&a);                     // the sends' own references (the socket layer's put)
+  net_zcopy_put(&b);
+  EXPECT_EQ(done_a + done_b, 0);
+  bed.cork(false);
+  // a's skb is not the tail: it goes; b's waits for Nagle (the first small segment is unacked).
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 200, kAckPsh, 1, 0}));
+  EXPECT_EQ(done_a, 0);  // sent is not enough
+  bed.ack_all();
+  EXPECT_EQ(done_a, 1);
+  EXPECT_EQ(done_b, 0);
+  bed.push();
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{200, 200, kAckPsh, 1, 0}));
+  EXPECT_EQ(done_b, 0);
+  bed.ack_all();
+  EXPECT_EQ(done_b, 1);
+}
+
 TEST(TcpSendmsg, NoBuffersIsEagain) {
   TcpBed bed(/*nr_pages=*/1);
   uint8_t* hog = bed.pages->alloc();

@@ -64,6 +64,12 @@ class FakeShadow final : public ShadowOps {
     }
     if (level == SOL_SOCKET && name == SO_SNDTIMEO && l >= sizeof(timeval)) std::memcpy(&sndtimeo, v, sizeof sndtimeo);
     if (level == SOL_SOCKET && name == SO_REUSEPORT && l >= sizeof(int)) std::memcpy(&reuseport, v, sizeof reuseport);
+    if (level == SOL_SOCKET && name == SO_ZEROCOPY && l >= sizeof(int)) {  // kernel: sk_setsockopt()
+      int val = 0;
+      std::memcpy(&val, v, sizeof val);
+      if (val < 0 || val > 1) return -EINVAL;
+      zerocopy = val;
+    }
     return 0;
   }
   int getsockopt(int, int level, int name, void* v, socklen_t* l) override {
@@ -76,6 +82,11 @@ class FakeShadow final : public ShadowOps {
       int e = std::exchange(so_error, 0);
       *l = std::min<socklen_t>(*l, sizeof e);
       std::memcpy(v, &e, *l);
+      return 0;
+    }
+    if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
+      std::memcpy(v, &zerocopy, sizeof zerocopy);
+      *l = sizeof zerocopy;
       return 0;
     }
     if (level == SOL_SOCKET && name == SO_REUSEPORT) {
@@ -118,6 +129,7 @@ class FakeShadow final : public ShadowOps {
   static constexpr int kWmemMax = 212992;
   timeval sndtimeo{};
   int reuseport = 0;
+  int zerocopy = 0;                 // SO_ZEROCOPY
   std::function<int(int dev_fd, int timeout_ms)> on_wait;
   int waits = 0;
   bool sa_restart = false;
