@@ -28,6 +28,13 @@
 #   sockperf-tp                   sockperf TCP throughput (tp, 1400 B messages): client under xmit
 #                                 -> kernel server, then a kernel client -> server under xmit; the
 #                                 server received every message the client sent
+#   socat-fork                    socat with its fork option: each connection is relayed by a
+#                                 child; the first, accepted by xmit's stack before the fork, moves
+#                                 into the kernel's socket at the fork (TCP_REPAIR), the later ones
+#                                 are the kernel's (the listener went to the kernel at the fork)
+#   py-fork                       python3 under xmit accepts a connection, fills its send queue,
+#                                 leaves received bytes unread and forks; the child serves it: 4 MB
+#                                 one way and 256 KB the other byte-exact across the move
 #   socat                         socat under xmit relaying between an offloaded TCP connection and
 #                                 a kernel socket, 8 MB echoed byte-exact each way through it: a
 #                                 kernel client in b -> socat listening on a's veth address -> a
@@ -383,7 +390,7 @@ PYEOF
     tp "$XMIT_NS_B" "$XMIT_ADDR_B" client
     tp "$XMIT_NS_A" "$XMIT_ADDR_A" server
     ;;
-  socat)
+  socat|socat-fork)
     command -v socat >/dev/null || fail "socat is not installed (scripts/setup installs it)"
     MB=${XMIT_SOCAT_MB:-8}
     # A kernel echo server (a thread per connection) on a Unix socket or a TCP address.
@@ -450,6 +457,24 @@ sys.exit(0 if ok else 1)'
     ECHO_A=$!
     for _ in $(seq 100); do [ -e "$work/ready-a" ] && break; sleep 0.1; done
     [ -e "$work/ready-a" ] || { cat "$work/echo-a.out"; fail "the Unix echo server did not start"; }
+    if [ "$case_" = socat-fork ]; then
+      # socat's fork option: the parent accepts each connection, forks a child that relays it and
+      # closes its copy. The first connection was accepted by xmit's stack before the fork; the
+      # listener then goes to the kernel (listeners_to_kernel()), so the later ones are the kernel's.
+      under_xmit timeout 60 socat -t 10 "TCP-LISTEN:9000,bind=$XMIT_ADDR_A,reuseaddr,fork" "UNIX-CONNECT:$work/echo.sock" >"$work/socat.out" 2>&1 &
+      BED_PIDS=$!
+      wait_listen "$XMIT_NS_A" 9000 || { cat "$work/socat.out"; logs; fail "socat under xmit did not listen"; }
+      for i in 1 2 3; do
+        out=$(ip netns exec "$XMIT_NS_B" timeout 60 "$PY" -c "$echo_client" tcp "$XMIT_ADDR_A" 9000 2 2>&1) ||
+          { echo "$out"; cat "$work/socat.out"; logs; fail "socat fork, connection $i: the echo failed"; }
+        echo "socat fork, connection $i (kernel client in b -> socat's child -> Unix socket): $out"
+      done
+      grep -q . "$work/socat.out" && { cat "$work/socat.out"; fail "socat logged errors"; }
+      # The first connection was xmit's when socat forked: it moved into the kernel's socket.
+      grep -h "fork(): 1 TCP connection moved into the kernel" "$work"/xmit-*.log ||
+        { logs; fail "socat fork: the first connection did not move into the kernel at the fork"; }
+      pass "tcp_programs $case_"
+    fi
     c0=$(counters)
     under_xmit timeout 60 socat -t 10 "TCP-LISTEN:9000,bind=$XMIT_ADDR_A,reuseaddr" "UNIX-CONNECT:$work/echo.sock" >"$work/socat.out" 2>&1 &
     BED_PIDS=$!
@@ -471,6 +496,74 @@ sys.exit(0 if ok else 1)'
     socat_run "kernel client in a -> Unix socket -> socat -> offloaded TCP -> kernel echo server in b" \
       ip netns exec "$XMIT_NS_A" timeout 60 "$PY" -c "$echo_client" unix "$work/relay.sock" "$MB"
     check_kernel_quiet "$c0"
+    ;;
+  py-fork)
+    # A connection accepted by xmit's stack, then fork(): the child serves it, the parent closes its
+    # copy (the forking-server pattern: socketserver.ForkingMixIn, inetd, sshd). At the fork the
+    # connection holds unread received bytes and unacknowledged and unsent bytes of its own; it
+    # must move into the kernel socket with all of them (TcpSocket::connections_to_kernel()).
+    server='
+import fcntl, os, random, socket, sys, termios, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7100)); s.listen(8)
+open(sys.argv[2], "w").close()
+c, _ = s.accept()
+out = random.Random(1).randbytes(4 << 20)
+# Until some of the client'"'"'s bytes wait unread (bounded), then fill the send queue.
+for _ in range(200):
+    if int.from_bytes(fcntl.ioctl(c, termios.FIONREAD, b"\0" * 4), "little") >= 65536: break
+    time.sleep(0.01)
+c.setblocking(False)
+sent = 0
+try:
+    while sent < len(out): sent += c.send(out[sent:sent + 65536])
+except BlockingIOError: pass
+c.setblocking(True)
+unread = int.from_bytes(fcntl.ioctl(c, termios.FIONREAD, b"\0" * 4), "little")
+print("at the fork: %d bytes unread, %d bytes written" % (unread, sent), flush=True)
+pid = os.fork()
+if pid == 0:
+    s.close()
+    c.sendall(out[sent:]); c.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    while True:
+        d = c.recv(1 << 16)
+        if not d: break
+        got += d
+    ok = bytes(got) == random.Random(2).randbytes(256 << 10)
+    print("child: read %d bytes%s, sent the remaining %d" % (len(got), " byte-exact" if ok else ", DIFFERENT", len(out) - sent), flush=True)
+    os._exit(0 if ok else 1)
+c.close(); s.close()
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))'
+    client='
+import random, socket, sys, threading, time
+c = socket.create_connection((sys.argv[1], 7100)); c.settimeout(30)
+data = random.Random(2).randbytes(256 << 10)
+def send():
+    c.sendall(data); c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+time.sleep(1)  # the server fills its send queue and forks meanwhile
+got = bytearray()
+while True:
+    d = c.recv(1 << 16)
+    if not d: break
+    got += d
+t.join()
+ok = bytes(got) == random.Random(1).randbytes(4 << 20)
+print("client: read %d bytes%s" % (len(got), " byte-exact" if ok else ", DIFFERENT"))
+sys.exit(0 if ok else 1)'
+    under_xmit "$PY" -c "$server" "$XMIT_ADDR_A" "$work/ready" >"$work/server.out" 2>&1 &
+    BED_PIDS=$!
+    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+    [ -e "$work/ready" ] || { cat "$work/server.out"; logs; fail "the forking server did not start"; }
+    out=$(ip netns exec "$XMIT_NS_B" timeout 60 "$PY" -c "$client" "$XMIT_ADDR_A" 2>&1) ||
+      { echo "$out"; cat "$work/server.out"; logs; fail "the client's check failed"; }
+    wait "$BED_PIDS"; rc=$?; BED_PIDS=
+    cat "$work/server.out"; echo "$out"
+    [ "$rc" = 0 ] || { logs; fail "the server or its child failed (exit $rc)"; }
+    grep -h "fork(): 1 TCP connection moved into the kernel" "$work"/xmit-*.log ||
+      { logs; fail "the connection did not move into the kernel at the fork"; }
     ;;
   *) fail "unknown case $case_" ;;
 esac
