@@ -35,6 +35,9 @@
 #   py-fork                       python3 under xmit accepts a connection, fills its send queue,
 #                                 leaves received bytes unread and forks; the child serves it: 4 MB
 #                                 one way and 256 KB the other byte-exact across the move
+#   py-threads                    python3 under xmit, 100 connections to a kernel echo server, a
+#                                 thread each, and a second thread per connection sending while
+#                                 the first receives (two threads on one socket): byte-exact
 #   socat                         socat under xmit relaying between an offloaded TCP connection and
 #                                 a kernel socket, 8 MB echoed byte-exact each way through it: a
 #                                 kernel client in b -> socat listening on a's veth address -> a
@@ -564,6 +567,53 @@ sys.exit(0 if ok else 1)'
     [ "$rc" = 0 ] || { logs; fail "the server or its child failed (exit $rc)"; }
     grep -h "fork(): 1 TCP connection moved into the kernel" "$work"/xmit-*.log ||
       { logs; fail "the connection did not move into the kernel at the fork"; }
+    ;;
+  py-threads)
+    # python3 threads under xmit: N connections, each with its own thread, and on each connection a
+    # second thread sending while the first receives (two threads on one socket); kernel echo server.
+    N=${XMIT_THREADS_CONNS:-100}
+    echo_server='
+import socket, sys, threading
+def serve(c):
+    while True:
+        d = c.recv(1 << 16)
+        if not d: break
+        c.sendall(d)
+    c.close()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 9002)); s.listen(256)
+open(sys.argv[2], "w").close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()'
+    clients='
+import os, socket, sys, threading
+errs, total = [], [0]
+def one(i):
+    try:
+        s = socket.create_connection((sys.argv[1], 9002)); s.settimeout(30)
+        data = os.urandom(100000 + 997 * i)
+        t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR))); t.start()
+        got = bytearray()
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            got += d
+        t.join(); s.close()
+        if bytes(got) != data: errs.append("connection %d: %d of %d bytes, differs" % (i, len(got), len(data)))
+        total[0] += len(data)
+    except Exception as e:
+        errs.append("connection %d: %r" % (i, e))
+ts = [threading.Thread(target=one, args=(i,)) for i in range(int(sys.argv[2]))]
+[t.start() for t in ts]; [t.join() for t in ts]
+if errs: sys.exit("; ".join(errs[:5]))
+print("%d connections, 2 threads each, echoed %d bytes byte-exact" % (len(ts), total[0]))'
+    ip netns exec "$XMIT_NS_B" "$PY" -c "$echo_server" "$XMIT_ADDR_B" "$work/ready" >"$work/echo.out" 2>&1 &
+    BED_PIDS=$!
+    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+    [ -e "$work/ready" ] || { cat "$work/echo.out"; fail "the echo server did not start"; }
+    c0=$(counters)
+    out=$(under_xmit timeout 90 "$PY" -c "$clients" "$XMIT_ADDR_B" "$N" 2>&1) || { echo "$out"; logs; fail "threaded clients under xmit"; }
+    echo "$out"
+    check_kernel_quiet "$c0"
     ;;
   *) fail "unknown case $case_" ;;
 esac
