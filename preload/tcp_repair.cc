@@ -36,10 +36,6 @@ int send_all(int fd, absl::Span<const uint8_t> data) {
   return 0;
 }
 
-}  // namespace
-
-namespace {
-
 // The steps up to TCP_REPAIR off; on failure the caller rolls back.
 int repair_steps(int fd, const TcpRepairState& st, const char** step) {
   // Queue sequence numbers before connect(): it starts snd_una/snd_nxt at write_seq and

@@ -97,9 +97,11 @@ int TcpSocket::to_kernel() {
                     .tsval = static_cast<uint32_t>(stack_->now_us() / 1000) + tp.tsoffset,
                     .snd_wl1 = tp.snd_wl1, .snd_wnd = tp.snd_wnd, .max_window = tp.max_window,
                     .rcv_wnd = tp.rcv_wnd, .rcv_wup = tp.rcv_wup,
+                    // (pointer and length, not first()/subspan(): those may throw, from an abseil
+                    // library libxmit.so does not link)
                     .rcvq = absl::MakeConstSpan(rcvq),
-                    .sentq = absl::MakeConstSpan(sendq).first(sent),
-                    .unsent = absl::MakeConstSpan(sendq).subspan(sent)};
+                    .sentq = absl::MakeConstSpan(sendq.data(), sent),
+                    .unsent = absl::MakeConstSpan(sendq.data() + sent, sendq.size() - sent)};
   if (int err = shadow_->tcp_repair(fd_, st); err != 0) return err;
   passthrough_ = true;
   hand_to_kernel();
