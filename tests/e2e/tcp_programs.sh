@@ -31,7 +31,8 @@
 #   socat-fork                    socat with its fork option: each connection is relayed by a
 #                                 child; the first, accepted by xmit's stack before the fork, moves
 #                                 into the kernel's socket at the fork (TCP_REPAIR), the later ones
-#                                 are the kernel's (the listener went to the kernel at the fork)
+#                                 are the kernel's (the listener went to the kernel at the fork).
+#                                 Then outbound: UNIX-LISTEN with fork, each child connecting to b
 #   py-fork                       python3 under xmit accepts a connection, fills its send queue,
 #                                 leaves received bytes unread and forks; the child serves it: 4 MB
 #                                 one way and 256 KB the other byte-exact across the move
@@ -476,6 +477,22 @@ sys.exit(0 if ok else 1)'
       # The first connection was xmit's when socat forked: it moved into the kernel's socket.
       grep -h "fork(): 1 TCP connection moved into the kernel" "$work"/xmit-*.log ||
         { logs; fail "socat fork: the first connection did not move into the kernel at the fork"; }
+      # Outbound: socat listens on a Unix socket with fork; each child connects to b itself (through
+      # xmit if the queue is free when it does — the parent never opened it — else the kernel).
+      stop_wait "$XMIT_NS_A"
+      ip netns exec "$XMIT_NS_B" "$PY" -c "$echo_server" tcp "$XMIT_ADDR_B" 9002 "$work/ready-b" >"$work/echo-b.out" 2>&1 &
+      for _ in $(seq 100); do [ -e "$work/ready-b" ] && break; sleep 0.1; done
+      [ -e "$work/ready-b" ] || { cat "$work/echo-b.out"; fail "the TCP echo server in b did not start"; }
+      under_xmit timeout 60 socat -t 10 "UNIX-LISTEN:$work/relay.sock,fork" "TCP:$XMIT_ADDR_B:9002" >"$work/socat.out" 2>&1 &
+      BED_PIDS=$!
+      for _ in $(seq 100); do [ -S "$work/relay.sock" ] && break; sleep 0.1; done
+      [ -S "$work/relay.sock" ] || { cat "$work/socat.out"; logs; fail "socat under xmit did not listen on its Unix socket"; }
+      for i in 1 2 3; do
+        out=$(ip netns exec "$XMIT_NS_A" timeout 60 "$PY" -c "$echo_client" unix "$work/relay.sock" 2 2>&1) ||
+          { echo "$out"; cat "$work/socat.out"; logs; fail "socat fork outbound, connection $i: the echo failed"; }
+        echo "socat fork, connection $i (kernel client in a -> Unix socket -> socat's child -> TCP to b): $out"
+      done
+      grep -q . "$work/socat.out" && { cat "$work/socat.out"; fail "socat logged errors"; }
       pass "tcp_programs $case_"
     fi
     c0=$(counters)
