@@ -28,8 +28,10 @@
 #include "preload/libc.h"
 #include "preload/log.h"
 #include "preload/own_fds.h"
+#include "preload/tcp_repair.h"
 #include "stack/dev/pcap.h"
 #include "stack/neigh/netlink_fib.h"
+#include "stack/stream/tcp_socket.h"
 #include "verbs/ibv/ibv_netdev.h"
 #include "verbs/ibv/sw/sw_verbs.h"
 #include "verbs/xdp/xdp_netdev.h"
@@ -86,6 +88,16 @@ class LibcShadow final : public ShadowOps {
     pollfd p{fd, POLLIN, 0};
     if (libc().poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) return -EAGAIN;
     return neg_errno(libc().accept4(fd, a, l, flags));
+  }
+  int tcp_repair(int fd, const TcpRepairState& st) override {
+    const char* step = "";
+    int err = tcp_repair_into(fd, st, &step);
+    if (err != 0) {
+      logf(LogLevel::kWarn, "fd %d: cannot move its connection into the kernel socket (%s: %s)", fd, step, strerror(-err));
+    } else if (step != nullptr) {
+      logf(LogLevel::kError, "fd %d: its connection moved into the kernel socket, but %s could not be queued: lost", fd, step);
+    }
+    return err;
   }
   ssize_t recvmsg(int fd, msghdr* m, int flags) override {
     ssize_t r = libc().recvmsg(fd, m, flags);
@@ -583,15 +595,25 @@ namespace {
 // parent exits) and otherwise passes through with one error line. The parent is unaffected.
 // Handlers run in the forking thread; the child touches nothing the parent's other threads could
 // have held locked (the stack's mutex, its pools), only g_open_mu, which prepare holds over fork.
-void atfork_prepare() { g_open_mu.lock(); }
-void atfork_parent() {
-  // The child got the listening sockets too: their ports go to the kernel (TcpStack::listeners_to_kernel()).
-  if (Engine* e = g_engine) {
-    std::lock_guard<StackMutex> g(e->udp->mu());
-    e->tcp->listeners_to_kernel();
+// TCP sockets are shared by parent and child after fork() as the kernel shares them: before the
+// fork, the listeners' ports go to the kernel's listening sockets and each established connection
+// moves into the kernel socket behind its fd (TcpSocket::connections_to_kernel()); both processes
+// then use kernel sockets for them. (UDP sockets become the child's kernel sockets, as above.)
+void atfork_prepare() {
+  g_open_mu.lock();
+  if (Engine* e = g_engine; e != nullptr && e->tcp != nullptr) {
+    int moved = 0, failed = 0;
+    {
+      std::lock_guard<StackMutex> g(e->udp->mu());
+      TcpSocket::connections_to_kernel(e->tcp.get(), &moved, &failed);
+    }
+    if (moved + failed > 0) {
+      logf(failed ? LogLevel::kWarn : LogLevel::kInfo, "fork(): %d TCP connection%s moved into the kernel's sockets%s", moved,
+           moved == 1 ? "" : "s", failed ? " (some could not be: the child cannot use those)" : "");
+    }
   }
-  g_open_mu.unlock();
 }
+void atfork_parent() { g_open_mu.unlock(); }
 void atfork_child() {
   int sockets = g_fds.abandon_all();
   if (Engine* e = g_engine) {

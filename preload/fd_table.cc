@@ -53,7 +53,8 @@ int FdTable::abandon_all() noexcept {
     std::atomic<Socket*>* page = slot.load(std::memory_order_acquire);
     if (page == nullptr) continue;
     for (int i = 0; i < kPageSize; ++i) {
-      if (page[i].exchange(nullptr, std::memory_order_acq_rel) != nullptr) ++n;
+      Socket* s = page[i].exchange(nullptr, std::memory_order_acq_rel);
+      if (s != nullptr && !s->handed_to_kernel()) ++n;  // the others were kernel sockets already
     }
   }
   return n;

@@ -53,7 +53,8 @@ class FdTable {
   int find_other(const Socket* s, int except) const noexcept;
 
   // Empties the table without releasing anything (a forked child, whose sockets must not touch
-  // the parent's queue: every fd becomes a plain kernel socket). Returns how many fds it held.
+  // the parent's queue: every fd becomes a plain kernel socket). Returns how many of its fds were
+  // still offloaded (not handed to the kernel before).
   int abandon_all() noexcept;
 
  private:

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "stack/tcp/tcp_sendmsg.h"
 
@@ -60,6 +61,68 @@ int TcpSocket::pass_through(be32 daddr, const char* why) {
   stack_->conn_free(c_);
   c_ = nullptr;
   return kPassThrough;
+}
+
+namespace {
+// The payload bytes of `q`'s skbs from sequence number `from` on, appended to *out (stopping at a
+// gap or a FIN). kernel: what CRIU reads from TCP_REPAIR_QUEUE with recvmsg(MSG_PEEK).
+void queue_bytes(const SkbQueue& q, uint32_t from, std::vector<uint8_t>* out) {
+  for (const sk_buff* skb = q.head; skb != nullptr; skb = skb->next) {
+    const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+    if (tcb->tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)) return;
+    uint32_t off = from - tcb->seq;
+    if (static_cast<int32_t>(off) < 0) return;  // a gap
+    if (off >= skb->len) continue;
+    size_t at = out->size();
+    out->resize(at + (skb->len - off));
+    skb_copy_bits(skb, off, out->data() + at, skb->len - off);
+    from += skb->len - off;
+  }
+}
+}  // namespace
+
+int TcpSocket::to_kernel() {
+  if (passthrough_ || c_ == nullptr || listening_.load(std::memory_order_relaxed)) return 0;
+  tcp_sock& tp = c_->tp;
+  if (tp.sk_state != TCP_ESTABLISHED) return 0;
+  std::vector<uint8_t> rcvq, sendq;
+  queue_bytes(tp.receive_queue, tp.copied_seq, &rcvq);
+  queue_bytes(tp.rtx_queue, tp.snd_una, &sendq);
+  queue_bytes(tp.write_queue, tp.snd_una + static_cast<uint32_t>(sendq.size()), &sendq);
+  const uint32_t sent = tp.snd_nxt - tp.snd_una;
+  if (rcvq.size() != tp.rcv_nxt - tp.copied_seq || sendq.size() != tp.write_seq - tp.snd_una || sent > sendq.size()) {
+    return -EPROTO;  // not the queues this expects: leave the connection where it is
+  }
+  TcpRepairState st{.saddr = tp.saddr, .daddr = tp.daddr, .sport = tp.sport, .dport = tp.dport,
+                    .snd_una = tp.snd_una, .copied_seq = tp.copied_seq, .mss_clamp = tp.rx_opt.mss_clamp,
+                    .wscale_ok = tp.rx_opt.wscale_ok, .sack_ok = tp.rx_opt.sack_ok,
+                    .tstamp_ok = tp.rx_opt.tstamp_ok, .snd_wscale = tp.rx_opt.snd_wscale,
+                    .rcv_wscale = tp.rx_opt.rcv_wscale,
+                    .tsval = static_cast<uint32_t>(stack_->now_us() / 1000) + tp.tsoffset,
+                    .snd_wl1 = tp.snd_wl1, .snd_wnd = tp.snd_wnd, .max_window = tp.max_window,
+                    .rcv_wnd = tp.rcv_wnd, .rcv_wup = tp.rcv_wup,
+                    // (pointer and length, not first()/subspan(): those may throw, from an abseil
+                    // library libxmit.so does not link)
+                    .rcvq = absl::MakeConstSpan(rcvq),
+                    .sentq = absl::MakeConstSpan(sendq.data(), sent),
+                    .unsent = absl::MakeConstSpan(sendq.data() + sent, sendq.size() - sent)};
+  if (int err = shadow_->tcp_repair(fd_, st); err != 0) return err;
+  passthrough_ = true;
+  hand_to_kernel();
+  stack_->moved_to_kernel(c_);
+  c_ = nullptr;
+  return 1;
+}
+
+void TcpSocket::connections_to_kernel(TcpStack* stack, int* moved, int* failed) {
+  stack->listeners_to_kernel();  // first: a child riding on its listener's rule gets its own
+  for (TcpConn* c : stack->conns()) {
+    if (c->user == nullptr) continue;
+    int r = c->user->to_kernel();
+    if (r > 0) ++*moved;
+    if (r < 0) ++*failed;
+  }
+  stack->base().dev().flush_tx();
 }
 
 int TcpSocket::mirror_name() {

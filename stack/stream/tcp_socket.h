@@ -59,6 +59,14 @@ class TcpSocket final : public Socket {
   bool kernel_readiness() const override;
   void fd_moved(int from, int to) override;
   void adopt_fd(int fd) override;
+  // fork(): the child inherits every fd, and a connection in this process's stack cannot serve two
+  // processes. So before the fork each ESTABLISHED connection an fd names moves into the kernel
+  // socket behind that fd (TCP_REPAIR: sequence numbers, options, windows, unread and unsent bytes;
+  // ShadowOps::tcp_repair()) and the socket becomes a kernel socket in both processes, as the
+  // listeners do (TcpStack::listeners_to_kernel(), first). A connection in another state, or one
+  // the kernel refuses (no CAP_NET_ADMIN), stays with the stack (the child cannot use it). With
+  // stack->mu() held; *moved and *failed count.
+  static void connections_to_kernel(TcpStack* stack, int* moved, int* failed);
 
  protected:
   void release() override;
@@ -68,6 +76,7 @@ class TcpSocket final : public Socket {
   enum class SockState : uint8_t { kUnconnected, kConnecting, kConnected };  // kernel: socket_state
   using Lock = std::unique_lock<StackMutex>;
   int pass_through(be32 daddr, const char* why);
+  int to_kernel();  // connections_to_kernel() for this socket: 1 moved, 0 not established, -errno
   // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path; the MSG_ZEROCOPY
   // object taken first (msg_zerocopy_realloc()) and given back or dropped at the end.
   ssize_t tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk);

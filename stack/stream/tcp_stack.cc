@@ -239,6 +239,16 @@ void TcpStack::listeners_to_kernel() {
   }
 }
 
+void TcpStack::moved_to_kernel(TcpConn* c) {
+  const tcp_sock& tp = c->tp;
+  const uint64_t now = now_us();
+  std::erase_if(moved_, [now](const Moved& m) { return m.until_us <= now; });
+  moved_.push_back(Moved{ekey(tp.daddr, tp.dport, tp.saddr, tp.sport), now + 2'000'000});
+  c->user = nullptr;
+  c->tp.sock_dead = true;
+  conn_free(c);
+}
+
 // kernel: inet_lhash2_lookup(): the listener with the best compute_score() (a bound address beats
 // INADDR_ANY); when it has SO_REUSEPORT, the member of its group (the SO_REUSEPORT listeners bound
 // to the same address, in the order they listened) the 4-tuple's hash picks, as
@@ -286,6 +296,16 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
   }
   const uint16_t sport = be16_to_cpu(load_raw16(skb->data));
   const uint16_t dport = be16_to_cpu(load_raw16(skb->data + 2));
+  if (!moved_.empty()) {
+    const EKey k = ekey(saddr, sport, daddr, dport);
+    const uint64_t now = now_us();
+    for (const Moved& m : moved_) {
+      if (m.key == k && m.until_us > now) {
+        kfree_skb(skb);
+        return false;
+      }
+    }
+  }
   TcpConn* c = nullptr;
   if (auto it = ehash_.find(ekey(saddr, sport, daddr, dport)); it != ehash_.end()) c = it->second;
   if (c == nullptr) c = lookup_listener(saddr, sport, daddr, dport);

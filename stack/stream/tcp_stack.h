@@ -125,6 +125,13 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // back to it): a pre-fork server's workers get every connection, through the kernel.
   // Connections already accepted stay with this stack, each steered by its own 4-tuple.
   void listeners_to_kernel();
+  // fork(): `c`'s connection now lives in the kernel socket behind its fd (TcpSocket::
+  // connections_to_kernel()): c leaves the demux and the steering and is freed. Its segments the
+  // device queued before the steering changed are dropped for a while (the kernel's socket gets
+  // the peer's retransmissions) instead of being answered with a reset as a stray's would be.
+  void moved_to_kernel(TcpConn* c);
+  // Every connection alive (a copy: callers may free connections while walking it).
+  std::vector<TcpConn*> conns() const { return conns_; }
   // Runs c's timers if due (after a socket call moved them).
   void run_timers(TcpConn* c);
   // The earliest pending timer of any connection, on clock_ns's clock; UINT64_MAX when none.
@@ -188,6 +195,11 @@ class TcpStack final : public NetProtocol, public TcpOps {
   uint32_t table_perturb_[kTablePerturbSize] = {};
   std::unordered_map<EKey, TcpConn*, EKeyHash> ehash_;
   std::unordered_map<uint16_t, std::vector<TcpConn*>> lhash_;  // local port -> listeners
+  struct Moved {
+    EKey key;
+    uint64_t until_us;
+  };
+  std::vector<Moved> moved_;  // moved_to_kernel()'s flows, dropped silently until until_us
 };
 
 }  // namespace xmit

@@ -50,6 +50,7 @@
 #include "stack/sock/msg_zerocopy.h"
 #include "stack/sock/msghdr.h"
 #include "stack/sock/socket.h"
+#include "stack/sock/tcp_repair.h"
 #include "stack/udp/udp_stack.h"
 
 namespace xmit {
@@ -75,6 +76,9 @@ class ShadowOps {
     (void)fd, (void)addr, (void)len, (void)flags;
     return -EOPNOTSUPP;
   }
+  // TCP's: makes the kernel socket `fd` the established connection `st` (TCP_REPAIR), moving it out
+  // of the stack (TcpSocket::connections_to_kernel(), at fork()). 0 or -errno.
+  virtual int tcp_repair(int fd, const TcpRepairState& st) { (void)fd, (void)st; return -EOPNOTSUPP; }
   virtual ssize_t recvmsg(int fd, msghdr* msg, int flags) = 0;
   // Waits until `fd` (if >= 0) or the device's wait fd is readable, at most timeout_ms. 0,
   // kShadowErrOnly when `fd` woke the wait with POLLERR and nothing to read, or -errno (-EINTR).

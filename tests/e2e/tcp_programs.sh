@@ -15,6 +15,36 @@
 #   py-asyncio                    python3 asyncio echo server under xmit (epoll), 50 concurrent
 #                                 kernel clients; then 50 asyncio clients under xmit -> kernel server
 #   sockperf-tcp                  sockperf TCP ping-pong, client under xmit, then server under xmit
+#   redis                         redis-server under xmit (no persistence, no daemon), kernel
+#                                 redis-benchmark (SET,GET, -P 16, -n 100000, -c 50: every request
+#                                 completed, no error), a 3 MB value set and read back byte-exact
+#                                 with redis-cli; again with --io-threads 2 (threads reading and
+#                                 writing the clients' sockets while the main thread polls them);
+#                                 then redis-benchmark under xmit (single-threaded and --threads 2)
+#                                 and redis-cli under xmit against a kernel redis-server
+#   iperf3-p4                     iperf3 -P 4 (4 streams; Debian 12's 3.12 runs them in one thread):
+#                                 client under xmit -> kernel server, then -R; then the server under
+#                                 xmit <- kernel client, then -R. No error, every stream carried data
+#   sockperf-tp                   sockperf TCP throughput (tp, 1400 B messages): client under xmit
+#                                 -> kernel server, then a kernel client -> server under xmit; the
+#                                 server received every message the client sent
+#   socat-fork                    socat with its fork option: each connection is relayed by a
+#                                 child; the first, accepted by xmit's stack before the fork, moves
+#                                 into the kernel's socket at the fork (TCP_REPAIR), the later ones
+#                                 are the kernel's (the listener went to the kernel at the fork).
+#                                 Then outbound: UNIX-LISTEN with fork, each child connecting to b
+#   py-fork                       python3 under xmit accepts a connection, fills its send queue,
+#                                 leaves received bytes unread and forks; the child serves it: 4 MB
+#                                 one way and 256 KB the other byte-exact across the move
+#   py-threads                    python3 under xmit, 100 connections to a kernel echo server, a
+#                                 thread each, and a second thread per connection sending while
+#                                 the first receives (two threads on one socket): byte-exact
+#   socat                         socat under xmit relaying between an offloaded TCP connection and
+#                                 a kernel socket, 8 MB echoed byte-exact each way through it: a
+#                                 kernel client in b -> socat listening on a's veth address -> a
+#                                 kernel echo server on a Unix socket in a; and a kernel client on a
+#                                 Unix socket in a -> socat -> an offloaded connection to a kernel
+#                                 echo server in b
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 case_=$1
@@ -22,6 +52,14 @@ bed_up "tp-$case_"
 # stop_ns NS: ends the processes this test started in its namespace NS (a backgrounded under_xmit is
 # a subshell whose kill would leave the program holding the interface's queue).
 stop_ns() { local p; p=$(ip netns pids "$1" 2>/dev/null); [ -z "$p" ] || { kill $p 2>/dev/null; sleep 0.2; }; }
+# stop_wait NS: stop_ns, then until every process in NS is gone (bounded: 10 s), so that the next
+# program under xmit finds the interface's queue free.
+stop_wait() {
+  local p i; p=$(ip netns pids "$1" 2>/dev/null); [ -z "$p" ] && return 0
+  kill $p 2>/dev/null
+  for i in $(seq 100); do [ -z "$(ip netns pids "$1" 2>/dev/null)" ] && break; sleep 0.1; done
+  BED_PIDS=
+}
 work=$(mktemp -d)
 chmod 755 "$work"
 # Programs started in the namespaces end with the bed (nginx daemonises nothing here, but a
@@ -215,6 +253,384 @@ asyncio.run(main())'
     }
     sp "$XMIT_NS_B" "$XMIT_ADDR_B" client
     sp "$XMIT_NS_A" "$XMIT_ADDR_A" server
+    ;;
+  redis)
+    command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
+      fail "redis-server/redis-benchmark are not installed (scripts/setup installs them)"
+    N=${XMIT_REDIS_REQUESTS:-100000}
+    mkdir -p "$work/redis"
+    head -c 3000000 /dev/urandom >"$work/big"
+    # A redis-server that neither daemonizes nor persists anything, its working directory $work/redis.
+    rs=(redis-server --port 6379 --save '' --appendonly no --daemonize no --protected-mode no --dir "$work/redis")
+    # rb WHERE... -- ARGS: redis-benchmark run by WHERE (under_xmit, or ip netns exec NS), output in $work/rb.out.
+    rb() {
+      local where=() a
+      while [ "$1" != -- ]; do where+=("$1"); shift; done; shift
+      "${where[@]}" timeout 60 redis-benchmark -p 6379 -t set,get -P 16 -c 50 "$@" >"$work/rb.out" 2>&1 ||
+        { tr '\r' '\n' <"$work/rb.out" | grep -v 'rps=' | tail -20; logs; fail "redis-benchmark $* exited with an error"; }
+    }
+    # rb_check N WHAT: the report shows N requests completed for SET and for GET, and no error.
+    rb_check() {
+      local t got rps line=""
+      tr '\r' '\n' <"$work/rb.out" >"$work/rb.lines"
+      if grep -qi "error" "$work/rb.lines"; then grep -i error "$work/rb.lines" | head; logs; fail "redis-benchmark, $2: errors"; fi
+      for t in SET GET; do
+        got=$(sed -n "/====== $t ======/,/throughput summary/ s/^ *\([0-9]*\) requests completed.*/\1/p" "$work/rb.lines")
+        rps=$(sed -n "/====== $t ======/,/throughput summary/ s/.*throughput summary: \([0-9.]*\) requests per second.*/\1/p" "$work/rb.lines")
+        [ "$got" = "$1" ] || { grep -v 'rps=' "$work/rb.lines" | head -30; logs; fail "redis-benchmark, $2: $t completed '$got' of $1 requests"; }
+        line+=" $t $rps req/s;"
+      done
+      echo "redis-benchmark, $2: $1 SET and $1 GET completed, no error;$line"
+    }
+    # rcli_value ADDR WHERE...: a 3 MB random value SET and read back with redis-cli, byte-exact.
+    rcli_value() {
+      local addr=$1; shift
+      local ok; ok=$("$@" timeout 30 redis-cli -h "$addr" -p 6379 -x set big <"$work/big" 2>&1)
+      [ "$ok" = OK ] || { echo "$ok"; logs; fail "redis-cli SET of 3 MB: $ok"; }
+      "$@" timeout 30 redis-cli -h "$addr" -p 6379 --raw get big >"$work/big.got" 2>&1 || { logs; fail "redis-cli GET failed"; }
+      # --raw ends the value with a newline.
+      [ "$(stat -c %s "$work/big.got")" = 3000001 ] && cmp -s <(head -c 3000000 "$work/big.got") "$work/big" ||
+        { logs; fail "redis-cli: the 3 MB value read back differs ($(stat -c %s "$work/big.got") bytes)"; }
+      echo "redis-cli: 3 MB value set and read back byte-exact"
+    }
+    b_exec=(ip netns exec "$XMIT_NS_B")
+    for threads in 1 2; do
+      io=(); [ "$threads" = 1 ] || io=(--io-threads "$threads" --io-threads-do-reads yes)
+      c0=$(counters)
+      under_xmit "${rs[@]}" --bind "$XMIT_ADDR_A" "${io[@]}" >"$work/redis.out" 2>&1 &
+      BED_PIDS=$!
+      wait_tcp "$XMIT_NS_B" "$XMIT_ADDR_A" 6379 || { cat "$work/redis.out"; logs; fail "redis-server under xmit did not start"; }
+      # io-threads busy-wait for work: on 2 CPUs shared with the client they run at a fraction of
+      # the single thread's rate (the kernel's too), so fewer requests there; a multiple of the
+      # pipeline's 16 (redis-benchmark completes whole pipelines: 25000 gives 25008).
+      n=$N; [ "$threads" = 1 ] || n=$((N / 4 / 16 * 16))
+      rb "${b_exec[@]}" -- -h "$XMIT_ADDR_A" -n "$n"
+      rb_check "$n" "kernel client -> redis-server under xmit (io-threads $threads)"
+      rcli_value "$XMIT_ADDR_A" "${b_exec[@]}"
+      check_kernel_quiet "$c0"
+      stop_wait "$XMIT_NS_A"
+    done
+    ip netns exec "$XMIT_NS_B" "${rs[@]}" --bind "$XMIT_ADDR_B" >"$work/redis.out" 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 6379 || { cat "$work/redis.out"; fail "kernel redis-server did not start"; }
+    c0=$(counters)
+    rb under_xmit -- -h "$XMIT_ADDR_B" -n "$N"
+    rb_check "$N" "redis-benchmark under xmit -> kernel redis-server"
+    rb under_xmit -- -h "$XMIT_ADDR_B" -n "$N" --threads 2
+    rb_check "$N" "redis-benchmark --threads 2 under xmit -> kernel redis-server"
+    rcli_value "$XMIT_ADDR_B" under_xmit
+    check_kernel_quiet "$c0"
+    ;;
+  iperf3-p4)
+    ISECS=${XMIT_IPERF_SECS:-3}
+    # ip3 WHAT ADDR WHERE... -- ARGS: iperf3 -c ADDR -P 4 run by WHERE; no error, four streams that each
+    # carried data, the sum printed.
+    ip3() {
+      local what=$1 addr=$2 where=(); shift 2
+      while [ "$1" != -- ]; do where+=("$1"); shift; done; shift
+      "${where[@]}" timeout $((ISECS + 30)) iperf3 -c "$addr" -p 5201 -P 4 -t "$ISECS" -J "$@" >"$work/r.json" 2>"$work/r.err" ||
+        { cat "$work/r.err"; tail -20 "$work/r.json"; logs; fail "iperf3 -P 4, $what: failed"; }
+      "$PY" - "$work/r.json" "$what" <<'PYEOF' || { logs; fail "iperf3 -P 4, $what: bad result"; }
+import json, sys
+r = json.load(open(sys.argv[1]))
+if "error" in r: sys.exit(r["error"])
+e = r["end"]
+streams = e["streams"]
+if len(streams) != 4: sys.exit("%d streams, not 4" % len(streams))
+for s in streams:
+    if s["sender"]["bytes"] <= 0 or s["receiver"]["bytes"] <= 0: sys.exit("a stream carried nothing: %r" % s)
+print("iperf3 -P 4, %s: sent %.2f Gbit/s, received %.2f Gbit/s (4 streams: %s Mbit/s), retransmits %s" % (
+    sys.argv[2], e["sum_sent"]["bits_per_second"] / 1e9, e["sum_received"]["bits_per_second"] / 1e9,
+    " ".join("%.0f" % (s["receiver"]["bits_per_second"] / 1e6) for s in streams), e["sum_sent"].get("retransmits")))
+PYEOF
+    }
+    # iperf3 3.12's server resets its first control connection under a non-zero MALLOC_PERTURB_ (tcp.sh).
+    ip netns exec "$XMIT_NS_B" env -u MALLOC_PERTURB_ iperf3 -s -B "$XMIT_ADDR_B" -p 5201 >"$work/is.out" 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 5201 || fail "kernel iperf3 -s did not start"
+    sleep 0.5  # the probe's connection ends at the server before the test's begins
+    c0=$(counters)
+    ip3 "client under xmit -> kernel server" "$XMIT_ADDR_B" under_xmit --
+    ip3 "client under xmit <- kernel server (-R)" "$XMIT_ADDR_B" under_xmit -- -R
+    check_kernel_quiet "$c0"
+    stop_wait "$XMIT_NS_B"
+    c0=$(counters)
+    under_xmit env -u MALLOC_PERTURB_ iperf3 -s -B "$XMIT_ADDR_A" -p 5201 >"$work/is.out" 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_B" "$XMIT_ADDR_A" 5201 || { cat "$work/is.out"; logs; fail "iperf3 -s under xmit did not start"; }
+    sleep 0.5
+    ip3 "kernel client -> server under xmit" "$XMIT_ADDR_A" ip netns exec "$XMIT_NS_B" --
+    ip3 "kernel client <- server under xmit (-R)" "$XMIT_ADDR_A" ip netns exec "$XMIT_NS_B" -- -R
+    check_kernel_quiet "$c0"
+    ;;
+  sockperf-tp)
+    command -v sockperf >/dev/null || fail "sockperf is not installed (scripts/setup installs it)"
+    # tp SERVER_NS SERVER_ADDR SIDE(client|server): sockperf tp --tcp for SECS, the given side under xmit;
+    # the server must have received every message the client reports sent.
+    tp() {
+      local sns=$1 saddr=$2 side=$3 cns pre_s=() pre_c=()
+      [ "$sns" = "$XMIT_NS_A" ] && cns=$XMIT_NS_B || cns=$XMIT_NS_A
+      local xenv=(env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit-%p.log" LD_PRELOAD="$XMIT_LIB")
+      [ "$side" = server ] && pre_s=("${xenv[@]}")
+      [ "$side" = client ] && pre_c=("${xenv[@]}")
+      ip netns exec "$sns" timeout $((SECS + 40)) "${pre_s[@]}" sockperf sr --tcp -i "$saddr" -p 11111 >"$work/sr.$side" 2>&1 &
+      BED_PIDS=$!
+      wait_tcp "$cns" "$saddr" 11111 || { cat "$work/sr.$side"; logs; fail "sockperf sr --tcp ($side under xmit) did not start"; }
+      sleep 0.3
+      local c0; c0=$(counters)  # after the probe, which a's kernel makes when the client side is a's
+      ip netns exec "$cns" timeout $((SECS + 20)) "${pre_c[@]}" sockperf tp --tcp -i "$saddr" -p 11111 -t "$SECS" -m 1400 \
+        >"$work/tp.$side" 2>&1 || { cat "$work/tp.$side" "$work/sr.$side"; logs; fail "sockperf tp --tcp ($side under xmit) failed"; }
+      sleep 1  # the server reads what is still in flight; it prints its total when interrupted
+      kill -INT "$BED_PIDS" 2>/dev/null; wait "$BED_PIDS" 2>/dev/null; BED_PIDS=
+      local sent recv mbps
+      sent=$(sed -n 's/.*Total of \([0-9]*\) messages sent.*/\1/p' "$work/tp.$side")
+      recv=$(sed -n 's/.*Total \([0-9]*\) messages received.*/\1/p' "$work/sr.$side")
+      mbps=$(sed -n 's/.*BandWidth is .*(\([0-9.]*\) Mbps).*/\1/p' "$work/tp.$side")
+      [ -n "$sent" ] && [ "$sent" -gt 1000 ] && [ "$sent" = "$recv" ] ||
+        { cat "$work/tp.$side" "$work/sr.$side"; logs; fail "sockperf tp --tcp, $side under xmit: sent '$sent', received '$recv'"; }
+      echo "sockperf tp --tcp, $side under xmit: $sent messages of 1400 B sent and received, $mbps Mbit/s"
+      check_kernel_quiet "$c0"
+    }
+    tp "$XMIT_NS_B" "$XMIT_ADDR_B" client
+    tp "$XMIT_NS_A" "$XMIT_ADDR_A" server
+    ;;
+  socat|socat-fork)
+    command -v socat >/dev/null || fail "socat is not installed (scripts/setup installs it)"
+    MB=${XMIT_SOCAT_MB:-8}
+    # A kernel echo server (a thread per connection) on a Unix socket or a TCP address.
+    echo_server='
+import socket, sys, threading
+def serve(c):
+    while True:
+        d = c.recv(1 << 16)
+        if not d: break
+        c.sendall(d)
+    c.close()
+if sys.argv[1] == "unix":
+    s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[2])
+else:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[2], int(sys.argv[3])))
+s.listen(16)
+open(sys.argv[-1], "w").close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()'
+    # A client sending MB random megabytes (then SHUT_WR) while reading the echo until EOF.
+    echo_client='
+import hashlib, os, socket, sys, threading
+mb = int(sys.argv[-1])
+if sys.argv[1] == "unix":
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])
+else:
+    s = socket.create_connection((sys.argv[2], int(sys.argv[3])))
+s.settimeout(30)
+data = os.urandom(mb << 20)
+def send():
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+h = hashlib.sha256(); n = 0
+while True:
+    d = s.recv(1 << 16)
+    if not d: break
+    h.update(d); n += len(d)
+t.join()
+ok = n == len(data) and h.digest() == hashlib.sha256(data).digest()
+print("%d of %d bytes echoed%s" % (n, len(data), " byte-exact" if ok else ", DIFFERENT"))
+sys.exit(0 if ok else 1)'
+    # wait_listen NS PORT: until a socket listens on PORT in NS (the offloaded listener's kernel
+    # socket listens too); a probe connection would take socat's only accept().
+    wait_listen() {
+      local i
+      for i in $(seq 100); do
+        [ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ] && return 0
+        sleep 0.1
+      done
+      return 1
+    }
+    # socat_run WHAT CLIENT...: runs the client against the socat in BED_PIDS, which then exits 0.
+    socat_run() {
+      local what=$1 out; shift
+      out=$("$@" 2>&1) || { echo "$out"; cat "$work/socat.out"; logs; fail "socat, $what: the echo failed"; }
+      local i; for i in $(seq 100); do kill -0 "$BED_PIDS" 2>/dev/null || break; sleep 0.1; done
+      wait "$BED_PIDS"; local rc=$?; BED_PIDS=
+      [ "$rc" = 0 ] || { cat "$work/socat.out"; logs; fail "socat, $what: exit status $rc"; }
+      echo "socat, $what: $out"
+    }
+    # Inbound: a kernel client in b -> socat under xmit on a's veth address (offloaded) -> a kernel
+    # echo server on a Unix socket in a.
+    ip netns exec "$XMIT_NS_A" "$PY" -c "$echo_server" unix "$work/echo.sock" "$work/ready-a" >"$work/echo-a.out" 2>&1 &
+    ECHO_A=$!
+    for _ in $(seq 100); do [ -e "$work/ready-a" ] && break; sleep 0.1; done
+    [ -e "$work/ready-a" ] || { cat "$work/echo-a.out"; fail "the Unix echo server did not start"; }
+    if [ "$case_" = socat-fork ]; then
+      # socat's fork option: the parent accepts each connection, forks a child that relays it and
+      # closes its copy. The first connection was accepted by xmit's stack before the fork; the
+      # listener then goes to the kernel (listeners_to_kernel()), so the later ones are the kernel's.
+      under_xmit timeout 60 socat -t 10 "TCP-LISTEN:9000,bind=$XMIT_ADDR_A,reuseaddr,fork" "UNIX-CONNECT:$work/echo.sock" >"$work/socat.out" 2>&1 &
+      BED_PIDS=$!
+      wait_listen "$XMIT_NS_A" 9000 || { cat "$work/socat.out"; logs; fail "socat under xmit did not listen"; }
+      for i in 1 2 3; do
+        out=$(ip netns exec "$XMIT_NS_B" timeout 60 "$PY" -c "$echo_client" tcp "$XMIT_ADDR_A" 9000 2 2>&1) ||
+          { echo "$out"; cat "$work/socat.out"; logs; fail "socat fork, connection $i: the echo failed"; }
+        echo "socat fork, connection $i (kernel client in b -> socat's child -> Unix socket): $out"
+      done
+      grep -q . "$work/socat.out" && { cat "$work/socat.out"; fail "socat logged errors"; }
+      # The first connection was xmit's when socat forked: it moved into the kernel's socket.
+      grep -h "fork(): 1 TCP connection moved into the kernel" "$work"/xmit-*.log ||
+        { logs; fail "socat fork: the first connection did not move into the kernel at the fork"; }
+      # Outbound: socat listens on a Unix socket with fork; each child connects to b itself (through
+      # xmit if the queue is free when it does — the parent never opened it — else the kernel).
+      stop_wait "$XMIT_NS_A"
+      ip netns exec "$XMIT_NS_B" "$PY" -c "$echo_server" tcp "$XMIT_ADDR_B" 9002 "$work/ready-b" >"$work/echo-b.out" 2>&1 &
+      for _ in $(seq 100); do [ -e "$work/ready-b" ] && break; sleep 0.1; done
+      [ -e "$work/ready-b" ] || { cat "$work/echo-b.out"; fail "the TCP echo server in b did not start"; }
+      under_xmit timeout 60 socat -t 10 "UNIX-LISTEN:$work/relay.sock,fork" "TCP:$XMIT_ADDR_B:9002" >"$work/socat.out" 2>&1 &
+      BED_PIDS=$!
+      for _ in $(seq 100); do [ -S "$work/relay.sock" ] && break; sleep 0.1; done
+      [ -S "$work/relay.sock" ] || { cat "$work/socat.out"; logs; fail "socat under xmit did not listen on its Unix socket"; }
+      for i in 1 2 3; do
+        out=$(ip netns exec "$XMIT_NS_A" timeout 60 "$PY" -c "$echo_client" unix "$work/relay.sock" 2 2>&1) ||
+          { echo "$out"; cat "$work/socat.out"; logs; fail "socat fork outbound, connection $i: the echo failed"; }
+        echo "socat fork, connection $i (kernel client in a -> Unix socket -> socat's child -> TCP to b): $out"
+      done
+      grep -q . "$work/socat.out" && { cat "$work/socat.out"; fail "socat logged errors"; }
+      pass "tcp_programs $case_"
+    fi
+    c0=$(counters)
+    under_xmit timeout 60 socat -t 10 "TCP-LISTEN:9000,bind=$XMIT_ADDR_A,reuseaddr" "UNIX-CONNECT:$work/echo.sock" >"$work/socat.out" 2>&1 &
+    BED_PIDS=$!
+    wait_listen "$XMIT_NS_A" 9000 || { cat "$work/socat.out"; logs; fail "socat under xmit did not listen"; }
+    socat_run "kernel client in b -> offloaded TCP -> socat -> Unix socket -> kernel echo server" \
+      ip netns exec "$XMIT_NS_B" timeout 60 "$PY" -c "$echo_client" tcp "$XMIT_ADDR_A" 9000 "$MB"
+    check_kernel_quiet "$c0"
+    kill "$ECHO_A"
+    # Outbound: a kernel client in a -> a Unix socket -> socat under xmit -> an offloaded TCP
+    # connection -> a kernel echo server in b.
+    ip netns exec "$XMIT_NS_B" "$PY" -c "$echo_server" tcp "$XMIT_ADDR_B" 9002 "$work/ready-b" >"$work/echo-b.out" 2>&1 &
+    for _ in $(seq 100); do [ -e "$work/ready-b" ] && break; sleep 0.1; done
+    [ -e "$work/ready-b" ] || { cat "$work/echo-b.out"; fail "the TCP echo server in b did not start"; }
+    c0=$(counters)
+    under_xmit timeout 60 socat -t 10 "UNIX-LISTEN:$work/relay.sock" "TCP:$XMIT_ADDR_B:9002" >"$work/socat.out" 2>&1 &
+    BED_PIDS=$!
+    for _ in $(seq 100); do [ -S "$work/relay.sock" ] && break; sleep 0.1; done
+    [ -S "$work/relay.sock" ] || { cat "$work/socat.out"; logs; fail "socat under xmit did not listen on its Unix socket"; }
+    socat_run "kernel client in a -> Unix socket -> socat -> offloaded TCP -> kernel echo server in b" \
+      ip netns exec "$XMIT_NS_A" timeout 60 "$PY" -c "$echo_client" unix "$work/relay.sock" "$MB"
+    check_kernel_quiet "$c0"
+    ;;
+  py-fork)
+    # A connection accepted by xmit's stack, then fork(): the child serves it, the parent closes its
+    # copy (the forking-server pattern: socketserver.ForkingMixIn, inetd, sshd). At the fork the
+    # connection holds unread received bytes and unacknowledged and unsent bytes of its own; it
+    # must move into the kernel socket with all of them (TcpSocket::connections_to_kernel()).
+    server='
+import fcntl, os, random, socket, sys, termios, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7100)); s.listen(8)
+open(sys.argv[2], "w").close()
+c, _ = s.accept()
+out = random.Random(1).randbytes(4 << 20)
+# Until some of the client'"'"'s bytes wait unread (bounded), then fill the send queue.
+for _ in range(200):
+    if int.from_bytes(fcntl.ioctl(c, termios.FIONREAD, b"\0" * 4), "little") >= 65536: break
+    time.sleep(0.01)
+c.setblocking(False)
+sent = 0
+try:
+    while sent < len(out): sent += c.send(out[sent:sent + 65536])
+except BlockingIOError: pass
+c.setblocking(True)
+unread = int.from_bytes(fcntl.ioctl(c, termios.FIONREAD, b"\0" * 4), "little")
+print("at the fork: %d bytes unread, %d bytes written" % (unread, sent), flush=True)
+pid = os.fork()
+if pid == 0:
+    s.close()
+    c.sendall(out[sent:]); c.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    while True:
+        d = c.recv(1 << 16)
+        if not d: break
+        got += d
+    ok = bytes(got) == random.Random(2).randbytes(256 << 10)
+    print("child: read %d bytes%s, sent the remaining %d" % (len(got), " byte-exact" if ok else ", DIFFERENT", len(out) - sent), flush=True)
+    os._exit(0 if ok else 1)
+c.close(); s.close()
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))'
+    client='
+import random, socket, sys, threading, time
+c = socket.create_connection((sys.argv[1], 7100)); c.settimeout(30)
+data = random.Random(2).randbytes(256 << 10)
+def send():
+    c.sendall(data); c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+time.sleep(1)  # the server fills its send queue and forks meanwhile
+got = bytearray()
+while True:
+    d = c.recv(1 << 16)
+    if not d: break
+    got += d
+t.join()
+ok = bytes(got) == random.Random(1).randbytes(4 << 20)
+print("client: read %d bytes%s" % (len(got), " byte-exact" if ok else ", DIFFERENT"))
+sys.exit(0 if ok else 1)'
+    under_xmit "$PY" -c "$server" "$XMIT_ADDR_A" "$work/ready" >"$work/server.out" 2>&1 &
+    BED_PIDS=$!
+    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+    [ -e "$work/ready" ] || { cat "$work/server.out"; logs; fail "the forking server did not start"; }
+    out=$(ip netns exec "$XMIT_NS_B" timeout 60 "$PY" -c "$client" "$XMIT_ADDR_A" 2>&1) ||
+      { echo "$out"; cat "$work/server.out"; logs; fail "the client's check failed"; }
+    wait "$BED_PIDS"; rc=$?; BED_PIDS=
+    cat "$work/server.out"; echo "$out"
+    [ "$rc" = 0 ] || { logs; fail "the server or its child failed (exit $rc)"; }
+    grep -h "fork(): 1 TCP connection moved into the kernel" "$work"/xmit-*.log ||
+      { logs; fail "the connection did not move into the kernel at the fork"; }
+    ;;
+  py-threads)
+    # python3 threads under xmit: N connections, each with its own thread, and on each connection a
+    # second thread sending while the first receives (two threads on one socket); kernel echo server.
+    N=${XMIT_THREADS_CONNS:-100}
+    echo_server='
+import socket, sys, threading
+def serve(c):
+    while True:
+        d = c.recv(1 << 16)
+        if not d: break
+        c.sendall(d)
+    c.close()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 9002)); s.listen(256)
+open(sys.argv[2], "w").close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()'
+    clients='
+import os, socket, sys, threading
+errs, total = [], [0]
+def one(i):
+    try:
+        s = socket.create_connection((sys.argv[1], 9002)); s.settimeout(30)
+        data = os.urandom(100000 + 997 * i)
+        t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR))); t.start()
+        got = bytearray()
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            got += d
+        t.join(); s.close()
+        if bytes(got) != data: errs.append("connection %d: %d of %d bytes, differs" % (i, len(got), len(data)))
+        total[0] += len(data)
+    except Exception as e:
+        errs.append("connection %d: %r" % (i, e))
+ts = [threading.Thread(target=one, args=(i,)) for i in range(int(sys.argv[2]))]
+[t.start() for t in ts]; [t.join() for t in ts]
+if errs: sys.exit("; ".join(errs[:5]))
+print("%d connections, 2 threads each, echoed %d bytes byte-exact" % (len(ts), total[0]))'
+    ip netns exec "$XMIT_NS_B" "$PY" -c "$echo_server" "$XMIT_ADDR_B" "$work/ready" >"$work/echo.out" 2>&1 &
+    BED_PIDS=$!
+    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+    [ -e "$work/ready" ] || { cat "$work/echo.out"; fail "the echo server did not start"; }
+    c0=$(counters)
+    out=$(under_xmit timeout 90 "$PY" -c "$clients" "$XMIT_ADDR_B" "$N" 2>&1) || { echo "$out"; logs; fail "threaded clients under xmit"; }
+    echo "$out"
+    check_kernel_quiet "$c0"
     ;;
   *) fail "unknown case $case_" ;;
 esac

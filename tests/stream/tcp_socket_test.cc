@@ -166,6 +166,75 @@ TEST_F(TcpSocketTest, ServerChurnKeepsNoPagesInTimeWait) {
   listener->put();
 }
 
+// fork(): an established connection moves into the kernel socket behind its fd with its unread
+// and unacknowledged bytes (TcpSocket::connections_to_kernel(); the fake shadow records the state).
+TEST_F(TcpSocketTest, ForkMovesAnEstablishedConnectionIntoTheKernelSocket) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  std::vector<uint8_t> up(20'000), down(12'000);
+  for (size_t i = 0; i < up.size(); ++i) up[i] = static_cast<uint8_t>(i * 7 + 1);
+  for (size_t i = 0; i < down.size(); ++i) down[i] = static_cast<uint8_t>(i * 13 + 5);
+  ASSERT_EQ(send(c, up.data(), up.size()), static_cast<ssize_t>(up.size()));
+  pump();  // arrives at s, unread
+  ssize_t n = send(s, down.data(), down.size());
+  ASSERT_GT(n, 0);
+  down.resize(static_cast<size_t>(n));  // queued and sent, not yet acknowledged (the link not run)
+  int moved = 0, failed = 0;
+  {
+    std::lock_guard<StackMutex> g(b.tcp->mu());
+    TcpSocket::connections_to_kernel(b.tcp.get(), &moved, &failed);
+  }
+  EXPECT_EQ(moved, 1);  // the child; the listener is not a connection
+  EXPECT_EQ(failed, 0);
+  EXPECT_TRUE(s->handed_to_kernel());
+  const TcpRepairState& st = b.shadow->repaired;
+  EXPECT_EQ(st.saddr, kB);
+  EXPECT_EQ(st.daddr, kA);
+  EXPECT_EQ(st.sport, 7000);
+  EXPECT_EQ(st.dport, ntohs(local_port(c)));
+  EXPECT_EQ(b.shadow->repaired_rcvq, up);
+  std::vector<uint8_t> queued = b.shadow->repaired_sentq;
+  queued.insert(queued.end(), b.shadow->repaired_unsent.begin(), b.shadow->repaired_unsent.end());
+  EXPECT_EQ(queued, down);
+  EXPECT_FALSE(b.shadow->repaired_sentq.empty());  // the first window went out at once
+  EXPECT_TRUE(st.tstamp_ok && st.sack_ok && st.wscale_ok);  // what the two stacks negotiated
+  EXPECT_EQ(st.mss_clamp, 1460);
+  EXPECT_EQ(st.rcv_wup, st.copied_seq + up.size());  // the window was last updated at rcv_nxt
+  // Segments of the moved flow that still reach b's stack (queued before the steering changed) are
+  // dropped, not reset: the client's connection lives on.
+  ASSERT_EQ(send(c, "more", 4), 4);
+  pump(5'000'000);
+  EXPECT_EQ(so_error(c), 0);
+  EXPECT_EQ(send(c, "again", 5, MSG_NOSIGNAL), 5);
+  c->put();
+  s->put();
+  listener->put();
+}
+
+TEST_F(TcpSocketTest, ForkLeavesAConnectionTheKernelRefusesWithTheStack) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  std::vector<uint8_t> up(5'000, 0x5a);
+  ASSERT_EQ(send(c, up.data(), up.size()), static_cast<ssize_t>(up.size()));
+  pump();
+  b.shadow->repair_result = -EPERM;  // no CAP_NET_ADMIN
+  int moved = 0, failed = 0;
+  {
+    std::lock_guard<StackMutex> g(b.tcp->mu());
+    TcpSocket::connections_to_kernel(b.tcp.get(), &moved, &failed);
+  }
+  EXPECT_EQ(moved, 0);
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(b.shadow->repairs, 1);
+  EXPECT_FALSE(s->handed_to_kernel());
+  EXPECT_EQ(read_all(s, up.size()), up);  // still the stack's
+  c->put();
+  s->put();
+  listener->put();
+}
+
 TEST_F(TcpSocketTest, ConnectToAPortNoOneListensOnIsRefused) {
   TcpSocket* c = a.socket();
   sockaddr_in to = addr(kB, 7001);

@@ -112,6 +112,16 @@ class FakeShadow final : public ShadowOps {
     ++waits;
     return on_wait ? on_wait(dev_fd, timeout_ms) : 0;
   }
+  // TCP_REPAIR at fork(): the state handed over, its byte ranges copied; repair_result decides.
+  int tcp_repair(int, const TcpRepairState& st) override {
+    ++repairs;
+    repaired = st;
+    repaired_rcvq.assign(st.rcvq.begin(), st.rcvq.end());
+    repaired_sentq.assign(st.sentq.begin(), st.sentq.end());
+    repaired_unsent.assign(st.unsent.begin(), st.unsent.end());
+    repaired.rcvq = repaired.sentq = repaired.unsent = {};
+    return repair_result;
+  }
   bool signal_restarts() override { return sa_restart; }
   uint64_t now_ns() override { return clock != nullptr ? clock() : clock_ns; }
   uint16_t random_u16() override { return 0x1234; }
@@ -137,6 +147,10 @@ class FakeShadow final : public ShadowOps {
   int so_error = 0;                 // the kernel socket's sk_err (positive errno)
   uint64_t (*clock)() = nullptr;    // when set, the clock (the benchmark's: monotonic)
   std::vector<be32> passed;
+  int repairs = 0;
+  int repair_result = 0;
+  TcpRepairState repaired;
+  std::vector<uint8_t> repaired_rcvq, repaired_sentq, repaired_unsent;
   std::string last_why;
 
  private:
