@@ -254,6 +254,47 @@ TEST_F(XdpNetdevTest, TxKickBatchHoldsFramesUntilBatchOrFlush) {
   close(sb);
 }
 
+// xmit_more (a TCP burst): with the default batch of 1, frames wait until a whole copy-mode batch
+// (32: what one sendto() sends) is in the ring, or the burst's flush_tx(); the first frame of the
+// burst is held too (no "idle ring rings at once").
+TEST_F(XdpNetdevTest, XmitMoreRingsPerFullBatchOrFlush) {
+  auto dev = open_dev();
+  ASSERT_NE(dev, nullptr);
+  int sb = udp_socket_in(ns_b_, kAddrB, 9004);
+  ASSERT_GE(sb, 0);
+  UdpEndpoints e = a_to_b(*dev, 40004, 9004);
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < 34; ++i) frames.push_back(build_udp_frame(e, "more " + std::to_string(i), uint16_t(300 + i)));
+  auto send = [&](int i) {
+    FrameSeg seg{frames[size_t(i)].data(), uint32_t(frames[size_t(i)].size())};
+    TxFrame t{.segs = absl::MakeConstSpan(&seg, 1), .cookie = uint64_t(i)};
+    ASSERT_EQ(dev->xmit(absl::MakeConstSpan(&t, 1)), 1);
+  };
+  auto arrived = [&] {
+    size_t n = 0;
+    char buf[64];
+    while (recv(sb, buf, sizeof buf, MSG_DONTWAIT) >= 0) ++n;
+    return n;
+  };
+  dev->set_xmit_more(true);
+  EXPECT_TRUE(dev->xmit_more());
+  for (int i = 0; i < 31; ++i) send(i);
+  EXPECT_EQ(arrived(), 0u);
+  EXPECT_EQ(dev->stats().tx_kicks, 0u);
+  send(31);  // the 32nd: one doorbell for the batch
+  EXPECT_EQ(arrived(), 32u);
+  EXPECT_EQ(dev->stats().tx_kicks, 1u);
+  send(32);
+  send(33);
+  EXPECT_EQ(arrived(), 0u);
+  dev->set_xmit_more(false);
+  dev->flush_tx();  // the burst's end
+  EXPECT_EQ(arrived(), 2u);
+  EXPECT_EQ(dev->stats().tx_kicks, 2u);
+  EXPECT_EQ(reap(*dev, 34).size(), 34u);
+  close(sb);
+}
+
 // (b) Steered flows (wildcard and exact 5-tuple) arrive at poll_rx(); namespace a's kernel never
 // sees them. Run with the program in driver mode and in generic mode.
 class XdpSteerTest : public XdpNetdevTest, public ::testing::WithParamInterface<XdpMode> {};

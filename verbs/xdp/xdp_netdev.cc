@@ -244,8 +244,13 @@ int XdpNetdev::xmit(absl::Span<const TxFrame> frames) {
   // later flush_tx() or the flusher's tick.
   // An armed hold hook means the same as tx_idle_: the flusher found nothing waiting and sleeps.
   // It is told now, since the frames after this one may be held.
+  // Under xmit_more (a burst whose end flushes) only whole kernel batches ring it.
   uint32_t waiting = tx_.outstanding();
-  if (waiting >= tx_kick_batch_ || tx_idle_ || hold_armed_) kick_tx((waiting + kKickBatch - 1) / kKickBatch);
+  if (xmit_more_) {
+    if (waiting >= kKickBatch) kick_tx(waiting / kKickBatch);
+  } else if (waiting >= tx_kick_batch_ || tx_idle_ || hold_armed_) {
+    kick_tx((waiting + kKickBatch - 1) / kKickBatch);
+  }
   if (hold_armed_) {
     hold_armed_ = false;
     if (hold_fn_ != nullptr) hold_fn_(hold_arg_);

@@ -72,6 +72,10 @@ class XdpNetdev final : public Netdev {
   int wait_fd() const override { return xsk_fd_; }  // POLLIN when the RX ring has frames
   void flush_tx() override;  // rings the doorbell for every frame still waiting in the TX ring
   void set_tx_kick_batch(uint32_t n);  // XdpOptions::tx_kick_batch, after open()
+  // While on, xmit() rings the doorbell only once a full copy-mode batch (32 frames, what one
+  // sendto() sends: kernel TX_BATCH_SIZE) waits; the caller's flush_tx() rings it for the rest.
+  void set_xmit_more(bool on) override { xmit_more_ = on; }
+  bool xmit_more() const override { return xmit_more_; }
   // The last flush_tx() found nothing waiting and no frame was held since.
   bool tx_idle() const { return tx_idle_; }
   // `fn(arg)` runs (from xmit(), on the sending thread) at the first xmit() after arm_tx_hold_hook(),
@@ -111,6 +115,7 @@ class XdpNetdev final : public Netdev {
   bool zerocopy_ = false;
   uint32_t tx_kick_batch_ = 1;  // XdpOptions::tx_kick_batch, clamped
   bool tx_idle_ = true;         // the last flush_tx() found nothing waiting (see xmit())
+  bool xmit_more_ = false;      // set_xmit_more()
   void (*hold_fn_)(void*) = nullptr;  // set_tx_hold_hook()
   void* hold_arg_ = nullptr;
   bool hold_armed_ = false;
