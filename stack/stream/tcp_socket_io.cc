@@ -226,10 +226,27 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
     tcp_push(tp, flags & ~MSG_MORE, tcp_current_mss(tp, stack_->dst_mtu(c)), TCP_NAGLE_PUSH,
              tp->mss_cache, out);
     if (nonblock) return copied > 0 ? static_cast<ssize_t>(copied) : -EAGAIN;
-    int err = wait(lk, deadline, false);
-    if (passthrough_) return kPassThrough;
-    tp->tcp_mstamp = stack_->now_us();
-    tcp_sndbuf_expand();
+    // kernel: sk_stream_wait_memory() → sk_wait_event(): release_sock() first processes what
+    // arrived meanwhile (the backlog: ACKs), and the sender sleeps only if that freed nothing.
+    // Once asleep it is woken by sk_stream_write_space() only when the free space reaches
+    // sk_stream_min_wspace() (half of what is queued: a third of a full buffer), so it copies in
+    // large rounds instead of a segment per ACK.
+    // (room != 0: the send buffer had room but the stack's pools did not; their memory comes back
+    // with TX completions, which the wait polls for.)
+    bool slept = false;
+    int err = 0;
+    if (room == 0) poll_stack();
+    for (;;) {
+      tp->tcp_mstamp = stack_->now_us();
+      tcp_sndbuf_expand();
+      if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) break;
+      const uint32_t queued = tp->write_seq - tp->snd_una;
+      if (room != 0 ? slept : slept ? sk_stream_wspace() >= queued / 2 : sk_stream_wspace() > 0) break;
+      err = wait(lk, deadline, false);  // polls the device again when it wakes
+      if (passthrough_) return kPassThrough;
+      if (err != 0) break;
+      slept = true;
+    }
     if (err == -EAGAIN || err == -EINTR) return copied > 0 ? static_cast<ssize_t>(copied) : err;
     if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) {
       return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, -EPIPE);
