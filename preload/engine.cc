@@ -716,9 +716,12 @@ __attribute__((destructor)) static void engine_exit() {
          static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts));
     if (e->xdp) {
       const xdp::XdpStats& x = e->xdp->stats();
-      logf(LogLevel::kInfo, "AF_XDP queue: %llu frames sent, %llu doorbells (%llu by flush_tx), %llu completions",
-           static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_kicks),
-           static_cast<unsigned long long>(x.tx_flushes), static_cast<unsigned long long>(x.tx_done));
+      logf(LogLevel::kInfo,
+           "AF_XDP queue: %llu frames sent (%llu TSO frames cut into them), %llu doorbells (%llu by flush_tx), "
+           "%llu completions",
+           static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_tso_frames),
+           static_cast<unsigned long long>(x.tx_kicks), static_cast<unsigned long long>(x.tx_flushes),
+           static_cast<unsigned long long>(x.tx_done));
     } else {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,
