@@ -75,6 +75,7 @@ struct Bed {
     tp.daddr = htonl(0xc6120002);
     tp.sport = 40000;
     tp.dport = 5001;
+    tp.sk_state = TCP_ESTABLISHED;  // tcp_sendmsg_locked() sends only when connected
     tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = tp.snd_up = kIsn;
     tp.rcv_nxt = tp.rcv_wup = tp.copied_seq = tp.snd_wl1 = kPeerIsn;
     tp.snd_wnd = tp.max_window = 65535u << 7;
