@@ -225,17 +225,29 @@ struct Engine {
 // kernel's softirqs run beside any process. It sleeps until the earliest TCP timer (at most
 // kProgressMaxSleepNs) or, when no thread waits on the device (engine_rx_waiter()), until frames
 // arrive; with no TCP connection it sleeps on a futex until one is made (no idle wake-ups).
+// While a thread is active in the stack (a sender: every socket call polls the device first) the
+// progress thread stands aside: it does not wait for the lock that thread holds, and frames that
+// arrive are left to it for kProgressDeferNs at a time as long as it goes on polling. Before,
+// every ACK woke the progress thread, which took the lock from the sending thread (two context
+// switches and a futex wake per ACK). The kernel's softirq likewise leaves a segment for a socket
+// owned by the user to its backlog, which release_sock() processes in the sender's context.
 constexpr uint64_t kProgressMaxSleepNs = 100'000'000;
+constexpr long kProgressDeferNs = 50'000;
 std::atomic<int> g_progress_idle{0};  // 1: sleeping on the futex until a TCP socket is made
 
 void* progress_main(void* arg) {
   Engine* e = static_cast<Engine*>(arg);
   UdpStack& u = *e->udp;
+  const timespec defer{0, kProgressDeferNs};
   for (;;) {
     uint64_t next;
     bool conns;
     {
-      std::lock_guard<StackMutex> g(u.mu());
+      std::unique_lock<StackMutex> lk(u.mu(), std::try_to_lock);
+      if (!lk.owns_lock()) {  // a thread in the stack: it polls the device and runs the timers
+        clock_nanosleep(CLOCK_MONOTONIC, 0, &defer, nullptr);
+        continue;
+      }
       next = e->tcp->next_timer_ns();
       conns = e->tcp->has_conns();
     }
@@ -252,13 +264,20 @@ void* progress_main(void* arg) {
     };
     pollfd p{no_sleepers() ? u.dev().wait_fd() : -1, POLLIN, 0};
     if (sleep_ns > 0) libc().ppoll(&p, 1, &ts, nullptr);
+    if (no_sleepers()) {
+      // Frames (or a timer) are due and nobody sleeps on the device: a thread that polls the
+      // device meanwhile takes them itself; look again then.
+      const uint64_t seen = u.polls.load(std::memory_order_acquire);
+      clock_nanosleep(CLOCK_MONOTONIC, 0, &defer, nullptr);
+      if (u.polls.load(std::memory_order_acquire) != seen) continue;
+    }
     std::lock_guard<StackMutex> g(u.mu());
+    XmitMoreScope burst(u.dev());
     if (no_sleepers()) {
       u.poll(tick_ns());  // receive + every timer
     } else {
       e->tcp->timers();
     }
-    u.dev().flush_tx();
   }
   return nullptr;
 }
@@ -697,9 +716,12 @@ __attribute__((destructor)) static void engine_exit() {
          static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts));
     if (e->xdp) {
       const xdp::XdpStats& x = e->xdp->stats();
-      logf(LogLevel::kInfo, "AF_XDP queue: %llu frames sent, %llu doorbells (%llu by flush_tx), %llu completions",
-           static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_kicks),
-           static_cast<unsigned long long>(x.tx_flushes), static_cast<unsigned long long>(x.tx_done));
+      logf(LogLevel::kInfo,
+           "AF_XDP queue: %llu frames sent (%llu TSO frames cut into them), %llu doorbells (%llu by flush_tx), "
+           "%llu completions",
+           static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_tso_frames),
+           static_cast<unsigned long long>(x.tx_kicks), static_cast<unsigned long long>(x.tx_flushes),
+           static_cast<unsigned long long>(x.tx_done));
     } else {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,

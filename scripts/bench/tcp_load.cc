@@ -157,6 +157,14 @@ int client(const char* addr, int port, const char* mode, uint32_t size, double s
         put += size;
       }
     } while (mono_s() < end);
+    // The sender's view at the end of the writes (stderr: the bench scripts read stdout only).
+    tcp_info ti{};
+    socklen_t tl = sizeof ti;
+    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
+      std::fprintf(stderr, "tcp_info: cwnd %u ssthresh %u rtt %u us rttvar %u unacked %u retrans %u total_retrans %u\n",
+                   ti.tcpi_snd_cwnd, ti.tcpi_snd_ssthresh, ti.tcpi_rtt, ti.tcpi_rttvar, ti.tcpi_unacked,
+                   ti.tcpi_retrans, ti.tcpi_total_retrans);
+    }
     shutdown(s, SHUT_WR);
     uint64_t got = 0;
     if (!read_full(s, &got, sizeof got)) {

@@ -101,6 +101,30 @@ class Netdev {
   // before its caller may wait (a blocking send out of buffer space, any receive, exit) and from
   // the engine's flusher thread, which bounds how long a frame can wait. Default: nothing held.
   virtual void flush_tx() {}
+
+  // More frames follow (kernel: netdev_xmit_more(), skb->xmit_more): while on, xmit() may leave the
+  // doorbell for a whole batch of frames instead of ringing it per call; the caller turns it off
+  // and calls flush_tx() at the end of its burst, and before it lets go of the stack's lock (another
+  // thread's frames must not be held for it). Default: every xmit() rings as it always does.
+  virtual void set_xmit_more(bool on) { (void)on; }
+  virtual bool xmit_more() const { return false; }
+};
+
+// A burst of transmissions under the stack's lock: xmit_more on for its life, the doorbell rung for
+// whatever waits at its end. kernel: the xmit_more hint a qdisc run (dequeue_skb's bulk) passes down.
+class XmitMoreScope {
+ public:
+  explicit XmitMoreScope(Netdev& dev) : dev_(dev), outer_(dev.xmit_more()) { dev_.set_xmit_more(true); }
+  ~XmitMoreScope() {
+    dev_.set_xmit_more(outer_);
+    if (!outer_) dev_.flush_tx();
+  }
+  XmitMoreScope(const XmitMoreScope&) = delete;
+  XmitMoreScope& operator=(const XmitMoreScope&) = delete;
+
+ private:
+  Netdev& dev_;
+  bool outer_;
 };
 
 }  // namespace xmit

@@ -41,6 +41,72 @@ void store_csum(uint8_t* field, const uint8_t* p, size_t len, wsum sum, bool man
   std::memcpy(field, &check, 2);
 }
 
+// A TSO frame's headers, as tso_segment() and tso_segment_sg() read them.
+struct TsoGeom {
+  uint32_t ihl = 0, tcp_off = 0, hdr_len = 0, payload = 0;
+  uint32_t seq0 = 0;
+  uint16_t id0 = 0;
+  be32 saddr = 0, daddr = 0;
+};
+
+// Parses the Ethernet/IPv4/TCP headers at the front of a frame of `len` bytes, of which `avail`
+// are at `frame`. 0 or -EINVAL (not IPv4/TCP, a fragment, lengths that do not add up).
+int tso_geom(const uint8_t* frame, uint32_t avail, uint32_t len, TsoGeom* g) {
+  g->ihl = ipv4_hdr_len(frame, avail);
+  if (g->ihl == 0) return -EINVAL;
+  const uint8_t* ip = frame + kEthHdrLen;
+  const uint32_t ip_end = kEthHdrLen + load_be16(ip + 2);  // Ethernet padding is not payload
+  if (ip[9] != kIpProtoTcp || ip_end > len || ip_end < kEthHdrLen + g->ihl + 20) return -EINVAL;
+  if ((load_be16(ip + 6) & 0x3fff) != 0) return -EINVAL;  // a fragment cannot be segmented
+  g->tcp_off = kEthHdrLen + g->ihl;
+  if (g->tcp_off + 20 > avail) return -EINVAL;
+  g->hdr_len = g->tcp_off + (frame[g->tcp_off + 12] >> 4) * 4u;
+  if (g->hdr_len < g->tcp_off + 20 || g->hdr_len > ip_end || g->hdr_len > avail) return -EINVAL;
+  g->payload = ip_end - g->hdr_len;
+  g->seq0 = load_be32(frame + g->tcp_off + 4);
+  g->id0 = load_be16(ip + 4);
+  std::memcpy(&g->saddr, ip + 12, 4);
+  std::memcpy(&g->daddr, ip + 16, 4);
+  return 0;
+}
+
+// Segment n (its headers and `chunk` payload bytes from payload offset `off` in place at `seg`):
+// its own header fields, both checksums finished.
+void tso_finish_segment(uint8_t* seg, const TsoGeom& g, int n, uint32_t off, uint32_t chunk) {
+  const bool last = off + chunk == g.payload;
+  uint8_t* sip = seg + kEthHdrLen;
+  uint8_t* th = seg + g.tcp_off;
+  const uint32_t seg_len = g.hdr_len + chunk;
+  // kernel: inet_gso_segment(): each segment gets its own tot_len and the next IP id.
+  store_be16(sip + 2, static_cast<uint16_t>(seg_len - kEthHdrLen));
+  store_be16(sip + 4, static_cast<uint16_t>(g.id0 + n));
+  ip_send_check(sip, g.ihl);
+  // kernel: tcp_gso_segment(): seq advances by the payload; FIN and PSH only on the last
+  // segment, CWR only on the first.
+  store_be32(th + 4, g.seq0 + off);
+  if (!last) th[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
+  if (n != 0) th[13] &= static_cast<uint8_t>(~kTcpCwr);
+  const uint32_t tcp_len = seg_len - g.tcp_off;
+  store_be16(th + 16, 0);
+  store_csum(th + 16, th, tcp_len, csum_tcpudp_nofold(g.saddr, g.daddr, tcp_len, kIpProtoTcp, 0), false);
+}
+
+// Copies bytes [off, off + len) of f's segments to dst.
+void gather_range(const TxFrame& f, uint32_t off, uint32_t len, uint8_t* dst) {
+  for (const FrameSeg& s : f.segs) {
+    if (len == 0) return;
+    if (off >= s.len) {
+      off -= s.len;
+      continue;
+    }
+    const uint32_t n = s.len - off < len ? s.len - off : len;
+    std::memcpy(dst, s.data + off, n);
+    dst += n;
+    len -= n;
+    off = 0;
+  }
+}
+
 }  // namespace
 
 uint32_t tx_frame_len(const TxFrame& f) {
@@ -97,49 +163,53 @@ int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_s
 
 int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* scratch,
                 uint32_t scratch_len, absl::FunctionRef<bool(const uint8_t*, uint32_t)> emit) {
-  const uint32_t ihl = ipv4_hdr_len(frame, len);
-  if (ihl == 0 || gso_size == 0) return -EINVAL;
-  const uint8_t* ip = frame + kEthHdrLen;
-  const uint32_t ip_end = kEthHdrLen + load_be16(ip + 2);  // Ethernet padding is not payload
-  if (ip[9] != kIpProtoTcp || ip_end > len || ip_end < kEthHdrLen + ihl + 20) return -EINVAL;
-  if ((load_be16(ip + 6) & 0x3fff) != 0) return -EINVAL;  // a fragment cannot be segmented
-  const uint32_t tcp_off = kEthHdrLen + ihl;
-  const uint32_t hdr_len = tcp_off + (frame[tcp_off + 12] >> 4) * 4u;
-  if (hdr_len < tcp_off + 20 || hdr_len > ip_end) return -EINVAL;
-  const uint32_t payload = ip_end - hdr_len;
-  if (hdr_len + (payload < gso_size ? payload : gso_size) > scratch_len) return -EMSGSIZE;
-
-  const uint32_t seq0 = load_be32(frame + tcp_off + 4);
-  const uint16_t id0 = load_be16(ip + 4);
-  be32 saddr, daddr;
-  std::memcpy(&saddr, ip + 12, 4);
-  std::memcpy(&daddr, ip + 16, 4);
+  TsoGeom g;
+  if (gso_size == 0 || tso_geom(frame, len, len, &g) != 0) return -EINVAL;
+  if (g.hdr_len + (g.payload < gso_size ? g.payload : gso_size) > scratch_len) return -EMSGSIZE;
   int nsegs = 0;
   uint32_t off = 0;
   do {
-    const uint32_t chunk = payload - off < gso_size ? payload - off : gso_size;
-    const bool last = off + chunk == payload;
-    std::memcpy(scratch, frame, hdr_len);
-    std::memcpy(scratch + hdr_len, frame + hdr_len + off, chunk);
-    uint8_t* sip = scratch + kEthHdrLen;
-    uint8_t* th = scratch + tcp_off;
-    const uint32_t seg_len = hdr_len + chunk;
-    // kernel: inet_gso_segment(): each segment gets its own tot_len and the next IP id.
-    store_be16(sip + 2, static_cast<uint16_t>(seg_len - kEthHdrLen));
-    store_be16(sip + 4, static_cast<uint16_t>(id0 + nsegs));
-    ip_send_check(sip, ihl);
-    // kernel: tcp_gso_segment(): seq advances by the payload; FIN and PSH only on the last
-    // segment, CWR only on the first.
-    store_be32(th + 4, seq0 + off);
-    if (!last) th[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
-    if (nsegs != 0) th[13] &= static_cast<uint8_t>(~kTcpCwr);
-    const uint32_t tcp_len = seg_len - tcp_off;
-    store_be16(th + 16, 0);
-    store_csum(th + 16, th, tcp_len, csum_tcpudp_nofold(saddr, daddr, tcp_len, kIpProtoTcp, 0), false);
+    const uint32_t chunk = g.payload - off < gso_size ? g.payload - off : gso_size;
+    std::memcpy(scratch, frame, g.hdr_len);
+    std::memcpy(scratch + g.hdr_len, frame + g.hdr_len + off, chunk);
+    tso_finish_segment(scratch, g, nsegs, off, chunk);
     ++nsegs;
-    if (!emit(scratch, seg_len)) break;
+    if (!emit(scratch, g.hdr_len + chunk)) break;
     off += chunk;
-  } while (off < payload);
+  } while (off < g.payload);
+  return nsegs;
+}
+
+int tso_segs(const TxFrame& f) {
+  uint8_t hdr[kTsoMaxHeader];
+  const uint32_t len = tx_frame_len(f);
+  const uint32_t avail = len < kTsoMaxHeader ? len : kTsoMaxHeader;
+  gather_range(f, 0, avail, hdr);
+  TsoGeom g;
+  if (f.gso_size == 0 || tso_geom(hdr, avail, len, &g) != 0) return -EINVAL;
+  return g.payload == 0 ? 1 : static_cast<int>((g.payload + f.gso_size - 1) / f.gso_size);
+}
+
+int tso_segment_sg(const TxFrame& f, absl::FunctionRef<uint8_t*(int n)> dst,
+                   absl::FunctionRef<void(int n, uint32_t len)> written) {
+  uint8_t hdr[kTsoMaxHeader];
+  const uint32_t len = tx_frame_len(f);
+  const uint32_t avail = len < kTsoMaxHeader ? len : kTsoMaxHeader;
+  gather_range(f, 0, avail, hdr);
+  TsoGeom g;
+  if (f.gso_size == 0 || tso_geom(hdr, avail, len, &g) != 0) return -EINVAL;
+  int nsegs = 0;
+  uint32_t off = 0;
+  do {
+    const uint32_t chunk = g.payload - off < f.gso_size ? g.payload - off : f.gso_size;
+    uint8_t* seg = dst(nsegs);
+    std::memcpy(seg, hdr, g.hdr_len);
+    gather_range(f, g.hdr_len + off, chunk, seg + g.hdr_len);
+    tso_finish_segment(seg, g, nsegs, off, chunk);
+    written(nsegs, g.hdr_len + chunk);
+    ++nsegs;
+    off += chunk;
+  } while (off < g.payload);
   return nsegs;
 }
 

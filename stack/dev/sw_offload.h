@@ -36,4 +36,16 @@ int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_s
 int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* scratch,
                 uint32_t scratch_len, absl::FunctionRef<bool(const uint8_t*, uint32_t)> emit);
 
+// The longest Ethernet + IPv4 + TCP header tso_segs() and tso_segment_sg() read.
+inline constexpr uint32_t kTsoMaxHeader = 14 + 60 + 60;
+
+// How many segments tso_segment_sg() cuts `f` (kTxTso, Ethernet/IPv4/TCP) into, or -EINVAL.
+int tso_segs(const TxFrame& f);
+
+// tso_segment() for a frame still in its segments (f.gso_size payload bytes a segment): segment n
+// is written straight to dst(n), which has room for the headers and gso_size bytes; written(n, len)
+// follows with its length. No intermediate copy. Returns the number of segments, or -EINVAL.
+int tso_segment_sg(const TxFrame& f, absl::FunctionRef<uint8_t*(int n)> dst,
+                   absl::FunctionRef<void(int n, uint32_t len)> written);
+
 }  // namespace xmit

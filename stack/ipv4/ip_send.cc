@@ -2,6 +2,7 @@
 // ip_finish_output() → ip_fragment()/ip_do_fragment() → ip_finish_output2() → neigh_output().
 // Kernel counterpart: net/ipv4/ip_output.c (Linux 6.x); netfilter, xfrm, lwtunnel have no counterpart.
 #include <linux/if_ether.h>  // ETH_P_IP
+#include <netinet/in.h>     // IPPROTO_TCP
 
 #include <cerrno>
 #include <cstring>
@@ -51,7 +52,9 @@ int ip_finish_output2(const IpOutCtx& ctx, sk_buff* skb) {
                 .mark = cb.mark,
                 .tx_ip_csum = cb.tx_ip_csum};
   ++ctx.mib->OutTransmits;  // kernel: IPSTATS_MIB_OUTPKTS — once for a GSO packet too
-  if (!skb_is_gso(skb)) {
+  // A TCP GSO packet goes to the device whole: TCP builds them only for a device with TSO
+  // (tcp_sk_setup_caps() without software GSO), which cuts the segments (kTxTso).
+  if (!skb_is_gso(skb) || ip_hdr(skb).protocol() == IPPROTO_TCP) {
     skb->next = nullptr;
     return ctx.neigh->neigh_output(skb, info);
   }
@@ -78,8 +81,11 @@ int ip_finish_output2(const IpOutCtx& ctx, sk_buff* skb) {
 
 // kernel: ip_finish_output_gso() — the common case: every segment fits the MTU.
 int ip_finish_output_gso(const IpOutCtx& ctx, sk_buff* skb) {
-  // kernel: skb_gso_validate_network_len(skb, mtu)
-  if (kHlen + 8 + skb_shinfo(skb)->gso_size <= ipcb(skb)->mtu) return ip_finish_output2(ctx, skb);
+  // kernel: skb_gso_validate_network_len(skb, mtu): the network and transport headers (UDP's 8
+  // bytes, TCP's doff) and one segment's payload.
+  uint32_t l4_hlen = 8;
+  if (ip_hdr(skb).protocol() == IPPROTO_TCP) l4_hlen = (skb_transport_header(skb)[12] >> 4) * 4u;
+  if (kHlen + l4_hlen + skb_shinfo(skb)->gso_size <= ipcb(skb)->mtu) return ip_finish_output2(ctx, skb);
   // kernel: the slow path segments in software and fragments each segment. Not reached here:
   // udp_send_skb() checked the segment size against the cork's MTU, which is this one.
   ++ctx.mib->FragFails;

@@ -42,9 +42,13 @@ uint64_t timeo_ns(const void* val, socklen_t len) {
 void TcpSocket::poll_stack() { stack_->base().poll(shadow_->now_ns()); }
 
 int TcpSocket::wait(Lock& lk, uint64_t deadline_ns, bool shadow) {
-  stack_->base().dev().flush_tx();
+  // A burst of ours (XmitMoreScope) pauses while the lock is free: other threads' frames go at once.
+  Netdev& dev = stack_->base().dev();
+  dev.flush_tx();
   const uint64_t now = now_ns();
   if (deadline_ns != 0 && now >= deadline_ns) return -EAGAIN;
+  const bool more = dev.xmit_more();
+  dev.set_xmit_more(false);
   uint64_t until = std::min(now + kSliceNs, stack_->next_timer_ns());
   if (deadline_ns != 0) until = std::min(until, deadline_ns);
   const int ms = until <= now ? 0 : static_cast<int>((until - now + 999'999) / 1'000'000);
@@ -54,6 +58,7 @@ int TcpSocket::wait(Lock& lk, uint64_t deadline_ns, bool shadow) {
   lk.unlock();
   int err = shadow_->wait(shadow ? fd_ : -1, dev_fd, ms);
   lk.lock();
+  dev.set_xmit_more(more);
   sleepers.fetch_sub(1, std::memory_order_acq_rel);
   if (!passthrough_) poll_stack();
   // kernel: sock_intr_errno(): a wait without a timeout restarts when the handler has SA_RESTART.
@@ -142,6 +147,9 @@ ssize_t TcpSocket::sendto(const void* buf, size_t len, int flags, const sockaddr
 // before the last with MSG_MORE so that only the last push may send a partial segment (the
 // kernel's one call pushes once, at its end).
 ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk) {
+  // One doorbell per batch of segments (what this call and the ACKs it takes in send), not per
+  // segment; rung at the end and before each wait.
+  XmitMoreScope burst(stack_->base().dev());
   poll_stack();
   c_->tp.tcp_mstamp = stack_->now_us();
   // kernel: tcp_sendmsg_locked(): "if ((flags & MSG_ZEROCOPY) && size)" with SOCK_ZEROCOPY set, a
@@ -218,10 +226,27 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
     tcp_push(tp, flags & ~MSG_MORE, tcp_current_mss(tp, stack_->dst_mtu(c)), TCP_NAGLE_PUSH,
              tp->mss_cache, out);
     if (nonblock) return copied > 0 ? static_cast<ssize_t>(copied) : -EAGAIN;
-    int err = wait(lk, deadline, false);
-    if (passthrough_) return kPassThrough;
-    tp->tcp_mstamp = stack_->now_us();
-    tcp_sndbuf_expand();
+    // kernel: sk_stream_wait_memory() → sk_wait_event(): release_sock() first processes what
+    // arrived meanwhile (the backlog: ACKs), and the sender sleeps only if that freed nothing.
+    // Once asleep it is woken by sk_stream_write_space() only when the free space reaches
+    // sk_stream_min_wspace() (half of what is queued: a third of a full buffer), so it copies in
+    // large rounds instead of a segment per ACK.
+    // (room != 0: the send buffer had room but the stack's pools did not; their memory comes back
+    // with TX completions, which the wait polls for.)
+    bool slept = false;
+    int err = 0;
+    if (room == 0) poll_stack();
+    for (;;) {
+      tp->tcp_mstamp = stack_->now_us();
+      tcp_sndbuf_expand();
+      if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) break;
+      const uint32_t queued = tp->write_seq - tp->snd_una;
+      if (room != 0 ? slept : slept ? sk_stream_wspace() >= queued / 2 : sk_stream_wspace() > 0) break;
+      err = wait(lk, deadline, false);  // polls the device again when it wakes
+      if (passthrough_) return kPassThrough;
+      if (err != 0) break;
+      slept = true;
+    }
     if (err == -EAGAIN || err == -EINTR) return copied > 0 ? static_cast<ssize_t>(copied) : err;
     if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) {
       return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, -EPIPE);

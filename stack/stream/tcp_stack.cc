@@ -7,6 +7,7 @@
 
 #include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_input_parse.h"
+#include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_sendmsg.h"
 #include "stack/tcp/tcp_timer.h"
 #include "stack/wire/tcp.h"
@@ -108,6 +109,9 @@ int TcpStack::route_connect(TcpConn* c, be32 daddr) {
                        .nexthop = rt_nexthop(*rt, daddr),
                        .pmtu = rt->mtu,
                        .dev = &base_->dev_features()};
+  // kernel: sk_setup_caps() (from tcp_v4_connect() and tcp_v4_syn_recv_sock()): GSO skbs of up to
+  // the device's TSO size where it segments; one MSS per skb elsewhere (no software GSO here).
+  tcp_sk_setup_caps(&c->tp, base_->dev_features(), /*sw_gso=*/false);
   return 0;
 }
 

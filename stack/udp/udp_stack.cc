@@ -104,6 +104,7 @@ int UdpStack::neigh_output(sk_buff* skb, const IpTxInfo& info) {
 
 void UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
+  polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   reap_tx();
   if (control_ != nullptr) {
     control_->on_poll(now);

@@ -164,6 +164,9 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // mu() before the mutex is let go, so a progress thread that takes frames off the device only
   // while this is 0 (under mu()) can never take the frame such a sleeper waits for after its look.
   std::atomic<int> rx_sleepers{0};
+  // poll() calls so far (written under mu()): the progress thread reads whether a thread in the
+  // stack has been taking frames off the device itself (preload/engine.cc).
+  std::atomic<uint64_t> polls{0};
 
   IpMib mib;
   UdpMib udp_mib;

@@ -160,5 +160,57 @@ TEST(Tso, RejectsUdpAndOversizedSegments) {
             -EMSGSIZE);
 }
 
+// The scatter-gather cut (what the AF_XDP queue uses): the frame in pieces that split headers and
+// payload at odd places gives the same segments, byte for byte, as tso_segment() of the gathered
+// frame, each written straight to the buffer dst() handed out; tso_segs() counts them first.
+TEST(Tso, SegmentSgMatchesGatheredCut) {
+  constexpr uint32_t kPayload = 3500;
+  constexpr uint16_t kGso = 1448;
+  auto big = make_frame({.protocol = 6, .payload_len = kPayload, .ip_id = 65535, .seq = 0xffffff00,
+                         .tcp_flags = 0x80 | 0x18 | 0x01, .partial_csum = true, .ip_csum_zero = true});
+  std::vector<std::vector<uint8_t>> want;
+  std::vector<uint8_t> scratch(1514, 0xff);
+  ASSERT_EQ(tso_segment(big.data(), static_cast<uint32_t>(big.size()), kGso, scratch.data(),
+                        static_cast<uint32_t>(scratch.size()),
+                        [&](const uint8_t* p, uint32_t len) {
+                          want.emplace_back(p, p + len);
+                          return true;
+                        }),
+            3);
+  const uint32_t cuts[] = {7, 40, 1000, 2999, static_cast<uint32_t>(big.size())};
+  std::vector<FrameSeg> pieces;
+  uint32_t from = 0;
+  for (uint32_t to : cuts) {
+    pieces.push_back(FrameSeg{big.data() + from, to - from});
+    from = to;
+  }
+  TxFrame f{.segs = absl::MakeConstSpan(pieces), .flags = kTxTso, .gso_size = kGso};
+  EXPECT_EQ(tso_segs(f), 3);
+  std::vector<std::vector<uint8_t>> bufs(3, std::vector<uint8_t>(1514, 0xee));
+  std::vector<uint32_t> lens(3, 0);
+  int asked = 0;
+  EXPECT_EQ(tso_segment_sg(
+                f,
+                [&](int n) {
+                  EXPECT_EQ(n, asked++);
+                  return bufs[static_cast<size_t>(n)].data();
+                },
+                [&](int n, uint32_t len) { lens[static_cast<size_t>(n)] = len; }),
+            3);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(lens[i], want[i].size()) << i;
+    EXPECT_EQ(std::vector<uint8_t>(bufs[i].begin(), bufs[i].begin() + lens[i]), want[i]) << i;
+  }
+  // Not TCP: nothing counted, nothing cut.
+  auto udp = make_frame({.protocol = 17, .payload_len = 3000});
+  FrameSeg useg{udp.data(), static_cast<uint32_t>(udp.size())};
+  TxFrame uf{.segs = absl::MakeConstSpan(&useg, 1), .flags = kTxTso, .gso_size = 1000};
+  EXPECT_EQ(tso_segs(uf), -EINVAL);
+  EXPECT_EQ(tso_segment_sg(
+                uf, [&](int) -> uint8_t* { ADD_FAILURE() << "asked for a buffer"; return nullptr; },
+                [&](int, uint32_t) { ADD_FAILURE() << "written"; }),
+            -EINVAL);
+}
+
 }  // namespace
 }  // namespace xmit

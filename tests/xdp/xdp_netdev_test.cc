@@ -101,9 +101,10 @@ TEST_F(XdpNetdevTest, TxFramesReachKernelPeerByteExact) {
   auto dev = open_dev();
   ASSERT_NE(dev, nullptr);
   EXPECT_TRUE(dev->native_mode()) << "veth supports driver-mode XDP";
-  // Checksums are finished during the copy into the UMEM; there is no TSO.
+  // Checksums are finished and TSO frames cut during the copy into the UMEM.
   EXPECT_TRUE(dev->features().l4_csum && dev->features().ip_csum);
-  EXPECT_FALSE(dev->features().tso);
+  EXPECT_TRUE(dev->features().tso);
+  EXPECT_EQ(dev->features().tso_max_size, 65536u);
   EXPECT_EQ(dev->features().mtu, 1500u);
   int sb = udp_socket_in(ns_b_, kAddrB, 9000);
   ASSERT_GE(sb, 0);
@@ -171,6 +172,56 @@ TEST_F(XdpNetdevTest, TxFramesReachKernelPeerByteExact) {
   close(sb);
 }
 
+// A kTxTso frame (Ethernet/IPv4/TCP, 3500 payload bytes in pieces, gso_size 1448) leaves as three
+// frames that b's kernel TCP takes with valid checksums (InSegs +3, no InCsumErrors; it answers each
+// with a reset, having no socket), and its cookie comes back once, after the last segment's frame.
+TEST_F(XdpNetdevTest, TsoFrameLeavesAsCheckedSegments) {
+  auto dev = open_dev();
+  ASSERT_NE(dev, nullptr);
+  UdpEndpoints e = a_to_b(*dev, 40003, 9003);
+  constexpr uint32_t kPayload = 3500;
+  std::vector<uint8_t> f(14 + 20 + 20 + kPayload, 0);
+  memcpy(f.data(), e.dst_mac, 6);
+  memcpy(f.data() + 6, e.src_mac, 6);
+  store_be16(f.data() + 12, 0x0800);
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  store_be16(ip + 2, uint16_t(f.size() - 14));
+  store_be16(ip + 4, 100);
+  store_be16(ip + 6, 0x4000);  // DF
+  ip[8] = 64;
+  ip[9] = IPPROTO_TCP;
+  memcpy(ip + 12, &e.saddr, 4);
+  memcpy(ip + 16, &e.daddr, 4);
+  uint8_t* th = ip + 20;
+  store_be16(th, e.sport);
+  store_be16(th + 2, e.dport);
+  store_be32(th + 4, 12345);
+  store_be32(th + 8, 1);
+  th[12] = 5 << 4;
+  th[13] = 0x18;  // PSH|ACK
+  store_be16(th + 14, 512);
+  for (uint32_t i = 0; i < kPayload; ++i) th[20 + i] = uint8_t(i);
+  FrameSeg pieces[] = {{f.data(), 54}, {f.data() + 54, 2000}, {f.data() + 2054, uint32_t(f.size() - 2054)}};
+  TxFrame t{.segs = absl::MakeConstSpan(pieces), .flags = kTxTso | kTxIpCsum | kTxL4Csum, .csum_start = 34,
+            .csum_offset = 16, .gso_size = 1448, .cookie = 77};
+  auto before = snmp_in(ns_b_, "Tcp");
+  ASSERT_EQ(dev->xmit(absl::MakeConstSpan(&t, 1)), 1);
+  dev->flush_tx();
+  EXPECT_EQ(reap(*dev, 1), std::multiset<uint64_t>({77}));
+  EXPECT_EQ(dev->stats().tx_frames, 3u);
+  EXPECT_EQ(dev->stats().tx_tso_frames, 1u);
+  EXPECT_EQ(dev->stats().tx_done, 3u);
+  std::map<std::string, long long> after;
+  EXPECT_TRUE(BedTest::eventually([&] {
+    after = snmp_in(ns_b_, "Tcp");
+    return after["InSegs"] - before["InSegs"] >= 3;
+  })) << "b's kernel TCP saw " << after["InSegs"] - before["InSegs"] << " segments";
+  EXPECT_EQ(after["InSegs"] - before["InSegs"], 3);
+  EXPECT_EQ(after["InCsumErrors"] - before["InCsumErrors"], 0);
+  EXPECT_EQ(after["InErrs"] - before["InErrs"], 0);
+}
+
 TEST_F(XdpNetdevTest, XmitRejectsWhatItCannotSendAndStopsWhenFull) {
   auto dev = open_dev(XdpMode::kAuto, /*tx_frames=*/8);
   ASSERT_NE(dev, nullptr);
@@ -178,7 +229,7 @@ TEST_F(XdpNetdevTest, XmitRejectsWhatItCannotSendAndStopsWhenFull) {
   std::vector<uint8_t> ok = build_udp_frame(a_to_b(*dev, 40001, 9), "full?");
   FrameSeg big_seg{big.data(), uint32_t(big.size())}, ok_seg{ok.data(), uint32_t(ok.size())};
   TxFrame too_big{.segs = absl::MakeConstSpan(&big_seg, 1)};
-  TxFrame tso{.segs = absl::MakeConstSpan(&ok_seg, 1), .flags = kTxTso, .gso_size = 100};
+  TxFrame tso{.segs = absl::MakeConstSpan(&ok_seg, 1), .flags = kTxTso, .gso_size = 100};  // not TCP
   TxFrame good{.segs = absl::MakeConstSpan(&ok_seg, 1), .cookie = 7};
   TxFrame bad_csum{.segs = absl::MakeConstSpan(&ok_seg, 1), .flags = kTxL4Csum,
                    .csum_start = uint16_t(ok.size()), .csum_offset = 6};
@@ -251,6 +302,47 @@ TEST_F(XdpNetdevTest, TxKickBatchHoldsFramesUntilBatchOrFlush) {
   EXPECT_EQ(arrived(), V({"kick 7"}));
   EXPECT_EQ(dev->stats().tx_kicks, 5u);
   EXPECT_EQ(reaped + reap(*dev, 8 - reaped).size(), 8u);
+  close(sb);
+}
+
+// xmit_more (a TCP burst): with the default batch of 1, frames wait until a whole copy-mode batch
+// (32: what one sendto() sends) is in the ring, or the burst's flush_tx(); the first frame of the
+// burst is held too (no "idle ring rings at once").
+TEST_F(XdpNetdevTest, XmitMoreRingsPerFullBatchOrFlush) {
+  auto dev = open_dev();
+  ASSERT_NE(dev, nullptr);
+  int sb = udp_socket_in(ns_b_, kAddrB, 9004);
+  ASSERT_GE(sb, 0);
+  UdpEndpoints e = a_to_b(*dev, 40004, 9004);
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < 34; ++i) frames.push_back(build_udp_frame(e, "more " + std::to_string(i), uint16_t(300 + i)));
+  auto send = [&](int i) {
+    FrameSeg seg{frames[size_t(i)].data(), uint32_t(frames[size_t(i)].size())};
+    TxFrame t{.segs = absl::MakeConstSpan(&seg, 1), .cookie = uint64_t(i)};
+    ASSERT_EQ(dev->xmit(absl::MakeConstSpan(&t, 1)), 1);
+  };
+  auto arrived = [&] {
+    size_t n = 0;
+    char buf[64];
+    while (recv(sb, buf, sizeof buf, MSG_DONTWAIT) >= 0) ++n;
+    return n;
+  };
+  dev->set_xmit_more(true);
+  EXPECT_TRUE(dev->xmit_more());
+  for (int i = 0; i < 31; ++i) send(i);
+  EXPECT_EQ(arrived(), 0u);
+  EXPECT_EQ(dev->stats().tx_kicks, 0u);
+  send(31);  // the 32nd: one doorbell for the batch
+  EXPECT_EQ(arrived(), 32u);
+  EXPECT_EQ(dev->stats().tx_kicks, 1u);
+  send(32);
+  send(33);
+  EXPECT_EQ(arrived(), 0u);
+  dev->set_xmit_more(false);
+  dev->flush_tx();  // the burst's end
+  EXPECT_EQ(arrived(), 2u);
+  EXPECT_EQ(dev->stats().tx_kicks, 2u);
+  EXPECT_EQ(reap(*dev, 34).size(), 34u);
   close(sb);
 }
 

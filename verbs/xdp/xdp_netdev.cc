@@ -88,11 +88,14 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   if (int err = query_link(opt.ifname, &mtu, d->mac_); err < 0)
     return fail(why, err, "SIOCGIFMTU/SIOCGIFHWADDR on " + opt.ifname);
   // The frame has to be copied into the UMEM anyway, so the device finishes IPv4 and L4 checksums
-  // during that copy (tx_finish_csum(), as a NIC would) and advertises them; no TSO.
+  // during that copy (tx_finish_csum(), as a NIC would) and advertises them.
   d->features_ = NetdevFeatures{};
   d->features_.ip_csum = true;
   d->features_.l4_csum = true;
   d->features_.max_segs = kMaxSegs;
+  // TSO: the copy into the UMEM cuts segments (xmit()), so the stack sends whole GSO skbs.
+  d->features_.tso = true;
+  d->features_.tso_max_size = 65536;  // kernel: GSO_LEGACY_MAX_SIZE
   d->features_.mtu = mtu;
   d->features_.max_frame = std::min(mtu + kEthHlen, kFrameSize);
 
@@ -210,42 +213,76 @@ int XdpNetdev::prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len_out) 
 }
 
 int XdpNetdev::xmit(absl::Span<const TxFrame> frames) {
-  // Frames the device can never send stop the batch; the ones before them still go.
+  // Frames the device can never send stop the batch; the ones before them still go. A TSO frame
+  // takes one descriptor and one TX frame per segment, and is taken whole or not at all.
   uint32_t ok = 0;
   int err = 0;
+  uint32_t descs[kBatch];  // descriptors each frame of the first kBatch takes
   for (const TxFrame& f : frames) {
+    if (ok == kBatch) break;
     uint32_t len;
     if ((err = prepare_frame(f, nullptr, &len)) < 0) break;
-    ++ok;
+    uint32_t d = 1;
+    if (f.flags & kTxTso) {
+      int segs = tso_segs(f);
+      if (segs < 0) {
+        err = segs;
+        break;
+      }
+      d = uint32_t(segs);
+    }
+    descs[ok++] = d;
   }
   if (ok == 0) return err;
 
-  uint32_t n = std::min<uint32_t>(ok, uint32_t(tx_free_.size()));
-  n = std::min(n, tx_.nb_free(n));
+  // Whole frames while TX frames and ring slots last.
+  const uint32_t have = std::min<uint32_t>(uint32_t(tx_free_.size()), tx_.nb_free(tx_frames_));
+  uint32_t n = 0, total = 0;
+  while (n < ok && total + descs[n] <= have) total += descs[n++];
   uint32_t idx = 0;
-  if (n == 0 || tx_.reserve(n, &idx) != n) return 0;  // ring or TX frames exhausted: try again later
+  if (n == 0 || tx_.reserve(total, &idx) != total) return 0;  // ring or TX frames exhausted: try again later
+  uint32_t slot = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    uint32_t frame = tx_free_.back();
-    tx_free_.pop_back();
-    uint64_t addr = uint64_t(rx_frames_ + frame) * kFrameSize;
-    uint32_t len = 0;
-    prepare_frame(frames[i], umem_ + addr, &len);  // validated above: cannot fail
-    tx_cookie_[frame] = frames[i].cookie;
-    xdp_desc& d = tx_.m.slot(idx + i);
-    d.addr = addr;
-    d.len = len;
-    d.options = 0;
+    const TxFrame& f = frames[i];
+    // Each descriptor gets a TX frame; the frame's cookie goes with its last one, which completes
+    // last (the kernel completes a socket's descriptors in ring order).
+    auto post = [&](uint32_t len, uint32_t frame, bool last) {
+      tx_cookie_[frame] = last ? f.cookie : kNoCookie;
+      xdp_desc& d = tx_.m.slot(idx + slot++);
+      d.addr = uint64_t(rx_frames_ + frame) * kFrameSize;
+      d.len = len;
+      d.options = 0;
+    };
+    if (!(f.flags & kTxTso)) {
+      uint32_t frame = tx_free_.back();
+      tx_free_.pop_back();
+      uint32_t len = 0;
+      prepare_frame(f, umem_ + uint64_t(rx_frames_ + frame) * kFrameSize, &len);  // validated above
+      post(len, frame, true);
+      continue;
+    }
+    // TSO done here, as a NIC would: each segment cut straight into its UMEM frame with its own
+    // headers and both checksums (tso_segment_sg(); the copy happens anyway in copy mode).
+    uint32_t frame = 0;
+    tso_segment_sg(
+        f,
+        [&](int) {
+          frame = tx_free_.back();
+          tx_free_.pop_back();
+          return umem_ + uint64_t(rx_frames_ + frame) * kFrameSize;
+        },
+        [&](int seg, uint32_t len) { post(len, frame, uint32_t(seg) + 1 == descs[i]); });
+    ++stats_.tx_tso_frames;
   }
   tx_.submit();
-  stats_.tx_frames += n;
-  // The doorbell once a batch waits (tx_kick_batch; 1: always), or at once for the first frame
-  // after a flush that found nothing waiting (a lone datagram, or the first of a burst, after a
-  // pause, a receive or a quiet flusher tick). The other frames of a burst wait for the batch, a
-  // later flush_tx() or the flusher's tick.
-  // An armed hold hook means the same as tx_idle_: the flusher found nothing waiting and sleeps.
-  // It is told now, since the frames after this one may be held.
+  stats_.tx_frames += total;
+  // Under xmit_more (a burst whose end flushes) only whole kernel batches ring it.
   uint32_t waiting = tx_.outstanding();
-  if (waiting >= tx_kick_batch_ || tx_idle_ || hold_armed_) kick_tx((waiting + kKickBatch - 1) / kKickBatch);
+  if (xmit_more_) {
+    if (waiting >= kKickBatch) kick_tx(waiting / kKickBatch);
+  } else if (waiting >= tx_kick_batch_ || tx_idle_ || hold_armed_) {
+    kick_tx((waiting + kKickBatch - 1) / kKickBatch);
+  }
   if (hold_armed_) {
     hold_armed_ = false;
     if (hold_fn_ != nullptr) hold_fn_(hold_arg_);
@@ -289,6 +326,7 @@ int XdpNetdev::poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) {
   uint32_t pending = tx_.outstanding();
   if (pending >= tx_kick_batch_) kick_tx((pending + kKickBatch - 1) / kKickBatch);
   int reaped = 0;
+  uint64_t descs = 0;
   for (;;) {
     uint32_t idx = 0;
     uint32_t n = comp_.peek(kBatch, &idx);
@@ -299,15 +337,16 @@ int XdpNetdev::poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) {
       uint64_t frame = comp_.m.slot(idx + i) / kFrameSize;
       if (frame < rx_frames_ || frame >= uint64_t(rx_frames_) + tx_frames_) continue;  // not ours
       uint32_t t = uint32_t(frame - rx_frames_);
-      cookies[nc++] = tx_cookie_[t];
+      if (tx_cookie_[t] != kNoCookie) cookies[nc++] = tx_cookie_[t];
       tx_free_.push_back(t);
     }
     comp_.release();
+    descs += n;
     // The frames are back on the free list before the callback runs: done() may xmit() again.
     for (uint32_t i = 0; i < nc; ++i) done(cookies[i]);
     reaped += int(nc);
   }
-  stats_.tx_done += uint64_t(reaped);
+  stats_.tx_done += descs;
   return reaped;
 }
 

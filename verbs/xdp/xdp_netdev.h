@@ -34,8 +34,9 @@ struct XdpOptions {
 
 // Counters for the log and tests; none of them is needed to use the device.
 struct XdpStats {
-  uint64_t tx_frames = 0;   // frames handed to the TX ring
-  uint64_t tx_done = 0;     // completions reaped
+  uint64_t tx_frames = 0;   // frames handed to the TX ring (each TSO segment counts)
+  uint64_t tx_tso_frames = 0;  // kTxTso frames segmented into the ring
+  uint64_t tx_done = 0;     // completions reaped (ring descriptors, as tx_frames)
   uint64_t tx_kicks = 0;    // sendto() wakeups (TX ring flagged XDP_RING_NEED_WAKEUP)
   uint64_t tx_flushes = 0;  // flush_tx() calls that found frames waiting below the kick batch
   uint64_t tx_kick_errors = 0;  // a sendto() wakeup failed with something other than EAGAIN/EBUSY/ENOBUFS
@@ -47,7 +48,7 @@ struct XdpStats {
 class XdpNetdev final : public Netdev {
  public:
   static constexpr uint32_t kFrameSize = 4096;
-  static constexpr uint16_t kMaxSegs = 17;  // kernel: MAX_SKB_FRAGS + 1; we copy, so any count would do
+  static constexpr uint16_t kMaxSegs = 18;  // kernel: MAX_SKB_FRAGS + 1; we copy, so any count would do
 
   // Opens `opt.ifname` (in the calling thread's network namespace), queue `opt.queue_id`.
   // 0 or -errno; *why (if given) says which step failed. Nothing is printed.
@@ -60,9 +61,10 @@ class XdpNetdev final : public Netdev {
   const uint8_t* mac() const override { return mac_; }
   int ifindex() const override { return ifindex_; }
 
-  // Copies each frame into a TX UMEM frame, finishes kTxIpCsum / kTxL4Csum in software (features
-  // advertise neither, like skb_checksum_help() for a device without NETIF_F_HW_CSUM), posts the
-  // batch and kicks the kernel if it asks. kTxTso is -EINVAL. 0 when TX ring or TX frames run out.
+  // Copies each frame into a TX UMEM frame, finishes kTxIpCsum / kTxL4Csum in software during the
+  // copy (as a NIC finishes them), posts the batch and kicks the kernel if it asks. A kTxTso frame
+  // is cut into gso_size segments straight into as many UMEM frames (TSO in the copy; its cookie
+  // completes with the last), taken whole or not at all. 0 when TX ring or TX frames run out.
   int xmit(absl::Span<const TxFrame> frames) override;
   int poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) override;
   int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override;
@@ -72,6 +74,10 @@ class XdpNetdev final : public Netdev {
   int wait_fd() const override { return xsk_fd_; }  // POLLIN when the RX ring has frames
   void flush_tx() override;  // rings the doorbell for every frame still waiting in the TX ring
   void set_tx_kick_batch(uint32_t n);  // XdpOptions::tx_kick_batch, after open()
+  // While on, xmit() rings the doorbell only once a full copy-mode batch (32 frames, what one
+  // sendto() sends: kernel TX_BATCH_SIZE) waits; the caller's flush_tx() rings it for the rest.
+  void set_xmit_more(bool on) override { xmit_more_ = on; }
+  bool xmit_more() const override { return xmit_more_; }
   // The last flush_tx() found nothing waiting and no frame was held since.
   bool tx_idle() const { return tx_idle_; }
   // `fn(arg)` runs (from xmit(), on the sending thread) at the first xmit() after arm_tx_hold_hook(),
@@ -111,6 +117,7 @@ class XdpNetdev final : public Netdev {
   bool zerocopy_ = false;
   uint32_t tx_kick_batch_ = 1;  // XdpOptions::tx_kick_batch, clamped
   bool tx_idle_ = true;         // the last flush_tx() found nothing waiting (see xmit())
+  bool xmit_more_ = false;      // set_xmit_more()
   void (*hold_fn_)(void*) = nullptr;  // set_tx_hold_hook()
   void* hold_arg_ = nullptr;
   bool hold_armed_ = false;
@@ -127,7 +134,8 @@ class XdpNetdev final : public Netdev {
   XskProdRing<xdp_desc> tx_;    // we produce frames to send, the kernel consumes
 
   std::vector<uint32_t> tx_free_;     // TX frame indices (0-based within the TX set) we own
-  std::vector<uint64_t> tx_cookie_;   // per TX frame: the cookie poll_tx() reports
+  static constexpr uint64_t kNoCookie = ~uint64_t{0};  // a TSO segment before the frame's last
+  std::vector<uint64_t> tx_cookie_;   // per TX frame: the cookie poll_tx() reports (not kNoCookie)
   std::vector<uint8_t> rx_held_;      // per RX frame: 1 while a poll_rx() caller keeps it
 
   std::unique_ptr<XdpProg> prog_;
