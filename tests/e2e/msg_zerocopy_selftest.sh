@@ -57,9 +57,18 @@ check() {  # check TAG ZFLAG: the selftest's own invariants
   local tag=$1 z=$2 line tx mb txc zc rxmb
   line=$(grep -E '^tx=' "$work/$tag.tx") || fail "$tag: no tx= line"
   read -r tx mb txc zc < <(echo "$line" | sed -E 's/^tx=([0-9]+) \(([0-9]+) MB\) txc=([0-9]+) zc=(.)$/\1 \2 \3 \4/')
-  grep -qE 'missing notifications|inconsistent' "$work/$tag.tx" && fail "$tag: $(grep -E 'missing|inconsistent' "$work/$tag.tx")"
+  grep -q 'inconsistent' "$work/$tag.tx" && fail "$tag: $(grep 'inconsistent' "$work/$tag.tx")"
+  local missing=""
+  if grep -q 'missing notifications' "$work/$tag.tx"; then
+    # The kernel's own UDP run under load sometimes ends a notification or two short (seen twice
+    # in CI-like load: 6685 of 6688): the reference is then noted, not failed; xmit never may.
+    [ "$tag" = kernel-z ] && [ "$proto" = udp ] || fail "$tag: $(grep 'missing' "$work/$tag.tx")"
+    missing=" (the kernel's own run: $(grep -o 'missing notifications.*' "$work/$tag.tx" | head -1))"
+  fi
   [ "$tx" -gt 0 ] || fail "$tag: nothing sent"
-  if [ -n "$z" ]; then
+  if [ -n "$missing" ]; then
+    echo "$tag:$missing"
+  elif [ -n "$z" ]; then
     [ "$txc" = "$tx" ] || fail "$tag: $txc completions for $tx sends"
   else
     [ "$txc" = 0 ] || fail "$tag: $txc completions without -z"
@@ -71,7 +80,7 @@ check() {  # check TAG ZFLAG: the selftest's own invariants
   else  # the kernel receiver drops datagrams under load (the kernel's own run too)
     [ "$rx" -le "$tx" ] && [ "$rx" -gt 0 ] || fail "$tag: the receiver got $rx datagrams of $tx"
   fi
-  summary+=" $tag: tx=$tx txc=$txc (${mb} MB, rx ${rxmb} MB);"
+  summary+=" $tag: tx=$tx txc=$txc (${mb} MB, rx ${rxmb} MB)$missing;"
 }
 
 summary=""
