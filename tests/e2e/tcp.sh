@@ -26,6 +26,17 @@ check_kernel_quiet() {  # check_kernel_quiet "OUT0 IN0"
   [ $((o1 - o0)) -le 2 ] && [ $((i1 - i0)) -le 2 ] || { cat "$work"/xmit-*.log 2>/dev/null; fail "the kernel carried the connection"; }
 }
 
+# serve_py N: $server (python3, under xmit) serves N connections of $client (python3 in b): the
+# server writes $work/ready once listening, its stdout goes to $work/server.out.
+serve_py() {
+  under_xmit "$PY" -c "$server" "$work/ready" "$1" >"$work/server.out" 2>"$work/server.err" &
+  BED_PIDS=$!
+  for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+  out=$(ip netns exec "$XMIT_NS_B" "$PY" -c "$client" "$XMIT_ADDR_A" 2>&1) || { cat "$work"/server.err "$work"/xmit-*.log; fail "client: $out"; }
+  echo "$out"
+  wait "$BED_PIDS"; BED_PIDS=
+}
+
 # serve_get PORT: python3 -m http.server in b serving $work (the file "blob").
 serve_get() {
   (cd "$work" && exec ip netns exec "$XMIT_NS_B" "$PY" -m http.server --bind "$XMIT_ADDR_B" "$1" >/dev/null 2>&1) &
@@ -115,12 +126,7 @@ for i in range(3):
     s.close()
 print("echoed 1+2+3 MiB")'
     c0=$(counters)
-    under_xmit "$PY" -c "$server" "$work/ready" 3 >"$work/server.out" 2>"$work/server.err" &
-    BED_PIDS=$!
-    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
-    out=$(ip netns exec "$XMIT_NS_B" "$PY" -c "$client" "$XMIT_ADDR_A" 2>&1) || { cat "$work"/server.err "$work"/xmit-*.log; fail "client: $out"; }
-    echo "$out"
-    wait "$BED_PIDS"; BED_PIDS=
+    serve_py 3
     [ "$(cat "$work/server.out")" = served ] || { cat "$work/server.err"; fail "server did not finish"; }
     check_kernel_quiet "$c0"
     ;;
@@ -189,12 +195,7 @@ for i in range(40):
     s.close()
 print("40 echoes of 64 KiB byte-exact")'
     c0=$(counters)
-    under_xmit "$PY" -c "$server" "$work/ready" 40 >"$work/server.out" 2>"$work/server.err" &
-    BED_PIDS=$!
-    for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
-    out=$(ip netns exec "$XMIT_NS_B" "$PY" -c "$client" "$XMIT_ADDR_A" 2>&1) || { cat "$work"/server.err "$work"/xmit-*.log; fail "client: $out"; }
-    echo "$out"
-    wait "$BED_PIDS"; BED_PIDS=
+    serve_py 40
     read -r _ n0 n1 <"$work/server.out" || { cat "$work/server.err"; fail "server did not finish"; }
     echo "connections per listener: $n0 $n1"
     [ "$n0" -gt 0 ] && [ "$n1" -gt 0 ] && [ $((n0 + n1)) -eq 40 ] || fail "SO_REUSEPORT did not spread 40 connections: $n0 + $n1"

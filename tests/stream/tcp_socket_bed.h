@@ -97,15 +97,24 @@ class TcpSocketTest : public ::testing::Test {
     EXPECT_EQ(s->getsockopt(SOL_SOCKET, SO_ERROR, &e, &l), 0);
     return e;
   }
-  // A listener on b:7000 and an established pair (client on a, child on b).
-  void connect_pair(TcpSocket** client, Socket** child) {
+  // `listener`: b listening on `port` (any address).
+  void listen_on_b(uint16_t port = 7000) {
     listener = b.socket();
-    sockaddr_in l = addr(0, 7000);
+    sockaddr_in l = addr(0, port);
     ASSERT_EQ(listener->bind(reinterpret_cast<sockaddr*>(&l), sizeof l), 0);
     ASSERT_EQ(listener->listen(16), 0);
-    *client = a.socket();
-    sockaddr_in to = addr(kB, 7000);
-    ASSERT_EQ((*client)->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+  }
+  // A new socket of a's, its non-blocking connect() to b:port under way.
+  TcpSocket* connect_from_a(uint16_t port = 7000) {
+    TcpSocket* c = a.socket();
+    sockaddr_in to = addr(kB, port);
+    EXPECT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+    return c;
+  }
+  // A listener on b:7000 and an established pair (client on a, child on b).
+  void connect_pair(TcpSocket** client, Socket** child) {
+    listen_on_b();
+    *client = connect_from_a();
     pump(2'000'000 + 4 * latency_ns);
     int wfd;
     EXPECT_TRUE((*client)->poll_mask(&wfd) & POLLOUT);

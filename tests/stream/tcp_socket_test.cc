@@ -112,15 +112,10 @@ TEST_F(TcpSocketTwoPortTest, ConnectSkipsAPortWhoseFourTupleIsInTimeWait) {
 // TIME_WAIT): every connect() takes a new port, as the kernel's table_perturb advance makes it, so
 // no SYN meets the server's TIME_WAIT of an earlier connection.
 TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
-  listener = b.socket();
-  sockaddr_in l = addr(0, 7000);
-  ASSERT_EQ(listener->bind(reinterpret_cast<sockaddr*>(&l), sizeof l), 0);
-  ASSERT_EQ(listener->listen(16), 0);
+  listen_on_b();
   std::vector<be16> ports;
   for (int i = 0; i < 8; ++i) {
-    TcpSocket* c = a.socket();
-    sockaddr_in to = addr(kB, 7000);
-    ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+    TcpSocket* c = connect_from_a();
     pump();
     Socket* s = nullptr;
     ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
@@ -142,15 +137,10 @@ TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
 // before it closes; every answer must be taken (before, each TIME_WAIT kept its page and the 65th
 // send returned EAGAIN while poll said POLLOUT: nginx waited for an edge for ever).
 TEST_F(TcpSocketTest, ServerChurnKeepsNoPagesInTimeWait) {
-  listener = b.socket();
-  sockaddr_in l = addr(0, 7000);
-  ASSERT_EQ(listener->bind(reinterpret_cast<sockaddr*>(&l), sizeof l), 0);
-  ASSERT_EQ(listener->listen(16), 0);
+  listen_on_b();
   for (int i = 0; i < 100; ++i) {
     SCOPED_TRACE(i);
-    TcpSocket* c = a.socket();
-    sockaddr_in to = addr(kB, 7000);
-    ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+    TcpSocket* c = connect_from_a();
     pump(500'000);
     Socket* s = nullptr;
     ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
@@ -356,11 +346,7 @@ TEST_F(TcpSocketTest, ReuseportListenersShareConnections) {
       ASSERT_EQ(x->listen(64), 0);
     }
     std::vector<TcpSocket*> clients;
-    for (int i = 0; i < 16; ++i) {
-      clients.push_back(a.socket());
-      sockaddr_in to = addr(kB, 7100);
-      ASSERT_EQ(clients.back()->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
-    }
+    for (int i = 0; i < 16; ++i) clients.push_back(connect_from_a(7100));
     pump();
     int got[2] = {0, 0};
     for (int k = 0; k < 2; ++k) {
