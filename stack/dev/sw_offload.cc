@@ -180,24 +180,26 @@ int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* 
   return nsegs;
 }
 
-int tso_segs(const TxFrame& f) {
-  uint8_t hdr[kTsoMaxHeader];
+// A TSO frame's headers gathered into `hdr` and its geometry. 0 or -EINVAL (not a TSO frame).
+static int tso_frame_geom(const TxFrame& f, uint8_t (&hdr)[kTsoMaxHeader], TsoGeom* g) {
   const uint32_t len = tx_frame_len(f);
   const uint32_t avail = len < kTsoMaxHeader ? len : kTsoMaxHeader;
   gather_range(f, 0, avail, hdr);
+  return f.gso_size == 0 || tso_geom(hdr, avail, len, g) != 0 ? -EINVAL : 0;
+}
+
+int tso_segs(const TxFrame& f) {
+  uint8_t hdr[kTsoMaxHeader];
   TsoGeom g;
-  if (f.gso_size == 0 || tso_geom(hdr, avail, len, &g) != 0) return -EINVAL;
+  if (tso_frame_geom(f, hdr, &g) != 0) return -EINVAL;
   return g.payload == 0 ? 1 : static_cast<int>((g.payload + f.gso_size - 1) / f.gso_size);
 }
 
 int tso_segment_sg(const TxFrame& f, absl::FunctionRef<uint8_t*(int n)> dst,
                    absl::FunctionRef<void(int n, uint32_t len)> written) {
   uint8_t hdr[kTsoMaxHeader];
-  const uint32_t len = tx_frame_len(f);
-  const uint32_t avail = len < kTsoMaxHeader ? len : kTsoMaxHeader;
-  gather_range(f, 0, avail, hdr);
   TsoGeom g;
-  if (f.gso_size == 0 || tso_geom(hdr, avail, len, &g) != 0) return -EINVAL;
+  if (tso_frame_geom(f, hdr, &g) != 0) return -EINVAL;
   int nsegs = 0;
   uint32_t off = 0;
   do {
