@@ -76,6 +76,22 @@ check_kernel_quiet() {  # check_kernel_quiet "OUT0 IN0"
   [ $((o1 - o0)) -le 2 ] && [ $((i1 - i0)) -le 2 ] || { logs; fail "the kernel carried the connections"; }
 }
 
+# sockperf_server SERVER_NS SERVER_ADDR SIDE(client|server) TIMEOUT: starts `sockperf sr --tcp` on
+# SERVER_ADDR:11111 in SERVER_NS (under xmit if SIDE is server) and waits until it listens. Sets
+# SP_CNS, the client's namespace, and SP_PRE, the client's command prefix (xmit's env if SIDE is client).
+sockperf_server() {
+  local sns=$1 saddr=$2 side=$3 secs=$4 pre_s=()
+  [ "$sns" = "$XMIT_NS_A" ] && SP_CNS=$XMIT_NS_B || SP_CNS=$XMIT_NS_A
+  local xenv=(env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit-%p.log" LD_PRELOAD="$XMIT_LIB")
+  SP_PRE=()
+  [ "$side" = server ] && pre_s=("${xenv[@]}")
+  [ "$side" = client ] && SP_PRE=("${xenv[@]}")
+  ip netns exec "$sns" timeout "$secs" "${pre_s[@]}" sockperf sr --tcp -i "$saddr" -p 11111 >"$work/sr.$side" 2>&1 &
+  BED_PIDS=$!
+  wait_tcp "$SP_CNS" "$saddr" 11111 || { cat "$work/sr.$side"; logs; fail "sockperf sr --tcp ($side under xmit) did not start"; }
+  sleep 0.3
+}
+
 # nginx_conf DIR ADDR WORKERS SENDFILE MASTER: a minimal nginx prefix in DIR serving DIR/www on ADDR:8080.
 nginx_conf() {
   mkdir -p "$1/www" "$1/tmp"
@@ -227,17 +243,10 @@ asyncio.run(main())'
     command -v sockperf >/dev/null || fail "sockperf is not installed (scripts/setup installs it)"
     # sp SERVER_NS SERVER_ADDR SIDE(client|server): one ping-pong run, the given side under xmit.
     sp() {
-      local sns=$1 saddr=$2 side=$3 cns pre_s=() pre_c=()
-      [ "$sns" = "$XMIT_NS_A" ] && cns=$XMIT_NS_B || cns=$XMIT_NS_A
-      local xenv=(env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit-%p.log" LD_PRELOAD="$XMIT_LIB")
-      [ "$side" = server ] && pre_s=("${xenv[@]}")
-      [ "$side" = client ] && pre_c=("${xenv[@]}")
-      ip netns exec "$sns" timeout $((SECS + 25)) "${pre_s[@]}" sockperf sr --tcp -i "$saddr" -p 11111 >"$work/sr.$side" 2>&1 &
-      BED_PIDS=$!
-      wait_tcp "$cns" "$saddr" 11111 || { cat "$work/sr.$side"; logs; fail "sockperf sr --tcp ($side under xmit) did not start"; }
-      sleep 0.3
+      local saddr=$2 side=$3
+      sockperf_server "$1" "$saddr" "$side" $((SECS + 25))
       local c0; c0=$(counters)
-      ip netns exec "$cns" timeout $((SECS + 15)) "${pre_c[@]}" sockperf pp --tcp -i "$saddr" -p 11111 -t "$SECS" \
+      ip netns exec "$SP_CNS" timeout $((SECS + 15)) "${SP_PRE[@]}" sockperf pp --tcp -i "$saddr" -p 11111 -t "$SECS" \
         >"$work/pp.$side" 2>&1 || { cat "$work/pp.$side" "$work/sr.$side"; logs; fail "sockperf pp --tcp ($side under xmit) failed"; }
       kill "$BED_PIDS" 2>/dev/null; wait "$BED_PIDS" 2>/dev/null; BED_PIDS=
       local out="$work/pp.$side" sent recv p50 p99
@@ -368,17 +377,10 @@ PYEOF
     # tp SERVER_NS SERVER_ADDR SIDE(client|server): sockperf tp --tcp for SECS, the given side under xmit;
     # the server must have received every message the client reports sent.
     tp() {
-      local sns=$1 saddr=$2 side=$3 cns pre_s=() pre_c=()
-      [ "$sns" = "$XMIT_NS_A" ] && cns=$XMIT_NS_B || cns=$XMIT_NS_A
-      local xenv=(env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit-%p.log" LD_PRELOAD="$XMIT_LIB")
-      [ "$side" = server ] && pre_s=("${xenv[@]}")
-      [ "$side" = client ] && pre_c=("${xenv[@]}")
-      ip netns exec "$sns" timeout $((SECS + 40)) "${pre_s[@]}" sockperf sr --tcp -i "$saddr" -p 11111 >"$work/sr.$side" 2>&1 &
-      BED_PIDS=$!
-      wait_tcp "$cns" "$saddr" 11111 || { cat "$work/sr.$side"; logs; fail "sockperf sr --tcp ($side under xmit) did not start"; }
-      sleep 0.3
+      local saddr=$2 side=$3
+      sockperf_server "$1" "$saddr" "$side" $((SECS + 40))
       local c0; c0=$(counters)  # after the probe, which a's kernel makes when the client side is a's
-      ip netns exec "$cns" timeout $((SECS + 20)) "${pre_c[@]}" sockperf tp --tcp -i "$saddr" -p 11111 -t "$SECS" -m 1400 \
+      ip netns exec "$SP_CNS" timeout $((SECS + 20)) "${SP_PRE[@]}" sockperf tp --tcp -i "$saddr" -p 11111 -t "$SECS" -m 1400 \
         >"$work/tp.$side" 2>&1 || { cat "$work/tp.$side" "$work/sr.$side"; logs; fail "sockperf tp --tcp ($side under xmit) failed"; }
       sleep 1  # the server reads what is still in flight; it prints its total when interrupted
       kill -INT "$BED_PIDS" 2>/dev/null; wait "$BED_PIDS" 2>/dev/null; BED_PIDS=
