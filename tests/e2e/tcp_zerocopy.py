@@ -10,6 +10,8 @@
 # (SO_LINGER 0); port 7103 accepts and never gets data (tcp_zerocopy.sh drops its data segments).
 import errno, fcntl, hashlib, os, select, socket, struct, sys, threading, time
 
+from errqueue import drain
+
 SO_ZEROCOPY = 60
 SO_SNDBUFFORCE = 32
 MSG_ZEROCOPY = 0x4000000
@@ -62,20 +64,12 @@ def errqueue(s, expect=True):
     p.register(s, 0)
     ev = p.poll(2000 if expect else 200)
     out.append("poll: POLLERR %d" % any(e & select.POLLERR for _, e in ev))
-    while True:
-        try:
-            data, anc, flags, addr = s.recvmsg(64, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            out.append("errqueue: EAGAIN")
-            return
-        except OSError as e:
-            out.append("errqueue -> %s" % errno.errorcode[e.errno])
-            return
-        for level, typ, v in anc:
-            ee_errno, origin, typ2, code, pad, info, dat = struct.unpack("=IBBBBII", v[:16])
-            out.append("record: len %d errno %d origin %d type %d code %d range %d..%d offender %s level %d type %d flags %#x"
-                       % (len(data), ee_errno, origin, typ2, code, info, dat, v[16:32].hex(), level, typ,
-                          flags & ~socket.MSG_ERRQUEUE))
+    recs, stop = drain(s)
+    for r in recs:
+        out.append("record: len %d errno %d origin %d type %d code %d range %d..%d offender %s level %d type %d flags %#x"
+                   % (r["len"], r["errno"], r["origin"], r["ee_type"], r["code"], r["info"], r["data"], r["offender"],
+                      r["level"], r["type"], r["flags"] & ~socket.MSG_ERRQUEUE))
+    out.append("errqueue: %s" % stop if stop == "EAGAIN" else "errqueue -> %s" % stop)
 
 
 def connect(port, zc=True):
@@ -166,16 +160,8 @@ def client():
     calls += 1
     out.append("acked: %s" % acked(s))
     time.sleep(0.2)
-    lo, hi = None, None
-    while True:
-        try:
-            _, anc, _, _ = s.recvmsg(64, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            break
-        for _, _, v in anc:
-            _, origin, _, code, _, info, dat = struct.unpack("=IBBBBII", v[:16])
-            lo = info if lo is None else lo
-            hi = dat
+    recs, _ = drain(s)
+    lo, hi = (recs[0]["info"], recs[-1]["data"]) if recs else (None, None)
     out.append("fill: the records cover ids 0..calls-1: %s" % ((lo, hi) == (0, calls - 1)))
     s.shutdown(socket.SHUT_WR)
     ans = s.recv(200).decode().split()

@@ -3,6 +3,8 @@
 # and compares the two outputs (only the COPIED code may differ where the kernel sent in place).
 import errno, select, socket, struct, sys, time
 
+from errqueue import drain
+
 SO_ZEROCOPY = 60
 MSG_ZEROCOPY = 0x4000000
 dst = ("198.18.0.2", 6000)
@@ -19,19 +21,13 @@ def errqueue(s):
     p = select.poll()
     p.register(s, 0)
     out.append("poll: POLLERR %d" % any(ev & select.POLLERR for _, ev in p.poll(0)))
-    while True:
-        try:
-            data, anc, flags, addr = s.recvmsg(64, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            out.append("errqueue: EAGAIN")
-            return
-        for level, typ, v in anc:
-            ee_errno, origin, typ2, code, pad, info, dat = struct.unpack("=IBBBBII", v[:16])
-            offender = v[16:32]
-            out.append("record: len %d flags %#x errno %d origin %d type %d code %d range %d..%d offender %s level %d type %d"
-                       % (len(data), flags & ~socket.MSG_ERRQUEUE, ee_errno, origin, typ2, code, info, dat,
-                          offender.hex(), level, typ))
-        out.append("record msg_flags has MSG_ERRQUEUE: %d, addr %r" % (bool(flags & socket.MSG_ERRQUEUE), addr))
+    recs, stop = drain(s)
+    for r in recs:
+        out.append("record: len %d flags %#x errno %d origin %d type %d code %d range %d..%d offender %s level %d type %d"
+                   % (r["len"], r["flags"] & ~socket.MSG_ERRQUEUE, r["errno"], r["origin"], r["ee_type"], r["code"],
+                      r["info"], r["data"], r["offender"], r["level"], r["type"]))
+        out.append("record msg_flags has MSG_ERRQUEUE: %d, addr %r" % (bool(r["flags"] & socket.MSG_ERRQUEUE), r["addr"]))
+    out.append("errqueue: %s" % stop)
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 call("getsockopt SO_ZEROCOPY", lambda: s.getsockopt(socket.SOL_SOCKET, SO_ZEROCOPY))
