@@ -241,7 +241,12 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
       tcp_sndbuf_expand();
       if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) break;
       const uint32_t queued = tp->write_seq - tp->snd_una;
-      if (room != 0 ? slept : slept ? sk_stream_wspace() >= queued / 2 : sk_stream_wspace() > 0) break;
+      // The pools were short: one wait (it polls completions). The send buffer was full: done
+      // at once if the backlog freed room, else when sk_stream_write_space() would wake us.
+      const bool pools_short = room != 0;
+      const bool backlog_freed = !slept && sk_stream_wspace() > 0;
+      const bool write_space = slept && sk_stream_wspace() >= queued / 2;
+      if (pools_short ? slept : backlog_freed || write_space) break;
       err = wait(lk, deadline, false);  // polls the device again when it wakes
       if (passthrough_) return kPassThrough;
       if (err != 0) break;
