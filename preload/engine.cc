@@ -470,6 +470,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   UdpStackOptions so;
   so.rx_truesize = e->ibv ? ibv::IbvNetdev::kBufSize : xdp::XdpNetdev::kFrameSize;
   so.realtime_ns = real_ns;
+  so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
   so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_default_ttl", 0, 64));
   if (getrandom(&so.ident_seed, sizeof so.ident_seed, GRND_NONBLOCK) != sizeof so.ident_seed) so.ident_seed = mono_ns();
   if (int err = UdpStack::create(dev, e->fib.get(), so, &e->udp); err < 0) {
@@ -487,7 +488,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.port_low = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 0, 32768));
   to.port_high = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 1, 60999));
   to.reserved_ports = read_port_ranges("/proc/sys/net/ipv4/ip_local_reserved_ports");
-  to.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
+  to.optmem_max = so.optmem_max;
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);

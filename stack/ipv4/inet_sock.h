@@ -80,6 +80,7 @@ struct InetCork {
   Ipv4Route dst;          // cork->dst (a copy: the kernel takes a reference)
   Flowi4 fl4;             // inet->cork.fl.u.ip4 (corked sends keep it for the push)
   bool has_dst = false;
+  bool zc_uarg = false;   // skb_zcopy(tail): a MSG_ZEROCOPY send's object rides the datagram
 };
 
 // The payload buffer the SG path copies into: the rest of a pool buffer, shared by consecutive

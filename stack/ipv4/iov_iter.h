@@ -71,4 +71,24 @@ inline bool copy_from_iter_full(void* to, size_t len, IovIter* it) {
   return copy_from_iter_full_csum(to, len, it, nullptr);
 }
 
+// What the kernel adds to a datagram's truesize (and the send buffer) when it pins the next `len`
+// bytes' pages instead of copying them (MSG_ZEROCOPY): each iov_iter_get_pages2() run covers one
+// iovec segment and adds PAGE_ALIGN(its bytes + their offset in the first page). Nothing is
+// consumed. kernel: __zerocopy_sg_from_iter(), net/core/datagram.c
+inline uint32_t iov_iter_pinned_truesize(const IovIter& it, size_t len) {
+  constexpr uintptr_t kPage = 4096;
+  const iovec* v = it.iov;
+  size_t off = it.iov_offset;
+  uint64_t truesize = 0;
+  for (size_t seg = 0; len > 0 && seg < it.nr_segs; ++seg, ++v, off = 0) {
+    size_t n = v->iov_len - off;
+    if (n == 0) continue;
+    if (n > len) n = len;
+    const uintptr_t start = (reinterpret_cast<uintptr_t>(v->iov_base) + off) % kPage;
+    truesize += (start + n + kPage - 1) & ~(kPage - 1);
+    len -= n;
+  }
+  return static_cast<uint32_t>(truesize);
+}
+
 }  // namespace xmit

@@ -99,6 +99,7 @@ int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, c
   cork->mark = ipc.mark;
   cork->priority = ipc.priority;
   cork->tx_flags = ipc.tx_flags;
+  cork->zc_uarg = false;
   return 0;
 }
 
@@ -134,6 +135,20 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
   if (transhdrlen && length + fragheaderlen <= mtu && rt.dev_csum() &&
       (!(flags & MSG_MORE) || cork->gso_size))
     csummode = CHECKSUM_PARTIAL;
+
+  // kernel: "(flags & MSG_ZEROCOPY) && length" with SOCK_ZEROCOPY: msg_zerocopy_realloc()
+  // extends the object the datagram's tail skb holds, else takes a new one (-ENOBUFS when the
+  // option memory is full). The socket charges and notifies it when the send succeeded.
+  if ((flags & MSG_ZEROCOPY) && length && ctx.sock_zerocopy && !cork->zc_uarg && !ctx.zc_may_alloc)
+    return -ENOBUFS;
+  // With a device that has SG and finishes the checksum the kernel then goes zerocopy: the packet
+  // is paged and its payload the caller's pinned pages, charged page by page. xmit still copies
+  // (the notification says so) but charges what the kernel charges.
+  const bool kernel_zc = (flags & MSG_ZEROCOPY) && length && ctx.sock_zerocopy && sg && csummode == CHECKSUM_PARTIAL;
+  // kernel: skb_zcopy_set(): the call's object is set on the tail it appends to and on every packet
+  // it allocates.
+  const bool call_zc = (flags & MSG_ZEROCOPY) && length && ctx.sock_zerocopy;
+  if (call_zc && skb != nullptr) ipcb(skb)->zcopy = true;
 
   cork->length += length;
   int err = 0;
@@ -179,12 +194,17 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       int kernel_alloclen = fraglen;
       if ((flags & MSG_MORE) && !sg) {
         kernel_alloclen = mtu;
-      } else if (gso || (fraglen + alloc_extra >= kSkbMaxAlloc && sg)) {
+      } else if (gso || kernel_zc || (fraglen + alloc_extra >= kSkbMaxAlloc && sg)) {
         kernel_alloclen = fragheaderlen + transhdrlen;
         kernel_paged = true;
       }
       uint32_t charge = kernel_alloc ? skb_alloc_truesize(static_cast<uint32_t>(kernel_alloclen + alloc_extra)) : 0;
-      if (kernel_paged) charge += static_cast<uint32_t>(std::max(datalen - transhdrlen - fraggap, 0));
+      if (kernel_zc) {
+        // The kernel's one skb pins the whole payload at once (our later GSO pieces add nothing).
+        if (kernel_alloc) charge += iov_iter_pinned_truesize(*from, static_cast<size_t>(length - transhdrlen));
+      } else if (kernel_paged) {
+        charge += static_cast<uint32_t>(std::max(datalen - transhdrlen - fraggap, 0));
+      }
 
       if (transhdrlen) {
         // kernel: sock_alloc_send_pskb(): a pending socket error first (sock_error(), which
@@ -216,6 +236,7 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
         break;
       }
       skb_set_owner_w(skb, inet, charge);
+      ipcb(skb)->zcopy = call_zc;
       // The kernel's GSO datagram is one skb: every piece of ours keeps the first one's mode.
       skb->ip_summed = (gso && skb_prev != nullptr) ? skb_prev->ip_summed : csummode;
       skb->csum = 0;
@@ -268,7 +289,9 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       }
       uint8_t* to = pfrag->buf + pfrag->offset;
       skb_frag f = skb_frag_pool(pfrag->pool, to, 0);
-      if (!skb_can_coalesce(skb, f) && skb_shinfo(skb)->nr_frags == MAX_SKB_FRAGS) {
+      // kernel: skb_can_coalesce() is false for an skb carrying an object (skb_zcopy())
+      const bool merge = !ipcb(skb)->zcopy && skb_can_coalesce(skb, f);
+      if (!merge && skb_shinfo(skb)->nr_frags == MAX_SKB_FRAGS) {
         err = -EMSGSIZE;
         break;
       }
@@ -279,7 +302,7 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       }
       pfrag->pool->get(to);  // kernel: get_page(); dropped again by skb_append_frag() on a merge
       f.len = static_cast<uint32_t>(copy);
-      skb_append_frag(skb, f);
+      merge ? skb_append_frag(skb, f) : skb_fill_frag(skb, f);
       pfrag->offset += static_cast<uint32_t>(copy);
     }
     if (skb == entry_tail && (!linear_copy || gso)) skb_add_truesize(skb, static_cast<uint32_t>(copy));

@@ -43,6 +43,10 @@ struct IpOutCtx {
   IpMib* mib = nullptr;
   const Ipv4Sysctl* sysctl = nullptr;
   uint64_t now_ns = 0;         // time passed in (ident buckets)
+  // MSG_ZEROCOPY (the sending socket's): SO_ZEROCOPY is on (kernel: sock_flag(sk, SOCK_ZEROCOPY)),
+  // and its option memory can take another object (msg_zerocopy_alloc(): sock_omalloc()).
+  bool sock_zerocopy = false;
+  bool zc_may_alloc = true;
 };
 
 // The packet train: ip_make_skb_core() returns the first skb; the others, each one IP fragment's
@@ -60,6 +64,7 @@ struct IpCb {  // in skb->cb. kernel: IPCB(skb) + skb->len/priority/mark/ignore_
   bool ignore_df = false;  // kernel: skb->ignore_df
   bool tx_ip_csum = false; // the device fills the IPv4 header checksum
   bool tx_l4_csum = false; // the device finishes UDP checksums (NETIF_F_HW_CSUM): GSO segments stay partial
+  bool zcopy = false;      // kernel: skb_zcopy(skb): a MSG_ZEROCOPY object rides it, so appends never coalesce
 };
 inline IpCb* ipcb(sk_buff* skb) {
   static_assert(sizeof(IpCb) <= sizeof(skb->cb));
@@ -77,7 +82,8 @@ int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, c
 // the MTU - 20 when it may not (IP_PMTUDISC_DO/PROBE), or more than MAX_SKB_FRAGS fragments),
 // -EFAULT (the iovec ran short), -EAGAIN (the send buffer is full for the first packet:
 // sk_wmem_alloc_get() >= sk_sndbuf; the kernel's sock_alloc_send_skb() would block or return
-// EAGAIN, the caller does the waiting), -EPIPE (the first packet after shutdown(SHUT_WR):
+// EAGAIN, the caller does the waiting), -ENOBUFS (MSG_ZEROCOPY with SO_ZEROCOPY: a datagram with
+// no object yet (cork->zc_uarg) and the option memory full), -EPIPE (the first packet after shutdown(SHUT_WR):
 // sock_alloc_send_skb() checks SEND_SHUTDOWN), -ENOBUFS (a later packet while sk_wmem_alloc is
 // over 2 * sk_sndbuf: the kernel's alloc_skb() guard), kNoTxMem (the shared pool is empty).
 // Every skb is charged to `inet` as the kernel charges it (stack/ipv4/sk_wmem.h) until freed.

@@ -83,13 +83,18 @@ bool skb_can_coalesce(const sk_buff* skb, const skb_frag& frag) noexcept {
 
 int skb_append_frag(sk_buff* skb, const skb_frag& frag) noexcept {
   skb_shared_info& sh = skb->shinfo;
-  if (skb_can_coalesce(skb, frag)) {
-    skb_frag_size_add(&sh.frags[sh.nr_frags - 1], frag.len);
-    skb_frag_unref_core(&frag);  // the merged fragment already holds one
-  } else {
-    if (sh.nr_frags >= MAX_SKB_FRAGS) return -EMSGSIZE;
-    sh.frags[sh.nr_frags++] = frag;
-  }
+  if (!skb_can_coalesce(skb, frag)) return skb_fill_frag(skb, frag);
+  skb_frag_size_add(&sh.frags[sh.nr_frags - 1], frag.len);
+  skb_frag_unref_core(&frag);  // the merged fragment already holds one
+  skb->len += frag.len;
+  skb->data_len += frag.len;
+  return 0;
+}
+
+int skb_fill_frag(sk_buff* skb, const skb_frag& frag) noexcept {
+  skb_shared_info& sh = skb->shinfo;
+  if (sh.nr_frags >= MAX_SKB_FRAGS) return -EMSGSIZE;
+  sh.frags[sh.nr_frags++] = frag;
   skb->len += frag.len;
   skb->data_len += frag.len;
   return 0;

@@ -192,6 +192,8 @@ inline int skb_checksum_start_offset(const sk_buff* skb) { return skb->csum_star
 // in tcp_sendmsg_locked()). 0, or -EMSGSIZE when MAX_SKB_FRAGS are in use (the reference stays
 // the caller's). kernel: skb_fill_page_desc() + the len/data_len updates of skb_add_rx_frag()
 int skb_append_frag(sk_buff* skb, const skb_frag& frag) noexcept;
+// The same without merging: `frag` takes a slot of its own. kernel: skb_fill_page_desc()
+int skb_fill_frag(sk_buff* skb, const skb_frag& frag) noexcept;
 // True when `frag` continues the last fragment in the same memory. kernel: skb_can_coalesce()
 bool skb_can_coalesce(const sk_buff* skb, const skb_frag& frag) noexcept;
 // kernel: skb_frag_ref(), skb_frag_unref() (by index)

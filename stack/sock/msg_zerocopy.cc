@@ -12,8 +12,9 @@
 
 namespace xmit {
 
-void MsgZerocopy::sent(uint64_t charged, bool copied) {
-  pending_.push_back({zckey_++, charged, copied});
+void MsgZerocopy::sent(uint64_t charged, bool copied, bool new_object) {
+  pending_.push_back({zckey_++, charged, copied, new_object});
+  if (new_object) omem_ += kUargTruesize;
 }
 
 MsgZerocopy::~MsgZerocopy() {
@@ -41,13 +42,17 @@ void MsgZerocopy::complete_upto(uint64_t released) {
   while (!pending_.empty() && pending_.front().charged <= released) {
     const Pending p = pending_.front();
     pending_.pop_front();
-    notify(p.id, 1, p.copied);
+    // The object's skb becomes the notification (charge kept) unless it extends the tail; an
+    // extending send's id joins its object's notification.
+    const bool extended = notify(p.id, 1, p.copied);
+    if (p.object && extended) omem_ -= kUargTruesize;
+    if (p.object && !extended) queue_.back().charged = true;
   }
 }
 
 // kernel: msg_zerocopy_alloc() — sock_omalloc(sk, 0) fails past optmem_max.
 ubuf_info* MsgZerocopy::alloc_stream(size_t size, bool copied) {
-  if (optmem_max_ != 0 && uint64_t{omem_} + kOmallocCheck > optmem_max_) return nullptr;
+  if (!omem_may_alloc()) return nullptr;
   ubuf_info* u;
   if (!free_.empty()) {
     u = free_.back();

@@ -9,8 +9,9 @@
 //  * UDP (sent() / complete_upto()): when every skb it charged to the send buffer is freed. The
 //    socket's skbs are freed in the order they were charged (one device queue, completions in
 //    order), so a send completes once the socket's released bytes reach what it had charged by the
-//    end of the send (stack/ipv4/sk_wmem.h keeps both running totals). The optmem limit is not
-//    modelled there.
+//    end of the send (stack/ipv4/sk_wmem.h keeps both running totals). As the kernel, each
+//    datagram holds one object (a corked datagram's later sends extend it), charged to the option
+//    memory until its notification is read or coalesced (dgram_may_alloc(): ENOBUFS past it).
 //  * TCP (realloc_stream() / put() / put_abort()): as the kernel, a ubuf_info that the skbs
 //    carrying the send's bytes hold (skb_zcopy_set()); it completes when the last of them is freed,
 //    for TCP when the peer has ACKed the bytes and the device is done with every clone. Consecutive
@@ -69,10 +70,15 @@ class MsgZerocopy {
   // at the last completion. kernel: sock_orphan() (SOCK_DEAD), sock_put() per ubuf_info
   void orphan();
 
+  // Whether a datagram's send may take a new object: false once the option memory is full
+  // (the send fails with ENOBUFS). kernel: msg_zerocopy_alloc() -> sock_omalloc()
+  bool dgram_may_alloc() const { return omem_may_alloc(); }
   // A MSG_ZEROCOPY send of at least one byte succeeded; by its end the socket had charged
   // `charged` bytes in all. `copied`: the bytes were copied (AF_XDP: always) — the notification
-  // then carries SO_EE_CODE_ZEROCOPY_COPIED. kernel: msg_zerocopy_realloc() takes sk_zckey++
-  void sent(uint64_t charged, bool copied);
+  // then carries SO_EE_CODE_ZEROCOPY_COPIED. `new_object`: the send took an object (charged to
+  // the option memory) rather than extending its corked datagram's.
+  // kernel: msg_zerocopy_realloc() takes sk_zckey++
+  void sent(uint64_t charged, bool copied, bool new_object);
   // The socket has released `released` bytes in all: the sends now done with queue notifications.
   // kernel: msg_zerocopy_complete() -> __msg_zerocopy_callback()
   void complete_upto(uint64_t released);
@@ -86,6 +92,8 @@ class MsgZerocopy {
   ssize_t recv_error(msghdr* msg);
 
  private:
+  // kernel: sock_omalloc()'s test: size 0 (its SKB_TRUESIZE) must fit under optmem_max.
+  bool omem_may_alloc() const { return optmem_max_ == 0 || uint64_t{omem_} + kOmallocCheck <= optmem_max_; }
   // kernel: msg_zerocopy_alloc(), __msg_zerocopy_callback()
   ubuf_info* alloc_stream(size_t size, bool copied);
   static void complete_stream(ubuf_info* uarg, bool zerocopy_success);
@@ -102,6 +110,7 @@ class MsgZerocopy {
     uint32_t id;
     uint64_t charged;
     bool copied;
+    bool object;  // holds kUargTruesize of omem_: the datagram's object (its first zerocopy send)
   };
   uint32_t zckey_ = 0;             // kernel: sk->sk_zckey
   std::deque<Pending> pending_;    // sends whose bytes the stack still holds, oldest first

@@ -121,6 +121,7 @@ int TcpSocket::sk_stream_error(int flags, int err) {
 
 ssize_t TcpSocket::sendmsg(const msghdr* umsg, int flags) {
   SendArgsCtx actx;
+  actx.optmem_max = static_cast<int>(stack_->options().optmem_max);  // sock_kmalloc() of a long control buffer
   Kmsg kmsg;
   int err = sys_sendmsg_prepare(umsg, static_cast<unsigned>(flags), &kmsg, actx);
   Lock lk(stack_->mu());

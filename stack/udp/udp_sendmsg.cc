@@ -16,6 +16,7 @@ namespace xmit {
 // kernel: ____sys_sendmsg() → sock_sendmsg() → inet_sendmsg() → udp_sendmsg()
 ssize_t UdpSock::sendmsg(const msghdr* umsg, int flags) {
   SendArgsCtx actx;
+  actx.optmem_max = static_cast<int>(stack_->optmem_max());  // sock_kmalloc() of a long control buffer
   Kmsg kmsg;
   int err = sys_sendmsg_prepare(umsg, static_cast<unsigned>(flags), &kmsg, actx);
   std::unique_lock<StackMutex> lk(stack_->mu());
@@ -43,9 +44,12 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
 // empty append to a corked one does not. A failed send gives its id back (net_zcopy_put_abort()),
 // so only successes count. The payload was copied into the stack's buffers (AF_XDP sends from its
 // UMEM): the notification says COPIED, as the kernel's does when it had to copy (uarg->zerocopy = 0).
+// A datagram holds one object: the first zerocopy send into it takes it, later ones into the same
+// corked datagram extend it (cork.zc_uarg, reset by ip_setup_cork() for the next datagram).
 ssize_t UdpSock::zerocopy_sent(ssize_t r, int flags, bool appending) {
   if ((r > 0 || (r == 0 && !appending)) && (flags & MSG_ZEROCOPY) && sock_zerocopy_) {
-    zc_.sent(inet_.sk_wmem_charged, /*copied=*/true);
+    zc_.sent(inet_.sk_wmem_charged, /*copied=*/true, /*new_object=*/!(appending && inet_.cork.zc_uarg));
+    if (pending_) inet_.cork.zc_uarg = true;
   }
   return r;
 }
@@ -96,6 +100,9 @@ retry:
   uint64_t now = shadow_->now_ns();
   stack_->poll(now);  // reap completions (and deliver what arrived) on every call
   IpOutCtx ctx = stack_->out_ctx(now);
+  ctx.sock_zerocopy = sock_zerocopy_;
+  zc_.complete_upto(sk_wmem_released(inet_));  // the kernel's objects complete as their skbs free
+  ctx.zc_may_alloc = zc_.dgram_may_alloc();
   IovIter it;
   // kernel: "There are pending frames": the data joins the corked datagram; its address and
   // control messages are not looked at, and ulen has no UDP header.

@@ -93,6 +93,7 @@ struct UdpStackOptions {
   uint32_t buf_size = 2048;      // head and fragment buffers
   uint64_t ident_seed = 1;       // HashIpIdents key (random in production)
   uint32_t rx_truesize = 4096;   // what one received datagram charges against SO_RCVBUF
+  uint32_t optmem_max = 131072;  // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
   Ipv4Sysctl sysctl;
   uint64_t (*realtime_ns)() = nullptr;  // receive timestamps (SO_TIMESTAMP*); none when null
   uint64_t control_interval_ns = kControlIntervalNs;  // ControlOps::poll_changes() at most this often
@@ -138,6 +139,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   be32 if_addr() const { return if_addr_; }
   void set_if_addr(be32 a) { if_addr_ = a; }
   uint32_t rx_truesize() const { return opt_.rx_truesize; }
+  uint32_t optmem_max() const { return opt_.optmem_max; }
   // The packet pools' regions (headers, then payload fragments), for a device that sends in place
   // from registered memory (IbvNetdev::register_memory(); AF_XDP copies into its UMEM instead).
   void for_each_pool_region(absl::FunctionRef<void(const uint8_t* base, size_t len)> f) const {

@@ -47,9 +47,9 @@ Record read(MsgZerocopy& zc, size_t control = 512) {
 
 TEST(MsgZerocopy, CompletesInOrderAndCoalescesFollowingIds) {
   MsgZerocopy zc;
-  zc.sent(100, true);   // id 0
-  zc.sent(250, true);   // id 1
-  zc.sent(400, true);   // id 2
+  zc.sent(100, true, true);   // id 0
+  zc.sent(250, true, true);   // id 1
+  zc.sent(400, true, true);   // id 2
   EXPECT_FALSE(zc.has_notification());
   EXPECT_EQ(read(zc).ret, -EAGAIN);
   zc.complete_upto(99);
@@ -69,7 +69,7 @@ TEST(MsgZerocopy, CompletesInOrderAndCoalescesFollowingIds) {
   EXPECT_EQ(read(zc).ret, -EAGAIN);
 
   // After a read the next completion starts a new record.
-  zc.sent(500, false);  // id 3
+  zc.sent(500, false, true);  // id 3
   zc.complete_upto(500);
   r = read(zc);
   EXPECT_EQ(r.ee.ee_info, 3u);
@@ -79,16 +79,16 @@ TEST(MsgZerocopy, CompletesInOrderAndCoalescesFollowingIds) {
 
 TEST(MsgZerocopy, TailKeepsItsCodeAndTruncatedControlIsFlagged) {
   MsgZerocopy zc;
-  zc.sent(10, false);
-  zc.sent(20, true);
+  zc.sent(10, false, true);
+  zc.sent(20, true, true);
   zc.complete_upto(20);
   Record r = read(zc, CMSG_LEN(4));  // room for the header and 4 bytes
   EXPECT_EQ(r.ret, 0);
   EXPECT_EQ(r.flags, MSG_ERRQUEUE | MSG_CTRUNC);
   EXPECT_EQ(r.controllen, CMSG_LEN(4));
   EXPECT_FALSE(zc.has_notification()) << "the record is consumed even when truncated";
-  zc.sent(30, true);
-  zc.sent(40, false);
+  zc.sent(30, true, true);
+  zc.sent(40, false, true);
   zc.complete_upto(40);
   r = read(zc);
   EXPECT_EQ(r.ee.ee_info, 2u);

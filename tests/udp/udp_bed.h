@@ -64,6 +64,7 @@ class UdpSockTest : public ::testing::Test {
   void SetUp() override {
     cfg.ifindex_a = FakeFib::kIfindex;
     cfg.features = NetdevFeatures{.max_segs = 16, .mtu = 1500, .max_frame = 1514};
+    cfg.features.l4_csum = dev_l4_csum;
     link = std::make_unique<SimLink>(cfg);
     fib.routes[kB] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = kA}};
     fib.routes[kOff] = {0, Rtable{.type = RTN_UNICAST, .oif = 99, .prefsrc = make_ipv4_addr(10, 9, 9, 1)}};
@@ -123,6 +124,7 @@ class UdpSockTest : public ::testing::Test {
     link->run(++now);
   }
 
+  bool dev_l4_csum = false;  // a's device finishes checksums (set before SetUp())
   SimLinkConfig cfg;
   std::unique_ptr<SimLink> link;
   FakeFib fib;

@@ -6,6 +6,9 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/time.h>
+#include <time.h>
+
+#include <linux/errqueue.h>
 
 #include "tests/udp/udp_bed.h"
 
@@ -225,6 +228,103 @@ TEST_F(UdpSndbufTest, PoolExhaustionIsNotSndbuf) {
   EXPECT_EQ(sendto(payload(10), kB, 9), 10);
   EXPECT_EQ(shadow.waits, 1);
   EXPECT_EQ(stack->tx_pool_empty, 2u);
+}
+
+// MSG_ZEROCOPY's option memory. kernel: each datagram's ubuf_info lives in a sock_omalloc()'d skb
+// charged (832) to sk_omem_alloc until its notification is read (or coalesced into the queued
+// one); past net.core.optmem_max (131072 here) __ip_append_data() fails with ENOBUFS. Measured in
+// tests/e2e/sndbuf_kernel.sh behind a stalled qdisc: 157 datagrams, then ENOBUFS.
+class UdpZerocopyOptmemTest : public UdpSndbufTest {
+ protected:
+  void zerocopy_on() {
+    int one = 1;
+    ASSERT_EQ(sk->setsockopt(SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one), 0);
+  }
+  // Non-blocking MSG_ZEROCOPY sends of 10 bytes until the first error; how many went.
+  int fill_zc(ssize_t* err) {
+    for (int n = 0; n < 1000; ++n) {
+      if (ssize_t r = sendto(payload(10), kB, 9, MSG_ZEROCOPY); r < 0) {
+        *err = r;
+        return n;
+      }
+    }
+    *err = 0;
+    return 1000;
+  }
+  // The next error-queue record's range, or {-1, -1} (with the errno in .first) when none.
+  std::pair<int64_t, int64_t> errqueue() {
+    alignas(8) uint8_t control[256];
+    msghdr m{};
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t r = sk->recvmsg(&m, MSG_ERRQUEUE);
+    if (r < 0) return {r, -1};
+    auto* ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(CMSG_FIRSTHDR(&m)));
+    return {ee->ee_info, ee->ee_data};
+  }
+};
+
+TEST_F(UdpZerocopyOptmemTest, ObjectsUntilTheOptionMemoryIsFull) {
+  make();
+  zerocopy_on();
+  ssize_t err = 0;
+  EXPECT_EQ(fill_zc(&err), 157);
+  EXPECT_EQ(err, -ENOBUFS);
+  EXPECT_EQ(sendto(payload(10), kB, 9), 10);  // a plain send needs no object
+  complete_all();
+  // The 157 completions coalesce into one queued notification, which keeps one object's charge
+  // until it is read: 156 more fit (their completions extend it again).
+  EXPECT_EQ(fill_zc(&err), 156);
+  EXPECT_EQ(err, -ENOBUFS);
+  complete_all();
+  EXPECT_EQ(errqueue(), std::make_pair(int64_t{0}, int64_t{312}));
+  EXPECT_EQ(errqueue().first, -EAGAIN);
+  EXPECT_EQ(fill_zc(&err), 157);
+}
+
+// kernel: msg_zerocopy_realloc(): a corked datagram's later zerocopy sends extend the object its
+// tail skb holds (one id each, no new charge); but skb_can_coalesce() refuses an skb that carries
+// an object, so each 1-byte append takes a fragment of its own and the 19th finds all 17 in use
+// (EMSGSIZE, and udp_sendmsg() drops the corked datagram). Measured in sndbuf_kernel.sh: 18 sends,
+// EMSGSIZE, then 155 objects beside the dropped datagram's unread notification and one more send.
+TEST_F(UdpZerocopyOptmemTest, CorkedSendsExtendTheirDatagramsObject) {
+  make();
+  zerocopy_on();
+  for (int i = 0; i < 18; ++i) ASSERT_EQ(sendto(payload(1), kB, 9, MSG_ZEROCOPY | MSG_MORE), 1) << i;
+  EXPECT_EQ(sendto(payload(1), kB, 9, MSG_ZEROCOPY | MSG_MORE), -EMSGSIZE);
+  EXPECT_EQ(sendto(payload(1), kB, 9, MSG_ZEROCOPY), 1);  // a datagram of its own
+  ssize_t err = 0;
+  EXPECT_EQ(fill_zc(&err), 155);
+  EXPECT_EQ(err, -ENOBUFS);
+  complete_all();
+  EXPECT_EQ(errqueue(), std::make_pair(int64_t{0}, int64_t{18 + 155}));
+}
+
+// kernel: with SG and a checksum the device finishes, a MSG_ZEROCOPY datagram is paged and pins
+// the caller's page: its head (832) and the page (4096) are charged. Measured in sndbuf_kernel.sh
+// from a page-aligned buffer: 44 datagrams, then EAGAIN with SIOCOUTQ 216832.
+class UdpZerocopyCsumTest : public UdpZerocopyOptmemTest {
+ protected:
+  void SetUp() override {
+    dev_l4_csum = true;
+    UdpZerocopyOptmemTest::SetUp();
+  }
+};
+
+TEST_F(UdpZerocopyCsumTest, APinnedPageIsChargedToTheSendBuffer) {
+  make();
+  zerocopy_on();
+  alignas(4096) static uint8_t page[4096];
+  int n = 0;
+  ssize_t r = 0;
+  for (; n < 1000; ++n) {
+    sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(9), .sin_addr = {kB}};
+    r = sk->sendto(page, 10, MSG_ZEROCOPY, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    if (r < 0) break;
+  }
+  EXPECT_EQ(n, 44);
+  EXPECT_EQ(r, -EAGAIN);
+  EXPECT_EQ(outq(), 216832);
 }
 
 // kernel: sk_free() leaves the socket to its last skb: a close with frames on the device frees the
