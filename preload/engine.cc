@@ -250,9 +250,14 @@ void* progress_main(void* arg) {
       }
       next = e->tcp->next_timer_ns();
       conns = e->tcp->has_conns();
+      // Idle from this look on, under the lock: a connection made after it (conn_alloc() takes the
+      // lock) is followed by engine_tcp_conn_made(), which sees the 1 and wakes the futex (or makes
+      // the wait below return at once). Set after the look, the wake-up of a socket made between
+      // the two was lost, and the thread slept while an accepted connection's frames waited: a
+      // program blocked outside the stack then sent no ACK until its next socket call.
+      if (!conns) g_progress_idle.store(1, std::memory_order_release);
     }
     if (!conns) {
-      g_progress_idle.store(1, std::memory_order_release);
       syscall(SYS_futex, &g_progress_idle, FUTEX_WAIT_PRIVATE, 1, nullptr, nullptr, 0);
       continue;
     }
@@ -538,11 +543,14 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
 TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept {
   Engine* e = engine_open(rt, why);
   if (e == nullptr) return nullptr;
-  // The progress thread may sleep on its futex for want of connections: one is being made.
+  return e->tcp.get();
+}
+
+void engine_tcp_conn_made() noexcept {
+  // The progress thread may sleep on its futex for want of connections: there is one now.
   if (g_progress_idle.exchange(0, std::memory_order_acq_rel) == 1) {
     syscall(SYS_futex, &g_progress_idle, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
-  return e->tcp.get();
 }
 
 void engine_rx_waiter(int delta) noexcept { g_rx_waiters.fetch_add(delta, std::memory_order_acq_rel); }
