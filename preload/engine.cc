@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <linux/futex.h>
@@ -129,6 +130,18 @@ class LibcShadow final : public ShadowOps {
     uint16_t v = 0;
     if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v) v = static_cast<uint16_t>(mono_ns());
     return v;
+  }
+  void send_sigurg(int fd) override {
+    const int saved = errno;
+    f_owner_ex o{};
+    if (libc().fcntl(fd, F_GETOWN_EX, &o) == 0 && o.pid > 0) {
+      switch (o.type) {
+        case F_OWNER_TID: syscall(SYS_tgkill, getpid(), o.pid, SIGURG); break;
+        case F_OWNER_PGRP: kill(-o.pid, SIGURG); break;
+        default: kill(o.pid, SIGURG); break;
+      }
+    }
+    errno = saved;
   }
   void note_pass_through(int fd, be32 daddr, const char* why) override {
     const Runtime* rt = runtime();

@@ -236,6 +236,7 @@ struct tcp_sock {
   uint16_t urg_data = 0;
   uint32_t urg_seq = 0;
   bool sock_urginline = false;
+  bool sigurg_pending = false;  // a new urgent pointer: sk_send_sigurg() is the owner's to do
   // Receive memory in payload bytes (the kernel counts truesize scaled by scaling_ratio:
   // tcp_win_from_space()). rcvbuf 0: no receive path configured — the advertised window is
   // rcv_wnd as set (the output-only tests). No autotuning (tcp_rcv_space_adjust), no rcv_ssthresh

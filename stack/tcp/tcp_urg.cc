@@ -25,7 +25,9 @@ static void tcp_check_urg(tcp_sock* tp, uint32_t seq, uint16_t urg_ptr) {
   if (before(ptr, tp->rcv_nxt)) return;
   // "Do we already have a newer (or duplicate) urgent pointer?"
   if (tp->urg_data != 0 && !after(ptr, tp->urg_seq)) return;
-  // "Tell the world about our new urgent pointer." — sk_send_sigurg(): not done (tcp_urg.h).
+  // "Tell the world about our new urgent pointer." — sk_send_sigurg(), by the owner of the socket
+  // (SIGURG to the F_SETOWN owner: TcpStack, after this segment).
+  tp->sigurg_pending = true;
   // A previous urgent byte that is the next to read, not inline and not the last received, is
   // skipped now: the reader would otherwise get it as data ("Double Dutch" in the kernel).
   if (tp->urg_seq == tp->copied_seq && tp->urg_data != 0 && !tp->sock_urginline && tp->copied_seq != tp->rcv_nxt) {

@@ -3,7 +3,7 @@
 // SO_OOBINLINE) for recv(MSG_OOB), SIOCATMARK's mark. Kernel counterparts: tcp_check_urg(),
 // tcp_urg() (net/ipv4/tcp_input.c), tcp_recv_urg() (net/ipv4/tcp.c); the reader's stop at the
 // mark is in tcp_recvmsg() (tcp_recvmsg.h), POLLPRI in tcp_poll() (tcp_conn.h).
-// Not done: sk_send_sigurg() (SIGURG to the F_SETOWN owner): urgent data is noted without a signal.
+// sk_send_sigurg() is left to the owner of the socket: tcp_sock::sigurg_pending says one is due.
 #pragma once
 
 #include <cstddef>

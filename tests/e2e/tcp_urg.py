@@ -9,7 +9,7 @@
 # Steps are in lockstep over a Unix socket (pathname sockets cross network namespaces; xmit does
 # not serve them): the receiver asks for step i, the sender makes its sends, waits until they are
 # all acknowledged (SIOCOUTQ 0: everything is in the receiver's stack) and answers.
-import errno, fcntl, os, select, socket, struct, sys, time
+import errno, fcntl, os, select, signal, socket, struct, sys, time
 
 A, B = "198.18.0.1", "198.18.0.2"
 PORT_B, PORT_A = 7300, 7301
@@ -36,12 +36,14 @@ STEPS = [
       ("recv", 1, OOB), ("recv", 100, DONTWAIT)]),
     ([(b"V", OOB), (b"w", 0)],
      [("recvv", [1], OOB | TRUNC), ("recv", 1, OOB), "inq", ("recv", 100, DONTWAIT)]),
+    ([(b"plain", 0)], ["atmark", ("recv", 100, DONTWAIT), ("recv", 1, OOB)]),
     ([(b"W", OOB), "FIN"],
      ["poll", "inq", "atmark", ("recv", 1, OOB | PEEK), ("recv", 1, OOB), ("recv", 1, OOB), "poll",
       ("recv", 100, 0), ("recv", 100, 0), ("recv", 1, OOB), "atmark"]),
 ]
 
 out = []
+sigurg = [0]
 
 
 def err(e):
@@ -130,10 +132,15 @@ def receiver(ctl_path, inline, role):
         out.append("listener: %s | %s | %s" % (op(ls, ("recv", 1, OOB)), op(ls, "atmark"), op(ls, "inq")))
         ls.close()
     assert line(f) == "connected"
+    # SIGURG for each new urgent pointer (sk_send_sigurg()) to the F_SETOWN owner. Signals of one
+    # step may merge (a standard signal does not queue): whether any came is printed.
+    signal.signal(signal.SIGURG, lambda n, fr: sigurg.__setitem__(0, sigurg[0] + 1))
+    fcntl.fcntl(s.fileno(), fcntl.F_SETOWN, os.getpid())
     for i, (_, calls) in enumerate(STEPS):
         ctl.sendall(b"step %d\n" % i)
         ok = line(f)
-        out.append("step %d: sender %s" % (i, ok))
+        out.append("step %d: sender %s, SIGURG %s" % (i, ok, "yes" if sigurg[0] else "no"))
+        sigurg[0] = 0
         for c in calls:
             out.append("  " + op(s, c))
     s.close()

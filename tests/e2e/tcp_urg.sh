@@ -3,7 +3,8 @@
 # a, on the kernel and under xmit, against its kernel sender in namespace b (MSG_OOB mixed with
 # normal data, step by step). Four receivers each way: with and without SO_OOBINLINE, connecting
 # and accepting (SO_OOBINLINE set on the listener: the child inherits it). Every return value,
-# errno, byte, msg_flags, SIOCATMARK, SIOCINQ and poll/select/epoll mask identical; a's kernel TCP
+# errno, byte, msg_flags, SIOCATMARK, SIOCINQ and poll/select/epoll mask identical, and SIGURG (to
+# the F_SETOWN owner) in the same steps; a's kernel TCP
 # counters show that xmit carried the connections.
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP

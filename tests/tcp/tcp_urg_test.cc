@@ -48,6 +48,7 @@ TEST(TcpUrg, ByteOutOfBandAndReadStopsAtMark) {
   TcpBed bed;
   bed.enable_receive();
   bed.data(0, 10, kUrg, 0, 5);
+  EXPECT_TRUE(bed.tp.sigurg_pending);  // sk_send_sigurg() due
   EXPECT_EQ(bed.tp.urg_data, TCP_URG_VALID | stream_byte(4));
   EXPECT_EQ(bed.tp.urg_seq, kPeerIsn + 4);
   EXPECT_FALSE(tcp_at_mark(&bed.tp));
@@ -126,7 +127,9 @@ TEST(TcpUrg, PointerAheadOfTheData) {
   std::vector<uint8_t> buf;
   EXPECT_EQ(bed.read(&buf, 100), 10);
   EXPECT_EQ(recv_oob(bed), (Oob{-EAGAIN, -1, 0}));
+  bed.tp.sigurg_pending = false;
   bed.data(10, 10);
+  EXPECT_FALSE(bed.tp.sigurg_pending);  // the byte, not a new pointer: no signal
   EXPECT_EQ(bed.tp.urg_data, TCP_URG_VALID | stream_byte(14));
   EXPECT_NE(tcp_poll(&bed.tp) & POLLPRI, 0);
   EXPECT_EQ(bed.read(&buf, 100), 4);
@@ -200,8 +203,13 @@ TEST(TcpUrg, TwoMarks) {
   TcpBed bed;
   bed.enable_receive();
   bed.data(0, 4, kUrg, 0, 2);  // urgent byte 1
-  bed.data(4, 4, kUrg, 0, 2);  // urgent byte 5: the newer pointer wins
+  bed.tp.sigurg_pending = false;
+  bed.data(4, 4, kUrg, 0, 2);  // urgent byte 5: the newer pointer wins, and is signalled
+  EXPECT_TRUE(bed.tp.sigurg_pending);
   EXPECT_EQ(bed.tp.urg_data, TCP_URG_VALID | stream_byte(5));
+  bed.tp.sigurg_pending = false;
+  bed.data(4, 4, kUrg, 0, 2);  // the same pointer again (a retransmission): nothing new
+  EXPECT_FALSE(bed.tp.sigurg_pending);
   std::vector<uint8_t> buf;
   EXPECT_EQ(bed.read(&buf, 100), 5);
   EXPECT_EQ(buf, stream(0, 5));
@@ -228,6 +236,7 @@ TEST(TcpUrg, OldPointersIgnored) {
   bed.data(0, 10);
   bed.data(0, 10, kUrg, 0, 5);  // a duplicate: pointer before rcv_nxt
   EXPECT_EQ(bed.tp.urg_data, 0);
+  EXPECT_FALSE(bed.tp.sigurg_pending);
   EXPECT_EQ(recv_oob(bed), (Oob{-EINVAL, -1, 0}));
   std::vector<uint8_t> buf;
   EXPECT_EQ(bed.read(&buf, 100), 10);
