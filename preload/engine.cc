@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <linux/futex.h>
@@ -130,6 +131,18 @@ class LibcShadow final : public ShadowOps {
     if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v) v = static_cast<uint16_t>(mono_ns());
     return v;
   }
+  void send_sigurg(int fd) override {
+    const int saved = errno;
+    f_owner_ex o{};
+    if (libc().fcntl(fd, F_GETOWN_EX, &o) == 0 && o.pid > 0) {
+      switch (o.type) {
+        case F_OWNER_TID: syscall(SYS_tgkill, getpid(), o.pid, SIGURG); break;
+        case F_OWNER_PGRP: kill(-o.pid, SIGURG); break;
+        default: kill(o.pid, SIGURG); break;
+      }
+    }
+    errno = saved;
+  }
   void note_pass_through(int fd, be32 daddr, const char* why) override {
     const Runtime* rt = runtime();
     char a[INET_ADDRSTRLEN] = "0.0.0.0";
@@ -250,9 +263,14 @@ void* progress_main(void* arg) {
       }
       next = e->tcp->next_timer_ns();
       conns = e->tcp->has_conns();
+      // Idle from this look on, under the lock: a connection made after it (conn_alloc() takes the
+      // lock) is followed by engine_tcp_conn_made(), which sees the 1 and wakes the futex (or makes
+      // the wait below return at once). Set after the look, the wake-up of a socket made between
+      // the two was lost, and the thread slept while an accepted connection's frames waited: a
+      // program blocked outside the stack then sent no ACK until its next socket call.
+      if (!conns) g_progress_idle.store(1, std::memory_order_release);
     }
     if (!conns) {
-      g_progress_idle.store(1, std::memory_order_release);
       syscall(SYS_futex, &g_progress_idle, FUTEX_WAIT_PRIVATE, 1, nullptr, nullptr, 0);
       continue;
     }
@@ -539,11 +557,14 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
 TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept {
   Engine* e = engine_open(rt, why);
   if (e == nullptr) return nullptr;
-  // The progress thread may sleep on its futex for want of connections: one is being made.
+  return e->tcp.get();
+}
+
+void engine_tcp_conn_made() noexcept {
+  // The progress thread may sleep on its futex for want of connections: there is one now.
   if (g_progress_idle.exchange(0, std::memory_order_acq_rel) == 1) {
     syscall(SYS_futex, &g_progress_idle, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
-  return e->tcp.get();
 }
 
 void engine_rx_waiter(int delta) noexcept { g_rx_waiters.fetch_add(delta, std::memory_order_acq_rel); }

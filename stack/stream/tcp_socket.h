@@ -59,6 +59,11 @@ class TcpSocket final : public Socket {
   bool kernel_readiness() const override;
   void fd_moved(int from, int to) override;
   void adopt_fd(int fd) override;
+  // Urgent data's new pointer arrived: SIGURG to the fd's F_SETOWN owner (ShadowOps::send_sigurg()).
+  // With the stack's lock held. kernel: sk_send_sigurg()
+  void send_sigurg() {
+    if (fd_ >= 0) shadow_->send_sigurg(fd_);
+  }
   // fork(): the child inherits every fd, and a connection in this process's stack cannot serve two
   // processes. So before the fork each ESTABLISHED connection an fd names moves into the kernel
   // socket behind that fd (TCP_REPAIR: sequence numbers, options, windows, unread and unsent bytes;

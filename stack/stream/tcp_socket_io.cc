@@ -12,6 +12,7 @@
 #include "stack/stream/tcp_socket.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_recvmsg.h"
+#include "stack/tcp/tcp_urg.h"
 #include "stack/tcp/tcp_sendmsg.h"
 #include "stack/tcp/tcp_timer.h"
 
@@ -284,16 +285,22 @@ ssize_t TcpSocket::tcp_recvmsg(msghdr* msg, int flags, Lock& lk) {
   tcp_sock* tp = &c_->tp;
   TcpConn* c = c_;
   if (tp->sk_state == TCP_LISTEN) return -ENOTCONN;
-  if (flags & MSG_OOB) return -EINVAL;  // no urgent data is ever held
-  const bool nonblock = nonblock_ || (flags & MSG_DONTWAIT);
-  const uint64_t deadline = !nonblock && rcvtimeo_ns_ != 0 ? now_ns() + rcvtimeo_ns_ : 0;
   size_t total = 0;
   for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
+  msg->msg_flags = 0;
+  if (flags & MSG_OOB) {
+    // kernel: tcp_recvmsg_locked(): "goto recv_urg" — the byte goes to the first non-empty iovec.
+    poll_stack();
+    size_t i = 0;
+    while (i < msg->msg_iovlen && msg->msg_iov[i].iov_len == 0) ++i;
+    return tcp_recv_urg(tp, i < msg->msg_iovlen ? msg->msg_iov[i].iov_base : nullptr, total, flags, &msg->msg_flags);
+  }
+  const bool nonblock = nonblock_ || (flags & MSG_DONTWAIT);
+  const uint64_t deadline = !nonblock && rcvtimeo_ns_ != 0 ? now_ns() + rcvtimeo_ns_ : 0;
   // kernel: sock_rcvlowat(): MSG_WAITALL wants everything; else SO_RCVLOWAT, at most len.
   const size_t target = (flags & MSG_WAITALL) ? total : std::min<size_t>(total, static_cast<size_t>(std::max(rcvlowat_, 1)));
   auto out = [this, c](sk_buff* s) { return stack_->xmit(c, s); };
   size_t copied = 0, seg = 0, off = 0;
-  msg->msg_flags = 0;
   poll_stack();
   for (;;) {
     tp->tcp_mstamp = stack_->now_us();
@@ -306,6 +313,8 @@ ssize_t TcpSocket::tcp_recvmsg(msghdr* msg, int flags, Lock& lk) {
       copied += static_cast<size_t>(r);
       off += static_cast<size_t>(r);
       if (flags & MSG_PEEK) break;
+      // "Are we at urgent data? Stop if we have read anything" — whatever the target.
+      if (tp->urg_data != 0 && tp->urg_seq == tp->copied_seq) break;
       if (copied >= target && (off < msg->msg_iov[seg].iov_len || copied == total)) break;
       continue;
     }
@@ -366,11 +375,20 @@ int TcpSocket::ioctl(unsigned long request, void* arg) {
     case SIOCINQ:
       if (tp.sk_state == TCP_LISTEN) return -EINVAL;
       poll_stack();
+      // kernel: tcp_inq() — up to the urgent mark while one lies ahead in what arrived (unless
+      // SO_OOBINLINE), else everything less the FIN.
+      if (!tp.sock_urginline && tp.urg_data != 0 && !before(tp.urg_seq, tp.copied_seq) && before(tp.urg_seq, tp.rcv_nxt)) {
+        answ = static_cast<int>(tp.urg_seq - tp.copied_seq);
+        break;
+      }
       answ = static_cast<int>(tp.rcv_nxt - tp.copied_seq);
       if (answ > 0 && (tp.sk_shutdown & RCV_SHUTDOWN) && tp.sk_state != TCP_SYN_SENT) --answ;  // the FIN
       if (answ < 0) answ = 0;
       break;
-    case SIOCATMARK: answ = 0; break;
+    case SIOCATMARK:  // (a listener: 0, no EINVAL)
+      poll_stack();
+      answ = tcp_at_mark(&tp) ? 1 : 0;
+      break;
     case SIOCOUTQ:
       if (tp.sk_state == TCP_LISTEN) return -EINVAL;
       poll_stack();  // the ACKs that arrived (the kernel took them in softirq)
@@ -463,6 +481,7 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case SO_MARK: c->inet.sk_mark = static_cast<uint32_t>(v); c->dst.reset(); break;
       case SO_PRIORITY: c->inet.sk_priority = static_cast<uint32_t>(v); break;
       case SO_REUSEPORT: c->reuseport = v != 0; break;
+      case SO_OOBINLINE: tp->sock_urginline = v != 0; break;  // kernel: sock_valbool_flag(SOCK_URGINLINE)
       case SO_ZEROCOPY: {  // the shadow checked the value (EINVAL) as sk_setsockopt() does
         int got = 0;
         socklen_t l = sizeof got;
@@ -515,6 +534,8 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     }
   } else if (level == SOL_SOCKET && name == SO_SNDBUF) {
     v = static_cast<int>(sk_sndbuf_);
+  } else if (level == SOL_SOCKET && name == SO_OOBINLINE) {
+    v = tp->sock_urginline ? 1 : 0;  // an accepted child's shadow did not inherit it
   } else if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
     v = sock_zerocopy_ ? 1 : 0;  // an accepted child's shadow did not inherit it
   }

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <new>
 
+#include "stack/stream/tcp_socket.h"
 #include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_mss.h"
@@ -321,7 +322,13 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
     return false;
   }
   c->tp.tcp_mstamp = now_us();
+  // A socket an fd names outlives the segment (only an orphan may be freed by it).
+  TcpSocket* const user = c->user;
+  c->tp.sigurg_pending = false;
   tcp_v4_do_rcv(&c->tp, skb, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
+  // kernel: sk_send_sigurg() — "if (sk->sk_socket && sk->sk_socket->file)": a child on the accept
+  // queue has no file, no owner, no signal.
+  if (user != nullptr && c->tp.sigurg_pending) user->send_sigurg();
   return false;
 }
 

@@ -12,6 +12,7 @@
 #include "stack/tcp/tcp_input.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_urg.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -65,7 +66,7 @@ tcp_sock* inet_csk_accept(tcp_sock* listener) {
   return inet_csk_accept_core(listener);
 }
 
-// kernel: tcp_poll(), net/ipv4/tcp.c (target = 1: no SO_RCVLOWAT)
+// kernel: tcp_poll(), net/ipv4/tcp.c (target = 1: no SO_RCVLOWAT; +1 before an urgent byte)
 int tcp_poll(const tcp_sock* tp) {
   const uint8_t state = tp->sk_state;
   if (state == TCP_LISTEN) return tp->accept_head != nullptr ? POLLIN | POLLRDNORM : 0;  // inet_csk_listen_poll()
@@ -74,8 +75,12 @@ int tcp_poll(const tcp_sock* tp) {
   if (tp->sk_shutdown & RCV_SHUTDOWN) mask |= POLLIN | POLLRDNORM | POLLRDHUP;
   // "Connected or passive Fast Open socket?"
   if (state != TCP_SYN_SENT && state != TCP_SYN_RECV) {
-    // tcp_stream_is_readable(): data past copied_seq
-    if (tp->rcv_nxt != tp->copied_seq) mask |= POLLIN | POLLRDNORM;
+    // tcp_stream_is_readable(): data past copied_seq — past the urgent byte when it is next and
+    // not inline (target + 1)
+    uint32_t target = 1;
+    if (tp->urg_data != 0 && tp->urg_seq == tp->copied_seq && !tp->sock_urginline) target++;
+    const int32_t avail = static_cast<int32_t>(tp->rcv_nxt - tp->copied_seq);
+    if (avail > 0 && static_cast<uint32_t>(avail) >= target) mask |= POLLIN | POLLRDNORM;
     if (!(tp->sk_shutdown & SEND_SHUTDOWN)) {
       const uint32_t queued = tp->write_seq - tp->snd_una;
       // __sk_stream_is_writeable(sk, 1): a third of the buffer free, and TCP_NOTSENT_LOWAT's test
@@ -86,6 +91,7 @@ int tcp_poll(const tcp_sock* tp) {
     } else {
       mask |= POLLOUT | POLLWRNORM;
     }
+    if (tp->urg_data & TCP_URG_VALID) mask |= POLLPRI;  // kernel: "if (urg_data & TCP_URG_VALID)"
   }
   if (tp->sk_err != 0) mask |= POLLERR;
   return mask;

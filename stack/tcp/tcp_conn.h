@@ -90,7 +90,8 @@ void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 int tcp_shutdown(tcp_sock* tp, int how, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 
 // Readiness: kernel tcp_poll() — POLLIN/POLLRDNORM, POLLOUT (sk_stream_is_writeable: keep a simple
-// stand-in if there is no send-buffer accounting yet, say so), POLLHUP, POLLRDHUP, POLLERR; a listener
+// stand-in if there is no send-buffer accounting yet, say so), POLLPRI (an urgent byte to read;
+// POLLIN then wants a byte past it unless SO_OOBINLINE), POLLHUP, POLLRDHUP, POLLERR; a listener
 // POLLIN when the accept queue is non-empty. Stand-in for POLLOUT: with sndbuf 0 always writeable,
 // else sndbuf - (write_seq - snd_una) >= (write_seq - snd_una) / 2 (sk_stream_wspace() >=
 // sk_stream_min_wspace() with unacked bytes for sk_wmem_queued).

@@ -4,7 +4,7 @@
 // tcp_rcv_synsent_state_process(), tcp_validate_incoming(), tcp_reset(), tcp_finish_connect(),
 // tcp_init_transfer(), tcp_send_challenge_ack() (net/ipv4/tcp_input.c), tcp_timewait_state_process()
 // (net/ipv4/tcp_minisocks.c). Simplified: no TIME_WAIT reuse by a new SYN (dropped), challenge ACKs
-// rate-limited per socket only (no global tcp_challenge_ack_limit), no urgent data, no ECN.
+// rate-limited per socket only (no global tcp_challenge_ack_limit), no ECN.
 #include <algorithm>
 
 #include "stack/tcp/tcp_ack.h"
@@ -15,6 +15,7 @@
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_urg.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -347,6 +348,8 @@ static int tcp_rcv_state_process(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, T
     default:
       break;
   }
+  // "step 6: check the URG bit"
+  tcp_urg(tp, skb);
   // "step 7: process the segment text"
   switch (tp->sk_state) {
     case TCP_CLOSE_WAIT:

@@ -11,6 +11,7 @@
 #include "stack/tcp/tcp_options.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_sack.h"
+#include "stack/tcp/tcp_urg.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -342,6 +343,7 @@ void tcp_rcv_established(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn
     kfree_skb(skb);
     return;
   }
+  tcp_urg(tp, skb);  // "Process urgent data."
   skb_pull(skb, hdr_len);
   tcp_data_queue(tp, skb);
   // kernel: tcp_data_snd_check() -> tcp_push_pending_frames()

@@ -3,10 +3,11 @@
 // sent now or delayed, a FIN taken as end of stream. Kernel counterparts: tcp_rcv_established()
 // (its slow path), tcp_validate_incoming() (PAWS and sequence checks), tcp_data_queue(),
 // tcp_data_queue_ofo(), tcp_ofo_queue(), tcp_event_data_recv(), tcp_measure_rcv_mss(), tcp_fin(),
+// tcp_urg() (tcp_urg.h),
 // __tcp_ack_snd_check(), tcp_send_dupack(), tcp_data_snd_check() (net/ipv4/tcp_input.c).
 // Simplified relative to Linux: no header prediction fast path (every segment takes the slow
 // path, with the same results); RST and SYN are the state machine's (tcp_v4_do_rcv(), tcp_conn.h,
-// does not hand them here; called directly, this drops them); no urgent data; no coalescing of
+// does not hand them here; called directly, this drops them); no coalescing of
 // received skbs (tcp_try_coalesce: each segment keeps its own skb); SACK/DSACK blocks for our ACKs
 // are kept by tcp_sack.h (ACKs with out-of-order data held go at once: no SACK compression); no
 // receive-buffer pruning

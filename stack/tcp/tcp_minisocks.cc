@@ -139,6 +139,7 @@ static tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_
   c->keepalive_intvl = listener->keepalive_intvl;
   c->keepalive_probes = listener->keepalive_probes;
   c->gso_max_size = listener->gso_max_size;
+  c->sock_urginline = listener->sock_urginline;  // kernel: sk_clone_lock() copies sk_flags
   c->gso_max_segs = listener->gso_max_segs;
   c->hw_csum = listener->hw_csum;
   c->tcp_mstamp = listener->tcp_mstamp;

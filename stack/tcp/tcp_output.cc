@@ -225,6 +225,10 @@ int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn x
   // "if (unlikely(tcb->tcp_flags & TCPHDR_SYN)) tcp_syn_options() else tcp_established_options()"
   uint32_t tcp_header_size =
       ((tcb->tcp_flags & TCPHDR_SYN) ? tcp_syn_options(tp, copy, &opts) : tcp_established_options(tp, copy, &opts)) + 20;
+  // "Force a PSH flag on all (GSO) packets to expedite GRO flush at receiver" — on the copy being
+  // sent (the kernel's clone), so the last segment of every GSO skb carries PSH; "we do not force
+  // the PSH flag for non GSO packets".
+  if (!(tcb->tcp_flags & TCPHDR_SYN) && tcp_skb_pcount(copy) > 1) TCP_SKB_CB(copy)->tcp_flags |= TCPHDR_PSH;
   uint8_t* p = skb_push(copy, tcp_header_size);
   if (p == nullptr) {
     kfree_skb(copy);

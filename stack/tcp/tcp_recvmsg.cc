@@ -56,16 +56,38 @@ int tcp_recvmsg(tcp_sock* tp, void* buf, size_t len, int flags, TcpXmitFn xmit) 
   size_t copied = 0;
   sk_buff* skb = tp->receive_queue.head;
   while (copied < len && skb != nullptr) {
+    // "Are we at urgent data? Stop if we have read anything or have SIGURG pending."
+    if (tp->urg_data != 0 && tp->urg_seq == *seq && copied > 0) break;
     sk_buff* next = skb->next;
     const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
     uint32_t offset = *seq - tcb->seq;
     if (offset < skb->len) {
       // found_ok_skb: "Ok so how much can we use?"
       uint32_t used = static_cast<uint32_t>(std::min<size_t>(skb->len - offset, len - copied));
-      skb_copy_bits(skb, offset, to + copied, used);
-      *seq += used;
-      copied += used;
-      if (used + offset < skb->len) break;  // the reader's buffer is full
+      // "Do we have urgent data here?" The urgent byte is stepped over unless SO_OOBINLINE; a read
+      // reaching it from before ends just before it.
+      if (tp->urg_data != 0) {
+        const uint32_t urg_offset = tp->urg_seq - *seq;
+        if (urg_offset < used) {
+          if (urg_offset == 0) {
+            if (!tp->sock_urginline) {
+              ++*seq;
+              ++offset;
+              --used;
+            }
+          } else {
+            used = urg_offset;
+          }
+        }
+      }
+      if (used > 0) {
+        skb_copy_bits(skb, offset, to + copied, used);
+        *seq += used;
+        copied += used;
+      }
+      // skip_copy: the mark read past, urgent data is over.
+      if (tp->urg_data != 0 && after(tp->copied_seq, tp->urg_seq)) tp->urg_data = 0;
+      if (used + offset < skb->len) continue;  // the reader's buffer is full, or the mark is next
     }
     if (tcb->tcp_flags & TCPHDR_FIN) {
       // found_fin_ok: "Process the FIN."

@@ -1,7 +1,8 @@
 // stack/tcp/tcp_recvmsg.h — reading the receive queue. Kernel counterparts: tcp_recvmsg_locked()
-// (the copy loop, MSG_PEEK, FIN as end of stream), tcp_eat_recv_skb(), tcp_cleanup_rbuf()
-// (net/ipv4/tcp.c). Simplified: non-blocking only (-EAGAIN when empty; no SO_RCVTIMEO, no
-// rcvlowat, no MSG_WAITALL, no MSG_TRUNC, no urgent data, no receive timestamps/cmsgs).
+// (the copy loop, MSG_PEEK, FIN as end of stream, the urgent mark), tcp_eat_recv_skb(),
+// tcp_cleanup_rbuf() (net/ipv4/tcp.c). Simplified: non-blocking only (-EAGAIN when empty; no
+// SO_RCVTIMEO, no rcvlowat, no MSG_WAITALL, no MSG_TRUNC, no receive timestamps/cmsgs);
+// recv(MSG_OOB) is tcp_recv_urg() (tcp_urg.h).
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,9 @@ namespace xmit {
 // reached with nothing copied before it, or shutdown(SHUT_RD)); the pending error (ECONNRESET...,
 // cleared) on a reset connection; -ENOTCONN when closed or listening; -EAGAIN when nothing is
 // queued yet. With MSG_PEEK the
-// data stays queued and copied_seq does not move. After a read, an ACK goes out when the read
+// data stays queued and copied_seq does not move. Urgent data (tcp_urg.h): a read stops before
+// the mark once it copied something; at the mark the urgent byte is stepped over unless
+// SO_OOBINLINE, and reading past it ends the urgent state (urg_data 0). After a read, an ACK goes out when the read
 // opened the window "significantly" (tcp_cleanup_rbuf()). kernel: tcp_recvmsg_locked()
 int tcp_recvmsg(tcp_sock* tp, void* buf, size_t len, int flags, TcpXmitFn xmit);
 

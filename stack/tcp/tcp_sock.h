@@ -1,8 +1,8 @@
 // stack/tcp/tcp_sock.h — the TCP socket state the send and receive paths read and write, and the per-skb
 // control block. Kernel counterparts: struct tcp_sock (include/linux/tcp.h), struct tcp_options_received,
 // struct tcp_skb_cb and TCP_SKB_CB() (include/net/tcp.h), the icsk_* fields of struct
-// inet_connection_sock; struct request_sock (include/net/request_sock.h). No urgent data; the
-// SACK scoreboard and congestion control are a block in the middle (tcp_sack.h, tcp_cong.h), the
+// inet_connection_sock; struct request_sock (include/net/request_sock.h). Urgent data's receive
+// state is urg_data/urg_seq (tcp_urg.h); the SACK scoreboard and congestion control are a block in the middle (tcp_sack.h, tcp_cong.h), the
 // state machine's fields the last block of tcp_sock (tcp_conn.h).
 #pragma once
 
@@ -230,6 +230,13 @@ struct tcp_sock {
   uint32_t rcv_wnd = 0;     // the window last advertised
   uint32_t rcv_wup = 0;     // rcv_nxt at the last window update (kernel: tcp_select_window())
   uint32_t copied_seq = 0;  // head of the data not yet read by the user
+  // Urgent data received (tcp_urg.h): TCP_URG_* state with the byte in the low 8 bits once it
+  // arrived, and the byte's sequence (kernel: tp->urg_data, tp->urg_seq); SO_OOBINLINE (kernel:
+  // sock_flag(sk, SOCK_URGINLINE)).
+  uint16_t urg_data = 0;
+  uint32_t urg_seq = 0;
+  bool sock_urginline = false;
+  bool sigurg_pending = false;  // a new urgent pointer: sk_send_sigurg() is the owner's to do
   // Receive memory in payload bytes (the kernel counts truesize scaled by scaling_ratio:
   // tcp_win_from_space()). rcvbuf 0: no receive path configured — the advertised window is
   // rcv_wnd as set (the output-only tests). No autotuning (tcp_rcv_space_adjust), no rcv_ssthresh

@@ -92,6 +92,9 @@ class ShadowOps {
   virtual uint16_t random_u16() = 0;
   // Logs (debug) why the socket passes through.
   virtual void note_pass_through(int fd, be32 daddr, const char* why) = 0;
+  // TCP's: SIGURG to the owner the program set on `fd` with F_SETOWN/F_SETOWN_EX, if any, errno
+  // kept. kernel: send_sigurg() (without sigio_perm()'s credential check)
+  virtual void send_sigurg(int fd) { (void)fd; }
 };
 
 // One received datagram held in a device RX buffer. kernel: an skb on sk_receive_queue

@@ -89,9 +89,9 @@ struct TcpBed {
   }
   // A data segment from the peer at stream offset `off` (bytes [off, off+len)); payload byte i is
   // the low byte of its sequence number. Runs tcp_rcv_established().
-  void data(uint32_t off, uint32_t len, uint8_t flags = TCPHDR_ACK, uint32_t tsval = 0) {
+  void data(uint32_t off, uint32_t len, uint8_t flags = TCPHDR_ACK, uint32_t tsval = 0, uint16_t urg_ptr = 0) {
     sk_buff* skb = incoming({.ack_rel = tp.snd_nxt - kIsn, .payload = len, .tsval = tsval, .flags = flags,
-                             .seq = kPeerIsn + off});
+                             .seq = kPeerIsn + off, .urg_ptr = urg_ptr});
     uint8_t* pay = skb->data + (skb->data[12] >> 4) * 4;
     for (uint32_t i = 0; i < len; ++i) pay[i] = static_cast<uint8_t>(kPeerIsn + off + i);
     tcp_rcv_established(&tp, skb, mtu, [this](sk_buff* s) { return xmit(s); });
@@ -152,6 +152,7 @@ struct TcpBed {
     uint32_t tsecr = 0;
     uint8_t flags = TCPHDR_ACK;
     int64_t seq = -1;
+    uint16_t urg_ptr = 0;  // the urgent pointer field (with TCPHDR_URG in flags)
   };
   sk_buff* incoming(const In& in) {
     sk_buff* skb = skbs->alloc_skb();
@@ -166,6 +167,7 @@ struct TcpBed {
     th.set_doff(static_cast<uint8_t>(hl / 4));
     th.set_flags(in.flags);
     th.set_window(in.window);
+    th.set_urg_ptr(in.urg_ptr);
     if (in.tsval != 0) {
       p[20] = p[21] = TCPOPT_NOP;
       p[22] = TCPOPT_TIMESTAMP;

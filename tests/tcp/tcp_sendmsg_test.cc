@@ -69,8 +69,10 @@ TEST(TcpSendmsg, MsgMoreCoalesces) {
 
 // TCP_CORK: partial segments wait; full-MSS ones go. 3000 bytes corked are one skb (size_goal
 // 65160); tcp_mss_split_point() cuts it at the last MSS boundary because Nagle (CORK) would hold
-// the 104-byte tail: one 2896-byte GSO segment (2 x 1448) without PSH ("PSH and FIN should only
-// be set in the second packet"), then on uncork the 104 bytes with PSH.
+// the 104-byte tail: one 2896-byte GSO segment (2 x 1448) — tso_fragment() leaves PSH to the
+// second part ("PSH and FIN should only be set in the second packet"), but __tcp_transmit_skb()
+// forces PSH on every GSO packet ("to expedite GRO flush at receiver"), as tcp_diff's cork_5000
+// shows the kernel doing; then on uncork the 104 bytes with PSH.
 TEST(TcpSendmsg, CorkSendsFullSegmentsOnly) {
   TcpBed bed;
   bed.cork(true);
@@ -83,7 +85,7 @@ TEST(TcpSendmsg, CorkSendsFullSegmentsOnly) {
 
   bed.cork(true);
   bed.send(3000);
-  EXPECT_THAT(bed.take(), ElementsAre(Seg{200, 2896, kAck, 2, 1448}));
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{200, 2896, kAckPsh, 2, 1448}));
   bed.cork(false);
   EXPECT_THAT(bed.take(), ElementsAre(Seg{3096, 104, kAckPsh, 1, 0}));
 }
@@ -113,10 +115,11 @@ TEST(TcpSendmsg, EorSeparatesRecords) {
 // head, goes by tcp_push_one(): tcp_cwnd_test() allows min(cwnd/2, cwnd - in_flight) = 5 segments,
 // so tcp_mss_split_point() cuts 5 x 1448 = 7240. Refilled to 65160, the head goes again: 5 more.
 // Then in_flight == cwnd: nothing more; the rest (85520 bytes) stays queued, PSH on the tail.
+// Each GSO packet sent carries PSH (__tcp_transmit_skb() forces it), the queued skbs do not.
 TEST(TcpSendmsg, BulkSendCwndLimited) {
   TcpBed bed;
   EXPECT_EQ(bed.send(100000), 100000);
-  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 7240, kAck, 5, 1448}, Seg{7240, 7240, kAck, 5, 1448}));
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 7240, kAckPsh, 5, 1448}, Seg{7240, 7240, kAckPsh, 5, 1448}));
   EXPECT_EQ(bed.tp.packets_out, 10u);
   EXPECT_EQ(bed.tp.snd_nxt, kIsn + 14480);
   EXPECT_EQ(bed.tp.write_seq, kIsn + 100000);
@@ -125,10 +128,12 @@ TEST(TcpSendmsg, BulkSendCwndLimited) {
   EXPECT_EQ(bed.tp.write_queue.head->len, 65160u);
   EXPECT_EQ(bed.tp.write_queue.tail->len, 20360u);
   EXPECT_EQ(TCP_SKB_CB(bed.tp.write_queue.tail)->tcp_flags, kAckPsh);
+  ASSERT_NE(bed.tp.rtx_queue.head, nullptr);  // the forced PSH went on the copy sent, not the queued skb
+  EXPECT_EQ(TCP_SKB_CB(bed.tp.rtx_queue.head)->tcp_flags, kAck);
   // An ACK of everything: the next push sends 5 more MSS (half the cwnd at once).
   bed.ack_all();
   bed.push();
-  EXPECT_THAT(bed.take(), ElementsAre(Seg{14480, 7240, kAck, 5, 1448}, Seg{21720, 7240, kAck, 5, 1448}));
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{14480, 7240, kAckPsh, 5, 1448}, Seg{21720, 7240, kAckPsh, 5, 1448}));
 }
 
 // The peer's window: 3000 bytes. size_goal is bounded to half of it (1500 -> one MSS), so each
@@ -155,12 +160,12 @@ TEST(TcpSendmsg, TsoDeferralWaitsForAnAckThatIsDue) {
     bed.tp.srtt_us = 8000;
     bed.tp.tcp_mstamp = 0;
     bed.send(8 * 1448);  // 5 then 3 segments (cwnd_quota is half the cwnd at most)
-    EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 7240, kAck, 5, 1448}, Seg{7240, 4344, kAckPsh, 3, 1448}));
+    EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 7240, kAckPsh, 5, 1448}, Seg{7240, 4344, kAckPsh, 3, 1448}));
     EXPECT_EQ(bed.tp.packets_out, 8u);
     bed.tp.tcp_mstamp = now;
     bed.send(3000);
     if (now == 100) {
-      EXPECT_THAT(bed.take(), ElementsAre(Seg{11584, 2896, kAck, 2, 1448}));
+      EXPECT_THAT(bed.take(), ElementsAre(Seg{11584, 2896, kAckPsh, 2, 1448}));
     } else {
       EXPECT_THAT(bed.take(), IsEmpty());
     }
