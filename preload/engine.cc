@@ -414,7 +414,7 @@ int open_verbs(const Runtime& rt, Engine* e, std::string* why) {
   ibv::IbvOptions opt{.ifname = ifname};
   std::string sw_name;
   if (rt.config.verbs_device == VerbsDevice::kSoftware) {
-    if (int err = ibv::sw::sw_attach_interface(ifname, &sw_name); err < 0) {
+    if (int err = ibv::sw::sw_attach_interface(ifname, rt.config.verbs_sw_offloads, &sw_name); err < 0) {
       *why = "cannot make the software verbs device on " + ifname + ": " + strerror(-err);
       return err;
     }
@@ -725,9 +725,10 @@ __attribute__((destructor)) static void engine_exit() {
     } else {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,
-           "ibverbs queue: %llu frames sent (%llu inline, %llu in place, %llu copied), %llu completed, %llu send "
-           "errors, %llu queue full; %llu received, %llu receive errors",
-           static_cast<unsigned long long>(v.tx_frames), static_cast<unsigned long long>(v.tx_inline),
+           "ibverbs queue: %llu frames sent (%llu TSO; %llu inline, %llu in place, %llu copied), %llu completed, "
+           "%llu send errors, %llu queue full; %llu received, %llu receive errors",
+           static_cast<unsigned long long>(v.tx_frames), static_cast<unsigned long long>(v.tx_tso),
+           static_cast<unsigned long long>(v.tx_inline),
            static_cast<unsigned long long>(v.tx_zero_copy), static_cast<unsigned long long>(v.tx_copied),
            static_cast<unsigned long long>(v.tx_done), static_cast<unsigned long long>(v.tx_errors),
            static_cast<unsigned long long>(v.tx_full), static_cast<unsigned long long>(v.rx_frames),

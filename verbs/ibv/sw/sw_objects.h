@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "stack/dev/netdev.h"
 #include "verbs/ibv/sw/sw_divert.h"
 #include "verbs/ibv/sw/sw_verbs.h"
 
@@ -18,6 +19,8 @@ namespace xmit::ibv::sw {
 
 struct SwDev;
 struct SwQp;
+
+inline constexpr uint16_t kMaxTsoHeader = 256;  // largest max_tso_header a QP may ask for
 
 struct SwCtx {
   ibv_context ctx{};
@@ -139,6 +142,8 @@ struct SwDev {
   std::vector<SwChannel*> channels;
   std::vector<uint8_t> scratch;      // a frame being sent or received (64 KiB + headers, allocated once)
   std::vector<uint8_t> seg_scratch;  // one TSO segment
+  std::vector<uint8_t> tso_hdr;      // a TSO WR's header while it is cut (its length fixed)
+  std::vector<FrameSeg> tso_segs;    // that header and the WR's pieces (max_sge + 1)
 };
 
 // sw_flow.cc
