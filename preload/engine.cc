@@ -218,7 +218,28 @@ struct Engine {
   std::unique_ptr<UdpStack> udp;
   std::unique_ptr<TcpStack> tcp;
   std::unique_ptr<EngineControl> control;
+  int frag_fd = -1;  // verbs: a raw IPv4 socket that hands UDP fragments the queue got to the kernel
 };
+
+// UdpStackOptions::ip_frag_to_kernel on verbs. A NIC's flow rule takes the first fragment of a
+// datagram to a steered UDP port (it carries the ports) and leaves the later ones, which carry
+// none, to the kernel. The first goes back to the kernel unchanged through a raw socket
+// (IPPROTO_RAW: the header is the caller's, its foreign source address allowed) to the local
+// destination: output to the loopback device keeps the route, so the packet goes straight to
+// ip_local_deliver() -> ip_defrag(), which files it with the other fragments (the queue's key is
+// saddr, daddr, id, protocol, not the device) and delivers the datagram to the shadow socket, which
+// the offloaded socket reads too. The raw socket needs CAP_NET_RAW, as the raw packet QP does.
+// (Where a conntrack defragments on the way in, the locally sent fragment is defragmented apart
+// from the others, at output: the datagram is then lost, as without this.)
+int ip_frag_to_kernel(void* ctx, const uint8_t* ip, uint32_t len) {
+  const int fd = static_cast<Engine*>(ctx)->frag_fd;
+  if (fd < 0) return -EBADF;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  std::memcpy(&to.sin_addr, ip + 16, 4);
+  ssize_t n = libc().sendto(fd, ip, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  return n == static_cast<ssize_t>(len) ? 0 : n < 0 ? -errno : -EIO;
+}
 
 // The progress thread: TCP's timers (delayed ACKs, retransmissions, TIME_WAIT...) and its receive
 // path run while the program is not in the stack (computing, sleeping, blocked elsewhere), as the
@@ -345,6 +366,7 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   f(e.fib->notify_fd());
   f(e.control->fd());
   if (e.pcap.is_open()) f(e.pcap.fd());
+  if (e.frag_fd >= 0) f(e.frag_fd);
 }
 
 // Field `n` (0-based) of a sysctl's numbers (tcp_rmem / tcp_wmem: min, default, max), or dflt.
@@ -470,6 +492,15 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   UdpStackOptions so;
   so.rx_truesize = e->ibv ? ibv::IbvNetdev::kBufSize : xdp::XdpNetdev::kFrameSize;
   so.realtime_ns = real_ns;
+  if (e->ibv) {
+    e->frag_fd = libc().socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
+    if (e->frag_fd < 0) {
+      logf(LogLevel::kWarn, "cannot open a raw IPv4 socket (%s): the first fragment of a fragmented UDP datagram "
+           "to an offloaded port is dropped, and the datagram lost", strerror(errno));
+    }
+    so.ip_frag_to_kernel = ip_frag_to_kernel;
+    so.ip_frag_ctx = e.get();
+  }
   so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_default_ttl", 0, 64));
   if (getrandom(&so.ident_seed, sizeof so.ident_seed, GRND_NONBLOCK) != sizeof so.ident_seed) so.ident_seed = mono_ns();
   if (int err = UdpStack::create(dev, e->fib.get(), so, &e->udp); err < 0) {
@@ -706,14 +737,15 @@ __attribute__((destructor)) static void engine_exit() {
     logf(LogLevel::kInfo,
          "UDP counters: OutDatagrams %llu, SndbufErrors %llu, Ip OutTransmits %llu (FragCreates %llu), "
          "device queue full %llu; InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
-         "NoPorts %llu",
+         "NoPorts %llu, fragments to the kernel %llu",
          static_cast<unsigned long long>(u.udp_mib.OutDatagrams),
          static_cast<unsigned long long>(u.udp_mib.SndbufErrors),
          static_cast<unsigned long long>(u.mib.OutTransmits), static_cast<unsigned long long>(u.mib.FragCreates),
          static_cast<unsigned long long>(u.tx_drops), static_cast<unsigned long long>(u.udp_rx_mib.InDatagrams),
          static_cast<unsigned long long>(u.udp_rx_mib.RcvbufErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InCsumErrors),
-         static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts));
+         static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts),
+         static_cast<unsigned long long>(u.rx_frags_to_kernel));
     if (e->xdp) {
       const xdp::XdpStats& x = e->xdp->stats();
       logf(LogLevel::kInfo,
