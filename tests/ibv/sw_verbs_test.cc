@@ -544,7 +544,8 @@ TEST_F(SwTsoDeviceTest, TsoSegmentsTheSendOnTheWire) {
 }
 
 // The last segment carries what is left; a payload of exactly k * mss gives k full segments; an
-// inline TSO send (mlx5 allows IBV_SEND_INLINE with IBV_WR_TSO) is cut like any other.
+// inline TSO send (mlx5 allows IBV_SEND_INLINE with IBV_WR_TSO) is cut like any other; more
+// segments than one batch to the carrier holds (kTsoBatchFrames) all go, in order.
 TEST_F(SwTsoDeviceTest, TsoSegmentCountsAndInlinePayload) {
   ibv_cq* c = cq(16);
   ibv_qp_init_attr_ex a{};
@@ -565,8 +566,11 @@ TEST_F(SwTsoDeviceTest, TsoSegmentCountsAndInlinePayload) {
     bool inl;
     std::vector<uint32_t> want;  // payload bytes of each segment
   };
+  std::vector<uint32_t> many(140, 64);
+  many.push_back(40);  // 9000 = 140 * 64 + 40: 141 segments, three batches of at most 64
   for (const Case& k : {Case{2896, 1448, false, {1448, 1448}}, Case{2897, 1448, false, {1448, 1448, 1}},
-                        Case{1000, 1448, false, {1000}}, Case{200, 64, true, {64, 64, 64, 8}}}) {
+                        Case{1000, 1448, false, {1000}}, Case{200, 64, true, {64, 64, 64, 8}},
+                        Case{9000, 64, false, many}}) {
     SCOPED_TRACE(k.payload);
     wire_->sent.clear();
     auto f = make_frame({.protocol = 6, .payload_len = k.payload, .payload_seed = 7, .seq = 1});
@@ -582,15 +586,16 @@ TEST_F(SwTsoDeviceTest, TsoSegmentCountsAndInlinePayload) {
     auto wc = poll(c);
     ASSERT_EQ(wc.size(), 1u);
     EXPECT_EQ(wc[0].status, IBV_WC_SUCCESS);
-    ASSERT_EQ(wire_->sent.size(), k.want.size());
+    const std::vector<uint32_t>& want = k.want;
+    ASSERT_EQ(wire_->sent.size(), want.size());
     uint32_t off = 0;
-    for (size_t i = 0; i < k.want.size(); ++i) {
+    for (size_t i = 0; i < want.size(); ++i) {
       const auto& seg = wire_->sent[i];
-      ASSERT_EQ(seg.size(), 54 + k.want[i]);
+      ASSERT_EQ(seg.size(), 54 + want[i]);
       EXPECT_EQ(xmit::testing::be32_at(seg, 38), 1 + off);
-      for (uint32_t b = 0; b < k.want[i]; ++b) ASSERT_EQ(seg[54 + b], uint8_t(7 + off + b)) << b;
+      for (uint32_t b = 0; b < want[i]; ++b) ASSERT_EQ(seg[54 + b], uint8_t(7 + off + b)) << b;
       EXPECT_TRUE(xmit::testing::l4_csum_ok(seg));
-      off += k.want[i];
+      off += want[i];
     }
   }
 }

@@ -99,6 +99,26 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
   return IBV_WC_SUCCESS;
 }
 
+// The TSO segments gathered in d->seg_batch, onto the wire: one sendmmsg() on AF_PACKET (what it
+// refuses is lost, as wire_send()'s), each frame in turn in memory.
+void wire_send_batch(SwDev* d) {
+  std::vector<iovec>& b = d->seg_batch;
+  if (d->cfg.carrier == SwCarrier::kMemory) {
+    for (const iovec& v : b) d->wire.sent.emplace_back(static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len);
+  }
+  uint32_t sent = uint32_t(b.size());
+  if (d->cfg.carrier == SwCarrier::kPacket) {
+    int n = sw_packet_send_batch(d->pkt_fd, d->ifindex, b.data(), uint32_t(b.size()));
+    sent = n < 0 ? 0 : uint32_t(n);
+    d->st.tx_wire_errors += b.size() - sent;
+  }
+  for (uint32_t i = 0; i < sent; ++i) {
+    ++d->st.tx_frames;
+    d->st.tx_bytes += b[i].iov_len;
+  }
+  b.clear();
+}
+
 void wire_send(SwDev* d, const uint8_t* f, uint32_t len) {
   if (d->cfg.carrier == SwCarrier::kMemory) {
     d->wire.sent.emplace_back(f, f + len);
@@ -196,9 +216,24 @@ ibv_wc_status send_tso(SwQp* q, const SwSendWqe& w) {
   if (w.hdr_sz - kEthHlen + uint32_t(w.mss) > d->mtu) return IBV_WC_LOC_LEN_ERR;
   store_be16(hdr + kEthHlen + 2, uint16_t(w.hdr_sz - kEthHlen + payload));  // the template's length is the NIC's to fix
   const TxFrame f{.segs = absl::Span<const FrameSeg>(segs, n), .flags = kTxTso, .gso_size = w.mss};
-  uint8_t* out = d->seg_scratch.data();
+  // Segments are cut into the batch buffer back to back; a full batch goes out before the next.
+  const uint32_t room = w.hdr_sz + uint32_t(w.mss);  // the most one segment takes (<= MTU + 14)
+  uint32_t used = 0;
+  d->seg_batch.clear();
   const int nsegs = tso_segment_sg(
-      f, [&](int) { return out; }, [&](int, uint32_t len) { wire_send(d, out, len); });
+      f,
+      [&](int) {
+        if (d->seg_batch.size() == kTsoBatchFrames || used + room > d->seg_scratch.size()) {
+          wire_send_batch(d);
+          used = 0;
+        }
+        return d->seg_scratch.data() + used;
+      },
+      [&](int, uint32_t len) {
+        d->seg_batch.push_back(iovec{d->seg_scratch.data() + used, len});
+        used += len;
+      });
+  if (!d->seg_batch.empty()) wire_send_batch(d);
   return nsegs < 0 ? IBV_WC_LOC_QP_OP_ERR : IBV_WC_SUCCESS;
 }
 

@@ -516,7 +516,8 @@ int sw_add_device(const SwDeviceConfig& cfg) {
     d->wire.arrival_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (d->wire.arrival_fd < 0) return -errno;
   }
-  d->seg_scratch.resize(65536 + 64);
+  d->seg_scratch.resize(kTsoBatchBytes);
+  d->seg_batch.reserve(kTsoBatchFrames);
   d->tso_hdr.resize(kMaxTsoHeader);
   d->tso_segs.resize(size_t(cfg.max_sge) + 1);
   devices().push_back(std::move(d));
