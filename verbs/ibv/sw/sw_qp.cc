@@ -104,7 +104,10 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
 void wire_send_batch(SwDev* d) {
   std::vector<iovec>& b = d->seg_batch;
   if (d->cfg.carrier == SwCarrier::kMemory) {
-    for (const iovec& v : b) d->wire.sent.emplace_back(static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len);
+    for (const iovec& v : b) {
+      const auto* p = static_cast<const uint8_t*>(v.iov_base);
+      d->wire.sent.emplace_back(p, p + v.iov_len);
+    }
   }
   uint32_t sent = uint32_t(b.size());
   if (d->cfg.carrier == SwCarrier::kPacket) {
