@@ -73,6 +73,9 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
     else if (strcmp(v, "software") == 0) c.verbs_device = VerbsDevice::kSoftware;
     else c.errors.push_back(bad("XMIT_VERBS_DEVICE", v, "hw, software"));
   }
+  if (const char* v = getenv_fn("XMIT_VERBS_SW_OFFLOADS"); v != nullptr && !parse_on_off(v, &c.verbs_sw_offloads)) {
+    c.errors.push_back(bad("XMIT_VERBS_SW_OFFLOADS", v, "on, off"));
+  }
   if (const char* v = getenv_fn("XMIT_UDP"); v != nullptr && !parse_on_off(v, &c.udp)) {
     c.errors.push_back(bad("XMIT_UDP", v, "on, off"));
   }

@@ -20,6 +20,7 @@ struct Config {
   std::string iface;                   // XMIT_IFACE; empty: nothing is accelerated
   Backend backend = Backend::kAuto;    // XMIT_BACKEND=afxdp|verbs|auto
   VerbsDevice verbs_device = VerbsDevice::kHw;  // XMIT_VERBS_DEVICE=hw|software (verbs/ibv/sw)
+  bool verbs_sw_offloads = true;       // XMIT_VERBS_SW_OFFLOADS=on|off: the software device's checksum offload and TSO
   bool udp = true;                     // XMIT_UDP=on|off
   bool tcp = true;                     // XMIT_TCP=on|off
   LogLevel log_level = LogLevel::kNotice;  // XMIT_LOG=LEVEL[:FILE]

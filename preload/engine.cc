@@ -231,7 +231,28 @@ struct Engine {
   std::unique_ptr<UdpStack> udp;
   std::unique_ptr<TcpStack> tcp;
   std::unique_ptr<EngineControl> control;
+  int frag_fd = -1;  // verbs: a raw IPv4 socket that hands UDP fragments the queue got to the kernel
 };
+
+// UdpStackOptions::ip_frag_to_kernel on verbs. A NIC's flow rule takes the first fragment of a
+// datagram to a steered UDP port (it carries the ports) and leaves the later ones, which carry
+// none, to the kernel. The first goes back to the kernel unchanged through a raw socket
+// (IPPROTO_RAW: the header is the caller's, its foreign source address allowed) to the local
+// destination: output to the loopback device keeps the route, so the packet goes straight to
+// ip_local_deliver() -> ip_defrag(), which files it with the other fragments (the queue's key is
+// saddr, daddr, id, protocol, not the device) and delivers the datagram to the shadow socket, which
+// the offloaded socket reads too. The raw socket needs CAP_NET_RAW, as the raw packet QP does.
+// (Where a conntrack defragments on the way in, the locally sent fragment is defragmented apart
+// from the others, at output: the datagram is then lost, as without this.)
+int ip_frag_to_kernel(void* ctx, const uint8_t* ip, uint32_t len) {
+  const int fd = static_cast<Engine*>(ctx)->frag_fd;
+  if (fd < 0) return -EBADF;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  std::memcpy(&to.sin_addr, ip + 16, 4);
+  ssize_t n = libc().sendto(fd, ip, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  return n == static_cast<ssize_t>(len) ? 0 : n < 0 ? -errno : -EIO;
+}
 
 // The progress thread: TCP's timers (delayed ACKs, retransmissions, TIME_WAIT...) and its receive
 // path run while the program is not in the stack (computing, sleeping, blocked elsewhere), as the
@@ -363,6 +384,7 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   f(e.fib->notify_fd());
   f(e.control->fd());
   if (e.pcap.is_open()) f(e.pcap.fd());
+  if (e.frag_fd >= 0) f(e.frag_fd);
 }
 
 // Field `n` (0-based) of a sysctl's numbers (tcp_rmem / tcp_wmem: min, default, max), or dflt.
@@ -432,7 +454,7 @@ int open_verbs(const Runtime& rt, Engine* e, std::string* why) {
   ibv::IbvOptions opt{.ifname = ifname};
   std::string sw_name;
   if (rt.config.verbs_device == VerbsDevice::kSoftware) {
-    if (int err = ibv::sw::sw_attach_interface(ifname, &sw_name); err < 0) {
+    if (int err = ibv::sw::sw_attach_interface(ifname, rt.config.verbs_sw_offloads, &sw_name); err < 0) {
       *why = "cannot make the software verbs device on " + ifname + ": " + strerror(-err);
       return err;
     }
@@ -489,6 +511,15 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   so.rx_truesize = e->ibv ? ibv::IbvNetdev::kBufSize : xdp::XdpNetdev::kFrameSize;
   so.realtime_ns = real_ns;
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
+  if (e->ibv) {
+    e->frag_fd = libc().socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
+    if (e->frag_fd < 0) {
+      logf(LogLevel::kWarn, "cannot open a raw IPv4 socket (%s): the first fragment of a fragmented UDP datagram "
+           "to an offloaded port is dropped, and the datagram lost", strerror(errno));
+    }
+    so.ip_frag_to_kernel = ip_frag_to_kernel;
+    so.ip_frag_ctx = e.get();
+  }
   so.sysctl.ip_default_ttl = static_cast<uint8_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_default_ttl", 0, 64));
   if (getrandom(&so.ident_seed, sizeof so.ident_seed, GRND_NONBLOCK) != sizeof so.ident_seed) so.ident_seed = mono_ns();
   if (int err = UdpStack::create(dev, e->fib.get(), so, &e->udp); err < 0) {
@@ -728,14 +759,15 @@ __attribute__((destructor)) static void engine_exit() {
     logf(LogLevel::kInfo,
          "UDP counters: OutDatagrams %llu, SndbufErrors %llu, Ip OutTransmits %llu (FragCreates %llu), "
          "device queue full %llu; InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
-         "NoPorts %llu",
+         "NoPorts %llu, fragments to the kernel %llu",
          static_cast<unsigned long long>(u.udp_mib.OutDatagrams),
          static_cast<unsigned long long>(u.udp_mib.SndbufErrors),
          static_cast<unsigned long long>(u.mib.OutTransmits), static_cast<unsigned long long>(u.mib.FragCreates),
          static_cast<unsigned long long>(u.tx_drops), static_cast<unsigned long long>(u.udp_rx_mib.InDatagrams),
          static_cast<unsigned long long>(u.udp_rx_mib.RcvbufErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InCsumErrors),
-         static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts));
+         static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts),
+         static_cast<unsigned long long>(u.rx_frags_to_kernel));
     if (e->xdp) {
       const xdp::XdpStats& x = e->xdp->stats();
       logf(LogLevel::kInfo,
@@ -747,9 +779,10 @@ __attribute__((destructor)) static void engine_exit() {
     } else {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,
-           "ibverbs queue: %llu frames sent (%llu inline, %llu in place, %llu copied), %llu completed, %llu send "
-           "errors, %llu queue full; %llu received, %llu receive errors",
-           static_cast<unsigned long long>(v.tx_frames), static_cast<unsigned long long>(v.tx_inline),
+           "ibverbs queue: %llu frames sent (%llu TSO; %llu inline, %llu in place, %llu copied), %llu completed, "
+           "%llu send errors, %llu queue full; %llu received, %llu receive errors",
+           static_cast<unsigned long long>(v.tx_frames), static_cast<unsigned long long>(v.tx_tso),
+           static_cast<unsigned long long>(v.tx_inline),
            static_cast<unsigned long long>(v.tx_zero_copy), static_cast<unsigned long long>(v.tx_copied),
            static_cast<unsigned long long>(v.tx_done), static_cast<unsigned long long>(v.tx_errors),
            static_cast<unsigned long long>(v.tx_full), static_cast<unsigned long long>(v.rx_frames),

@@ -3,7 +3,8 @@
 # the evidence whether xmit really carried the connection.
 #
 # Paths: kernel (the client as is), afxdp (LD_PRELOAD libxmit.so, XMIT_IFACE=xa, XMIT_BACKEND=afxdp),
-# verbs-sw (XMIT_BACKEND=verbs, XMIT_VERBS_DEVICE=software). A connection counts as offloaded only if
+# verbs-sw (XMIT_BACKEND=verbs, XMIT_VERBS_DEVICE=software: checksum offload and TSO, as mlx5),
+# verbs-sw-off (the same device without offloads: XMIT_VERBS_SW_OFFLOADS=off). A connection counts as offloaded only if
 # xmit's debug log has no "fd F: ... passes through" line for the client's data socket AND
 # namespace a's kernel sent (almost) no TCP segments during the run (/proc/net/snmp Tcp OutSegs: a
 # connection xmit carries leaves the kernel's counters alone). Otherwise the run is "passthrough": its
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 for p in $paths; do
-  case "$p" in kernel|afxdp|verbs-sw) ;; *) die "unknown path $p (accepted: kernel afxdp verbs-sw)" ;; esac
+  case "$p" in kernel|afxdp|verbs-sw|verbs-sw-off) ;; *) die "unknown path $p (accepted: kernel afxdp verbs-sw verbs-sw-off)" ;; esac
 done
 [ "$(id -u)" = 0 ] || die "run as root (namespaces, AF_XDP, the software verbs device)"
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
@@ -71,6 +72,7 @@ run() {
   case "$path" in
     afxdp) env=(XMIT_BACKEND=afxdp) ;;
     verbs-sw) env=(XMIT_BACKEND=verbs XMIT_VERBS_DEVICE=software) ;;
+    verbs-sw-off) env=(XMIT_BACKEND=verbs XMIT_VERBS_DEVICE=software XMIT_VERBS_SW_OFFLOADS=off) ;;
   esac
   rm -f "$work/xmit.log"
   o0=$(out_segs)

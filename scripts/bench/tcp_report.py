@@ -28,7 +28,7 @@ def parse(path):
 
 def main():
     what, runs = sys.argv[1], parse(sys.argv[2])
-    paths = [p for p in ("kernel", "afxdp", "verbs-sw") if any(k[0] == p for k in runs)]
+    paths = [p for p in ("kernel", "afxdp", "verbs-sw", "verbs-sw-off") if any(k[0] == p for k in runs)]
     keys = sorted({(m, s) for _, m, s in runs}, key=lambda k: (k[0] != "send", k[1]))
 
     def med(p, m, s, f):

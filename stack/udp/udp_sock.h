@@ -6,8 +6,9 @@
 // The kernel "shadow" socket (same fd) is the authority for everything but the data path: bind,
 // connect, socket options and names go to it first (Linux's own errnos, and it reserves the port);
 // on success their result is mirrored here. Datagrams that still reach the shadow (IP fragments,
-// which the XDP program leaves to the kernel to reassemble, or anything that arrived before the
-// port was steered) are read from it too, so nothing is lost.
+// which the XDP program leaves to the kernel to reassemble and a verbs queue's stack hands back to
+// it, UdpStackOptions::ip_frag_to_kernel; or anything that arrived before the port was steered)
+// are read from it too, so nothing is lost.
 //
 // kPassThrough: a call that returns it did nothing; the socket has become a kernel socket for good
 // (destination not through the accelerated interface, IP options, UDP GSO, SO_BINDTODEVICE) and

@@ -217,14 +217,25 @@ UdpSock* UdpStack::udp4_lib_lookup2(be32 saddr, be16 sport, be32 daddr, be16 dpo
 }
 
 // kernel: ip_rcv_core() (header checks) + __udp4_lib_rcv() (length, checksum, lookup, enqueue).
-// Only unfragmented UDP reaches the queue (the XDP program passes fragments to the kernel).
+// Fragments are not reassembled here: the queue sees at most a datagram's first fragment (a NIC's
+// flow rule matches its ports; the XDP program passes every fragment to the kernel), so a UDP
+// fragment goes to the kernel, which has the rest (UdpStackOptions::ip_frag_to_kernel).
 bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
   auto eth = EthHdrView::parse(absl::MakeConstSpan(f.data, f.len));
   if (!eth || eth->h_proto() != ETH_P_IP) return false;
   auto iph = IpHdrView::parse(eth->payload());
   // ip_rcv_core(): version, ihl, header checksum, tot_len within the frame (parse checks lengths).
-  if (!iph || iph->version() != 4 || iph->ihl() < 5 || !iph->csum_ok() || iph->is_fragment() ||
+  if (!iph || iph->version() != 4 || iph->ihl() < 5 || !iph->csum_ok() ||
       iph->tot_len() > eth->payload().size() || iph->tot_len() < iph->header_len()) {
+    ++udp_rx_mib.InErrors;
+    return false;
+  }
+  if (iph->is_fragment()) {  // kernel: ip_local_deliver() -> ip_defrag(), in the kernel's own stack
+    if (iph->protocol() == IPPROTO_UDP && opt_.ip_frag_to_kernel != nullptr &&
+        opt_.ip_frag_to_kernel(opt_.ip_frag_ctx, eth->payload().data(), iph->tot_len()) == 0) {
+      ++rx_frags_to_kernel;
+      return false;
+    }
     ++udp_rx_mib.InErrors;
     return false;
   }

@@ -97,6 +97,14 @@ struct UdpStackOptions {
   Ipv4Sysctl sysctl;
   uint64_t (*realtime_ns)() = nullptr;  // receive timestamps (SO_TIMESTAMP*); none when null
   uint64_t control_interval_ns = kControlIntervalNs;  // ControlOps::poll_changes() at most this often
+  // Where an IPv4 fragment of UDP that reached the queue goes: the kernel, whole (its IP packet,
+  // `len` = tot_len bytes), to be reassembled there with the datagram's other fragments and handed
+  // to the shadow socket, which the socket reads too. 0 or -errno. A NIC's flow rule for a port
+  // takes a datagram's first fragment (it carries the ports) and leaves the later ones, which have
+  // no UDP header, to the kernel: neither side could reassemble alone. Null: such fragments are
+  // dropped (InErrors). (The AF_XDP program passes every fragment to the kernel itself.)
+  int (*ip_frag_to_kernel)(void* ctx, const uint8_t* ip, uint32_t len) = nullptr;
+  void* ip_frag_ctx = nullptr;
 };
 
 class UdpStack final : private NeighOps, private NeighOutput {
@@ -173,6 +181,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   IpMib mib;
   UdpMib udp_mib;
   UdpRxMib udp_rx_mib;
+  uint64_t rx_frags_to_kernel = 0;  // UDP fragments the queue got, handed to the kernel (ip_frag_to_kernel)
   uint64_t tx_in_flight = 0;   // skbs posted, not yet completed
   uint64_t tx_drops = 0;       // device queue full (the kernel's qdisc drop: NET_XMIT_DROP)
   uint64_t tx_pool_empty = 0;  // sends that found the TX pool empty (kNoTxMem): waited or EAGAIN

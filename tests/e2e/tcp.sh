@@ -90,7 +90,47 @@ case "$case_" in
     ;;
   curl-put)
     head -c $((MB << 20)) /dev/urandom >"$work/blob"
+    # The segments xmit sends, as namespace b receives them (headers only): none longer than the
+    # MSS although the stack hands the device GSO skbs of up to 64 KiB (which the device cuts: the
+    # AF_XDP queue during its copy, the software verbs device as IBV_WR_TSO), and nearly all full.
+    ip netns exec "$XMIT_NS_B" tcpdump -i xb -s 96 -U -w "$work/put.pcap" \
+      "tcp dst port 8080 and src host $XMIT_ADDR_A" >/dev/null 2>"$work/tcpdump.err" &
+    dump=$!
+    for _ in $(seq 50); do grep -q listening "$work/tcpdump.err" && break; sleep 0.1; done
     put_blob 8080 "curl PUT $MB MB"
+    sleep 0.5; kill -INT "$dump"; wait "$dump"
+    grep -E 'captured|dropped by kernel' "$work/tcpdump.err"
+    "$PY" - "$work/put.pcap" <<'PYEOF' || fail "segments on the wire"
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+off, sizes, mss = 24, [], 0
+while off + 16 <= len(d):
+    incl = struct.unpack_from("<I", d, off + 8)[0]
+    p = d[off + 16:off + 16 + incl]; off += 16 + incl
+    ihl = (p[14] & 15) * 4; tot = struct.unpack_from(">H", p, 16)[0]; th = 14 + ihl
+    doff = (p[th + 12] >> 4) * 4
+    if p[th + 13] & 0x02:  # the SYN: its MSS option
+        o = th + 20
+        while o < th + doff and p[o] != 0:
+            if p[o] == 1: o += 1; continue
+            if p[o] == 2: mss = struct.unpack_from(">H", p, o + 2)[0]
+            o += p[o + 1]
+    n = tot - ihl - doff
+    if n > 0: sizes.append(n)
+if not sizes or not mss: sys.exit("no data segments or no SYN captured")
+top = max(sizes); full = sum(1 for n in sizes if n == top)
+print("wire: %d data segments captured, largest payload %d (SYN MSS %d), %.1f %% of them that size"
+      % (len(sizes), top, mss, 100.0 * full / len(sizes)))
+if top > mss: sys.exit("a segment of %d bytes is longer than the MSS %d" % (top, mss))
+if top < mss - 40 or full < 0.9 * len(sizes): sys.exit("segments are not MSS-sized")
+PYEOF
+    tso=$(sed -nE 's/.*frames sent \(([0-9]+) TSO.*/\1/p; s/.*\(([0-9]+) TSO frames cut into them\).*/\1/p' "$work"/xmit-*.log | head -1)
+    echo "xmit's queue: ${tso:-?} TSO frames"
+    if [ "${XMIT_VERBS_SW_OFFLOADS:-on}" = off ]; then
+      [ "${tso:-x}" = 0 ] || fail "XMIT_VERBS_SW_OFFLOADS=off, yet ${tso:-?} TSO frames"
+    else
+      [ "${tso:-0}" -gt 0 ] || { cat "$work"/xmit-*.log; fail "the device was given no TSO frame"; }
+    fi
     ;;
   py-server)
     server='

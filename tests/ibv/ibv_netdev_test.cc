@@ -315,6 +315,7 @@ TEST_F(IbvNetdevTest, TsoOnlyWhenReportedOneWorkRequestManySegments) {
   TxFrame both[2] = {in_place, copied};
   ASSERT_EQ(dev_->xmit(both), 2);
   EXPECT_EQ(dev_->stats().tx_frames, 2u);  // one work request per TSO frame
+  EXPECT_EQ(dev_->stats().tx_tso, 2u);
   EXPECT_EQ(dev_->stats().tx_zero_copy, 1u);
   EXPECT_EQ(dev_->stats().tx_copied, 1u);
   ASSERT_EQ(wire_->sent.size(), 6u);  // 1448 + 1448 + 1104, twice
@@ -339,9 +340,9 @@ TEST_F(IbvNetdevTest, TsoOnlyWhenReportedOneWorkRequestManySegments) {
 
 TEST(IbvNetdevOpen, AttachingTheSoftwareDeviceTwiceFindsTheFirst) {
   std::string name;
-  ASSERT_EQ(sw::sw_attach_interface("lo", &name), 0);
+  ASSERT_EQ(sw::sw_attach_interface("lo", true, &name), 0);
   EXPECT_EQ(name, "xmit_sw_lo");
-  ASSERT_EQ(sw::sw_attach_interface("lo", &name), 0);
+  ASSERT_EQ(sw::sw_attach_interface("lo", false, &name), 0);
   int n = 0;
   ibv_device** list = ibv_sw_ops().get_device_list(&n);
   ibv_sw_ops().free_device_list(list);
@@ -351,6 +352,35 @@ TEST(IbvNetdevOpen, AttachingTheSoftwareDeviceTwiceFindsTheFirst) {
   EXPECT_EQ(ibv_sw_ops().netdev_to_ibdev("lo", &dev, &port, &why), 0);
   EXPECT_EQ(dev, "xmit_sw_lo");
   EXPECT_EQ(sw::sw_remove_all_devices(), 0);
+}
+
+// The device the preload attaches reports mlx5's offloads (IP/L4 checksums, TSO on raw packet
+// QPs up to 64 KiB) unless XMIT_VERBS_SW_OFFLOADS=off asked for neither; a second attach keeps
+// what the first made.
+TEST(IbvNetdevOpen, TheAttachedSoftwareDeviceReportsOffloadsUnlessTurnedOff) {
+  const IbvOps& ops = ibv_sw_ops();
+  auto query = [&](ibv_device_attr_ex* a) {
+    int n = 0;
+    ibv_device** list = ops.get_device_list(&n);
+    ASSERT_EQ(n, 1);
+    ibv_context* ctx = ops.open_device(list[0]);
+    ops.free_device_list(list);
+    ASSERT_NE(ctx, nullptr);
+    EXPECT_EQ(ops.query_device_ex(ctx, nullptr, a), 0);
+    EXPECT_EQ(ops.close_device(ctx), 0);
+  };
+  for (bool offloads : {false, true}) {
+    SCOPED_TRACE(offloads);
+    std::string name;
+    ASSERT_EQ(sw::sw_attach_interface("lo", offloads, &name), 0);
+    ASSERT_EQ(sw::sw_attach_interface("lo", !offloads, &name), 0);
+    ibv_device_attr_ex a{};
+    query(&a);
+    EXPECT_EQ(a.tso_caps.max_tso, offloads ? 65536u : 0u);
+    EXPECT_EQ(a.tso_caps.supported_qpts, offloads ? 1u << IBV_QPT_RAW_PACKET : 0u);
+    EXPECT_EQ(a.raw_packet_caps & IBV_RAW_PACKET_CAP_IP_CSUM, offloads ? uint64_t{IBV_RAW_PACKET_CAP_IP_CSUM} : 0u);
+    EXPECT_EQ(sw::sw_remove_all_devices(), 0);
+  }
 }
 
 TEST(IbvNetdevOpen, FailuresSayWhatWasMissing) {

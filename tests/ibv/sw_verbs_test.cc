@@ -488,8 +488,8 @@ TEST_F(SwDeviceTest, TsoNeedsTheCapability) {
   EXPECT_EQ(errno, EINVAL);
 }
 
-// IBV_WR_TSO: the header template and a payload become mss-sized TCP segments on the wire, each
-// with its own length, id, sequence number and checksums.
+// IBV_WR_TSO: the header template and a payload in several sges become mss-sized TCP segments
+// on the wire, each with its own length, id, sequence number, flags and checksums.
 TEST_F(SwTsoDeviceTest, TsoSegmentsTheSendOnTheWire) {
   ibv_device_attr_ex attr{};
   ASSERT_EQ(ops_.query_device_ex(ctx_, nullptr, &attr), 0);
@@ -500,11 +500,14 @@ TEST_F(SwTsoDeviceTest, TsoSegmentsTheSendOnTheWire) {
   ibv_qp* q = tso_qp(c, 128);
   to_rts(plain);
   to_rts(q);
-  auto f = make_frame({.protocol = 6, .payload_len = 3000, .seq = 5000, .tcp_flags = 0x19});  // FIN|PSH|ACK
+  // CWR|FIN|PSH|ACK: CWR stays on the first segment only, FIN and PSH on the last only.
+  auto f = make_frame({.protocol = 6, .payload_len = 3000, .seq = 5000, .tcp_flags = 0x99});
   ibv_mr* mr = reg(f);
   const uint16_t hdr = 54;
-  ibv_sge payload = sge_of(f.data() + hdr, uint32_t(f.size() - hdr), mr);
-  ibv_send_wr w = send_wr(1, &payload, 1, IBV_SEND_SIGNALED), *bad = nullptr;
+  // The payload in three pieces that do not fall on segment boundaries.
+  ibv_sge payload[3] = {sge_of(f.data() + hdr, 700, mr), sge_of(f.data() + hdr + 700, 1500, mr),
+                        sge_of(f.data() + hdr + 2200, 800, mr)};
+  ibv_send_wr w = send_wr(1, payload, 3, IBV_SEND_SIGNALED), *bad = nullptr;
   w.opcode = IBV_WR_TSO;
   w.tso.hdr = f.data();
   w.tso.hdr_sz = hdr;
@@ -514,8 +517,13 @@ TEST_F(SwTsoDeviceTest, TsoSegmentsTheSendOnTheWire) {
   EXPECT_EQ(ops_.post_send(q, &w, &bad), EINVAL);  // shorter than the inline L2 header
   w.tso.hdr_sz = 129;
   EXPECT_EQ(ops_.post_send(q, &w, &bad), EINVAL);  // longer than max_tso_header
+  EXPECT_TRUE(wire_->sent.empty());
   w.tso.hdr_sz = hdr;
+  const std::vector<uint8_t> orig = f;
+  sw::sw_hold(kDev, true);
   ASSERT_EQ(ops_.post_send(q, &w, &bad), 0);
+  f[0] ^= 0xff;  // the header was copied into the WQE at post: this changes nothing sent
+  sw::sw_hold(kDev, false);
   auto wc = poll(c);
   ASSERT_EQ(wc.size(), 1u);
   EXPECT_EQ(wc[0].status, IBV_WC_SUCCESS);
@@ -526,11 +534,118 @@ TEST_F(SwTsoDeviceTest, TsoSegmentsTheSendOnTheWire) {
     EXPECT_EQ(xmit::testing::be16_at(s, 16), 20 + 20 + 1000);           // IP total length
     EXPECT_EQ(xmit::testing::be16_at(s, 18), 0x1234 + i);              // IP id
     EXPECT_EQ(xmit::testing::be32_at(s, 38), 5000 + 1000 * i);          // TCP sequence
-    EXPECT_EQ(s[47] & 0x09, i == 2 ? 0x09 : 0);                         // FIN|PSH on the last only
+    EXPECT_EQ(s[47], i == 0 ? 0x90 : i == 2 ? 0x19 : 0x10);             // CWR first, FIN|PSH last
     EXPECT_TRUE(xmit::testing::ipv4_csum_ok(s));
     EXPECT_TRUE(xmit::testing::l4_csum_ok(s));
-    EXPECT_TRUE(std::equal(s.begin() + hdr, s.end(), f.begin() + hdr + 1000 * long(i)));
+    EXPECT_TRUE(std::equal(s.begin() + hdr, s.end(), orig.begin() + hdr + 1000 * long(i)));
+    EXPECT_TRUE(std::equal(s.begin(), s.begin() + 14, orig.begin()));  // the template's Ethernet header
   }
+  EXPECT_EQ(sw::sw_stats(kDev).tx_frames, 3u);
+}
+
+// The last segment carries what is left; a payload of exactly k * mss gives k full segments; an
+// inline TSO send (mlx5 allows IBV_SEND_INLINE with IBV_WR_TSO) is cut like any other; more
+// segments than one batch to the carrier holds (kTsoBatchFrames) all go, in order.
+TEST_F(SwTsoDeviceTest, TsoSegmentCountsAndInlinePayload) {
+  ibv_cq* c = cq(16);
+  ibv_qp_init_attr_ex a{};
+  a.send_cq = c;
+  a.recv_cq = c;
+  a.qp_type = IBV_QPT_RAW_PACKET;
+  a.cap = {.max_send_wr = 8, .max_recv_wr = 1, .max_send_sge = 4, .max_recv_sge = 1, .max_inline_data = 256};
+  a.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_MAX_TSO_HEADER;
+  a.pd = pd_;
+  a.max_tso_header = 128;
+  ibv_qp* q = ops_.create_qp_ex(ctx_, &a);
+  ASSERT_NE(q, nullptr);
+  qps_.push_back(q);
+  to_rts(q);
+  struct Case {
+    uint32_t payload;
+    uint16_t mss;
+    bool inl;
+    std::vector<uint32_t> want;  // payload bytes of each segment
+  };
+  std::vector<uint32_t> many(140, 64);
+  many.push_back(40);  // 9000 = 140 * 64 + 40: 141 segments, three batches of at most 64
+  for (const Case& k : {Case{2896, 1448, false, {1448, 1448}}, Case{2897, 1448, false, {1448, 1448, 1}},
+                        Case{1000, 1448, false, {1000}}, Case{200, 64, true, {64, 64, 64, 8}},
+                        Case{9000, 64, false, many}}) {
+    SCOPED_TRACE(k.payload);
+    wire_->sent.clear();
+    auto f = make_frame({.protocol = 6, .payload_len = k.payload, .payload_seed = 7, .seq = 1});
+    ibv_mr* mr = reg(f);
+    ibv_sge s = sge_of(f.data() + 54, k.payload, mr);
+    ibv_send_wr w = send_wr(1, &s, 1, IBV_SEND_SIGNALED | (k.inl ? IBV_SEND_INLINE : 0)), *bad = nullptr;
+    w.opcode = IBV_WR_TSO;
+    w.tso.hdr = f.data();
+    w.tso.hdr_sz = 54;
+    w.tso.mss = k.mss;
+    ASSERT_EQ(ops_.post_send(q, &w, &bad), 0);
+    if (k.inl) std::fill(f.begin() + 54, f.end(), 0);  // inline data was copied at post
+    auto wc = poll(c);
+    ASSERT_EQ(wc.size(), 1u);
+    EXPECT_EQ(wc[0].status, IBV_WC_SUCCESS);
+    const std::vector<uint32_t>& want = k.want;
+    ASSERT_EQ(wire_->sent.size(), want.size());
+    uint32_t off = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const auto& seg = wire_->sent[i];
+      ASSERT_EQ(seg.size(), 54 + want[i]);
+      EXPECT_EQ(xmit::testing::be32_at(seg, 38), 1 + off);
+      for (uint32_t b = 0; b < want[i]; ++b) ASSERT_EQ(seg[54 + b], uint8_t(7 + off + b)) << b;
+      EXPECT_TRUE(xmit::testing::l4_csum_ok(seg));
+      off += want[i];
+    }
+  }
+}
+
+// A TSO WR mlx5 posts but the device cannot carry out completes in error (and the QP goes to the
+// error state, as after any error completion): an mss of 0 or a header that is not exactly
+// hdr_sz of Ethernet/IPv4/TCP (IBV_WC_LOC_QP_OP_ERR), segments longer than the port's MTU
+// (IBV_WC_LOC_LEN_ERR), a payload sge outside its MR (IBV_WC_LOC_PROT_ERR). Nothing reaches the wire.
+TEST_F(SwTsoDeviceTest, TsoWorkRequestsTheDeviceCannotCutCompleteInError) {
+  ibv_cq* c = cq(16);
+  ibv_qp* q = tso_qp(c, 128);
+  auto tcp = make_frame({.protocol = 6, .payload_len = 3000});
+  auto udp = make_frame({.protocol = 17, .payload_len = 3000});
+  ibv_mr* mr = reg(tcp);
+  ibv_mr* umr = reg(udp);
+  struct Case {
+    const char* what;
+    const uint8_t* hdr;
+    uint16_t hdr_sz, mss;
+    ibv_sge sge;
+    ibv_wc_status want;
+  };
+  const Case cases[] = {
+      {"mss 0", tcp.data(), 54, 0, sge_of(tcp.data() + 54, 3000, mr), IBV_WC_LOC_QP_OP_ERR},
+      {"hdr_sz past the TCP header", tcp.data(), 58, 1000, sge_of(tcp.data() + 58, 2996, mr), IBV_WC_LOC_QP_OP_ERR},
+      {"hdr_sz short of the TCP header", tcp.data(), 50, 1000, sge_of(tcp.data() + 50, 3004, mr), IBV_WC_LOC_QP_OP_ERR},
+      {"UDP", udp.data(), 42, 1000, sge_of(udp.data() + 42, 3000, umr), IBV_WC_LOC_QP_OP_ERR},
+      {"segments above the MTU", tcp.data(), 54, 1461, sge_of(tcp.data() + 54, 3000, mr), IBV_WC_LOC_LEN_ERR},
+      {"sge outside the MR", tcp.data(), 54, 1000, ibv_sge{reinterpret_cast<uint64_t>(tcp.data() + 54), 3001, mr->lkey},
+       IBV_WC_LOC_PROT_ERR},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.what);
+    ASSERT_EQ(to_state(q, IBV_QPS_RESET), 0);
+    to_rts(q);
+    ibv_sge s = k.sge;
+    ibv_send_wr w = send_wr(7, &s, 1), *bad = nullptr;  // unsignaled: an error completes anyway
+    w.opcode = IBV_WR_TSO;
+    w.tso.hdr = const_cast<uint8_t*>(k.hdr);
+    w.tso.hdr_sz = k.hdr_sz;
+    w.tso.mss = k.mss;
+    ASSERT_EQ(ops_.post_send(q, &w, &bad), 0);  // mlx5 looks only at hdr_sz's bounds at post
+    auto wc = poll(c);
+    ASSERT_EQ(wc.size(), 1u);
+    EXPECT_EQ(wc[0].wr_id, 7u);
+    EXPECT_EQ(wc[0].status, k.want);
+    EXPECT_EQ(q->state, IBV_QPS_ERR);
+    EXPECT_TRUE(wire_->sent.empty());
+  }
+  EXPECT_EQ(sw::sw_stats(kDev).tx_errors, 6u);
 }
 
 TEST(SwDeviceOpen, PacketCarrierOnAMissingInterfaceFailsAtCreateQp) {

@@ -50,6 +50,9 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_EQ(parse({{"XMIT_BACKEND", "auto"}}).backend, Backend::kAuto);
   EXPECT_EQ(parse({{"XMIT_VERBS_DEVICE", "software"}}).verbs_device, VerbsDevice::kSoftware);
   EXPECT_EQ(parse({{"XMIT_VERBS_DEVICE", "hw"}}).verbs_device, VerbsDevice::kHw);
+  EXPECT_TRUE(parse({}).verbs_sw_offloads);
+  EXPECT_FALSE(parse({{"XMIT_VERBS_SW_OFFLOADS", "off"}}).verbs_sw_offloads);
+  EXPECT_TRUE(parse({{"XMIT_VERBS_SW_OFFLOADS", "on"}}).verbs_sw_offloads);
   EXPECT_EQ(parse({{"XMIT_LOG", "error"}}).log_level, LogLevel::kError);
   EXPECT_FALSE(parse({{"XMIT_TCP", "0"}}).tcp);
   EXPECT_TRUE(parse({{"XMIT_UDP", "1"}}).udp);
@@ -92,6 +95,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"BackendCase", "XMIT_BACKEND", "AFXDP", "afxdp, verbs, auto"},
         BadCase{"VerbsDevice", "XMIT_VERBS_DEVICE", "sw", "hw, software"},
         BadCase{"VerbsDeviceEmpty", "XMIT_VERBS_DEVICE", "", "hw, software"},
+        BadCase{"VerbsSwOffloads", "XMIT_VERBS_SW_OFFLOADS", "tso", "on, off"},
         BadCase{"Udp", "XMIT_UDP", "maybe", "on, off"},
         BadCase{"Tcp", "XMIT_TCP", "yes", "on, off"},
         BadCase{"LogLevel", "XMIT_LOG", "loud", "error, warn, notice, info, debug"},

@@ -130,5 +130,73 @@ TEST_F(UdpDemuxTest, SteeringLastsWhileAnySocketOfThePortIsOpen) {
   EXPECT_FALSE(link->a().flows().match(key));
 }
 
+// A datagram to a steered port, fragmented by the peer: the queue gets the first fragment (it
+// carries the ports; a NIC's flow rule, and the in-memory link's steering, match it), the kernel
+// the others. The stack hands the fragment it got to the kernel whole, which reassembles the
+// datagram; without a way to (ip_frag_to_kernel null) it is dropped and counted.
+class UdpFragmentTest : public UdpSockTest {
+ protected:
+  void SetUp() override {
+    UdpSockTest::SetUp();
+    UdpStackOptions o;
+    o.ip_frag_to_kernel = [](void* ctx, const uint8_t* ip, uint32_t len) {
+      auto* t = static_cast<UdpFragmentTest*>(ctx);
+      t->handed.emplace_back(ip, ip + len);
+      return t->hand_result;
+    };
+    o.ip_frag_ctx = this;
+    stack.reset();
+    ASSERT_EQ(UdpStack::create(&link->a(), &fib, o, &stack), 0);
+    stack->set_if_addr(kA);
+  }
+  // frame_to_a() cut at IP payload offset `off` (a multiple of 8) for `len` bytes, MF as given.
+  std::vector<uint8_t> fragment(const std::vector<uint8_t>& whole, uint32_t off, uint32_t len, bool mf) {
+    std::vector<uint8_t> f(whole.begin(), whole.begin() + 34);
+    f.insert(f.end(), whole.begin() + 34 + off, whole.begin() + 34 + off + len);
+    uint8_t* ip = &f[14];
+    const uint16_t tot = static_cast<uint16_t>(20 + len), fo = static_cast<uint16_t>((mf ? 0x2000 : 0) | off / 8);
+    ip[2] = tot >> 8, ip[3] = tot & 0xff, ip[4] = 0x12, ip[5] = 0x34, ip[6] = fo >> 8, ip[7] = fo & 0xff;
+    ip[10] = ip[11] = 0;
+    sum16 c = ip_fast_csum(ip, 5);
+    std::memcpy(ip + 10, &c, 2);
+    return f;
+  }
+  void poll_stack() {
+    std::lock_guard<StackMutex> g(stack->mu());
+    stack->poll(++now);
+  }
+  std::vector<std::vector<uint8_t>> handed;
+  int hand_result = 0;
+};
+
+TEST_F(UdpFragmentTest, TheFirstFragmentGoesToTheKernelWhole) {
+  UdpSock* s = make();
+  sockaddr_in a{.sin_family = AF_INET, .sin_port = htons(5000), .sin_addr = {0}};
+  ASSERT_EQ(s->bind(reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const auto whole = frame_to_a(cfg, 6000, 5000, std::vector<uint8_t>(3000, 0x5a));
+  const auto first = fragment(whole, 0, 1480, true);
+  from_b(first);
+  from_b(fragment(whole, 1480, 1480, true));
+  from_b(fragment(whole, 2960, 48, false));
+  link->b().poll_tx([](uint64_t) {});
+  poll_stack();
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_EQ(handed[0], std::vector<uint8_t>(first.begin() + 14, first.end()));  // the IP packet, unchanged
+  EXPECT_EQ(stack->rx_frags_to_kernel, 1u);
+  EXPECT_EQ(stack->udp_rx_mib.InErrors, 0u);
+  EXPECT_EQ(stack->udp_rx_mib.InDatagrams, 0u);
+  int kernel = 0;
+  link->a().poll_kernel(64, [&](const RxFrame&) { ++kernel; });
+  EXPECT_EQ(kernel, 2);  // the later fragments, which carry no ports
+  // The kernel refusing it (or no way to reach it): dropped, counted as an error.
+  hand_result = -EPERM;
+  from_b(first);
+  link->b().poll_tx([](uint64_t) {});
+  poll_stack();
+  EXPECT_EQ(handed.size(), 2u);
+  EXPECT_EQ(stack->rx_frags_to_kernel, 1u);
+  EXPECT_EQ(stack->udp_rx_mib.InErrors, 1u);
+}
+
 }  // namespace
 }  // namespace xmit::udp_testing

@@ -27,6 +27,7 @@ struct IbvOptions {
 
 struct IbvStats {
   uint64_t tx_frames = 0;     // send WRs posted
+  uint64_t tx_tso = 0;        // of which IBV_WR_TSO (one GSO skb, cut by the device)
   uint64_t tx_inline = 0;     // of which inline
   uint64_t tx_zero_copy = 0;  // of which read from registered memory in place
   uint64_t tx_copied = 0;     // of which copied into a bounce slot first

@@ -71,6 +71,7 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
     w.tso.hdr = hdr;
     w.tso.hdr_sz = uint16_t(from);
     w.tso.mss = f.gso_size;
+    ++stats_.tx_tso;
   } else if (len <= max_inline_ && f.segs.size() <= max_sge_) {
     // Inline: the device copies the bytes at post (ibv_post_send(3)); the lkey is not looked at.
     for (const FrameSeg& s : f.segs) sges_[(*nsge)++] = ibv_sge{reinterpret_cast<uint64_t>(s.data), s.len, 0};

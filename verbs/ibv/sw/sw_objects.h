@@ -4,6 +4,7 @@
 #pragma once
 
 #include <infiniband/verbs.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "stack/dev/netdev.h"
 #include "verbs/ibv/sw/sw_divert.h"
 #include "verbs/ibv/sw/sw_verbs.h"
 
@@ -18,6 +20,12 @@ namespace xmit::ibv::sw {
 
 struct SwDev;
 struct SwQp;
+
+inline constexpr uint16_t kMaxTsoHeader = 256;  // largest max_tso_header a QP may ask for
+// A TSO WR's segments go to the carrier in batches (one sendmmsg() on AF_PACKET) of at most this
+// many frames and bytes: a 64 KiB send at mss 1448 is one batch.
+inline constexpr uint32_t kTsoBatchFrames = 64;
+inline constexpr uint32_t kTsoBatchBytes = 128 * 1024;
 
 struct SwCtx {
   ibv_context ctx{};
@@ -138,7 +146,10 @@ struct SwDev {
   std::vector<SwFlow*> flows;
   std::vector<SwChannel*> channels;
   std::vector<uint8_t> scratch;      // a frame being sent or received (64 KiB + headers, allocated once)
-  std::vector<uint8_t> seg_scratch;  // one TSO segment
+  std::vector<uint8_t> seg_scratch;  // TSO segments cut and not yet on the wire (kTsoBatchBytes)
+  std::vector<iovec> seg_batch;      // those segments (at most kTsoBatchFrames)
+  std::vector<uint8_t> tso_hdr;      // a TSO WR's header while it is cut (its length fixed)
+  std::vector<FrameSeg> tso_segs;    // that header and the WR's pieces (max_sge + 1)
 };
 
 // sw_flow.cc
@@ -149,6 +160,8 @@ bool sw_flow_match(const SwFlow& f, const uint8_t* frame, uint32_t len);
 // recv the frame length, 0 when nothing waits, or -errno.
 int sw_packet_open(const std::string& ifname, int* ifindex, uint32_t* mtu);
 int sw_packet_send(int fd, int ifindex, const uint8_t* frame, uint32_t len);
+// n frames in one sendmmsg(): how many left, or -errno when none did.
+int sw_packet_send_batch(int fd, int ifindex, const iovec* frames, uint32_t n);
 int sw_packet_recv(int fd, uint8_t* buf, uint32_t cap);
 
 // IBV_SEND_IP_CSUM on a gathered frame: IPv4 header checksum and, for a first or only fragment

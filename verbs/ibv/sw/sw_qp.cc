@@ -23,7 +23,6 @@ constexpr uint32_t kSyndLocalLength = 0x01, kSyndLocalProt = 0x04, kSyndFlush = 
 constexpr uint32_t kEthHlen = 14;
 constexpr uint32_t kMinEthSend = 18;  // mlx5: MLX5_ETH_L2_INLINE_HEADER_SIZE
 constexpr size_t kKernelQueueMax = 1024;  // in-memory "kernel" frames kept for tests to read
-constexpr uint16_t kMaxTsoHeader = 256;   // largest max_tso_header a QP may ask for
 
 uint32_t roundup_pow2(uint32_t v) {
   uint32_t p = 1;
@@ -74,7 +73,7 @@ bool mr_covers(const SwMr* m, uint64_t addr, uint64_t len) {
   return addr >= base && len <= m->mr.length && addr - base <= m->mr.length - len;
 }
 
-// Gathers one send WR into the device's scratch buffer: its status and, when fine, the length.
+// Gathers one IBV_WR_SEND into the device's scratch buffer: its status and, when fine, the length.
 ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
   SwDev* d = q->c->dev;
   uint8_t* out = d->scratch.data();
@@ -84,10 +83,6 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
     memcpy(out, w.inl.data(), w.inl_len);
     total = w.inl_len;
   } else {
-    if (w.opcode == IBV_WR_TSO) {
-      memcpy(out, w.tso_hdr.data(), w.hdr_sz);
-      total = w.hdr_sz;
-    }
     for (int i = 0; i < w.num_sge; ++i) {
       const ibv_sge& s = w.sge[size_t(i)];
       const SwMr* m = find_mr(d, q->pd, s.lkey);
@@ -98,10 +93,33 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
     }
   }
   // A raw Ethernet send carries one frame: at most the port's MTU plus the Ethernet header and a
-  // VLAN tag (the minimum was checked at post). A TSO send is cut to that size below.
-  if (w.opcode != IBV_WR_TSO && total > d->mtu + kEthHlen + 4) return IBV_WC_LOC_LEN_ERR;
+  // VLAN tag (the minimum was checked at post).
+  if (total > d->mtu + kEthHlen + 4) return IBV_WC_LOC_LEN_ERR;
   *len = total;
   return IBV_WC_SUCCESS;
+}
+
+// The TSO segments gathered in d->seg_batch, onto the wire: one sendmmsg() on AF_PACKET (what it
+// refuses is lost, as wire_send()'s), each frame in turn in memory.
+void wire_send_batch(SwDev* d) {
+  std::vector<iovec>& b = d->seg_batch;
+  if (d->cfg.carrier == SwCarrier::kMemory) {
+    for (const iovec& v : b) {
+      const auto* p = static_cast<const uint8_t*>(v.iov_base);
+      d->wire.sent.emplace_back(p, p + v.iov_len);
+    }
+  }
+  uint32_t sent = uint32_t(b.size());
+  if (d->cfg.carrier == SwCarrier::kPacket) {
+    int n = sw_packet_send_batch(d->pkt_fd, d->ifindex, b.data(), uint32_t(b.size()));
+    sent = n < 0 ? 0 : uint32_t(n);
+    d->st.tx_wire_errors += b.size() - sent;
+  }
+  for (uint32_t i = 0; i < sent; ++i) {
+    ++d->st.tx_frames;
+    d->st.tx_bytes += b[i].iov_len;
+  }
+  b.clear();
 }
 
 void wire_send(SwDev* d, const uint8_t* f, uint32_t len) {
@@ -167,21 +185,59 @@ void land(SwDev* d, const uint8_t* f, uint32_t len) {
   }
 }
 
-// IBV_WR_TSO: the header template followed by the payload, cut into mss-sized TCP segments with
-// their own IP length and id, sequence number, flags and both checksums (what the NIC does; the
-// software version is tcp_gso_segment()'s, stack/dev/sw_offload). Not IPv4/TCP, or segments
-// larger than the port's MTU: a local QP operation error.
-ibv_wc_status send_tso(SwDev* d, const SwSendWqe& w, uint32_t len) {
-  uint8_t* f = d->scratch.data();
-  if (len < kEthHlen + 20) return IBV_WC_LOC_QP_OP_ERR;
-  store_be16(f + kEthHlen + 2, uint16_t(len - kEthHlen));  // the template's length is the NIC's to fix
+// IBV_WR_TSO: the header copied into the WQE at post, then the payload (its sges, or the inline
+// data), cut into mss-sized TCP segments with their own IP length and id, sequence number, flags
+// (FIN/PSH on the last, CWR on the first) and both checksums — what the NIC does, in software
+// tcp_gso_segment()'s rules (stack/dev/sw_offload: tso_segment_sg(), each segment gathered
+// straight from the WR's pieces into the segment buffer). The header must be Ethernet/IPv4/TCP
+// and exactly hdr_sz long (its IHL and data offset), else a local QP operation error, as is an
+// mss of 0 (mlx5 posts both; the WQE is malformed for the hardware). Segments larger than the
+// port's MTU: a local length error. An sge outside its MR: a local protection error.
+ibv_wc_status send_tso(SwQp* q, const SwSendWqe& w) {
+  SwDev* d = q->c->dev;
+  uint8_t* hdr = d->tso_hdr.data();
+  memcpy(hdr, w.tso_hdr.data(), w.hdr_sz);
+  FrameSeg* segs = d->tso_segs.data();
+  uint32_t n = 0, payload = 0;
+  segs[n++] = FrameSeg{hdr, w.hdr_sz};
+  if (w.send_flags & IBV_SEND_INLINE) {
+    segs[n++] = FrameSeg{w.inl.data(), w.inl_len};
+    payload = w.inl_len;
+  } else {
+    for (int i = 0; i < w.num_sge; ++i) {
+      const ibv_sge& s = w.sge[size_t(i)];
+      const SwMr* m = find_mr(d, q->pd, s.lkey);
+      if (m == nullptr || !mr_covers(m, s.addr, s.length)) return IBV_WC_LOC_PROT_ERR;
+      segs[n++] = FrameSeg{reinterpret_cast<const uint8_t*>(s.addr), s.length};
+      payload += s.length;
+    }
+  }
+  if (w.mss == 0 || w.hdr_sz < kEthHlen + 20) return IBV_WC_LOC_QP_OP_ERR;
+  const uint8_t* ip = hdr + kEthHlen;
+  const uint32_t l4 = kEthHlen + (ip[0] & 0xfu) * 4u;
+  if (l4 + 20 > w.hdr_sz || l4 + (hdr[l4 + 12] >> 4) * 4u != w.hdr_sz) return IBV_WC_LOC_QP_OP_ERR;
   if (w.hdr_sz - kEthHlen + uint32_t(w.mss) > d->mtu) return IBV_WC_LOC_LEN_ERR;
-  int n = tso_segment(f, len, w.mss, d->seg_scratch.data(), uint32_t(d->seg_scratch.size()),
-                      [&](const uint8_t* seg, uint32_t seg_len) {
-                        wire_send(d, seg, seg_len);
-                        return true;
-                      });
-  return n < 0 ? IBV_WC_LOC_QP_OP_ERR : IBV_WC_SUCCESS;
+  store_be16(hdr + kEthHlen + 2, uint16_t(w.hdr_sz - kEthHlen + payload));  // the template's length is the NIC's to fix
+  const TxFrame f{.segs = absl::Span<const FrameSeg>(segs, n), .flags = kTxTso, .gso_size = w.mss};
+  // Segments are cut into the batch buffer back to back; a full batch goes out before the next.
+  const uint32_t room = w.hdr_sz + uint32_t(w.mss);  // the most one segment takes (<= MTU + 14)
+  uint32_t used = 0;
+  d->seg_batch.clear();
+  const int nsegs = tso_segment_sg(
+      f,
+      [&](int) {
+        if (d->seg_batch.size() == kTsoBatchFrames || used + room > d->seg_scratch.size()) {
+          wire_send_batch(d);
+          used = 0;
+        }
+        return d->seg_scratch.data() + used;
+      },
+      [&](int, uint32_t len) {
+        d->seg_batch.push_back(iovec{d->seg_scratch.data() + used, len});
+        used += len;
+      });
+  if (!d->seg_batch.empty()) wire_send_batch(d);
+  return nsegs < 0 ? IBV_WC_LOC_QP_OP_ERR : IBV_WC_SUCCESS;
 }
 
 // The divert map holds what the backend's rules are: protocol and local port exact, local address
@@ -234,13 +290,13 @@ void execute_sends(SwQp* q) {
     const uint32_t idx = q->sq_proc++;
     const SwSendWqe& w = q->sq[idx % q->sq.size()];
     uint32_t len = 0;
-    ibv_wc_status st = gather(q, w, &len);
+    ibv_wc_status st = IBV_WC_SUCCESS;
     if (d->fail_next_send != 0) {
       st = ibv_wc_status(d->fail_next_send);
       d->fail_next_send = 0;
-    }
-    if (st == IBV_WC_SUCCESS && w.opcode == IBV_WR_TSO) st = send_tso(d, w, len);
-    else if (st == IBV_WC_SUCCESS) {
+    } else if (w.opcode == IBV_WR_TSO) {
+      st = send_tso(q, w);
+    } else if ((st = gather(q, w, &len)) == IBV_WC_SUCCESS) {
       if (w.send_flags & IBV_SEND_IP_CSUM) sw_fill_csums(d->scratch.data(), len);
       wire_send(d, d->scratch.data(), len);
     }
@@ -465,9 +521,10 @@ int sw_post_send(ibv_qp* qp, ibv_send_wr* wr, ibv_send_wr** bad_wr) {
     else if (wr->num_sge < 0 || uint32_t(wr->num_sge) > q->cap.max_send_sge) err = ENOMEM;
     else if ((wr->send_flags & IBV_SEND_IP_CSUM) && !d->cfg.ip_csum) err = EINVAL;
     // mlx5 set_tso_eth_seg(): a QP without max_tso_header, a header shorter than the inline L2
-    // header or longer than max_tso_header, and (here) inline TSO or a zero mss: EINVAL.
+    // header or longer than max_tso_header: EINVAL. (The mss is not looked at: a zero mss fails
+    // in the device, send_tso().)
     else if (tso && (q->max_tso_header == 0 || wr->tso.hdr == nullptr || wr->tso.hdr_sz < kMinEthSend ||
-                     wr->tso.hdr_sz > q->max_tso_header || wr->tso.mss == 0 || (wr->send_flags & IBV_SEND_INLINE)))
+                     wr->tso.hdr_sz > q->max_tso_header))
       err = EINVAL;
     if (err == 0) {
       uint64_t total = 0;

@@ -516,16 +516,21 @@ int sw_add_device(const SwDeviceConfig& cfg) {
     d->wire.arrival_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (d->wire.arrival_fd < 0) return -errno;
   }
-  d->seg_scratch.resize(65536 + 64);
+  d->seg_scratch.resize(kTsoBatchBytes);
+  d->seg_batch.reserve(kTsoBatchFrames);
+  d->tso_hdr.resize(kMaxTsoHeader);
+  d->tso_segs.resize(size_t(cfg.max_sge) + 1);
   devices().push_back(std::move(d));
   return 0;
 }
 
-int sw_attach_interface(const std::string& ifname, std::string* name) {
+int sw_attach_interface(const std::string& ifname, bool offloads, std::string* name) {
   SwDeviceConfig cfg;
   cfg.name = "xmit_sw_" + ifname;
   cfg.ifname = ifname;
   cfg.carrier = SwCarrier::kPacket;
+  cfg.ip_csum = offloads;
+  cfg.max_tso = offloads ? 65536 : 0;
   int err = sw_add_device(cfg);
   if (err == -EEXIST) err = 0;
   if (err == 0 && name != nullptr) *name = cfg.name;

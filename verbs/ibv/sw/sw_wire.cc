@@ -55,6 +55,24 @@ int sw_packet_send(int fd, int ifindex, const uint8_t* frame, uint32_t len) {
   return n < 0 ? -errno : 0;
 }
 
+int sw_packet_send_batch(int fd, int ifindex, const iovec* frames, uint32_t n) {
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = ifindex;
+  sll.sll_halen = 6;
+  mmsghdr msgs[kTsoBatchFrames];
+  if (n > kTsoBatchFrames) n = kTsoBatchFrames;
+  for (uint32_t i = 0; i < n; ++i) {
+    msgs[i] = mmsghdr{};
+    msgs[i].msg_hdr.msg_name = &sll;  // SOCK_RAW: the frame carries its own header; the index counts
+    msgs[i].msg_hdr.msg_namelen = sizeof sll;
+    msgs[i].msg_hdr.msg_iov = const_cast<iovec*>(&frames[i]);
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int sent = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+  return sent < 0 ? -errno : sent;
+}
+
 int sw_packet_recv(int fd, uint8_t* buf, uint32_t cap) {
   for (;;) {
     sockaddr_ll from{};
