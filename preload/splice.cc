@@ -133,16 +133,23 @@ ssize_t sendfile_to_socket(Socket* s, int out_fd, int in_fd, off64_t* offset, si
 
 namespace {
 
+struct PipeSource {
+  int fd;
+  bool read_only;  // O_RDONLY: vmsplice() reads from it (an O_RDWR FIFO would be written to)
+};
+
 // Reads from the pipe without ever blocking, whatever the pipe's O_NONBLOCK: vmsplice() on a
-// pipe's read side copies to user memory (kernel: vmsplice_to_user()) and SPLICE_F_NONBLOCK makes
-// an empty pipe -EAGAIN. The socket asks only for bytes FIONREAD said were there; a reader that
-// took them meanwhile makes the pull short (the send ends there), not a sleep under the stack's lock.
+// pipe's read-only side copies to user memory (kernel: vmsplice_to_user()) and SPLICE_F_NONBLOCK
+// makes an empty pipe -EAGAIN. The socket asks only for bytes FIONREAD said were there; a reader
+// that took them meanwhile makes the pull short (the send ends there), not a sleep under the
+// stack's lock. An O_RDWR FIFO is read() (vmsplice() would write to it): the same unless another
+// reader races this one.
 ssize_t pipe_pull(void* ctx, void* to, size_t len) {
-  const int fd = *static_cast<int*>(ctx);
+  const auto* p = static_cast<PipeSource*>(ctx);
   size_t done = 0;
   while (done < len) {
     iovec iov{static_cast<char*>(to) + done, len - done};
-    ssize_t n = ::vmsplice(fd, &iov, 1, SPLICE_F_NONBLOCK);
+    ssize_t n = p->read_only ? ::vmsplice(p->fd, &iov, 1, SPLICE_F_NONBLOCK) : libc().read(p->fd, iov.iov_base, iov.iov_len);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += static_cast<size_t>(n);
@@ -172,7 +179,8 @@ int pipe_wait_readable(int fd, bool nonblock, int* avail) {
 // non-blocking socket, consume what the socket took, again until len is done. The kernel sends up
 // to 16 pipe buffers a round (and MSG_MORE when more follow); one round here takes all the pipe
 // holds: the same bytes, other segment boundaries.
-ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsigned flags, bool sock_nonblock) {
+ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsigned flags, bool sock_nonblock,
+                              bool pipe_read_only) {
   const bool pipe_nonblock = (flags & SPLICE_F_NONBLOCK) != 0;
   int msg_flags = (flags & SPLICE_F_MORE) ? MSG_MORE : 0;
   if (sock_nonblock) msg_flags |= MSG_DONTWAIT;
@@ -186,8 +194,8 @@ ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsi
       r = w;
       break;
     }
-    int fd = fd_in;
-    PullSource src{.pull = pipe_pull, .ctx = &fd};
+    PipeSource pipe{fd_in, pipe_read_only};
+    PullSource src{.pull = pipe_pull, .ctx = &pipe};
     r = s->sendmsg_pull(&src, std::min(len, static_cast<size_t>(avail)), msg_flags);
     if (r == kPassThrough || r == -EOPNOTSUPP) {
       if (spliced > 0) break;
@@ -286,7 +294,8 @@ ssize_t splice_socket(Socket* in, int fd_in, loff_t* off_in, Socket* out, int fd
     if (fl_out & O_APPEND) return -EINVAL;
     if (static_cast<ssize_t>(len) < 0) return -EINVAL;  // rw_verify_area()
     if (fl_in & O_NONBLOCK) flags |= SPLICE_F_NONBLOCK;
-    return splice_pipe_to_socket(out, fd_in, fd_out, len, flags, (fl_out & O_NONBLOCK) != 0);
+    return splice_pipe_to_socket(out, fd_in, fd_out, len, flags, (fl_out & O_NONBLOCK) != 0,
+                                 (fl_in & O_ACCMODE) == O_RDONLY);
   }
   if (off_in != nullptr) return -EINVAL;  // a socket has no FMODE_PREAD
   if (fl_out & O_NONBLOCK) flags |= SPLICE_F_NONBLOCK;

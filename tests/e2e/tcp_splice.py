@@ -131,6 +131,14 @@ def client(tmp):
     # vmsplice + splice
     call("vmsplice 20000", lambda: vmsplice(pw, pattern(7, 20000)))
     call("splice pipe->sock 20000", lambda: os.splice(pr, so, 20000))
+    # A FIFO opened O_RDWR (vmsplice() on it would write, not read).
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    ff = os.open(fifo, os.O_RDWR)
+    os.write(ff, pattern(3, 1000))
+    call("splice O_RDWR fifo->sock 5000 (1000 there)", lambda: os.splice(ff, so, 5000))
+    call("  fifo holds", lambda: inq(ff))
+    os.close(ff)
     finish(s, "sendfile+splice")
 
     # A pipe whose writer is gone: 0 (end of input).
