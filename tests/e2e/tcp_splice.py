@@ -156,10 +156,15 @@ def client(tmp):
     so = s.fileno()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     s.setblocking(False)
+    os.lseek(fd, 0, os.SEEK_SET)
     off, went, eagain = 0, 0, False
-    for _ in range(200):
+    for i in range(200):
         try:
-            n = os.sendfile(so, fd, off, size - off)
+            if i % 2:  # the file position, then an explicit offset: each advances by what went
+                n = os.sendfile(so, fd, None, size - off)
+            else:
+                n = os.sendfile(so, fd, off, size - off)
+                os.lseek(fd, n, os.SEEK_CUR)
         except BlockingIOError:
             eagain = True
             break
@@ -167,7 +172,8 @@ def client(tmp):
         went += n
         if off == size:
             break
-    out.append("sendfile non-blocking: partial %s, then EAGAIN %s" % (0 < went < size, eagain))
+    out.append("sendfile non-blocking: partial %s, then EAGAIN %s, file position == sent %s"
+               % (0 < went < size, eagain, os.lseek(fd, 0, os.SEEK_CUR) == went))
     fcntl.fcntl(pw, F_SETPIPE_SZ, 1 << 20)
     os.write(pw, pattern(0, 200000))
     try:
