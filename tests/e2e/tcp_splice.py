@@ -128,6 +128,11 @@ def client(tmp):
     call("splice file -> sock", lambda: os.splice(fd, so, 10, offset_src=0))
     call("  pipe holds", lambda: inq(pr))
     call("splice pipe->sock 10", lambda: os.splice(pr, so, 10))
+    # A blocking splice from an empty pipe waits for the writer (one write of 1000 bytes after 0.3 s).
+    t = threading.Thread(target=lambda: (time.sleep(0.3), os.write(pw, pattern(1, 1000))))
+    t.start()
+    call("splice blocking, empty pipe, a writer later", lambda: os.splice(pr, so, 5000))
+    t.join()
     # vmsplice + splice
     call("vmsplice 20000", lambda: vmsplice(pw, pattern(7, 20000)))
     call("splice pipe->sock 20000", lambda: os.splice(pr, so, 20000))
