@@ -298,6 +298,15 @@ ssize_t splice_socket(Socket* in, int fd_in, loff_t* off_in, Socket* out, int fd
                                  (fl_in & O_ACCMODE) == O_RDONLY);
   }
   if (off_in != nullptr) return -EINVAL;  // a socket has no FMODE_PREAD
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (libc().getsockopt(fd_in, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM) {
+    // Not done for UDP: a datagram would have to go whole into the pipe or not at all (the
+    // kernel's copy_splice_read() sizes its read to the pipe's free slots, which a writer here
+    // cannot see). The kernel socket's splice, as before.
+    ssize_t k = libc().splice(fd_in, off_in, fd_out, off_out, len, flags);
+    return k < 0 ? -errno : k;
+  }
   if (fl_out & O_NONBLOCK) flags |= SPLICE_F_NONBLOCK;
   if (len > kMaxRwCount) len = kMaxRwCount;
   return splice_socket_to_pipe(in, fd_in, fd_out, len, flags);
