@@ -23,6 +23,7 @@
 #include "preload/log.h"
 #include "preload/own_fds.h"
 #include "preload/runtime.h"
+#include "preload/splice.h"
 #include "stack/stream/tcp_socket.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -320,54 +321,10 @@ XMIT_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) noexcept {
   return ret(r);
 }
 
-namespace {
-
-// sendfile() to an offloaded socket. The kernel splices the file's pages into the socket
-// (do_sendfile() -> splice_direct_to_actor() -> sock_sendmsg(MSG_SPLICE_PAGES)); here the bytes are
-// read from in_fd in chunks and sent as write() sends them (one copy more, not zero-copy). As the
-// kernel: the count sent is returned (short on a full non-blocking socket, the error only if
-// nothing went), *offset or else in_fd's file position advances by exactly that count, and count
-// is clamped to MAX_RW_COUNT. kernel: do_sendfile(), fs/read_write.c
-ssize_t sendfile_through(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) noexcept {
-  if (g_fds.lookup(in_fd) != nullptr) return -EINVAL;  // a socket has no splice_read for a file's role
-  constexpr size_t kMaxRwCount = INT_MAX & ~static_cast<size_t>(4095);  // kernel: MAX_RW_COUNT
-  if (count > kMaxRwCount) count = kMaxRwCount;
-  if (offset != nullptr && *offset < 0) return -EINVAL;
-  char buf[16384];
-  size_t done = 0;
-  while (done < count) {
-    size_t want = count - done < sizeof buf ? count - done : sizeof buf;
-    ssize_t n = offset != nullptr ? ::pread64(in_fd, buf, want, *offset + static_cast<off64_t>(done))
-                                  : libc().read(in_fd, buf, want);
-    if (n < 0) {
-      if (done > 0) break;
-      return -errno;
-    }
-    if (n == 0) break;
-    ssize_t w = s->sendto(buf, static_cast<size_t>(n), 0, nullptr, 0);
-    ssize_t unsent = w < 0 ? n : n - w;
-    if (unsent > 0 && offset == nullptr) (void)::lseek64(in_fd, -unsent, SEEK_CUR);  // the file position counts what went
-    if (w == xmit::kPassThrough) {
-      if (done > 0) break;
-      return libc().sendfile64(out_fd, in_fd, offset, count);  // the socket is the kernel's now
-    }
-    if (w < 0) {
-      if (done > 0) break;
-      return w;
-    }
-    done += static_cast<size_t>(w);
-    if (w < n) break;
-  }
-  if (offset != nullptr) *offset += static_cast<off64_t>(done);
-  return static_cast<ssize_t>(done);
-}
-
-}  // namespace
-
 XMIT_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) noexcept {
   Socket* s = g_fds.lookup(out_fd);
   if (s == nullptr) [[likely]] return libc().sendfile64(out_fd, in_fd, offset, count);
-  return ret(sendfile_through(s, out_fd, in_fd, offset, count));
+  return ret(xmit::sendfile_to_socket(s, out_fd, in_fd, offset, count));
 }
 
 // off_t is off64_t on the 64-bit targets xmit builds for.
@@ -375,7 +332,17 @@ static_assert(sizeof(off_t) == sizeof(off64_t));
 XMIT_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
   Socket* s = g_fds.lookup(out_fd);
   if (s == nullptr) [[likely]] return libc().sendfile(out_fd, in_fd, offset, count);
-  return ret(sendfile_through(s, out_fd, in_fd, reinterpret_cast<off64_t*>(offset), count));
+  return ret(xmit::sendfile_to_socket(s, out_fd, in_fd, reinterpret_cast<off64_t*>(offset), count));
+}
+
+// splice() with an offloaded socket at either end (preload/splice.h). vmsplice() and tee() take
+// pipes only: on a socket fd the kernel's answer is the same for the shadow.
+XMIT_EXPORT ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                           unsigned int flags) noexcept {
+  Socket* in = g_fds.lookup(fd_in);
+  Socket* out = g_fds.lookup(fd_out);
+  if (in == nullptr && out == nullptr) [[likely]] return libc().splice(fd_in, off_in, fd_out, off_out, len, flags);
+  return ret(xmit::splice_socket(in, fd_in, off_in, out, fd_out, off_out, len, flags));
 }
 
 XMIT_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) noexcept {

@@ -35,7 +35,7 @@ namespace xmit {
   X(getsockname) X(getpeername) X(fcntl) X(fcntl64) X(ioctl) X(dup) X(dup2) X(dup3)             \
   X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(poll) X(ppoll) X(select) X(pselect)          \
   X(__poll_chk) X(__ppoll_chk) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2)   \
-  X(sendfile) X(sendfile64)
+  X(sendfile) X(sendfile64) X(splice)
 
 struct Libc {
 #define XMIT_LIBC_MEMBER(name) decltype(&::name) name;

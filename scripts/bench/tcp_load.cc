@@ -5,6 +5,12 @@
 //   tcp_load client ADDR PORT send SIZE SECONDS   write() SIZE bytes at a time; after SECONDS,
 //       shutdown(SHUT_WR) and wait for the server's count of bytes read:
 //       -> "fd F bytes N seconds S"   (N: bytes the server read, S: until its count arrived)
+//   tcp_load client ADDR PORT send-zc SIZE SECONDS  as send, with SO_ZEROCOPY and send(MSG_ZEROCOPY),
+//       the completions read off the error queue as they come (scripts/bench/zerocopy)
+//   tcp_load client ADDR PORT send-sf SIZE SECONDS  as send, each SIZE bytes a sendfile() of a
+//       SIZE-byte file (in TMPDIR) from offset 0
+//       The send modes add "written W cpu_s C": bytes handed to the socket, and the client
+//       process's CPU time (user + system, every thread: getrusage(RUSAGE_SELF)) for the run.
 //   tcp_load client ADDR PORT recv SIZE SECONDS   the server write()s SIZE bytes at a time; the client
 //       reads for SECONDS -> "fd F bytes N seconds S"
 //   tcp_load client ADDR PORT rr SIZE SECONDS     SIZE-byte request, SIZE-byte response, one at a time
@@ -13,7 +19,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <linux/errqueue.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -56,6 +68,53 @@ bool write_full(int fd, const void* p, size_t n) {
     b += w;
     n -= static_cast<size_t>(w);
   }
+  return true;
+}
+
+double cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+// MSG_ZEROCOPY completions: every notification waiting on the error queue read (wait: until one).
+void zc_drain(int fd, bool wait) {
+  for (;;) {
+    if (wait) {
+      pollfd p{fd, 0, 0};
+      ::poll(&p, 1, 1000);
+      wait = false;
+    }
+    char ctl[128];
+    msghdr m{};
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+  }
+}
+
+// One SIZE-byte send of the mode: write(), send(MSG_ZEROCOPY) or sendfile() from offset 0.
+bool send_one(int s, char mode, const uint8_t* buf, uint32_t size, int file) {
+  if (mode == 's') return write_full(s, buf, size);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t w;
+    if (mode == 'z') {
+      w = send(s, buf + done, size - done, MSG_ZEROCOPY);
+      if (w < 0 && errno == ENOBUFS) {  // optmem full of completions not read yet
+        zc_drain(s, true);
+        continue;
+      }
+    } else {
+      off_t off = static_cast<off_t>(done);
+      w = sendfile(s, file, &off, size - done);
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    done += static_cast<size_t>(w);
+  }
+  if (mode == 'z') zc_drain(s, false);
   return true;
 }
 
@@ -138,7 +197,27 @@ int client(const char* addr, int port, const char* mode, uint32_t size, double s
   }
   nodelay(s);
   Hello h{};
+  const char send_kind = std::strcmp(mode, "send-zc") == 0 ? 'z' : std::strcmp(mode, "send-sf") == 0 ? 'f' : 's';
+  if (std::strncmp(mode, "send", 4) == 0) mode = "send";
   h.mode = std::strcmp(mode, "send") == 0 ? 's' : std::strcmp(mode, "recv") == 0 ? 'r' : 'e';
+  int file = -1;
+  if (send_kind == 'z') {
+    int one = 1;
+    if (setsockopt(s, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) != 0) {
+      std::perror("tcp_load: SO_ZEROCOPY");
+      return 1;
+    }
+  } else if (send_kind == 'f') {
+    const char* dir = std::getenv("TMPDIR");
+    std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/tcp_load.XXXXXX";
+    file = mkstemp(path.data());
+    std::vector<uint8_t> fill(size, 'x');
+    if (file < 0 || !write_full(file, fill.data(), size)) {
+      std::perror("tcp_load: the sendfile file");
+      return 1;
+    }
+    unlink(path.c_str());
+  }
   h.size = size;
   if (!write_full(s, &h, sizeof h)) {
     std::perror("tcp_load: hello");
@@ -146,11 +225,12 @@ int client(const char* addr, int port, const char* mode, uint32_t size, double s
   }
   std::vector<uint8_t> buf(std::max<uint32_t>(size, 65536), 'x');
   double start = mono_s(), end = start + seconds;
+  const double cpu0 = cpu_s();
   if (h.mode == 's') {
     uint64_t put = 0;
     do {
       for (int i = 0; i < 16; ++i) {
-        if (!write_full(s, buf.data(), size)) {
+        if (!send_one(s, send_kind, buf.data(), size, file)) {
           std::perror("tcp_load: write");
           return 1;
         }
@@ -172,8 +252,8 @@ int client(const char* addr, int port, const char* mode, uint32_t size, double s
       return 1;
     }
     double el = mono_s() - start;
-    std::printf("fd %d bytes %llu seconds %.6f written %llu\n", s, static_cast<unsigned long long>(got), el,
-                static_cast<unsigned long long>(put));
+    std::printf("fd %d bytes %llu seconds %.6f written %llu cpu_s %.4f\n", s, static_cast<unsigned long long>(got), el,
+                static_cast<unsigned long long>(put), cpu_s() - cpu0);
   } else if (h.mode == 'r') {
     uint64_t got = 0;
     double now = start;
@@ -215,10 +295,11 @@ int client(const char* addr, int port, const char* mode, uint32_t size, double s
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "server") == 0) return server(std::atoi(argv[2]));
   if (argc == 7 && std::strcmp(argv[1], "client") == 0 &&
-      (std::strcmp(argv[4], "send") == 0 || std::strcmp(argv[4], "recv") == 0 || std::strcmp(argv[4], "rr") == 0))
+      (std::strcmp(argv[4], "send") == 0 || std::strcmp(argv[4], "recv") == 0 || std::strcmp(argv[4], "rr") == 0 ||
+       std::strcmp(argv[4], "send-zc") == 0 || std::strcmp(argv[4], "send-sf") == 0))
     return client(argv[2], std::atoi(argv[3]), argv[4], static_cast<uint32_t>(std::atoi(argv[5])), std::atof(argv[6]));
   std::fprintf(stderr,
                "usage: tcp_load server PORT\n"
-               "       tcp_load client ADDR PORT send|recv|rr SIZE SECONDS\n");
+               "       tcp_load client ADDR PORT send|send-zc|send-sf|recv|rr SIZE SECONDS\n");
   return 2;
 }

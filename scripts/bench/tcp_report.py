@@ -1,7 +1,7 @@
-# scripts/bench/tcp_report.py — the tables of scripts/bench/tcp_stream and tcp_rr from the results file
+# scripts/bench/tcp_report.py — the tables of scripts/bench/tcp_stream, tcp_rr and zerocopy from the results file
 # tcp_lib.sh writes: medians over the rounds per (path, mode, size), each xmit column with its ratio to
 # the kernel's, or "passthrough" (and why) where xmit did not carry the connection.
-#   python3 tcp_report.py stream|rr RESULTS
+#   python3 tcp_report.py stream|rr|zerocopy RESULTS
 # With XMIT_BENCH_RESULTS=FILE each cell is also appended to FILE as one JSON line (bench, case,
 # metric, path, value, state) for scripts/bench/summary.
 import json
@@ -29,7 +29,9 @@ def parse(path):
 def main():
     what, runs = sys.argv[1], parse(sys.argv[2])
     paths = [p for p in ("kernel", "afxdp", "verbs-sw", "verbs-sw-off") if any(k[0] == p for k in runs)]
-    keys = sorted({(m, s) for _, m, s in runs}, key=lambda k: (k[0] != "send", k[1]))
+    order = {"send": 0, "send-zc": 1, "send-sf": 2, "recv": 3}
+    keys = sorted({(m, s) for _, m, s in runs}, key=lambda k: (k[1], order.get(k[0], 4)) if what == "zerocopy"
+                  else (k[0] != "send", k[1]))
 
     def med(p, m, s, f):
         return statistics.median(f(r) if callable(f) else r[f] for r in runs[(p, m, s)])
@@ -41,6 +43,10 @@ def main():
     if what == "stream":
         metrics = [("Gbit/s", lambda r: r["bytes"] * 8 / r["seconds"] / 1e9, "{:.3f}")]
         label = {"send": "client sends (xmit as sender)", "recv": "client receives (xmit as receiver)"}
+    elif what == "zerocopy":
+        metrics = [("Gbit/s", lambda r: r["bytes"] * 8 / r["seconds"] / 1e9, "{:.3f}"),
+                   ("CPU s/GB", lambda r: r["cpu_s"] / (r["bytes"] / 1e9), "{:.3f}")]
+        label = {"send": "write() (copy)", "send-zc": "send(MSG_ZEROCOPY)", "send-sf": "sendfile()"}
     else:
         metrics = [("trans/s", lambda r: r["trans"] / r["seconds"], "{:,.0f}"),
                    ("p50 us", "p50_us", "{:.1f}"), ("p99 us", "p99_us", "{:.1f}")]
@@ -78,7 +84,7 @@ def main():
         cols = ", ".join(f"{p} {med(p, m, s, 'b_retrans'):.0f}" for p in paths if (p, m, s) in runs)
         print(f"  {label[m]}, {s} B: {cols}")
     print()
-    print("ratio: xmit / kernel (latency too: below 1 is better there). passthrough: xmit did not carry the")
+    print("ratio: xmit / kernel (latency and CPU s/GB too: below 1 is better there). passthrough: xmit did not carry the")
     print("connection (its numbers are the kernel's again); the evidence per path, first run of each:")
     seen = set()
     for (p, m, s), rs in sorted(runs.items()):

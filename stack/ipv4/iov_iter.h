@@ -3,6 +3,7 @@
 // csum_and_copy_from_iter_full(), lib/iov_iter.c + net/core/datagram.c.
 #pragma once
 
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cerrno>
@@ -89,6 +90,33 @@ inline uint32_t iov_iter_pinned_truesize(const IovIter& it, size_t len) {
     len -= n;
   }
   return static_cast<uint32_t>(truesize);
+}
+
+// A source the copy pulls from only once it holds the room for the bytes (an skb with space in its
+// payload page): the counterpart of the kernel's ITER_BVEC over pipe or page-cache pages that
+// splice and sendfile hand to sendmsg with MSG_SPLICE_PAGES. The kernel gives back, unread, what the
+// socket did not take (splice_to_socket() consumes from the pipe only what sock_sendmsg() took);
+// a pull source is never asked for more than is already placed, so nothing is read that is not
+// sent. `pull` copies up to `len` bytes to `to` and returns how many, fewer at the source's end,
+// or -errno.
+struct PullSource {
+  ssize_t (*pull)(void* ctx, void* to, size_t len) = nullptr;
+  void* ctx = nullptr;
+  int err = 0;         // the source's -errno, once it failed
+  bool ended = false;  // it gave fewer bytes than asked (its end, or err): no more pulls
+};
+
+// Pulls up to `len` bytes into `to`: how many arrived (0 once the source ended).
+inline size_t pull_from_source(PullSource* src, void* to, size_t len) {
+  if (src->ended || len == 0) return 0;
+  ssize_t r = src->pull(src->ctx, to, len);
+  if (r < 0) {
+    src->err = static_cast<int>(r);
+    src->ended = true;
+    return 0;
+  }
+  if (static_cast<size_t>(r) < len) src->ended = true;
+  return static_cast<size_t>(r);
 }
 
 }  // namespace xmit

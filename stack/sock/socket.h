@@ -8,9 +8,12 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 namespace xmit {
+
+struct PullSource;  // stack/ipv4/iov_iter.h
 
 class Socket {
  public:
@@ -40,6 +43,14 @@ class Socket {
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     return sendmsg(&msg, flags);
+  }
+  // splice()/sendfile() into the socket: up to `len` bytes pulled from `src` as the socket takes
+  // them (kernel: splice_to_socket()'s sock_sendmsg() with MSG_SPLICE_PAGES over the pipe's pages).
+  // The count taken, or -errno when none was; what was not taken was never pulled. -EOPNOTSUPP:
+  // this socket takes no pulled bytes (the caller then makes the kernel's call).
+  virtual ssize_t sendmsg_pull(PullSource* src, size_t len, int flags) {
+    (void)src, (void)len, (void)flags;
+    return -EOPNOTSUPP;
   }
   virtual ssize_t recvmsg(msghdr* msg, int flags) = 0;
   virtual int ioctl(unsigned long request, void* arg) = 0;

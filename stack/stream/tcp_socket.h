@@ -51,6 +51,7 @@ class TcpSocket final : public Socket {
   int getsockopt(int level, int name, void* val, socklen_t* len) override;
   ssize_t sendmsg(const msghdr* msg, int flags) override;
   ssize_t sendto(const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen) override;
+  ssize_t sendmsg_pull(PullSource* src, size_t len, int flags) override;
   ssize_t recvmsg(msghdr* msg, int flags) override;
   int ioctl(unsigned long request, void* arg) override;
   void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
@@ -85,7 +86,9 @@ class TcpSocket final : public Socket {
   // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path; the MSG_ZEROCOPY
   // object taken first (msg_zerocopy_realloc()) and given back or dropped at the end.
   ssize_t tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk);
-  ssize_t tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg);
+  // The copy loop over `iov`, or, with `src`, over bytes pulled from it (sendmsg_pull()).
+  ssize_t tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg,
+                           PullSource* src = nullptr);
   // The socket's MSG_ZEROCOPY state, made at the first SO_ZEROCOPY (or inherited flag).
   MsgZerocopy* zerocopy();
   ssize_t tcp_recvmsg(msghdr* msg, int flags, Lock& lk);

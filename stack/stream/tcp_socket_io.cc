@@ -173,6 +173,19 @@ ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, i
   return r;
 }
 
+// kernel: splice_to_socket() -> sock_sendmsg(MSG_SPLICE_PAGES) -> tcp_sendmsg_locked(): the same
+// checks, waits and pushes as a copy from user memory; the bytes are pulled from `src` into the
+// payload pages once the room for them is held, so none is taken from the source that the
+// socket does not queue.
+ssize_t TcpSocket::sendmsg_pull(PullSource* src, size_t len, int flags) {
+  Lock lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  XmitMoreScope burst(stack_->base().dev());
+  poll_stack();
+  c_->tp.tcp_mstamp = stack_->now_us();
+  return tcp_sendmsg_copy(nullptr, 0, len, flags, lk, nullptr, src);
+}
+
 MsgZerocopy* TcpSocket::zerocopy() {
   if (zc_ == nullptr) {
     zc_ = new (std::nothrow) MsgZerocopy();
@@ -181,7 +194,8 @@ MsgZerocopy* TcpSocket::zerocopy() {
   return zc_;
 }
 
-ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg) {
+ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg,
+                                    PullSource* src) {
   tcp_sock* tp = &c_->tp;
   TcpConn* c = c_;
   const bool nonblock = nonblock_ || (flags & MSG_DONTWAIT);
@@ -202,20 +216,35 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
   size_t seg = 0, off = 0;
   auto out = [this, c](sk_buff* s) { return stack_->xmit(c, s); };
   while (copied < count) {
-    while (seg < nr_segs && off == iov[seg].iov_len) ++seg, off = 0;
-    if (seg == nr_segs) break;
-    // kernel: the copy faults (skb_copy_to_page_nocache() -> do_fault): what was copied, else
-    // -EFAULT. Only a null base is detected here (stack/ipv4/iov_iter.h says why); before this
-    // check the process took SIGSEGV in the copy.
-    if (iov[seg].iov_base == nullptr) return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, -EFAULT);
-    size_t want = std::min(iov[seg].iov_len - off, count - copied);
+    size_t want = count - copied;
+    if (src == nullptr) {
+      while (seg < nr_segs && off == iov[seg].iov_len) ++seg, off = 0;
+      if (seg == nr_segs) break;
+      // kernel: the copy faults (skb_copy_to_page_nocache() -> do_fault): what was copied, else
+      // -EFAULT. Only a null base is detected here (stack/ipv4/iov_iter.h says why); before this
+      // check the process took SIGSEGV in the copy.
+      if (iov[seg].iov_base == nullptr) return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, -EFAULT);
+      want = std::min(iov[seg].iov_len - off, want);
+    }
     size_t room = send_room(flags);
     int r = -EAGAIN;
     if (room > 0) {
       size_t n = std::min(want, room);
       const bool last = copied + n == count;
-      r = tcp_sendmsg_locked(tp, static_cast<const uint8_t*>(iov[seg].iov_base) + off, n,
-                             last ? flags : flags | MSG_MORE, stack_->dst_mtu(c), out, uarg);
+      const int f = last ? flags : flags | MSG_MORE;
+      r = src != nullptr ? tcp_sendmsg_locked_pull(tp, src, n, f, stack_->dst_mtu(c), out)
+                         : tcp_sendmsg_locked(tp, static_cast<const uint8_t*>(iov[seg].iov_base) + off, n, f,
+                                              stack_->dst_mtu(c), out, uarg);
+    }
+    if (src != nullptr && src->ended) {
+      // The source ended before `count` (a file's end, a pipe emptied, a read error): what went,
+      // pushed as the last piece of the send (its MSG_MORE was ours, not the caller's).
+      if (r > 0) copied += static_cast<size_t>(r);
+      if (copied > 0 && !(flags & MSG_MORE)) {
+        tcp_push(tp, flags, tcp_current_mss(tp, stack_->dst_mtu(c)), tp->nonagle, tp->mss_cache, out);
+      }
+      if (copied == 0 && src->err != 0) return src->err;
+      break;
     }
     if (r > 0) {
       copied += static_cast<size_t>(r);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stack/ipv4/skb_queue.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/wire/tcp.h"
 
@@ -55,10 +56,19 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
   tcp_push_pending_frames(tp, mss_now, nonagle, xmit);
 }
 
+// kernel: tcp_remove_empty_skb() — a new skb the copy put nothing into leaves the write queue.
+static void tcp_remove_empty_skb(tcp_sock* tp, sk_buff* skb) {
+  if (skb == nullptr || TCP_SKB_CB(skb)->seq != TCP_SKB_CB(skb)->end_seq || skb->len != 0) return;
+  skb_unlink(skb, &tp->write_queue);
+  kfree_skb(skb);
+}
+
 // kernel: tcp_sendmsg_locked(), net/ipv4/tcp.c (the copy branch; with `uarg` the MSG_ZEROCOPY
-// branch's skb rules over the same copy)
-int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit,
-                       ubuf_info* uarg) {
+// branch's skb rules over the same copy). `copy_to(to, n)` puts the next n bytes at `to` and
+// returns how many it put (fewer only at a pull source's end: the send stops there).
+template <typename CopyTo>
+static int tcp_sendmsg_core(tcp_sock* tp, CopyTo&& copy_to, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit,
+                            ubuf_info* uarg) {
   // "Wait for a connection to finish." — sk_stream_wait_connect(), non-blocking.
   if (!(TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT)))) {
     if (tp->sk_err != 0) {  // sock_error()
@@ -71,12 +81,12 @@ int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, ui
   }
   // "if (sk->sk_err || (sk->sk_shutdown & SEND_SHUTDOWN)) goto do_error;" with err = -EPIPE
   if (tp->sk_err != 0 || (tp->sk_shutdown & SEND_SHUTDOWN)) return -EPIPE;
-  const uint8_t* from = static_cast<const uint8_t*>(buf);
   uint32_t size_goal = 0;
   uint32_t mss_now = tcp_send_mss(tp, dst_mtu, flags, &size_goal);
   size_t left = size;
   uint32_t copied = 0;
   int err = 0;
+  bool src_end = false;
   while (left != 0) {
     sk_buff* skb = tcp_write_queue_tail(tp);
     int copy = skb != nullptr ? static_cast<int>(size_goal) - static_cast<int>(skb->len) : 0;
@@ -111,22 +121,31 @@ int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, ui
         need_new = true;
         continue;  // goto new_segment
       }
-      std::memcpy(frag.data, from, static_cast<size_t>(copy));
+      const size_t got = copy_to(frag.data, static_cast<size_t>(copy));
+      if (got < static_cast<size_t>(copy)) {  // a pull source's end
+        src_end = true;
+        if (got == 0) {
+          tcp_remove_empty_skb(tp, skb);
+          skb = nullptr;
+          break;
+        }
+        copy = static_cast<int>(got);
+        skb_frag_size_set(&frag, static_cast<uint32_t>(got));
+      }
       tp->page_pool->get(tp->pfrag_page);  // the fragment's reference (dropped again on a merge)
       skb_append_frag(skb, frag);
       tp->pfrag_offset += static_cast<uint32_t>(copy);
       skb_zcopy_set(skb, uarg);  // kernel: skb_zerocopy_iter_stream()'s skb_zcopy_set()
       break;
     }
-    if (err != 0) break;
+    if (err != 0 || skb == nullptr) break;
     if (copied == 0) TCP_SKB_CB(skb)->tcp_flags &= static_cast<uint8_t>(~TCPHDR_PSH);
     tp->write_seq += static_cast<uint32_t>(copy);
     TCP_SKB_CB(skb)->end_seq += static_cast<uint32_t>(copy);
     TCP_SKB_CB(skb)->tcp_gso_segs = 0;  // kernel: tcp_skb_pcount_set(skb, 0)
-    from += copy;
     left -= static_cast<size_t>(copy);
     copied += static_cast<uint32_t>(copy);
-    if (left == 0) {
+    if (left == 0 || src_end) {
       if (flags & MSG_EOR) TCP_SKB_CB(skb)->eor = true;
       break;
     }
@@ -139,12 +158,30 @@ int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, ui
     }
   }
   if (err != 0) {
+    // out_err: a new skb no byte went into leaves the queue (kernel: tcp_remove_empty_skb()).
+    tcp_remove_empty_skb(tp, tcp_write_queue_tail(tp));
     // wait_for_space: push what we have, then (non-blocking) give up.
     if (copied != 0) tcp_push(tp, flags & ~MSG_MORE, mss_now, TCP_NAGLE_PUSH, size_goal, xmit);
     return copied != 0 ? static_cast<int>(copied) : err;
   }
   if (copied != 0) tcp_push(tp, flags, mss_now, tp->nonagle, size_goal, xmit);
   return static_cast<int>(copied);
+}
+
+int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit,
+                       ubuf_info* uarg) {
+  const uint8_t* from = static_cast<const uint8_t*>(buf);
+  auto copy_to = [&from](uint8_t* to, size_t n) {
+    std::memcpy(to, from, n);
+    from += n;
+    return n;
+  };
+  return tcp_sendmsg_core(tp, copy_to, size, flags, dst_mtu, xmit, uarg);
+}
+
+int tcp_sendmsg_locked_pull(tcp_sock* tp, PullSource* src, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit) {
+  auto copy_to = [src](uint8_t* to, size_t n) { return pull_from_source(src, to, n); };
+  return tcp_sendmsg_core(tp, copy_to, size, flags, dst_mtu, xmit, nullptr);
 }
 
 // kernel: tcp_push_pending_frames(sk), include/net/tcp.h

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "stack/ipv4/iov_iter.h"
 #include "stack/tcp/tcp_output.h"
 #include "stack/tcp/tcp_sock.h"
 #include "stack/wire/tcp.h"
@@ -43,6 +44,14 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
 // appended to (PSH on it, a new skb), as the kernel's zerocopy path does. kernel: tcp_sendmsg_locked()
 int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit,
                        ubuf_info* uarg = nullptr);
+
+// The same copy with its bytes pulled from `src` (stack/ipv4/iov_iter.h) straight into the payload
+// page, each pull made only once the skb and page room for it are held: splice's and sendfile's
+// MSG_SPLICE_PAGES send, with one copy (the kernel hands the pipe's or page cache's pages over; the
+// stack's device sends from its own buffers). A source that ends early (src->ended) ends the send
+// there: the count pulled is returned (0 if none; src->err says whether it failed), and a new skb
+// left empty is removed (kernel: tcp_remove_empty_skb()).
+int tcp_sendmsg_locked_pull(tcp_sock* tp, PullSource* src, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit);
 
 // setsockopt(TCP_CORK) and setsockopt(TCP_NODELAY): uncorking / setting NODELAY pushes what is
 // queued. kernel: __tcp_sock_set_cork(), __tcp_sock_set_nodelay()

@@ -11,6 +11,8 @@
 #                                 (TcpStack::listeners_to_kernel()), so the workers' connections
 #                                 are kernel sockets: checked to be served correctly and to be
 #                                 the kernel's (a's kernel counters move), not accelerated
+#   nginx-sendfile-1g             nginx (one process, sendfile on) under xmit serves a 1 GiB file
+#                                 to a kernel curl: its sha256 as the file's (issue 7)
 #   wrk                           wrk under xmit against a kernel nginx: no socket error
 #   py-asyncio                    python3 asyncio echo server under xmit (epoll), 50 concurrent
 #                                 kernel clients; then 50 asyncio clients under xmit -> kernel server
@@ -162,6 +164,22 @@ case "$case_" in
     else
       check_kernel_quiet "$c0"
     fi
+    grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
+    ;;
+  nginx-sendfile-1g)
+    nginx_conf "$work/nginx" "$XMIT_ADDR_A" 1 on off
+    head -c 1073741824 /dev/urandom >"$work/nginx/www/big"
+    want=$(sha256sum <"$work/nginx/www/big" | cut -d' ' -f1)
+    c0=$(counters)
+    under_xmit nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.out" 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_B" "$XMIT_ADDR_A" 8080 || { logs; fail "nginx under xmit did not start"; }
+    t0=$(date +%s.%N)
+    got=$(ip netns exec "$XMIT_NS_B" curl -sS --max-time 100 "http://$XMIT_ADDR_A:8080/big" | sha256sum | cut -d' ' -f1)
+    t1=$(date +%s.%N)
+    [ "$got" = "$want" ] || { logs; fail "curl: the 1 GiB body's sha256 differs ($got, want $want)"; }
+    echo "curl: 1 GiB byte-exact (sha256 $want) in $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s"
+    check_kernel_quiet "$c0"
     grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
     ;;
   wrk)

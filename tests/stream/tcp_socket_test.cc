@@ -4,6 +4,10 @@
 // clock. Both ends are xmit's; the kernel peer is the e2e tests' (tests/e2e/tcp.sh).
 #include "tests/stream/tcp_socket_bed.h"
 
+#include <algorithm>
+
+#include "stack/ipv4/iov_iter.h"
+
 #include <netinet/tcp.h>  // after the stack's headers (its macros rename their constants)
 
 namespace xmit {
@@ -326,6 +330,57 @@ TEST_F(TcpSocketTest, NotsentLowatLimitsWhatWaitsUnsent) {
   lowat = 0;  // back to net.ipv4.tcp_notsent_lowat (no limit)
   ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat), 0);
   EXPECT_GT(send(c, big.data(), big.size()), r1);
+  c->put();
+  s->put();
+  listener->put();
+}
+
+// splice()/sendfile()'s send (Socket::sendmsg_pull()): the socket pulls from its source only the
+// bytes it queues — a non-blocking send against the send buffer's limit takes a part, the source's
+// position moves by exactly that count, the next is -EAGAIN without a pull — and the peer gets
+// the source's bytes in order; a source shorter than the send ends it with its own count.
+struct VecSource {
+  const std::vector<uint8_t>* data;
+  size_t pos = 0;
+  static ssize_t pull(void* ctx, void* to, size_t len) {
+    auto* v = static_cast<VecSource*>(ctx);
+    size_t n = std::min(len, v->data->size() - v->pos);
+    std::memcpy(to, v->data->data() + v->pos, n);
+    v->pos += n;
+    return static_cast<ssize_t>(n);
+  }
+};
+
+TEST_F(TcpSocketTest, SendmsgPullTakesOnlyWhatItQueues) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  std::vector<uint8_t> data(1'000'000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 3);
+  VecSource v{&data};
+  PullSource src{.pull = VecSource::pull, .ctx = &v};
+  const ssize_t r0 = c->sendmsg_pull(&src, data.size(), MSG_DONTWAIT);
+  ASSERT_GT(r0, 0);
+  ASSERT_LT(r0, static_cast<ssize_t>(data.size()));
+  EXPECT_EQ(v.pos, static_cast<size_t>(r0));
+  EXPECT_FALSE(src.ended);
+  EXPECT_EQ(c->sendmsg_pull(&src, data.size() - v.pos, MSG_DONTWAIT), -EAGAIN);
+  EXPECT_EQ(v.pos, static_cast<size_t>(r0));
+  std::vector<uint8_t> got = read_all(s, static_cast<size_t>(r0));
+  while (got.size() < data.size()) {
+    pump();
+    ssize_t r = c->sendmsg_pull(&src, data.size() - v.pos, MSG_DONTWAIT);
+    ASSERT_TRUE(r > 0 || r == -EAGAIN) << r;
+    std::vector<uint8_t> more = read_all(s, v.pos - got.size());
+    got.insert(got.end(), more.begin(), more.end());
+  }
+  EXPECT_TRUE(got == data);
+  // A source with 100 bytes left asked for 1000: 100, and it ended.
+  v.pos = data.size() - 100;
+  PullSource tail{.pull = VecSource::pull, .ctx = &v};
+  EXPECT_EQ(c->sendmsg_pull(&tail, 1000, MSG_DONTWAIT), 100);
+  EXPECT_TRUE(tail.ended);
+  EXPECT_EQ(read_all(s, 100).size(), 100u);
   c->put();
   s->put();
   listener->put();

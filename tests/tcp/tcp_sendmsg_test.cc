@@ -4,6 +4,9 @@
 // Each expectation says which kernel rule produces it.
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tcp/tcp_bed.h"
@@ -211,6 +214,113 @@ TEST(TcpSendmsg, NoBuffersIsEagain) {
   uint8_t* hog = bed.pages->alloc();
   EXPECT_EQ(bed.send(100), -EAGAIN);
   bed.pages->put(hog);
+}
+
+// The pull source of splice()/sendfile() (tcp_sendmsg_locked_pull()): a stream of the pattern
+// byte i = i * 7 + 3, `have` bytes long, then `fail` (0: its end). Counts the bytes asked for.
+struct PatternSource {
+  size_t have = 0;
+  int fail = 0;
+  size_t pos = 0;
+  size_t asked = 0;
+  int calls = 0;
+  static ssize_t pull(void* ctx, void* to, size_t len) {
+    auto* p = static_cast<PatternSource*>(ctx);
+    ++p->calls;
+    p->asked += len;
+    if (p->pos == p->have && p->fail != 0) return p->fail;
+    size_t n = std::min(len, p->have - p->pos);
+    for (size_t i = 0; i < n; ++i) static_cast<uint8_t*>(to)[i] = static_cast<uint8_t>((p->pos + i) * 7 + 3);
+    p->pos += n;
+    return static_cast<ssize_t>(n);
+  }
+};
+
+int send_pull(TcpBed& bed, PatternSource* ps, PullSource* src, size_t n, int flags = 0) {
+  *src = PullSource{.pull = PatternSource::pull, .ctx = ps};
+  return tcp_sendmsg_locked_pull(&bed.tp, src, n, flags, bed.mtu, [&bed](sk_buff* s) { return bed.xmit(s); });
+}
+
+// The payload bytes of the sent (unacknowledged) and unsent skbs, in order.
+std::vector<uint8_t> queued_bytes(const tcp_sock& tp) {
+  std::vector<uint8_t> v;
+  for (const SkbQueue* q : {&tp.rtx_queue, &tp.write_queue}) {
+    for (const sk_buff* skb = q->head; skb != nullptr; skb = skb->next) {
+      for (int i = 0; i < skb_shinfo(skb)->nr_frags; ++i) {
+        const skb_frag& f = skb_shinfo(skb)->frags[i];
+        v.insert(v.end(), f.data, f.data + f.len);
+      }
+    }
+  }
+  return v;
+}
+
+// A source shorter than the send: its bytes are queued, in order, and the send ends there; the
+// source was asked for no byte beyond the room the copy held (one page piece at a time).
+TEST(TcpSendmsgPull, ShortSourceEndsTheSend) {
+  TcpBed bed;
+  bed.cork(true);
+  PatternSource ps{.have = 5000};
+  PullSource src;
+  EXPECT_EQ(send_pull(bed, &ps, &src, 10000), 5000);
+  EXPECT_TRUE(src.ended);
+  EXPECT_EQ(src.err, 0);
+  EXPECT_EQ(bed.tp.write_seq, kIsn + 5000);
+  std::vector<uint8_t> q = queued_bytes(bed.tp);
+  ASSERT_EQ(q.size(), 5000u);
+  for (size_t i = 0; i < q.size(); ++i) ASSERT_EQ(q[i], static_cast<uint8_t>(i * 7 + 3)) << i;
+  EXPECT_EQ(ps.calls, 1);
+}
+
+// A source with nothing: nothing queued, and the skb the copy had started is gone again
+// (tcp_remove_empty_skb()): no empty skb in the write queue, its page reference dropped.
+TEST(TcpSendmsgPull, EmptySourceLeavesNoSkb) {
+  TcpBed bed(/*nr_pages=*/1);
+  PatternSource ps{.have = 0};
+  PullSource src;
+  EXPECT_EQ(send_pull(bed, &ps, &src, 1000), 0);
+  EXPECT_EQ(bed.tp.write_queue.head, nullptr);
+  EXPECT_EQ(bed.tp.write_queue.qlen, 0u);
+  EXPECT_EQ(bed.tp.write_seq, kIsn);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  // The only page is the socket's, with no fragment holding it: a send still finds room.
+  EXPECT_EQ(bed.send(100), 100);
+}
+
+// A source failing after a full page: that page's bytes went, the error is kept for the caller.
+TEST(TcpSendmsgPull, SourceErrorAfterSomeBytes) {
+  TcpBed bed;
+  bed.cork(true);
+  PatternSource ps{.have = 32768, .fail = -EIO};
+  PullSource src;
+  EXPECT_EQ(send_pull(bed, &ps, &src, 60000), 32768);
+  EXPECT_EQ(src.err, -EIO);
+  EXPECT_EQ(bed.tp.write_seq, kIsn + 32768);
+  EXPECT_EQ(queued_bytes(bed.tp).size(), 32768u);
+}
+
+// No payload buffer: -EAGAIN, and the source was never asked (a pipe keeps its bytes).
+TEST(TcpSendmsgPull, NoBuffersPullsNothing) {
+  TcpBed bed(/*nr_pages=*/1);
+  uint8_t* hog = bed.pages->alloc();
+  PatternSource ps{.have = 1000};
+  PullSource src;
+  EXPECT_EQ(send_pull(bed, &ps, &src, 1000), -EAGAIN);
+  EXPECT_EQ(ps.calls, 0);
+  EXPECT_FALSE(src.ended);
+  EXPECT_EQ(bed.tp.write_queue.head, nullptr);
+  bed.pages->put(hog);
+}
+
+// A whole source: the send is a plain one (pushed with the caller's flags: NODELAY sends it).
+TEST(TcpSendmsgPull, WholeSourceIsPushed) {
+  TcpBed bed;
+  bed.nodelay(true);
+  PatternSource ps{.have = 1000};
+  PullSource src;
+  EXPECT_EQ(send_pull(bed, &ps, &src, 1000), 1000);
+  EXPECT_FALSE(src.ended);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 1000, kAckPsh, 1, 0}));
 }
 
 }  // namespace

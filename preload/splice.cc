@@ -1,0 +1,315 @@
+// preload/splice.cc — sendfile() and splice() through an offloaded socket (see splice.h).
+//
+// Never lose a byte: the kernel consumes from the pipe (or advances the file offset by) exactly
+// what sock_sendmsg() took. Here the socket pulls the bytes itself (stack/ipv4/iov_iter.h's
+// PullSource), straight into its payload pages and only once it holds the room for them, so what
+// it does not take is never read: it stays in the pipe, or the offset is not advanced past it.
+// That is also sendfile's one copy (the file's bytes pread into the skb's page), where reading
+// ahead into a buffer would need a second copy and a way to give back what did not go.
+// The other way (socket -> pipe) the bytes are peeked, written to the pipe without blocking, and
+// only what the pipe took is then consumed from the receive queue.
+#include "preload/splice.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "preload/engine.h"
+#include "preload/libc.h"
+#include "stack/ipv4/iov_iter.h"
+#include "stack/sock/msghdr.h"  // kMaxRwCount
+#include "stack/udp/udp_sock.h"  // kPassThrough
+
+namespace xmit {
+
+namespace {
+
+constexpr unsigned kSpliceFAll = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
+
+bool is_pipe(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);  // kernel: get_pipe_info(file, true): FIFOs too
+}
+
+// A wait the kernel makes interruptible (-ERESTARTSYS): restarted when the handler has SA_RESTART.
+bool interrupted_for_good() { return !engine_shadow()->signal_restarts(); }
+
+// --- sendfile ------------------------------------------------------------------------------------
+
+struct FileSource {
+  int fd;
+  off64_t pos;
+};
+
+ssize_t file_pull(void* ctx, void* to, size_t len) {
+  auto* f = static_cast<FileSource*>(ctx);
+  ssize_t n = ::pread64(f->fd, to, len, f->pos);
+  if (n < 0) return -errno;
+  f->pos += n;
+  return n;
+}
+
+// A socket that takes no pulled bytes (UDP): the file read in chunks and each sent as write()
+// sends it (a copy more). The count sent is returned; the file position counts exactly that.
+ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
+  char buf[16384];
+  size_t done = 0;
+  const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
+  if (start < 0) return -errno;
+  while (done < count) {
+    size_t want = std::min(count - done, sizeof buf);
+    ssize_t n = ::pread64(in_fd, buf, want, start + static_cast<off64_t>(done));
+    if (n < 0) {
+      if (done > 0) break;
+      return -errno;
+    }
+    if (n == 0) break;
+    ssize_t w = s->sendto(buf, static_cast<size_t>(n), 0, nullptr, 0);
+    if (w == kPassThrough) {
+      if (done > 0) break;
+      ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);  // the socket is the kernel's now
+      return k < 0 ? -errno : k;
+    }
+    if (w < 0) {
+      if (done > 0) break;
+      return w;
+    }
+    done += static_cast<size_t>(w);
+    if (w < n) break;
+  }
+  if (offset != nullptr) {
+    *offset = start + static_cast<off64_t>(done);
+  } else {
+    (void)::lseek64(in_fd, start + static_cast<off64_t>(done), SEEK_SET);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+}  // namespace
+
+// kernel: do_sendfile() -> do_splice_direct() -> splice_direct_to_actor() -> splice_to_socket().
+// Every argument check (EBADF, ESPIPE for an offset on a file without pread, EINVAL for an in_fd
+// that is not a regular file or block device, a negative offset, O_APPEND, EOVERFLOW at or past
+// the size limit) is the kernel's own: a count-0 sendfile() to the shadow socket makes them all
+// and moves nothing. Then count is clamped to MAX_RW_COUNT and the socket pulls the file's bytes
+// from the offset as it queues them; *offset, or else in_fd's position, advances by exactly the
+// count sent. A read error with nothing sent is the result; at the file's end the count is short.
+// A non-blocking socket returns what fitted (EAGAIN if nothing: the kernel's MSG_DONTWAIT).
+// The reads happen under the stack's lock: a file not in the page cache holds it for the disk.
+ssize_t sendfile_to_socket(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) noexcept {
+  if (libc().sendfile64(out_fd, in_fd, offset, 0) < 0) return -errno;
+  if (count == 0) return 0;
+  if (count > kMaxRwCount) count = kMaxRwCount;
+  const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
+  if (start < 0) return -errno;
+  FileSource file{in_fd, start};
+  PullSource src{.pull = file_pull, .ctx = &file};
+  ssize_t w = s->sendmsg_pull(&src, count, 0);
+  if (w == -EOPNOTSUPP) return sendfile_by_chunks(s, out_fd, in_fd, offset, count);
+  if (w == kPassThrough) {  // the socket is the kernel's now
+    ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
+    return k < 0 ? -errno : k;
+  }
+  if (w > 0) {
+    if (offset != nullptr) {
+      *offset = start + w;
+    } else {
+      (void)::lseek64(in_fd, start + w, SEEK_SET);
+    }
+  }
+  return w;
+}
+
+// --- splice --------------------------------------------------------------------------------------
+
+namespace {
+
+struct PipeSource {
+  int fd;
+  bool read_only;  // O_RDONLY: vmsplice() reads from it (an O_RDWR FIFO would be written to)
+};
+
+// Reads from the pipe without ever blocking, whatever the pipe's O_NONBLOCK: vmsplice() on a
+// pipe's read-only side copies to user memory (kernel: vmsplice_to_user()) and SPLICE_F_NONBLOCK
+// makes an empty pipe -EAGAIN. The socket asks only for bytes FIONREAD said were there; a reader
+// that took them meanwhile makes the pull short (the send ends there), not a sleep under the
+// stack's lock. An O_RDWR FIFO is read() (vmsplice() would write to it): the same unless another
+// reader races this one.
+ssize_t pipe_pull(void* ctx, void* to, size_t len) {
+  const auto* p = static_cast<PipeSource*>(ctx);
+  size_t done = 0;
+  while (done < len) {
+    iovec iov{static_cast<char*>(to) + done, len - done};
+    ssize_t n = p->read_only ? ::vmsplice(p->fd, &iov, 1, SPLICE_F_NONBLOCK) : libc().read(p->fd, iov.iov_base, iov.iov_len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+// 1 when the pipe holds bytes (*avail), 0 when it is empty with no writer left, -errno:
+// -EAGAIN when empty and non-blocking, -EINTR on a signal the caller does not restart after.
+int pipe_wait_readable(int fd, bool nonblock, int* avail) {
+  for (;;) {
+    if (libc().ioctl(fd, FIONREAD, avail) < 0) return -errno;
+    if (*avail > 0) return 1;
+    pollfd p{fd, POLLIN, 0};
+    int n = libc().poll(&p, 1, nonblock ? 0 : -1);
+    if (n < 0) {
+      if (errno == EINTR && !interrupted_for_good()) continue;
+      return -errno;
+    }
+    if (n == 0) return -EAGAIN;
+    if ((p.revents & POLLHUP) && !(p.revents & POLLIN)) return 0;  // kernel: !pipe->writers
+  }
+}
+
+// kernel: splice_to_socket(), fs/splice.c — wait for the pipe (unless something went already),
+// send what it holds (up to len) with MSG_MORE for SPLICE_F_MORE and MSG_DONTWAIT for a
+// non-blocking socket, consume what the socket took, again until len is done. The kernel sends up
+// to 16 pipe buffers a round (and MSG_MORE when more follow); one round here takes all the pipe
+// holds: the same bytes, other segment boundaries.
+ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsigned flags, bool sock_nonblock,
+                              bool pipe_read_only) {
+  const bool pipe_nonblock = (flags & SPLICE_F_NONBLOCK) != 0;
+  int msg_flags = (flags & SPLICE_F_MORE) ? MSG_MORE : 0;
+  if (sock_nonblock) msg_flags |= MSG_DONTWAIT;
+  size_t spliced = 0;
+  ssize_t r = 0;
+  while (len > 0) {
+    int avail = 0;
+    int w = spliced > 0 ? (libc().ioctl(fd_in, FIONREAD, &avail) < 0 ? -errno : avail > 0)
+                        : pipe_wait_readable(fd_in, pipe_nonblock, &avail);
+    if (w <= 0) {
+      r = w;
+      break;
+    }
+    PipeSource pipe{fd_in, pipe_read_only};
+    PullSource src{.pull = pipe_pull, .ctx = &pipe};
+    r = s->sendmsg_pull(&src, std::min(len, static_cast<size_t>(avail)), msg_flags);
+    if (r == kPassThrough || r == -EOPNOTSUPP) {
+      if (spliced > 0) break;
+      // The socket is the kernel's (or UDP, whose splice the kernel socket makes): its call.
+      ssize_t k = libc().splice(fd_in, nullptr, fd_out, nullptr, len, flags);
+      return k < 0 ? -errno : k;
+    }
+    if (r <= 0) break;
+    spliced += static_cast<size_t>(r);
+    len -= static_cast<size_t>(r);
+  }
+  return spliced > 0 ? static_cast<ssize_t>(spliced) : r;
+}
+
+// kernel: splice_file_to_pipe() (wait_for_space(): EPIPE and SIGPIPE without a reader, EAGAIN
+// when full and non-blocking, else a wait for a free slot) -> tcp_splice_read(): what the receive
+// queue holds, waiting (the socket's O_NONBLOCK and SO_RCVTIMEO) only while nothing was moved;
+// 0 at the end of the stream, the socket's error or ENOTCONN as recv() gives them. Bytes are
+// peeked, written to the pipe a slot (4 KiB) at a time after poll() says a slot is free — a write
+// of at most PIPE_BUF then never blocks — and only what the pipe took is consumed.
+ssize_t splice_socket_to_pipe(Socket* s, int fd_in, int fd_out, size_t len, unsigned flags) {
+  const bool pipe_nonblock = (flags & SPLICE_F_NONBLOCK) != 0;
+  for (;;) {  // wait_for_space()
+    pollfd p{fd_out, POLLOUT, 0};
+    int n = libc().poll(&p, 1, pipe_nonblock ? 0 : -1);
+    if (n < 0) {
+      if (errno == EINTR && !interrupted_for_good()) continue;
+      return -errno;
+    }
+    if (p.revents & POLLERR) {  // kernel: !pipe->readers
+      ::raise(SIGPIPE);
+      return -EPIPE;
+    }
+    if (n == 0) return -EAGAIN;
+    if (p.revents & POLLOUT) break;
+  }
+  char buf[PIPE_BUF];
+  size_t spliced = 0;
+  while (spliced < len) {
+    if (spliced > 0) {  // room for another slot?
+      pollfd p{fd_out, POLLOUT, 0};
+      if (libc().poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) break;
+    }
+    size_t want = std::min(len - spliced, sizeof buf);
+    iovec iov{buf, want};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t r = s->recvmsg(&msg, MSG_PEEK | (spliced > 0 ? MSG_DONTWAIT : 0));
+    if (r == kPassThrough) {
+      if (spliced > 0) break;
+      ssize_t k = libc().splice(fd_in, nullptr, fd_out, nullptr, len, flags);
+      return k < 0 ? -errno : k;
+    }
+    if (r <= 0) {
+      if (spliced > 0) break;
+      return r;
+    }
+    ssize_t w = libc().write(fd_out, buf, static_cast<size_t>(r));
+    if (w <= 0) {
+      if (spliced > 0) break;
+      return w < 0 ? -errno : -EAGAIN;
+    }
+    iov.iov_len = static_cast<size_t>(w);
+    (void)s->recvmsg(&msg, MSG_DONTWAIT);  // the same bytes again: now consumed
+    spliced += static_cast<size_t>(w);
+    if (w < r) break;
+  }
+  return static_cast<ssize_t>(spliced);
+}
+
+}  // namespace
+
+// kernel: sys_splice() -> __do_splice() -> do_splice(), fs/splice.c: the checks in their order,
+// then the socket end's data path. A pair the kernel moves nothing between (no pipe on the other
+// side, both sockets) goes to the kernel, whose answer (EINVAL) does not depend on the socket.
+ssize_t splice_socket(Socket* in, int fd_in, loff_t* off_in, Socket* out, int fd_out, loff_t* off_out, size_t len,
+                      unsigned int flags) noexcept {
+  if (len == 0) return 0;
+  if (flags & ~kSpliceFAll) return -EINVAL;
+  const int fl_in = libc().fcntl(fd_in, F_GETFL);
+  const int fl_out = libc().fcntl(fd_out, F_GETFL);
+  if (fl_in < 0 || fl_out < 0) return -EBADF;
+  const bool ipipe = in == nullptr && is_pipe(fd_in);
+  const bool opipe = out == nullptr && is_pipe(fd_out);
+  if (!(out != nullptr && ipipe) && !(in != nullptr && opipe)) {
+    ssize_t k = libc().splice(fd_in, off_in, fd_out, off_out, len, flags);
+    return k < 0 ? -errno : k;
+  }
+  // __do_splice(): an offset on the pipe's side.
+  if ((ipipe && off_in != nullptr) || (opipe && off_out != nullptr)) return -ESPIPE;
+  // do_splice(): FMODE_READ on in, FMODE_WRITE on out.
+  if ((fl_in & O_ACCMODE) == O_WRONLY || (fl_out & O_ACCMODE) == O_RDONLY) return -EBADF;
+  if (ipipe) {
+    if (off_out != nullptr) return -EINVAL;   // a socket has no FMODE_PWRITE
+    if (fl_out & O_APPEND) return -EINVAL;
+    if (static_cast<ssize_t>(len) < 0) return -EINVAL;  // rw_verify_area()
+    if (fl_in & O_NONBLOCK) flags |= SPLICE_F_NONBLOCK;
+    return splice_pipe_to_socket(out, fd_in, fd_out, len, flags, (fl_out & O_NONBLOCK) != 0,
+                                 (fl_in & O_ACCMODE) == O_RDONLY);
+  }
+  if (off_in != nullptr) return -EINVAL;  // a socket has no FMODE_PREAD
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (libc().getsockopt(fd_in, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM) {
+    // Not done for UDP: a datagram would have to go whole into the pipe or not at all (the
+    // kernel's copy_splice_read() sizes its read to the pipe's free slots, which a writer here
+    // cannot see). The kernel socket's splice, as before.
+    ssize_t k = libc().splice(fd_in, off_in, fd_out, off_out, len, flags);
+    return k < 0 ? -errno : k;
+  }
+  if (fl_out & O_NONBLOCK) flags |= SPLICE_F_NONBLOCK;
+  if (len > kMaxRwCount) len = kMaxRwCount;
+  return splice_socket_to_pipe(in, fd_in, fd_out, len, flags);
+}
+
+}  // namespace xmit

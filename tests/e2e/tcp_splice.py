@@ -1,0 +1,272 @@
+# tests/e2e/tcp_splice.py — one sequence of sendfile(), splice() and vmsplice() calls with TCP
+# sockets; prints every return value, errno, file offset and pipe fill. tcp_splice.sh runs `server`
+# in namespace b and `client` in namespace a, once on the kernel and once under xmit, and compares
+# the outputs and the server's logs (what arrived, byte-exact).
+#
+# server: port 7110 reads each connection to EOF, answers "<len> <sha256>" and logs the same line;
+# port 7111 does the same after a 2 s wait (the client fills its send buffer meanwhile); port 7112
+# sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF.
+import ctypes, errno, fcntl, hashlib, os, select, socket, struct, sys, tempfile, threading, time
+
+B = "198.18.0.2"
+SIOCINQ = 0x541B
+FIONREAD = 0x541B
+F_SETPIPE_SZ = 1031
+SPLICE_F_NONBLOCK = 2
+SPLICE_F_MORE = 4
+out = []
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+KEEP = []  # vmsplice()d buffers: the pipe references their pages until read
+
+
+def vmsplice(fd, data, flags=0):
+    buf = ctypes.create_string_buffer(data, len(data))
+    KEEP.append(buf)
+    iov = IOVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+    r = libc.vmsplice(fd, ctypes.byref(iov), ctypes.c_ulong(1), ctypes.c_uint(flags))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+PERIOD = bytes((i * 7 + 3) & 0xff for i in range(256))
+
+
+def pattern(off, n):  # byte i of a stream is (i * 7 + 3) & 0xff
+    reps = (off % 256 + n) // 256 + 1
+    o = off % 256
+    return (PERIOD * reps)[o:o + n]
+
+
+def call(name, f):
+    try:
+        r = f()
+        out.append("%s = %r" % (name, r))
+        return r
+    except OSError as e:
+        out.append("%s -> %s" % (name, errno.errorcode[e.errno]))
+        return e
+
+
+def inq(fd):
+    return struct.unpack("i", fcntl.ioctl(fd, FIONREAD, b"\0" * 4))[0]
+
+
+def connect(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.connect((B, port))
+    return s
+
+
+def finish(s, name):
+    """Half-closes and prints the server's answer (length and sha256 of what it got)."""
+    s.shutdown(socket.SHUT_WR)
+    ans = b""
+    while True:
+        d = s.recv(200)
+        if not d:
+            break
+        ans += d
+    out.append("%s: peer got %s" % (name, ans.decode()))
+    s.close()
+
+
+def client(tmp):
+    size = 300000
+    path = os.path.join(tmp, "file")
+    with open(path, "wb") as f:
+        f.write(pattern(0, size))
+    fd = os.open(path, os.O_RDONLY)
+    wfd = os.open(os.path.join(tmp, "wonly"), os.O_WRONLY | os.O_CREAT)
+    pr, pw = os.pipe()
+    lsock = socket.socket()
+
+    # sendfile(): offsets, the file's end, counts, and the kernel's argument errors.
+    s = connect(7110)
+    so = s.fileno()
+    call("sendfile offset 0 count 1000", lambda: os.sendfile(so, fd, 0, 1000))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    call("sendfile position count 5000", lambda: os.sendfile(so, fd, None, 5000))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    call("sendfile offset 299000 count 5000 (past the end)", lambda: os.sendfile(so, fd, 299000, 5000))
+    call("sendfile offset past the end", lambda: os.sendfile(so, fd, size + 10, 100))
+    call("sendfile count 0", lambda: os.sendfile(so, fd, 10, 0))
+    call("sendfile offset -1", lambda: os.sendfile(so, fd, -1, 10))
+    call("sendfile in_fd a pipe", lambda: os.sendfile(so, pr, None, 10))
+    call("sendfile in_fd a pipe, offset", lambda: os.sendfile(so, pr, 0, 10))
+    call("sendfile in_fd a socket", lambda: os.sendfile(so, lsock.fileno(), None, 10))
+    call("sendfile in_fd write-only", lambda: os.sendfile(so, wfd, 0, 10))
+    call("sendfile in_fd closed", lambda: os.sendfile(so, 999, 0, 10))
+    os.lseek(fd, 250000, os.SEEK_SET)
+    call("sendfile position huge count", lambda: os.sendfile(so, fd, None, 1 << 40))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+
+    # splice(): pipe -> socket, partial, what stays in the pipe, errors.
+    os.write(pw, pattern(0, 10000))
+    call("splice pipe->sock 4000", lambda: os.splice(pr, so, 4000))
+    call("  pipe holds", lambda: inq(pr))
+    call("splice pipe->sock 100000 (6000 there)", lambda: os.splice(pr, so, 100000, flags=SPLICE_F_MORE))
+    call("  pipe holds", lambda: inq(pr))
+    call("splice empty pipe NONBLOCK", lambda: os.splice(pr, so, 100, flags=SPLICE_F_NONBLOCK))
+    os.set_blocking(pr, False)
+    call("splice empty O_NONBLOCK pipe", lambda: os.splice(pr, so, 100))
+    os.set_blocking(pr, True)
+    os.write(pw, b"x" * 10)
+    call("splice offset on the pipe", lambda: os.splice(pr, so, 10, offset_src=0))
+    call("splice offset on the socket", lambda: os.splice(pr, so, 10, offset_dst=0))
+    call("splice bad flags", lambda: os.splice(pr, so, 10, flags=0x100))
+    call("splice count 0", lambda: os.splice(pr, so, 0))
+    call("splice closed fd", lambda: os.splice(999, so, 10))
+    call("splice pipe write end -> sock", lambda: os.splice(pw, so, 10))
+    call("splice file -> sock", lambda: os.splice(fd, so, 10, offset_src=0))
+    call("  pipe holds", lambda: inq(pr))
+    call("splice pipe->sock 10", lambda: os.splice(pr, so, 10))
+    # A blocking splice from an empty pipe waits for the writer (one write of 1000 bytes after 0.3 s).
+    t = threading.Thread(target=lambda: (time.sleep(0.3), os.write(pw, pattern(1, 1000))))
+    t.start()
+    call("splice blocking, empty pipe, a writer later", lambda: os.splice(pr, so, 5000))
+    t.join()
+    # vmsplice + splice
+    call("vmsplice 20000", lambda: vmsplice(pw, pattern(7, 20000)))
+    call("splice pipe->sock 20000", lambda: os.splice(pr, so, 20000))
+    # A FIFO opened O_RDWR (vmsplice() on it would write, not read).
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    ff = os.open(fifo, os.O_RDWR)
+    os.write(ff, pattern(3, 1000))
+    call("splice O_RDWR fifo->sock 5000 (1000 there)", lambda: os.splice(ff, so, 5000))
+    call("  fifo holds", lambda: inq(ff))
+    os.close(ff)
+    finish(s, "sendfile+splice")
+
+    # A pipe whose writer is gone: 0 (end of input).
+    r2, w2 = os.pipe()
+    os.close(w2)
+    s = connect(7110)
+    call("splice from a pipe without writers", lambda: os.splice(r2, s.fileno(), 100))
+    os.close(r2)
+    finish(s, "no writer")
+
+    # Against a full send buffer (the server reads after 2 s): non-blocking counts are partial (they
+    # depend on the buffer: only checked for consistency), the offset and the pipe keep exactly what
+    # did not go, and the blocking calls after them complete the stream.
+    s = connect(7111)
+    so = s.fileno()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    s.setblocking(False)
+    os.lseek(fd, 0, os.SEEK_SET)
+    off, went, eagain = 0, 0, False
+    for i in range(200):
+        try:
+            if i % 2:  # the file position, then an explicit offset: each advances by what went
+                n = os.sendfile(so, fd, None, size - off)
+            else:
+                n = os.sendfile(so, fd, off, size - off)
+                os.lseek(fd, n, os.SEEK_CUR)
+        except BlockingIOError:
+            eagain = True
+            break
+        off += n
+        went += n
+        if off == size:
+            break
+    out.append("sendfile non-blocking: partial %s, then EAGAIN %s, file position == sent %s"
+               % (0 < went < size, eagain, os.lseek(fd, 0, os.SEEK_CUR) == went))
+    fcntl.fcntl(pw, F_SETPIPE_SZ, 1 << 20)
+    os.write(pw, pattern(0, 200000))
+    try:
+        n = os.splice(pr, so, 200000)
+        out.append("splice pipe->full sock: %s, pipe keeps the rest %s" % ("short" if n < 200000 else "all", inq(pr) == 200000 - n))
+    except BlockingIOError:
+        out.append("splice pipe->full sock: short, pipe keeps the rest %s" % (inq(pr) == 200000))
+    s.setblocking(True)
+    while off < size:
+        off += os.sendfile(so, fd, off, size - off)
+    left = inq(pr)
+    while left > 0:
+        left -= os.splice(pr, so, left)
+    out.append("blocking rest: pipe empty %s" % (inq(pr) == 0))
+    finish(s, "full buffer")
+
+    # splice(): socket -> pipe (tcp_splice_read()).
+    s = connect(7112)
+    so = s.fileno()
+    for _ in range(500):
+        if inq(so) == 50000:
+            break
+        time.sleep(0.01)
+    r3, w3 = os.pipe()
+    fcntl.fcntl(w3, F_SETPIPE_SZ, 1 << 20)
+    call("splice sock->pipe 30000", lambda: os.splice(so, w3, 30000))
+    call("  pipe holds", lambda: inq(r3))
+    call("  socket holds", lambda: inq(so))
+    call("splice sock->pipe offset on the socket", lambda: os.splice(so, w3, 10, offset_src=0))
+    call("splice sock->pipe offset on the pipe", lambda: os.splice(so, w3, 10, offset_dst=0))
+    call("splice sock->pipe read end", lambda: os.splice(so, r3, 10))
+    call("splice sock->pipe 100000 (20000 there)", lambda: os.splice(so, w3, 100000))
+    got = os.read(r3, 1 << 20)
+    out.append("pipe got the stream: %d bytes, exact %s" % (len(got), got == pattern(0, 50000)))
+    call("splice sock->pipe at EOF", lambda: os.splice(so, w3, 100))
+    s.close()
+    s = connect(7110)  # nothing comes before our EOF
+    s.setblocking(False)
+    call("splice sock->pipe O_NONBLOCK socket, nothing queued", lambda: os.splice(s.fileno(), w3, 100))
+    s.setblocking(True)
+    s.settimeout(None)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200000))
+    call("splice sock->pipe SO_RCVTIMEO 0.2 s, nothing queued", lambda: os.splice(s.fileno(), w3, 100))
+    finish(s, "empty")
+    for f in (fd, wfd, pr, pw, r3, w3):
+        os.close(f)
+    lsock.close()
+    print("\n".join(out))
+
+
+def serve(port):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", port))
+    ls.listen(16)
+    while True:
+        c, _ = ls.accept()
+        threading.Thread(target=conn, args=(port, c), daemon=True).start()
+
+
+def conn(port, c):
+    if port == 7112:
+        c.sendall(pattern(0, 50000))
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(1 << 16):
+            pass
+        c.close()
+        return
+    if port == 7111:
+        time.sleep(2.0)
+    h, n = hashlib.sha256(), 0
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        h.update(d)
+        n += len(d)
+    line = "%d %s" % (n, h.hexdigest())
+    c.sendall(line.encode())
+    c.close()
+    print(line, flush=True)
+
+
+if sys.argv[1] == "server":
+    for p in (7110, 7111, 7112):
+        threading.Thread(target=serve, args=(p,), daemon=True).start()
+    while True:
+        time.sleep(1)
+else:
+    with tempfile.TemporaryDirectory() as tmp:
+        client(tmp)
