@@ -233,7 +233,7 @@ struct Engine {
 // owned by the user to its backlog, which release_sock() processes in the sender's context.
 constexpr uint64_t kProgressMaxSleepNs = 100'000'000;
 constexpr long kProgressDeferNs = 50'000;
-std::atomic<int> g_progress_idle{0};  // 1: sleeping on the futex until a TCP socket is made
+std::atomic<int> g_progress_idle{0};  // 1: on the futex until a connection exists (wake_progress())
 
 void* progress_main(void* arg) {
   Engine* e = static_cast<Engine*>(arg);
@@ -250,9 +250,14 @@ void* progress_main(void* arg) {
       }
       next = e->tcp->next_timer_ns();
       conns = e->tcp->has_conns();
+      // Idle from here, under the lock: the connection that ends it is made under the lock too,
+      // and its hook (wake_progress()) then sees the 1. Stored after the unlock, it raced with a
+      // socket() between the look and the store, and an accepted child (no socket() call) never
+      // woke the thread: nginx's listener made while the thread looked left it asleep for good,
+      // its connections' timers running only inside nginx's own socket calls.
+      if (!conns) g_progress_idle.store(1, std::memory_order_release);
     }
     if (!conns) {
-      g_progress_idle.store(1, std::memory_order_release);
       syscall(SYS_futex, &g_progress_idle, FUTEX_WAIT_PRIVATE, 1, nullptr, nullptr, 0);
       continue;
     }
@@ -300,6 +305,13 @@ bool start_engine_thread(void* (*main)(void*), Engine* e, const char* name) {
 }
 
 bool start_progress(Engine* e) { return start_engine_thread(progress_main, e, "xmit-progress"); }
+
+// TcpStack's first-connection hook (mu() held): the progress thread may sleep for want of one.
+void wake_progress() {
+  if (g_progress_idle.exchange(0, std::memory_order_acq_rel) == 1) {
+    syscall(SYS_futex, &g_progress_idle, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+}
 
 void* flusher_main(void* arg) {
   Engine* e = static_cast<Engine*>(arg);
@@ -492,7 +504,8 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);
     return nullptr;
-  }
+  }  e->tcp->set_first_conn_hook(wake_progress);
+
   e->udp->set_tcp(e->tcp.get());
   if (e->ibv) {  // frames in the pools go out in place; elsewhere (and if this fails) bounce-copied
     auto each_region = [&](absl::FunctionRef<void(const uint8_t*, size_t)> f) {
@@ -538,10 +551,6 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept {
 TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept {
   Engine* e = engine_open(rt, why);
   if (e == nullptr) return nullptr;
-  // The progress thread may sleep on its futex for want of connections: one is being made.
-  if (g_progress_idle.exchange(0, std::memory_order_acq_rel) == 1) {
-    syscall(SYS_futex, &g_progress_idle, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-  }
   return e->tcp.get();
 }
 
