@@ -18,10 +18,6 @@ UdpStack* engine_udp(const Runtime& rt, const char** why) noexcept;
 // The TCP stack on the same instance (its mutex is the UdpStack's), as engine_udp().
 TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept;
 
-// After a connection was allocated on that stack (conn_alloc(), the lock released): wakes the
-// progress thread if it sleeps for want of connections.
-void engine_tcp_conn_made() noexcept;
-
 // A thread is about to sleep on the device's wait fd (+1) / woke (-1): the engine's progress
 // thread then leaves the receive ring to it (it would otherwise take the frame that thread waits
 // for) and runs only the TCP timers.

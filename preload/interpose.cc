@@ -108,16 +108,13 @@ XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   if (why == nullptr && (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM) {
     // An offloaded TCP socket: the kernel socket just made is its shadow.
     if (xmit::TcpStack* tcp = xmit::engine_tcp(*xmit::runtime(), &why)) {
-      {
-        std::lock_guard<xmit::StackMutex> g(tcp->mu());
-        xmit::TcpConn* c = tcp->conn_alloc();
-        if (c != nullptr) s = new (std::nothrow) xmit::TcpSocket(tcp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0, c);
-        if (s == nullptr) {
-          if (c != nullptr) tcp->conn_free(c);
-          why = "out of memory";
-        }
+      std::lock_guard<xmit::StackMutex> g(tcp->mu());
+      xmit::TcpConn* c = tcp->conn_alloc();  // wakes the progress thread if it is the first (wake_progress())
+      if (c != nullptr) s = new (std::nothrow) xmit::TcpSocket(tcp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0, c);
+      if (s == nullptr) {
+        if (c != nullptr) tcp->conn_free(c);
+        why = "out of memory";
       }
-      if (s != nullptr) xmit::engine_tcp_conn_made();
     }
   } else if (why == nullptr) {
     // An offloaded UDP socket: the kernel socket just made is its shadow.

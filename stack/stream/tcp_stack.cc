@@ -75,7 +75,9 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sysctl_notsent_lowat = opt_.notsent_lowat;
   c->tp.hw_csum = base_->dev_features().l4_csum;
   c->tp.tcp_mstamp = now_us();
+  const bool first = !has_conns();
   conns_.push_back(c);
+  if (first && first_conn_hook_ != nullptr) first_conn_hook_();
   return c;
 }
 

@@ -142,6 +142,10 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // writer would wait for an edge that never comes.
   bool tx_memory_free() const { return pages_->nr_free() > 0 && heads_->nr_free() > 0; }
   bool has_conns() const { return !conns_.empty() || !tw_.empty(); }
+  // `f` runs (with mu() held) whenever conn_alloc() makes a connection while has_conns() was false:
+  // a thread that sleeps for want of connections (the progress thread) is woken there, after the
+  // connection exists, not before (an accepted child never passes through socket()).
+  void set_first_conn_hook(void (*f)()) { first_conn_hook_ = f; }
   // Process exit (the kernel closes every fd and keeps the orphans running): each connection an fd
   // still names is closed as close() would, listeners included.
   void close_all_at_exit();
@@ -188,6 +192,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   std::unique_ptr<BufPool> heads_, pages_, rx_heads_;
   std::unique_ptr<SkbPool> skbs_, rx_skbs_;
   bool exiting_ = false;  // close_all_at_exit() ran
+  void (*first_conn_hook_)() = nullptr;
   InetSock ctl_inet_;  // kernel: the per-netns ctl socket replies and resets are sent from
   std::vector<TcpConn*> conns_;  // every connection alive but those in tw_
   std::deque<TcpConn*> tw_;      // TIME_WAIT connections, oldest first

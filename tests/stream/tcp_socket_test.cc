@@ -160,6 +160,38 @@ TEST_F(TcpSocketTest, ServerChurnKeepsNoPagesInTimeWait) {
   listener->put();
 }
 
+// TcpStack's first-connection hook (the progress thread's wake-up) runs when a connection is made
+// while none exists — a listener, a connect()ing socket, or after the last one went — and not for
+// the others (an accepted child, a second socket): engine.cc's thread sleeps on its futex only
+// while has_conns() is false, so this is the one moment it must be woken.
+int g_first_conns = 0;
+void count_first_conn() { ++g_first_conns; }
+TEST_F(TcpSocketTest, FirstConnectionHookRunsWhenTheStackHadNone) {
+  g_first_conns = 0;
+  b.tcp->set_first_conn_hook(count_first_conn);
+  listen_on_b();
+  EXPECT_EQ(g_first_conns, 1);
+  TcpSocket* c = connect_from_a();
+  pump(500'000);
+  Socket* s = nullptr;
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  ASSERT_NE(s, nullptr);
+  TcpSocket* other = b.socket();
+  EXPECT_EQ(g_first_conns, 1);  // the child and the second socket found the listener there
+  // Everything of b's goes: the client closes first (a keeps the TIME_WAIT), then b's sockets.
+  c->put();
+  pump(500'000);
+  s->put();
+  other->put();
+  listener->put();
+  pump(2'000'000);
+  ASSERT_FALSE(b.tcp->has_conns());
+  TcpSocket* again = b.socket();
+  EXPECT_EQ(g_first_conns, 2);
+  again->put();
+  b.tcp->set_first_conn_hook(nullptr);
+}
+
 // fork(): an established connection moves into the kernel socket behind its fd with its unread
 // and unacknowledged bytes (TcpSocket::connections_to_kernel(); the fake shadow records the state).
 TEST_F(TcpSocketTest, ForkMovesAnEstablishedConnectionIntoTheKernelSocket) {
