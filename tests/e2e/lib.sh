@@ -63,6 +63,27 @@ wait_tcp() {
   return 1
 }
 
+# py_client_run TAG SCRIPT PORT SETTLE [env...]: one run of a differential TCP test — a fresh
+# `SCRIPT server` (kernel sockets) in namespace b, then `SCRIPT client` in a with env (none: the
+# kernel's run), SETTLE seconds for its last data to reach the server. Leaves $work/TAG.out (the
+# client's lines), $work/TAG.srv (the server's, without wait_tcp's probe connections to PORT) and
+# segs_TAG, what a's kernel sent meanwhile (Tcp OutSegs).
+py_client_run() {
+  local tag=$1 script=$2 port=$3 settle=$4; shift 4
+  ip netns exec "$XMIT_NS_B" "$PY" "$script" server >"$work/$tag.server" 2>"$work/$tag.server.err" &
+  BED_PIDS=$!
+  wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" "$port" || fail "$tag: the server in $XMIT_NS_B did not start"
+  local c0; c0=$(snmp "$XMIT_NS_A" Tcp OutSegs)
+  timeout 120 ip netns exec "$XMIT_NS_A" env "$@" "$PY" "$script" client >"$work/$tag.out" 2>"$work/$tag.err" ||
+    { cat "$work/$tag.out" "$work/$tag.err"; fail "$tag: the client failed"; }
+  sleep "$settle"
+  printf -v "segs_$tag" %d $(( $(snmp "$XMIT_NS_A" Tcp OutSegs) - c0 ))
+  kill $BED_PIDS 2>/dev/null; wait $BED_PIDS 2>/dev/null
+  BED_PIDS=
+  # A probe's line: 0 bytes, the sha256 of nothing.
+  grep -v '^0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855$' "$work/$tag.server" >"$work/$tag.srv"
+}
+
 # bed_impair LOSS REORDER: namespace b drops LOSS % of the frames each way and delays REORDER % of
 # them each way so that the frames behind overtake them (this kernel has no netem). b's address
 # moves behind a bridge inside b: xb -- br0 -- xb2 ~ xc, xc holding 198.18.0.2. A delayed frame waits

@@ -8,6 +8,8 @@
 # sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF.
 import ctypes, errno, fcntl, hashlib, os, select, socket, struct, sys, tempfile, threading, time
 
+from stream_peer import serve_forever
+
 B = "198.18.0.2"
 SIOCINQ = 0x541B
 FIONREAD = 0x541B
@@ -229,16 +231,6 @@ def client(tmp):
     print("\n".join(out))
 
 
-def serve(port):
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("0.0.0.0", port))
-    ls.listen(16)
-    while True:
-        c, _ = ls.accept()
-        threading.Thread(target=conn, args=(port, c), daemon=True).start()
-
-
 def conn(port, c):
     if port == 7112:
         c.sendall(pattern(0, 50000))
@@ -263,10 +255,7 @@ def conn(port, c):
 
 
 if sys.argv[1] == "server":
-    for p in (7110, 7111, 7112):
-        threading.Thread(target=serve, args=(p,), daemon=True).start()
-    while True:
-        time.sleep(1)
+    serve_forever((7110, 7111, 7112), conn)
 else:
     with tempfile.TemporaryDirectory() as tmp:
         client(tmp)

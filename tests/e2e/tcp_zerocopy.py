@@ -8,9 +8,10 @@
 # stream against the client's pattern and answers and logs "pattern ok <bool>" and the length
 # (answered, not logged: the send buffers differ by design); port 7102 reads one byte and resets
 # (SO_LINGER 0); port 7103 accepts and never gets data (tcp_zerocopy.sh drops its data segments).
-import errno, fcntl, hashlib, os, select, socket, struct, sys, threading, time
+import errno, fcntl, hashlib, os, select, socket, struct, sys, time
 
 from errqueue import drain
+from stream_peer import serve_forever
 
 SO_ZEROCOPY = 60
 SO_SNDBUFFORCE = 32
@@ -210,16 +211,6 @@ def client():
     print("\n".join(out))
 
 
-def serve(port):
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("0.0.0.0", port))
-    ls.listen(16)
-    while True:
-        c, _ = ls.accept()
-        threading.Thread(target=conn, args=(port, c), daemon=True).start()
-
-
 def conn(port, c):
     if port == 7103:  # the bed drops its data segments; held until the client resets
         c.recv(1)
@@ -251,9 +242,6 @@ def conn(port, c):
 
 
 if sys.argv[1] == "server":
-    for p in (7100, 7101, 7102, 7103):
-        threading.Thread(target=serve, args=(p,), daemon=True).start()
-    while True:
-        time.sleep(1)
+    serve_forever((7100, 7101, 7102, 7103), conn)
 else:
     client()

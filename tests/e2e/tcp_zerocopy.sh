@@ -23,24 +23,8 @@ table ip tcp_zerocopy {
 }
 NFT
 
-one_run() {  # one_run TAG [env...]: a fresh server in b, the client in a
-  local tag=$1; shift
-  ip netns exec "$XMIT_NS_B" "$PY" "$script" server >"$work/$tag.server" 2>"$work/$tag.server.err" &
-  BED_PIDS=$!
-  wait_tcp "$XMIT_NS_A" "$XMIT_ADDR_B" 7102 || fail "$tag: the server in $XMIT_NS_B did not start"
-  local c0; c0=$(snmp "$XMIT_NS_A" Tcp OutSegs)
-  timeout 120 ip netns exec "$XMIT_NS_A" env "$@" "$PY" "$script" client >"$work/$tag.out" 2>"$work/$tag.err" ||
-    { cat "$work/$tag.out" "$work/$tag.err"; fail "$tag: the client failed"; }
-  sleep 0.5  # the closed connection's data reaches the server
-  printf -v "segs_$tag" %d $(( $(snmp "$XMIT_NS_A" Tcp OutSegs) - c0 ))
-  kill $BED_PIDS 2>/dev/null; wait $BED_PIDS 2>/dev/null
-  BED_PIDS=
-  # wait_tcp's probes to 7102 are connections too (reset at once): their lines are left out.
-  grep -v '^0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855$' "$work/$tag.server" >"$work/$tag.srv"
-}
-
-one_run kernel
-one_run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
+py_client_run kernel "$script" 7102 0.5
+py_client_run xmit "$script" 7102 0.5 "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
 echo "kernel:"; cat "$work/kernel.out"
 echo "namespace a kernel Tcp OutSegs during the client: kernel run +$segs_kernel, xmit run +$segs_xmit"
 # The kernel's copy-free sends (code 0) become COPIED (code 1) for the comparison.
