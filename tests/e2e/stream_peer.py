@@ -1,6 +1,7 @@
-# tests/e2e/stream_peer.py — the kernel-side server of the TCP differential tests (tcp_zerocopy.py,
-# tcp_splice.py): a listener on each of their ports, every connection served by the test's own
-# handler in a thread of its own.
+# tests/e2e/stream_peer.py — the two ends of the TCP differential tests (tcp_zerocopy.py,
+# tcp_splice.py): the kernel-side server (a listener on each of their ports, every connection served
+# by the test's own handler in a thread of its own) and the client's end of a connection (half-close,
+# then the server's answer).
 import socket, threading, time
 
 
@@ -20,3 +21,16 @@ def serve_forever(ports, conn):
         threading.Thread(target=serve, args=(p,), daemon=True).start()
     while True:
         time.sleep(1)
+
+
+def half_close(s):
+    """Half-closes s, reads the server's answer until its end, closes s; returns the answer."""
+    s.shutdown(socket.SHUT_WR)
+    ans = b""
+    while True:
+        d = s.recv(200)
+        if not d:
+            break
+        ans += d
+    s.close()
+    return ans.decode()

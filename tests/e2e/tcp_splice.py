@@ -8,7 +8,7 @@
 # sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF.
 import ctypes, errno, fcntl, hashlib, os, select, socket, struct, sys, tempfile, threading, time
 
-from stream_peer import serve_forever
+from stream_peer import half_close, serve_forever
 
 B = "198.18.0.2"
 SIOCINQ = 0x541B
@@ -69,15 +69,7 @@ def connect(port):
 
 def finish(s, name):
     """Half-closes and prints the server's answer (length and sha256 of what it got)."""
-    s.shutdown(socket.SHUT_WR)
-    ans = b""
-    while True:
-        d = s.recv(200)
-        if not d:
-            break
-        ans += d
-    out.append("%s: peer got %s" % (name, ans.decode()))
-    s.close()
+    out.append("%s: peer got %s" % (name, half_close(s)))
 
 
 def client(tmp):
