@@ -131,16 +131,33 @@ class LibcShadow final : public ShadowOps {
     if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v) v = static_cast<uint16_t>(mono_ns());
     return v;
   }
+  // The owner is read now (the fd is this one's), the signal raised once the thread leaves the
+  // stack: raised under the lock, its handler would run inside the stack, where the program's
+  // socket calls go to the shadow and a handler that siglongjmp()s out (ftpd's ABOR) would leave
+  // the lock held for good. The kernel's SIGURG is asynchronous too.
   void send_sigurg(int fd) override {
     const int saved = errno;
     f_owner_ex o{};
-    if (libc().fcntl(fd, F_GETOWN_EX, &o) == 0 && o.pid > 0) {
+    if (libc().fcntl(fd, F_GETOWN_EX, &o) == 0 && o.pid > 0 && t_sigurg_n < kSigurgMax) {
+      t_sigurg[t_sigurg_n++] = o;
+      StackMutex::after_unlock(raise_pending_sigurg);
+    }
+    errno = saved;
+  }
+  static constexpr int kSigurgMax = 8;
+  static inline thread_local __attribute__((tls_model("initial-exec"))) f_owner_ex t_sigurg[kSigurgMax];
+  static inline thread_local __attribute__((tls_model("initial-exec"))) int t_sigurg_n = 0;
+  static void raise_pending_sigurg() {
+    const int saved = errno;
+    for (int i = 0; i < t_sigurg_n; ++i) {
+      const f_owner_ex& o = t_sigurg[i];
       switch (o.type) {
-        case F_OWNER_TID: syscall(SYS_tgkill, getpid(), o.pid, SIGURG); break;
+        case F_OWNER_TID: syscall(SYS_tkill, o.pid, SIGURG); break;  // any thread, as the kernel
         case F_OWNER_PGRP: kill(-o.pid, SIGURG); break;
         default: kill(o.pid, SIGURG); break;
       }
     }
+    t_sigurg_n = 0;
     errno = saved;
   }
   void note_pass_through(int fd, be32 daddr, const char* why) override {
@@ -232,6 +249,10 @@ struct Engine {
   std::unique_ptr<TcpStack> tcp;
   std::unique_ptr<EngineControl> control;
   int frag_fd = -1;  // verbs: a raw IPv4 socket that hands UDP fragments the queue got to the kernel
+  // Only an engine that failed to open is destroyed (open_engine()'s early returns).
+  ~Engine() {
+    if (frag_fd >= 0) libc().close(frag_fd);
+  }
 };
 
 // UdpStackOptions::ip_frag_to_kernel on verbs. A NIC's flow rule takes the first fragment of a

@@ -24,15 +24,24 @@ class StackMutex {
   }
   void unlock() {
     mu_.unlock();
-    --t_depth;
+    if (--t_depth == 0 && t_after_unlock != nullptr) [[unlikely]] {
+      void (*f)() = t_after_unlock;
+      t_after_unlock = nullptr;
+      f();
+    }
   }
   // True while this thread holds (or waits for) a StackMutex.
   static bool held_by_this_thread() { return t_depth != 0; }
+  // Has `f` run once this thread is out of the stack (its last unlock): work that must not run
+  // under the lock, such as raising a signal whose handler would run inside the stack (and might
+  // never return to unlock it). One function per thread; a second call replaces the first.
+  static void after_unlock(void (*f)()) { t_after_unlock = f; }
 
  private:
   std::mutex mu_;
   // initial-exec: one load off the thread pointer, no __tls_get_addr() (libxmit.so is preloaded).
   static inline thread_local __attribute__((tls_model("initial-exec"))) unsigned t_depth = 0;
+  static inline thread_local __attribute__((tls_model("initial-exec"))) void (*t_after_unlock)() = nullptr;
 };
 
 }  // namespace xmit

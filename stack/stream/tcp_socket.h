@@ -61,7 +61,8 @@ class TcpSocket final : public Socket {
   void fd_moved(int from, int to) override;
   void adopt_fd(int fd) override;
   // Urgent data's new pointer arrived: SIGURG to the fd's F_SETOWN owner (ShadowOps::send_sigurg()).
-  // With the stack's lock held. kernel: sk_send_sigurg()
+  // With the stack's lock held; the engine raises it once the thread leaves the stack
+  // (StackMutex::after_unlock()). kernel: sk_send_sigurg()
   void send_sigurg() {
     if (fd_ >= 0) shadow_->send_sigurg(fd_);
   }

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "stack/base/byteorder.h"
 #include "stack/base/checksum.h"
+#include "stack/base/stack_mutex.h"
 
 namespace xmit {
 namespace {
@@ -188,6 +189,28 @@ TEST(Checksum, CopyAndSum) {
   wsum s = csum_partial_copy_nocheck(src, dst, sizeof src);
   EXPECT_EQ(std::memcmp(src, dst, sizeof src), 0);
   EXPECT_EQ(csum_fold(s), ip_compute_csum(src, sizeof src));
+}
+
+// What must not run under the lock (a signal whose handler would run inside the stack) runs once
+// the thread is out of it: not while the lock is held, once at the unlock, not again later.
+int g_after_unlock_runs = 0;
+bool g_held_when_run = true;
+void count_after_unlock() {
+  ++g_after_unlock_runs;
+  g_held_when_run = StackMutex::held_by_this_thread();
+}
+
+TEST(StackMutex, AfterUnlockRunsOnceTheThreadLeavesTheStack) {
+  StackMutex mu;
+  mu.lock();
+  StackMutex::after_unlock(count_after_unlock);
+  EXPECT_EQ(g_after_unlock_runs, 0);
+  mu.unlock();
+  EXPECT_EQ(g_after_unlock_runs, 1);
+  EXPECT_FALSE(g_held_when_run);
+  ASSERT_TRUE(mu.try_lock());
+  mu.unlock();
+  EXPECT_EQ(g_after_unlock_runs, 1);
 }
 
 }  // namespace
