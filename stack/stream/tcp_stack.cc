@@ -324,6 +324,22 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
     return false;
   }
   c->tp.tcp_mstamp = now_us();
+  if (c->tp.sk_state == TCP_TIME_WAIT) {
+    // kernel: tcp_v4_rcv()'s do_time_wait: a new SYN on the 4-tuple ends the TIME_WAIT and goes
+    // to the listener, answered with tcp_tw_isn (a client reusing the port of a connection this
+    // server closed first would otherwise retransmit its SYN after 1 s).
+    const auto tw_xmit = [this, c](sk_buff* s) { return xmit(c, s); };
+    if (tcp_timewait_state_process(&c->tp, skb, tw_xmit, this) != TCP_TW_SYN) return false;
+    TcpConn* l = lookup_listener(saddr, sport, daddr, dport);
+    if (l == nullptr) {
+      tcp_timewait_ack(&c->tp, TCP_SKB_CB(skb)->tcp_flags, false, tw_xmit);
+      kfree_skb(skb);
+      return false;
+    }
+    tcp_done(&c->tp, this);  // inet_twsk_deschedule_put()
+    c = l;
+    c->tp.tcp_mstamp = now_us();
+  }
   // A socket an fd names outlives the segment (only an orphan may be freed by it).
   TcpSocket* const user = c->user;
   c->tp.sigurg_pending = false;

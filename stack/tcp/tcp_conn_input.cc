@@ -251,11 +251,21 @@ static int tcp_rcv_synsent_state_process(tcp_sock* tp, sk_buff* skb, uint32_t ds
 
 // kernel: tcp_timewait_state_process() for TCP_TIME_WAIT (the socket itself stands for the
 // timewait sock; sysctl_tcp_rfc1337 = 0).
-static void tcp_timewait_rcv(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOps* ops) {
-  const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+int tcp_timewait_state_process(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOps* ops) {
+  tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   const uint8_t flags = tcb->tcp_flags;
   tcp_parse_in(tp, skb, true);
   const bool paws_reject = tp->rx_opt.saw_tstamp && tp->rx_opt.tstamp_ok && !(flags & TCPHDR_RST) && !tcp_paws_check(tp, 1);
+  // "RFC793 suggests to drop the SYN, but in TIME-WAIT we can accept it if it is new: its sequence
+  // number is after ours, or its timestamp is newer" (tw_ts_recent - rcv_tsval < 0).
+  if ((flags & TCPHDR_SYN) && !(flags & (TCPHDR_RST | TCPHDR_ACK)) && !paws_reject &&
+      (after(tcb->seq, tp->rcv_nxt) ||
+       (tp->rx_opt.saw_tstamp && static_cast<int32_t>(tp->rx_opt.ts_recent - tp->rx_opt.rcv_tsval) < 0))) {
+    uint32_t isn = tp->snd_nxt + 65535 + 2;
+    if (isn == 0) ++isn;
+    tcb->tcp_tw_isn = isn;
+    return TCP_TW_SYN;  // the skb stays the caller's
+  }
   kfree_skb(skb);
   if (!paws_reject && tcb->seq == tp->rcv_nxt && (tcb->seq == tcb->end_seq || (flags & TCPHDR_RST))) {
     // "In window segment, it may be only reset or bare ack."
@@ -264,10 +274,14 @@ static void tcp_timewait_rcv(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOps*
     } else {
       sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
     }
-    return;
+    return 0;
   }
-  if ((flags & TCPHDR_SYN) && !(flags & (TCPHDR_RST | TCPHDR_ACK)) && !paws_reject && after(tcb->seq, tp->rcv_nxt))
-    return;  // TCP_TW_SYN: a new connection could reuse the tuple; not supported, dropped
+  tcp_timewait_ack(tp, flags, paws_reject, xmit);
+  return 0;
+}
+
+// TCP_TW_ACK (also a new SYN no listener takes: tcp_v4_rcv()'s fall-through).
+void tcp_timewait_ack(tcp_sock* tp, uint8_t flags, bool paws_reject, TcpXmitFn xmit) {
   if (!(flags & TCPHDR_RST)) {
     // "Out of window segment. All the segments are ACKed immediately." (a retransmitted FIN too)
     if (paws_reject || (flags & TCPHDR_ACK)) sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
@@ -408,7 +422,12 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
       }
       return;
     case TCP_TIME_WAIT:
-      tcp_timewait_rcv(tp, skb, xmit, ops);
+      // A caller with listeners to offer a new SYN calls tcp_timewait_state_process() itself
+      // (TcpStack::handler()); here no listener takes it: acknowledged as tcp_v4_rcv() does.
+      if (tcp_timewait_state_process(tp, skb, xmit, ops) == TCP_TW_SYN) {
+        tcp_timewait_ack(tp, flags, false, xmit);
+        kfree_skb(skb);
+      }
       return;
     case TCP_CLOSE:
       // No socket wants it (the owner should have unhashed this one).

@@ -96,7 +96,8 @@ static void tcp_conn_request(tcp_sock* listener, const sk_buff* skb, uint32_t ds
   req.loc_port = load_be16(skb->data + 2);
   req.snd_wnd = load_be16(skb->data + 14);
   if (req.tstamp_ok) req.ts_off = ops->secure_ts_off(req.loc_addr, req.rmt_addr);  // init_ts_off()
-  req.snt_isn = ops->secure_seq(req.loc_addr, req.rmt_addr, req.loc_port, req.rmt_port);  // init_seq()
+  // kernel: tcp_conn_request(): "if (!want_cookie && !isn) ... isn = af_ops->init_seq(skb)"
+  req.snt_isn = tcb->tcp_tw_isn != 0 ? tcb->tcp_tw_isn : ops->secure_seq(req.loc_addr, req.rmt_addr, req.loc_port, req.rmt_port);
   // tcp_openreq_init_rwin(): "tcp_full_space because it is guaranteed to be the first packet"
   const uint32_t mss = tcp_route_advmss(listener, dst_mtu);
   req.rsk_window_clamp = listener->window_clamp;

@@ -62,6 +62,9 @@ struct tcp_skb_cb {
   // Received segments: the IP addresses (kernel: ip_hdr(skb)->saddr/daddr), set by tcp_v4_check_segment().
   be32 saddr = 0;
   be32 daddr = 0;
+  // A SYN that reopens a TIME_WAIT 4-tuple: the ISN its SYN-ACK takes (kernel: tcp_tw_isn, passed
+  // from tcp_timewait_state_process() to tcp_conn_request()); 0: none, init_seq() picks one.
+  uint32_t tcp_tw_isn = 0;
 };
 
 // kernel: TCPCB_* bits of tcp_skb_cb::sacked, include/net/tcp.h
