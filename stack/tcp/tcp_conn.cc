@@ -128,9 +128,15 @@ uint64_t tcp_fin_time(const tcp_sock* tp) {
 // (tcp_fin() asked for one). What the kernel frees with the full socket (tcp_done() of it) goes
 // now: the send queues (empty: our FIN is acknowledged) and the payload page the socket was
 // filling — 60 s of a churning server's TIME_WAITs held one page each and ran the pool dry.
+// An orphan's receive queues go too (inet_csk_destroy_sock(): sk_stream_kill_queues(), the
+// out-of-order rbtree in tcp_v4_destroy_sock()): the peer's FIN that ended FIN_WAIT2 is queued
+// there, and a churning server's TIME_WAITs held one received segment each until the receive pool
+// ran dry and the stack dropped every segment. A socket an fd still names keeps them for its
+// reader, as the kernel's full socket does (in CLOSE) until close().
 void tcp_time_wait(tcp_sock* tp) {
   tcp_set_state(tp, TCP_TIME_WAIT);
   tcp_write_queue_purge(tp);
+  if (tp->sock_dead) tcp_rcv_queues_purge(tp);
   sk_stop_timer(&tp->icsk_retransmit_timer);
   tp->icsk_pending = 0;
   sk_stop_timer(&tp->sk_timer);

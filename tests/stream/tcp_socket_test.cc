@@ -316,6 +316,31 @@ TEST_F(TcpSocketTest, ForkLeavesAConnectionTheKernelRefusesWithTheStack) {
   listener->put();
 }
 
+// Nor received segments: the client's FIN that ends a closed server's FIN_WAIT2 is queued on the
+// orphan as it goes to TIME_WAIT (tcp_data_queue(), then tcp_fin()); the kernel frees it with the
+// full socket. 1100 connections within one TIME_WAIT period through a stack of 1024 receive
+// buffers: before, each TIME_WAIT kept its FIN, and from the 1025th on b dropped every segment
+// (nginx under xmit with wrk churning stopped answering after ~30 s).
+TEST_F(TcpSocketTest, ServerChurnKeepsNoReceivedSegmentsInTimeWait) {
+  listen_on_b();
+  for (int i = 0; i < 1100; ++i) {
+    SCOPED_TRACE(i);
+    TcpSocket* c = connect_from_a();
+    pump(1'000'000);
+    Socket* s = nullptr;
+    ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+    ASSERT_NE(s, nullptr);
+    ASSERT_EQ(send(s, "response", 8), 8);
+    EXPECT_EQ(read_all(c, 8).size(), 8u);
+    s->put();  // the server closes first: its side goes to TIME_WAIT when c's FIN comes
+    pump(1'000'000);
+    c->put();
+    pump(1'000'000);
+  }
+  EXPECT_TRUE(b.tcp->has_conns());  // the TIME_WAITs: 1100 x 3 ms is well within 60 s
+  listener->put();
+}
+
 TEST_F(TcpSocketTest, ConnectToAPortNoOneListensOnIsRefused) {
   TcpSocket* c = a.socket();
   sockaddr_in to = addr(kB, 7001);
