@@ -98,10 +98,9 @@ retry:
   if (err < 0) return err;
 
   uint64_t now = shadow_->now_ns();
-  stack_->poll(now);  // reap completions (and deliver what arrived) on every call
+  poll_stack(now);  // reap completions (and deliver what arrived) on every call
   IpOutCtx ctx = stack_->out_ctx(now);
   ctx.sock_zerocopy = sock_zerocopy_;
-  zc_.complete_upto(sk_wmem_released(inet_));  // the kernel's objects complete as their skbs free
   ctx.zc_may_alloc = zc_.dgram_may_alloc();
   IovIter it;
   // kernel: "There are pending frames": the data joins the corked datagram; its address and
@@ -231,7 +230,7 @@ int UdpSock::sk_wait_wmem(std::unique_lock<StackMutex>& lk, bool pool, uint64_t*
     if (passthrough_) return kPassThrough;
     if (err == -EINTR && !(sk_sndtimeo_ns_ == 0 && shadow_->signal_restarts())) return -EINTR;
     now = shadow_->now_ns();
-    stack_->poll(now);  // completions: sock_wfree() uncharges our frames
+    poll_stack(now);  // completions: sock_wfree() uncharges our frames
     if (pool || sock_writeable(inet_) || (inet_.sk_shutdown & SEND_SHUTDOWN)) return 0;
   }
 }

@@ -335,15 +335,19 @@ void UdpSock::shadow_error() {
 
 int UdpSock::sock_error() { return inet_.sk_err != 0 ? -std::exchange(inet_.sk_err, 0) : 0; }
 
+void UdpSock::poll_stack(uint64_t now) {
+  stack_->poll(now);
+  zc_.complete_upto(sk_wmem_released(inet_));
+}
+
 // kernel: udp_poll() -> datagram_poll(): EPOLLIN when the queue has a datagram, EPOLLOUT while
 // sock_writeable() (under half of SO_SNDBUF charged), EPOLLERR for a held error, EPOLLRDHUP with
 // EPOLLIN after SHUT_RD, EPOLLHUP after both. The error queue is the shadow's (the caller polls it).
 int UdpSock::poll_mask(int* wait_fd) {
   std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
-  stack_->poll(shadow_->now_ns());
+  poll_stack(shadow_->now_ns());
   *wait_fd = stack_->dev().wait_fd();
-  zc_.complete_upto(sk_wmem_released(inet_));
   int mask = 0;
   if (inet_.sk_err != 0 || zc_.has_notification()) mask |= POLLERR;
   if (inet_.sk_shutdown & RCV_SHUTDOWN) mask |= POLLRDHUP | POLLIN | POLLRDNORM;
@@ -467,8 +471,7 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   if (flags & MSG_ERRQUEUE) {
     // MSG_ZEROCOPY notifications are queued here, ICMP errors on the shadow: ours first (the
     // kernel keeps one queue in arrival order).
-    stack_->poll(shadow_->now_ns());
-    zc_.complete_upto(sk_wmem_released(inet_));
+    poll_stack(shadow_->now_ns());
     if (zc_.has_notification()) return zc_.recv_error(msg);
     ssize_t r = shadow_->recvmsg(fd_, msg, flags);
     // kernel: ip_recv_error() -> sock_dequeue_err_skb(): dequeuing an ICMP error sets sk_err to the

@@ -170,6 +170,9 @@ class UdpSock final : public Socket {
   int pass_through(be32 daddr, const char* why);
   // kernel: sock_error(): the held error as -errno, consumed; 0 when none.
   int sock_error();
+  // The stack's poll (completions reaped, arrivals delivered), then the MSG_ZEROCOPY objects whose
+  // skbs all freed complete, as the kernel's do when the last skb goes.
+  void poll_stack(uint64_t now);
   int send_pass_through(be32 daddr, const char* why);  // pass_through() from udp_sendmsg()
   // kernel: udp_sendmsg(), after ____sys_sendmsg()/__sys_sendto() built `kmsg` (udp_sendmsg.cc).
   ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk);
