@@ -232,7 +232,7 @@ bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
   }
   if (iph->is_fragment()) {  // kernel: ip_local_deliver() -> ip_defrag(), in the kernel's own stack
     if (iph->protocol() == IPPROTO_UDP && opt_.ip_frag_to_kernel != nullptr &&
-        opt_.ip_frag_to_kernel(opt_.ip_frag_ctx, eth->payload().data(), iph->tot_len()) == 0) {
+        opt_.ip_frag_to_kernel(opt_.ip_frag_ctx, f.data, uint32_t(eth->payload().data() - f.data) + iph->tot_len()) == 0) {
       ++rx_frags_to_kernel;
       return false;
     }

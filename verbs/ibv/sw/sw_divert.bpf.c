@@ -2,6 +2,7 @@
 // program that drops frames of flows a flow rule took, so that, as with a NIC's steering, the
 // kernel's IP stack never sees them. AF_PACKET taps run before tc ingress
 // (__netif_receive_skb_core(), net/core/dev.c), so the device's socket still receives them.
+// A frame the backend hands back to the kernel (verbs/ibv/rx_inject.h: its mark) passes, unmarked.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -10,6 +11,8 @@
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+
+#include "verbs/ibv/rx_inject_mark.h"
 
 // Must match xmit::ibv::sw::DivertKey (sw_divert.h). Network byte order; zero remote fields:
 // any remote; zero local_addr: any local address.
@@ -34,6 +37,10 @@ struct {
 
 SEC("tc")
 int xmit_divert_prog(struct __sk_buff* skb) {
+  if (skb->mark == XMIT_RX_INJECT_MARK) {  // as rx_inject.bpf.c's ingress program, whichever runs first
+    skb->mark = 0;
+    return TC_ACT_OK;
+  }
   void* data = (void*)(long)skb->data;
   void* data_end = (void*)(long)skb->data_end;
   struct ethhdr* eth = data;
