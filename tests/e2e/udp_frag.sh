@@ -43,7 +43,8 @@ while True:
     if d == b"stop": break
     pi = [v for l, t, v in anc if (l, t) == (socket.SOL_IP, 8)]
     ifi, spec, dst = struct.unpack("=i4s4s", pi[0])
-    print(len(d), "%08x" % zlib.crc32(d), names.get(ifi, ifi), socket.inet_ntoa(spec), socket.inet_ntoa(dst), a[0], flush=True)
+    print(len(d), "%08x" % zlib.crc32(d), names.get(ifi, ifi), socket.inet_ntoa(spec), socket.inet_ntoa(dst), a[0],
+          flush=True)
     s.sendto(b"ok", a)
 '
 client='
@@ -81,12 +82,15 @@ a_in0=$(snmp "$XMIT_NS_A" Udp InDatagrams)
 run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
 a_in=$(( $(snmp "$XMIT_NS_A" Udp InDatagrams) - a_in0 ))
 
-diff "$work/kernel.out" "$work/xmit.out" >"$work/diff" || { head -20 "$work/diff"; fail "the server's lines differ (< kernel, > xmit)"; }
+diff "$work/kernel.out" "$work/xmit.out" >"$work/diff" ||
+  { head -20 "$work/diff"; fail "the server's lines differ (< kernel, > xmit)"; }
 [ "$(wc -l <"$work/xmit.out")" = 36 ] || fail "$(wc -l <"$work/xmit.out") datagrams, expected 36"
 awk '$3 != "xa" || $4 != "198.18.0.1" || $5 != "198.18.0.1" || $6 != "198.18.0.2" { bad = 1; print } END { exit bad }' \
   "$work/xmit.out" || fail "a datagram's IP_PKTINFO or source is not the kernel's"
-delayed=$(ip netns exec "$XMIT_NS_B" nft list chain netdev order out | grep -o 'packets [0-9]*' | awk '{printf "%s%s", sep, $2; sep = " "}')
-echo "36 fragmented datagrams, identical lines on the kernel and under xmit; b's frames delayed (later, first): $delayed"
+delayed=$(ip netns exec "$XMIT_NS_B" nft list chain netdev order out | grep -o 'packets [0-9]*' |
+  awk '{printf "%s%s", sep, $2; sep = " "}')
+echo "36 fragmented datagrams, identical lines on the kernel and under xmit;" \
+  "b's frames delayed (later, first): $delayed"
 read -r d_later d_first <<<"$delayed"
 [ "${d_later:-0}" -gt 0 ] && [ "${d_first:-0}" -gt 0 ] || fail "b delayed no fragments ($delayed)"
 # Every fragmented datagram reached a's kernel socket (the shadow), reassembled there.
@@ -98,4 +102,5 @@ esac
 grep -q "fragments to the kernel $frags\$" "$work/xmit.log" ||
   { grep "UDP counters" "$work/xmit.log"; fail "the stack's exit line: expected $frags fragments to the kernel"; }
 if grep -q "raw socket over loopback" "$work/xmit.log"; then fail "the hand-back fell back to loopback"; fi
-pass "udp_frag: 36 fragmented datagrams in 3 orders, as on the kernel (IP_PKTINFO xa), $frags first fragments handed back"
+pass "udp_frag: 36 fragmented datagrams in 3 orders, as on the kernel (IP_PKTINFO xa)," \
+  "$frags first fragments handed back"
