@@ -34,6 +34,7 @@
 #include "stack/neigh/netlink_fib.h"
 #include "stack/stream/tcp_socket.h"
 #include "verbs/ibv/ibv_netdev.h"
+#include "verbs/ibv/rx_inject.h"
 #include "verbs/ibv/sw/sw_verbs.h"
 #include "verbs/xdp/xdp_netdev.h"
 
@@ -248,7 +249,10 @@ struct Engine {
   std::unique_ptr<UdpStack> udp;
   std::unique_ptr<TcpStack> tcp;
   std::unique_ptr<EngineControl> control;
-  int frag_fd = -1;  // verbs: a raw IPv4 socket that hands UDP fragments the queue got to the kernel
+  // verbs: how UDP fragments the queue got go to the kernel (ip_frag_to_kernel()): onto the
+  // interface's receive path, or else a raw IPv4 socket to the local address
+  std::unique_ptr<ibv::RxInject> rx_inject;
+  int frag_fd = -1;
   // Only an engine that failed to open is destroyed (open_engine()'s early returns).
   ~Engine() {
     if (frag_fd >= 0) libc().close(frag_fd);
@@ -257,22 +261,36 @@ struct Engine {
 
 // UdpStackOptions::ip_frag_to_kernel on verbs. A NIC's flow rule takes the first fragment of a
 // datagram to a steered UDP port (it carries the ports) and leaves the later ones, which carry
-// none, to the kernel. The first goes back to the kernel unchanged through a raw socket
+// none, to the kernel. The first goes back to the kernel unchanged, onto the interface's receive
+// path (ibv::RxInject: an AF_PACKET send turned round by a tcx egress program), so the kernel
+// receives it as it would have from the NIC, only later — as a reordered fragment — and
+// ip_defrag() files it with the others: the datagram reaches the shadow socket, which the
+// offloaded socket reads too, with the receiving interface's metadata (IP_PKTINFO's ifindex,
+// SO_BINDTODEVICE, rp_filter).
+//
+// Without the programs (no CAP_BPF/CAP_NET_ADMIN, Linux before 6.6) it goes through a raw socket
 // (IPPROTO_RAW: the header is the caller's, its foreign source address allowed) to the local
-// destination: output to the loopback device keeps the route, so the packet goes straight to
-// ip_local_deliver() -> ip_defrag(), which files it with the other fragments (the queue's key is
-// saddr, daddr, id, protocol, not the device) and delivers the datagram to the shadow socket, which
-// the offloaded socket reads too. The raw socket needs CAP_NET_RAW, as the raw packet QP does.
-// (Where a conntrack defragments on the way in, the locally sent fragment is defragmented apart
-// from the others, at output: the datagram is then lost, as without this.)
-int ip_frag_to_kernel(void* ctx, const uint8_t* ip, uint32_t len) {
-  const int fd = static_cast<Engine*>(ctx)->frag_fd;
+// destination: output to the loopback device keeps the route, so the packet reaches
+// ip_local_deliver() -> ip_defrag() too (the queue's key is saddr, daddr, id, protocol, not the
+// device). The datagram arrives, but when the looped fragment is not the last of its datagram to
+// reach the queue (the others delayed, or a busy stack), the reassembled skb is the loopback
+// fragment's: IP_PKTINFO says ifindex 1 (lo) — a server that checks the interface (udp_server)
+// fails. Also: a raw socket's IP_HDRINCL send puts a new id on a packet whose id is 0
+// (raw_send_hdrinc()), so such a datagram is lost; and where a conntrack defragments on the way
+// in, the looped fragment is defragmented apart from the others, at output.
+int ip_frag_to_kernel(void* ctx, const uint8_t* frame, uint32_t len) {
+  Engine* e = static_cast<Engine*>(ctx);
+  if (e->rx_inject != nullptr) return e->rx_inject->inject(frame, len);
+  const int fd = e->frag_fd;
   if (fd < 0) return -EBADF;
+  constexpr uint32_t kEthHlen = 14;
+  if (len < kEthHlen + 20) return -EINVAL;
+  const uint8_t* ip = frame + kEthHlen;
   sockaddr_in to{};
   to.sin_family = AF_INET;
   std::memcpy(&to.sin_addr, ip + 16, 4);
-  ssize_t n = libc().sendto(fd, ip, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
-  return n == static_cast<ssize_t>(len) ? 0 : n < 0 ? -errno : -EIO;
+  ssize_t n = libc().sendto(fd, ip, len - kEthHlen, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  return n == static_cast<ssize_t>(len - kEthHlen) ? 0 : n < 0 ? -errno : -EIO;
 }
 
 // The progress thread: TCP's timers (delayed ACKs, retransmissions, TIME_WAIT...) and its receive
@@ -424,6 +442,7 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   f(e.control->fd());
   if (e.pcap.is_open()) f(e.pcap.fd());
   if (e.frag_fd >= 0) f(e.frag_fd);
+  if (e.rx_inject != nullptr) e.rx_inject->for_each_fd(f);
 }
 
 // Field `n` (0-based) of a sysctl's numbers (tcp_rmem / tcp_wmem: min, default, max), or dflt.
@@ -551,10 +570,18 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   so.realtime_ns = real_ns;
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
   if (e->ibv) {
-    e->frag_fd = libc().socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
-    if (e->frag_fd < 0) {
-      logf(LogLevel::kWarn, "cannot open a raw IPv4 socket (%s): the first fragment of a fragmented UDP datagram "
-           "to an offloaded port is dropped, and the datagram lost", strerror(errno));
+    std::string inject_why;
+    if (int err = ibv::RxInject::open(static_cast<int>(if_nametoindex(ifname.c_str())), &e->rx_inject, &inject_why);
+        err < 0) {
+      e->frag_fd = libc().socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
+      if (e->frag_fd < 0) {
+        logf(LogLevel::kWarn, "cannot hand fragments back to the kernel (%s; raw IPv4 socket: %s): the first fragment "
+             "of a fragmented UDP datagram to an offloaded port is dropped, and the datagram lost",
+             inject_why.c_str(), strerror(errno));
+      } else {
+        logf(LogLevel::kInfo, "first fragments of UDP datagrams to offloaded ports go back to the kernel through a "
+             "raw socket over loopback (%s): IP_PKTINFO may name lo for them", inject_why.c_str());
+      }
     }
     so.ip_frag_to_kernel = ip_frag_to_kernel;
     so.ip_frag_ctx = e.get();

@@ -231,8 +231,9 @@ bool UdpStack::udp4_rcv_frame(const RxFrame& f) {
     return false;
   }
   if (iph->is_fragment()) {  // kernel: ip_local_deliver() -> ip_defrag(), in the kernel's own stack
+    const uint32_t len = static_cast<uint32_t>(eth->payload().data() - f.data) + iph->tot_len();  // no padding
     if (iph->protocol() == IPPROTO_UDP && opt_.ip_frag_to_kernel != nullptr &&
-        opt_.ip_frag_to_kernel(opt_.ip_frag_ctx, eth->payload().data(), iph->tot_len()) == 0) {
+        opt_.ip_frag_to_kernel(opt_.ip_frag_ctx, f.data, len) == 0) {
       ++rx_frags_to_kernel;
       return false;
     }

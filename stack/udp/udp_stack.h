@@ -97,13 +97,14 @@ struct UdpStackOptions {
   Ipv4Sysctl sysctl;
   uint64_t (*realtime_ns)() = nullptr;  // receive timestamps (SO_TIMESTAMP*); none when null
   uint64_t control_interval_ns = kControlIntervalNs;  // ControlOps::poll_changes() at most this often
-  // Where an IPv4 fragment of UDP that reached the queue goes: the kernel, whole (its IP packet,
-  // `len` = tot_len bytes), to be reassembled there with the datagram's other fragments and handed
-  // to the shadow socket, which the socket reads too. 0 or -errno. A NIC's flow rule for a port
-  // takes a datagram's first fragment (it carries the ports) and leaves the later ones, which have
-  // no UDP header, to the kernel: neither side could reassemble alone. Null: such fragments are
-  // dropped (InErrors). (The AF_XDP program passes every fragment to the kernel itself.)
-  int (*ip_frag_to_kernel)(void* ctx, const uint8_t* ip, uint32_t len) = nullptr;
+  // Where an IPv4 fragment of UDP that reached the queue goes: the kernel, whole (the frame as
+  // received, Ethernet header included, cut at the IP packet's tot_len), to be reassembled there
+  // with the datagram's other fragments and handed to the shadow socket, which the socket reads
+  // too. 0 or -errno. A NIC's flow rule for a port takes a datagram's first fragment (it carries the
+  // ports) and leaves the later ones, which have no UDP header, to the kernel: neither side could
+  // reassemble alone. Null: such fragments are dropped (InErrors). (The AF_XDP program passes every
+  // fragment to the kernel itself.)
+  int (*ip_frag_to_kernel)(void* ctx, const uint8_t* frame, uint32_t len) = nullptr;
   void* ip_frag_ctx = nullptr;
 };
 

@@ -203,10 +203,9 @@ echo "xmit's queue: $tx UDP/IP frames sent, $rx received (pcap)"
 [ "$tx" = 54 ] || fail "xmit's queue sent $tx frames, expected 54"
 # Echoes: the 33 unfragmented ones come back on the queue; the fragmented ones reach the kernel (the
 # XDP program leaves fragments to it), which reassembles them for the shadow socket. On verbs the
-# flow rule also takes the 7 first fragments (they carry the ports), as a NIC's rule does; the stack
-# hands each to the kernel through a raw socket, which then has the whole datagram to reassemble.
-# (The software device's divert program still leaves every fragment to the kernel too: see
-# verbs/ibv/sw/sw_divert.bpf.c.)
+# flow rule also takes the 7 first fragments (they carry the ports), as a NIC's rule does and the
+# software device's divert program keeps them from the kernel; the stack hands each back onto xa's
+# receive path (verbs/ibv/rx_inject.h), and the kernel then has the whole datagram to reassemble.
 case "${XMIT_TEST_BACKEND:-afxdp}" in
   verbs-sw) want_rx=40 frags=7 ;;
   *) want_rx=33 frags=0 ;;

@@ -139,9 +139,9 @@ class UdpFragmentTest : public UdpSockTest {
   void SetUp() override {
     UdpSockTest::SetUp();
     UdpStackOptions o;
-    o.ip_frag_to_kernel = [](void* ctx, const uint8_t* ip, uint32_t len) {
+    o.ip_frag_to_kernel = [](void* ctx, const uint8_t* frame, uint32_t len) {
       auto* t = static_cast<UdpFragmentTest*>(ctx);
-      t->handed.emplace_back(ip, ip + len);
+      t->handed.emplace_back(frame, frame + len);
       return t->hand_result;
     };
     o.ip_frag_ctx = this;
@@ -181,7 +181,7 @@ TEST_F(UdpFragmentTest, TheFirstFragmentGoesToTheKernelWhole) {
   link->b().poll_tx([](uint64_t) {});
   poll_stack();
   ASSERT_EQ(handed.size(), 1u);
-  EXPECT_EQ(handed[0], std::vector<uint8_t>(first.begin() + 14, first.end()));  // the IP packet, unchanged
+  EXPECT_EQ(handed[0], first);  // the frame, unchanged
   EXPECT_EQ(stack->rx_frags_to_kernel, 1u);
   EXPECT_EQ(stack->udp_rx_mib.InErrors, 0u);
   EXPECT_EQ(stack->udp_rx_mib.InDatagrams, 0u);
@@ -196,6 +196,24 @@ TEST_F(UdpFragmentTest, TheFirstFragmentGoesToTheKernelWhole) {
   EXPECT_EQ(handed.size(), 2u);
   EXPECT_EQ(stack->rx_frags_to_kernel, 1u);
   EXPECT_EQ(stack->udp_rx_mib.InErrors, 1u);
+}
+
+// A short first fragment arrives padded to Ethernet's 60 bytes: the kernel gets the frame cut at
+// the IP packet's tot_len, as the NIC's copy would reach ip_rcv_core() (pskb_trim_rcsum()).
+TEST_F(UdpFragmentTest, APaddedFirstFragmentGoesWithoutItsPadding) {
+  UdpSock* s = make();
+  sockaddr_in a{.sin_family = AF_INET, .sin_port = htons(5000), .sin_addr = {0}};
+  ASSERT_EQ(s->bind(reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const auto whole = frame_to_a(cfg, 6000, 5000, std::vector<uint8_t>(100, 0x5a));
+  const auto first = fragment(whole, 0, 8, true);  // the UDP header alone: 42 bytes
+  auto padded = first;
+  padded.resize(60, 0xee);
+  from_b(padded);
+  link->b().poll_tx([](uint64_t) {});
+  poll_stack();
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_EQ(handed[0], first);
+  EXPECT_EQ(stack->rx_frags_to_kernel, 1u);
 }
 
 }  // namespace

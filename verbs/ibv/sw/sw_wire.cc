@@ -1,6 +1,7 @@
 // verbs/ibv/sw/sw_wire.cc — the software device's carriers: an AF_PACKET socket on the port's
 // network interface (packet(7)), and the IBV_SEND_IP_CSUM checksums a NIC fills on the way out.
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include "stack/base/checksum.h"
+#include "verbs/ibv/rx_inject_mark.h"
 #include "verbs/ibv/sw/sw_objects.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -29,6 +31,21 @@ int sw_packet_open(const std::string& ifname, int* ifindex, uint32_t* mtu) {
   // Our own transmissions are not receptions (packet(7): PACKET_IGNORE_OUTGOING, Linux 4.20).
   int one = 1;
   (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  // A frame the backend hands back to the kernel (rx_inject.h) crosses the interface's receive
+  // path, marked, and this tap before tc ingress: not a reception of the device's (its rule would
+  // take it again).
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, uint32_t(SKF_AD_OFF + SKF_AD_MARK)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, XMIT_RX_INJECT_MARK, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+  };
+  sock_fprog prog{.len = sizeof code / sizeof code[0], .filter = code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
   sll.sll_protocol = htons(ETH_P_ALL);
