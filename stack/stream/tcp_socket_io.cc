@@ -241,7 +241,9 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
       // pushed as the last piece of the send (its MSG_MORE was ours, not the caller's).
       if (r > 0) copied += static_cast<size_t>(r);
       if (copied > 0 && !(flags & MSG_MORE)) {
-        tcp_push(tp, flags, tcp_current_mss(tp, stack_->dst_mtu(c)), tp->nonagle, tp->mss_cache, out);
+        uint32_t size_goal = 0;
+        const uint32_t mss_now = tcp_send_mss(tp, stack_->dst_mtu(c), flags, &size_goal);
+        tcp_push(tp, flags, mss_now, tp->nonagle, size_goal, out);
       }
       if (copied == 0 && src->err != 0) return src->err;
       break;
@@ -254,8 +256,9 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
     if (r != -EAGAIN) return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, r);
     // kernel: wait_for_space: push what is queued (without MSG_MORE's cork), then
     // sk_stream_wait_memory().
-    tcp_push(tp, flags & ~MSG_MORE, tcp_current_mss(tp, stack_->dst_mtu(c)), TCP_NAGLE_PUSH,
-             tp->mss_cache, out);
+    uint32_t size_goal = 0;
+    const uint32_t mss_now = tcp_send_mss(tp, stack_->dst_mtu(c), flags, &size_goal);
+    tcp_push(tp, flags & ~MSG_MORE, mss_now, TCP_NAGLE_PUSH, size_goal, out);
     if (nonblock) return copied > 0 ? static_cast<ssize_t>(copied) : -EAGAIN;
     // kernel: sk_stream_wait_memory() → sk_wait_event(): release_sock() first processes what
     // arrived meanwhile (the backlog: ACKs), and the sender sleeps only if that freed nothing.

@@ -106,6 +106,7 @@ void UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
   polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   reap_tx();
+  if (tcp_ != nullptr) tcp_->tx_completed();
   if (control_ != nullptr) {
     control_->on_poll(now);
     if (now >= control_due_) {

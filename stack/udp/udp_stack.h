@@ -83,6 +83,9 @@ class NetProtocol {
   virtual bool handler(const RxFrame& f, be32 saddr, be32 daddr, absl::Span<const uint8_t> l4) = 0;
   // Runs what is due; called by every poll() with the mutex held.
   virtual void timers() = 0;
+  // poll() reaped TX completions: run what they released (TCP's TSQ handler). kernel: the TSQ
+  // tasklet that tcp_wfree() schedules, since a destructor may not transmit.
+  virtual void tx_completed() {}
 };
 
 // How often poll() reads the control plane. See "Control-plane cadence" above.
