@@ -149,6 +149,14 @@ ssize_t TcpSocket::sendto(const void* buf, size_t len, int flags, const sockaddr
 // before the last with MSG_MORE so that only the last push may send a partial segment (the
 // kernel's one call pushes once, at its end).
 ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk) {
+  const ssize_t r = tcp_sendmsg_burst(iov, nr_segs, count, flags, lk);
+  // The burst's doorbell rang: a tail autocorking held behind its segments goes now if the device
+  // has completed them already (tcp_should_autocork()).
+  if (!passthrough_) stack_->base().tx_complete_now();
+  return r;
+}
+
+ssize_t TcpSocket::tcp_sendmsg_burst(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk) {
   // One doorbell per batch of segments (what this call and the ACKs it takes in send), not per
   // segment; rung at the end and before each wait.
   XmitMoreScope burst(stack_->base().dev());
@@ -180,10 +188,15 @@ ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, i
 ssize_t TcpSocket::sendmsg_pull(PullSource* src, size_t len, int flags) {
   Lock lk(stack_->mu());
   if (passthrough_) return kPassThrough;
-  XmitMoreScope burst(stack_->base().dev());
-  poll_stack();
-  c_->tp.tcp_mstamp = stack_->now_us();
-  return tcp_sendmsg_copy(nullptr, 0, len, flags, lk, nullptr, src);
+  ssize_t r;
+  {
+    XmitMoreScope burst(stack_->base().dev());
+    poll_stack();
+    c_->tp.tcp_mstamp = stack_->now_us();
+    r = tcp_sendmsg_copy(nullptr, 0, len, flags, lk, nullptr, src);
+  }
+  if (!passthrough_) stack_->base().tx_complete_now();  // as tcp_sendmsg()
+  return r;
 }
 
 MsgZerocopy* TcpSocket::zerocopy() {

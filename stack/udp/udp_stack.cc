@@ -121,6 +121,11 @@ void UdpStack::poll(uint64_t now, int budget) {
   if (tcp_ != nullptr) tcp_->timers();
 }
 
+void UdpStack::tx_complete_now() {
+  reap_tx();
+  if (tcp_ != nullptr) tcp_->tx_completed();
+}
+
 void UdpStack::watch_shadow(UdpSock* sk, int fd) {
   shadows_[fd] = sk;  // a stale entry for a reused fd number is replaced
   if (control_ != nullptr) control_->watch_shadow(fd);
