@@ -1,5 +1,5 @@
-// preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_VERBS_DEVICE, XMIT_UDP, XMIT_TCP, XMIT_LOG,
-// XMIT_PCAP, XMIT_TX_BATCH.
+// preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_VERBS_DEVICE, XMIT_UDP, XMIT_TCP,
+// XMIT_TCP_AUTOCORK, XMIT_LOG, XMIT_PCAP, XMIT_TX_BATCH.
 #include "preload/config.h"
 
 #include <cerrno>
@@ -81,6 +81,9 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
   }
   if (const char* v = getenv_fn("XMIT_TCP"); v != nullptr && !parse_on_off(v, &c.tcp)) {
     c.errors.push_back(bad("XMIT_TCP", v, "on, off"));
+  }
+  if (const char* v = getenv_fn("XMIT_TCP_AUTOCORK"); v != nullptr && !parse_on_off(v, &c.tcp_autocork)) {
+    c.errors.push_back(bad("XMIT_TCP_AUTOCORK", v, "on, off"));
   }
   if (const char* v = getenv_fn("XMIT_LOG"); v != nullptr) {
     std::string s(v);

@@ -23,6 +23,7 @@ struct Config {
   bool verbs_sw_offloads = true;       // XMIT_VERBS_SW_OFFLOADS=on|off: the software device's checksum offload and TSO
   bool udp = true;                     // XMIT_UDP=on|off
   bool tcp = true;                     // XMIT_TCP=on|off
+  bool tcp_autocork = true;            // XMIT_TCP_AUTOCORK=on|off: off overrides net.ipv4.tcp_autocorking
   LogLevel log_level = LogLevel::kNotice;  // XMIT_LOG=LEVEL[:FILE]
   std::string log_file;                // "" → stderr; "%p" in the name becomes the pid
   std::string pcap_file;               // XMIT_PCAP=FILE: every frame the queues carry

@@ -604,6 +604,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.port_high = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 1, 60999));
   to.reserved_ports = read_port_ranges("/proc/sys/net/ipv4/ip_local_reserved_ports");
   to.optmem_max = so.optmem_max;
+  to.autocorking = rt.config.tcp_autocork && read_sysctl_field("/proc/sys/net/ipv4/tcp_autocorking", 0, 1) != 0;
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);
@@ -847,6 +848,16 @@ __attribute__((destructor)) static void engine_exit() {
            static_cast<unsigned long long>(v.tx_done), static_cast<unsigned long long>(v.tx_errors),
            static_cast<unsigned long long>(v.tx_full), static_cast<unsigned long long>(v.rx_frames),
            static_cast<unsigned long long>(v.rx_errors));
+    }
+    if (e->tcp) {
+      const TcpMib& t = e->tcp->mib;
+      logf(LogLevel::kInfo,
+           "TCP counters: ActiveOpens %llu, PassiveOpens %llu, InSegs %llu, InErrs %llu, OutRsts %llu; "
+           "TcpExtTCPAutoCorking %llu",
+           static_cast<unsigned long long>(t.ActiveOpens), static_cast<unsigned long long>(t.PassiveOpens),
+           static_cast<unsigned long long>(t.InSegs), static_cast<unsigned long long>(t.InErrs),
+           static_cast<unsigned long long>(t.OutRsts),
+           static_cast<unsigned long long>(e->tcp->net_mib.TCPAutoCorking));
     }
   }
 }

@@ -15,12 +15,14 @@ seconds=3
 rounds=1
 build=build
 paths="kernel afxdp verbs-sw"
+sizes=""  # --sizes: tcp_stream's write sizes instead of its own
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=${2:?}; shift 2 ;;
     --rounds) rounds=${2:?}; shift 2 ;;
     --paths) paths=${2:?}; shift 2 ;;
-    -*) echo "usage: $0 [--seconds S] [--rounds N] [--paths 'kernel afxdp verbs-sw'] [BUILD_DIR]" >&2; exit 2 ;;
+    --sizes) sizes=${2:?}; shift 2 ;;
+    -*) echo "usage: $0 [--seconds S] [--rounds N] [--paths 'kernel afxdp verbs-sw'] [--sizes 'B...'] [BUILD_DIR]" >&2; exit 2 ;;
     *) build=$1; shift ;;
   esac
 done

@@ -87,6 +87,7 @@ class TcpSocket final : public Socket {
   // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path; the MSG_ZEROCOPY
   // object taken first (msg_zerocopy_realloc()) and given back or dropped at the end.
   ssize_t tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk);
+  ssize_t tcp_sendmsg_burst(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk);
   // The copy loop over `iov`, or, with `src`, over bytes pulled from it (sendmsg_pull()).
   ssize_t tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg,
                            PullSource* src = nullptr);

@@ -149,6 +149,14 @@ ssize_t TcpSocket::sendto(const void* buf, size_t len, int flags, const sockaddr
 // before the last with MSG_MORE so that only the last push may send a partial segment (the
 // kernel's one call pushes once, at its end).
 ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk) {
+  const ssize_t r = tcp_sendmsg_burst(iov, nr_segs, count, flags, lk);
+  // The burst's doorbell rang: a tail autocorking held behind its segments goes now if the device
+  // has completed them already (tcp_should_autocork()).
+  if (!passthrough_) stack_->base().tx_complete_now();
+  return r;
+}
+
+ssize_t TcpSocket::tcp_sendmsg_burst(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk) {
   // One doorbell per batch of segments (what this call and the ACKs it takes in send), not per
   // segment; rung at the end and before each wait.
   XmitMoreScope burst(stack_->base().dev());
@@ -180,10 +188,15 @@ ssize_t TcpSocket::tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, i
 ssize_t TcpSocket::sendmsg_pull(PullSource* src, size_t len, int flags) {
   Lock lk(stack_->mu());
   if (passthrough_) return kPassThrough;
-  XmitMoreScope burst(stack_->base().dev());
-  poll_stack();
-  c_->tp.tcp_mstamp = stack_->now_us();
-  return tcp_sendmsg_copy(nullptr, 0, len, flags, lk, nullptr, src);
+  ssize_t r;
+  {
+    XmitMoreScope burst(stack_->base().dev());
+    poll_stack();
+    c_->tp.tcp_mstamp = stack_->now_us();
+    r = tcp_sendmsg_copy(nullptr, 0, len, flags, lk, nullptr, src);
+  }
+  if (!passthrough_) stack_->base().tx_complete_now();  // as tcp_sendmsg()
+  return r;
 }
 
 MsgZerocopy* TcpSocket::zerocopy() {
@@ -241,7 +254,9 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
       // pushed as the last piece of the send (its MSG_MORE was ours, not the caller's).
       if (r > 0) copied += static_cast<size_t>(r);
       if (copied > 0 && !(flags & MSG_MORE)) {
-        tcp_push(tp, flags, tcp_current_mss(tp, stack_->dst_mtu(c)), tp->nonagle, tp->mss_cache, out);
+        uint32_t size_goal = 0;
+        const uint32_t mss_now = tcp_send_mss(tp, stack_->dst_mtu(c), flags, &size_goal);
+        tcp_push(tp, flags, mss_now, tp->nonagle, size_goal, out);
       }
       if (copied == 0 && src->err != 0) return src->err;
       break;
@@ -254,8 +269,9 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
     if (r != -EAGAIN) return copied > 0 ? static_cast<ssize_t>(copied) : sk_stream_error(flags, r);
     // kernel: wait_for_space: push what is queued (without MSG_MORE's cork), then
     // sk_stream_wait_memory().
-    tcp_push(tp, flags & ~MSG_MORE, tcp_current_mss(tp, stack_->dst_mtu(c)), TCP_NAGLE_PUSH,
-             tp->mss_cache, out);
+    uint32_t size_goal = 0;
+    const uint32_t mss_now = tcp_send_mss(tp, stack_->dst_mtu(c), flags, &size_goal);
+    tcp_push(tp, flags & ~MSG_MORE, mss_now, TCP_NAGLE_PUSH, size_goal, out);
     if (nonblock) return copied > 0 ? static_cast<ssize_t>(copied) : -EAGAIN;
     // kernel: sk_stream_wait_memory() → sk_wait_event(): release_sock() first processes what
     // arrived meanwhile (the backlog: ACKs), and the sender sleeps only if that freed nothing.

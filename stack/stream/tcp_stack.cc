@@ -44,6 +44,8 @@ int TcpStack::create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr
   for (uint32_t i = 0; i < kTablePerturbSize; ++i) s->table_perturb_[i] = static_cast<uint32_t>(mix(i, opt.secret ^ 0x7e7));
   s->ctl_inet_.sk_protocol = IPPROTO_TCP;
   s->ctl_inet_.pmtudisc = IP_PMTUDISC_DO;  // kernel: the ctl socket's inet->pmtudisc
+  s->tsq_.sk_destruct = &TcpStack::sk_destruct;
+  s->tsq_.owner = s.get();
   *out = std::move(s);
   return 0;
 }
@@ -55,6 +57,8 @@ TcpStack::~TcpStack() {
     tcp_rcv_queues_purge(&c->tp);
     delete c;
   }
+  // Their segments never completed (the device went first): nothing will touch them again.
+  for (TcpConn* c : dying_) delete c;
 }
 
 void TcpStack::for_each_pool_region(absl::FunctionRef<void(const uint8_t*, size_t)> f) const {
@@ -74,6 +78,9 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sysctl_rmem_max = opt_.rmem_max;
   c->tp.sysctl_notsent_lowat = opt_.notsent_lowat;
   c->tp.hw_csum = base_->dev_features().l4_csum;
+  c->tp.sysctl_tcp_autocorking = opt_.autocorking;
+  c->tp.tsq = &tsq_;
+  c->tp.net_mib = &net_mib;
   c->tp.tcp_mstamp = now_us();
   const bool first = !has_conns();
   conns_.push_back(c);
@@ -90,7 +97,26 @@ void TcpStack::conn_free(TcpConn* c) {
   }
   tcp_write_queue_purge(&c->tp);
   tcp_rcv_queues_purge(&c->tp);
+  if (tcp_sk_free(&c->tp)) {
+    delete c;
+  } else {
+    dying_.push_back(c);  // sk_destruct() deletes it at its last TX completion
+  }
+}
+
+void TcpStack::sk_destruct(tsq_tasklet* tsq, tcp_sock* tp) {
+  auto* self = static_cast<TcpStack*>(tsq->owner);
+  TcpConn* c = tcp_conn(tp);
+  std::erase(self->dying_, c);
   delete c;
+}
+
+void TcpStack::tx_completed() {
+  while (tcp_sock* tp = tsq_pop(&tsq_)) {
+    TcpConn* c = tcp_conn(tp);
+    tp->tcp_mstamp = now_us();
+    tcp_tsq_write(tp, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); });
+  }
 }
 
 int TcpStack::route_connect(TcpConn* c, be32 daddr) {

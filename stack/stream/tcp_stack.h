@@ -25,6 +25,7 @@
 #include "stack/ipv4/inet_sock.h"
 #include "stack/neigh/dst_cache.h"
 #include "stack/tcp/tcp_conn.h"
+#include "stack/tcp/tcp_tsq.h"
 #include "stack/udp/udp_stack.h"
 
 namespace xmit {
@@ -59,6 +60,7 @@ struct TcpStackOptions {
   uint32_t rmem_max = 6291456;     // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale
   uint32_t notsent_lowat = UINT32_MAX;  // net.ipv4.tcp_notsent_lowat
   uint32_t optmem_max = 131072;    // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
+  bool autocorking = true;         // net.ipv4.tcp_autocorking (and XMIT_TCP_AUTOCORK): tcp_should_autocork()
   uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
   uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
   // net.ipv4.ip_local_port_range and ip_local_reserved_ports: where connect() picks its port.
@@ -90,6 +92,8 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // nullptr when out of memory.
   TcpConn* conn_alloc();
   // Frees a connection the stack no longer refers to (unhashed, unsteered, off the timer list).
+  // Segments of it the device still holds keep its memory until their completion (kernel:
+  // sk_free(), sk_wmem_alloc): then it is deleted (tcp_tsq.h's sk_destruct).
   void conn_free(TcpConn* c);
   // The route from c's bound address (or the preferred source) to `daddr`: dst, route and
   // inet.inet_saddr set. 0, -errno from the lookup, or 1 when the route does not leave through
@@ -142,6 +146,8 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // writer would wait for an edge that never comes.
   bool tx_memory_free() const { return pages_->nr_free() > 0 && heads_->nr_free() > 0; }
   bool has_conns() const { return !conns_.empty() || !tw_.empty(); }
+  // Connections conn_free() released whose segments the device still holds.
+  size_t dying() const { return dying_.size(); }
   // `f` runs (with mu() held) whenever conn_alloc() makes a connection while has_conns() was false:
   // a thread that sleeps for want of connections (the progress thread) is woken there, after the
   // connection exists, not before (an accepted child never passes through socket()).
@@ -155,10 +161,14 @@ class TcpStack final : public NetProtocol, public TcpOps {
   bool exit_pending() const;
 
   TcpMib mib;
+  LinuxMib net_mib;  // TcpExt
 
   // NetProtocol
   bool handler(const RxFrame& f, be32 saddr, be32 daddr, absl::Span<const uint8_t> l4) override;
   void timers() override;
+  // The sockets TX completions released (TSQ's list): each sends what it held. kernel:
+  // tcp_tasklet_func() -> tcp_tsq_handler()
+  void tx_completed() override;
   // TcpOps
   tcp_sock* clone(const tcp_sock* listener) override;
   void hash(tcp_sock* child) override;
@@ -205,6 +215,9 @@ class TcpStack final : public NetProtocol, public TcpOps {
     uint64_t until_us;
   };
   std::vector<Moved> moved_;  // moved_to_kernel()'s flows, dropped silently until until_us
+  tsq_tasklet tsq_;               // sockets a TX completion released (tcp_wfree())
+  std::vector<TcpConn*> dying_;   // freed by conn_free(), their segments still at the device
+  static void sk_destruct(tsq_tasklet* tsq, tcp_sock* tp);
 };
 
 }  // namespace xmit

@@ -11,6 +11,7 @@
 #include "stack/tcp/tcp_sack.h"
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_recovery.h"
+#include "stack/tcp/tcp_tsq.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -175,6 +176,9 @@ static int tso_fragment(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_n
   sh->nr_frags = static_cast<uint8_t>(keep);
   skb->data_len -= buff->len;
   skb->len -= buff->len;
+  // "buff->truesize += nlen; skb->truesize -= nlen;" on tcp_stream_alloc_skb()'s (tcp_tsq.h)
+  buff->truesize = kTcpSkbHeadTruesize + buff->len;
+  skb->truesize -= std::min(skb->truesize, buff->len);
 
   tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   tcp_skb_cb* ncb = TCP_SKB_CB(buff);
@@ -265,6 +269,9 @@ int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn x
   if (opts.num_sack_blocks != 0) tp->dsack = false;  // kernel: in tcp_options_write()
 
   if (tcb->tcp_flags & TCPHDR_ACK) tcp_event_ack_sent(tp);
+  // "skb_orphan(skb); skb->sk = sk; skb->destructor = skb_is_tcp_pure_ack(skb) ? __sock_wfree :
+  // tcp_wfree; refcount_add(skb->truesize, &sk->sk_wmem_alloc);" — until the device completes it.
+  tcp_skb_set_owner_w(tp, copy, skb_is_tcp_pure_ack(copy));
   skb_shinfo(copy)->gso_segs = tcb->tcp_gso_segs;
   skb_shinfo(copy)->gso_size = tcb->tcp_gso_size;
   if (tp->hw_csum || skb_is_gso(copy)) {

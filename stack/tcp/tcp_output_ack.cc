@@ -1,6 +1,7 @@
 // stack/tcp/tcp_output_ack.cc — ACK generation and the receive window. Kernel counterparts in
 // tcp_output_ack.h.
 #include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_tsq.h"
 
 #include <algorithm>
 
@@ -108,6 +109,7 @@ void tcp_send_ack(tcp_sock* tp, TcpXmitFn xmit) {
   tcb->seq = tcb->end_seq = !after(tp->snd_nxt, tcp_wnd_end(tp)) ? tp->snd_nxt : tcp_wnd_end(tp);
   tcb->tcp_flags = TCPHDR_ACK;
   tcb->tcp_gso_segs = 1;
+  skb_set_tcp_pure_ack(buff);
   // "Send it off, this clears delayed acks for us." (tcp_transmit_skb() -> tcp_event_ack_sent())
   // Not cloned: nothing keeps a pure ACK (kernel: __tcp_transmit_skb(sk, buff, 0, ...)).
   tcp_transmit_skb_core(tp, buff, /*clone_it=*/false, xmit);

@@ -10,12 +10,14 @@
 
 #include "stack/ipv4/skb_queue.h"
 #include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_tsq.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
 
-// kernel: tcp_skb_entail()
+// kernel: tcp_skb_entail(); the truesize is tcp_stream_alloc_skb()'s (tcp_tsq.h).
 static void tcp_skb_entail(tcp_sock* tp, sk_buff* skb) {
+  skb->truesize = kTcpSkbHeadTruesize;
   tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   *tcb = tcp_skb_cb{};
   tcb->seq = tcb->end_seq = tp->write_seq;
@@ -24,8 +26,6 @@ static void tcp_skb_entail(tcp_sock* tp, sk_buff* skb) {
   if (tp->nonagle & TCP_NAGLE_PUSH) tp->nonagle &= static_cast<uint8_t>(~TCP_NAGLE_PUSH);
 }
 
-// kernel: tcp_skb_can_collapse_to()
-static bool tcp_skb_can_collapse_to(const sk_buff* skb) { return !TCP_SKB_CB(skb)->eor; }
 
 // A payload buffer with room. kernel: sk_page_frag_refill() / skb_page_frag_refill()
 static bool sk_page_frag_refill(tcp_sock* tp) {
@@ -45,13 +45,34 @@ static bool sk_page_frag_refill(tcp_sock* tp) {
   return tp->pfrag_page != nullptr;
 }
 
+// kernel: tcp_should_autocork(), net/ipv4/tcp.c — "If a not yet filled skb is pushed, do not send
+// it if we have data packets in Qdisc or NIC queues : Because TX completion will happen shortly,
+// it gives a chance to coalesce future sendmsg() payload into this skb, without need for a timer,
+// and with no latency trade off. As packets containing data payload have a bigger truesize than
+// pure acks (dataless) packets, the last checks prevent autocorking if we only have an ACK in
+// Qdisc/NIC queues, or if TX completion was delayed after we processed ACK packet."
+// (tp->tsq: a socket whose owner runs no TSQ handler is never held — nothing would push it.)
+bool tcp_should_autocork(const tcp_sock* tp, const sk_buff* skb, uint32_t size_goal) {
+  return skb->len < size_goal && tp->sysctl_tcp_autocorking && tp->tsq != nullptr && !tcp_rtx_queue_empty(tp) &&
+         tp->sk_wmem_alloc > skb->truesize && tcp_skb_can_collapse_to(skb);
+}
+
 // kernel: tcp_push(), net/ipv4/tcp.c
 void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32_t size_goal, TcpXmitFn xmit) {
-  (void)size_goal;  // only tcp_should_autocork() reads it
   sk_buff* skb = tcp_write_queue_tail(tp);
   if (skb == nullptr) return;
   if (!(flags & MSG_MORE) || forced_push(tp)) tcp_mark_push(tp, skb);
   if (flags & MSG_OOB) tp->snd_up = tp->write_seq;  // kernel: tcp_mark_urg()
+  if (tcp_should_autocork(tp, skb, size_goal)) {
+    // "avoid atomic op if TSQ_THROTTLED bit is already set"
+    if (!(tp->sk_tsq_flags & TSQF_THROTTLED)) {
+      if (tp->net_mib != nullptr) ++tp->net_mib->TCPAutoCorking;  // LINUX_MIB_TCPAUTOCORKING
+      tp->sk_tsq_flags |= TSQF_THROTTLED;
+    }
+    // "It is possible TX completion already happened before we set TSQ_THROTTLED." (one thread
+    // here: it did not, so the test of tcp_should_autocork() holds and the data waits.)
+    if (tp->sk_wmem_alloc > skb->truesize) return;
+  }
   if (flags & MSG_MORE) nonagle = TCP_NAGLE_CORK;
   tcp_push_pending_frames(tp, mss_now, nonagle, xmit);
 }
@@ -134,6 +155,7 @@ static int tcp_sendmsg_core(tcp_sock* tp, CopyTo&& copy_to, size_t size, int fla
       }
       tp->page_pool->get(tp->pfrag_page);  // the fragment's reference (dropped again on a merge)
       skb_append_frag(skb, frag);
+      skb->truesize += static_cast<uint32_t>(copy);  // kernel: skb_copy_to_page_nocache() -> skb_len_add()
       tp->pfrag_offset += static_cast<uint32_t>(copy);
       skb_zcopy_set(skb, uarg);  // kernel: skb_zerocopy_iter_stream()'s skb_zcopy_set()
       break;

@@ -23,9 +23,17 @@ inline void tcp_mark_push(tcp_sock* tp, sk_buff* skb) {
   tp->pushed_seq = tp->write_seq;
 }
 
-// kernel: tcp_push() — marks PSH unless MSG_MORE (or forced), turns MSG_MORE into TCP_NAGLE_CORK
-// for this push, then sends. Autocorking (tcp_should_autocork()) is not reproduced: it waits for
-// the device to complete this socket's earlier skbs, which needs the TX completion path.
+// kernel: tcp_skb_can_collapse_to()
+inline bool tcp_skb_can_collapse_to(const sk_buff* skb) { return !TCP_SKB_CB(skb)->eor; }
+
+// kernel: tcp_should_autocork() — hold a tail skb under size_goal while an earlier skb of this
+// socket is still at the device (sk_wmem_alloc above the tail's truesize, tcp_tsq.h): its TX
+// completion pushes it (tcp_wfree() -> tcp_tsq_write()), with whatever later sends added.
+bool tcp_should_autocork(const tcp_sock* tp, const sk_buff* skb, uint32_t size_goal);
+
+// kernel: tcp_push() — marks PSH unless MSG_MORE (or forced); autocorks (TSQF_THROTTLED,
+// TcpExtTCPAutoCorking) when tcp_should_autocork() says so; else turns MSG_MORE into
+// TCP_NAGLE_CORK for this push and sends.
 void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32_t size_goal, TcpXmitFn xmit);
 
 // Copies `size` bytes into the write queue (appending to the tail skb while it is under

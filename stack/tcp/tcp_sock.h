@@ -85,6 +85,16 @@ struct tcp_sack_block {
 inline constexpr int TCP_NUM_SACKS = 4;  // kernel: include/linux/tcp.h
 
 struct tcp_congestion_ops;  // stack/tcp/tcp_cong.h
+struct tsq_tasklet;         // stack/tcp/tcp_tsq.h
+
+// kernel: TSQF_THROTTLED, TSQF_QUEUED (enum tsq_flags), include/linux/tcp.h — tcp_sock::sk_tsq_flags
+inline constexpr uint8_t TSQF_THROTTLED = 1;  // data held for a TX completion (autocorking)
+inline constexpr uint8_t TSQF_QUEUED = 2;     // on the owner's TSQ list (tcp_wfree())
+
+// The TcpExt counters the protocol keeps (/proc/net/netstat "TcpExt:"). kernel: LINUX_MIB_*
+struct LinuxMib {
+  uint64_t TCPAutoCorking = 0;
+};
 
 // kernel: TCP_SKB_CB()
 inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
@@ -307,6 +317,17 @@ struct tcp_sock {
   // (kernel: sk_write_queue and the tcp_rtx_queue rbtree — a list suffices without SACK).
   SkbQueue write_queue;
   SkbQueue rtx_queue;
+
+  // Autocorking and the device's hold on our skbs (tcp_tsq.h). sk_wmem_alloc: 1 while the socket
+  // lives plus the truesize of every transmitted skb not yet freed by its TX completion (kernel:
+  // sk->sk_wmem_alloc); sk_tsq_flags: TSQF_*; tsq: the owner's list tcp_wfree() queues a throttled
+  // socket on (null: nobody runs tcp_tsq_write(), so nothing is autocorked); tsq_node: its link.
+  uint32_t sk_wmem_alloc = 1;
+  uint8_t sk_tsq_flags = 0;
+  bool sysctl_tcp_autocorking = true;  // net.ipv4.tcp_autocorking, set by the owner
+  tsq_tasklet* tsq = nullptr;
+  tcp_sock* tsq_node = nullptr;
+  LinuxMib* net_mib = nullptr;  // the owner's TcpExt counters (kernel: sock_net(sk)->mib); may be null
 
   // Connection state (tcp_conn.h)
   // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale offered in the SYN

@@ -106,6 +106,7 @@ void UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
   polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   reap_tx();
+  if (tcp_ != nullptr) tcp_->tx_completed();
   if (control_ != nullptr) {
     control_->on_poll(now);
     if (now >= control_due_) {
@@ -118,6 +119,11 @@ void UdpStack::poll(uint64_t now, int budget) {
   neigh_->neigh_timer_handler(now);
   dev_->poll_rx(budget, [&](const RxFrame& f) { return udp4_rcv_frame(f); });
   if (tcp_ != nullptr) tcp_->timers();
+}
+
+void UdpStack::tx_complete_now() {
+  reap_tx();
+  if (tcp_ != nullptr) tcp_->tx_completed();
 }
 
 void UdpStack::watch_shadow(UdpSock* sk, int fd) {

@@ -83,6 +83,9 @@ class NetProtocol {
   virtual bool handler(const RxFrame& f, be32 saddr, be32 daddr, absl::Span<const uint8_t> l4) = 0;
   // Runs what is due; called by every poll() with the mutex held.
   virtual void timers() = 0;
+  // poll() reaped TX completions: run what they released (TCP's TSQ handler). kernel: the TSQ
+  // tasklet that tcp_wfree() schedules, since a destructor may not transmit.
+  virtual void tx_completed() {}
 };
 
 // How often poll() reads the control plane. See "Control-plane cadence" above.
@@ -125,6 +128,11 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // due, and demuxes up to `budget` received frames into the sockets' queues.
   // kernel: net_rx_action() + the TX clean-up
   void poll(uint64_t now, int budget = 64);
+  // The completions the device already has, and what they release (TCP's TSQ handler): after a
+  // send burst's doorbell, as the kernel's TX completion interrupt would come for a device that
+  // completes at once (AF_XDP in copy mode does so inside the doorbell's sendto()). No receive,
+  // no timers.
+  void tx_complete_now();
   // `ctl` outlives the stack; nullptr: none (route and neighbour state then changes only through
   // the Fib's own lookups). Sockets registered before are not watched.
   void set_control(ControlOps* ctl) { control_ = ctl; control_due_ = 0; }

@@ -28,6 +28,7 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(c.verbs_device, VerbsDevice::kHw);
   EXPECT_TRUE(c.udp);
   EXPECT_TRUE(c.tcp);
+  EXPECT_TRUE(c.tcp_autocork);
   EXPECT_EQ(c.log_level, LogLevel::kNotice);
   EXPECT_EQ(c.log_file, "");
   EXPECT_EQ(c.pcap_file, "");
@@ -55,6 +56,8 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_TRUE(parse({{"XMIT_VERBS_SW_OFFLOADS", "on"}}).verbs_sw_offloads);
   EXPECT_EQ(parse({{"XMIT_LOG", "error"}}).log_level, LogLevel::kError);
   EXPECT_FALSE(parse({{"XMIT_TCP", "0"}}).tcp);
+  EXPECT_FALSE(parse({{"XMIT_TCP_AUTOCORK", "off"}}).tcp_autocork);
+  EXPECT_TRUE(parse({{"XMIT_TCP_AUTOCORK", "on"}}).tcp_autocork);
   EXPECT_TRUE(parse({{"XMIT_UDP", "1"}}).udp);
   EXPECT_EQ(parse({{"XMIT_TX_BATCH", "32"}}).tx_batch, 32u);
   EXPECT_EQ(parse({{"XMIT_TX_BATCH", "1"}}).tx_batch, 1u);
@@ -98,6 +101,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"VerbsSwOffloads", "XMIT_VERBS_SW_OFFLOADS", "tso", "on, off"},
         BadCase{"Udp", "XMIT_UDP", "maybe", "on, off"},
         BadCase{"Tcp", "XMIT_TCP", "yes", "on, off"},
+        BadCase{"TcpAutocork", "XMIT_TCP_AUTOCORK", "sometimes", "on, off"},
         BadCase{"LogLevel", "XMIT_LOG", "loud", "error, warn, notice, info, debug"},
         BadCase{"LogEmptyFile", "XMIT_LOG", "debug:", "optionally :FILE"},
         BadCase{"Pcap", "XMIT_PCAP", "", "a file path"},

@@ -41,6 +41,7 @@ struct End {
   std::unique_ptr<UdpStack> udp;
   std::unique_ptr<FakeShadow> shadow;
   uint32_t optmem_max = 131072;  // net.core.optmem_max for the stack's sockets
+  bool autocorking = true;       // net.ipv4.tcp_autocorking
   void init(Netdev* dev, be32 self, be32 peer, const uint8_t* peer_mac, uint16_t port_high = 60999) {
     fib.routes[peer] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = self}};
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
@@ -55,6 +56,7 @@ struct End {
     o.rx_skbs = 1024;
     o.port_high = port_high;
     o.optmem_max = optmem_max;
+    o.autocorking = autocorking;
     ASSERT_EQ(TcpStack::create(udp.get(), o, &tcp), 0);
     udp->set_tcp(tcp.get());
     shadow = std::make_unique<FakeShadow>(self);

@@ -14,6 +14,7 @@
 #include "stack/tcp/tcp_recvmsg.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_tsq.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit::testing_tcp {
@@ -52,6 +53,11 @@ struct TcpBed {
   std::vector<AckField> acks;
   std::vector<uint16_t> urg_ptrs;  // each segment's urgent pointer field
   uint32_t mtu = 1500;
+  // hold: the device keeps each segment until complete() (its TX completion); otherwise it is freed
+  // (completed) as it is sent. tsq: the TSQ list, once attach_tsq() made this bed its owner.
+  bool hold = false;
+  std::vector<sk_buff*> held;
+  tsq_tasklet tsq;
 
   // 1448-byte MSS (timestamps), TSO device, a 1 MiB peer window, cwnd 10.
   explicit TcpBed(uint32_t nr_pages = 16) {
@@ -75,6 +81,8 @@ struct TcpBed {
     tcp_sk_setup_caps(&tp, NetdevFeatures{.ip_csum = true, .l4_csum = true, .tso = true});
   }
   ~TcpBed() {
+    hold = false;
+    complete();
     tcp_write_queue_purge(&tp);
     tcp_rcv_queues_purge(&tp);
   }
@@ -116,9 +124,20 @@ struct TcpBed {
       acks.push_back(AckField{th->ack_seq() - kPeerIsn, th->window()});
       urg_ptrs.push_back(th->urg_ptr());
     }
-    kfree_skb(skb);
+    if (hold) {
+      held.push_back(skb);
+    } else {
+      kfree_skb(skb);
+    }
     return 0;
   }
+  // The device completes every held segment; then the owner runs the TSQ handler for the sockets
+  // the completions released (the stack's tx_completed()).
+  void complete() {
+    for (sk_buff* skb : std::exchange(held, {})) kfree_skb(skb);
+    while (tcp_sock* t = tsq_pop(&tsq)) tcp_tsq_write(t, mtu, [this](sk_buff* s) { return xmit(s); });
+  }
+  void attach_tsq() { tp.tsq = &tsq; }
   int send(size_t n, int flags = 0, ubuf_info* uarg = nullptr) {
     std::vector<uint8_t> data(n, 0x5a);
     return tcp_sendmsg_locked(&tp, data.data(), n, flags, mtu, [this](sk_buff* s) { return xmit(s); }, uarg);

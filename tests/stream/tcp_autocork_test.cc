@@ -1,0 +1,143 @@
+// tests/stream/tcp_autocork_test.cc — autocorking (tcp_should_autocork(), stack/tcp/tcp_tsq.h) on
+// two stack instances over the in-memory link, whose frames stay at the device (uncompleted) until
+// the link runs: a small write behind an earlier segment still at the device waits in the tail skb,
+// later writes join it, and the completion of that segment sends it (tcp_wfree() -> the TSQ
+// handler), with no ACK from the peer. TCP_NODELAY throughout, so Nagle holds nothing back.
+#include "tests/stream/tcp_socket_bed.h"
+
+#include <numeric>
+
+#include <netinet/tcp.h>  // after the stack's headers (its macros rename their constants)
+
+namespace xmit {
+namespace {
+
+using namespace testing_bed;  // NOLINT: the bed's fixture and helpers
+
+class TcpAutocorkTest : public TcpSocketTest {
+ protected:
+  // A connected pair, the client with TCP_NODELAY, everything sent so far completed and acknowledged.
+  void open() {
+    connect_pair(&c, &s);
+    int on = 1;
+    ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_NODELAY, &on, sizeof on), 0);
+    pump();
+  }
+  void close() {
+    c->put();
+    s->put();
+    listener->put();
+  }
+  // Frames a has handed to its device so far.
+  uint64_t a_frames() { return link->a().tx_stats().tx_frames; }
+  uint64_t autocorked() { return a.tcp->net_mib.TCPAutoCorking; }
+  // The device completes what a posted (the frames go on the wire, none lands yet: the link's
+  // latency), and a's stack polls: its TX completions, nothing from b.
+  void complete_a() {
+    link->run(g_now);
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    a.udp->poll(g_now);
+  }
+  // `n` writes of `len` bytes each, stream bytes from `pos` on (byte i is i * 7).
+  void writes(int n, size_t len) {
+    for (int i = 0; i < n; ++i) {
+      std::vector<uint8_t> buf(len);
+      for (size_t k = 0; k < len; ++k) buf[k] = static_cast<uint8_t>((pos + k) * 7);
+      ASSERT_EQ(send(c, buf.data(), len), static_cast<ssize_t>(len));
+      pos += len;
+    }
+  }
+  void expect_stream() {
+    std::vector<uint8_t> got = read_all(s, pos);
+    ASSERT_EQ(got.size(), pos);
+    for (size_t k = 0; k < pos; ++k) ASSERT_EQ(got[k], static_cast<uint8_t>(k * 7)) << "byte " << k;
+  }
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  size_t pos = 0;
+};
+
+// 100 writes of 10 bytes behind a 1000-byte segment the device still holds: the first finds the
+// retransmit queue busy and the device holding more truesize (1 + 1280 + 1000) than the new tail
+// (1280 + 10), so it is held (TSQF_THROTTLED, TcpExtTCPAutoCorking once); the others join it, the
+// tail growing to 1000 bytes (truesize 2280, still below). The completion of the first segment
+// sends them as one segment, without an ACK from b.
+TEST_F(TcpAutocorkTest, SmallWritesWaitForTheCompletionAndLeaveAsOneSegment) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 1000);
+  EXPECT_EQ(a_frames(), f0 + 1);  // nothing at the device: it leaves at once
+  writes(100, 10);
+  EXPECT_EQ(a_frames(), f0 + 1);
+  EXPECT_EQ(autocorked(), 1u);
+  complete_a();
+  EXPECT_EQ(a_frames(), f0 + 2);
+  expect_stream();
+  close();
+}
+
+// The comparison is the kernel's: the tail is held while the device holds more truesize than the
+// tail has. 1000 bytes at the device (1 + 2280); a tail of 999 bytes (2279) waits, 1001 (2281) goes.
+TEST_F(TcpAutocorkTest, TailAsLargeAsWhatTheDeviceHoldsGoesAtOnce) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 1000);
+  writes(1, 999);
+  EXPECT_EQ(a_frames(), f0 + 1);
+  EXPECT_EQ(autocorked(), 1u);
+  writes(1, 2);
+  EXPECT_EQ(a_frames(), f0 + 2);
+  EXPECT_EQ(autocorked(), 1u);  // counted when the socket is throttled, not per held write
+  expect_stream();
+  close();
+}
+
+// A full-sized tail (size_goal: one MSS here, the link has no TSO) is never held.
+TEST_F(TcpAutocorkTest, FullSegmentsAreNotHeld) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 1000);
+  writes(2, 1448);
+  EXPECT_EQ(a_frames(), f0 + 3);
+  EXPECT_EQ(autocorked(), 0u);
+  expect_stream();
+  close();
+}
+
+// A connection freed (SO_LINGER 0: a reset, then done()) while its reset is at the device lives on
+// until that completes: the completion's tcp_wfree() must not touch freed memory (kernel:
+// sk_wmem_alloc holds the socket).
+TEST_F(TcpAutocorkTest, FreedConnectionWaitsForItsLastCompletion) {
+  open();
+  linger lg{.l_onoff = 1, .l_linger = 0};
+  ASSERT_EQ(c->setsockopt(SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  writes(1, 100);
+  c->put();
+  c = nullptr;
+  EXPECT_EQ(a.tcp->dying(), 1u);
+  complete_a();
+  EXPECT_EQ(a.tcp->dying(), 0u);
+  s->put();
+  listener->put();
+}
+
+class TcpAutocorkOffTest : public TcpAutocorkTest {
+ protected:
+  TcpAutocorkOffTest() { a.autocorking = false; }
+};
+
+// net.ipv4.tcp_autocorking = 0: with TCP_NODELAY each write leaves at once (8 of them: the initial
+// congestion window, 10 segments, would hold the 10th back).
+TEST_F(TcpAutocorkOffTest, EachWriteLeavesAtOnce) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 1000);
+  writes(8, 10);
+  EXPECT_EQ(a_frames(), f0 + 9);
+  EXPECT_EQ(autocorked(), 0u);
+  expect_stream();
+  close();
+}
+
+}  // namespace
+}  // namespace xmit
