@@ -220,6 +220,22 @@ def client(tmp):
     call("splice sock->pipe SO_RCVTIMEO 0.2 s, nothing queued", lambda: os.splice(s.fileno(), w3, 100))
     finish(s, "empty")
 
+    # sendfile() of a file outside the page cache (written, synced, dropped with
+    # POSIX_FADV_DONTNEED): its pages come from the disk, read ahead with the stack's lock released.
+    cold = os.path.join(tmp, "cold")
+    with open(cold, "wb") as f:
+        f.write(pattern(5, 3000000))
+        f.flush()
+        os.fsync(f.fileno())
+    cfd = os.open(cold, os.O_RDONLY)
+    os.posix_fadvise(cfd, 0, 0, os.POSIX_FADV_DONTNEED)
+    s = connect(7110)
+    off = 0
+    while off < 3000000:
+        off += os.sendfile(s.fileno(), cfd, off, 3000000 - off)
+    os.close(cfd)
+    finish(s, "file outside the page cache")
+
     # sendfile() from a file whose read blocks (a FUSE file whose first READ is answered only when
     # told, held_fuse.py): another connection's send and recv complete meanwhile, as the kernel
     # reads the file under no socket lock. Without that the echo waits for the read (for the
