@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -331,7 +332,14 @@ ssize_t splice_socket_to_pipe(Socket* s, int fd_in, int fd_out, size_t len, unsi
       if (n == 0) return -EAGAIN;
       if (p.revents & POLLOUT) break;
     }
+    // The pipe write runs under the stack's lock; a reader gone since the wait makes it EPIPE with
+    // a SIGPIPE, whose handler must not run inside the stack: held back until the lock is let go.
+    sigset_t pipe_sig, old_mask;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_sig, &old_mask);
     ssize_t r = s->splice_read(&sink, len, 0);
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     if (r == kPassThrough || r == -EOPNOTSUPP) {
       ssize_t k = libc().splice(fd_in, nullptr, fd_out, nullptr, len, flags);
       return k < 0 ? -errno : k;
@@ -342,7 +350,8 @@ ssize_t splice_socket_to_pipe(Socket* s, int fd_in, int fd_out, size_t len, unsi
       if (libc().poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) return r;
       continue;
     }
-    // (-EPIPE: the reader left between the wait and the write; the write raised SIGPIPE itself.)
+    // (-EPIPE: the reader left between the wait and the write; the write raised SIGPIPE itself,
+    // delivered just above.)
     return r;
   }
 }
