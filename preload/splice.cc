@@ -265,6 +265,44 @@ int pipe_wait_readable(int fd, bool nonblock, int* avail) {
   }
 }
 
+// kernel: splice_to_socket() into a UDP socket: one sock_sendmsg() per round of up to 16 pipe
+// buffers, MSG_MORE while more follow, so one splice() sends one datagram of what the pipe holds
+// (up to len; SPLICE_F_MORE keeps it corked for the next). Its bytes leave the pipe only once the
+// socket took them: tee() copies them into a pipe of ours, they are read from there and sent
+// (Socket::sendto(): the datagram's checks and errnos, EMSGSIZE past 65507, EDESTADDRREQ
+// unconnected, EAGAIN on a full send buffer), and then exactly that many are read off `fd_in`.
+// No call waits under the stack's lock (sendto() takes it, the pipe calls are outside it). Not
+// the kernel's: a pipe of many small buffers whose bytes exceed a datagram gives EMSGSIZE here,
+// where the kernel sends the rounds before the one that overflows into the cork.
+ssize_t splice_pipe_to_datagram(Socket* s, int fd_in, size_t n, int msg_flags) {
+  int scratch[2];
+  if (::pipe2(scratch, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
+  (void)libc().fcntl(scratch[1], F_SETPIPE_SZ, 1 << 20);
+  std::unique_ptr<char[]> buf(new (std::nothrow) char[n]);
+  ssize_t t = buf != nullptr ? ::tee(fd_in, scratch[1], n, SPLICE_F_NONBLOCK) : -1;
+  if (buf == nullptr) errno = ENOMEM;
+  size_t got = 0;
+  while (t > 0 && got < static_cast<size_t>(t)) {
+    ssize_t k = libc().read(scratch[0], buf.get() + got, static_cast<size_t>(t) - got);
+    if (k <= 0) break;
+    got += static_cast<size_t>(k);
+  }
+  const int tee_errno = errno;
+  libc().close(scratch[0]);
+  libc().close(scratch[1]);
+  if (t < 0) return tee_errno == EAGAIN ? 0 : -tee_errno;  // emptied by another reader: the end
+  if (t == 0) return 0;
+  ssize_t r = s->sendto(buf.get(), got, msg_flags, nullptr, 0);
+  if (r <= 0) return r;
+  NowaitPipe rd(fd_in, /*write=*/false);
+  for (size_t left = static_cast<size_t>(r); left > 0;) {  // consume what went
+    ssize_t k = rd.io(buf.get(), left);
+    if (k <= 0) break;
+    left -= static_cast<size_t>(k);
+  }
+  return r;
+}
+
 // kernel: splice_to_socket(), fs/splice.c — wait for the pipe (unless something went already),
 // send what it holds (up to len) with MSG_MORE for SPLICE_F_MORE and MSG_DONTWAIT for a
 // non-blocking socket, consume what the socket took, again until len is done. The kernel sends up
@@ -289,9 +327,10 @@ ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsi
     PipeSource pipe{fd_in, pipe_read_only, &rw};
     PullSource src{.pull = pipe_pull, .ctx = &pipe};
     r = s->sendmsg_pull(&src, std::min(len, static_cast<size_t>(avail)), msg_flags);
+    if (r == -EOPNOTSUPP && spliced == 0) r = splice_pipe_to_datagram(s, fd_in, std::min(len, static_cast<size_t>(avail)), msg_flags);
     if (r == kPassThrough || r == -EOPNOTSUPP) {
       if (spliced > 0) break;
-      // The socket is the kernel's (or UDP, whose splice the kernel socket makes): its call.
+      // The socket is the kernel's: its call.
       ssize_t k = libc().splice(fd_in, nullptr, fd_out, nullptr, len, flags);
       return k < 0 ? -errno : k;
     }
