@@ -142,40 +142,43 @@ int file_wait(void* ctx) {
   return 0;
 }
 
-// A socket that takes no pulled bytes (UDP): the file read in chunks and each sent as write()
-// sends it (a copy more). The count sent is returned; the file position counts exactly that.
+// A socket that takes no pulled bytes (UDP). kernel: splice_direct_to_actor() reads the file in
+// rounds of up to 16 pages and splice_to_socket() sends each with MSG_MORE while more of the count
+// follows, so sendfile() into a UDP socket sends one datagram of the count (short at the file's
+// end; nothing at it): here the file is read (outside the stack's lock) into a buffer of one round,
+// 64 KiB, and that is sent as one datagram — more than a datagram holds (a count past 65507 with
+// the file's bytes there) is sendto()'s EMSGSIZE, as the kernel's first round at a page-aligned
+// offset gives it. (At an unaligned offset the kernel's first round is shorter and goes into the
+// cork before the overflowing one fails: it returns that round's count, its datagram left corked.)
+// The file position counts exactly what was sent.
 ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
-  char buf[16384];
-  size_t done = 0;
+  constexpr size_t kRound = 65536;
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
-  while (done < count) {
-    size_t want = std::min(count - done, sizeof buf);
-    ssize_t n = ::pread64(in_fd, buf, want, start + static_cast<off64_t>(done));
-    if (n < 0) {
-      if (done > 0) break;
-      return -errno;
-    }
+  const size_t want = std::min(count, kRound);
+  std::unique_ptr<char[]> buf(new (std::nothrow) char[want]);
+  if (buf == nullptr) return -ENOMEM;
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = ::pread64(in_fd, buf.get() + got, want - got, start + static_cast<off64_t>(got));
+    if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
+    if (n < 0) return -errno;
     if (n == 0) break;
-    ssize_t w = s->sendto(buf, static_cast<size_t>(n), 0, nullptr, 0);
-    if (w == kPassThrough) {
-      if (done > 0) break;
-      ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);  // the socket is the kernel's now
-      return k < 0 ? -errno : k;
-    }
-    if (w < 0) {
-      if (done > 0) break;
-      return w;
-    }
-    done += static_cast<size_t>(w);
-    if (w < n) break;
+    got += static_cast<size_t>(n);
   }
+  if (got == 0) return 0;
+  ssize_t w = s->sendto(buf.get(), got, 0, nullptr, 0);
+  if (w == kPassThrough) {  // the socket is the kernel's now
+    ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
+    return k < 0 ? -errno : k;
+  }
+  if (w <= 0) return w;
   if (offset != nullptr) {
-    *offset = start + static_cast<off64_t>(done);
+    *offset = start + w;
   } else {
-    (void)::lseek64(in_fd, start + static_cast<off64_t>(done), SEEK_SET);
+    (void)::lseek64(in_fd, start + w, SEEK_SET);
   }
-  return static_cast<ssize_t>(done);
+  return w;
 }
 
 }  // namespace

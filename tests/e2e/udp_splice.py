@@ -1,5 +1,5 @@
-# tests/e2e/udp_splice.py — splice() and vmsplice() from pipes into UDP sockets; prints every return
-# value, errno and pipe fill. udp_splice.sh runs `server` in namespace b (prints the length and
+# tests/e2e/udp_splice.py — splice() and vmsplice() from pipes, and sendfile(), into UDP sockets;
+# prints every return value, errno, pipe fill and file position. udp_splice.sh runs `server` in namespace b (prints the length and
 # sha256 of each datagram to port 7120) and `client` in namespace a, once on the kernel and once
 # under xmit, and compares both outputs.
 import ctypes, errno, fcntl, hashlib, os, socket, struct, sys, tempfile
@@ -97,6 +97,24 @@ def client(tmp):
     os.close(w2)
     call("splice from a pipe without writers", lambda: os.splice(r2, so, 100))
     os.close(r2)
+    # sendfile(): one datagram of the count (short at the file's end), the position moving by it.
+    path = os.path.join(tmp, "file")
+    with open(path, "wb") as f:
+        f.write(pattern(0, 300000))
+    fd = os.open(path, os.O_RDONLY)
+    call("sendfile offset 0 count 1000", lambda: os.sendfile(so, fd, 0, 1000))
+    call("sendfile position count 20000", lambda: os.sendfile(so, fd, None, 20000))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    call("sendfile count 65507", lambda: os.sendfile(so, fd, 4096, 65507))
+    os.lseek(fd, 0, os.SEEK_SET)
+    call("sendfile position count 70000 (past a datagram)", lambda: os.sendfile(so, fd, None, 70000))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    call("sendfile offset 299500 count 1000 (the file's end)", lambda: os.sendfile(so, fd, 299500, 1000))
+    call("sendfile at the file's end", lambda: os.sendfile(so, fd, 300000, 1000))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    call("sendfile to an unconnected socket", lambda: os.sendfile(u.fileno(), fd, 0, 100))
+    u.close()
+    os.close(fd)
     s.setblocking(False)
     os.write(pw, pattern(9, 1200))
     call("splice 1200 O_NONBLOCK socket", lambda: os.splice(pr, so, 1200))

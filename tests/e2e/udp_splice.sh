@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tests/e2e/udp_splice.sh — splice() from pipes into UDP sockets, differential: udp_splice.py's client
+# tests/e2e/udp_splice.sh — splice() from pipes and sendfile() into UDP sockets, differential: udp_splice.py's client
 # in namespace a on the kernel and under xmit, its receiver (a kernel socket) in namespace b. Same
-# return values, errnos and pipe fills; the receiver's datagrams (length and sha256) identical; a's
+# return values, errnos, pipe fills and file positions; the receiver's datagrams (length and sha256) identical; a's
 # kernel sent no datagram in the xmit run (the stack carried them, not the kernel socket's splice).
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
