@@ -7,13 +7,20 @@
 // That is also sendfile's one copy (the file's bytes pread into the skb's page), where reading
 // ahead into a buffer would need a second copy and a way to give back what did not go.
 // The other way (socket -> pipe) the bytes are peeked, written to the pipe without blocking, and
-// only what the pipe took is then consumed from the receive queue.
+// only what the pipe took is consumed, all under the stack's lock (TcpSocket::splice_read()).
+//
+// No kernel call here blocks while the stack's lock is held (it would stop every other thread's
+// socket calls and the progress thread's ACKs and timers): a file is read with RWF_NOWAIT under the
+// lock and, when its pages are not cached, read ahead into a buffer of ours with the lock released
+// (FileSource); pipes are read and written with RWF_NOWAIT or through a non-blocking second open
+// (NowaitPipe), and waited for with poll() outside the lock.
 #include "preload/splice.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -22,9 +29,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
 
 #include "preload/engine.h"
 #include "preload/libc.h"
+#include "preload/nowait_pipe.h"
 #include "stack/ipv4/iov_iter.h"
 #include "stack/sock/msghdr.h"  // kMaxRwCount
 #include "stack/udp/udp_sock.h"  // kPassThrough
@@ -45,53 +56,129 @@ bool interrupted_for_good() { return !engine_shadow()->signal_restarts(); }
 
 // --- sendfile ------------------------------------------------------------------------------------
 
+// sendfile's source: the file from `pos`. A pull reads with preadv2(RWF_NOWAIT), which never
+// waits for the disk (or a FUSE/NFS server): pages outside the page cache are -EAGAIN, and the
+// socket then calls file_wait() with the stack's lock released, which reads ahead (blocking) into
+// `stage`; the next pulls are served from it. A file system without RWF_NOWAIT (EOPNOTSUPP) is
+// read only that way. A pull never returns part of what it was asked for unless the file ended
+// (or failed): a short count ends the send. Reading the same bytes again after -EAGAIN is harmless
+// for a file (the position moves only by what was sent).
 struct FileSource {
+  static constexpr size_t kStage = 65536;  // the kernel's pipe (16 pages) that sendfile reads into
   int fd;
   off64_t pos;
+  bool nowait = true;            // RWF_NOWAIT taken (false after EOPNOTSUPP)
+  std::unique_ptr<char[]> stage;  // the read-ahead, allocated at the first wait
+  size_t stage_cap = 0;
+  off64_t stage_pos = 0;
+  size_t stage_len = 0;
+  bool stage_eof = false;  // the file ends at stage_pos + stage_len
+  size_t want = 0;         // the last pull's length: what the read-ahead must hold at least
 };
 
 ssize_t file_pull(void* ctx, void* to, size_t len) {
   auto* f = static_cast<FileSource*>(ctx);
-  ssize_t n = ::pread64(f->fd, to, len, f->pos);
-  if (n < 0) return -errno;
-  f->pos += n;
-  return n;
-}
-
-// A socket that takes no pulled bytes (UDP): the file read in chunks and each sent as write()
-// sends it (a copy more). The count sent is returned; the file position counts exactly that.
-ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
-  char buf[16384];
+  f->want = len;
   size_t done = 0;
-  const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
-  if (start < 0) return -errno;
-  while (done < count) {
-    size_t want = std::min(count - done, sizeof buf);
-    ssize_t n = ::pread64(in_fd, buf, want, start + static_cast<off64_t>(done));
+  if (f->stage_len > 0 || f->stage_eof) {
+    const off64_t end = f->stage_pos + static_cast<off64_t>(f->stage_len);
+    if (f->pos >= f->stage_pos && f->pos <= end) {
+      size_t n = std::min(len, static_cast<size_t>(end - f->pos));
+      std::memcpy(to, f->stage.get() + (f->pos - f->stage_pos), n);
+      done = n;
+      if (done < len && f->stage_eof) {  // the file's end
+        f->pos += static_cast<off64_t>(done);
+        return static_cast<ssize_t>(done);
+      }
+    }
+  }
+  while (done < len) {
+    if (!f->nowait) return -EAGAIN;
+    iovec iov{static_cast<char*>(to) + done, len - done};
+    ssize_t n = ::preadv2(f->fd, &iov, 1, f->pos + static_cast<off64_t>(done), RWF_NOWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EOPNOTSUPP) {
+      f->nowait = false;
+      return -EAGAIN;
+    }
+    if (n < 0 && errno == EAGAIN) return -EAGAIN;  // nothing moved: file_wait(), then again
     if (n < 0) {
       if (done > 0) break;
       return -errno;
     }
+    // A short RWF_NOWAIT read is either the file's end or a page not cached: the next read tells.
     if (n == 0) break;
-    ssize_t w = s->sendto(buf, static_cast<size_t>(n), 0, nullptr, 0);
-    if (w == kPassThrough) {
-      if (done > 0) break;
-      ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);  // the socket is the kernel's now
-      return k < 0 ? -errno : k;
-    }
-    if (w < 0) {
-      if (done > 0) break;
-      return w;
-    }
-    done += static_cast<size_t>(w);
-    if (w < n) break;
+    done += static_cast<size_t>(n);
   }
-  if (offset != nullptr) {
-    *offset = start + static_cast<off64_t>(done);
-  } else {
-    (void)::lseek64(in_fd, start + static_cast<off64_t>(done), SEEK_SET);
-  }
+  f->pos += static_cast<off64_t>(done);
   return static_cast<ssize_t>(done);
+}
+
+// With the stack's lock released: reads (blocking) at least what the last pull asked for, up to
+// kStage, from `pos` into the stage. 0, or the read's -errno.
+int file_wait(void* ctx) {
+  auto* f = static_cast<FileSource*>(ctx);
+  const size_t cap = std::max(FileSource::kStage, f->want);
+  if (f->stage_cap < cap) {
+    f->stage.reset(new (std::nothrow) char[cap]);
+    f->stage_cap = f->stage != nullptr ? cap : 0;
+    if (f->stage == nullptr) return -ENOMEM;
+  }
+  f->stage_pos = f->pos;
+  f->stage_len = 0;
+  f->stage_eof = false;
+  while (f->stage_len < cap) {
+    ssize_t n = ::pread64(f->fd, f->stage.get() + f->stage_len, cap - f->stage_len,
+                          f->stage_pos + static_cast<off64_t>(f->stage_len));
+    if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
+    if (n < 0) return f->stage_len > 0 ? 0 : -errno;
+    if (n == 0) {
+      f->stage_eof = true;
+      break;
+    }
+    f->stage_len += static_cast<size_t>(n);
+    if (f->stage_len >= f->want) break;  // enough for the next pull; no more waiting on the file
+  }
+  return 0;
+}
+
+// A socket that takes no pulled bytes (UDP). kernel: splice_direct_to_actor() reads the file in
+// rounds of up to 16 pages and splice_to_socket() sends each with MSG_MORE while more of the count
+// follows, so sendfile() into a UDP socket sends one datagram of the count (short at the file's
+// end; nothing at it): here the file is read (outside the stack's lock) into a buffer of one round,
+// 64 KiB, and that is sent as one datagram — more than a datagram holds (a count past 65507 with
+// the file's bytes there) is sendto()'s EMSGSIZE, as the kernel's first round at a page-aligned
+// offset gives it. (At an unaligned offset the kernel's first round is shorter and goes into the
+// cork before the overflowing one fails: it returns that round's count, its datagram left corked.)
+// The file position counts exactly what was sent.
+ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
+  constexpr size_t kRound = 65536;
+  const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
+  if (start < 0) return -errno;
+  const size_t want = std::min(count, kRound);
+  std::unique_ptr<char[]> buf(new (std::nothrow) char[want]);
+  if (buf == nullptr) return -ENOMEM;
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = ::pread64(in_fd, buf.get() + got, want - got, start + static_cast<off64_t>(got));
+    if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got == 0) return 0;
+  ssize_t w = s->sendto(buf.get(), got, 0, nullptr, 0);
+  if (w == kPassThrough) {  // the socket is the kernel's now
+    ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
+    return k < 0 ? -errno : k;
+  }
+  if (w <= 0) return w;
+  if (offset != nullptr) {
+    *offset = start + w;
+  } else {
+    (void)::lseek64(in_fd, start + w, SEEK_SET);
+  }
+  return w;
 }
 
 }  // namespace
@@ -104,15 +191,16 @@ ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, si
 // from the offset as it queues them; *offset, or else in_fd's position, advances by exactly the
 // count sent. A read error with nothing sent is the result; at the file's end the count is short.
 // A non-blocking socket returns what fitted (EAGAIN if nothing: the kernel's MSG_DONTWAIT).
-// The reads happen under the stack's lock: a file not in the page cache holds it for the disk.
+// No read waits under the stack's lock (FileSource): a file outside the page cache is read with
+// the lock released, as the kernel reads it under no socket lock.
 ssize_t sendfile_to_socket(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) noexcept {
   if (libc().sendfile64(out_fd, in_fd, offset, 0) < 0) return -errno;
   if (count == 0) return 0;
   if (count > kMaxRwCount) count = kMaxRwCount;
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
-  FileSource file{in_fd, start};
-  PullSource src{.pull = file_pull, .ctx = &file};
+  FileSource file{.fd = in_fd, .pos = start};
+  PullSource src{.pull = file_pull, .wait = file_wait, .ctx = &file};
   ssize_t w = s->sendmsg_pull(&src, count, 0);
   if (w == -EOPNOTSUPP) return sendfile_by_chunks(s, out_fd, in_fd, offset, count);
   if (w == kPassThrough) {  // the socket is the kernel's now
@@ -136,21 +224,27 @@ namespace {
 struct PipeSource {
   int fd;
   bool read_only;  // O_RDONLY: vmsplice() reads from it (an O_RDWR FIFO would be written to)
+  NowaitPipe* rw;  // the O_RDWR pipe's reads
 };
 
 // Reads from the pipe without ever blocking, whatever the pipe's O_NONBLOCK: vmsplice() on a
 // pipe's read-only side copies to user memory (kernel: vmsplice_to_user()) and SPLICE_F_NONBLOCK
-// makes an empty pipe -EAGAIN. The socket asks only for bytes FIONREAD said were there; a reader
-// that took them meanwhile makes the pull short (the send ends there), not a sleep under the
-// stack's lock. An O_RDWR FIFO is read() (vmsplice() would write to it): the same unless another
-// reader races this one.
+// makes an empty pipe -EAGAIN; an O_RDWR pipe (vmsplice() would write to it) through NowaitPipe.
+// The socket asks only for bytes FIONREAD said were there; a reader that took them meanwhile makes
+// the pull short (the send ends there), never a sleep under the stack's lock.
 ssize_t pipe_pull(void* ctx, void* to, size_t len) {
   const auto* p = static_cast<PipeSource*>(ctx);
   size_t done = 0;
   while (done < len) {
     iovec iov{static_cast<char*>(to) + done, len - done};
-    ssize_t n = p->read_only ? ::vmsplice(p->fd, &iov, 1, SPLICE_F_NONBLOCK) : libc().read(p->fd, iov.iov_base, iov.iov_len);
-    if (n < 0 && errno == EINTR) continue;
+    ssize_t n;
+    if (p->read_only) {
+      n = ::vmsplice(p->fd, &iov, 1, SPLICE_F_NONBLOCK);
+      if (n < 0) n = errno == EINTR ? -EINTR : -errno;
+    } else {
+      n = p->rw->io(iov.iov_base, iov.iov_len);
+    }
+    if (n == -EINTR) continue;
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
@@ -174,6 +268,44 @@ int pipe_wait_readable(int fd, bool nonblock, int* avail) {
   }
 }
 
+// kernel: splice_to_socket() into a UDP socket: one sock_sendmsg() per round of up to 16 pipe
+// buffers, MSG_MORE while more follow, so one splice() sends one datagram of what the pipe holds
+// (up to len; SPLICE_F_MORE keeps it corked for the next). Its bytes leave the pipe only once the
+// socket took them: tee() copies them into a pipe of ours, they are read from there and sent
+// (Socket::sendto(): the datagram's checks and errnos, EMSGSIZE past 65507, EDESTADDRREQ
+// unconnected, EAGAIN on a full send buffer), and then exactly that many are read off `fd_in`.
+// No call waits under the stack's lock (sendto() takes it, the pipe calls are outside it). Not
+// the kernel's: a pipe of many small buffers whose bytes exceed a datagram gives EMSGSIZE here,
+// where the kernel sends the rounds before the one that overflows into the cork.
+ssize_t splice_pipe_to_datagram(Socket* s, int fd_in, size_t n, int msg_flags) {
+  int scratch[2];
+  if (::pipe2(scratch, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
+  (void)libc().fcntl(scratch[1], F_SETPIPE_SZ, 1 << 20);
+  std::unique_ptr<char[]> buf(new (std::nothrow) char[n]);
+  ssize_t t = buf != nullptr ? ::tee(fd_in, scratch[1], n, SPLICE_F_NONBLOCK) : -1;
+  if (buf == nullptr) errno = ENOMEM;
+  size_t got = 0;
+  while (t > 0 && got < static_cast<size_t>(t)) {
+    ssize_t k = libc().read(scratch[0], buf.get() + got, static_cast<size_t>(t) - got);
+    if (k <= 0) break;
+    got += static_cast<size_t>(k);
+  }
+  const int tee_errno = errno;
+  libc().close(scratch[0]);
+  libc().close(scratch[1]);
+  if (t < 0) return tee_errno == EAGAIN ? 0 : -tee_errno;  // emptied by another reader: the end
+  if (t == 0) return 0;
+  ssize_t r = s->sendto(buf.get(), got, msg_flags, nullptr, 0);
+  if (r <= 0) return r;
+  NowaitPipe rd(fd_in, /*write=*/false);
+  for (size_t left = static_cast<size_t>(r); left > 0;) {  // consume what went
+    ssize_t k = rd.io(buf.get(), left);
+    if (k <= 0) break;
+    left -= static_cast<size_t>(k);
+  }
+  return r;
+}
+
 // kernel: splice_to_socket(), fs/splice.c — wait for the pipe (unless something went already),
 // send what it holds (up to len) with MSG_MORE for SPLICE_F_MORE and MSG_DONTWAIT for a
 // non-blocking socket, consume what the socket took, again until len is done. The kernel sends up
@@ -186,6 +318,7 @@ ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsi
   if (sock_nonblock) msg_flags |= MSG_DONTWAIT;
   size_t spliced = 0;
   ssize_t r = 0;
+  NowaitPipe rw(fd_in, /*write=*/false);
   while (len > 0) {
     int avail = 0;
     int w = spliced > 0 ? (libc().ioctl(fd_in, FIONREAD, &avail) < 0 ? -errno : avail > 0)
@@ -194,12 +327,13 @@ ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsi
       r = w;
       break;
     }
-    PipeSource pipe{fd_in, pipe_read_only};
+    PipeSource pipe{fd_in, pipe_read_only, &rw};
     PullSource src{.pull = pipe_pull, .ctx = &pipe};
     r = s->sendmsg_pull(&src, std::min(len, static_cast<size_t>(avail)), msg_flags);
+    if (r == -EOPNOTSUPP && spliced == 0) r = splice_pipe_to_datagram(s, fd_in, std::min(len, static_cast<size_t>(avail)), msg_flags);
     if (r == kPassThrough || r == -EOPNOTSUPP) {
       if (spliced > 0) break;
-      // The socket is the kernel's (or UDP, whose splice the kernel socket makes): its call.
+      // The socket is the kernel's: its call.
       ssize_t k = libc().splice(fd_in, nullptr, fd_out, nullptr, len, flags);
       return k < 0 ? -errno : k;
     }
@@ -210,61 +344,58 @@ ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsi
   return spliced > 0 ? static_cast<ssize_t>(spliced) : r;
 }
 
+ssize_t pipe_push(void* ctx, const void* from, size_t len) {
+  return static_cast<NowaitPipe*>(ctx)->io(const_cast<void*>(from), len);
+}
+
 // kernel: splice_file_to_pipe() (wait_for_space(): EPIPE and SIGPIPE without a reader, EAGAIN
 // when full and non-blocking, else a wait for a free slot) -> tcp_splice_read(): what the receive
 // queue holds, waiting (the socket's O_NONBLOCK and SO_RCVTIMEO) only while nothing was moved;
-// 0 at the end of the stream, the socket's error or ENOTCONN as recv() gives them. Bytes are
-// peeked, written to the pipe a slot (4 KiB) at a time after poll() says a slot is free — a write
-// of at most PIPE_BUF then never blocks — and only what the pipe took is consumed.
+// 0 at the end of the stream, the socket's error or ENOTCONN as recv() gives them. The socket
+// (TcpSocket::splice_read()) peeks, writes to the pipe without blocking a slot (PIPE_BUF) at a time
+// and consumes what the pipe took in one hold of the stack's lock. A pipe another writer filled
+// between the wait and the write (-EAGAIN) is waited for again, unless non-blocking.
 ssize_t splice_socket_to_pipe(Socket* s, int fd_in, int fd_out, size_t len, unsigned flags) {
   const bool pipe_nonblock = (flags & SPLICE_F_NONBLOCK) != 0;
-  for (;;) {  // wait_for_space()
-    pollfd p{fd_out, POLLOUT, 0};
-    int n = libc().poll(&p, 1, pipe_nonblock ? 0 : -1);
-    if (n < 0) {
-      if (errno == EINTR && !interrupted_for_good()) continue;
-      return -errno;
-    }
-    if (p.revents & POLLERR) {  // kernel: !pipe->readers
-      ::raise(SIGPIPE);
-      return -EPIPE;
-    }
-    if (n == 0) return -EAGAIN;
-    if (p.revents & POLLOUT) break;
-  }
-  char buf[PIPE_BUF];
-  size_t spliced = 0;
-  while (spliced < len) {
-    if (spliced > 0) {  // room for another slot?
+  NowaitPipe out(fd_out, /*write=*/true);
+  PushSink sink{.push = pipe_push, .ctx = &out};
+  for (;;) {
+    for (;;) {  // wait_for_space()
       pollfd p{fd_out, POLLOUT, 0};
-      if (libc().poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) break;
+      int n = libc().poll(&p, 1, pipe_nonblock ? 0 : -1);
+      if (n < 0) {
+        if (errno == EINTR && !interrupted_for_good()) continue;
+        return -errno;
+      }
+      if (p.revents & POLLERR) {  // kernel: !pipe->readers
+        ::raise(SIGPIPE);
+        return -EPIPE;
+      }
+      if (n == 0) return -EAGAIN;
+      if (p.revents & POLLOUT) break;
     }
-    size_t want = std::min(len - spliced, sizeof buf);
-    iovec iov{buf, want};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    ssize_t r = s->recvmsg(&msg, MSG_PEEK | (spliced > 0 ? MSG_DONTWAIT : 0));
-    if (r == kPassThrough) {
-      if (spliced > 0) break;
+    // The pipe write runs under the stack's lock; a reader gone since the wait makes it EPIPE with
+    // a SIGPIPE, whose handler must not run inside the stack: held back until the lock is let go.
+    sigset_t pipe_sig, old_mask;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_sig, &old_mask);
+    ssize_t r = s->splice_read(&sink, len, 0);
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    if (r == kPassThrough || r == -EOPNOTSUPP) {
       ssize_t k = libc().splice(fd_in, nullptr, fd_out, nullptr, len, flags);
       return k < 0 ? -errno : k;
     }
-    if (r <= 0) {
-      if (spliced > 0) break;
-      return r;
+    if (r == -EAGAIN && !pipe_nonblock) {
+      // Either the socket had nothing (non-blocking socket: its EAGAIN) or the pipe filled up.
+      pollfd p{fd_out, POLLOUT, 0};
+      if (libc().poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) return r;
+      continue;
     }
-    ssize_t w = libc().write(fd_out, buf, static_cast<size_t>(r));
-    if (w <= 0) {
-      if (spliced > 0) break;
-      return w < 0 ? -errno : -EAGAIN;
-    }
-    iov.iov_len = static_cast<size_t>(w);
-    (void)s->recvmsg(&msg, MSG_DONTWAIT);  // the same bytes again: now consumed
-    spliced += static_cast<size_t>(w);
-    if (w < r) break;
+    // (-EPIPE: the reader left between the wait and the write; the write raised SIGPIPE itself,
+    // delivered just above.)
+    return r;
   }
-  return static_cast<ssize_t>(spliced);
 }
 
 }  // namespace

@@ -98,18 +98,31 @@ inline uint32_t iov_iter_pinned_truesize(const IovIter& it, size_t len) {
 // socket did not take (splice_to_socket() consumes from the pipe only what sock_sendmsg() took);
 // a pull source is never asked for more than is already placed, so nothing is read that is not
 // sent. `pull` copies up to `len` bytes to `to` and returns how many, fewer at the source's end,
-// or -errno.
+// or -errno. It runs under the stack's lock, so it must never block: the kernel reads the pages
+// (splice_direct_to_actor()'s do_splice_read()) under no socket lock.
+//
+// A source that can have to wait (a file on slow storage, FUSE, NFS) sets `wait`: its pull then
+// returns -EAGAIN, having moved nothing, when the bytes are not at hand (a preadv2(RWF_NOWAIT)
+// that found them outside the page cache), and the socket calls `wait` with the stack's lock
+// released — it blocks until the next pull can be served (reads ahead into memory the source owns)
+// — then takes the lock again, checks the socket again and pulls again. 0, or the source's -errno.
 struct PullSource {
   ssize_t (*pull)(void* ctx, void* to, size_t len) = nullptr;
+  int (*wait)(void* ctx) = nullptr;
   void* ctx = nullptr;
-  int err = 0;         // the source's -errno, once it failed
-  bool ended = false;  // it gave fewer bytes than asked (its end, or err): no more pulls
+  int err = 0;           // the source's -errno, once it failed
+  bool ended = false;    // it gave fewer bytes than asked (its end, or err): no more pulls
+  bool blocked = false;  // the last pull would have blocked: wait() (lock released) before the next
 };
 
-// Pulls up to `len` bytes into `to`: how many arrived (0 once the source ended).
+// Pulls up to `len` bytes into `to`: how many arrived (0 once the source ended, or blocked).
 inline size_t pull_from_source(PullSource* src, void* to, size_t len) {
-  if (src->ended || len == 0) return 0;
+  if (src->ended || src->blocked || len == 0) return 0;
   ssize_t r = src->pull(src->ctx, to, len);
+  if (r == -EAGAIN && src->wait != nullptr) {
+    src->blocked = true;
+    return 0;
+  }
   if (r < 0) {
     src->err = static_cast<int>(r);
     src->ended = true;
@@ -118,5 +131,14 @@ inline size_t pull_from_source(PullSource* src, void* to, size_t len) {
   if (static_cast<size_t>(r) < len) src->ended = true;
   return static_cast<size_t>(r);
 }
+
+// Where a socket's received bytes go when they are spliced out (kernel: tcp_splice_read()'s
+// skb_splice_bits() into the pipe): `push` takes up to `len` bytes from `from` without ever
+// blocking (it runs under the stack's lock) and returns how many it took, -EAGAIN when it has no
+// room, or another -errno. The socket consumes exactly what it took, under the same lock.
+struct PushSink {
+  ssize_t (*push)(void* ctx, const void* from, size_t len) = nullptr;
+  void* ctx = nullptr;
+};
 
 }  // namespace xmit

@@ -14,6 +14,7 @@
 namespace xmit {
 
 struct PullSource;  // stack/ipv4/iov_iter.h
+struct PushSink;    // stack/ipv4/iov_iter.h
 
 class Socket {
  public:
@@ -50,6 +51,15 @@ class Socket {
   // this socket takes no pulled bytes (the caller then makes the kernel's call).
   virtual ssize_t sendmsg_pull(PullSource* src, size_t len, int flags) {
     (void)src, (void)len, (void)flags;
+    return -EOPNOTSUPP;
+  }
+  // splice() from the socket into a pipe: up to `len` received bytes pushed into `sink` and
+  // consumed from the receive queue as one step under the socket's lock (kernel: tcp_splice_read()
+  // under lock_sock()), so no other reader sees bytes the sink took. `flags`: MSG_DONTWAIT. The
+  // count moved, or -errno as recvmsg() gives it; -EOPNOTSUPP: not this socket's (the caller then
+  // makes the kernel's call).
+  virtual ssize_t splice_read(PushSink* sink, size_t len, int flags) {
+    (void)sink, (void)len, (void)flags;
     return -EOPNOTSUPP;
   }
   virtual ssize_t recvmsg(msghdr* msg, int flags) = 0;

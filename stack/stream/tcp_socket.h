@@ -52,6 +52,7 @@ class TcpSocket final : public Socket {
   ssize_t sendmsg(const msghdr* msg, int flags) override;
   ssize_t sendto(const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen) override;
   ssize_t sendmsg_pull(PullSource* src, size_t len, int flags) override;
+  ssize_t splice_read(PushSink* sink, size_t len, int flags) override;
   ssize_t recvmsg(msghdr* msg, int flags) override;
   int ioctl(unsigned long request, void* arg) override;
   void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
@@ -91,6 +92,9 @@ class TcpSocket final : public Socket {
   // The copy loop over `iov`, or, with `src`, over bytes pulled from it (sendmsg_pull()).
   ssize_t tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk, ubuf_info* uarg,
                            PullSource* src = nullptr);
+  // A pull source that would have blocked: its wait() with the lock released (the burst paused,
+  // as in wait()), then the stack run. wait()'s result.
+  int wait_source(PullSource* src, Lock& lk);
   // The socket's MSG_ZEROCOPY state, made at the first SO_ZEROCOPY (or inherited flag).
   MsgZerocopy* zerocopy();
   ssize_t tcp_recvmsg(msghdr* msg, int flags, Lock& lk);

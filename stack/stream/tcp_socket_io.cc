@@ -199,6 +199,22 @@ ssize_t TcpSocket::sendmsg_pull(PullSource* src, size_t len, int flags) {
   return r;
 }
 
+int TcpSocket::wait_source(PullSource* src, Lock& lk) {
+  Netdev& dev = stack_->base().dev();
+  dev.flush_tx();
+  const bool more = dev.xmit_more();
+  dev.set_xmit_more(false);
+  lk.unlock();
+  const int e = src->wait(src->ctx);
+  lk.lock();
+  dev.set_xmit_more(more);
+  if (!passthrough_) {
+    poll_stack();
+    c_->tp.tcp_mstamp = stack_->now_us();
+  }
+  return e;
+}
+
 MsgZerocopy* TcpSocket::zerocopy() {
   if (zc_ == nullptr) {
     zc_ = new (std::nothrow) MsgZerocopy();
@@ -248,6 +264,29 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
       r = src != nullptr ? tcp_sendmsg_locked_pull(tp, src, n, f, stack_->dst_mtu(c), out)
                          : tcp_sendmsg_locked(tp, static_cast<const uint8_t*>(iov[seg].iov_base) + off, n, f,
                                               stack_->dst_mtu(c), out, uarg);
+    }
+    if (src != nullptr && src->blocked) {
+      // The source would have blocked (a file outside the page cache, on FUSE or NFS): what went
+      // stays queued under our MSG_MORE, the source waits with the lock released — the kernel
+      // reads the next pages under no socket lock and sends them in a new sock_sendmsg() — and
+      // the socket is checked again as that sendmsg() checks it.
+      if (r > 0) copied += static_cast<size_t>(r);
+      src->blocked = false;
+      int e = wait_source(src, lk);
+      if (passthrough_) return copied > 0 ? static_cast<ssize_t>(copied) : kPassThrough;
+      if (e < 0) {
+        src->err = e;
+        src->ended = true;
+        r = 0;
+      } else {
+        if (tp->sk_err != 0 || !(TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT))) ||
+            (tp->sk_shutdown & SEND_SHUTDOWN)) {
+          if (copied > 0) return static_cast<ssize_t>(copied);
+          if (tp->sk_err != 0) return sk_stream_error(flags, -tcp_sock_error(tp));
+          return sk_stream_error(flags, -EPIPE);
+        }
+        continue;
+      }
     }
     if (src != nullptr && src->ended) {
       // The source ended before `count` (a file's end, a pipe emptied, a read error): what went,
@@ -306,6 +345,33 @@ ssize_t TcpSocket::tcp_sendmsg_copy(const iovec* iov, size_t nr_segs, size_t cou
   }
   stack_->base().dev().flush_tx();
   return static_cast<ssize_t>(copied);
+}
+
+// kernel: tcp_splice_read(), net/ipv4/tcp.c — under lock_sock(): the bytes are peeked (waiting as
+// recv() waits, the lock released, only while nothing moved yet), pushed into the sink a slot
+// (PIPE_BUF) at a time, and exactly what the sink took is consumed before the lock is let go, so
+// another thread's recv() never sees them. Stops when the sink is full or the queue is empty.
+ssize_t TcpSocket::splice_read(PushSink* sink, size_t len, int flags) {
+  Lock lk(stack_->mu());
+  if (passthrough_) return kPassThrough;
+  uint8_t buf[4096];  // PIPE_BUF: one pipe slot
+  size_t spliced = 0;
+  while (spliced < len) {
+    iovec iov{buf, std::min(len - spliced, sizeof buf)};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    ssize_t r = tcp_recvmsg(&m, MSG_PEEK | (flags & MSG_DONTWAIT) | (spliced > 0 ? MSG_DONTWAIT : 0), lk);
+    if (passthrough_) return spliced > 0 ? static_cast<ssize_t>(spliced) : kPassThrough;
+    if (r <= 0) return spliced > 0 ? static_cast<ssize_t>(spliced) : r;
+    ssize_t w = sink->push(sink->ctx, buf, static_cast<size_t>(r));
+    if (w <= 0) return spliced > 0 ? static_cast<ssize_t>(spliced) : (w < 0 ? w : -EAGAIN);
+    iov.iov_len = static_cast<size_t>(w);
+    (void)tcp_recvmsg(&m, MSG_DONTWAIT, lk);  // the same bytes, now consumed
+    spliced += static_cast<size_t>(w);
+    if (w < r) break;
+  }
+  return static_cast<ssize_t>(spliced);
 }
 
 ssize_t TcpSocket::recvmsg(msghdr* msg, int flags) {

@@ -5,9 +5,11 @@
 #
 # server: port 7110 reads each connection to EOF, answers "<len> <sha256>" and logs the same line;
 # port 7111 does the same after a 2 s wait (the client fills its send buffer meanwhile); port 7112
-# sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF.
+# sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF; port 7113
+# echoes.
 import ctypes, errno, fcntl, hashlib, os, select, socket, struct, sys, tempfile, threading, time
 
+from held_fuse import HeldFile
 from stream_peer import half_close, serve_forever
 
 B = "198.18.0.2"
@@ -217,6 +219,57 @@ def client(tmp):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200000))
     call("splice sock->pipe SO_RCVTIMEO 0.2 s, nothing queued", lambda: os.splice(s.fileno(), w3, 100))
     finish(s, "empty")
+
+    # sendfile() of a file outside the page cache (written, synced, dropped with
+    # POSIX_FADV_DONTNEED): its pages come from the disk, read ahead with the stack's lock released.
+    cold = os.path.join(tmp, "cold")
+    with open(cold, "wb") as f:
+        f.write(pattern(5, 3000000))
+        f.flush()
+        os.fsync(f.fileno())
+    cfd = os.open(cold, os.O_RDONLY)
+    os.posix_fadvise(cfd, 0, 0, os.POSIX_FADV_DONTNEED)
+    s = connect(7110)
+    off = 0
+    while off < 3000000:
+        off += os.sendfile(s.fileno(), cfd, off, 3000000 - off)
+    os.close(cfd)
+    finish(s, "file outside the page cache")
+
+    # sendfile() from a file whose read blocks (a FUSE file whose first READ is answered only when
+    # told, held_fuse.py): another connection's send and recv complete meanwhile, as the kernel
+    # reads the file under no socket lock. Without that the echo waits for the read (for the
+    # guard's 20 s).
+    mnt = os.path.join(tmp, "mnt")
+    os.mkdir(mnt)
+    held = HeldFile(mnt, "slow", pattern(0, 200000))
+    try:
+        hfd = os.open(os.path.join(mnt, "slow"), os.O_RDONLY)
+        s, e = connect(7110), connect(7113)
+        sent = []
+
+        def sendfile_all():
+            off = 0
+            while off < 200000:
+                off += os.sendfile(s.fileno(), hfd, off, 200000 - off)
+            sent.append(off)
+
+        t = threading.Thread(target=sendfile_all)
+        t.start()
+        out.append("sendfile from a FUSE file: its first read reached the server %s" % held.held.wait(20))
+        e.sendall(b"ping")
+        echo = b""
+        while len(echo) < 4:
+            echo += e.recv(4 - len(echo))
+        out.append("echo %r on another connection while that read is held: %s" % (echo, not held.answered))
+        held.release()
+        t.join()
+        out.append("sendfile from the FUSE file sent %s" % sent)
+        os.close(hfd)
+        e.close()
+        finish(s, "FUSE file")
+    finally:
+        held.umount()
     for f in (fd, wfd, pr, pw, r3, w3):
         os.close(f)
     lsock.close()
@@ -224,6 +277,14 @@ def client(tmp):
 
 
 def conn(port, c):
+    if port == 7113:  # echo
+        while True:
+            d = c.recv(1 << 16)
+            if not d:
+                break
+            c.sendall(d)
+        c.close()
+        return
     if port == 7112:
         c.sendall(pattern(0, 50000))
         c.shutdown(socket.SHUT_WR)
@@ -247,7 +308,7 @@ def conn(port, c):
 
 
 if sys.argv[1] == "server":
-    serve_forever((7110, 7111, 7112), conn)
+    serve_forever((7110, 7111, 7112, 7113), conn)
 else:
     with tempfile.TemporaryDirectory() as tmp:
         client(tmp)

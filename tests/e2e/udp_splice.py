@@ -1,0 +1,137 @@
+# tests/e2e/udp_splice.py — splice() and vmsplice() from pipes, and sendfile(), into UDP sockets;
+# prints every return value, errno, pipe fill and file position. udp_splice.sh runs `server` in namespace b (prints the length and
+# sha256 of each datagram to port 7120) and `client` in namespace a, once on the kernel and once
+# under xmit, and compares both outputs.
+import ctypes, errno, fcntl, hashlib, os, socket, struct, sys, tempfile
+
+B = "198.18.0.2"
+FIONREAD = 0x541B
+F_SETPIPE_SZ = 1031
+SPLICE_F_NONBLOCK = 2
+SPLICE_F_MORE = 4
+out = []
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+KEEP = []
+
+
+def vmsplice(fd, data):
+    buf = ctypes.create_string_buffer(data, len(data))
+    KEEP.append(buf)
+    iov = IOVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+    r = libc.vmsplice(fd, ctypes.byref(iov), ctypes.c_ulong(1), ctypes.c_uint(0))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def pattern(off, n):
+    return bytes(((off + i) * 7 + 3) & 0xff for i in range(n))
+
+
+def call(name, f):
+    try:
+        r = f()
+        out.append("%s = %r" % (name, r))
+        return r
+    except OSError as e:
+        out.append("%s -> %s" % (name, errno.errorcode[e.errno]))
+        return e
+
+
+def inq(fd):
+    return struct.unpack("i", fcntl.ioctl(fd, FIONREAD, b"\0" * 4))[0]
+
+
+def drain(fd):
+    while inq(fd) > 0:
+        os.read(fd, inq(fd))
+
+
+def client(tmp):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((B, 7120))
+    so = s.fileno()
+    pr, pw = os.pipe()
+    fcntl.fcntl(pw, F_SETPIPE_SZ, 1 << 20)
+    os.write(pw, pattern(0, 1000))
+    call("splice 1000 (1000 there)", lambda: os.splice(pr, so, 1000))
+    os.write(pw, pattern(1, 3000))
+    call("splice 1000 (3000 there)", lambda: os.splice(pr, so, 1000))
+    call("  pipe holds", lambda: inq(pr))
+    call("splice 5000 (2000 there)", lambda: os.splice(pr, so, 5000))
+    os.write(pw, pattern(2, 500))
+    call("splice 500 SPLICE_F_MORE", lambda: os.splice(pr, so, 500, flags=SPLICE_F_MORE))
+    os.write(pw, pattern(3, 700))
+    call("splice 700 (ends the corked datagram)", lambda: os.splice(pr, so, 700))
+    call("splice empty pipe NONBLOCK", lambda: os.splice(pr, so, 100, flags=SPLICE_F_NONBLOCK))
+    os.write(pw, pattern(4, 70000))
+    call("splice 70000 (past a datagram)", lambda: os.splice(pr, so, 70000))
+    call("  pipe holds", lambda: inq(pr))
+    drain(pr)
+    os.write(pw, pattern(5, 65507))
+    call("splice 65507", lambda: os.splice(pr, so, 65507))
+    call("  pipe holds", lambda: inq(pr))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    os.write(pw, pattern(6, 100))
+    call("splice to an unconnected socket", lambda: os.splice(pr, u.fileno(), 100))
+    call("  pipe holds", lambda: inq(pr))
+    drain(pr)
+    u.close()
+    call("vmsplice 2000", lambda: vmsplice(pw, pattern(7, 2000)))
+    call("splice 2000 (vmspliced)", lambda: os.splice(pr, so, 2000))
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    ff = os.open(fifo, os.O_RDWR)
+    os.write(ff, pattern(8, 300))
+    call("splice O_RDWR fifo 1000 (300 there)", lambda: os.splice(ff, so, 1000))
+    call("  fifo holds", lambda: inq(ff))
+    os.close(ff)
+    r2, w2 = os.pipe()
+    os.close(w2)
+    call("splice from a pipe without writers", lambda: os.splice(r2, so, 100))
+    os.close(r2)
+    # sendfile(): one datagram of the count (short at the file's end), the position moving by it.
+    path = os.path.join(tmp, "file")
+    with open(path, "wb") as f:
+        f.write(pattern(0, 300000))
+    fd = os.open(path, os.O_RDONLY)
+    call("sendfile offset 0 count 1000", lambda: os.sendfile(so, fd, 0, 1000))
+    call("sendfile position count 20000", lambda: os.sendfile(so, fd, None, 20000))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    call("sendfile count 65507", lambda: os.sendfile(so, fd, 4096, 65507))
+    os.lseek(fd, 0, os.SEEK_SET)
+    call("sendfile position count 70000 (past a datagram)", lambda: os.sendfile(so, fd, None, 70000))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    call("sendfile offset 299500 count 1000 (the file's end)", lambda: os.sendfile(so, fd, 299500, 1000))
+    call("sendfile at the file's end", lambda: os.sendfile(so, fd, 300000, 1000))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    call("sendfile to an unconnected socket", lambda: os.sendfile(u.fileno(), fd, 0, 100))
+    u.close()
+    os.close(fd)
+    s.setblocking(False)
+    os.write(pw, pattern(9, 1200))
+    call("splice 1200 O_NONBLOCK socket", lambda: os.splice(pr, so, 1200))
+    s.sendto(b"end", (B, 7120))
+    s.close()
+    print("\n".join(out))
+
+
+if sys.argv[1] == "server":
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    r.bind(("0.0.0.0", 7120))
+    while True:
+        d = r.recv(1 << 17)
+        print("%d %s" % (len(d), hashlib.sha256(d).hexdigest()[:16]), flush=True)
+        if d == b"end":
+            break
+else:
+    with tempfile.TemporaryDirectory() as tmp:
+        client(tmp)
