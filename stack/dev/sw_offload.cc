@@ -16,7 +16,6 @@ constexpr uint16_t kEthPIp = 0x0800;
 constexpr uint8_t kIpProtoTcp = 6;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
 
-
 // Length of the IPv4 header that follows an untagged Ethernet header, or 0 if there is none.
 uint32_t ipv4_hdr_len(const uint8_t* frame, uint32_t len) {
   if (len < kEthHdrLen + 20 || load_be16(frame + 12) != kEthPIp) return 0;
@@ -41,16 +40,8 @@ void store_csum(uint8_t* field, const uint8_t* p, size_t len, wsum sum, bool man
   std::memcpy(field, &check, 2);
 }
 
-// A TSO frame's headers, as tso_segment() and tso_segment_sg() read them.
-struct TsoGeom {
-  uint32_t ihl = 0, tcp_off = 0, hdr_len = 0, payload = 0;
-  uint32_t seq0 = 0;
-  uint16_t id0 = 0;
-  be32 saddr = 0, daddr = 0;
-};
+}  // namespace
 
-// Parses the Ethernet/IPv4/TCP headers at the front of a frame of `len` bytes, of which `avail`
-// are at `frame`. 0 or -EINVAL (not IPv4/TCP, a fragment, lengths that do not add up).
 int tso_geom(const uint8_t* frame, uint32_t avail, uint32_t len, TsoGeom* g) {
   g->ihl = ipv4_hdr_len(frame, avail);
   if (g->ihl == 0) return -EINVAL;
@@ -70,9 +61,7 @@ int tso_geom(const uint8_t* frame, uint32_t avail, uint32_t len, TsoGeom* g) {
   return 0;
 }
 
-// Segment n (its headers and `chunk` payload bytes from payload offset `off` in place at `seg`):
-// its own header fields, both checksums finished.
-void tso_finish_segment(uint8_t* seg, const TsoGeom& g, int n, uint32_t off, uint32_t chunk) {
+void tso_segment_headers(uint8_t* seg, const TsoGeom& g, int n, uint32_t off, uint32_t chunk) {
   const bool last = off + chunk == g.payload;
   uint8_t* sip = seg + kEthHdrLen;
   uint8_t* th = seg + g.tcp_off;
@@ -86,7 +75,16 @@ void tso_finish_segment(uint8_t* seg, const TsoGeom& g, int n, uint32_t off, uin
   store_be32(th + 4, g.seq0 + off);
   if (!last) th[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
   if (n != 0) th[13] &= static_cast<uint8_t>(~kTcpCwr);
-  const uint32_t tcp_len = seg_len - g.tcp_off;
+}
+
+namespace {
+
+// Segment n (its headers and `chunk` payload bytes from payload offset `off` in place at `seg`):
+// its own header fields, both checksums finished.
+void tso_finish_segment(uint8_t* seg, const TsoGeom& g, int n, uint32_t off, uint32_t chunk) {
+  tso_segment_headers(seg, g, n, off, chunk);
+  uint8_t* th = seg + g.tcp_off;
+  const uint32_t tcp_len = g.hdr_len + chunk - g.tcp_off;
   store_be16(th + 16, 0);
   store_csum(th + 16, th, tcp_len, csum_tcpudp_nofold(g.saddr, g.daddr, tcp_len, kIpProtoTcp, 0), false);
 }

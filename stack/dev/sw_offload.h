@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "absl/functional/function_ref.h"
+#include "stack/base/byteorder.h"
 #include "stack/dev/netdev.h"
 
 namespace xmit {
@@ -35,6 +36,26 @@ int tx_finish_csum(uint8_t* frame, uint32_t len, uint32_t flags, uint16_t csum_s
 // kernel: tcp_gso_segment() (net/ipv4/tcp_offload.c), inet_gso_segment() (net/ipv4/af_inet.c).
 int tso_segment(const uint8_t* frame, uint32_t len, uint16_t gso_size, uint8_t* scratch,
                 uint32_t scratch_len, absl::FunctionRef<bool(const uint8_t*, uint32_t)> emit);
+
+// A TSO frame's headers: where the TCP header and the payload start, the first segment's sequence
+// number and IP id, the addresses (network order).
+struct TsoGeom {
+  uint32_t ihl = 0, tcp_off = 0, hdr_len = 0, payload = 0;
+  uint32_t seq0 = 0;
+  uint16_t id0 = 0;
+  be32 saddr = 0, daddr = 0;
+};
+
+// Parses the Ethernet/IPv4/TCP headers at the front of a frame of `len` bytes, of which `avail`
+// (at least the headers) are at `frame`. 0 or -EINVAL (not IPv4/TCP, a fragment, lengths that do
+// not add up).
+int tso_geom(const uint8_t* frame, uint32_t avail, uint32_t len, TsoGeom* g);
+
+// The header fields of segment n, which carries `chunk` payload bytes from payload offset `off`,
+// in a copy of the frame's headers at `seg`: IP tot_len, id (id0 + n) and header checksum, TCP seq,
+// FIN and PSH cleared but on the last segment, CWR but on the first. The TCP checksum is the
+// caller's. kernel: the per-segment loops of inet_gso_segment() and tcp_gso_segment()
+void tso_segment_headers(uint8_t* seg, const TsoGeom& g, int n, uint32_t off, uint32_t chunk);
 
 // The longest Ethernet + IPv4 + TCP header tso_segs() and tso_segment_sg() read.
 inline constexpr uint32_t kTsoMaxHeader = 14 + 60 + 60;

@@ -52,8 +52,8 @@ int ip_finish_output2(const IpOutCtx& ctx, sk_buff* skb) {
                 .mark = cb.mark,
                 .tx_ip_csum = cb.tx_ip_csum};
   ++ctx.mib->OutTransmits;  // kernel: IPSTATS_MIB_OUTPKTS — once for a GSO packet too
-  // A TCP GSO packet goes to the device whole: TCP builds them only for a device with TSO
-  // (tcp_sk_setup_caps() without software GSO), which cuts the segments (kTxTso).
+  // A TCP GSO packet goes down whole: a device with TSO cuts it (kTxTso), for one without, the
+  // stack's queue_xmit() does (validate_xmit_skb() → skb_gso_segment(), stack/ipv4/tcp_offload).
   if (!skb_is_gso(skb) || ip_hdr(skb).protocol() == IPPROTO_TCP) {
     skb->next = nullptr;
     return ctx.neigh->neigh_output(skb, info);

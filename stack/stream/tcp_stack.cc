@@ -139,8 +139,9 @@ int TcpStack::route_connect(TcpConn* c, be32 daddr) {
                        .pmtu = rt->mtu,
                        .dev = &base_->dev_features()};
   // kernel: sk_setup_caps() (from tcp_v4_connect() and tcp_v4_syn_recv_sock()): GSO skbs of up to
-  // the device's TSO size where it segments; one MSS per skb elsewhere (no software GSO here).
-  tcp_sk_setup_caps(&c->tp, base_->dev_features(), /*sw_gso=*/false);
+  // the device's TSO size where it segments, of up to 64 KiB elsewhere, cut in software on the way
+  // to the device (UdpStack::queue_xmit(): skb_gso_segment()), as every Linux TCP socket since 4.19.
+  tcp_sk_setup_caps(&c->tp, base_->dev_features());
   return 0;
 }
 

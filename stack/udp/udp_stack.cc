@@ -7,6 +7,8 @@
 #include <cerrno>
 
 #include "stack/base/checksum.h"
+#include "stack/ipv4/skb_queue.h"
+#include "stack/ipv4/tcp_offload.h"
 #include "stack/skb/skb_frame.h"
 #include "stack/udp/udp_sock.h"
 #include "stack/wire/eth.h"
@@ -68,6 +70,8 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
     kfree_skb(skb);
     return -ENODEV;
   }
+  // kernel: validate_xmit_skb(): netif_needs_gso() — a GSO skb the device cannot take whole.
+  if (skb_is_gso(skb) && !dev_features_->tso) return xmit_gso_segs(skb);
   TxFrame f;
   int n = skb_to_txframe(skb, absl::MakeSpan(tx_sg_), reinterpret_cast<uint64_t>(skb), &f);
   if (n < 0) {
@@ -87,6 +91,61 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
     return r < 0 ? r : -ENOBUFS;
   }
   ++tx_in_flight;
+  return 0;
+}
+
+// kernel: validate_xmit_skb() → skb_gso_segment() for a device without NETIF_F_TSO, then
+// dev_hard_start_xmit() over the segment list. The segments go to the device in bursts of up to
+// kGsoBurst frames per xmit() call (one doorbell; the kernel's xmit_more over the list); each is
+// its own cookie, freed when the device completes it. The GSO skb is consumed once cut (the
+// segments hold references on its payload). A device queue that stays full after a reap drops the
+// segments it did not take, as a full qdisc drops (tx_drops); the call then returns 0 if some went
+// (the rest are lost on the wire for TCP to recover), -ENOBUFS if none did.
+int UdpStack::xmit_gso_segs(sk_buff* skb) {
+  sk_buff* segs = nullptr;
+  int n = skb_gso_segment(skb, *dev_features_, &segs);
+  consume_skb(skb);  // kernel: validate_xmit_skb(): "consume_skb(skb); skb = segs;"
+  if (n < 0) {
+    ++tx_drops;
+    return n;
+  }
+  int sent = 0;
+  while (segs != nullptr) {
+    int nb = 0;
+    for (sk_buff* s = segs; s != nullptr && nb < kGsoBurst; s = s->next, ++nb) {
+      TxFrame& f = gso_frames_[nb];
+      // A segment has its headers and at most MAX_SKB_FRAGS fragments: it always fits.
+      (void)skb_to_txframe(s, absl::MakeSpan(gso_sg_[nb]), reinterpret_cast<uint64_t>(s), &f);
+      if (dev_features_->ip_csum) f.flags |= kTxIpCsum;
+    }
+    int taken = 0;
+    for (int attempt = 0; attempt < 2 && taken < nb; ++attempt) {
+      if (attempt == 1) {
+        dev_->flush_tx();  // frames held below the doorbell batch go, and complete
+        reap_tx();
+      }
+      int r = dev_->xmit(absl::MakeConstSpan(gso_frames_ + taken, static_cast<size_t>(nb - taken)));
+      if (r < 0 && sent + taken == 0) {  // the device refuses the first segment: no burst can go
+        kfree_skb_list(segs);
+        ++tx_drops;
+        return r;
+      }
+      // The device owns what it took from here on (reap_tx() may free it): off the list now.
+      for (int i = 0; i < r; ++i) {
+        sk_buff* s = segs;
+        segs = s->next;
+        s->next = nullptr;
+        ++tx_in_flight;
+      }
+      if (r > 0) taken += r;
+    }
+    sent += taken;
+    if (taken < nb) {
+      kfree_skb_list(segs);
+      ++tx_drops;
+      return sent != 0 ? 0 : -ENOBUFS;
+    }
+  }
   return 0;
 }
 

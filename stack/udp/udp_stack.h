@@ -206,6 +206,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   int queue_xmit(int ifindex, sk_buff* skb) override;
   // NeighOutput (the ipv4 layer's view) onto NeighTable (the neigh layer's).
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
+  int xmit_gso_segs(sk_buff* skb);
   void reap_tx();
 
   StackMutex mu_;
@@ -231,6 +232,11 @@ class UdpStack final : private NeighOps, private NeighOutput {
   std::unordered_map<int, UdpSock*> shadows_;  // shadow fd -> socket, for ControlOps errors
   // queue_xmit()'s segment list, filled per frame (a member, so no call zeroes 18 entries).
   FrameSeg tx_sg_[MAX_SKB_FRAGS + 1];
+  // xmit_gso_segs()'s burst: up to kGsoBurst software-GSO segments handed to the device in one
+  // xmit() call (one doorbell), their frames and segment lists (fixed, no allocation per send).
+  static constexpr int kGsoBurst = 64;
+  TxFrame gso_frames_[kGsoBurst];
+  FrameSeg gso_sg_[kGsoBurst][MAX_SKB_FRAGS + 1];
 };
 
 }  // namespace xmit

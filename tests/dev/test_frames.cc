@@ -42,7 +42,7 @@ uint32_t be32_at(const std::vector<uint8_t>& f, uint32_t off) {
 }
 
 std::vector<uint8_t> make_frame(const L4Spec& s) {
-  const uint32_t l4h = l4_hdr_len(s.protocol);
+  const uint32_t l4h = l4_hdr_len(s.protocol) + (s.protocol == 6 ? static_cast<uint32_t>(s.tcp_options.size()) : 0);
   const uint32_t l4_len = l4h + s.payload_len;
   std::vector<uint8_t> f(kEthLen + kIpLen + l4_len, 0);
   std::memcpy(f.data(), kMacB, 6);
@@ -64,7 +64,8 @@ std::vector<uint8_t> make_frame(const L4Spec& s) {
   if (s.protocol == 6) {
     put32(f, l4 + 4, s.seq);
     put32(f, l4 + 8, 1);  // ack_seq
-    f[l4 + 12] = 5 << 4;
+    f[l4 + 12] = static_cast<uint8_t>((l4h / 4) << 4);
+    if (!s.tcp_options.empty()) std::memcpy(f.data() + l4 + 20, s.tcp_options.data(), s.tcp_options.size());
     f[l4 + 13] = s.tcp_flags;
     put16(f, l4 + 14, 65535);
   } else {

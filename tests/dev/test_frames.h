@@ -24,6 +24,7 @@ struct L4Spec {
   uint16_t frag_off = 0x4000;  // DF
   uint32_t seq = 1000;         // TCP only
   uint8_t tcp_flags = 0x18;    // PSH|ACK
+  std::vector<uint8_t> tcp_options;  // TCP only: after the 20-byte header (a multiple of 4 bytes)
   // true: the L4 checksum field holds the folded pseudo-header sum (CHECKSUM_PARTIAL, as the stack
   // leaves it for the device); false: the full checksum. The IP checksum is left 0 when
   // ip_csum_zero is set, else filled in.

@@ -461,15 +461,10 @@ case("unconnected_calls", lambda c: c_shutdown(c.fd, socket.SHUT_RDWR), send(10,
 
 # Known differences: case -> why. Their differences are printed (KNOWN) and not counted; a known
 # difference that is gone is printed too (GONE), so the list is kept honest.
-# On AF_XDP and on the software verbs device (both segment: GSO skbs as the kernel's) none. With
-# the software device's offloads off (XMIT_VERBS_SW_OFFLOADS=off: no TSO) xmit's skbs are one MSS
-# each (no software GSO yet), so the PSH the kernel's __tcp_transmit_skb() forces on every GSO
-# packet is missing inside corked/MSG_MORE writes.
-NO_GSO_PSH = ("the kernel forces PSH on every GSO packet (__tcp_transmit_skb(): \"to expedite GRO flush\"): "
-              "the last segment of the first GSO skb of the write (1448 x 3 of a corked 5000-byte write, 1448 x 2 "
-              "of 3000 with MSG_MORE); on this device (no TSO) xmit's skbs are one MSS each, no software GSO yet")
-NO_TSO = os.environ.get("XMIT_TEST_BACKEND") == "verbs-sw" and os.environ.get("XMIT_VERBS_SW_OFFLOADS") == "off"
-KNOWN = {"cork_5000": NO_GSO_PSH, "more_large": NO_GSO_PSH} if NO_TSO else {}
+# None now: on AF_XDP, on the software verbs device and on it with its offloads off (no TSO: xmit's
+# GSO skbs are cut in software on the way to the device, as the kernel's are) TCP builds the
+# kernel's GSO skbs, so the PSH __tcp_transmit_skb() forces on each is where the kernel's is.
+KNOWN = {}
 
 # Self-tests of the comparison: these kernel-run pairs must differ in their segments, or the
 # comparison is blind to what it claims to check.

@@ -146,8 +146,8 @@ struct SwDev {
   std::vector<SwFlow*> flows;
   std::vector<SwChannel*> channels;
   std::vector<uint8_t> scratch;      // a frame being sent or received (64 KiB + headers, allocated once)
-  std::vector<uint8_t> seg_scratch;  // TSO segments cut and not yet on the wire (kTsoBatchBytes)
-  std::vector<iovec> seg_batch;      // those segments (at most kTsoBatchFrames)
+  std::vector<uint8_t> seg_scratch;  // frames (TSO segments, plain sends) not yet on the wire (kTsoBatchBytes)
+  std::vector<iovec> seg_batch;      // those frames (at most kTsoBatchFrames)
   std::vector<uint8_t> tso_hdr;      // a TSO WR's header while it is cut (its length fixed)
   std::vector<FrameSeg> tso_segs;    // that header and the WR's pieces (max_sge + 1)
 };

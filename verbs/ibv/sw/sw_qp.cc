@@ -99,8 +99,9 @@ ibv_wc_status gather(SwQp* q, const SwSendWqe& w, uint32_t* len) {
   return IBV_WC_SUCCESS;
 }
 
-// The TSO segments gathered in d->seg_batch, onto the wire: one sendmmsg() on AF_PACKET (what it
-// refuses is lost, as wire_send()'s), each frame in turn in memory.
+// The frames gathered in d->seg_batch (TSO segments, plain sends' frames), onto the wire: one
+// sendmmsg() on AF_PACKET (what it refuses is lost: a NIC reports no such thing either; counted in
+// tx_wire_errors), each frame in turn in memory.
 void wire_send_batch(SwDev* d) {
   std::vector<iovec>& b = d->seg_batch;
   if (d->cfg.carrier == SwCarrier::kMemory) {
@@ -122,15 +123,19 @@ void wire_send_batch(SwDev* d) {
   b.clear();
 }
 
-void wire_send(SwDev* d, const uint8_t* f, uint32_t len) {
-  if (d->cfg.carrier == SwCarrier::kMemory) {
-    d->wire.sent.emplace_back(f, f + len);
-  } else if (sw_packet_send(d->pkt_fd, d->ifindex, f, len) < 0) {
-    ++d->st.tx_wire_errors;  // lost on the wire: a NIC reports no such thing either
-    return;
+// A plain send's frame joins the batch behind what is already there (a full batch goes first);
+// the batch leaves in one sendmmsg() when execute_sends() ends or a TSO WR comes: the WRs of one
+// doorbell reach the wire as a NIC sends them, without a system call each. `used`: the batch's
+// bytes in seg_scratch.
+void wire_queue(SwDev* d, const uint8_t* f, uint32_t len, uint32_t* used) {
+  if (d->seg_batch.size() == kTsoBatchFrames || *used + len > d->seg_scratch.size()) {
+    wire_send_batch(d);
+    *used = 0;
   }
-  ++d->st.tx_frames;
-  d->st.tx_bytes += len;
+  uint8_t* p = d->seg_scratch.data() + *used;
+  memcpy(p, f, len);
+  d->seg_batch.push_back(iovec{p, len});
+  *used += len;
 }
 
 // Lands one received frame: the flow rule of lowest priority value that matches picks the QP;
@@ -282,6 +287,14 @@ bool valid_transition(ibv_qp_state cur, ibv_qp_state next) {
 void execute_sends(SwQp* q) {
   SwDev* d = q->c->dev;
   if (d->hold) return;
+  uint32_t used = 0;  // wire_queue()'s batch, sent at every way out of here
+  struct Flush {
+    SwDev* d;
+    ~Flush() {
+      if (!d->seg_batch.empty()) wire_send_batch(d);
+    }
+  } flush{d};
+  d->seg_batch.clear();
   while (q->sq_proc != q->sq_head) {
     if (q->qp.state == IBV_QPS_ERR) {
       flush_qp(q);
@@ -295,10 +308,12 @@ void execute_sends(SwQp* q) {
       st = ibv_wc_status(d->fail_next_send);
       d->fail_next_send = 0;
     } else if (w.opcode == IBV_WR_TSO) {
+      if (!d->seg_batch.empty()) wire_send_batch(d);  // the frames before it go first
+      used = 0;
       st = send_tso(q, w);
     } else if ((st = gather(q, w, &len)) == IBV_WC_SUCCESS) {
       if (w.send_flags & IBV_SEND_IP_CSUM) sw_fill_csums(d->scratch.data(), len);
-      wire_send(d, d->scratch.data(), len);
+      wire_queue(d, d->scratch.data(), len, &used);
     }
     if (st == IBV_WC_SUCCESS) {
       if (w.signaled) cq_push(q->scq, make_cqe(q, true, idx, w.wr_id, st, 0));

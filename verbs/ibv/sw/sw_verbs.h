@@ -84,7 +84,7 @@ int sw_add_device(const SwDeviceConfig& cfg);
 // it, with the offloads it was made with). `offloads`: it reports what an mlx5 NIC reports,
 // IBV_RAW_PACKET_CAP_IP_CSUM and TSO on raw packet QPs (tso_caps.max_tso 65536), so the backend
 // posts 64 KiB GSO skbs as IBV_WR_TSO; without, neither (the stack finishes every checksum and
-// sends one MSS per skb: XMIT_VERBS_SW_OFFLOADS=off). 0 or -EINVAL; *name gets the device's name.
+// cuts GSO skbs into MSS frames itself, software GSO: XMIT_VERBS_SW_OFFLOADS=off). 0 or -EINVAL; *name gets the device's name.
 int sw_attach_interface(const std::string& ifname, bool offloads, std::string* name);
 
 // Every fd the software devices hold: carriers (AF_PACKET socket, arrival eventfd), the divert

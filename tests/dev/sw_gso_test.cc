@@ -1,0 +1,209 @@
+// tests/dev/sw_gso_test.cc — software GSO at the device-independent xmit path: a 64 KiB TCP GSO
+// skb handed to IP (ip_queue_xmit(), as TCP hands it) over a device without TSO reaches the wire as
+// the segments the kernel's tcp_gso_segment()/inet_gso_segment() make of it. The expected frames are
+// built byte by byte by tests/dev/test_frames (not by stack/dev/sw_offload) from those functions'
+// rules: segment n carries payload bytes [n * mss, (n + 1) * mss), seq + n * mss, IP id + n
+// ("iph->id = htons(id++)"), its own tot_len and both checksums; FIN and PSH only on the last
+// segment ("th->fin = th->psh = 0" on every one before it), CWR only on the first
+// ("th->cwr &= ecn_cwr_mask" after it); options and the other fields as in the GSO skb.
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <ostream>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "stack/dev/sim_link.h"
+#include "stack/ipv4/ip_output.h"
+#include "stack/skb/pool.h"
+#include "stack/udp/udp_stack.h"
+#include "tests/dev/test_frames.h"
+#include "tests/neigh/fake_fib.h"
+
+namespace xmit {
+namespace {
+
+using testing::FakeFib;
+using testing::L4Spec;
+using testing::make_frame;
+
+constexpr uint16_t kMss = 1448;
+constexpr uint32_t kSeq = 0x7ffff000;  // the sequence numbers wrap inside the skb
+constexpr uint16_t kIpId = 0xfff0;     // and so do the IP ids
+constexpr uint8_t kSeed = 7;
+constexpr uint8_t kAck = 0x10, kPsh = 0x08, kFin = 0x01, kCwr = 0x80;
+// NOP, NOP, timestamps (kind 8, length 10): what a Linux TCP header carries (doff 8).
+const std::vector<uint8_t> kTsOpt = {1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78};
+
+struct Shape {
+  const char* name;
+  NetdevFeatures features;
+  uint32_t payload;         // TCP payload of the GSO skb
+  uint32_t linear_payload;  // of it, in the skb's head after the headers (TCP's own skbs: 0)
+  uint32_t tx_depth = 64;
+};
+void PrintTo(const Shape& s, std::ostream* os) { *os << s.name; }
+
+class SwGsoTest : public ::testing::TestWithParam<Shape> {
+ protected:
+  void SetUp() override {
+    const Shape& p = GetParam();
+    cfg.ifindex_a = FakeFib::kIfindex;
+    cfg.features = p.features;
+    cfg.steering = false;  // every frame to b's poll_rx()
+    cfg.tx_depth = p.tx_depth;
+    link = std::make_unique<SimLink>(cfg);
+    fib.routes[daddr] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = saddr}};
+    NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
+    std::memcpy(n.ha.data(), testing::kMacB, 6);
+    fib.kernel[{FakeFib::kIfindex, daddr}] = n;
+    ASSERT_EQ(UdpStack::create(&link->a(), &fib, UdpStackOptions{}, &stack), 0);
+    ASSERT_EQ(BufPool::create(128, 512, &heads), 0);
+    ASSERT_EQ(BufPool::create(8, 32768, &pages), 0);
+    ASSERT_EQ(SkbPool::create(128, heads.get(), &skbs), 0);
+  }
+
+  // A TCP GSO skb as TCP's __tcp_transmit_skb() hands it to IP: the TCP header pushed in the head
+  // (with kTsOpt), `linear` payload bytes after it, the rest in fragments of 32 KiB pages (cut at
+  // page ends, so some segments span two fragments), CHECKSUM_PARTIAL over the pseudo-header,
+  // gso_size kMss. Payload byte i is (kSeed + i) & 0xff.
+  sk_buff* gso_skb(uint32_t payload, uint32_t linear, uint8_t flags) {
+    sk_buff* skb = skbs->alloc_skb();
+    EXPECT_NE(skb, nullptr);
+    EXPECT_EQ(skb_reserve(skb, 160), 0);
+    uint8_t* lin = skb_put(skb, linear);
+    for (uint32_t i = 0; i < linear; ++i) lin[i] = static_cast<uint8_t>(kSeed + i);
+    for (uint32_t off = linear; off < payload;) {
+      uint8_t* page = pages->alloc();
+      EXPECT_NE(page, nullptr);
+      const uint32_t n = std::min<uint32_t>(32768, payload - off);
+      for (uint32_t i = 0; i < n; ++i) page[i] = static_cast<uint8_t>(kSeed + off + i);
+      EXPECT_EQ(skb_fill_frag(skb, skb_frag_pool(pages.get(), page, n)), 0);
+      off += n;
+    }
+    const uint32_t thlen = 20 + static_cast<uint32_t>(kTsOpt.size());
+    uint8_t* th = skb_push(skb, thlen);
+    skb_reset_transport_header(skb);
+    std::memset(th, 0, thlen);
+    store_be16(th, kSport);
+    store_be16(th + 2, kDport);
+    store_be32(th + 4, kSeq);
+    store_be32(th + 8, 1);
+    th[12] = static_cast<uint8_t>((thlen / 4) << 4);
+    th[13] = flags;
+    store_be16(th + 14, 65535);
+    std::memcpy(th + 20, kTsOpt.data(), kTsOpt.size());
+    skb->ip_summed = CHECKSUM_PARTIAL;
+    skb->csum_start = skb->transport_header;
+    skb->csum_offset = 16;
+    store_raw16(th + 16, static_cast<sum16>(~csum_tcpudp_magic(saddr, daddr, skb->len, IPPROTO_TCP, 0)));
+    skb_shinfo(skb)->gso_size = kMss;
+    skb_shinfo(skb)->gso_segs = static_cast<uint16_t>((payload + kMss - 1) / kMss);
+    return skb;
+  }
+
+  // ip_queue_xmit() of the skb as a connected TCP socket's, then the wire: b's frames.
+  int send(sk_buff* skb, std::vector<std::vector<uint8_t>>* frames) {
+    InetSock inet;
+    inet.sk_protocol = IPPROTO_TCP;
+    inet.pmtudisc = IP_PMTUDISC_DO;
+    inet.inet_saddr = saddr;
+    inet.inet_daddr = daddr;
+    inet.inet_id = kIpId;  // ip_select_ident_segs(): the first segment's id
+    Ipv4Route rt{.oif = FakeFib::kIfindex, .saddr = saddr, .daddr = daddr, .nexthop = daddr, .dev = &cfg.features};
+    int err = ip_queue_xmit(stack->out_ctx(1000), &inet, rt, skb);
+    link->run(2000);
+    link->b().poll_rx(1024, [&](const RxFrame& f) {
+      frames->emplace_back(f.data, f.data + f.len);
+      return false;
+    });
+    stack->poll(3000);  // reaps the completions: the segments are freed
+    return err;
+  }
+
+  // Segment n of `payload` bytes cut at kMss, as the kernel's GSO makes it.
+  static std::vector<uint8_t> kernel_segment(uint32_t payload, uint32_t n, uint8_t flags) {
+    const uint32_t nsegs = (payload + kMss - 1) / kMss;
+    const uint32_t off = n * kMss;
+    uint8_t f = flags;
+    if (n + 1 != nsegs) f &= static_cast<uint8_t>(~(kFin | kPsh));
+    if (n != 0) f &= static_cast<uint8_t>(~kCwr);
+    return make_frame(L4Spec{.protocol = 6,
+                             .sport = kSport,
+                             .dport = kDport,
+                             .payload_len = std::min<uint32_t>(kMss, payload - off),
+                             .payload_seed = static_cast<uint8_t>(kSeed + off),
+                             .ip_id = static_cast<uint16_t>(kIpId + n),
+                             .seq = kSeq + off,
+                             .tcp_flags = f,
+                             .tcp_options = kTsOpt});
+  }
+
+  static constexpr uint16_t kSport = 40000, kDport = 5201;
+  const be32 saddr = htonl(testing::kAddrA);
+  const be32 daddr = htonl(testing::kAddrB);
+  SimLinkConfig cfg;
+  std::unique_ptr<SimLink> link;
+  FakeFib fib;
+  std::unique_ptr<UdpStack> stack;
+  std::unique_ptr<BufPool> heads, pages;
+  std::unique_ptr<SkbPool> skbs;
+};
+
+TEST_P(SwGsoTest, WireHasTheKernelsSegments) {
+  const Shape& p = GetParam();
+  const uint8_t flags = kAck | kPsh | kFin | kCwr;
+  std::vector<std::vector<uint8_t>> frames;
+  ASSERT_EQ(send(gso_skb(p.payload, p.linear_payload, flags), &frames), 0);
+  const uint32_t nsegs = (p.payload + kMss - 1) / kMss;
+  ASSERT_EQ(frames.size(), nsegs);
+  for (uint32_t n = 0; n < nsegs; ++n) {
+    ASSERT_EQ(frames[n], kernel_segment(p.payload, n, flags)) << "segment " << n;
+  }
+  // Where the device has TSO it gets the GSO skb whole (one frame posted), else one per segment.
+  EXPECT_EQ(link->a().tx_stats().tx_frames, p.features.tso ? 1u : nsegs);
+  EXPECT_EQ(stack->tx_drops, 0u);
+  EXPECT_EQ(stack->tx_in_flight, 0u);
+  // Every segment and the GSO skb were freed; the pages are back (no reference left behind).
+  EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
+  EXPECT_EQ(heads->nr_free(), heads->nr_bufs());
+  EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
+}
+
+// A device queue shorter than the skb's segment count: what it took goes, the rest is dropped as a
+// full qdisc drops (counted once), nothing leaks, and the send counts as done (some of it left).
+class SwGsoShortQueueTest : public SwGsoTest {};
+
+TEST_P(SwGsoShortQueueTest, FullDeviceQueueDropsTheRest) {
+  const Shape& p = GetParam();
+  std::vector<std::vector<uint8_t>> frames;
+  ASSERT_EQ(send(gso_skb(p.payload, p.linear_payload, kAck), &frames), 0);
+  ASSERT_EQ(frames.size(), p.tx_depth);
+  for (uint32_t n = 0; n < p.tx_depth; ++n) ASSERT_EQ(frames[n], kernel_segment(p.payload, n, kAck)) << n;
+  EXPECT_EQ(stack->tx_drops, 1u);
+  EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
+  EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
+}
+
+constexpr NetdevFeatures kNoOffloads{.max_segs = 18, .mtu = 1500, .max_frame = 1514};
+constexpr NetdevFeatures kCsumNoTso{.ip_csum = true, .l4_csum = true, .max_segs = 18, .mtu = 1500, .max_frame = 1514};
+constexpr NetdevFeatures kTso{.ip_csum = true, .l4_csum = true, .tso = true, .tso_max_size = 65536, .max_segs = 18,
+                              .mtu = 1500, .max_frame = 1514};
+
+// 65483 bytes: the largest payload of one IPv4 packet with a 32-byte TCP header (45 full segments
+// and one of 323 bytes); 65160: the kernel's 64 KiB size_goal at mss 1448 (45 full segments; a
+// TSO device takes no more than 64 KiB frames).
+INSTANTIATE_TEST_SUITE_P(
+    Devices, SwGsoTest,
+    ::testing::Values(Shape{"NoOffloads", kNoOffloads, 65483, 0}, Shape{"NoOffloadsGoal", kNoOffloads, 65160, 0},
+                      Shape{"NoOffloadsLinear", kNoOffloads, 65483, 300}, Shape{"CsumNoTso", kCsumNoTso, 65483, 0},
+                      Shape{"Tso", kTso, 65160, 0}),
+    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Devices, SwGsoShortQueueTest,
+                         ::testing::Values(Shape{"NoOffloads", kNoOffloads, 65483, 0, 16},
+                                           Shape{"CsumNoTso", kCsumNoTso, 65483, 0, 16}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace xmit
