@@ -114,6 +114,18 @@ int skb_gso_segment(sk_buff* skb, const NetdevFeatures& features, sk_buff** segs
       store_raw16(check, csum_tcpudp_magic(g.saddr, g.daddr, tcp_len, IPPROTO_TCP, sum));
     }
   }
+  // kernel: tcp_gso_segment()'s copy_destructor: "The callback to TCP stack will be called at the
+  // time last frag is freed at TX completion, and not right now when gso_skb is freed by GSO
+  // engine" — the last segment takes the GSO skb's socket, destructor and charge (swap()). The
+  // kernel also charges each other segment its own truesize; here the GSO skb's charge stays whole
+  // until the last segment completes (what autocorking compares is held as long as in the kernel).
+  sk_buff* last = head;
+  while (last->next != nullptr) last = last->next;
+  last->sk = skb->sk;
+  last->destructor = skb->destructor;
+  last->truesize = skb->truesize;
+  skb->sk = nullptr;
+  skb->destructor = nullptr;
   *segs = head;
   return n;
 }

@@ -17,8 +17,9 @@ namespace xmit {
 // as inet_gso_segment() and tcp_gso_segment() (stack/dev/sw_offload: tso_segment_headers()): IP
 // tot_len, id incremented per segment, header checksum; TCP seq; FIN and PSH only on the last, CWR
 // only on the first; the TCP checksum left CHECKSUM_PARTIAL over the segment's pseudo-header when
-// the device finishes it (features.l4_csum), else computed (gso_make_checksum()). `skb` itself is
-// not changed; the caller frees it. Returns the number of segments, or -errno with nothing built:
+// the device finishes it (features.l4_csum), else computed (gso_make_checksum()). The last segment
+// takes skb's socket charge (sk, destructor, truesize), so the socket is uncharged when the device
+// completes it, not when skb is freed; skb is otherwise not changed and the caller frees it. Returns the number of segments, or -errno with nothing built:
 // -EINVAL (not IPv4/TCP GSO with linear headers), -ENOBUFS (the skb pool or its heads ran out),
 // -EMSGSIZE (a segment would need more than MAX_SKB_FRAGS fragments).
 int skb_gso_segment(sk_buff* skb, const NetdevFeatures& features, sk_buff** segs) noexcept;

@@ -171,6 +171,41 @@ TEST_P(SwGsoTest, WireHasTheKernelsSegments) {
   EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
 }
 
+// The socket's charge (TCP's tcp_wfree(), which autocorking reads) goes when the device completes
+// the last segment, not when the GSO skb is cut and freed: kernel tcp_gso_segment()'s
+// copy_destructor. Once, with the GSO skb's truesize.
+struct Charge {
+  int calls = 0;
+  uint32_t truesize = 0;
+};
+static void count_wfree(sk_buff* skb) {
+  auto* c = static_cast<Charge*>(skb->sk);
+  ++c->calls;
+  c->truesize += skb->truesize;
+}
+
+TEST_P(SwGsoTest, SocketIsUnchargedAtTheLastSegmentsCompletion) {
+  const Shape& p = GetParam();
+  Charge charge;
+  sk_buff* skb = gso_skb(p.payload, p.linear_payload, kAck);
+  skb->sk = &charge;
+  skb->destructor = count_wfree;
+  skb->truesize = 1280 + p.payload;
+  InetSock inet;
+  inet.sk_protocol = IPPROTO_TCP;
+  inet.pmtudisc = IP_PMTUDISC_DO;
+  inet.inet_saddr = saddr;
+  inet.inet_daddr = daddr;
+  Ipv4Route rt{.oif = FakeFib::kIfindex, .saddr = saddr, .daddr = daddr, .nexthop = daddr, .dev = &cfg.features};
+  ASSERT_EQ(ip_queue_xmit(stack->out_ctx(1000), &inet, rt, skb), 0);
+  EXPECT_EQ(charge.calls, 0);  // every segment (or the TSO frame) still at the device
+  link->run(2000);
+  stack->poll(3000);  // the completions
+  EXPECT_EQ(charge.calls, 1);
+  EXPECT_EQ(charge.truesize, 1280 + p.payload);
+  EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
+}
+
 // A device queue shorter than the skb's segment count: what it took goes, the rest is dropped as a
 // full qdisc drops (counted once), nothing leaks, and the send counts as done (some of it left).
 class SwGsoShortQueueTest : public SwGsoTest {};
