@@ -110,7 +110,18 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   sxdp.sxdp_flags = XDP_USE_NEED_WAKEUP | (d->prog_->native() ? 0 : XDP_COPY);
   sxdp.sxdp_ifindex = uint32_t(d->ifindex_);
   sxdp.sxdp_queue_id = opt.queue_id;
-  if (bind(d->xsk_fd_, reinterpret_cast<sockaddr*>(&sxdp), sizeof sxdp) < 0)
+  // EBUSY: the queue may still be its last socket's — xsk_release() leaves the queue to
+  // xp_release_deferred() (a workqueue), after that socket's TX skbs are freed, so a program
+  // started as soon as the previous one on this queue exited finds it busy for a moment (seen: an
+  // e2e test restarting redis-server). Retried for up to 1 s; a queue a live socket holds stays
+  // busy and fails as before.
+  const auto* sa = reinterpret_cast<const sockaddr*>(&sxdp);
+  int rc = bind(d->xsk_fd_, sa, sizeof sxdp);
+  for (int i = 0; rc < 0 && errno == EBUSY && i < 100; ++i) {
+    usleep(10000);
+    rc = bind(d->xsk_fd_, sa, sizeof sxdp);
+  }
+  if (rc < 0)
     return fail(why, -errno, "bind AF_XDP socket to " + opt.ifname + " queue " + std::to_string(opt.queue_id));
   xdp_options xo{};
   socklen_t xol = sizeof xo;
