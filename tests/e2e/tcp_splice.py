@@ -7,18 +7,19 @@
 # port 7111 does the same after a 2 s wait (the client fills its send buffer meanwhile); port 7112
 # sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF; port 7113
 # echoes.
-import ctypes, errno, fcntl, hashlib, os, select, socket, struct, sys, tempfile, threading, time
+import ctypes, fcntl, hashlib, os, socket, struct, sys, tempfile, threading, time
 
 from held_fuse import HeldFile
 from stream_peer import half_close, serve_forever
+from call_log import inq, recorder
 
 B = "198.18.0.2"
 SIOCINQ = 0x541B
-FIONREAD = 0x541B
 F_SETPIPE_SZ = 1031
 SPLICE_F_NONBLOCK = 2
 SPLICE_F_MORE = 4
 out = []
+call = recorder(out)
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -47,20 +48,6 @@ def pattern(off, n):  # byte i of a stream is (i * 7 + 3) & 0xff
     reps = (off % 256 + n) // 256 + 1
     o = off % 256
     return (PERIOD * reps)[o:o + n]
-
-
-def call(name, f):
-    try:
-        r = f()
-        out.append("%s = %r" % (name, r))
-        return r
-    except OSError as e:
-        out.append("%s -> %s" % (name, errno.errorcode[e.errno]))
-        return e
-
-
-def inq(fd):
-    return struct.unpack("i", fcntl.ioctl(fd, FIONREAD, b"\0" * 4))[0]
 
 
 def connect(port):

@@ -8,10 +8,11 @@
 # stream against the client's pattern and answers and logs "pattern ok <bool>" and the length
 # (answered, not logged: the send buffers differ by design); port 7102 reads one byte and resets
 # (SO_LINGER 0); port 7103 accepts and never gets data (tcp_zerocopy.sh drops its data segments).
-import errno, fcntl, hashlib, os, select, socket, struct, sys, time
+import errno, fcntl, hashlib, select, socket, struct, sys, time
 
 from errqueue import drain
 from stream_peer import half_close, serve_forever
+from call_log import recorder
 
 SO_ZEROCOPY = 60
 SO_SNDBUFFORCE = 32
@@ -19,6 +20,7 @@ MSG_ZEROCOPY = 0x4000000
 SIOCOUTQ = 0x5411
 B = "198.18.0.2"
 out = []
+call = recorder(out)
 
 
 PERIOD = bytes((i * 7 + 3) & 0xff for i in range(256))
@@ -33,16 +35,6 @@ def pattern(off, n):  # byte i of a stream is (i * 7 + 3) & 0xff
     b = BIG[o:o + n]
     KEEP.append(b)
     return b
-
-
-def call(name, f):
-    try:
-        r = f()
-        out.append("%s = %r" % (name, r))
-        return r
-    except OSError as e:
-        out.append("%s -> %s" % (name, errno.errorcode[e.errno]))
-        return e
 
 
 def outq(s):

@@ -2,14 +2,15 @@
 # prints every return value, errno, pipe fill and file position. udp_splice.sh runs `server` in namespace b (prints the length and
 # sha256 of each datagram to port 7120) and `client` in namespace a, once on the kernel and once
 # under xmit, and compares both outputs.
-import ctypes, errno, fcntl, hashlib, os, socket, struct, sys, tempfile
+import ctypes, fcntl, hashlib, os, socket, sys, tempfile
+from call_log import inq, recorder
 
 B = "198.18.0.2"
-FIONREAD = 0x541B
 F_SETPIPE_SZ = 1031
 SPLICE_F_NONBLOCK = 2
 SPLICE_F_MORE = 4
 out = []
+call = recorder(out)
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -33,20 +34,6 @@ def vmsplice(fd, data):
 
 def pattern(off, n):
     return bytes(((off + i) * 7 + 3) & 0xff for i in range(n))
-
-
-def call(name, f):
-    try:
-        r = f()
-        out.append("%s = %r" % (name, r))
-        return r
-    except OSError as e:
-        out.append("%s -> %s" % (name, errno.errorcode[e.errno]))
-        return e
-
-
-def inq(fd):
-    return struct.unpack("i", fcntl.ioctl(fd, FIONREAD, b"\0" * 4))[0]
 
 
 def drain(fd):
