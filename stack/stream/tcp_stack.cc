@@ -365,8 +365,7 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
     }
     // inet_twsk_deschedule_put(): the 4-tuple is the new connection's from here on. The TIME_WAIT
     // leaves the demux now and the FIFO when its timer comes (tcp_done() would erase it from the
-    // middle of tw_: linear in the thousands a churning server holds, for every reused 4-tuple —
-    // measured, that slowed nginx until new connections waited more than 10 s).
+    // middle of tw_: linear in the thousands a churning server holds, for every reused 4-tuple).
     unhash(c);
     c = l;
     c->tp.tcp_mstamp = now_us();
