@@ -10,20 +10,14 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstring>
 
+#include "verbs/bpf_object.h"
 #include "verbs/ibv/rx_inject_bpf.h"  // generated: kRxInjectBpf[], the compiled rx_inject.bpf.c
 #include "verbs/ibv/rx_inject_mark.h"
 
 namespace xmit::ibv {
 namespace {
-
-// BPF_TCX_INGRESS / BPF_TCX_EGRESS (Linux 6.6); Debian 12's headers predate them.
-constexpr int kBpfTcxIngress = 46;
-constexpr int kBpfTcxEgress = 47;
-
-int quiet_print(enum libbpf_print_level, const char*, va_list) { return 0; }
 
 int fail(std::string* why, int err, const std::string& what) {
   if (why != nullptr) *why = what + ": " + strerror(-err);
@@ -35,15 +29,9 @@ int fail(std::string* why, int err, const std::string& what) {
 int RxInject::open(int ifindex, std::unique_ptr<RxInject>* out, std::string* why) {
   std::unique_ptr<RxInject> r(new RxInject());
   r->ifindex_ = ifindex;
-  libbpf_print_fn_t prev = libbpf_set_print(quiet_print);
-  struct Restore {
-    libbpf_print_fn_t p;
-    ~Restore() { libbpf_set_print(p); }
-  } restore{prev};
-  LIBBPF_OPTS(bpf_object_open_opts, oopts, .object_name = "xmit_rx_inject");
-  r->obj_ = bpf_object__open_mem(kRxInjectBpf, sizeof kRxInjectBpf, &oopts);
-  if (r->obj_ == nullptr) return fail(why, -errno, "bpf_object__open_mem");
-  if (int err = bpf_object__load(r->obj_); err < 0) return fail(why, err, "bpf_object__load");
+  LibbpfQuiet quiet;
+  int err = bpf_object_load_embedded(kRxInjectBpf, sizeof kRxInjectBpf, "xmit_rx_inject", quiet, &r->obj_, why);
+  if (err < 0) return err;
   bpf_program* pout = bpf_object__find_program_by_name(r->obj_, "xmit_rx_inject_out");
   bpf_program* pin = bpf_object__find_program_by_name(r->obj_, "xmit_rx_inject_in");
   if (pout == nullptr || pin == nullptr) return fail(why, -ENOENT, "inject programs");
@@ -79,13 +67,7 @@ int RxInject::inject(const uint8_t* frame, uint32_t len) {
 }
 
 void RxInject::for_each_fd(absl::FunctionRef<void(int fd)> f) const {
-  if (obj_ != nullptr) {
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, obj_) if (bpf_program__fd(prog) >= 0) f(bpf_program__fd(prog));
-    bpf_map* map;
-    bpf_object__for_each_map(map, obj_) if (bpf_map__fd(map) >= 0) f(bpf_map__fd(map));
-    if (bpf_object__btf_fd(obj_) >= 0) f(bpf_object__btf_fd(obj_));
-  }
+  bpf_object_for_each_fd(obj_, f);
   if (in_link_ >= 0) f(in_link_);
   if (out_link_ >= 0) f(out_link_);
   if (pkt_fd_ >= 0) f(pkt_fd_);

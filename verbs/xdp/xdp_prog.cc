@@ -9,43 +9,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <cstring>
-#include <mutex>
 
+#include "verbs/bpf_object.h"
 #include "verbs/xdp/xmit_xdp_bpf.h"  // generated: kXmitXdpBpf[], the compiled xmit_xdp.bpf.c
 
 namespace xmit::xdp {
 namespace {
-
-// libbpf prints through one process-wide hook. While we call into libbpf we route it into a
-// buffer (the last warning goes into the caller's error message) and restore the host program's hook.
-std::mutex g_libbpf_mu;
-char g_libbpf_last[256];  // guarded by g_libbpf_mu
-
-int capture_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
-  if (level != LIBBPF_WARN) return 0;
-  int n = vsnprintf(g_libbpf_last, sizeof g_libbpf_last, fmt, ap);
-  for (int i = (n < int(sizeof g_libbpf_last) ? n : int(sizeof g_libbpf_last) - 1) - 1;
-       i >= 0 && g_libbpf_last[i] == '\n'; --i)
-    g_libbpf_last[i] = '\0';
-  return 0;
-}
-
-class LibbpfQuiet {
- public:
-  LibbpfQuiet() : lock_(g_libbpf_mu) {
-    g_libbpf_last[0] = '\0';
-    prev_ = libbpf_set_print(capture_print);
-  }
-  ~LibbpfQuiet() { libbpf_set_print(prev_); }
-  std::string last() const { return g_libbpf_last[0] ? std::string(" (") + g_libbpf_last + ")" : ""; }
-
- private:
-  std::lock_guard<std::mutex> lock_;
-  libbpf_print_fn_t prev_ = nullptr;
-};
 
 int fail(std::string* why, int err, const std::string& what) {
   if (why != nullptr) *why = what + ": " + strerror(-err);
@@ -69,13 +39,7 @@ int steer_key_from_flow(const FlowKey& flow, SteerKey* key) {
 }
 
 void XdpProg::for_each_fd(absl::FunctionRef<void(int fd)> f) const {
-  if (obj_ != nullptr) {
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, obj_) if (bpf_program__fd(prog) >= 0) f(bpf_program__fd(prog));
-    bpf_map* map;
-    bpf_object__for_each_map(map, obj_) if (bpf_map__fd(map) >= 0) f(bpf_map__fd(map));
-    if (bpf_object__btf_fd(obj_) >= 0) f(bpf_object__btf_fd(obj_));
-  }
+  bpf_object_for_each_fd(obj_, f);
   if (link_fd_ >= 0) f(link_fd_);
 }
 
@@ -83,11 +47,8 @@ int XdpProg::open(int ifindex, XdpMode mode, std::unique_ptr<XdpProg>* out, std:
   std::unique_ptr<XdpProg> p(new XdpProg());
   LibbpfQuiet quiet;
 
-  LIBBPF_OPTS(bpf_object_open_opts, oopts, .object_name = "xmit_xdp");
-  p->obj_ = bpf_object__open_mem(kXmitXdpBpf, sizeof kXmitXdpBpf, &oopts);
-  if (p->obj_ == nullptr) return fail(why, -errno, "bpf_object__open_mem" + quiet.last());
-  if (int err = bpf_object__load(p->obj_); err < 0)
-    return fail(why, err, "bpf_object__load" + quiet.last());
+  if (int err = bpf_object_load_embedded(kXmitXdpBpf, sizeof kXmitXdpBpf, "xmit_xdp", quiet, &p->obj_, why); err < 0)
+    return err;
 
   bpf_program* prog = bpf_object__find_program_by_name(p->obj_, "xmit_steer_prog");
   bpf_map* steer = bpf_object__find_map_by_name(p->obj_, "xmit_steer");

@@ -6,18 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstring>
 
+#include "verbs/bpf_object.h"
 #include "verbs/ibv/sw_divert_bpf.h"  // generated: kSwDivertBpf[], the compiled sw_divert.bpf.c
 
 namespace xmit::ibv::sw {
 namespace {
-
-// BPF_TCX_INGRESS (Linux 6.6); Debian 12's headers predate it.
-constexpr int kBpfTcxIngress = 46;
-
-int quiet_print(enum libbpf_print_level, const char*, va_list) { return 0; }
 
 int fail(std::string* why, int err, const std::string& what) {
   if (why != nullptr) *why = what + ": " + strerror(-err);
@@ -28,15 +23,9 @@ int fail(std::string* why, int err, const std::string& what) {
 
 int SwDivert::open(int ifindex, std::unique_ptr<SwDivert>* out, std::string* why) {
   std::unique_ptr<SwDivert> d(new SwDivert());
-  libbpf_print_fn_t prev = libbpf_set_print(quiet_print);
-  struct Restore {
-    libbpf_print_fn_t p;
-    ~Restore() { libbpf_set_print(p); }
-  } restore{prev};
-  LIBBPF_OPTS(bpf_object_open_opts, oopts, .object_name = "xmit_divert");
-  d->obj_ = bpf_object__open_mem(kSwDivertBpf, sizeof kSwDivertBpf, &oopts);
-  if (d->obj_ == nullptr) return fail(why, -errno, "bpf_object__open_mem");
-  if (int err = bpf_object__load(d->obj_); err < 0) return fail(why, err, "bpf_object__load");
+  LibbpfQuiet quiet;
+  int err = bpf_object_load_embedded(kSwDivertBpf, sizeof kSwDivertBpf, "xmit_divert", quiet, &d->obj_, why);
+  if (err < 0) return err;
   bpf_program* prog = bpf_object__find_program_by_name(d->obj_, "xmit_divert_prog");
   bpf_map* map = bpf_object__find_map_by_name(d->obj_, "xmit_divert");
   if (prog == nullptr || map == nullptr) return fail(why, -ENOENT, "divert program or map");
@@ -58,13 +47,7 @@ int SwDivert::add(const DivertKey& k) {
 }
 
 void SwDivert::for_each_fd(absl::FunctionRef<void(int fd)> f) const {
-  if (obj_ != nullptr) {
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, obj_) if (bpf_program__fd(prog) >= 0) f(bpf_program__fd(prog));
-    bpf_map* map;
-    bpf_object__for_each_map(map, obj_) if (bpf_map__fd(map) >= 0) f(bpf_map__fd(map));
-    if (bpf_object__btf_fd(obj_) >= 0) f(bpf_object__btf_fd(obj_));
-  }
+  bpf_object_for_each_fd(obj_, f);
   if (link_fd_ >= 0) f(link_fd_);
 }
 
