@@ -7,38 +7,17 @@
 # port 7111 does the same after a 2 s wait (the client fills its send buffer meanwhile); port 7112
 # sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF; port 7113
 # echoes.
-import ctypes, fcntl, hashlib, os, socket, struct, sys, tempfile, threading, time
+import fcntl, hashlib, os, socket, struct, sys, tempfile, threading, time
 
 from held_fuse import HeldFile
 from stream_peer import half_close, serve_forever
 from call_log import inq, recorder
+from pipe_util import F_SETPIPE_SZ, SPLICE_F_MORE, SPLICE_F_NONBLOCK, vmsplice
 
 B = "198.18.0.2"
 SIOCINQ = 0x541B
-F_SETPIPE_SZ = 1031
-SPLICE_F_NONBLOCK = 2
-SPLICE_F_MORE = 4
 out = []
 call = recorder(out)
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-class IOVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-KEEP = []  # vmsplice()d buffers: the pipe references their pages until read
-
-
-def vmsplice(fd, data, flags=0):
-    buf = ctypes.create_string_buffer(data, len(data))
-    KEEP.append(buf)
-    iov = IOVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
-    r = libc.vmsplice(fd, ctypes.byref(iov), ctypes.c_ulong(1), ctypes.c_uint(flags))
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
 
 
 PERIOD = bytes((i * 7 + 3) & 0xff for i in range(256))

@@ -2,34 +2,13 @@
 # prints every return value, errno, pipe fill and file position. udp_splice.sh runs `server` in namespace b (prints the length and
 # sha256 of each datagram to port 7120) and `client` in namespace a, once on the kernel and once
 # under xmit, and compares both outputs.
-import ctypes, fcntl, hashlib, os, socket, sys, tempfile
+import fcntl, hashlib, os, socket, sys, tempfile
 from call_log import inq, recorder
+from pipe_util import F_SETPIPE_SZ, SPLICE_F_MORE, SPLICE_F_NONBLOCK, vmsplice
 
 B = "198.18.0.2"
-F_SETPIPE_SZ = 1031
-SPLICE_F_NONBLOCK = 2
-SPLICE_F_MORE = 4
 out = []
 call = recorder(out)
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-class IOVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-KEEP = []
-
-
-def vmsplice(fd, data):
-    buf = ctypes.create_string_buffer(data, len(data))
-    KEEP.append(buf)
-    iov = IOVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
-    r = libc.vmsplice(fd, ctypes.byref(iov), ctypes.c_ulong(1), ctypes.c_uint(0))
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
 
 
 def pattern(off, n):
