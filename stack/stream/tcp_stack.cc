@@ -359,7 +359,7 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
     if (tcp_timewait_state_process(&c->tp, skb, tw_xmit, this) != TCP_TW_SYN) return false;
     TcpConn* l = lookup_listener(saddr, sport, daddr, dport);
     if (l == nullptr) {
-      tcp_timewait_ack(&c->tp, TCP_SKB_CB(skb)->tcp_flags, false, tw_xmit);
+      tcp_v4_timewait_ack(&c->tp, tw_xmit);
       kfree_skb(skb);
       return false;
     }

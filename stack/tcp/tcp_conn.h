@@ -75,13 +75,14 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
 // TCP_TW_SYN for a SYN that may open a new connection on the 4-tuple (its sequence number is after
 // rcv_nxt or its timestamp newer): `skb` stays the caller's, TCP_SKB_CB(skb)->tcp_tw_isn holds the
 // ISN to answer with (snd_nxt + 65537), and the caller hands it to the listener after ending the
-// TIME_WAIT with tcp_done() (tcp_v4_rcv()), or, with no listener, calls tcp_timewait_ack() and frees
+// TIME_WAIT with tcp_done() (tcp_v4_rcv()), or, with no listener, calls tcp_v4_timewait_ack() and frees
 // it. Otherwise 0: `skb` consumed (an ACK sent, the timer re-armed, or a reset ended it).
 inline constexpr int TCP_TW_SYN = 2;  // kernel: enum tcp_tw_status
 int tcp_timewait_state_process(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOps* ops);
-// kernel: TCP_TW_ACK -> tcp_v4_timewait_ack(): re-arm the timer for an ACK or a PAWS reject and
-// acknowledge (rate-limited as out-of-window ACKs are); nothing for a reset.
-void tcp_timewait_ack(tcp_sock* tp, uint8_t flags, bool paws_reject, TcpXmitFn xmit);
+// The ACK a TIME_WAIT sends (tcp_timewait_state_process() sends its out-of-window ACKs itself,
+// rate-limited; a TCP_TW_SYN no listener takes is acknowledged with this, not rate-limited, as
+// tcp_v4_rcv()'s fall-through to TCP_TW_ACK). kernel: tcp_v4_timewait_ack()
+void tcp_v4_timewait_ack(tcp_sock* tp, TcpXmitFn xmit);
 
 // listen(): kernel inet_csk_listen_start() + sk_max_ack_backlog; again on a listener only updates the backlog.
 // 0, or -EINVAL when the socket is neither CLOSE nor LISTEN (inet_listen()).

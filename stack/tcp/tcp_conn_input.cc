@@ -3,8 +3,8 @@
 // Kernel counterparts: tcp_v4_do_rcv() (net/ipv4/tcp_ipv4.c), tcp_rcv_state_process(),
 // tcp_rcv_synsent_state_process(), tcp_validate_incoming(), tcp_reset(), tcp_finish_connect(),
 // tcp_init_transfer(), tcp_send_challenge_ack() (net/ipv4/tcp_input.c), tcp_timewait_state_process()
-// (net/ipv4/tcp_minisocks.c). Simplified: no TIME_WAIT reuse by a new SYN (dropped), challenge ACKs
-// rate-limited per socket only (no global tcp_challenge_ack_limit), no ECN.
+// (net/ipv4/tcp_minisocks.c). Simplified: out-of-window and challenge ACKs rate-limited per socket
+// only (no global tcp_challenge_ack_limit), no ECN.
 #include <algorithm>
 
 #include "stack/tcp/tcp_ack.h"
@@ -50,19 +50,10 @@ void tcp_init_transfer(tcp_sock* tp) {
   tcp_init_congestion_control(tp, tp->icsk_ca_ops != nullptr ? tp->icsk_ca_ops : &tcp_cubic);
 }
 
-// kernel: tcp_oow_rate_limited() / __tcp_oow_rate_limited() (per socket only)
-static bool tcp_oow_rate_limited(tcp_sock* tp) {
-  uint32_t now = tcp_jiffies32(tp);
-  if (tp->last_oow_ack_time != 0 && static_cast<int32_t>(now - tp->last_oow_ack_time) < static_cast<int32_t>(TCP_INVALID_RATELIMIT_MS))
-    return true;
-  tp->last_oow_ack_time = now == 0 ? 1 : now;
-  return false;
-}
-
 // kernel: tcp_send_challenge_ack() — RFC 5961 §3.2/§4.2: an ACK the true peer answers with a
 // correct RST (or ignores).
 static void tcp_send_challenge_ack(tcp_sock* tp, TcpXmitFn xmit) {
-  if (tcp_oow_rate_limited(tp)) return;
+  if (__tcp_oow_rate_limited(tp)) return;
   tcp_send_ack(tp, xmit);
 }
 
@@ -87,7 +78,11 @@ static bool tcp_validate_incoming(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, Tc
   const uint8_t flags = tcb->tcp_flags;
   // "RFC1323: H1. Apply PAWS check first."
   if (tp->rx_opt.saw_tstamp && tp->rx_opt.tstamp_ok && !(flags & TCPHDR_RST) && !tcp_paws_check(tp, 1)) {
-    if (!tcp_oow_rate_limited(tp)) tcp_send_ack(tp, xmit);  // tcp_send_dupack()
+    if (flags & TCPHDR_SYN) {
+      tcp_send_challenge_ack(tp, xmit);  // syn_challenge
+    } else if (!tcp_oow_rate_limited(tp, skb)) {
+      tcp_send_dupack(tp, skb, xmit);
+    }
     kfree_skb(skb);
     return false;
   }
@@ -96,8 +91,8 @@ static bool tcp_validate_incoming(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, Tc
     if (!(flags & TCPHDR_RST)) {
       if (flags & TCPHDR_SYN) {
         tcp_send_challenge_ack(tp, xmit);  // syn_challenge
-      } else if (!tcp_oow_rate_limited(tp)) {
-        tcp_send_ack(tp, xmit);  // tcp_send_dupack()
+      } else if (!tcp_oow_rate_limited(tp, skb)) {
+        tcp_send_dupack(tp, skb, xmit);
       }
     } else if (tcp_reset_check(tp, tcb)) {
       kfree_skb(skb);
@@ -266,9 +261,9 @@ int tcp_timewait_state_process(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOp
     tcb->tcp_tw_isn = isn;
     return TCP_TW_SYN;  // the skb stays the caller's
   }
-  kfree_skb(skb);
   if (!paws_reject && tcb->seq == tp->rcv_nxt && (tcb->seq == tcb->end_seq || (flags & TCPHDR_RST))) {
     // "In window segment, it may be only reset or bare ack."
+    kfree_skb(skb);
     if (flags & TCPHDR_RST) {
       tcp_done(tp, ops);  // "TIME_WAIT assassination"
     } else {
@@ -276,18 +271,18 @@ int tcp_timewait_state_process(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOp
     }
     return 0;
   }
-  tcp_timewait_ack(tp, flags, paws_reject, xmit);
+  // "Out of window segment. All the segments are ACKed immediately." (a retransmitted FIN too),
+  // as tcp_timewait_check_oow_rate_limit() allows.
+  if (!(flags & TCPHDR_RST)) {
+    if (paws_reject || (flags & TCPHDR_ACK)) sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
+    if (!tcp_oow_rate_limited(tp, skb)) tcp_v4_timewait_ack(tp, xmit);
+  }
+  kfree_skb(skb);
   return 0;
 }
 
-// TCP_TW_ACK (also a new SYN no listener takes: tcp_v4_rcv()'s fall-through).
-void tcp_timewait_ack(tcp_sock* tp, uint8_t flags, bool paws_reject, TcpXmitFn xmit) {
-  if (!(flags & TCPHDR_RST)) {
-    // "Out of window segment. All the segments are ACKed immediately." (a retransmitted FIN too)
-    if (paws_reject || (flags & TCPHDR_ACK)) sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
-    if (!tcp_oow_rate_limited(tp)) tcp_send_ack(tp, xmit);  // TCP_TW_ACK: tcp_v4_timewait_ack()
-  }
-}
+// kernel: tcp_v4_timewait_ack()
+void tcp_v4_timewait_ack(tcp_sock* tp, TcpXmitFn xmit) { tcp_send_ack(tp, xmit); }
 
 // kernel: tcp_rcv_state_process() for the synchronized states (and RST/SYN in ESTABLISHED, which
 // tcp_rcv_established() leaves to tcp_validate_incoming()). Returns 1 when the caller must answer
@@ -425,7 +420,7 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
       // A caller with listeners to offer a new SYN calls tcp_timewait_state_process() itself
       // (TcpStack::handler()); here no listener takes it: acknowledged as tcp_v4_rcv() does.
       if (tcp_timewait_state_process(tp, skb, xmit, ops) == TCP_TW_SYN) {
-        tcp_timewait_ack(tp, flags, false, xmit);
+        tcp_v4_timewait_ack(tp, xmit);  // TCP_TW_SYN falls through to TCP_TW_ACK: not rate-limited
         kfree_skb(skb);
       }
       return;

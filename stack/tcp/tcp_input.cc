@@ -295,9 +295,24 @@ void tcp_ack_snd_check(tcp_sock* tp, TcpXmitFn xmit) {
   tcp_ack_snd_check_core(tp, xmit);
 }
 
-// kernel: tcp_send_dupack() — an old or out-of-window segment: ACK at once (and quick-ACK mode
-// when it repeated data we already had: the peer may not have seen our ACK).
-static void tcp_send_dupack(tcp_sock* tp, const sk_buff* skb, TcpXmitFn xmit) {
+// kernel: __tcp_oow_rate_limited()
+bool __tcp_oow_rate_limited(tcp_sock* tp) {
+  const uint32_t now = tcp_jiffies32(tp);
+  if (tp->last_oow_ack_time != 0 && static_cast<int32_t>(now - tp->last_oow_ack_time) < static_cast<int32_t>(TCP_INVALID_RATELIMIT_MS))
+    return true;
+  tp->last_oow_ack_time = now == 0 ? 1 : now;
+  return false;
+}
+
+// kernel: tcp_oow_rate_limited()
+bool tcp_oow_rate_limited(tcp_sock* tp, const sk_buff* skb) {
+  const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
+  if (tcb->seq != tcb->end_seq && !(tcb->tcp_flags & TCPHDR_SYN)) return false;
+  return __tcp_oow_rate_limited(tp);
+}
+
+// kernel: tcp_send_dupack()
+void tcp_send_dupack(tcp_sock* tp, const sk_buff* skb, TcpXmitFn xmit) {
   const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   if (tcb->end_seq != tcb->seq && before(tcb->seq, tp->rcv_nxt)) {
     tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
@@ -322,14 +337,14 @@ void tcp_rcv_established(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn
   const uint8_t flags = tcb->tcp_flags;
   // tcp_validate_incoming(): "RFC1323: H1. Apply PAWS check first."
   if (tp->rx_opt.saw_tstamp && tp->rx_opt.tstamp_ok && !(flags & TCPHDR_RST) && tcp_paws_discard(tp)) {
-    tcp_send_dupack(tp, skb, xmit);
+    if (!tcp_oow_rate_limited(tp, skb)) tcp_send_dupack(tp, skb, xmit);
     kfree_skb(skb);
     return;
   }
   // "Step 1: check sequence number"
   if (!tcp_sequence(tp, tcb->seq, tcb->end_seq)) {
     // "RFC793, page 37: If a segment's contents straddle the boundary ... send an ACK"
-    if (!(flags & TCPHDR_RST)) tcp_send_dupack(tp, skb, xmit);
+    if (!(flags & TCPHDR_RST) && !tcp_oow_rate_limited(tp, skb)) tcp_send_dupack(tp, skb, xmit);
     kfree_skb(skb);
     return;
   }

@@ -47,6 +47,18 @@ void tcp_data_queue(tcp_sock* tp, sk_buff* skb);
 // Sends an ACK now or arms the delayed ACK, if one is scheduled. kernel: tcp_ack_snd_check()
 void tcp_ack_snd_check(tcp_sock* tp, TcpXmitFn xmit);
 
+// Out-of-window ACKs are rate-limited per socket to one per tcp_invalid_ratelimit (500 ms): true
+// when this one must be skipped (else the time is recorded). A segment with data and no SYN is
+// never limited ("Data packets without SYNs are not likely part of an ACK loop"); the variant
+// without a segment limits everything (challenge ACKs). kernel: tcp_oow_rate_limited(),
+// __tcp_oow_rate_limited() (per socket only: no per-netns MIB)
+bool __tcp_oow_rate_limited(tcp_sock* tp);
+bool tcp_oow_rate_limited(tcp_sock* tp, const sk_buff* skb);
+
+// An old or out-of-window segment: ACK at once, with a D-SACK block and quick-ACK mode when it
+// repeated data we already had (the peer may not have seen our ACK). kernel: tcp_send_dupack()
+void tcp_send_dupack(tcp_sock* tp, const sk_buff* skb, TcpXmitFn xmit);
+
 // Frees both receive queues (teardown; not the kernel's close).
 void tcp_rcv_queues_purge(tcp_sock* tp);
 

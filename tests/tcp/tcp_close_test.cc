@@ -319,6 +319,66 @@ TEST(TcpClose, ChallengeAcks) {
   EXPECT_EQ(bed.h[1].done_calls, 0);
 }
 
+// tcp_oow_rate_limited(): out-of-window ACKs go at most once per 500 ms per socket — but a segment
+// with data (and no SYN) is always answered, with a D-SACK for data we had: a peer's spurious
+// retransmissions must each get their duplicate ACK. Checked in ESTABLISHED (tcp_rcv_established())
+// and FIN_WAIT2 (tcp_rcv_state_process()'s tcp_validate_incoming()).
+TEST(TcpClose, OutOfWindowAcksAreRateLimitedExceptForData) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  bed.inject(s, s->rcv_nxt + 10'000'000, s->snd_nxt, kAck, 100);  // a bare ACK far outside the window
+  bed.inject(s, s->rcv_nxt + 10'000'000, s->snd_nxt, kAck, 100);
+  EXPECT_EQ(flags_of(bed.take()), (std::vector<uint8_t>{kAck}));
+  for (int i = 0; i < 3; ++i) bed.inject(s, s->rcv_nxt - 1000, s->snd_nxt, kAck, 100, {}, 100);  // old data
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 3u);
+  for (const WireSeg& seg : segs) {
+    EXPECT_EQ(seg.flags, kAck);
+    EXPECT_EQ(seg.ack, s->rcv_nxt);
+  }
+  bed.close(c);
+  bed.run();
+  bed.advance(TCP_DELACK_MAX_US);
+  ASSERT_EQ(c->sk_state, TCP_FIN_WAIT2);
+  bed.take();
+  for (int i = 0; i < 3; ++i) bed.inject(c, c->rcv_nxt - 1000, c->snd_nxt, kAck, 100, {}, 100);
+  segs = bed.take();
+  ASSERT_EQ(segs.size(), 3u);
+  for (const WireSeg& seg : segs) EXPECT_EQ(seg.ack, c->rcv_nxt);
+  bed.inject(c, c->rcv_nxt + 10'000'000, c->snd_nxt, kAck, 100);  // the first bare one is answered...
+  bed.inject(c, c->rcv_nxt + 10'000'000, c->snd_nxt, kAck, 100);  // ...the second is not
+  EXPECT_EQ(bed.take().size(), 1u);
+  EXPECT_EQ(c->sk_state, TCP_FIN_WAIT2);
+}
+
+// TIME_WAIT (tcp_timewait_state_process()): a new SYN no listener takes is acknowledged every time
+// (tcp_v4_rcv()'s TCP_TW_SYN falls through to tcp_v4_timewait_ack(), no rate limit), as is old data;
+// bare out-of-window ACKs are rate-limited (tcp_timewait_check_oow_rate_limit()).
+TEST(TcpClose, TimeWaitAcksEveryNewSynAndOldData) {
+  ConnBed bed;
+  auto [c, s] = bed.connected_pair();
+  bed.close(c);
+  bed.run();
+  bed.advance(TCP_DELACK_MAX_US);
+  bed.close(s);
+  bed.run();
+  ASSERT_EQ(c->sk_state, TCP_TIME_WAIT);
+  bed.take();
+  for (int i = 0; i < 3; ++i) bed.inject(c, c->rcv_nxt + 1000 + i, 0, TCPHDR_SYN, 100);
+  auto segs = bed.take();
+  ASSERT_EQ(segs.size(), 3u);
+  for (const WireSeg& seg : segs) {
+    EXPECT_EQ(seg.flags, kAck);
+    EXPECT_EQ(seg.ack, c->rcv_nxt);
+  }
+  for (int i = 0; i < 2; ++i) bed.inject(c, c->rcv_nxt - 1000, c->snd_nxt, kAck, 100, {}, 100);
+  EXPECT_EQ(bed.take().size(), 2u);
+  bed.inject(c, c->rcv_nxt + 10'000'000, c->snd_nxt, kAck, 100);
+  bed.inject(c, c->rcv_nxt + 10'000'000, c->snd_nxt, kAck, 100);
+  EXPECT_EQ(bed.take().size(), 1u);
+  EXPECT_EQ(c->sk_state, TCP_TIME_WAIT);
+}
+
 // RFC 1122 §4.2.2.13 / tcp_rcv_state_process(): new data for an orphan that has shut down its
 // receive side is answered with a reset (and the orphan is gone).
 TEST(TcpClose, DataAfterCloseResets) {

@@ -228,17 +228,18 @@ struct ConnBed {
     return {c, s};
   }
   std::vector<WireSeg> take() { return std::exchange(log, {}); }
-  // A segment from `tp`'s peer to `tp` (no options), delivered through the host's lookup.
+  // A segment from `tp`'s peer to `tp` (with `payload` zero bytes of data), delivered through the
+  // host's lookup.
   void inject(tcp_sock* tp, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window,
-              std::vector<uint8_t> options = {}) {
+              std::vector<uint8_t> options = {}, uint32_t payload = 0) {
     while (options.size() % 4 != 0) options.push_back(TCPOPT_NOP);
-    std::vector<uint8_t> seg(20 + options.size(), 0);
+    std::vector<uint8_t> seg(20 + options.size() + payload, 0);
     TcpHdr th = *TcpHdr::at(absl::MakeSpan(seg));
     th.set_source(tp->dport);
     th.set_dest(tp->sport);
     th.set_seq(seq);
     th.set_ack_seq(ack);
-    th.set_doff(static_cast<uint8_t>(seg.size() / 4));
+    th.set_doff(static_cast<uint8_t>((20 + options.size()) / 4));
     th.set_flags(flags);
     th.set_window(window);
     th.set_check(0);
