@@ -549,6 +549,7 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case TCP_KEEPINTVL: tp->keepalive_intvl = static_cast<uint32_t>(v); break;
       case TCP_KEEPCNT: tp->keepalive_probes = static_cast<uint8_t>(v); break;
       case TCP_NOTSENT_LOWAT: tp->notsent_lowat = static_cast<uint32_t>(v); break;
+      case TCP_QUICKACK: tcp_sock_set_quickack(tp, v, out); break;
       default: break;
     }
     stack_->base().dev().flush_tx();

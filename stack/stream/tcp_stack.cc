@@ -79,6 +79,7 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sysctl_notsent_lowat = opt_.notsent_lowat;
   c->tp.hw_csum = base_->dev_features().l4_csum;
   c->tp.sysctl_tcp_autocorking = opt_.autocorking;
+  c->tp.sysctl_tcp_pingpong_thresh = opt_.pingpong_thresh;
   c->tp.tsq = &tsq_;
   c->tp.net_mib = &net_mib;
   c->tp.tcp_mstamp = now_us();

@@ -61,6 +61,7 @@ struct TcpStackOptions {
   uint32_t notsent_lowat = UINT32_MAX;  // net.ipv4.tcp_notsent_lowat
   uint32_t optmem_max = 131072;    // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
   bool autocorking = true;         // net.ipv4.tcp_autocorking (and XMIT_TCP_AUTOCORK): tcp_should_autocork()
+  uint8_t pingpong_thresh = 1;     // net.ipv4.tcp_pingpong_thresh: replies before ACKs wait for one
   uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
   uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
   // net.ipv4.ip_local_port_range and ip_local_reserved_ports: where connect() picks its port.

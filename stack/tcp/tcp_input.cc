@@ -105,7 +105,7 @@ static void tcp_fin(tcp_sock* tp) {
     case TCP_SYN_RECV:
     case TCP_ESTABLISHED:
       tcp_set_state(tp, TCP_CLOSE_WAIT);  // "Move to CLOSE_WAIT"
-      tp->icsk_ack.pingpong = true;       // kernel: inet_csk_enter_pingpong_mode()
+      inet_csk_enter_pingpong_mode(tp);
       break;
     case TCP_FIN_WAIT1:
       // "This case occurs when a simultaneous close happens, we must ack the received FIN and

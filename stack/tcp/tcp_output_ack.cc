@@ -20,7 +20,7 @@ void tcp_incr_quickack(tcp_sock* tp, uint32_t max_quickacks) {
 // kernel: tcp_enter_quickack_mode(), net/ipv4/tcp_input.c
 void tcp_enter_quickack_mode(tcp_sock* tp, uint32_t max_quickacks) {
   tcp_incr_quickack(tp, max_quickacks);
-  tp->icsk_ack.pingpong = false;  // kernel: inet_csk_exit_pingpong_mode()
+  inet_csk_exit_pingpong_mode(tp);
   tp->icsk_ack.ato = TCP_ATO_MIN;
 }
 
@@ -120,7 +120,7 @@ void tcp_send_delayed_ack(tcp_sock* tp, TcpXmitFn xmit) {
   uint32_t ato = tp->icsk_ack.ato;
   if (ato > TCP_DELACK_MIN) {
     uint32_t max_ato = 500;  // HZ / 2
-    if (tp->icsk_ack.pingpong || (tp->icsk_ack.pending & ICSK_ACK_PUSHED)) max_ato = TCP_DELACK_MAX;
+    if (inet_csk_in_pingpong_mode(tp) || (tp->icsk_ack.pending & ICSK_ACK_PUSHED)) max_ato = TCP_DELACK_MAX;
     // "If some rtt estimate is known, use it to bound delayed ack."
     if (tp->srtt_us != 0) {
       uint32_t rtt = std::max(((tp->srtt_us >> 3) + 999) / 1000, TCP_DELACK_MIN);  // usecs_to_jiffies()
@@ -151,12 +151,12 @@ void tcp_delack_timer_handler(tcp_sock* tp, TcpXmitFn xmit) {
   if (!(tp->icsk_ack.pending & ICSK_ACK_TIMER)) return;
   tp->icsk_ack.pending &= static_cast<uint8_t>(~ICSK_ACK_TIMER);
   if (!inet_csk_ack_scheduled(tp)) return;
-  if (!tp->icsk_ack.pingpong) {
+  if (!inet_csk_in_pingpong_mode(tp)) {
     // "Delayed ACK missed: inflate ATO."
     tp->icsk_ack.ato = std::min(tp->icsk_ack.ato << 1, tp->icsk_rto / 1000);
   } else {
     // "Delayed ACK missed: leave pingpong mode and deflate ATO."
-    tp->icsk_ack.pingpong = false;
+    inet_csk_exit_pingpong_mode(tp);
     tp->icsk_ack.ato = TCP_ATO_MIN;
   }
   tcp_send_ack(tp, xmit);

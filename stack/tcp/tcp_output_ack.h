@@ -4,7 +4,7 @@
 // (net/ipv4/tcp_output.c); tcp_incr_quickack(), tcp_enter_quickack_mode(), tcp_in_quickack_mode(),
 // tcp_dec_quickack_mode(), inet_csk_schedule_ack() (net/ipv4/tcp_input.c, include/net/*.h).
 // Simplified: no ACK compression for SACK flows (tcp_sack_compress_send_ack), no DCTCP/ECN
-// special ACKs, no memory-pressure paths (ICSK_ACK_NOMEM), pingpong only after a FIN.
+// special ACKs, no memory-pressure paths (ICSK_ACK_NOMEM).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,18 @@ inline uint32_t tcp_jiffies32(const tcp_sock* tp) { return static_cast<uint32_t>
 inline void inet_csk_schedule_ack(tcp_sock* tp) { tp->icsk_ack.pending |= ICSK_ACK_SCHED; }
 inline bool inet_csk_ack_scheduled(const tcp_sock* tp) { return (tp->icsk_ack.pending & ICSK_ACK_SCHED) != 0; }
 // kernel: tcp_in_quickack_mode() (no dst_quick_ack route metric)
-inline bool tcp_in_quickack_mode(const tcp_sock* tp) { return tp->icsk_ack.quick != 0 && !tp->icsk_ack.pingpong; }
+// Interactive (pingpong) mode: ACKs wait for a reply to ride on. A reply sent within ato of the
+// data it answers counts (tcp_event_data_sent()); a missed delayed ACK or quick-ACK mode leaves it.
+// kernel: inet_csk_in_pingpong_mode(), inet_csk_enter_pingpong_mode(), inet_csk_exit_pingpong_mode(),
+// inet_csk_inc_pingpong_cnt(), include/net/inet_connection_sock.h
+inline bool inet_csk_in_pingpong_mode(const tcp_sock* tp) { return tp->icsk_ack.pingpong >= tp->sysctl_tcp_pingpong_thresh; }
+inline void inet_csk_enter_pingpong_mode(tcp_sock* tp) { tp->icsk_ack.pingpong = tp->sysctl_tcp_pingpong_thresh; }
+inline void inet_csk_exit_pingpong_mode(tcp_sock* tp) { tp->icsk_ack.pingpong = 0; }
+inline void inet_csk_inc_pingpong_cnt(tcp_sock* tp) {
+  if (tp->icsk_ack.pingpong < 255) ++tp->icsk_ack.pingpong;
+}
+// kernel: tcp_in_quickack_mode() (no dst_quick_ack route metric)
+inline bool tcp_in_quickack_mode(const tcp_sock* tp) { return tp->icsk_ack.quick != 0 && !inet_csk_in_pingpong_mode(tp); }
 // kernel: tcp_incr_quickack() — up to rcv_wnd / (2 * rcv_mss) quick ACKs (at least 2), at most max.
 void tcp_incr_quickack(tcp_sock* tp, uint32_t max_quickacks);
 // kernel: tcp_enter_quickack_mode() — plus leaves pingpong and resets ato to TCP_ATO_MIN.
@@ -42,6 +53,11 @@ uint32_t tcp_select_window_core(tcp_sock* tp);
 // Every segment sent with ACK: one quick ACK used up, the delayed ACK cancelled.
 // kernel: tcp_event_ack_sent() + tcp_dec_quickack_mode() + inet_csk_clear_xmit_timer(ICSK_TIME_DACK)
 void tcp_event_ack_sent(tcp_sock* tp);
+// A segment with data left: "If it is a reply for ato after last received packet, increase
+// pingpong count." (No CA_EVENT_TX_START, no lsndtime: tcp_cong.h.) kernel: tcp_event_data_sent()
+inline void tcp_event_data_sent(tcp_sock* tp) {
+  if (tcp_jiffies32(tp) - tp->icsk_ack.lrcvtime < tp->icsk_ack.ato) inet_csk_inc_pingpong_cnt(tp);
+}
 
 // A pure ACK now (seq snd_nxt). When no skb is free: ACK scheduled, retried by the delayed-ACK
 // timer after TCP_DELACK_MAX. kernel: tcp_send_ack() / __tcp_send_ack()

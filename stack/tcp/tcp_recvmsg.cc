@@ -28,7 +28,7 @@ void tcp_cleanup_rbuf(tcp_sock* tp, int copied, TcpXmitFn xmit) {
         // "If this read emptied read buffer, we send ACK, if connection is not bidirectional,
         // user drained receive buffer and there was a small segment in queue."
         (copied > 0 &&
-         ((tp->icsk_ack.pending & ICSK_ACK_PUSHED2) || ((tp->icsk_ack.pending & ICSK_ACK_PUSHED) && !tp->icsk_ack.pingpong)) &&
+         ((tp->icsk_ack.pending & ICSK_ACK_PUSHED2) || ((tp->icsk_ack.pending & ICSK_ACK_PUSHED) && !inet_csk_in_pingpong_mode(tp))) &&
          tp->rmem_alloc == 0)) {
       time_to_ack = true;
     }
@@ -114,6 +114,20 @@ int tcp_recvmsg(tcp_sock* tp, void* buf, size_t len, int flags, TcpXmitFn xmit) 
   }
   tcp_cleanup_rbuf(tp, static_cast<int>(copied), xmit);
   return static_cast<int>(copied);
+}
+
+// kernel: __tcp_sock_set_quickack(), net/ipv4/tcp.c
+void tcp_sock_set_quickack(tcp_sock* tp, int val, TcpXmitFn xmit) {
+  if (val == 0) {
+    inet_csk_enter_pingpong_mode(tp);
+    return;
+  }
+  inet_csk_exit_pingpong_mode(tp);
+  if ((TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT))) && inet_csk_ack_scheduled(tp)) {
+    tp->icsk_ack.pending |= ICSK_ACK_PUSHED;
+    tcp_cleanup_rbuf(tp, 1, xmit);
+    if (!(val & 1)) inet_csk_enter_pingpong_mode(tp);
+  }
 }
 
 }  // namespace xmit

@@ -28,4 +28,8 @@ int tcp_recvmsg(tcp_sock* tp, void* buf, size_t len, int flags, TcpXmitFn xmit);
 // what is left of the current one.
 void tcp_cleanup_rbuf(tcp_sock* tp, int copied, TcpXmitFn xmit);
 
+// setsockopt(TCP_QUICKACK): 0 enters pingpong mode (delayed ACKs); non-zero leaves it and sends a
+// scheduled ACK now (an even value re-enters pingpong after it). kernel: __tcp_sock_set_quickack()
+void tcp_sock_set_quickack(tcp_sock* tp, int val, TcpXmitFn xmit);
+
 }  // namespace xmit

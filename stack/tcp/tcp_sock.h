@@ -262,7 +262,7 @@ struct tcp_sock {
   struct {
     uint8_t pending = 0;    // ICSK_ACK_*
     uint8_t quick = 0;      // quick ACKs left
-    bool pingpong = false;  // interactive: ACKs ride on replies (only entered on FIN here)
+    uint8_t pingpong = 0;   // replies sent within ato of data: interactive from sysctl_tcp_pingpong_thresh on
     uint32_t ato = 0;       // delayed-ACK timeout, ms
     uint32_t timeout = 0;   // when the delayed ACK is due, ms
     uint32_t lrcvtime = 0;  // when data last arrived, ms
@@ -325,6 +325,7 @@ struct tcp_sock {
   uint32_t sk_wmem_alloc = 1;
   uint8_t sk_tsq_flags = 0;
   bool sysctl_tcp_autocorking = true;  // net.ipv4.tcp_autocorking, set by the owner
+  uint8_t sysctl_tcp_pingpong_thresh = 1;  // net.ipv4.tcp_pingpong_thresh, set by the owner
   tsq_tasklet* tsq = nullptr;
   tcp_sock* tsq_node = nullptr;
   LinuxMib* net_mib = nullptr;  // the owner's TcpExt counters (kernel: sock_net(sk)->mib); may be null
