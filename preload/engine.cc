@@ -854,10 +854,10 @@ __attribute__((destructor)) static void engine_exit() {
       const TcpMib& t = e->tcp->mib;
       logf(LogLevel::kInfo,
            "TCP counters: ActiveOpens %llu, PassiveOpens %llu, InSegs %llu, InErrs %llu, OutRsts %llu; "
-           "TcpExtTCPAutoCorking %llu",
+           "segments dropped without a receive buffer %llu, TcpExtTCPAutoCorking %llu",
            static_cast<unsigned long long>(t.ActiveOpens), static_cast<unsigned long long>(t.PassiveOpens),
            static_cast<unsigned long long>(t.InSegs), static_cast<unsigned long long>(t.InErrs),
-           static_cast<unsigned long long>(t.OutRsts),
+           static_cast<unsigned long long>(t.OutRsts), static_cast<unsigned long long>(t.RcvDrops),
            static_cast<unsigned long long>(e->tcp->net_mib.TCPAutoCorking));
     }
   }
