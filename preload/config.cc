@@ -76,6 +76,11 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
   if (const char* v = getenv_fn("XMIT_VERBS_SW_OFFLOADS"); v != nullptr && !parse_on_off(v, &c.verbs_sw_offloads)) {
     c.errors.push_back(bad("XMIT_VERBS_SW_OFFLOADS", v, "on, off"));
   }
+  if (const char* v = getenv_fn("XMIT_VERBS_RX_INJECT"); v != nullptr) {
+    if (strcmp(v, "tcx") == 0) c.verbs_rx_inject_raw = false;
+    else if (strcmp(v, "raw") == 0) c.verbs_rx_inject_raw = true;
+    else c.errors.push_back(bad("XMIT_VERBS_RX_INJECT", v, "tcx, raw"));
+  }
   if (const char* v = getenv_fn("XMIT_UDP"); v != nullptr && !parse_on_off(v, &c.udp)) {
     c.errors.push_back(bad("XMIT_UDP", v, "on, off"));
   }

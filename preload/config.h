@@ -21,6 +21,7 @@ struct Config {
   Backend backend = Backend::kAuto;    // XMIT_BACKEND=afxdp|verbs|auto
   VerbsDevice verbs_device = VerbsDevice::kHw;  // XMIT_VERBS_DEVICE=hw|software (verbs/ibv/sw)
   bool verbs_sw_offloads = true;       // XMIT_VERBS_SW_OFFLOADS=on|off: the software device's checksum offload and TSO
+  bool verbs_rx_inject_raw = false;    // XMIT_VERBS_RX_INJECT=tcx|raw: how first fragments go back to the kernel
   bool udp = true;                     // XMIT_UDP=on|off
   bool tcp = true;                     // XMIT_TCP=on|off
   bool tcp_autocork = true;            // XMIT_TCP_AUTOCORK=on|off: off overrides net.ipv4.tcp_autocorking

@@ -570,8 +570,10 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   so.realtime_ns = real_ns;
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
   if (e->ibv) {
-    std::string inject_why;
-    if (int err = ibv::RxInject::open(static_cast<int>(if_nametoindex(ifname.c_str())), &e->rx_inject, &inject_why);
+    std::string inject_why = "XMIT_VERBS_RX_INJECT=raw";
+    if (int err = rt.config.verbs_rx_inject_raw
+                      ? -EPERM
+                      : ibv::RxInject::open(static_cast<int>(if_nametoindex(ifname.c_str())), &e->rx_inject, &inject_why);
         err < 0) {
       e->frag_fd = libc().socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
       if (e->frag_fd < 0) {

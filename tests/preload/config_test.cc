@@ -54,6 +54,10 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_TRUE(parse({}).verbs_sw_offloads);
   EXPECT_FALSE(parse({{"XMIT_VERBS_SW_OFFLOADS", "off"}}).verbs_sw_offloads);
   EXPECT_TRUE(parse({{"XMIT_VERBS_SW_OFFLOADS", "on"}}).verbs_sw_offloads);
+  EXPECT_FALSE(parse({}).verbs_rx_inject_raw);
+  EXPECT_TRUE(parse({{"XMIT_VERBS_RX_INJECT", "raw"}}).verbs_rx_inject_raw);
+  EXPECT_FALSE(parse({{"XMIT_VERBS_RX_INJECT", "tcx"}}).verbs_rx_inject_raw);
+  EXPECT_EQ(parse({{"XMIT_VERBS_RX_INJECT", "loopback"}}).errors.size(), 1u);
   EXPECT_EQ(parse({{"XMIT_LOG", "error"}}).log_level, LogLevel::kError);
   EXPECT_FALSE(parse({{"XMIT_TCP", "0"}}).tcp);
   EXPECT_FALSE(parse({{"XMIT_TCP_AUTOCORK", "off"}}).tcp_autocork);
