@@ -78,6 +78,8 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sysctl_rmem_max = opt_.rmem_max;
   c->tp.sysctl_notsent_lowat = opt_.notsent_lowat;
   c->tp.hw_csum = base_->dev_features().l4_csum;
+  c->tp.sg_user = base_->dev_features().sg_user && base_->dev_features().max_segs >= 2;
+  c->tp.sg_max_frags = static_cast<uint8_t>(std::min<int>(MAX_SKB_FRAGS, base_->dev_features().max_segs - 1));
   c->tp.sysctl_tcp_autocorking = opt_.autocorking;
   c->tp.tsq = &tsq_;
   c->tp.net_mib = &net_mib;
