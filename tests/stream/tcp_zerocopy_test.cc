@@ -365,6 +365,28 @@ TEST_F(TcpZerocopyInPlaceTest, BytesAreReadInPlaceUntilTheAckAndTheNotificationI
   listener->put();
 }
 
+// close() right after a zerocopy send, then the buffer unmapped: legal on Linux (the pages were
+// pinned at the send). The orphan still has bytes the window held back: they were copied into
+// the stack's buffers at close(), so the peer gets them whole and nothing reads the unmapped
+// pages (a read would fault; ASan in CI).
+TEST_F(TcpZerocopyInPlaceTest, CloseRightAfterTheSendThenUnmapStillDeliversEverything) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  ASSERT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
+  const size_t len = 64 * 1024;
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  const std::vector<uint8_t> d = pattern(len, 5);
+  std::memcpy(p, d.data(), len);
+  ASSERT_EQ(send(c, p, len, MSG_ZEROCOPY), static_cast<ssize_t>(len));
+  c->put();  // close(): an orphan with most of the bytes still to send
+  ASSERT_EQ(munmap(p, len), 0);
+  EXPECT_EQ(read_all(s, len), d);
+  s->put();
+  listener->put();
+}
+
 // The same sends on a device that cannot read user memory (AF_XDP) copy: the change made after
 // the send returned never reaches the peer, and the notification says COPIED.
 TEST_F(TcpZerocopyTest, WithoutAUserMemoryDeviceTheBytesAreCopiedAtTheSend) {
