@@ -170,7 +170,9 @@ ssize_t TcpSocket::tcp_sendmsg_burst(const iovec* iov, size_t nr_segs, size_t co
   // COPIED, as the kernel's over veth or loopback.
   if (!(flags & MSG_ZEROCOPY) || count == 0 || !sock_zerocopy_) return tcp_sendmsg_copy(iov, nr_segs, count, flags, lk, nullptr);
   MsgZerocopy* zc = zerocopy();
-  ubuf_info* uarg = zc != nullptr ? zc->realloc_stream(count, skb_zcopy(tcp_write_queue_tail(&c_->tp)), /*copied=*/!c_->tp.sg_user) : nullptr;
+  ubuf_info* uarg = zc != nullptr ? zc->realloc_stream(count, skb_zcopy(tcp_write_queue_tail(&c_->tp)),
+                                                       /*copied=*/!c_->tp.sg_user)
+                                  : nullptr;
   if (uarg == nullptr) return -ENOBUFS;
   ssize_t r = tcp_sendmsg_copy(iov, nr_segs, count, flags, lk, uarg);
   // kernel: out_nopush: net_zcopy_put(); out_err: net_zcopy_put_abort() (the id is given back).

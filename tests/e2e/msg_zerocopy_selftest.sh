@@ -80,7 +80,10 @@ check() {  # check TAG ZFLAG: the selftest's own invariants
   # The UDP datagrams (65507 bytes) need IP fragmentation, which __ip_append_data() never sends in
   # place (no CHECKSUM_PARTIAL): copied, zc=n, on a NIC as on veth.
   local want_zc=n
-  [ "${XMIT_TEST_BACKEND:-afxdp}" = verbs-sw ] && [ "${tag#xmit}" != "$tag" ] && [ -n "$z" ] && [ "$proto" = tcp ] && want_zc=y
+  if [ "${XMIT_TEST_BACKEND:-afxdp}" = verbs-sw ] && [ "${tag#xmit}" != "$tag" ] && [ -n "$z" ] &&
+     [ "$proto" = tcp ]; then
+    want_zc=y
+  fi
   [ "$zc" = "$want_zc" ] || fail "$tag: zc=$zc (expected $want_zc)"
   read -r rx rxmb < <(sed -nE 's/^rx=([0-9]+) \(([0-9]+) MB\).*/\1 \2/p' "$work/$tag.rx")
   if [ "$proto" = tcp ]; then

@@ -2,9 +2,10 @@
 # tests/e2e/tcp_zerocopy.sh — MSG_ZEROCOPY on TCP, differential: tcp_zerocopy.py's client in
 # namespace a on the kernel and under xmit, against its server (kernel sockets) in namespace b.
 # Same return values, errnos and error-queue records (ids, coalesced ranges, origin), with the
-# COPIED code normalised only where the kernel reports a copy-free send (xmit on AF_XDP copies into
-# its UMEM, and says so), or left out on the verbs backend, which sends in place (code 0); the server's lines (length and sha256 of every connection, the
-# filled one's pattern check) identical, and the closed connection's data arrived whole; a's kernel
+# COPIED code normalised only where the kernel reports a copy-free send (xmit on AF_XDP copies
+# into its UMEM, and says so), or left out on the verbs backend, which sends in place (code 0);
+# the server's lines (length and sha256 of every connection, the filled one's pattern check)
+# identical, and the closed connection's data arrived whole; a's kernel
 # TCP counters show that xmit carried the connections.
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
@@ -35,7 +36,8 @@ echo "namespace a kernel Tcp OutSegs during the client: kernel run +$segs_kernel
 if [ "${XMIT_TEST_BACKEND:-afxdp}" = verbs-sw ]; then
   sed -E 's/origin 5 type 0 code [01] /origin 5 type 0 code - /' "$work/kernel.out" >"$work/kernel.norm"
   sed -E 's/origin 5 type 0 code [01] /origin 5 type 0 code - /' "$work/xmit.out" >"$work/xmit.norm"
-  grep -q 'origin 5 type 0 code 0 ' "$work/xmit.out" || fail "verbs: no MSG_ZEROCOPY record without COPIED (nothing went in place)"
+  grep -q 'origin 5 type 0 code 0 ' "$work/xmit.out" ||
+    fail "verbs: no MSG_ZEROCOPY record without COPIED (nothing went in place)"
 else
   sed 's/origin 5 type 0 code 0 /origin 5 type 0 code 1 /' "$work/kernel.out" >"$work/kernel.norm"
   cp "$work/xmit.out" "$work/xmit.norm"

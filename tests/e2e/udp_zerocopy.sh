@@ -28,7 +28,8 @@ out1=$(snmp "$XMIT_NS_A" Udp OutDatagrams)
 if [ "${XMIT_TEST_BACKEND:-afxdp}" = verbs-sw ]; then
   sed -E 's/origin 5 type 0 code [01] /origin 5 type 0 code - /' "$work/kernel.out" >"$work/kernel.norm"
   sed -E 's/origin 5 type 0 code [01] /origin 5 type 0 code - /' "$work/xmit.out" >"$work/xmit.norm"
-  grep -q 'origin 5 type 0 code 0 ' "$work/xmit.out" || fail "verbs: no MSG_ZEROCOPY record without COPIED (nothing went in place)"
+  grep -q 'origin 5 type 0 code 0 ' "$work/xmit.out" ||
+    fail "verbs: no MSG_ZEROCOPY record without COPIED (nothing went in place)"
 else
   sed 's/origin 5 type 0 code 0 /origin 5 type 0 code 1 /' "$work/kernel.out" >"$work/kernel.norm"
   cp "$work/xmit.out" "$work/xmit.norm"
