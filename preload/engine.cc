@@ -843,11 +843,14 @@ __attribute__((destructor)) static void engine_exit() {
     } else {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,
-           "ibverbs queue: %llu frames sent (%llu TSO; %llu inline, %llu in place, %llu copied), %llu completed, "
+           "ibverbs queue: %llu frames sent (%llu TSO; %llu inline, %llu in place, %llu copied; MSG_ZEROCOPY: "
+           "%llu in place, %llu copied, %llu user registrations), %llu completed, "
            "%llu send errors, %llu queue full; %llu received, %llu receive errors",
            static_cast<unsigned long long>(v.tx_frames), static_cast<unsigned long long>(v.tx_tso),
            static_cast<unsigned long long>(v.tx_inline),
            static_cast<unsigned long long>(v.tx_zero_copy), static_cast<unsigned long long>(v.tx_copied),
+           static_cast<unsigned long long>(v.tx_user_in_place), static_cast<unsigned long long>(v.tx_user_copied),
+           static_cast<unsigned long long>(e->ibv->mr_cache().stats().registrations),
            static_cast<unsigned long long>(v.tx_done), static_cast<unsigned long long>(v.tx_errors),
            static_cast<unsigned long long>(v.tx_full), static_cast<unsigned long long>(v.rx_frames),
            static_cast<unsigned long long>(v.rx_errors));

@@ -19,6 +19,11 @@ struct NetdevFeatures {
   bool ip_csum = false;     // fills the IPv4 header checksum (kTxIpCsum)
   bool l4_csum = false;     // finishes a TCP/UDP checksum from csum_start/csum_offset (kTxL4Csum)
   bool tso = false;         // splits one large TCP frame into gso_size segments (kTxTso)
+  // Reads frame segments in the program's own memory (FrameSeg::user) in place, so MSG_ZEROCOPY
+  // sends reference the caller's bytes instead of copying them: the kernel's NETIF_F_SG as
+  // __ip_append_data() and tcp_sendmsg_locked() test it for their zerocopy paths. verbs: true
+  // (user pages are registered, verbs/ibv/mr_cache.h); AF_XDP: false (a frame must be in the UMEM).
+  bool sg_user = false;
   uint32_t tso_max_size = 0;
   uint16_t max_segs = 1;    // scatter-gather entries one frame may have
   uint32_t mtu = 1500;      // L3 MTU, as `ip link` shows it
@@ -29,6 +34,9 @@ struct NetdevFeatures {
 struct FrameSeg {
   const uint8_t* data = nullptr;
   uint32_t len = 0;
+  // The program's memory (a MSG_ZEROCOPY send's bytes, skb FragKind::kUser), not the stack's: a
+  // device with sg_user makes it readable in place (registration) until the frame completes.
+  bool user = false;
 };
 
 enum TxFlags : uint32_t {
@@ -46,6 +54,10 @@ struct TxFrame {
   uint16_t csum_offset = 0;  // kernel: skb->csum_offset, from csum_start
   uint16_t gso_size = 0;     // kernel: skb_shinfo(skb)->gso_size
   uint64_t cookie = 0;       // returned by poll_tx() once the device no longer reads the memory
+  // A frame with user segments: the device sets *zerocopy_success to false when it copied them
+  // instead of reading them in place (no registration possible), so the MSG_ZEROCOPY
+  // notification says COPIED. kernel: skb_copy_ubufs() -> skb_zcopy_clear(skb, false)
+  bool* zerocopy_success = nullptr;
 };
 
 // A received frame. `data` is valid during the poll_rx() callback; a callback that returns true

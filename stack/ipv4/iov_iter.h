@@ -72,6 +72,25 @@ inline bool copy_from_iter_full(void* to, size_t len, IovIter* it) {
   return copy_from_iter_full_csum(to, len, it, nullptr);
 }
 
+// The next contiguous run of at most `max` bytes (within one iovec segment), consumed without
+// copying: *p is where it lies. Returns its length (0 when nothing is left). kernel:
+// iov_iter_get_pages2() as __zerocopy_sg_from_iter() takes the caller's pages instead of copying
+inline size_t iov_iter_next_run(IovIter* it, size_t max, const uint8_t** p) {
+  if (max > it->count) max = it->count;
+  if (max == 0) return 0;
+  while (it->iov_offset == it->iov->iov_len) {
+    ++it->iov;
+    --it->nr_segs;
+    it->iov_offset = 0;
+  }
+  size_t n = it->iov->iov_len - it->iov_offset;
+  if (n > max) n = max;
+  *p = static_cast<const uint8_t*>(it->iov->iov_base) + it->iov_offset;
+  it->iov_offset += n;
+  it->count -= n;
+  return n;
+}
+
 // What the kernel adds to a datagram's truesize (and the send buffer) when it pins the next `len`
 // bytes' pages instead of copying them (MSG_ZEROCOPY): each iov_iter_get_pages2() run covers one
 // iovec segment and adds PAGE_ALIGN(its bytes + their offset in the first page). Nothing is

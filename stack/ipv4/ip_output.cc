@@ -149,6 +149,11 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
   // it allocates.
   const bool call_zc = (flags & MSG_ZEROCOPY) && length && ctx.sock_zerocopy;
   if (call_zc && skb != nullptr) ipcb(skb)->zcopy = true;
+  // kernel: "if (rt->dst.dev->features & NETIF_F_SG && csummode == CHECKSUM_PARTIAL) { paged =
+  // true; zc = true; } else uarg->zerocopy = 0": the payload is the caller's memory, referenced
+  // (kUser fragments) where the device reads it in place, else copied and notified COPIED.
+  const bool zc = kernel_zc && ctx.zc_ubuf != nullptr;
+  if (call_zc && ctx.zc_ubuf != nullptr && !zc) ctx.zc_ubuf->zerocopy_success = false;
 
   cork->length += length;
   int err = 0;
@@ -183,6 +188,7 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       // The split only changes memory layout, never what goes on the wire.
       bool linear = ((flags & MSG_MORE) && !sg) || fraglen + hh_len + 15 < kSkbMaxAlloc || !sg;
       if (linear && fraglen > room) linear = false;
+      if (zc) linear = false;  // kernel: paged = true — only the headers in the head
       if (!linear) pagedlen = datalen - transhdrlen - fraggap;
 
       // What the kernel allocates for this packet, and so charges: alloclen + alloc_extra, linear
@@ -273,7 +279,23 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
 
     if (copy > length) copy = length;
     const bool linear_copy = !sg && static_cast<int>(skb_tailroom(skb)) >= copy;
-    if (linear_copy) {
+    if (zc) {
+      // kernel: skb_zerocopy_iter_dgram() -> __zerocopy_sg_from_iter(): one fragment per
+      // contiguous run of the caller's memory, holding the send's object until the skb is freed
+      // (the device's completion); the pages' truesize was charged with the skb (kernel_zc).
+      if (skb_shinfo(skb)->nr_frags == MAX_SKB_FRAGS) {
+        err = -EMSGSIZE;
+        break;
+      }
+      const uint8_t* p = nullptr;
+      copy = static_cast<int>(iov_iter_next_run(from, static_cast<size_t>(copy), &p));
+      if (copy == 0) {
+        err = -EFAULT;
+        break;
+      }
+      net_zcopy_get(ctx.zc_ubuf);
+      skb_fill_frag(skb, skb_frag_user(const_cast<uint8_t*>(p), static_cast<uint32_t>(copy), ctx.zc_ubuf));
+    } else if (linear_copy) {
       uint32_t off = skb->len;
       uint8_t* to = skb_put(skb, copy);
       if (ip_generic_getfrag(from, to, copy, static_cast<int>(off), skb) < 0) {

@@ -47,6 +47,10 @@ struct IpOutCtx {
   // and its option memory can take another object (msg_zerocopy_alloc(): sock_omalloc()).
   bool sock_zerocopy = false;
   bool zc_may_alloc = true;
+  // A MSG_ZEROCOPY send on a device that reads user memory (NetdevFeatures::sg_user): the object
+  // the payload's kUser fragments hold when the send goes in place. ip_append_data_core() clears
+  // its zerocopy_success when it copies instead (kernel: uarg_to_msgzc(uarg)->zerocopy = 0).
+  ubuf_info* zc_ubuf = nullptr;
 };
 
 // The packet train: ip_make_skb_core() returns the first skb; the others, each one IP fragment's

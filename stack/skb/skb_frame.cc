@@ -17,7 +17,7 @@ int skb_to_sgvec(const sk_buff* skb, absl::Span<FrameSeg> sg) noexcept {
     const skb_frag& f = skb->shinfo.frags[i];
     if (f.len == 0) continue;
     if (n == sg.size()) return -EMSGSIZE;
-    sg[n++] = FrameSeg{.data = f.data, .len = f.len};
+    sg[n++] = FrameSeg{.data = f.data, .len = f.len, .user = f.kind == FragKind::kUser};
   }
   return static_cast<int>(n);
 }
@@ -30,6 +30,15 @@ int skb_to_txframe(const sk_buff* skb, absl::Span<FrameSeg> sg, uint64_t cookie,
     out->flags |= kTxL4Csum;
     out->csum_start = static_cast<uint16_t>(skb_checksum_start_offset(skb));
     out->csum_offset = skb->csum_offset;
+  }
+  // The object whose pages the frame's user fragments are (one per skb: "an skb can only point to
+  // one uarg"), for the device to mark a copy.
+  for (int i = 0; i < skb->shinfo.nr_frags; ++i) {
+    const skb_frag& f = skb->shinfo.frags[i];
+    if (f.kind == FragKind::kUser && f.ubuf != nullptr) {
+      out->zerocopy_success = &f.ubuf->zerocopy_success;
+      break;
+    }
   }
   if (skb->shinfo.gso_size != 0) {
     out->flags |= kTxTso;

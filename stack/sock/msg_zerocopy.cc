@@ -12,12 +12,37 @@
 
 namespace xmit {
 
-void MsgZerocopy::sent(uint64_t charged, bool copied, bool new_object) {
-  pending_.push_back({zckey_++, charged, copied, new_object});
+void MsgZerocopy::sent(uint64_t charged, bool copied, bool new_object, ubuf_info* pin) {
+  pending_.push_back({zckey_++, charged, copied, new_object, pin});
   if (new_object) omem_ += kUargTruesize;
 }
 
+ubuf_info* MsgZerocopy::dgram_pin() {
+  ubuf_info* u;
+  if (!free_.empty()) {
+    u = free_.back();
+    free_.pop_back();
+  } else {
+    u = new (std::nothrow) ubuf_info;
+    if (u == nullptr) return nullptr;
+  }
+  ubuf_info_init(u, complete_pin, this);
+  return u;
+}
+
+// The last fragment of a datagram send and its pending entry let go: the object is free again.
+void MsgZerocopy::complete_pin(ubuf_info* uarg, bool) {
+  static_cast<MsgZerocopy*>(uarg->ctx)->free_.push_back(uarg);
+}
+
 MsgZerocopy::~MsgZerocopy() {
+  // Sends still pending may have fragments on the device (a socket freed at its last completion
+  // frees its skbs' fragments after their destructor): their objects then delete themselves.
+  for (const Pending& p : pending_) {
+    if (p.pin == nullptr) continue;
+    p.pin->complete = [](ubuf_info* u, bool) { delete u; };
+    net_zcopy_put(p.pin);
+  }
   for (ubuf_info* u : free_) delete u;
 }
 
@@ -42,9 +67,13 @@ void MsgZerocopy::complete_upto(uint64_t released) {
   while (!pending_.empty() && pending_.front().charged <= released) {
     const Pending p = pending_.front();
     pending_.pop_front();
+    // Every skb of the send is freed, so the device is done with its fragments: whether it read
+    // them in place is known (kernel: uarg->zerocopy, read by __msg_zerocopy_callback()).
+    const bool copied = p.copied || (p.pin != nullptr && !p.pin->zerocopy_success);
+    if (p.pin != nullptr) net_zcopy_put(p.pin);
     // The object's skb becomes the notification (charge kept) unless it extends the tail; an
     // extending send's id joins its object's notification.
-    const bool extended = notify(p.id, 1, p.copied);
+    const bool extended = notify(p.id, 1, copied);
     if (p.object && extended) omem_ -= kUargTruesize;
     if (p.object && !extended) queue_.back().charged = true;
   }

@@ -78,7 +78,14 @@ class MsgZerocopy {
   // then carries SO_EE_CODE_ZEROCOPY_COPIED. `new_object`: the send took an object (charged to
   // the option memory) rather than extending its corked datagram's.
   // kernel: msg_zerocopy_realloc() takes sk_zckey++
-  void sent(uint64_t charged, bool copied, bool new_object);
+  // `pin` (or nullptr): the object the send's in-place fragments held (dgram_pin()); the send takes
+  // over the caller's reference, and the notification says COPIED if the device had to copy them
+  // after all (its zerocopy_success cleared).
+  void sent(uint64_t charged, bool copied, bool new_object, ubuf_info* pin = nullptr);
+  // An object for a datagram send's in-place fragments (kUser) on a device that reads user
+  // memory: one reference, the caller's; each fragment takes its own. Not charged to the option
+  // memory (the send's id is, through sent()). nullptr: no memory (the send then copies).
+  ubuf_info* dgram_pin();
   // The socket has released `released` bytes in all: the sends now done with queue notifications.
   // kernel: msg_zerocopy_complete() -> __msg_zerocopy_callback()
   void complete_upto(uint64_t released);
@@ -97,6 +104,7 @@ class MsgZerocopy {
   // kernel: msg_zerocopy_alloc(), __msg_zerocopy_callback()
   ubuf_info* alloc_stream(size_t size, bool copied);
   static void complete_stream(ubuf_info* uarg, bool zerocopy_success);
+  static void complete_pin(ubuf_info* uarg, bool zerocopy_success);
   // Queues [lo, lo + len) or extends the tail notification. Returns true when extended.
   // kernel: skb_zerocopy_notify_extend() and the queueing of __msg_zerocopy_callback()
   bool notify(uint32_t lo, uint32_t len, bool copied);
@@ -111,6 +119,7 @@ class MsgZerocopy {
     uint64_t charged;
     bool copied;
     bool object;  // holds kUargTruesize of omem_: the datagram's object (its first zerocopy send)
+    ubuf_info* pin;  // the send's in-place fragments' object (one reference), or nullptr
   };
   uint32_t zckey_ = 0;             // kernel: sk->sk_zckey
   std::deque<Pending> pending_;    // sends whose bytes the stack still holds, oldest first

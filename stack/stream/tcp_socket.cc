@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_user_frags.h"
 
 #include <netinet/tcp.h>  // after the stack's headers: its macros (TCP_MSS_DEFAULT...) would rename their constants
 
@@ -38,6 +39,9 @@ void TcpSocket::release() {
         c->tp.sock_dead = true;
         stack_->conn_free(c);
       } else {
+        // The orphan may send after close() returned and the program freed its buffers: the
+        // MSG_ZEROCOPY bytes still queued are copied now (the kernel pinned them at the send).
+        tcp_copy_user_frags(&c->tp);
         // kernel: tcp_close(): FIN or RST per state; the connection lives on as an orphan until
         // done() frees it (TcpStack::done()).
         tcp_close(&c->tp, stack_->dst_mtu(c), [this, c](sk_buff* s) { return stack_->xmit(c, s); }, stack_);

@@ -164,12 +164,15 @@ ssize_t TcpSocket::tcp_sendmsg_burst(const iovec* iov, size_t nr_segs, size_t co
   c_->tp.tcp_mstamp = stack_->now_us();
   // kernel: tcp_sendmsg_locked(): "if ((flags & MSG_ZEROCOPY) && size)" with SOCK_ZEROCOPY set, a
   // completion object before anything else (so ENOBUFS comes first); without SO_ZEROCOPY the flag
-  // is ignored. The device sends from the stack's buffers (AF_XDP: its UMEM; verbs: its registered
-  // pools), so the bytes are copied and the notification says COPIED (uarg->zerocopy = 0), as the
-  // kernel's over veth or loopback.
+  // is ignored. "if (sk->sk_route_caps & NETIF_F_SG) zc = MSG_ZEROCOPY; else uarg->zerocopy = 0":
+  // a device that reads user memory (verbs: registered) sends the caller's bytes in place; one that
+  // sends only from the stack's buffers (AF_XDP's UMEM) gets a copy, and the notification says
+  // COPIED, as the kernel's over veth or loopback.
   if (!(flags & MSG_ZEROCOPY) || count == 0 || !sock_zerocopy_) return tcp_sendmsg_copy(iov, nr_segs, count, flags, lk, nullptr);
   MsgZerocopy* zc = zerocopy();
-  ubuf_info* uarg = zc != nullptr ? zc->realloc_stream(count, skb_zcopy(tcp_write_queue_tail(&c_->tp)), /*copied=*/true) : nullptr;
+  ubuf_info* uarg = zc != nullptr ? zc->realloc_stream(count, skb_zcopy(tcp_write_queue_tail(&c_->tp)),
+                                                       /*copied=*/!c_->tp.sg_user)
+                                  : nullptr;
   if (uarg == nullptr) return -ENOBUFS;
   ssize_t r = tcp_sendmsg_copy(iov, nr_segs, count, flags, lk, uarg);
   // kernel: out_nopush: net_zcopy_put(); out_err: net_zcopy_put_abort() (the id is given back).

@@ -10,6 +10,7 @@
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_user_frags.h"
 #include "stack/tcp/tcp_timer.h"
 #include "stack/wire/tcp.h"
 
@@ -78,6 +79,8 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sysctl_rmem_max = opt_.rmem_max;
   c->tp.sysctl_notsent_lowat = opt_.notsent_lowat;
   c->tp.hw_csum = base_->dev_features().l4_csum;
+  c->tp.sg_user = base_->dev_features().sg_user && base_->dev_features().max_segs >= 2;
+  c->tp.sg_max_frags = static_cast<uint8_t>(std::min<int>(MAX_SKB_FRAGS, base_->dev_features().max_segs - 1));
   c->tp.sysctl_tcp_autocorking = opt_.autocorking;
   c->tp.sysctl_tcp_pingpong_thresh = opt_.pingpong_thresh;
   c->tp.tsq = &tsq_;
@@ -445,6 +448,7 @@ void TcpStack::close_all_at_exit() {
     // c->user stays: done() then never frees c, which the TcpSocket (another thread may still be
     // in it while the process exits) goes on pointing at; its release() leaves c alone from now on.
     c->tp.tcp_mstamp = now_us();
+    tcp_copy_user_frags(&c->tp);  // as a close(): the program's memory may go before the drain ends
     tcp_close(&c->tp, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
   }
 }

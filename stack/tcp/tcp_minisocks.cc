@@ -143,6 +143,8 @@ static tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_
   c->sock_urginline = listener->sock_urginline;  // kernel: sk_clone_lock() copies sk_flags
   c->gso_max_segs = listener->gso_max_segs;
   c->hw_csum = listener->hw_csum;
+  c->sg_user = listener->sg_user;
+  c->sg_max_frags = listener->sg_max_frags;
   c->tcp_mstamp = listener->tcp_mstamp;
   c->saddr = req.loc_addr;
   c->daddr = req.rmt_addr;

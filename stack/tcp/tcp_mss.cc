@@ -87,6 +87,8 @@ uint32_t tcp_send_mss(tcp_sock* tp, uint32_t dst_mtu, int flags, uint32_t* size_
 // kernel: sk_setup_caps(), sk_dst_gso_max_size(), net/core/sock.c
 void tcp_sk_setup_caps(tcp_sock* tp, const NetdevFeatures& features, bool sw_gso) {
   tp->hw_csum = features.l4_csum;
+  tp->sg_user = features.sg_user && features.max_segs >= 2;
+  tp->sg_max_frags = static_cast<uint8_t>(std::min<int>(MAX_SKB_FRAGS, features.max_segs - 1));
   tp->gso_segs = 0;
   if (!features.tso && !sw_gso) {
     tp->gso_max_size = 0;

@@ -1,6 +1,7 @@
 // stack/tcp/tcp_sendmsg.cc — the copy path of tcp_sendmsg_locked() and tcp_push(). Kernel
 // counterparts in tcp_sendmsg.h.
 #include "stack/tcp/tcp_sendmsg.h"
+#include "stack/tcp/tcp_user_frags.h"
 
 #include <sys/socket.h>  // MSG_MORE, MSG_EOR, MSG_OOB
 
@@ -84,12 +85,23 @@ static void tcp_remove_empty_skb(tcp_sock* tp, sk_buff* skb) {
   kfree_skb(skb);
 }
 
+// What the kernel adds to an skb's truesize for `len` user bytes at `p` it pins instead of
+// copying: their pages. kernel: __zerocopy_sg_from_iter(): truesize = PAGE_ALIGN(copied + start)
+static uint32_t zerocopy_truesize(const uint8_t* p, uint32_t len) {
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(p) % kPage;
+  return static_cast<uint32_t>((start + len + kPage - 1) & ~(kPage - 1));
+}
+
 // kernel: tcp_sendmsg_locked(), net/ipv4/tcp.c (the copy branch; with `uarg` the MSG_ZEROCOPY
 // branch's skb rules over the same copy). `copy_to(to, n)` puts the next n bytes at `to` and
 // returns how many it put (fewer only at a pull source's end: the send stops there).
+// `zc_from` (with `uarg`, on a device that reads user memory: tp->sg_user): the bytes are not
+// copied but referenced where they are, as kUser fragments holding `uarg` (the kernel's
+// "zc == MSG_ZEROCOPY" branch, skb_zerocopy_iter_stream()).
 template <typename CopyTo>
 static int tcp_sendmsg_core(tcp_sock* tp, CopyTo&& copy_to, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit,
-                            ubuf_info* uarg) {
+                            ubuf_info* uarg, const uint8_t* zc_from = nullptr) {
   // "Wait for a connection to finish." — sk_stream_wait_connect(), non-blocking.
   if (!(TCPF(tp->sk_state) & (TCPF(TCP_ESTABLISHED) | TCPF(TCP_CLOSE_WAIT)))) {
     if (tp->sk_err != 0) {  // sock_error()
@@ -131,6 +143,25 @@ static int tcp_sendmsg_core(tcp_sock* tp, CopyTo&& copy_to, size_t size, int fla
       }
       // "Try to append data to the end of skb."
       if (static_cast<size_t>(copy) > left) copy = static_cast<int>(left);
+      if (zc_from != nullptr) {
+        // kernel: skb_zerocopy_iter_stream() -> __zerocopy_sg_from_iter(): the caller's bytes as
+        // fragments (one per contiguous run here, not per page); full fragments are -EMSGSIZE
+        // with nothing appended: tcp_mark_push() and a new segment. The skb holds `uarg` (one
+        // reference per fragment and its destructor_arg), so the memory stays the device's until
+        // the last skb is freed — for TCP, once ACKed.
+        skb_frag frag = skb_frag_user(const_cast<uint8_t*>(zc_from), static_cast<uint32_t>(copy), uarg);
+        if (!skb_can_coalesce(skb, frag) && skb_shinfo(skb)->nr_frags >= tp->sg_max_frags) {
+          tcp_mark_push(tp, skb);
+          need_new = true;
+          continue;  // goto new_segment
+        }
+        net_zcopy_get(uarg);  // the fragment's reference (dropped again on a merge)
+        skb_append_frag(skb, frag);
+        skb->truesize += zerocopy_truesize(zc_from, static_cast<uint32_t>(copy));
+        zc_from += copy;
+        skb_zcopy_set(skb, uarg);
+        break;
+      }
       if (!sk_page_frag_refill(tp)) {
         err = -EAGAIN;
         break;
@@ -198,7 +229,9 @@ int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, ui
     from += n;
     return n;
   };
-  return tcp_sendmsg_core(tp, copy_to, size, flags, dst_mtu, xmit, uarg);
+  // kernel: "if (sk->sk_route_caps & NETIF_F_SG) zc = MSG_ZEROCOPY;"
+  const uint8_t* zc_from = uarg != nullptr && tp->sg_user ? from : nullptr;
+  return tcp_sendmsg_core(tp, copy_to, size, flags, dst_mtu, xmit, uarg, zc_from);
 }
 
 int tcp_sendmsg_locked_pull(tcp_sock* tp, PullSource* src, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit) {
@@ -263,6 +296,81 @@ void sk_page_frag_release(tcp_sock* tp) {
   if (tp->pfrag_page != nullptr) tp->page_pool->put(tp->pfrag_page);
   tp->pfrag_page = nullptr;
   tp->pfrag_offset = 0;
+}
+
+// kernel: skb_copy_ubufs() — the skb's user fragments into fresh buffers of `pool`, packed back to
+// back; other fragments keep their slots. 0, or -ENOBUFS / -EMSGSIZE with the skb unchanged.
+static int skb_copy_ubufs(sk_buff* skb, BufPool* pool) {
+  skb_shared_info* sh = skb_shinfo(skb);
+  skb_frag out[MAX_SKB_FRAGS];
+  bool fresh[MAX_SKB_FRAGS] = {};
+  int n = 0;
+  uint8_t* buf = nullptr;
+  uint32_t off = 0;
+  int err = 0;
+  for (int i = 0; i < sh->nr_frags && err == 0; ++i) {
+    const skb_frag& f = sh->frags[i];
+    if (f.kind != FragKind::kUser) {
+      if (n == MAX_SKB_FRAGS) err = -EMSGSIZE;
+      else out[n++] = f;
+      continue;
+    }
+    for (uint32_t done = 0; done < f.len && err == 0;) {
+      bool new_frag = n == 0 || !fresh[n - 1] || out[n - 1].data + out[n - 1].len != buf + off;
+      if (buf == nullptr || off == pool->buf_size()) {
+        buf = pool->alloc();  // its one reference goes to the fragment made below
+        off = 0;
+        if (buf == nullptr) {
+          err = -ENOBUFS;
+          break;
+        }
+        new_frag = true;
+      } else if (new_frag) {
+        pool->get(buf);
+      }
+      const uint32_t k = std::min(f.len - done, pool->buf_size() - off);
+      std::memcpy(buf + off, f.data + done, k);
+      if (new_frag) {
+        if (n == MAX_SKB_FRAGS) {
+          pool->put(buf);
+          err = -EMSGSIZE;
+          break;
+        }
+        fresh[n] = true;
+        out[n++] = skb_frag_pool(pool, buf + off, k);
+      } else {
+        out[n - 1].len += k;
+      }
+      off += k;
+      done += k;
+    }
+  }
+  if (err != 0) {
+    for (int i = 0; i < n; ++i)
+      if (fresh[i]) pool->put(out[i].data);
+    return err;
+  }
+  for (int i = 0; i < sh->nr_frags; ++i) {
+    const skb_frag& f = sh->frags[i];
+    if (f.kind != FragKind::kUser) continue;
+    f.ubuf->zerocopy_success = false;  // kernel: skb_zcopy_clear(skb, false)
+    net_zcopy_put(f.ubuf);
+  }
+  for (int i = 0; i < n; ++i) sh->frags[i] = out[i];
+  sh->nr_frags = static_cast<uint8_t>(n);
+  return 0;
+}
+
+int tcp_copy_user_frags(tcp_sock* tp) noexcept {
+  int left = 0;
+  for (SkbQueue* q : {&tp->rtx_queue, &tp->write_queue}) {
+    for (sk_buff* skb = q->head; skb != nullptr; skb = skb->next) {
+      bool user = false;
+      for (int i = 0; i < skb_shinfo(skb)->nr_frags; ++i) user |= skb_shinfo(skb)->frags[i].kind == FragKind::kUser;
+      if (user && skb_copy_ubufs(skb, tp->page_pool) != 0) ++left;
+    }
+  }
+  return left;
 }
 
 }  // namespace xmit

@@ -46,10 +46,12 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
 // connected (sk_stream_wait_connect(), non-blocking): the pending error (cleared) if any, else
 // -EAGAIN while SYN_SENT/SYN_RECV, else -EPIPE; -EPIPE after shutdown(SHUT_WR) or with an error
 // pending on a connection (SIGPIPE is the socket layer's).
-// `uarg`: a MSG_ZEROCOPY send's completion object (stack/sock/msg_zerocopy.h): the bytes are still
-// copied (the device sends from the stack's buffers), but every skb they go into holds `uarg`, so
-// it completes when the last is freed (ACKed); a tail skb holding another send's object is not
-// appended to (PSH on it, a new skb), as the kernel's zerocopy path does. kernel: tcp_sendmsg_locked()
+// `uarg`: a MSG_ZEROCOPY send's completion object (stack/sock/msg_zerocopy.h): every skb the bytes
+// go into holds `uarg`, so it completes when the last is freed (ACKed); a tail skb holding another
+// send's object is not appended to (PSH on it, a new skb), as the kernel's zerocopy path does. On a
+// device that reads user memory (tp->sg_user) the bytes are referenced in place (kUser fragments;
+// `buf` must stay mapped until the completion), else copied into the stack's buffers (the caller
+// made `uarg` say COPIED). kernel: tcp_sendmsg_locked()
 int tcp_sendmsg_locked(tcp_sock* tp, const void* buf, size_t size, int flags, uint32_t dst_mtu, TcpXmitFn xmit,
                        ubuf_info* uarg = nullptr);
 

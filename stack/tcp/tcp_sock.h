@@ -284,6 +284,11 @@ struct tcp_sock {
   uint16_t gso_max_segs = GSO_MAX_SEGS;
   uint16_t gso_segs = 0;         // size_goal / mss, cached by tcp_xmit_size_goal()
   bool hw_csum = false;          // the device finishes the checksum (CHECKSUM_PARTIAL)
+  // The device reads the program's memory in place (NetdevFeatures::sg_user; the kernel's
+  // sk_route_caps & NETIF_F_SG for MSG_ZEROCOPY), and how many fragments an skb of user pages may
+  // have so that head + fragments stay within its scatter-gather entries (max_segs - 1).
+  bool sg_user = false;
+  uint8_t sg_max_frags = 0;
 
   tcp_options_received rx_opt;
   uint8_t nonagle = 0;           // TCP_NAGLE_* bits

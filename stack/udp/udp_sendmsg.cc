@@ -23,7 +23,8 @@ ssize_t UdpSock::sendmsg(const msghdr* umsg, int flags) {
   if (passthrough_) return kPassThrough;
   if (err != 0) return err;
   const bool appending = pending_ != 0;
-  return zerocopy_sent(udp_sendmsg(kmsg, lk), flags, appending);
+  ubuf_info* pin = zerocopy_pin(flags);
+  return zerocopy_sent(udp_sendmsg(kmsg, lk, pin), flags, appending, pin);
 }
 
 // kernel: __sys_sendto() → sock_sendmsg() → inet_sendmsg() → udp_sendmsg()
@@ -35,7 +36,8 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
   if (passthrough_) return kPassThrough;
   if (err != 0) return err;
   const bool appending = pending_ != 0;
-  return zerocopy_sent(udp_sendmsg(kmsg, lk), flags, appending);
+  ubuf_info* pin = zerocopy_pin(flags);
+  return zerocopy_sent(udp_sendmsg(kmsg, lk, pin), flags, appending, pin);
 }
 
 // kernel: __ip_append_data(): "(flags & MSG_ZEROCOPY) && length" with SOCK_ZEROCOPY set takes a
@@ -46,12 +48,21 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
 // UMEM): the notification says COPIED, as the kernel's does when it had to copy (uarg->zerocopy = 0).
 // A datagram holds one object: the first zerocopy send into it takes it, later ones into the same
 // corked datagram extend it (cork.zc_uarg, reset by ip_setup_cork() for the next datagram).
-ssize_t UdpSock::zerocopy_sent(ssize_t r, int flags, bool appending) {
+// On a device that reads user memory (sg_user) the send offers `pin` for its payload's in-place
+// fragments: the notification says COPIED unless they went (and the device read them) in place.
+ssize_t UdpSock::zerocopy_sent(ssize_t r, int flags, bool appending, ubuf_info* pin) {
   if ((r > 0 || (r == 0 && !appending)) && (flags & MSG_ZEROCOPY) && sock_zerocopy_) {
-    zc_.sent(inet_.sk_wmem_charged, /*copied=*/true, /*new_object=*/!(appending && inet_.cork.zc_uarg));
+    zc_.sent(inet_.sk_wmem_charged, /*copied=*/pin == nullptr, /*new_object=*/!(appending && inet_.cork.zc_uarg), pin);
     if (pending_) inet_.cork.zc_uarg = true;
+  } else if (pin != nullptr) {
+    net_zcopy_put(pin);  // fragments a failed send left (in a cork) keep it until they go
   }
   return r;
+}
+
+ubuf_info* UdpSock::zerocopy_pin(int flags) {
+  if (!(flags & MSG_ZEROCOPY) || !sock_zerocopy_ || !stack_->dev_features().sg_user) return nullptr;
+  return zc_.dgram_pin();
 }
 
 // A send the kernel socket must make: the kernel's would first return the error held here (its
@@ -75,7 +86,7 @@ void UdpSock::udp_flush_pending_frames() {
   }
 }
 
-ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk) {
+ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk, ubuf_info* zc_pin) {
   unsigned flags = kmsg.msg_flags;
   if (nonblock_) flags |= MSG_DONTWAIT;
   const size_t len = kmsg.count;
@@ -102,6 +113,7 @@ retry:
   IpOutCtx ctx = stack_->out_ctx(now);
   ctx.sock_zerocopy = sock_zerocopy_;
   ctx.zc_may_alloc = zc_.dgram_may_alloc();
+  ctx.zc_ubuf = zc_pin;
   IovIter it;
   // kernel: "There are pending frames": the data joins the corked datagram; its address and
   // control messages are not looked at, and ulen has no UDP header.

@@ -175,7 +175,8 @@ class UdpSock final : public Socket {
   void poll_stack(uint64_t now);
   int send_pass_through(be32 daddr, const char* why);  // pass_through() from udp_sendmsg()
   // kernel: udp_sendmsg(), after ____sys_sendmsg()/__sys_sendto() built `kmsg` (udp_sendmsg.cc).
-  ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk);
+  // `zc_pin`: a MSG_ZEROCOPY send's object for in-place fragments (zerocopy_pin()), or nullptr.
+  ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk, ubuf_info* zc_pin = nullptr);
   ssize_t udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now);
   // kernel: sock_wait_for_wmem() as sock_alloc_send_pskb() loops on it (udp_sendmsg.cc).
   int sk_wait_wmem(std::unique_lock<StackMutex>& lk, bool pool, uint64_t* deadline);
@@ -185,7 +186,10 @@ class UdpSock final : public Socket {
   void udp_flush_pending_frames();
   ssize_t dequeue(msghdr* msg, int flags);
   // A send returned `r`: a MSG_ZEROCOPY one on an SO_ZEROCOPY socket takes an id (udp_sendmsg.cc).
-  ssize_t zerocopy_sent(ssize_t r, int flags, bool appending);
+  ssize_t zerocopy_sent(ssize_t r, int flags, bool appending, ubuf_info* pin);
+  // The object a MSG_ZEROCOPY send offers for its payload's in-place fragments, when the device
+  // reads user memory (NetdevFeatures::sg_user); nullptr otherwise (the bytes are copied).
+  ubuf_info* zerocopy_pin(int flags);
   void mirror_recv_opts(int level, int name);
   // An int option of the shadow into *out; false (nothing written) when getsockopt fails.
   bool shadow_int(int level, int name, int* out);

@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,6 +273,88 @@ TEST_F(IbvNetdevTest, MemoryUnderASendInFlightIsNotDeregistered) {
   sw::sw_hold(kDev, true);
   ASSERT_EQ(dev_->xmit(fr), 1);
   dev_.reset();
+  sw::sw_hold(kDev, false);
+}
+
+// MSG_ZEROCOPY on verbs: a user segment (FrameSeg::user) is registered through the MR cache, read
+// by the device when it executes the WR (so in place: a change before then shows on the wire),
+// and deregistered when the WR completes (a change or an unmap after that changes nothing).
+TEST_F(IbvNetdevTest, UserSegmentsAreReadInPlaceAndDeregisteredAtTheirCompletion) {
+  EXPECT_TRUE(dev_->features().sg_user);
+  std::vector<uint8_t> pool(4096);
+  ASSERT_EQ(dev_->register_memory(pool.data(), pool.size()), 0);
+  auto f = make_frame({.payload_len = 1000});
+  memcpy(pool.data(), f.data(), 42);
+  void* m = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto* user = static_cast<uint8_t*>(m) + 3000;  // across a page boundary
+  memcpy(user, f.data() + 42, 1000);
+  FrameSeg seg[2] = {{pool.data(), 42}, {user, 1000, /*user=*/true}};
+  bool success = true;
+  TxFrame fr[1] = {{.segs = seg, .cookie = 5, .zerocopy_success = &success}};
+  sw::sw_hold(kDev, true);
+  ASSERT_EQ(dev_->xmit(fr), 1);
+  EXPECT_EQ(dev_->mr_cache().entries(), 1u);
+  EXPECT_EQ(dev_->mr_cache().in_use(), 1u);
+  user[0] ^= 0xff;  // before the device ran the WR: it reads the program's memory, not a copy
+  sw::sw_hold(kDev, false);
+  ASSERT_EQ(wire_->sent.size(), 1u);
+  EXPECT_NE(wire_->sent[0], f);
+  EXPECT_EQ(wire_->sent[0][42], uint8_t(f[42] ^ 0xff));
+  EXPECT_EQ(reap(), (std::vector<uint64_t>{5}));
+  EXPECT_TRUE(success);
+  EXPECT_EQ(dev_->stats().tx_user_in_place, 1u);
+  EXPECT_EQ(dev_->stats().tx_user_copied, 0u);
+  EXPECT_EQ(dev_->stats().tx_copied, 0u);
+  EXPECT_EQ(dev_->mr_cache().entries(), 0u);  // nothing kept after use
+  const std::vector<uint8_t> sent = wire_->sent[0];
+  memset(user, 0x55, 1000);  // after its completion: the frame on the wire stays what it was
+  ASSERT_EQ(munmap(m, 8192), 0);  // and the memory may go (no registration names it any more)
+  EXPECT_EQ(wire_->sent[0], sent);
+  EXPECT_EQ(dev_->mr_cache().stats().registrations, 1u);
+  EXPECT_EQ(dev_->mr_cache().stats().deregistrations, 1u);
+  EXPECT_EQ(dev_->unregister_memory(pool.data()), 0);
+}
+
+TEST_F(IbvNetdevTest, UserSegmentsThatCannotBeRegisteredAreCopiedAndTheFrameSaysSo) {
+  reopen({.mr_cache_entries = 1});
+  std::vector<uint8_t> pool(4096);
+  ASSERT_EQ(dev_->register_memory(pool.data(), pool.size()), 0);
+  auto f = make_frame({.payload_len = 1000});
+  memcpy(pool.data(), f.data(), 42);
+  std::vector<uint8_t> a(f.begin() + 42, f.end()), b(64 * 1024);
+  memcpy(b.data() + 40000, f.data() + 42, 1000);  // pages apart from a's: an entry of its own
+  FrameSeg s1[2] = {{pool.data(), 42}, {a.data(), 1000, true}};
+  FrameSeg s2[2] = {{pool.data(), 42}, {b.data() + 40000, 1000, true}};
+  bool ok1 = true, ok2 = true;
+  TxFrame fr[2] = {{.segs = s1, .cookie = 1, .zerocopy_success = &ok1},
+                   {.segs = s2, .cookie = 2, .zerocopy_success = &ok2}};
+  sw::sw_hold(kDev, true);
+  ASSERT_EQ(dev_->xmit(fr), 2);  // the one cache entry is a's while its WR is posted
+  sw::sw_hold(kDev, false);
+  EXPECT_EQ(reap(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(ok1);
+  EXPECT_FALSE(ok2);  // copied: its MSG_ZEROCOPY notification says COPIED
+  EXPECT_EQ(dev_->stats().tx_user_in_place, 1u);
+  EXPECT_EQ(dev_->stats().tx_user_copied, 1u);
+  EXPECT_EQ(dev_->mr_cache().stats().full, 1u);
+  ASSERT_EQ(wire_->sent.size(), 2u);
+  EXPECT_EQ(wire_->sent[0], f);
+  EXPECT_EQ(wire_->sent[1], f);
+  EXPECT_EQ(dev_->unregister_memory(pool.data()), 0);
+}
+
+TEST_F(IbvNetdevTest, ClosingWithUserSendsInFlightNeverDeregistersUnderThem) {
+  std::vector<uint8_t> pool(4096);
+  ASSERT_EQ(dev_->register_memory(pool.data(), pool.size()), 0);
+  auto f = make_frame({.payload_len = 1000});
+  memcpy(pool.data(), f.data(), 42);
+  std::vector<uint8_t> user(f.begin() + 42, f.end());
+  FrameSeg seg[2] = {{pool.data(), 42}, {user.data(), 1000, true}};
+  TxFrame fr[1] = {{.segs = seg, .cookie = 1}};
+  sw::sw_hold(kDev, true);
+  ASSERT_EQ(dev_->xmit(fr), 1);
+  dev_.reset();  // flushes the WR, then deregisters (TearDown: dereg_in_flight stays 0)
   sw::sw_hold(kDev, false);
 }
 

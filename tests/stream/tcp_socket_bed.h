@@ -73,6 +73,7 @@ class TcpSocketTest : public ::testing::Test {
   void SetUp() override {
     cfg.ifindex_a = cfg.ifindex_b = FakeFib::kIfindex;
     cfg.features = NetdevFeatures{.max_segs = 16, .mtu = 1500, .max_frame = 1514};
+    cfg.features.sg_user = dev_sg_user;
     cfg.steering = false;  // every frame to the stacks (no kernel behind either end)
     cfg.latency_ns = latency_ns;
     link = std::make_unique<SimLink>(cfg);
@@ -167,6 +168,7 @@ class TcpSocketTest : public ::testing::Test {
   uint64_t latency_ns = 50'000;  // one way; a test's constructor may change it before SetUp()
   uint16_t port_high_ = 60999;   // a's ip_local_port_range is [32768, port_high_]
   SimLinkConfig cfg;
+  bool dev_sg_user = false;  // the link reads user memory in place (verbs): MSG_ZEROCOPY not copied
   std::unique_ptr<SimLink> link;
   End a, b;
   TcpSocket* listener = nullptr;

@@ -311,5 +311,101 @@ TEST_F(TcpZerocopyTest, CloseWithSendsInFlightLeavesThemToTheOrphan) {
   pump();
 }
 
+// On a device that reads user memory (NetdevFeatures::sg_user, the verbs backend) the bytes are
+// not copied: the skbs reference the caller's buffer (kUser fragments) until the peer ACKs them,
+// and the notification has no COPIED code (ee_code 0), as the kernel's over a NIC with SG. The
+// device reads the memory when it sends: data the congestion window holds back is read after the
+// send returned, so a change the program makes before the completion shows at the peer (the
+// kernel's contract: the buffer is the stack's until then), and one after it cannot.
+class TcpZerocopyInPlaceTest : public TcpZerocopyTest {
+ protected:
+  TcpZerocopyInPlaceTest() { dev_sg_user = true; }
+};
+
+TEST_F(TcpZerocopyInPlaceTest, BytesAreReadInPlaceUntilTheAckAndTheNotificationIsNotCopied) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  ASSERT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
+  const size_t len = 64 * 1024;  // beyond the initial window (10 segments): the rest waits for ACKs
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto* buf = static_cast<uint8_t*>(p);
+  std::vector<uint8_t> d = pattern(len, 9);
+  std::memcpy(buf, d.data(), len);
+  const uint64_t frames0 = link->a().tx_stats().tx_frames;
+  ASSERT_EQ(send(c, buf, len, MSG_ZEROCOPY), static_cast<ssize_t>(len));
+  EXPECT_GT(link->a().tx_stats().tx_frames, frames0);
+  // Sent in part, nothing ACKed: no notification yet.
+  EXPECT_EQ(errqueue(c).r, -EAGAIN);
+  EXPECT_FALSE(pollerr(c));
+  // The tail is still the stack's: it is read from the caller's memory when it goes.
+  std::memset(buf + len - 1000, 0xab, 1000);
+  std::memcpy(d.data() + len - 1000, buf + len - 1000, 1000);
+  EXPECT_EQ(read_all(s, len), d);
+  pump();
+  Rec r = errqueue(c);
+  ASSERT_EQ(r.r, 0);
+  EXPECT_EQ(r.origin, SO_EE_ORIGIN_ZEROCOPY);
+  EXPECT_EQ(r.lo, 0u);
+  EXPECT_EQ(r.hi, 0u);
+  EXPECT_FALSE(r.copied);  // ee_code 0: the device read the bytes in place
+  // Completed: the memory is the program's again. Changed and unmapped, nothing reads it (ASan).
+  std::memset(buf, 0x11, len);
+  ASSERT_EQ(munmap(p, len), 0);
+  std::vector<uint8_t> more = pattern(3000, 3);
+  ASSERT_EQ(send(c, more.data(), more.size(), MSG_ZEROCOPY), 3000);
+  EXPECT_EQ(read_all(s, more.size()), more);
+  pump();
+  r = errqueue(c);
+  EXPECT_EQ(r.lo, 1u);
+  EXPECT_FALSE(r.copied);
+  c->put();
+  s->put();
+  listener->put();
+}
+
+// close() right after a zerocopy send, then the buffer unmapped: legal on Linux (the pages were
+// pinned at the send). The orphan still has bytes the window held back: they were copied into
+// the stack's buffers at close(), so the peer gets them whole and nothing reads the unmapped
+// pages (a read would fault; ASan in CI).
+TEST_F(TcpZerocopyInPlaceTest, CloseRightAfterTheSendThenUnmapStillDeliversEverything) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  ASSERT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
+  const size_t len = 64 * 1024;
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  const std::vector<uint8_t> d = pattern(len, 5);
+  std::memcpy(p, d.data(), len);
+  ASSERT_EQ(send(c, p, len, MSG_ZEROCOPY), static_cast<ssize_t>(len));
+  c->put();  // close(): an orphan with most of the bytes still to send
+  ASSERT_EQ(munmap(p, len), 0);
+  EXPECT_EQ(read_all(s, len), d);
+  s->put();
+  listener->put();
+}
+
+// The same sends on a device that cannot read user memory (AF_XDP) copy: the change made after
+// the send returned never reaches the peer, and the notification says COPIED.
+TEST_F(TcpZerocopyTest, WithoutAUserMemoryDeviceTheBytesAreCopiedAtTheSend) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  ASSERT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
+  const size_t len = 64 * 1024;
+  std::vector<uint8_t> buf = pattern(len, 9);
+  const std::vector<uint8_t> d = buf;
+  ASSERT_EQ(send(c, buf.data(), len, MSG_ZEROCOPY), static_cast<ssize_t>(len));
+  std::memset(buf.data() + len - 1000, 0xab, 1000);
+  EXPECT_EQ(read_all(s, len), d);
+  pump();
+  expect_range(c, 0, 0);
+  c->put();
+  s->put();
+  listener->put();
+}
+
 }  // namespace
 }  // namespace xmit

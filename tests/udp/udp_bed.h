@@ -59,19 +59,68 @@ inline std::vector<uint8_t> frame_to_a(const SimLinkConfig& cfg, uint16_t sport,
   return f;
 }
 
+// A device in front of another that records what each xmit() hands it: the segments (where they
+// point, whether they are the program's memory) and whether the frame names an object to mark a
+// copy in. With `copy_user` it marks every frame with user segments copied, as a device that
+// cannot register them does (IbvNetdev with its MR cache full).
+class TxTap final : public Netdev {
+ public:
+  struct Seg {
+    const uint8_t* data;
+    uint32_t len;
+    bool user;
+  };
+  explicit TxTap(Netdev* inner) : in_(inner) {}
+  const NetdevFeatures& features() const override { return in_->features(); }
+  const uint8_t* mac() const override { return in_->mac(); }
+  int ifindex() const override { return in_->ifindex(); }
+  int xmit(absl::Span<const TxFrame> frames) override {
+    for (const TxFrame& f : frames) {
+      std::vector<Seg> v;
+      bool user = false;
+      for (const FrameSeg& s : f.segs) {
+        v.push_back({s.data, s.len, s.user});
+        user |= s.user;
+      }
+      frames_.push_back(v);
+      if (user && copy_user && f.zerocopy_success != nullptr) *f.zerocopy_success = false;
+    }
+    return in_->xmit(frames);
+  }
+  int poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) override { return in_->poll_tx(done); }
+  int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override {
+    return in_->poll_rx(budget, deliver);
+  }
+  void rx_recycle(uint64_t buf_id) override { in_->rx_recycle(buf_id); }
+  int steer(const FlowKey& key) override { return in_->steer(key); }
+  int unsteer(const FlowKey& key) override { return in_->unsteer(key); }
+  int wait_fd() const override { return in_->wait_fd(); }
+  void flush_tx() override { in_->flush_tx(); }
+  void set_xmit_more(bool on) override { in_->set_xmit_more(on); }
+  bool xmit_more() const override { return in_->xmit_more(); }
+
+  std::vector<std::vector<Seg>> frames_;
+  bool copy_user = false;
+
+ private:
+  Netdev* in_;
+};
+
 class UdpSockTest : public ::testing::Test {
  protected:
   void SetUp() override {
     cfg.ifindex_a = FakeFib::kIfindex;
     cfg.features = NetdevFeatures{.max_segs = 16, .mtu = 1500, .max_frame = 1514};
     cfg.features.l4_csum = dev_l4_csum;
+    cfg.features.sg_user = dev_sg_user;
     link = std::make_unique<SimLink>(cfg);
+    tap = std::make_unique<TxTap>(&link->a());
     fib.routes[kB] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = kA}};
     fib.routes[kOff] = {0, Rtable{.type = RTN_UNICAST, .oif = 99, .prefsrc = make_ipv4_addr(10, 9, 9, 1)}};
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
     std::memcpy(n.ha.data(), cfg.mac_b, 6);
     fib.kernel[{FakeFib::kIfindex, kB}] = n;
-    ASSERT_EQ(UdpStack::create(&link->a(), &fib, UdpStackOptions{}, &stack), 0);
+    ASSERT_EQ(UdpStack::create(tap.get(), &fib, UdpStackOptions{}, &stack), 0);
     stack->set_if_addr(kA);
   }
   void TearDown() override {
@@ -125,8 +174,10 @@ class UdpSockTest : public ::testing::Test {
   }
 
   bool dev_l4_csum = false;  // a's device finishes checksums (set before SetUp())
+  bool dev_sg_user = false;  // a's device reads user memory in place (verbs; set before SetUp())
   SimLinkConfig cfg;
   std::unique_ptr<SimLink> link;
+  std::unique_ptr<TxTap> tap;  // in front of link->a(): what the stack handed the device
   FakeFib fib;
   FakeShadow shadow{kA};
   std::unique_ptr<UdpStack> stack;

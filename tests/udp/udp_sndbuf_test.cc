@@ -8,6 +8,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <tuple>
+
 #include <linux/errqueue.h>
 
 #include "tests/udp/udp_bed.h"
@@ -325,6 +327,111 @@ TEST_F(UdpZerocopyCsumTest, APinnedPageIsChargedToTheSendBuffer) {
   EXPECT_EQ(n, 44);
   EXPECT_EQ(r, -EAGAIN);
   EXPECT_EQ(outq(), 216832);
+}
+
+// On a device that reads user memory (NetdevFeatures::sg_user: the verbs backend) a MSG_ZEROCOPY
+// datagram whose checksum the device finishes is paged with the caller's bytes as its payload
+// (kUser segments pointing into the buffer, not a copy), and its notification comes only when the
+// device completed the frame, without COPIED (ee_code 0) — as the kernel's over a NIC with SG.
+class UdpZerocopyInPlaceTest : public UdpZerocopyOptmemTest {
+ protected:
+  void SetUp() override {
+    dev_l4_csum = true;
+    dev_sg_user = true;
+    UdpZerocopyOptmemTest::SetUp();
+  }
+  // The next record: {ee_info, ee_data, COPIED?}, or {-errno, -1, false}.
+  std::tuple<int64_t, int64_t, bool> record() {
+    alignas(8) uint8_t control[256];
+    msghdr m{};
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t r = sk->recvmsg(&m, MSG_ERRQUEUE);
+    if (r < 0) return {r, -1, false};
+    auto* ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(CMSG_FIRSTHDR(&m)));
+    return {ee->ee_info, ee->ee_data, ee->ee_code == SO_EE_CODE_ZEROCOPY_COPIED};
+  }
+};
+
+TEST_F(UdpZerocopyInPlaceTest, ThePayloadIsTheCallersMemoryAndCompletesWithoutCopiedAtTheDevicesCompletion) {
+  make();
+  zerocopy_on();
+  std::vector<uint8_t> buf(3000, 0x5a);
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 7);
+  sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(9), .sin_addr = {kB}};
+  // Two iovecs: one fragment per contiguous run.
+  iovec iov[2] = {{buf.data(), 1000}, {buf.data() + 2000, 400}};
+  msghdr m{};
+  m.msg_name = &to;
+  m.msg_namelen = sizeof to;
+  m.msg_iov = iov;
+  m.msg_iovlen = 2;
+  ASSERT_EQ(sk->sendmsg(&m, MSG_ZEROCOPY), 1400);
+  ASSERT_EQ(tap->frames_.size(), 1u);
+  const auto& segs = tap->frames_[0];
+  ASSERT_EQ(segs.size(), 3u);  // the headers (stack memory), then the caller's two runs
+  EXPECT_FALSE(segs[0].user);
+  EXPECT_EQ(segs[0].len, 14u + 20u + 8u);
+  EXPECT_TRUE(segs[1].user);
+  EXPECT_EQ(segs[1].data, buf.data());
+  EXPECT_EQ(segs[1].len, 1000u);
+  EXPECT_TRUE(segs[2].user);
+  EXPECT_EQ(segs[2].data, buf.data() + 2000);
+  EXPECT_EQ(segs[2].len, 400u);
+  // On the device, not completed: nothing to read yet.
+  {
+    std::lock_guard<StackMutex> g(stack->mu());
+    stack->poll(now);
+  }
+  EXPECT_EQ(std::get<0>(record()), -EAGAIN);
+  auto frames = at_b();  // runs the wire: the device completes the frame
+  ASSERT_EQ(frames.size(), 1u);
+  std::vector<uint8_t> want(1400);
+  std::memcpy(want.data(), buf.data(), 1000);
+  std::memcpy(want.data() + 1000, buf.data() + 2000, 400);
+  EXPECT_EQ(std::vector<uint8_t>(frames[0].begin() + 42, frames[0].end()), want);
+  {
+    std::lock_guard<StackMutex> g(stack->mu());
+    stack->poll(now);
+  }
+  EXPECT_EQ(record(), std::make_tuple(int64_t{0}, int64_t{0}, false));  // ee_code 0: not COPIED
+}
+
+TEST_F(UdpZerocopyInPlaceTest, ADeviceThatHadToCopyMakesTheNotificationSayCopied) {
+  make();
+  zerocopy_on();
+  tap->copy_user = true;
+  std::vector<uint8_t> buf(500, 0x11);
+  ASSERT_EQ(sendto(buf, kB, 9, MSG_ZEROCOPY), 500);
+  ASSERT_EQ(at_b().size(), 1u);
+  {
+    std::lock_guard<StackMutex> g(stack->mu());
+    stack->poll(now);
+  }
+  EXPECT_EQ(record(), std::make_tuple(int64_t{0}, int64_t{0}, true));
+}
+
+// The kernel's cases where a zerocopy datagram is copied after all: more may follow (MSG_MORE:
+// the checksum cannot be the device's), or the datagram needs IP fragmentation. Both COPIED, the
+// payload in the stack's buffers.
+TEST_F(UdpZerocopyInPlaceTest, CorkedOrFragmentedDatagramsAreCopiedAndSaySo) {
+  make();
+  zerocopy_on();
+  std::vector<uint8_t> a(100, 1), big(3000, 2);
+  ASSERT_EQ(sendto(a, kB, 9, MSG_ZEROCOPY | MSG_MORE), 100);
+  ASSERT_EQ(sendto(a, kB, 9, MSG_ZEROCOPY), 100);
+  ASSERT_EQ(sendto(big, kB, 9, MSG_ZEROCOPY), 3000);
+  for (const auto& f : tap->frames_)
+    for (const auto& s : f) EXPECT_FALSE(s.user);
+  EXPECT_EQ(at_b().size(), 1u + 3u);
+  {
+    std::lock_guard<StackMutex> g(stack->mu());
+    stack->poll(now);
+  }
+  auto r = record();
+  EXPECT_EQ(std::get<0>(r), 0);
+  EXPECT_EQ(std::get<1>(r), 2);
+  EXPECT_TRUE(std::get<2>(r));
 }
 
 // kernel: sk_free() leaves the socket to its last skb: a close with frames on the device frees the

@@ -118,6 +118,7 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   features_.max_frame = std::min(mtu + kEthHlen, kBufSize);
   features_.tso = tso;
   features_.tso_max_size = tso ? std::min<uint32_t>(attr.tso_caps.max_tso, 65536) : 0;
+  features_.sg_user = true;  // user pages are registered (mr_cache_), as a NIC's driver maps them
 
   pd_ = ops.alloc_pd(ctx_);
   if (pd_ == nullptr) return fail(why, -errno, "ibv_alloc_pd");
@@ -130,6 +131,7 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   mem_ = static_cast<uint8_t*>(m);
   mem_mr_ = ops.reg_mr(pd_, mem_, mem_len_, IBV_ACCESS_LOCAL_WRITE);
   if (mem_mr_ == nullptr) return fail(why, -errno, "ibv_reg_mr (buffers; RLIMIT_MEMLOCK?)");
+  mr_cache_ = std::make_unique<MrCache>(ops_, pd_, std::max<uint32_t>(1, opt.mr_cache_entries));
   // One completion channel for both CQs, its fd non-blocking so that taking events never waits.
   // Without one (a device that cannot) the queue still works; wait_fd() is then -1.
   channel_ = ops.create_comp_channel(ctx_);
@@ -230,6 +232,7 @@ void IbvNetdev::abandon_after_fork(absl::FunctionRef<void(int fd)> close_fd) {
   qp_ = nullptr;
   mem_ = nullptr;
   mem_mr_ = nullptr;
+  (void)mr_cache_.release();  // the parent's registrations: never deregistered from the child
   flows_.clear();
 }
 
@@ -254,12 +257,14 @@ void IbvNetdev::destroy() {
   if (rcq_ != nullptr) ops.destroy_cq(rcq_);
   if (channel_ != nullptr) ops.destroy_comp_channel(channel_);
   if (drained) {
+    mr_cache_.reset();
     for (Region& r : regions_)
       if (r.mr != nullptr) ops.dereg_mr(r.mr);
     if (mem_mr_ != nullptr) ops.dereg_mr(mem_mr_);
     if (pd_ != nullptr) ops.dealloc_pd(pd_);
     if (mem_ != nullptr) munmap(mem_, mem_len_);
   }
+  if (!drained) (void)mr_cache_.release();  // the device may still read them: leaked, as mem_
   if (ctx_ != nullptr) ops.close_device(ctx_);
   qp_ = nullptr;
   ctx_ = nullptr;

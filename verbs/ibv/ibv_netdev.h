@@ -11,6 +11,7 @@
 
 #include "stack/dev/netdev.h"
 #include "verbs/ibv/ibv_ops.h"
+#include "verbs/ibv/mr_cache.h"
 
 namespace xmit::ibv {
 
@@ -23,6 +24,7 @@ struct IbvOptions {
   uint32_t rx_refill_batch = 32;  // receive WRs are posted in chains of this many
   uint32_t inline_max = 128;    // frames up to this size go inline (if the device allows as much)
   uint32_t max_flows = 1024;
+  uint32_t mr_cache_entries = 64;  // registrations of user memory (MSG_ZEROCOPY) held at once
 };
 
 struct IbvStats {
@@ -31,6 +33,8 @@ struct IbvStats {
   uint64_t tx_inline = 0;     // of which inline
   uint64_t tx_zero_copy = 0;  // of which read from registered memory in place
   uint64_t tx_copied = 0;     // of which copied into a bounce slot first
+  uint64_t tx_user_in_place = 0;  // frames with user segments (MSG_ZEROCOPY) the device read in place
+  uint64_t tx_user_copied = 0;    // frames with user segments copied (no registration): COPIED
   uint64_t tx_signaled = 0;   // of which asked for a completion
   uint64_t tx_done = 0;       // cookies reported by poll_tx()
   uint64_t tx_full = 0;       // xmit() calls that stopped at a full send queue
@@ -84,8 +88,11 @@ class IbvNetdev final : public Netdev {
   // (ibv_get_cq_event(3)). -1 when the device gave no channel: callers then poll on a timer.
   int wait_fd() const override { return channel_ != nullptr ? channel_->fd : -1; }
 
-  // Registers memory frames may point into (the stack's packet pools, user pages for zerocopy):
-  // segments inside it are sent in place. 0, -EEXIST (already), -ENOSPC (8 regions), -errno of reg_mr.
+  // User segments (FrameSeg::user, MSG_ZEROCOPY) outside these regions are registered through
+  // the MR cache (mr_cache()) for as long as a WR reads them; when that fails (unmapped memory,
+  // RLIMIT_MEMLOCK, every entry in use) the frame is copied and *TxFrame::zerocopy_success cleared.
+  // Registers memory frames may point into (the stack's packet pools): segments inside it are
+  // sent in place. 0, -EEXIST (already), -ENOSPC (8 regions), -errno of reg_mr.
   int register_memory(const void* base, size_t len);
   // -EBUSY while a posted send still reads the region (it is never deregistered under the
   // device), -ENOENT when not registered, else 0.
@@ -107,6 +114,7 @@ class IbvNetdev final : public Netdev {
   uint32_t max_inline() const { return max_inline_; }
   uint32_t tx_outstanding() const { return uint32_t(sq_posted_ - sq_retired_); }
   const IbvStats& stats() const { return stats_; }
+  const MrCache& mr_cache() const { return *mr_cache_; }
   const std::string& last_error() const { return last_error_; }  // the last error completion, or ""
 
  private:
@@ -119,6 +127,8 @@ class IbvNetdev final : public Netdev {
   struct TxSlot {
     uint64_t cookie = 0;
     uint32_t regions = 0;  // bit i: the WR reads regions_[i]
+    uint8_t nmr = 0;       // MR cache entries the WR holds a reference on
+    int16_t mr[kMaxSegs] = {};
   };
   static constexpr uint32_t kMaxRegions = 8;
   static constexpr uint32_t kBatch = 64;
@@ -127,6 +137,7 @@ class IbvNetdev final : public Netdev {
   int setup(const IbvOptions& opt, std::string* why);
   int build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_send_wr& w, uint32_t* nsge);
   int post_rx_batch(bool force);
+  void release_slot(TxSlot& s);
   void retire_through(uint64_t wr_id, absl::FunctionRef<void(uint64_t)> done, int* reaped);
   int find_region(const uint8_t* p, uint32_t len) const;
   void maybe_recover();
@@ -165,6 +176,7 @@ class IbvNetdev final : public Netdev {
   uint64_t sq_posted_ = 0, sq_retired_ = 0;
   std::vector<TxSlot> tx_slots_;
   Region regions_[kMaxRegions];
+  std::unique_ptr<MrCache> mr_cache_;  // user memory (FrameSeg::user) registered while WRs read it
 
   // Receive: buffers not posted and not held by a caller, waiting to be posted in a batch.
   std::vector<uint32_t> rx_free_;

@@ -47,7 +47,10 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
   const uint32_t len = tx_frame_len(f);
   if (len < kMinFrame) return -EINVAL;
   TxSlot& slot = tx_slots_[n % tx_depth_];
-  slot = TxSlot{f.cookie, 0};
+  slot = TxSlot{};
+  slot.cookie = f.cookie;
+  bool user = false;
+  for (const FrameSeg& s : f.segs) user |= s.user;
   w = ibv_send_wr{};
   w.wr_id = n;
   w.opcode = IBV_WR_SEND;
@@ -78,6 +81,7 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
     w.num_sge = int(f.segs.size());
     w.send_flags |= IBV_SEND_INLINE;
     ++stats_.tx_inline;
+    if (user) ++stats_.tx_user_in_place;  // the device copies inline bytes at post, as a NIC's WQE
     return 0;
   }
   uint32_t regs = 0;
@@ -88,13 +92,29 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
     const uint32_t skip = from > off ? std::min(from - off, s.len) : 0;
     off += s.len;
     if (skip == s.len) continue;
-    const int r = find_region(s.data + skip, s.len - skip);
-    if (r < 0 || pieces == max_sge_) {
+    if (pieces == max_sge_) {
       in_place = false;
       break;
     }
-    regs |= 1u << r;
-    sges_[*nsge + pieces++] = ibv_sge{reinterpret_cast<uint64_t>(s.data + skip), s.len - skip, regions_[r].mr->lkey};
+    uint32_t lkey;
+    if (const int r = find_region(s.data + skip, s.len - skip); r >= 0) {
+      regs |= 1u << r;
+      lkey = regions_[r].mr->lkey;
+    } else if (s.user) {
+      // The program's memory: registered while this WR reads it (MR cache; kernel: the pages a
+      // zerocopy send pins until its skb is freed).
+      const int m = mr_cache_->get(s.data + skip, s.len - skip);
+      if (m < 0) {
+        in_place = false;
+        break;
+      }
+      slot.mr[slot.nmr++] = int16_t(m);
+      lkey = mr_cache_->lkey(m);
+    } else {
+      in_place = false;
+      break;
+    }
+    sges_[*nsge + pieces++] = ibv_sge{reinterpret_cast<uint64_t>(s.data + skip), s.len - skip, lkey};
   }
   if (in_place) {
     *nsge += pieces;
@@ -103,8 +123,11 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
     for (uint32_t r = 0; r < kMaxRegions; ++r)
       if (regs & (1u << r)) ++regions_[r].users;
     ++stats_.tx_zero_copy;
+    if (user) ++stats_.tx_user_in_place;
     return 0;
   }
+  release_slot(slot);  // the cache references taken before a piece could not go in place
+  slot.cookie = f.cookie;
   // A bounce slot holds kBufSize bytes: a TSO payload from unregistered memory larger than that
   // cannot go (register the memory it lives in).
   if (len - from > kBufSize) return -EMSGSIZE;
@@ -113,7 +136,20 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
   sges_[(*nsge)++] = ibv_sge{reinterpret_cast<uint64_t>(bounce), len - from, mem_mr_->lkey};
   w.num_sge = 1;
   ++stats_.tx_copied;
+  if (user) {
+    // kernel: skb_copy_ubufs() — the user pages were copied: the notification says COPIED.
+    ++stats_.tx_user_copied;
+    if (f.zerocopy_success != nullptr) *f.zerocopy_success = false;
+  }
   return 0;
+}
+
+// Drops what slot `s`'s WR held: its fixed regions' use counts and its MR cache references.
+void IbvNetdev::release_slot(TxSlot& s) {
+  for (uint32_t r = 0; r < kMaxRegions; ++r)
+    if (s.regions & (1u << r)) --regions_[r].users;
+  for (uint32_t i = 0; i < s.nmr; ++i) mr_cache_->put(s.mr[i]);
+  s = TxSlot{};
 }
 
 int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
@@ -133,7 +169,7 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
       }
       ibv_send_wr& w = wrs_[nwr];
       if (int err = build_wr(frames[taken + nwr], n, nwr, w, &nsge); err < 0) {
-        tx_slots_[n % tx_depth_] = TxSlot{};
+        release_slot(tx_slots_[n % tx_depth_]);
         first_err = err;
         break;
       }
@@ -151,12 +187,7 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
       // ibv_post_send(3): WRs before *bad_wr were posted; the rest are ours again. An unsignaled
       // tail of the posted ones is retired by the next signaled WR (the next call's last).
       posted = bad != nullptr ? uint32_t(bad->wr_id - first) : 0;
-      for (uint32_t i = posted; i < nwr; ++i) {
-        TxSlot& s = tx_slots_[(first + i) % tx_depth_];
-        for (uint32_t r = 0; r < kMaxRegions; ++r)
-          if (s.regions & (1u << r)) --regions_[r].users;
-        s = TxSlot{};
-      }
+      for (uint32_t i = posted; i < nwr; ++i) release_slot(tx_slots_[(first + i) % tx_depth_]);
       if (err != ENOMEM && posted == 0 && taken == 0) return -err;
     }
     for (uint32_t i = 0; i < posted; ++i)
@@ -174,10 +205,8 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
 void IbvNetdev::retire_through(uint64_t wr_id, absl::FunctionRef<void(uint64_t)> done, int* reaped) {
   while (sq_retired_ <= wr_id && sq_retired_ < sq_posted_) {
     TxSlot& s = tx_slots_[sq_retired_ % tx_depth_];
-    for (uint32_t r = 0; r < kMaxRegions; ++r)
-      if (s.regions & (1u << r)) --regions_[r].users;
     const uint64_t cookie = s.cookie;
-    s = TxSlot{};
+    release_slot(s);
     ++sq_retired_;
     ++*reaped;
     ++stats_.tx_done;
