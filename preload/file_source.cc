@@ -70,7 +70,17 @@ int file_wait(void* ctx) {
     ssize_t n = f->read(f->fd, f->stage.get() + f->stage_len, cap - f->stage_len,
                         f->stage_pos + static_cast<off64_t>(f->stage_len), 0);
     if (n == -EINTR && f->restarts != nullptr && f->restarts()) continue;
-    if (n < 0) return f->stage_len > 0 ? 0 : static_cast<int>(n);
+    if (n < 0) {
+      if (f->stage_len == 0) return static_cast<int>(n);
+      // kernel: filemap_read() gives what it copied before the folio that failed, and
+      // splice_direct_to_actor() returns the bytes sent before a read that fails (the error only
+      // when nothing went): the transfer ends after what was staged, as at the file's end, and
+      // the next call, reading here first, returns the error. (Before, the staged part was sent,
+      // the next pull found the failed page uncached, -EAGAIN, and this read the same bytes
+      // again, for ever.)
+      f->stage_end = true;
+      break;
+    }
     if (n == 0) {
       f->stage_end = true;
       break;

@@ -45,7 +45,7 @@ ssize_t file_pull(void* ctx, void* to, size_t len);
 
 // PullSource::wait, with the stack's lock released: reads (blocking) at least what the last pull
 // asked for, up to kStage, from `pos` into the stage. 0, or the read's -errno when it failed at
-// `pos` itself.
+// `pos` itself; a read that fails after some bytes ends the transfer after them.
 int file_wait(void* ctx);
 
 }  // namespace xmit
