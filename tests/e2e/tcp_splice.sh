@@ -24,10 +24,12 @@ for tag in kernel xmit; do
   [ "$tag" = xmit ] && env=("${XB[@]}" XMIT_IFACE=xa LD_PRELOAD="$XMIT_LIB")
   rc=0
   timeout 60 ip netns exec "$XMIT_NS_A" env "${env[@]}" "$PY" "$script" sigpipe >"$work/$tag.sigpipe" 2>&1 || rc=$?
-  [ "$rc" -eq 141 ] || { cat "$work/$tag.sigpipe"; fail "$tag: the sigpipe client ended with $rc, not by SIGPIPE (141)"; }
+  [ "$rc" -eq 141 ] ||
+    { cat "$work/$tag.sigpipe"; fail "$tag: the sigpipe client ended with $rc, not by SIGPIPE (141)"; }
   grep -v '^xmit\[' "$work/$tag.sigpipe" | grep -qx connected || fail "$tag: the sigpipe client did not connect"
 done
-grep -q 'accelerating' "$work/xmit.sigpipe" || { cat "$work/xmit.sigpipe"; fail "the sigpipe client was not under xmit"; }
+grep -q 'accelerating' "$work/xmit.sigpipe" ||
+  { cat "$work/xmit.sigpipe"; fail "the sigpipe client was not under xmit"; }
 kill $BED_PIDS 2>/dev/null; wait $BED_PIDS 2>/dev/null
 BED_PIDS=
 

@@ -111,8 +111,10 @@ TEST_P(FileSourceTest, ReadErrorEndsTheSendThenIsTheNextResult) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, FileSourceTest,
-    ::testing::Values(ErrCase{"ColdAtTheFirstByte", Cache::kCold, 0}, ErrCase{"ColdWithinTheFirstPull", Cache::kCold, 1000},
-                      ErrCase{"ColdPastAPage", Cache::kCold, 5000}, ErrCase{"ColdInTheSecondPull", Cache::kCold, 36000},
+    ::testing::Values(ErrCase{"ColdAtTheFirstByte", Cache::kCold, 0},
+                      ErrCase{"ColdWithinTheFirstPull", Cache::kCold, 1000},
+                      ErrCase{"ColdPastAPage", Cache::kCold, 5000},
+                      ErrCase{"ColdInTheSecondPull", Cache::kCold, 36000},
                       ErrCase{"ColdNoError", Cache::kCold, 1 << 20},
                       ErrCase{"CachedWithinTheFirstPull", Cache::kCached, 1000},
                       ErrCase{"CachedInTheSecondPull", Cache::kCached, 36000},
