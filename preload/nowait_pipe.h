@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -18,7 +19,8 @@ namespace xmit {
 // preadv2()/pwritev2(RWF_NOWAIT), which pipe(2)'s pipes take; a FIFO (or a pipe reopened through
 // /proc) does not (EOPNOTSUPP), and is then read or written through a second, non-blocking open of
 // the same pipe (/proc/self/fd/N), made once per call — this process already holds that end, so
-// the extra reader or writer changes nothing another process could see. -EAGAIN when it would block.
+// the extra reader or writer changes nothing another process could see. -EAGAIN when it would block;
+// a write with no reader left is -EPIPE with SIGPIPE raised in this thread, as pipe_write() does.
 class NowaitPipe {
  public:
   NowaitPipe(int fd, bool write) : fd_(fd), write_(write) {}
@@ -52,7 +54,14 @@ class NowaitPipe {
     std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
     alt_ = ::open(path, (write_ ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
     if (alt_ >= 0) return 0;
-    return write_ && errno == ENXIO ? -EPIPE : -errno;  // a FIFO's write side with no reader left
+    if (write_ && errno == ENXIO) {
+      // A FIFO's write side with no reader left (the last one went after the caller's wait for
+      // space). kernel: pipe_write(), fs/pipe.c — -EPIPE and send_sig(SIGPIPE, current, 0): to
+      // this thread, pending while it blocks the signal (splice.cc does, under the stack's lock).
+      ::raise(SIGPIPE);
+      return -EPIPE;
+    }
+    return -errno;
   }
   int fd_;
   bool write_;

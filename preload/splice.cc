@@ -12,8 +12,8 @@
 // No kernel call here blocks while the stack's lock is held (it would stop every other thread's
 // socket calls and the progress thread's ACKs and timers): a file is read with RWF_NOWAIT under the
 // lock and, when its pages are not cached, read ahead into a buffer of ours with the lock released
-// (FileSource); pipes are read and written with RWF_NOWAIT or through a non-blocking second open
-// (NowaitPipe), and waited for with poll() outside the lock.
+// (FileSource, file_source.h); pipes are read and written with RWF_NOWAIT or through a non-blocking
+// second open (NowaitPipe), and waited for with poll() outside the lock.
 #include "preload/splice.h"
 
 #include <errno.h>
@@ -29,11 +29,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <new>
 
 #include "preload/engine.h"
+#include "preload/file_source.h"
 #include "preload/libc.h"
 #include "preload/nowait_pipe.h"
 #include "stack/ipv4/iov_iter.h"
@@ -53,94 +53,9 @@ bool is_pipe(int fd) {
 
 // A wait the kernel makes interruptible (-ERESTARTSYS): restarted when the handler has SA_RESTART.
 bool interrupted_for_good() { return !engine_shadow()->signal_restarts(); }
+bool signal_restarts() { return engine_shadow()->signal_restarts(); }
 
 // --- sendfile ------------------------------------------------------------------------------------
-
-// sendfile's source: the file from `pos`. A pull reads with preadv2(RWF_NOWAIT), which never
-// waits for the disk (or a FUSE/NFS server): pages outside the page cache are -EAGAIN, and the
-// socket then calls file_wait() with the stack's lock released, which reads ahead (blocking) into
-// `stage`; the next pulls are served from it. A file system without RWF_NOWAIT (EOPNOTSUPP) is
-// read only that way. A pull never returns part of what it was asked for unless the file ended
-// (or failed): a short count ends the send. Reading the same bytes again after -EAGAIN is harmless
-// for a file (the position moves only by what was sent).
-struct FileSource {
-  static constexpr size_t kStage = 65536;  // the kernel's pipe (16 pages) that sendfile reads into
-  int fd;
-  off64_t pos;
-  bool nowait = true;            // RWF_NOWAIT taken (false after EOPNOTSUPP)
-  std::unique_ptr<char[]> stage;  // the read-ahead, allocated at the first wait
-  size_t stage_cap = 0;
-  off64_t stage_pos = 0;
-  size_t stage_len = 0;
-  bool stage_eof = false;  // the file ends at stage_pos + stage_len
-  size_t want = 0;         // the last pull's length: what the read-ahead must hold at least
-};
-
-ssize_t file_pull(void* ctx, void* to, size_t len) {
-  auto* f = static_cast<FileSource*>(ctx);
-  f->want = len;
-  size_t done = 0;
-  if (f->stage_len > 0 || f->stage_eof) {
-    const off64_t end = f->stage_pos + static_cast<off64_t>(f->stage_len);
-    if (f->pos >= f->stage_pos && f->pos <= end) {
-      size_t n = std::min(len, static_cast<size_t>(end - f->pos));
-      std::memcpy(to, f->stage.get() + (f->pos - f->stage_pos), n);
-      done = n;
-      if (done < len && f->stage_eof) {  // the file's end
-        f->pos += static_cast<off64_t>(done);
-        return static_cast<ssize_t>(done);
-      }
-    }
-  }
-  while (done < len) {
-    if (!f->nowait) return -EAGAIN;
-    iovec iov{static_cast<char*>(to) + done, len - done};
-    ssize_t n = ::preadv2(f->fd, &iov, 1, f->pos + static_cast<off64_t>(done), RWF_NOWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EOPNOTSUPP) {
-      f->nowait = false;
-      return -EAGAIN;
-    }
-    if (n < 0 && errno == EAGAIN) return -EAGAIN;  // nothing moved: file_wait(), then again
-    if (n < 0) {
-      if (done > 0) break;
-      return -errno;
-    }
-    // A short RWF_NOWAIT read is either the file's end or a page not cached: the next read tells.
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  f->pos += static_cast<off64_t>(done);
-  return static_cast<ssize_t>(done);
-}
-
-// With the stack's lock released: reads (blocking) at least what the last pull asked for, up to
-// kStage, from `pos` into the stage. 0, or the read's -errno.
-int file_wait(void* ctx) {
-  auto* f = static_cast<FileSource*>(ctx);
-  const size_t cap = std::max(FileSource::kStage, f->want);
-  if (f->stage_cap < cap) {
-    f->stage.reset(new (std::nothrow) char[cap]);
-    f->stage_cap = f->stage != nullptr ? cap : 0;
-    if (f->stage == nullptr) return -ENOMEM;
-  }
-  f->stage_pos = f->pos;
-  f->stage_len = 0;
-  f->stage_eof = false;
-  while (f->stage_len < cap) {
-    ssize_t n = ::pread64(f->fd, f->stage.get() + f->stage_len, cap - f->stage_len,
-                          f->stage_pos + static_cast<off64_t>(f->stage_len));
-    if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
-    if (n < 0) return f->stage_len > 0 ? 0 : -errno;
-    if (n == 0) {
-      f->stage_eof = true;
-      break;
-    }
-    f->stage_len += static_cast<size_t>(n);
-    if (f->stage_len >= f->want) break;  // enough for the next pull; no more waiting on the file
-  }
-  return 0;
-}
 
 // A socket that takes no pulled bytes (UDP). kernel: splice_direct_to_actor() reads the file in
 // rounds of up to 16 pages and splice_to_socket() sends each with MSG_MORE while more of the count
@@ -199,7 +114,7 @@ ssize_t sendfile_to_socket(Socket* s, int out_fd, int in_fd, off64_t* offset, si
   if (count > kMaxRwCount) count = kMaxRwCount;
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
-  FileSource file{.fd = in_fd, .pos = start};
+  FileSource file{.fd = in_fd, .pos = start, .restarts = signal_restarts};
   PullSource src{.pull = file_pull, .wait = file_wait, .ctx = &file};
   ssize_t w = s->sendmsg_pull(&src, count, 0);
   if (w == -EOPNOTSUPP) return sendfile_by_chunks(s, out_fd, in_fd, offset, count);

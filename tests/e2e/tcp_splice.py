@@ -7,7 +7,7 @@
 # port 7111 does the same after a 2 s wait (the client fills its send buffer meanwhile); port 7112
 # sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF; port 7113
 # echoes.
-import fcntl, hashlib, os, socket, struct, sys, tempfile, threading, time
+import errno, fcntl, hashlib, os, signal, socket, struct, sys, tempfile, threading, time
 
 from held_fuse import HeldFile
 from stream_peer import half_close, serve_forever
@@ -186,6 +186,40 @@ def client(tmp):
     call("splice sock->pipe SO_RCVTIMEO 0.2 s, nothing queued", lambda: os.splice(s.fileno(), w3, 100))
     finish(s, "empty")
 
+    # splice(): socket -> a pipe whose readers are gone: EPIPE and SIGPIPE (wait_for_space()) as the
+    # signal's disposition makes it — ignored (Python's default), caught, blocked (pending, caught
+    # once unblocked); a FIFO whose reader left likewise. (Its default action, which ends the
+    # process, is the `sigpipe` run of tcp_splice.sh.)
+    caught = []
+
+    def n_caught():  # a Python call: the handler of a signal that arrived has run before it returns
+        return len(caught)
+
+    s = connect(7110)
+    so = s.fileno()
+    r4, w4 = os.pipe()
+    os.close(r4)
+    call("splice sock->pipe without readers, SIGPIPE ignored", lambda: os.splice(so, w4, 100))
+    signal.signal(signal.SIGPIPE, lambda sig, frame: caught.append(sig))
+    call("splice sock->pipe without readers, SIGPIPE caught", lambda: os.splice(so, w4, 100))
+    out.append("  SIGPIPE caught %d" % n_caught())
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGPIPE])
+    call("splice sock->pipe without readers, SIGPIPE blocked", lambda: os.splice(so, w4, 100))
+    out.append("  SIGPIPE pending %s, caught %d" % (signal.SIGPIPE in signal.sigpending(), n_caught()))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGPIPE])
+    out.append("  unblocked: caught %d" % n_caught())
+    fifo2 = os.path.join(tmp, "fifo2")
+    os.mkfifo(fifo2)
+    fr = os.open(fifo2, os.O_RDONLY | os.O_NONBLOCK)
+    fw = os.open(fifo2, os.O_WRONLY)
+    os.close(fr)
+    call("splice sock->FIFO whose reader left, SIGPIPE caught", lambda: os.splice(so, fw, 100))
+    out.append("  SIGPIPE caught %d" % n_caught())
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    os.close(w4)
+    os.close(fw)
+    finish(s, "reader gone")
+
     # sendfile() of a file outside the page cache (written, synced, dropped with
     # POSIX_FADV_DONTNEED): its pages come from the disk, read ahead with the stack's lock released.
     cold = os.path.join(tmp, "cold")
@@ -273,8 +307,24 @@ def conn(port, c):
     print(line, flush=True)
 
 
+def sigpipe_default():
+    """splice() from a socket into a pipe without readers, SIGPIPE's action the default: the
+    process ends by the signal before the call returns."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    s = connect(7110)
+    r, w = os.pipe()
+    os.close(r)
+    print("connected", flush=True)
+    try:
+        print("splice returned %d" % os.splice(s.fileno(), w, 100))
+    except OSError as e:
+        print("splice -> %s" % errno.errorcode[e.errno])
+
+
 if sys.argv[1] == "server":
     serve_forever((7110, 7111, 7112, 7113), conn)
+elif sys.argv[1] == "sigpipe":
+    sigpipe_default()
 else:
     with tempfile.TemporaryDirectory() as tmp:
         client(tmp)

@@ -5,6 +5,7 @@
 // O_RDWR FIFO read() it under the lock: a FIFO another reader had emptied blocked every thread.
 #include "preload/nowait_pipe.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -87,6 +88,70 @@ TEST_F(NowaitPipeTest, FifoReadOnlyAndWriteOnly) {
   EXPECT_EQ(fill(w), 65536u);
   EXPECT_EQ(r.io(buf, sizeof buf), static_cast<ssize_t>(sizeof buf));
   EXPECT_TRUE(blocking(rfd) && blocking(wfd));
+}
+
+// Writing to a pipe whose readers are gone is EPIPE with SIGPIPE to the writing thread (kernel:
+// pipe_write()'s send_sig(SIGPIPE, current, 0)), held pending while the thread blocks it, as
+// splice.cc's socket -> pipe does around the write under the stack's lock. A FIFO's write side
+// is written through a second open, which finds no reader (ENXIO) when the last one left after the
+// caller's wait for space: before, that gave EPIPE without the signal (issue 7).
+class NowaitPipeSigpipeTest : public NowaitPipeTest {
+ protected:
+  void SetUp() override {
+    NowaitPipeTest::SetUp();
+    sigset_t pipe_sig;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &pipe_sig, &old_mask_), 0);
+    ASSERT_FALSE(take_sigpipe()) << "a SIGPIPE was pending before the test";
+  }
+  void TearDown() override {
+    (void)take_sigpipe();
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+    NowaitPipeTest::TearDown();
+  }
+  // Whether a SIGPIPE was pending (for this thread or the process); takes it.
+  static bool take_sigpipe() {
+    sigset_t pipe_sig;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    const timespec now{0, 0};
+    return sigtimedwait(&pipe_sig, nullptr, &now) == SIGPIPE;
+  }
+  sigset_t old_mask_;
+};
+
+TEST_F(NowaitPipeSigpipeTest, AnonymousPipeWithoutReaders) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  keep(p[1]);
+  close(p[0]);
+  NowaitPipe w(p[1], true);
+  EXPECT_EQ(w.io(const_cast<char*>("x"), 1), -EPIPE);
+  EXPECT_TRUE(take_sigpipe());
+}
+
+TEST_F(NowaitPipeSigpipeTest, FifoWhoseReaderLeft) {
+  int rfd = open(fifo_.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rfd, 0);
+  int wfd = keep(open(fifo_.c_str(), O_WRONLY));
+  close(rfd);  // after the caller saw room: the last reader goes
+  NowaitPipe w(wfd, true);
+  EXPECT_EQ(w.io(const_cast<char*>("x"), 1), -EPIPE);
+  EXPECT_TRUE(take_sigpipe()) << "EPIPE without SIGPIPE";
+  EXPECT_TRUE(blocking(wfd));
+}
+
+// The second open made while a reader was there: the kernel's own EPIPE and SIGPIPE on it.
+TEST_F(NowaitPipeSigpipeTest, FifoWhoseReaderLeftAfterTheSecondOpen) {
+  int rfd = open(fifo_.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rfd, 0);
+  int wfd = keep(open(fifo_.c_str(), O_WRONLY));
+  NowaitPipe w(wfd, true);
+  EXPECT_EQ(w.io(const_cast<char*>("x"), 1), 1);
+  close(rfd);
+  EXPECT_EQ(w.io(const_cast<char*>("x"), 1), -EPIPE);
+  EXPECT_TRUE(take_sigpipe());
 }
 
 }  // namespace

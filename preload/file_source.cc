@@ -1,0 +1,94 @@
+// preload/file_source.cc — sendfile()'s source: the file read without waiting under the stack's
+// lock, and read ahead with the lock released (see file_source.h).
+#include "preload/file_source.h"
+
+#include <errno.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+namespace xmit {
+
+ssize_t file_read_at(int fd, void* buf, size_t len, off64_t off, int rwf) noexcept {
+  iovec iov{buf, len};
+  ssize_t n = ::preadv2(fd, &iov, 1, off, rwf);
+  return n < 0 ? -errno : n;
+}
+
+ssize_t file_pull(void* ctx, void* to, size_t len) {
+  auto* f = static_cast<FileSource*>(ctx);
+  f->want = len;
+  size_t done = 0;
+  if (f->stage_len > 0 || f->stage_end) {
+    const off64_t end = f->stage_pos + static_cast<off64_t>(f->stage_len);
+    if (f->pos >= f->stage_pos && f->pos <= end) {
+      size_t n = std::min(len, static_cast<size_t>(end - f->pos));
+      std::memcpy(to, f->stage.get() + (f->pos - f->stage_pos), n);
+      done = n;
+      if (done < len && f->stage_end) {  // the transfer's end
+        f->pos += static_cast<off64_t>(done);
+        return static_cast<ssize_t>(done);
+      }
+    }
+  }
+  while (done < len) {
+    if (!f->nowait) return -EAGAIN;
+    ssize_t n = f->read(f->fd, static_cast<char*>(to) + done, len - done, f->pos + static_cast<off64_t>(done),
+                        RWF_NOWAIT);
+    if (n == -EINTR) continue;
+    if (n == -EOPNOTSUPP) {
+      f->nowait = false;
+      return -EAGAIN;
+    }
+    if (n == -EAGAIN) return -EAGAIN;  // nothing moved: file_wait(), then again
+    if (n < 0) {
+      if (done > 0) break;
+      return n;
+    }
+    // A short RWF_NOWAIT read is either the file's end or a page not cached: the next read tells.
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  f->pos += static_cast<off64_t>(done);
+  return static_cast<ssize_t>(done);
+}
+
+int file_wait(void* ctx) {
+  auto* f = static_cast<FileSource*>(ctx);
+  const size_t cap = std::max(FileSource::kStage, f->want);
+  if (f->stage_cap < cap) {
+    f->stage.reset(new (std::nothrow) char[cap]);
+    f->stage_cap = f->stage != nullptr ? cap : 0;
+    if (f->stage == nullptr) return -ENOMEM;
+  }
+  f->stage_pos = f->pos;
+  f->stage_len = 0;
+  f->stage_end = false;
+  while (f->stage_len < cap) {
+    ssize_t n = f->read(f->fd, f->stage.get() + f->stage_len, cap - f->stage_len,
+                        f->stage_pos + static_cast<off64_t>(f->stage_len), 0);
+    if (n == -EINTR && f->restarts != nullptr && f->restarts()) continue;
+    if (n < 0) {
+      if (f->stage_len == 0) return static_cast<int>(n);
+      // kernel: filemap_read() gives what it copied before the folio that failed, and
+      // splice_direct_to_actor() returns the bytes sent before a read that fails (the error only
+      // when nothing went): the transfer ends after what was staged, as at the file's end, and
+      // the next call, reading here first, returns the error. (Before, the staged part was sent,
+      // the next pull found the failed page uncached, -EAGAIN, and this read the same bytes
+      // again, for ever.)
+      f->stage_end = true;
+      break;
+    }
+    if (n == 0) {
+      f->stage_end = true;
+      break;
+    }
+    f->stage_len += static_cast<size_t>(n);
+    if (f->stage_len >= f->want) break;  // enough for the next pull; no more waiting on the file
+  }
+  return 0;
+}
+
+}  // namespace xmit

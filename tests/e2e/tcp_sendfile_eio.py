@@ -1,0 +1,87 @@
+# tests/e2e/tcp_sendfile_eio.py — sendfile() into a TCP socket from a file whose reads fail partway
+# (a FUSE file answering EIO from an offset on, held_fuse.py); prints every return value, errno
+# and file position. tcp_sendfile_eio.sh runs `server` in namespace b and `client` in namespace a,
+# once on the kernel and once under xmit, and compares the outputs and what the server got.
+#
+# The kernel (splice_direct_to_actor(), fs/splice.c) returns the bytes it sent before the read
+# that failed, and the read's error when nothing went: a short count, then EIO from the next call.
+# Under xmit a read that failed after part of its read-ahead used to spin for ever, re-reading the
+# same bytes (issue 7): a call that does not return ends the client (the harness's way out).
+#
+# server: port 7120 reads each connection to EOF, answers "<len> <sha256>" and logs the same line.
+import hashlib, os, socket, sys, tempfile, threading
+
+from call_log import recorder
+from held_fuse import HeldFile
+from stream_peer import half_close, serve_forever
+
+B = "198.18.0.2"
+SIZE = 200000
+LIMIT = 30  # seconds a call may take before the client gives up on it
+out = []
+call = recorder(out)
+
+
+def pattern(n):
+    return bytes((i * 7 + 3) & 0xff for i in range(n))
+
+
+def bounded(name, f, fuse):
+    """call(name, f) in a thread; one that has not returned after LIMIT s ends the client (the
+    FUSE connection aborted first, or the thread's read would hold the exit for ever)."""
+    t = threading.Thread(target=call, args=(name, f), daemon=True)
+    t.start()
+    t.join(LIMIT)
+    if t.is_alive():
+        out.append("%s: did not return in %d s" % (name, LIMIT))
+        print("\n".join(out), flush=True)
+        fuse.abort()
+        os._exit(3)
+
+
+def client(tmp):
+    data = pattern(SIZE)
+    # The bad byte at the file's first byte, in its second page (the first page arrives), and past
+    # the first 64 KiB round (a round, then a short one).
+    for i, bad in enumerate((0, 5000, 70000)):
+        mnt = os.path.join(tmp, "mnt%d" % i)
+        os.mkdir(mnt)
+        fuse = HeldFile(mnt, "f", data, hold=False, eio_from=bad)
+        try:
+            fd = os.open(os.path.join(mnt, "f"), os.O_RDONLY)
+            s = socket.create_connection((B, 7120))
+            so = s.fileno()
+            out.append("EIO from byte %d:" % bad)
+            bounded("  sendfile offset 0 count %d" % SIZE, lambda: os.sendfile(so, fd, 0, SIZE), fuse)
+            call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+            bounded("  sendfile position count %d" % SIZE, lambda: os.sendfile(so, fd, None, SIZE), fuse)
+            call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+            bounded("  sendfile position again", lambda: os.sendfile(so, fd, None, SIZE), fuse)
+            call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+            bounded("  sendfile offset 0 count 100 (cached)", lambda: os.sendfile(so, fd, 0, 100), fuse)
+            out.append("  peer got %s" % half_close(s))
+            os.close(fd)
+        finally:
+            fuse.umount()
+    print("\n".join(out))
+
+
+def conn(port, c):
+    h, n = hashlib.sha256(), 0
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        h.update(d)
+        n += len(d)
+    line = "%d %s" % (n, h.hexdigest())
+    c.sendall(line.encode())
+    c.close()
+    print(line, flush=True)
+
+
+if sys.argv[1] == "server":
+    serve_forever((7120,), conn)
+else:
+    with tempfile.TemporaryDirectory() as tmp:
+        client(tmp)
