@@ -55,9 +55,23 @@ echo "namespace a kernel Tcp OutSegs: kernel run +$((k1 - k0)), xmit run +$((x1 
 [ $((k1 - k0)) -gt 100 ] || fail "the kernel run sent only $((k1 - k0)) segments through a's kernel"
 [ "${TCP_DIFF_WRONG:-}" = nodelay ] || [ $((x1 - k1)) = 0 ] ||
   fail "a's kernel sent $((x1 - k1)) TCP segments during the xmit run: connections passed through"
-out=$("$PY" "$here/tcp_diff.py" compare "$work/kernel.run.json" "$work/kernel.cap.json" \
-  "$work/xmit.run.json" "$work/xmit.cap.json")
+compare() { "$PY" "$here/tcp_diff.py" compare "$work/kernel.run.json" "$work/kernel.cap.json" \
+  "$work/xmit.run.json" "$work/xmit.cap.json"; }
+out=$(compare)
 rc=$?
 echo "$out"
+# The 100 KB writes' segments depend on when the peer's ACKs free send-buffer room (a write that
+# waits pushes its partly filled tail first): under load the kernel's own run was seen to cut a
+# short segment inside the run (32 B, 456 B) where other kernel runs do not. Differences in those
+# cases alone are measured again, both runs, once; the second comparison decides.
+if [ $rc != 0 ] && [ -z "${TCP_DIFF_WRONG:-}" ] &&
+   ! echo "$out" | grep '^DIFF ' | grep -qvE '^DIFF large_100k_(nodelay|nagle): segments '; then
+  echo "tcp_diff: only the 100 KB writes differ (send-buffer timing): both runs again"
+  one_run kernel
+  one_run xmit "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="debug:$work/xmit.log" LD_PRELOAD="$XMIT_LIB"
+  out=$(compare)
+  rc=$?
+  echo "$out"
+fi
 [ $rc = 0 ] || { [ -e "$work/xmit.log" ] && tail -20 "$work/xmit.log"; fail "tcp_diff: xmit differs from the kernel"; }
 pass "$(echo "$out" | tail -1)"
