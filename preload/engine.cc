@@ -608,7 +608,8 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
   // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.
-  to.syncookies = static_cast<uint8_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_syncookies", 0, 1), 0, 2));
+  const long syncookies = read_sysctl_field("/proc/sys/net/ipv4/tcp_syncookies", 0, 1);
+  to.syncookies = static_cast<uint8_t>(std::clamp<long>(syncookies, 0, 2));
   if (getrandom(&to.syncookie_secret, sizeof to.syncookie_secret, GRND_NONBLOCK) != sizeof to.syncookie_secret) {
     for (siphash_key_t& k : to.syncookie_secret.key) {  // no entropy yet: the clock, as for `secret`
       k.key[0] = mono_ns() ^ to.secret;

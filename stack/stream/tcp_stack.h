@@ -62,7 +62,8 @@ struct TcpStackOptions {
   uint32_t notsent_lowat = UINT32_MAX;  // net.ipv4.tcp_notsent_lowat
   uint32_t optmem_max = 131072;    // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
   bool autocorking = true;         // net.ipv4.tcp_autocorking (and XMIT_TCP_AUTOCORK): tcp_should_autocork()
-  uint8_t syncookies = 1;          // net.ipv4.tcp_syncookies: 0 never, 1 when a listener's request queue is full, 2 always
+  // net.ipv4.tcp_syncookies: 0 never, 1 when a listener's request queue is full, 2 always
+  uint8_t syncookies = 1;
   tcp_syncookie_secret syncookie_secret;  // the cookies' SipHash keys (random per process in the product)
   // Where the stack's info lines go (kernel: net_info_ratelimited()): the "Possible SYN flooding"
   // line; null: nowhere. Called with mu() held.

@@ -46,7 +46,8 @@ for mode in 1 2; do
       >"$work/$run.out" 2>"$work/$run.err" || { cat "$work/$run.out" "$work/$run.err"; fail "$run: the client failed"; }
     wait $srv || { cat "$work/$run.srv" "$work/$run.srv.err"; fail "$run: the listener failed"; }
     BED_PIDS=""
-    grep -qx "accepted $N byte-exact" "$work/$run.srv" || { cat "$work/$run.srv"; fail "$run: listener: $(tail -1 "$work/$run.srv")"; }
+    grep -qx "accepted $N byte-exact" "$work/$run.srv" ||
+      { cat "$work/$run.srv"; fail "$run: listener: $(tail -1 "$work/$run.srv")"; }
     grep -qx "$N connections byte-exact both ways" "$work/$run.out" || fail "$run: client: $(cat "$work/$run.out")"
     declare -A got=()
     line=""
@@ -66,14 +67,16 @@ for mode in 1 2; do
       if [ $mode = 1 ] && [ "${got[SyncookiesSent]}" -gt 0 ]; then
         [ "$flood" = 1 ] || fail "$run: ${got[SyncookiesSent]} cookies sent, $flood flood lines (want 1)"
       else
-        [ "$flood" = 0 ] || fail "$run: $flood flood lines (want none: tcp_syncookies=$mode, ${got[SyncookiesSent]} cookies)"
+        [ "$flood" = 0 ] ||
+          fail "$run: $flood flood lines (want none: tcp_syncookies=$mode, ${got[SyncookiesSent]} cookies)"
       fi
     fi
     [ "${got[SyncookiesRecv]}" -ge "$N" ] || fail "$run: SyncookiesRecv ${got[SyncookiesRecv]} < $N"
     if [ $side = kernel ]; then
       kernel_sent=${got[SyncookiesSent]}
     else
-      [ "${got[SyncookiesSent]}" = "$kernel_sent" ] || fail "$run: SyncookiesSent ${got[SyncookiesSent]}, the kernel's $kernel_sent"
+      [ "${got[SyncookiesSent]}" = "$kernel_sent" ] ||
+        fail "$run: SyncookiesSent ${got[SyncookiesSent]}, the kernel's $kernel_sent"
     fi
     report="$report $run=${got[SyncookiesSent]}"
   done
