@@ -89,7 +89,9 @@ static bool inet_csk_reqsk_queue_is_full(const tcp_sock* listener) {
 }
 
 // kernel: tcp_syn_flood_action(), net/ipv4/tcp_input.c — true if a cookie should be sent; the
-// first time for this listener (unless tcp_syncookies = 2), the kernel's info line.
+// first time for this listener (unless tcp_syncookies = 2), the kernel's info line as Linux 6.18
+// prints it (net_info_ratelimited("%s: Possible SYN flooding on port %pISpc. %s.\n", proto,
+// &addr, msg) with proto the request socks' slab, "request_sock_TCP", under pr_fmt "TCP: ").
 static bool tcp_syn_flood_action(tcp_sock* listener, TcpOps* ops) {
   const char* msg = "Dropping request";
   bool want_cookie = false;
@@ -103,10 +105,11 @@ static bool tcp_syn_flood_action(tcp_sock* listener, TcpOps* ops) {
   }
   if (!listener->synflood_warned && syncookies != 2) {
     listener->synflood_warned = true;
+    const auto* a = reinterpret_cast<const uint8_t*>(&listener->saddr);  // network order: a[0] first
     char line[128];
-    snprintf(line, sizeof line, "TCP: Possible SYN flooding on port %d. %s.  Check SNMP counters.",
-             listener->sport, msg);
-    ops->log_info(line);  // net_info_ratelimited()
+    snprintf(line, sizeof line, "TCP: request_sock_TCP: Possible SYN flooding on port %u.%u.%u.%u:%u. %s.", a[0],
+             a[1], a[2], a[3], listener->sport, msg);
+    ops->log_info(line);
   }
   return want_cookie;
 }

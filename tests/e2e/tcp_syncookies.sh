@@ -8,7 +8,7 @@
 # (always) in a. Asserts in every run: the N connections accepted, byte-exact both ways; xmit's
 # TcpExtSyncookiesSent equal to the kernel's run of the same mode (1: F - N - 1 flood SYNs and
 # the N clients; 2: every SYN, F + N), SyncookiesRecv at least N; xmit's "Possible SYN flooding"
-# line once with 1, never with 2; xmit's PassiveOpens N (its stack accepted them, not the kernel).
+# line once with 1 (the text of Linux 6.18's), never with 2; xmit's PassiveOpens N (its stack accepted them, not the kernel).
 # The other counters are printed side by side.
 # Backlog N, not 1: a cookie ACK that finds the accept queue full is dropped, and the client's
 # next segment (a tail loss probe, or data past the first segment) no longer carries the cookie's
@@ -63,7 +63,7 @@ for mode in 1 2; do
     if [ $side = xmit ]; then
       opens=$(sed -n 's/.*PassiveOpens \([0-9]*\).*/\1/p' "$work/$run.log" | tail -1)
       [ "$opens" = "$N" ] || fail "$run: xmit's PassiveOpens '$opens', want $N (the stack's listener, not the kernel's)"
-      flood=$(grep -c "Possible SYN flooding on port 7200. Sending cookies." "$work/$run.log")
+      flood=$(grep -c "Possible SYN flooding on port 0.0.0.0:7200. Sending cookies." "$work/$run.log")
       if [ $mode = 1 ] && [ "${got[SyncookiesSent]}" -gt 0 ]; then
         [ "$flood" = 1 ] || fail "$run: ${got[SyncookiesSent]} cookies sent, $flood flood lines (want 1)"
       else
