@@ -609,6 +609,17 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.autocorking = rt.config.tcp_autocork && read_sysctl_field("/proc/sys/net/ipv4/tcp_autocorking", 0, 1) != 0;
   to.pingpong_thresh = static_cast<uint8_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_pingpong_thresh", 0, 1), 1, 255));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
+  // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
+  // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.
+  const long syncookies = read_sysctl_field("/proc/sys/net/ipv4/tcp_syncookies", 0, 1);
+  to.syncookies = static_cast<uint8_t>(std::clamp<long>(syncookies, 0, 2));
+  if (getrandom(&to.syncookie_secret, sizeof to.syncookie_secret, GRND_NONBLOCK) != sizeof to.syncookie_secret) {
+    for (siphash_key_t& k : to.syncookie_secret.key) {  // no entropy yet: the clock, as for `secret`
+      k.key[0] = mono_ns() ^ to.secret;
+      k.key[1] = mono_ns() * 0x9e3779b97f4a7c15ull;
+    }
+  }
+  to.log_info = [](const char* line) { logf(LogLevel::kInfo, "%s", line); };
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);
     return nullptr;
@@ -857,13 +868,21 @@ __attribute__((destructor)) static void engine_exit() {
     }
     if (e->tcp) {
       const TcpMib& t = e->tcp->mib;
+      const LinuxMib& x = e->tcp->net_mib;
       logf(LogLevel::kInfo,
            "TCP counters: ActiveOpens %llu, PassiveOpens %llu, InSegs %llu, InErrs %llu, OutRsts %llu; "
-           "segments dropped without a receive buffer %llu, TcpExtTCPAutoCorking %llu",
+           "segments dropped without a receive buffer %llu, "
+           "TcpExtTCPAutoCorking %llu, TcpExtSyncookiesSent %llu, TcpExtSyncookiesRecv %llu, "
+           "TcpExtSyncookiesFailed %llu, TcpExtListenOverflows %llu, TcpExtListenDrops %llu, "
+           "TcpExtTCPReqQFullDoCookies %llu, TcpExtTCPReqQFullDrop %llu",
            static_cast<unsigned long long>(t.ActiveOpens), static_cast<unsigned long long>(t.PassiveOpens),
            static_cast<unsigned long long>(t.InSegs), static_cast<unsigned long long>(t.InErrs),
            static_cast<unsigned long long>(t.OutRsts), static_cast<unsigned long long>(t.RcvDrops),
-           static_cast<unsigned long long>(e->tcp->net_mib.TCPAutoCorking));
+           static_cast<unsigned long long>(x.TCPAutoCorking),
+           static_cast<unsigned long long>(x.SyncookiesSent), static_cast<unsigned long long>(x.SyncookiesRecv),
+           static_cast<unsigned long long>(x.SyncookiesFailed), static_cast<unsigned long long>(x.ListenOverflows),
+           static_cast<unsigned long long>(x.ListenDrops), static_cast<unsigned long long>(x.TCPReqQFullDoCookies),
+           static_cast<unsigned long long>(x.TCPReqQFullDrop));
     }
   }
 }

@@ -83,6 +83,8 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sg_max_frags = static_cast<uint8_t>(std::min<int>(MAX_SKB_FRAGS, base_->dev_features().max_segs - 1));
   c->tp.sysctl_tcp_autocorking = opt_.autocorking;
   c->tp.sysctl_tcp_pingpong_thresh = opt_.pingpong_thresh;
+  c->tp.sysctl_tcp_syncookies = opt_.syncookies;
+  c->tp.syncookie_secret = &opt_.syncookie_secret;
   c->tp.tsq = &tsq_;
   c->tp.net_mib = &net_mib;
   c->tp.tcp_mstamp = now_us();
@@ -502,6 +504,10 @@ uint32_t TcpStack::secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t d
   // kernel: secure_tcp_seq(): a keyed hash of the 4-tuple plus the clock in 64 ns units.
   uint64_t h = mix((uint64_t{saddr} << 32 | daddr) ^ (uint64_t{sport} << 16 | dport) << 7, opt_.secret);
   return static_cast<uint32_t>(h) + static_cast<uint32_t>(opt_.clock_ns() >> 6);
+}
+
+void TcpStack::log_info(const char* line) {
+  if (opt_.log_info != nullptr) opt_.log_info(line);
 }
 
 uint32_t TcpStack::secure_ts_off(be32 saddr, be32 daddr) {

@@ -25,6 +25,7 @@
 #include "stack/ipv4/inet_sock.h"
 #include "stack/neigh/dst_cache.h"
 #include "stack/tcp/tcp_conn.h"
+#include "stack/tcp/tcp_syncookies.h"
 #include "stack/tcp/tcp_tsq.h"
 #include "stack/udp/udp_stack.h"
 
@@ -62,6 +63,12 @@ struct TcpStackOptions {
   uint32_t optmem_max = 131072;    // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
   bool autocorking = true;         // net.ipv4.tcp_autocorking (and XMIT_TCP_AUTOCORK): tcp_should_autocork()
   uint8_t pingpong_thresh = 1;     // net.ipv4.tcp_pingpong_thresh: replies before ACKs wait for one
+  // net.ipv4.tcp_syncookies: 0 never, 1 when a listener's request queue is full, 2 always
+  uint8_t syncookies = 1;
+  tcp_syncookie_secret syncookie_secret;  // the cookies' SipHash keys (random per process in the product)
+  // Where the stack's info lines go (kernel: net_info_ratelimited()): the "Possible SYN flooding"
+  // line; null: nowhere. Called with mu() held.
+  void (*log_info)(const char* line) = nullptr;
   uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
   uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
   // net.ipv4.ip_local_port_range and ip_local_reserved_ports: where connect() picks its port.
@@ -176,6 +183,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   void done(tcp_sock* tp) override;
   uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) override;
   uint32_t secure_ts_off(be32 saddr, be32 daddr) override;
+  void log_info(const char* line) override;
 
  private:
   TcpStack() = default;

@@ -7,7 +7,7 @@
 // Simplified relative to Linux (each also said at its place): TIME_WAIT keeps the socket itself (no
 // inet_timewait_sock; the owner keeps it hashed until done()); request socks live in their listener
 // (the owner hands every segment without an established socket to the listener, which looks its
-// requests up by 4-tuple); no SYN cookies, no Fast Open, no MD5/AO, no ECN negotiation.
+// requests up by 4-tuple); SYN cookies as the kernel's (tcp_syncookies.h); no Fast Open, no MD5/AO, no ECN negotiation.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +46,9 @@ class TcpOps {
   // tests return fixed values.
   virtual uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) = 0;
   virtual uint32_t secure_ts_off(be32 saddr, be32 daddr) = 0;
+  // kernel: net_info_ratelimited() — a line for the owner's log (tcp_syn_flood_action()'s "Possible
+  // SYN flooding"); by default dropped.
+  virtual void log_info(const char* line) { (void)line; }
 };
 
 // kernel: tcp_set_state() (no statistics, no BPF hooks) — a TCP_CLOSE here does not call done():

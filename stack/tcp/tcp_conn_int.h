@@ -48,6 +48,13 @@ uint64_t tcp_fin_time(const tcp_sock* tp);
 void tcp_v4_listen_rcv(tcp_sock* listener, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 void tcp_reqsk_timers_run(tcp_sock* listener, TcpXmitFn xmit);
 uint64_t tcp_reqsk_next_timer(const tcp_sock* listener);
+// kernel: tcp_v4_syn_recv_sock() + tcp_create_openreq_child() — the child of `req` in SYN_RECV, not
+// yet hashed; nullptr when the accept queue is full (ListenOverflows) or no socket can be had
+// (ListenDrops both).
+tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_sock& req, const sk_buff* skb,
+                                   uint32_t dst_mtu, TcpOps* ops);
+// kernel: inet_csk_reqsk_queue_add() — the child hashed (ops->hash()) and on the accept queue.
+void inet_csk_reqsk_queue_add(tcp_sock* listener, tcp_sock* child, TcpOps* ops);
 // kernel: inet_csk_listen_stop() — requests dropped, queued children reset and handed to done().
 void inet_csk_listen_stop(tcp_sock* listener, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 

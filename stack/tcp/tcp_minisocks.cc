@@ -1,21 +1,25 @@
-// stack/tcp/tcp_minisocks.cc — a listener's side of the handshake: SYN -> request + SYN-ACK, its
-// retransmissions, the final ACK -> a child socket on the accept queue. Kernel counterparts:
-// tcp_conn_request(), tcp_openreq_init(), tcp_openreq_init_rwin() (net/ipv4/tcp_input.c,
-// tcp_minisocks.c), tcp_make_synack()/tcp_synack_options() (tcp_output.c), tcp_check_req(),
-// tcp_create_openreq_child() (tcp_minisocks.c), tcp_v4_syn_recv_sock() (tcp_ipv4.c),
-// reqsk_timer_handler() (inet_connection_sock.c). Simplified: requests live in the listener (a
-// vector bounded by the backlog; the owner hands every segment without an established socket to
-// the listener); no SYN cookies (a full request queue drops the SYN as with tcp_syncookies=0), no
-// young-request pruning of the SYN-ACK retries, no ECN negotiation, no Fast Open, no
-// TCP_DEFER_ACCEPT; the child's first RTT sample is the SYN-ACK's only when it was not retransmitted.
+// stack/tcp/tcp_minisocks.cc — a listener's side of the handshake: SYN -> request + SYN-ACK (or a
+// SYN cookie when the request queue is full), its retransmissions, the final ACK -> a child socket
+// on the accept queue. Kernel counterparts: tcp_conn_request(), tcp_syn_flood_action(),
+// tcp_openreq_init(), tcp_openreq_init_rwin() (net/ipv4/tcp_input.c, tcp_minisocks.c),
+// tcp_make_synack()/tcp_synack_options() (tcp_output.c), tcp_check_req(),
+// tcp_create_openreq_child() (tcp_minisocks.c), tcp_v4_syn_recv_sock(), tcp_v4_cookie_check()
+// (tcp_ipv4.c), reqsk_timer_handler() (inet_connection_sock.c). Simplified: requests live in the
+// listener (a vector bounded by the backlog; the owner hands every segment without an established
+// socket to the listener); no young-request pruning of the SYN-ACK retries, no
+// tcp_max_syn_backlog (with tcp_syncookies=0 the kernel keeps the last quarter of it for proven
+// peers), no ECN negotiation, no Fast Open, no TCP_DEFER_ACCEPT; the child's first RTT sample is
+// the SYN-ACK's only when it was not retransmitted. Cookies: tcp_syncookies.h.
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 
 #include "stack/tcp/tcp_ack.h"
 #include "stack/tcp/tcp_conn_int.h"
 #include "stack/tcp/tcp_input_parse.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_syncookies.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -44,11 +48,14 @@ static int tcp_send_synack(tcp_sock* listener, tcp_request_sock* req, uint32_t d
   const uint64_t now = listener->tcp_mstamp;
   if (req->tstamp_ok) {
     opts.options |= OPTION_TS;
-    opts.tsval = static_cast<uint32_t>(now / 1000) + req->ts_off;
+    // tcp_make_synack(): a cookie's timestamp carries the SYN's options (cookie_init_timestamp())
+    const uint32_t ts = req->syncookie ? cookie_init_timestamp(*req, now) : static_cast<uint32_t>(now / 1000);
+    opts.tsval = ts + req->ts_off;
     opts.tsecr = req->ts_recent;
   }
   if (req->sack_ok) opts.options |= OPTION_SACK_ADVERTISE;
-  if (req->snt_synack == 0) req->snt_synack = now == 0 ? 1 : now;
+  // "Timestamp first SYNACK" (not a cookie's: nothing keeps it)
+  if (!req->syncookie && req->snt_synack == 0) req->snt_synack = now == 0 ? 1 : now;
   // "RFC1323: The window in SYN & SYN/ACK segments is never scaled."
   return tcp_send_ctl(listener->skb_pool, req->loc_addr, req->rmt_addr, req->loc_port, req->rmt_port, req->snt_isn,
                       req->rcv_isn + 1, TCPHDR_SYN | TCPHDR_ACK, static_cast<uint16_t>(std::min<uint32_t>(req->rsk_rcv_wnd, 65535)),
@@ -68,20 +75,78 @@ static void tcp_reqsk_send_ack(tcp_sock* listener, const tcp_request_sock& req, 
                listener->tcp_mstamp, xmit);
 }
 
+// kernel: tcp_listendrop() — LINUX_MIB_LISTENDROPS
+static void tcp_listendrop(tcp_sock* listener) {
+  if (listener->net_mib != nullptr) ++listener->net_mib->ListenDrops;
+}
+
+// kernel: sk_acceptq_is_full(), inet_csk_reqsk_queue_is_full() — "len > backlog" both.
+static bool sk_acceptq_is_full(const tcp_sock* listener) {
+  return listener->sk_ack_backlog > listener->sk_max_ack_backlog;
+}
+static bool inet_csk_reqsk_queue_is_full(const tcp_sock* listener) {
+  return static_cast<int>(listener->reqsk_queue.size()) > listener->sk_max_ack_backlog;
+}
+
+// kernel: tcp_syn_flood_action(), net/ipv4/tcp_input.c — true if a cookie should be sent; the
+// first time for this listener (unless tcp_syncookies = 2), the kernel's info line as Linux 6.18
+// prints it (net_info_ratelimited("%s: Possible SYN flooding on port %pISpc. %s.\n", proto,
+// &addr, msg) with proto the request socks' slab, "request_sock_TCP", under pr_fmt "TCP: ").
+static bool tcp_syn_flood_action(tcp_sock* listener, TcpOps* ops) {
+  const char* msg = "Dropping request";
+  bool want_cookie = false;
+  const uint8_t syncookies = listener->sysctl_tcp_syncookies;
+  if (syncookies != 0) {
+    msg = "Sending cookies";
+    want_cookie = true;
+    if (listener->net_mib != nullptr) ++listener->net_mib->TCPReqQFullDoCookies;
+  } else if (listener->net_mib != nullptr) {
+    ++listener->net_mib->TCPReqQFullDrop;
+  }
+  if (!listener->synflood_warned && syncookies != 2) {
+    listener->synflood_warned = true;
+    const auto* a = reinterpret_cast<const uint8_t*>(&listener->saddr);  // network order: a[0] first
+    char line[128];
+    snprintf(line, sizeof line, "TCP: request_sock_TCP: Possible SYN flooding on port %u.%u.%u.%u:%u. %s.", a[0],
+             a[1], a[2], a[3], listener->sport, msg);
+    ops->log_info(line);
+  }
+  return want_cookie;
+}
+
 // kernel: tcp_conn_request(), net/ipv4/tcp_input.c
 static void tcp_conn_request(tcp_sock* listener, const sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
   const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
-  // sk_acceptq_is_full() — LISTENOVERFLOWS; inet_csk_reqsk_queue_is_full() without syncookies.
-  if (listener->sk_ack_backlog > listener->sk_max_ack_backlog) return;
-  if (static_cast<int>(listener->reqsk_queue.size()) > listener->sk_max_ack_backlog) return;
+  uint32_t isn = tcb->tcp_tw_isn;
+  bool want_cookie = false;
+  // "TW buckets are converted to open requests without limitations, they conserve resources and
+  // peer is evidently real one."
+  if ((listener->sysctl_tcp_syncookies == 2 || inet_csk_reqsk_queue_is_full(listener)) && isn == 0) {
+    want_cookie = tcp_syn_flood_action(listener, ops);
+    if (!want_cookie) {
+      tcp_listendrop(listener);
+      return;
+    }
+  }
+  if (sk_acceptq_is_full(listener)) {
+    if (listener->net_mib != nullptr) ++listener->net_mib->ListenOverflows;  // LINUX_MIB_LISTENOVERFLOWS
+    tcp_listendrop(listener);
+    return;
+  }
   tcp_options_received tmp_opt;
   tmp_opt.mss_clamp = TCP_MSS_DEFAULT;  // af_ops->mss_clamp
   tmp_opt.user_mss = listener->rx_opt.user_mss;
   const uint32_t hdr_len = (skb->data[12] >> 4) * 4u;
   uint8_t sack_off = 0;
   tcp_parse_options(absl::MakeConstSpan(skb->data, hdr_len), false, &tmp_opt, &sack_off);
+  // A cookie without timestamps has nowhere to keep window scale and SACK: none offered.
+  if (want_cookie && !tmp_opt.saw_tstamp) {
+    tmp_opt.tstamp_ok = tmp_opt.sack_ok = tmp_opt.wscale_ok = false;  // tcp_clear_options()
+    tmp_opt.snd_wscale = 0;
+  }
   tmp_opt.tstamp_ok = tmp_opt.saw_tstamp;
   tcp_request_sock req;
+  req.syncookie = want_cookie;
   // tcp_openreq_init()
   req.rcv_isn = tcb->seq;
   req.mss = tmp_opt.mss_clamp;
@@ -96,8 +161,17 @@ static void tcp_conn_request(tcp_sock* listener, const sk_buff* skb, uint32_t ds
   req.loc_port = load_be16(skb->data + 2);
   req.snd_wnd = load_be16(skb->data + 14);
   if (req.tstamp_ok) req.ts_off = ops->secure_ts_off(req.loc_addr, req.rmt_addr);  // init_ts_off()
-  // kernel: tcp_conn_request(): "if (!want_cookie && !isn) ... isn = af_ops->init_seq(skb)"
-  req.snt_isn = tcb->tcp_tw_isn != 0 ? tcb->tcp_tw_isn : ops->secure_seq(req.loc_addr, req.rmt_addr, req.loc_port, req.rmt_port);
+  // "if (!want_cookie && !isn) ... isn = af_ops->init_seq(skb)"
+  if (!want_cookie && isn == 0) isn = ops->secure_seq(req.loc_addr, req.rmt_addr, req.loc_port, req.rmt_port);
+  if (want_cookie) {
+    // cookie_init_sequence(): tcp_synq_overflow(), LINUX_MIB_SYNCOOKIESSENT, the cookie (req->mss
+    // rounded down to what it encodes)
+    tcp_synq_overflow(listener);
+    if (listener->net_mib != nullptr) ++listener->net_mib->SyncookiesSent;
+    isn = cookie_v4_init_sequence_core(listener->syncookie_secret, req.rmt_addr, req.loc_addr, req.rmt_port,
+                                       req.loc_port, tcb->seq, &req.mss, listener->tcp_mstamp);
+  }
+  req.snt_isn = isn;
   // tcp_openreq_init_rwin(): "tcp_full_space because it is guaranteed to be the first packet"
   const uint32_t mss = tcp_route_advmss(listener, dst_mtu);
   req.rsk_window_clamp = listener->window_clamp;
@@ -106,6 +180,11 @@ static void tcp_conn_request(tcp_sock* listener, const sk_buff* skb, uint32_t ds
                             &req.rsk_window_clamp, req.wscale_ok, &rcv_wscale, 0, listener->sysctl_rmem_max);
   req.rcv_wscale = rcv_wscale;
   req.dst_mtu = dst_mtu;
+  if (want_cookie) {
+    // TCP_SYNACK_COOKIE: the request is not kept ("reqsk_free(req)").
+    tcp_send_synack(listener, &req, dst_mtu, xmit);
+    return;
+  }
   req.expires = listener->tcp_mstamp + reqsk_timeout(req);  // req->timeout = tcp_timeout_init()
   listener->reqsk_queue.push_back(req);
   tcp_send_synack(listener, &listener->reqsk_queue.back(), dst_mtu, xmit);
@@ -118,12 +197,20 @@ static bool tcp_in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32
   return seq == e_win && seq == end_seq;
 }
 
-// kernel: tcp_v4_syn_recv_sock() + tcp_create_openreq_child() — nullptr on overflow or no socket.
-static tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_sock& req, const sk_buff* skb,
-                                          uint32_t dst_mtu, TcpOps* ops) {
-  if (listener->sk_ack_backlog > listener->sk_max_ack_backlog) return nullptr;  // exit_overflow
+// kernel: tcp_v4_syn_recv_sock() + tcp_create_openreq_child()
+tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_sock& req, const sk_buff* skb,
+                                   uint32_t dst_mtu, TcpOps* ops) {
+  if (sk_acceptq_is_full(listener)) {  // exit_overflow
+    if (listener->net_mib != nullptr) ++listener->net_mib->ListenOverflows;
+    tcp_listendrop(listener);
+    return nullptr;
+  }
   tcp_sock* c = ops->clone(listener);
-  if (c == nullptr) return nullptr;
+  if (c == nullptr) {  // exit_nonewsk
+    tcp_listendrop(listener);
+    return nullptr;
+  }
+  c->net_mib = listener->net_mib;
   // What sk_clone_lock() copies from the listener (its settings), then the request's values.
   c->skb_pool = listener->skb_pool;
   c->page_pool = listener->page_pool;
@@ -197,6 +284,20 @@ static tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_
   return c;
 }
 
+// kernel: inet_csk_reqsk_queue_add() (with the child's hashing: inet_ehash_nolisten())
+void inet_csk_reqsk_queue_add(tcp_sock* listener, tcp_sock* child, TcpOps* ops) {
+  ops->hash(child);
+  child->listener = listener;
+  child->accept_next = nullptr;
+  if (listener->accept_tail != nullptr) {
+    listener->accept_tail->accept_next = child;
+  } else {
+    listener->accept_head = child;
+  }
+  listener->accept_tail = child;
+  listener->sk_ack_backlog++;
+}
+
 // kernel: tcp_check_req(), net/ipv4/tcp_minisocks.c. `idx` is the request's place in the listener.
 static void tcp_check_req(tcp_sock* listener, size_t idx, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
   tcp_request_sock* req = &listener->reqsk_queue[idx];
@@ -260,17 +361,8 @@ static void tcp_check_req(tcp_sock* listener, size_t idx, sk_buff* skb, uint32_t
     return;
   }
   listener->reqsk_queue.erase(listener->reqsk_queue.begin() + static_cast<std::ptrdiff_t>(idx));
-  ops->hash(child);
   // inet_csk_complete_hashdance() -> inet_csk_reqsk_queue_add()
-  child->listener = listener;
-  child->accept_next = nullptr;
-  if (listener->accept_tail != nullptr) {
-    listener->accept_tail->accept_next = child;
-  } else {
-    listener->accept_head = child;
-  }
-  listener->accept_tail = child;
-  listener->sk_ack_backlog++;
+  inet_csk_reqsk_queue_add(listener, child, ops);
   // tcp_child_process() -> tcp_rcv_state_process() in SYN_RECV
   tcp_v4_do_rcv(child, skb, dst_mtu, xmit, ops);
 }
@@ -287,6 +379,18 @@ void tcp_v4_listen_rcv(tcp_sock* listener, sk_buff* skb, uint32_t dst_mtu, TcpXm
     }
   }
   const uint8_t flags = tcb->tcp_flags;
+  // tcp_v4_do_rcv() for a listener: tcp_v4_cookie_check() — "if (!th->syn) sk = cookie_v4_check(sk, skb)"
+  if (!(flags & TCPHDR_SYN)) {
+    tcp_sock* nsk = cookie_v4_check(listener, skb, dst_mtu, ops);
+    if (nsk == nullptr) {  // a valid cookie, no room for the child: dropped
+      kfree_skb(skb);
+      return;
+    }
+    if (nsk != listener) {  // tcp_child_process()
+      tcp_v4_do_rcv(nsk, skb, dst_mtu, xmit, ops);
+      return;
+    }
+  }
   if (flags & TCPHDR_ACK) {
     tcp_v4_send_reset(skb, *tcb, listener->skb_pool, xmit);  // "if (th->ack) return 1;"
   } else if (!(flags & TCPHDR_RST) && (flags & TCPHDR_SYN) && !(flags & TCPHDR_FIN)) {

@@ -94,7 +94,17 @@ inline constexpr uint8_t TSQF_QUEUED = 2;     // on the owner's TSQ list (tcp_wf
 // The TcpExt counters the protocol keeps (/proc/net/netstat "TcpExt:"). kernel: LINUX_MIB_*
 struct LinuxMib {
   uint64_t TCPAutoCorking = 0;
+  // SYN cookies and the listener's queues (tcp_syncookies.h, tcp_minisocks.cc)
+  uint64_t SyncookiesSent = 0;        // cookie SYN-ACKs sent
+  uint64_t SyncookiesRecv = 0;        // ACKs that carried a valid cookie
+  uint64_t SyncookiesFailed = 0;      // ACKs checked as cookies that were not
+  uint64_t ListenOverflows = 0;       // the accept queue was full (a SYN, or a child, dropped)
+  uint64_t ListenDrops = 0;           // every SYN or final ACK a listener dropped (tcp_listendrop())
+  uint64_t TCPReqQFullDoCookies = 0;  // tcp_syn_flood_action() chose a cookie
+  uint64_t TCPReqQFullDrop = 0;       // tcp_syn_flood_action() dropped (tcp_syncookies = 0)
 };
+
+struct tcp_syncookie_secret;  // stack/tcp/tcp_syncookies.h
 
 // kernel: TCP_SKB_CB()
 inline tcp_skb_cb* TCP_SKB_CB(sk_buff* skb) { return reinterpret_cast<tcp_skb_cb*>(skb->cb); }
@@ -153,6 +163,7 @@ struct tcp_request_sock {
   uint16_t mss = 0;         // the peer's MSS option (req->mss), TCP_MSS_DEFAULT without one
   uint8_t snd_wscale = 0, rcv_wscale = 0;
   bool tstamp_ok = false, sack_ok = false, wscale_ok = false;
+  bool syncookie = false;   // answered with a cookie, not queued (req->syncookie)
   uint8_t num_retrans = 0;  // SYN-ACKs retransmitted (req->num_retrans)
   uint8_t num_timeout = 0;  // req->num_timeout
   uint64_t expires = 0;     // next SYN-ACK retransmission (rsk_timer), tcp_mstamp's clock
@@ -371,6 +382,16 @@ struct tcp_sock {
   tcp_sock* accept_tail = nullptr;
   tcp_sock* accept_next = nullptr;  // a child's link in its listener's accept queue
   tcp_sock* listener = nullptr;     // a child's listener while it is on the accept queue
+  // SYN cookies (tcp_syncookies.h): net.ipv4.tcp_syncookies (0 never, 1 when the request queue is
+  // full, 2 always; set by the owner), the owner's secret (null: an all-zero key), the last
+  // request-queue overflow in jiffies (kernel: a listener's rx_opt.ts_recent_stamp, written by
+  // tcp_synq_overflow(); synq_overflowed false: none yet), the flood warning's once-per-listener
+  // flag (kernel: icsk_accept_queue.synflood_warned).
+  uint8_t sysctl_tcp_syncookies = 1;
+  const tcp_syncookie_secret* syncookie_secret = nullptr;
+  bool synq_overflowed = false;
+  uint32_t synq_overflow_ts = 0;
+  bool synflood_warned = false;
 };
 
 // kernel: tcp_write_queue_tail(), tcp_send_head(), tcp_write_queue_empty(), tcp_rtx_queue_empty()

@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -75,6 +76,7 @@ class Host : public TcpOps {
   }
   uint32_t secure_seq(be32, be32, uint16_t, uint16_t) override { return isn; }
   uint32_t secure_ts_off(be32, be32) override { return ts_off; }
+  void log_info(const char* line) override { logs.emplace_back(line); }
 
   tcp_sock* lookup(be32 raddr, uint16_t rport, uint16_t lport) {
     for (tcp_sock* s : hashed)
@@ -93,6 +95,7 @@ class Host : public TcpOps {
   tcp_sock* listener = nullptr;
   int done_calls = 0;
   std::vector<tcp_sock*> done_socks;
+  std::vector<std::string> logs;  // log_info() lines
 };
 
 struct ConnBed {
