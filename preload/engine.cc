@@ -811,7 +811,8 @@ __attribute__((destructor)) static void engine_exit() {
     u.poll(tick_ns());
     u.dev().flush_tx();
     const bool tcp_busy = e->tcp->exit_pending() && mono_ns() < tcp_end;
-    const bool udp_done = (u.neigh().next_deadline() == 0 && u.tx_in_flight == 0) || mono_ns() >= end;
+    const bool udp_done =
+        (u.neigh().next_deadline() == 0 && u.tx_in_flight == 0 && u.tx_backlog() == 0) || mono_ns() >= end;
     if (udp_done && !tcp_busy) break;
     lk.unlock();
     timespec pause{0, 1'000'000};
