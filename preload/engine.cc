@@ -841,6 +841,14 @@ __attribute__((destructor)) static void engine_exit() {
            static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_tso_frames),
            static_cast<unsigned long long>(x.tx_kicks), static_cast<unsigned long long>(x.tx_flushes),
            static_cast<unsigned long long>(x.tx_done));
+      logf(LogLevel::kInfo,
+           "AF_XDP completions behind at reap: %llu reaps, %llu episodes, mean %llu us, max %llu us "
+           "(<10us %llu, <100us %llu, <1ms %llu, longer %llu)",
+           static_cast<unsigned long long>(x.tx_reap_behind), static_cast<unsigned long long>(x.tx_behind_episodes),
+           static_cast<unsigned long long>(x.tx_behind_episodes ? x.tx_behind_ns_total / x.tx_behind_episodes / 1000 : 0),
+           static_cast<unsigned long long>(x.tx_behind_ns_max / 1000),
+           static_cast<unsigned long long>(x.tx_behind_hist[0]), static_cast<unsigned long long>(x.tx_behind_hist[1]),
+           static_cast<unsigned long long>(x.tx_behind_hist[2]), static_cast<unsigned long long>(x.tx_behind_hist[3]));
     } else {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,
