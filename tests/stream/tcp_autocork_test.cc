@@ -76,6 +76,44 @@ TEST_F(TcpAutocorkTest, SmallWritesWaitForTheCompletionAndLeaveAsOneSegment) {
   close();
 }
 
+// The link's completions, like AF_XDP's, wake no one (Netdev::tx_completion_wakes() is false): a
+// tail held for one makes the TX poll a's next deadline, kTxPollMinNs after the send, instead of
+// whatever timer came next (the RTO, 200 ms and more, or the next slice). At that deadline, before
+// the device completed, nothing leaves and the poll is pushed back by twice the gap; once the
+// device has completed (late: no poll of a's between), the next look — what the progress thread
+// runs at the deadline, UdpStack::tx_complete_now() — sends the tail, with no receive and no ACK
+// from b (b's stack never runs). Then nothing waits and no TX poll deadline is left: an idle stack
+// is not woken.
+TEST_F(TcpAutocorkTest, HeldTailLeavesAtTheTxPollAfterALateCompletion) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 1000);
+  writes(10, 10);
+  ASSERT_EQ(a_frames(), f0 + 1);
+  ASSERT_EQ(autocorked(), 1u);
+  auto next = [&] {
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    return a.tcp->next_timer_ns();
+  };
+  auto look = [&](uint64_t now) {
+    g_now = now;
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    a.udp->tx_complete_now();
+  };
+  EXPECT_EQ(next(), g_now + TcpStack::kTxPollMinNs);
+  look(next());  // the device has not completed yet
+  EXPECT_EQ(a_frames(), f0 + 1);
+  EXPECT_EQ(next(), g_now + 2 * TcpStack::kTxPollMinNs);
+  link->run(g_now);  // the device completes the 1000-byte segment (b is not polled: no ACK)
+  EXPECT_EQ(a_frames(), f0 + 1);
+  look(next());
+  EXPECT_EQ(a_frames(), f0 + 2);
+  EXPECT_EQ(a.tcp->tx_poll_ns(), 0u);
+  EXPECT_GT(next(), g_now + 100'000'000u);  // the RTO of what is in flight, nothing sooner
+  expect_stream();
+  close();
+}
+
 // The comparison is the kernel's: the tail is held while the device holds more truesize than the
 // tail has. 1000 bytes at the device (1 + 2280); a tail of 999 bytes (2279) waits, 1001 (2281) goes.
 TEST_F(TcpAutocorkTest, TailAsLargeAsWhatTheDeviceHoldsGoesAtOnce) {

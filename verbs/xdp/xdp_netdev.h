@@ -84,6 +84,8 @@ class XdpNetdev final : public Netdev {
   int steer(const FlowKey& key) override { return prog_->steer(key); }
   int unsteer(const FlowKey& key) override { return prog_->unsteer(key); }
   int wait_fd() const override { return xsk_fd_; }  // POLLIN when the RX ring has frames
+  // A TX completion makes nothing readable (xsk_poll() reports the RX ring and TX ring space only):
+  // see Netdev::tx_completion_wakes().
   void flush_tx() override;  // rings the doorbell for every frame still waiting in the TX ring
   void set_tx_kick_batch(uint32_t n);  // XdpOptions::tx_kick_batch, after open()
   // While on, xmit() rings the doorbell only once a full copy-mode batch (32 frames, what one
