@@ -860,12 +860,13 @@ __attribute__((destructor)) static void engine_exit() {
   if (log_enabled(LogLevel::kInfo)) {
     logf(LogLevel::kInfo,
          "UDP counters: OutDatagrams %llu, SndbufErrors %llu, Ip OutTransmits %llu (FragCreates %llu), "
-         "device queue full %llu; InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
+         "device queue full %llu (frames that waited in the backlog %llu); InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
          "NoPorts %llu, fragments to the kernel %llu",
          static_cast<unsigned long long>(u.udp_mib.OutDatagrams),
          static_cast<unsigned long long>(u.udp_mib.SndbufErrors),
          static_cast<unsigned long long>(u.mib.OutTransmits), static_cast<unsigned long long>(u.mib.FragCreates),
-         static_cast<unsigned long long>(u.tx_drops), static_cast<unsigned long long>(u.udp_rx_mib.InDatagrams),
+         static_cast<unsigned long long>(u.tx_drops), static_cast<unsigned long long>(u.tx_requeued),
+         static_cast<unsigned long long>(u.udp_rx_mib.InDatagrams),
          static_cast<unsigned long long>(u.udp_rx_mib.RcvbufErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InCsumErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts),
