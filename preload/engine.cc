@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -253,9 +254,11 @@ struct Engine {
   // interface's receive path, or else a raw IPv4 socket to the local address
   std::unique_ptr<ibv::RxInject> rx_inject;
   int frag_fd = -1;
+  int progress_efd = -1;  // wakes the progress thread for a TX poll deadline (progress_tx_poll())
   // Only an engine that failed to open is destroyed (open_engine()'s early returns).
   ~Engine() {
     if (frag_fd >= 0) libc().close(frag_fd);
+    if (progress_efd >= 0) libc().close(progress_efd);
   }
 };
 
@@ -312,6 +315,23 @@ constexpr uint64_t kProgressMaxSleepNs = 100'000'000;
 constexpr long kProgressDeferNs = 50'000;
 constexpr long kProgressDeferMaxNs = 1'000'000;
 std::atomic<int> g_progress_idle{0};  // 1: on the futex until a connection exists (wake_progress())
+// While the progress thread sleeps in ppoll(): when that sleep ends (CLOCK_MONOTONIC ns), stored
+// under the stack's lock with the look at the timers it is based on; 0 while it is awake.
+std::atomic<uint64_t> g_progress_wake_ns{0};
+std::atomic<int> g_progress_efd{-1};
+
+// TcpStack's TX poll hook (mu() held): something now waits for a TX completion that the device
+// signals to no one (AF_XDP), with a deadline of tens of microseconds (TcpStack::next_timer_ns()).
+// A progress thread asleep past it — its sleep was computed before, up to the next TCP timer or
+// kProgressMaxSleepNs — is woken through its eventfd, once (the exchange), to sleep again until the
+// deadline; one awake reads the deadline at its next look. Not while nothing waits: an idle program
+// has no wake-ups from this.
+void progress_tx_poll(uint64_t deadline_ns) {
+  uint64_t wake = g_progress_wake_ns.load(std::memory_order_acquire);
+  if (wake <= deadline_ns || !g_progress_wake_ns.compare_exchange_strong(wake, 0, std::memory_order_acq_rel)) return;
+  const uint64_t one = 1;
+  (void)!libc().write(g_progress_efd.load(std::memory_order_relaxed), &one, sizeof one);
+}
 
 void* progress_main(void* arg) {
   Engine* e = static_cast<Engine*>(arg);
@@ -320,6 +340,7 @@ void* progress_main(void* arg) {
   auto back_off = [&defer] { defer.tv_nsec = std::min(defer.tv_nsec * 2, kProgressDeferMaxNs); };
   for (;;) {
     uint64_t next;
+    uint64_t now;
     bool conns;
     {
       std::unique_lock<StackMutex> lk(u.mu(), std::try_to_lock);
@@ -330,6 +351,10 @@ void* progress_main(void* arg) {
       }
       next = e->tcp->next_timer_ns();
       conns = e->tcp->has_conns();
+      now = mono_ns();
+      // Before the unlock: a TX poll deadline set after it finds this and wakes the thread.
+      if (conns) g_progress_wake_ns.store(next <= now ? 0 : std::min(next, now + kProgressMaxSleepNs),
+                                          std::memory_order_release);
       // Idle from here, under the lock: the connection that ends it is made under the lock too,
       // and its hook (wake_progress()) then sees the 1. Stored after the unlock, it raced with a
       // socket() between the look and the store, and an accepted child (no socket() call) never
@@ -341,14 +366,19 @@ void* progress_main(void* arg) {
       syscall(SYS_futex, &g_progress_idle, FUTEX_WAIT_PRIVATE, 1, nullptr, nullptr, 0);
       continue;
     }
-    const uint64_t now = mono_ns();
     uint64_t sleep_ns = next <= now ? 0 : std::min(next - now, kProgressMaxSleepNs);
     timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000u), static_cast<long>(sleep_ns % 1'000'000'000u)};
     auto no_sleepers = [&] {
       return g_rx_waiters.load(std::memory_order_acquire) == 0 && u.rx_sleepers.load(std::memory_order_acquire) == 0;
     };
-    pollfd p{no_sleepers() ? u.dev().wait_fd() : -1, POLLIN, 0};
-    if (sleep_ns > 0) libc().ppoll(&p, 1, &ts, nullptr);
+    pollfd p[2] = {{no_sleepers() ? u.dev().wait_fd() : -1, POLLIN, 0}, {e->progress_efd, POLLIN, 0}};
+    if (sleep_ns > 0) libc().ppoll(p, 2, &ts, nullptr);
+    g_progress_wake_ns.store(0, std::memory_order_release);
+    if (p[1].revents & POLLIN) {
+      uint64_t v;
+      (void)!libc().read(e->progress_efd, &v, sizeof v);
+      continue;  // a TX poll deadline was set: sleep again until it
+    }
     if (no_sleepers()) {
       // Frames (or a timer) are due and nobody sleeps on the device: a thread that polls the
       // device meanwhile takes them itself; look again then.
@@ -365,6 +395,7 @@ void* progress_main(void* arg) {
     if (no_sleepers()) {
       u.poll(tick_ns());  // receive + every timer
     } else {
+      u.tx_complete_now();  // completions (AF_XDP's wake no one) and what they release: no receive
       e->tcp->timers();
     }
   }
@@ -442,6 +473,7 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   f(e.control->fd());
   if (e.pcap.is_open()) f(e.pcap.fd());
   if (e.frag_fd >= 0) f(e.frag_fd);
+  if (e.progress_efd >= 0) f(e.progress_efd);
   if (e.rx_inject != nullptr) e.rx_inject->for_each_fd(f);
 }
 
@@ -625,6 +657,11 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     return nullptr;
   }
   e->tcp->set_first_conn_hook(wake_progress);
+  e->progress_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e->progress_efd >= 0) {
+    g_progress_efd.store(e->progress_efd, std::memory_order_relaxed);
+    e->tcp->set_tx_poll_hook(progress_tx_poll);
+  }
   e->udp->set_tcp(e->tcp.get());
   if (e->ibv) {  // frames in the pools go out in place; elsewhere (and if this fails) bounce-copied
     auto each_region = [&](absl::FunctionRef<void(const uint8_t*, size_t)> f) {
@@ -822,7 +859,8 @@ __attribute__((destructor)) static void engine_exit() {
     u.poll(tick_ns());
     u.dev().flush_tx();
     const bool tcp_busy = e->tcp->exit_pending() && mono_ns() < tcp_end;
-    const bool udp_done = (u.neigh().next_deadline() == 0 && u.tx_in_flight == 0) || mono_ns() >= end;
+    const bool udp_done =
+        (u.neigh().next_deadline() == 0 && u.tx_in_flight == 0 && u.tx_backlog() == 0) || mono_ns() >= end;
     if (udp_done && !tcp_busy) break;
     lk.unlock();
     timespec pause{0, 1'000'000};
@@ -833,12 +871,13 @@ __attribute__((destructor)) static void engine_exit() {
   if (log_enabled(LogLevel::kInfo)) {
     logf(LogLevel::kInfo,
          "UDP counters: OutDatagrams %llu, SndbufErrors %llu, Ip OutTransmits %llu (FragCreates %llu), "
-         "device queue full %llu; InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
+         "device queue full %llu (frames that waited in the backlog %llu); InDatagrams %llu, RcvbufErrors %llu, InCsumErrors %llu, InErrors %llu, "
          "NoPorts %llu, fragments to the kernel %llu",
          static_cast<unsigned long long>(u.udp_mib.OutDatagrams),
          static_cast<unsigned long long>(u.udp_mib.SndbufErrors),
          static_cast<unsigned long long>(u.mib.OutTransmits), static_cast<unsigned long long>(u.mib.FragCreates),
-         static_cast<unsigned long long>(u.tx_drops), static_cast<unsigned long long>(u.udp_rx_mib.InDatagrams),
+         static_cast<unsigned long long>(u.tx_drops), static_cast<unsigned long long>(u.tx_requeued),
+         static_cast<unsigned long long>(u.udp_rx_mib.InDatagrams),
          static_cast<unsigned long long>(u.udp_rx_mib.RcvbufErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InCsumErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts),
@@ -851,6 +890,14 @@ __attribute__((destructor)) static void engine_exit() {
            static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_tso_frames),
            static_cast<unsigned long long>(x.tx_kicks), static_cast<unsigned long long>(x.tx_flushes),
            static_cast<unsigned long long>(x.tx_done));
+      logf(LogLevel::kInfo,
+           "AF_XDP completions behind at reap: %llu reaps, %llu episodes, mean %llu us, max %llu us "
+           "(<10us %llu, <100us %llu, <1ms %llu, longer %llu)",
+           static_cast<unsigned long long>(x.tx_reap_behind), static_cast<unsigned long long>(x.tx_behind_episodes),
+           static_cast<unsigned long long>(x.tx_behind_episodes ? x.tx_behind_ns_total / x.tx_behind_episodes / 1000 : 0),
+           static_cast<unsigned long long>(x.tx_behind_ns_max / 1000),
+           static_cast<unsigned long long>(x.tx_behind_hist[0]), static_cast<unsigned long long>(x.tx_behind_hist[1]),
+           static_cast<unsigned long long>(x.tx_behind_hist[2]), static_cast<unsigned long long>(x.tx_behind_hist[3]));
     } else {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,

@@ -107,6 +107,12 @@ class Netdev {
 
   // An fd that becomes readable when frames or completions wait (for poll/epoll), or -1.
   virtual int wait_fd() const { return -1; }
+  // Whether a TX completion makes wait_fd() readable (the verbs send CQ on the completion channel:
+  // true). false (AF_XDP: xsk_poll() reports the RX ring and TX ring space, never the completion
+  // ring): a completion is seen only by the next poll_tx(), so a stack with something waiting for
+  // one (autocorked data, frames in its backlog) must look for it itself at a short deadline
+  // (TcpStack::next_timer_ns()). kernel: a NIC's TX completion interrupt.
+  virtual bool tx_completion_wakes() const { return false; }
 
   // A device may hold frames xmit() took without telling the hardware yet (a doorbell batched over
   // several xmit() calls, XdpOptions::tx_kick_batch): flush_tx() rings it now. The stack calls it

@@ -83,6 +83,7 @@ class PcapNetdev final : public Netdev {
   int steer(const FlowKey& key) override { return lower_.steer(key); }
   int unsteer(const FlowKey& key) override { return lower_.unsteer(key); }
   int wait_fd() const override { return lower_.wait_fd(); }
+  bool tx_completion_wakes() const override { return lower_.tx_completion_wakes(); }
   void flush_tx() override { lower_.flush_tx(); }
   void set_xmit_more(bool on) override { lower_.set_xmit_more(on); }
   bool xmit_more() const override { return lower_.xmit_more(); }

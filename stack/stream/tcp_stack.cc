@@ -47,6 +47,7 @@ int TcpStack::create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr
   s->ctl_inet_.pmtudisc = IP_PMTUDISC_DO;  // kernel: the ctl socket's inet->pmtudisc
   s->tsq_.sk_destruct = &TcpStack::sk_destruct;
   s->tsq_.owner = s.get();
+  s->tx_wakes_ = base->dev().tx_completion_wakes();
   *out = std::move(s);
   return 0;
 }
@@ -122,6 +123,26 @@ void TcpStack::tx_completed() {
     TcpConn* c = tcp_conn(tp);
     tp->tcp_mstamp = now_us();
     tcp_tsq_write(tp, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); });
+  }
+  update_tx_poll();
+}
+
+// After every reap (the instance's poll() and tx_complete_now()): the TX poll deadline is set when
+// a wait for a completion begins, pushed back (the gap doubled) when it passed and the completion
+// has still not come, and cleared when nothing waits.
+void TcpStack::update_tx_poll() {
+  if (!tx_waiting()) {
+    tx_poll_at_ = 0;
+    tx_poll_gap_ = kTxPollMinNs;
+    return;
+  }
+  const uint64_t now = opt_.clock_ns();
+  if (tx_poll_at_ == 0) {
+    tx_poll_at_ = now + tx_poll_gap_;
+    if (tx_poll_hook_ != nullptr) tx_poll_hook_(tx_poll_at_);
+  } else if (now >= tx_poll_at_) {
+    tx_poll_gap_ = std::min(tx_poll_gap_ * 2, kTxPollMaxNs);
+    tx_poll_at_ = now + tx_poll_gap_;
   }
 }
 
@@ -437,7 +458,10 @@ void TcpStack::timers() {
 uint64_t TcpStack::next_timer_ns() const {
   uint64_t t = tw_.empty() ? UINT64_MAX : tcp_next_timer(&tw_.front()->tp);
   for (const TcpConn* c : conns_) t = std::min(t, tcp_next_timer(&c->tp));
-  return t == UINT64_MAX ? t : t * 1000;
+  t = t == UINT64_MAX ? t : t * 1000;
+  // A wait that began after the last reap (a retransmission into the backlog) has no deadline yet.
+  if (tx_waiting()) t = std::min(t, tx_poll_at_ != 0 ? tx_poll_at_ : opt_.clock_ns() + tx_poll_gap_);
+  return t;
 }
 
 void TcpStack::close_all_at_exit() {

@@ -146,8 +146,22 @@ class TcpStack final : public NetProtocol, public TcpOps {
   std::vector<TcpConn*> conns() const { return conns_; }
   // Runs c's timers if due (after a socket call moved them).
   void run_timers(TcpConn* c);
-  // The earliest pending timer of any connection, on clock_ns's clock; UINT64_MAX when none.
+  // The earliest pending timer of any connection, on clock_ns's clock; UINT64_MAX when none. While
+  // something waits for a TX completion (autocorked data: tsq_tasklet::throttled; frames in the
+  // instance's backlog) on a device whose completions wake no one (Netdev::tx_completion_wakes()),
+  // also the TX poll: a deadline kTxPollMinNs after the wait began, doubling up to kTxPollMaxNs
+  // while the completion does not come (see tx_completed()), by which a waiter or the progress
+  // thread reaps completions (UdpStack::tx_complete_now()) — the kernel's TX interrupt, which
+  // coalesces completions for tens of microseconds. Nothing waiting: no such deadline (no
+  // wake-ups while idle).
   uint64_t next_timer_ns() const;
+  static constexpr uint64_t kTxPollMinNs = 20'000;
+  static constexpr uint64_t kTxPollMaxNs = 1'000'000;
+  // The TX poll deadline now (0: none). See next_timer_ns().
+  uint64_t tx_poll_ns() const { return tx_poll_at_; }
+  // `f(deadline)` runs (with mu() held) when a TX poll deadline is set where there was none: a
+  // thread sleeping past it (the progress thread) is woken to keep it.
+  void set_tx_poll_hook(void (*f)(uint64_t deadline_ns)) { tx_poll_hook_ = f; }
   // Whether a send could get a segment and a payload buffer now. The pools are the stand-in for
   // the kernel's TCP memory accounting: when they run dry a send returns EAGAIN (or waits) as
   // under tcp_memory_pressure, and poll must not say POLLOUT meanwhile, or an edge-triggered
@@ -225,6 +239,12 @@ class TcpStack final : public NetProtocol, public TcpOps {
   };
   std::vector<Moved> moved_;  // moved_to_kernel()'s flows, dropped silently until until_us
   tsq_tasklet tsq_;               // sockets a TX completion released (tcp_wfree())
+  bool tx_wakes_ = false;         // base's device: Netdev::tx_completion_wakes()
+  uint64_t tx_poll_at_ = 0;       // the TX poll deadline (next_timer_ns()), 0: none
+  uint64_t tx_poll_gap_ = kTxPollMinNs;
+  void (*tx_poll_hook_)(uint64_t) = nullptr;
+  bool tx_waiting() const { return !tx_wakes_ && (tsq_.throttled != 0 || base_->tx_backlog() != 0); }
+  void update_tx_poll();
   std::vector<TcpConn*> dying_;   // freed by conn_free(), their segments still at the device
   static void sk_destruct(tsq_tasklet* tsq, tcp_sock* tp);
 };

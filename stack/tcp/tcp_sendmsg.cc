@@ -69,6 +69,7 @@ void tcp_push(tcp_sock* tp, int flags, uint32_t mss_now, uint8_t nonagle, uint32
     if (!(tp->sk_tsq_flags & TSQF_THROTTLED)) {
       if (tp->net_mib != nullptr) ++tp->net_mib->TCPAutoCorking;  // LINUX_MIB_TCPAUTOCORKING
       tp->sk_tsq_flags |= TSQF_THROTTLED;
+      ++tp->tsq->throttled;  // tcp_should_autocork(): tp->tsq is set
     }
     // "It is possible TX completion already happened before we set TSQ_THROTTLED." (one thread
     // here: it did not, so the test of tcp_should_autocork() holds and the data waits.)

@@ -32,6 +32,7 @@ void tcp_wfree(sk_buff* skb) {
   if ((oval & TSQF_THROTTLED) && !(oval & TSQF_QUEUED) && tp->tsq != nullptr) {
     // "nval = (oval & ~TSQF_THROTTLED) | TSQF_QUEUED" and the socket on the tasklet's list.
     tp->sk_tsq_flags = static_cast<uint8_t>((oval & ~TSQF_THROTTLED) | TSQF_QUEUED);
+    --tp->tsq->throttled;
     tp->tsq_node = tp->tsq->head;
     tp->tsq->head = tp;
   }
@@ -69,7 +70,10 @@ void tcp_tsq_write(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit) {
 }
 
 bool tcp_sk_free(tcp_sock* tp) {
-  if (tp->tsq != nullptr) tsq_unlink(tp->tsq, tp);
+  if (tp->tsq != nullptr) {
+    tsq_unlink(tp->tsq, tp);
+    if (tp->sk_tsq_flags & TSQF_THROTTLED) --tp->tsq->throttled;
+  }
   tp->sk_tsq_flags = 0;
   return --tp->sk_wmem_alloc == 0;
 }

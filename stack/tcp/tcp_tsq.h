@@ -35,6 +35,10 @@ struct tsq_tasklet {
   // Run by the last tcp_wfree() of a socket tcp_sk_free() left with skbs at the device.
   void (*sk_destruct)(tsq_tasklet* tsq, tcp_sock* tp) = nullptr;
   void* owner = nullptr;  // for sk_destruct
+  // Sockets with TSQF_THROTTLED set: data held for a TX completion. The owner looks for
+  // completions itself while this is not 0 on a device whose completions wake no one
+  // (Netdev::tx_completion_wakes()). Not the kernel's: its TX interrupt needs no count.
+  uint32_t throttled = 0;
 };
 
 // Charges the segment about to go to the device to `tp` until it is freed (TX completion).

@@ -38,6 +38,7 @@ UdpStack::~UdpStack() {
   neigh_.reset();  // frees skbs waiting for ARP
   // Frames still posted: wait for nothing, the device is closed after us; give the skbs back.
   reap_tx();
+  kfree_skb_list(backlog_head_);
 }
 
 IpOutCtx UdpStack::out_ctx(uint64_t now) {
@@ -62,91 +63,144 @@ void UdpStack::reap_tx() {
   });
 }
 
-// kernel: dev_queue_xmit() -> ndo_start_xmit(). The skb is kept until the device reports the
-// frame complete. A full device queue drops the packet as a full qdisc does (NET_XMIT_DROP ->
-// -ENOBUFS, which udp_send_skb() counts as SndbufErrors).
+// kernel: __dev_queue_xmit() -> validate_xmit_skb() -> the qdisc -> ndo_start_xmit(). The skb is
+// kept until the device reports the frame complete. A GSO skb the device cannot take whole is cut
+// first (software GSO, netif_needs_gso() -> skb_gso_segment()). While frames wait in the backlog
+// (a software-GSO skb's segments the device had no room for), a new frame goes behind them, as a
+// qdisc queues it: frames leave in order. Otherwise a frame the device has no room for is dropped
+// as a full qdisc drops it (NET_XMIT_DROP -> -ENOBUFS, which udp_send_skb() counts as
+// SndbufErrors); the segments of a GSO skb it did not take wait in the backlog instead, as the
+// kernel's sch_direct_xmit() requeues what the driver refused (dev_requeue_skb()) rather than
+// losing the tail of a 64 KiB send.
 int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
   if (ifindex != ifindex_) {
     kfree_skb(skb);
     return -ENODEV;
   }
-  // kernel: validate_xmit_skb(): netif_needs_gso() — a GSO skb the device cannot take whole.
-  if (skb_is_gso(skb) && !dev_features_->tso) return xmit_gso_segs(skb);
-  TxFrame f;
-  int n = skb_to_txframe(skb, absl::MakeSpan(tx_sg_), reinterpret_cast<uint64_t>(skb), &f);
-  if (n < 0) {
-    kfree_skb(skb);
-    return n;
+  skb->next = nullptr;  // ours (the device's) from here on: a list of one
+  sk_buff* list = skb;
+  const bool gso = skb_is_gso(skb) && !dev_features_->tso;
+  if (gso) {
+    int n = skb_gso_segment(skb, *dev_features_, &list);
+    consume_skb(skb);  // kernel: validate_xmit_skb(): "consume_skb(skb); skb = segs;"
+    if (n < 0) {
+      ++tx_drops;
+      return n;
+    }
   }
-  if (dev_features_->ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
-  int r = dev_->xmit(absl::MakeConstSpan(&f, 1));
-  if (r == 0) {
-    dev_->flush_tx();  // frames held below the doorbell batch go, and complete
-    reap_tx();
-    r = dev_->xmit(absl::MakeConstSpan(&f, 1));
-  }
-  if (r <= 0) {
-    kfree_skb(skb);
+  if (backlog_head_ != nullptr) qdisc_run();
+  if (backlog_head_ != nullptr) return enqueue_backlog(list);
+  int err = 0;
+  dev_xmit_list(&list, /*whole=*/true, &err);
+  if (list == nullptr) return err;
+  if (!gso) {  // the device queue stayed full: dropped (see above)
+    kfree_skb_list(list);
     ++tx_drops;
-    return r < 0 ? r : -ENOBUFS;
+    return -ENOBUFS;
   }
-  ++tx_in_flight;
-  return 0;
+  return enqueue_backlog(list);
 }
 
-// kernel: validate_xmit_skb() → skb_gso_segment() for a device without NETIF_F_TSO, then
-// dev_hard_start_xmit() over the segment list. The segments go to the device in bursts of up to
-// kGsoBurst frames per xmit() call (one doorbell; the kernel's xmit_more over the list); each is
-// its own cookie, freed when the device completes it. The GSO skb is consumed once cut (the
-// segments hold references on its payload). A device queue that stays full after a reap drops the
-// segments it did not take, as a full qdisc drops (tx_drops); the call then returns 0 if some went
-// (the rest are lost on the wire for TCP to recover), -ENOBUFS if none did.
-int UdpStack::xmit_gso_segs(sk_buff* skb) {
-  sk_buff* segs = nullptr;
-  int n = skb_gso_segment(skb, *dev_features_, &segs);
-  consume_skb(skb);  // kernel: validate_xmit_skb(): "consume_skb(skb); skb = segs;"
-  if (n < 0) {
-    ++tx_drops;
-    return n;
-  }
-  int sent = 0;
-  while (segs != nullptr) {
+// Hands the frames of *list (linked through next) to the device in bursts of up to kGsoBurst per
+// xmit() call (one doorbell; the kernel's xmit_more over a segment list), each its own cookie, freed
+// when the device completes it; *list is left at the first frame the device did not take (nullptr:
+// all went). A device queue that fills is given one more chance after the frames held below the
+// doorbell batch are rung and the completions reaped. A frame the device refuses (-errno: it can
+// never send it) is dropped and counted; with `whole` a refusal of the list's first frame drops the
+// whole list (segments of one skb, all alike: no burst can go) and *err says why.
+void UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
+  bool retried = false;
+  bool first = true;
+  while (*list != nullptr) {
     int nb = 0;
-    for (sk_buff* s = segs; s != nullptr && nb < kGsoBurst; s = s->next, ++nb) {
+    for (sk_buff* s = *list; s != nullptr && nb < kGsoBurst; s = s->next, ++nb) {
       TxFrame& f = gso_frames_[nb];
-      // A segment has its headers and at most MAX_SKB_FRAGS fragments: it always fits.
-      (void)skb_to_txframe(s, absl::MakeSpan(gso_sg_[nb]), reinterpret_cast<uint64_t>(s), &f);
-      if (dev_features_->ip_csum) f.flags |= kTxIpCsum;
+      // A segment has its headers and at most MAX_SKB_FRAGS fragments: it always fits. A frame that
+      // does not (too many fragments for the scatter list) ends the burst; first in it, it is dropped.
+      if (skb_to_txframe(s, absl::MakeSpan(gso_sg_[nb]), reinterpret_cast<uint64_t>(s), &f) < 0) break;
+      if (dev_features_->ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
     }
-    int taken = 0;
-    for (int attempt = 0; attempt < 2 && taken < nb; ++attempt) {
-      if (attempt == 1) {
-        dev_->flush_tx();  // frames held below the doorbell batch go, and complete
-        reap_tx();
-      }
-      int r = dev_->xmit(absl::MakeConstSpan(gso_frames_ + taken, static_cast<size_t>(nb - taken)));
-      if (r < 0 && sent + taken == 0) {  // the device refuses the first segment: no burst can go
-        kfree_skb_list(segs);
+    if (nb == 0) {
+      *err = skb_to_txframe(*list, absl::MakeSpan(gso_sg_[0]), 0, &gso_frames_[0]);
+      pop_drop(list);
+      continue;
+    }
+    int r = dev_->xmit(absl::MakeConstSpan(gso_frames_, static_cast<size_t>(nb)));
+    if (r < 0) {
+      *err = r;
+      if (whole && first) {
+        kfree_skb_list(*list);
+        *list = nullptr;
         ++tx_drops;
-        return r;
+        return;
       }
-      // The device owns what it took from here on (reap_tx() may free it): off the list now.
-      for (int i = 0; i < r; ++i) {
-        sk_buff* s = segs;
-        segs = s->next;
-        s->next = nullptr;
-        ++tx_in_flight;
-      }
-      if (r > 0) taken += r;
+      pop_drop(list);
+      continue;
     }
-    sent += taken;
-    if (taken < nb) {
-      kfree_skb_list(segs);
-      ++tx_drops;
-      return sent != 0 ? 0 : -ENOBUFS;
+    first = first && r == 0;
+    // The device owns what it took from here on (reap_tx() may free it): off the list now.
+    for (int i = 0; i < r; ++i) {
+      sk_buff* s = *list;
+      *list = s->next;
+      s->next = nullptr;
+      ++tx_in_flight;
+    }
+    if (r < nb) {
+      if (retried) return;
+      retried = true;
+      dev_->flush_tx();  // frames held below the doorbell batch go, and complete
+      reap_tx();
     }
   }
-  return 0;
+}
+
+void UdpStack::pop_drop(sk_buff** list) {
+  sk_buff* s = *list;
+  *list = s->next;
+  s->next = nullptr;
+  kfree_skb(s);
+  ++tx_drops;
+}
+
+// Appends `list` to the backlog, up to kTxBacklogMax frames; what does not fit is dropped (a full
+// qdisc, counted once). 0, or -ENOBUFS when nothing fitted. kernel: qdisc_enqueue() of pfifo_fast
+// (its limit: the device's tx_queue_len).
+int UdpStack::enqueue_backlog(sk_buff* list) {
+  bool queued = false;
+  while (list != nullptr && backlog_len_ < kTxBacklogMax) {
+    sk_buff* s = list;
+    list = s->next;
+    s->next = nullptr;
+    if (backlog_tail_ != nullptr) {
+      backlog_tail_->next = s;
+    } else {
+      backlog_head_ = s;
+    }
+    backlog_tail_ = s;
+    ++backlog_len_;
+    ++tx_requeued;
+    queued = true;
+  }
+  if (list != nullptr) {
+    kfree_skb_list(list);
+    ++tx_drops;
+  }
+  return queued ? 0 : -ENOBUFS;
+}
+
+// The backlog's frames to the device, oldest first, as far as it takes them. kernel: qdisc_run()
+// (from net_tx_action() once netif_tx_wake_queue() saw room: here after every reap and before
+// every new frame).
+void UdpStack::qdisc_run() {
+  if (backlog_head_ == nullptr) return;
+  int err = 0;
+  sk_buff* list = backlog_head_;
+  dev_xmit_list(&list, /*whole=*/false, &err);
+  uint32_t left = 0;
+  for (sk_buff* s = list; s != nullptr; s = s->next) ++left;  // bounded: kTxBacklogMax
+  backlog_head_ = list;
+  backlog_len_ = left;
+  if (list == nullptr) backlog_tail_ = nullptr;
 }
 
 // ip_finish_output2()'s hand-off: the ipv4 layer names the next hop; the neighbour layer resolves
@@ -165,6 +219,7 @@ void UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
   polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   reap_tx();
+  qdisc_run();
   if (tcp_ != nullptr) tcp_->tx_completed();
   if (control_ != nullptr) {
     control_->on_poll(now);
@@ -182,6 +237,7 @@ void UdpStack::poll(uint64_t now, int budget) {
 
 void UdpStack::tx_complete_now() {
   reap_tx();
+  qdisc_run();
   if (tcp_ != nullptr) tcp_->tx_completed();
 }
 

@@ -193,6 +193,9 @@ class UdpStack final : private NeighOps, private NeighOutput {
   uint64_t rx_frags_to_kernel = 0;  // UDP fragments the queue got, handed to the kernel (ip_frag_to_kernel)
   uint64_t tx_in_flight = 0;   // skbs posted, not yet completed
   uint64_t tx_drops = 0;       // device queue full (the kernel's qdisc drop: NET_XMIT_DROP)
+  uint64_t tx_requeued = 0;    // frames that waited in the backlog (see queue_xmit())
+  // Frames in the backlog now: they go at the next reap (poll(), tx_complete_now()) or xmit.
+  uint32_t tx_backlog() const { return backlog_len_; }
   uint64_t tx_pool_empty = 0;  // sends that found the TX pool empty (kNoTxMem): waited or EAGAIN
 
   // kernel: __udp4_lib_rcv(): one received Ethernet frame. Returns true when a socket keeps the
@@ -206,7 +209,10 @@ class UdpStack final : private NeighOps, private NeighOutput {
   int queue_xmit(int ifindex, sk_buff* skb) override;
   // NeighOutput (the ipv4 layer's view) onto NeighTable (the neigh layer's).
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
-  int xmit_gso_segs(sk_buff* skb);
+  void dev_xmit_list(sk_buff** list, bool whole, int* err);
+  void pop_drop(sk_buff** list);
+  int enqueue_backlog(sk_buff* list);
+  void qdisc_run();
   void reap_tx();
 
   StackMutex mu_;
@@ -232,9 +238,17 @@ class UdpStack final : private NeighOps, private NeighOutput {
   std::unordered_map<int, UdpSock*> shadows_;  // shadow fd -> socket, for ControlOps errors
   // queue_xmit()'s segment list, filled per frame (a member, so no call zeroes 18 entries).
   FrameSeg tx_sg_[MAX_SKB_FRAGS + 1];
-  // xmit_gso_segs()'s burst: up to kGsoBurst software-GSO segments handed to the device in one
-  // xmit() call (one doorbell), their frames and segment lists (fixed, no allocation per send).
+  // dev_xmit_list()'s burst: up to kGsoBurst frames (software-GSO segments, the backlog) handed to
+  // the device in one xmit() call (one doorbell), their frames and segment lists (fixed, no
+  // allocation per send).
   static constexpr int kGsoBurst = 64;
+  // The backlog (see queue_xmit()): frames linked through skb->next, oldest first; the skbs
+  // themselves are the storage (no allocation). kernel: the qdisc between dev_queue_xmit() and the
+  // driver, with the requeued skb (dev_requeue_skb()) at its head.
+  static constexpr uint32_t kTxBacklogMax = 1000;  // kernel: DEFAULT_TX_QUEUE_LEN, pfifo_fast's limit
+  sk_buff* backlog_head_ = nullptr;
+  sk_buff* backlog_tail_ = nullptr;
+  uint32_t backlog_len_ = 0;
   TxFrame gso_frames_[kGsoBurst];
   FrameSeg gso_sg_[kGsoBurst][MAX_SKB_FRAGS + 1];
 };

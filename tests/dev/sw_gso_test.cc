@@ -206,17 +206,100 @@ TEST_P(SwGsoTest, SocketIsUnchargedAtTheLastSegmentsCompletion) {
   EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
 }
 
-// A device queue shorter than the skb's segment count: what it took goes, the rest is dropped as a
-// full qdisc drops (counted once), nothing leaks, and the send counts as done (some of it left).
-class SwGsoShortQueueTest : public SwGsoTest {};
+// A device queue shorter than the skb's segment count (it takes k = tx_depth of the n segments):
+// the rest wait in the stack's backlog (the kernel's qdisc: dev_requeue_skb()) and go, in order, as
+// completions make room — none dropped. The socket's charge (the GSO skb's, carried by its last
+// segment) stays until that segment's completion.
+class SwGsoShortQueueTest : public SwGsoTest {
+ protected:
+  // Runs the wire and the stack until the backlog is empty and nothing is in flight (at most
+  // `rounds` times): b's frames in arrival order.
+  void drain(std::vector<std::vector<uint8_t>>* frames, Charge* charge = nullptr, int rounds = 64) {
+    for (int i = 0; i < rounds && (stack->tx_backlog() != 0 || stack->tx_in_flight != 0); ++i) {
+      if (charge != nullptr) {
+        EXPECT_EQ(charge->calls, 0) << "round " << i;  // the last segment is not done
+      }
+      t_ += 1000;
+      link->run(t_);
+      link->b().poll_rx(1024, [&](const RxFrame& f) {
+        frames->emplace_back(f.data, f.data + f.len);
+        return false;
+      });
+      stack->poll(t_);  // reaps the completions, then the backlog goes to the device
+    }
+  }
+  int queue(sk_buff* skb) {
+    InetSock inet;
+    inet.sk_protocol = IPPROTO_TCP;
+    inet.pmtudisc = IP_PMTUDISC_DO;
+    inet.inet_saddr = saddr;
+    inet.inet_daddr = daddr;
+    inet.inet_id = kIpId;
+    Ipv4Route rt{.oif = FakeFib::kIfindex, .saddr = saddr, .daddr = daddr, .nexthop = daddr, .dev = &cfg.features};
+    return ip_queue_xmit(stack->out_ctx(t_), &inet, rt, skb);
+  }
+  uint64_t t_ = 1000;
+};
 
-TEST_P(SwGsoShortQueueTest, FullDeviceQueueDropsTheRest) {
+TEST_P(SwGsoShortQueueTest, FullDeviceQueueHoldsTheRestAndSendsItInOrder) {
   const Shape& p = GetParam();
+  const uint32_t n = (p.payload + kMss - 1) / kMss;
+  Charge charge;
+  sk_buff* skb = gso_skb(p.payload, p.linear_payload, kAck | kPsh);
+  skb->sk = &charge;
+  skb->destructor = count_wfree;
+  skb->truesize = 1280 + p.payload;
+  ASSERT_EQ(queue(skb), 0);
+  EXPECT_EQ(link->a().tx_stats().tx_frames, p.tx_depth);  // the device took k
+  EXPECT_EQ(stack->tx_backlog(), n - p.tx_depth);         // the rest waits, none dropped
   std::vector<std::vector<uint8_t>> frames;
-  ASSERT_EQ(send(gso_skb(p.payload, p.linear_payload, kAck), &frames), 0);
-  ASSERT_EQ(frames.size(), p.tx_depth);
-  for (uint32_t n = 0; n < p.tx_depth; ++n) ASSERT_EQ(frames[n], kernel_segment(p.payload, n, kAck)) << n;
-  EXPECT_EQ(stack->tx_drops, 1u);
+  drain(&frames, &charge);
+  ASSERT_EQ(frames.size(), n);
+  for (uint32_t i = 0; i < n; ++i) ASSERT_EQ(frames[i], kernel_segment(p.payload, i, kAck | kPsh)) << "segment " << i;
+  EXPECT_EQ(stack->tx_drops, 0u);
+  EXPECT_EQ(stack->tx_requeued, n - p.tx_depth);
+  EXPECT_EQ(charge.calls, 1);  // uncharged once, at the last segment's completion
+  EXPECT_EQ(charge.truesize, 1280 + p.payload);
+  EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
+  EXPECT_EQ(heads->nr_free(), heads->nr_bufs());
+  EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
+}
+
+// A frame sent while segments wait goes behind them (a qdisc is FIFO), even when the device has
+// room for it by then: a second GSO skb's segments arrive after every one of the first's.
+TEST_P(SwGsoShortQueueTest, LaterFramesQueueBehindTheBacklog) {
+  const Shape& p = GetParam();
+  const uint32_t n = (p.payload + kMss - 1) / kMss;
+  ASSERT_EQ(queue(gso_skb(p.payload, p.linear_payload, kAck)), 0);
+  ASSERT_GT(stack->tx_backlog(), 0u);
+  t_ += 1000;
+  link->run(t_);  // the device completes its k frames; nobody has reaped them yet
+  ASSERT_EQ(queue(gso_skb(p.payload, p.linear_payload, kAck | kFin)), 0);
+  std::vector<std::vector<uint8_t>> frames;
+  drain(&frames);
+  ASSERT_EQ(frames.size(), 2 * n);
+  for (uint32_t i = 0; i < n; ++i) {
+    ASSERT_EQ(frames[i], kernel_segment(p.payload, i, kAck)) << "first skb, segment " << i;
+    ASSERT_EQ(frames[n + i], kernel_segment(p.payload, i, kAck | kFin)) << "second skb, segment " << i;
+  }
+  EXPECT_EQ(stack->tx_drops, 0u);
+  EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
+  EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
+}
+
+// The stack goes away with segments still waiting: they are freed, the socket uncharged once.
+TEST_P(SwGsoShortQueueTest, BacklogIsFreedWithTheStack) {
+  const Shape& p = GetParam();
+  Charge charge;
+  sk_buff* skb = gso_skb(p.payload, p.linear_payload, kAck);
+  skb->sk = &charge;
+  skb->destructor = count_wfree;
+  skb->truesize = 1280 + p.payload;
+  ASSERT_EQ(queue(skb), 0);
+  ASSERT_GT(stack->tx_backlog(), 0u);
+  link->run(t_ + 1000);  // the device completes what it took (the destructor reaps it)
+  stack.reset();
+  EXPECT_EQ(charge.calls, 1);
   EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
   EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
 }

@@ -46,6 +46,9 @@ for run in "${runs[@]}"; do
            [ -n "$corked" ] || { tail -5 "$work/$run.log"; fail "$run: no TCP counters line in xmit's log"; } ;;
   esac
   echo "$run: $((10 * N)) bytes byte-exact in $segs segments received by b ($(( 10 * N / (segs > 0 ? segs : 1) )) B/segment), TcpExtTCPAutoCorking $corked"
+  case $run in
+    xmit*) sed -n 's/.*\(AF_XDP completions behind.*\)/  \1/p' "$work/$run.log" ;;
+  esac
   report="$report $run=$segs"
 done
 ip netns exec "$XMIT_NS_A" sysctl -qw net.ipv4.tcp_autocorking=1

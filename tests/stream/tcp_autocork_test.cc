@@ -76,6 +76,143 @@ TEST_F(TcpAutocorkTest, SmallWritesWaitForTheCompletionAndLeaveAsOneSegment) {
   close();
 }
 
+// The link's completions, like AF_XDP's, wake no one (Netdev::tx_completion_wakes() is false): a
+// tail held for one makes the TX poll a's next deadline, kTxPollMinNs after the send, instead of
+// whatever timer came next (the RTO, 200 ms and more, or the next slice). At that deadline, before
+// the device completed, nothing leaves and the poll is pushed back by twice the gap; once the
+// device has completed (late: no poll of a's between), the next look — what the progress thread
+// runs at the deadline, UdpStack::tx_complete_now() — sends the tail, with no receive and no ACK
+// from b (b's stack never runs). Then nothing waits and no TX poll deadline is left: an idle stack
+// is not woken.
+TEST_F(TcpAutocorkTest, HeldTailLeavesAtTheTxPollAfterALateCompletion) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 1000);
+  writes(10, 10);
+  ASSERT_EQ(a_frames(), f0 + 1);
+  ASSERT_EQ(autocorked(), 1u);
+  auto next = [&] {
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    return a.tcp->next_timer_ns();
+  };
+  auto look = [&](uint64_t now) {
+    g_now = now;
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    a.udp->tx_complete_now();
+  };
+  EXPECT_EQ(next(), g_now + TcpStack::kTxPollMinNs);
+  look(next());  // the device has not completed yet
+  EXPECT_EQ(a_frames(), f0 + 1);
+  EXPECT_EQ(next(), g_now + 2 * TcpStack::kTxPollMinNs);
+  link->run(g_now);  // the device completes the 1000-byte segment (b is not polled: no ACK)
+  EXPECT_EQ(a_frames(), f0 + 1);
+  look(next());
+  EXPECT_EQ(a_frames(), f0 + 2);
+  EXPECT_EQ(a.tcp->tx_poll_ns(), 0u);
+  EXPECT_GT(next(), g_now + 100'000'000u);  // the RTO of what is in flight, nothing sooner
+  expect_stream();
+  close();
+}
+
+// A device whose TX completions wake a waiter (the verbs send CQ on its completion channel) needs no
+// TX poll: the same held tail leaves a's next deadline at its timers.
+class WakingDev final : public Netdev {
+ public:
+  explicit WakingDev(Netdev& d) : d_(d) {}
+  const NetdevFeatures& features() const override { return d_.features(); }
+  const uint8_t* mac() const override { return d_.mac(); }
+  int ifindex() const override { return d_.ifindex(); }
+  int xmit(absl::Span<const TxFrame> frames) override { return d_.xmit(frames); }
+  int poll_tx(absl::FunctionRef<void(uint64_t)> done) override { return d_.poll_tx(done); }
+  int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override {
+    return d_.poll_rx(budget, deliver);
+  }
+  void rx_recycle(uint64_t buf_id) override { d_.rx_recycle(buf_id); }
+  int steer(const FlowKey& key) override { return d_.steer(key); }
+  int unsteer(const FlowKey& key) override { return d_.unsteer(key); }
+  bool tx_completion_wakes() const override { return true; }
+
+ private:
+  Netdev& d_;
+};
+
+class TcpAutocorkWakingTest : public TcpAutocorkTest {
+ protected:
+  void SetUp() override {
+    cfg.ifindex_a = cfg.ifindex_b = testing::FakeFib::kIfindex;
+    cfg.features = NetdevFeatures{.max_segs = 16, .mtu = 1500, .max_frame = 1514};
+    cfg.steering = false;
+    cfg.latency_ns = latency_ns;
+    link = std::make_unique<SimLink>(cfg);
+    waking = std::make_unique<WakingDev>(link->a());
+    a.init(waking.get(), kA, kB, cfg.mac_b, port_high_);
+    b.init(&link->b(), kB, kA, cfg.mac_a);
+  }
+  // a's instance reaps its device when it goes: before `waking` does (the bed's members outlive it).
+  void TearDown() override {
+    a.udp.reset();
+    a.tcp.reset();
+  }
+  std::unique_ptr<WakingDev> waking;
+};
+
+TEST_F(TcpAutocorkWakingTest, NoTxPollWhereCompletionsWake) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 1000);
+  writes(10, 10);
+  ASSERT_EQ(a_frames(), f0 + 1);
+  ASSERT_EQ(autocorked(), 1u);
+  EXPECT_EQ(a.tcp->tx_poll_ns(), 0u);
+  {
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    EXPECT_GT(a.tcp->next_timer_ns(), g_now + 100'000'000u);
+  }
+  complete_a();  // the completion's wake-up: the waiter polls
+  EXPECT_EQ(a_frames(), f0 + 2);
+  expect_stream();
+  close();
+}
+
+// A device queue of 4 frames under a 10-segment flight: software GSO's segments past it wait in the
+// instance's backlog, which (the device waking no one) sets a TX poll deadline too; at it, after
+// the device completed, the backlog goes — every byte arrives, nothing dropped.
+class TcpBacklogTest : public TcpAutocorkTest {
+ protected:
+  TcpBacklogTest() { latency_ns = 50'000; }
+  void SetUp() override {
+    cfg.tx_depth = 4;
+    TcpAutocorkTest::SetUp();
+  }
+};
+
+TEST_F(TcpBacklogTest, SegmentsPastAFullDeviceQueueWaitAndGoAtTheTxPoll) {
+  open();
+  const uint64_t f0 = a_frames();
+  writes(1, 10 * 1448);  // one GSO skb of 10 MSS (the initial window), cut for the device
+  EXPECT_EQ(a_frames(), f0 + 4);
+  EXPECT_EQ(a.udp->tx_backlog(), 6u);
+  uint64_t due;
+  {
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    due = a.tcp->next_timer_ns();
+  }
+  EXPECT_EQ(due, g_now + TcpStack::kTxPollMinNs);
+  link->run(g_now);  // the device completes its 4
+  g_now = due;
+  {
+    std::lock_guard<StackMutex> g(a.udp->mu());
+    a.udp->tx_complete_now();
+  }
+  EXPECT_EQ(a_frames(), f0 + 8);  // 4 more from the backlog: the device's room
+  EXPECT_EQ(a.udp->tx_backlog(), 2u);
+  expect_stream();  // pumps both ends: the rest goes as completions come
+  EXPECT_EQ(a.udp->tx_backlog(), 0u);
+  EXPECT_EQ(a.udp->tx_drops, 0u);
+  EXPECT_EQ(link->a().tx_stats().tx_frames, a_frames());
+  close();
+}
+
 // The comparison is the kernel's: the tail is held while the device holds more truesize than the
 // tail has. 1000 bytes at the device (1 + 2280); a tail of 999 bytes (2279) waits, 1001 (2281) goes.
 TEST_F(TcpAutocorkTest, TailAsLargeAsWhatTheDeviceHoldsGoesAtOnce) {

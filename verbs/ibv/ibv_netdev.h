@@ -87,6 +87,8 @@ class IbvNetdev final : public Netdev {
   // send completed since the last poll_rx()/poll_tx(), which take the events and re-arm the CQs
   // (ibv_get_cq_event(3)). -1 when the device gave no channel: callers then poll on a timer.
   int wait_fd() const override { return channel_ != nullptr ? channel_->fd : -1; }
+  // The send CQ is on the completion channel, armed again after each event (ibv_netdev_data.cc).
+  bool tx_completion_wakes() const override { return channel_ != nullptr; }
 
   // User segments (FrameSeg::user, MSG_ZEROCOPY) outside these regions are registered through
   // the MR cache (mr_cache()) for as long as a WR reads them; when that fails (unmapped memory,

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +34,12 @@ constexpr uint32_t kKickBatch = 32;  // kernel: TX_BATCH_SIZE, frames one copy-m
 int fail(std::string* why, int err, const std::string& what) {
   if (why != nullptr) *why = what + ": " + strerror(-err);
   return err;
+}
+
+uint64_t mono_now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
 }
 
 bool pow2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
@@ -358,7 +365,33 @@ int XdpNetdev::poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) {
     reaped += int(nc);
   }
   stats_.tx_done += descs;
+  note_behind();
   return reaped;
+}
+
+void XdpNetdev::note_behind() {
+  // Frames out of the free list, less those still in the TX ring: the kernel took them and has not
+  // completed them yet. An episode waits for those (the kernel completes in ring order: until
+  // tx_done reaches behind_until_), not for later frames, so a sender that keeps the device busy
+  // still closes it.
+  if (behind_since_ns_ == 0) {
+    const uint32_t in_kernel = tx_frames_ - uint32_t(tx_free_.size()) - tx_.outstanding();
+    if (in_kernel == 0) return;
+    ++stats_.tx_reap_behind;
+    behind_since_ns_ = mono_now_ns();
+    behind_until_ = stats_.tx_done + in_kernel;
+    return;
+  }
+  if (stats_.tx_done < behind_until_) {
+    ++stats_.tx_reap_behind;
+    return;
+  }
+  const uint64_t d = mono_now_ns() - behind_since_ns_;
+  behind_since_ns_ = 0;
+  ++stats_.tx_behind_episodes;
+  stats_.tx_behind_ns_total += d;
+  stats_.tx_behind_ns_max = std::max(stats_.tx_behind_ns_max, d);
+  ++stats_.tx_behind_hist[d < 10'000 ? 0 : d < 100'000 ? 1 : d < 1'000'000 ? 2 : 3];
 }
 
 int XdpNetdev::poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) {

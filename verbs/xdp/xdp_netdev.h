@@ -42,6 +42,18 @@ struct XdpStats {
   uint64_t tx_kick_errors = 0;  // a sendto() wakeup failed with something other than EAGAIN/EBUSY/ENOBUFS
   uint64_t rx_frames = 0;   // frames delivered by poll_rx()
   uint64_t fill_kicks = 0;  // recvfrom() wakeups (fill ring flagged XDP_RING_NEED_WAKEUP)
+  // Completions that were not there yet when poll_tx() looked: a reap that leaves frames the kernel
+  // has taken off the TX ring without their completion opens an episode (tx_reap_behind counts such
+  // reaps, the opening one and those after it that still miss them); the first reap that finds
+  // those frames completed closes it, its length (from the reap that opened it) in tx_behind_ns_*
+  // and a histogram (< 10 us, < 100 us, < 1 ms, longer).
+  // A TX completion raises no event on the AF_XDP fd, so this is how long a completion waited for
+  // someone to look: what autocorked data behind it waited too.
+  uint64_t tx_reap_behind = 0;
+  uint64_t tx_behind_episodes = 0;
+  uint64_t tx_behind_ns_total = 0;
+  uint64_t tx_behind_ns_max = 0;
+  uint64_t tx_behind_hist[4] = {};
 };
 
 // Thread-safety: as Netdev — one thread at a time.
@@ -72,6 +84,8 @@ class XdpNetdev final : public Netdev {
   int steer(const FlowKey& key) override { return prog_->steer(key); }
   int unsteer(const FlowKey& key) override { return prog_->unsteer(key); }
   int wait_fd() const override { return xsk_fd_; }  // POLLIN when the RX ring has frames
+  // A TX completion makes nothing readable (xsk_poll() reports the RX ring and TX ring space only):
+  // see Netdev::tx_completion_wakes().
   void flush_tx() override;  // rings the doorbell for every frame still waiting in the TX ring
   void set_tx_kick_batch(uint32_t n);  // XdpOptions::tx_kick_batch, after open()
   // While on, xmit() rings the doorbell only once a full copy-mode batch (32 frames, what one
@@ -107,6 +121,7 @@ class XdpNetdev final : public Netdev {
   XdpNetdev() = default;
   int setup_umem_and_rings(std::string* why);
   void kick_tx(uint32_t batches);
+  void note_behind();  // XdpStats::tx_reap_behind and the episodes, after a reap
   int prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len);
 
   std::string ifname_;
@@ -121,6 +136,8 @@ class XdpNetdev final : public Netdev {
   void (*hold_fn_)(void*) = nullptr;  // set_tx_hold_hook()
   void* hold_arg_ = nullptr;
   bool hold_armed_ = false;
+  uint64_t behind_since_ns_ = 0;  // XdpStats::tx_reap_behind's open episode, or 0
+  uint64_t behind_until_ = 0;     // ... closed once tx_done reaches this
 
   int xsk_fd_ = -1;
   uint8_t* umem_ = nullptr;  // shared with the kernel: RX frames written by the kernel, TX frames by us
