@@ -17,15 +17,17 @@ void MsgZerocopy::sent(uint64_t charged, bool copied, bool new_object, ubuf_info
   if (new_object) omem_ += kUargTruesize;
 }
 
+// A completed object kept for reuse, else a new one (nullptr when out of memory).
+ubuf_info* MsgZerocopy::take_object() {
+  if (free_.empty()) return new (std::nothrow) ubuf_info;
+  ubuf_info* u = free_.back();
+  free_.pop_back();
+  return u;
+}
+
 ubuf_info* MsgZerocopy::dgram_pin() {
-  ubuf_info* u;
-  if (!free_.empty()) {
-    u = free_.back();
-    free_.pop_back();
-  } else {
-    u = new (std::nothrow) ubuf_info;
-    if (u == nullptr) return nullptr;
-  }
+  ubuf_info* u = take_object();
+  if (u == nullptr) return nullptr;
   ubuf_info_init(u, complete_pin, this);
   return u;
 }
@@ -82,14 +84,8 @@ void MsgZerocopy::complete_upto(uint64_t released) {
 // kernel: msg_zerocopy_alloc() — sock_omalloc(sk, 0) fails past optmem_max.
 ubuf_info* MsgZerocopy::alloc_stream(size_t size, bool copied) {
   if (!omem_may_alloc()) return nullptr;
-  ubuf_info* u;
-  if (!free_.empty()) {
-    u = free_.back();
-    free_.pop_back();
-  } else {
-    u = new (std::nothrow) ubuf_info;
-    if (u == nullptr) return nullptr;
-  }
+  ubuf_info* u = take_object();
+  if (u == nullptr) return nullptr;
   ubuf_info_init(u, complete_stream, this);
   u->id = zckey_++;
   u->len = 1;

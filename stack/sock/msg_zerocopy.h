@@ -102,6 +102,7 @@ class MsgZerocopy {
   // kernel: sock_omalloc()'s test: size 0 (its SKB_TRUESIZE) must fit under optmem_max.
   bool omem_may_alloc() const { return optmem_max_ == 0 || uint64_t{omem_} + kOmallocCheck <= optmem_max_; }
   // kernel: msg_zerocopy_alloc(), __msg_zerocopy_callback()
+  ubuf_info* take_object();
   ubuf_info* alloc_stream(size_t size, bool copied);
   static void complete_stream(ubuf_info* uarg, bool zerocopy_success);
   static void complete_pin(ubuf_info* uarg, bool zerocopy_success);

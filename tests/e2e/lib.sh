@@ -123,3 +123,22 @@ bed_impaired() {
     /counter packets/ { n = $0; sub(/.*counter packets /, "", n); sub(/ .*/, "", n)
       w = c; if (c == "b->a") w = (/drop/ ? "b->a dropped" : "b->a delayed"); printf "%s %s\n", w, n }'
 }
+
+# zc_normalise DIR: DIR/kernel.out and DIR/xmit.out (errqueue.py's MSG_ZEROCOPY records) become
+# DIR/kernel.norm and DIR/xmit.norm for diff. The kernel over veth copies (veth orphans the user
+# pages: COPIED, code 1) except where a send put no user page on the wire (code 0). xmit on AF_XDP
+# copies every send into its UMEM and says so: the kernel's code-0 records become code 1. On the
+# verbs backend xmit reads the caller's pages in place (registered, code 0), as the kernel would
+# over a NIC with SG: the code is left out of both sides, and xmit must have sent some in place.
+zc_normalise() {
+  local d=$1
+  if [ "${XMIT_TEST_BACKEND:-afxdp}" = verbs-sw ]; then
+    sed -E 's/origin 5 type 0 code [01] /origin 5 type 0 code - /' "$d/kernel.out" >"$d/kernel.norm"
+    sed -E 's/origin 5 type 0 code [01] /origin 5 type 0 code - /' "$d/xmit.out" >"$d/xmit.norm"
+    grep -q 'origin 5 type 0 code 0 ' "$d/xmit.out" ||
+      fail "verbs: no MSG_ZEROCOPY record without COPIED (nothing went in place)"
+  else
+    sed 's/origin 5 type 0 code 0 /origin 5 type 0 code 1 /' "$d/kernel.out" >"$d/kernel.norm"
+    cp "$d/xmit.out" "$d/xmit.norm"
+  fi
+}
