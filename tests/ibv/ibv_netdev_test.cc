@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -28,6 +29,14 @@ namespace {
 using xmit::testing::make_frame;
 constexpr const char* kDev = "xmit_sw_nd";
 
+// The payload the device put on the wire for frames [first, first + n): the bytes after each
+// segment's 54 bytes of headers, in order.
+std::vector<uint8_t> tso_payload(const std::deque<std::vector<uint8_t>>& sent, size_t first, size_t n) {
+  std::vector<uint8_t> p;
+  for (size_t i = first; i < first + n; ++i) p.insert(p.end(), sent[i].begin() + 54, sent[i].end());
+  return p;
+}
+
 class IbvNetdevTest : public ::testing::Test {
  protected:
   void SetUp() override { open({}); }
@@ -40,7 +49,7 @@ class IbvNetdevTest : public ::testing::Test {
     cfg.max_tso = max_tso;
     ASSERT_EQ(sw::sw_add_device(cfg), 0);
     opt.ifname = "lo";
-    opt.ops = &ibv_sw_ops();
+    if (opt.ops == nullptr) opt.ops = &ibv_sw_ops();
     if (opt.rx_bufs == IbvOptions{}.rx_bufs) opt.rx_bufs = 64;
     if (opt.tx_depth == IbvOptions{}.tx_depth) opt.tx_depth = 64;
     std::string why;
@@ -413,12 +422,100 @@ TEST_F(IbvNetdevTest, TsoOnlyWhenReportedOneWorkRequestManySegments) {
   EXPECT_TRUE(std::equal(payload.begin(), payload.end(), f.begin() + 54, f.end()));
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(wire_->sent[i], wire_->sent[i + 3]);
   EXPECT_EQ(reap(), (std::vector<uint64_t>{1, 2}));
-  // Unregistered and larger than a bounce slot: the caller has to register the memory.
+  // Unregistered and larger than a 4 KiB bounce slot: copied into a 64 KiB bounce buffer.
   auto big = make_frame({.protocol = 6, .payload_len = 6000, .partial_csum = true});
   FrameSeg bigseg[1] = {{big.data(), uint32_t(big.size())}};
   TxFrame bf = fr;
   bf.segs = bigseg;
-  EXPECT_EQ(dev_->xmit({&bf, 1}), -EMSGSIZE);
+  EXPECT_EQ(dev_->xmit({&bf, 1}), 1);
+  EXPECT_EQ(dev_->stats().tx_tso_bounced, 1u);
+  EXPECT_EQ(reap(), (std::vector<uint64_t>{1}));
+  ASSERT_EQ(wire_->sent.size(), 6u + 5u);
+  EXPECT_EQ(tso_payload(wire_->sent, 6, 5), std::vector<uint8_t>(big.begin() + 54, big.end()));
+}
+
+// reg_mr of the software device, refused for memory overlapping [g_refuse_lo, g_refuse_hi) (the
+// program's buffers) as RLIMIT_MEMLOCK refuses it on a real one; everything else registers.
+uintptr_t g_refuse_lo = 0, g_refuse_hi = 0;
+ibv_mr* reg_mr_refusing_user(ibv_pd* pd, void* addr, size_t len, int access) {
+  const auto a = reinterpret_cast<uintptr_t>(addr);
+  if (a < g_refuse_hi && a + len > g_refuse_lo) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return ibv_sw_ops().reg_mr(pd, addr, len, access);
+}
+
+// A 64 KiB TSO frame whose user payload cannot be registered — the MR cache's one entry held by a
+// send in flight, or reg_mr refused for good — leaves at once, copied (a 64 KiB bounce buffer),
+// byte-exact, its zerocopy notification COPIED; the first frame goes in place meanwhile. (It was
+// refused with -EMSGSIZE: only 4 KiB could be copied, and TCP sent it again later.)
+TEST_F(IbvNetdevTest, LargeTsoUserFrameThatCannotBeRegisteredLeavesCopied) {
+  static IbvOps refusing = ibv_sw_ops();
+  refusing.reg_mr = reg_mr_refusing_user;
+  for (const IbvOps* ops : {&ibv_sw_ops(), static_cast<const IbvOps*>(&refusing)}) {
+    SCOPED_TRACE(ops == &refusing ? "reg_mr refused" : "registration table full");
+    reopen({.ops = ops, .mr_cache_entries = 1}, /*ip_csum=*/true, /*max_tso=*/65536);
+    std::vector<uint8_t> pool(4096);
+    ASSERT_EQ(dev_->register_memory(pool.data(), pool.size()), 0);
+    const uint32_t plen = 65536 - 54;
+    auto f = make_frame({.protocol = 6, .payload_len = plen, .payload_seed = 7, .partial_csum = true});
+    memcpy(pool.data(), f.data(), 54);
+    std::vector<uint8_t> user(2 * size_t(plen));  // two send buffers, one after the other
+    std::copy(f.begin() + 54, f.end(), user.begin());
+    std::copy(f.begin() + 54, f.end(), user.begin() + plen);
+    g_refuse_lo = reinterpret_cast<uintptr_t>(user.data());
+    g_refuse_hi = g_refuse_lo + user.size();
+    FrameSeg s1[2] = {{pool.data(), 54}, {user.data(), plen, true}};
+    FrameSeg s2[2] = {{pool.data(), 54}, {user.data() + plen, plen, true}};
+    bool ok1 = true, ok2 = true;
+    TxFrame t{.flags = kTxTso | kTxL4Csum, .csum_start = 34, .csum_offset = 16, .gso_size = 1448};
+    TxFrame fr[2] = {t, t};
+    fr[0].segs = s1, fr[0].cookie = 1, fr[0].zerocopy_success = &ok1;
+    fr[1].segs = s2, fr[1].cookie = 2, fr[1].zerocopy_success = &ok2;
+    sw::sw_hold(kDev, true);
+    ASSERT_EQ(dev_->xmit(fr), 2);  // both taken at once
+    sw::sw_hold(kDev, false);
+    EXPECT_EQ(reap(), (std::vector<uint64_t>{1, 2}));
+    const bool refused = ops == &refusing;
+    EXPECT_EQ(ok1, !refused);  // in place while the table had room
+    EXPECT_FALSE(ok2);         // copied: COPIED
+    EXPECT_EQ(dev_->stats().tx_user_copied, refused ? 2u : 1u);
+    EXPECT_EQ(dev_->stats().tx_tso_bounced, refused ? 2u : 1u);
+    EXPECT_EQ(dev_->mr_cache().stats().full, refused ? 0u : 1u);
+    EXPECT_EQ(dev_->mr_cache().stats().reg_failures, refused ? 2u : 0u);
+    const size_t segs = (plen + 1447) / 1448;
+    ASSERT_EQ(wire_->sent.size(), 2 * segs);
+    const std::vector<uint8_t> want(f.begin() + 54, f.end());
+    EXPECT_EQ(tso_payload(wire_->sent, 0, segs), want);
+    EXPECT_EQ(tso_payload(wire_->sent, segs, segs), want);
+    for (const auto& seg : wire_->sent) EXPECT_TRUE(xmit::testing::l4_csum_ok(seg));
+    EXPECT_EQ(dev_->unregister_memory(pool.data()), 0);
+  }
+}
+
+// The 64 KiB bounce buffers are few (tso_bounce) and each held until its WR completes: with all in
+// use a further copied TSO frame is not taken (as at a full send queue) and goes once they are free.
+TEST_F(IbvNetdevTest, LargeCopiedTsoFramesWaitForAFreeBounceBuffer) {
+  reopen({.tso_bounce = 1}, /*ip_csum=*/true, /*max_tso=*/65536);
+  auto f = make_frame({.protocol = 6, .payload_len = 20000, .partial_csum = true});
+  FrameSeg seg[1] = {{f.data(), uint32_t(f.size())}};  // unregistered: copied
+  TxFrame t{.segs = seg, .flags = kTxTso | kTxL4Csum, .csum_start = 34, .csum_offset = 16, .gso_size = 1448};
+  TxFrame fr[2] = {t, t};
+  fr[0].cookie = 1, fr[1].cookie = 2;
+  sw::sw_hold(kDev, true);
+  EXPECT_EQ(dev_->xmit(fr), 1);
+  EXPECT_EQ(dev_->xmit({&fr[1], 1}), 0);  // the one buffer is read by the posted WR
+  EXPECT_EQ(dev_->stats().tx_bounce_full, 2u);
+  sw::sw_hold(kDev, false);
+  EXPECT_EQ(reap(), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(dev_->xmit({&fr[1], 1}), 1);
+  EXPECT_EQ(reap(), (std::vector<uint64_t>{2}));
+  const size_t segs = (20000 + 1447) / 1448;
+  ASSERT_EQ(wire_->sent.size(), 2 * segs);
+  const std::vector<uint8_t> want(f.begin() + 54, f.end());
+  EXPECT_EQ(tso_payload(wire_->sent, 0, segs), want);
+  EXPECT_EQ(tso_payload(wire_->sent, segs, segs), want);
 }
 
 TEST(IbvNetdevOpen, AttachingTheSoftwareDeviceTwiceFindsTheFirst) {

@@ -122,13 +122,19 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
 
   pd_ = ops.alloc_pd(ctx_);
   if (pd_ == nullptr) return fail(why, -errno, "ibv_alloc_pd");
-  mem_len_ = size_t(rx_bufs_ + tx_depth_) * kBufSize;
+  // A copied TSO payload over 4 KiB needs a bounce buffer of its own (a zerocopy frame whose pages
+  // could not be registered must still leave: kernel: skb_copy_ubufs()).
+  const uint32_t tso_bounce = tso ? std::min<uint32_t>(opt.tso_bounce, INT16_MAX) : 0;
+  mem_len_ = size_t(rx_bufs_ + tx_depth_) * kBufSize + size_t(tso_bounce) * kTsoBounceSize;
   void* m = mmap(nullptr, mem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (m == MAP_FAILED) {
     mem_len_ = 0;
     return fail(why, -errno, "mmap buffers");
   }
   mem_ = static_cast<uint8_t*>(m);
+  tso_bounce_mem_ = mem_ + size_t(rx_bufs_ + tx_depth_) * kBufSize;
+  tso_bounce_free_.reserve(tso_bounce);
+  for (uint32_t i = tso_bounce; i-- > 0;) tso_bounce_free_.push_back(int16_t(i));
   mem_mr_ = ops.reg_mr(pd_, mem_, mem_len_, IBV_ACCESS_LOCAL_WRITE);
   if (mem_mr_ == nullptr) return fail(why, -errno, "ibv_reg_mr (buffers; RLIMIT_MEMLOCK?)");
   mr_cache_ = std::make_unique<MrCache>(ops_, pd_, std::max<uint32_t>(1, opt.mr_cache_entries));

@@ -25,6 +25,7 @@ struct IbvOptions {
   uint32_t inline_max = 128;    // frames up to this size go inline (if the device allows as much)
   uint32_t max_flows = 1024;
   uint32_t mr_cache_entries = 64;  // registrations of user memory (MSG_ZEROCOPY) held at once
+  uint32_t tso_bounce = 16;     // 64 KiB bounce buffers for TSO payloads over 4 KiB that must be copied
 };
 
 struct IbvStats {
@@ -38,6 +39,8 @@ struct IbvStats {
   uint64_t tx_signaled = 0;   // of which asked for a completion
   uint64_t tx_done = 0;       // cookies reported by poll_tx()
   uint64_t tx_full = 0;       // xmit() calls that stopped at a full send queue
+  uint64_t tx_tso_bounced = 0;   // copied TSO frames that took a 64 KiB bounce buffer
+  uint64_t tx_bounce_full = 0;   // xmit() calls that stopped with every 64 KiB bounce buffer in use
   uint64_t tx_errors = 0;     // send completions with an error status (flushes included)
   uint64_t rx_frames = 0;
   uint64_t rx_errors = 0;     // receive completions with an error status (flushes included)
@@ -50,6 +53,7 @@ struct IbvStats {
 class IbvNetdev final : public Netdev {
  public:
   static constexpr uint32_t kBufSize = 4096;  // one receive buffer / TX bounce slot
+  static constexpr uint32_t kTsoBounceSize = 65536;  // a copied TSO payload (tso_max_size is at most 64 KiB)
   static constexpr uint32_t kMaxSegs = 16;    // sges per send WR asked of the device
   static constexpr uint16_t kMaxTsoHeader = 192;  // Ethernet + IPv4 + TCP headers with options: 134
 
@@ -70,8 +74,10 @@ class IbvNetdev final : public Netdev {
   // to the inline limit go inline. kTxIpCsum/kTxL4Csum become IBV_SEND_IP_CSUM (offered only when
   // the device reports IBV_RAW_PACKET_CAP_IP_CSUM); kTxTso becomes IBV_WR_TSO with the headers
   // up to the end of TCP's as wr.tso.hdr (offered only when tso_caps covers raw packet QPs; a TSO
-  // payload must lie in registered memory or fit a bounce slot, else -EMSGSIZE). Every
-  // signal_every-th WR and the last of each call are signaled; one post_send() per call.
+  // payload that cannot be read in place is copied: into the slot's 4 KiB bounce buffer, or one
+  // of tso_bounce 64 KiB buffers held until its completion; with all of those in use the frame is
+  // not taken, as at a full send queue). Every signal_every-th WR and the last of each call are
+  // signaled; one post_send() per call.
   int xmit(absl::Span<const TxFrame> frames) override;
   // A signaled completion retires its WR and the unsignaled ones before it: their cookies are
   // reported in posting order. Error completions are counted (stats, last_error()) and also
@@ -131,6 +137,7 @@ class IbvNetdev final : public Netdev {
     uint32_t regions = 0;  // bit i: the WR reads regions_[i]
     uint8_t nmr = 0;       // MR cache entries the WR holds a reference on
     int16_t mr[kMaxSegs] = {};
+    int16_t tso_bounce = -1;  // the 64 KiB bounce buffer the WR reads, or -1
   };
   static constexpr uint32_t kMaxRegions = 8;
   static constexpr uint32_t kBatch = 64;
@@ -168,10 +175,14 @@ class IbvNetdev final : public Netdev {
   ibv_qp* qp_ = nullptr;
   bool qp_error_ = false;
 
-  uint8_t* mem_ = nullptr;  // [0, rx_bufs) receive buffers, then tx_depth bounce slots
+  // [0, rx_bufs) receive buffers, then tx_depth bounce slots, then tso_bounce_ buffers of
+  // kTsoBounceSize (at tso_bounce_mem_)
+  uint8_t* mem_ = nullptr;
   size_t mem_len_ = 0;
   ibv_mr* mem_mr_ = nullptr;
   uint32_t rx_bufs_ = 0, tx_depth_ = 0;
+  uint8_t* tso_bounce_mem_ = nullptr;
+  std::vector<int16_t> tso_bounce_free_;  // capacity reserved at open: no allocation on a send
 
   // Send queue accounting, free-running: WR n uses slot n % tx_depth_; [retired, posted) are the
   // device's. wr_id is n.

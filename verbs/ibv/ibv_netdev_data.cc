@@ -128,10 +128,20 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
   }
   release_slot(slot);  // the cache references taken before a piece could not go in place
   slot.cookie = f.cookie;
-  // A bounce slot holds kBufSize bytes: a TSO payload from unregistered memory larger than that
-  // cannot go (register the memory it lives in).
-  if (len - from > kBufSize) return -EMSGSIZE;
+  // Copied: into the slot's bounce buffer (kBufSize bytes), or a TSO payload larger than that into
+  // a 64 KiB bounce buffer the WR holds until its completion. A zerocopy frame whose pages cannot
+  // be registered (the MR cache full, reg_mr refused for good) leaves now, copied, rather than
+  // waiting for a registration. With every 64 KiB buffer read by a posted WR, -ENOBUFS: xmit()
+  // takes nothing more, as at a full send queue; their completions free them.
   uint8_t* bounce = mem_ + size_t(rx_bufs_ + n % tx_depth_) * kBufSize;
+  if (len - from > kBufSize) {
+    if (len - from > kTsoBounceSize) return -EMSGSIZE;
+    if (tso_bounce_free_.empty()) return -ENOBUFS;
+    slot.tso_bounce = tso_bounce_free_.back();
+    tso_bounce_free_.pop_back();
+    bounce = tso_bounce_mem_ + size_t(slot.tso_bounce) * kTsoBounceSize;
+    ++stats_.tx_tso_bounced;
+  }
   copy_range(f.segs, from, len - from, bounce);
   sges_[(*nsge)++] = ibv_sge{reinterpret_cast<uint64_t>(bounce), len - from, mem_mr_->lkey};
   w.num_sge = 1;
@@ -149,6 +159,7 @@ void IbvNetdev::release_slot(TxSlot& s) {
   for (uint32_t r = 0; r < kMaxRegions; ++r)
     if (s.regions & (1u << r)) --regions_[r].users;
   for (uint32_t i = 0; i < s.nmr; ++i) mr_cache_->put(s.mr[i]);
+  if (s.tso_bounce >= 0) tso_bounce_free_.push_back(s.tso_bounce);  // within the reserved capacity
   s = TxSlot{};
 }
 
@@ -157,7 +168,8 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
   if (qp_error_) return 0;  // waiting for flushed sends before the QP can run again
   uint32_t taken = 0;
   int first_err = 0;
-  while (taken < frames.size()) {
+  bool full = false;
+  while (taken < frames.size() && !full) {
     uint32_t nwr = 0;
     uint32_t nsge = 0;
     const uint64_t first = sq_posted_;
@@ -170,7 +182,12 @@ int IbvNetdev::xmit(absl::Span<const TxFrame> frames) {
       ibv_send_wr& w = wrs_[nwr];
       if (int err = build_wr(frames[taken + nwr], n, nwr, w, &nsge); err < 0) {
         release_slot(tx_slots_[n % tx_depth_]);
-        first_err = err;
+        if (err == -ENOBUFS) {  // no 64 KiB bounce buffer free: not taken, like a full queue
+          ++stats_.tx_bounce_full;
+          full = true;
+        } else {
+          first_err = err;
+        }
         break;
       }
       if ((n + 1) % signal_every_ == 0) w.send_flags |= IBV_SEND_SIGNALED;
