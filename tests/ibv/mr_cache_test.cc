@@ -59,24 +59,80 @@ TEST_F(MrCacheTest, RegistersWholePagesFindsCoveredRangesAndDeregistersAtTheLast
   EXPECT_EQ(c.stats().registrations, 2u);
 }
 
-TEST_F(MrCacheTest, OverlappingAndAdjacentRangesMergeIntoOneRegistration) {
-  MrCache c(&ops_, pd_, 8);
-  const int a = c.get(mem_, 2 * 4096);            // pages 0-1
-  const int b = c.get(mem_ + 2 * 4096 + 10, 50);  // page 2: touches a
+// The software device's reg_mr/dereg_mr, counted: calls, bytes registered, and which MRs are live.
+struct Counted {
+  static inline int regs = 0, deregs = 0;
+  static inline size_t reg_bytes = 0;
+  static ibv_mr* reg_mr(ibv_pd* pd, void* addr, size_t len, int access) {
+    ibv_mr* mr = ibv_sw_ops().reg_mr(pd, addr, len, access);
+    if (mr != nullptr) ++regs, reg_bytes += len;
+    return mr;
+  }
+  static int dereg_mr(ibv_mr* mr) {
+    ++deregs;
+    return ibv_sw_ops().dereg_mr(mr);
+  }
+  static IbvOps ops() {
+    regs = deregs = 0;
+    reg_bytes = 0;
+    IbvOps o = ibv_sw_ops();
+    o.reg_mr = reg_mr;
+    o.dereg_mr = dereg_mr;
+    return o;
+  }
+};
+
+// Unused (kept) entries a new range overlaps or touches join its registration.
+TEST_F(MrCacheTest, UnusedOverlappingAndAdjacentEntriesMergeIntoOneRegistration) {
+  MrCache c(&ops_, pd_, 8, /*keep_unused=*/true);
+  const int a = c.get(mem_, 2 * 4096);  // pages 0-1
   ASSERT_GE(a, 0);
+  c.put(a);                                       // kept, unused
+  const int b = c.get(mem_ + 2 * 4096 + 10, 50);  // page 2: touches a
   ASSERT_GE(b, 0);
-  EXPECT_NE(a, b);
   EXPECT_EQ(c.stats().merges, 1u);
-  // a is superseded (its WR keeps its lkey) and b covers pages 0-2: a lookup in page 0 finds b.
+  EXPECT_EQ(c.entries(), 1u);  // a went at once: b covers pages 0-2
   EXPECT_EQ(c.get(mem_ + 5, 5), b);
-  EXPECT_EQ(c.entries(), 2u);
-  c.put(a);
-  EXPECT_EQ(c.entries(), 1u);  // the superseded entry goes at its last reference
   EXPECT_EQ(c.get(mem_ + 3 * 4096 - 1, 1), b);
   c.put(b);
   c.put(b);
   c.put(b);
-  EXPECT_EQ(c.entries(), 0u);
+  EXPECT_EQ(c.refs(b), 0u);
+}
+
+// N sends in flight, each overlapping the one before by a page (a buffer sent piece by piece):
+// every range gets an entry of its own, registering its own two pages — no union that pins the
+// prefix again at every send and leaves the entry before it behind — so the table holds N entries,
+// N registrations of 2 pages; each is deregistered at its own last reference, whatever the order.
+TEST_F(MrCacheTest, RangesOverlappingEntriesInUseGetTheirOwnAndNeverPinThePrefixAgain) {
+  const IbvOps counted = Counted::ops();
+  constexpr int kN = 8;
+  MrCache c(&counted, pd_, kN);
+  int idx[kN];
+  for (int i = 0; i < kN; ++i) {
+    idx[i] = c.get(mem_ + i * 4096 + 2048, 4096);  // pages i and i + 1
+    ASSERT_GE(idx[i], 0) << i;
+    EXPECT_EQ(c.entries(), uint32_t(i + 1));
+  }
+  EXPECT_EQ(Counted::regs, kN);
+  EXPECT_EQ(Counted::reg_bytes, size_t(kN) * 2 * 4096);  // the union would be 2 + 3 + ... + 9 pages
+  EXPECT_EQ(c.stats().merges, 0u);
+  EXPECT_EQ(c.in_use(), uint32_t(kN));  // nothing superseded and left behind
+  // A resend of any of them finds its entry.
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(c.get(mem_ + i * 4096 + 2048, 4096), idx[i]);
+  EXPECT_EQ(Counted::regs, kN);
+  // Completions out of order: each entry goes at its own last reference, no earlier.
+  const int order[kN] = {3, 0, 7, 1, 6, 2, 5, 4};
+  for (int k = 0; k < kN; ++k) {
+    const int i = idx[order[k]];
+    c.put(i);
+    EXPECT_EQ(Counted::deregs, k);  // one reference left
+    EXPECT_EQ(c.refs(i), 1u);
+    c.put(i);
+    EXPECT_EQ(Counted::deregs, k + 1);
+    EXPECT_EQ(c.entries(), uint32_t(kN - k - 1));
+  }
+  EXPECT_EQ(Counted::regs, Counted::deregs);
 }
 
 TEST_F(MrCacheTest, AFullTableOfEntriesInUseRefusesThenFreesAsWRsComplete) {

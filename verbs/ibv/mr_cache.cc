@@ -60,12 +60,15 @@ int MrCache::get(const uint8_t* p, size_t len) {
     ++st_.full;
     return -ENOSPC;
   }
-  // Merge: the live entries this range overlaps or touches join it (a buffer sent piece by piece
-  // ends up under one registration), as long as the union stays under kMaxMerged. The pages in
-  // between are mapped: the ranges are contiguous.
+  // Merge: the unused (kept) entries this range overlaps or touches join it (a buffer sent piece
+  // by piece ends up under one registration), as long as the union stays under kMaxMerged. The
+  // pages in between are mapped: the ranges are contiguous. Never an entry a WR still reads: the
+  // union would pin its pages a second time and leave it behind, superseded, until that WR
+  // completes — one more entry per send in flight, and a stream's prefix registered again at every
+  // send. Then the range gets an entry of its own.
   uintptr_t ms = s, me = e;
   for (const Entry& x : e_) {
-    if (x.mr == nullptr || x.stale || x.start > me || x.end < ms) continue;
+    if (x.mr == nullptr || x.stale || x.refs != 0 || x.start > me || x.end < ms) continue;
     const uintptr_t us = std::min(ms, x.start), ue = std::max(me, x.end);
     if (ue - us <= kMaxMerged) ms = us, me = ue;
   }
@@ -79,13 +82,13 @@ int MrCache::get(const uint8_t* p, size_t len) {
     return errno != 0 ? -errno : -EFAULT;
   }
   ++st_.registrations;
-  // The entries now inside the new one are superseded: gone at once when unused, else at their
-  // last put() (their WRs keep the old lkey, valid until then).
+  // The entries now inside the new one are superseded: the merged (unused) ones gone at once; one
+  // in use that the range itself covers at its last put() (its WRs keep the old lkey until then).
   for (size_t i = 0; i < e_.size(); ++i) {
     Entry& x = e_[i];
     if (int(i) == slot || x.mr == nullptr || x.stale || x.start < ms || x.end > me) continue;
-    ++st_.merges;
     if (x.refs == 0) {
+      ++st_.merges;
       dereg(x);
     } else {
       x.stale = true;

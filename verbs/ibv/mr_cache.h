@@ -29,7 +29,7 @@ struct MrCacheStats {
   uint64_t hits = 0;           // get() found an entry covering the range
   uint64_t registrations = 0;  // reg_mr() calls that succeeded
   uint64_t reg_failures = 0;   // reg_mr() refused (unmapped memory, RLIMIT_MEMLOCK): the caller copies
-  uint64_t merges = 0;         // registrations that took in an overlapping or adjacent entry's range
+  uint64_t merges = 0;         // unused entries a registration took in (overlapping or adjacent)
   uint64_t deregistrations = 0;
   uint64_t evictions = 0;      // unused entries deregistered to make room (keep_unused)
   uint64_t full = 0;           // get() found every entry in use: -ENOSPC
@@ -51,13 +51,14 @@ class MrCache {
   MrCache& operator=(const MrCache&) = delete;
 
   // An entry covering [p, p + len) with one more reference (the caller's WR reads it): found, or
-  // registered for the range rounded out to pages, merged with entries it overlaps or touches
-  // when that stays under kMaxMerged. Returns its index, or -ENOSPC (every entry in use), -errno
+  // registered for the range rounded out to pages, merged with unused (kept) entries it overlaps
+  // or touches when that stays under kMaxMerged — never with one in use, which keeps its own
+  // registration. Returns its index, or -ENOSPC (every entry in use), -errno
   // of reg_mr (EFAULT: memory not mapped). No allocation and no system call on a hit.
   int get(const uint8_t* p, size_t len);
   // Drops a reference get() gave. At the last one the entry is deregistered, unless keep_unused
-  // (then it stays, least recently used first out), or it was superseded by a merge or
-  // invalidated while in use (always deregistered then).
+  // (then it stays, least recently used first out), or it was superseded (a later range covering
+  // it) or invalidated while in use (always deregistered then).
   void put(int idx);
   uint32_t lkey(int idx) const { return e_[size_t(idx)].mr->lkey; }
 
