@@ -40,11 +40,12 @@ void TcpSocket::release() {
         stack_->conn_free(c);
       } else {
         // The orphan may send after close() returned and the program freed its buffers: the
-        // MSG_ZEROCOPY bytes still queued are copied now (the kernel pinned them at the send).
-        tcp_copy_user_frags(&c->tp);
+        // MSG_ZEROCOPY bytes still queued are copied now (the kernel pinned them at the send), or,
+        // with no buffer to copy them into, the connection is aborted (RST).
         // kernel: tcp_close(): FIN or RST per state; the connection lives on as an orphan until
         // done() frees it (TcpStack::done()).
-        tcp_close(&c->tp, stack_->dst_mtu(c), [this, c](sk_buff* s) { return stack_->xmit(c, s); }, stack_);
+        tcp_close_user_frags(&c->tp, stack_->dst_mtu(c), [this, c](sk_buff* s) { return stack_->xmit(c, s); },
+                             stack_);
       }
       stack_->base().dev().flush_tx();
     }

@@ -474,8 +474,8 @@ void TcpStack::close_all_at_exit() {
     // c->user stays: done() then never frees c, which the TcpSocket (another thread may still be
     // in it while the process exits) goes on pointing at; its release() leaves c alone from now on.
     c->tp.tcp_mstamp = now_us();
-    tcp_copy_user_frags(&c->tp);  // as a close(): the program's memory may go before the drain ends
-    tcp_close(&c->tp, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
+    // As a close(): the program's memory may go before the drain ends (copied, or aborted).
+    tcp_close_user_frags(&c->tp, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
   }
 }
 

@@ -91,6 +91,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   UdpStack& base() { return *base_; }
   StackMutex& mu() { return base_->mu(); }
   const TcpStackOptions& options() const { return opt_; }
+  BufPool& page_pool() { return *pages_; }  // TCP's payload pages (tests empty it)
   // The payload pool's region (for device registration, as UdpStack::for_each_pool_region()).
   void for_each_pool_region(absl::FunctionRef<void(const uint8_t* base, size_t len)> f) const;
 

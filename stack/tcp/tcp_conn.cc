@@ -13,6 +13,7 @@
 #include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_sendmsg.h"
 #include "stack/tcp/tcp_urg.h"
+#include "stack/tcp/tcp_user_frags.h"
 #include "stack/wire/tcp.h"
 
 namespace xmit {
@@ -266,6 +267,24 @@ void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
     }
   }
   if (tp->sk_state == TCP_CLOSE) tcp_done(tp, ops);  // inet_csk_destroy_sock()
+}
+
+// tcp_close() after tcp_copy_user_frags(); when the copy failed, the abort tcp_abort()
+// (net/ipv4/tcp.c) makes of an orphan instead: see tcp_user_frags.h.
+bool tcp_close_user_frags(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
+  if (tcp_copy_user_frags(tp) == 0) {
+    tcp_close(tp, dst_mtu, xmit, ops);
+    return false;
+  }
+  if (tp->net_mib != nullptr) ++tp->net_mib->TCPAbortOnMemory;
+  tp->sk_shutdown = SHUTDOWN_MASK;
+  tp->sock_dead = true;  // sock_orphan(), as tcp_close() (done() frees an orphan)
+  // tcp_abort(): "if (tcp_need_reset(sk->sk_state)) tcp_send_active_reset(...); tcp_done_with_error();
+  // ... tcp_write_queue_purge(sk);" — tcp_disconnect() sends that RST and purges; the queues go
+  // before done(), which frees the orphan here.
+  tcp_disconnect(tp, dst_mtu, xmit, ops);
+  tcp_done(tp, ops);
+  return true;
 }
 
 // kernel: inet_shutdown() (net/ipv4/af_inet.c) + tcp_shutdown() (net/ipv4/tcp.c)

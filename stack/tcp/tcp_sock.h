@@ -102,6 +102,9 @@ struct LinuxMib {
   uint64_t ListenDrops = 0;           // every SYN or final ACK a listener dropped (tcp_listendrop())
   uint64_t TCPReqQFullDoCookies = 0;  // tcp_syn_flood_action() chose a cookie
   uint64_t TCPReqQFullDrop = 0;       // tcp_syn_flood_action() dropped (tcp_syncookies = 0)
+  // Connections aborted for want of memory (kernel: tcp_check_oom()); here a close() whose queued
+  // MSG_ZEROCOPY bytes could not be copied into the stack's buffers (tcp_close_user_frags())
+  uint64_t TCPAbortOnMemory = 0;
 };
 
 struct tcp_syncookie_secret;  // stack/tcp/tcp_syncookies.h

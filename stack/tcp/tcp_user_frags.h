@@ -4,6 +4,7 @@
 // nothing: it pinned the pages at the send, so a program may free a buffer before its completion).
 #pragma once
 
+#include "stack/tcp/tcp_conn.h"
 #include "stack/tcp/tcp_sock.h"
 
 namespace xmit {
@@ -15,5 +16,13 @@ namespace xmit {
 // reads registered, pinned pages). Returns the number of skbs that still reference user memory
 // (no buffer free, or more fragments than an skb holds): 0 normally.
 int tcp_copy_user_frags(tcp_sock* tp) noexcept;
+
+// close() (and the exit drain's close) of a connection that may hold MSG_ZEROCOPY bytes:
+// tcp_copy_user_frags(), then tcp_close(). When some could not be copied (the page pool empty) the
+// orphan must not go on reading the program's memory after close() returned: the connection is
+// aborted instead (tcp_abort()'s counterpart, the memory failure counted as TCPAbortOnMemory): RST
+// where tcp_need_reset(), write and receive queues purged — their MSG_ZEROCOPY objects complete —
+// TCP_CLOSE and done(). Returns true when it aborted.
+bool tcp_close_user_frags(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 
 }  // namespace xmit

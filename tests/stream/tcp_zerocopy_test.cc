@@ -387,6 +387,55 @@ TEST_F(TcpZerocopyInPlaceTest, CloseRightAfterTheSendThenUnmapStillDeliversEvery
   listener->put();
 }
 
+// The same close with TCP's page pool empty: the queued bytes cannot be copied, and the orphan
+// must not read the program's memory after close() returned (the buffer is unmapped right after).
+// The connection is aborted as the kernel's tcp_abort(): a reset, the queues purged, counted as
+// TcpExtTCPAbortOnMemory; the peer gets a prefix of the data, then ECONNRESET. (Before: the orphan
+// went on sending from the unmapped pages and the test died.)
+TEST_F(TcpZerocopyInPlaceTest, CloseWithThePagePoolEmptyAbortsTheConnection) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  ASSERT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
+  const size_t len = 64 * 1024;  // beyond the initial window: most of it still queued at close()
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  const std::vector<uint8_t> d = pattern(len, 6);
+  std::memcpy(p, d.data(), len);
+  ASSERT_EQ(send(c, p, len, MSG_ZEROCOPY), static_cast<ssize_t>(len));
+  std::vector<uint8_t*> taken;  // every page of a's pool: nothing to copy into
+  {
+    std::lock_guard<StackMutex> g(a.tcp->mu());
+    while (uint8_t* b = a.tcp->page_pool().alloc()) taken.push_back(b);
+  }
+  c->put();  // close()
+  ASSERT_EQ(munmap(p, len), 0);
+  EXPECT_EQ(a.tcp->net_mib.TCPAbortOnMemory, 1u);
+  std::vector<uint8_t> got;
+  uint8_t buf[65536];
+  ssize_t r = 0;
+  for (int i = 0; i < 100; ++i) {
+    r = s->recvmsg(msg(buf, sizeof buf), 0);
+    if (r > 0) {
+      got.insert(got.end(), buf, buf + r);
+    } else if (r == -EAGAIN) {
+      pump(200'000);
+    } else {
+      break;
+    }
+  }
+  EXPECT_EQ(r, -ECONNRESET);
+  EXPECT_LT(got.size(), len);
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), d.begin()));
+  {
+    std::lock_guard<StackMutex> g(a.tcp->mu());
+    for (uint8_t* b : taken) a.tcp->page_pool().put(b);
+  }
+  s->put();
+  listener->put();
+  pump();
+}
+
 // The same sends on a device that cannot read user memory (AF_XDP) copy: the change made after
 // the send returned never reaches the peer, and the notification says COPIED.
 TEST_F(TcpZerocopyTest, WithoutAUserMemoryDeviceTheBytesAreCopiedAtTheSend) {
