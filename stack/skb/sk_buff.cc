@@ -100,6 +100,68 @@ int skb_fill_frag(sk_buff* skb, const skb_frag& frag) noexcept {
   return 0;
 }
 
+// kernel: skb_copy_ubufs(), net/core/skbuff.c
+int skb_copy_ubufs(sk_buff* skb, BufPool* pool) noexcept {
+  skb_shared_info* sh = skb_shinfo(skb);
+  skb_frag out[MAX_SKB_FRAGS];
+  bool fresh[MAX_SKB_FRAGS] = {};
+  int n = 0;
+  uint8_t* buf = nullptr;
+  uint32_t off = 0;
+  int err = 0;
+  for (int i = 0; i < sh->nr_frags && err == 0; ++i) {
+    const skb_frag& f = sh->frags[i];
+    if (f.kind != FragKind::kUser) {
+      if (n == MAX_SKB_FRAGS) err = -EMSGSIZE;
+      else out[n++] = f;
+      continue;
+    }
+    for (uint32_t done = 0; done < f.len && err == 0;) {
+      bool new_frag = n == 0 || !fresh[n - 1] || out[n - 1].data + out[n - 1].len != buf + off;
+      if (buf == nullptr || off == pool->buf_size()) {
+        buf = pool->alloc();  // its one reference goes to the fragment made below
+        off = 0;
+        if (buf == nullptr) {
+          err = -ENOBUFS;
+          break;
+        }
+        new_frag = true;
+      } else if (new_frag) {
+        pool->get(buf);
+      }
+      const uint32_t k = std::min(f.len - done, pool->buf_size() - off);
+      std::memcpy(buf + off, f.data + done, k);
+      if (new_frag) {
+        if (n == MAX_SKB_FRAGS) {
+          pool->put(buf);
+          err = -EMSGSIZE;
+          break;
+        }
+        fresh[n] = true;
+        out[n++] = skb_frag_pool(pool, buf + off, k);
+      } else {
+        out[n - 1].len += k;
+      }
+      off += k;
+      done += k;
+    }
+  }
+  if (err != 0) {
+    for (int i = 0; i < n; ++i)
+      if (fresh[i]) pool->put(out[i].data);
+    return err;
+  }
+  for (int i = 0; i < sh->nr_frags; ++i) {
+    const skb_frag& f = sh->frags[i];
+    if (f.kind != FragKind::kUser) continue;
+    f.ubuf->zerocopy_success = false;  // kernel: skb_zcopy_clear(skb, false)
+    net_zcopy_put(f.ubuf);
+  }
+  for (int i = 0; i < n; ++i) sh->frags[i] = out[i];
+  sh->nr_frags = static_cast<uint8_t>(n);
+  return 0;
+}
+
 void kfree_skb(sk_buff* skb) noexcept {
   if (skb == nullptr || --skb->users != 0) return;
   // kernel: skb_release_head_state()

@@ -146,6 +146,19 @@ inline void skb_zcopy_set(sk_buff* skb, ubuf_info* uarg) {
 }
 // `nskb`, split off `orig`, carries its zerocopy object too. kernel: skb_zerocopy_clone()
 inline void skb_zerocopy_clone(sk_buff* nskb, const sk_buff* orig) { skb_zcopy_set(nskb, skb_zcopy(orig)); }
+// Whether a fragment references the program's memory (kUser: MSG_ZEROCOPY pages read in place,
+// which the program may free once its send completed). The kernel needs no such test: it pinned the
+// pages; skb_orphan_frags()'s skb_zcopy() test is the nearest.
+inline bool skb_has_user_frags(const sk_buff* skb) {
+  for (int i = 0; i < skb->shinfo.nr_frags; ++i)
+    if (skb->shinfo.frags[i].kind == FragKind::kUser) return true;
+  return false;
+}
+// The skb's user fragments (kUser) copied into fresh buffers of `pool`, packed back to back; other
+// fragments keep their slots; their objects then say COPIED (skb_zcopy_clear(skb, false)). 0, or
+// -ENOBUFS (no buffer free) / -EMSGSIZE (more fragments than MAX_SKB_FRAGS) with the skb unchanged.
+// kernel: skb_copy_ubufs()
+int skb_copy_ubufs(sk_buff* skb, BufPool* pool) noexcept;
 
 // kernel: skb_headlen(), skb_is_nonlinear(), skb_headroom(), skb_tailroom(), skb_tail_pointer()
 inline uint32_t skb_headlen(const sk_buff* skb) { return skb->len - skb->data_len; }

@@ -299,77 +299,11 @@ void sk_page_frag_release(tcp_sock* tp) {
   tp->pfrag_offset = 0;
 }
 
-// kernel: skb_copy_ubufs() — the skb's user fragments into fresh buffers of `pool`, packed back to
-// back; other fragments keep their slots. 0, or -ENOBUFS / -EMSGSIZE with the skb unchanged.
-static int skb_copy_ubufs(sk_buff* skb, BufPool* pool) {
-  skb_shared_info* sh = skb_shinfo(skb);
-  skb_frag out[MAX_SKB_FRAGS];
-  bool fresh[MAX_SKB_FRAGS] = {};
-  int n = 0;
-  uint8_t* buf = nullptr;
-  uint32_t off = 0;
-  int err = 0;
-  for (int i = 0; i < sh->nr_frags && err == 0; ++i) {
-    const skb_frag& f = sh->frags[i];
-    if (f.kind != FragKind::kUser) {
-      if (n == MAX_SKB_FRAGS) err = -EMSGSIZE;
-      else out[n++] = f;
-      continue;
-    }
-    for (uint32_t done = 0; done < f.len && err == 0;) {
-      bool new_frag = n == 0 || !fresh[n - 1] || out[n - 1].data + out[n - 1].len != buf + off;
-      if (buf == nullptr || off == pool->buf_size()) {
-        buf = pool->alloc();  // its one reference goes to the fragment made below
-        off = 0;
-        if (buf == nullptr) {
-          err = -ENOBUFS;
-          break;
-        }
-        new_frag = true;
-      } else if (new_frag) {
-        pool->get(buf);
-      }
-      const uint32_t k = std::min(f.len - done, pool->buf_size() - off);
-      std::memcpy(buf + off, f.data + done, k);
-      if (new_frag) {
-        if (n == MAX_SKB_FRAGS) {
-          pool->put(buf);
-          err = -EMSGSIZE;
-          break;
-        }
-        fresh[n] = true;
-        out[n++] = skb_frag_pool(pool, buf + off, k);
-      } else {
-        out[n - 1].len += k;
-      }
-      off += k;
-      done += k;
-    }
-  }
-  if (err != 0) {
-    for (int i = 0; i < n; ++i)
-      if (fresh[i]) pool->put(out[i].data);
-    return err;
-  }
-  for (int i = 0; i < sh->nr_frags; ++i) {
-    const skb_frag& f = sh->frags[i];
-    if (f.kind != FragKind::kUser) continue;
-    f.ubuf->zerocopy_success = false;  // kernel: skb_zcopy_clear(skb, false)
-    net_zcopy_put(f.ubuf);
-  }
-  for (int i = 0; i < n; ++i) sh->frags[i] = out[i];
-  sh->nr_frags = static_cast<uint8_t>(n);
-  return 0;
-}
-
 int tcp_copy_user_frags(tcp_sock* tp) noexcept {
   int left = 0;
   for (SkbQueue* q : {&tp->rtx_queue, &tp->write_queue}) {
-    for (sk_buff* skb = q->head; skb != nullptr; skb = skb->next) {
-      bool user = false;
-      for (int i = 0; i < skb_shinfo(skb)->nr_frags; ++i) user |= skb_shinfo(skb)->frags[i].kind == FragKind::kUser;
-      if (user && skb_copy_ubufs(skb, tp->page_pool) != 0) ++left;
-    }
+    for (sk_buff* skb = q->head; skb != nullptr; skb = skb->next)
+      if (skb_has_user_frags(skb) && skb_copy_ubufs(skb, tp->page_pool) != 0) ++left;
   }
   return left;
 }
