@@ -890,6 +890,18 @@ __attribute__((destructor)) static void engine_exit() {
            static_cast<unsigned long long>(x.tx_frames), static_cast<unsigned long long>(x.tx_tso_frames),
            static_cast<unsigned long long>(x.tx_kicks), static_cast<unsigned long long>(x.tx_flushes),
            static_cast<unsigned long long>(x.tx_done));
+      // Frames the kernel could not hand to the program: with the RX ring full (the program and the
+      // progress thread not polling fast enough) a peer's segments, ACKs and SYNs are lost here.
+      xdp_statistics ks;
+      if (e->xdp->kernel_stats(&ks) == 0) {
+        logf(LogLevel::kInfo,
+             "AF_XDP socket (XDP_STATISTICS): rx_dropped %llu, rx_ring_full %llu, rx_fill_ring_empty_descs %llu, "
+             "rx_invalid_descs %llu, tx_invalid_descs %llu, tx_ring_empty_descs %llu; %llu frames received",
+             static_cast<unsigned long long>(ks.rx_dropped), static_cast<unsigned long long>(ks.rx_ring_full),
+             static_cast<unsigned long long>(ks.rx_fill_ring_empty_descs),
+             static_cast<unsigned long long>(ks.rx_invalid_descs), static_cast<unsigned long long>(ks.tx_invalid_descs),
+             static_cast<unsigned long long>(ks.tx_ring_empty_descs), static_cast<unsigned long long>(x.rx_frames));
+      }
       logf(LogLevel::kInfo,
            "AF_XDP completions behind at reap: %llu reaps, %llu episodes, mean %llu us, max %llu us "
            "(<10us %llu, <100us %llu, <1ms %llu, longer %llu)",

@@ -117,10 +117,15 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
       for (size_t i = 0; i < set->entries.size();) {
         EpEntry& e = set->entries[i];
         if (g_fds.peek(e.fd) != e.sock) {
-          // Closed, or handed back to the kernel: from now on the kernel's registration alone
-          // (given back its EPOLLOUT; fails harmlessly when the fd is gone).
-          epoll_event full{e.events, e.data};
-          (void)libc().epoll_ctl(epfd, EPOLL_CTL_MOD, e.fd, &full);
+          // Handed back to the kernel (still in its slot): from now on the kernel's registration
+          // alone, given back its EPOLLOUT. Closed (or its number now another file's): nothing to
+          // give back — the kernel dropped the registration with the file, and a registration the
+          // program made since for a new file under that number is the program's (not a failed
+          // syscall per closed connection, nor that registration overwritten with this one's).
+          if (g_fds.holds(e.fd, e.sock)) {
+            epoll_event full{e.events, e.data};
+            (void)libc().epoll_ctl(epfd, EPOLL_CTL_MOD, e.fd, &full);
+          }
           set->entries.erase(set->entries.begin() + static_cast<long>(i));
           continue;
         }

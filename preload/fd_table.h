@@ -32,6 +32,14 @@ class FdTable {
     return s != nullptr && s->handed_to_kernel() ? nullptr : s;
   }
 
+  // Whether fd's slot still holds `s`, handed back to the kernel or not (no reference taken, `s`
+  // not dereferenced): false once fd was closed or made to name something else.
+  bool holds(int fd, const Socket* s) const noexcept {
+    if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return false;
+    const std::atomic<Socket*>* page = pages_[fd >> kPageBits].load(std::memory_order_acquire);
+    return page != nullptr && page[fd & (kPageSize - 1)].load(std::memory_order_acquire) == s;
+  }
+
   // For a socket call: peek(), and also nullptr while this thread is inside the stack — a signal
   // handler that interrupted it calling again (the kernel then serves the call: it cannot wait for
   // the lock its own thread holds). stack/base/stack_mutex.h

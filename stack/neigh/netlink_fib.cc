@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -248,6 +249,11 @@ int NetlinkFib::request(nlmsghdr* req, absl::FunctionRef<int(const nlmsghdr*)> o
 
 // kernel: inet_rtm_getroute() -> ip_route_output_key_hash_rcu(), net/ipv4/route.c
 int NetlinkFib::route_output(const Flowi4& fl4, Rtable* rt) noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // the control plane's clock: the cache's TTL only
+  const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+  if (routes_.lookup(fl4, generation_, now, rt)) return 0;
+  const uint64_t gen = generation_;
   NlReq req;
   rtmsg* r = req.start<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST);
   r->rtm_family = AF_INET;
@@ -262,12 +268,14 @@ int NetlinkFib::route_output(const Flowi4& fl4, Rtable* rt) noexcept {
   if (fl4.oif != 0) req.put<uint32_t>(RTA_OIF, static_cast<uint32_t>(fl4.oif));
   if (fl4.mark != 0) req.put<uint32_t>(RTA_MARK, fl4.mark);
   if (fl4.proto != 0) req.put<uint8_t>(RTA_IP_PROTO, fl4.proto);
-  return request(req.hdr(), [&](const nlmsghdr* h) {
-    int err = parse_route_reply(h, rt);
+  int err = request(req.hdr(), [&](const nlmsghdr* h) {
+    int e = parse_route_reply(h, rt);
     // rt_fill_info() leaves RTA_PREFSRC out when it equals the source the request named.
-    if (err == 0 && rt->prefsrc == 0) rt->prefsrc = fl4.saddr;
-    return err;
+    if (e == 0 && rt->prefsrc == 0) rt->prefsrc = fl4.saddr;
+    return e;
   });
+  if (err == 0) routes_.insert(fl4, *rt, gen, now);
+  return err;
 }
 
 // kernel: neigh_get(), net/core/neighbour.c

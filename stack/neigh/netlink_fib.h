@@ -12,6 +12,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "stack/neigh/fib.h"
+#include "stack/neigh/route_cache.h"
 
 namespace xmit {
 
@@ -24,7 +25,8 @@ class NetlinkFib final : public Fib {
   NetlinkFib(const NetlinkFib&) = delete;
   NetlinkFib& operator=(const NetlinkFib&) = delete;
 
-  // RTM_GETROUTE with RTM_F_LOOKUP_TABLE (the lookup `ip route get` makes). See Fib.
+  // RTM_GETROUTE with RTM_F_LOOKUP_TABLE (the lookup `ip route get` makes), answered from the
+  // route cache while its entry is current (RouteCache: this generation, at most 100 ms old). See Fib.
   int route_output(const Flowi4& fl4, Rtable* rt) noexcept override;
   // RTM_GETNEIGH for one address (kernel: neigh_get()).
   int neigh_lookup(int ifindex, be32 ip, NeighInfo* out) noexcept override;
@@ -44,6 +46,7 @@ class NetlinkFib final : public Fib {
   // Readable when notifications wait (for poll/epoll).
   int notify_fd() const noexcept { return notify_fd_; }
   int request_fd() const noexcept { return req_fd_; }
+  const RouteCache& route_cache() const noexcept { return routes_; }
 
  private:
   NetlinkFib() = default;
@@ -57,6 +60,7 @@ class NetlinkFib final : public Fib {
   int notify_fd_ = -1;
   uint32_t seq_ = 0;
   uint64_t generation_ = 1;
+  RouteCache routes_;
 };
 
 // Parsers of single rtnetlink messages, shared with the fuzz/unit tests. Each checks every length

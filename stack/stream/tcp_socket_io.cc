@@ -40,7 +40,13 @@ uint64_t timeo_ns(const void* val, socklen_t len) {
 
 }  // namespace
 
-void TcpSocket::poll_stack() { stack_->base().poll(shadow_->now_ns()); }
+// Frames the poll sends (ACKs, SYN-ACKs, what timers and completions release) leave with one
+// doorbell at its end, not one each: the lock is held throughout, so nothing waits for another
+// thread, and nothing outlives the poll. kernel: the xmit_more a NAPI poll's bulk gives the driver.
+void TcpSocket::poll_stack() {
+  XmitMoreScope burst(stack_->base().dev());
+  stack_->base().poll(shadow_->now_ns());
+}
 
 int TcpSocket::wait(Lock& lk, uint64_t deadline_ns, bool shadow) {
   // A burst of ours (XmitMoreScope) pauses while the lock is free: other threads' frames go at once.

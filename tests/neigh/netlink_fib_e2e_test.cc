@@ -319,6 +319,24 @@ TEST_F(NetlinkFibTest, GenerationChangesWhenARouteIsAdded) {
   ASSERT_EQ(cache.lookup(*fib_, Flowi4{.daddr = ip("198.19.0.9")}, &rt), 0);
   EXPECT_EQ(rt->gateway, ip("198.18.0.2"));
 
+  // NetlinkFib's own route cache (RouteCache) answers a repeated lookup without asking the
+  // kernel, and a replaced route is seen once the generation moved.
+  Rtable r1, r2;
+  const uint64_t hits0 = fib_->route_cache().hits;
+  ASSERT_EQ(fib_->route_output(Flowi4{.daddr = ip("198.19.0.9")}, &r1), 0);
+  ASSERT_EQ(fib_->route_output(Flowi4{.daddr = ip("198.19.0.9")}, &r2), 0);
+  EXPECT_EQ(r1, r2);
+  EXPECT_EQ(r2.mtu, 0u);
+  EXPECT_GE(fib_->route_cache().hits, hits0 + 1);
+  const uint64_t g_mtu = fib_->generation();
+  ip_a("route replace 198.19.0.0/24 via 198.18.0.2 mtu 1300");
+  EXPECT_TRUE(eventually([&] {
+    poll();
+    return fib_->generation() != g_mtu;
+  }));
+  ASSERT_EQ(fib_->route_output(Flowi4{.daddr = ip("198.19.0.9")}, &r2), 0);
+  EXPECT_EQ(r2.mtu, 1300u) << "the replaced route, not the cached one";
+
   uint64_t g1 = fib_->generation();
   ip_a("addr add 198.18.0.10/24 dev " + if_a_);
   EXPECT_TRUE(eventually([&] {

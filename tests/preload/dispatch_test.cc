@@ -435,6 +435,35 @@ TEST_F(Dispatch, EpollMixesStackAndKernelReadiness) {
   close(pair_[0]);
   pair_[0] = socket(AF_UNIX, SOCK_DGRAM, 0);  // for TearDown
   EXPECT_EQ(epoll_wait(ep, out, 8, 0), 0) << "fd " << keep << " closed";
+
+  // Its number reused by a kernel file the program adds with its own data: the set reports that
+  // registration as the program made it (the closed member's events and data are not put back
+  // on it).
+  int fd2 = socket(AF_UNIX, SOCK_DGRAM, 0);
+  ASSERT_GE(fd2, 0);
+  auto* s2 = new FakeSocket(&released_);
+  Socket* old = nullptr;
+  ASSERT_TRUE(g_fds.install(fd2, s2, &old));
+  s2->mask = EPOLLIN;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd2, &ev), 0);
+  ASSERT_EQ(epoll_wait(ep, out, 8, 0), 1);
+  EXPECT_EQ(out[0].data.u64, 111u);
+  close(fd2);
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  ASSERT_EQ(dup2(p[0], fd2), fd2);
+  epoll_event rev{EPOLLIN, {}};
+  rev.data.u64 = 333;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd2, &rev), 0);
+  ASSERT_EQ(write(p[1], "z", 1), 1);
+  ASSERT_EQ(epoll_wait(ep, out, 8, 1000), 1);
+  EXPECT_EQ(out[0].data.u64, 333u);
+  EXPECT_EQ(out[0].events, uint32_t{EPOLLIN});
+  ASSERT_EQ(epoll_wait(ep, out, 8, 0), 1) << "level-triggered, still the program's registration";
+  EXPECT_EQ(out[0].data.u64, 333u);
+  close(fd2);
+  close(p[0]);
+  close(p[1]);
   close(ep);
   close(k[0]);
   close(k[1]);

@@ -309,6 +309,12 @@ int XdpNetdev::xmit(absl::Span<const TxFrame> frames) {
   return int(n);
 }
 
+int XdpNetdev::kernel_stats(xdp_statistics* out) const {
+  *out = {};
+  socklen_t len = sizeof *out;
+  return getsockopt(xsk_fd_, SOL_XDP, XDP_STATISTICS, out, &len) < 0 ? -errno : 0;
+}
+
 void XdpNetdev::set_tx_kick_batch(uint32_t n) {
   tx_kick_batch_ = std::clamp<uint32_t>(n, 1, std::max<uint32_t>(tx_frames_ / 2, 1));
   flush_tx();  // a smaller batch: what waits may already be due

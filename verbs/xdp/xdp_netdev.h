@@ -106,6 +106,9 @@ class XdpNetdev final : public Netdev {
   const char* mode_name() const { return native_mode() ? "native" : "generic"; }
   bool zerocopy() const { return zerocopy_; }                 // false: XDP_COPY (veth, generic)
   const XdpStats& stats() const { return stats_; }
+  // The kernel's counters of this socket (getsockopt XDP_STATISTICS): frames the XDP redirect
+  // dropped because the RX ring was full (rx_ring_full) or the fill ring empty, and the rest. 0 or -errno.
+  int kernel_stats(xdp_statistics* out) const;
   const XdpProg& prog() const { return *prog_; }
   // A forked child's copy lets go of the rings and the UMEM (the mappings hold the AF_XDP socket
   // open, keeping the queue busy after the parent exits); the caller closes for_each_fd()'s fds.
