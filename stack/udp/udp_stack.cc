@@ -4,6 +4,7 @@
 
 #include <linux/if_ether.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "stack/base/checksum.h"
@@ -23,6 +24,7 @@ int UdpStack::create(Netdev* dev, Fib* fib, const UdpStackOptions& opt, std::uni
   s->dev_features_ = &dev->features();
   s->ifindex_ = dev->ifindex();
   s->dev_mac_ = dev->mac();
+  s->tx_wakes_ = dev->tx_completion_wakes();
   s->fib_ = fib;
   s->opt_ = opt;
   if (int err = BufPool::create(opt.nr_skbs, opt.buf_size, &s->heads_); err) return err;
@@ -166,6 +168,7 @@ void UdpStack::pop_drop(sk_buff** list) {
 // qdisc, counted once). 0, or -ENOBUFS when nothing fitted. kernel: qdisc_enqueue() of pfifo_fast
 // (its limit: the device's tx_queue_len).
 int UdpStack::enqueue_backlog(sk_buff* list) {
+  const bool was_empty = backlog_head_ == nullptr;
   bool queued = false;
   while (list != nullptr && backlog_len_ < kTxBacklogMax) {
     sk_buff* s = list;
@@ -185,7 +188,31 @@ int UdpStack::enqueue_backlog(sk_buff* list) {
     kfree_skb_list(list);
     ++tx_drops;
   }
+  if (was_empty && queued) {  // a wait for a completion begins: someone must look for it
+    if (!tx_wakes_) {
+      tx_poll_gap_ = kTxPollMinNs;
+      tx_poll_at_ = clock_now() + tx_poll_gap_;
+    }
+    if (tx_poll_hook_ != nullptr) tx_poll_hook_(next_timer_ns());
+  }
   return queued ? 0 : -ENOBUFS;
+}
+
+// After every reap (poll(), tx_complete_now()): the backlog's TX poll deadline cleared when the
+// backlog emptied, pushed back (the gap doubled) when it passed with frames still waiting.
+void UdpStack::update_tx_poll() {
+  if (backlog_head_ == nullptr || tx_wakes_) {
+    tx_poll_at_ = 0;
+    tx_poll_gap_ = kTxPollMinNs;
+    return;
+  }
+  const uint64_t now = clock_now();
+  if (tx_poll_at_ == 0) {
+    tx_poll_at_ = now + tx_poll_gap_;
+  } else if (now >= tx_poll_at_) {
+    tx_poll_gap_ = std::min(tx_poll_gap_ * 2, kTxPollMaxNs);
+    tx_poll_at_ = now + tx_poll_gap_;
+  }
 }
 
 // The backlog's frames to the device, oldest first, as far as it takes them. kernel: qdisc_run()
@@ -200,7 +227,11 @@ void UdpStack::qdisc_run() {
   for (sk_buff* s = list; s != nullptr; s = s->next) ++left;  // bounded: kTxBacklogMax
   backlog_head_ = list;
   backlog_len_ = left;
-  if (list == nullptr) backlog_tail_ = nullptr;
+  if (list == nullptr) {
+    backlog_tail_ = nullptr;
+    tx_poll_at_ = 0;  // nothing waits for a completion any more
+    tx_poll_gap_ = kTxPollMinNs;
+  }
 }
 
 // ip_finish_output2()'s hand-off: the ipv4 layer names the next hop; the neighbour layer resolves
@@ -220,6 +251,7 @@ void UdpStack::poll(uint64_t now, int budget) {
   polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   reap_tx();
   qdisc_run();
+  update_tx_poll();
   if (tcp_ != nullptr) tcp_->tx_completed();
   if (control_ != nullptr) {
     control_->on_poll(now);
@@ -238,6 +270,7 @@ void UdpStack::poll(uint64_t now, int budget) {
 void UdpStack::tx_complete_now() {
   reap_tx();
   qdisc_run();
+  update_tx_poll();
   if (tcp_ != nullptr) tcp_->tx_completed();
 }
 
