@@ -109,22 +109,28 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
 // all went). A device queue that fills is given one more chance after the frames held below the
 // doorbell batch are rung and the completions reaped. A frame the device refuses (-errno: it can
 // never send it) is dropped and counted; with `whole` a refusal of the list's first frame drops the
-// whole list (segments of one skb, all alike: no burst can go) and *err says why.
-void UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
+// whole list (segments of one skb, all alike: no burst can go) and *err says why. Returns how many
+// frames left *list, taken or dropped one by one, so that the backlog's count is kept without a
+// walk (a list dropped whole is not counted: only queue_xmit() passes `whole`, never the backlog).
+uint32_t UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
   bool retried = false;
   bool first = true;
+  uint32_t gone = 0;
   while (*list != nullptr) {
     int nb = 0;
+    int bad = 0;
     for (sk_buff* s = *list; s != nullptr && nb < kGsoBurst; s = s->next, ++nb) {
       TxFrame& f = gso_frames_[nb];
       // A segment has its headers and at most MAX_SKB_FRAGS fragments: it always fits. A frame that
       // does not (too many fragments for the scatter list) ends the burst; first in it, it is dropped.
-      if (skb_to_txframe(s, absl::MakeSpan(gso_sg_[nb]), reinterpret_cast<uint64_t>(s), &f) < 0) break;
+      bad = skb_to_txframe(s, absl::MakeSpan(gso_sg_[nb]), reinterpret_cast<uint64_t>(s), &f);
+      if (bad < 0) break;
       if (dev_features_->ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
     }
     if (nb == 0) {
-      *err = skb_to_txframe(*list, absl::MakeSpan(gso_sg_[0]), 0, &gso_frames_[0]);
+      *err = bad;
       pop_drop(list);
+      ++gone;
       continue;
     }
     int r = dev_->xmit(absl::MakeConstSpan(gso_frames_, static_cast<size_t>(nb)));
@@ -134,9 +140,10 @@ void UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
         kfree_skb_list(*list);
         *list = nullptr;
         ++tx_drops;
-        return;
+        return gone;
       }
       pop_drop(list);
+      ++gone;
       continue;
     }
     first = first && r == 0;
@@ -147,13 +154,15 @@ void UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
       s->next = nullptr;
       ++tx_in_flight;
     }
+    gone += static_cast<uint32_t>(r);
     if (r < nb) {
-      if (retried) return;
+      if (retried) return gone;
       retried = true;
       dev_->flush_tx();  // frames held below the doorbell batch go, and complete
       reap_tx();
     }
   }
+  return gone;
 }
 
 void UdpStack::pop_drop(sk_buff** list) {
@@ -222,11 +231,8 @@ void UdpStack::qdisc_run() {
   if (backlog_head_ == nullptr) return;
   int err = 0;
   sk_buff* list = backlog_head_;
-  dev_xmit_list(&list, /*whole=*/false, &err);
-  uint32_t left = 0;
-  for (sk_buff* s = list; s != nullptr; s = s->next) ++left;  // bounded: kTxBacklogMax
+  backlog_len_ -= dev_xmit_list(&list, /*whole=*/false, &err);
   backlog_head_ = list;
-  backlog_len_ = left;
   if (list == nullptr) {
     backlog_tail_ = nullptr;
     tx_poll_at_ = 0;  // nothing waits for a completion any more

@@ -228,7 +228,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   int queue_xmit(int ifindex, sk_buff* skb) override;
   // NeighOutput (the ipv4 layer's view) onto NeighTable (the neigh layer's).
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
-  void dev_xmit_list(sk_buff** list, bool whole, int* err);
+  uint32_t dev_xmit_list(sk_buff** list, bool whole, int* err);
   void pop_drop(sk_buff** list);
   int enqueue_backlog(sk_buff* list);
   void qdisc_run();
