@@ -300,7 +300,8 @@ int ip_frag_to_kernel(void* ctx, const uint8_t* frame, uint32_t len) {
 // path run while the program is not in the stack (computing, sleeping, blocked elsewhere), as the
 // kernel's softirqs run beside any process. It sleeps until the earliest TCP timer (at most
 // kProgressMaxSleepNs) or, when no thread waits on the device (engine_rx_waiter()), until frames
-// arrive; with no TCP connection it sleeps on a futex until one is made (no idle wake-ups).
+// arrive; with no TCP connection (and no frame in UDP's TX backlog) it sleeps on a futex until one is made
+// (no idle wake-ups).
 // While a thread is active in the stack (a sender: every socket call polls the device first) the
 // progress thread stands aside: it does not wait for the lock that thread holds, and frames that
 // arrive are left to it for kProgressDeferNs at a time as long as it goes on polling. Before,
@@ -349,8 +350,9 @@ void* progress_main(void* arg) {
         back_off();
         continue;
       }
-      next = e->tcp->next_timer_ns();
-      conns = e->tcp->has_conns();
+      next = std::min(e->tcp->next_timer_ns(), u.next_timer_ns());
+      // Frames in UDP's backlog keep the thread up as a connection does (UdpStack::set_tx_poll_hook()).
+      conns = e->tcp->has_conns() || u.tx_backlog() != 0;
       now = mono_ns();
       // Before the unlock: a TX poll deadline set after it finds this and wakes the thread.
       if (conns) g_progress_wake_ns.store(next <= now ? 0 : std::min(next, now + kProgressMaxSleepNs),
@@ -426,6 +428,17 @@ void wake_progress() {
   if (g_progress_idle.exchange(0, std::memory_order_acq_rel) == 1) {
     syscall(SYS_futex, &g_progress_idle, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
+}
+
+// UdpStack's TX poll hook (mu() held): frames now wait in the backlog for a completion to make
+// room at the device. The progress thread may sleep on its futex (no TCP connection: it looks at
+// nothing) or in ppoll() past `deadline_ns` (UINT64_MAX on a device whose completions make its
+// wait_fd readable): woken, it takes the backlog into account (progress_main()) and reaps by the
+// deadline or at the completion. Before, the frames waited for the program's next call into the
+// stack, or the next TCP timer (up to kProgressMaxSleepNs).
+void progress_udp_backlog(uint64_t deadline_ns) {
+  wake_progress();
+  progress_tx_poll(deadline_ns);
 }
 
 void* flusher_main(void* arg) {
@@ -600,6 +613,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   UdpStackOptions so;
   so.rx_truesize = e->ibv ? ibv::IbvNetdev::kBufSize : xdp::XdpNetdev::kFrameSize;
   so.realtime_ns = real_ns;
+  so.clock_ns = mono_ns;  // the progress thread's clock (the backlog's TX poll deadline)
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
   if (e->ibv) {
     std::string inject_why = "XMIT_VERBS_RX_INJECT=raw";
@@ -657,6 +671,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     return nullptr;
   }
   e->tcp->set_first_conn_hook(wake_progress);
+  e->udp->set_tx_poll_hook(progress_udp_backlog);
   e->progress_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (e->progress_efd >= 0) {
     g_progress_efd.store(e->progress_efd, std::memory_order_relaxed);

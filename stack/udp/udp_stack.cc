@@ -4,6 +4,7 @@
 
 #include <linux/if_ether.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "stack/base/checksum.h"
@@ -23,6 +24,7 @@ int UdpStack::create(Netdev* dev, Fib* fib, const UdpStackOptions& opt, std::uni
   s->dev_features_ = &dev->features();
   s->ifindex_ = dev->ifindex();
   s->dev_mac_ = dev->mac();
+  s->tx_wakes_ = dev->tx_completion_wakes();
   s->fib_ = fib;
   s->opt_ = opt;
   if (int err = BufPool::create(opt.nr_skbs, opt.buf_size, &s->heads_); err) return err;
@@ -107,22 +109,28 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
 // all went). A device queue that fills is given one more chance after the frames held below the
 // doorbell batch are rung and the completions reaped. A frame the device refuses (-errno: it can
 // never send it) is dropped and counted; with `whole` a refusal of the list's first frame drops the
-// whole list (segments of one skb, all alike: no burst can go) and *err says why.
-void UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
+// whole list (segments of one skb, all alike: no burst can go) and *err says why. Returns how many
+// frames left *list, taken or dropped one by one, so that the backlog's count is kept without a
+// walk (a list dropped whole is not counted: only queue_xmit() passes `whole`, never the backlog).
+uint32_t UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
   bool retried = false;
   bool first = true;
+  uint32_t gone = 0;
   while (*list != nullptr) {
     int nb = 0;
+    int bad = 0;
     for (sk_buff* s = *list; s != nullptr && nb < kGsoBurst; s = s->next, ++nb) {
       TxFrame& f = gso_frames_[nb];
       // A segment has its headers and at most MAX_SKB_FRAGS fragments: it always fits. A frame that
       // does not (too many fragments for the scatter list) ends the burst; first in it, it is dropped.
-      if (skb_to_txframe(s, absl::MakeSpan(gso_sg_[nb]), reinterpret_cast<uint64_t>(s), &f) < 0) break;
+      bad = skb_to_txframe(s, absl::MakeSpan(gso_sg_[nb]), reinterpret_cast<uint64_t>(s), &f);
+      if (bad < 0) break;
       if (dev_features_->ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
     }
     if (nb == 0) {
-      *err = skb_to_txframe(*list, absl::MakeSpan(gso_sg_[0]), 0, &gso_frames_[0]);
+      *err = bad;
       pop_drop(list);
+      ++gone;
       continue;
     }
     int r = dev_->xmit(absl::MakeConstSpan(gso_frames_, static_cast<size_t>(nb)));
@@ -132,9 +140,10 @@ void UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
         kfree_skb_list(*list);
         *list = nullptr;
         ++tx_drops;
-        return;
+        return gone;
       }
       pop_drop(list);
+      ++gone;
       continue;
     }
     first = first && r == 0;
@@ -145,13 +154,15 @@ void UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
       s->next = nullptr;
       ++tx_in_flight;
     }
+    gone += static_cast<uint32_t>(r);
     if (r < nb) {
-      if (retried) return;
+      if (retried) return gone;
       retried = true;
       dev_->flush_tx();  // frames held below the doorbell batch go, and complete
       reap_tx();
     }
   }
+  return gone;
 }
 
 void UdpStack::pop_drop(sk_buff** list) {
@@ -166,6 +177,7 @@ void UdpStack::pop_drop(sk_buff** list) {
 // qdisc, counted once). 0, or -ENOBUFS when nothing fitted. kernel: qdisc_enqueue() of pfifo_fast
 // (its limit: the device's tx_queue_len).
 int UdpStack::enqueue_backlog(sk_buff* list) {
+  const bool was_empty = backlog_head_ == nullptr;
   bool queued = false;
   while (list != nullptr && backlog_len_ < kTxBacklogMax) {
     sk_buff* s = list;
@@ -185,7 +197,31 @@ int UdpStack::enqueue_backlog(sk_buff* list) {
     kfree_skb_list(list);
     ++tx_drops;
   }
+  if (was_empty && queued) {  // a wait for a completion begins: someone must look for it
+    if (!tx_wakes_) {
+      tx_poll_gap_ = kTxPollMinNs;
+      tx_poll_at_ = clock_now() + tx_poll_gap_;
+    }
+    if (tx_poll_hook_ != nullptr) tx_poll_hook_(next_timer_ns());
+  }
   return queued ? 0 : -ENOBUFS;
+}
+
+// After every reap (poll(), tx_complete_now()): the backlog's TX poll deadline cleared when the
+// backlog emptied, pushed back (the gap doubled) when it passed with frames still waiting.
+void UdpStack::update_tx_poll() {
+  if (backlog_head_ == nullptr || tx_wakes_) {
+    tx_poll_at_ = 0;
+    tx_poll_gap_ = kTxPollMinNs;
+    return;
+  }
+  const uint64_t now = clock_now();
+  if (tx_poll_at_ == 0) {
+    tx_poll_at_ = now + tx_poll_gap_;
+  } else if (now >= tx_poll_at_) {
+    tx_poll_gap_ = std::min(tx_poll_gap_ * 2, kTxPollMaxNs);
+    tx_poll_at_ = now + tx_poll_gap_;
+  }
 }
 
 // The backlog's frames to the device, oldest first, as far as it takes them. kernel: qdisc_run()
@@ -195,12 +231,13 @@ void UdpStack::qdisc_run() {
   if (backlog_head_ == nullptr) return;
   int err = 0;
   sk_buff* list = backlog_head_;
-  dev_xmit_list(&list, /*whole=*/false, &err);
-  uint32_t left = 0;
-  for (sk_buff* s = list; s != nullptr; s = s->next) ++left;  // bounded: kTxBacklogMax
+  backlog_len_ -= dev_xmit_list(&list, /*whole=*/false, &err);
   backlog_head_ = list;
-  backlog_len_ = left;
-  if (list == nullptr) backlog_tail_ = nullptr;
+  if (list == nullptr) {
+    backlog_tail_ = nullptr;
+    tx_poll_at_ = 0;  // nothing waits for a completion any more
+    tx_poll_gap_ = kTxPollMinNs;
+  }
 }
 
 // ip_finish_output2()'s hand-off: the ipv4 layer names the next hop; the neighbour layer resolves
@@ -220,6 +257,7 @@ void UdpStack::poll(uint64_t now, int budget) {
   polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   reap_tx();
   qdisc_run();
+  update_tx_poll();
   if (tcp_ != nullptr) tcp_->tx_completed();
   if (control_ != nullptr) {
     control_->on_poll(now);
@@ -238,6 +276,7 @@ void UdpStack::poll(uint64_t now, int budget) {
 void UdpStack::tx_complete_now() {
   reap_tx();
   qdisc_run();
+  update_tx_poll();
   if (tcp_ != nullptr) tcp_->tx_completed();
 }
 

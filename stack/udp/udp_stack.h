@@ -109,6 +109,9 @@ struct UdpStackOptions {
   // fragment to the kernel itself.)
   int (*ip_frag_to_kernel)(void* ctx, const uint8_t* frame, uint32_t len) = nullptr;
   void* ip_frag_ctx = nullptr;
+  // The clock of the TX poll deadline (next_timer_ns()): the progress thread's (CLOCK_MONOTONIC in
+  // the engine). Null: the `now` of the last poll()/out_ctx().
+  uint64_t (*clock_ns)() = nullptr;
 };
 
 class UdpStack final : private NeighOps, private NeighOutput {
@@ -196,6 +199,22 @@ class UdpStack final : private NeighOps, private NeighOutput {
   uint64_t tx_requeued = 0;    // frames that waited in the backlog (see queue_xmit())
   // Frames in the backlog now: they go at the next reap (poll(), tx_complete_now()) or xmit.
   uint32_t tx_backlog() const { return backlog_len_; }
+  // The backlog's TX poll deadline (on UdpStackOptions::clock_ns's clock), UINT64_MAX when none.
+  // Frames wait in the backlog for a completion to make room at the device; on a device whose
+  // completions wake no one (Netdev::tx_completion_wakes() false: AF_XDP) nothing would look for
+  // that completion before the program's next call into the stack (or a TCP timer), so while the
+  // backlog is not empty there is a deadline, kTxPollMinNs after it filled, doubling up to
+  // kTxPollMaxNs while the completions do not make room, by which the owner reaps (poll() or
+  // tx_complete_now()). kernel: the TX completion interrupt -> netif_tx_wake_queue() ->
+  // net_tx_action() -> qdisc_run(). An empty backlog: no deadline (no wake-ups while idle).
+  uint64_t next_timer_ns() const { return tx_poll_at_ != 0 ? tx_poll_at_ : UINT64_MAX; }
+  static constexpr uint64_t kTxPollMinNs = 20'000;
+  static constexpr uint64_t kTxPollMaxNs = 1'000'000;
+  // `f(deadline)` runs (with mu() held) when the backlog becomes non-empty: a thread that sleeps
+  // for want of work (the engine's progress thread: on its futex with no TCP connection, or in
+  // ppoll() past `deadline`) is woken to reap. `deadline` is next_timer_ns(): UINT64_MAX on a
+  // device whose completions wake its wait_fd() (then the woken thread waits on that fd).
+  void set_tx_poll_hook(void (*f)(uint64_t deadline_ns)) { tx_poll_hook_ = f; }
   uint64_t tx_pool_empty = 0;  // sends that found the TX pool empty (kNoTxMem): waited or EAGAIN
 
   // kernel: __udp4_lib_rcv(): one received Ethernet frame. Returns true when a socket keeps the
@@ -209,11 +228,13 @@ class UdpStack final : private NeighOps, private NeighOutput {
   int queue_xmit(int ifindex, sk_buff* skb) override;
   // NeighOutput (the ipv4 layer's view) onto NeighTable (the neigh layer's).
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
-  void dev_xmit_list(sk_buff** list, bool whole, int* err);
+  uint32_t dev_xmit_list(sk_buff** list, bool whole, int* err);
   void pop_drop(sk_buff** list);
   int enqueue_backlog(sk_buff* list);
   void qdisc_run();
   void reap_tx();
+  uint64_t clock_now() const { return opt_.clock_ns != nullptr ? opt_.clock_ns() : now_; }
+  void update_tx_poll();
 
   StackMutex mu_;
   Netdev* dev_ = nullptr;
@@ -249,6 +270,10 @@ class UdpStack final : private NeighOps, private NeighOutput {
   sk_buff* backlog_head_ = nullptr;
   sk_buff* backlog_tail_ = nullptr;
   uint32_t backlog_len_ = 0;
+  bool tx_wakes_ = false;          // dev_->tx_completion_wakes(), read once at create()
+  uint64_t tx_poll_at_ = 0;        // the backlog's TX poll deadline (next_timer_ns()), 0: none
+  uint64_t tx_poll_gap_ = kTxPollMinNs;
+  void (*tx_poll_hook_)(uint64_t) = nullptr;
   TxFrame gso_frames_[kGsoBurst];
   FrameSeg gso_sg_[kGsoBurst][MAX_SKB_FRAGS + 1];
 };

@@ -20,6 +20,7 @@
 #include "stack/udp/udp_stack.h"
 #include "tests/dev/test_frames.h"
 #include "tests/neigh/fake_fib.h"
+#include "tests/udp/udp_bed.h"
 
 namespace xmit {
 namespace {
@@ -54,11 +55,13 @@ class SwGsoTest : public ::testing::TestWithParam<Shape> {
     cfg.steering = false;  // every frame to b's poll_rx()
     cfg.tx_depth = p.tx_depth;
     link = std::make_unique<SimLink>(cfg);
+    tap = std::make_unique<udp_testing::TxTap>(&link->a());
+    tap->completion_wakes = completion_wakes;
     fib.routes[daddr] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = saddr}};
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
     std::memcpy(n.ha.data(), testing::kMacB, 6);
     fib.kernel[{FakeFib::kIfindex, daddr}] = n;
-    ASSERT_EQ(UdpStack::create(&link->a(), &fib, UdpStackOptions{}, &stack), 0);
+    ASSERT_EQ(UdpStack::create(tap.get(), &fib, stack_opt, &stack), 0);
     ASSERT_EQ(BufPool::create(128, 512, &heads), 0);
     ASSERT_EQ(BufPool::create(8, 32768, &pages), 0);
     ASSERT_EQ(SkbPool::create(128, heads.get(), &skbs), 0);
@@ -145,6 +148,9 @@ class SwGsoTest : public ::testing::TestWithParam<Shape> {
   const be32 daddr = htonl(testing::kAddrB);
   SimLinkConfig cfg;
   std::unique_ptr<SimLink> link;
+  std::unique_ptr<udp_testing::TxTap> tap;  // link->a() (as a device whose completions wake, if asked)
+  bool completion_wakes = false;            // set before SetUp()
+  UdpStackOptions stack_opt;                // set before SetUp()
   FakeFib fib;
   std::unique_ptr<UdpStack> stack;
   std::unique_ptr<BufPool> heads, pages;
@@ -304,6 +310,155 @@ TEST_P(SwGsoShortQueueTest, BacklogIsFreedWithTheStack) {
   EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
 }
 
+// The backlog sets its own TX poll deadline: the frames it holds leave at the next completion
+// without anyone sending again. The stack's owner (the engine's progress thread) is played by a
+// loop that does only what the stack asks for: woken by the TX poll hook, it reaps
+// (tx_complete_now()) at next_timer_ns() on the stack's injected clock. Before, nothing asked: the
+// frames waited for the program's next call into the stack (or a TCP timer, up to 100 ms), and
+// with no TCP connection the progress thread slept on its futex for good.
+uint64_t g_clock = 0;  // the stack's clock (UdpStackOptions::clock_ns)
+uint64_t fake_clock() { return g_clock; }
+std::vector<uint64_t> g_hook;  // each TX poll hook call's deadline
+void record_hook(uint64_t deadline) { g_hook.push_back(deadline); }
+
+class SwGsoBacklogDeadlineTest : public SwGsoShortQueueTest {
+ protected:
+  void SetUp() override {
+    g_clock = 1'000'000;
+    g_hook.clear();
+    stack_opt.clock_ns = fake_clock;
+    SwGsoShortQueueTest::SetUp();
+    stack->set_tx_poll_hook(record_hook);
+  }
+  void TearDown() override {
+    std::vector<std::vector<uint8_t>> rest;
+    wire(&rest);
+    stack->tx_complete_now();
+    stack.reset();  // before the pools its skbs come from
+  }
+  // The progress thread: at each deadline the stack names, the wire runs (the device completes what
+  // it put on it) and the completions are reaped. No send. Returns the rounds it took.
+  int progress(std::vector<std::vector<uint8_t>>* frames, int max_rounds = 64) {
+    int rounds = 0;
+    while (stack->next_timer_ns() != UINT64_MAX && rounds < max_rounds) {
+      ++rounds;
+      g_clock = stack->next_timer_ns();
+      wire(frames);
+      stack->tx_complete_now();
+    }
+    wire(frames);
+    return rounds;
+  }
+  void wire(std::vector<std::vector<uint8_t>>* frames) {
+    t_ += 1000;
+    link->run(t_);
+    link->b().poll_rx(1024, [&](const RxFrame& f) {
+      frames->emplace_back(f.data, f.data + f.len);
+      return false;
+    });
+  }
+};
+
+TEST_P(SwGsoBacklogDeadlineTest, HeldFramesLeaveAtTheDeadlineWithoutAnotherSend) {
+  const Shape& p = GetParam();
+  const uint32_t n = (p.payload + kMss - 1) / kMss;
+  ASSERT_EQ(queue(gso_skb(p.payload, p.linear_payload, kAck | kPsh)), 0);
+  ASSERT_EQ(stack->tx_backlog(), n - p.tx_depth);  // the device took k, the rest waits
+  ASSERT_EQ(g_hook.size(), 1u);  // the sleeper is woken once, when the wait begins
+  EXPECT_EQ(g_hook[0], 1'000'000 + UdpStack::kTxPollMinNs);
+  EXPECT_EQ(stack->next_timer_ns(), g_hook[0]);
+
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint32_t left = n - p.tx_depth; left != 0;) {  // a queue's worth per completion
+    ASSERT_NE(stack->next_timer_ns(), UINT64_MAX);
+    g_clock = stack->next_timer_ns();
+    wire(&frames);
+    stack->tx_complete_now();
+    left -= std::min(left, p.tx_depth);
+    ASSERT_EQ(stack->tx_backlog(), left);  // the count kept as frames leave (qdisc_run())
+  }
+  EXPECT_EQ(progress(&frames), 0);
+  ASSERT_EQ(frames.size(), n);
+  for (uint32_t i = 0; i < n; ++i) ASSERT_EQ(frames[i], kernel_segment(p.payload, i, kAck | kPsh)) << "segment " << i;
+  EXPECT_EQ(stack->tx_backlog(), 0u);
+  EXPECT_EQ(stack->tx_drops, 0u);
+  EXPECT_EQ(stack->next_timer_ns(), UINT64_MAX);  // nothing waits: no deadline, no wake-ups
+  EXPECT_EQ(g_hook.size(), 1u);
+  stack->tx_complete_now();  // the last completions (the wire ran)
+  EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
+
+  // A skb the device takes whole asks for nothing.
+  ASSERT_EQ(queue(gso_skb(p.tx_depth * kMss, 0, kAck)), 0);
+  EXPECT_EQ(stack->tx_backlog(), 0u);
+  EXPECT_EQ(stack->next_timer_ns(), UINT64_MAX);
+}
+
+// Completions that do not come: the deadline backs off (doubling to kTxPollMaxNs) instead of
+// spinning, and the frames still leave once they come.
+TEST_P(SwGsoBacklogDeadlineTest, DeadlineBacksOffWhileNoCompletionComes) {
+  const Shape& p = GetParam();
+  const uint32_t n = (p.payload + kMss - 1) / kMss;
+  ASSERT_EQ(queue(gso_skb(p.payload, p.linear_payload, kAck)), 0);
+  uint64_t gap = UdpStack::kTxPollMinNs;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(stack->next_timer_ns(), g_clock + gap) << "round " << i;
+    g_clock = stack->next_timer_ns();
+    stack->tx_complete_now();  // the device completed nothing (the wire did not run)
+    gap = std::min(gap * 2, UdpStack::kTxPollMaxNs);
+  }
+  EXPECT_EQ(stack->next_timer_ns(), g_clock + UdpStack::kTxPollMaxNs);
+  EXPECT_EQ(stack->tx_backlog(), n - p.tx_depth);
+  EXPECT_EQ(g_hook.size(), 1u);
+  std::vector<std::vector<uint8_t>> frames;
+  EXPECT_GT(progress(&frames), 0);
+  EXPECT_EQ(frames.size(), n);
+  EXPECT_EQ(stack->next_timer_ns(), UINT64_MAX);
+}
+
+// The backlog emptied by a later send (queue_xmit() runs it first): the deadline goes with it.
+TEST_P(SwGsoBacklogDeadlineTest, BacklogEmptiedBySendClearsTheDeadline) {
+  const Shape& p = GetParam();
+  const uint32_t n = (p.payload + kMss - 1) / kMss;
+  ASSERT_EQ(queue(gso_skb(p.payload, p.linear_payload, kAck)), 0);
+  ASSERT_NE(stack->next_timer_ns(), UINT64_MAX);
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint32_t i = 0; i < n && stack->tx_backlog() != 0; ++i) {
+    wire(&frames);  // completions, which the send below reaps (dev_xmit_list()'s retry)
+    ASSERT_EQ(queue(gso_skb(2 * kMss, 0, kAck)), 0);
+  }
+  EXPECT_EQ(stack->tx_backlog(), 0u);
+  EXPECT_EQ(stack->next_timer_ns(), UINT64_MAX);
+}
+
+// A device whose completions wake its wait fd (verbs): no deadline, but the sleeper is still woken
+// (deadline UINT64_MAX: it waits on the device), and each completion then moves the backlog on.
+class SwGsoBacklogWakingDeviceTest : public SwGsoBacklogDeadlineTest {
+ protected:
+  void SetUp() override {
+    completion_wakes = true;
+    SwGsoBacklogDeadlineTest::SetUp();
+  }
+};
+
+TEST_P(SwGsoBacklogWakingDeviceTest, HookWakesTheSleeperWithoutADeadline) {
+  const Shape& p = GetParam();
+  const uint32_t n = (p.payload + kMss - 1) / kMss;
+  ASSERT_EQ(queue(gso_skb(p.payload, p.linear_payload, kAck)), 0);
+  ASSERT_EQ(g_hook.size(), 1u);
+  EXPECT_EQ(g_hook[0], UINT64_MAX);
+  EXPECT_EQ(stack->next_timer_ns(), UINT64_MAX);
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint32_t i = 0; i < n && stack->tx_backlog() != 0; ++i) {  // each completion wakes the thread
+    wire(&frames);
+    stack->tx_complete_now();
+    EXPECT_EQ(stack->next_timer_ns(), UINT64_MAX);
+  }
+  wire(&frames);
+  EXPECT_EQ(stack->tx_backlog(), 0u);
+  EXPECT_EQ(frames.size(), n);
+  EXPECT_EQ(g_hook.size(), 1u);
+}
+
 constexpr NetdevFeatures kNoOffloads{.max_segs = 18, .mtu = 1500, .max_frame = 1514};
 constexpr NetdevFeatures kCsumNoTso{.ip_csum = true, .l4_csum = true, .max_segs = 18, .mtu = 1500, .max_frame = 1514};
 constexpr NetdevFeatures kTso{.ip_csum = true, .l4_csum = true, .tso = true, .tso_max_size = 65536, .max_segs = 18,
@@ -321,6 +476,14 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(Devices, SwGsoShortQueueTest,
                          ::testing::Values(Shape{"NoOffloads", kNoOffloads, 65483, 0, 16},
                                            Shape{"CsumNoTso", kCsumNoTso, 65483, 0, 16}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+INSTANTIATE_TEST_SUITE_P(Devices, SwGsoBacklogDeadlineTest,
+                         ::testing::Values(Shape{"NoOffloads", kNoOffloads, 65483, 0, 16},
+                                           Shape{"CsumNoTso", kCsumNoTso, 65483, 0, 16}),
+                         [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Devices, SwGsoBacklogWakingDeviceTest,
+                         ::testing::Values(Shape{"NoOffloads", kNoOffloads, 65483, 0, 16}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

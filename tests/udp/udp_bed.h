@@ -98,9 +98,11 @@ class TxTap final : public Netdev {
   void flush_tx() override { in_->flush_tx(); }
   void set_xmit_more(bool on) override { in_->set_xmit_more(on); }
   bool xmit_more() const override { return in_->xmit_more(); }
+  bool tx_completion_wakes() const override { return completion_wakes; }
 
   std::vector<std::vector<Seg>> frames_;
   bool copy_user = false;
+  bool completion_wakes = false;  // as the verbs send CQ on its channel (set before the stack exists)
 
  private:
   Netdev* in_;
