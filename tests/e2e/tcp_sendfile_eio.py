@@ -9,11 +9,11 @@
 # same bytes (issue 7): a call that does not return ends the client (the harness's way out).
 #
 # server: port 7120 reads each connection to EOF, answers "<len> <sha256>" and logs the same line.
-import hashlib, os, socket, sys, tempfile, threading
+import os, socket, sys, tempfile, threading
 
 from call_log import recorder
 from held_fuse import HeldFile
-from stream_peer import half_close, serve_forever
+from stream_peer import digest_reply, half_close, serve_forever
 
 B = "198.18.0.2"
 SIZE = 200000
@@ -66,22 +66,8 @@ def client(tmp):
     print("\n".join(out))
 
 
-def conn(port, c):
-    h, n = hashlib.sha256(), 0
-    while True:
-        d = c.recv(1 << 20)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
-    line = "%d %s" % (n, h.hexdigest())
-    c.sendall(line.encode())
-    c.close()
-    print(line, flush=True)
-
-
 if sys.argv[1] == "server":
-    serve_forever((7120,), conn)
+    serve_forever((7120,), lambda port, c: digest_reply(c))
 else:
     with tempfile.TemporaryDirectory() as tmp:
         client(tmp)

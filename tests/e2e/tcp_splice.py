@@ -7,10 +7,10 @@
 # port 7111 does the same after a 2 s wait (the client fills its send buffer meanwhile); port 7112
 # sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF; port 7113
 # echoes.
-import errno, fcntl, hashlib, os, signal, socket, struct, sys, tempfile, threading, time
+import errno, fcntl, os, signal, socket, struct, sys, tempfile, threading, time
 
 from held_fuse import HeldFile
-from stream_peer import half_close, serve_forever
+from stream_peer import digest_reply, half_close, serve_forever
 from call_log import inq, recorder
 from pipe_util import F_SETPIPE_SZ, SPLICE_F_MORE, SPLICE_F_NONBLOCK, vmsplice
 
@@ -294,17 +294,7 @@ def conn(port, c):
         return
     if port == 7111:
         time.sleep(2.0)
-    h, n = hashlib.sha256(), 0
-    while True:
-        d = c.recv(1 << 20)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
-    line = "%d %s" % (n, h.hexdigest())
-    c.sendall(line.encode())
-    c.close()
-    print(line, flush=True)
+    digest_reply(c)
 
 
 def sigpipe_default():
