@@ -114,6 +114,15 @@ def client(tmp):
     s = connect(7110)
     call("splice from a pipe without writers", lambda: os.splice(r2, s.fileno(), 100))
     os.close(r2)
+    # A FIFO no writer ever opened (poll() does not say POLLHUP for it): the end too, non-blocking
+    # and blocking (the kernel: `!pipe->writers` before SPLICE_F_NONBLOCK and before any wait).
+    fifo_nw = os.path.join(tmp, "fifo_nw")
+    os.mkfifo(fifo_nw)
+    f2 = os.open(fifo_nw, os.O_RDONLY | os.O_NONBLOCK)
+    call("splice from a FIFO never written, O_NONBLOCK", lambda: os.splice(f2, s.fileno(), 100))
+    os.set_blocking(f2, True)
+    call("splice from a FIFO never written, blocking", lambda: os.splice(f2, s.fileno(), 100))
+    os.close(f2)
     finish(s, "no writer")
 
     # Against a full send buffer (the server reads after 2 s): non-blocking counts are partial (they
