@@ -125,6 +125,12 @@ ssize_t sendfile_to_socket(Socket* s, int out_fd, int in_fd, off64_t* offset, si
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
   FileSource file{.fd = in_fd, .pos = start, .restarts = signal_restarts};
+  const int fl = libc().fcntl(in_fd, F_GETFL);
+  if (fl >= 0 && (fl & O_DIRECT)) {  // kernel: do_splice_read() -> copy_splice_read() for IOCB_DIRECT
+    file.direct = true;
+    file.nowait = false;
+    file.end = start + static_cast<off64_t>(count);
+  }
   PullSource src{.pull = file_pull, .wait = file_wait, .ctx = &file};
   ssize_t w = s->sendmsg_pull(&src, count, 0);
   if (w == -EOPNOTSUPP) return sendfile_by_chunks(s, out_fd, in_fd, offset, count);

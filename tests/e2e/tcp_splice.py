@@ -69,6 +69,16 @@ def client(tmp):
     os.lseek(fd, 250000, os.SEEK_SET)
     call("sendfile position huge count", lambda: os.sendfile(so, fd, None, 1 << 40))
     call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    # An O_DIRECT file (tmp is on a disk file system): the kernel reads it in rounds of 64 KiB
+    # straight from the disk (copy_splice_read()), each round's offset and length aligned or EINVAL.
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    call("sendfile O_DIRECT offset 0 count 100000", lambda: os.sendfile(so, dfd, 0, 100000))
+    call("sendfile O_DIRECT offset 0 count 1000", lambda: os.sendfile(so, dfd, 0, 1000))
+    call("sendfile O_DIRECT offset 100 count 5000", lambda: os.sendfile(so, dfd, 100, 5000))
+    call("sendfile O_DIRECT offset 4096 count 8192", lambda: os.sendfile(so, dfd, 4096, 8192))
+    call("sendfile O_DIRECT position count 200000", lambda: os.sendfile(so, dfd, None, 200000))
+    call("  file position", lambda: os.lseek(dfd, 0, os.SEEK_CUR))
+    os.close(dfd)
 
     # splice(): pipe -> socket, partial, what stays in the pipe, errors.
     os.write(pw, pattern(0, 10000))
