@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <new>
 
@@ -72,12 +73,15 @@ ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, si
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
   const size_t want = std::min(count, kRound);
-  std::unique_ptr<char[]> buf(new (std::nothrow) char[want]);
-  if (buf == nullptr) return -ENOMEM;
+  // Page-aligned, as the kernel's pipe pages: an O_DIRECT file reads into it as into those.
+  std::unique_ptr<char[]> mem(new (std::nothrow) char[want + FileSource::kAlign]);
+  if (mem == nullptr) return -ENOMEM;
+  char* const buf = mem.get() + (FileSource::kAlign - reinterpret_cast<uintptr_t>(mem.get()) % FileSource::kAlign) %
+                                    FileSource::kAlign;
   size_t got = 0;
   int msg_flags = 0;
   while (got < want) {
-    ssize_t n = ::pread64(in_fd, buf.get() + got, want - got, start + static_cast<off64_t>(got));
+    ssize_t n = ::pread64(in_fd, buf + got, want - got, start + static_cast<off64_t>(got));
     if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
     if (n < 0 && got == 0) return -errno;
     if (n < 0) {
@@ -92,7 +96,7 @@ ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, si
     got += static_cast<size_t>(n);
   }
   if (got == 0) return 0;
-  ssize_t w = s->sendto(buf.get(), got, msg_flags, nullptr, 0);
+  ssize_t w = s->sendto(buf, got, msg_flags, nullptr, 0);
   if (w == kPassThrough) {  // the socket is the kernel's now
     ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
     return k < 0 ? -errno : k;
