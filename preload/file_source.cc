@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -25,7 +26,7 @@ ssize_t file_pull(void* ctx, void* to, size_t len) {
     const off64_t end = f->stage_pos + static_cast<off64_t>(f->stage_len);
     if (f->pos >= f->stage_pos && f->pos <= end) {
       size_t n = std::min(len, static_cast<size_t>(end - f->pos));
-      std::memcpy(to, f->stage.get() + (f->pos - f->stage_pos), n);
+      std::memcpy(to, f->stage_data + (f->pos - f->stage_pos), n);
       done = n;
       if (done < len && f->stage_end) {  // the transfer's end
         f->pos += static_cast<off64_t>(done);
@@ -55,19 +56,63 @@ ssize_t file_pull(void* ctx, void* to, size_t len) {
   return static_cast<ssize_t>(done);
 }
 
+namespace {
+
+// kernel: splice_direct_to_actor()'s next round, copy_splice_read() for an O_DIRECT file: one read
+// of min(end - round, kStage) bytes at the round's offset into page-aligned memory. The bytes of
+// the last round not pulled yet (from pos) stay in front of it. A read of 0 is the file's end; an
+// error ends the transfer after the bytes before it, or is the result when there are none.
+int direct_round(FileSource* f) {
+  const off64_t staged_end = f->stage_pos + static_cast<off64_t>(f->stage_len);
+  const size_t tail = f->stage_data != nullptr && f->pos >= f->stage_pos && f->pos < staged_end
+                          ? static_cast<size_t>(staged_end - f->pos)
+                          : 0;
+  const off64_t from = f->pos;  // the round begins at from + tail: where the last one ended
+  const size_t round = static_cast<size_t>(
+      std::clamp<off64_t>(f->end - from - static_cast<off64_t>(tail), 0, FileSource::kStage));
+  const size_t lead = (tail + FileSource::kAlign - 1) / FileSource::kAlign * FileSource::kAlign;
+  const size_t cap = lead + FileSource::kStage + FileSource::kAlign;
+  std::unique_ptr<char[]> buf(new (std::nothrow) char[cap]);
+  if (buf == nullptr) return -ENOMEM;
+  auto base = reinterpret_cast<uintptr_t>(buf.get());
+  char* rd = buf.get() + (FileSource::kAlign - base % FileSource::kAlign) % FileSource::kAlign + lead;
+  if (tail > 0) std::memcpy(rd - tail, f->stage_data + (f->pos - f->stage_pos), tail);
+  f->stage = std::move(buf);
+  f->stage_cap = cap;
+  f->stage_data = rd - tail;
+  f->stage_pos = from;
+  f->stage_len = tail;
+  f->stage_end = false;
+  for (;;) {
+    ssize_t n = round > 0 ? f->read(f->fd, rd, round, from + static_cast<off64_t>(tail), 0) : 0;
+    if (n == -EINTR && f->restarts != nullptr && f->restarts()) continue;
+    if (n < 0 && tail == 0) return static_cast<int>(n);
+    if (n <= 0) {
+      f->stage_end = true;
+    } else {
+      f->stage_len += static_cast<size_t>(n);
+    }
+    return 0;
+  }
+}
+
+}  // namespace
+
 int file_wait(void* ctx) {
   auto* f = static_cast<FileSource*>(ctx);
+  if (f->direct) return direct_round(f);
   const size_t cap = std::max(FileSource::kStage, f->want);
   if (f->stage_cap < cap) {
     f->stage.reset(new (std::nothrow) char[cap]);
     f->stage_cap = f->stage != nullptr ? cap : 0;
     if (f->stage == nullptr) return -ENOMEM;
   }
+  f->stage_data = f->stage.get();
   f->stage_pos = f->pos;
   f->stage_len = 0;
   f->stage_end = false;
   while (f->stage_len < cap) {
-    ssize_t n = f->read(f->fd, f->stage.get() + f->stage_len, cap - f->stage_len,
+    ssize_t n = f->read(f->fd, f->stage_data + f->stage_len, cap - f->stage_len,
                         f->stage_pos + static_cast<off64_t>(f->stage_len), 0);
     if (n == -EINTR && f->restarts != nullptr && f->restarts()) continue;
     if (n < 0) {

@@ -22,17 +22,27 @@ ssize_t file_read_at(int fd, void* buf, size_t len, off64_t off, int rwf) noexce
 // asked for unless the transfer ends there (the file's end, or a read error after some bytes): a
 // short count ends the send. Reading the same bytes again after -EAGAIN is harmless for a file (the
 // position moves only by what was sent).
+//
+// An O_DIRECT file (`direct`) is read as the kernel reads it (copy_splice_read()): in rounds of
+// min(what is left of the count, kStage) bytes, each from where the last one ended, into page-aligned
+// memory, every round a read of its own that the file system may refuse (EINVAL for an unaligned
+// offset or length): nothing is read in place, each wait appends the next round behind the bytes
+// of the last one not yet pulled.
 struct FileSource {
   static constexpr size_t kStage = 65536;  // the kernel's pipe (16 pages) that sendfile reads into
+  static constexpr size_t kAlign = 4096;   // a page: O_DIRECT's memory alignment
   int fd;
   off64_t pos;
   // The reads (a test's fake replaces them), and whether a blocking read a signal interrupted is
   // made again (the kernel's -ERESTARTSYS under an SA_RESTART handler; null: never, -EINTR).
   ssize_t (*read)(int fd, void* buf, size_t len, off64_t off, int rwf) = file_read_at;
   bool (*restarts)() = nullptr;
-  bool nowait = true;             // RWF_NOWAIT taken (false after EOPNOTSUPP)
+  bool nowait = true;  // RWF_NOWAIT taken (false after EOPNOTSUPP, and for O_DIRECT)
+  bool direct = false;  // O_DIRECT: the kernel's rounds, up to `end`
+  off64_t end = 0;      // with direct: the offset the count ends at
   std::unique_ptr<char[]> stage;  // the read-ahead, allocated at the first wait
   size_t stage_cap = 0;
+  char* stage_data = nullptr;  // the byte at stage_pos (page-aligned where a round begins)
   off64_t stage_pos = 0;
   size_t stage_len = 0;
   bool stage_end = false;  // this transfer ends at stage_pos + stage_len: the file's end, or a read error

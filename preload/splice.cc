@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <new>
 
@@ -65,24 +66,37 @@ bool signal_restarts() { return engine_shadow()->signal_restarts(); }
 // the file's bytes there) is sendto()'s EMSGSIZE, as the kernel's first round at a page-aligned
 // offset gives it. (At an unaligned offset the kernel's first round is shorter and goes into the
 // cork before the overflowing one fails: it returns that round's count, its datagram left corked.)
-// The file position counts exactly what was sent.
+// The file position counts exactly what was sent. A read that fails after part of the round ends
+// it short, as the file's end would, but leaves that datagram corked, as the kernel does.
 ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
   constexpr size_t kRound = 65536;
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
   const size_t want = std::min(count, kRound);
-  std::unique_ptr<char[]> buf(new (std::nothrow) char[want]);
-  if (buf == nullptr) return -ENOMEM;
+  // Page-aligned, as the kernel's pipe pages: an O_DIRECT file reads into it as into those.
+  std::unique_ptr<char[]> mem(new (std::nothrow) char[want + FileSource::kAlign]);
+  if (mem == nullptr) return -ENOMEM;
+  char* const buf = mem.get() + (FileSource::kAlign - reinterpret_cast<uintptr_t>(mem.get()) % FileSource::kAlign) %
+                                    FileSource::kAlign;
   size_t got = 0;
+  int msg_flags = 0;
   while (got < want) {
-    ssize_t n = ::pread64(in_fd, buf.get() + got, want - got, start + static_cast<off64_t>(got));
+    ssize_t n = ::pread64(in_fd, buf + got, want - got, start + static_cast<off64_t>(got));
     if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
-    if (n < 0) return -errno;
+    if (n < 0 && got == 0) return -errno;
+    if (n < 0) {
+      // A read error after part of the round: the kernel sends the short round with
+      // SPLICE_F_MORE (read_len < len), its next read fails and it returns the count, the
+      // datagram left corked (only a read of 0, the file's end, calls splice_eof(), which pushes
+      // it: udp_splice_eof()). The next call's error is this one's.
+      msg_flags = MSG_MORE;
+      break;
+    }
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
   if (got == 0) return 0;
-  ssize_t w = s->sendto(buf.get(), got, 0, nullptr, 0);
+  ssize_t w = s->sendto(buf, got, msg_flags, nullptr, 0);
   if (w == kPassThrough) {  // the socket is the kernel's now
     ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
     return k < 0 ? -errno : k;
@@ -115,6 +129,12 @@ ssize_t sendfile_to_socket(Socket* s, int out_fd, int in_fd, off64_t* offset, si
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
   FileSource file{.fd = in_fd, .pos = start, .restarts = signal_restarts};
+  const int fl = libc().fcntl(in_fd, F_GETFL);
+  if (fl >= 0 && (fl & O_DIRECT)) {  // kernel: do_splice_read() -> copy_splice_read() for IOCB_DIRECT
+    file.direct = true;
+    file.nowait = false;
+    file.end = start + static_cast<off64_t>(count);
+  }
   PullSource src{.pull = file_pull, .wait = file_wait, .ctx = &file};
   ssize_t w = s->sendmsg_pull(&src, count, 0);
   if (w == -EOPNOTSUPP) return sendfile_by_chunks(s, out_fd, in_fd, offset, count);
@@ -166,12 +186,31 @@ ssize_t pipe_pull(void* ctx, void* to, size_t len) {
   return static_cast<ssize_t>(done);
 }
 
+// Whether an empty pipe has a writer: poll() cannot say for a FIFO that never had one (kernel:
+// pipe_poll() reports EPOLLHUP only once a writer has come since the open), so ask tee(), which
+// moves nothing: on an empty pipe it returns 0 when there is no writer and -EAGAIN when there is
+// one (kernel: link_ipipe_prep()). 1: a writer (or bytes arrived meanwhile), 0: none, -errno.
+int pipe_has_writer(int fd) {
+  int scratch[2];
+  if (::pipe2(scratch, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
+  const ssize_t t = ::tee(fd, scratch[1], 1, SPLICE_F_NONBLOCK);
+  const int e = errno;
+  libc().close(scratch[0]);
+  libc().close(scratch[1]);
+  if (t > 0 || (t < 0 && e == EAGAIN)) return 1;
+  return t == 0 ? 0 : -e;
+}
+
 // 1 when the pipe holds bytes (*avail), 0 when it is empty with no writer left, -errno:
 // -EAGAIN when empty and non-blocking, -EINTR on a signal the caller does not restart after.
+// kernel: splice_to_socket()'s wait: an empty pipe without writers is the end (0), also for a
+// FIFO no writer ever opened, before SPLICE_F_NONBLOCK's -EAGAIN.
 int pipe_wait_readable(int fd, bool nonblock, int* avail) {
   for (;;) {
     if (libc().ioctl(fd, FIONREAD, avail) < 0) return -errno;
     if (*avail > 0) return 1;
+    const int w = pipe_has_writer(fd);
+    if (w <= 0) return w;
     pollfd p{fd, POLLIN, 0};
     int n = libc().poll(&p, 1, nonblock ? 0 : -1);
     if (n < 0) {
@@ -251,6 +290,11 @@ ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsi
       // The socket is the kernel's: its call.
       ssize_t k = libc().splice(fd_in, nullptr, fd_out, nullptr, len, flags);
       return k < 0 ? -errno : k;
+    }
+    if (r == 0 && spliced == 0) {
+      // The pull came back empty: another reader took the bytes FIONREAD counted. The kernel
+      // (which holds the pipe's lock) would have found it empty and waited: so does this.
+      if (libc().ioctl(fd_in, FIONREAD, &avail) == 0 && avail == 0) continue;
     }
     if (r <= 0) break;
     spliced += static_cast<size_t>(r);

@@ -141,6 +141,11 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
   // option memory is full). The socket charges and notifies it when the send succeeded.
   if ((flags & MSG_ZEROCOPY) && length && ctx.sock_zerocopy && !cork->zc_uarg && !ctx.zc_may_alloc)
     return -ENOBUFS;
+  // ... and its pages are charged to RLIMIT_MEMLOCK, for a new object and an extension alike
+  // (once per call: a send that waits for room and tries again is charged once).
+  if ((flags & MSG_ZEROCOPY) && length && ctx.sock_zerocopy && ctx.zc_mmp != nullptr && ctx.zc_mmp->num_pg == 0 &&
+      mm_account_pinned_pages(ctx.zc_mmp, static_cast<size_t>(length)) != 0)
+    return -ENOBUFS;
   // With a device that has SG and finishes the checksum the kernel then goes zerocopy: the packet
   // is paged and its payload the caller's pinned pages, charged page by page. xmit still copies
   // (the notification says so) but charges what the kernel charges.

@@ -51,6 +51,9 @@ struct IpOutCtx {
   // the payload's kUser fragments hold when the send goes in place. ip_append_data_core() clears
   // its zerocopy_success when it copies instead (kernel: uarg_to_msgzc(uarg)->zerocopy = 0).
   ubuf_info* zc_ubuf = nullptr;
+  // The MSG_ZEROCOPY send's charge against RLIMIT_MEMLOCK, the socket's until the send succeeds
+  // (kernel: the object's mmp, mm_account_pinned_pages() in msg_zerocopy_realloc()).
+  MmPin* zc_mmp = nullptr;
 };
 
 // The packet train: ip_make_skb_core() returns the first skb; the others, each one IP fragment's

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "stack/skb/mm_pin.h"
+
 namespace xmit {
 
 // Every fragment pointing into memory owned by a ubuf_info holds one reference on it; `complete`
@@ -24,6 +26,7 @@ struct ubuf_info {
   uint32_t id = 0;              // kernel: ubuf_info_msgzc.id — first MSG_ZEROCOPY send covered
   uint32_t len = 0;             // kernel: ubuf_info_msgzc.len — how many sends it covers
   uint32_t bytelen = 0;         // kernel: ubuf_info_msgzc.bytelen — their bytes (realloc's limit)
+  MmPin mmp;                    // kernel: ubuf_info_msgzc.mmp — their pages charged to RLIMIT_MEMLOCK
 };
 
 // Starts the object with one reference, held by the caller. kernel: msg_zerocopy_alloc()

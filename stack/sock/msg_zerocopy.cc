@@ -12,8 +12,9 @@
 
 namespace xmit {
 
-void MsgZerocopy::sent(uint64_t charged, bool copied, bool new_object, ubuf_info* pin) {
-  pending_.push_back({zckey_++, charged, copied, new_object, pin});
+void MsgZerocopy::sent(uint64_t charged, bool copied, bool new_object, ubuf_info* pin, MmPin* mmp) {
+  pending_.push_back({zckey_++, charged, copied, new_object, pin, mmp != nullptr ? *mmp : MmPin{}});
+  if (mmp != nullptr) *mmp = MmPin{};  // the entry holds the charge now
   if (new_object) omem_ += kUargTruesize;
 }
 
@@ -40,7 +41,8 @@ void MsgZerocopy::complete_pin(ubuf_info* uarg, bool) {
 MsgZerocopy::~MsgZerocopy() {
   // Sends still pending may have fragments on the device (a socket freed at its last completion
   // frees its skbs' fragments after their destructor): their objects then delete themselves.
-  for (const Pending& p : pending_) {
+  for (Pending& p : pending_) {
+    mm_unaccount_pinned_pages(&p.mmp);
     if (p.pin == nullptr) continue;
     p.pin->complete = [](ubuf_info* u, bool) { delete u; };
     net_zcopy_put(p.pin);
@@ -67,8 +69,9 @@ bool MsgZerocopy::notify(uint32_t lo, uint32_t len, bool copied) {
 
 void MsgZerocopy::complete_upto(uint64_t released) {
   while (!pending_.empty() && pending_.front().charged <= released) {
-    const Pending p = pending_.front();
+    Pending p = pending_.front();
     pending_.pop_front();
+    mm_unaccount_pinned_pages(&p.mmp);
     // Every skb of the send is freed, so the device is done with its fragments: whether it read
     // them in place is known (kernel: uarg->zerocopy, read by __msg_zerocopy_callback()).
     const bool copied = p.copied || (p.pin != nullptr && !p.pin->zerocopy_success);
@@ -81,12 +84,17 @@ void MsgZerocopy::complete_upto(uint64_t released) {
   }
 }
 
-// kernel: msg_zerocopy_alloc() — sock_omalloc(sk, 0) fails past optmem_max.
+// kernel: msg_zerocopy_alloc() — sock_omalloc(sk, 0) fails past optmem_max, then
+// mm_account_pinned_pages() past RLIMIT_MEMLOCK.
 ubuf_info* MsgZerocopy::alloc_stream(size_t size, bool copied) {
   if (!omem_may_alloc()) return nullptr;
   ubuf_info* u = take_object();
   if (u == nullptr) return nullptr;
   ubuf_info_init(u, complete_stream, this);
+  if (mm_account_pinned_pages(&u->mmp, size) != 0) {
+    free_.push_back(u);
+    return nullptr;
+  }
   u->id = zckey_++;
   u->len = 1;
   u->bytelen = static_cast<uint32_t>(size);
@@ -103,6 +111,7 @@ ubuf_info* MsgZerocopy::realloc_stream(size_t size, ubuf_info* tail, bool copied
     uint64_t bytelen = uint64_t{tail->bytelen} + size;
     // "TCP can create new skb to attach new uarg"
     if (tail->len != 0xffff - 1 && bytelen <= kByteLimit && tail->id + tail->len == zckey_) {
+      if (mm_account_pinned_pages(&tail->mmp, size) != 0) return nullptr;
       ++tail->len;
       tail->bytelen = static_cast<uint32_t>(bytelen);
       ++zckey_;
@@ -123,6 +132,7 @@ void MsgZerocopy::put_abort(ubuf_info* uarg) {
 // kernel: msg_zerocopy_callback() -> __msg_zerocopy_callback()
 void MsgZerocopy::complete_stream(ubuf_info* uarg, bool zerocopy_success) {
   auto* z = static_cast<MsgZerocopy*>(uarg->ctx);
+  mm_unaccount_pinned_pages(&uarg->mmp);
   // "if !len, there was only 1 call, and it was aborted so do not queue a completion notification"
   bool freed_charge = true;
   if (uarg->len != 0 && !z->dead_) {

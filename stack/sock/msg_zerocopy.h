@@ -81,7 +81,8 @@ class MsgZerocopy {
   // `pin` (or nullptr): the object the send's in-place fragments held (dgram_pin()); the send takes
   // over the caller's reference, and the notification says COPIED if the device had to copy them
   // after all (its zerocopy_success cleared).
-  void sent(uint64_t charged, bool copied, bool new_object, ubuf_info* pin = nullptr);
+  // `mmp`: the send's charge against RLIMIT_MEMLOCK (taken over, given back at its completion).
+  void sent(uint64_t charged, bool copied, bool new_object, ubuf_info* pin = nullptr, MmPin* mmp = nullptr);
   // An object for a datagram send's in-place fragments (kUser) on a device that reads user
   // memory: one reference, the caller's; each fragment takes its own. Not charged to the option
   // memory (the send's id is, through sent()). nullptr: no memory (the send then copies).
@@ -121,6 +122,7 @@ class MsgZerocopy {
     bool copied;
     bool object;  // holds kUargTruesize of omem_: the datagram's object (its first zerocopy send)
     ubuf_info* pin;  // the send's in-place fragments' object (one reference), or nullptr
+    MmPin mmp;       // the send's pages charged to RLIMIT_MEMLOCK (kernel: the object's mmp)
   };
   uint32_t zckey_ = 0;             // kernel: sk->sk_zckey
   std::deque<Pending> pending_;    // sends whose bytes the stack still holds, oldest first

@@ -52,11 +52,13 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
 // fragments: the notification says COPIED unless they went (and the device read them) in place.
 ssize_t UdpSock::zerocopy_sent(ssize_t r, int flags, bool appending, ubuf_info* pin) {
   if ((r > 0 || (r == 0 && !appending)) && (flags & MSG_ZEROCOPY) && sock_zerocopy_) {
-    zc_.sent(inet_.sk_wmem_charged, /*copied=*/pin == nullptr, /*new_object=*/!(appending && inet_.cork.zc_uarg), pin);
+    zc_.sent(inet_.sk_wmem_charged, /*copied=*/pin == nullptr, /*new_object=*/!(appending && inet_.cork.zc_uarg), pin,
+             &zc_mmp_);
     if (pending_) inet_.cork.zc_uarg = true;
   } else if (pin != nullptr) {
     net_zcopy_put(pin);  // fragments a failed send left (in a cork) keep it until they go
   }
+  mm_unaccount_pinned_pages(&zc_mmp_);  // a failed send's charge (a successful one's moved above)
   return r;
 }
 
@@ -114,6 +116,7 @@ retry:
   ctx.sock_zerocopy = sock_zerocopy_;
   ctx.zc_may_alloc = zc_.dgram_may_alloc();
   ctx.zc_ubuf = zc_pin;
+  ctx.zc_mmp = &zc_mmp_;
   IovIter it;
   // kernel: "There are pending frames": the data joins the corked datagram; its address and
   // control messages are not looked at, and ulen has no UDP header.

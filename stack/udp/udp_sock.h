@@ -228,6 +228,7 @@ class UdpSock final : public Socket {
   bool rxq_ovfl_ = false;            // SO_RXQ_OVFL
   bool sock_zerocopy_ = false;       // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY)
   MsgZerocopy zc_;                   // MSG_ZEROCOPY ids and completions
+  MmPin zc_mmp_;                     // the MSG_ZEROCOPY send under way: its RLIMIT_MEMLOCK charge
 };
 
 }  // namespace xmit

@@ -1,8 +1,8 @@
 # tests/e2e/stream_peer.py — the two ends of the TCP differential tests (tcp_zerocopy.py,
-# tcp_splice.py): the kernel-side server (a listener on each of their ports, every connection served
-# by the test's own handler in a thread of its own) and the client's end of a connection (half-close,
-# then the server's answer).
-import socket, threading, time
+# tcp_splice.py, tcp_sendfile_eio.py): the kernel-side server (a listener on each of their ports, every
+# connection served by the test's own handler in a thread of its own; digest_reply() the handler
+# most of them use) and the client's end of a connection (half-close, then the server's answer).
+import hashlib, socket, sys, threading, time
 
 
 def serve_forever(ports, conn):
@@ -21,6 +21,28 @@ def serve_forever(ports, conn):
         threading.Thread(target=serve, args=(p,), daemon=True).start()
     while True:
         time.sleep(1)
+
+
+def digest_reply(c):
+    """Reads c to EOF, answers "<len> <sha256>" of what it got, closes c and prints the same line
+    (the server's log, which the tests compare)."""
+    h, n = hashlib.sha256(), 0
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        h.update(d)
+        n += len(d)
+    line = "%d %s" % (n, h.hexdigest())
+    c.sendall(line.encode())
+    c.close()
+    log_line(line)
+
+
+def log_line(line):
+    """Prints line whole: one write, so lines from the server's threads never interleave."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def half_close(s):

@@ -8,12 +8,13 @@
 # Under xmit a read that failed after part of its read-ahead used to spin for ever, re-reading the
 # same bytes (issue 7): a call that does not return ends the client (the harness's way out).
 #
-# server: port 7120 reads each connection to EOF, answers "<len> <sha256>" and logs the same line.
+# server: port 7120 reads each connection to EOF, answers "<len> <sha256>" and logs the same line;
+# port 7121 (UDP) logs "udp <len> <sha256>" of each datagram.
 import hashlib, os, socket, sys, tempfile, threading
 
 from call_log import recorder
 from held_fuse import HeldFile
-from stream_peer import half_close, serve_forever
+from stream_peer import digest_reply, half_close, log_line, serve_forever
 
 B = "198.18.0.2"
 SIZE = 200000
@@ -60,28 +61,32 @@ def client(tmp):
             call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
             bounded("  sendfile offset 0 count 100 (cached)", lambda: os.sendfile(so, fd, 0, 100), fuse)
             out.append("  peer got %s" % half_close(s))
+            # Into a connected UDP socket: one datagram a round, the server logs each.
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.connect((B, 7121))
+            uo = u.fileno()
+            bounded("  udp sendfile offset 0 count 60000", lambda: os.sendfile(uo, fd, 0, 60000), fuse)
+            bounded("  udp sendfile offset 65536 count 60000", lambda: os.sendfile(uo, fd, 65536, 60000), fuse)
+            bounded("  udp sendfile offset 0 count 100 (cached)", lambda: os.sendfile(uo, fd, 0, 100), fuse)
+            call("  udp send", lambda: u.send(b"end %d" % bad))
+            u.close()
             os.close(fd)
         finally:
             fuse.umount()
     print("\n".join(out))
 
 
-def conn(port, c):
-    h, n = hashlib.sha256(), 0
+def udp_server():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", 7121))
     while True:
-        d = c.recv(1 << 20)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
-    line = "%d %s" % (n, h.hexdigest())
-    c.sendall(line.encode())
-    c.close()
-    print(line, flush=True)
+        d = u.recv(1 << 16)
+        log_line("udp %d %s" % (len(d), hashlib.sha256(d).hexdigest()))
 
 
 if sys.argv[1] == "server":
-    serve_forever((7120,), conn)
+    threading.Thread(target=udp_server, daemon=True).start()
+    serve_forever((7120,), lambda port, c: digest_reply(c))
 else:
     with tempfile.TemporaryDirectory() as tmp:
         client(tmp)

@@ -7,10 +7,10 @@
 # port 7111 does the same after a 2 s wait (the client fills its send buffer meanwhile); port 7112
 # sends 50000 bytes of the pattern, shuts its side down and waits for the client's EOF; port 7113
 # echoes.
-import errno, fcntl, hashlib, os, signal, socket, struct, sys, tempfile, threading, time
+import errno, fcntl, os, signal, socket, struct, sys, tempfile, threading, time
 
 from held_fuse import HeldFile
-from stream_peer import half_close, serve_forever
+from stream_peer import digest_reply, half_close, serve_forever
 from call_log import inq, recorder
 from pipe_util import F_SETPIPE_SZ, SPLICE_F_MORE, SPLICE_F_NONBLOCK, vmsplice
 
@@ -69,6 +69,16 @@ def client(tmp):
     os.lseek(fd, 250000, os.SEEK_SET)
     call("sendfile position huge count", lambda: os.sendfile(so, fd, None, 1 << 40))
     call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    # An O_DIRECT file (tmp is on a disk file system): the kernel reads it in rounds of 64 KiB
+    # straight from the disk (copy_splice_read()), each round's offset and length aligned or EINVAL.
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    call("sendfile O_DIRECT offset 0 count 100000", lambda: os.sendfile(so, dfd, 0, 100000))
+    call("sendfile O_DIRECT offset 0 count 1000", lambda: os.sendfile(so, dfd, 0, 1000))
+    call("sendfile O_DIRECT offset 100 count 5000", lambda: os.sendfile(so, dfd, 100, 5000))
+    call("sendfile O_DIRECT offset 4096 count 8192", lambda: os.sendfile(so, dfd, 4096, 8192))
+    call("sendfile O_DIRECT position count 200000", lambda: os.sendfile(so, dfd, None, 200000))
+    call("  file position", lambda: os.lseek(dfd, 0, os.SEEK_CUR))
+    os.close(dfd)
 
     # splice(): pipe -> socket, partial, what stays in the pipe, errors.
     os.write(pw, pattern(0, 10000))
@@ -114,6 +124,15 @@ def client(tmp):
     s = connect(7110)
     call("splice from a pipe without writers", lambda: os.splice(r2, s.fileno(), 100))
     os.close(r2)
+    # A FIFO no writer ever opened (poll() does not say POLLHUP for it): the end too, non-blocking
+    # and blocking (the kernel: `!pipe->writers` before SPLICE_F_NONBLOCK and before any wait).
+    fifo_nw = os.path.join(tmp, "fifo_nw")
+    os.mkfifo(fifo_nw)
+    f2 = os.open(fifo_nw, os.O_RDONLY | os.O_NONBLOCK)
+    call("splice from a FIFO never written, O_NONBLOCK", lambda: os.splice(f2, s.fileno(), 100))
+    os.set_blocking(f2, True)
+    call("splice from a FIFO never written, blocking", lambda: os.splice(f2, s.fileno(), 100))
+    os.close(f2)
     finish(s, "no writer")
 
     # Against a full send buffer (the server reads after 2 s): non-blocking counts are partial (they
@@ -294,17 +313,7 @@ def conn(port, c):
         return
     if port == 7111:
         time.sleep(2.0)
-    h, n = hashlib.sha256(), 0
-    while True:
-        d = c.recv(1 << 20)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
-    line = "%d %s" % (n, h.hexdigest())
-    c.sendall(line.encode())
-    c.close()
-    print(line, flush=True)
+    digest_reply(c)
 
 
 def sigpipe_default():

@@ -10,7 +10,7 @@
 # (SO_LINGER 0); port 7103 accepts and never gets data (tcp_zerocopy.sh drops its data segments).
 import errno, fcntl, hashlib, select, socket, struct, sys, time
 
-from errqueue import drain
+from errqueue import drain, memlock_limited
 from stream_peer import half_close, serve_forever
 from call_log import recorder
 
@@ -171,6 +171,23 @@ def client():
     out.append("optmem: %d zerocopy sends took an object each, then %s" % (n, res))
     call("optmem: send plain while full", lambda: s.send(b"q", 0))
     call("optmem: send zc onto the plain tail", lambda: s.send(b"r", MSG_ZEROCOPY))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+    # RLIMIT_MEMLOCK 64 KiB (16 pages) without CAP_IPC_LOCK: each zerocopy send charges its
+    # length's pages + 2 (mm_account_pinned_pages()) until its completion, a new object's and an
+    # extension's alike; past the limit ENOBUFS. The peer (port 7103) drops every data segment, so
+    # nothing completes and the charges add up whatever the timing.
+    s = connect(7103)
+    with memlock_limited(65536):
+        call("memlock: send zc 100000 (26 pages)", lambda: s.send(pattern(0, 100000), MSG_ZEROCOPY))
+        call("memlock: send zc 20000 (6 pages)", lambda: s.send(pattern(0, 20000), MSG_ZEROCOPY))
+        call("memlock: send zc 20000 (12 pages)", lambda: s.send(pattern(0, 20000), MSG_ZEROCOPY))
+        call("memlock: send zc 20000 (18 pages)", lambda: s.send(pattern(0, 20000), MSG_ZEROCOPY))
+        call("memlock: send zc 4000 (14 pages)", lambda: s.send(pattern(0, 4000), MSG_ZEROCOPY))
+        call("memlock: send zc 1 (16 pages)", lambda: s.send(pattern(0, 1), MSG_ZEROCOPY))
+        call("memlock: send zc 1 (18 pages)", lambda: s.send(pattern(0, 1), MSG_ZEROCOPY))
+        call("memlock: send plain 1000", lambda: s.send(pattern(0, 1000), 0))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 

@@ -81,6 +81,14 @@ def client(tmp):
     call("sendfile to an unconnected socket", lambda: os.sendfile(u.fileno(), fd, 0, 100))
     u.close()
     os.close(fd)
+    # O_DIRECT (tmp is on a disk file system): the kernel's rounds read from the disk into its
+    # pages, each aligned or EINVAL.
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    call("sendfile O_DIRECT offset 0 count 8192", lambda: os.sendfile(so, dfd, 0, 8192))
+    call("sendfile O_DIRECT offset 0 count 1000", lambda: os.sendfile(so, dfd, 0, 1000))
+    call("sendfile O_DIRECT offset 100 count 4096", lambda: os.sendfile(so, dfd, 100, 4096))
+    call("sendfile O_DIRECT offset 4096 count 65507", lambda: os.sendfile(so, dfd, 4096, 65507))
+    os.close(dfd)
     s.setblocking(False)
     os.write(pw, pattern(9, 1200))
     call("splice 1200 O_NONBLOCK socket", lambda: os.splice(pr, so, 1200))

@@ -3,7 +3,7 @@
 # and compares the two outputs (only the COPIED code may differ where the kernel sent in place).
 import errno, select, socket, struct, sys, time
 
-from errqueue import drain
+from errqueue import drain, memlock_limited
 
 SO_ZEROCOPY = 60
 MSG_ZEROCOPY = 0x4000000
@@ -52,4 +52,21 @@ for i in range(3):
 call("send zc after reads", lambda: s.send(b"d" * 10, MSG_ZEROCOPY))
 call("send zc after reads", lambda: s.send(b"e" * 10, MSG_ZEROCOPY))
 errqueue(s)
+# RLIMIT_MEMLOCK 32 KiB (8 pages) without CAP_IPC_LOCK: each send charges its length's pages + 2
+# until its completion (mm_account_pinned_pages()); past the limit ENOBUFS and no id taken. The
+# corked sends stay unsent, so their charges add up whatever the timing. (A socket of its own,
+# unconnected: b's ICMP errors do not come back from its sends.)
+m = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+m.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+with memlock_limited(32768):
+    call("memlock: sendto zc 40000 (11 pages)", lambda: m.sendto(b"l" * 40000, MSG_ZEROCOPY, dst))
+    call("memlock: sendto zc 20000 (6 pages)", lambda: m.sendto(b"k" * 20000, MSG_ZEROCOPY, dst))
+    errqueue(m)
+    call("memlock: corked sendto zc 10000", lambda: m.sendto(b"a" * 10000, MSG_ZEROCOPY | socket.MSG_MORE, dst))
+    call("memlock: corked sendto zc 10000 more", lambda: m.sendto(b"b" * 10000, MSG_ZEROCOPY | socket.MSG_MORE, dst))
+    call("memlock: corked sendto zc 100 past the limit", lambda: m.sendto(b"c" * 100, MSG_ZEROCOPY | socket.MSG_MORE, dst))
+    call("memlock: sendto plain 100 (the datagram goes)", lambda: m.sendto(b"d" * 100, 0, dst))
+    errqueue(m)
+    call("memlock: sendto zc 20000 after the completions", lambda: m.sendto(b"e" * 20000, MSG_ZEROCOPY, dst))
+    errqueue(m)
 print("\n".join(out))

@@ -9,6 +9,9 @@
 
 #include <errno.h>
 
+#include <utility>
+#include <vector>
+
 #include "stack/ipv4/iov_iter.h"
 #include "tests/stream/tcp_socket_bed.h"
 
@@ -123,6 +126,81 @@ INSTANTIATE_TEST_SUITE_P(
                       ErrCase{"NoNowaitWithinTheFirstPull", Cache::kNoNowait, 1000},
                       ErrCase{"NoNowaitInTheSecondPull", Cache::kNoNowait, 36000}),
     [](const ::testing::TestParamInfo<ErrCase>& i) { return std::string(i.param.name); });
+
+// An O_DIRECT file on a disk whose logical blocks are 512 bytes: a read whose offset, length or
+// memory is not aligned to them is -EINVAL, as ext4's direct I/O gives; a RWF_NOWAIT read never
+// comes (the source reads the kernel's rounds, each a blocking read). Records every read.
+struct DirectFile {
+  std::vector<uint8_t> data;
+  std::vector<std::pair<off64_t, size_t>> reads;
+};
+DirectFile* g_direct = nullptr;
+
+ssize_t direct_read(int, void* buf, size_t len, off64_t off, int rwf) {
+  DirectFile& f = *g_direct;
+  EXPECT_EQ(rwf & RWF_NOWAIT, 0) << "an O_DIRECT file read in place, not in the kernel's rounds";
+  f.reads.emplace_back(off, len);
+  if ((off | static_cast<off64_t>(len) | static_cast<off64_t>(reinterpret_cast<uintptr_t>(buf))) % 512 != 0) {
+    return -EINVAL;
+  }
+  const size_t o = static_cast<size_t>(off);
+  if (o >= f.data.size()) return 0;
+  const size_t n = std::min(len, f.data.size() - o);
+  std::memcpy(buf, f.data.data() + o, n);
+  return static_cast<ssize_t>(n);
+}
+
+class DirectFileTest : public TcpSocketTest {
+ protected:
+  void SetUp() override {
+    TcpSocketTest::SetUp();
+    file.data.resize(300000);
+    for (size_t i = 0; i < file.data.size(); ++i) file.data[i] = static_cast<uint8_t>(i * 13 + 1);
+    g_direct = &file;
+    connect_pair(&c, &s);
+    const int sndbuf = 1 << 20;
+    ASSERT_EQ(c->setsockopt(SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+  }
+  void TearDown() override {
+    for (Socket* k : {static_cast<Socket*>(c), s, static_cast<Socket*>(listener)}) {
+      if (k != nullptr) k->put();
+    }
+    g_direct = nullptr;
+  }
+  // sendfile_to_socket()'s source for an O_DIRECT in_fd; the bytes sent must arrive.
+  ssize_t sendfile(off64_t pos, size_t count) {
+    file.reads.clear();
+    FileSource f{.fd = -1, .pos = pos, .read = direct_read, .nowait = false, .direct = true,
+                 .end = pos + static_cast<off64_t>(count)};
+    PullSource src{.pull = file_pull, .wait = file_wait, .ctx = &f};
+    ssize_t r = c->sendmsg_pull(&src, count, MSG_DONTWAIT);
+    const size_t n = r > 0 ? static_cast<size_t>(r) : 0;
+    EXPECT_EQ(f.pos, pos + static_cast<off64_t>(n));
+    const std::vector<uint8_t> got = read_all(s, n);
+    const auto from = file.data.begin() + pos;
+    EXPECT_TRUE(got == std::vector<uint8_t>(from, from + static_cast<ptrdiff_t>(n)));
+    return r;
+  }
+  using Reads = std::vector<std::pair<off64_t, size_t>>;
+  DirectFile file;
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+};
+
+// The kernel's results on ext4 (tests/e2e/tcp_splice.py, the O_DIRECT lines): rounds of 64 KiB
+// from the offset, the round the file system refuses ending the call after the ones before it.
+TEST_F(DirectFileTest, ReadInTheKernelsRoundsEachAlignedOrEinval) {
+  EXPECT_EQ(sendfile(0, 100000), 65536);  // the second round, 34464 bytes, is not aligned
+  EXPECT_EQ(file.reads, (Reads{{0, 65536}, {65536, 34464}}));
+  EXPECT_EQ(sendfile(0, 1000), -EINVAL);
+  EXPECT_EQ(sendfile(100, 5000), -EINVAL);
+  EXPECT_EQ(sendfile(4096, 8192), 8192);
+  EXPECT_EQ(file.reads, (Reads{{4096, 8192}}));
+  EXPECT_EQ(sendfile(0, 200000), 196608);
+  EXPECT_EQ(file.reads, (Reads{{0, 65536}, {65536, 65536}, {131072, 65536}, {196608, 3392}}));
+  // At the file's end the last round is short: the count is what the file holds.
+  EXPECT_EQ(sendfile(262144, 65536), 300000 - 262144);
+}
 
 }  // namespace
 }  // namespace xmit

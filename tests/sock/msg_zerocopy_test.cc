@@ -5,6 +5,8 @@
 #include <time.h>
 #include <linux/errqueue.h>
 
+#include <sys/resource.h>
+
 #include <cstring>
 
 #include "gtest/gtest.h"
@@ -94,6 +96,74 @@ TEST(MsgZerocopy, TailKeepsItsCodeAndTruncatedControlIsFlagged) {
   EXPECT_EQ(r.ee.ee_info, 2u);
   EXPECT_EQ(r.ee.ee_data, 3u);
   EXPECT_EQ(r.ee.ee_code, SO_EE_CODE_ZEROCOPY_COPIED) << "skb_zerocopy_notify_extend() keeps the tail's code";
+}
+
+// RLIMIT_MEMLOCK (kernel: mm_account_pinned_pages()): a stream send charges (size >> 12) + 2
+// pages to a new object and again to an extension, refuses (nullptr: ENOBUFS) past the limit, and
+// gives them back at the object's completion; with CAP_IPC_LOCK or an infinite limit nothing counts.
+bool g_cap = false;
+uint64_t g_limit = 16 * 4096;  // 16 pages
+struct PinLimits {
+  PinLimits() { mm_pin_set_limits({.cap_ipc_lock = [] { return g_cap; }, .memlock = [] { return g_limit; }}); }
+  ~PinLimits() { mm_pin_set_limits({}); }
+};
+
+TEST(MsgZerocopy, StreamSendsChargeLockedMemoryUntilTheirCompletion) {
+  PinLimits limits;
+  g_cap = false;
+  g_limit = 16 * 4096;
+  auto* zc = new MsgZerocopy();
+  EXPECT_EQ(zc->realloc_stream(100000, nullptr, true), nullptr);  // 26 pages
+  EXPECT_EQ(mm_pinned_pages(), 0u);
+  ubuf_info* a = zc->realloc_stream(20000, nullptr, true);  // 6
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(mm_pinned_pages(), 6u);
+  ubuf_info* b = zc->realloc_stream(20000, a, true);  // extends a: 12
+  ASSERT_EQ(b, a);
+  EXPECT_EQ(mm_pinned_pages(), 12u);
+  EXPECT_EQ(zc->realloc_stream(20000, a, true), nullptr);  // 18: refused, the id not taken
+  EXPECT_EQ(a->len, 2u);
+  EXPECT_EQ(mm_pinned_pages(), 12u);
+  ubuf_info* c = zc->realloc_stream(1, nullptr, true);  // a new object: 14
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(mm_pinned_pages(), 14u);
+  MsgZerocopy::put(c);  // completes: its 2 pages come back
+  EXPECT_EQ(mm_pinned_pages(), 12u);
+  MsgZerocopy::put(a);  // the extension's reference, then the send's
+  MsgZerocopy::put(a);
+  EXPECT_EQ(mm_pinned_pages(), 0u);
+  g_cap = true;  // CAP_IPC_LOCK: nothing counts
+  ubuf_info* d = zc->realloc_stream(1 << 20, nullptr, true);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(mm_pinned_pages(), 0u);
+  MsgZerocopy::put(d);
+  g_cap = false;
+  g_limit = RLIM_INFINITY;  // no limit: nothing counts
+  ubuf_info* e = zc->realloc_stream(1 << 20, nullptr, true);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(mm_pinned_pages(), 0u);
+  MsgZerocopy::put(e);
+  zc->orphan();
+}
+
+// A datagram send's charge (taken by ip_append_data() into the socket's MmPin) moves into its
+// pending entry and comes back when the socket has released the send's bytes.
+TEST(MsgZerocopy, DatagramChargeComesBackAtCompletion) {
+  PinLimits limits;
+  g_cap = false;
+  g_limit = 16 * 4096;
+  MsgZerocopy zc;
+  MmPin call;
+  ASSERT_EQ(mm_account_pinned_pages(&call, 20008), 0);  // 6 pages
+  EXPECT_EQ(mm_account_pinned_pages(&call, 40008), -ENOBUFS);  // 6 + 11 > 16
+  EXPECT_EQ(call.num_pg, 6u);
+  zc.sent(/*charged=*/1000, /*copied=*/true, /*new_object=*/true, nullptr, &call);
+  EXPECT_EQ(call.num_pg, 0u);
+  EXPECT_EQ(mm_pinned_pages(), 6u);
+  zc.complete_upto(999);
+  EXPECT_EQ(mm_pinned_pages(), 6u);
+  zc.complete_upto(1000);
+  EXPECT_EQ(mm_pinned_pages(), 0u);
 }
 
 }  // namespace
