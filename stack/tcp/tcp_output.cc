@@ -331,7 +331,7 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
     uint32_t limit = mss_now;
     if (tso_segs > 1) limit = tcp_mss_split_point(tp, skb, mss_now, std::min(cwnd_quota, max_segs), nonagle);
     if (skb->len > limit && tso_fragment(tp, skb, limit, mss_now, &tp->write_queue) != 0) break;
-    // (tcp_small_queue_check(): TSQ is not reproduced; the device ring bounds what is queued.)
+    if (tcp_small_queue_check(tp, skb, 0)) break;
     // "Argh, we hit an empty skb(), presumably a thread is sleeping in sendmsg()"
     if (TCP_SKB_CB(skb)->end_seq == TCP_SKB_CB(skb)->seq) break;
     if (tcp_transmit_skb(tp, skb, xmit) != 0) break;
