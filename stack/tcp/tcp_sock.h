@@ -305,6 +305,7 @@ struct tcp_sock {
   uint8_t nonagle = 0;           // TCP_NAGLE_* bits
   uint32_t tsoffset = 0;         // added to the clock for TSval (kernel: tp->tsoffset)
   uint64_t tcp_mstamp = 0;       // "now" in microseconds, injected (kernel: tp->tcp_mstamp)
+  uint64_t tcp_wstamp_us = 0;    // when the last segment was transmitted (kernel: tp->tcp_wstamp_ns; no EDT)
   uint32_t srtt_us = 0;          // smoothed RTT << 3 (kernel: tp->srtt_us), 0 before the first sample
 
   // RTT estimator and RTO (kernel: tp->mdev_us, mdev_max_us, rttvar_us, rtt_seq; icsk_rto,

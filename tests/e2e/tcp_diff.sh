@@ -69,8 +69,9 @@ echo "$out"
 #   window's edge (ACK + window << wscale, not an MSS multiple): tcp_mss_split_point() keeps the
 #   partial MSS because tcp_nagle_check() lets it go (TCP_NODELAY; with Nagle, no small segment in
 #   flight, tcp_minshall_check()), unless tcp_tso_should_defer() waits, which it does not when the
-#   room is 1/3 of the window or when the last send was over 1 ms ago (load). A sub-MSS segment
-#   ends exactly at that edge. With SO_SNDBUF 1 MiB (no waits at all) both stacks still do it:
+#   room is 1/3 of the window or when the last send was over 1 ms ago (load: "allowing defer only
+#   if the last write was recent"; xmit left that rule out before this was found, so it waited
+#   where a loaded kernel cut). A sub-MSS segment ends exactly at that edge. With SO_SNDBUF 1 MiB (no waits at all) both stacks still do it:
 #   in 10 kernel and 18 xmit runs of this case with captures of both directions, the kernel cut
 #   488 B (89777..90265, edge 90265) once, xmit 560 B (89777..90337, edge 90337) once.
 # Under load the kernel's own run was seen to cut a short segment inside the run (32 B, 456 B)
