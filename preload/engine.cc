@@ -654,6 +654,12 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.optmem_max = so.optmem_max;
   to.autocorking = rt.config.tcp_autocork && read_sysctl_field("/proc/sys/net/ipv4/tcp_autocorking", 0, 1) != 0;
   to.pingpong_thresh = static_cast<uint8_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_pingpong_thresh", 0, 1), 1, 255));
+  to.limit_output_bytes = static_cast<uint32_t>(
+      std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_limit_output_bytes", 0, 4194304), 0, INT32_MAX));
+  to.pacing_ss_ratio = static_cast<uint32_t>(
+      std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_pacing_ss_ratio", 0, 200), 0, 1000));
+  to.pacing_ca_ratio = static_cast<uint32_t>(
+      std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_pacing_ca_ratio", 0, 120), 0, 1000));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
   // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.

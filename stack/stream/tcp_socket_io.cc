@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "stack/sock/msghdr.h"
@@ -664,12 +665,24 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
   return 0;
 }
 
-// kernel: tcp_get_info() — the fields glibc's struct tcp_info has.
+// glibc's struct tcp_info and the two fields of the kernel's (include/uapi/linux/tcp.h) that come
+// right after it: what TCP_INFO fills. A caller asking for more gets these 120 bytes (the kernel
+// copies min(len, sizeof(struct tcp_info)), so a shorter answer is one the API allows).
+struct tcp_info_pacing {
+  tcp_info info;
+  uint64_t tcpi_pacing_rate;
+  uint64_t tcpi_max_pacing_rate;
+};
+static_assert(offsetof(tcp_info_pacing, tcpi_pacing_rate) == 104 && sizeof(tcp_info_pacing) == 120,
+              "the kernel's offsets of tcpi_pacing_rate and tcpi_max_pacing_rate");
+
+// kernel: tcp_get_info() — the fields glibc's struct tcp_info has, and the pacing rates.
 int TcpSocket::get_tcp_info(void* val, socklen_t* len) {
   if (len == nullptr) return -EFAULT;
   if (static_cast<int>(*len) < 0) return -EINVAL;
   const tcp_sock& tp = c_->tp;
-  tcp_info info{};
+  tcp_info_pacing ext{};
+  tcp_info& info = ext.info;
   info.tcpi_state = tp.sk_state;
   info.tcpi_ca_state = tp.icsk_ca_state;
   info.tcpi_retransmits = tp.icsk_retransmits;
@@ -699,9 +712,11 @@ int TcpSocket::get_tcp_info(void* val, socklen_t* len) {
   info.tcpi_reordering = 3;
   info.tcpi_rcv_space = tp.rcv_wnd;
   info.tcpi_total_retrans = tp.total_retrans;
-  socklen_t n = std::min<socklen_t>(*len, sizeof info);
+  ext.tcpi_pacing_rate = tp.sk_pacing_rate;  // ~0 (unset) stays ~0ULL, as "rate != ~0UL ? rate : ~0ULL"
+  ext.tcpi_max_pacing_rate = tp.sk_max_pacing_rate;
+  socklen_t n = std::min<socklen_t>(*len, sizeof ext);
   if (n > 0 && val == nullptr) return -EFAULT;
-  std::memcpy(val, &info, n);
+  std::memcpy(val, &ext, n);
   *len = n;
   return 0;
 }

@@ -84,6 +84,9 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sg_max_frags = static_cast<uint8_t>(std::min<int>(MAX_SKB_FRAGS, base_->dev_features().max_segs - 1));
   c->tp.sysctl_tcp_autocorking = opt_.autocorking;
   c->tp.sysctl_tcp_pingpong_thresh = opt_.pingpong_thresh;
+  c->tp.sysctl_tcp_limit_output_bytes = opt_.limit_output_bytes;
+  c->tp.sysctl_tcp_pacing_ss_ratio = opt_.pacing_ss_ratio;
+  c->tp.sysctl_tcp_pacing_ca_ratio = opt_.pacing_ca_ratio;
   c->tp.sysctl_tcp_syncookies = opt_.syncookies;
   c->tp.syncookie_secret = &opt_.syncookie_secret;
   c->tp.tsq = &tsq_;

@@ -63,6 +63,11 @@ struct TcpStackOptions {
   uint32_t optmem_max = 131072;    // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
   bool autocorking = true;         // net.ipv4.tcp_autocorking (and XMIT_TCP_AUTOCORK): tcp_should_autocork()
   uint8_t pingpong_thresh = 1;     // net.ipv4.tcp_pingpong_thresh: replies before ACKs wait for one
+  // net.ipv4.tcp_limit_output_bytes, tcp_pacing_ss_ratio, tcp_pacing_ca_ratio: TCP Small Queues'
+  // cap and the pacing rate it reads (tcp_small_queue_check(), tcp_update_pacing_rate())
+  uint32_t limit_output_bytes = 4194304;
+  uint32_t pacing_ss_ratio = 200;
+  uint32_t pacing_ca_ratio = 120;
   // net.ipv4.tcp_syncookies: 0 never, 1 when a listener's request queue is full, 2 always
   uint8_t syncookies = 1;
   tcp_syncookie_secret syncookie_secret;  // the cookies' SipHash keys (random per process in the product)

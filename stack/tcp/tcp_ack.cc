@@ -53,6 +53,24 @@ void tcp_rtt_estimator(tcp_sock* tp, long mrtt_us) {
 }
 
 // kernel: tcp_set_rto() = __tcp_set_rto() (usecs_to_jiffies(srtt/8 + rttvar)) + tcp_bound_rto()
+// kernel: tcp_update_pacing_rate(), net/ipv4/tcp_input.c
+void tcp_update_pacing_rate(tcp_sock* tp) {
+  // "set sk_pacing_rate to 200 % of current rate (mss * cwnd / srtt)"
+  uint64_t rate = uint64_t{tp->mss_cache} * ((1000000 / 100) << 3);
+  // "In Slow Start [1], set sk_pacing_rate to 200 % the current rate. In Congestion Avoidance
+  // phase, set it to 120 % the current rate. [1] : Normal Slow Start condition is (tp->snd_cwnd <
+  // tp->snd_ssthresh) If snd_cwnd >= (tp->snd_ssthresh / 2), we are approaching end of slow start
+  // and should slow down."
+  if (tp->snd_cwnd < tp->snd_ssthresh / 2) {
+    rate *= tp->sysctl_tcp_pacing_ss_ratio;
+  } else {
+    rate *= tp->sysctl_tcp_pacing_ca_ratio;
+  }
+  rate *= std::max(tp->snd_cwnd, tp->packets_out);
+  if (tp->srtt_us != 0) rate /= tp->srtt_us;
+  tp->sk_pacing_rate = std::min(rate, tp->sk_max_pacing_rate);
+}
+
 void tcp_set_rto(tcp_sock* tp) {
   uint64_t rto = (tp->srtt_us >> 3) + tp->rttvar_us;
   rto = (rto + 999) / 1000 * 1000;  // usecs_to_jiffies() rounds up; HZ = 1000
@@ -296,6 +314,7 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
   } else if (tcp_may_raise_cwnd(tp, flag)) {
     tcp_cong_avoid(tp, ack, tcp_is_sack(tp) ? acked_sacked : pkts_acked);
   }
+  tcp_update_pacing_rate(tp);
   if (fast_rexmit && tp->rtx_queue.head != nullptr && !(TCP_SKB_CB(tp->rtx_queue.head)->sacked & TCPCB_SACKED_RETRANS)) {
     if (tcp_retransmit_skb(tp, tp->rtx_queue.head, xmit) == 0) tcp_rearm_rto(tp);
   }

@@ -39,6 +39,11 @@ void tcp_rtt_estimator(tcp_sock* tp, long mrtt_us);
 // kernel: tcp_set_rto() — RTO = SRTT + rttvar (which is >= 200 ms), rounded up to a jiffy (1 ms
 // here), at most TCP_RTO_MAX.
 void tcp_set_rto(tcp_sock* tp);
+// kernel: tcp_update_pacing_rate() — sk_pacing_rate = mss * max(cwnd, packets_out) / SRTT, times
+// tcp_pacing_ss_ratio % while cwnd < ssthresh / 2, else tcp_pacing_ca_ratio %; at most
+// sk_max_pacing_rate. Run after every ACK's congestion control (tcp_cong_control()) and when a
+// passive open completes. Nothing is paced by it here: TSQ and TSO autosizing read it.
+void tcp_update_pacing_rate(tcp_sock* tp);
 // kernel: tcp_ack_update_rtt() — a sample from the send time of the oldest newly acked,
 // never-retransmitted skb (Karn), else from the echoed timestamp; resets icsk_backoff.
 // With SACK, `sack_rtt_us` (from the oldest newly SACKed, never-retransmitted skb) stands in when

@@ -320,6 +320,7 @@ static int tcp_rcv_state_process(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, T
       tp->snd_wnd = uint32_t{load_be16(skb->data + 14)} << tp->rx_opt.snd_wscale;
       tp->snd_wl1 = tcb->seq;  // tcp_init_wl()
       if (tp->rx_opt.tstamp_ok) tp->advmss = static_cast<uint16_t>(tp->advmss - TCPOLEN_TSTAMP_ALIGNED);
+      tcp_update_pacing_rate(tp);  // "if (!inet_csk(sk)->icsk_ca_ops->cong_control)"
       tcp_initialize_rcv_mss(tp);
       break;
     case TCP_FIN_WAIT1:

@@ -103,16 +103,19 @@ static uint32_t tcp_mss_split_point(const tcp_sock* tp, const sk_buff* skb, uint
 }
 
 // kernel: tcp_tso_should_defer() (with upstream 295ce1eb36ae, "tcp: fix tcp_tso_should_defer() vs
-// large RTT", 2025). In the kernel's order: a FIN goes; a send of max_segs full segments goes; a
-// skb in the middle of the queue that fits goes; a limit of at least 1/3 of min(snd_wnd,
-// cwnd * mss) goes (sysctl_tcp_tso_win_divisor = 3); nothing in flight goes; an ACK expected
-// (oldest unacked send time + srtt) further away than min(srtt/2, 1 ms) goes. Otherwise defer when
-// cwnd- or rwnd-limited below the skb's length, or when the skb may still grow (no FIN, no EOR).
-// Left out: the congestion-avoidance state check (no recovery yet), the 1 ms "last write was
-// recent" burst rule (EDT clock) and the is_cwnd_limited/is_rwnd_limited reports.
+// large RTT", 2025). In the kernel's order: a FIN goes; in Recovery or Loss it goes; when the last
+// segment went out over 1 ms ago it goes (defer only right after a write: no bursts); a send of
+// max_segs full segments goes; a skb in the middle of the queue that fits goes; a limit of at
+// least 1/3 of min(snd_wnd, cwnd * mss) goes (sysctl_tcp_tso_win_divisor = 3); nothing in flight
+// goes; an ACK expected (oldest unacked send time + srtt) further away than min(srtt/2, 1 ms)
+// goes. Otherwise defer when cwnd- or rwnd-limited below the skb's length, or when the skb may
+// still grow (no FIN, no EOR). Left out: the is_cwnd_limited/is_rwnd_limited reports.
 static bool tcp_tso_should_defer(const tcp_sock* tp, const sk_buff* skb, uint32_t max_segs) {
   const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   if (tcb->tcp_flags & TCPHDR_FIN) return false;
+  if (tp->icsk_ca_state >= TCP_CA_Recovery) return false;
+  // "Avoid bursty behavior by allowing defer only if the last write was recent (1 ms)."
+  if (static_cast<int64_t>(tp->tcp_mstamp - tp->tcp_wstamp_us - 1000) > 0) return false;
   uint32_t in_flight = tcp_packets_in_flight(tp);
   uint32_t send_win = tcp_wnd_end(tp) - tcb->seq;
   uint32_t cong_win = (tp->snd_cwnd - in_flight) * tp->mss_cache;
@@ -212,7 +215,10 @@ int tcp_fragment_rtx(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now)
 
 // kernel: __tcp_transmit_skb(), then tcp_v4_send_check()
 int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn xmit) {
-  TCP_SKB_CB(skb)->sent_us = tp->tcp_mstamp;  // kernel: skb->skb_mstamp_ns = tp->tcp_wstamp_ns
+  // kernel: "tp->tcp_wstamp_ns = max(tp->tcp_wstamp_ns, tp->tcp_clock_cache)" (no pacing: no EDT
+  // time in the future), skb->skb_mstamp_ns = tp->tcp_wstamp_ns
+  tp->tcp_wstamp_us = std::max(tp->tcp_wstamp_us, tp->tcp_mstamp);
+  TCP_SKB_CB(skb)->sent_us = tp->tcp_mstamp;
   // clone_it: a private head (our write-queue skbs have an empty one) sharing the payload
   // fragments: the header can be written without touching the queued original (see sk_buff.h on
   // clones).
@@ -331,7 +337,7 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
     uint32_t limit = mss_now;
     if (tso_segs > 1) limit = tcp_mss_split_point(tp, skb, mss_now, std::min(cwnd_quota, max_segs), nonagle);
     if (skb->len > limit && tso_fragment(tp, skb, limit, mss_now, &tp->write_queue) != 0) break;
-    // (tcp_small_queue_check(): TSQ is not reproduced; the device ring bounds what is queued.)
+    if (tcp_small_queue_check(tp, skb, 0)) break;
     // "Argh, we hit an empty skb(), presumably a thread is sleeping in sendmsg()"
     if (TCP_SKB_CB(skb)->end_seq == TCP_SKB_CB(skb)->seq) break;
     if (tcp_transmit_skb(tp, skb, xmit) != 0) break;

@@ -51,9 +51,9 @@ int tcp_fragment_rtx(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now)
 // Sends what the tests allow from send_head; arms the RTO when the first segment goes into an
 // empty pipe (tcp_event_new_data_sent()) and records cwnd use (tcp_cwnd_validate()). Returns true
 // when nothing is in flight yet data is queued (tcp_push_pending_frames() then arms the
-// zero-window probe timer). Simplifications, each documented at
-// its place in the .cc: no TSQ (tcp_small_queue_check), no pacing, no MTU probing, no urgent mode,
-// tcp_tso_autosize() replaced by gso_segs. kernel: tcp_write_xmit()
+// zero-window probe timer). TSQ's limit holds it back (tcp_small_queue_check(), tcp_tsq.h).
+// Simplifications, each documented at its place in the .cc: no pacing, no MTU probing, no urgent
+// mode, tcp_tso_autosize() replaced by gso_segs. kernel: tcp_write_xmit()
 bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_one, TcpXmitFn xmit);
 // kernel: __tcp_push_pending_frames() (arms the zero-window probe timer, tcp_check_probe_timer()),
 // tcp_push_one()

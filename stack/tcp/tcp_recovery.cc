@@ -8,6 +8,7 @@
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_sack.h"
+#include "stack/tcp/tcp_tsq.h"
 
 namespace xmit {
 
@@ -83,6 +84,7 @@ void tcp_xmit_retransmit_queue(tcp_sock* tp, TcpXmitFn xmit) {
     if (tcp_packets_in_flight(tp) >= tp->snd_cwnd) break;
     uint8_t sacked = TCP_SKB_CB(skb)->sacked;
     if (!(sacked & TCPCB_LOST) || (sacked & TCPCB_SACKED_RETRANS)) continue;
+    if (tcp_small_queue_check(tp, skb, 1)) break;
     if (tcp_retransmit_skb(tp, skb, xmit) != 0) break;
     // kernel: "if (skb == rtx_head && icsk->icsk_pending != ICSK_TIME_REO_TIMEOUT) rearm_timer = true"
     if (skb == tp->rtx_queue.head && tp->icsk_pending != ICSK_TIME_REO_TIMEOUT) tcp_rearm_rto(tp);

@@ -308,6 +308,7 @@ struct tcp_sock {
   uint8_t nonagle = 0;           // TCP_NAGLE_* bits
   uint32_t tsoffset = 0;         // added to the clock for TSval (kernel: tp->tsoffset)
   uint64_t tcp_mstamp = 0;       // "now" in microseconds, injected (kernel: tp->tcp_mstamp)
+  uint64_t tcp_wstamp_us = 0;    // when the last segment was transmitted (kernel: tp->tcp_wstamp_ns; no EDT)
   uint32_t srtt_us = 0;          // smoothed RTT << 3 (kernel: tp->srtt_us), 0 before the first sample
 
   // RTT estimator and RTO (kernel: tp->mdev_us, mdev_max_us, rttvar_us, rtt_seq; icsk_rto,
@@ -347,6 +348,18 @@ struct tcp_sock {
   uint8_t sysctl_tcp_pingpong_thresh = 1;  // net.ipv4.tcp_pingpong_thresh, set by the owner
   tsq_tasklet* tsq = nullptr;
   tcp_sock* tsq_node = nullptr;
+  // TCP Small Queues' limit (tcp_small_queue_check(), tcp_tsq.h) and the pacing rate it and TSO
+  // autosizing read (tcp_update_pacing_rate(), tcp_ack.h), in bytes per second. kernel:
+  // sk->sk_pacing_rate and sk_max_pacing_rate (~0 until the first update, sock_init_data()),
+  // sk_pacing_shift (10: about 1 ms of the rate), net.ipv4.tcp_limit_output_bytes,
+  // tcp_pacing_ss_ratio and tcp_pacing_ca_ratio (percent), set by the owner. No pacing itself:
+  // sk_pacing_status stays SK_PACING_NONE (CUBIC, no fq qdisc), so the sysctl always caps TSQ.
+  uint64_t sk_pacing_rate = ~0ull;
+  uint64_t sk_max_pacing_rate = ~0ull;
+  uint8_t sk_pacing_shift = 10;
+  uint32_t sysctl_tcp_limit_output_bytes = 4194304;
+  uint32_t sysctl_tcp_pacing_ss_ratio = 200;
+  uint32_t sysctl_tcp_pacing_ca_ratio = 120;
   LinuxMib* net_mib = nullptr;  // the owner's TcpExt counters (kernel: sock_net(sk)->mib); may be null
 
   // Connection state (tcp_conn.h)

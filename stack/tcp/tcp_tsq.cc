@@ -2,6 +2,8 @@
 // (see tcp_tsq.h). kernel: net/ipv4/tcp_output.c
 #include "stack/tcp/tcp_tsq.h"
 
+#include <algorithm>
+
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_recovery.h"
 
@@ -58,6 +60,34 @@ void tsq_unlink(tsq_tasklet* tsq, tcp_sock* tp) {
   }
   tp->tsq_node = nullptr;
   tp->sk_tsq_flags &= static_cast<uint8_t>(~TSQF_QUEUED);
+}
+
+// kernel: tcp_rtx_queue_empty_or_single_skb()
+static bool tcp_rtx_queue_empty_or_single_skb(const tcp_sock* tp) {
+  // "No skb in the rtx queue." / "Only one skb in rtx queue."
+  return tp->rtx_queue.head == nullptr || tp->rtx_queue.head->next == nullptr;
+}
+
+// kernel: tcp_small_queue_check()
+bool tcp_small_queue_check(tcp_sock* tp, const sk_buff* skb, unsigned factor) {
+  uint64_t limit = std::max<uint64_t>(2ull * skb->truesize, tp->sk_pacing_rate >> tp->sk_pacing_shift);
+  // "if (sk->sk_pacing_status == SK_PACING_NONE)": always here (tcp_sock.h)
+  limit = std::min<uint64_t>(limit, tp->sysctl_tcp_limit_output_bytes);
+  limit <<= factor;
+  if (tp->sk_wmem_alloc > limit) {
+    // "Always send skb if rtx queue is empty or has one skb. No need to wait for TX completion to
+    // call us back, after softirq schedule. This helps when TX completions are delayed too much."
+    if (tcp_rtx_queue_empty_or_single_skb(tp)) return false;
+    if (tp->tsq == nullptr) return false;  // nobody would run tcp_tsq_write(): never held
+    if (!(tp->sk_tsq_flags & TSQF_THROTTLED)) {
+      tp->sk_tsq_flags |= TSQF_THROTTLED;  // "set_bit(TSQ_THROTTLED, &sk->sk_tsq_flags)"
+      ++tp->tsq->throttled;
+    }
+    // "It is possible TX completion already happened before we set TSQ_THROTTLED, so we must
+    // test again the condition." (one thread: nothing can have completed in between)
+    return true;
+  }
+  return false;
 }
 
 // kernel: tcp_tsq_write()

@@ -10,8 +10,11 @@
 // skb_end_offset() = 1024 - 320 and truesize = SKB_TRUESIZE(704) = 704 + 256 + 320 = 1280 (the
 // formula of skb_alloc_truesize(), stack/ipv4/sk_wmem.h); each byte copied in adds one. A pure ACK,
 // alloc_skb(MAX_TCP_HEADER), is 1280 too. A transmitted clone carries the original's truesize.
-// Not reproduced: tcp_small_queue_check() (TSQ's own limit on bytes at the device): only
-// autocorking throttles a socket here.
+// TSQ's own limit on the bytes at the device is tcp_small_queue_check() below; it and autocorking
+// both throttle a socket (TSQF_THROTTLED) until a completion queues it for tcp_tsq_write().
+// TCP_TSQ_DEFERRED (a completion that finds the socket owned by the user) has no counterpart: the
+// owner always runs the queued sockets itself, at a point where it may transmit, which is what the
+// kernel's tcp_release_cb() does for a deferred one.
 
 #include <cstdint>
 
@@ -64,6 +67,15 @@ void tsq_unlink(tsq_tasklet* tsq, tcp_sock* tp);
 // kernel: tcp_tsq_write() (tcp_tsq_handler() with the socket not owned by the user: the owner
 // calls this under the stack's lock)
 void tcp_tsq_write(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit);
+
+// TCP Small Queues: true when `skb` must wait — this socket's bytes at the device (sk_wmem_alloc)
+// exceed max(2 * skb->truesize, sk_pacing_rate >> sk_pacing_shift), capped by
+// net.ipv4.tcp_limit_output_bytes and doubled `factor` times (1 for retransmits). Then the socket
+// is throttled (TSQF_THROTTLED) and a TX completion queues it for tcp_tsq_write() — unless the
+// retransmit queue is empty or holds one skb ("Always send skb if rtx queue is empty or has one
+// skb"), or nobody runs the TSQ handler for it (tp->tsq null: it would never be pushed).
+// kernel: tcp_small_queue_check(), tcp_rtx_queue_empty_or_single_skb() (net/ipv4/tcp_output.c)
+bool tcp_small_queue_check(tcp_sock* tp, const sk_buff* skb, unsigned factor);
 
 // The socket is being freed: drops the open reference and the TSQ state. True when nothing is
 // charged any more (free it now); false when the last tcp_wfree() calls tsq->sk_destruct.

@@ -5,6 +5,8 @@
 #include "tests/stream/tcp_socket_bed.h"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "stack/ipv4/iov_iter.h"
 
@@ -409,6 +411,19 @@ TEST_F(TcpSocketTest, OptionsReachTheProtocol) {
   pump();
   ASSERT_EQ(s->ioctl(SIOCINQ, &inq), 0);
   EXPECT_EQ(inq, 5);
+  // The kernel's tcpi_pacing_rate and tcpi_max_pacing_rate follow glibc's struct (offset 104): the
+  // ACK of "hello" set the client's rate (tcp_update_pacing_rate(): ~0 before any); no
+  // SO_MAX_PACING_RATE: ~0.
+  std::vector<uint8_t> big(104 + 24, 0xee);
+  l = static_cast<socklen_t>(big.size());
+  ASSERT_EQ(c->getsockopt(SOL_TCP, TCP_INFO, big.data(), &l), 0);
+  EXPECT_EQ(l, 120u);
+  uint64_t rates[2];
+  std::memcpy(rates, big.data() + 104, sizeof rates);
+  EXPECT_NE(rates[0], ~0ull);
+  EXPECT_GT(rates[0], 0u);
+  EXPECT_EQ(rates[1], ~0ull);
+  EXPECT_EQ(big[120], 0xee);
   c->put();
   s->put();
   listener->put();

@@ -175,6 +175,30 @@ TEST(TcpSendmsg, TsoDeferralWaitsForAnAckThatIsDue) {
   }
 }
 
+// "Avoid bursty behavior by allowing defer only if the last write was recent (1 ms)": the same
+// cwnd-limited 3000-byte skb with the ACK already due (srtt 1 ms, nothing came) is deferred while the
+// last segment left at most 1 ms ago and goes as 2 x 1448 once it is longer — as the kernel, under
+// load, cuts a window- or cwnd-limited send where an unloaded run waits.
+TEST(TcpSendmsg, TsoDeferralOnlyRightAfterAWrite) {
+  for (uint64_t now : {1000u, 1001u}) {
+    TcpBed bed;
+    bed.nodelay(true);
+    bed.tp.srtt_us = 8000;
+    bed.tp.tcp_mstamp = 0;
+    bed.send(8 * 1448);
+    EXPECT_EQ(bed.take().size(), 2u);
+    EXPECT_EQ(bed.tp.tcp_wstamp_us, 0u);
+    bed.tp.tcp_mstamp = now;
+    bed.send(3000);
+    if (now == 1001) {
+      EXPECT_THAT(bed.take(), ElementsAre(Seg{11584, 2896, kAckPsh, 2, 1448}));
+      EXPECT_EQ(bed.tp.tcp_wstamp_us, 1001u);
+    } else {
+      EXPECT_THAT(bed.take(), IsEmpty());
+    }
+  }
+}
+
 // Out of payload buffers before anything is copied: -EAGAIN (the non-blocking wait for memory).
 // MSG_ZEROCOPY (the `uarg` of a send): every skb the bytes go into holds the send's object until it
 // is freed — acked here — and an skb holds one object only: a send with another object does not

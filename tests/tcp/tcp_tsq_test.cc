@@ -4,6 +4,7 @@
 // each segment until complete(). MSS 1448, size_goal 65160 (TSO), cwnd 10, TCP_NODELAY.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -103,6 +104,103 @@ TEST(TcpTsq, FreedSocketIsDestroyedAtItsLastCompletion) {
   bed.complete();
   EXPECT_EQ(destroyed, 1);
   EXPECT_EQ(bed.tsq.head, nullptr);  // not queued: it is gone
+}
+
+// TCP Small Queues' own limit (tcp_small_queue_check()). Autocorking is off so that only TSQ holds;
+// each write is one MSS, so each goes as its own skb of truesize 1280 + 1448 = 2728.
+struct TsqBed : HeldBed {
+  static constexpr uint32_t kTruesize = kTcpSkbHeadTruesize + 1448;
+  explicit TsqBed(uint32_t limit_output_bytes) {
+    tp.sysctl_tcp_autocorking = false;
+    tp.sysctl_tcp_limit_output_bytes = limit_output_bytes;
+  }
+};
+
+// Before the first ACK the pacing rate is ~0, so the limit is tcp_limit_output_bytes (4000 here):
+// two skbs at the device (1 + 2 * 2728 bytes of sk_wmem_alloc) are over it, so the third waits
+// (TSQF_THROTTLED) and joins no ACK; the completion of the two queues the socket and the TSQ
+// handler sends it.
+TEST(TcpTsq, SocketStopsAtTheLimitAndResumesOnCompletion) {
+  TsqBed bed(4000);
+  bed.send(1448);
+  bed.send(1448);  // 2729 bytes at the device: under the limit
+  bed.send(1448);  // 5457 > 4000, two skbs in the retransmit queue: held
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 1448, kAckPsh, 1, 0}, Seg{1448, 1448, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.sk_wmem_alloc, 1 + 2 * TsqBed::kTruesize);
+  EXPECT_EQ(bed.tp.sk_tsq_flags, TSQF_THROTTLED);
+  EXPECT_EQ(bed.tsq.throttled, 1u);
+  EXPECT_EQ(bed.tp.snd_nxt - kIsn, 2896u);
+  bed.complete();
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{2896, 1448, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.sk_tsq_flags, 0);
+  EXPECT_EQ(bed.tsq.throttled, 0u);
+}
+
+// "Always send skb if rtx queue is empty or has one skb": with a limit of 1 byte every skb at the
+// device is over it, yet the first skb (empty retransmit queue) and the second (one skb in it) go;
+// the third waits for a completion.
+TEST(TcpTsq, EmptyOrSingleSkbRetransmitQueueAlwaysSends) {
+  TsqBed bed(1);
+  bed.send(1448);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{0, 1448, kAckPsh, 1, 0}));
+  bed.send(1448);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{1448, 1448, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.sk_tsq_flags, 0);
+  bed.send(1448);
+  EXPECT_THAT(bed.take(), IsEmpty());
+  EXPECT_EQ(bed.tp.sk_tsq_flags, TSQF_THROTTLED);
+  bed.complete();
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{2896, 1448, kAckPsh, 1, 0}));
+}
+
+// The limit is max(2 * truesize, sk_pacing_rate >> 10) under tcp_limit_output_bytes. An skb goes
+// while sk_wmem_alloc (1 + 2728 per skb at the device) is within it: 8 MB/s allows 8192 bytes,
+// i.e. 4 skbs (1 + 3 * 2728 = 8185), 16 MB/s 16384 bytes, 7 skbs (16369); the next one waits. A
+// cap of 8192 bytes on 16 MB/s holds at 4 again.
+TEST(TcpTsq, LimitFollowsThePacingRateUnderTheSysctl) {
+  struct Case {
+    uint64_t rate;
+    uint32_t cap;
+    size_t sent;
+  };
+  for (const Case& c : {Case{8192ull << 10, 4194304, 4}, Case{16384ull << 10, 4194304, 7},
+                        Case{16384ull << 10, 8192, 4}}) {
+    TsqBed bed(c.cap);
+    bed.tp.sk_pacing_rate = c.rate;
+    for (size_t i = 0; i <= c.sent; ++i) bed.send(1448);
+    EXPECT_EQ(bed.take().size(), c.sent) << c.rate << " " << c.cap;
+    EXPECT_EQ(bed.tp.sk_wmem_alloc, 1 + c.sent * TsqBed::kTruesize) << c.rate << " " << c.cap;
+    EXPECT_EQ(bed.tp.sk_tsq_flags, TSQF_THROTTLED) << c.rate << " " << c.cap;
+  }
+}
+
+// A socket no owner runs the TSQ handler for is never held by TSQ either (nothing would push it).
+TEST(TcpTsq, WithoutAnOwnerTsqHoldsNothing) {
+  TsqBed bed(1);
+  bed.tp.tsq = nullptr;
+  for (int i = 0; i < 4; ++i) bed.send(1448);
+  EXPECT_EQ(bed.take().size(), 4u);
+  EXPECT_EQ(bed.tp.sk_tsq_flags, 0);
+}
+
+// tcp_update_pacing_rate() after an ACK: mss * max(cwnd, packets_out) / SRTT at 200 % in slow start
+// (cwnd < ssthresh / 2), at 120 % after; the bed's ACK comes 100 µs after the send.
+TEST(TcpTsq, AckSetsThePacingRateFromCwndMssAndSrtt) {
+  for (uint32_t ssthresh : {0x7fffffffu, 10u}) {
+    TsqBed bed(4194304);
+    bed.tp.snd_ssthresh = ssthresh;
+    EXPECT_EQ(bed.tp.sk_pacing_rate, ~0ull);
+    bed.send(1448);
+    bed.take();
+    bed.tp.tcp_mstamp += 100;
+    bed.data(0, 0);  // ACKs everything
+    ASSERT_NE(bed.tp.srtt_us, 0u);
+    const uint64_t ratio = bed.tp.snd_cwnd < ssthresh / 2 ? 200 : 120;
+    const uint64_t want = uint64_t{bed.tp.mss_cache} * 8000000 * ratio / 100 *
+                          std::max(bed.tp.snd_cwnd, bed.tp.packets_out) / bed.tp.srtt_us;
+    EXPECT_EQ(bed.tp.sk_pacing_rate, want) << ssthresh;
+    EXPECT_EQ(bed.tp.srtt_us, 800u) << ssthresh;  // the first sample: 100 µs << 3
+  }
 }
 
 }  // namespace
