@@ -24,7 +24,8 @@ ssize_t UdpSock::sendmsg(const msghdr* umsg, int flags) {
   if (err != 0) return err;
   const bool appending = pending_ != 0;
   ubuf_info* pin = zerocopy_pin(flags);
-  return zerocopy_sent(udp_sendmsg(kmsg, lk, pin), flags, appending, pin);
+  MmPin mmp;
+  return zerocopy_sent(udp_sendmsg(kmsg, lk, pin, &mmp), flags, appending, pin, &mmp);
 }
 
 // kernel: __sys_sendto() → sock_sendmsg() → inet_sendmsg() → udp_sendmsg()
@@ -37,7 +38,8 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
   if (err != 0) return err;
   const bool appending = pending_ != 0;
   ubuf_info* pin = zerocopy_pin(flags);
-  return zerocopy_sent(udp_sendmsg(kmsg, lk, pin), flags, appending, pin);
+  MmPin mmp;
+  return zerocopy_sent(udp_sendmsg(kmsg, lk, pin, &mmp), flags, appending, pin, &mmp);
 }
 
 // kernel: __ip_append_data(): "(flags & MSG_ZEROCOPY) && length" with SOCK_ZEROCOPY set takes a
@@ -50,15 +52,15 @@ ssize_t UdpSock::sendto(const void* buf, size_t len, int flags, const sockaddr* 
 // corked datagram extend it (cork.zc_uarg, reset by ip_setup_cork() for the next datagram).
 // On a device that reads user memory (sg_user) the send offers `pin` for its payload's in-place
 // fragments: the notification says COPIED unless they went (and the device read them) in place.
-ssize_t UdpSock::zerocopy_sent(ssize_t r, int flags, bool appending, ubuf_info* pin) {
+ssize_t UdpSock::zerocopy_sent(ssize_t r, int flags, bool appending, ubuf_info* pin, MmPin* mmp) {
   if ((r > 0 || (r == 0 && !appending)) && (flags & MSG_ZEROCOPY) && sock_zerocopy_) {
     zc_.sent(inet_.sk_wmem_charged, /*copied=*/pin == nullptr, /*new_object=*/!(appending && inet_.cork.zc_uarg), pin,
-             &zc_mmp_);
+             mmp);
     if (pending_) inet_.cork.zc_uarg = true;
   } else if (pin != nullptr) {
     net_zcopy_put(pin);  // fragments a failed send left (in a cork) keep it until they go
   }
-  mm_unaccount_pinned_pages(&zc_mmp_);  // a failed send's charge (a successful one's moved above)
+  mm_unaccount_pinned_pages(mmp);  // a failed send's charge (a successful one's moved above)
   return r;
 }
 
@@ -88,7 +90,7 @@ void UdpSock::udp_flush_pending_frames() {
   }
 }
 
-ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk, ubuf_info* zc_pin) {
+ssize_t UdpSock::udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk, ubuf_info* zc_pin, MmPin* zc_mmp) {
   unsigned flags = kmsg.msg_flags;
   if (nonblock_) flags |= MSG_DONTWAIT;
   const size_t len = kmsg.count;
@@ -116,7 +118,7 @@ retry:
   ctx.sock_zerocopy = sock_zerocopy_;
   ctx.zc_may_alloc = zc_.dgram_may_alloc();
   ctx.zc_ubuf = zc_pin;
-  ctx.zc_mmp = &zc_mmp_;
+  ctx.zc_mmp = zc_mmp;
   IovIter it;
   // kernel: "There are pending frames": the data joins the corked datagram; its address and
   // control messages are not looked at, and ulen has no UDP header.

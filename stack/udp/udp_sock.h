@@ -175,8 +175,10 @@ class UdpSock final : public Socket {
   void poll_stack(uint64_t now);
   int send_pass_through(be32 daddr, const char* why);  // pass_through() from udp_sendmsg()
   // kernel: udp_sendmsg(), after ____sys_sendmsg()/__sys_sendto() built `kmsg` (udp_sendmsg.cc).
-  // `zc_pin`: a MSG_ZEROCOPY send's object for in-place fragments (zerocopy_pin()), or nullptr.
-  ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk, ubuf_info* zc_pin = nullptr);
+  // `zc_pin`: a MSG_ZEROCOPY send's object for in-place fragments (zerocopy_pin()), or nullptr;
+  // `zc_mmp`: the call's own RLIMIT_MEMLOCK charge (its waits let other threads' sends run).
+  ssize_t udp_sendmsg(const Kmsg& kmsg, std::unique_lock<StackMutex>& lk, ubuf_info* zc_pin = nullptr,
+                      MmPin* zc_mmp = nullptr);
   ssize_t udp_sendmsg_done(int err, bool corkreq, size_t len, uint64_t now);
   // kernel: sock_wait_for_wmem() as sock_alloc_send_pskb() loops on it (udp_sendmsg.cc).
   int sk_wait_wmem(std::unique_lock<StackMutex>& lk, bool pool, uint64_t* deadline);
@@ -186,7 +188,7 @@ class UdpSock final : public Socket {
   void udp_flush_pending_frames();
   ssize_t dequeue(msghdr* msg, int flags);
   // A send returned `r`: a MSG_ZEROCOPY one on an SO_ZEROCOPY socket takes an id (udp_sendmsg.cc).
-  ssize_t zerocopy_sent(ssize_t r, int flags, bool appending, ubuf_info* pin);
+  ssize_t zerocopy_sent(ssize_t r, int flags, bool appending, ubuf_info* pin, MmPin* mmp);
   // The object a MSG_ZEROCOPY send offers for its payload's in-place fragments, when the device
   // reads user memory (NetdevFeatures::sg_user); nullptr otherwise (the bytes are copied).
   ubuf_info* zerocopy_pin(int flags);
@@ -228,7 +230,6 @@ class UdpSock final : public Socket {
   bool rxq_ovfl_ = false;            // SO_RXQ_OVFL
   bool sock_zerocopy_ = false;       // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY)
   MsgZerocopy zc_;                   // MSG_ZEROCOPY ids and completions
-  MmPin zc_mmp_;                     // the MSG_ZEROCOPY send under way: its RLIMIT_MEMLOCK charge
 };
 
 }  // namespace xmit
