@@ -189,16 +189,16 @@ ssize_t pipe_pull(void* ctx, void* to, size_t len) {
 // Whether an empty pipe has a writer: poll() cannot say for a FIFO that never had one (kernel:
 // pipe_poll() reports EPOLLHUP only once a writer has come since the open), so ask tee(), which
 // moves nothing: on an empty pipe it returns 0 when there is no writer and -EAGAIN when there is
-// one (kernel: link_ipipe_prep()). 1: a writer (or bytes arrived meanwhile), 0: none, -errno.
+// one (kernel: link_ipipe_prep()). 1: a writer (or bytes arrived meanwhile), 0: none. When the
+// question cannot be asked (no fd left for the scratch pipe, a signal, tee() refused), 1: the
+// caller then polls as before, and never returns an errno the kernel's splice() would not.
 int pipe_has_writer(int fd) {
   int scratch[2];
-  if (::pipe2(scratch, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
+  if (::pipe2(scratch, O_NONBLOCK | O_CLOEXEC) != 0) return 1;
   const ssize_t t = ::tee(fd, scratch[1], 1, SPLICE_F_NONBLOCK);
-  const int e = errno;
   libc().close(scratch[0]);
   libc().close(scratch[1]);
-  if (t > 0 || (t < 0 && e == EAGAIN)) return 1;
-  return t == 0 ? 0 : -e;
+  return t == 0 ? 0 : 1;
 }
 
 // 1 when the pipe holds bytes (*avail), 0 when it is empty with no writer left, -errno:
@@ -209,8 +209,7 @@ int pipe_wait_readable(int fd, bool nonblock, int* avail) {
   for (;;) {
     if (libc().ioctl(fd, FIONREAD, avail) < 0) return -errno;
     if (*avail > 0) return 1;
-    const int w = pipe_has_writer(fd);
-    if (w <= 0) return w;
+    if (pipe_has_writer(fd) == 0) return 0;
     pollfd p{fd, POLLIN, 0};
     int n = libc().poll(&p, 1, nonblock ? 0 : -1);
     if (n < 0) {
