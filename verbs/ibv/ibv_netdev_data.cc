@@ -136,6 +136,8 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
   uint8_t* bounce = mem_ + size_t(rx_bufs_ + n % tx_depth_) * kBufSize;
   if (len - from > kBufSize) {
     if (len - from > kTsoBounceSize) return -EMSGSIZE;
+    // No 64 KiB buffers at all (IbvOptions::tso_bounce 0): such a frame can never leave.
+    if (tso_bounce_free_.capacity() == 0) return -EMSGSIZE;
     if (tso_bounce_free_.empty()) return -ENOBUFS;
     slot.tso_bounce = tso_bounce_free_.back();
     tso_bounce_free_.pop_back();
