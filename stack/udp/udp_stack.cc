@@ -231,11 +231,14 @@ void UdpStack::qdisc_run() {
   if (backlog_head_ == nullptr) return;
   int err = 0;
   sk_buff* list = backlog_head_;
-  backlog_len_ -= dev_xmit_list(&list, /*whole=*/false, &err);
+  const auto gone = dev_xmit_list(&list, /*whole=*/false, &err);
+  backlog_len_ -= gone;
   backlog_head_ = list;
-  if (list == nullptr) {
-    backlog_tail_ = nullptr;
-    tx_poll_at_ = 0;  // nothing waits for a completion any more
+  if (list == nullptr || gone > 0) {
+    // Nothing waits for a completion any more; or completions made room: the next look comes
+    // after the shortest gap again (the gap doubles only while no completion comes).
+    if (list == nullptr) backlog_tail_ = nullptr;
+    tx_poll_at_ = 0;
     tx_poll_gap_ = kTxPollMinNs;
   }
 }
