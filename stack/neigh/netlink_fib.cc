@@ -252,7 +252,11 @@ int NetlinkFib::route_output(const Flowi4& fl4, Rtable* rt) noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // the control plane's clock: the cache's TTL only
   const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-  if (routes_.lookup(fl4, generation_, now, rt)) return 0;
+  // A change the kernel announced but poll_changes() has not read yet (it runs once per control
+  // interval) may concern this route: the kernel is asked, as it would answer at once.
+  char peek;
+  const bool changes_queued = notify_fd_ >= 0 && recv(notify_fd_, &peek, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+  if (!changes_queued && routes_.lookup(fl4, generation_, now, rt)) return 0;
   const uint64_t gen = generation_;
   NlReq req;
   rtmsg* r = req.start<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST);
