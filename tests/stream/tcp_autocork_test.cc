@@ -3,6 +3,7 @@
 // the link runs: a small write behind an earlier segment still at the device waits in the tail skb,
 // later writes join it, and the completion of that segment sends it (tcp_wfree() -> the TSQ
 // handler), with no ACK from the peer. TCP_NODELAY throughout, so Nagle holds nothing back.
+#include "tests/dev/forwarding_netdev.h"
 #include "tests/stream/tcp_socket_bed.h"
 
 #include <numeric>
@@ -116,24 +117,10 @@ TEST_F(TcpAutocorkTest, HeldTailLeavesAtTheTxPollAfterALateCompletion) {
 
 // A device whose TX completions wake a waiter (the verbs send CQ on its completion channel) needs no
 // TX poll: the same held tail leaves a's next deadline at its timers.
-class WakingDev final : public Netdev {
+class WakingDev final : public ForwardingNetdev {
  public:
-  explicit WakingDev(Netdev& d) : d_(d) {}
-  const NetdevFeatures& features() const override { return d_.features(); }
-  const uint8_t* mac() const override { return d_.mac(); }
-  int ifindex() const override { return d_.ifindex(); }
-  int xmit(absl::Span<const TxFrame> frames) override { return d_.xmit(frames); }
-  int poll_tx(absl::FunctionRef<void(uint64_t)> done) override { return d_.poll_tx(done); }
-  int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override {
-    return d_.poll_rx(budget, deliver);
-  }
-  void rx_recycle(uint64_t buf_id) override { d_.rx_recycle(buf_id); }
-  int steer(const FlowKey& key) override { return d_.steer(key); }
-  int unsteer(const FlowKey& key) override { return d_.unsteer(key); }
+  explicit WakingDev(Netdev& d) : ForwardingNetdev(&d) {}
   bool tx_completion_wakes() const override { return true; }
-
- private:
-  Netdev& d_;
 };
 
 class TcpAutocorkWakingTest : public TcpAutocorkTest {

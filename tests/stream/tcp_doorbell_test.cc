@@ -2,6 +2,7 @@
 // poll_mask(), recvmsg(), accept(): TcpSocket::poll_stack()) reach the device under xmit_more and
 // leave with one doorbell (flush_tx()) at its end, as a NAPI poll's bulk does, instead of one
 // doorbell each; nothing is left held once the look returns.
+#include "tests/dev/forwarding_netdev.h"
 #include "tests/stream/tcp_socket_bed.h"
 
 namespace xmit {
@@ -10,12 +11,9 @@ namespace {
 
 // A device in front of b's end of the link that counts frames handed over with and without
 // xmit_more, and the doorbells rung for held frames.
-class DoorbellTap final : public Netdev {
+class DoorbellTap final : public ForwardingNetdev {
  public:
-  explicit DoorbellTap(Netdev* inner) : in_(inner) {}
-  const NetdevFeatures& features() const override { return in_->features(); }
-  const uint8_t* mac() const override { return in_->mac(); }
-  int ifindex() const override { return in_->ifindex(); }
+  using ForwardingNetdev::ForwardingNetdev;
   int xmit(absl::Span<const TxFrame> frames) override {
     int n = in_->xmit(frames);
     if (n > 0) {
@@ -28,14 +26,6 @@ class DoorbellTap final : public Netdev {
     }
     return n;
   }
-  int poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) override { return in_->poll_tx(done); }
-  int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override {
-    return in_->poll_rx(budget, deliver);
-  }
-  void rx_recycle(uint64_t buf_id) override { in_->rx_recycle(buf_id); }
-  int steer(const FlowKey& key) override { return in_->steer(key); }
-  int unsteer(const FlowKey& key) override { return in_->unsteer(key); }
-  int wait_fd() const override { return in_->wait_fd(); }
   void flush_tx() override {
     if (pending > 0) ++doorbells;
     pending = 0;
@@ -53,7 +43,6 @@ class DoorbellTap final : public Netdev {
   int doorbells = 0;  // flush_tx() calls that rang for held frames
 
  private:
-  Netdev* in_;
   bool more_ = false;
 };
 

@@ -15,6 +15,7 @@
 #include "stack/base/checksum.h"
 #include "stack/dev/sim_link.h"
 #include "stack/udp/udp_sock.h"
+#include "tests/dev/forwarding_netdev.h"
 #include "tests/neigh/fake_fib.h"
 #include "tests/udp/fake_shadow.h"
 
@@ -63,17 +64,14 @@ inline std::vector<uint8_t> frame_to_a(const SimLinkConfig& cfg, uint16_t sport,
 // point, whether they are the program's memory) and whether the frame names an object to mark a
 // copy in. With `copy_user` it marks every frame with user segments copied, as a device that
 // cannot register them does (IbvNetdev with its MR cache full).
-class TxTap final : public Netdev {
+class TxTap final : public ForwardingNetdev {
  public:
   struct Seg {
     const uint8_t* data;
     uint32_t len;
     bool user;
   };
-  explicit TxTap(Netdev* inner) : in_(inner) {}
-  const NetdevFeatures& features() const override { return in_->features(); }
-  const uint8_t* mac() const override { return in_->mac(); }
-  int ifindex() const override { return in_->ifindex(); }
+  using ForwardingNetdev::ForwardingNetdev;
   int xmit(absl::Span<const TxFrame> frames) override {
     for (const TxFrame& f : frames) {
       std::vector<Seg> v;
@@ -87,25 +85,11 @@ class TxTap final : public Netdev {
     }
     return in_->xmit(frames);
   }
-  int poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) override { return in_->poll_tx(done); }
-  int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override {
-    return in_->poll_rx(budget, deliver);
-  }
-  void rx_recycle(uint64_t buf_id) override { in_->rx_recycle(buf_id); }
-  int steer(const FlowKey& key) override { return in_->steer(key); }
-  int unsteer(const FlowKey& key) override { return in_->unsteer(key); }
-  int wait_fd() const override { return in_->wait_fd(); }
-  void flush_tx() override { in_->flush_tx(); }
-  void set_xmit_more(bool on) override { in_->set_xmit_more(on); }
-  bool xmit_more() const override { return in_->xmit_more(); }
   bool tx_completion_wakes() const override { return completion_wakes; }
 
   std::vector<std::vector<Seg>> frames_;
   bool copy_user = false;
   bool completion_wakes = false;  // as the verbs send CQ on its channel (set before the stack exists)
-
- private:
-  Netdev* in_;
 };
 
 class UdpSockTest : public ::testing::Test {
