@@ -6,9 +6,10 @@
 #   udp_diff.py capture OUT.json   in namespace b: every UDP/IPv4 frame arriving on xb, cut into
 #                                  cases by the marker datagrams (port 9) the runner sends
 #   udp_diff.py compare K_RUN K_CAP X_RUN X_CAP    the kernel's run against xmit's
-# Frames are compared field by field after normalising only what must differ: source ports and IP
-# ids become letters in order of first appearance (0 stays 0; connected sockets must count up by
-# one), checksums become "ok" after being verified.
+# Frames are compared field by field after normalising only what must differ: source ports become
+# letters in order of first appearance; an IP id becomes its datagram's number in the case (0 stays
+# 0; the fragments of one datagram share it; connected sockets must count up by one); checksums
+# become "ok" after being verified.
 import ctypes, errno, fcntl, hashlib, json, os, socket, struct, sys, time
 
 A, B = "198.18.0.1", "198.18.0.2"
@@ -331,14 +332,25 @@ def csum(b):
 
 def normalise(frames, seq):
     """Each frame as a dict of the fields compared; source ports and ids as letters."""
-    out, ids, ports, dgrams = [], {}, {}, {}
+    out, ports, dgrams, frag = [], {}, {}, None
     letter = lambda m, v: "0" if v == 0 else m.setdefault(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(m) % 26])
     for fr in frames:
         f = bytes.fromhex(fr["hex"])
         ip = f[14:]
         ihl = (ip[0] & 15) * 4
         tot, ident, fo = struct.unpack_from("!HHH", ip, 2)
-        d = {"eth": f[:14].hex(), "ver_ihl": ip[0], "tos": ip[1], "tot_len": tot, "id": letter(ids, ident),
+        # The datagram this frame belongs to: a new one unless it continues the fragments before it.
+        # Ids are not compared across datagrams of an unconnected socket: ip_idents_reserve() adds a
+        # random step whenever a jiffy passed since the bucket's last use, so whether a UDP_SEGMENT
+        # send's segment ids (one id reserved, its segments counting up) are reused by the next
+        # datagram depends on the clock, on the kernel as under xmit (the unit tests pin the rule).
+        key = (ident, ip[12:16], ip[16:20])
+        if not (fo & 0x1FFF and frag and frag[0] == key):
+            frag = (key, len(dgrams))
+            dgrams[frag[1]] = {}
+        dgram = frag[1]
+        d = {"eth": f[:14].hex(), "ver_ihl": ip[0], "tos": ip[1], "tot_len": tot,
+             "id": "0" if ident == 0 else "D%d" % dgram,
              "df": bool(fo & 0x4000), "mf": bool(fo & 0x2000), "frag_off": (fo & 0x1FFF) * 8, "ttl": ip[8],
              "proto": ip[9], "ip_csum": "ok" if csum(ip[:ihl]) == 0xFFFF else "BAD",
              "src": socket.inet_ntoa(ip[12:16]), "dst": socket.inet_ntoa(ip[16:20]),
@@ -347,14 +359,13 @@ def normalise(frames, seq):
         d["payload_sha1"] = hashlib.sha1(ip[ihl + (8 if (fo & 0x1FFF) == 0 else 0):tot]).hexdigest()[:16]
         if fr["partial"]:
             d["partial_csum"] = True  # would be a difference by itself: the test runs with tx csum off
-        key = (ident, d["src"], d["dst"])
-        dgrams.setdefault(key, {})[d["frag_off"]] = (ip[ihl:tot], d)
+        dgrams[dgram][d["frag_off"]] = (ip[ihl:tot], d)
         if d["frag_off"] == 0:
             sport, dport, ulen = struct.unpack_from("!HHH", ip, ihl)
             d.update({"sport": letter(ports, sport), "dport": dport, "udp_len": ulen})
         out.append(d)
     # The UDP checksum over the reassembled datagram (0: none sent).
-    for (ident, src, dst), parts in dgrams.items():
+    for parts in dgrams.values():
         data, off = b"", 0
         while off in parts:
             data += parts[off][0]
@@ -365,7 +376,8 @@ def normalise(frames, seq):
         if not first or len(data) < 8:
             continue
         check = struct.unpack_from("!H", data, 6)[0]
-        pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 17, len(data))
+        pseudo = (socket.inet_aton(first["src"]) + socket.inet_aton(first["dst"]) +
+                  struct.pack("!BBH", 0, 17, len(data)))
         if check == 0:
             first["udp_csum"] = "none"
         else:
