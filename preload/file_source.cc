@@ -60,25 +60,33 @@ namespace {
 
 // kernel: splice_direct_to_actor()'s next round, copy_splice_read() for an O_DIRECT file: one read
 // of min(end - round, kStage) bytes at the round's offset into page-aligned memory. The bytes of
-// the last round not pulled yet (from pos) stay in front of it. A read of 0 is the file's end; an
-// error ends the transfer after the bytes before it, or is the result when there are none.
+// the last round not pulled yet (from pos) move to just before it, in the same memory (allocated
+// at the first round). A read of 0 is the file's end; an error ends the transfer
+// after the bytes before it, or is the result when there are none.
 int direct_round(FileSource* f) {
+  constexpr size_t kA = FileSource::kAlign, kStage = FileSource::kStage;
   const off64_t staged_end = f->stage_pos + static_cast<off64_t>(f->stage_len);
   const size_t tail = f->stage_data != nullptr && f->pos >= f->stage_pos && f->pos < staged_end
                           ? static_cast<size_t>(staged_end - f->pos)
                           : 0;
   const off64_t from = f->pos;  // the round begins at from + tail: where the last one ended
-  const size_t round = static_cast<size_t>(
-      std::clamp<off64_t>(f->end - from - static_cast<off64_t>(tail), 0, FileSource::kStage));
-  const size_t lead = (tail + FileSource::kAlign - 1) / FileSource::kAlign * FileSource::kAlign;
-  const size_t cap = lead + FileSource::kStage + FileSource::kAlign;
-  std::unique_ptr<char[]> buf(new (std::nothrow) char[cap]);
-  if (buf == nullptr) return -ENOMEM;
-  auto base = reinterpret_cast<uintptr_t>(buf.get());
-  char* rd = buf.get() + (FileSource::kAlign - base % FileSource::kAlign) % FileSource::kAlign + lead;
-  if (tail > 0) std::memcpy(rd - tail, f->stage_data + (f->pos - f->stage_pos), tail);
-  f->stage = std::move(buf);
-  f->stage_cap = cap;
+  const size_t round =
+      static_cast<size_t>(std::clamp<off64_t>(f->end - from - static_cast<off64_t>(tail), 0, kStage));
+  const size_t lead = (tail + kA - 1) / kA * kA;
+  // The stage is kept when it holds the lead and a round; else (the first round) it is replaced by
+  // room for a lead of a whole round and a round, which the tail is moved into.
+  const bool keep = f->stage_cap >= lead + kStage + kA;
+  std::unique_ptr<char[]> fresh;
+  size_t fresh_cap = 0;
+  char* const base = keep ? page_aligned(&f->stage, &f->stage_cap, lead + kStage)
+                          : page_aligned(&fresh, &fresh_cap, std::max(lead, kStage) + kStage);
+  if (base == nullptr) return -ENOMEM;
+  char* const rd = base + lead;
+  if (tail > 0) std::memmove(rd - tail, f->stage_data + (f->pos - f->stage_pos), tail);
+  if (!keep) {
+    f->stage = std::move(fresh);
+    f->stage_cap = fresh_cap;
+  }
   f->stage_data = rd - tail;
   f->stage_pos = from;
   f->stage_len = tail;
@@ -97,6 +105,17 @@ int direct_round(FileSource* f) {
 }
 
 }  // namespace
+
+char* page_aligned(std::unique_ptr<char[]>* mem, size_t* cap, size_t size) {
+  constexpr size_t kA = FileSource::kAlign;
+  if (*mem == nullptr || *cap < size + kA) {
+    mem->reset(new (std::nothrow) char[size + kA]);
+    *cap = *mem != nullptr ? size + kA : 0;
+    if (*mem == nullptr) return nullptr;
+  }
+  const auto base = reinterpret_cast<uintptr_t>(mem->get());
+  return mem->get() + (kA - base % kA) % kA;
+}
 
 int file_wait(void* ctx) {
   auto* f = static_cast<FileSource*>(ctx);

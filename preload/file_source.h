@@ -49,6 +49,11 @@ struct FileSource {
   size_t want = 0;         // the last pull's length: what the read-ahead must hold at least
 };
 
+// `size` bytes at a page (FileSource::kAlign) boundary inside *mem, which is allocated anew only
+// when *cap is short of it (*cap: what *mem holds); nullptr when there is no memory. As the
+// kernel's pipe pages, it takes an O_DIRECT file's reads.
+char* page_aligned(std::unique_ptr<char[]>* mem, size_t* cap, size_t size);
+
 // PullSource::pull: up to `len` bytes from `pos` into `to` without waiting; -EAGAIN (nothing moved)
 // when they are not at hand.
 ssize_t file_pull(void* ctx, void* to, size_t len);

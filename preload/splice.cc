@@ -73,11 +73,10 @@ ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, si
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
   const size_t want = std::min(count, kRound);
-  // Page-aligned, as the kernel's pipe pages: an O_DIRECT file reads into it as into those.
-  std::unique_ptr<char[]> mem(new (std::nothrow) char[want + FileSource::kAlign]);
-  if (mem == nullptr) return -ENOMEM;
-  char* const buf = mem.get() + (FileSource::kAlign - reinterpret_cast<uintptr_t>(mem.get()) % FileSource::kAlign) %
-                                    FileSource::kAlign;
+  std::unique_ptr<char[]> mem;
+  size_t cap = 0;
+  char* const buf = page_aligned(&mem, &cap, want);
+  if (buf == nullptr) return -ENOMEM;
   size_t got = 0;
   int msg_flags = 0;
   while (got < want) {

@@ -197,15 +197,20 @@ static void tcp_disconnect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOp
   tp->packets_out = tp->lost_out = tp->retrans_out = tp->sacked_out = 0;
 }
 
+// A socket no one will close again, aborted: disconnected (RST where due, queues purged), orphaned
+// and handed to done(), which frees it. kernel: inet_child_forget() (disconnect, sock_orphan(),
+// inet_csk_destroy_sock()); tcp_abort() of an orphan.
+static void tcp_abort_orphan(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
+  tcp_disconnect(tp, dst_mtu, xmit, ops);
+  tp->sock_dead = true;
+  tcp_done(tp, ops);
+}
+
 // kernel: inet_csk_listen_stop(), net/ipv4/inet_connection_sock.c — requests dropped, each queued
 // child disconnected (RST), orphaned and handed to done() (inet_child_forget()).
 void inet_csk_listen_stop(tcp_sock* listener, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
   listener->reqsk_queue.clear();
-  while (tcp_sock* child = inet_csk_accept_core(listener)) {
-    tcp_disconnect(child, dst_mtu, xmit, ops);
-    child->sock_dead = true;
-    tcp_done(child, ops);
-  }
+  while (tcp_sock* child = inet_csk_accept_core(listener)) tcp_abort_orphan(child, dst_mtu, xmit, ops);
 }
 
 // kernel: tcp_close() / __tcp_close(), net/ipv4/tcp.c (non-blocking: no lingering wait in
@@ -278,12 +283,10 @@ bool tcp_close_user_frags(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps
   }
   if (tp->net_mib != nullptr) ++tp->net_mib->TCPAbortOnMemory;
   tp->sk_shutdown = SHUTDOWN_MASK;
-  tp->sock_dead = true;  // sock_orphan(), as tcp_close() (done() frees an orphan)
   // tcp_abort(): "if (tcp_need_reset(sk->sk_state)) tcp_send_active_reset(...); tcp_done_with_error();
   // ... tcp_write_queue_purge(sk);" — tcp_disconnect() sends that RST and purges; the queues go
   // before done(), which frees the orphan here.
-  tcp_disconnect(tp, dst_mtu, xmit, ops);
-  tcp_done(tp, ops);
+  tcp_abort_orphan(tp, dst_mtu, xmit, ops);
   return true;
 }
 
