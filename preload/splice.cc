@@ -185,6 +185,19 @@ ssize_t pipe_pull(void* ctx, void* to, size_t len) {
   return static_cast<ssize_t>(done);
 }
 
+// A pipe of our own (non-blocking, close-on-exec), for tee() to copy into; closed at the scope's end.
+struct ScratchPipe {
+  int fd[2] = {-1, -1};
+  ScratchPipe() { (void)::pipe2(fd, O_NONBLOCK | O_CLOEXEC); }
+  ~ScratchPipe() {
+    if (fd[0] >= 0) libc().close(fd[0]);
+    if (fd[1] >= 0) libc().close(fd[1]);
+  }
+  ScratchPipe(const ScratchPipe&) = delete;
+  ScratchPipe& operator=(const ScratchPipe&) = delete;
+  bool ok() const { return fd[0] >= 0; }
+};
+
 // Whether an empty pipe has a writer: poll() cannot say for a FIFO that never had one (kernel:
 // pipe_poll() reports EPOLLHUP only once a writer has come since the open), so ask tee(), which
 // moves nothing: on an empty pipe it returns 0 when there is no writer and -EAGAIN when there is
@@ -192,12 +205,8 @@ ssize_t pipe_pull(void* ctx, void* to, size_t len) {
 // question cannot be asked (no fd left for the scratch pipe, a signal, tee() refused), 1: the
 // caller then polls as before, and never returns an errno the kernel's splice() would not.
 int pipe_has_writer(int fd) {
-  int scratch[2];
-  if (::pipe2(scratch, O_NONBLOCK | O_CLOEXEC) != 0) return 1;
-  const ssize_t t = ::tee(fd, scratch[1], 1, SPLICE_F_NONBLOCK);
-  libc().close(scratch[0]);
-  libc().close(scratch[1]);
-  return t == 0 ? 0 : 1;
+  ScratchPipe scratch;
+  return scratch.ok() && ::tee(fd, scratch.fd[1], 1, SPLICE_F_NONBLOCK) == 0 ? 0 : 1;
 }
 
 // 1 when the pipe holds bytes (*avail), 0 when it is empty with no writer left, -errno:
@@ -230,22 +239,19 @@ int pipe_wait_readable(int fd, bool nonblock, int* avail) {
 // the kernel's: a pipe of many small buffers whose bytes exceed a datagram gives EMSGSIZE here,
 // where the kernel sends the rounds before the one that overflows into the cork.
 ssize_t splice_pipe_to_datagram(Socket* s, int fd_in, size_t n, int msg_flags) {
-  int scratch[2];
-  if (::pipe2(scratch, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
-  (void)libc().fcntl(scratch[1], F_SETPIPE_SZ, 1 << 20);
+  ScratchPipe scratch;
+  if (!scratch.ok()) return -errno;
+  (void)libc().fcntl(scratch.fd[1], F_SETPIPE_SZ, 1 << 20);
   std::unique_ptr<char[]> buf(new (std::nothrow) char[n]);
-  ssize_t t = buf != nullptr ? ::tee(fd_in, scratch[1], n, SPLICE_F_NONBLOCK) : -1;
-  if (buf == nullptr) errno = ENOMEM;
+  if (buf == nullptr) return -ENOMEM;
+  const ssize_t t = ::tee(fd_in, scratch.fd[1], n, SPLICE_F_NONBLOCK);
+  if (t < 0) return errno == EAGAIN ? 0 : -errno;  // emptied by another reader: the end
   size_t got = 0;
-  while (t > 0 && got < static_cast<size_t>(t)) {
-    ssize_t k = libc().read(scratch[0], buf.get() + got, static_cast<size_t>(t) - got);
+  while (got < static_cast<size_t>(t)) {
+    ssize_t k = libc().read(scratch.fd[0], buf.get() + got, static_cast<size_t>(t) - got);
     if (k <= 0) break;
     got += static_cast<size_t>(k);
   }
-  const int tee_errno = errno;
-  libc().close(scratch[0]);
-  libc().close(scratch[1]);
-  if (t < 0) return tee_errno == EAGAIN ? 0 : -tee_errno;  // emptied by another reader: the end
   if (t == 0) return 0;
   ssize_t r = s->sendto(buf.get(), got, msg_flags, nullptr, 0);
   if (r <= 0) return r;
