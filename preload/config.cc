@@ -1,5 +1,5 @@
 // preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_VERBS_DEVICE, XMIT_UDP, XMIT_TCP,
-// XMIT_TCP_AUTOCORK, XMIT_LOG, XMIT_PCAP, XMIT_TX_BATCH.
+// XMIT_TCP_AUTOCORK, XMIT_LOG, XMIT_PCAP, XMIT_TX_BATCH, XMIT_VERBS_MR_ENTRIES.
 #include "preload/config.h"
 
 #include <cerrno>
@@ -22,6 +22,17 @@ bool parse_level(const std::string& v, LogLevel* out) {
     if (v == log_level_name(l)) return *out = l, true;
   }
   return false;
+}
+
+// A decimal number from lo to hi, nothing else (no sign, no blanks, no suffix).
+bool parse_number(const char* v, unsigned lo, unsigned hi, unsigned* out) {
+  if (*v < '0' || *v > '9') return false;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long n = strtoul(v, &end, 10);
+  if (*end != '\0' || errno != 0 || n < lo || n > hi) return false;
+  *out = static_cast<unsigned>(n);
+  return true;
 }
 
 std::string bad(const char* var, const char* value, const char* accepted) {
@@ -104,15 +115,12 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
     if (*v == '\0') c.errors.push_back(bad("XMIT_PCAP", v, "a file path"));
     else c.pcap_file = v;
   }
-  if (const char* v = getenv_fn("XMIT_TX_BATCH"); v != nullptr) {
-    char* end = nullptr;
-    errno = 0;
-    unsigned long n = *v >= '0' && *v <= '9' ? strtoul(v, &end, 10) : 0;
-    if (end == nullptr || *end != '\0' || errno != 0 || n < 1 || n > 1024) {
-      c.errors.push_back(bad("XMIT_TX_BATCH", v, "a number of frames from 1 to 1024"));
-    } else {
-      c.tx_batch = static_cast<unsigned>(n);
-    }
+  if (const char* v = getenv_fn("XMIT_TX_BATCH"); v != nullptr && !parse_number(v, 1, 1024, &c.tx_batch)) {
+    c.errors.push_back(bad("XMIT_TX_BATCH", v, "a number of frames from 1 to 1024"));
+  }
+  if (const char* v = getenv_fn("XMIT_VERBS_MR_ENTRIES"); v != nullptr &&
+      !parse_number(v, 0, 4096, &c.verbs_mr_entries)) {
+    c.errors.push_back(bad("XMIT_VERBS_MR_ENTRIES", v, "a number of registrations from 0 to 4096"));
   }
   return c;
 }

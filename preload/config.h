@@ -29,6 +29,7 @@ struct Config {
   std::string log_file;                // "" → stderr; "%p" in the name becomes the pid
   std::string pcap_file;               // XMIT_PCAP=FILE: every frame the queues carry
   unsigned tx_batch = 1;               // XMIT_TX_BATCH=1..1024: frames per TX doorbell (XdpOptions::tx_kick_batch)
+  unsigned verbs_mr_entries = 64;      // XMIT_VERBS_MR_ENTRIES=0..4096: IbvOptions::mr_cache_entries
   std::vector<std::string> errors;     // one line per bad value; non-empty → pass everything through
 };
 

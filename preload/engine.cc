@@ -554,7 +554,7 @@ int open_afxdp(const Runtime& rt, Engine* e, std::string* why) {
 // (XMIT_VERBS_DEVICE=software: verbs/ibv/sw over an AF_PACKET socket on the interface).
 int open_verbs(const Runtime& rt, Engine* e, std::string* why) {
   const std::string& ifname = rt.config.iface;
-  ibv::IbvOptions opt{.ifname = ifname};
+  ibv::IbvOptions opt{.ifname = ifname, .mr_cache_entries = rt.config.verbs_mr_entries};
   std::string sw_name;
   if (rt.config.verbs_device == VerbsDevice::kSoftware) {
     if (int err = ibv::sw::sw_attach_interface(ifname, rt.config.verbs_sw_offloads, &sw_name); err < 0) {
@@ -935,13 +935,15 @@ __attribute__((destructor)) static void engine_exit() {
       const ibv::IbvStats& v = e->ibv->stats();
       logf(LogLevel::kInfo,
            "ibverbs queue: %llu frames sent (%llu TSO; %llu inline, %llu in place, %llu copied; MSG_ZEROCOPY: "
-           "%llu in place, %llu copied, %llu user registrations), %llu completed, "
+           "%llu in place, %llu copied, %llu user registrations, %llu TSO frames copied into 64 KiB bounce "
+           "buffers), %llu completed, "
            "%llu send errors, %llu queue full; %llu received, %llu receive errors",
            static_cast<unsigned long long>(v.tx_frames), static_cast<unsigned long long>(v.tx_tso),
            static_cast<unsigned long long>(v.tx_inline),
            static_cast<unsigned long long>(v.tx_zero_copy), static_cast<unsigned long long>(v.tx_copied),
            static_cast<unsigned long long>(v.tx_user_in_place), static_cast<unsigned long long>(v.tx_user_copied),
            static_cast<unsigned long long>(e->ibv->mr_cache().stats().registrations),
+           static_cast<unsigned long long>(v.tx_tso_bounced),
            static_cast<unsigned long long>(v.tx_done), static_cast<unsigned long long>(v.tx_errors),
            static_cast<unsigned long long>(v.tx_full), static_cast<unsigned long long>(v.rx_frames),
            static_cast<unsigned long long>(v.rx_errors));

@@ -81,7 +81,7 @@ check() {  # check TAG ZFLAG: the selftest's own invariants
   # place (no CHECKSUM_PARTIAL): copied, zc=n, on a NIC as on veth.
   local want_zc=n
   if [ "${XMIT_TEST_BACKEND:-afxdp}" = verbs-sw ] && [ "${tag#xmit}" != "$tag" ] && [ -n "$z" ] &&
-     [ "$proto" = tcp ]; then
+     [ "$proto" = tcp ] && [ "${tag%-nomr}" = "$tag" ]; then
     want_zc=y
   fi
   [ "$zc" = "$want_zc" ] || fail "$tag: zc=$zc (expected $want_zc)"
@@ -106,4 +106,17 @@ for z in "" -z; do
   [ $((k1 - k0)) -gt 0 ] || fail "kernel${z}: a's kernel ${counter[*]} did not move"
   [ $((x1 - k1)) -eq 0 ] || fail "xmit${z}: a's kernel sent $((x1 - k1)) (${counter[*]}): not carried by xmit"
 done
+# verbs, TCP: the same -z run with no registration of user memory (XMIT_VERBS_MR_ENTRIES=0, as when
+# ibv_reg_mr() is refused): every payload copied, the 64 KiB TSO frames into the bounce buffers;
+# each send's completion still arrives, COPIED (zc=n), and the receiver gets every MB.
+if [ "${XMIT_TEST_BACKEND:-afxdp}" = verbs-sw ] && [ "$proto" = tcp ]; then
+  one xmit-z-nomr -z "${XB[@]}" XMIT_VERBS_MR_ENTRIES=0 XMIT_IFACE=xa XMIT_LOG="info:$work/nomr.log" \
+    LD_PRELOAD="$XMIT_LIB"
+  check xmit-z-nomr -z
+  bounced=$(sed -nE 's/.*, ([0-9]+) TSO frames copied into 64 KiB bounce buffers.*/\1/p' "$work/nomr.log")
+  regs=$(sed -nE 's/.* ([0-9]+) user registrations.*/\1/p' "$work/nomr.log")
+  [ "${bounced:-0}" -gt 0 ] && [ "$regs" = 0 ] ||
+    fail "xmit-z-nomr: $bounced TSO frames bounced, $regs registrations (want > 0 and 0): $(grep 'ibverbs queue' "$work/nomr.log")"
+  summary+=" ($bounced TSO frames bounced);"
+fi
 pass "msg_zerocopy -4 $proto:$summary"

@@ -66,6 +66,9 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_EQ(parse({{"XMIT_TX_BATCH", "32"}}).tx_batch, 32u);
   EXPECT_EQ(parse({{"XMIT_TX_BATCH", "1"}}).tx_batch, 1u);
   EXPECT_EQ(parse({{"XMIT_TX_BATCH", "1024"}}).tx_batch, 1024u);
+  EXPECT_EQ(parse({}).verbs_mr_entries, 64u);
+  EXPECT_EQ(parse({{"XMIT_VERBS_MR_ENTRIES", "0"}}).verbs_mr_entries, 0u);
+  EXPECT_EQ(parse({{"XMIT_VERBS_MR_ENTRIES", "4096"}}).verbs_mr_entries, 4096u);
 }
 
 TEST(Config, EmptyIfaceMeansUnset) {
@@ -113,7 +116,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"TxBatchBig", "XMIT_TX_BATCH", "1025", "from 1 to 1024"},
         BadCase{"TxBatchSign", "XMIT_TX_BATCH", "-4", "from 1 to 1024"},
         BadCase{"TxBatchText", "XMIT_TX_BATCH", "32x", "from 1 to 1024"},
-        BadCase{"TxBatchEmpty", "XMIT_TX_BATCH", "", "from 1 to 1024"}),
+        BadCase{"TxBatchEmpty", "XMIT_TX_BATCH", "", "from 1 to 1024"},
+        BadCase{"VerbsMrEntriesBig", "XMIT_VERBS_MR_ENTRIES", "4097", "from 0 to 4096"},
+        BadCase{"VerbsMrEntriesSign", "XMIT_VERBS_MR_ENTRIES", "-1", "from 0 to 4096"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Config, SeveralBadValuesGiveSeveralLines) {

@@ -137,7 +137,7 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   for (uint32_t i = tso_bounce; i-- > 0;) tso_bounce_free_.push_back(int16_t(i));
   mem_mr_ = ops.reg_mr(pd_, mem_, mem_len_, IBV_ACCESS_LOCAL_WRITE);
   if (mem_mr_ == nullptr) return fail(why, -errno, "ibv_reg_mr (buffers; RLIMIT_MEMLOCK?)");
-  mr_cache_ = std::make_unique<MrCache>(ops_, pd_, std::max<uint32_t>(1, opt.mr_cache_entries));
+  mr_cache_ = std::make_unique<MrCache>(ops_, pd_, opt.mr_cache_entries);
   // One completion channel for both CQs, its fd non-blocking so that taking events never waits.
   // Without one (a device that cannot) the queue still works; wait_fd() is then -1.
   channel_ = ops.create_comp_channel(ctx_);

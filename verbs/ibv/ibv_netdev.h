@@ -24,7 +24,7 @@ struct IbvOptions {
   uint32_t rx_refill_batch = 32;  // receive WRs are posted in chains of this many
   uint32_t inline_max = 128;    // frames up to this size go inline (if the device allows as much)
   uint32_t max_flows = 1024;
-  uint32_t mr_cache_entries = 64;  // registrations of user memory (MSG_ZEROCOPY) held at once
+  uint32_t mr_cache_entries = 64;  // registrations of user memory (MSG_ZEROCOPY) held at once; 0: none (all copied)
   uint32_t tso_bounce = 16;     // 64 KiB bounce buffers for TSO payloads over 4 KiB that must be copied
 };
 
