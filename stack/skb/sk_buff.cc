@@ -3,9 +3,12 @@
 #include "stack/skb/sk_buff.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 namespace xmit {
@@ -100,14 +103,36 @@ int skb_fill_frag(sk_buff* skb, const skb_frag& frag) noexcept {
   return 0;
 }
 
+namespace {
+
+std::atomic<void* (*)(size_t)> g_heap_alloc{nullptr};
+
+// A heap block of `len` bytes behind its ubuf_info, freed at the last reference. The object starts
+// with the one reference the first fragment made of it takes.
+ubuf_info* heap_block(uint32_t len) {
+  void* (*alloc)(size_t) = g_heap_alloc.load(std::memory_order_relaxed);
+  void* m = alloc != nullptr ? alloc(sizeof(ubuf_info) + len) : std::malloc(sizeof(ubuf_info) + len);
+  if (m == nullptr) return nullptr;
+  auto* u = new (m) ubuf_info;
+  ubuf_info_init(u, [](ubuf_info* x, bool) { std::free(x); }, nullptr);
+  return u;
+}
+uint8_t* heap_data(ubuf_info* u) { return reinterpret_cast<uint8_t*>(u + 1); }
+
+}  // namespace
+
+void skb_copy_ubufs_set_alloc(void* (*alloc)(size_t)) { g_heap_alloc.store(alloc); }
+
 // kernel: skb_copy_ubufs(), net/core/skbuff.c
 int skb_copy_ubufs(sk_buff* skb, BufPool* pool) noexcept {
   skb_shared_info* sh = skb_shinfo(skb);
   skb_frag out[MAX_SKB_FRAGS];
   bool fresh[MAX_SKB_FRAGS] = {};
   int n = 0;
-  uint8_t* buf = nullptr;
+  uint8_t* buf = nullptr;  // the pool buffer being filled, at off
   uint32_t off = 0;
+  ubuf_info* heap = nullptr;  // past an empty pool: the block the rest goes into, at heap_off
+  uint32_t heap_off = 0;
   int err = 0;
   for (int i = 0; i < sh->nr_frags && err == 0; ++i) {
     const skb_frag& f = sh->frags[i];
@@ -117,38 +142,54 @@ int skb_copy_ubufs(sk_buff* skb, BufPool* pool) noexcept {
       continue;
     }
     for (uint32_t done = 0; done < f.len && err == 0;) {
-      bool new_frag = n == 0 || !fresh[n - 1] || out[n - 1].data + out[n - 1].len != buf + off;
-      if (buf == nullptr || off == pool->buf_size()) {
+      if (heap == nullptr && (buf == nullptr || off == pool->buf_size())) {
         buf = pool->alloc();  // its one reference goes to the fragment made below
         off = 0;
         if (buf == nullptr) {
-          err = -ENOBUFS;
-          break;
+          uint32_t rest = f.len - done;
+          for (int j = i + 1; j < sh->nr_frags; ++j)
+            if (sh->frags[j].kind == FragKind::kUser) rest += sh->frags[j].len;
+          heap = heap_block(rest);
+          if (heap == nullptr) {
+            err = -ENOBUFS;
+            break;
+          }
+          heap->refcnt = 0;  // each fragment made of it takes one below
         }
-        new_frag = true;
-      } else if (new_frag) {
-        pool->get(buf);
       }
-      const uint32_t k = std::min(f.len - done, pool->buf_size() - off);
-      std::memcpy(buf + off, f.data + done, k);
+      uint8_t* const to = heap != nullptr ? heap_data(heap) + heap_off : buf + off;
+      const uint32_t k = heap != nullptr ? f.len - done : std::min(f.len - done, pool->buf_size() - off);
+      // A buffer or block just begun always starts a fragment: memory adjacent to the last one
+      // is still another reference.
+      const bool first_in_mem = heap != nullptr ? heap_off == 0 : off == 0;
+      const bool new_frag = n == 0 || first_in_mem || !fresh[n - 1] || out[n - 1].data + out[n - 1].len != to;
+      std::memcpy(to, f.data + done, k);
       if (new_frag) {
         if (n == MAX_SKB_FRAGS) {
-          pool->put(buf);
+          if (heap == nullptr && off == 0) pool->put(buf);  // a buffer no fragment took
+          if (heap != nullptr && heap->refcnt == 0) std::free(heap);
           err = -EMSGSIZE;
           break;
         }
-        fresh[n] = true;
-        out[n++] = skb_frag_pool(pool, buf + off, k);
+        if (heap != nullptr) {
+          net_zcopy_get(heap);
+          out[n] = skb_frag{.data = to, .len = k, .kind = FragKind::kHeap, .ubuf = heap};
+        } else {
+          if (off != 0) pool->get(buf);  // a second fragment in the same buffer
+          out[n] = skb_frag_pool(pool, to, k);
+        }
+        fresh[n++] = true;
       } else {
         out[n - 1].len += k;
       }
-      off += k;
+      if (heap != nullptr) heap_off += k;
+      else off += k;
       done += k;
     }
   }
   if (err != 0) {
     for (int i = 0; i < n; ++i)
-      if (fresh[i]) pool->put(out[i].data);
+      if (fresh[i]) skb_frag_unref_core(&out[i]);
     return err;
   }
   for (int i = 0; i < sh->nr_frags; ++i) {

@@ -43,6 +43,7 @@ enum class FragKind : uint8_t {
   kPool,  // a buffer of `pool`
   kUser,  // user memory pinned by `ubuf` until it completes (MSG_ZEROCOPY)
   kFile,  // file pages kept by `ubuf` until it completes (splice)
+  kHeap,  // the stack's memory outside its pools, freed when `ubuf` completes (skb_copy_ubufs())
 };
 
 // kernel: skb_frag_t (struct bio_vec: page, offset, len) — here a pointer instead of page+offset.
@@ -51,7 +52,7 @@ struct skb_frag {
   uint32_t len = 0;
   FragKind kind = FragKind::kPool;
   BufPool* pool = nullptr;   // kPool
-  ubuf_info* ubuf = nullptr;  // kUser, kFile
+  ubuf_info* ubuf = nullptr;  // kUser, kFile, kHeap
 };
 
 // Fragment constructors. The fragment takes over one reference the caller holds: a buffer from
@@ -155,10 +156,13 @@ inline bool skb_has_user_frags(const sk_buff* skb) {
   return false;
 }
 // The skb's user fragments (kUser) copied into fresh buffers of `pool`, packed back to back; other
-// fragments keep their slots; their objects then say COPIED (skb_zcopy_clear(skb, false)). 0, or
-// -ENOBUFS (no buffer free) / -EMSGSIZE (more fragments than MAX_SKB_FRAGS) with the skb unchanged.
-// kernel: skb_copy_ubufs()
+// fragments keep their slots; their objects then say COPIED (skb_zcopy_clear(skb, false)). Where
+// the pool has no buffer left, the rest goes into one heap block (kHeap fragments; the kernel's
+// alloc_page() has no pool to run dry). 0, or -ENOBUFS (no memory at all) / -EMSGSIZE (more
+// fragments than MAX_SKB_FRAGS) with the skb unchanged. kernel: skb_copy_ubufs()
 int skb_copy_ubufs(sk_buff* skb, BufPool* pool) noexcept;
+// Tests: the heap allocation skb_copy_ubufs() makes (nullptr: malloc()).
+void skb_copy_ubufs_set_alloc(void* (*alloc)(size_t));
 
 // kernel: skb_headlen(), skb_is_nonlinear(), skb_headroom(), skb_tailroom(), skb_tail_pointer()
 inline uint32_t skb_headlen(const sk_buff* skb) { return skb->len - skb->data_len; }

@@ -9,16 +9,16 @@
 
 namespace xmit {
 
-// Copies every kUser fragment of the write and retransmit queues' skbs into tp->page_pool buffers
-// (their objects then say COPIED, skb_zcopy_clear(skb, false)). Called when the socket is closed
+// Copies every kUser fragment of the write and retransmit queues' skbs into tp->page_pool buffers,
+// or heap memory when the pool is empty (their objects then say COPIED, skb_zcopy_clear(skb, false)). Called when the socket is closed
 // (the orphan may go on sending after close() returned and the program freed the buffer) and at
 // exit. Clones already posted to the device keep their fragments until their completion (a NIC
 // reads registered, pinned pages). Returns the number of skbs that still reference user memory
-// (no buffer free, or more fragments than an skb holds): 0 normally.
+// (no memory at all, or more fragments than an skb holds): 0 normally.
 int tcp_copy_user_frags(tcp_sock* tp) noexcept;
 
 // close() (and the exit drain's close) of a connection that may hold MSG_ZEROCOPY bytes:
-// tcp_copy_user_frags(), then tcp_close(). When some could not be copied (the page pool empty) the
+// tcp_copy_user_frags(), then tcp_close(). When some could not be copied (no memory) the
 // orphan must not go on reading the program's memory after close() returned: the connection is
 // aborted instead (tcp_abort()'s counterpart, the memory failure counted as TCPAbortOnMemory): RST
 // where tcp_need_reset(), write and receive queues purged — their MSG_ZEROCOPY objects complete —

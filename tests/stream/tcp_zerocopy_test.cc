@@ -387,53 +387,77 @@ TEST_F(TcpZerocopyInPlaceTest, CloseRightAfterTheSendThenUnmapStillDeliversEvery
   listener->put();
 }
 
-// The same close with TCP's page pool empty: the queued bytes cannot be copied, and the orphan
-// must not read the program's memory after close() returned (the buffer is unmapped right after).
-// The connection is aborted as the kernel's tcp_abort(): a reset, the queues purged, counted as
-// TcpExtTCPAbortOnMemory; the peer gets a prefix of the data, then ECONNRESET. (Before: the orphan
-// went on sending from the unmapped pages and the test died.)
-TEST_F(TcpZerocopyInPlaceTest, CloseWithThePagePoolEmptyAbortsTheConnection) {
-  TcpSocket* c = nullptr;
-  Socket* s = nullptr;
-  connect_pair(&c, &s);
-  ASSERT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
-  const size_t len = 64 * 1024;  // beyond the initial window: most of it still queued at close()
-  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(p, MAP_FAILED);
-  const std::vector<uint8_t> d = pattern(len, 6);
-  std::memcpy(p, d.data(), len);
-  ASSERT_EQ(send(c, p, len, MSG_ZEROCOPY), static_cast<ssize_t>(len));
-  std::vector<uint8_t*> taken;  // every page of a's pool: nothing to copy into
-  {
-    std::lock_guard<StackMutex> g(a.tcp->mu());
-    while (uint8_t* b = a.tcp->page_pool().alloc()) taken.push_back(b);
-  }
-  c->put();  // close()
-  ASSERT_EQ(munmap(p, len), 0);
-  EXPECT_EQ(a.tcp->net_mib.TCPAbortOnMemory, 1u);
+// A zerocopy send, close() with TCP's page pool empty, then the buffer unmapped. `fail_heap`: the
+// heap copy skb_copy_ubufs() falls back to fails too. Returns what the peer read and its last result.
+struct CloseOutcome {
   std::vector<uint8_t> got;
-  uint8_t buf[65536];
-  ssize_t r = 0;
-  for (int i = 0; i < 100; ++i) {
-    r = s->recvmsg(msg(buf, sizeof buf), 0);
-    if (r > 0) {
-      got.insert(got.end(), buf, buf + r);
-    } else if (r == -EAGAIN) {
-      pump(200'000);
-    } else {
-      break;
+  ssize_t last = 0;
+};
+class TcpZerocopyCloseTest : public TcpZerocopyInPlaceTest {
+ protected:
+  CloseOutcome close_with_pool_empty(const std::vector<uint8_t>& d, bool fail_heap) {
+    TcpSocket* c = nullptr;
+    Socket* s = nullptr;
+    connect_pair(&c, &s);
+    EXPECT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
+    void* p = mmap(nullptr, d.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(p, MAP_FAILED);
+    std::memcpy(p, d.data(), d.size());
+    EXPECT_EQ(send(c, p, d.size(), MSG_ZEROCOPY), static_cast<ssize_t>(d.size()));
+    std::vector<uint8_t*> taken;  // every page of a's pool: nothing to copy into
+    {
+      std::lock_guard<StackMutex> g(a.tcp->mu());
+      while (uint8_t* b = a.tcp->page_pool().alloc()) taken.push_back(b);
     }
+    if (fail_heap) skb_copy_ubufs_set_alloc([](size_t) -> void* { return nullptr; });
+    c->put();  // close()
+    skb_copy_ubufs_set_alloc(nullptr);
+    EXPECT_EQ(munmap(p, d.size()), 0);
+    CloseOutcome o;
+    uint8_t buf[65536];
+    for (int i = 0; i < 100; ++i) {
+      o.last = s->recvmsg(msg(buf, sizeof buf), 0);
+      if (o.last > 0) {
+        o.got.insert(o.got.end(), buf, buf + o.last);
+      } else if (o.last == -EAGAIN) {
+        pump(200'000);
+      } else {
+        break;
+      }
+    }
+    {
+      std::lock_guard<StackMutex> g(a.tcp->mu());
+      for (uint8_t* b : taken) a.tcp->page_pool().put(b);
+    }
+    s->put();
+    listener->put();
+    pump();
+    return o;
   }
-  EXPECT_EQ(r, -ECONNRESET);
-  EXPECT_LT(got.size(), len);
-  EXPECT_TRUE(std::equal(got.begin(), got.end(), d.begin()));
-  {
-    std::lock_guard<StackMutex> g(a.tcp->mu());
-    for (uint8_t* b : taken) a.tcp->page_pool().put(b);
-  }
-  s->put();
-  listener->put();
-  pump();
+};
+
+// The same close with TCP's page pool empty: the queued bytes go into heap memory instead (the
+// kernel's skb_copy_ubufs() takes pages from the page allocator, which has no pool to run dry), so
+// the peer still gets every byte and then the FIN, and nothing reads the unmapped pages.
+TEST_F(TcpZerocopyCloseTest, CloseWithThePagePoolEmptyStillDeliversEverything) {
+  const std::vector<uint8_t> d = pattern(64 * 1024, 6);  // beyond the initial window: most still queued
+  CloseOutcome o = close_with_pool_empty(d, /*fail_heap=*/false);
+  EXPECT_EQ(o.last, 0);  // the FIN: end of stream
+  EXPECT_EQ(o.got, d);
+  EXPECT_EQ(a.tcp->net_mib.TCPAbortOnMemory, 0u);
+}
+
+// With no memory at all for the copy, the orphan must still not read the program's memory after
+// close() returned: the connection is aborted as the kernel's tcp_abort(): a reset, the queues
+// purged, counted as TcpExtTCPAbortOnMemory; the peer gets a prefix of the data, then ECONNRESET.
+// (Before: the orphan went on sending from the unmapped pages and the test died.)
+TEST_F(TcpZerocopyCloseTest, CloseWithNoMemoryForTheCopyAbortsTheConnection) {
+  const std::vector<uint8_t> d = pattern(64 * 1024, 7);
+  CloseOutcome o = close_with_pool_empty(d, /*fail_heap=*/true);
+  EXPECT_EQ(a.tcp->net_mib.TCPAbortOnMemory, 1u);
+  EXPECT_EQ(o.last, -ECONNRESET);
+  EXPECT_LT(o.got.size(), d.size());
+  EXPECT_TRUE(std::equal(o.got.begin(), o.got.end(), d.begin()));
 }
 
 // The same sends on a device that cannot read user memory (AF_XDP) copy: the change made after
