@@ -1,12 +1,15 @@
 // tests/tcp/tcp_tso_test.cc — TSO autosizing: how many MSS one TSO skb carries (tcp_tso_segs(),
 // kernel: tcp_tso_autosize()), from the pacing rate and the min RTT, and the frames tcp_write_xmit()
-// hands to the device as the rate grows. MSS 1448, gso_max_size 65215 (45 MSS), TCP_NODELAY.
+// hands to the device as the rate grows; the retransmissions' cut (the RTO's one MSS,
+// tcp_xmit_retransmit_queue()'s min(cwnd - in flight, tcp_tso_segs())). MSS 1448, gso_max_size
+// 65215 (45 MSS), TCP_NODELAY.
 #include <algorithm>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "stack/tcp/tcp_output.h"
+#include "stack/tcp/tcp_timer.h"
 #include "tests/tcp/tcp_bed.h"
 
 namespace xmit::testing_tcp {
@@ -101,6 +104,30 @@ TEST(TcpTso, NoRttSampleYetCwndQuotaCuts) {
   bed.nodelay(true);
   ASSERT_EQ(bed.send(100000), 100000);
   EXPECT_THAT(bed.take(), ::testing::ElementsAre(Seg{0, 7240, kAckPsh, 5, 1448}, Seg{7240, 7240, kAckPsh, 5, 1448}));
+}
+
+// Retransmissions are cut too (kernel: __tcp_retransmit_skb()'s "len = cur_mss * segs"). The RTO
+// sends one MSS of a 5-MSS skb ("tcp_retransmit_skb(sk, tcp_rtx_queue_head(sk), 1)"), the rest
+// split off and still lost; the ACK of it (cwnd 1 -> 2, nothing in flight) lets
+// tcp_xmit_retransmit_queue() send min(cwnd - in flight, tcp_tso_segs()) = 2 MSS of the next.
+TEST(TcpTso, RetransmissionsAreCutToSegs) {
+  TcpBed bed;
+  bed.nodelay(true);
+  bed.tp.tcp_mstamp = 10'000'000;
+  ASSERT_EQ(bed.send(7240), 7240);
+  EXPECT_THAT(bed.take(), ::testing::ElementsAre(Seg{0, 7240, kAckPsh, 5, 1448}));
+  bed.tp.tcp_mstamp = bed.tp.icsk_retransmit_timer.expires;
+  tcp_timers_run(&bed.tp, [&bed](sk_buff* s) { return bed.xmit(s); }, nullptr);
+  EXPECT_THAT(bed.take(), ::testing::ElementsAre(Seg{0, 1448, kAck, 1, 0}));
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Loss);
+  EXPECT_EQ(bed.tp.packets_out, 5u);
+  EXPECT_EQ(bed.tp.lost_out, 5u);
+  EXPECT_EQ(bed.tp.retrans_out, 1u);
+  bed.tp.tcp_mstamp += 100'000;
+  EXPECT_EQ(bed.ack({.ack_rel = 1448}), 1);
+  EXPECT_EQ(bed.tp.snd_cwnd, 2u);
+  EXPECT_THAT(bed.take(), ::testing::ElementsAre(Seg{1448, 2896, kAckPsh, 2, 1448}));
+  EXPECT_EQ(bed.tp.retrans_out, 2u);
 }
 
 }  // namespace
