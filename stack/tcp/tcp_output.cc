@@ -112,7 +112,8 @@ static uint32_t tcp_mss_split_point(const tcp_sock* tp, const sk_buff* skb, uint
 // RTT ~0 (no allowance).
 static uint32_t tcp_tso_autosize(const tcp_sock* tp, uint32_t mss_now, uint32_t min_tso_segs) {
   uint64_t bytes = tp->sk_pacing_rate >> tp->sk_pacing_shift;
-  // "if (r < BITS_PER_TYPE(sk->sk_gso_max_size))": a shift of 32 or more is no allowance.
+  // r: the min RTT >> tcp_tso_rtt_log (0 for a log of 32 or more, a shift C leaves undefined);
+  // "if (r < BITS_PER_TYPE(sk->sk_gso_max_size))": a halving 32 or more times is no allowance.
   const uint32_t r = tp->sysctl_tcp_tso_rtt_log < 32 ? tcp_min_rtt(tp) >> tp->sysctl_tcp_tso_rtt_log : 0;
   if (r < 32) bytes += tp->gso_max_size >> r;
   bytes = std::min<uint64_t>(bytes, tp->gso_max_size);
