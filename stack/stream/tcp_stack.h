@@ -68,6 +68,9 @@ struct TcpStackOptions {
   uint32_t limit_output_bytes = 4194304;
   uint32_t pacing_ss_ratio = 200;
   uint32_t pacing_ca_ratio = 120;
+  // net.ipv4.tcp_min_tso_segs, tcp_tso_rtt_log: TSO autosizing (tcp_tso_segs())
+  uint8_t min_tso_segs = 2;
+  uint8_t tso_rtt_log = 9;
   // net.ipv4.tcp_syncookies: 0 never, 1 when a listener's request queue is full, 2 always
   uint8_t syncookies = 1;
   tcp_syncookie_secret syncookie_secret;  // the cookies' SipHash keys (random per process in the product)

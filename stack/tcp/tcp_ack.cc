@@ -316,7 +316,9 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
   }
   tcp_update_pacing_rate(tp);
   if (fast_rexmit && tp->rtx_queue.head != nullptr && !(TCP_SKB_CB(tp->rtx_queue.head)->sacked & TCPCB_SACKED_RETRANS)) {
-    if (tcp_retransmit_skb(tp, tp->rtx_queue.head, xmit) == 0) tcp_rearm_rto(tp);
+    // At most tcp_tso_segs() MSS, as tcp_xmit_retransmit_queue() would send it.
+    const uint32_t segs = tcp_tso_segs(tp, tcp_current_mss(tp, 0));
+    if (tcp_retransmit_skb(tp, tp->rtx_queue.head, segs, xmit) == 0) tcp_rearm_rto(tp);
   }
   if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_Loss) tcp_xmit_retransmit_queue(tp, xmit);
   return 1;

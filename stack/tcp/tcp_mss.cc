@@ -92,6 +92,7 @@ void tcp_sk_setup_caps(tcp_sock* tp, const NetdevFeatures& features, bool sw_gso
   tp->gso_segs = 0;
   if (!features.tso && !sw_gso) {
     tp->gso_max_size = 0;
+    tp->gso_max_segs = 1;  // "u32 max_segs = 1": tcp_tso_segs() is then 1
     return;
   }
   uint32_t dev_max = GSO_LEGACY_MAX_SIZE;

@@ -10,6 +10,7 @@
 #include "stack/tcp/tcp_options.h"
 #include "stack/tcp/tcp_sack.h"
 #include "stack/tcp/tcp_output_ack.h"
+#include "stack/tcp/tcp_rack.h"
 #include "stack/tcp/tcp_recovery.h"
 #include "stack/tcp/tcp_tsq.h"
 #include "stack/wire/tcp.h"
@@ -100,6 +101,30 @@ static uint32_t tcp_mss_split_point(const tcp_sock* tp, const sk_buff* skb, uint
   // segment in this skb. Otherwise, we'll split the skb at last MSS boundary"
   if (tcp_nagle_check(partial != 0, tp, nonagle)) return needed - partial;
   return needed;
+}
+
+// kernel: tcp_tso_autosize() — the segments a TSO skb should carry: "depending on current pacing
+// rate, and how close the peer is". About 1 ms of the pacing rate (sk_pacing_rate >>
+// sk_pacing_shift) plus an allowance of gso_max_size halved for every 2^tcp_tso_rtt_log µs (512)
+// of min RTT, at most gso_max_size, at least min_tso_segs. "For close peers, we rather send
+// bigger packets to reduce cpu costs [...] For long distance/rtt flows, we would like to get ACK
+// clocking with 1 ACK per ms." Before the first RTT sample the rate is ~0 (no limit) and the min
+// RTT ~0 (no allowance).
+static uint32_t tcp_tso_autosize(const tcp_sock* tp, uint32_t mss_now, uint32_t min_tso_segs) {
+  uint64_t bytes = tp->sk_pacing_rate >> tp->sk_pacing_shift;
+  // r: the min RTT >> tcp_tso_rtt_log (0 for a log of 32 or more, a shift C leaves undefined);
+  // "if (r < BITS_PER_TYPE(sk->sk_gso_max_size))": a halving 32 or more times is no allowance.
+  const uint32_t r = tp->sysctl_tcp_tso_rtt_log < 32 ? tcp_min_rtt(tp) >> tp->sysctl_tcp_tso_rtt_log : 0;
+  if (r < 32) bytes += tp->gso_max_size >> r;
+  bytes = std::min<uint64_t>(bytes, tp->gso_max_size);
+  return std::max(static_cast<uint32_t>(bytes / mss_now), min_tso_segs);
+}
+
+// kernel: tcp_tso_segs() — CUBIC has no min_tso_segs() op, so net.ipv4.tcp_min_tso_segs; at most
+// sk_gso_max_segs (1 without GSO, tcp_sk_setup_caps()).
+uint32_t tcp_tso_segs(const tcp_sock* tp, uint32_t mss_now) {
+  const uint32_t tso_segs = tcp_tso_autosize(tp, mss_now, tp->sysctl_tcp_min_tso_segs);
+  return std::min<uint32_t>(tso_segs, tp->gso_max_segs);
 }
 
 // kernel: tcp_tso_should_defer() (with upstream 295ce1eb36ae, "tcp: fix tcp_tso_should_defer() vs
@@ -313,11 +338,7 @@ static void tcp_event_new_data_sent(tcp_sock* tp, sk_buff* skb) {
 
 // kernel: tcp_write_xmit()
 bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_one, TcpXmitFn xmit) {
-  // kernel: tcp_tso_segs() → tcp_tso_autosize(): about 1 ms of the pacing rate plus
-  // gso_max_size >> (min_rtt_us >> 9). Without pacing this is the kernel's value for a path whose
-  // min RTT is under 512 µs: the whole gso_max_size, i.e. gso_segs MSS (at least 2).
-  uint32_t max_segs = tp->gso_max_size == 0 ? 1 : std::max<uint32_t>(tp->gso_max_size / mss_now, 2);
-  max_segs = std::min<uint32_t>(max_segs, tp->gso_max_segs);
+  const uint32_t max_segs = tcp_tso_segs(tp, mss_now);
   bool is_cwnd_limited = false;
   uint32_t sent_pkts = 0;
   while (sk_buff* skb = tcp_send_head(tp)) {

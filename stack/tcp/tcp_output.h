@@ -17,6 +17,10 @@ namespace xmit {
 // Returns 0 or -errno (the kernel's net_xmit_eval() of ip_queue_xmit()).
 using TcpXmitFn = absl::FunctionRef<int(sk_buff* skb)>;
 
+// The most MSS one TSO skb should carry, from the pacing rate and the min RTT (at least
+// net.ipv4.tcp_min_tso_segs, at most gso_max_segs). kernel: tcp_tso_segs(), tcp_tso_autosize()
+uint32_t tcp_tso_segs(const tcp_sock* tp, uint32_t mss_now);
+
 // kernel: tcp_set_skb_tso_segs() — pcount and gso size for mss_now.
 void tcp_set_skb_tso_segs(sk_buff* skb, uint32_t mss_now);
 
@@ -52,8 +56,8 @@ int tcp_fragment_rtx(tcp_sock* tp, sk_buff* skb, uint32_t len, uint32_t mss_now)
 // empty pipe (tcp_event_new_data_sent()) and records cwnd use (tcp_cwnd_validate()). Returns true
 // when nothing is in flight yet data is queued (tcp_push_pending_frames() then arms the
 // zero-window probe timer). TSQ's limit holds it back (tcp_small_queue_check(), tcp_tsq.h).
-// Simplifications, each documented at its place in the .cc: no pacing, no MTU probing, no urgent
-// mode, tcp_tso_autosize() replaced by gso_segs. kernel: tcp_write_xmit()
+// TSO skbs carry at most tcp_tso_segs() MSS. Simplifications, each documented at its place in the
+// .cc: no pacing, no MTU probing, no urgent mode. kernel: tcp_write_xmit()
 bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_one, TcpXmitFn xmit);
 // kernel: __tcp_push_pending_frames() (arms the zero-window probe timer, tcp_check_probe_timer()),
 // tcp_push_one()

@@ -7,6 +7,7 @@
 #include "stack/tcp/tcp_ack.h"
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_mss.h"
+#include "stack/tcp/tcp_output.h"
 #include "stack/tcp/tcp_sack.h"
 #include "stack/tcp/tcp_tsq.h"
 
@@ -43,7 +44,7 @@ void tcp_reno_cong_avoid(tcp_sock* tp, uint32_t acked) {
 }
 
 // kernel: tcp_retransmit_skb() / __tcp_retransmit_skb(), net/ipv4/tcp_output.c
-int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
+int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, uint32_t segs, TcpXmitFn xmit) {
   tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   if (before(tcb->seq, tp->snd_una)) {
     if (!after(tcb->end_seq, tp->snd_una)) return -EINVAL;  // fully acked: the kernel WARNs
@@ -57,7 +58,8 @@ int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
   }
   // "cur_mss = tcp_current_mss(sk)": SACK blocks in our header leave less room for payload.
   const uint32_t cur_mss = tcp_current_mss(tp, 0);
-  const uint32_t len = cur_mss * std::max(1u, tcp_skb_pcount(skb));
+  // "len = cur_mss * segs" (the kernel's avail_wnd cut, for a window the peer shrank, is left out).
+  const uint32_t len = cur_mss * std::max(1u, segs);
   if (skb->len > len) {
     if (tcp_fragment_rtx(tp, skb, len, cur_mss) != 0) return -ENOMEM;  // "We'll try again later."
   } else if (tcp_skb_pcount(skb) > 1 && tcb->tcp_gso_size != cur_mss) {
@@ -80,12 +82,16 @@ int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit) {
 
 // kernel: tcp_xmit_retransmit_queue(), net/ipv4/tcp_output.c
 void tcp_xmit_retransmit_queue(tcp_sock* tp, TcpXmitFn xmit) {
+  const uint32_t max_segs = tcp_tso_segs(tp, tcp_current_mss(tp, 0));
   for (sk_buff* skb = tp->rtx_queue.head; skb != nullptr; skb = skb->next) {
     if (tcp_packets_in_flight(tp) >= tp->snd_cwnd) break;
+    // "In case tcp_shift_skb_data() have aggregated large skbs, we need to make sure not sending
+    // too bigs TSO packets"
+    const uint32_t segs = std::min(tp->snd_cwnd - tcp_packets_in_flight(tp), max_segs);
     uint8_t sacked = TCP_SKB_CB(skb)->sacked;
     if (!(sacked & TCPCB_LOST) || (sacked & TCPCB_SACKED_RETRANS)) continue;
     if (tcp_small_queue_check(tp, skb, 1)) break;
-    if (tcp_retransmit_skb(tp, skb, xmit) != 0) break;
+    if (tcp_retransmit_skb(tp, skb, segs, xmit) != 0) break;
     // kernel: "if (skb == rtx_head && icsk->icsk_pending != ICSK_TIME_REO_TIMEOUT) rearm_timer = true"
     if (skb == tp->rtx_queue.head && tp->icsk_pending != ICSK_TIME_REO_TIMEOUT) tcp_rearm_rto(tp);
   }

@@ -46,11 +46,11 @@ void tcp_cwnd_validate(tcp_sock* tp, bool is_cwnd_limited);
 // kernel: tcp_reno_cong_avoid() — slow start up to ssthresh (+acked), then +1 per cwnd acked.
 void tcp_reno_cong_avoid(tcp_sock* tp, uint32_t acked);
 
-// Retransmits `skb` (the rtx queue's, trimmed to snd_una first) and marks it. 0 or -errno.
-// kernel: tcp_retransmit_skb() / __tcp_retransmit_skb()
-int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit);
-// Retransmits the skbs marked lost and not yet retransmitted while in flight < cwnd.
-// kernel: tcp_xmit_retransmit_queue()
+// Retransmits at most `segs` MSS of `skb` (the rtx queue's, trimmed to snd_una first; the rest
+// split off) and marks it. 0 or -errno. kernel: tcp_retransmit_skb() / __tcp_retransmit_skb()
+int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, uint32_t segs, TcpXmitFn xmit);
+// Retransmits the skbs marked lost and not yet retransmitted while in flight < cwnd, each at most
+// min(cwnd - in flight, tcp_tso_segs()) MSS. kernel: tcp_xmit_retransmit_queue()
 void tcp_xmit_retransmit_queue(tcp_sock* tp, TcpXmitFn xmit);
 // The RTO's loss state: ssthresh (unless already in loss), cwnd = in flight + 1, every skb lost.
 // kernel: tcp_enter_loss()

@@ -360,6 +360,10 @@ struct tcp_sock {
   uint32_t sysctl_tcp_limit_output_bytes = 4194304;
   uint32_t sysctl_tcp_pacing_ss_ratio = 200;
   uint32_t sysctl_tcp_pacing_ca_ratio = 120;
+  // TSO autosizing (tcp_tso_segs(), tcp_output.h): net.ipv4.tcp_min_tso_segs and tcp_tso_rtt_log
+  // (the min RTT, in 2^log µs, that halves the gso_max_size allowance), set by the owner.
+  uint8_t sysctl_tcp_min_tso_segs = 2;
+  uint8_t sysctl_tcp_tso_rtt_log = 9;
   LinuxMib* net_mib = nullptr;  // the owner's TcpExt counters (kernel: sock_net(sk)->mib); may be null
 
   // Connection state (tcp_conn.h)

@@ -80,7 +80,7 @@ void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   tp->icsk_retransmits++;  // tcp_update_rto_stats()
   tp->total_rto++;
   sk_buff* head = tp->rtx_queue.head;
-  if (tcp_retransmit_skb(tp, head, xmit) != 0) {
+  if (tcp_retransmit_skb(tp, head, 1, xmit) != 0) {  // "tcp_retransmit_skb(sk, tcp_rtx_queue_head(sk), 1)"
     // "Retransmission failed because of local congestion, Let senders fight for local
     // resources conservatively." — TCP_RESOURCE_PROBE_INTERVAL (500 ms), no backoff.
     tp->icsk_pending = ICSK_TIME_RETRANS;
