@@ -29,22 +29,11 @@ class UdpGsoTest : public UdpSockTest, public ::testing::WithParamInterface<bool
       EXPECT_EQ(sk->setsockopt(SOL_UDP, UDP_SEGMENT, &v, sizeof v), 0);
       return sendto(p, kB, 9000);
     }
-    sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(9000), .sin_addr = {kB}};
-    iovec iov{const_cast<uint8_t*>(p.data()), p.size()};
     alignas(cmsghdr) uint8_t ctl[CMSG_SPACE(sizeof(uint16_t))] = {};
-    msghdr m{};
-    m.msg_name = &to;
-    m.msg_namelen = sizeof to;
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    auto* c = reinterpret_cast<cmsghdr*>(ctl);
+    *c = cmsghdr{.cmsg_len = CMSG_LEN(sizeof gso), .cmsg_level = SOL_UDP, .cmsg_type = UDP_SEGMENT};
     std::memcpy(CMSG_DATA(c), &gso, sizeof gso);
-    return sk->sendmsg(&m, 0);
+    return sendto(p, kB, 9000, 0, ctl, sizeof ctl);
   }
   // b's frames until nothing waits in the stack or on the device.
   std::vector<std::vector<uint8_t>> drain() {
