@@ -26,7 +26,9 @@ struct IpTxInfo {
 };
 
 // The neighbour layer. It owns `skb` from the call on (sent or freed, as neigh_output() does):
-// skb->data is the IPv4 header, skb_headroom() >= the route's hh_len for the link header.
+// skb->data is the IPv4 header, skb_headroom() >= the route's hh_len for the link header. `skb`
+// is one packet (skb->next null), or the segments of one UDP GSO packet linked through next (cut by
+// ip_finish_output2()), which the device's queue takes or drops as a whole.
 // Returns 0 or -errno (the kernel's dev_queue_xmit() result mapped to errno).
 class NeighOutput {
  public:

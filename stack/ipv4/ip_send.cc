@@ -58,25 +58,18 @@ int ip_finish_output2(const IpOutCtx& ctx, sk_buff* skb) {
     skb->next = nullptr;
     return ctx.neigh->neigh_output(skb, info);
   }
-  // A GSO packet: the kernel segments it in validate_xmit_skb(), under dev_queue_xmit(), for a
-  // device without NETIF_F_GSO_UDP_L4. Ours is cut here, before the neighbour layer, whose queue
-  // and the device's frames carry single skbs; what reaches the wire is the same.
+  // A UDP GSO packet: the kernel segments it in validate_xmit_skb(), under dev_queue_xmit(), for a
+  // device without NETIF_F_GSO_UDP_L4. Ours is cut here, before the neighbour layer (whose queue
+  // holds single skbs); what reaches the wire is the same. The segments go down together, linked
+  // through next, so that the device's queue takes them as the one packet the kernel's qdisc takes:
+  // all of them or none (kernel: __dev_xmit_skb() enqueues the GSO skb; sch_direct_xmit() requeues
+  // the segments the driver refused, dev_requeue_skb(), net/sched/sch_generic.c).
   int n = udp_gso_segment(skb, cb.tx_ip_csum, cb.tx_l4_csum);
   if (n < 0) {
     kfree_skb_list(skb);
     return n;
   }
-  while (skb != nullptr) {
-    sk_buff* next = skb->next;
-    skb->next = nullptr;
-    int err = ctx.neigh->neigh_output(skb, info);
-    if (err != 0) {  // kernel: the segments after a failed one are dropped with it
-      kfree_skb_list(next);
-      return err;
-    }
-    skb = next;
-  }
-  return 0;
+  return ctx.neigh->neigh_output(skb, info);
 }
 
 // kernel: ip_finish_output_gso() — the common case: every segment fits the MTU.

@@ -127,10 +127,24 @@ int NeighTable::neigh_lookup_or_create(int ifindex, be32 nexthop, uint8_t type, 
 }
 
 // kernel: neigh_output() / neigh_resolve_output(), include/net/neighbour.h, net/core/neighbour.c
+// `skb` may be a UDP GSO packet's segments linked through next (NeighOutput): they go to the device
+// together, or, while the address resolves, into the queue one by one behind the first.
 int NeighTable::neigh_output(Neighbour* n, sk_buff* skb, uint64_t now) noexcept {
   n->used = true;
-  if (!(n->nud_state & NUD_CONNECTED_MASK) && neigh_event_send(n, skb, now) != 0) {
-    return 0;  // queued, or dropped and counted; the kernel's neigh_resolve_output() returns 0 too
+  if (!(n->nud_state & NUD_CONNECTED_MASK)) {
+    sk_buff* rest = skb->next;
+    skb->next = nullptr;
+    if (neigh_event_send(n, skb, now) != 0) {
+      // Queued, or dropped and counted; the kernel's neigh_resolve_output() returns 0 too.
+      while (rest != nullptr) {
+        sk_buff* seg = rest;
+        rest = seg->next;
+        seg->next = nullptr;
+        if (neigh_event_send(n, seg, now) == 0) (void)neigh_hh_output(n, seg);
+      }
+      return 0;
+    }
+    skb->next = rest;
   }
   return neigh_hh_output(n, skb);
 }
@@ -179,34 +193,41 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
   return 1;
 }
 
-// Pushes the Ethernet header and hands the frame to the device.
+// Pushes the Ethernet header (on each segment of a list: see neigh_output()) and hands the frame,
+// or the list whole, to the device; a segment that cannot take the header drops the list.
 // kernel: neigh_hh_output() / dev_hard_header() -> eth_header(), net/ethernet/eth.c
 int NeighTable::neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept {
   const uint8_t* src = ops_->dev_addr(n->ifindex);
-  if (src == nullptr) {
-    kfree_skb(skb);
-    return -ENODEV;
+  int err = src == nullptr ? -ENODEV : 0;
+  for (sk_buff* s = skb; s != nullptr && err == 0; s = s->next) err = eth_header(n, src, s);
+  if (err != 0) {
+    while (skb != nullptr) {
+      sk_buff* next = skb->next;
+      skb->next = nullptr;
+      kfree_skb(skb);
+      skb = next;
+    }
+    return err;
   }
+  return ops_->queue_xmit(n->ifindex, skb);
+}
+
+// kernel: eth_header(), net/ethernet/eth.c. 0 or -errno.
+int NeighTable::eth_header(const Neighbour* n, const uint8_t* src, sk_buff* skb) noexcept {
   // kernel: ip_finish_output2() makes room (skb_expand_head()) when LL_RESERVED_SPACE is short;
   // a shared head must not be written either (see sk_buff.h).
   if (skb_headroom(skb) < ETH_HLEN || skb_cloned(skb)) {
-    if (int err = skb_cow_head(skb, ETH_HLEN); err != 0) {
-      kfree_skb(skb);
-      return err;
-    }
+    if (int err = skb_cow_head(skb, ETH_HLEN); err != 0) return err;
   }
   uint8_t* data = skb_push(skb, ETH_HLEN);
-  if (data == nullptr) {
-    kfree_skb(skb);
-    return -EINVAL;
-  }
+  if (data == nullptr) return -EINVAL;
   auto eth = EthHdr::at(absl::Span<uint8_t>(data, ETH_HLEN));
   MacAddr source;
   std::memcpy(source.data(), src, kEthAlen);
   EthRepr{.h_dest = n->ha, .h_source = source, .h_proto = ETH_P_IP}.emit(*eth);
   skb_reset_mac_header(skb);
   skb->protocol = cpu_to_be16(ETH_P_IP);
-  return ops_->queue_xmit(n->ifindex, skb);
+  return 0;
 }
 
 // kernel: ip_finish_output2() -> ip_neigh_for_gw() -> neigh_output(), net/ipv4/ip_output.c

@@ -8,7 +8,8 @@
 // the kernel's answer arrives as a NeighEvent (from NetlinkFib::poll_changes()) fed to
 // neigh_update(). A backstop timer re-reads the kernel's entry should that event be lost.
 //
-// Ownership: neigh_output() always consumes the skb (transmitted, queued, or freed and counted).
+// Ownership: neigh_output() always consumes the skb (transmitted, queued, or freed and counted),
+// or the list of a UDP GSO packet's segments (ip_output.h, NeighOutput).
 // Allocation: only the constructor allocates (a fixed table of `capacity` entries; a full table
 // refuses new next hops with -ENOBUFS as neigh_create() does past gc_thresh3). Entries are never
 // removed; one whose kernel entry is deleted goes back to NUD_NONE.
@@ -121,6 +122,7 @@ class NeighTable {
   Neighbour* slot_for(int ifindex, be32 ip) const noexcept;  // the entry or the empty slot it would take
   int neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexcept;
   int neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept;
+  static int eth_header(const Neighbour* n, const uint8_t* src, sk_buff* skb) noexcept;
   void apply_kernel_state(Neighbour* n, const NeighInfo& info, uint64_t now) noexcept;
   void neigh_invalidate(Neighbour* n) noexcept;
   void flush_queue(Neighbour* n) noexcept;

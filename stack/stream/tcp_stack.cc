@@ -464,9 +464,9 @@ uint64_t TcpStack::next_timer_ns() const {
   uint64_t t = tw_.empty() ? UINT64_MAX : tcp_next_timer(&tw_.front()->tp);
   for (const TcpConn* c : conns_) t = std::min(t, tcp_next_timer(&c->tp));
   t = t == UINT64_MAX ? t : t * 1000;
-  // A wait that began after the last reap (a retransmission into the backlog) has no deadline yet.
+  // A wait that began after the last reap (a tail autocorked since) has no deadline yet.
   if (tx_waiting()) t = std::min(t, tx_poll_at_ != 0 ? tx_poll_at_ : opt_.clock_ns() + tx_poll_gap_);
-  return t;
+  return std::min(t, base_->next_timer_ns());  // the backlog's, set when it filled
 }
 
 void TcpStack::close_all_at_exit() {

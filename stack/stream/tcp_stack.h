@@ -156,13 +156,15 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // Runs c's timers if due (after a socket call moved them).
   void run_timers(TcpConn* c);
   // The earliest pending timer of any connection, on clock_ns's clock; UINT64_MAX when none. While
-  // something waits for a TX completion (autocorked data: tsq_tasklet::throttled; frames in the
-  // instance's backlog) on a device whose completions wake no one (Netdev::tx_completion_wakes()),
-  // also the TX poll: a deadline kTxPollMinNs after the wait began, doubling up to kTxPollMaxNs
-  // while the completion does not come (see tx_completed()), by which a waiter or the progress
-  // thread reaps completions (UdpStack::tx_complete_now()) — the kernel's TX interrupt, which
-  // coalesces completions for tens of microseconds. Nothing waiting: no such deadline (no
-  // wake-ups while idle).
+  // autocorked data (tsq_tasklet::throttled) waits for a TX completion on a device whose
+  // completions wake no one (Netdev::tx_completion_wakes()), also the TX poll: a deadline
+  // kTxPollMinNs after the wait began, doubling up to kTxPollMaxNs while the completion does not
+  // come (see tx_completed()), by which a waiter or the progress thread reaps completions
+  // (UdpStack::tx_complete_now()) — the kernel's TX interrupt, which coalesces completions for
+  // tens of microseconds. Frames in the instance's backlog: its own TX poll, which the UdpStack
+  // keeps (UdpStack::next_timer_ns(), on the same clock in the engine) and which this includes —
+  // one series of deadlines for the shared backlog, not one per transport. Nothing waiting: no
+  // such deadline (no wake-ups while idle).
   uint64_t next_timer_ns() const;
   static constexpr uint64_t kTxPollMinNs = 20'000;
   static constexpr uint64_t kTxPollMaxNs = 1'000'000;
@@ -252,7 +254,9 @@ class TcpStack final : public NetProtocol, public TcpOps {
   uint64_t tx_poll_at_ = 0;       // the TX poll deadline (next_timer_ns()), 0: none
   uint64_t tx_poll_gap_ = kTxPollMinNs;
   void (*tx_poll_hook_)(uint64_t) = nullptr;
-  bool tx_waiting() const { return !tx_wakes_ && (tsq_.throttled != 0 || base_->tx_backlog() != 0); }
+  // TCP's own wait for a completion: autocorked data. The instance's backlog (TCP's software-GSO
+  // segments and UDP's alike) has its deadline from its owner, UdpStack::next_timer_ns().
+  bool tx_waiting() const { return !tx_wakes_ && tsq_.throttled != 0; }
   void update_tx_poll();
   std::vector<TcpConn*> dying_;   // freed by conn_free(), their segments still at the device
   static void sk_destruct(tsq_tasklet* tsq, tcp_sock* tp);

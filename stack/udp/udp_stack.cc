@@ -66,23 +66,25 @@ void UdpStack::reap_tx() {
 }
 
 // kernel: __dev_queue_xmit() -> validate_xmit_skb() -> the qdisc -> ndo_start_xmit(). The skb is
-// kept until the device reports the frame complete. A GSO skb the device cannot take whole is cut
-// first (software GSO, netif_needs_gso() -> skb_gso_segment()). While frames wait in the backlog
-// (a software-GSO skb's segments the device had no room for), a new frame goes behind them, as a
-// qdisc queues it: frames leave in order. Otherwise a frame the device has no room for is dropped
-// as a full qdisc drops it (NET_XMIT_DROP -> -ENOBUFS, which udp_send_skb() counts as
-// SndbufErrors); the segments of a GSO skb it did not take wait in the backlog instead, as the
-// kernel's sch_direct_xmit() requeues what the driver refused (dev_requeue_skb()) rather than
-// losing the tail of a 64 KiB send.
+// kept until the device reports the frame complete. `skb` is one packet or a GSO packet: a GSO skb
+// (TCP's; cut here first for a device without TSO: netif_needs_gso() -> skb_gso_segment()), or the
+// segments of a UDP GSO packet linked through next (ip_finish_output2() cut it). While frames wait
+// in the backlog, a new packet goes behind them, as a qdisc queues it: frames leave in order.
+// Otherwise a single frame the device has no room for is dropped as a full qdisc drops it
+// (NET_XMIT_DROP -> -ENOBUFS, which udp_send_skb() counts as SndbufErrors). A GSO packet is never
+// cut short: what the device did not take of it waits in the backlog, on either kind of device
+// (the TSO frame whole, or the segments), as the kernel's qdisc holds the GSO skb it enqueued and
+// sch_direct_xmit() requeues what the driver refused (dev_requeue_skb(), net/sched/sch_generic.c)
+// rather than losing the tail of a 64 KiB send; only a full backlog refuses it, whole
+// (enqueue_backlog()).
 int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
+  sk_buff* list = skb;
   if (ifindex != ifindex_) {
-    kfree_skb(skb);
+    kfree_skb_list(list);
     return -ENODEV;
   }
-  skb->next = nullptr;  // ours (the device's) from here on: a list of one
-  sk_buff* list = skb;
-  const bool gso = skb_is_gso(skb) && !dev_features_->tso;
-  if (gso) {
+  const bool gso = skb_is_gso(skb) || skb->next != nullptr;
+  if (skb_is_gso(skb) && !dev_features_->tso) {
     int n = skb_gso_segment(skb, *dev_features_, &list);
     consume_skb(skb);  // kernel: validate_xmit_skb(): "consume_skb(skb); skb = segs;"
     if (n < 0) {
@@ -173,38 +175,37 @@ void UdpStack::pop_drop(sk_buff** list) {
   ++tx_drops;
 }
 
-// Appends `list` to the backlog, up to kTxBacklogMax frames; what does not fit is dropped (a full
-// qdisc, counted once). 0, or -ENOBUFS when nothing fitted. kernel: qdisc_enqueue() of pfifo_fast
-// (its limit: the device's tx_queue_len).
+// Appends `list` (one packet: a frame, or the frames of one GSO packet) to the backlog whole, or,
+// with kTxBacklogMax frames already waiting, drops it whole (counted once). 0 or -ENOBUFS.
+// kernel: pfifo_fast_enqueue(): a GSO skb is one entry of its ring (limit: the device's
+// tx_queue_len), taken whole or dropped whole (qdisc_drop_cpu() -> NET_XMIT_DROP); the segments of
+// one it took are requeued past that limit (dev_requeue_skb()), so the backlog may pass
+// kTxBacklogMax by one GSO packet's frames. The limit counts frames here, the kernel's skbs.
 int UdpStack::enqueue_backlog(sk_buff* list) {
+  if (backlog_len_ >= kTxBacklogMax) {
+    kfree_skb_list(list);
+    ++tx_drops;
+    return -ENOBUFS;
+  }
   const bool was_empty = backlog_head_ == nullptr;
-  bool queued = false;
-  while (list != nullptr && backlog_len_ < kTxBacklogMax) {
-    sk_buff* s = list;
-    list = s->next;
-    s->next = nullptr;
-    if (backlog_tail_ != nullptr) {
-      backlog_tail_->next = s;
-    } else {
-      backlog_head_ = s;
-    }
+  if (was_empty) {
+    backlog_head_ = list;
+  } else {
+    backlog_tail_->next = list;
+  }
+  for (sk_buff* s = list; s != nullptr; s = s->next) {
     backlog_tail_ = s;
     ++backlog_len_;
     ++tx_requeued;
-    queued = true;
   }
-  if (list != nullptr) {
-    kfree_skb_list(list);
-    ++tx_drops;
-  }
-  if (was_empty && queued) {  // a wait for a completion begins: someone must look for it
+  if (was_empty) {  // a wait for a completion begins: someone must look for it
     if (!tx_wakes_) {
       tx_poll_gap_ = kTxPollMinNs;
       tx_poll_at_ = clock_now() + tx_poll_gap_;
     }
     if (tx_poll_hook_ != nullptr) tx_poll_hook_(next_timer_ns());
   }
-  return queued ? 0 : -ENOBUFS;
+  return 0;
 }
 
 // After every reap (poll(), tx_complete_now()): the backlog's TX poll deadline cleared when the

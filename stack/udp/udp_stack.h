@@ -199,6 +199,8 @@ class UdpStack final : private NeighOps, private NeighOutput {
   uint64_t tx_requeued = 0;    // frames that waited in the backlog (see queue_xmit())
   // Frames in the backlog now: they go at the next reap (poll(), tx_complete_now()) or xmit.
   uint32_t tx_backlog() const { return backlog_len_; }
+  // The backlog's limit: a packet that finds this many frames waiting is dropped (enqueue_backlog()).
+  static constexpr uint32_t kTxBacklogMax = 1000;  // kernel: DEFAULT_TX_QUEUE_LEN, pfifo_fast's limit
   // The backlog's TX poll deadline (on UdpStackOptions::clock_ns's clock), UINT64_MAX when none.
   // Frames wait in the backlog for a completion to make room at the device; on a device whose
   // completions wake no one (Netdev::tx_completion_wakes() false: AF_XDP) nothing would look for
@@ -266,7 +268,6 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // The backlog (see queue_xmit()): frames linked through skb->next, oldest first; the skbs
   // themselves are the storage (no allocation). kernel: the qdisc between dev_queue_xmit() and the
   // driver, with the requeued skb (dev_requeue_skb()) at its head.
-  static constexpr uint32_t kTxBacklogMax = 1000;  // kernel: DEFAULT_TX_QUEUE_LEN, pfifo_fast's limit
   sk_buff* backlog_head_ = nullptr;
   sk_buff* backlog_tail_ = nullptr;
   uint32_t backlog_len_ = 0;

@@ -310,6 +310,31 @@ TEST_P(SwGsoShortQueueTest, BacklogIsFreedWithTheStack) {
   EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
 }
 
+// A device with TSO takes the GSO skb whole; with its queue full (one frame), the next GSO skbs
+// wait in the backlog whole and follow in order (kernel: the qdisc holds them while the driver's
+// ring is full, sch_direct_xmit() -> dev_requeue_skb()). Before: refused with -ENOBUFS and freed.
+class TsoShortQueueTest : public SwGsoShortQueueTest {};
+
+TEST_P(TsoShortQueueTest, FullDeviceQueueHoldsTheGsoSkbWhole) {
+  const Shape& p = GetParam();
+  const uint32_t n = (p.payload + kMss - 1) / kMss;
+  const uint8_t flags[3] = {kAck, kAck | kPsh, kAck | kFin};
+  for (uint8_t f : flags) ASSERT_EQ(queue(gso_skb(p.payload, p.linear_payload, f)), 0);
+  EXPECT_EQ(link->a().tx_stats().tx_frames, 1u);
+  EXPECT_EQ(stack->tx_backlog(), 2u);  // two GSO skbs, each one frame for the device
+  std::vector<std::vector<uint8_t>> frames;
+  drain(&frames);
+  ASSERT_EQ(frames.size(), 3 * n);
+  for (uint32_t k = 0; k < 3; ++k) {
+    for (uint32_t i = 0; i < n; ++i) {
+      ASSERT_EQ(frames[k * n + i], kernel_segment(p.payload, i, flags[k])) << "skb " << k << ", segment " << i;
+    }
+  }
+  EXPECT_EQ(stack->tx_drops, 0u);
+  EXPECT_EQ(skbs->nr_free(), skbs->nr_skbs());
+  EXPECT_EQ(pages->nr_free(), pages->nr_bufs());
+}
+
 // The backlog sets its own TX poll deadline: the frames it holds leave at the next completion
 // without anyone sending again. The stack's owner (the engine's progress thread) is played by a
 // loop that does only what the stack asks for: woken by the TX poll hook, it reaps
@@ -478,6 +503,8 @@ INSTANTIATE_TEST_SUITE_P(Devices, SwGsoShortQueueTest,
                                            Shape{"CsumNoTso", kCsumNoTso, 65483, 0, 16}),
                          [](const auto& info) { return std::string(info.param.name); });
 
+INSTANTIATE_TEST_SUITE_P(Devices, TsoShortQueueTest, ::testing::Values(Shape{"Tso", kTso, 65160, 0, 1}),
+                         [](const auto& info) { return std::string(info.param.name); });
 INSTANTIATE_TEST_SUITE_P(Devices, SwGsoBacklogDeadlineTest,
                          ::testing::Values(Shape{"NoOffloads", kNoOffloads, 65483, 0, 16},
                                            Shape{"CsumNoTso", kCsumNoTso, 65483, 0, 16}),

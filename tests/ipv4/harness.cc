@@ -12,20 +12,25 @@
 
 namespace xmit::testing_ipv4 {
 
+// One packet, or a UDP GSO packet's segments linked through next (each recorded; all or none).
 int RecordingNeigh::neigh_output(sk_buff* skb, const IpTxInfo& info) {
-  Sent s;
-  s.bytes.resize(skb->len);
-  EXPECT_EQ(skb_copy_bits(skb, 0, s.bytes.data(), skb->len), 0);
-  s.info = info;
-  s.ip_summed = skb->ip_summed;
-  s.csum_start_from_data = static_cast<uint16_t>(skb_checksum_start_offset(skb));
-  s.csum_offset = skb->csum_offset;
-  s.headroom = skb_headroom(skb);
-  EXPECT_EQ(skb->next, nullptr);
-  kfree_skb(skb);
-  if (fail_with != 0) return fail_with;
-  sent.push_back(std::move(s));
-  return 0;
+  ++calls;
+  while (skb != nullptr) {
+    sk_buff* next = skb->next;
+    skb->next = nullptr;
+    Sent s;
+    s.bytes.resize(skb->len);
+    EXPECT_EQ(skb_copy_bits(skb, 0, s.bytes.data(), skb->len), 0);
+    s.info = info;
+    s.ip_summed = skb->ip_summed;
+    s.csum_start_from_data = static_cast<uint16_t>(skb_checksum_start_offset(skb));
+    s.csum_offset = skb->csum_offset;
+    s.headroom = skb_headroom(skb);
+    kfree_skb(skb);
+    if (fail_with == 0) sent.push_back(std::move(s));
+    skb = next;
+  }
+  return fail_with;
 }
 
 uint16_t CountingIdents::select_ident(be32 daddr, be32 saddr, uint8_t protocol, int segs, uint64_t) {

@@ -36,6 +36,7 @@ class RecordingNeigh final : public NeighOutput {
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
   std::vector<Sent> sent;
   int fail_with = 0;  // returned (after freeing the skb) when non-zero
+  int calls = 0;      // neigh_output() calls (a UDP GSO packet's segments come in one)
 };
 
 // Returns 0x1000, 0x1001, ... and records what it was asked.

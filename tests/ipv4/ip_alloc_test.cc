@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "gtest/gtest.h"
+#include "stack/ipv4/skb_queue.h"
 #include "tests/ipv4/harness.h"
 #include "tests/stack/count_new.h"
 
@@ -32,7 +33,7 @@ TEST(Ipv4Alloc, NoHeapAllocationAfterWarmup) {
   struct Sink final : NeighOutput {
     int neigh_output(sk_buff* skb, const IpTxInfo&) override {
       ++n;
-      kfree_skb(skb);
+      kfree_skb_list(skb);
       return 0;
     }
     int n = 0;

@@ -57,17 +57,25 @@ class FakeFib : public Fib {
 class RecordingOps : public NeighOps {
  public:
   const uint8_t* dev_addr(int ifindex) override { return ifindex == FakeFib::kIfindex ? mac.data() : nullptr; }
+  // One frame, or a GSO packet's segments linked through next (one call).
   int queue_xmit(int ifindex, sk_buff* skb) override {
-    std::vector<uint8_t> bytes(skb->len);
-    if (skb_copy_bits(skb, 0, bytes.data(), skb->len) != 0) bytes.clear();
-    frames.push_back(std::move(bytes));
-    ifindexes.push_back(ifindex);
-    kfree_skb(skb);
+    ++calls;
+    while (skb != nullptr) {
+      sk_buff* next = skb->next;
+      skb->next = nullptr;
+      std::vector<uint8_t> bytes(skb->len);
+      if (skb_copy_bits(skb, 0, bytes.data(), skb->len) != 0) bytes.clear();
+      frames.push_back(std::move(bytes));
+      ifindexes.push_back(ifindex);
+      kfree_skb(skb);
+      skb = next;
+    }
     return 0;
   }
   MacAddr mac{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01};
   std::vector<std::vector<uint8_t>> frames;
   std::vector<int> ifindexes;
+  int calls = 0;  // queue_xmit() calls
 };
 
 }  // namespace xmit::testing

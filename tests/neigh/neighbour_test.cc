@@ -117,6 +117,34 @@ TEST_F(NeighTest, MissingEntryQueuesResolvesOnceAndFlushesInOrder) {
   EXPECT_EQ(table_->stats().unres_discards, 0u);
 }
 
+// A UDP GSO packet's segments, linked through next (ip_finish_output2()): with the MAC known they
+// reach the device in one call, each with its header; while it resolves they wait one by one and
+// leave in order.
+TEST_F(NeighTest, GsoSegmentsGoToTheDeviceTogetherOrWaitOneByOne) {
+  auto list = [&](uint8_t first) {
+    sk_buff* head = make_skb(first);
+    head->next = make_skb(static_cast<uint8_t>(first + 1));
+    head->next->next = make_skb(static_cast<uint8_t>(first + 2));
+    return head;
+  };
+  ASSERT_EQ(table_->output(onlink(), kPeer, list(1), kMs), 0);
+  const Neighbour* n = table_->find(kIf, kPeer);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->arp_queue_len, 3u);
+  EXPECT_EQ(fib_.resolves.size(), 1u);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), 2 * kMs);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(ops_.calls, 3);
+  ASSERT_EQ(table_->output(onlink(), kPeer, list(4), 3 * kMs), 0);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3, 4, 5, 6));
+  EXPECT_EQ(ops_.calls, 4);  // the three segments in one hand-off
+  for (const auto& f : ops_.frames) {
+    EthRepr eth;
+    ASSERT_EQ(EthRepr::parse(*EthHdrView::parse(absl::MakeConstSpan(f)), &eth), 0);
+    EXPECT_EQ(eth.h_dest, kPeerMac);
+  }
+}
+
 TEST_F(NeighTest, QueueIsBoundedByUnresQlenBytesOldestDroppedFirst) {
   fib_.parms.unres_qlen_bytes = 3 * truesize();  // what /proc/sys/.../unres_qlen_bytes says
   for (uint8_t id = 1; id <= 5; ++id) ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(id), 0), 0);

@@ -200,6 +200,34 @@ TEST_F(TcpBacklogTest, SegmentsPastAFullDeviceQueueWaitAndGoAtTheTxPoll) {
   close();
 }
 
+// The backlog has one TX poll series, its owner's (UdpStack): TCP's next timer is that deadline,
+// doubling while no completion comes and back to the shortest gap once completions make room.
+// Before, TCP kept a second series for the same backlog, which did not restart when frames left
+// (here: 20 us by the backlog's series, 160 us by TCP's), nor began when a send filled the backlog
+// without a reap after it (a UDP send): the two interleaved, and the progress thread, which sleeps
+// until the earlier, woke for both.
+TEST_F(TcpBacklogTest, BacklogHasOneTxPollSeries) {
+  open();
+  writes(1, 10 * 1448);
+  ASSERT_EQ(a.udp->tx_backlog(), 6u);
+  std::lock_guard<StackMutex> g(a.udp->mu());
+  uint64_t gap = UdpStack::kTxPollMinNs;
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t due = a.tcp->next_timer_ns();
+    ASSERT_EQ(due, a.udp->next_timer_ns()) << "round " << i;
+    ASSERT_EQ(due, g_now + gap) << "round " << i;
+    g_now = due;
+    a.udp->tx_complete_now();  // the device completed nothing (the link did not run)
+    gap *= 2;
+  }
+  g_now = a.tcp->next_timer_ns();
+  link->run(g_now);  // the device completes its 4
+  a.udp->tx_complete_now();
+  EXPECT_EQ(a.udp->tx_backlog(), 2u);
+  EXPECT_EQ(a.udp->next_timer_ns(), g_now + UdpStack::kTxPollMinNs);
+  EXPECT_EQ(a.tcp->next_timer_ns(), a.udp->next_timer_ns());
+}
+
 // The comparison is the kernel's: the tail is held while the device holds more truesize than the
 // tail has. 1000 bytes at the device (1 + 2280); a tail of 999 bytes (2279) waits, 1001 (2281) goes.
 TEST_F(TcpAutocorkTest, TailAsLargeAsWhatTheDeviceHoldsGoesAtOnce) {

@@ -48,7 +48,9 @@ struct End {
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
     std::memcpy(n.ha.data(), peer_mac, 6);
     fib.kernel[{FakeFib::kIfindex, peer}] = n;
-    ASSERT_EQ(UdpStack::create(dev, &fib, UdpStackOptions{}, &udp), 0);
+    UdpStackOptions uo;
+    uo.clock_ns = test_clock;  // the backlog's TX poll on TCP's clock, as in the engine
+    ASSERT_EQ(UdpStack::create(dev, &fib, uo, &udp), 0);
     udp->set_if_addr(self);
     TcpStackOptions o;
     o.clock_ns = test_clock;

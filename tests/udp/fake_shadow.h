@@ -6,6 +6,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -64,6 +65,12 @@ class FakeShadow final : public ShadowOps {
     }
     if (level == SOL_SOCKET && name == SO_SNDTIMEO && l >= sizeof(timeval)) std::memcpy(&sndtimeo, v, sizeof sndtimeo);
     if (level == SOL_SOCKET && name == SO_REUSEPORT && l >= sizeof(int)) std::memcpy(&reuseport, v, sizeof reuseport);
+    if (level == SOL_UDP && name == UDP_SEGMENT && l >= sizeof(int)) {  // udp_lib_setsockopt()
+      int val = 0;
+      std::memcpy(&val, v, sizeof val);
+      if (val < 0 || val > 65535) return -EINVAL;
+      gso_size = val;
+    }
     if (level == SOL_SOCKET && name == SO_ZEROCOPY && l >= sizeof(int)) {  // kernel: sk_setsockopt()
       int val = 0;
       std::memcpy(&val, v, sizeof val);
@@ -82,6 +89,11 @@ class FakeShadow final : public ShadowOps {
       int e = std::exchange(so_error, 0);
       *l = std::min<socklen_t>(*l, sizeof e);
       std::memcpy(v, &e, *l);
+      return 0;
+    }
+    if (level == SOL_UDP && name == UDP_SEGMENT) {
+      std::memcpy(v, &gso_size, sizeof gso_size);
+      *l = sizeof gso_size;
       return 0;
     }
     if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
@@ -140,6 +152,7 @@ class FakeShadow final : public ShadowOps {
   timeval sndtimeo{};
   int reuseport = 0;
   int zerocopy = 0;                 // SO_ZEROCOPY
+  int gso_size = 0;                 // UDP_SEGMENT
   std::function<int(int dev_fd, int timeout_ms)> on_wait;
   int waits = 0;
   bool sa_restart = false;

@@ -124,7 +124,9 @@ class UdpSockTest : public ::testing::Test {
     sk = new UdpSock(stack.get(), &shadow, 3, nonblock);
     return sk;
   }
-  ssize_t sendto(const std::vector<uint8_t>& p, be32 daddr, uint16_t dport, int flags = 0) {
+  // sendmsg() of `p` to daddr:dport, with `ctllen` bytes of control messages at `ctl`.
+  ssize_t sendto(const std::vector<uint8_t>& p, be32 daddr, uint16_t dport, int flags = 0, void* ctl = nullptr,
+                 size_t ctllen = 0) {
     sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(dport), .sin_addr = {daddr}};
     iovec iov{const_cast<uint8_t*>(p.data()), p.size()};
     msghdr m{};
@@ -132,6 +134,8 @@ class UdpSockTest : public ::testing::Test {
     m.msg_namelen = sizeof to;
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = ctllen;
     return sk->sendmsg(&m, flags);
   }
   ssize_t recvfrom(std::vector<uint8_t>* buf, sockaddr_in* from, int flags = 0, int* msg_flags = nullptr) {
