@@ -112,6 +112,7 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
     struct Done { ~Done() { xmit::engine_rx_waiter(-1); } } done;
     int n = 0, dev_fd = -1;
     bool want_space = false;
+    Socket::PollScan scan;
     {
       std::lock_guard<std::mutex> g(set->mu);
       for (size_t i = 0; i < set->entries.size();) {
@@ -132,7 +133,7 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
         ++i;
         if (e.disabled || n == maxevents) continue;
         int dev = -1;
-        int m = e.sock->poll_mask(&dev);
+        int m = e.sock->poll_mask_scan(&dev, &scan);
         if (m < 0) continue;
         if (dev >= 0) dev_fd = dev;
         uint32_t r = static_cast<uint32_t>(m) & (e.events | EPOLLERR | EPOLLHUP);

@@ -66,12 +66,13 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
     xmit::engine_rx_waiter(1);
     int wait_fd = -1;
     bool ready = false, want_space = false;
+    Socket::PollScan scan;
     for (nfds_t i = 0; i < n; ++i) {
       k[i] = {fds[i].fd, fds[i].events, 0};
       Socket* s = g_fds.peek(fds[i].fd);
       if (s == nullptr) continue;
       int dev = -1;
-      int m = s->poll_mask(&dev);
+      int m = s->poll_mask_scan(&dev, &scan);
       if (m < 0) continue;  // handed back to the kernel just now: the kernel's answer alone
       if (dev >= 0) wait_fd = dev;
       fds[i].revents = static_cast<short>(m & (fds[i].events | POLLERR | POLLHUP));

@@ -72,6 +72,18 @@ class Socket {
   // *wait_fd: an fd that becomes readable when the device has frames for the stack (-1: none).
   // kPassThrough when the socket went back to the kernel.
   virtual int poll_mask(int* wait_fd) = 0;
+  // poll_mask() as one step of a scan over many sockets (poll(), epoll_wait()): the stack instance
+  // is looked at (frames moved into the sockets' queues, timers run) once per scan, by the first
+  // member that reaches it, not once per member — with a listener and N connections in one epoll
+  // set, N+1 looks each walking N connections' timers. The kernel's scan reads each socket's mask
+  // (ep_item_poll()) without running the stack either. `scan` starts value-initialised.
+  struct PollScan {
+    const void* polled = nullptr;  // the stack instance looked at in this scan
+  };
+  virtual int poll_mask_scan(int* wait_fd, PollScan* scan) {
+    (void)scan;
+    return poll_mask(wait_fd);
+  }
   // Changes whenever something arrived that the kernel would wake the socket's waiters for
   // (sk_data_ready(), sk_write_space(), sk_state_change()), as of the last poll_mask(): an
   // edge-triggered epoll entry reports the current mask again when it moved, even though the mask

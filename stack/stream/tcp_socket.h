@@ -57,6 +57,7 @@ class TcpSocket final : public Socket {
   int ioctl(unsigned long request, void* arg) override;
   void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
   int poll_mask(int* wait_fd) override;
+  int poll_mask_scan(int* wait_fd, PollScan* scan) override;
   uint64_t poll_seq() const override { return poll_seq_.load(std::memory_order_relaxed); }
   bool kernel_readiness() const override;
   void fd_moved(int from, int to) override;

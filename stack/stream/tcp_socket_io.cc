@@ -460,9 +460,17 @@ ssize_t TcpSocket::tcp_recvmsg(msghdr* msg, int flags, Lock& lk) {
 }
 
 int TcpSocket::poll_mask(int* wait_fd) {
+  PollScan scan;
+  return poll_mask_scan(wait_fd, &scan);
+}
+
+int TcpSocket::poll_mask_scan(int* wait_fd, PollScan* scan) {
   std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
-  poll_stack();
+  if (scan->polled != &stack_->base()) {
+    poll_stack();
+    scan->polled = &stack_->base();
+  }
   *wait_fd = stack_->base().dev().wait_fd();
   tcp_sock* tp = &c_->tp;
   if (tp->sk_state == TCP_ESTABLISHED || tp->sk_state == TCP_CLOSE_WAIT) tcp_sndbuf_expand();

@@ -344,9 +344,18 @@ void UdpSock::poll_stack(uint64_t now) {
 // sock_writeable() (under half of SO_SNDBUF charged), EPOLLERR for a held error, EPOLLRDHUP with
 // EPOLLIN after SHUT_RD, EPOLLHUP after both. The error queue is the shadow's (the caller polls it).
 int UdpSock::poll_mask(int* wait_fd) {
+  PollScan scan;
+  return poll_mask_scan(wait_fd, &scan);
+}
+
+int UdpSock::poll_mask_scan(int* wait_fd, PollScan* scan) {
   std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
-  poll_stack(shadow_->now_ns());
+  if (scan->polled != stack_) {
+    stack_->poll(shadow_->now_ns());
+    scan->polled = stack_;
+  }
+  zc_.complete_upto(sk_wmem_released(inet_));
   *wait_fd = stack_->dev().wait_fd();
   int mask = 0;
   if (inet_.sk_err != 0 || zc_.has_notification()) mask |= POLLERR;

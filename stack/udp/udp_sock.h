@@ -128,6 +128,7 @@ class UdpSock final : public Socket {
   int ioctl(unsigned long request, void* arg) override;
   void set_nonblock(bool nonblock) override { nonblock_ = nonblock; }
   int poll_mask(int* wait_fd) override;
+  int poll_mask_scan(int* wait_fd, PollScan* scan) override;
   void fd_moved(int from, int to) override;
 
   // With the stack's mutex held, for the receive demux (UdpStack::udp4_lib_lookup()).

@@ -1,7 +1,7 @@
 // tests/stream/tcp_doorbell_test.cc — the frames one look at the stack sends (a socket's
 // poll_mask(), recvmsg(), accept(): TcpSocket::poll_stack()) reach the device under xmit_more and
 // leave with one doorbell (flush_tx()) at its end, as a NAPI poll's bulk does, instead of one
-// doorbell each; nothing is left held once the look returns.
+// doorbell each; nothing is left held once the look returns; a scan over many sockets looks once.
 #include "tests/dev/forwarding_netdev.h"
 #include "tests/stream/tcp_socket_bed.h"
 
@@ -129,6 +129,32 @@ TEST_F(TcpDoorbellTest, AcksOfOneLookLeaveWithOneDoorbellAndTheDataArrives) {
   child->put();
   listener->put();
   pump(2'000'000);
+}
+
+// One look per scan (Socket::poll_mask_scan(), as poll() and epoll_wait() call it): the first
+// member's look moves what arrived into every socket's queue, the others only read their mask.
+TEST_F(TcpDoorbellTest, OneLookPerScanAndTheLaterMembersSeeWhatItMoved) {
+  TcpSocket* client = nullptr;
+  Socket* child = nullptr;
+  connect_pair(&client, &child);  // client on a, child on b
+  char buf[100];
+  std::memset(buf, 'x', sizeof buf);
+  ASSERT_EQ(send(client, buf, sizeof buf), 100);
+  pump_a(4 * latency_ns);  // the data waits on b's device
+  const uint64_t looks0 = b.udp->polls.load();
+  Socket::PollScan scan;
+  int wfd = -1;
+  EXPECT_FALSE(listener->poll_mask_scan(&wfd, &scan) & POLLIN);  // the look: the data to child's queue
+  EXPECT_TRUE(child->poll_mask_scan(&wfd, &scan) & POLLIN);
+  EXPECT_TRUE(child->poll_mask_scan(&wfd, &scan) & POLLOUT);
+  EXPECT_EQ(b.udp->polls.load() - looks0, 1u) << "one look for the scan, not one per member";
+  Socket::PollScan next;  // a new scan looks again
+  EXPECT_TRUE(child->poll_mask_scan(&wfd, &next) & POLLIN);
+  EXPECT_EQ(b.udp->polls.load() - looks0, 2u);
+  EXPECT_EQ(read_all(child, 100).size(), 100u);
+  client->put();
+  child->put();
+  listener->put();
 }
 
 }  // namespace
