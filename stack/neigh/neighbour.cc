@@ -24,24 +24,41 @@ uint32_t round_up_pow2(uint32_t v) {
   return p;
 }
 
+// A packet: one skb, or a UDP GSO packet's segments linked through next (see neigh_output()).
+uint32_t packet_truesize(const sk_buff* skb) {
+  uint32_t t = 0;
+  for (; skb != nullptr; skb = skb->next) t += neigh_skb_truesize(skb);
+  return t;
+}
+
+void kfree_packet(sk_buff* skb) {
+  while (skb != nullptr) {
+    sk_buff* next = skb->next;
+    skb->next = nullptr;
+    kfree_skb(skb);
+    skb = next;
+  }
+}
+
+// The queue holds packets, each an entry as the kernel's GSO skb is one: entries are linked
+// through prev (oldest first), a packet's segments through next.
 sk_buff* queue_pop(Neighbour* n) {
   sk_buff* skb = n->arp_queue;
   if (skb == nullptr) return nullptr;
-  n->arp_queue = skb->next;
+  n->arp_queue = skb->prev;
   if (n->arp_queue == nullptr) n->arp_queue_tail = nullptr;
-  skb->next = nullptr;
-  n->arp_queue_len_bytes -= neigh_skb_truesize(skb);
+  skb->prev = nullptr;
+  n->arp_queue_len_bytes -= packet_truesize(skb);
   --n->arp_queue_len;
   return skb;
 }
 
 void queue_push(Neighbour* n, sk_buff* skb) {
-  skb->next = nullptr;
   skb->prev = nullptr;
-  if (n->arp_queue_tail != nullptr) n->arp_queue_tail->next = skb;
+  if (n->arp_queue_tail != nullptr) n->arp_queue_tail->prev = skb;
   else n->arp_queue = skb;
   n->arp_queue_tail = skb;
-  n->arp_queue_len_bytes += neigh_skb_truesize(skb);
+  n->arp_queue_len_bytes += packet_truesize(skb);
   ++n->arp_queue_len;
 }
 
@@ -64,7 +81,7 @@ NeighTable::NeighTable(Fib* fib, NeighOps* ops, uint32_t capacity)
 
 NeighTable::~NeighTable() {
   for (uint32_t i = 0; i <= mask_; ++i) {
-    while (sk_buff* skb = queue_pop(&slots_[i])) kfree_skb(skb);
+    while (sk_buff* skb = queue_pop(&slots_[i])) kfree_packet(skb);
   }
 }
 
@@ -127,24 +144,12 @@ int NeighTable::neigh_lookup_or_create(int ifindex, be32 nexthop, uint8_t type, 
 }
 
 // kernel: neigh_output() / neigh_resolve_output(), include/net/neighbour.h, net/core/neighbour.c
-// `skb` may be a UDP GSO packet's segments linked through next (NeighOutput): they go to the device
-// together, or, while the address resolves, into the queue one by one behind the first.
+// `skb` may be a UDP GSO packet's segments linked through next (NeighOutput): one packet, as the
+// kernel's GSO skb, which goes to the device whole, or waits for the address whole.
 int NeighTable::neigh_output(Neighbour* n, sk_buff* skb, uint64_t now) noexcept {
   n->used = true;
-  if (!(n->nud_state & NUD_CONNECTED_MASK)) {
-    sk_buff* rest = skb->next;
-    skb->next = nullptr;
-    if (neigh_event_send(n, skb, now) != 0) {
-      // Queued, or dropped and counted; the kernel's neigh_resolve_output() returns 0 too.
-      while (rest != nullptr) {
-        sk_buff* seg = rest;
-        rest = seg->next;
-        seg->next = nullptr;
-        if (neigh_event_send(n, seg, now) == 0) (void)neigh_hh_output(n, seg);
-      }
-      return 0;
-    }
-    skb->next = rest;
+  if (!(n->nud_state & NUD_CONNECTED_MASK) && neigh_event_send(n, skb, now) != 0) {
+    return 0;  // queued, or dropped and counted; the kernel's neigh_resolve_output() returns 0 too
   }
   return neigh_hh_output(n, skb);
 }
@@ -159,7 +164,7 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
       // Nothing may be sent to resolve the address: fail at once.
       n->nud_state = NUD_FAILED;
       n->updated = now;
-      kfree_skb(skb);
+      kfree_packet(skb);
       ++stats_.failed_drops;
       return 1;
     }
@@ -176,11 +181,12 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
     return 0;
   }
 
-  // NUD_INCOMPLETE: hold the skb. The queue is bounded in bytes; the oldest go first.
-  while (n->arp_queue_len_bytes + neigh_skb_truesize(skb) > n->parms.unres_qlen_bytes) {
+  // NUD_INCOMPLETE: hold the packet. The queue is bounded in bytes; the oldest go first.
+  const uint32_t truesize = packet_truesize(skb);
+  while (n->arp_queue_len_bytes + truesize > n->parms.unres_qlen_bytes) {
     sk_buff* old = queue_pop(n);
     if (old == nullptr) break;
-    kfree_skb(old);
+    kfree_packet(old);
     ++stats_.unres_discards;  // kernel: SKB_DROP_REASON_NEIGH_QUEUEFULL
   }
   queue_push(n, skb);
@@ -201,12 +207,7 @@ int NeighTable::neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept {
   int err = src == nullptr ? -ENODEV : 0;
   for (sk_buff* s = skb; s != nullptr && err == 0; s = s->next) err = eth_header(n, src, s);
   if (err != 0) {
-    while (skb != nullptr) {
-      sk_buff* next = skb->next;
-      skb->next = nullptr;
-      kfree_skb(skb);
-      skb = next;
-    }
+    kfree_packet(skb);
     return err;
   }
   return ops_->queue_xmit(n->ifindex, skb);
@@ -233,14 +234,14 @@ int NeighTable::eth_header(const Neighbour* n, const uint8_t* src, sk_buff* skb)
 // kernel: ip_finish_output2() -> ip_neigh_for_gw() -> neigh_output(), net/ipv4/ip_output.c
 int NeighTable::output(const Rtable& rt, be32 daddr, sk_buff* skb, uint64_t now) noexcept {
   if (rt.type == RTN_LOCAL) {  // delivered by the loopback device, not by this one
-    kfree_skb(skb);
+    kfree_packet(skb);
     return -EINVAL;
   }
   be32 nexthop = rt_nexthop(rt, daddr);
   uint8_t type = rt.gateway != 0 ? static_cast<uint8_t>(RTN_UNICAST) : rt.type;
   Neighbour* n = nullptr;
   if (int err = neigh_lookup_or_create(rt.oif, nexthop, type, now, &n); err != 0) {
-    kfree_skb(skb);  // kernel: SKB_DROP_REASON_NEIGH_CREATEFAIL, returns PTR_ERR(neigh)
+    kfree_packet(skb);  // kernel: SKB_DROP_REASON_NEIGH_CREATEFAIL, returns PTR_ERR(neigh)
     return err;
   }
   return neigh_output(n, skb, now);
@@ -277,12 +278,12 @@ void NeighTable::neigh_invalidate(Neighbour* n) noexcept {
   ++stats_.res_failed;
   n->timer = 0;
   while (sk_buff* skb = queue_pop(n)) {
-    kfree_skb(skb);  // kernel: SKB_DROP_REASON_NEIGH_FAILED
+    kfree_packet(skb);  // kernel: SKB_DROP_REASON_NEIGH_FAILED
     ++stats_.failed_drops;
   }
 }
 
-// Sends the held skbs in arrival order while the entry stays valid. kernel: neigh_update()
+// Sends the held packets in arrival order while the entry stays valid. kernel: neigh_update()
 void NeighTable::flush_queue(Neighbour* n) noexcept {
   while (n->nud_state & NUD_VALID_MASK) {
     sk_buff* skb = queue_pop(n);

@@ -30,7 +30,8 @@ class NeighOps {
   // The device's MAC (6 bytes), or nullptr for an ifindex this stack does not transmit on.
   // kernel: dev->dev_addr
   virtual const uint8_t* dev_addr(int ifindex) = 0;
-  // Hands a complete Ethernet frame to the device; takes the skb. kernel: dev_queue_xmit()
+  // Hands a complete Ethernet frame to the device, or a packet's frames linked through next (a UDP
+  // GSO packet's segments: one packet, taken or refused whole); takes the skbs. kernel: dev_queue_xmit()
   virtual int queue_xmit(int ifindex, sk_buff* skb) = 0;
 };
 
@@ -40,7 +41,7 @@ struct NeighStats {
   uint64_t lookups = 0;
   uint64_t hits = 0;
   uint64_t res_failed = 0;      // resolutions that ended in NUD_FAILED (kernel: neigh_invalidate())
-  uint64_t unres_discards = 0;  // queued skbs dropped because the queue was full
+  uint64_t unres_discards = 0;  // queued packets dropped because the queue was full
   uint64_t failed_drops = 0;    // queued or new skbs dropped because resolution failed
   uint64_t table_fulls = 0;     // next hops refused: no free entry (kernel: neigh_tbl_gc failure)
   uint64_t timer_walks = 0;     // neigh_timer_handler() calls that walked the table (not a kernel field)
@@ -54,9 +55,9 @@ struct Neighbour {
   uint16_t nud_state = NUD_NONE;    // kernel: neigh->nud_state
   uint8_t type = RTN_UNICAST;       // kernel: neigh->type (RTN_MULTICAST / RTN_BROADCAST: NUD_NOARP)
   NeighParms parms;                 // kernel: neigh->parms
-  sk_buff* arp_queue = nullptr;     // oldest first, linked by skb->next. kernel: neigh->arp_queue
+  sk_buff* arp_queue = nullptr;     // packets oldest first, linked by skb->prev. kernel: neigh->arp_queue
   sk_buff* arp_queue_tail = nullptr;
-  uint32_t arp_queue_len_bytes = 0;  // sum of neigh_skb_truesize(). kernel: same name
+  uint32_t arp_queue_len_bytes = 0;  // sum of neigh_skb_truesize() over every skb. kernel: same name
   uint32_t arp_queue_len = 0;
   uint64_t updated = 0;              // kernel: neigh->updated
   uint64_t timer = 0;                // backstop deadline while NUD_INCOMPLETE, 0 = none

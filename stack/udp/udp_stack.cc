@@ -250,7 +250,7 @@ int UdpStack::neigh_output(sk_buff* skb, const IpTxInfo& info) {
   Neighbour* n = nullptr;
   int err = neigh_->neigh_lookup_or_create(info.oif, info.nexthop, RTN_UNICAST, now_, &n);
   if (err != 0) {
-    kfree_skb(skb);
+    kfree_skb_list(skb);  // a UDP GSO packet's segments (ip_finish_output2())
     return err;
   }
   return neigh_->neigh_output(n, skb, now_);

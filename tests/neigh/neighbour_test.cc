@@ -64,6 +64,13 @@ class NeighTest : public ::testing::Test {
     for (const auto& f : ops_.frames) ids.push_back(f.size() > ETH_HLEN ? f[ETH_HLEN] : -1);
     return ids;
   }
+  // A UDP GSO packet's three segments, linked through next, ids first..first+2.
+  sk_buff* list(uint8_t first) {
+    sk_buff* head = make_skb(first);
+    head->next = make_skb(static_cast<uint8_t>(first + 1));
+    head->next->next = make_skb(static_cast<uint8_t>(first + 2));
+    return head;
+  }
   uint32_t truesize() {
     sk_buff* skb = make_skb(0);
     uint32_t t = neigh_skb_truesize(skb);
@@ -117,32 +124,56 @@ TEST_F(NeighTest, MissingEntryQueuesResolvesOnceAndFlushesInOrder) {
   EXPECT_EQ(table_->stats().unres_discards, 0u);
 }
 
-// A UDP GSO packet's segments, linked through next (ip_finish_output2()): with the MAC known they
-// reach the device in one call, each with its header; while it resolves they wait one by one and
-// leave in order.
-TEST_F(NeighTest, GsoSegmentsGoToTheDeviceTogetherOrWaitOneByOne) {
-  auto list = [&](uint8_t first) {
-    sk_buff* head = make_skb(first);
-    head->next = make_skb(static_cast<uint8_t>(first + 1));
-    head->next->next = make_skb(static_cast<uint8_t>(first + 2));
-    return head;
-  };
+// A UDP GSO packet's segments, linked through next (ip_finish_output2()), are one packet, as the
+// kernel's GSO skb: while the address resolves it waits as one entry of the queue, and it reaches
+// the device in one call, each segment with its header, whether it waited or not.
+TEST_F(NeighTest, GsoSegmentsAreOnePacketQueuedAndSentWhole) {
   ASSERT_EQ(table_->output(onlink(), kPeer, list(1), kMs), 0);
   const Neighbour* n = table_->find(kIf, kPeer);
   ASSERT_NE(n, nullptr);
-  EXPECT_EQ(n->arp_queue_len, 3u);
+  EXPECT_EQ(n->arp_queue_len, 1u);
+  EXPECT_EQ(n->arp_queue_len_bytes, 3 * truesize());
   EXPECT_EQ(fib_.resolves.size(), 1u);
   table_->neigh_update(event(kPeer, NUD_REACHABLE), 2 * kMs);
   EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3));
-  EXPECT_EQ(ops_.calls, 3);
+  EXPECT_EQ(ops_.calls, 1);  // the waiting packet in one hand-off
   ASSERT_EQ(table_->output(onlink(), kPeer, list(4), 3 * kMs), 0);
   EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3, 4, 5, 6));
-  EXPECT_EQ(ops_.calls, 4);  // the three segments in one hand-off
+  EXPECT_EQ(ops_.calls, 2);
   for (const auto& f : ops_.frames) {
     EthRepr eth;
     ASSERT_EQ(EthRepr::parse(*EthHdrView::parse(absl::MakeConstSpan(f)), &eth), 0);
     EXPECT_EQ(eth.h_dest, kPeerMac);
   }
+}
+
+// The queue's byte bound evicts whole packets, oldest first: never part of a GSO packet.
+TEST_F(NeighTest, QueueBoundEvictsAGsoPacketWhole) {
+  fib_.parms.unres_qlen_bytes = 4 * truesize();
+  ASSERT_EQ(table_->output(onlink(), kPeer, list(1), 0), 0);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(4), 0), 0);  // 4 skbs: fits
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(5), 0), 0);  // the 3-segment packet goes
+  const Neighbour* n = table_->find(kIf, kPeer);
+  EXPECT_EQ(n->arp_queue_len, 2u);
+  EXPECT_EQ(n->arp_queue_len_bytes, 2 * truesize());
+  EXPECT_EQ(table_->stats().unres_discards, 1u);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), kMs);
+  EXPECT_THAT(sent_ids(), ElementsAre(4, 5));
+}
+
+// Where the neighbour layer refuses a packet (a local route, a full table), every segment of a GSO
+// packet is freed, not only the first (TearDown() finds any skb left behind).
+TEST_F(NeighTest, RefusedGsoPacketIsFreedWhole) {
+  Rtable local = onlink();
+  local.type = RTN_LOCAL;
+  EXPECT_EQ(table_->output(local, kPeer, list(1), 0), -EINVAL);
+  for (uint8_t i = 1;; ++i) {  // fill the table
+    const int err = table_->output(onlink(), make_ipv4_addr(198, 18, 1, i), make_skb(i), 0);
+    if (err == -ENOBUFS) break;
+    ASSERT_EQ(err, 0);
+    ASSERT_LT(i, 100);
+  }
+  EXPECT_EQ(table_->output(onlink(), make_ipv4_addr(198, 18, 2, 1), list(1), 0), -ENOBUFS);
 }
 
 TEST_F(NeighTest, QueueIsBoundedByUnresQlenBytesOldestDroppedFirst) {
