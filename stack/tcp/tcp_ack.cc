@@ -316,8 +316,12 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
   }
   tcp_update_pacing_rate(tp);
   if (fast_rexmit && tp->rtx_queue.head != nullptr && !(TCP_SKB_CB(tp->rtx_queue.head)->sacked & TCPCB_SACKED_RETRANS)) {
-    // At most tcp_tso_segs() MSS, as tcp_xmit_retransmit_queue() would send it.
-    const uint32_t segs = tcp_tso_segs(tp, tcp_current_mss(tp, 0));
+    // As tcp_xmit_retransmit_queue() sends it: min(cwnd - in flight, tcp_tso_segs()) MSS, but at
+    // least one, the fast retransmit PRR forces at recovery's start (tcp_cwnd_reduction():
+    // "sndcnt = max(sndcnt, (tp->prr_out ? 0 : 1))"; the no-SACK path has no PRR here).
+    const uint32_t in_flight = tcp_packets_in_flight(tp);
+    const uint32_t room = tp->snd_cwnd > in_flight ? tp->snd_cwnd - in_flight : 0;
+    const uint32_t segs = std::max<uint32_t>(1, std::min(room, tcp_tso_segs(tp, tcp_current_mss(tp, 0))));
     if (tcp_retransmit_skb(tp, tp->rtx_queue.head, segs, xmit) == 0) tcp_rearm_rto(tp);
   }
   if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_Loss) tcp_xmit_retransmit_queue(tp, xmit);

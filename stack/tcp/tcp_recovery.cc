@@ -147,10 +147,13 @@ static void tcp_remove_reno_sacks(tcp_sock* tp, uint32_t acked) {
   }
 }
 
-// kernel: tcp_mark_head_lost(sk, 1, ...) — the oldest unacked skb is lost.
-static void tcp_mark_head_lost(tcp_sock* tp) {
+// kernel: tcp_newreno_mark_lost() — the oldest unacked segment is lost: a GSO skb at the head is
+// cut after its first MSS (tcp_fragment()), so that only that segment counts as lost and is resent.
+static void tcp_newreno_mark_lost(tcp_sock* tp) {
   sk_buff* skb = tp->rtx_queue.head;
   if (skb == nullptr || (TCP_SKB_CB(skb)->sacked & TCPCB_LOST)) return;
+  const uint32_t mss = TCP_SKB_CB(skb)->tcp_gso_size;  // kernel: tcp_skb_mss()
+  if (tcp_skb_pcount(skb) > 1 && skb->len > mss) (void)tcp_fragment_rtx(tp, skb, mss, mss);
   TCP_SKB_CB(skb)->sacked |= TCPCB_LOST;
   tp->lost_out += tcp_skb_pcount(skb);
 }
@@ -180,7 +183,7 @@ bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_a
       }
       // Partial ACK (RFC 6582 §3.2 step 5): the new head is lost too.
       tcp_remove_reno_sacks(tp, pkts_acked);
-      tcp_mark_head_lost(tp);
+      tcp_newreno_mark_lost(tp);
       return true;
     case TCP_CA_Loss:
       // kernel: tcp_process_loss() — "Recovery is complete" once all sent in loss is acked.
@@ -200,7 +203,7 @@ bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_a
         tp->snd_cwnd_cnt = 0;
         tp->high_seq = tp->snd_nxt;
         tcp_set_ca_state(tp, TCP_CA_Recovery);
-        tcp_mark_head_lost(tp);
+        tcp_newreno_mark_lost(tp);
         return true;
       }
       // kernel: tcp_try_to_open() / tcp_try_keep_open()

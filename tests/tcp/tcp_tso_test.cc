@@ -130,5 +130,30 @@ TEST(TcpTso, RetransmissionsAreCutToSegs) {
   EXPECT_EQ(bed.tp.retrans_out, 2u);
 }
 
+// The fast retransmit at recovery's start is cut to the room the cwnd leaves, at least one MSS (the
+// kernel's tcp_xmit_retransmit_queue() after PRR's forced "sndcnt = 1"), not a whole TSO skb:
+// after three duplicate ACKs the 5-MSS head goes as one MSS.
+TEST(TcpTso, FastRetransmitIsCutToTheCwndRoom) {
+  TcpBed bed;
+  bed.nodelay(true);
+  bed.tp.tcp_mstamp = 10'000'000;
+  ASSERT_EQ(bed.send(1448), 1448);
+  bed.tp.tcp_mstamp += 1000;
+  EXPECT_EQ(bed.ack({.ack_rel = 1448}), 1);
+  bed.take();
+  ASSERT_EQ(bed.send(14480), 14480);
+  const std::vector<Seg> first = bed.take();
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first[0].gso_segs, 5);
+  for (int i = 0; i < 3; ++i) {
+    bed.tp.tcp_mstamp += 1000;
+    EXPECT_EQ(bed.ack({.ack_rel = 1448}), 1);
+  }
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  const std::vector<Seg> sent = bed.take();
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent[0], (Seg{1448, 1448, kAck, 1, 0}));
+}
+
 }  // namespace
 }  // namespace xmit::testing_tcp
