@@ -396,12 +396,15 @@ struct CloseOutcome {
 class TcpZerocopyCloseTest : public TcpZerocopyInPlaceTest {
  protected:
   CloseOutcome close_with_pool_empty(const std::vector<uint8_t>& d, bool fail_heap) {
+    void* p = mmap(nullptr, d.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      ADD_FAILURE() << "mmap: " << strerror(errno);
+      return {};
+    }
     TcpSocket* c = nullptr;
     Socket* s = nullptr;
     connect_pair(&c, &s);
     EXPECT_EQ(setint(c, SOL_SOCKET, SO_ZEROCOPY, 1), 0);
-    void* p = mmap(nullptr, d.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    EXPECT_NE(p, MAP_FAILED);
     std::memcpy(p, d.data(), d.size());
     EXPECT_EQ(send(c, p, d.size(), MSG_ZEROCOPY), static_cast<ssize_t>(d.size()));
     std::vector<uint8_t*> taken;  // every page of a's pool: nothing to copy into
