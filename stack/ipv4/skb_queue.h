@@ -91,14 +91,4 @@ inline void skb_queue_purge(SkbQueue* q) {
   while (sk_buff* skb = skb_dequeue(q)) kfree_skb(skb);
 }
 
-// Frees a list linked through skb->next. kernel: kfree_skb_list()
-inline void kfree_skb_list(sk_buff* skb) {
-  while (skb != nullptr) {
-    sk_buff* next = skb->next;
-    skb->next = nullptr;
-    kfree_skb(skb);
-    skb = next;
-  }
-}
-
 }  // namespace xmit

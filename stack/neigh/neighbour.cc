@@ -31,15 +31,6 @@ uint32_t packet_truesize(const sk_buff* skb) {
   return t;
 }
 
-void kfree_packet(sk_buff* skb) {
-  while (skb != nullptr) {
-    sk_buff* next = skb->next;
-    skb->next = nullptr;
-    kfree_skb(skb);
-    skb = next;
-  }
-}
-
 // The queue holds packets, each an entry as the kernel's GSO skb is one: entries are linked
 // through prev (oldest first), a packet's segments through next.
 sk_buff* queue_pop(Neighbour* n) {
@@ -81,7 +72,7 @@ NeighTable::NeighTable(Fib* fib, NeighOps* ops, uint32_t capacity)
 
 NeighTable::~NeighTable() {
   for (uint32_t i = 0; i <= mask_; ++i) {
-    while (sk_buff* skb = queue_pop(&slots_[i])) kfree_packet(skb);
+    while (sk_buff* skb = queue_pop(&slots_[i])) kfree_skb_list(skb);
   }
 }
 
@@ -164,7 +155,7 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
       // Nothing may be sent to resolve the address: fail at once.
       n->nud_state = NUD_FAILED;
       n->updated = now;
-      kfree_packet(skb);
+      kfree_skb_list(skb);
       ++stats_.failed_drops;
       return 1;
     }
@@ -186,7 +177,7 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
   while (n->arp_queue_len_bytes + truesize > n->parms.unres_qlen_bytes) {
     sk_buff* old = queue_pop(n);
     if (old == nullptr) break;
-    kfree_packet(old);
+    kfree_skb_list(old);
     ++stats_.unres_discards;  // kernel: SKB_DROP_REASON_NEIGH_QUEUEFULL
   }
   queue_push(n, skb);
@@ -207,7 +198,7 @@ int NeighTable::neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept {
   int err = src == nullptr ? -ENODEV : 0;
   for (sk_buff* s = skb; s != nullptr && err == 0; s = s->next) err = eth_header(n, src, s);
   if (err != 0) {
-    kfree_packet(skb);
+    kfree_skb_list(skb);
     return err;
   }
   return ops_->queue_xmit(n->ifindex, skb);
@@ -234,14 +225,14 @@ int NeighTable::eth_header(const Neighbour* n, const uint8_t* src, sk_buff* skb)
 // kernel: ip_finish_output2() -> ip_neigh_for_gw() -> neigh_output(), net/ipv4/ip_output.c
 int NeighTable::output(const Rtable& rt, be32 daddr, sk_buff* skb, uint64_t now) noexcept {
   if (rt.type == RTN_LOCAL) {  // delivered by the loopback device, not by this one
-    kfree_packet(skb);
+    kfree_skb_list(skb);
     return -EINVAL;
   }
   be32 nexthop = rt_nexthop(rt, daddr);
   uint8_t type = rt.gateway != 0 ? static_cast<uint8_t>(RTN_UNICAST) : rt.type;
   Neighbour* n = nullptr;
   if (int err = neigh_lookup_or_create(rt.oif, nexthop, type, now, &n); err != 0) {
-    kfree_packet(skb);  // kernel: SKB_DROP_REASON_NEIGH_CREATEFAIL, returns PTR_ERR(neigh)
+    kfree_skb_list(skb);  // kernel: SKB_DROP_REASON_NEIGH_CREATEFAIL, returns PTR_ERR(neigh)
     return err;
   }
   return neigh_output(n, skb, now);
@@ -278,7 +269,7 @@ void NeighTable::neigh_invalidate(Neighbour* n) noexcept {
   ++stats_.res_failed;
   n->timer = 0;
   while (sk_buff* skb = queue_pop(n)) {
-    kfree_packet(skb);  // kernel: SKB_DROP_REASON_NEIGH_FAILED
+    kfree_skb_list(skb);  // kernel: SKB_DROP_REASON_NEIGH_FAILED
     ++stats_.failed_drops;
   }
 }

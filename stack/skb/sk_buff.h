@@ -225,6 +225,15 @@ inline sk_buff* skb_get(sk_buff* skb) {
 // Drops a user; at the last, releases the head, every fragment reference and the sk_buff object.
 // kernel: kfree_skb(), consume_skb() (the same here; the kernel only traces them differently)
 void kfree_skb(sk_buff* skb) noexcept;
+// Frees a list linked through skb->next. kernel: kfree_skb_list()
+inline void kfree_skb_list(sk_buff* skb) noexcept {
+  while (skb != nullptr) {
+    sk_buff* next = skb->next;
+    skb->next = nullptr;
+    kfree_skb(skb);
+    skb = next;
+  }
+}
 inline void consume_skb(sk_buff* skb) noexcept { kfree_skb(skb); }
 
 // A new sk_buff sharing the head and the fragments (a reference on each); nullptr when the
