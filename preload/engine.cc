@@ -712,8 +712,9 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   e->control = std::make_unique<EngineControl>(epfd, e->fib.get(), e->recorded.get());
   e->udp->set_control(e->control.get());
   if (e->xdp) {
-    logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)", ifname.c_str(), e->xdp->queue_id(),
-         e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode");
+    logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)%s", ifname.c_str(), e->xdp->queue_id(),
+         e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode",
+         e->xdp->rx_queues() > 1 ? (", receiving on all " + std::to_string(e->xdp->rx_queues()) + " RX queues").c_str() : "");
   } else {
     logf(LogLevel::kInfo, "UDP stack on %s (ibverbs raw packet QP on %s port %u, %s, inline up to %u B)",
          ifname.c_str(), e->ibv->ibdev().c_str(), e->ibv->port(), e->ibv->ops_name(), e->ibv->max_inline());

@@ -1,4 +1,4 @@
-// preload/engine.h — the process's stack instance: the queue on XMIT_IFACE (AF_XDP queue 0, or an
+// preload/engine.h — the process's stack instance: the queue on XMIT_IFACE (AF_XDP sockets on its RX queues, or an
 // ibverbs raw-packet QP on its RDMA device or the software verbs device: Runtime::backend; in a
 // pcap recorder when XMIT_PCAP is set), the route/neighbour source (rtnetlink) and the UdpStack
 // over them. Opened on the first socket xmit serves; if it cannot open, one error line says why and

@@ -10,6 +10,9 @@ bool OwnFds::add(int fd) noexcept {
   for (int i = 0; i < kMax; ++i) {
     int free_slot = 0;
     if (fds_[i].compare_exchange_strong(free_slot, fd, std::memory_order_acq_rel)) {
+      int used = used_.load(std::memory_order_relaxed);
+      while (used < i + 1 && !used_.compare_exchange_weak(used, i + 1, std::memory_order_release)) {
+      }
       count_.fetch_add(1, std::memory_order_release);
       return true;
     }

@@ -13,13 +13,16 @@ namespace xmit {
 
 class OwnFds {
  public:
-  static constexpr int kMax = 32;
+  // The AF_XDP backend alone has one socket per RX queue (up to 64) beside its epoll set and the
+  // XDP program's fds.
+  static constexpr int kMax = 128;
 
   // Marks fd as xmit's own. False when the registry is full (the fd is then unprotected).
   bool add(int fd) noexcept;
   bool contains(int fd) const noexcept {
     if (count_.load(std::memory_order_acquire) == 0) [[likely]] return false;
-    for (int i = 0; i < kMax; ++i) {
+    const int used = used_.load(std::memory_order_acquire);
+    for (int i = 0; i < used; ++i) {
       if (fds_[i].load(std::memory_order_relaxed) == fd) return true;
     }
     return false;
@@ -32,6 +35,7 @@ class OwnFds {
  private:
   std::atomic<int> fds_[kMax] = {};  // 0: a free slot (fd 0 is never xmit's own)
   std::atomic<int> count_{0};
+  std::atomic<int> used_{0};  // slots [used_, kMax) have never held an fd: contains() stops there
 };
 
 extern OwnFds g_own_fds;

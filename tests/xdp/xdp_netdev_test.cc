@@ -457,6 +457,39 @@ TEST_F(XdpNetdevTest, UnsteeredPortsGoToKernel) {
   close(sb);
 }
 
+// (c') An interface with several RX queues (a NIC's RSS) gets a socket on each, all sharing the
+// UMEM, and wait_fd() is an epoll set of them; past the XSKMAP's 64 queues open() says why.
+// (afxdp_queues, e2e, moves TCP and UDP over a 4-queue veth.)
+TEST_F(XdpNetdevTest, EveryRxQueueGetsASocket) {
+  auto ip_a = [&](const std::string& args) {
+    return system(("ip -n " + ns_a_ + " " + args + " >/dev/null 2>&1").c_str()) == 0;
+  };
+  ASSERT_TRUE(ip_a("link add qa numtxqueues 3 numrxqueues 3 type veth peer name qb numtxqueues 3 numrxqueues 3"));
+  ASSERT_TRUE(ip_a("link set qa up") && ip_a("link set qb up"));
+  std::unique_ptr<XdpNetdev> dev;
+  std::string why;
+  ASSERT_EQ(XdpNetdev::open(XdpOptions{.ifname = "qa"}, &dev, &why), 0) << why;
+  EXPECT_EQ(dev->rx_queues(), 3u);
+  std::set<int> fds;
+  dev->for_each_fd([&](int fd) {
+    EXPECT_TRUE(fds.insert(fd).second) << fd;
+    EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC) << fd;
+  });
+  EXPECT_GE(fds.size(), 3u + 1u + 2u) << "three sockets, the epoll set, the program's fds";
+  EXPECT_NE(dev->wait_fd(), -1);
+  xdp_statistics st{};
+  EXPECT_EQ(dev->kernel_stats(&st), 0);
+  dev.reset();
+  ASSERT_TRUE(ip_a("link del qa"));
+
+  ASSERT_TRUE(ip_a("link add qa numtxqueues 65 numrxqueues 65 type veth peer name qb numtxqueues 65 numrxqueues 65"));
+  ASSERT_TRUE(ip_a("link set qa up"));
+  EXPECT_EQ(XdpNetdev::open(XdpOptions{.ifname = "qa"}, &dev, &why), -EOPNOTSUPP);
+  EXPECT_NE(why.find("65 RX queues"), std::string::npos) << why;
+  EXPECT_EQ(dev, nullptr);
+  ASSERT_TRUE(ip_a("link del qa"));
+}
+
 // (d) The program leaves with the device; every fd the device opened is close-on-exec.
 TEST_F(XdpNetdevTest, ProgramDetachedWhenDeviceDestroyed) {
   ASSERT_FALSE(xdp_attached()) << link_show();

@@ -4,6 +4,7 @@
 
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -74,6 +75,28 @@ int set_ring_size(int fd, int opt, uint32_t count) {
   return setsockopt(fd, SOL_XDP, opt, &count, sizeof count) < 0 ? -errno : 0;
 }
 
+int mmap_offsets(int fd, xdp_mmap_offsets* off, std::string* why) {
+  socklen_t optlen = sizeof *off;
+  if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, off, &optlen) < 0) return fail(why, -errno, "XDP_MMAP_OFFSETS");
+  if (optlen != sizeof *off) return fail(why, -EOPNOTSUPP, "XDP_MMAP_OFFSETS without ring flags (kernel < 5.4)");
+  return 0;
+}
+
+// EBUSY: the queue may still be its last socket's — xsk_release() leaves the queue to
+// xp_release_deferred() (a workqueue), after that socket's TX skbs are freed, so a program
+// started as soon as the previous one on this queue exited finds it busy for a moment (seen: an
+// e2e test restarting redis-server). Retried for up to 1 s; a queue a live socket holds stays
+// busy and fails as before.
+int bind_xsk(int fd, const sockaddr_xdp& sxdp) {
+  const auto* sa = reinterpret_cast<const sockaddr*>(&sxdp);
+  int rc = bind(fd, sa, sizeof sxdp);
+  for (int i = 0; rc < 0 && errno == EBUSY && i < 100; ++i) {
+    usleep(10000);
+    rc = bind(fd, sa, sizeof sxdp);
+  }
+  return rc < 0 ? -errno : 0;
+}
+
 
 }  // namespace
 
@@ -85,7 +108,6 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   std::unique_ptr<XdpNetdev> d(new XdpNetdev());
   d->ifname_ = opt.ifname;
   d->queue_id_ = opt.queue_id;
-  d->rx_frames_ = opt.rx_frames;
   d->tx_frames_ = opt.tx_frames;
   d->tx_kick_batch_ = std::clamp<uint32_t>(opt.tx_kick_batch, 1, std::max<uint32_t>(opt.tx_frames / 2, 1));
 
@@ -94,6 +116,20 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   uint32_t mtu = 0;
   if (int err = query_link(opt.ifname, &mtu, d->mac_); err < 0)
     return fail(why, err, "SIOCGIFMTU/SIOCGIFHWADDR on " + opt.ifname);
+  // A steered flow's frames go to the socket of the queue the NIC's RSS put them on (the XDP
+  // program cannot redirect across queues), so every RX queue needs one.
+  uint32_t queues = 1;
+  if (int err = query_rx_queues(opt.ifname, &queues); err < 0)
+    return fail(why, err, "ETHTOOL_GCHANNELS on " + opt.ifname);
+  if (queues > kMaxRxQueues)
+    return fail(why, -EOPNOTSUPP, opt.ifname + " has " + std::to_string(queues) + " RX queues, xmit serves at most " +
+                                      std::to_string(kMaxRxQueues) + " (ethtool -L " + opt.ifname + " combined N)");
+  if (opt.queue_id >= queues)
+    return fail(why, -EINVAL, opt.ifname + " has no queue " + std::to_string(opt.queue_id));
+  d->queue_frames_ = opt.rx_frames;
+  while (queues > 1 && d->queue_frames_ > kMinQueueFrames && d->queue_frames_ * queues > opt.rx_frames)
+    d->queue_frames_ /= 2;
+  d->rx_frames_ = d->queue_frames_ * queues;
   // The frame has to be copied into the UMEM anyway, so the device finishes IPv4 and L4 checksums
   // during that copy (tx_finish_csum(), as a NIC would) and advertises them.
   d->features_ = NetdevFeatures{};
@@ -106,6 +142,7 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   d->features_.mtu = mtu;
   d->features_.max_frame = std::min(mtu + kEthHlen, kFrameSize);
 
+  d->rxq_.reserve(queues);  // RxQueue rings stay where they are
   if (int err = d->setup_umem_and_rings(why); err < 0) return err;
 
   if (int err = XdpProg::open(d->ifindex_, opt.mode, &d->prog_, why); err < 0) return err;
@@ -117,25 +154,28 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   sxdp.sxdp_flags = XDP_USE_NEED_WAKEUP | (d->prog_->native() ? 0 : XDP_COPY);
   sxdp.sxdp_ifindex = uint32_t(d->ifindex_);
   sxdp.sxdp_queue_id = opt.queue_id;
-  // EBUSY: the queue may still be its last socket's — xsk_release() leaves the queue to
-  // xp_release_deferred() (a workqueue), after that socket's TX skbs are freed, so a program
-  // started as soon as the previous one on this queue exited finds it busy for a moment (seen: an
-  // e2e test restarting redis-server). Retried for up to 1 s; a queue a live socket holds stays
-  // busy and fails as before.
-  const auto* sa = reinterpret_cast<const sockaddr*>(&sxdp);
-  int rc = bind(d->xsk_fd_, sa, sizeof sxdp);
-  for (int i = 0; rc < 0 && errno == EBUSY && i < 100; ++i) {
-    usleep(10000);
-    rc = bind(d->xsk_fd_, sa, sizeof sxdp);
-  }
-  if (rc < 0)
-    return fail(why, -errno, "bind AF_XDP socket to " + opt.ifname + " queue " + std::to_string(opt.queue_id));
+  if (int err = bind_xsk(d->xsk_fd_, sxdp); err < 0)
+    return fail(why, err, "bind AF_XDP socket to " + opt.ifname + " queue " + std::to_string(opt.queue_id));
   xdp_options xo{};
   socklen_t xol = sizeof xo;
   if (getsockopt(d->xsk_fd_, SOL_XDP, XDP_OPTIONS, &xo, &xol) == 0)
     d->zerocopy_ = (xo.flags & XDP_OPTIONS_ZEROCOPY) != 0;
   if (int err = d->prog_->set_xsk(opt.queue_id, d->xsk_fd_); err < 0)
     return fail(why, err, "XSKMAP update for queue " + std::to_string(opt.queue_id));
+  for (uint32_t qid = 0; qid < queues; ++qid) {
+    if (qid == opt.queue_id) continue;
+    if (int err = d->add_rx_queue(qid, why); err < 0) return err;
+  }
+  if (queues > 1) {
+    d->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (d->epoll_fd_ < 0) return fail(why, -errno, "epoll_create1");
+    for (const RxQueue& q : d->rxq_) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u32 = q.qid;
+      if (epoll_ctl(d->epoll_fd_, EPOLL_CTL_ADD, q.fd, &ev) < 0) return fail(why, -errno, "epoll_ctl");
+    }
+  }
   *out = std::move(d);
   return 0;
 }
@@ -143,6 +183,10 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
 int XdpNetdev::setup_umem_and_rings(std::string* why) {
   xsk_fd_ = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
   if (xsk_fd_ < 0) return fail(why, -errno, "socket(AF_XDP)");
+  RxQueue& q = rxq_.emplace_back();
+  q.qid = queue_id_;
+  q.fd = xsk_fd_;
+  q.frames = queue_frames_;
 
   umem_len_ = size_t(rx_frames_ + tx_frames_) * kFrameSize;
   void* umem = mmap(nullptr, umem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -156,37 +200,23 @@ int XdpNetdev::setup_umem_and_rings(std::string* why) {
   reg.headroom = 0;
   if (setsockopt(xsk_fd_, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) < 0)
     return fail(why, -errno, "XDP_UMEM_REG");
-  if (int err = set_ring_size(xsk_fd_, XDP_UMEM_FILL_RING, rx_frames_); err < 0)
+  if (int err = set_ring_size(xsk_fd_, XDP_UMEM_FILL_RING, q.frames); err < 0)
     return fail(why, err, "XDP_UMEM_FILL_RING");
   if (int err = set_ring_size(xsk_fd_, XDP_UMEM_COMPLETION_RING, tx_frames_); err < 0)
     return fail(why, err, "XDP_UMEM_COMPLETION_RING");
-  if (int err = set_ring_size(xsk_fd_, XDP_RX_RING, rx_frames_); err < 0) return fail(why, err, "XDP_RX_RING");
+  if (int err = set_ring_size(xsk_fd_, XDP_RX_RING, q.frames); err < 0) return fail(why, err, "XDP_RX_RING");
   if (int err = set_ring_size(xsk_fd_, XDP_TX_RING, tx_frames_); err < 0) return fail(why, err, "XDP_TX_RING");
 
   xdp_mmap_offsets off{};
-  socklen_t optlen = sizeof off;
-  if (getsockopt(xsk_fd_, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen) < 0)
-    return fail(why, -errno, "XDP_MMAP_OFFSETS");
-  if (optlen != sizeof off) return fail(why, -EOPNOTSUPP, "XDP_MMAP_OFFSETS without ring flags (kernel < 5.4)");
-  if (int err = map_ring(xsk_fd_, off.fr, rx_frames_, XDP_UMEM_PGOFF_FILL_RING, &fill_.m); err < 0)
-    return fail(why, err, "mmap fill ring");
+  if (int err = mmap_offsets(xsk_fd_, &off, why); err < 0) return err;
+  if (int err = map_rx_rings(&q, off, why); err < 0) return err;
   if (int err = map_ring(xsk_fd_, off.cr, tx_frames_, XDP_UMEM_PGOFF_COMPLETION_RING, &comp_.m); err < 0)
     return fail(why, err, "mmap completion ring");
-  if (int err = map_ring(xsk_fd_, off.rx, rx_frames_, XDP_PGOFF_RX_RING, &rx_.m); err < 0)
-    return fail(why, err, "mmap RX ring");
   if (int err = map_ring(xsk_fd_, off.tx, tx_frames_, XDP_PGOFF_TX_RING, &tx_.m); err < 0)
     return fail(why, err, "mmap TX ring");
-  fill_.init_indices();
   comp_.init_indices();
-  rx_.init_indices();
   tx_.init_indices();
 
-  // Every RX frame starts in the fill ring (the ring holds exactly rx_frames_ entries, so a
-  // recycled frame always finds a slot); every TX frame starts on the free list.
-  uint32_t idx = 0;
-  if (fill_.reserve(rx_frames_, &idx) != rx_frames_) return fail(why, -EIO, "fill ring not empty");
-  for (uint32_t i = 0; i < rx_frames_; ++i) fill_.m.slot(idx + i) = uint64_t(i) * kFrameSize;
-  fill_.submit();
   rx_held_.assign(rx_frames_, 0);
   tx_cookie_.assign(tx_frames_, 0);
   tx_free_.reserve(tx_frames_);
@@ -194,20 +224,72 @@ int XdpNetdev::setup_umem_and_rings(std::string* why) {
   return 0;
 }
 
+// Maps `q`'s fill and RX rings and puts each of its RX frames in the fill ring (the ring holds
+// exactly q.frames entries, so a recycled frame always finds a slot).
+int XdpNetdev::map_rx_rings(RxQueue* q, const xdp_mmap_offsets& off, std::string* why) {
+  q->first_frame = uint32_t(rxq_.size() - 1) * queue_frames_;
+  if (int err = map_ring(q->fd, off.fr, q->frames, XDP_UMEM_PGOFF_FILL_RING, &q->fill.m); err < 0)
+    return fail(why, err, "mmap fill ring");
+  if (int err = map_ring(q->fd, off.rx, q->frames, XDP_PGOFF_RX_RING, &q->rx.m); err < 0)
+    return fail(why, err, "mmap RX ring");
+  q->fill.init_indices();
+  q->rx.init_indices();
+  uint32_t idx = 0;
+  if (q->fill.reserve(q->frames, &idx) != q->frames) return fail(why, -EIO, "fill ring not empty");
+  for (uint32_t i = 0; i < q->frames; ++i) q->fill.m.slot(idx + i) = uint64_t(q->first_frame + i) * kFrameSize;
+  q->fill.submit();
+  return 0;
+}
+
+// A socket on queue `qid` sharing the UMEM (kernel: xsk_bind() with XDP_SHARED_UMEM on another
+// queue: a buffer pool of its own, so its own fill and completion rings; copy/zero-copy and
+// need_wakeup as the UMEM's socket). It only receives: no TX ring, its completion ring unused.
+int XdpNetdev::add_rx_queue(uint32_t qid, std::string* why) {
+  const std::string where = " (queue " + std::to_string(qid) + ")";
+  RxQueue& q = rxq_.emplace_back();
+  q.qid = qid;
+  q.frames = queue_frames_;
+  q.fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (q.fd < 0) return fail(why, -errno, "socket(AF_XDP)" + where);
+  if (int err = set_ring_size(q.fd, XDP_UMEM_FILL_RING, q.frames); err < 0)
+    return fail(why, err, "XDP_UMEM_FILL_RING" + where);
+  if (int err = set_ring_size(q.fd, XDP_UMEM_COMPLETION_RING, 64); err < 0)
+    return fail(why, err, "XDP_UMEM_COMPLETION_RING" + where);
+  if (int err = set_ring_size(q.fd, XDP_RX_RING, q.frames); err < 0) return fail(why, err, "XDP_RX_RING" + where);
+  xdp_mmap_offsets off{};
+  if (int err = mmap_offsets(q.fd, &off, why); err < 0) return err;
+  if (int err = map_rx_rings(&q, off, why); err < 0) return err;
+  sockaddr_xdp sxdp{};
+  sxdp.sxdp_family = AF_XDP;
+  sxdp.sxdp_flags = XDP_SHARED_UMEM;
+  sxdp.sxdp_ifindex = uint32_t(ifindex_);
+  sxdp.sxdp_queue_id = qid;
+  sxdp.sxdp_shared_umem_fd = uint32_t(xsk_fd_);
+  if (int err = bind_xsk(q.fd, sxdp); err < 0)
+    return fail(why, err, "bind AF_XDP socket to " + ifname_ + " queue " + std::to_string(qid));
+  if (int err = prog_->set_xsk(qid, q.fd); err < 0) return fail(why, err, "XSKMAP update" + where);
+  return 0;
+}
+
 XdpNetdev::~XdpNetdev() {
   prog_.reset();  // closes the bpf_link: the kernel detaches the program
-  if (xsk_fd_ >= 0) close(xsk_fd_);
-  fill_.m.unmap();
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  for (RxQueue& q : rxq_) {
+    if (q.fd >= 0) close(q.fd);  // xsk_fd_ among them
+    q.fill.m.unmap();
+    q.rx.m.unmap();
+  }
   comp_.m.unmap();
-  rx_.m.unmap();
   tx_.m.unmap();
   if (umem_ != nullptr) munmap(umem_, umem_len_);
 }
 
 void XdpNetdev::unmap_after_fork() {
-  fill_.m.unmap();
+  for (RxQueue& q : rxq_) {
+    q.fill.m.unmap();
+    q.rx.m.unmap();
+  }
   comp_.m.unmap();
-  rx_.m.unmap();
   tx_.m.unmap();
   if (umem_ != nullptr) munmap(umem_, umem_len_);
   umem_ = nullptr;
@@ -311,8 +393,18 @@ int XdpNetdev::xmit(absl::Span<const TxFrame> frames) {
 
 int XdpNetdev::kernel_stats(xdp_statistics* out) const {
   *out = {};
-  socklen_t len = sizeof *out;
-  return getsockopt(xsk_fd_, SOL_XDP, XDP_STATISTICS, out, &len) < 0 ? -errno : 0;
+  for (const RxQueue& q : rxq_) {
+    xdp_statistics st{};
+    socklen_t len = sizeof st;
+    if (getsockopt(q.fd, SOL_XDP, XDP_STATISTICS, &st, &len) < 0) return -errno;
+    out->rx_dropped += st.rx_dropped;
+    out->rx_invalid_descs += st.rx_invalid_descs;
+    out->tx_invalid_descs += st.tx_invalid_descs;
+    out->rx_ring_full += st.rx_ring_full;
+    out->rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
+    out->tx_ring_empty_descs += st.tx_ring_empty_descs;
+  }
+  return 0;
 }
 
 void XdpNetdev::set_tx_kick_batch(uint32_t n) {
@@ -400,19 +492,33 @@ void XdpNetdev::note_behind() {
   ++stats_.tx_behind_hist[d < 10'000 ? 0 : d < 100'000 ? 1 : d < 1'000'000 ? 2 : 3];
 }
 
+// Each queue in turn from the one after where the last call began, so that a busy queue does not
+// starve the others (the kernel's NAPI polls its queues round robin too).
 int XdpNetdev::poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) {
+  const uint32_t nq = uint32_t(rxq_.size());
+  const uint32_t first = rx_next_;
+  rx_next_ = nq > 1 ? (first + 1) % nq : 0;
+  int delivered = 0;
+  for (uint32_t i = 0; i < nq && delivered < budget; ++i)
+    delivered += poll_rx_queue(rxq_[(first + i) % nq], budget - delivered, deliver);
+  stats_.rx_frames += uint64_t(delivered);
+  return delivered;
+}
+
+int XdpNetdev::poll_rx_queue(RxQueue& q, int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) {
   int delivered = 0;
   while (delivered < budget) {
     uint32_t idx = 0;
-    uint32_t n = rx_.peek(std::min<uint32_t>(uint32_t(budget - delivered), kBatch), &idx);
+    uint32_t n = q.rx.peek(std::min<uint32_t>(uint32_t(budget - delivered), kBatch), &idx);
     if (n == 0) break;
     uint64_t refill[kBatch];
     uint32_t nrefill = 0;
     for (uint32_t i = 0; i < n; ++i) {
-      const xdp_desc d = rx_.m.slot(idx + i);
+      const xdp_desc d = q.rx.m.slot(idx + i);
       uint64_t base = d.addr / kFrameSize * kFrameSize;
       uint64_t frame = d.addr / kFrameSize;
-      if (frame >= rx_frames_ || d.addr + d.len > base + kFrameSize) continue;  // not an RX frame
+      // Not one of this queue's RX frames: ignored (the kernel hands out only what its fill ring got).
+      if (frame < q.first_frame || frame >= q.first_frame + q.frames || d.addr + d.len > base + kFrameSize) continue;
       rx_held_[frame] = 1;
       RxFrame rf{umem_ + d.addr, d.len, base};
       ++delivered;
@@ -421,19 +527,18 @@ int XdpNetdev::poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliv
         refill[nrefill++] = base;
       }
     }
-    rx_.release();
+    q.rx.release();
     if (nrefill != 0) {
       uint32_t fidx = 0;
-      fill_.reserve(nrefill, &fidx);  // cannot fail: the fill ring has a slot for every RX frame
-      for (uint32_t i = 0; i < nrefill; ++i) fill_.m.slot(fidx + i) = refill[i];
-      fill_.submit();
+      q.fill.reserve(nrefill, &fidx);  // cannot fail: the fill ring has a slot for every RX frame
+      for (uint32_t i = 0; i < nrefill; ++i) q.fill.m.slot(fidx + i) = refill[i];
+      q.fill.submit();
     }
   }
-  stats_.rx_frames += uint64_t(delivered);
   // A driver that ran out of fill entries sleeps until poked (zero-copy drivers; copy mode never asks).
-  if (fill_.m.needs_wakeup()) {
+  if (q.fill.m.needs_wakeup()) {
     ++stats_.fill_kicks;
-    recvfrom(xsk_fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    recvfrom(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
   }
   return delivered;
 }
@@ -443,10 +548,11 @@ void XdpNetdev::rx_recycle(uint64_t buf_id) {
   // Ignore ids that are not a held RX frame: a double recycle would put a frame in the ring twice.
   if (buf_id % kFrameSize != 0 || frame >= rx_frames_ || !rx_held_[frame]) return;
   rx_held_[frame] = 0;
+  RxQueue& q = rxq_[frame / queue_frames_];  // back to the fill ring of the queue that owns it
   uint32_t idx = 0;
-  fill_.reserve(1, &idx);
-  fill_.m.slot(idx) = buf_id;
-  fill_.submit();
+  q.fill.reserve(1, &idx);
+  q.fill.m.slot(idx) = buf_id;
+  q.fill.submit();
 }
 
 }  // namespace xmit::xdp

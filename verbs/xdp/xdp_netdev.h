@@ -1,6 +1,8 @@
-// verbs/xdp/xdp_netdev.h — XdpNetdev: one AF_XDP socket (one RX/TX queue pair of an interface) as a
-// Netdev, with its UMEM, its four rings and the steering XDP program.
-// Kernel counterpart: net/xdp/xsk.c seen from user space; the program is xmit_xdp.bpf.c.
+// verbs/xdp/xdp_netdev.h — XdpNetdev: an interface's AF_XDP sockets as a Netdev: one per RX queue
+// (the NIC's RSS spreads flows over its queues, and a steered flow's frames reach only the socket
+// of the queue they arrive on), sharing one UMEM; the first also sends. With the steering XDP
+// program. Kernel counterpart: net/xdp/xsk.c seen from user space (XDP_SHARED_UMEM across queues,
+// xp_assign_dev_shared()); the program is xmit_xdp.bpf.c.
 #pragma once
 
 #include <linux/if_xdp.h>
@@ -18,10 +20,11 @@ namespace xmit::xdp {
 
 struct XdpOptions {
   std::string ifname;
-  uint32_t queue_id = 0;
+  uint32_t queue_id = 0;  // the queue whose socket sends; every RX queue of the interface receives
   XdpMode mode = XdpMode::kAuto;
   // UMEM frames (4096 B each) are split in two sets: RX frames circulate through fill -> RX ->
   // caller -> fill; TX frames through TX -> completion -> free list. A TX backlog never starves RX.
+  // With several RX queues each gets rx_frames / queues of them (a power of two, at least 256).
   uint32_t rx_frames = 2048;  // power of two; also the fill ring size
   uint32_t tx_frames = 2048;  // power of two; also the TX and completion ring size
   // The TX doorbell (a sendto() wakeup when the kernel asks for one: always in copy mode) is rung
@@ -61,9 +64,13 @@ class XdpNetdev final : public Netdev {
  public:
   static constexpr uint32_t kFrameSize = 4096;
   static constexpr uint16_t kMaxSegs = 18;  // kernel: MAX_SKB_FRAGS + 1; we copy, so any count would do
+  static constexpr uint32_t kMaxRxQueues = 64;  // the XDP program's XSKMAP size
+  static constexpr uint32_t kMinQueueFrames = 256;
 
-  // Opens `opt.ifname` (in the calling thread's network namespace), queue `opt.queue_id`.
-  // 0 or -errno; *why (if given) says which step failed. Nothing is printed.
+  // Opens `opt.ifname` (in the calling thread's network namespace): an AF_XDP socket on each of its
+  // RX queues (ETHTOOL_GCHANNELS; 1 where the driver does not say), `opt.queue_id`'s owning the
+  // UMEM and sending. -EOPNOTSUPP past kMaxRxQueues. 0 or -errno; *why (if given) says which step
+  // failed. Nothing is printed.
   static int open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std::string* why = nullptr);
   ~XdpNetdev() override;
   XdpNetdev(const XdpNetdev&) = delete;
@@ -83,7 +90,8 @@ class XdpNetdev final : public Netdev {
   void rx_recycle(uint64_t buf_id) override;
   int steer(const FlowKey& key) override { return prog_->steer(key); }
   int unsteer(const FlowKey& key) override { return prog_->unsteer(key); }
-  int wait_fd() const override { return xsk_fd_; }  // POLLIN when the RX ring has frames
+  // POLLIN when an RX ring has frames: the socket's fd, or with several queues an epoll set of them.
+  int wait_fd() const override { return epoll_fd_ >= 0 ? epoll_fd_ : xsk_fd_; }
   // A TX completion makes nothing readable (xsk_poll() reports the RX ring and TX ring space only):
   // see Netdev::tx_completion_wakes().
   void flush_tx() override;  // rings the doorbell for every frame still waiting in the TX ring
@@ -102,27 +110,45 @@ class XdpNetdev final : public Netdev {
 
   const std::string& ifname() const { return ifname_; }
   uint32_t queue_id() const { return queue_id_; }
+  uint32_t rx_queues() const { return uint32_t(rxq_.size()); }
   bool native_mode() const { return prog_->native(); }       // XDP program in driver mode
   const char* mode_name() const { return native_mode() ? "native" : "generic"; }
   bool zerocopy() const { return zerocopy_; }                 // false: XDP_COPY (veth, generic)
   const XdpStats& stats() const { return stats_; }
-  // The kernel's counters of this socket (getsockopt XDP_STATISTICS): frames the XDP redirect
-  // dropped because the RX ring was full (rx_ring_full) or the fill ring empty, and the rest. 0 or -errno.
+  // The kernel's counters of these sockets, summed (getsockopt XDP_STATISTICS): frames the XDP
+  // redirect dropped because an RX ring was full (rx_ring_full) or a fill ring empty, and the rest.
+  // 0 or -errno.
   int kernel_stats(xdp_statistics* out) const;
   const XdpProg& prog() const { return *prog_; }
   // A forked child's copy lets go of the rings and the UMEM (the mappings hold the AF_XDP socket
   // open, keeping the queue busy after the parent exits); the caller closes for_each_fd()'s fds.
   // Nothing else may be called afterwards (the object is abandoned, not destroyed).
   void unmap_after_fork();
-  // The AF_XDP socket and every fd of the XDP attachment.
+  // The AF_XDP sockets, their epoll set and every fd of the XDP attachment.
   void for_each_fd(absl::FunctionRef<void(int fd)> f) const {
-    if (xsk_fd_ >= 0) f(xsk_fd_);
+    for (const RxQueue& q : rxq_)
+      if (q.fd >= 0) f(q.fd);
+    if (epoll_fd_ >= 0) f(epoll_fd_);
     prog_->for_each_fd(f);
   }
 
  private:
+  // One RX queue's socket: its fill and RX rings and the RX frames it owns
+  // ([first_frame, first_frame + frames) of the UMEM). rxq_[0] is the sending socket (xsk_fd_).
+  struct RxQueue {
+    uint32_t qid = 0;
+    int fd = -1;
+    uint32_t first_frame = 0;
+    uint32_t frames = 0;
+    XskProdRing<uint64_t> fill;  // we produce RX frame addresses, the kernel consumes
+    XskConsRing<xdp_desc> rx;    // the kernel produces received frames, we consume
+  };
+
   XdpNetdev() = default;
   int setup_umem_and_rings(std::string* why);
+  int add_rx_queue(uint32_t qid, std::string* why);  // a socket sharing the UMEM on queue `qid`
+  int map_rx_rings(RxQueue* q, const xdp_mmap_offsets& off, std::string* why);
+  int poll_rx_queue(RxQueue& q, int budget, absl::FunctionRef<bool(const RxFrame&)> deliver);
   void kick_tx(uint32_t batches);
   void note_behind();  // XdpStats::tx_reap_behind and the episodes, after a reap
   int prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len);
@@ -142,15 +168,17 @@ class XdpNetdev final : public Netdev {
   uint64_t behind_since_ns_ = 0;  // XdpStats::tx_reap_behind's open episode, or 0
   uint64_t behind_until_ = 0;     // ... closed once tx_done reaches this
 
-  int xsk_fd_ = -1;
+  int xsk_fd_ = -1;          // the socket that owns the UMEM and sends (rxq_[0].fd)
+  int epoll_fd_ = -1;        // wait_fd() with several RX queues
   uint8_t* umem_ = nullptr;  // shared with the kernel: RX frames written by the kernel, TX frames by us
   size_t umem_len_ = 0;
   uint32_t rx_frames_ = 0;   // frames [0, rx_frames_) are RX frames, the rest TX frames
+  uint32_t queue_frames_ = 0;  // RX frames per queue: rxq_[i] owns [i * queue_frames_, (i + 1) * ...)
   uint32_t tx_frames_ = 0;
 
-  XskProdRing<uint64_t> fill_;  // we produce RX frame addresses, the kernel consumes
+  std::vector<RxQueue> rxq_;    // one per RX queue of the interface
+  uint32_t rx_next_ = 0;        // the queue poll_rx() starts at (round robin)
   XskConsRing<uint64_t> comp_;  // the kernel produces sent TX frame addresses, we consume
-  XskConsRing<xdp_desc> rx_;    // the kernel produces received frames, we consume
   XskProdRing<xdp_desc> tx_;    // we produce frames to send, the kernel consumes
 
   std::vector<uint32_t> tx_free_;     // TX frame indices (0-based within the TX set) we own
