@@ -715,9 +715,20 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)%s", ifname.c_str(), e->xdp->queue_id(),
          e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode",
          e->xdp->rx_queues() > 1 ? (", receiving on all " + std::to_string(e->xdp->rx_queues()) + " RX queues").c_str() : "");
+    if (e->xdp->link_mtu() > e->xdp->features().mtu)
+      logf(LogLevel::kInfo,
+           "%s's MTU is %u, but an AF_XDP frame holds %u bytes: xmit's sockets use an MTU of %u (TCP MSS %u); "
+           "longer frames from peers go to the kernel",
+           ifname.c_str(), e->xdp->link_mtu(), xdp::XdpNetdev::kRxFrameRoom, e->xdp->features().mtu,
+           e->xdp->features().mtu - 40);
   } else {
     logf(LogLevel::kInfo, "UDP stack on %s (ibverbs raw packet QP on %s port %u, %s, inline up to %u B)",
          ifname.c_str(), e->ibv->ibdev().c_str(), e->ibv->port(), e->ibv->ops_name(), e->ibv->max_inline());
+    if (e->ibv->link_mtu() > e->ibv->features().mtu)
+      logf(LogLevel::kInfo,
+           "%s's MTU is %u, but a receive buffer holds %u bytes: xmit's sockets use an MTU of %u (TCP MSS %u)",
+           ifname.c_str(), e->ibv->link_mtu(), ibv::IbvNetdev::kBufSize, e->ibv->features().mtu,
+           e->ibv->features().mtu - 40);
   }
   return e.release();
 }

@@ -18,7 +18,15 @@ namespace xmit {
 
 namespace {
 
-constexpr uint32_t kRxHeadSize = 2048;  // one received segment (up to a 1500-byte MTU) per skb
+// One received segment per skb: 64 bytes of headroom and the IP packet of the largest frame the
+// device receives, in a power of two (a 1500-byte MTU fits the smallest, 2048; a larger MTU gets
+// larger heads, and fewer of them: TcpStackOptions::rx_skbs is counted in 2048-byte heads).
+uint32_t rx_head_size(const NetdevFeatures& dev) {
+  const uint32_t need = 64 + (dev.max_frame > 14 ? dev.max_frame - 14 : 0);
+  uint32_t size = 2048;
+  while (size < need) size *= 2;
+  return size;
+}
 
 // A keyed 64-bit mix (the kernel uses siphash with a boot-time secret).
 uint64_t mix(uint64_t x, uint64_t key) {
@@ -40,8 +48,10 @@ int TcpStack::create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr
   if (int err = BufPool::create(opt.tx_skbs, 512, &s->heads_); err) return err;
   if (int err = BufPool::create(opt.tx_pages, opt.tx_page_size, &s->pages_); err) return err;
   if (int err = SkbPool::create(opt.tx_skbs, s->heads_.get(), &s->skbs_); err) return err;
-  if (int err = BufPool::create(opt.rx_skbs, kRxHeadSize, &s->rx_heads_); err) return err;
-  if (int err = SkbPool::create(opt.rx_skbs, s->rx_heads_.get(), &s->rx_skbs_); err) return err;
+  s->rx_head_size_ = rx_head_size(base->dev_features());
+  const uint32_t rx_skbs = std::max<uint32_t>(1, opt.rx_skbs / (s->rx_head_size_ / 2048));
+  if (int err = BufPool::create(rx_skbs, s->rx_head_size_, &s->rx_heads_); err) return err;
+  if (int err = SkbPool::create(rx_skbs, s->rx_heads_.get(), &s->rx_skbs_); err) return err;
   for (uint32_t i = 0; i < kTablePerturbSize; ++i) s->table_perturb_[i] = static_cast<uint32_t>(mix(i, opt.secret ^ 0x7e7));
   s->ctl_inet_.sk_protocol = IPPROTO_TCP;
   s->ctl_inet_.pmtudisc = IP_PMTUDISC_DO;  // kernel: the ctl socket's inet->pmtudisc
@@ -347,7 +357,7 @@ TcpConn* TcpStack::lookup_listener(be32 saddr, uint16_t sport, be32 daddr, uint1
 bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const uint8_t> seg) {
   ++mib.InSegs;
   sk_buff* skb = rx_skbs_->alloc_skb();
-  if (skb == nullptr || seg.size() > kRxHeadSize - 64) {
+  if (skb == nullptr || seg.size() > rx_head_size_ - 64) {
     if (skb != nullptr) kfree_skb(skb);
     ++mib.RcvDrops;
     return false;

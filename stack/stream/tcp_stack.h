@@ -55,7 +55,8 @@ struct TcpStackOptions {
   uint32_t tx_skbs = 16384;        // segments queued or in flight, every connection together
   uint32_t tx_pages = 1024;        // payload buffers (tcp_sendmsg's page frags)
   uint32_t tx_page_size = 32768;
-  uint32_t rx_skbs = 8192;         // received segments held in receive and out-of-order queues
+  uint32_t rx_skbs = 8192;         // received segments held in receive and out-of-order queues (with
+                                   // heads over 2048 bytes, an MTU over 1970: this many 2048-byte heads' worth)
   uint32_t rmem_default = 131072;  // net.ipv4.tcp_rmem[1]
   uint32_t wmem_default = 16384;   // net.ipv4.tcp_wmem[1]
   uint32_t rmem_max = 6291456;     // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale
@@ -234,6 +235,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   UdpStack* base_ = nullptr;
   TcpStackOptions opt_;
   std::unique_ptr<BufPool> heads_, pages_, rx_heads_;
+  uint32_t rx_head_size_ = 2048;  // rx_heads_' buffers: one received segment each
   std::unique_ptr<SkbPool> skbs_, rx_skbs_;
   bool exiting_ = false;  // close_all_at_exit() ran
   void (*first_conn_hook_)() = nullptr;

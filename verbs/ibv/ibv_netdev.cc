@@ -114,8 +114,11 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   features_.ip_csum = csum;
   features_.l4_csum = csum;
   features_.max_segs = uint16_t(max_sge_);
-  features_.mtu = mtu;
-  features_.max_frame = std::min(mtu + kEthHlen, kBufSize);
+  // A received frame must fit one receive buffer: with a larger MTU (jumbo frames) the stack keeps to
+  // what one holds, so TCP advertises an MSS its peers' segments fit in.
+  link_mtu_ = mtu;
+  features_.mtu = std::min(mtu, kBufSize - kEthHlen);
+  features_.max_frame = features_.mtu + kEthHlen;
   features_.tso = tso;
   features_.tso_max_size = tso ? std::min<uint32_t>(attr.tso_caps.max_tso, 65536) : 0;
   features_.sg_user = true;  // user pages are registered (mr_cache_), as a NIC's driver maps them

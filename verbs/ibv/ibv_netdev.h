@@ -120,6 +120,7 @@ class IbvNetdev final : public Netdev {
   uint8_t port() const { return port_; }
   const char* ops_name() const { return ops_->name; }
   uint32_t max_inline() const { return max_inline_; }
+  uint32_t link_mtu() const { return link_mtu_; }  // the interface's; features().mtu is at most kBufSize - 14
   uint32_t tx_outstanding() const { return uint32_t(sq_posted_ - sq_retired_); }
   const IbvStats& stats() const { return stats_; }
   const MrCache& mr_cache() const { return *mr_cache_; }
@@ -159,6 +160,7 @@ class IbvNetdev final : public Netdev {
   std::string ifname_, ibdev_;
   uint8_t port_ = 1;
   int ifindex_ = 0;
+  uint32_t link_mtu_ = 0;
   uint8_t mac_[6] = {};
   NetdevFeatures features_;
   uint32_t signal_every_ = 16;

@@ -139,8 +139,12 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   // TSO: the copy into the UMEM cuts segments (xmit()), so the stack sends whole GSO skbs.
   d->features_.tso = true;
   d->features_.tso_max_size = 65536;  // kernel: GSO_LEGACY_MAX_SIZE
-  d->features_.mtu = mtu;
-  d->features_.max_frame = std::min(mtu + kEthHlen, kFrameSize);
+  // A frame must fit an RX frame of the UMEM: with a larger MTU (jumbo frames) the stack keeps to
+  // what one holds, so TCP advertises an MSS its peers' segments fit in; longer frames (a peer's
+  // unfragmented UDP) the XDP program leaves to the kernel.
+  d->link_mtu_ = mtu;
+  d->features_.mtu = std::min(mtu, kRxFrameRoom - kEthHlen);
+  d->features_.max_frame = d->features_.mtu + kEthHlen;
 
   d->rxq_.reserve(queues);  // RxQueue rings stay where they are
   if (int err = d->setup_umem_and_rings(why); err < 0) return err;

@@ -64,6 +64,10 @@ class XdpNetdev final : public Netdev {
  public:
   static constexpr uint32_t kFrameSize = 4096;
   static constexpr uint16_t kMaxSegs = 18;  // kernel: MAX_SKB_FRAGS + 1; we copy, so any count would do
+  // The largest frame the kernel puts into an RX frame: the chunk less XDP_PACKET_HEADROOM
+  // (xsk_pool_get_rx_frame_size()); a longer one would be dropped at the socket, so the XDP program
+  // passes it to the kernel (kXskRxFrameRoom in xmit_xdp.bpf.c) and the stack's MTU keeps under it.
+  static constexpr uint32_t kRxFrameRoom = kFrameSize - 256;
   static constexpr uint32_t kMaxRxQueues = 64;  // the XDP program's XSKMAP size
   static constexpr uint32_t kMinQueueFrames = 256;
 
@@ -110,6 +114,7 @@ class XdpNetdev final : public Netdev {
 
   const std::string& ifname() const { return ifname_; }
   uint32_t queue_id() const { return queue_id_; }
+  uint32_t link_mtu() const { return link_mtu_; }  // the interface's; features().mtu is at most kRxFrameRoom - 14
   uint32_t rx_queues() const { return uint32_t(rxq_.size()); }
   bool native_mode() const { return prog_->native(); }       // XDP program in driver mode
   const char* mode_name() const { return native_mode() ? "native" : "generic"; }
@@ -155,6 +160,7 @@ class XdpNetdev final : public Netdev {
 
   std::string ifname_;
   uint32_t queue_id_ = 0;
+  uint32_t link_mtu_ = 0;
   int ifindex_ = 0;
   uint8_t mac_[6] = {};
   NetdevFeatures features_;

@@ -1,5 +1,6 @@
 // verbs/xdp/xmit_xdp.bpf.c — the steering XDP program: frames of steered TCP/UDP flows go to the
-// AF_XDP socket of their RX queue; everything else (ARP, ICMP, fragments, IPv6, other ports) XDP_PASS.
+// AF_XDP socket of their RX queue; everything else (ARP, ICMP, fragments, IPv6, other ports, frames
+// longer than an RX frame of the UMEM) XDP_PASS.
 // Kernel counterpart: an ethtool ntuple / ibv_create_flow rule, done in software.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -34,6 +35,8 @@ struct {
   __type(value, __u32);
 } xmit_xsks SEC(".maps");
 
+// XdpNetdev::kRxFrameRoom: a 4096-byte chunk less XDP_PACKET_HEADROOM.
+#define XSK_RX_FRAME_ROOM 3840
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 
@@ -44,6 +47,8 @@ int xmit_steer_prog(struct xdp_md* ctx) {
 
   struct ethhdr* eth = data;
   if ((void*)(eth + 1) > data_end) return XDP_PASS;
+  // A frame no RX frame of the UMEM holds would be dropped at the socket: the kernel takes it.
+  if (data_end - data > XSK_RX_FRAME_ROOM) return XDP_PASS;
   if (eth->h_proto != bpf_htons(ETH_P_IP)) return XDP_PASS;
 
   struct iphdr* iph = (void*)(eth + 1);
