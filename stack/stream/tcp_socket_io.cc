@@ -668,6 +668,10 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     v = tp->sock_urginline ? 1 : 0;  // an accepted child's shadow did not inherit it
   } else if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
     v = sock_zerocopy_ ? 1 : 0;  // an accepted child's shadow did not inherit it
+  } else if (level == SOL_IP && name == IP_MTU) {
+    // The shadow's route MTU, at most what xmit's queue carries (a jumbo MTU is cut to a buffer).
+    std::memcpy(&v, val, sizeof v);
+    v = std::min(v, static_cast<int>(stack_->base().dev_features().mtu));
   }
   if (v >= 0) std::memcpy(val, &v, sizeof v);
   return 0;

@@ -309,6 +309,17 @@ void UdpSock::mirror_recv_opts(int level, int name) {
 }
 
 int UdpSock::getsockopt(int level, int name, void* val, socklen_t* len) {
+  if (level == SOL_IP && name == IP_MTU) {
+    // The shadow's route MTU (ENOTCONN unless connected), at most what xmit's queue carries (a
+    // jumbo MTU is cut to a buffer): what a DF datagram may fill here.
+    int r = shadow_->getsockopt(fd_, level, name, val, len);
+    int v = 0;
+    if (r != 0 || val == nullptr || len == nullptr || *len < sizeof v) return r;
+    std::memcpy(&v, val, sizeof v);
+    v = std::min(v, static_cast<int>(stack_->dev_features().mtu));
+    std::memcpy(val, &v, sizeof v);
+    return 0;
+  }
   if (level != SOL_SOCKET || name != SO_ERROR) return shadow_->getsockopt(fd_, level, name, val, len);
   // kernel: sk_getsockopt() SO_ERROR: -sock_error(sk) (consumed), copied as an int cut to *len.
   // The shadow checks the arguments and reports an error newer than the one held here (the

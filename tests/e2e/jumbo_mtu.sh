@@ -73,6 +73,8 @@ elif mode == "tcp-server":
     c.close()
 elif mode == "udp":
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(10)
+    m = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); m.connect(("198.18.0.2", 7001))
+    print("IP_MTU %d" % m.getsockopt(socket.IPPROTO_IP, 14))
     u.sendto(data[:8000], ("198.18.0.2", 7001))
     if sys.argv[2] == "1":
         d = u.recv(65536)
@@ -105,9 +107,12 @@ wait_file "$work/r3" || fail "kernel UDP receiver did not start"
 out=$(xrun udp "$big_in" 2>"$work/x3.err") || { cat "$work/x3.err" "$work/xmit-udp.log" >&2; fail "UDP under xmit failed"; }
 wait "$BED_PIDS" || fail "kernel UDP peer failed: $(cat "$work/p3.err")"
 BED_PIDS=
-cat "$work/p3.out"; [ -n "$out" ] && echo "$out"
+cat "$work/p3.out"; echo "$out"
 [ "$(cat "$work/p3.out")" = "kernel got 8000 bytes same" ] || fail "the kernel peer did not get xmit's datagram whole"
-[ "$big_in" = 0 ] || [ "$out" = "xmit got 8000 bytes same" ] || fail "xmit's socket did not get the kernel's jumbo datagram: $out"
+[ "$big_in" = 0 ] || [ "$(echo "$out" | tail -1)" = "xmit got 8000 bytes same" ] || fail "xmit's socket did not get the kernel's jumbo datagram: $out"
+# IP_MTU on a connected socket says the MTU xmit's sockets use, as the notice line gives it.
+mtu=$(sed -n 's/.*use an MTU of \([0-9]*\).*/\1/p' "$work/xmit-udp.log" | head -1)
+[ -n "$mtu" ] && [ "$(echo "$out" | head -1)" = "IP_MTU $mtu" ] || fail "IP_MTU: $(echo "$out" | head -1), notice line: MTU ${mtu:-none}"
 
 grep -q "MTU is 9000, but" "$work/xmit-tcp-client.log" || { cat "$work/xmit-tcp-client.log" >&2; fail "no notice line about the MTU"; }
 grep -h "MTU is 9000" "$work/xmit-tcp-client.log" | head -1
