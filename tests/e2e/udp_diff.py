@@ -8,8 +8,9 @@
 #   udp_diff.py compare K_RUN K_CAP X_RUN X_CAP    the kernel's run against xmit's
 # Frames are compared field by field after normalising only what must differ: source ports become
 # letters in order of first appearance; an IP id becomes its datagram's number in the case (0 stays
-# 0; the fragments of one datagram share it; connected sockets must count up by one); checksums
-# become "ok" after being verified.
+# 0; the fragments of one datagram share it; connected sockets must count up by one; the datagrams
+# one call sends, e.g. a UDP_SEGMENT send's segments, are compared by their id steps, the calls
+# being told apart by a STEP marker after each); checksums become "ok" after being verified.
 import ctypes, errno, fcntl, hashlib, json, os, socket, struct, sys, time
 
 A, B = "198.18.0.1", "198.18.0.2"
@@ -277,6 +278,7 @@ def run(out):
         for k, step in enumerate(cs["steps"]):
             c.i = i * 16 + k
             results.append(call(lambda: step(c)))
+            mark.sendto(b"STEP", (B, MARK))  # the frames of one call apart from the next's
         bound = "closed" if c.s.fileno() < 0 else str(c.s.getsockname()[1] != 0)
         u1, r1 = snmp()
         c.s.close()
@@ -298,7 +300,7 @@ def capture(out):
     ps.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA: tp_status says whether the sum is partial
     ps.bind(("xb", 0))
     open(out + ".ready", "w").close()
-    cases, cur = {}, None
+    cases, cur, step = {}, None, 0
     signal_alarm = __import__("signal").alarm
     signal_alarm(120)
     while True:
@@ -314,10 +316,13 @@ def capture(out):
             body = f[14 + ihl + 8:]
             if body == b"END":
                 break
-            cur = body[5:].decode()
+            if body == b"STEP":
+                step += 1
+                continue
+            cur, step = body[5:].decode(), 0
             cases[cur] = []
             continue
-        cases.setdefault(cur, []).append({"hex": f.hex(), "partial": partial})
+        cases.setdefault(cur, []).append({"hex": f.hex(), "partial": partial, "step": step})
     json.dump(cases, open(out, "w"))
 
 
@@ -389,6 +394,14 @@ def normalise(frames, seq):
             if not raw_ids or raw_ids[-1] != i:
                 raw_ids.append(i)
         out.append({"id_steps": [(b - a) & 0xFFFF for a, b in zip(raw_ids, raw_ids[1:])]})
+    else:  # the id steps between the datagrams of one call (a UDP_SEGMENT send's segments count up)
+        calls = {}
+        for fr in frames:
+            f = bytes.fromhex(fr["hex"])
+            if struct.unpack_from("!H", f, 20)[0] & 0x1FFF == 0:  # a datagram's first fragment
+                calls.setdefault(fr.get("step", 0), []).append(struct.unpack_from("!H", f, 18)[0])
+        out.append({"call_id_steps": {k: [(b - a) & 0xFFFF for a, b in zip(v, v[1:])]
+                                      for k, v in sorted(calls.items()) if len(v) > 1}})
     return out
 
 
