@@ -611,7 +611,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     return nullptr;
   }
   UdpStackOptions so;
-  so.rx_truesize = e->ibv ? ibv::IbvNetdev::kBufSize : xdp::XdpNetdev::kFrameSize;
+  so.rx_truesize = e->ibv ? e->ibv->buf_size() : xdp::XdpNetdev::kFrameSize;
   so.realtime_ns = real_ns;
   so.clock_ns = mono_ns;  // the progress thread's clock (the backlog's TX poll deadline)
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
@@ -727,7 +727,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     if (e->ibv->link_mtu() > e->ibv->features().mtu)
       logf(LogLevel::kInfo,
            "%s's MTU is %u, but a receive buffer holds %u bytes: xmit's sockets use an MTU of %u (TCP MSS %u)",
-           ifname.c_str(), e->ibv->link_mtu(), ibv::IbvNetdev::kBufSize, e->ibv->features().mtu,
+           ifname.c_str(), e->ibv->link_mtu(), e->ibv->buf_size(), e->ibv->features().mtu,
            e->ibv->features().mtu - 40);
   }
   return e.release();

@@ -114,10 +114,12 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   features_.ip_csum = csum;
   features_.l4_csum = csum;
   features_.max_segs = uint16_t(max_sge_);
-  // A received frame must fit one receive buffer: with a larger MTU (jumbo frames) the stack keeps to
-  // what one holds, so TCP advertises an MSS its peers' segments fit in.
+  // A received frame must fit one receive buffer: buffers grow with a jumbo MTU (a frame, with a
+  // VLAN tag, in a power of two); past kMaxBufSize the stack keeps to what one holds, so TCP
+  // advertises an MSS its peers' segments fit in.
   link_mtu_ = mtu;
-  features_.mtu = std::min(mtu, kBufSize - kEthHlen);
+  while (buf_size_ < mtu + kEthHlen + 4 && buf_size_ < kMaxBufSize) buf_size_ *= 2;
+  features_.mtu = std::min(mtu, buf_size_ - kEthHlen);
   features_.max_frame = features_.mtu + kEthHlen;
   features_.tso = tso;
   features_.tso_max_size = tso ? std::min<uint32_t>(attr.tso_caps.max_tso, 65536) : 0;
@@ -128,14 +130,14 @@ int IbvNetdev::setup(const IbvOptions& opt, std::string* why) {
   // A copied TSO payload over 4 KiB needs a bounce buffer of its own (a zerocopy frame whose pages
   // could not be registered must still leave: kernel: skb_copy_ubufs()).
   const uint32_t tso_bounce = tso ? std::min<uint32_t>(opt.tso_bounce, INT16_MAX) : 0;
-  mem_len_ = size_t(rx_bufs_ + tx_depth_) * kBufSize + size_t(tso_bounce) * kTsoBounceSize;
+  mem_len_ = size_t(rx_bufs_ + tx_depth_) * buf_size_ + size_t(tso_bounce) * kTsoBounceSize;
   void* m = mmap(nullptr, mem_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (m == MAP_FAILED) {
     mem_len_ = 0;
     return fail(why, -errno, "mmap buffers");
   }
   mem_ = static_cast<uint8_t*>(m);
-  tso_bounce_mem_ = mem_ + size_t(rx_bufs_ + tx_depth_) * kBufSize;
+  tso_bounce_mem_ = mem_ + size_t(rx_bufs_ + tx_depth_) * buf_size_;
   tso_bounce_free_.reserve(tso_bounce);
   for (uint32_t i = tso_bounce; i-- > 0;) tso_bounce_free_.push_back(int16_t(i));
   mem_mr_ = ops.reg_mr(pd_, mem_, mem_len_, IBV_ACCESS_LOCAL_WRITE);

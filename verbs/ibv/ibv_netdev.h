@@ -52,7 +52,10 @@ struct IbvStats {
 // Thread-safety: as Netdev — one thread at a time.
 class IbvNetdev final : public Netdev {
  public:
-  static constexpr uint32_t kBufSize = 4096;  // one receive buffer / TX bounce slot
+  // One receive buffer / TX bounce slot: kBufSize, or for a larger MTU (jumbo frames) the power of
+  // two its frames fit in, up to kMaxBufSize (buf_size()).
+  static constexpr uint32_t kBufSize = 4096;
+  static constexpr uint32_t kMaxBufSize = 16384;
   static constexpr uint32_t kTsoBounceSize = 65536;  // a copied TSO payload (tso_max_size is at most 64 KiB)
   static constexpr uint32_t kMaxSegs = 16;    // sges per send WR asked of the device
   static constexpr uint16_t kMaxTsoHeader = 192;  // Ethernet + IPv4 + TCP headers with options: 134
@@ -120,7 +123,8 @@ class IbvNetdev final : public Netdev {
   uint8_t port() const { return port_; }
   const char* ops_name() const { return ops_->name; }
   uint32_t max_inline() const { return max_inline_; }
-  uint32_t link_mtu() const { return link_mtu_; }  // the interface's; features().mtu is at most kBufSize - 14
+  uint32_t link_mtu() const { return link_mtu_; }  // the interface's; features().mtu is at most kMaxBufSize - 14
+  uint32_t buf_size() const { return buf_size_; }
   uint32_t tx_outstanding() const { return uint32_t(sq_posted_ - sq_retired_); }
   const IbvStats& stats() const { return stats_; }
   const MrCache& mr_cache() const { return *mr_cache_; }
@@ -161,6 +165,7 @@ class IbvNetdev final : public Netdev {
   uint8_t port_ = 1;
   int ifindex_ = 0;
   uint32_t link_mtu_ = 0;
+  uint32_t buf_size_ = kBufSize;
   uint8_t mac_[6] = {};
   NetdevFeatures features_;
   uint32_t signal_every_ = 16;
@@ -177,7 +182,7 @@ class IbvNetdev final : public Netdev {
   ibv_qp* qp_ = nullptr;
   bool qp_error_ = false;
 
-  // [0, rx_bufs) receive buffers, then tx_depth bounce slots, then tso_bounce_ buffers of
+  // [0, rx_bufs) receive buffers, then tx_depth bounce slots (buf_size_ each), then tso_bounce_ buffers of
   // kTsoBounceSize (at tso_bounce_mem_)
   uint8_t* mem_ = nullptr;
   size_t mem_len_ = 0;

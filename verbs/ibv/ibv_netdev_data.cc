@@ -128,13 +128,13 @@ int IbvNetdev::build_wr(const TxFrame& f, uint64_t n, uint32_t batch_idx, ibv_se
   }
   release_slot(slot);  // the cache references taken before a piece could not go in place
   slot.cookie = f.cookie;
-  // Copied: into the slot's bounce buffer (kBufSize bytes), or a TSO payload larger than that into
+  // Copied: into the slot's bounce buffer (buf_size_ bytes), or a TSO payload larger than that into
   // a 64 KiB bounce buffer the WR holds until its completion. A zerocopy frame whose pages cannot
   // be registered (the MR cache full, reg_mr refused for good) leaves now, copied, rather than
   // waiting for a registration. With every 64 KiB buffer read by a posted WR, -ENOBUFS: xmit()
   // takes nothing more, as at a full send queue; their completions free them.
-  uint8_t* bounce = mem_ + size_t(rx_bufs_ + n % tx_depth_) * kBufSize;
-  if (len - from > kBufSize) {
+  uint8_t* bounce = mem_ + size_t(rx_bufs_ + n % tx_depth_) * buf_size_;
+  if (len - from > buf_size_) {
     if (len - from > kTsoBounceSize) return -EMSGSIZE;
     // No 64 KiB buffers at all (IbvOptions::tso_bounce 0): such a frame can never leave.
     if (tso_bounce_free_.capacity() == 0) return -EMSGSIZE;
@@ -310,7 +310,7 @@ int IbvNetdev::post_rx_batch(bool force) {
   if (n == 0 || (!force && n < refill_batch_)) return 0;
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t b = rx_free_[rx_free_.size() - 1 - i];
-    rsges_[i] = ibv_sge{reinterpret_cast<uint64_t>(mem_ + size_t(b) * kBufSize), kBufSize, mem_mr_->lkey};
+    rsges_[i] = ibv_sge{reinterpret_cast<uint64_t>(mem_ + size_t(b) * buf_size_), buf_size_, mem_mr_->lkey};
     rwrs_[i] = ibv_recv_wr{
         .wr_id = b, .next = i + 1 < n ? &rwrs_[i + 1] : nullptr, .sg_list = &rsges_[i], .num_sge = 1};
   }
@@ -345,7 +345,7 @@ int IbvNetdev::poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliv
       rx_held_[b] = 1;
       ++delivered;
       ++stats_.rx_frames;
-      RxFrame rf{mem_ + size_t(b) * kBufSize, std::min(wc[i].byte_len, kBufSize), b};
+      RxFrame rf{mem_ + size_t(b) * buf_size_, std::min(wc[i].byte_len, buf_size_), b};
       if (!deliver(rf)) {
         rx_held_[b] = 0;
         rx_free_.push_back(b);
