@@ -142,3 +142,44 @@ zc_normalise() {
     cp "$d/xmit.out" "$d/xmit.norm"
   fi
 }
+
+# echo_runs PEER N TCP_SIZE UDP_SIZE XLOG: echo_peer.py's runs on the bed — N TCP connections of
+# TCP_SIZE bytes with the client under xmit (in a) and a kernel server (b), the same with the roles
+# swapped, and N UDP datagrams of UDP_SIZE from xmit echoed by the kernel; fails unless every echo came back byte-exact and
+# a's kernel sent nothing (Tcp OutSegs, Udp OutDatagrams). xmit's info lines go to XLOG; sets
+# TCP_MSS_SEEN (the kernel client's TCP_MAXSEG towards xmit's server) and IP_MTU_SEEN.
+echo_runs() {
+  local peer=$1 n=$2 size=$3 usize=$4 xlog=$5 w out tcp0 udp0 tcp1 udp1
+  w=$(mktemp -d)
+  local xm=(ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$xlog" LD_PRELOAD="$XMIT_LIB" "$PY" "$peer")
+  local km=(ip netns exec "$XMIT_NS_B" "$PY" "$peer")
+  ready() { local i; for i in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done; fail "$2 did not start"; }
+  tcp0=$(snmp "$XMIT_NS_A" Tcp OutSegs); udp0=$(snmp "$XMIT_NS_A" Udp OutDatagrams)
+
+  "${km[@]}" tcp-server 198.18.0.2 7000 "$n" "$w/r1" 2>"$w/k1.err" &
+  BED_PIDS=$!; ready "$w/r1" "the kernel TCP server"
+  out=$("${xm[@]}" tcp-client 198.18.0.2 7000 "$n" "$size" 2>"$w/x1.err") || { cat "$w/x1.err" "$xlog" >&2; fail "TCP client under xmit failed"; }
+  echo "xmit $out"
+  case "$out" in "tcp-client ok $n of $n, "*) ;; *) cat "$xlog" >&2; fail "TCP client under xmit: $out" ;; esac
+  wait "$BED_PIDS" || fail "the kernel TCP server failed: $(cat "$w/k1.err")"
+
+  "${xm[@]}" tcp-server 198.18.0.1 7002 "$n" "$w/r2" 2>"$w/x2.err" &
+  BED_PIDS=$!; ready "$w/r2" "the TCP server under xmit"
+  out=$("${km[@]}" tcp-client 198.18.0.1 7002 "$n" "$size" 2>"$w/k2.err") || { cat "$w/k2.err" "$xlog" >&2; fail "kernel TCP client failed"; }
+  echo "kernel $out"
+  case "$out" in "tcp-client ok $n of $n, mss "*) TCP_MSS_SEEN=${out##*mss } ;; *) cat "$xlog" >&2; fail "kernel TCP client against xmit's server: $out" ;; esac
+  wait "$BED_PIDS" || { cat "$w/x2.err" "$xlog" >&2; fail "TCP server under xmit failed"; }
+
+  "${km[@]}" udp-server 198.18.0.2 7001 "$n" "$w/r3" 2>"$w/k3.err" &
+  BED_PIDS=$!; ready "$w/r3" "the kernel UDP server"
+  out=$("${xm[@]}" udp-client 198.18.0.2 7001 "$n" "$usize" 2>"$w/x3.err") || { cat "$w/x3.err" "$xlog" >&2; fail "UDP client under xmit failed"; }
+  echo "xmit $out"
+  case "$out" in "udp-client ok $n of $n, IP_MTU "*) IP_MTU_SEEN=${out##*IP_MTU } ;; *) cat "$xlog" >&2; fail "UDP client under xmit: $out" ;; esac
+  wait "$BED_PIDS" || fail "the kernel UDP server failed: $(cat "$w/k3.err")"
+  BED_PIDS=
+
+  tcp1=$(snmp "$XMIT_NS_A" Tcp OutSegs); udp1=$(snmp "$XMIT_NS_A" Udp OutDatagrams)
+  [ $((tcp1 - tcp0)) -eq 0 ] && [ $((udp1 - udp0)) -eq 0 ] ||
+    fail "a's kernel sent $((tcp1 - tcp0)) TCP segments and $((udp1 - udp0)) datagrams; xmit should have"
+  rm -rf "$w"
+}
