@@ -204,6 +204,7 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     if (scb->sacked & TCPCB_SACKED_ACKED) {
       tp->sacked_out -= std::min(tp->sacked_out, acked_pcount);
     } else if (tcp_is_sack(tp)) {
+      tp->delivered += acked_pcount;  // kernel: tcp_count_delivered()
       tcp_rack_advance(tp, scb->sacked, scb->end_seq, scb->sent_us);
     }
     tp->packets_out -= std::min(tp->packets_out, acked_pcount);
@@ -220,6 +221,7 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     if (have_ackt && !(flag & FLAG_RETRANS_DATA_ACKED))
       seq_rtt_us = static_cast<long>(tp->tcp_mstamp - first_ackt);
     tcp_ack_update_rtt(tp, flag, seq_rtt_us, sack_rtt_us);
+    if (!tcp_is_sack(tp)) tcp_remove_reno_sacks(tp, *pkts_acked);
   } else if (sack_rtt_us >= 0) {
     tcp_ack_update_rtt(tp, flag, -1, sack_rtt_us);
   }
@@ -291,40 +293,35 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
     if (tcp_send_head(tp) != nullptr) tcp_ack_probe(tp);
     return 1;
   }
+  const uint32_t prior_delivered = tp->delivered;
   uint32_t newly_sacked = 0;
   long sack_rtt_us = -1;
   if (tcb->sacked != 0) flag |= tcp_sacktag_write_queue(tp, skb, prior_snd_una, &newly_sacked, &sack_rtt_us);
+  tp->delivered += newly_sacked;  // kernel: tcp_count_delivered(sack_state.sack_delivered)
   uint32_t pkts_acked = 0;
-  uint32_t prior_sacked = tp->sacked_out;
   flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked, sack_rtt_us);
   if (tp->rtx_queue.head == nullptr && tp->write_queue.head == nullptr) sk_page_frag_release(tp);
-  // Segments newly delivered: acked now and not SACKed before, plus newly SACKed (kernel:
-  // tp->delivered - prior_delivered, tcp_count_delivered()).
-  const uint32_t acked_sacked = pkts_acked - std::min(pkts_acked, prior_sacked - tp->sacked_out) + newly_sacked;
-  tp->delivered += acked_sacked;
   if (flag & FLAG_SET_XMIT_TIMER) tcp_rearm_rto(tp);
-  bool fast_rexmit = false;
-  uint32_t prior_lost = tp->lost_out;
-  if (tcp_ack_is_dubious(tp, flag)) fast_rexmit = tcp_fastretrans_alert(tp, prior_snd_una, pkts_acked, flag);
-  // kernel: tcp_cong_control() — PRR while reducing cwnd with SACK (tcp_sack.h; the no-SACK path
-  // sets cwnd to ssthresh at once: tcp_recovery.h), else the congestion control's growth; then
-  // tcp_xmit_recovery().
-  if (tcp_is_sack(tp) && tcp_in_cwnd_reduction(tp)) {
-    tcp_cwnd_reduction(tp, acked_sacked, tp->lost_out > prior_lost ? tp->lost_out - prior_lost : 0, flag);
+  int rexmit = REXMIT_NONE;
+  const uint32_t prior_lost = tp->lost_out;
+  if (tcp_ack_is_dubious(tp, flag)) {
+    const uint32_t num_dupack = (flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP | FLAG_DSACKING_ACK)) ? 0 : 1;
+    rexmit = tcp_fastretrans_alert(tp, prior_snd_una, num_dupack, flag);
+  }
+  // kernel: tcp_newly_delivered() — segments acked or SACKed by this ACK (for Reno: the dupack,
+  // or the acked minus the dupacks that already counted them: tcp_add/remove_reno_sack[s]()).
+  const uint32_t delivered = tp->delivered - prior_delivered;
+  // kernel: tcp_cong_control() — PRR while reducing cwnd (tcp_sack.h), else the congestion
+  // control's growth.
+  if (tcp_in_cwnd_reduction(tp)) {
+    tcp_cwnd_reduction(tp, delivered, tp->lost_out > prior_lost ? tp->lost_out - prior_lost : 0, flag);
   } else if (tcp_may_raise_cwnd(tp, flag)) {
-    tcp_cong_avoid(tp, ack, tcp_is_sack(tp) ? acked_sacked : pkts_acked);
+    tcp_cong_avoid(tp, ack, delivered);
   }
   tcp_update_pacing_rate(tp);
-  if (fast_rexmit && tp->rtx_queue.head != nullptr && !(TCP_SKB_CB(tp->rtx_queue.head)->sacked & TCPCB_SACKED_RETRANS)) {
-    // As tcp_xmit_retransmit_queue() sends it: min(cwnd - in flight, tcp_tso_segs()) MSS, but at
-    // least one, the fast retransmit PRR forces at recovery's start (tcp_cwnd_reduction():
-    // "sndcnt = max(sndcnt, (tp->prr_out ? 0 : 1))"; the no-SACK path has no PRR here).
-    const uint32_t in_flight = tcp_packets_in_flight(tp);
-    const uint32_t room = tp->snd_cwnd > in_flight ? tp->snd_cwnd - in_flight : 0;
-    const uint32_t segs = std::max<uint32_t>(1, std::min(room, tcp_tso_segs(tp, tcp_current_mss(tp, 0))));
-    if (tcp_retransmit_skb(tp, tp->rtx_queue.head, segs, xmit) == 0) tcp_rearm_rto(tp);
-  }
-  if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_Loss) tcp_xmit_retransmit_queue(tp, xmit);
+  // kernel: tcp_xmit_recovery() — the lost segments go under the cwnd PRR just set; on entering
+  // recovery PRR's "at least one" is the fast retransmit.
+  if (rexmit == REXMIT_LOST) tcp_xmit_retransmit_queue(tp, xmit);
   return 1;
 }
 

@@ -3,8 +3,8 @@
 // tcp_ack(), tcp_clean_rtx_queue(), tcp_tso_acked(), tcp_trim_head(), tcp_ack_update_window(),
 // tcp_may_update_window(), tcp_ack_update_rtt(), tcp_rtt_estimator(), tcp_set_rto(),
 // tcp_replace_ts_recent(), tcp_paws_check() (net/ipv4/tcp_input.c, tcp_output.c, include/net/tcp.h).
-// With SACK, tcp_ack() runs tcp_sacktag_write_queue() and RACK (tcp_sack.h, tcp_rack.h) and PRR
-// while in recovery. Simplified relative to Linux: no DSACK undo, no windowed min-RTT filter, no delivery-rate sample (tcp_rate), no challenge ACKs for old or
+// With SACK, tcp_ack() runs tcp_sacktag_write_queue() and RACK (tcp_sack.h, tcp_rack.h); with or
+// without, PRR while in recovery. Simplified relative to Linux: no DSACK undo, no windowed min-RTT filter, no delivery-rate sample (tcp_rate), no challenge ACKs for old or
 // unsent ACKs (they are ignored / dropped), no ECN. The loss-recovery part of tcp_ack()
 // (tcp_fastretrans_alert) and cwnd growth live in tcp_recovery.h.
 #pragma once

@@ -78,10 +78,14 @@ TEST(TcpRto, LossStateCwndAndGoBackN) {
 }
 
 // Ten segments out; the first is acked (slow start: cwnd 11, cwnd-limited); the second is lost.
-// Duplicate ACKs 1 and 2: Disorder, nothing sent. The third: recovery, ssthresh = 11/2 = 5,
-// cwnd 5, the head retransmitted at once. A partial ACK (two more segments) retransmits the new
-// head (NewReno); the full ACK of all ten leaves recovery at cwnd = ssthresh = 5, and then
-// tcp_cong_control() counts its 7 acked segments in congestion avoidance: 7 >= 5 -> cwnd 6, cnt 2.
+// Duplicate ACKs 1 and 2: Disorder, nothing sent. The third: the head is lost, recovery,
+// ssthresh = 11/2 = 5, and PRR (tcp_cwnd_reduction(), as Linux runs it for Reno too): in flight
+// 9 - 3 sacked - 1 lost = 5 = ssthresh, so sndcnt = 0, raised to the forced 1: cwnd 6, the head
+// retransmitted. A fourth: delivered 2, prr_out 1, in flight 5: cwnd 5, nothing sent. A partial
+// ACK (two more segments; delivered 1, tcp_remove_reno_sacks()) marks the new head lost
+// (NewReno): in flight 3, sndcnt min(ssthresh - 3, 3 - 1) = 2: cwnd 5, the new head resent. The
+// full ACK of all ten leaves recovery at cwnd = ssthresh = 5, and tcp_cong_control() counts
+// what it delivered, 7 acked minus the 3 dupacks that already counted: 4 < 5 -> cwnd 5, cnt 4.
 TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
   TcpBed bed;
   bed.nodelay(true);
@@ -100,23 +104,68 @@ TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
   EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
-  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  EXPECT_EQ(bed.tp.prior_cwnd, 11u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 6u);
   EXPECT_EQ(bed.tp.high_seq, kIsn + 10000);
   EXPECT_THAT(bed.take(), ElementsAre(Seg{1000, 1000, kAckPsh, 1, 0}));
   EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);  // a fourth duplicate: counted, nothing to resend
   EXPECT_EQ(bed.tp.sacked_out, 4u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
   EXPECT_THAT(bed.take(), IsEmpty());
   EXPECT_EQ(bed.ack({.ack_rel = 3000}), 1);  // partial
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.sacked_out, 3u);  // "One ACK acked hole. The rest eat duplicate ACKs."
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
   EXPECT_THAT(bed.take(), ElementsAre(Seg{3000, 1000, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.prr_delivered, 3u);
+  EXPECT_EQ(bed.tp.prr_out, 2u);
   EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);  // full
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
   EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
-  EXPECT_EQ(bed.tp.snd_cwnd, 6u);
-  EXPECT_EQ(bed.tp.snd_cwnd_cnt, 2u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  EXPECT_EQ(bed.tp.snd_cwnd_cnt, 4u);
   EXPECT_EQ(bed.tp.sacked_out, 0u);
   EXPECT_EQ(bed.tp.packets_out, 0u);
+}
+
+// PRR on the Reno path (RFC 6937 §3; Linux's tcp_cwnd_reduction() for non-SACK flows): cwnd 20,
+// the segment at 10000 lost. The third duplicate ACK enters recovery with ssthresh 10 and
+// prior_cwnd 20; in flight (16) stays above ssthresh, so each duplicate ACK (one segment
+// delivered) lets out ssthresh/prior_cwnd = 1/2 segment: the fast retransmit at once, then one new
+// MSS on every second duplicate ACK. (Cutting cwnd to ssthresh at once sent nothing new until in
+// flight fell below 10.)
+TEST(TcpPrr, RenoDupacksClockOutHalfASegmentEach) {
+  TcpBed bed;
+  bed.nodelay(true);
+  bed.tp.tcp_mstamp = kT0;
+  for (int i = 0; i < 10; ++i) bed.send(1000);
+  EXPECT_EQ(bed.take().size(), 10u);
+  bed.tp.tcp_mstamp += 1000;
+  EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+  EXPECT_EQ(bed.tp.snd_cwnd, 20u);
+  for (int i = 0; i < 20; ++i) bed.send(1000);
+  EXPECT_EQ(bed.take().size(), 20u);
+  bed.send(20000);  // queued behind the full cwnd, goes one MSS at a time
+  EXPECT_THAT(bed.take(), IsEmpty());
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.snd_ssthresh, 10u);
+  EXPECT_EQ(bed.tp.prior_cwnd, 20u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 17u);  // in flight 16 + ceil(10 * 1 / 20)
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{10000, 1000, kAckPsh, 1, 0}));
+  uint32_t next = 30000;
+  for (int dup = 4; dup <= 11; ++dup) {
+    EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+    bed.push();  // tcp_data_snd_check()
+    if (dup % 2 == 1) {
+      EXPECT_THAT(bed.take(), ElementsAre(Seg{next, 1448, kAck, 1, 0})) << dup;
+      next += 1448;
+    } else {
+      EXPECT_THAT(bed.take(), IsEmpty()) << dup;
+    }
+  }
+  EXPECT_EQ(bed.tp.prr_delivered, 9u);
+  EXPECT_EQ(bed.tp.prr_out, 5u);  // ceil(10 * 9 / 20)
 }
 
 // A window update is not a duplicate ACK (FLAG_WIN_UPDATE is in FLAG_NOT_DUP).
