@@ -196,14 +196,26 @@ static void tcp_try_to_open(tcp_sock* tp) {
   }
 }
 
-// kernel: tcp_try_undo_recovery() without undo (tcp_recovery.h): the state opens.
-static void tcp_try_undo_recovery(tcp_sock* tp) { tcp_set_ca_state(tp, TCP_CA_Open); }
+// kernel: tcp_is_non_sack_preventing_reopen() — "Hold old state until something *above* high_seq
+// is ACKed. For Reno it is MUST to prevent false fast retransmits (RFC2582). SACK TCP is safe."
+// (retrans_stamp is not cleared here: xmit takes it at the first RTO, tcp_retransmit_timer().)
+static bool tcp_is_non_sack_preventing_reopen(const tcp_sock* tp) {
+  return tp->snd_una == tp->high_seq && !tcp_is_sack(tp);
+}
+
+// kernel: tcp_try_undo_recovery() without undo (tcp_recovery.h): the state opens unless Reno
+// holds it; true when held.
+static bool tcp_try_undo_recovery(tcp_sock* tp) {
+  if (tcp_is_non_sack_preventing_reopen(tp)) return true;
+  tcp_set_ca_state(tp, TCP_CA_Open);
+  return false;
+}
 
 // kernel: tcp_process_loss() (no undo, no F-RTO) — the loss state ends once all that was sent
 // when it began is acked; else Reno counts dupacks for data sent since and the lost are resent.
 static int tcp_process_loss(tcp_sock* tp, int flag, uint32_t num_dupack) {
   if (!before(tp->snd_una, tp->high_seq)) {
-    tcp_try_undo_recovery(tp);
+    (void)tcp_try_undo_recovery(tp);
     return REXMIT_NONE;
   }
   if (after(tp->snd_nxt, tp->high_seq) && num_dupack != 0) {
@@ -229,7 +241,7 @@ int tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t num_dup
   // "D. Check state exit conditions. State can be terminated when high_seq is ACKed."
   if (tp->icsk_ca_state == TCP_CA_Recovery && !before(tp->snd_una, tp->high_seq)) {
     tcp_reset_reno_sack(tp);
-    tcp_try_undo_recovery(tp);
+    if (tcp_try_undo_recovery(tp)) return REXMIT_NONE;
     tcp_end_cwnd_reduction(tp);
   }
   // "E. Process state."

@@ -20,8 +20,9 @@
 //  * Congestion control goes through the ops table (tcp_cong.h: Reno for a tcp_sock nobody
 //    initialised, CUBIC after tcp_init_congestion_control()). No undo (DSACK / timestamps,
 //    tcp_try_undo_*), no ECN, no F-RTO.
-//  * A full ACK ends recovery at once; Linux's Reno path holds the Recovery state until an ACK
-//    above high_seq (tcp_try_undo_recovery(), RFC 2582's false-fast-retransmit guard).
+//  * Recovery and Loss end as Linux's tcp_try_undo_recovery() ends them: with SACK once high_seq
+//    is acked; without, Recovery (PRR still running) and Loss are held until an ACK above
+//    high_seq (RFC 2582's false-fast-retransmit guard), then cwnd = ssthresh.
 //  * tcp_enter_loss() clears every retransmission mark and marks the whole queue lost (with SACK:
 //    all but the SACKed skbs), as Linux did before RACK (4.x); a retransmission is split only to
 //    fit the current MSS (SACK blocks take header room), not to the cwnd.

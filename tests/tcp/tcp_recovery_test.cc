@@ -48,7 +48,8 @@ TEST(TcpRto, BackoffDoublesFromOneSecondUpTo120) {
 
 // The first RTO: loss state, ssthresh = cwnd/2 = 5, cwnd = in flight + 1 = 1, whole queue lost;
 // the second keeps ssthresh (already reduced in this loss episode). The ACK of the retransmitted
-// data takes no RTT sample (Karn) and ends the loss state; slow start from cwnd 1.
+// data takes no RTT sample (Karn); slow start from cwnd 1; the ACK of all of it, exactly high_seq,
+// leaves the loss state held (Reno).
 TEST(TcpRto, LossStateCwndAndGoBackN) {
   TcpBed bed;
   bed.nodelay(true);
@@ -71,8 +72,10 @@ TEST(TcpRto, LossStateCwndAndGoBackN) {
   EXPECT_EQ(bed.tp.srtt_us, 0u);  // Karn
   EXPECT_EQ(bed.tp.snd_cwnd, 2u);
   EXPECT_THAT(bed.take(), ElementsAre(Seg{1000, 1000, kAckPsh, 1, 0}, Seg{2000, 1000, kAckPsh, 1, 0}));
+  // The ACK of exactly high_seq: Reno holds the loss state (tcp_try_undo_recovery(); until an
+  // ACK above it).
   EXPECT_EQ(bed.ack({.ack_rel = 4000}), 1);
-  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Loss);
   EXPECT_EQ(bed.tp.packets_out, 0u);
   EXPECT_FALSE(bed.tp.icsk_retransmit_timer.pending);
 }
@@ -84,8 +87,9 @@ TEST(TcpRto, LossStateCwndAndGoBackN) {
 // retransmitted. A fourth: delivered 2, prr_out 1, in flight 5: cwnd 5, nothing sent. A partial
 // ACK (two more segments; delivered 1, tcp_remove_reno_sacks()) marks the new head lost
 // (NewReno): in flight 3, sndcnt min(ssthresh - 3, 3 - 1) = 2: cwnd 5, the new head resent. The
-// full ACK of all ten leaves recovery at cwnd = ssthresh = 5, and tcp_cong_control() counts
-// what it delivered, 7 acked minus the 3 dupacks that already counted: 4 < 5 -> cwnd 5, cnt 4.
+// full ACK of all ten (exactly high_seq) delivers 7 acked minus the 3 dupacks that already
+// counted: 4; Reno holds Recovery there (RenoHoldsRecoveryUntilAnAckAboveHighSeq) and PRR, in
+// flight 0, slow-starts back to min(ssthresh, prr_delivered 7 - prr_out 2 + 1) = 5.
 TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
   TcpBed bed;
   bed.nodelay(true);
@@ -120,12 +124,50 @@ TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
   EXPECT_EQ(bed.tp.prr_delivered, 3u);
   EXPECT_EQ(bed.tp.prr_out, 2u);
   EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);  // full
-  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
   EXPECT_EQ(bed.tp.snd_cwnd, 5u);
-  EXPECT_EQ(bed.tp.snd_cwnd_cnt, 4u);
+  EXPECT_EQ(bed.tp.prr_delivered, 7u);
   EXPECT_EQ(bed.tp.sacked_out, 0u);
   EXPECT_EQ(bed.tp.packets_out, 0u);
+}
+
+// tcp_try_undo_recovery() for Reno: "Hold old state until something *above* high_seq is ACKed.
+// For Reno it is MUST to prevent false fast retransmits (RFC2582)." Recovery from the third
+// duplicate ACK (high_seq 10000); the ACK of exactly 10000 keeps it; four new segments go; three
+// duplicate ACKs of 10000 (the old window's duplicates, or the new data's reordering) count for
+// nothing: no sacked_out, no second fast retransmit. The ACK of 12000 ends recovery at
+// cwnd = ssthresh (tcp_end_cwnd_reduction()).
+TEST(TcpFastRetransmit, RenoHoldsRecoveryUntilAnAckAboveHighSeq) {
+  TcpBed bed;
+  bed.nodelay(true);
+  bed.tp.tcp_mstamp = kT0;
+  for (int i = 0; i < 10; ++i) bed.send(1000);
+  EXPECT_EQ(bed.take().size(), 10u);
+  bed.tp.tcp_mstamp += 1000;
+  EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
+  EXPECT_EQ(bed.tp.high_seq, kIsn + 10000);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{1000, 1000, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.sacked_out, 0u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  for (int i = 0; i < 4; ++i) bed.send(1000);
+  EXPECT_EQ(bed.take().size(), 4u);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+    EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery) << i;
+    EXPECT_EQ(bed.tp.sacked_out, 0u) << i;
+    EXPECT_EQ(bed.tp.lost_out, 0u) << i;
+    EXPECT_THAT(bed.take(), IsEmpty()) << i;
+  }
+  EXPECT_EQ(bed.ack({.ack_rel = 12000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  EXPECT_EQ(bed.tp.packets_out, 2u);
 }
 
 // PRR on the Reno path (RFC 6937 §3; Linux's tcp_cwnd_reduction() for non-SACK flows): cwnd 20,
