@@ -80,6 +80,16 @@ TEST(TcpRto, LossStateCwndAndGoBackN) {
   EXPECT_FALSE(bed.tp.icsk_retransmit_timer.pending);
 }
 
+// Ten 1000-byte segments out at kT0 (TCP_NODELAY, cwnd 10); 1 ms later an ACK of `ack_rel`.
+void ten_out_then_ack(TcpBed& bed, uint32_t ack_rel) {
+  bed.nodelay(true);
+  bed.tp.tcp_mstamp = kT0;
+  for (int i = 0; i < 10; ++i) bed.send(1000);
+  EXPECT_EQ(bed.take().size(), 10u);
+  bed.tp.tcp_mstamp += 1000;
+  EXPECT_EQ(bed.ack({.ack_rel = ack_rel}), 1);
+}
+
 // Ten segments out; the first is acked (slow start: cwnd 11, cwnd-limited); the second is lost.
 // Duplicate ACKs 1 and 2: Disorder, nothing sent. The third: the head is lost, recovery,
 // ssthresh = 11/2 = 5, and PRR (tcp_cwnd_reduction(), as Linux runs it for Reno too): in flight
@@ -92,12 +102,7 @@ TEST(TcpRto, LossStateCwndAndGoBackN) {
 // flight 0, slow-starts back to min(ssthresh, prr_delivered 7 - prr_out 2 + 1) = 5.
 TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
   TcpBed bed;
-  bed.nodelay(true);
-  bed.tp.tcp_mstamp = kT0;
-  for (int i = 0; i < 10; ++i) bed.send(1000);
-  EXPECT_EQ(bed.take().size(), 10u);
-  bed.tp.tcp_mstamp += 1000;
-  EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
+  ten_out_then_ack(bed, 1000);
   EXPECT_EQ(bed.tp.snd_cwnd, 11u);
   for (int i = 1; i <= 2; ++i) {
     EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
@@ -140,12 +145,7 @@ TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
 // cwnd = ssthresh (tcp_end_cwnd_reduction()).
 TEST(TcpFastRetransmit, RenoHoldsRecoveryUntilAnAckAboveHighSeq) {
   TcpBed bed;
-  bed.nodelay(true);
-  bed.tp.tcp_mstamp = kT0;
-  for (int i = 0; i < 10; ++i) bed.send(1000);
-  EXPECT_EQ(bed.take().size(), 10u);
-  bed.tp.tcp_mstamp += 1000;
-  EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
+  ten_out_then_ack(bed, 1000);
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
@@ -178,12 +178,7 @@ TEST(TcpFastRetransmit, RenoHoldsRecoveryUntilAnAckAboveHighSeq) {
 // flight fell below 10.)
 TEST(TcpPrr, RenoDupacksClockOutHalfASegmentEach) {
   TcpBed bed;
-  bed.nodelay(true);
-  bed.tp.tcp_mstamp = kT0;
-  for (int i = 0; i < 10; ++i) bed.send(1000);
-  EXPECT_EQ(bed.take().size(), 10u);
-  bed.tp.tcp_mstamp += 1000;
-  EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+  ten_out_then_ack(bed, 10000);
   EXPECT_EQ(bed.tp.snd_cwnd, 20u);
   for (int i = 0; i < 20; ++i) bed.send(1000);
   EXPECT_EQ(bed.take().size(), 20u);
