@@ -665,6 +665,9 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
       std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_min_tso_segs", 0, 2), 1, 255));
   to.tso_rtt_log = static_cast<uint8_t>(
       std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_tso_rtt_log", 0, 9), 0, 255));
+  // The kernel's bounds (0 to one day, in seconds).
+  to.min_rtt_wlen = static_cast<uint32_t>(
+      std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_min_rtt_wlen", 0, 300), 0, 86400));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
   // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.

@@ -99,6 +99,7 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sysctl_tcp_pacing_ca_ratio = opt_.pacing_ca_ratio;
   c->tp.sysctl_tcp_min_tso_segs = opt_.min_tso_segs;
   c->tp.sysctl_tcp_tso_rtt_log = opt_.tso_rtt_log;
+  c->tp.sysctl_tcp_min_rtt_wlen = opt_.min_rtt_wlen;
   c->tp.sysctl_tcp_syncookies = opt_.syncookies;
   c->tp.syncookie_secret = &opt_.syncookie_secret;
   c->tp.tsq = &tsq_;

@@ -72,6 +72,8 @@ struct TcpStackOptions {
   // net.ipv4.tcp_min_tso_segs, tcp_tso_rtt_log: TSO autosizing (tcp_tso_segs())
   uint8_t min_tso_segs = 2;
   uint8_t tso_rtt_log = 9;
+  // net.ipv4.tcp_min_rtt_wlen: the min RTT filter's window in seconds (tcp_update_rtt_min())
+  uint32_t min_rtt_wlen = 300;
   // net.ipv4.tcp_syncookies: 0 never, 1 when a listener's request queue is full, 2 always
   uint8_t syncookies = 1;
   tcp_syncookie_secret syncookie_secret;  // the cookies' SipHash keys (random per process in the product)

@@ -77,21 +77,34 @@ void tcp_set_rto(tcp_sock* tp) {
   tp->icsk_rto = static_cast<uint32_t>(std::min<uint64_t>(rto, TCP_RTO_MAX_US));
 }
 
+// kernel: tcp_update_rtt_min(), net/ipv4/tcp_input.c — minmax_running_min() over
+// tcp_min_rtt_wlen seconds of jiffies; a 0 us sample counts as one jiffy.
+static void tcp_update_rtt_min(tcp_sock* tp, uint32_t rtt_us, int flag) {
+  const uint32_t wlen = tp->sysctl_tcp_min_rtt_wlen * 1000;  // HZ = 1000
+  if ((flag & FLAG_ACK_MAYBE_DELAYED) && rtt_us > tcp_min_rtt(tp)) {
+    // "If the remote keeps returning delayed ACKs, eventually the min filter would pick it up and
+    // overestimate the prop. delay when it expires. Skip suspected delayed ACKs."
+    return;
+  }
+  minmax_running_min(&tp->rtt_min, wlen, tcp_jiffies32(tp), rtt_us != 0 ? rtt_us : 1000);
+}
+
 // kernel: tcp_ack_update_rtt(), net/ipv4/tcp_input.c
-void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us) {
+void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us, long ca_rtt_us) {
   if (seq_rtt_us < 0) seq_rtt_us = sack_rtt_us;
+  if (ca_rtt_us < 0) ca_rtt_us = seq_rtt_us;
   // "Prefer RTT measured from ACK's timing to TS-ECR. This is because broken middle-boxes or
   // peers may confuse us by echoing a stale timestamp." RFC 7323 §4.1.
   if (seq_rtt_us < 0 && tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0 && (flag & FLAG_ACKED)) {
     uint32_t delta = static_cast<uint32_t>(tp->tcp_mstamp / 1000) - tp->rx_opt.rcv_tsecr;  // tcp_time_stamp_ts()
     if (delta < 0x7fffffffu / 1000) {
       if (delta == 0) delta = 1;
-      seq_rtt_us = static_cast<long>(delta) * 1000;
+      seq_rtt_us = ca_rtt_us = static_cast<long>(delta) * 1000;
     }
   }
   tcp_ca_pkts_acked(tp, 0, seq_rtt_us);  // kernel: in tcp_clean_rtx_queue() (ca_rtt_us there)
   if (seq_rtt_us < 0) return;
-  tcp_update_rtt_min(tp, seq_rtt_us);
+  tcp_update_rtt_min(tp, static_cast<uint32_t>(ca_rtt_us), flag);
   tcp_rtt_estimator(tp, seq_rtt_us);
   tcp_set_rto(tp);
   tp->icsk_backoff = 0;  // "RFC6298: only reset backoff on valid RTT measurement."
@@ -175,13 +188,15 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
 // kernel: tcp_clean_rtx_queue() with tcp_tso_acked(), net/ipv4/tcp_input.c
 int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, long sack_rtt_us) {
   int flag = 0;
-  uint64_t first_ackt = 0;
+  uint64_t first_ackt = 0, last_ackt = 0;
   bool have_ackt = false;
+  bool fully_acked = true;
+  uint32_t prior_delivered = 0;  // kernel: sack->rate->prior_delivered (tcp_rate_skb_delivered())
+  const uint32_t prior_sacked = tp->sacked_out;
   *pkts_acked = 0;
   while (sk_buff* skb = tp->rtx_queue.head) {
     tcp_skb_cb* scb = TCP_SKB_CB(skb);
     uint32_t acked_pcount;
-    bool fully_acked = true;
     if (after(scb->end_seq, tp->snd_una)) {
       if (tcp_skb_pcount(skb) == 1 || !after(tp->snd_una, scb->seq)) break;
       // kernel: tcp_tso_acked() — trim the acked MSS-multiple off a GSO skb.
@@ -196,14 +211,17 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     if (scb->sacked & TCPCB_EVER_RETRANS) {
       if (scb->sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= std::min(tp->retrans_out, acked_pcount);
       flag |= FLAG_RETRANS_DATA_ACKED;
-    } else if (!have_ackt && !(scb->sacked & TCPCB_SACKED_ACKED)) {
-      first_ackt = scb->sent_us;
+    } else if (!(scb->sacked & TCPCB_SACKED_ACKED)) {
+      last_ackt = scb->sent_us;
+      if (!have_ackt) first_ackt = last_ackt;
       have_ackt = true;
     }
+    prior_delivered = scb->tx_delivered;
     if (scb->sacked & TCPCB_LOST) tp->lost_out -= std::min(tp->lost_out, acked_pcount);
     if (scb->sacked & TCPCB_SACKED_ACKED) {
       tp->sacked_out -= std::min(tp->sacked_out, acked_pcount);
     } else if (tcp_is_sack(tp)) {
+      tp->delivered += acked_pcount;  // kernel: tcp_count_delivered()
       tcp_rack_advance(tp, scb->sacked, scb->end_seq, scb->sent_us);
     }
     tp->packets_out -= std::min(tp->packets_out, acked_pcount);
@@ -216,10 +234,19 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
   if (between(tp->snd_up, prior_snd_una, tp->snd_una)) tp->snd_up = tp->snd_una;  // urgent data acked
   if (flag & FLAG_ACKED) {
     flag |= FLAG_SET_XMIT_TIMER;  // "set TLP or RTO timer"
-    long seq_rtt_us = -1;
-    if (have_ackt && !(flag & FLAG_RETRANS_DATA_ACKED))
+    long seq_rtt_us = -1, ca_rtt_us = -1;
+    if (have_ackt && !(flag & FLAG_RETRANS_DATA_ACKED)) {
       seq_rtt_us = static_cast<long>(tp->tcp_mstamp - first_ackt);
-    tcp_ack_update_rtt(tp, flag, seq_rtt_us, sack_rtt_us);
+      ca_rtt_us = static_cast<long>(tp->tcp_mstamp - last_ackt);
+      // "Conservatively mark a delayed ACK. It's typically from a lone runt packet over the round
+      // trip to a receiver w/o out-of-order or CE events." (flag is this function's own: no
+      // FLAG_CA_ALERT bits; for Reno tp->delivered does not count this ACK yet, as the kernel's.)
+      if (*pkts_acked == 1 && fully_acked && prior_sacked == 0 && tp->snd_una - prior_snd_una < tp->mss_cache &&
+          prior_delivered + 1 == tp->delivered && !(flag & FLAG_SYN_ACKED))
+        flag |= FLAG_ACK_MAYBE_DELAYED;
+    }
+    tcp_ack_update_rtt(tp, flag, seq_rtt_us, sack_rtt_us, ca_rtt_us);
+    if (!tcp_is_sack(tp)) tcp_remove_reno_sacks(tp, *pkts_acked);
   } else if (sack_rtt_us >= 0) {
     tcp_ack_update_rtt(tp, flag, -1, sack_rtt_us);
   }
@@ -291,40 +318,35 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
     if (tcp_send_head(tp) != nullptr) tcp_ack_probe(tp);
     return 1;
   }
+  const uint32_t prior_delivered = tp->delivered;
   uint32_t newly_sacked = 0;
   long sack_rtt_us = -1;
   if (tcb->sacked != 0) flag |= tcp_sacktag_write_queue(tp, skb, prior_snd_una, &newly_sacked, &sack_rtt_us);
+  tp->delivered += newly_sacked;  // kernel: tcp_count_delivered(sack_state.sack_delivered)
   uint32_t pkts_acked = 0;
-  uint32_t prior_sacked = tp->sacked_out;
   flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked, sack_rtt_us);
   if (tp->rtx_queue.head == nullptr && tp->write_queue.head == nullptr) sk_page_frag_release(tp);
-  // Segments newly delivered: acked now and not SACKed before, plus newly SACKed (kernel:
-  // tp->delivered - prior_delivered, tcp_count_delivered()).
-  const uint32_t acked_sacked = pkts_acked - std::min(pkts_acked, prior_sacked - tp->sacked_out) + newly_sacked;
-  tp->delivered += acked_sacked;
   if (flag & FLAG_SET_XMIT_TIMER) tcp_rearm_rto(tp);
-  bool fast_rexmit = false;
-  uint32_t prior_lost = tp->lost_out;
-  if (tcp_ack_is_dubious(tp, flag)) fast_rexmit = tcp_fastretrans_alert(tp, prior_snd_una, pkts_acked, flag);
-  // kernel: tcp_cong_control() — PRR while reducing cwnd with SACK (tcp_sack.h; the no-SACK path
-  // sets cwnd to ssthresh at once: tcp_recovery.h), else the congestion control's growth; then
-  // tcp_xmit_recovery().
-  if (tcp_is_sack(tp) && tcp_in_cwnd_reduction(tp)) {
-    tcp_cwnd_reduction(tp, acked_sacked, tp->lost_out > prior_lost ? tp->lost_out - prior_lost : 0, flag);
+  int rexmit = REXMIT_NONE;
+  const uint32_t prior_lost = tp->lost_out;
+  if (tcp_ack_is_dubious(tp, flag)) {
+    const uint32_t num_dupack = (flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP | FLAG_DSACKING_ACK)) ? 0 : 1;
+    rexmit = tcp_fastretrans_alert(tp, prior_snd_una, num_dupack, flag);
+  }
+  // kernel: tcp_newly_delivered() — segments acked or SACKed by this ACK (for Reno: the dupack,
+  // or the acked minus the dupacks that already counted them: tcp_add/remove_reno_sack[s]()).
+  const uint32_t delivered = tp->delivered - prior_delivered;
+  // kernel: tcp_cong_control() — PRR while reducing cwnd (tcp_sack.h), else the congestion
+  // control's growth.
+  if (tcp_in_cwnd_reduction(tp)) {
+    tcp_cwnd_reduction(tp, delivered, tp->lost_out > prior_lost ? tp->lost_out - prior_lost : 0, flag);
   } else if (tcp_may_raise_cwnd(tp, flag)) {
-    tcp_cong_avoid(tp, ack, tcp_is_sack(tp) ? acked_sacked : pkts_acked);
+    tcp_cong_avoid(tp, ack, delivered);
   }
   tcp_update_pacing_rate(tp);
-  if (fast_rexmit && tp->rtx_queue.head != nullptr && !(TCP_SKB_CB(tp->rtx_queue.head)->sacked & TCPCB_SACKED_RETRANS)) {
-    // As tcp_xmit_retransmit_queue() sends it: min(cwnd - in flight, tcp_tso_segs()) MSS, but at
-    // least one, the fast retransmit PRR forces at recovery's start (tcp_cwnd_reduction():
-    // "sndcnt = max(sndcnt, (tp->prr_out ? 0 : 1))"; the no-SACK path has no PRR here).
-    const uint32_t in_flight = tcp_packets_in_flight(tp);
-    const uint32_t room = tp->snd_cwnd > in_flight ? tp->snd_cwnd - in_flight : 0;
-    const uint32_t segs = std::max<uint32_t>(1, std::min(room, tcp_tso_segs(tp, tcp_current_mss(tp, 0))));
-    if (tcp_retransmit_skb(tp, tp->rtx_queue.head, segs, xmit) == 0) tcp_rearm_rto(tp);
-  }
-  if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_Loss) tcp_xmit_retransmit_queue(tp, xmit);
+  // kernel: tcp_xmit_recovery() — the lost segments go under the cwnd PRR just set; on entering
+  // recovery PRR's "at least one" is the fast retransmit.
+  if (rexmit == REXMIT_LOST) tcp_xmit_retransmit_queue(tp, xmit);
   return 1;
 }
 

@@ -3,8 +3,8 @@
 // tcp_ack(), tcp_clean_rtx_queue(), tcp_tso_acked(), tcp_trim_head(), tcp_ack_update_window(),
 // tcp_may_update_window(), tcp_ack_update_rtt(), tcp_rtt_estimator(), tcp_set_rto(),
 // tcp_replace_ts_recent(), tcp_paws_check() (net/ipv4/tcp_input.c, tcp_output.c, include/net/tcp.h).
-// With SACK, tcp_ack() runs tcp_sacktag_write_queue() and RACK (tcp_sack.h, tcp_rack.h) and PRR
-// while in recovery. Simplified relative to Linux: no DSACK undo, no windowed min-RTT filter, no delivery-rate sample (tcp_rate), no challenge ACKs for old or
+// With SACK, tcp_ack() runs tcp_sacktag_write_queue() and RACK (tcp_sack.h, tcp_rack.h); with or
+// without, PRR while in recovery. Simplified relative to Linux: no DSACK undo, no delivery-rate sample (tcp_rate: only tx.delivered for FLAG_ACK_MAYBE_DELAYED), no challenge ACKs for old or
 // unsent ACKs (they are ignored / dropped), no ECN. The loss-recovery part of tcp_ack()
 // (tcp_fastretrans_alert) and cwnd growth live in tcp_recovery.h.
 #pragma once
@@ -28,6 +28,7 @@ inline constexpr int FLAG_RETRANS_DATA_ACKED = 0x08;  // ... and some of it had 
 inline constexpr int FLAG_SET_XMIT_TIMER = 0x1000;  // set TLP or RTO timer
 inline constexpr int FLAG_SND_UNA_ADVANCED = 0x400; // snd_una was changed (!= FLAG_DATA_ACKED)
 inline constexpr int FLAG_UPDATE_TS_RECENT = 0x4000;  // tcp_replace_ts_recent()
+inline constexpr int FLAG_ACK_MAYBE_DELAYED = 0x10000;  // "Likely a delayed ACK"
 inline constexpr int FLAG_SYN_ACKED = 0x10;         // this ACK acknowledged SYN
 inline constexpr int FLAG_ACKED = FLAG_DATA_ACKED | FLAG_SYN_ACKED;
 inline constexpr int FLAG_NOT_DUP = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED;
@@ -47,8 +48,10 @@ void tcp_update_pacing_rate(tcp_sock* tp);
 // kernel: tcp_ack_update_rtt() — a sample from the send time of the oldest newly acked,
 // never-retransmitted skb (Karn), else from the echoed timestamp; resets icsk_backoff.
 // With SACK, `sack_rtt_us` (from the oldest newly SACKed, never-retransmitted skb) stands in when
-// no cumulatively acked skb gave a sample.
-void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us = -1);
+// no cumulatively acked skb gave a sample. The windowed min RTT takes `ca_rtt_us` (the newest
+// such skb's; -1: the sample itself), skipped under FLAG_ACK_MAYBE_DELAYED when above the min
+// (tcp_update_rtt_min()).
+void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us = -1, long ca_rtt_us = -1);
 
 // kernel: tcp_paws_check() — the segment's TSval is not older than ts_recent by more than
 // paws_win (or ts_recent is unset / more than 24 days old).

@@ -244,6 +244,7 @@ int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn x
   // time in the future), skb->skb_mstamp_ns = tp->tcp_wstamp_ns
   tp->tcp_wstamp_us = std::max(tp->tcp_wstamp_us, tp->tcp_mstamp);
   TCP_SKB_CB(skb)->sent_us = tp->tcp_mstamp;
+  TCP_SKB_CB(skb)->tx_delivered = tp->delivered;  // kernel: tcp_rate_skb_sent()
   // clone_it: a private head (our write-queue skbs have an empty one) sharing the payload
   // fragments: the header can be written without touching the queued original (see sk_buff.h on
   // clones).

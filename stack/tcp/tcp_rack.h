@@ -2,11 +2,11 @@
 // when a segment sent after it was (s)acked and more than RTT + reo_wnd has passed since it was
 // sent. Kernel counterparts: tcp_rack_advance(), tcp_rack_reo_wnd(), tcp_rack_skb_timeout(),
 // tcp_rack_detect_loss(), tcp_rack_mark_lost() (net/ipv4/tcp_recovery.c), tcp_mark_skb_lost()
-// (net/ipv4/tcp_input.c), tcp_update_rtt_min().
+// (net/ipv4/tcp_input.c).
 // Simplified relative to Linux: the rtx queue is scanned in sequence order instead of the
 // send-time ordered list (tsorted_sent_queue), so the scan cannot stop early; the reordering
 // timer's expiry is tcp_rack_reo_timeout() (tcp_sack.h); no tail loss probe (TLP);
-// reo_wnd_steps is 1 (no DSACK-driven growth); min RTT is the minimum of all samples.
+// reo_wnd_steps is 1 (no DSACK-driven growth).
 #pragma once
 
 #include <cstdint>
@@ -15,12 +15,9 @@
 
 namespace xmit {
 
-// kernel: tcp_update_rtt_min() — a new RTT sample (ignored when negative).
-inline void tcp_update_rtt_min(tcp_sock* tp, long rtt_us) {
-  if (rtt_us >= 0 && static_cast<uint64_t>(rtt_us) < tp->min_rtt_us) tp->min_rtt_us = static_cast<uint32_t>(rtt_us);
-}
-// kernel: tcp_min_rtt() (~0 before any sample)
-inline uint32_t tcp_min_rtt(const tcp_sock* tp) { return tp->min_rtt_us; }
+// kernel: tcp_min_rtt() — the windowed minimum (tcp_ack.cc's tcp_update_rtt_min(); ~0 before any
+// sample)
+inline uint32_t tcp_min_rtt(const tcp_sock* tp) { return minmax_get(&tp->rtt_min); }
 
 // A segment sent at `xmit_time` ending at `end_seq` was (s)acked now. kernel: tcp_rack_advance()
 void tcp_rack_advance(tcp_sock* tp, uint8_t sacked, uint32_t end_seq, uint64_t xmit_time);

@@ -125,31 +125,60 @@ void tcp_enter_loss(tcp_sock* tp) {
 }
 
 // kernel: tcp_limit_reno_sacked() — "Limits sacked_out so that sum with lost_out isn't ever
-// larger than packets_out."
-static void tcp_limit_reno_sacked(tcp_sock* tp) {
+// larger than packets_out." True when it had to.
+static bool tcp_limit_reno_sacked(tcp_sock* tp) {
   uint32_t holes = std::min(std::max(tp->lost_out, 1u), tp->packets_out);
-  if (tp->sacked_out + holes > tp->packets_out) tp->sacked_out = tp->packets_out - holes;
+  if (tp->sacked_out + holes > tp->packets_out) {
+    tp->sacked_out = tp->packets_out - holes;
+    return true;
+  }
+  return false;
+}
+
+// kernel: tcp_check_reno_reordering() — "If we receive more dupacks than we expected counting
+// segments in assumption of absent reordering, interpret this as reordering."
+static void tcp_check_reno_reordering(tcp_sock* tp, uint32_t addend) {
+  if (!tcp_limit_reno_sacked(tp)) return;
+  tp->reordering = std::min(tp->packets_out + addend, TCP_MAX_REORDERING);
+  tp->reord_seen++;
 }
 
 // kernel: tcp_add_reno_sack() — "Emulate SACKs for SACKless connection: account for a new dupack."
-static void tcp_add_reno_sack(tcp_sock* tp) {
-  tp->sacked_out++;
-  tcp_limit_reno_sacked(tp);
+// The dupack delivered a segment (tcp_count_delivered()): PRR counts it.
+static void tcp_add_reno_sack(tcp_sock* tp, uint32_t num_dupack) {
+  if (num_dupack == 0) return;
+  const uint32_t prior_sacked = tp->sacked_out;
+  tp->sacked_out += num_dupack;
+  tcp_check_reno_reordering(tp, 0);
+  if (tp->sacked_out > prior_sacked) tp->delivered += tp->sacked_out - prior_sacked;
 }
 
-// kernel: tcp_remove_reno_sacks() — "One ACK acked hole. The rest eat duplicate ACKs."
-static void tcp_remove_reno_sacks(tcp_sock* tp, uint32_t acked) {
-  if (acked == 0) return;
-  if (acked - 1 >= tp->sacked_out) {
-    tp->sacked_out = 0;
-  } else {
-    tp->sacked_out -= acked - 1;
+// kernel: tcp_remove_reno_sacks(), net/ipv4/tcp_input.c
+void tcp_remove_reno_sacks(tcp_sock* tp, uint32_t acked) {
+  if (acked > 0) {
+    // "One ACK acked hole. The rest eat duplicate ACKs."
+    tp->delivered += acked > tp->sacked_out + 1 ? acked - tp->sacked_out : 1;  // tcp_count_delivered()
+    if (acked - 1 >= tp->sacked_out) {
+      tp->sacked_out = 0;
+    } else {
+      tp->sacked_out -= acked - 1;
+    }
   }
+  tcp_check_reno_reordering(tp, acked);
 }
 
-// kernel: tcp_newreno_mark_lost() — the oldest unacked segment is lost: a GSO skb at the head is
-// cut after its first MSS (tcp_fragment()), so that only that segment counts as lost and is resent.
-static void tcp_newreno_mark_lost(tcp_sock* tp) {
+// kernel: tcp_reset_reno_sack()
+static void tcp_reset_reno_sack(tcp_sock* tp) { tp->sacked_out = 0; }
+
+// kernel: tcp_newreno_mark_lost(), net/ipv4/tcp_recovery.c — before recovery, `reordering`
+// duplicate ACKs; in recovery, a partial ACK: the oldest unacked segment is lost. A GSO skb at the
+// head is cut after its first MSS (tcp_fragment()), so that only that segment counts as lost and
+// is resent.
+static void tcp_newreno_mark_lost(tcp_sock* tp, bool snd_una_advanced) {
+  const uint8_t state = tp->icsk_ca_state;
+  if (!((state < TCP_CA_Recovery && tp->sacked_out >= tp->reordering) ||
+        (state == TCP_CA_Recovery && snd_una_advanced)))
+    return;
   sk_buff* skb = tp->rtx_queue.head;
   if (skb == nullptr || (TCP_SKB_CB(skb)->sacked & TCPCB_LOST)) return;
   const uint32_t mss = TCP_SKB_CB(skb)->tcp_gso_size;  // kernel: tcp_skb_mss()
@@ -158,57 +187,88 @@ static void tcp_newreno_mark_lost(tcp_sock* tp) {
   tp->lost_out += tcp_skb_pcount(skb);
 }
 
-// kernel: tcp_fastretrans_alert(), net/ipv4/tcp_input.c (the no-SACK paths)
-bool tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t pkts_acked, int flag) {
+// kernel: tcp_try_keep_open() via tcp_try_to_open() (no ECE, so never CWR)
+static void tcp_try_to_open(tcp_sock* tp) {
+  const uint8_t state = (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open;
+  if (tp->icsk_ca_state != state) {
+    tcp_set_ca_state(tp, state);
+    tp->high_seq = tp->snd_nxt;
+  }
+}
+
+// kernel: tcp_is_non_sack_preventing_reopen() — "Hold old state until something *above* high_seq
+// is ACKed. For Reno it is MUST to prevent false fast retransmits (RFC2582). SACK TCP is safe."
+// (retrans_stamp is not cleared here: xmit takes it at the first RTO, tcp_retransmit_timer().)
+static bool tcp_is_non_sack_preventing_reopen(const tcp_sock* tp) {
+  return tp->snd_una == tp->high_seq && !tcp_is_sack(tp);
+}
+
+// kernel: tcp_try_undo_recovery() without undo (tcp_recovery.h): the state opens unless Reno
+// holds it; true when held.
+static bool tcp_try_undo_recovery(tcp_sock* tp) {
+  if (tcp_is_non_sack_preventing_reopen(tp)) return true;
+  tcp_set_ca_state(tp, TCP_CA_Open);
+  return false;
+}
+
+// kernel: tcp_process_loss() (no undo, no F-RTO) — the loss state ends once all that was sent
+// when it began is acked; else Reno counts dupacks for data sent since and the lost are resent.
+static int tcp_process_loss(tcp_sock* tp, int flag, uint32_t num_dupack) {
+  if (!before(tp->snd_una, tp->high_seq)) {
+    (void)tcp_try_undo_recovery(tp);
+    return REXMIT_NONE;
+  }
+  if (after(tp->snd_nxt, tp->high_seq) && num_dupack != 0) {
+    tcp_add_reno_sack(tp, num_dupack);
+  } else if (flag & FLAG_SND_UNA_ADVANCED) {
+    tcp_reset_reno_sack(tp);
+  }
+  return REXMIT_LOST;
+}
+
+// kernel: tcp_fastretrans_alert(), net/ipv4/tcp_input.c (the no-SACK paths; with SACK,
+// tcp_sack_fastretrans_alert()). Marks losses and moves the state; the cwnd is PRR's, in
+// tcp_ack()'s tcp_cong_control().
+int tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t num_dupack, int flag) {
   (void)prior_snd_una;
   if (tcp_is_sack(tp)) {
     uint32_t newly_lost;
     tcp_sack_fastretrans_alert(tp, flag, &newly_lost);
-    return false;  // PRR's first sndcnt sends the fast retransmit (tcp_sack.h)
+    return tcp_in_cwnd_reduction(tp) || tp->icsk_ca_state == TCP_CA_Loss ? REXMIT_LOST : REXMIT_NONE;
   }
-  const bool is_dupack = !(flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP));
+  const bool snd_una_advanced = (flag & FLAG_SND_UNA_ADVANCED) != 0;
   if (tp->packets_out == 0 && tp->sacked_out != 0) tp->sacked_out = 0;
+  // "D. Check state exit conditions. State can be terminated when high_seq is ACKed."
+  if (tp->icsk_ca_state == TCP_CA_Recovery && !before(tp->snd_una, tp->high_seq)) {
+    tcp_reset_reno_sack(tp);
+    if (tcp_try_undo_recovery(tp)) return REXMIT_NONE;
+    tcp_end_cwnd_reduction(tp);
+  }
+  // "E. Process state."
   switch (tp->icsk_ca_state) {
     case TCP_CA_Recovery:
-      if (!before(tp->snd_una, tp->high_seq)) {
-        // Full ACK (RFC 6582 §3.2 step 3): end the reduction at ssthresh and leave recovery.
-        tp->snd_cwnd = tp->snd_ssthresh;  // kernel: tcp_end_cwnd_reduction()
-        tp->sacked_out = 0;
-        tcp_set_ca_state(tp, TCP_CA_Open);
-        return false;
-      }
-      if (!(flag & FLAG_SND_UNA_ADVANCED)) {
-        if (is_dupack) tcp_add_reno_sack(tp);
-        return false;
-      }
-      // Partial ACK (RFC 6582 §3.2 step 5): the new head is lost too.
-      tcp_remove_reno_sacks(tp, pkts_acked);
-      tcp_newreno_mark_lost(tp);
-      return true;
-    case TCP_CA_Loss:
-      // kernel: tcp_process_loss() — "Recovery is complete" once all sent in loss is acked.
-      if (flag & FLAG_SND_UNA_ADVANCED) tp->sacked_out = 0;
-      if (!before(tp->snd_una, tp->high_seq)) tcp_set_ca_state(tp, TCP_CA_Open);
-      return false;
+      if (!snd_una_advanced) tcp_add_reno_sack(tp, num_dupack);
+      // else a partial ACK (RFC 6582 §3.2 step 5): tcp_try_undo_partial() has no undo here.
+      tcp_newreno_mark_lost(tp, snd_una_advanced);  // kernel: tcp_identify_packet_loss()
+      return REXMIT_LOST;
+    case TCP_CA_Loss: {
+      const int rexmit = tcp_process_loss(tp, flag, num_dupack);
+      tcp_newreno_mark_lost(tp, snd_una_advanced);
+      if (tp->icsk_ca_state != TCP_CA_Open) return rexmit;
+      // "Change state if cwnd is undone or retransmits are lost"
+      [[fallthrough]];
+    }
     default:
-      if (flag & FLAG_SND_UNA_ADVANCED) tp->sacked_out = 0;  // kernel: tcp_reset_reno_sack()
-      if (is_dupack) tcp_add_reno_sack(tp);
-      // kernel: tcp_time_to_recover() via tcp_dupack_heuristics(): sacked_out + 1 > reordering.
-      if (tp->sacked_out + 1 > TCP_REORDERING) {
-        // kernel: tcp_enter_recovery() + tcp_init_cwnd_reduction(); cwnd at ssthresh at once
-        // instead of PRR (tcp_recovery.h).
-        tp->prior_cwnd = tp->snd_cwnd;
-        tp->snd_ssthresh = tcp_ca_ssthresh(tp);
-        tp->snd_cwnd = tp->snd_ssthresh;
-        tp->snd_cwnd_cnt = 0;
-        tp->high_seq = tp->snd_nxt;
-        tcp_set_ca_state(tp, TCP_CA_Recovery);
-        tcp_newreno_mark_lost(tp);
-        return true;
+      if (snd_una_advanced) tcp_reset_reno_sack(tp);
+      tcp_add_reno_sack(tp, num_dupack);
+      tcp_newreno_mark_lost(tp, snd_una_advanced);
+      // kernel: tcp_time_to_recover() with RACK on (the default): "if (tp->lost_out) return true"
+      if (tp->lost_out == 0) {
+        tcp_try_to_open(tp);
+        return REXMIT_NONE;
       }
-      // kernel: tcp_try_to_open() / tcp_try_keep_open()
-      tcp_set_ca_state(tp, (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open);
-      return false;
+      tcp_enter_recovery(tp);
+      return REXMIT_LOST;
   }
 }
 

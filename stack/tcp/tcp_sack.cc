@@ -13,8 +13,6 @@
 
 namespace xmit {
 
-inline constexpr uint32_t TCP_MAX_REORDERING = 300;  // kernel: sysctl_tcp_max_reordering
-
 // kernel: tcp_sack_extend(), net/ipv4/tcp_input.c
 bool tcp_sack_extend(tcp_sack_block* sp, uint32_t seq, uint32_t end_seq) {
   if (!after(seq, sp->end_seq) && !after(sp->start_seq, end_seq)) {
@@ -216,7 +214,7 @@ int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior
 }
 
 // kernel: tcp_init_cwnd_reduction()
-static void tcp_init_cwnd_reduction(tcp_sock* tp) {
+void tcp_init_cwnd_reduction(tcp_sock* tp) {
   tp->high_seq = tp->snd_nxt;
   tp->snd_cwnd_cnt = 0;
   tp->prior_cwnd = tp->snd_cwnd;
@@ -226,8 +224,14 @@ static void tcp_init_cwnd_reduction(tcp_sock* tp) {
 }
 
 // kernel: tcp_end_cwnd_reduction() (no undo: always back to ssthresh)
-static void tcp_end_cwnd_reduction(tcp_sock* tp) {
+void tcp_end_cwnd_reduction(tcp_sock* tp) {
   if (tp->snd_ssthresh < 0x7fffffffu) tp->snd_cwnd = tp->snd_ssthresh;
+}
+
+// kernel: tcp_enter_recovery() (no undo: no prior_ssthresh / tcp_init_undo())
+void tcp_enter_recovery(tcp_sock* tp) {
+  if (!tcp_in_cwnd_reduction(tp)) tcp_init_cwnd_reduction(tp);
+  tcp_set_ca_state(tp, TCP_CA_Recovery);
 }
 
 // kernel: tcp_cwnd_reduction(), net/ipv4/tcp_input.c
@@ -283,9 +287,7 @@ void tcp_sack_fastretrans_alert(tcp_sock* tp, int flag, uint32_t* newly_lost) {
         tcp_set_ca_state(tp, (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open);
         return;
       }
-      // kernel: tcp_enter_recovery()
-      tcp_init_cwnd_reduction(tp);
-      tcp_set_ca_state(tp, TCP_CA_Recovery);
+      tcp_enter_recovery(tp);
       return;
   }
 }
@@ -298,8 +300,7 @@ void tcp_rack_reo_timeout(tcp_sock* tp, TcpXmitFn xmit) {
   uint32_t lost = tcp_rack_detect_loss(tp, &timeout, &lost_retrans);
   if (prior_inflight != tcp_packets_in_flight(tp)) {
     if (tp->icsk_ca_state != TCP_CA_Recovery) {
-      tcp_init_cwnd_reduction(tp);  // kernel: tcp_enter_recovery()
-      tcp_set_ca_state(tp, TCP_CA_Recovery);
+      tcp_enter_recovery(tp);
       tcp_cwnd_reduction(tp, 1, lost, 0);
     }
     tcp_xmit_retransmit_queue(tp, xmit);

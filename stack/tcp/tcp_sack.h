@@ -3,7 +3,8 @@
 // data arrives, removed as rcv_nxt passes them) and the DSACK block (RFC 2883) for duplicates.
 // Sender: the scoreboard — tcp_sacktag_write_queue() marks the skbs the peer SACKed, and with SACK
 // the recovery state machine (tcp_sack_fastretrans_alert) enters recovery when RACK (tcp_rack.h)
-// marks a segment lost and reduces cwnd by PRR (tcp_cwnd_reduction, RFC 6937).
+// marks a segment lost; cwnd is reduced by PRR (tcp_cwnd_reduction, RFC 6937), which the no-SACK
+// path (tcp_recovery.h) uses too.
 // Kernel counterparts: tcp_sack_extend(), tcp_dsack_set(), tcp_dsack_extend(),
 // tcp_sack_maybe_coalesce(), tcp_sack_new_ofo_skb(), tcp_sack_remove(), tcp_sacktag_write_queue(),
 // tcp_sacktag_one(), tcp_check_dsack(), tcp_is_sackblock_valid(), tcp_fastretrans_alert(),
@@ -83,9 +84,16 @@ void tcp_rack_reo_timeout(tcp_sock* tp, TcpXmitFn xmit);
 inline bool tcp_in_cwnd_reduction(const tcp_sock* tp) {
   return tp->icsk_ca_state == TCP_CA_CWR || tp->icsk_ca_state == TCP_CA_Recovery;
 }
+// PRR, for the SACK and the no-SACK (tcp_recovery.h) paths alike. kernel: tcp_init_cwnd_reduction()
+// — high_seq = snd_nxt, prior_cwnd = cwnd, ssthresh from the congestion control, PRR counts zeroed.
+void tcp_init_cwnd_reduction(tcp_sock* tp);
 // kernel: tcp_cwnd_reduction() — PRR (RFC 6937): while in flight is above ssthresh, send
 // ssthresh/prior_cwnd of what is delivered; below it, slow-start back up to ssthresh (PRR-SSRB);
 // at least one segment at the start (the fast retransmit). Sets cwnd = in flight + sndcnt.
 void tcp_cwnd_reduction(tcp_sock* tp, uint32_t newly_acked_sacked, uint32_t newly_lost, int flag);
+// kernel: tcp_end_cwnd_reduction() — cwnd = ssthresh (no undo here).
+void tcp_end_cwnd_reduction(tcp_sock* tp);
+// kernel: tcp_enter_recovery() — tcp_init_cwnd_reduction() unless already reducing, state Recovery.
+void tcp_enter_recovery(tcp_sock* tp);
 
 }  // namespace xmit

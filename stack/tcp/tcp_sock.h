@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "stack/base/sk_shutdown.h"
+#include "stack/base/win_minmax.h"
 #include "stack/ipv4/skb_queue.h"
 #include "stack/skb/pool.h"
 #include "stack/skb/sk_buff.h"
@@ -58,6 +59,7 @@ struct tcp_skb_cb {
   uint16_t tcp_gso_segs = 0;  // kernel: tcp_skb_pcount(); 0 = not yet computed for this mss
   uint16_t tcp_gso_size = 0;
   uint8_t sacked = 0;     // TCPCB_* state of a sent skb (kernel: TCP_SKB_CB(skb)->sacked)
+  uint32_t tx_delivered = 0;  // tp->delivered when last transmitted (kernel: tx.delivered, tcp_rate_skb_sent())
   uint64_t sent_us = 0;   // when it was last transmitted (kernel: skb->skb_mstamp_ns)
   // Received segments: the IP addresses (kernel: ip_hdr(skb)->saddr/daddr), set by tcp_v4_check_segment().
   be32 saddr = 0;
@@ -231,9 +233,10 @@ struct tcp_sock {
   tcp_sack_block duplicate_sack[1];
   tcp_sack_block selective_acks[TCP_NUM_SACKS];
   // Sender: reordering degree in segments and how often reordering was seen (kernel:
-  // tp->reordering, tp->reord_seen), the RACK state (kernel: tp->rack), the minimum RTT (kernel:
-  // tcp_min_rtt(); here the minimum of all samples, not a 10 s windowed filter), PRR (kernel:
-  // tp->prior_cwnd, prr_delivered, prr_out), segments delivered (kernel: tp->delivered).
+  // tp->reordering, tp->reord_seen), the RACK state (kernel: tp->rack), the minimum RTT over the
+  // last net.ipv4.tcp_min_rtt_wlen seconds (kernel: tp->rtt_min, a win_minmax filter in jiffies,
+  // tcp_min_rtt(); ~0 before any sample), PRR (kernel: tp->prior_cwnd, prr_delivered, prr_out),
+  // segments delivered (kernel: tp->delivered).
   uint32_t reordering = 3;   // kernel: sysctl_tcp_reordering
   uint32_t reord_seen = 0;
   struct {
@@ -242,7 +245,8 @@ struct tcp_sock {
     uint32_t end_seq = 0;    // its end_seq
     bool advanced = false;   // mstamp moved since the last loss scan
   } rack;
-  uint32_t min_rtt_us = ~0u;
+  minmax rtt_min = {{{0, ~0u}, {0, ~0u}, {0, ~0u}}};  // kernel: minmax_reset(&tp->rtt_min, t, ~0U)
+  uint32_t sysctl_tcp_min_rtt_wlen = 300;  // seconds (kernel: net.ipv4.tcp_min_rtt_wlen)
   uint32_t prior_cwnd = 0;
   uint32_t prr_delivered = 0;
   uint32_t prr_out = 0;

@@ -362,6 +362,8 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
       uint64_t next = std::min(tcp_next_timer(&a->tp), tcp_next_timer(&b->tp));
       for (LinkPeer* p : peers)
         if (p->child != nullptr) next = std::min(next, tcp_next_timer(p->child.get()));
+      // A paused reader resumes at the next period: a wakeup as a timer is.
+      if (cfg.read_pause_us != 0) next = std::min(next, (now / cfg.read_pause_us + 1) * cfg.read_pause_us);
       if (next == UINT64_MAX) break;  // nothing will ever happen again: a stall
       now = std::max(now + kStepUs, next);
     }

@@ -162,14 +162,14 @@ TEST(TcpLink, OtherSeedsHeavierFaultsSackCubic) {
   }
 }
 
-// Readers that stop for 300 ms every other 300 ms: the 256 KiB windows fill until less than one
+// Readers that stop for 1 s every other 1 s: the 256 KiB windows fill until less than one
 // MSS is offered (the sender's side of silly-window avoidance then holds the data); the
 // window-opening ACKs (tcp_cleanup_rbuf()) and, when one is lost, the zero-window probe keep both
 // streams going under 5 % faults.
 TEST(TcpLink, SlowReadersCloseAndReopenWindows) {
   TcpLinkConfig cfg;
-  cfg.bytes_each_way = 2u << 20;
-  cfg.read_pause_us = 300'000;
+  cfg.bytes_each_way = 4u << 20;  // enough pauses for a probe whatever the seed (1-7, 42 checked)
+  cfg.read_pause_us = 1'000'000;
   cfg.faults = SimFaults{.drop = 0.05, .reorder = 0.05, .duplicate = 0.05, .reorder_delay_ns = 30'000};
   LinkPeer a, b;
   TcpLinkResult r = run_tcp_link(cfg, &a, &b);

@@ -48,7 +48,8 @@ TEST(TcpRto, BackoffDoublesFromOneSecondUpTo120) {
 
 // The first RTO: loss state, ssthresh = cwnd/2 = 5, cwnd = in flight + 1 = 1, whole queue lost;
 // the second keeps ssthresh (already reduced in this loss episode). The ACK of the retransmitted
-// data takes no RTT sample (Karn) and ends the loss state; slow start from cwnd 1.
+// data takes no RTT sample (Karn); slow start from cwnd 1; the ACK of all of it, exactly high_seq,
+// leaves the loss state held (Reno).
 TEST(TcpRto, LossStateCwndAndGoBackN) {
   TcpBed bed;
   bed.nodelay(true);
@@ -71,25 +72,37 @@ TEST(TcpRto, LossStateCwndAndGoBackN) {
   EXPECT_EQ(bed.tp.srtt_us, 0u);  // Karn
   EXPECT_EQ(bed.tp.snd_cwnd, 2u);
   EXPECT_THAT(bed.take(), ElementsAre(Seg{1000, 1000, kAckPsh, 1, 0}, Seg{2000, 1000, kAckPsh, 1, 0}));
+  // The ACK of exactly high_seq: Reno holds the loss state (tcp_try_undo_recovery(); until an
+  // ACK above it).
   EXPECT_EQ(bed.ack({.ack_rel = 4000}), 1);
-  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Loss);
   EXPECT_EQ(bed.tp.packets_out, 0u);
   EXPECT_FALSE(bed.tp.icsk_retransmit_timer.pending);
 }
 
-// Ten segments out; the first is acked (slow start: cwnd 11, cwnd-limited); the second is lost.
-// Duplicate ACKs 1 and 2: Disorder, nothing sent. The third: recovery, ssthresh = 11/2 = 5,
-// cwnd 5, the head retransmitted at once. A partial ACK (two more segments) retransmits the new
-// head (NewReno); the full ACK of all ten leaves recovery at cwnd = ssthresh = 5, and then
-// tcp_cong_control() counts its 7 acked segments in congestion avoidance: 7 >= 5 -> cwnd 6, cnt 2.
-TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
-  TcpBed bed;
+// Ten 1000-byte segments out at kT0 (TCP_NODELAY, cwnd 10); 1 ms later an ACK of `ack_rel`.
+void ten_out_then_ack(TcpBed& bed, uint32_t ack_rel) {
   bed.nodelay(true);
   bed.tp.tcp_mstamp = kT0;
   for (int i = 0; i < 10; ++i) bed.send(1000);
   EXPECT_EQ(bed.take().size(), 10u);
   bed.tp.tcp_mstamp += 1000;
-  EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
+  EXPECT_EQ(bed.ack({.ack_rel = ack_rel}), 1);
+}
+
+// Ten segments out; the first is acked (slow start: cwnd 11, cwnd-limited); the second is lost.
+// Duplicate ACKs 1 and 2: Disorder, nothing sent. The third: the head is lost, recovery,
+// ssthresh = 11/2 = 5, and PRR (tcp_cwnd_reduction(), as Linux runs it for Reno too): in flight
+// 9 - 3 sacked - 1 lost = 5 = ssthresh, so sndcnt = 0, raised to the forced 1: cwnd 6, the head
+// retransmitted. A fourth: delivered 2, prr_out 1, in flight 5: cwnd 5, nothing sent. A partial
+// ACK (two more segments; delivered 1, tcp_remove_reno_sacks()) marks the new head lost
+// (NewReno): in flight 3, sndcnt min(ssthresh - 3, 3 - 1) = 2: cwnd 5, the new head resent. The
+// full ACK of all ten (exactly high_seq) delivers 7 acked minus the 3 dupacks that already
+// counted: 4; Reno holds Recovery there (RenoHoldsRecoveryUntilAnAckAboveHighSeq) and PRR, in
+// flight 0, slow-starts back to min(ssthresh, prr_delivered 7 - prr_out 2 + 1) = 5.
+TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
+  TcpBed bed;
+  ten_out_then_ack(bed, 1000);
   EXPECT_EQ(bed.tp.snd_cwnd, 11u);
   for (int i = 1; i <= 2; ++i) {
     EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
@@ -100,23 +113,96 @@ TEST(TcpFastRetransmit, ThirdDupackPartialAckFullAck) {
   EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
-  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  EXPECT_EQ(bed.tp.prior_cwnd, 11u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 6u);
   EXPECT_EQ(bed.tp.high_seq, kIsn + 10000);
   EXPECT_THAT(bed.take(), ElementsAre(Seg{1000, 1000, kAckPsh, 1, 0}));
   EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);  // a fourth duplicate: counted, nothing to resend
   EXPECT_EQ(bed.tp.sacked_out, 4u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
   EXPECT_THAT(bed.take(), IsEmpty());
   EXPECT_EQ(bed.ack({.ack_rel = 3000}), 1);  // partial
   EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.sacked_out, 3u);  // "One ACK acked hole. The rest eat duplicate ACKs."
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
   EXPECT_THAT(bed.take(), ElementsAre(Seg{3000, 1000, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.tp.prr_delivered, 3u);
+  EXPECT_EQ(bed.tp.prr_out, 2u);
   EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);  // full
-  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
   EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
-  EXPECT_EQ(bed.tp.snd_cwnd, 6u);
-  EXPECT_EQ(bed.tp.snd_cwnd_cnt, 2u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  EXPECT_EQ(bed.tp.prr_delivered, 7u);
   EXPECT_EQ(bed.tp.sacked_out, 0u);
   EXPECT_EQ(bed.tp.packets_out, 0u);
+}
+
+// tcp_try_undo_recovery() for Reno: "Hold old state until something *above* high_seq is ACKed.
+// For Reno it is MUST to prevent false fast retransmits (RFC2582)." Recovery from the third
+// duplicate ACK (high_seq 10000); the ACK of exactly 10000 keeps it; four new segments go; three
+// duplicate ACKs of 10000 (the old window's duplicates, or the new data's reordering) count for
+// nothing: no sacked_out, no second fast retransmit. The ACK of 12000 ends recovery at
+// cwnd = ssthresh (tcp_end_cwnd_reduction()).
+TEST(TcpFastRetransmit, RenoHoldsRecoveryUntilAnAckAboveHighSeq) {
+  TcpBed bed;
+  ten_out_then_ack(bed, 1000);
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.snd_ssthresh, 5u);
+  EXPECT_EQ(bed.tp.high_seq, kIsn + 10000);
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{1000, 1000, kAckPsh, 1, 0}));
+  EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.sacked_out, 0u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  for (int i = 0; i < 4; ++i) bed.send(1000);
+  EXPECT_EQ(bed.take().size(), 4u);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+    EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery) << i;
+    EXPECT_EQ(bed.tp.sacked_out, 0u) << i;
+    EXPECT_EQ(bed.tp.lost_out, 0u) << i;
+    EXPECT_THAT(bed.take(), IsEmpty()) << i;
+  }
+  EXPECT_EQ(bed.ack({.ack_rel = 12000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+  EXPECT_EQ(bed.tp.snd_cwnd, 5u);
+  EXPECT_EQ(bed.tp.packets_out, 2u);
+}
+
+// PRR on the Reno path (RFC 6937 §3; Linux's tcp_cwnd_reduction() for non-SACK flows): cwnd 20,
+// the segment at 10000 lost. The third duplicate ACK enters recovery with ssthresh 10 and
+// prior_cwnd 20; in flight (16) stays above ssthresh, so each duplicate ACK (one segment
+// delivered) lets out ssthresh/prior_cwnd = 1/2 segment: the fast retransmit at once, then one new
+// MSS on every second duplicate ACK. (Cutting cwnd to ssthresh at once sent nothing new until in
+// flight fell below 10.)
+TEST(TcpPrr, RenoDupacksClockOutHalfASegmentEach) {
+  TcpBed bed;
+  ten_out_then_ack(bed, 10000);
+  EXPECT_EQ(bed.tp.snd_cwnd, 20u);
+  for (int i = 0; i < 20; ++i) bed.send(1000);
+  EXPECT_EQ(bed.take().size(), 20u);
+  bed.send(20000);  // queued behind the full cwnd, goes one MSS at a time
+  EXPECT_THAT(bed.take(), IsEmpty());
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Recovery);
+  EXPECT_EQ(bed.tp.snd_ssthresh, 10u);
+  EXPECT_EQ(bed.tp.prior_cwnd, 20u);
+  EXPECT_EQ(bed.tp.snd_cwnd, 17u);  // in flight 16 + ceil(10 * 1 / 20)
+  EXPECT_THAT(bed.take(), ElementsAre(Seg{10000, 1000, kAckPsh, 1, 0}));
+  uint32_t next = 30000;
+  for (int dup = 4; dup <= 11; ++dup) {
+    EXPECT_EQ(bed.ack({.ack_rel = 10000}), 1);
+    bed.push();  // tcp_data_snd_check()
+    if (dup % 2 == 1) {
+      EXPECT_THAT(bed.take(), ElementsAre(Seg{next, 1448, kAck, 1, 0})) << dup;
+      next += 1448;
+    } else {
+      EXPECT_THAT(bed.take(), IsEmpty()) << dup;
+    }
+  }
+  EXPECT_EQ(bed.tp.prr_delivered, 9u);
+  EXPECT_EQ(bed.tp.prr_out, 5u);  // ceil(10 * 9 / 20)
 }
 
 // A window update is not a duplicate ACK (FLAG_WIN_UPDATE is in FLAG_NOT_DUP).

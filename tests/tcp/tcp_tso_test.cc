@@ -42,7 +42,7 @@ TEST(TcpTso, SegsFollowThePacingRateAndTheMinRtt) {
   for (const Case& c : cases) {
     TcpBed bed;
     bed.tp.sk_pacing_rate = c.rate;
-    bed.tp.min_rtt_us = c.min_rtt_us;
+    minmax_reset(&bed.tp.rtt_min, 0, c.min_rtt_us);
     bed.tp.sysctl_tcp_min_tso_segs = c.min_tso_segs;
     bed.tp.sysctl_tcp_tso_rtt_log = c.rtt_log;
     bed.tp.gso_max_segs = c.gso_max_segs;
@@ -69,7 +69,7 @@ TEST(TcpTso, FramesGrowWithThePacingRateInSlowStart) {
   bed.nodelay(true);
   bed.tp.rx_opt.snd_wscale = 5;
   bed.tp.srtt_us = 10000 << 3;
-  bed.tp.min_rtt_us = 10000;
+  minmax_reset(&bed.tp.rtt_min, 0, 10000);
   tcp_update_pacing_rate(&bed.tp);
   EXPECT_EQ(bed.tp.sk_pacing_rate, 2896000u);
   ASSERT_EQ(bed.send(300000), 300000);
