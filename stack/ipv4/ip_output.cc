@@ -81,6 +81,60 @@ void skb_trim_to(sk_buff* skb, uint32_t len) {
   skb->len = len;
 }
 
+// The checks before a datagram's first packet is allocated. kernel: sock_alloc_send_pskb(): a
+// pending socket error first (sock_error(), which consumes it); -EPIPE once shutdown(SHUT_WR) was
+// called, even on a UDP socket that is not connected; then "sk_wmem_alloc_get(sk) < sk->sk_sndbuf"
+// or -EAGAIN (the caller blocks or returns it). Whatever the packet's size: one may overshoot.
+int sock_alloc_send_check(InetSock* inet) {
+  if (inet->sk_err != 0) return -std::exchange(inet->sk_err, 0);
+  if (inet->sk_shutdown & SEND_SHUTDOWN) return -EPIPE;
+  if (sk_wmem_alloc_get(*inet) >= inet->sk_sndbuf) return -EAGAIN;
+  return 0;
+}
+
+// __ip_append_data()'s one iteration for the common datagram: the first packet of an empty queue,
+// no GSO, no MSG_MORE or MSG_ZEROCOPY, headers and payload in one linear head within the MTU (so
+// the size checks hold and nothing is paged or cut). Every step, charge and error is the general
+// loop's for that case, in its order; only the branches that cannot be taken are left out.
+// Not a kernel function: the kernel's loop takes the same path through __ip_append_data().
+int ip_append_data_one(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, InetCork* cork, IovIter* from,
+                       int length, int transhdrlen) {
+  const Ipv4Route& rt = cork->dst;
+  const int hh_len = rt.hh_len;
+  const int fraglen = length + kFragHeaderLen;
+  cork->length += length;
+  int err = sock_alloc_send_check(inet);
+  sk_buff* skb = nullptr;
+  if (err == 0) {
+    skb = ctx.skbs->alloc_skb();
+    if (skb == nullptr) err = kNoTxMem;
+  }
+  if (err == 0) {
+    skb_set_owner_w(skb, inet, skb_alloc_truesize(static_cast<uint32_t>(fraglen + hh_len + 15)));
+    ipcb(skb)->zcopy = false;
+    skb->ip_summed = rt.dev_csum() ? CHECKSUM_PARTIAL : CHECKSUM_NONE;
+    skb->csum = 0;
+    skb_reserve(skb, hh_len);
+    uint8_t* data = skb_put(skb, fraglen);
+    skb_reset_network_header(skb);
+    skb->transport_header = static_cast<uint16_t>(skb->network_header + kFragHeaderLen);
+    std::memset(data, 0, kFragHeaderLen + transhdrlen);
+    const int copy = length - transhdrlen;
+    if (copy > 0 && ip_generic_getfrag(from, data + kFragHeaderLen + transhdrlen, copy, 0, skb) < 0) {
+      kfree_skb(skb);
+      err = -EFAULT;
+    }
+  }
+  if (err == 0) {
+    cork->tx_flags = 0;  // only the first packet carries the timestamp request
+    skb_queue_tail(queue, skb);
+    return 0;
+  }
+  cork->length -= static_cast<uint32_t>(length);
+  ++ctx.mib->OutDiscards;
+  return err;
+}
+
 }  // namespace
 
 int ip_setup_cork(const InetSock& inet, InetCork* cork, const IpcmCookie& ipc, const Ipv4Route& rt) {
@@ -125,6 +179,11 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
   const int64_t maxnonfragsize = ip_sk_ignore_df(*inet) ? IP_MAX_MTU : mtu;
   const bool sg = rt.dev_sg();
   const int room = static_cast<int>(ctx.skbs->heads()->buf_size()) - hh_len;  // linear bytes a head holds
+
+  // The common datagram: one linear packet (ip_append_data_one()).
+  if (skb == nullptr && transhdrlen && !gso && !(flags & (MSG_MORE | MSG_ZEROCOPY)) && cork->length == 0 &&
+      length + fragheaderlen <= std::min(mtu, room) && length + fragheaderlen + hh_len + 15 < kSkbMaxAlloc)
+    return ip_append_data_one(ctx, inet, queue, cork, from, length, transhdrlen);
 
   // kernel: "ip_local_error(sk, EMSGSIZE, ...)" also queues the error for IP_RECVERR: not done.
   if (static_cast<int64_t>(cork->length) + length > maxnonfragsize - fragheaderlen) return -EMSGSIZE;
@@ -218,22 +277,7 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
       }
 
       if (transhdrlen) {
-        // kernel: sock_alloc_send_pskb(): a pending socket error first (sock_error(), which
-        // consumes it); -EPIPE once shutdown(SHUT_WR) was called, even on a UDP socket that is not
-        // connected; then "sk_wmem_alloc_get(sk) < sk->sk_sndbuf" or -EAGAIN (the caller blocks
-        // or returns it). Whatever this packet's size: one may overshoot.
-        if (inet->sk_err != 0) {
-          err = -std::exchange(inet->sk_err, 0);
-          break;
-        }
-        if (inet->sk_shutdown & SEND_SHUTDOWN) {
-          err = -EPIPE;
-          break;
-        }
-        if (sk_wmem_alloc_get(*inet) >= inet->sk_sndbuf) {
-          err = -EAGAIN;
-          break;
-        }
+        if ((err = sock_alloc_send_check(inet)) != 0) break;
       } else if (kernel_alloc && static_cast<uint64_t>(inet->sk_wmem_alloc) > 2ull * inet->sk_sndbuf) {
         // kernel: "refcount_read(&sk->sk_wmem_alloc) + wmem_alloc_delta <= 2 * sk->sk_sndbuf"
         // guards alloc_skb() for the later packets, else -ENOBUFS (ours are charged as they go,

@@ -134,14 +134,17 @@ int NeighTable::neigh_lookup_or_create(int ifindex, be32 nexthop, uint8_t type, 
   return 0;
 }
 
-// kernel: neigh_output() / neigh_resolve_output(), include/net/neighbour.h, net/core/neighbour.c
+// kernel: neigh_output(), include/net/neighbour.h; neigh_resolve_output(), net/core/neighbour.c
 // `skb` may be a UDP GSO packet's segments linked through next (NeighOutput): one packet, as the
 // kernel's GSO skb, which goes to the device whole, or waits for the address whole.
 int NeighTable::neigh_output(Neighbour* n, sk_buff* skb, uint64_t now) noexcept {
   n->used = true;
+  if ((n->nud_state & NUD_CONNECTED_MASK) && n->hh.hh_len != 0) return neigh_hh_output(n, skb);
+  // kernel: neigh_resolve_output()
   if (!(n->nud_state & NUD_CONNECTED_MASK) && neigh_event_send(n, skb, now) != 0) {
     return 0;  // queued, or dropped and counted; the kernel's neigh_resolve_output() returns 0 too
   }
+  if (n->hh.hh_len == 0) neigh_hh_init(n);
   return neigh_hh_output(n, skb);
 }
 
@@ -190,13 +193,35 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
   return 1;
 }
 
-// Pushes the Ethernet header (on each segment of a list: see neigh_output()) and hands the frame,
-// or the list whole, to the device; a segment that cannot take the header drops the list.
-// kernel: neigh_hh_output() / dev_hard_header() -> eth_header(), net/ethernet/eth.c
+namespace {
+
+// Puts the prebuilt link header in front of one packet. The 16-byte copy reaches two bytes into
+// the headroom before the header, so it needs 16 bytes of private headroom; otherwise (kernel:
+// ip_finish_output2() makes room with skb_expand_head(); a shared head must not be written either,
+// see sk_buff.h) the skb gets a private head with room for the header itself.
+// kernel: neigh_hh_output(), include/net/neighbour.h
+int hh_push(const HhCache& hh, sk_buff* skb) {
+  if (skb_headroom(skb) >= HhCache::kDataMod && !skb_cloned(skb)) {
+    std::memcpy(skb->data - HhCache::kDataMod, hh.hh_data, HhCache::kDataMod);
+  } else {
+    if (int err = skb_cow_head(skb, hh.hh_len); err != 0) return err;
+    std::memcpy(skb->data - hh.hh_len, hh.hh_data + HhCache::kDataMod - hh.hh_len, hh.hh_len);
+  }
+  skb_push(skb, hh.hh_len);
+  skb_reset_mac_header(skb);
+  skb->protocol = cpu_to_be16(ETH_P_IP);
+  return 0;
+}
+
+}  // namespace
+
+// Pushes the link header (on each segment of a list: see neigh_output()) and hands the frame, or
+// the list whole, to the device; a segment that cannot take the header drops the list, as does an
+// entry without a header (its device is not ours).
+// kernel: neigh_hh_output() -> dev_queue_xmit(), include/net/neighbour.h
 int NeighTable::neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept {
-  const uint8_t* src = ops_->dev_addr(n->ifindex);
-  int err = src == nullptr ? -ENODEV : 0;
-  for (sk_buff* s = skb; s != nullptr && err == 0; s = s->next) err = eth_header(n, src, s);
+  int err = n->hh.hh_len == 0 ? -ENODEV : 0;
+  for (sk_buff* s = skb; s != nullptr && err == 0; s = s->next) err = hh_push(n->hh, s);
   if (err != 0) {
     kfree_skb_list(skb);
     return err;
@@ -204,22 +229,21 @@ int NeighTable::neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept {
   return ops_->queue_xmit(n->ifindex, skb);
 }
 
-// kernel: eth_header(), net/ethernet/eth.c. 0 or -errno.
-int NeighTable::eth_header(const Neighbour* n, const uint8_t* src, sk_buff* skb) noexcept {
-  // kernel: ip_finish_output2() makes room (skb_expand_head()) when LL_RESERVED_SPACE is short;
-  // a shared head must not be written either (see sk_buff.h).
-  if (skb_headroom(skb) < ETH_HLEN || skb_cloned(skb)) {
-    if (int err = skb_cow_head(skb, ETH_HLEN); err != 0) return err;
-  }
-  uint8_t* data = skb_push(skb, ETH_HLEN);
-  if (data == nullptr) return -EINVAL;
-  auto eth = EthHdr::at(absl::Span<uint8_t>(data, ETH_HLEN));
+// Builds the entry's link header from its MAC and the device's. Left unbuilt (hh_len 0) for a
+// device that is not ours. kernel: neigh_hh_init() -> eth_header_cache(), net/ethernet/eth.c
+void NeighTable::neigh_hh_init(Neighbour* n) noexcept {
+  const uint8_t* src = ops_->dev_addr(n->ifindex);
+  if (src == nullptr) return;
+  auto eth = EthHdr::at(absl::Span<uint8_t>(n->hh.hh_data + HhCache::kDataMod - ETH_HLEN, ETH_HLEN));
   MacAddr source;
   std::memcpy(source.data(), src, kEthAlen);
   EthRepr{.h_dest = n->ha, .h_source = source, .h_proto = ETH_P_IP}.emit(*eth);
-  skb_reset_mac_header(skb);
-  skb->protocol = cpu_to_be16(ETH_P_IP);
-  return 0;
+  n->hh.hh_len = ETH_HLEN;
+}
+
+// The MAC changed: a built header follows it. kernel: neigh_update_hhs() -> eth_header_cache_update()
+void NeighTable::neigh_update_hhs(Neighbour* n) noexcept {
+  if (n->hh.hh_len != 0) std::memcpy(n->hh.hh_data + HhCache::kDataMod - ETH_HLEN, n->ha.data(), kEthAlen);
 }
 
 // kernel: ip_finish_output2() -> ip_neigh_for_gw() -> neigh_output(), net/ipv4/ip_output.c
@@ -244,7 +268,10 @@ void NeighTable::apply_kernel_state(Neighbour* n, const NeighInfo& info, uint64_
   uint16_t old = n->nud_state;
   uint16_t state = info.nud_state;
   if (state & NUD_VALID_MASK) {
-    if (info.has_ha) n->ha = info.ha;
+    if (info.has_ha && info.ha != n->ha) {
+      n->ha = info.ha;
+      neigh_update_hhs(n);
+    }
     else if (!(old & NUD_VALID_MASK) && !(state & NUD_NOARP)) return;  // no address to send to yet
     n->nud_state = state;
     n->updated = now;
@@ -279,6 +306,7 @@ void NeighTable::flush_queue(Neighbour* n) noexcept {
   while (n->nud_state & NUD_VALID_MASK) {
     sk_buff* skb = queue_pop(n);
     if (skb == nullptr) break;
+    if (n->hh.hh_len == 0) neigh_hh_init(n);
     (void)neigh_hh_output(n, skb);
   }
 }

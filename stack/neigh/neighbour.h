@@ -47,11 +47,22 @@ struct NeighStats {
   uint64_t timer_walks = 0;     // neigh_timer_handler() calls that walked the table (not a kernel field)
 };
 
+// The link header prebuilt for one neighbour: the Ethernet header at the end of hh_data (its first
+// two bytes pad it to 16), copied in front of each packet in one go. Built on the first packet
+// that goes through the resolve path (neigh_hh_init()), rewritten when the MAC changes
+// (neigh_update_hhs()); hh_len 0: not built yet. kernel: struct hh_cache, HH_DATA_MOD, eth_header_cache()
+struct HhCache {
+  static constexpr uint32_t kDataMod = 16;  // kernel: HH_DATA_MOD
+  uint16_t hh_len = 0;
+  alignas(16) uint8_t hh_data[kDataMod] = {};
+};
+
 // kernel: struct neighbour
 struct Neighbour {
   int ifindex = 0;                  // kernel: neigh->dev
   be32 primary_key = 0;             // the next hop
   MacAddr ha{};                     // kernel: neigh->ha
+  HhCache hh;                       // kernel: neigh->hh
   uint16_t nud_state = NUD_NONE;    // kernel: neigh->nud_state
   uint8_t type = RTN_UNICAST;       // kernel: neigh->type (RTN_MULTICAST / RTN_BROADCAST: NUD_NOARP)
   NeighParms parms;                 // kernel: neigh->parms
@@ -90,7 +101,9 @@ class NeighTable {
   // most parms.unres_qlen_bytes, oldest dropped first) and has the kernel resolve the address.
   // `skb->data` is the IPv4 header. Returns the device's result, 0 when queued (or dropped because
   // resolution had failed, as the kernel returns), -errno for an skb that cannot take a header.
-  // kernel: neigh_output() -> neigh_resolve_output() -> neigh_event_send()
+  // A connected entry with its header built takes the copy of the prebuilt header (neigh_hh_output());
+  // anything else goes through the resolve path first.
+  // kernel: neigh_output() -> neigh_hh_output() | neigh_resolve_output() -> neigh_event_send()
   int neigh_output(Neighbour* n, sk_buff* skb, uint64_t now) noexcept;
 
   // The neighbour half of ip_finish_output2(): the next hop of `rt` for `daddr`, its entry, and
@@ -123,7 +136,8 @@ class NeighTable {
   Neighbour* slot_for(int ifindex, be32 ip) const noexcept;  // the entry or the empty slot it would take
   int neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexcept;
   int neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept;
-  static int eth_header(const Neighbour* n, const uint8_t* src, sk_buff* skb) noexcept;
+  void neigh_hh_init(Neighbour* n) noexcept;
+  void neigh_update_hhs(Neighbour* n) noexcept;
   void apply_kernel_state(Neighbour* n, const NeighInfo& info, uint64_t now) noexcept;
   void neigh_invalidate(Neighbour* n) noexcept;
   void flush_queue(Neighbour* n) noexcept;

@@ -29,22 +29,6 @@ void skb_frag_unref_core(const skb_frag* f) noexcept {
   }
 }
 
-int skb_reserve(sk_buff* skb, uint32_t len) noexcept {
-  if (skb->len != 0 || len > static_cast<size_t>(skb->end - skb->tail)) return -EINVAL;
-  skb->data += len;
-  skb->tail += len;
-  return 0;
-}
-
-uint8_t* skb_put(sk_buff* skb, uint32_t len) noexcept {
-  // kernel: SKB_LINEAR_ASSERT(skb); skb_over_panic() when tail would pass end.
-  if (len > skb_tailroom(skb)) return nullptr;
-  uint8_t* tmp = skb->tail;
-  skb->tail += len;
-  skb->len += len;
-  return tmp;
-}
-
 uint8_t* skb_put_data(sk_buff* skb, const void* src, uint32_t len) noexcept {
   uint8_t* p = skb_put(skb, len);
   if (p != nullptr && len != 0) std::memcpy(p, src, len);
@@ -55,14 +39,6 @@ uint8_t* skb_put_zero(sk_buff* skb, uint32_t len) noexcept {
   uint8_t* p = skb_put(skb, len);
   if (p != nullptr && len != 0) std::memset(p, 0, len);
   return p;
-}
-
-uint8_t* skb_push(sk_buff* skb, uint32_t len) noexcept {
-  // kernel: skb_under_panic() when data would pass head.
-  if (len > skb_headroom(skb)) return nullptr;
-  skb->data -= len;
-  skb->len += len;
-  return skb->data;
 }
 
 uint8_t* skb_pull(sk_buff* skb, uint32_t len) noexcept {
@@ -261,8 +237,6 @@ sk_buff* skb_clone(sk_buff* skb) noexcept {
   ref_frags(n);
   return n;
 }
-
-bool skb_cloned(const sk_buff* skb) noexcept { return skb->head_pool->refcount(skb->head) > 1; }
 
 sk_buff* pskb_copy(sk_buff* skb) noexcept {
   uint32_t headroom = skb_headroom(skb);

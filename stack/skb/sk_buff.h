@@ -173,18 +173,38 @@ inline uint32_t skb_tailroom(const sk_buff* skb) {
 }
 inline uint8_t* skb_tail_pointer(const sk_buff* skb) { return skb->tail; }
 
+// The helpers every packet passes through are inline, as the kernel's skb_reserve() and
+// __skb_put()/__skb_push() are (include/linux/skbuff.h); ours keep their checks.
 // Moves data and tail forward on an empty skb. 0, or -EINVAL if the skb is not empty or the
 // buffer is too small. kernel: skb_reserve()
-int skb_reserve(sk_buff* skb, uint32_t len) noexcept;
+inline int skb_reserve(sk_buff* skb, uint32_t len) noexcept {
+  if (skb->len != 0 || len > static_cast<size_t>(skb->end - skb->tail)) return -EINVAL;
+  skb->data += len;
+  skb->tail += len;
+  return 0;
+}
 // Extends the linear data at the tail; returns the first new byte, or nullptr when the tailroom
 // is short or the skb has fragments. kernel: skb_put()
-uint8_t* skb_put(sk_buff* skb, uint32_t len) noexcept;
+inline uint8_t* skb_put(sk_buff* skb, uint32_t len) noexcept {
+  // kernel: SKB_LINEAR_ASSERT(skb); skb_over_panic() when tail would pass end.
+  if (len > skb_tailroom(skb)) return nullptr;
+  uint8_t* tmp = skb->tail;
+  skb->tail += len;
+  skb->len += len;
+  return tmp;
+}
 // kernel: skb_put_data(), skb_put_zero()
 uint8_t* skb_put_data(sk_buff* skb, const void* src, uint32_t len) noexcept;
 uint8_t* skb_put_zero(sk_buff* skb, uint32_t len) noexcept;
 // Prepends `len` bytes into the headroom; returns the new data, or nullptr when the headroom is
 // short. kernel: skb_push()
-uint8_t* skb_push(sk_buff* skb, uint32_t len) noexcept;
+inline uint8_t* skb_push(sk_buff* skb, uint32_t len) noexcept {
+  // kernel: skb_under_panic() when data would pass head.
+  if (len > skb_headroom(skb)) return nullptr;
+  skb->data -= len;
+  skb->len += len;
+  return skb->data;
+}
 // Removes `len` bytes from the start; returns the new data, or nullptr when `len` exceeds the
 // linear part (pulling into fragments is pskb_pull(), not provided). kernel: skb_pull()
 uint8_t* skb_pull(sk_buff* skb, uint32_t len) noexcept;
@@ -240,7 +260,7 @@ inline void consume_skb(sk_buff* skb) noexcept { kfree_skb(skb); }
 // SkbPool is exhausted. What a retransmission sends. kernel: skb_clone()
 sk_buff* skb_clone(sk_buff* skb) noexcept;
 // True while another skb shares the head. kernel: skb_cloned()
-bool skb_cloned(const sk_buff* skb) noexcept;
+inline bool skb_cloned(const sk_buff* skb) noexcept { return skb->head_pool->refcount(skb->head) > 1; }
 // A new sk_buff with a private copy of the head (same headroom, linear bytes and header offsets)
 // sharing the fragments; nullptr when skbs or buffers are exhausted. kernel: pskb_copy()
 sk_buff* pskb_copy(sk_buff* skb) noexcept;

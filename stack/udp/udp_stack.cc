@@ -94,6 +94,7 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
   }
   if (backlog_head_ != nullptr) qdisc_run();
   if (backlog_head_ != nullptr) return enqueue_backlog(list);
+  if (!gso) return xmit_one(skb);
   int err = 0;
   dev_xmit_list(&list, /*whole=*/true, &err);
   if (list == nullptr) return err;
@@ -165,6 +166,31 @@ uint32_t UdpStack::dev_xmit_list(sk_buff** list, bool whole, int* err) {
     }
   }
   return gone;
+}
+
+// One frame, nothing waiting before it: dev_xmit_list()'s burst of one with `whole`, and the drop
+// of a frame the device queue has no room for (see queue_xmit()), without the list's bookkeeping.
+// kernel: dev_hard_start_xmit() -> xmit_one(), net/core/dev.c
+int UdpStack::xmit_one(sk_buff* skb) {
+  for (bool retried = false;; retried = true) {
+    TxFrame& f = gso_frames_[0];
+    int r = skb_to_txframe(skb, absl::MakeSpan(gso_sg_[0]), reinterpret_cast<uint64_t>(skb), &f);
+    if (r >= 0) {
+      if (dev_features_->ip_csum) f.flags |= kTxIpCsum;  // ip_output left the header sum to the device
+      r = dev_->xmit(absl::MakeConstSpan(gso_frames_, 1));
+    }
+    if (r == 1) {  // the device owns it from here on (reap_tx() frees it)
+      ++tx_in_flight;
+      return 0;
+    }
+    if (r < 0 || retried) {
+      kfree_skb(skb);
+      ++tx_drops;
+      return r < 0 ? r : -ENOBUFS;
+    }
+    dev_->flush_tx();  // frames held below the doorbell batch go, and complete
+    reap_tx();
+  }
 }
 
 void UdpStack::pop_drop(sk_buff** list) {

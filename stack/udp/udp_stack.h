@@ -231,6 +231,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // NeighOutput (the ipv4 layer's view) onto NeighTable (the neigh layer's).
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
   uint32_t dev_xmit_list(sk_buff** list, bool whole, int* err);
+  int xmit_one(sk_buff* skb);
   void pop_drop(sk_buff** list);
   int enqueue_backlog(sk_buff* list);
   void qdisc_run();

@@ -182,6 +182,26 @@ TEST_P(UdpGsoQueueTest, FullBacklogRefusesTheWholeDatagram) {
   EXPECT_EQ(rx.size(), before);  // nothing of either datagram
 }
 
+// A datagram of one frame meeting a full device queue and an empty backlog: after one more try
+// (the doorbell rung, completions reaped: none came) it is dropped as a full qdisc drops it
+// (tx_drops; ENOBUFS, SndbufErrors, hidden from the caller without IP_RECVERR); the queued
+// frames still leave. (UdpStack::xmit_one(), the one-frame path of queue_xmit().)
+TEST_P(UdpGsoQueueTest, FullDeviceQueueDropsASingleFrame) {
+  for (uint32_t i = 0; i < kDepth; ++i) ASSERT_EQ(send(10, 0, 3), 0);
+  EXPECT_EQ(stack->tx_in_flight, kDepth);
+  EXPECT_EQ(send(10, 0, 4), 0);
+  EXPECT_EQ(stack->tx_drops, 1u);
+  EXPECT_EQ(mib.SndbufErrors, 1u);
+  EXPECT_EQ(stack->mib.OutDiscards, 1u);
+  inet.recverr = true;
+  EXPECT_EQ(send(10, 0, 5), -ENOBUFS);
+  EXPECT_EQ(stack->tx_drops, 2u);
+  EXPECT_EQ(stack->tx_backlog(), 0u);
+  drain();
+  ASSERT_EQ(rx.size(), kDepth);
+  EXPECT_EQ(rx.back().payload, std::vector<uint8_t>({3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+}
+
 constexpr NetdevFeatures kNoOffloads{.max_segs = 18, .mtu = 1500, .max_frame = 1514};
 constexpr NetdevFeatures kCsum{.ip_csum = true, .l4_csum = true, .max_segs = 18, .mtu = 1500, .max_frame = 1514};
 // UDP GSO is cut in software on every device (none has NETIF_F_GSO_UDP_L4), TSO or not.

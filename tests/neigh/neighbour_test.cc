@@ -415,6 +415,26 @@ TEST_F(NeighTest, AFullTableRefusesNewNextHops) {
   EXPECT_EQ(ops_.frames.size(), 7u);
 }
 
+// The Ethernet header is built once per entry (kernel: hh_cache); a new MAC from the kernel's
+// table rewrites it (neigh_update_hhs()), so the next frame goes to the new address.
+TEST_F(NeighTest, APrebuiltHeaderFollowsAMacChange) {
+  const MacAddr moved{0x02, 0x66, 0x77, 0x88, 0x99, 0xaa};
+  kernel_has(kPeer, NUD_REACHABLE);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE, moved), 1);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(2), 2), 0);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(3, /*headroom=*/ETH_HLEN), 3), 0);
+  ASSERT_EQ(ops_.frames.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EthRepr eth;
+    ASSERT_EQ(EthRepr::parse(*EthHdrView::parse(absl::MakeConstSpan(ops_.frames[i])), &eth), 0);
+    EXPECT_EQ(eth, (EthRepr{.h_dest = i == 0 ? kPeerMac : moved, .h_source = ops_.mac, .h_proto = ETH_P_IP}))
+        << "frame " << i;
+    EXPECT_EQ(ops_.frames[i].size(), ETH_HLEN + 20u);
+  }
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3));
+}
+
 TEST_F(NeighTest, ShortHeadroomAndClonedHeadsGetAPrivateHead) {
   kernel_has(kPeer, NUD_REACHABLE);
   ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1, /*headroom=*/0), 0), 0);
