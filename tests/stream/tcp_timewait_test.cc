@@ -32,6 +32,7 @@ class TcpTimeWaitTest : public TcpSocketTest {
     pump();
     s->put();
     pump();
+    listener->put();
     return port;
   }
   const tcp_timewait_sock* a_tw(be16 port) {
@@ -205,13 +206,13 @@ TEST_F(TcpTimeWaitChurnTest, ServerChurnHeapPerTimeWait) {
   churn(n);
   const size_t after = mallinfo2().uordblks;
   EXPECT_EQ(b.tcp->tw_count(), static_cast<size_t>(n));
+  listener->put();
+  listener2->put();
   if (after == before) GTEST_SKIP() << "no heap statistics here";
   const double per = (static_cast<double>(after) - static_cast<double>(before)) / n;
   std::fprintf(stderr, "%d TIME_WAIT: %zu bytes of heap, %.0f each; sizeof(TcpConn) %zu, sizeof(tcp_timewait_sock) %zu\n",
                n, after - before, per, sizeof(TcpConn), sizeof(tcp_timewait_sock));
   EXPECT_LE(per, 256.0);
-  listener->put();
-  listener2->put();
 }
 
 }  // namespace
