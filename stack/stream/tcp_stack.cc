@@ -63,7 +63,10 @@ int TcpStack::create(UdpStack* base, const TcpStackOptions& opt, std::unique_ptr
 }
 
 TcpStack::~TcpStack() {
-  for (TcpConn* c : tw_) conns_.push_back(c);
+  while (tcp_timewait_sock* tw = tw_head_) {
+    tw_unlink(tw);
+    delete tw;
+  }
   for (TcpConn* c : conns_) {
     tcp_write_queue_purge(&c->tp);
     tcp_rcv_queues_purge(&c->tp);
@@ -113,11 +116,8 @@ TcpConn* TcpStack::conn_alloc() {
 
 void TcpStack::conn_free(TcpConn* c) {
   unhash(c);
-  if (c->in_tw) {
-    std::erase(tw_, c);  // left TIME_WAIT early (a reset): rare
-  } else {
-    std::erase(conns_, c);
-  }
+  std::erase(conns_, c);
+  if (rcv_conn_ == c) rcv_conn_ = nullptr;
   tcp_write_queue_purge(&c->tp);
   tcp_rcv_queues_purge(&c->tp);
   if (tcp_sk_free(&c->tp)) {
@@ -241,7 +241,7 @@ int TcpStack::ehash(TcpConn* c, bool steer_flow) {
   if (steer_flow) {
     if (int err = steer(c, flow_key(c)); err != 0) return err;
   }
-  ehash_.emplace(ekey(tp.daddr, tp.dport, tp.saddr, tp.sport), c);
+  ehash_.emplace(ekey(tp.daddr, tp.dport, tp.saddr, tp.sport), ESock{.sk = c});
   c->ehashed = true;
   return 0;
 }
@@ -274,12 +274,17 @@ FlowKey TcpStack::flow_key(const TcpConn* c) {
                  .remote_addr = tp.daddr, .remote_port = cpu_to_be16(tp.dport)};
 }
 
+FlowKey TcpStack::flow_key(const tcp_timewait_sock* tw) {
+  return FlowKey{.protocol = IPPROTO_TCP, .local_addr = tw->tw_rcv_saddr, .local_port = cpu_to_be16(tw->tw_num),
+                 .remote_addr = tw->tw_daddr, .remote_port = cpu_to_be16(tw->tw_dport)};
+}
+
 void TcpStack::unhash(TcpConn* c) {
   const bool was_listener = c->lhashed;
   if (c->ehashed) {
     const tcp_sock& tp = c->tp;
     auto it = ehash_.find(ekey(tp.daddr, tp.dport, tp.saddr, tp.sport));
-    if (it != ehash_.end() && it->second == c) ehash_.erase(it);
+    if (it != ehash_.end() && it->second.sk == c) ehash_.erase(it);
     c->ehashed = false;
   }
   if (c->lhashed) {
@@ -304,7 +309,81 @@ void TcpStack::steer_children(const TcpConn* listener) {
     if (child->ehashed && !child->steered && child->tp.sport == listener->tp.sport) (void)steer(child, flow_key(child));
   };
   for (TcpConn* child : conns_) take(child);
-  for (TcpConn* child : tw_) take(child);
+  for (tcp_timewait_sock* tw = tw_head_; tw != nullptr; tw = tw->tw_next) {
+    if (!tw->tw_steered && tw->tw_num == listener->tp.sport && base_->steer(flow_key(tw)) == 0) tw->tw_steered = true;
+  }
+}
+
+void TcpStack::tw_link_tail(tcp_timewait_sock* tw) {
+  tw->tw_next = nullptr;
+  tw->tw_prev = tw_tail_;
+  (tw_tail_ != nullptr ? tw_tail_->tw_next : tw_head_) = tw;
+  tw_tail_ = tw;
+}
+
+void TcpStack::tw_unlink(tcp_timewait_sock* tw) {
+  (tw->tw_prev != nullptr ? tw->tw_prev->tw_next : tw_head_) = tw->tw_next;
+  (tw->tw_next != nullptr ? tw->tw_next->tw_prev : tw_tail_) = tw->tw_prev;
+  tw->tw_prev = tw->tw_next = nullptr;
+}
+
+// kernel: tcp_time_wait(), net/ipv4/tcp_minisocks.c: inet_twsk_alloc() and the copy,
+// inet_twsk_hashdance() (the timewait sock replaces the socket in the ehash), tcp_done(). "Sorry,
+// if we're out of memory, just CLOSE this socket up" (LINUX_MIB_TCPTIMEWAITOVERFLOW).
+void TcpStack::inet_twsk_hashdance(TcpConn* c) {
+  tcp_sock* tp = &c->tp;
+  auto it = c->ehashed ? ehash_.find(ekey(tp->daddr, tp->dport, tp->saddr, tp->sport)) : ehash_.end();
+  auto* tw = it != ehash_.end() && it->second.sk == c ? new (std::nothrow) tcp_timewait_sock : nullptr;
+  if (tw != nullptr) {
+    tcp_twsk_init(tw, tp, c->inet.tos, c->inet.sk_mark, c->inet.sk_priority);
+    it->second = ESock{.tw = tw};
+    c->ehashed = false;
+    tw->tw_steered = c->steered;  // a connection's rule is its 4-tuple's (flow_key())
+    c->steered = false;
+    tw_link_tail(tw);
+    ++tw_count_;
+  }
+  tcp_done(tp, this);  // may free c (an orphan)
+}
+
+void TcpStack::inet_twsk_deschedule_put(tcp_timewait_sock* tw) {
+  auto it = ehash_.find(ekey(tw->tw_daddr, tw->tw_dport, tw->tw_rcv_saddr, tw->tw_num));
+  if (it != ehash_.end() && it->second.tw == tw) ehash_.erase(it);
+  if (tw->tw_steered) base_->unsteer(flow_key(tw));
+  tw_unlink(tw);
+  --tw_count_;
+  delete tw;
+}
+
+TcpConn* TcpStack::tw_rcv(tcp_timewait_sock* tw, sk_buff* skb, be32 saddr, uint16_t sport, be32 daddr, uint16_t dport) {
+  const uint64_t now = now_us();
+  const uint64_t deadline = tw->tw_expires;
+  int status = tcp_timewait_state_process(tw, skb, now);
+  if (status == TCP_TW_SYN) {
+    if (TcpConn* l = lookup_listener(saddr, sport, daddr, dport)) {
+      inet_twsk_deschedule_put(tw);  // the 4-tuple is the new connection's from here on
+      return l;
+    }
+    status = TCP_TW_ACK;  // "to ACK": not rate-limited
+  }
+  if (status == TCP_TW_ACK) {
+    // From the ctl socket (kernel: tcp_v4_send_ack() -> ip_send_unicast_reply()): the timewait
+    // sock's TOS, mark and priority, the default TTL, IP id 0 with DF.
+    ctl_inet_.tos = tw->tw_tos;
+    ctl_inet_.sk_mark = tw->tw_mark;
+    ctl_inet_.sk_priority = tw->tw_priority;
+    tcp_v4_timewait_ack(*tw, skbs_.get(), now, [&](sk_buff* s) { return xmit_to(daddr, saddr, s); });
+    ctl_inet_.tos = 0;
+    ctl_inet_.sk_mark = ctl_inet_.sk_priority = 0;
+  }
+  kfree_skb(skb);
+  if (tw->tw_expires == 0) {
+    inet_twsk_deschedule_put(tw);  // an in-window RST
+  } else if (tw->tw_expires != deadline) {
+    tw_unlink(tw);  // inet_twsk_reschedule(): the latest deadline, the FIFO's tail
+    tw_link_tail(tw);
+  }
+  return nullptr;
 }
 
 void TcpStack::listeners_to_kernel() {
@@ -384,7 +463,13 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
     }
   }
   TcpConn* c = nullptr;
-  if (auto it = ehash_.find(ekey(saddr, sport, daddr, dport)); it != ehash_.end()) c = it->second;
+  if (auto it = ehash_.find(ekey(saddr, sport, daddr, dport)); it != ehash_.end()) {
+    c = it->second.sk;
+    // kernel: tcp_v4_rcv()'s do_time_wait: a new SYN on the 4-tuple ends the TIME_WAIT and goes
+    // to the listener, answered with tcp_tw_isn (a client reusing the port of a connection this
+    // server closed first would otherwise retransmit its SYN after 1 s).
+    if (it->second.tw != nullptr && (c = tw_rcv(it->second.tw, skb, saddr, sport, daddr, dport)) == nullptr) return false;
+  }
   if (c == nullptr) c = lookup_listener(saddr, sport, daddr, dport);
   if (c == nullptr) {
     // kernel: no_tcp_socket -> tcp_v4_send_reset()
@@ -394,29 +479,15 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
     return false;
   }
   c->tp.tcp_mstamp = now_us();
-  if (c->tp.sk_state == TCP_TIME_WAIT) {
-    // kernel: tcp_v4_rcv()'s do_time_wait: a new SYN on the 4-tuple ends the TIME_WAIT and goes
-    // to the listener, answered with tcp_tw_isn (a client reusing the port of a connection this
-    // server closed first would otherwise retransmit its SYN after 1 s).
-    const auto tw_xmit = [this, c](sk_buff* s) { return xmit(c, s); };
-    if (tcp_timewait_state_process(&c->tp, skb, tw_xmit, this) != TCP_TW_SYN) return false;
-    TcpConn* l = lookup_listener(saddr, sport, daddr, dport);
-    if (l == nullptr) {
-      tcp_v4_timewait_ack(&c->tp, tw_xmit);
-      kfree_skb(skb);
-      return false;
-    }
-    // inet_twsk_deschedule_put(): the 4-tuple is the new connection's from here on. The TIME_WAIT
-    // leaves the demux now and the FIFO when its timer comes (tcp_done() would erase it from the
-    // middle of tw_: linear in the thousands a churning server holds, for every reused 4-tuple).
-    unhash(c);
-    c = l;
-    c->tp.tcp_mstamp = now_us();
-  }
   // A socket an fd names outlives the segment (only an orphan may be freed by it).
   TcpSocket* const user = c->user;
   c->tp.sigurg_pending = false;
+  rcv_conn_ = c;
   tcp_v4_do_rcv(&c->tp, skb, dst_mtu(c), [this, c](sk_buff* s) { return xmit(c, s); }, this);
+  // The FIN (or the ACK of ours in CLOSING) that took c to TIME_WAIT was acknowledged in there
+  // (tcp_fin()'s ICSK_ACK_NOW): the timewait sock takes over. c is gone if it was an orphan freed.
+  if (rcv_conn_ != nullptr && rcv_conn_->tp.sk_state == TCP_TIME_WAIT) inet_twsk_hashdance(rcv_conn_);
+  rcv_conn_ = nullptr;
   // kernel: sk_send_sigurg() — "if (sk->sk_socket && sk->sk_socket->file)": a child on the accept
   // queue has no file, no owner, no signal.
   if (user != nullptr && c->tp.sigurg_pending) user->send_sigurg();
@@ -430,39 +501,15 @@ void TcpStack::run_timers(TcpConn* c) {
 }
 
 void TcpStack::timers() {
-  if (conns_.empty() && tw_.empty()) return;
+  if (conns_.empty() && tw_head_ == nullptr) return;
   const uint64_t now = now_us();
-  // The TIME_WAIT queue's due head(s). A FIN retransmitted into TIME_WAIT re-arms the timer
-  // (tcp_timewait_state_process()): such a head goes to the back instead of holding up the rest.
-  for (size_t k = tw_.size(); k > 0 && !tw_.empty(); --k) {
-    TcpConn* c = tw_.front();
-    const uint64_t t = tcp_next_timer(&c->tp);
-    if (t > now) {
-      if (tw_.size() < 2 || t <= tcp_next_timer(&tw_[1]->tp)) break;
-      tw_.pop_front();
-      tw_.push_back(c);
-      continue;
-    }
-    tw_.pop_front();
-    c->in_tw = false;
-    conns_.push_back(c);  // run below with the others (done() frees it from there)
-  }
-  // done() may free connections during the walk: iterate over a snapshot of the due ones; a
-  // connection found in TIME_WAIT moves to tw_.
+  // kernel: tw_timer_handler() -> inet_twsk_kill(): the FIFO's due head(s).
+  while (tw_head_ != nullptr && tw_head_->tw_expires <= now) inet_twsk_deschedule_put(tw_head_);
+  // done() may free connections during the walk: iterate over a snapshot of the due ones.
   TcpConn* due[64];
   size_t n = 0;
-  for (size_t i = 0; i < conns_.size();) {
-    TcpConn* c = conns_[i];
-    const uint64_t t = tcp_next_timer(&c->tp);
-    if (t <= now && n < std::size(due)) due[n++] = c;
-    if (t > now && c->tp.sk_state == TCP_TIME_WAIT) {
-      conns_[i] = conns_.back();
-      conns_.pop_back();
-      c->in_tw = true;
-      tw_.push_back(c);
-      continue;
-    }
-    ++i;
+  for (TcpConn* c : conns_) {
+    if (tcp_next_timer(&c->tp) <= now && n < std::size(due)) due[n++] = c;
   }
   for (size_t i = 0; i < n; ++i) {
     if (std::find(conns_.begin(), conns_.end(), due[i]) == conns_.end()) continue;
@@ -472,7 +519,7 @@ void TcpStack::timers() {
 }
 
 uint64_t TcpStack::next_timer_ns() const {
-  uint64_t t = tw_.empty() ? UINT64_MAX : tcp_next_timer(&tw_.front()->tp);
+  uint64_t t = tw_head_ == nullptr ? UINT64_MAX : tw_head_->tw_expires;
   for (const TcpConn* c : conns_) t = std::min(t, tcp_next_timer(&c->tp));
   t = t == UINT64_MAX ? t : t * 1000;
   // A wait that began after the last reap (a tail autocorked since) has no deadline yet.
@@ -498,7 +545,7 @@ void TcpStack::close_all_at_exit() {
 bool TcpStack::exit_pending() const {
   for (const TcpConn* c : conns_) {
     uint8_t st = c->tp.sk_state;
-    if (st != TCP_CLOSE && st != TCP_LISTEN && st != TCP_TIME_WAIT) return true;
+    if (st != TCP_CLOSE && st != TCP_LISTEN) return true;
   }
   return false;
 }

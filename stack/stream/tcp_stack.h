@@ -11,13 +11,14 @@
 // Simplified relative to Linux: one interface; listeners and connections in std containers
 // (allocation when a connection opens, not per segment); every live connection's timers are looked
 // at on each poll (a list walk, not a wheel: fine for hundreds of connections, not for a C10K
-// server). TIME_WAIT connections — a churning peer leaves 60 s worth of them, tens of thousands —
-// move to a FIFO whose head alone is looked at: they all wait TCP_TIMEWAIT_LEN from entering
-// (kernel: inet_timewait_sock and its tw_timer).
+// server). A connection entering TIME_WAIT — a churning peer leaves 60 s worth of them, tens of
+// thousands — leaves a tcp_timewait_sock (tcp/tcp_timewait_sock.h, ~100 bytes) in the demux and the
+// full socket goes to CLOSE (freed, or its fd's until close()), as the kernel's tcp_time_wait();
+// timewait socks wait in a FIFO whose head alone is looked at: every deadline is now +
+// TCP_TIMEWAIT_LEN (kernel: inet_timewait_sock, its tw_timer).
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "stack/neigh/dst_cache.h"
 #include "stack/tcp/tcp_conn.h"
 #include "stack/tcp/tcp_syncookies.h"
+#include "stack/tcp/tcp_timewait_sock.h"
 #include "stack/tcp/tcp_tsq.h"
 #include "stack/udp/udp_stack.h"
 
@@ -45,7 +47,6 @@ struct TcpConn {
   bool lhashed = false;
   bool steered = false;
   bool reuseport = false;   // SO_REUSEPORT (kernel: sk->sk_reuseport)
-  bool in_tw = false;       // on TcpStack's TIME_WAIT queue (not walked for timers)
   FlowKey steer_key{};
   uint64_t rx_drops = 0;    // segments that found no receive buffer
 };
@@ -127,7 +128,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // is false; a listener's local port). kernel: inet_ehash_nolisten(),
   // inet_csk_listen_start()'s hash, inet_unhash(). 0 or the device's -errno.
   int ehash(TcpConn* c, bool steer_flow = true);
-  // Does a connection of this stack (TIME_WAIT ones included) own the 4-tuple? kernel:
+  // Does a connection of this stack (timewait socks included) own the 4-tuple? kernel:
   // __inet_check_established() without tcp_tw_reuse (whose default only reuses loopback's).
   bool established(be32 saddr, uint16_t sport, be32 daddr, uint16_t dport) const {
     return ehash_.count(ekey(daddr, dport, saddr, sport)) != 0;
@@ -181,7 +182,14 @@ class TcpStack final : public NetProtocol, public TcpOps {
   // under tcp_memory_pressure, and poll must not say POLLOUT meanwhile, or an edge-triggered
   // writer would wait for an edge that never comes.
   bool tx_memory_free() const { return pages_->nr_free() > 0 && heads_->nr_free() > 0; }
-  bool has_conns() const { return !conns_.empty() || !tw_.empty(); }
+  bool has_conns() const { return !conns_.empty() || tw_head_ != nullptr; }
+  // The timewait socks (kernel: tcp_death_row's tw_refcount), and the one of a 4-tuple (nullptr:
+  // none), for tests.
+  size_t tw_count() const { return tw_count_; }
+  const tcp_timewait_sock* twsk_lookup(be32 saddr, uint16_t sport, be32 daddr, uint16_t dport) const {
+    auto it = ehash_.find(ekey(daddr, dport, saddr, sport));
+    return it != ehash_.end() ? it->second.tw : nullptr;
+  }
   // Connections conn_free() released whose segments the device still holds.
   size_t dying() const { return dying_.size(); }
   // `f` runs (with mu() held) whenever conn_alloc() makes a connection while has_conns() was false:
@@ -232,7 +240,20 @@ class TcpStack final : public NetProtocol, public TcpOps {
   int xmit_to(be32 saddr, be32 daddr, sk_buff* skb);
   int steer(TcpConn* c, const FlowKey& key);
   static FlowKey flow_key(const TcpConn* c);  // c's 4-tuple as the device steers it
+  static FlowKey flow_key(const tcp_timewait_sock* tw);
   void steer_children(const TcpConn* listener);  // its accepted connections by their own rules
+  // kernel: tcp_time_wait() after its copy: inet_twsk_hashdance() (the timewait sock takes c's
+  // ehash entry and steering rule, at the FIFO's tail), then tcp_done() of the full socket.
+  void inet_twsk_hashdance(TcpConn* c);
+  // kernel: inet_twsk_deschedule_put(): out of the demux, the steering and the FIFO; freed.
+  void inet_twsk_deschedule_put(tcp_timewait_sock* tw);
+  void tw_unlink(tcp_timewait_sock* tw);
+  void tw_link_tail(tcp_timewait_sock* tw);
+  // A segment for a timewait sock (kernel: tcp_v4_rcv()'s do_time_wait). Returns the listener a
+  // TCP_TW_SYN goes to (the timewait sock freed; `skb` then still the caller's), else nullptr
+  // (`skb` consumed).
+  TcpConn* tw_rcv(tcp_timewait_sock* tw, sk_buff* skb, be32 saddr, uint16_t sport, be32 daddr, uint16_t dport);
+  TcpConn* rcv_conn_ = nullptr;  // the socket handler() gave a segment to: nulled if conn_free() frees it
 
   UdpStack* base_ = nullptr;
   TcpStackOptions opt_;
@@ -242,11 +263,18 @@ class TcpStack final : public NetProtocol, public TcpOps {
   bool exiting_ = false;  // close_all_at_exit() ran
   void (*first_conn_hook_)() = nullptr;
   InetSock ctl_inet_;  // kernel: the per-netns ctl socket replies and resets are sent from
-  std::vector<TcpConn*> conns_;  // every connection alive but those in tw_
-  std::deque<TcpConn*> tw_;      // TIME_WAIT connections, oldest first
+  std::vector<TcpConn*> conns_;  // every full socket alive
+  // The timewait socks, oldest deadline first (tw_prev/tw_next).
+  tcp_timewait_sock* tw_head_ = nullptr;
+  tcp_timewait_sock* tw_tail_ = nullptr;
+  size_t tw_count_ = 0;
   static constexpr uint32_t kTablePerturbSize = 256;  // kernel: 1 << CONFIG_INET_TABLE_PERTURB_ORDER (65536)
   uint32_t table_perturb_[kTablePerturbSize] = {};
-  std::unordered_map<EKey, TcpConn*, EKeyHash> ehash_;
+  struct ESock {  // an ehash entry: a full socket or a timewait sock (kernel: sk_fullsock())
+    TcpConn* sk = nullptr;
+    tcp_timewait_sock* tw = nullptr;
+  };
+  std::unordered_map<EKey, ESock, EKeyHash> ehash_;
   std::unordered_map<uint16_t, std::vector<TcpConn*>> lhash_;  // local port -> listeners
   struct Moved {
     EKey key;

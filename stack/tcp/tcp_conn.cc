@@ -124,8 +124,9 @@ uint64_t tcp_fin_time(const tcp_sock* tp) {
   return fin_timeout;
 }
 
-// kernel: tcp_time_wait(sk, TCP_TIME_WAIT, 0), net/ipv4/tcp_minisocks.c — here the socket stays
-// (no inet_timewait_sock) and the owner keeps it hashed until done(). A pending ACK survives
+// kernel: tcp_time_wait(sk, TCP_TIME_WAIT, 0), net/ipv4/tcp_minisocks.c — here the socket enters
+// TIME_WAIT; its owner then makes the tcp_timewait_sock and calls tcp_done() (TcpStack: the
+// kernel's inet_twsk_hashdance()), or keeps the socket itself hashed until done(). A pending ACK survives
 // (tcp_fin() asked for one). What the kernel frees with the full socket (tcp_done() of it) goes
 // now: the send queues (empty: our FIN is acknowledged) and the payload page the socket was
 // filling — 60 s of a churning server's TIME_WAITs held one page each and ran the pool dry.
@@ -226,8 +227,8 @@ void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
     return;
   }
   if (entry_state == TCP_TIME_WAIT) {
-    // The kernel's socket is already CLOSE here and the timewait sock lives on; ours is that
-    // timewait sock: it stays until tw_timer (done() then).
+    // The kernel's socket is already CLOSE here and the timewait sock lives on; a socket its owner
+    // keeps in TIME_WAIT (the tests' harness; TcpStack's are CLOSE) stays until tw_timer.
     tcp_rcv_queues_purge(tp);
     return;
   }
@@ -299,7 +300,7 @@ int tcp_shutdown(tcp_sock* tp, int how, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps
   switch (tp->sk_state) {
     case TCP_CLOSE:
     // The kernel's socket is TCP_CLOSE once tcp_time_wait() has handed the connection to a
-    // timewait sock (tcp_done()); ours stands in for that timewait sock and stays TIME_WAIT.
+    // timewait sock (tcp_done()), as TcpStack's is; one its owner keeps in TIME_WAIT answers alike.
     case TCP_TIME_WAIT:
       err = -ENOTCONN;
       [[fallthrough]];

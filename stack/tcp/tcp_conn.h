@@ -4,8 +4,9 @@
 // tcp_reset(), tcp_fin() (tcp_input.c), tcp_conn_request()/tcp_check_req() (tcp_input.c,
 // tcp_minisocks.c), tcp_close()/tcp_shutdown()/tcp_set_state()/tcp_done()/tcp_poll() (tcp.c),
 // inet_csk_listen_start()/inet_csk_accept() (inet_connection_sock.c), tcp_v4_send_reset().
-// Simplified relative to Linux (each also said at its place): TIME_WAIT keeps the socket itself (no
-// inet_timewait_sock; the owner keeps it hashed until done()); request socks live in their listener
+// Simplified relative to Linux (each also said at its place): tcp_time_wait() leaves the socket in
+// TIME_WAIT for its owner, which replaces it with a tcp_timewait_sock (tcp_timewait_sock.h) and
+// calls tcp_done() (TcpStack), or keeps it hashed until done() (the tests' harness); request socks live in their listener
 // (the owner hands every segment without an established socket to the listener, which looks its
 // requests up by 4-tuple); SYN cookies as the kernel's (tcp_syncookies.h); no Fast Open, no MD5/AO, no ECN negotiation.
 #pragma once
@@ -15,6 +16,7 @@
 #include "stack/skb/pool.h"
 #include "stack/tcp/tcp_output.h"
 #include "stack/tcp/tcp_sock.h"
+#include "stack/tcp/tcp_timewait_sock.h"
 
 namespace xmit {
 
@@ -74,13 +76,13 @@ int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 // reset (tcp_v4_send_reset) as the kernel does for a segment no socket wants.
 void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
 
-// A segment for a connection in TIME_WAIT (kernel: tcp_timewait_state_process()). Returns
+// A segment for a full socket its owner keeps in TIME_WAIT (kernel: tcp_timewait_state_process(),
+// through a tcp_timewait_sock copied from it). Returns
 // TCP_TW_SYN for a SYN that may open a new connection on the 4-tuple (its sequence number is after
 // rcv_nxt or its timestamp newer): `skb` stays the caller's, TCP_SKB_CB(skb)->tcp_tw_isn holds the
 // ISN to answer with (snd_nxt + 65537), and the caller hands it to the listener after ending the
 // TIME_WAIT with tcp_done() (tcp_v4_rcv()), or, with no listener, calls tcp_v4_timewait_ack() and frees
 // it. Otherwise 0: `skb` consumed (an ACK sent, the timer re-armed, or a reset ended it).
-inline constexpr int TCP_TW_SYN = 2;  // kernel: enum tcp_tw_status
 int tcp_timewait_state_process(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOps* ops);
 // The ACK a TIME_WAIT sends (tcp_timewait_state_process() sends its out-of-window ACKs itself,
 // rate-limited; a TCP_TW_SYN no listener takes is acknowledged with this, not rate-limited, as

@@ -244,40 +244,26 @@ static int tcp_rcv_synsent_state_process(tcp_sock* tp, sk_buff* skb, uint32_t ds
   return 0;
 }
 
-// kernel: tcp_timewait_state_process() for TCP_TIME_WAIT (the socket itself stands for the
-// timewait sock; sysctl_tcp_rfc1337 = 0).
+// kernel: tcp_timewait_state_process() for a full socket its owner keeps in TIME_WAIT (the
+// protocol's test harness; TcpStack makes a tcp_timewait_sock instead): a timewait sock copied from
+// it does the work, and what that changed comes back (ts_recent, the rate limit, the deadline).
 int tcp_timewait_state_process(tcp_sock* tp, sk_buff* skb, TcpXmitFn xmit, TcpOps* ops) {
-  tcp_skb_cb* tcb = TCP_SKB_CB(skb);
-  const uint8_t flags = tcb->tcp_flags;
-  tcp_parse_in(tp, skb, true);
-  const bool paws_reject = tp->rx_opt.saw_tstamp && tp->rx_opt.tstamp_ok && !(flags & TCPHDR_RST) && !tcp_paws_check(tp, 1);
-  // "RFC793 suggests to drop the SYN, but in TIME-WAIT we can accept it if it is new: its sequence
-  // number is after ours, or its timestamp is newer" (tw_ts_recent - rcv_tsval < 0).
-  if ((flags & TCPHDR_SYN) && !(flags & (TCPHDR_RST | TCPHDR_ACK)) && !paws_reject &&
-      (after(tcb->seq, tp->rcv_nxt) ||
-       (tp->rx_opt.saw_tstamp && static_cast<int32_t>(tp->rx_opt.ts_recent - tp->rx_opt.rcv_tsval) < 0))) {
-    uint32_t isn = tp->snd_nxt + 65535 + 2;
-    if (isn == 0) ++isn;
-    tcb->tcp_tw_isn = isn;
-    return TCP_TW_SYN;  // the skb stays the caller's
-  }
-  if (!paws_reject && tcb->seq == tp->rcv_nxt && (tcb->seq == tcb->end_seq || (flags & TCPHDR_RST))) {
-    // "In window segment, it may be only reset or bare ack."
-    kfree_skb(skb);
-    if (flags & TCPHDR_RST) {
-      tcp_done(tp, ops);  // "TIME_WAIT assassination"
-    } else {
-      sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
-    }
+  tcp_timewait_sock tw;
+  tcp_twsk_init(&tw, tp, 0, 0, 0);
+  tw.tw_last_oow_ack_time = tp->last_oow_ack_time;
+  tw.tw_expires = tp->tw_timer.expires;
+  const int status = tcp_timewait_state_process(&tw, skb, tp->tcp_mstamp);
+  tp->rx_opt.ts_recent = tw.tw_ts_recent;
+  tp->ts_recent_stamp = tw.tw_ts_recent_stamp;
+  tp->last_oow_ack_time = tw.tw_last_oow_ack_time;
+  if (status == TCP_TW_SYN) return TCP_TW_SYN;  // the skb stays the caller's
+  kfree_skb(skb);
+  if (tw.tw_expires == 0) {
+    tcp_done(tp, ops);  // "TIME_WAIT assassination"
     return 0;
   }
-  // "Out of window segment. All the segments are ACKed immediately." (a retransmitted FIN too),
-  // as tcp_timewait_check_oow_rate_limit() allows.
-  if (!(flags & TCPHDR_RST)) {
-    if (paws_reject || (flags & TCPHDR_ACK)) sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
-    if (!tcp_oow_rate_limited(tp, skb)) tcp_v4_timewait_ack(tp, xmit);
-  }
-  kfree_skb(skb);
+  if (tw.tw_expires != tp->tw_timer.expires) sk_reset_timer(&tp->tw_timer, tw.tw_expires);
+  if (status == TCP_TW_ACK) tcp_v4_timewait_ack(tp, xmit);
   return 0;
 }
 

@@ -32,7 +32,8 @@ void tcp_send_active_reset(tcp_sock* tp, TcpXmitFn xmit);
 void tcp_reset(tcp_sock* tp, TcpOps* ops);
 // kernel: tcp_write_err() — sk_err = sk_err_soft or ETIMEDOUT, tcp_done().
 void tcp_write_err(tcp_sock* tp, TcpOps* ops);
-// kernel: tcp_time_wait(sk, TCP_TIME_WAIT, 0) — the socket itself waits TCP_TIMEWAIT_LEN.
+// kernel: tcp_time_wait(sk, TCP_TIME_WAIT, 0) — the socket enters TIME_WAIT (for TCP_TIMEWAIT_LEN
+// unless its owner hands it to a tcp_timewait_sock at once).
 void tcp_time_wait(tcp_sock* tp);
 // kernel: tcp_init_transfer() — the congestion window to start with (1 after a retransmitted
 // SYN or SYN-ACK, else 10), ssthresh unlimited.

@@ -296,19 +296,22 @@ void tcp_ack_snd_check(tcp_sock* tp, TcpXmitFn xmit) {
 }
 
 // kernel: __tcp_oow_rate_limited()
-bool __tcp_oow_rate_limited(tcp_sock* tp) {
-  const uint32_t now = tcp_jiffies32(tp);
-  if (tp->last_oow_ack_time != 0 && static_cast<int32_t>(now - tp->last_oow_ack_time) < static_cast<int32_t>(TCP_INVALID_RATELIMIT_MS))
+static bool oow_rate_limited_core(uint32_t now, uint32_t* last_oow_ack_time) {
+  if (*last_oow_ack_time != 0 && static_cast<int32_t>(now - *last_oow_ack_time) < static_cast<int32_t>(TCP_INVALID_RATELIMIT_MS))
     return true;
-  tp->last_oow_ack_time = now == 0 ? 1 : now;
+  *last_oow_ack_time = now == 0 ? 1 : now;
   return false;
 }
+bool __tcp_oow_rate_limited(tcp_sock* tp) { return oow_rate_limited_core(tcp_jiffies32(tp), &tp->last_oow_ack_time); }
 
 // kernel: tcp_oow_rate_limited()
-bool tcp_oow_rate_limited(tcp_sock* tp, const sk_buff* skb) {
+bool tcp_oow_rate_limited(const sk_buff* skb, uint32_t now_ms, uint32_t* last_oow_ack_time) {
   const tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   if (tcb->seq != tcb->end_seq && !(tcb->tcp_flags & TCPHDR_SYN)) return false;
-  return __tcp_oow_rate_limited(tp);
+  return oow_rate_limited_core(now_ms, last_oow_ack_time);
+}
+bool tcp_oow_rate_limited(tcp_sock* tp, const sk_buff* skb) {
+  return tcp_oow_rate_limited(skb, tcp_jiffies32(tp), &tp->last_oow_ack_time);
 }
 
 // kernel: tcp_send_dupack()

@@ -54,6 +54,8 @@ void tcp_ack_snd_check(tcp_sock* tp, TcpXmitFn xmit);
 // __tcp_oow_rate_limited() (per socket only: no per-netns MIB)
 bool __tcp_oow_rate_limited(tcp_sock* tp);
 bool tcp_oow_rate_limited(tcp_sock* tp, const sk_buff* skb);
+// The same against a timestamp of one's own (a timewait sock's tw_last_oow_ack_time), at `now_ms`.
+bool tcp_oow_rate_limited(const sk_buff* skb, uint32_t now_ms, uint32_t* last_oow_ack_time);
 
 // An old or out-of-window segment: ACK at once, with a D-SACK block and quick-ACK mode when it
 // repeated data we already had (the peer may not have seen our ACK). kernel: tcp_send_dupack()

@@ -397,7 +397,7 @@ struct tcp_sock {
   uint32_t keepalive_intvl = 0;  // TCP_KEEPINTVL, s; 0: sysctl_tcp_keepalive_intvl (75)
   uint8_t keepalive_probes = 0;  // TCP_KEEPCNT; 0: sysctl_tcp_keepalive_probes (9)
   uint32_t rcv_tstamp = 0;       // ms, when the last ACK came (kernel: tp->rcv_tstamp)
-  tcp_timer tw_timer;      // TIME_WAIT (TCP_TIMEWAIT_LEN) — the socket itself stays, no timewait sock
+  tcp_timer tw_timer;      // TIME_WAIT (TCP_TIMEWAIT_LEN) of a socket its owner keeps in TIME_WAIT
   // Listener (kernel: inet_csk(sk)->icsk_accept_queue, sk_max_ack_backlog, sk_ack_backlog).
   int sk_max_ack_backlog = 0;
   int sk_ack_backlog = 0;  // children on the accept queue

@@ -418,9 +418,11 @@ case("reset_write", connect("reset"), wait_hup, lambda c: c_write(c.fd, b"x" * 1
 # Shutdown and FIN.
 case("shutdown_wr_send", connect(), lambda c: c_shutdown(c.fd, socket.SHUT_WR), send(10, NOSIG), send(10), close)
 # After both FINs (recv 0 waits for the peer's) the kernel's socket is CLOSE (TIME_WAIT is a separate
-# timewait sock): shutdown ENOTCONN.
+# timewait sock): shutdown ENOTCONN, TCP_INFO's state (the first int's low byte) TCP_CLOSE, recv
+# 0 again, poll POLLIN|POLLOUT|POLLHUP.
 case("shutdown_after_fins", connect(), lambda c: c_shutdown(c.fd, socket.SHUT_WR), lambda c: c_recv(c.fd, 100, 0),
-     lambda c: c_shutdown(c.fd, socket.SHUT_RDWR), send(10, NOSIG), close)
+     lambda c: c_shutdown(c.fd, socket.SHUT_RDWR), getopt(SOL_TCP, socket.TCP_INFO), lambda c: c_recv(c.fd, 100, 0),
+     lambda c: c_poll(c.fd, select.POLLIN | select.POLLOUT, 0), send(10, NOSIG), close)
 case("recv_after_fin", connect("fin"), lambda c: c_recv(c.fd, 100, 0), lambda c: c_recv(c.fd, 100, 0),
      NODELAY, send(10), acked, close)
 case("shutdown_rd", connect(), lambda c: c_shutdown(c.fd, socket.SHUT_RD), lambda c: c_recv(c.fd, 100, 0),

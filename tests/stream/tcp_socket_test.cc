@@ -188,6 +188,7 @@ TEST_F(TcpSocketTest, SynOnAServerTimeWaitTupleOpensANewConnection) {
   c->put();
   pump();
   ASSERT_TRUE(b.tcp->has_conns());
+  EXPECT_EQ(b.tcp->tw_count(), 1u);  // b's timewait sock (its full socket is gone)
   TcpSocket* c2 = a.socket();
   sockaddr_in me = addr(0, ntohs(port));
   ASSERT_EQ(c2->bind(reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
@@ -210,6 +211,7 @@ TEST_F(TcpSocketTest, SynOnAServerTimeWaitTupleOpensANewConnection) {
     EXPECT_NE(conn->tp.snd_una, tw_snd_nxt + 1);
   }
   EXPECT_EQ(children, 1);  // the TIME_WAIT is gone, the new child took its 4-tuple
+  EXPECT_EQ(b.tcp->tw_count(), 0u);
   ASSERT_EQ(send(c2, "ok", 2), 2);
   EXPECT_EQ(read_all(s2, 2), (std::vector<uint8_t>{'o', 'k'}));
   s2->put();
