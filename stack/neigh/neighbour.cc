@@ -268,11 +268,14 @@ void NeighTable::apply_kernel_state(Neighbour* n, const NeighInfo& info, uint64_
   uint16_t old = n->nud_state;
   uint16_t state = info.nud_state;
   if (state & NUD_VALID_MASK) {
-    if (info.has_ha && info.ha != n->ha) {
-      n->ha = info.ha;
-      neigh_update_hhs(n);
+    if (info.has_ha) {
+      if (info.ha != n->ha) {
+        n->ha = info.ha;
+        neigh_update_hhs(n);
+      }
+    } else if (!(old & NUD_VALID_MASK) && !(state & NUD_NOARP)) {
+      return;  // no address to send to yet
     }
-    else if (!(old & NUD_VALID_MASK) && !(state & NUD_NOARP)) return;  // no address to send to yet
     n->nud_state = state;
     n->updated = now;
     n->timer = 0;

@@ -217,6 +217,19 @@ TEST_F(NeighTest, FailedResolutionDropsTheQueueAndTheNextSendRetries) {
   EXPECT_THAT(sent_ids(), ElementsAre(3));
 }
 
+// An entry that failed and resolves again to the address it had is valid again and sends what
+// waited (the kernel's neigh_update() takes the state whether or not the address changed).
+TEST_F(NeighTest, ResolvingAgainToTheSameAddressSendsTheQueue) {
+  kernel_has(kPeer, NUD_REACHABLE);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);
+  table_->neigh_update(event(kPeer, NUD_FAILED, MacAddr{}), kMs);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(2), 2 * kMs), 0);  // FAILED -> INCOMPLETE
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_INCOMPLETE);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE), 3 * kMs);  // the same MAC as before
+  EXPECT_EQ(table_->find(kIf, kPeer)->nud_state, NUD_REACHABLE);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2));
+}
+
 TEST_F(NeighTest, NoProbesAllowedFailsAtOnce) {
   fib_.parms.mcast_probes = 0;
   fib_.parms.app_probes = 0;
