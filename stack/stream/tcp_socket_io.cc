@@ -648,6 +648,18 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     return 0;
   }
   if (level == SOL_TCP && name == TCP_INFO) return get_tcp_info(val, len);
+  if (level == SOL_IP && name == IP_MTU) {
+    // kernel: do_ip_getsockopt() IP_MTU: dst_mtu() of the socket's route, ENOTCONN without one (the
+    // shadow has none: the connection is xmit's); the route's MTU is at most what the queue carries.
+    if (len == nullptr) return -EFAULT;
+    if (static_cast<int>(*len) < 0) return -EINVAL;
+    if (c_->route.dev == nullptr) return -ENOTCONN;
+    const int mtu = static_cast<int>(c_->route.dst_mtu());
+    *len = std::min<socklen_t>(*len, sizeof mtu);  // an MTU is never under 256: no one-byte answer
+    if (*len != 0 && val == nullptr) return -EFAULT;
+    std::memcpy(val, &mtu, *len);
+    return 0;
+  }
   int r = shadow_->getsockopt(fd_, level, name, val, len);  // the kernel's checks, then ours
   if (r != 0 || val == nullptr || len == nullptr || *len < sizeof(int)) return r;
   int v = -1;
@@ -655,9 +667,10 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     switch (name) {
       case TCP_NODELAY: v = (tp->nonagle & TCP_NAGLE_OFF) ? 1 : 0; break;
       case TCP_CORK: v = (tp->nonagle & TCP_NAGLE_CORK) ? 1 : 0; break;
-      case TCP_MAXSEG:
-        v = static_cast<int>(tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN
-                                 ? (tp->rx_opt.user_mss != 0 ? tp->rx_opt.user_mss : TCP_MSS_DEFAULT)
+      case TCP_MAXSEG:  // kernel: do_tcp_getsockopt(): mss_cache (536 until a route sets it, kept
+                        // after the connection ends); TCP_MAXSEG's value on a closed or listening socket
+        v = static_cast<int>(tp->rx_opt.user_mss != 0 && (tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN)
+                                 ? tp->rx_opt.user_mss
                                  : tp->mss_cache);
         break;
       default: break;
@@ -668,10 +681,6 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     v = tp->sock_urginline ? 1 : 0;  // an accepted child's shadow did not inherit it
   } else if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
     v = sock_zerocopy_ ? 1 : 0;  // an accepted child's shadow did not inherit it
-  } else if (level == SOL_IP && name == IP_MTU) {
-    // The shadow's route MTU, at most what xmit's queue carries (a jumbo MTU is cut to a buffer).
-    std::memcpy(&v, val, sizeof v);
-    v = std::min(v, static_cast<int>(stack_->base().dev_features().mtu));
   }
   if (v >= 0) std::memcpy(val, &v, sizeof v);
   return 0;

@@ -4,7 +4,7 @@
 #   tcp-server ADDR PORT N READY        echoes N connections (each in a thread), touches READY first
 #   tcp-client ADDR PORT N SIZE         N connections one after another, each SIZE bytes of its own
 #                                       pattern, half-closed, its echo read to EOF:
-#                                       "tcp-client ok K of N, mss M" (M: TCP_MAXSEG of the last one)
+#                                       "tcp-client ok K of N, mss M, IP_MTU U" (the last connection's)
 #   udp-server ADDR PORT N READY        echoes N datagrams
 #   udp-client ADDR PORT N SIZE         N sockets, each one datagram of SIZE and its echo:
 #                                       "udp-client ok K of N, IP_MTU M" (M: a connected socket's)
@@ -41,7 +41,7 @@ if mode == "tcp-server":
     for t in ts:
         t.join()
 elif mode == "tcp-client":
-    size, ok, mss = int(sys.argv[5]), 0, 0
+    size, ok, mss, mtu = int(sys.argv[5]), 0, 0, 0
     for i in range(n):
         c = socket.create_connection((addr, port), timeout=20)
         data = pattern(i, size)
@@ -55,8 +55,9 @@ elif mode == "tcp-client":
             got += d
         ok += got == data
         mss = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+        mtu = c.getsockopt(socket.IPPROTO_IP, 14)  # IP_MTU
         c.close()
-    print("tcp-client ok %d of %d, mss %d" % (ok, n, mss))
+    print("tcp-client ok %d of %d, mss %d, IP_MTU %d" % (ok, n, mss, mtu))
 elif mode == "udp-server":
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind((addr, port))

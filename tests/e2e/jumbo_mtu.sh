@@ -14,7 +14,7 @@ XMIT_BED_MTU=9000 bed_up jumbo
 work=$(mktemp -d)
 trap 'bed_down; rm -rf "$work"' EXIT
 xlog="$work/xmit.log"
-TCP_MSS_SEEN= IP_MTU_SEEN=
+TCP_MSS_SEEN= IP_MTU_SEEN= TCP_IP_MTU_SEEN=
 echo_runs "$(dirname "$0")/echo_peer.py" 1 $((1 << 20)) 8000 "$xlog"
 
 # IP_MTU on a connected socket and the kernel client's MSS say the MTU xmit's sockets use: on AF_XDP
@@ -26,7 +26,9 @@ else
   ! grep -q "MTU is 9000, but" "$xlog" || fail "verbs cut the MTU: $(grep -h "MTU is" "$xlog" | head -1)"
   mtu=9000
 fi
-[ -n "$mtu" ] && [ "$IP_MTU_SEEN" = "$mtu" ] || fail "IP_MTU $IP_MTU_SEEN, expected ${mtu:-none}"
+[ -n "$mtu" ] && [ "$IP_MTU_SEEN" = "$mtu" ] && [ "$TCP_IP_MTU_SEEN" = "$mtu" ] ||
+  fail "IP_MTU $IP_MTU_SEEN (UDP), $TCP_IP_MTU_SEEN (TCP), expected ${mtu:-none}"
 # The kernel client's MSS: the MTU less 40 bytes of headers and 12 of timestamps.
-[ "$TCP_MSS_SEEN" = $((mtu - 52)) ] || fail "the kernel client's MSS towards xmit is $TCP_MSS_SEEN, expected $((mtu - 52))"
+[ "$TCP_MSS_SEEN" = $((mtu - 52)) ] && [ "$XMIT_MSS_SEEN" = $((mtu - 52)) ] ||
+  fail "MSS: the kernel client's towards xmit $TCP_MSS_SEEN, xmit client's $XMIT_MSS_SEEN, expected $((mtu - 52))"
 pass "MTU 9000: 1 MiB over TCP each way and an 8000-byte datagram echoed byte-exact, IP_MTU $mtu, MSS $TCP_MSS_SEEN, all sent by xmit"

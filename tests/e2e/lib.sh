@@ -147,7 +147,8 @@ zc_normalise() {
 # TCP_SIZE bytes with the client under xmit (in a) and a kernel server (b), the same with the roles
 # swapped, and N UDP datagrams of UDP_SIZE from xmit echoed by the kernel; fails unless every echo came back byte-exact and
 # a's kernel sent nothing (Tcp OutSegs, Udp OutDatagrams). xmit's info lines go to XLOG; sets
-# TCP_MSS_SEEN (the kernel client's TCP_MAXSEG towards xmit's server) and IP_MTU_SEEN.
+# TCP_MSS_SEEN (the kernel client's TCP_MAXSEG towards xmit's server), XMIT_MSS_SEEN and
+# TCP_IP_MTU_SEEN (TCP_MAXSEG and IP_MTU of xmit's TCP client connection, after it ended) and IP_MTU_SEEN (of xmit's connected UDP socket).
 echo_runs() {
   local peer=$1 n=$2 size=$3 usize=$4 xlog=$5 w out tcp0 udp0 tcp1 udp1
   w=$(mktemp -d)
@@ -160,14 +161,14 @@ echo_runs() {
   BED_PIDS=$!; ready "$w/r1" "the kernel TCP server"
   out=$("${xm[@]}" tcp-client 198.18.0.2 7000 "$n" "$size" 2>"$w/x1.err") || { cat "$w/x1.err" "$xlog" >&2; fail "TCP client under xmit failed"; }
   echo "xmit $out"
-  case "$out" in "tcp-client ok $n of $n, "*) ;; *) cat "$xlog" >&2; fail "TCP client under xmit: $out" ;; esac
+  case "$out" in "tcp-client ok $n of $n, "*) TCP_IP_MTU_SEEN=${out##*IP_MTU } XMIT_MSS_SEEN=${out#*mss }; XMIT_MSS_SEEN=${XMIT_MSS_SEEN%%,*} ;; *) cat "$xlog" >&2; fail "TCP client under xmit: $out" ;; esac
   wait "$BED_PIDS" || fail "the kernel TCP server failed: $(cat "$w/k1.err")"
 
   "${xm[@]}" tcp-server 198.18.0.1 7002 "$n" "$w/r2" 2>"$w/x2.err" &
   BED_PIDS=$!; ready "$w/r2" "the TCP server under xmit"
   out=$("${km[@]}" tcp-client 198.18.0.1 7002 "$n" "$size" 2>"$w/k2.err") || { cat "$w/k2.err" "$xlog" >&2; fail "kernel TCP client failed"; }
   echo "kernel $out"
-  case "$out" in "tcp-client ok $n of $n, mss "*) TCP_MSS_SEEN=${out##*mss } ;; *) cat "$xlog" >&2; fail "kernel TCP client against xmit's server: $out" ;; esac
+  case "$out" in "tcp-client ok $n of $n, mss "*) TCP_MSS_SEEN=${out#*mss }; TCP_MSS_SEEN=${TCP_MSS_SEEN%%,*} ;; *) cat "$xlog" >&2; fail "kernel TCP client against xmit's server: $out" ;; esac
   wait "$BED_PIDS" || { cat "$w/x2.err" "$xlog" >&2; fail "TCP server under xmit failed"; }
 
   "${km[@]}" udp-server 198.18.0.2 7001 "$n" "$w/r3" 2>"$w/k3.err" &
