@@ -102,7 +102,7 @@ void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_u
       seq_rtt_us = ca_rtt_us = static_cast<long>(delta) * 1000;
     }
   }
-  tcp_ca_pkts_acked(tp, 0, seq_rtt_us);  // kernel: in tcp_clean_rtx_queue() (ca_rtt_us there)
+  tcp_ca_pkts_acked(tp, 0, ca_rtt_us);  // kernel: in tcp_clean_rtx_queue(), sample.rtt_us = rs->rtt_us = ca_rtt_us
   if (seq_rtt_us < 0) return;
   tcp_update_rtt_min(tp, static_cast<uint32_t>(ca_rtt_us), flag);
   tcp_rtt_estimator(tp, seq_rtt_us);
