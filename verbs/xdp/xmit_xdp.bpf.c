@@ -1,6 +1,7 @@
 // verbs/xdp/xmit_xdp.bpf.c — the steering XDP program: frames of steered TCP/UDP flows go to the
-// AF_XDP socket of their RX queue; everything else (ARP, ICMP, fragments, IPv6, other ports, frames
-// longer than an RX frame of the UMEM) XDP_PASS.
+// AF_XDP socket of their RX queue (a steered UDP datagram longer than an RX frame of the UMEM goes
+// to the kernel, such a TCP segment is dropped); everything else (ARP, ICMP, fragments, IPv6, other
+// ports) XDP_PASS.
 // Kernel counterpart: an ethtool ntuple / ibv_create_flow rule, done in software.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -47,8 +48,6 @@ int xmit_steer_prog(struct xdp_md* ctx) {
 
   struct ethhdr* eth = data;
   if ((void*)(eth + 1) > data_end) return XDP_PASS;
-  // A frame no RX frame of the UMEM holds would be dropped at the socket: the kernel takes it.
-  if (data_end - data > XSK_RX_FRAME_ROOM) return XDP_PASS;
   if (eth->h_proto != bpf_htons(ETH_P_IP)) return XDP_PASS;
 
   struct iphdr* iph = (void*)(eth + 1);
@@ -73,6 +72,10 @@ int xmit_steer_prog(struct xdp_md* ctx) {
     key.remote_port = 0;
     if (!bpf_map_lookup_elem(&xmit_steer, &key)) return XDP_PASS;
   }
+  // A frame no RX frame of the UMEM holds would be dropped at the socket. A UDP datagram the
+  // kernel takes (the socket's shadow receives it); a TCP segment is dropped as the socket would
+  // (the kernel has no such connection and would reset it; the peer keeps to the MSS xmit gave).
+  if (data_end - data > XSK_RX_FRAME_ROOM) return key.protocol == IPPROTO_UDP ? XDP_PASS : XDP_DROP;
   // No socket bound to this queue yet: fall back to the kernel rather than drop.
   return bpf_redirect_map(&xmit_xsks, ctx->rx_queue_index, XDP_PASS);
 }
