@@ -55,19 +55,6 @@ inline uint32_t minmax_subwin_update(minmax* m, uint32_t win, const minmax_sampl
   return m->s[0].v;
 }
 
-// kernel: minmax_running_max() — "Check if new measurement updates the 1st, 2nd or 3rd choice max."
-inline uint32_t minmax_running_max(minmax* m, uint32_t win, uint32_t t, uint32_t meas) {
-  const minmax_sample val{.t = t, .v = meas};
-  // "found new max?" / "nothing left in window?": "forget earlier samples"
-  if (val.v >= m->s[0].v || val.t - m->s[2].t > win) return minmax_reset(m, t, meas);
-  if (val.v >= m->s[1].v) {
-    m->s[2] = m->s[1] = val;
-  } else if (val.v >= m->s[2].v) {
-    m->s[2] = val;
-  }
-  return minmax_subwin_update(m, win, &val);
-}
-
 // kernel: minmax_running_min() — "Check if new measurement updates the 1st, 2nd or 3rd choice min."
 inline uint32_t minmax_running_min(minmax* m, uint32_t win, uint32_t t, uint32_t meas) {
   const minmax_sample val{.t = t, .v = meas};

@@ -12,7 +12,7 @@
 // (allocation when a connection opens, not per segment); every live connection's timers are looked
 // at on each poll (a list walk, not a wheel: fine for hundreds of connections, not for a C10K
 // server). A connection entering TIME_WAIT — a churning peer leaves 60 s worth of them, tens of
-// thousands — leaves a tcp_timewait_sock (tcp/tcp_timewait_sock.h, ~100 bytes) in the demux and the
+// thousands — leaves a tcp_timewait_sock (tcp/tcp_timewait_sock.h, 80 bytes) in the demux and the
 // full socket goes to CLOSE (freed, or its fd's until close()), as the kernel's tcp_time_wait();
 // timewait socks wait in a FIFO whose head alone is looked at: every deadline is now +
 // TCP_TIMEWAIT_LEN (kernel: inet_timewait_sock, its tw_timer).

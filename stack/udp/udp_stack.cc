@@ -98,11 +98,6 @@ int UdpStack::queue_xmit(int ifindex, sk_buff* skb) {
   int err = 0;
   dev_xmit_list(&list, /*whole=*/true, &err);
   if (list == nullptr) return err;
-  if (!gso) {  // the device queue stayed full: dropped (see above)
-    kfree_skb_list(list);
-    ++tx_drops;
-    return -ENOBUFS;
-  }
   return enqueue_backlog(list);
 }
 
