@@ -1,5 +1,5 @@
 // preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_VERBS_DEVICE, XMIT_UDP, XMIT_TCP,
-// XMIT_TCP_AUTOCORK, XMIT_LOG, XMIT_PCAP, XMIT_TX_BATCH, XMIT_VERBS_MR_ENTRIES.
+// XMIT_TCP_AUTOCORK, XMIT_LOG, XMIT_PCAP, XMIT_TX_BATCH, XMIT_VERBS_MR_ENTRIES, XMIT_WORKERS.
 #include "preload/config.h"
 
 #include <cerrno>
@@ -121,6 +121,9 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
   if (const char* v = getenv_fn("XMIT_VERBS_MR_ENTRIES"); v != nullptr &&
       !parse_number(v, 0, 4096, &c.verbs_mr_entries)) {
     c.errors.push_back(bad("XMIT_VERBS_MR_ENTRIES", v, "a number of registrations from 0 to 4096"));
+  }
+  if (const char* v = getenv_fn("XMIT_WORKERS"); v != nullptr && !parse_number(v, 0, 64, &c.workers)) {
+    c.errors.push_back(bad("XMIT_WORKERS", v, "a number of worker processes from 0 to 64"));
   }
   return c;
 }

@@ -31,6 +31,7 @@
 #include "preload/log.h"
 #include "preload/own_fds.h"
 #include "preload/tcp_repair.h"
+#include "preload/workers.h"
 #include "stack/dev/pcap.h"
 #include "stack/neigh/netlink_fib.h"
 #include "stack/stream/tcp_socket.h"
@@ -540,6 +541,21 @@ int open_afxdp(const Runtime& rt, Engine* e, std::string* why) {
   const std::string& ifname = rt.config.iface;
   xdp::XdpOptions opt{.ifname = ifname, .queue_id = 0, .tx_kick_batch = rt.config.tx_batch};
   std::string step;
+  if (xdp::XdpProg* shared = workers_prog()) {  // a pre-fork worker: the first share no other worker holds
+    int err = -EBUSY;
+    for (uint32_t k = 0; k < rt.config.workers && err == -EBUSY; ++k) {
+      opt.shared_prog = shared;
+      opt.slot = k;
+      opt.slots = rt.config.workers;
+      err = xdp::XdpNetdev::open(opt, &e->xdp, &step);
+    }
+    if (err < 0) {
+      *why = "cannot open a share of " + ifname + "'s RX queues (" + step + ")" +
+             (err == -EBUSY ? "; other workers hold all XMIT_WORKERS=" + std::to_string(rt.config.workers) + " shares"
+                            : "");
+    }
+    return err;
+  }
   if (int err = xdp::XdpNetdev::open(opt, &e->xdp, &step); err < 0) {
     *why = "cannot open an AF_XDP queue on " + ifname + " (" + step + "); " +
            (err == -EPERM || err == -EACCES ? "run as root or with CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF"
@@ -718,6 +734,12 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
     logf(LogLevel::kInfo, "UDP stack on %s queue %u (AF_XDP, %s XDP, %s)%s", ifname.c_str(), e->xdp->queue_id(),
          e->xdp->mode_name(), e->xdp->zerocopy() ? "zero-copy" : "copy mode",
          e->xdp->rx_queues() > 1 ? (", receiving on all " + std::to_string(e->xdp->rx_queues()) + " RX queues").c_str() : "");
+    if (workers_prog() != nullptr) {
+      std::string qs;
+      for (uint32_t i = 0; i < e->xdp->rx_queues(); ++i) qs += (i ? ", " : "") + std::to_string(e->xdp->rx_queue_id(i));
+      logf(LogLevel::kInfo, "pre-fork worker %u of %u: RX queue%s %s of %s's %u", e->xdp->queue_id() % rt.config.workers + 1,
+           rt.config.workers, e->xdp->rx_queues() == 1 ? "" : "s", qs.c_str(), ifname.c_str(), e->xdp->link_rx_queues());
+    }
     if (e->xdp->link_mtu() > e->xdp->features().mtu)
       logf(LogLevel::kInfo,
            "%s's MTU is %u, but an AF_XDP frame holds %u bytes: xmit's sockets use an MTU of %u (TCP MSS %u); "
@@ -840,6 +862,7 @@ void atfork_prepare() {
 }
 void atfork_parent() { g_open_mu.unlock(); }
 void atfork_child() {
+  workers_atfork_child(g_engine != nullptr);
   int sockets = g_fds.abandon_all();
   if (Engine* e = g_engine) {
     auto close_own = [](int fd) {

@@ -28,6 +28,7 @@
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/wait_slice.h"
+#include "preload/workers.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -197,6 +198,7 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
 }  // namespace
 
 XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
+  xmit::workers_adopt_if_pending();
   Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] {
     if (op == EPOLL_CTL_DEL) {

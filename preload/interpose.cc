@@ -24,6 +24,7 @@
 #include "preload/own_fds.h"
 #include "preload/runtime.h"
 #include "preload/splice.h"
+#include "preload/workers.h"
 #include "stack/stream/tcp_socket.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -161,13 +162,22 @@ XMIT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
 
 XMIT_EXPORT int listen(int fd, int backlog) noexcept {
   Socket* s = g_fds.lookup(fd);
-  if (s == nullptr) [[likely]] return libc().listen(fd, backlog);
+  if (s == nullptr) [[likely]] {
+    int r = libc().listen(fd, backlog);
+    if (r == 0 && xmit::runtime() != nullptr && xmit::runtime()->config.workers > 0) [[unlikely]] {
+      int saved = errno;
+      xmit::workers_note_listen(fd, backlog);
+      errno = saved;
+    }
+    return r;
+  }
   int r = s->listen(backlog);
   if (handed_back(fd, r)) return libc().listen(fd, backlog);
   return ret(r);
 }
 
 XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
+  xmit::workers_adopt_if_pending();
   Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] return libc().accept4(fd, addr, len, flags);
   if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return ret(-EINVAL);
@@ -191,6 +201,7 @@ XMIT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexc
 }
 
 XMIT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  xmit::workers_adopt_if_pending();
   if (g_fds.lookup(fd) == nullptr) [[likely]] return libc().accept(fd, addr, len);
   return accept4(fd, addr, len, 0);
 }

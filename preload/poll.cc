@@ -21,6 +21,7 @@
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/wait_slice.h"
+#include "preload/workers.h"
 
 #define XMIT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -161,6 +162,7 @@ int xmit_select(int nfds, fd_set* r, fd_set* w, fd_set* e, int64_t timeout_ns, c
 }  // namespace
 
 XMIT_EXPORT int poll(pollfd* fds, nfds_t nfds, int timeout) noexcept {
+  xmit::workers_adopt_if_pending();
   if (fds == nullptr || !any_offloaded(fds, nfds)) [[likely]] return libc().poll(fds, nfds, timeout);
   return xmit_poll(fds, nfds, timeout < 0 ? -1 : int64_t{timeout} * 1'000'000, nullptr);
 }
@@ -171,6 +173,7 @@ XMIT_EXPORT int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen)
 }
 
 XMIT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* sigmask) noexcept {
+  xmit::workers_adopt_if_pending();
   if (fds == nullptr || !any_offloaded(fds, nfds) ||
       (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000)))
       [[likely]] {
@@ -187,6 +190,7 @@ XMIT_EXPORT int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, c
 
 // Linux's select() writes the time not slept back into *timeout, as the kernel does.
 XMIT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) noexcept {
+  xmit::workers_adopt_if_pending();
   if (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_usec < 0)) return libc().select(nfds, r, w, e, timeout);
   int64_t t = -1;
   if (timeout != nullptr) {
@@ -207,6 +211,7 @@ XMIT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeo
 
 XMIT_EXPORT int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout,
                         const sigset_t* sigmask) noexcept {
+  xmit::workers_adopt_if_pending();
   if (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000))
     return libc().pselect(nfds, r, w, e, timeout, sigmask);
   int rc = xmit_select(nfds, r, w, e, timespec_ns(timeout), sigmask);

@@ -154,6 +154,8 @@ const char* why_not_offloaded(int domain, int type, int protocol) noexcept {
     default: return "address family not served by xmit";
   }
   int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (rt->config.workers > 0 && (base == SOCK_DGRAM || base == SOCK_STREAM))
+    return "XMIT_WORKERS is set: only the listeners a pre-fork worker inherits are xmit's (preload/workers.h)";
   if (base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP)) {
     if (!rt->config.udp) return "UDP is off (XMIT_UDP=off)";
     return nullptr;  // served (when the stack opens: see preload/engine.h)

@@ -277,6 +277,11 @@ int TcpSocket::listen(int backlog) {
   // The kernel socket listens too: it autobinds an unbound socket, and takes what the stack does
   // not see (loopback; anything not steered).
   if (int err = shadow_->listen(fd_, backlog); err != 0) return err;
+  return listen_start(backlog);
+}
+
+int TcpSocket::listen_start(int backlog) {
+  tcp_sock* tp = &c_->tp;
   if (int err = mirror_name(); err != 0) return err;
   if (tp->saddr != 0 && tp->saddr != stack_->base().if_addr()) {
     return pass_through(tp->saddr, "bound to an address not on the interface");
@@ -288,6 +293,48 @@ int TcpSocket::listen(int backlog) {
     return pass_through(tp->saddr, "the device refused to steer the port");
   }
   listening_.store(true, std::memory_order_release);
+  return 0;
+}
+
+namespace {
+// The options of a listener that the stack reads and its connections inherit (an int each).
+constexpr struct { int level, name; } kAdoptedOptions[] = {
+    {SOL_SOCKET, SO_KEEPALIVE},       {IPPROTO_TCP, TCP_NODELAY},      {IPPROTO_TCP, TCP_KEEPIDLE},
+    {IPPROTO_TCP, TCP_KEEPINTVL},     {IPPROTO_TCP, TCP_KEEPCNT},      {IPPROTO_TCP, TCP_USER_TIMEOUT},
+    {IPPROTO_TCP, TCP_NOTSENT_LOWAT},
+};
+}  // namespace
+
+int TcpSocket::adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int backlog, bool nonblock, Socket** out) {
+  TcpConn* c;
+  {
+    std::lock_guard<StackMutex> g(stack->mu());
+    c = stack->conn_alloc();
+  }
+  if (c == nullptr) return -ENOMEM;
+  auto* s = new (std::nothrow) TcpSocket(stack, shadow, fd, nonblock, c);
+  if (s == nullptr) {
+    std::lock_guard<StackMutex> g(stack->mu());
+    stack->conn_free(c);
+    return -ENOMEM;
+  }
+  // Each read back from the kernel socket and set again: the kernel keeps its value, the stack
+  // mirrors it.
+  for (auto [level, name] : kAdoptedOptions) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (shadow->getsockopt(fd, level, name, &v, &len) == 0) (void)s->setsockopt(level, name, &v, len);
+  }
+  int r;
+  {
+    std::lock_guard<StackMutex> g(stack->mu());
+    r = s->c_->tp.sk_state == TCP_CLOSE ? s->listen_start(backlog) : -EINVAL;
+  }
+  if (r != 0) {
+    s->put();
+    return r == kPassThrough ? -EADDRNOTAVAIL : r;
+  }
+  *out = s;
   return 0;
 }
 

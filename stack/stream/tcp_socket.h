@@ -76,6 +76,12 @@ class TcpSocket final : public Socket {
   // the kernel refuses (no CAP_NET_ADMIN), stays with the stack (the child cannot use it). With
   // stack->mu() held; *moved and *failed count.
   static void connections_to_kernel(TcpStack* stack, int* moved, int* failed);
+  // A listening kernel socket this process inherited from the process that made it (a pre-fork
+  // worker: preload/workers.h) becomes an offloaded listener with that socket as its shadow (bound
+  // and listening already): listen()'s part after the kernel's, and the options of
+  // kAdoptedOptions read back from it. *out holds the fd table's reference. 0 or -errno
+  // (-EADDRNOTAVAIL: bound to an address not on the interface, or the port cannot be steered).
+  static int adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int backlog, bool nonblock, Socket** out);
 
  protected:
   void release() override;
@@ -85,6 +91,7 @@ class TcpSocket final : public Socket {
   enum class SockState : uint8_t { kUnconnected, kConnecting, kConnected };  // kernel: socket_state
   using Lock = std::unique_lock<StackMutex>;
   int pass_through(be32 daddr, const char* why);
+  int listen_start(int backlog);  // listen() once the shadow listens: the stack's listener, steered
   int to_kernel();  // connections_to_kernel() for this socket: 1 moved, 0 not established, -errno
   // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path; the MSG_ZEROCOPY
   // object taken first (msg_zerocopy_realloc()) and given back or dropped at the end.

@@ -11,6 +11,10 @@
 #                                 (TcpStack::listeners_to_kernel()), so the workers' connections
 #                                 are kernel sockets: checked to be served correctly and to be
 #                                 the kernel's (a's kernel counters move), not accelerated
+#   nginx-workers                 nginx master + 2 workers with XMIT_WORKERS=2 on a 2-queue veth
+#                                 (preload/workers.h): each worker takes one RX queue and serves
+#                                 the master's listener; curl byte-exact, wrk without errors,
+#                                 both workers answered (access log pids), a's kernel carried none
 #   nginx-sendfile-1g             nginx (one process, sendfile on) under xmit serves a 1 GiB file
 #                                 to a kernel curl: its sha256 as the file's (issue 7)
 #   wrk                           wrk under xmit against a kernel nginx: no socket error
@@ -50,6 +54,8 @@
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 case_=$1
+# nginx-workers: a 2-queue veth (each end), as a multi-queue NIC whose RSS spreads connections.
+[ "$case_" = nginx-workers ] && export XMIT_BED_QUEUES=2
 bed_up "tp-$case_"
 # stop_ns NS: ends the processes this test started in its namespace NS (a backgrounded under_xmit is
 # a subshell whose kill would leave the program holding the interface's queue).
@@ -178,6 +184,43 @@ case "$case_" in
     else
       check_kernel_quiet "$c0"
     fi
+    grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
+    ;;
+  nginx-workers)
+    # The master's listener served by its 2 workers (XMIT_WORKERS=2, preload/workers.h): each
+    # takes one RX queue of the 2-queue veth and the inherited listener; a's kernel must carry none
+    # of it, each worker must have accepted connections, and the bodies must be byte-exact.
+    nginx_conf "$work/nginx" "$XMIT_ADDR_A" 2 off on
+    sed -i 's|access_log off;|log_format w "$pid $status $body_bytes_sent"; access_log '"$work"'/nginx/access.log w;|' "$work/nginx/nginx.conf"
+    head -c 100000 /dev/urandom >"$work/nginx/www/blob"
+    c0=$(counters)
+    XB+=(XMIT_WORKERS=2)
+    under_xmit nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.out" 2>&1 &
+    BED_PIDS=$!
+    wait_tcp "$XMIT_NS_B" "$XMIT_ADDR_A" 8080 || { logs; fail "nginx under xmit did not start"; }
+    # wait_tcp's probe may reach the kernel's listener before the workers hold the queues
+    for i in $(seq 50); do [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] && break; sleep 0.1; done
+    grep -h "pre-fork worker\|XMIT_WORKERS" "$work"/xmit-*.log | sed 's/^xmit\[[0-9]*\]: //' | sort
+    [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] ||
+      { logs; fail "both workers should serve the listener"; }
+    c0=$(counters)
+    ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got" "http://$XMIT_ADDR_A:8080/blob" ||
+      { logs; fail "curl from the kernel side failed"; }
+    cmp -s "$work/got" "$work/nginx/www/blob" || fail "curl: body differs ($(stat -c %s "$work/got") bytes)"
+    echo "curl: 100000 bytes byte-exact"
+    ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 10s \
+      "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk failed"; }
+    wrk_check "$work/wrk.out"
+    ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got2" "http://$XMIT_ADDR_A:8080/blob" ||
+      { logs; fail "curl after wrk failed"; }
+    cmp -s "$work/got2" "$work/nginx/www/blob" || fail "curl after wrk: body differs"
+    check_kernel_quiet "$c0"
+    # Every response 200 and whole (100000 bytes) but those wrk's end cut (at most one per
+    # connection), and both workers (pids) served some.
+    awk -v conns=$CONNS '$2 != 200 { bad = conns + 1 } $3 != 100000 { bad++ } { n[$1]++ }
+      END { for (p in n) printf "worker %s: %d responses\n", p, n[p]; printf "cut short by wrk'"'"'s end: %d\n", bad; exit bad > conns }' \
+      "$work/nginx/access.log" || fail "a response was not 200, or more than $CONNS were cut short"
+    [ "$(awk '{ print $1 }' "$work/nginx/access.log" | sort -u | wc -l)" = 2 ] || fail "one worker served every connection"
     grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
     ;;
   nginx-sendfile-1g)

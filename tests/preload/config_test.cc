@@ -69,6 +69,9 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_EQ(parse({}).verbs_mr_entries, 64u);
   EXPECT_EQ(parse({{"XMIT_VERBS_MR_ENTRIES", "0"}}).verbs_mr_entries, 0u);
   EXPECT_EQ(parse({{"XMIT_VERBS_MR_ENTRIES", "4096"}}).verbs_mr_entries, 4096u);
+  EXPECT_EQ(parse({}).workers, 0u);
+  EXPECT_EQ(parse({{"XMIT_WORKERS", "2"}}).workers, 2u);
+  EXPECT_EQ(parse({{"XMIT_WORKERS", "64"}}).workers, 64u);
 }
 
 TEST(Config, EmptyIfaceMeansUnset) {
@@ -118,7 +121,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"TxBatchText", "XMIT_TX_BATCH", "32x", "from 1 to 1024"},
         BadCase{"TxBatchEmpty", "XMIT_TX_BATCH", "", "from 1 to 1024"},
         BadCase{"VerbsMrEntriesBig", "XMIT_VERBS_MR_ENTRIES", "4097", "from 0 to 4096"},
-        BadCase{"VerbsMrEntriesSign", "XMIT_VERBS_MR_ENTRIES", "-1", "from 0 to 4096"}),
+        BadCase{"VerbsMrEntriesSign", "XMIT_VERBS_MR_ENTRIES", "-1", "from 0 to 4096"},
+        BadCase{"WorkersBig", "XMIT_WORKERS", "65", "from 0 to 64"},
+        BadCase{"WorkersText", "XMIT_WORKERS", "two", "from 0 to 64"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Config, SeveralBadValuesGiveSeveralLines) {

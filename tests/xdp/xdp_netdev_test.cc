@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+
 #include "tests/xdp/bed.h"
 #include "verbs/xdp/xdp_netdev.h"
 #include "verbs/xdp/xdp_udp_frame.h"
@@ -487,6 +491,61 @@ TEST_F(XdpNetdevTest, EveryRxQueueGetsASocket) {
   EXPECT_EQ(XdpNetdev::open(XdpOptions{.ifname = "qa"}, &dev, &why), -EOPNOTSUPP);
   EXPECT_NE(why.find("65 RX queues"), std::string::npos) << why;
   EXPECT_EQ(dev, nullptr);
+  ASSERT_TRUE(ip_a("link del qa"));
+}
+
+// (c'') Pre-fork workers (preload/workers.h): devices over one program another owner attached each
+// take the queues of their share (q % slots == slot), a share some device holds already is -EBUSY,
+// one past the queues -ENODEV; a listening port's rule is shared (steering it again is success,
+// unsteering leaves it), a 4-tuple's is not.
+TEST_F(XdpNetdevTest, WorkersShareTheProgramAndSplitTheQueues) {
+  auto ip_a = [&](const std::string& args) {
+    return system(("ip -n " + ns_a_ + " " + args + " >/dev/null 2>&1").c_str()) == 0;
+  };
+  ASSERT_TRUE(ip_a("link add qa numtxqueues 3 numrxqueues 3 type veth peer name qb numtxqueues 3 numrxqueues 3"));
+  ASSERT_TRUE(ip_a("link set qa up") && ip_a("link set qb up"));
+  std::unique_ptr<XdpProg> prog;
+  std::string why;
+  ASSERT_EQ(XdpProg::open(int(if_nametoindex("qa")), XdpMode::kAuto, &prog, &why), 0) << why;
+  auto open_share = [&](uint32_t slot, uint32_t slots, std::unique_ptr<XdpNetdev>* out) {
+    return XdpNetdev::open(XdpOptions{.ifname = "qa", .shared_prog = prog.get(), .slot = slot, .slots = slots}, out,
+                           &why);
+  };
+  std::unique_ptr<XdpNetdev> w0, w1, again;
+  ASSERT_EQ(open_share(0, 2, &w0), 0) << why;
+  ASSERT_EQ(open_share(1, 2, &w1), 0) << why;
+  ASSERT_EQ(w0->rx_queues(), 2u);
+  EXPECT_EQ(w0->rx_queue_id(0), 0u);
+  EXPECT_EQ(w0->rx_queue_id(1), 2u);
+  EXPECT_EQ(w0->queue_id(), 0u);
+  ASSERT_EQ(w1->rx_queues(), 1u);
+  EXPECT_EQ(w1->queue_id(), 1u);
+  EXPECT_EQ(w1->link_rx_queues(), 3u);
+  EXPECT_EQ(open_share(0, 2, &again), -EBUSY) << why;
+  EXPECT_EQ(open_share(3, 4, &again), -ENODEV) << why;
+  EXPECT_NE(why.find("none left for worker 4 of 4"), std::string::npos) << why;
+
+  const FlowKey port{.protocol = IPPROTO_TCP, .local_addr = inaddr(kAddrA), .local_port = htons(8080)};
+  FlowKey flow = port;
+  flow.remote_addr = inaddr(kAddrB);
+  flow.remote_port = htons(40000);
+  EXPECT_EQ(w0->steer(port), 0);
+  EXPECT_EQ(w1->steer(port), 0) << "the other worker's rule serves it";
+  EXPECT_EQ(w1->unsteer(port), 0);
+  EXPECT_EQ(prog->steer(port), -EEXIST) << "unsteer left the shared rule";
+  EXPECT_EQ(w0->steer(flow), 0);
+  EXPECT_EQ(w1->steer(flow), -EEXIST) << "a 4-tuple's rule is one worker's";
+  EXPECT_EQ(w0->unsteer(flow), 0);
+  EXPECT_EQ(prog->unsteer(flow), -ENOENT);
+  w0.reset();
+  w1.reset();
+  // The program stays with its owner; its queues are free for other workers.
+  LIBBPF_OPTS(bpf_xdp_query_opts, q);
+  ASSERT_EQ(bpf_xdp_query(int(if_nametoindex("qa")), 0, &q), 0);
+  EXPECT_NE(q.attach_mode, XDP_ATTACHED_NONE);
+  EXPECT_EQ(open_share(0, 2, &again), 0) << why;
+  again.reset();
+  prog.reset();
   ASSERT_TRUE(ip_a("link del qa"));
 }
 

@@ -124,12 +124,28 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   if (queues > kMaxRxQueues)
     return fail(why, -EOPNOTSUPP, opt.ifname + " has " + std::to_string(queues) + " RX queues, xmit serves at most " +
                                       std::to_string(kMaxRxQueues) + " (ethtool -L " + opt.ifname + " combined N)");
-  if (opt.queue_id >= queues)
-    return fail(why, -EINVAL, opt.ifname + " has no queue " + std::to_string(opt.queue_id));
+  d->link_queues_ = queues;
+  std::vector<uint32_t> mine;  // the queues this device opens; mine[0] sends
+  if (opt.shared_prog != nullptr) {
+    for (uint32_t q = opt.slot; opt.slots > 0 && q < queues; q += opt.slots) mine.push_back(q);
+    if (mine.empty())
+      return fail(why, -ENODEV, opt.ifname + " has " + std::to_string(queues) + " RX queue" + (queues == 1 ? "" : "s") +
+                                    ": none left for worker " + std::to_string(opt.slot + 1) + " of " +
+                                    std::to_string(opt.slots) + " (ethtool -L " + opt.ifname + " combined " +
+                                    std::to_string(opt.slots) + ", or fewer workers)");
+    d->queue_id_ = mine[0];
+  } else {
+    if (opt.queue_id >= queues)
+      return fail(why, -EINVAL, opt.ifname + " has no queue " + std::to_string(opt.queue_id));
+    mine.push_back(opt.queue_id);
+    for (uint32_t q = 0; q < queues; ++q)
+      if (q != opt.queue_id) mine.push_back(q);
+  }
+  const uint32_t n = uint32_t(mine.size());
   d->queue_frames_ = opt.rx_frames;
-  while (queues > 1 && d->queue_frames_ > kMinQueueFrames && d->queue_frames_ * queues > opt.rx_frames)
+  while (n > 1 && d->queue_frames_ > kMinQueueFrames && d->queue_frames_ * n > opt.rx_frames)
     d->queue_frames_ /= 2;
-  d->rx_frames_ = d->queue_frames_ * queues;
+  d->rx_frames_ = d->queue_frames_ * n;
   // The frame has to be copied into the UMEM anyway, so the device finishes IPv4 and L4 checksums
   // during that copy (tx_finish_csum(), as a NIC would) and advertises them.
   d->features_ = NetdevFeatures{};
@@ -146,10 +162,15 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   d->features_.mtu = std::min(mtu, kRxFrameRoom - kEthHlen);
   d->features_.max_frame = d->features_.mtu + kEthHlen;
 
-  d->rxq_.reserve(queues);  // RxQueue rings stay where they are
+  d->rxq_.reserve(n);  // RxQueue rings stay where they are
   if (int err = d->setup_umem_and_rings(why); err < 0) return err;
 
-  if (int err = XdpProg::open(d->ifindex_, opt.mode, &d->prog_, why); err < 0) return err;
+  if (opt.shared_prog != nullptr) {
+    d->prog_ = opt.shared_prog;
+  } else {
+    if (int err = XdpProg::open(d->ifindex_, opt.mode, &d->own_prog_, why); err < 0) return err;
+    d->prog_ = d->own_prog_.get();
+  }
 
   // Copy mode is forced where zero-copy cannot work (generic XDP); otherwise the kernel tries
   // zero-copy and falls back to copy by itself (veth has no zero-copy support).
@@ -157,20 +178,19 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   sxdp.sxdp_family = AF_XDP;
   sxdp.sxdp_flags = XDP_USE_NEED_WAKEUP | (d->prog_->native() ? 0 : XDP_COPY);
   sxdp.sxdp_ifindex = uint32_t(d->ifindex_);
-  sxdp.sxdp_queue_id = opt.queue_id;
+  sxdp.sxdp_queue_id = d->queue_id_;
   if (int err = bind_xsk(d->xsk_fd_, sxdp); err < 0)
-    return fail(why, err, "bind AF_XDP socket to " + opt.ifname + " queue " + std::to_string(opt.queue_id));
+    return fail(why, err, "bind AF_XDP socket to " + opt.ifname + " queue " + std::to_string(d->queue_id_));
   xdp_options xo{};
   socklen_t xol = sizeof xo;
   if (getsockopt(d->xsk_fd_, SOL_XDP, XDP_OPTIONS, &xo, &xol) == 0)
     d->zerocopy_ = (xo.flags & XDP_OPTIONS_ZEROCOPY) != 0;
-  if (int err = d->prog_->set_xsk(opt.queue_id, d->xsk_fd_); err < 0)
-    return fail(why, err, "XSKMAP update for queue " + std::to_string(opt.queue_id));
-  for (uint32_t qid = 0; qid < queues; ++qid) {
-    if (qid == opt.queue_id) continue;
-    if (int err = d->add_rx_queue(qid, why); err < 0) return err;
+  if (int err = d->prog_->set_xsk(d->queue_id_, d->xsk_fd_); err < 0)
+    return fail(why, err, "XSKMAP update for queue " + std::to_string(d->queue_id_));
+  for (uint32_t i = 1; i < n; ++i) {
+    if (int err = d->add_rx_queue(mine[i], why); err < 0) return err;
   }
-  if (queues > 1) {
+  if (n > 1) {
     d->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (d->epoll_fd_ < 0) return fail(why, -errno, "epoll_create1");
     for (const RxQueue& q : d->rxq_) {
@@ -275,8 +295,22 @@ int XdpNetdev::add_rx_queue(uint32_t qid, std::string* why) {
   return 0;
 }
 
+int XdpNetdev::steer(const FlowKey& key) {
+  int err = prog_->steer(key);
+  // Another worker steered the listening port already: the rule serves every worker's queues.
+  if (err == -EEXIST && own_prog_ == nullptr && key.remote_port == 0) return 0;
+  return err;
+}
+
+int XdpNetdev::unsteer(const FlowKey& key) {
+  // A listening port's rule stays while the master's program does: the other workers' connections
+  // ride on it (a worker's own 4-tuple rules are its own).
+  if (own_prog_ == nullptr && key.remote_port == 0) return 0;
+  return prog_->unsteer(key);
+}
+
 XdpNetdev::~XdpNetdev() {
-  prog_.reset();  // closes the bpf_link: the kernel detaches the program
+  own_prog_.reset();  // closes the bpf_link: the kernel detaches the program
   if (epoll_fd_ >= 0) close(epoll_fd_);
   for (RxQueue& q : rxq_) {
     if (q.fd >= 0) close(q.fd);  // xsk_fd_ among them

@@ -33,6 +33,14 @@ struct XdpOptions {
   // held); later ones wait for the batch, the next flush_tx() (see Netdev) or the flusher. Clamped
   // to [1, tx_frames / 2].
   uint32_t tx_kick_batch = 1;
+  // Pre-fork workers (preload/workers.h): the steering program another process (the master that
+  // made the listeners) attached, shared with its other workers; this device opens only the RX
+  // queues q with q % slots == slot (queue_id is ignored: the first of them sends), -EBUSY if
+  // another process holds the first, -ENODEV if there is none. A wildcard (listening port) rule is
+  // then shared with the other workers: steer() finding it is success, unsteer() leaves it.
+  XdpProg* shared_prog = nullptr;
+  uint32_t slot = 0;
+  uint32_t slots = 1;
 };
 
 // Counters for the log and tests; none of them is needed to use the device.
@@ -92,8 +100,8 @@ class XdpNetdev final : public Netdev {
   int poll_tx(absl::FunctionRef<void(uint64_t cookie)> done) override;
   int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override;
   void rx_recycle(uint64_t buf_id) override;
-  int steer(const FlowKey& key) override { return prog_->steer(key); }
-  int unsteer(const FlowKey& key) override { return prog_->unsteer(key); }
+  int steer(const FlowKey& key) override;
+  int unsteer(const FlowKey& key) override;
   // POLLIN when an RX ring has frames: the socket's fd, or with several queues an epoll set of them.
   int wait_fd() const override { return epoll_fd_ >= 0 ? epoll_fd_ : xsk_fd_; }
   // A TX completion makes nothing readable (xsk_poll() reports the RX ring and TX ring space only):
@@ -116,6 +124,8 @@ class XdpNetdev final : public Netdev {
   uint32_t queue_id() const { return queue_id_; }
   uint32_t link_mtu() const { return link_mtu_; }  // the interface's; features().mtu is at most kRxFrameRoom - 14
   uint32_t rx_queues() const { return uint32_t(rxq_.size()); }
+  uint32_t rx_queue_id(uint32_t i) const { return rxq_[i].qid; }
+  uint32_t link_rx_queues() const { return link_queues_; }  // the interface's (ETHTOOL_GCHANNELS)
   bool native_mode() const { return prog_->native(); }       // XDP program in driver mode
   const char* mode_name() const { return native_mode() ? "native" : "generic"; }
   bool zerocopy() const { return zerocopy_; }                 // false: XDP_COPY (veth, generic)
@@ -161,6 +171,7 @@ class XdpNetdev final : public Netdev {
   std::string ifname_;
   uint32_t queue_id_ = 0;
   uint32_t link_mtu_ = 0;
+  uint32_t link_queues_ = 1;
   int ifindex_ = 0;
   uint8_t mac_[6] = {};
   NetdevFeatures features_;
@@ -192,7 +203,8 @@ class XdpNetdev final : public Netdev {
   std::vector<uint64_t> tx_cookie_;   // per TX frame: the cookie poll_tx() reports (not kNoCookie)
   std::vector<uint8_t> rx_held_;      // per RX frame: 1 while a poll_rx() caller keeps it
 
-  std::unique_ptr<XdpProg> prog_;
+  std::unique_ptr<XdpProg> own_prog_;  // the program this device attached (none with shared_prog)
+  XdpProg* prog_ = nullptr;            // own_prog_ or XdpOptions::shared_prog
   XdpStats stats_;
 };
 

@@ -1,0 +1,150 @@
+// preload/workers.cc — pre-fork listeners served by the workers (see workers.h).
+#include "preload/workers.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include "preload/engine.h"
+#include "preload/fd_table.h"
+#include "preload/libc.h"
+#include "preload/log.h"
+#include "preload/own_fds.h"
+#include "preload/runtime.h"
+#include "stack/stream/tcp_socket.h"
+#include "verbs/xdp/xdp_prog.h"
+
+namespace xmit {
+
+std::atomic<bool> g_workers_adopt_pending{false};
+
+namespace {
+
+struct NotedListener {
+  int fd;
+  int backlog;
+};
+constexpr int kMaxListeners = 64;
+
+std::mutex g_mu;  // the notes and the adoption; re-made in a forked child
+NotedListener g_listeners[kMaxListeners];
+int g_nlisteners = 0;
+xdp::XdpProg* g_prog = nullptr;  // never freed: the workers hold its fds and use it
+bool g_prog_tried = false;
+bool g_worker = false;  // this process adopted (or tried to adopt) its inherited listeners
+
+int sockopt_int(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  return libc().getsockopt(fd, level, name, &v, &len) == 0 ? v : -1;
+}
+
+bool is_tcp4_listener(int fd) {
+  return sockopt_int(fd, SOL_SOCKET, SO_DOMAIN) == AF_INET && sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP &&
+         sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
+}
+
+uint16_t local_port(int fd) {
+  sockaddr_in sin{};
+  socklen_t len = sizeof sin;
+  return libc().getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0 ? ntohs(sin.sin_port) : 0;
+}
+
+}  // namespace
+
+void workers_note_listen(int fd, int backlog) noexcept {
+  const Runtime* rt = runtime();
+  if (rt == nullptr || !rt->active || rt->config.workers == 0 || !rt->config.tcp) return;
+  if (g_worker || !is_tcp4_listener(fd)) return;
+  if (rt->backend != Backend::kAfXdp) {
+    logf(LogLevel::kInfo, "fd %d: XMIT_WORKERS serves pre-fork listeners on AF_XDP only: the kernel serves this one", fd);
+    return;
+  }
+  if (sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) == 1) {
+    // Each worker would take every one of them, and connections could wait on one it never polls.
+    logf(LogLevel::kInfo, "fd %d: an SO_REUSEPORT listener stays the kernel's under XMIT_WORKERS", fd);
+    return;
+  }
+  std::lock_guard<std::mutex> g(g_mu);
+  for (int i = 0; i < g_nlisteners; ++i) {
+    if (g_listeners[i].fd == fd) {  // listen() again: the new backlog
+      g_listeners[i].backlog = backlog;
+      return;
+    }
+  }
+  if (!g_prog_tried) {
+    g_prog_tried = true;
+    std::unique_ptr<xdp::XdpProg> p;
+    std::string why;
+    if (int err = xdp::XdpProg::open(rt->ifindex, xdp::XdpMode::kAuto, &p, &why); err < 0) {
+      logf(LogLevel::kError, "XMIT_WORKERS: cannot attach the steering XDP program to %s (%s): the kernel serves "
+           "the listeners", rt->config.iface.c_str(), why.c_str());
+    } else {
+      g_prog = p.release();
+      g_prog->for_each_fd([](int f) { (void)g_own_fds.add(f); });
+      logf(LogLevel::kInfo, "XMIT_WORKERS=%u: steering XDP program attached to %s (%s mode); this process's "
+           "listeners are served by the workers it forks", rt->config.workers, rt->config.iface.c_str(),
+           g_prog->native() ? "native" : "generic");
+    }
+  }
+  if (g_prog == nullptr) return;
+  if (g_nlisteners == kMaxListeners) {
+    logf(LogLevel::kWarn, "fd %d: more than %d listeners for the workers: the kernel serves this one", fd, kMaxListeners);
+    return;
+  }
+  g_listeners[g_nlisteners++] = NotedListener{fd, backlog};
+  logf(LogLevel::kInfo, "fd %d: listener on port %u kept for the workers", fd, local_port(fd));
+}
+
+xdp::XdpProg* workers_prog() noexcept { return g_worker ? g_prog : nullptr; }
+
+void workers_atfork_child(bool parent_had_engine) noexcept {
+  new (&g_mu) std::mutex();  // another thread of the parent may have held it
+  if (g_prog != nullptr && g_nlisteners > 0 && !parent_had_engine && !g_worker)
+    g_workers_adopt_pending.store(true, std::memory_order_relaxed);
+}
+
+void workers_adopt() noexcept {
+  std::lock_guard<std::mutex> g(g_mu);
+  if (!g_workers_adopt_pending.exchange(false)) return;  // another thread did
+  g_worker = true;
+  const Runtime* rt = runtime();
+  const char* why = nullptr;
+  TcpStack* tcp = rt != nullptr ? engine_tcp(*rt, &why) : nullptr;  // opens a share of the queues (workers_prog())
+  if (tcp == nullptr) {
+    logf(LogLevel::kWarn, "pre-fork worker: %s; the kernel serves its inherited listeners",
+         why != nullptr ? why : "xmit is not initialised");
+    return;
+  }
+  int adopted = 0;
+  for (int i = 0; i < g_nlisteners; ++i) {
+    const int fd = g_listeners[i].fd;
+    if (g_fds.peek(fd) != nullptr || !is_tcp4_listener(fd)) continue;  // closed (or reused) since
+    const int fl = libc().fcntl(fd, F_GETFL);
+    Socket* s = nullptr;
+    int err = TcpSocket::adopt_listener(tcp, engine_shadow(), fd, g_listeners[i].backlog,
+                                        fl >= 0 && (fl & O_NONBLOCK) != 0, &s);
+    Socket* old = nullptr;
+    if (err == 0 && !g_fds.install(fd, s, &old)) {
+      s->put();
+      err = -EMFILE;
+    }
+    if (err < 0) {
+      logf(LogLevel::kWarn, "pre-fork worker: fd %d (port %u) stays the kernel's: %s", fd, local_port(fd),
+           strerror(-err));
+      continue;
+    }
+    if (old != nullptr) old->put();
+    ++adopted;
+  }
+  logf(LogLevel::kInfo, "pre-fork worker: %d inherited listener%s served by xmit's stack", adopted,
+       adopted == 1 ? "" : "s");
+}
+
+}  // namespace xmit

@@ -1,0 +1,44 @@
+// preload/workers.h — pre-fork servers (nginx's master and workers; XMIT_WORKERS=N). The master
+// makes the listening sockets and forks N workers that accept on them; a connection must be served
+// by the process that accepts it, and an AF_XDP socket only receives the frames of its own RX
+// queue. So: the master serves nothing itself — its sockets are the kernel's — but at its first
+// listen() on the interface it attaches the steering XDP program and notes the listener. Each
+// process it forks inherits the program's fds and the notes; at its first accept(), poll, select
+// or epoll_ctl() a worker takes a share of the interface's RX queues (queues q with q % N == k,
+// for the first k in 0..N-1 no other worker holds; XdpOptions::shared_prog), opens its own stack
+// on them and makes each inherited listener an offloaded one over the same kernel socket
+// (TcpSocket::adopt_listener()). The NIC's RSS spreads connections over the queues, so over the
+// workers, as SO_REUSEPORT would. A worker's own new sockets are the kernel's: the replies of a
+// connection it opens could arrive on another worker's queue.
+// XLIO's counterpart is XLIO_NGINX_WORKERS_NUM. AF_XDP only (verbs: the kernel serves pre-fork
+// listeners, as without XMIT_WORKERS).
+#pragma once
+
+#include <atomic>
+
+namespace xmit::xdp {
+class XdpProg;
+}
+
+namespace xmit {
+
+// listen(fd, backlog) succeeded on a passthrough socket of this process: with XMIT_WORKERS, an
+// IPv4 TCP listener is noted for the workers (and the program attached, once).
+void workers_note_listen(int fd, int backlog) noexcept;
+
+// The program a worker's device shares, or nullptr when this process is no pre-fork worker.
+xdp::XdpProg* workers_prog() noexcept;
+
+// fork(), in the child: it becomes a worker-to-be if its parent held listeners for workers and
+// no stack of its own.
+void workers_atfork_child(bool parent_had_engine) noexcept;
+
+// Called by the interposer before accept, poll, select and epoll_ctl: a worker-to-be adopts its
+// inherited listeners at the first of them.
+extern std::atomic<bool> g_workers_adopt_pending;
+void workers_adopt() noexcept;
+inline void workers_adopt_if_pending() noexcept {
+  if (g_workers_adopt_pending.load(std::memory_order_relaxed)) [[unlikely]] workers_adopt();
+}
+
+}  // namespace xmit
