@@ -526,16 +526,6 @@ std::vector<std::pair<uint16_t, uint16_t>> read_port_ranges(const char* path) {
   return out;
 }
 
-be32 iface_addr(const std::string& ifname) {
-  int s = libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return 0;
-  ifreq ifr{};
-  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname.c_str());
-  be32 a = 0;
-  if (libc().ioctl(s, SIOCGIFADDR, &ifr) == 0) a = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr)->sin_addr.s_addr;
-  libc().close(s);
-  return a;
-}
 
 int open_afxdp(const Runtime& rt, Engine* e, std::string* why) {
   const std::string& ifname = rt.config.iface;
@@ -759,6 +749,17 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
 }
 
 }  // namespace
+
+be32 iface_addr(const std::string& ifname) noexcept {
+  int s = libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return 0;
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname.c_str());
+  be32 a = 0;
+  if (libc().ioctl(s, SIOCGIFADDR, &ifr) == 0) a = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr)->sin_addr.s_addr;
+  libc().close(s);
+  return a;
+}
 
 static Engine* engine_open(const Runtime& rt, const char** why) noexcept;
 

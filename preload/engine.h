@@ -26,4 +26,7 @@ void engine_rx_waiter(int delta) noexcept;
 // The kernel shadow socket operations, through the real glibc functions.
 ShadowOps* engine_shadow() noexcept;
 
+// The interface's IPv4 address (SIOCGIFADDR), or 0.
+be32 iface_addr(const std::string& ifname) noexcept;
+
 }  // namespace xmit

@@ -98,8 +98,26 @@ void workers_note_listen(int fd, int backlog) noexcept {
     logf(LogLevel::kWarn, "fd %d: more than %d listeners for the workers: the kernel serves this one", fd, kMaxListeners);
     return;
   }
+  // The port is steered from now on: a SYN arriving before a worker serves its queue goes to the
+  // kernel's listener, and the program keeps that connection's segments there (xmit_xdp.bpf.c).
+  sockaddr_in sin{};
+  socklen_t len = sizeof sin;
+  if (libc().getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0) return;
+  const be32 if_addr = iface_addr(rt->config.iface);
+  const be32 local = sin.sin_addr.s_addr != 0 ? sin.sin_addr.s_addr : if_addr;
+  if (local == 0 || local != if_addr) {
+    logf(LogLevel::kInfo, "fd %d: listener on port %u is not on %s's address: the kernel serves it", fd,
+         ntohs(sin.sin_port), rt->config.iface.c_str());
+    return;
+  }
+  const FlowKey key{.protocol = IPPROTO_TCP, .local_addr = local, .local_port = sin.sin_port};
+  if (int err = g_prog->steer(key); err != 0 && err != -EEXIST) {
+    logf(LogLevel::kWarn, "fd %d: cannot steer port %u (%s): the kernel serves it", fd, ntohs(sin.sin_port),
+         strerror(-err));
+    return;
+  }
   g_listeners[g_nlisteners++] = NotedListener{fd, backlog};
-  logf(LogLevel::kInfo, "fd %d: listener on port %u kept for the workers", fd, local_port(fd));
+  logf(LogLevel::kInfo, "fd %d: listener on port %u kept for the workers", fd, ntohs(sin.sin_port));
 }
 
 xdp::XdpProg* workers_prog() noexcept { return g_worker ? g_prog : nullptr; }

@@ -55,7 +55,7 @@ source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 case_=$1
 # nginx-workers: a 2-queue veth (each end), as a multi-queue NIC whose RSS spreads connections.
-[ "$case_" = nginx-workers ] && export XMIT_BED_QUEUES=2
+case $case_ in nginx-workers|py-prefork) export XMIT_BED_QUEUES=2 ;; esac
 bed_up "tp-$case_"
 # stop_ns NS: ends the processes this test started in its namespace NS (a backgrounded under_xmit is
 # a subshell whose kill would leave the program holding the interface's queue).
@@ -222,6 +222,58 @@ case "$case_" in
       "$work/nginx/access.log" || fail "a response was not 200, or more than $CONNS were cut short"
     [ "$(awk '{ print $1 }' "$work/nginx/access.log" | sort -u | wc -l)" = 2 ] || fail "one worker served every connection"
     grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
+    ;;
+  py-prefork)
+    # A pre-fork echo server (tests/e2e/prefork_echo.py) under xmit with XMIT_WORKERS=2: 8 kernel
+    # clients connect while the master waits before forking (the kernel's listener accepts them);
+    # once both workers took their queue and the listener, those 8 must still echo (their
+    # segments stay the kernel's: the XDP program marked them at their SYN), and 32 new
+    # connections are the workers' (a's kernel carries none of them), every echo byte-exact.
+    XB+=(XMIT_WORKERS=2)
+    under_xmit python3 "$XMIT_SRC/tests/e2e/prefork_echo.py" "$XMIT_ADDR_A" 9500 2 1.5 >"$work/prefork.out" 2>&1 &
+    BED_PIDS=$!
+    for i in $(seq 50); do grep -q listening "$work/prefork.out" && break; sleep 0.1; done
+    cat >"$work/client.py" <<'PY'
+import os, socket, sys, time
+addr, phase, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if phase == "early":  # connect now, echo after the file named by argv[4] appears
+    conns = [socket.create_connection((addr, 9500), timeout=10) for _ in range(n)]
+    print("connected", n, flush=True)
+    while not os.path.exists(sys.argv[4]):
+        time.sleep(0.05)
+else:
+    conns = [socket.create_connection((addr, 9500), timeout=10) for _ in range(n)]
+for c in conns:
+    data = os.urandom(65536)
+    c.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        b = c.recv(65536)
+        if not b:
+            sys.exit("EOF after %d bytes" % len(got))
+        got += b
+    if got != data:
+        sys.exit("echo differs")
+for c in conns:
+    c.close()
+print(phase, n, "connections echoed 64 KiB byte-exact", flush=True)
+PY
+    ip netns exec "$XMIT_NS_B" timeout 30 python3 "$work/client.py" "$XMIT_ADDR_A" early 8 "$work/go" >"$work/early.out" 2>&1 &
+    early=$!
+    for i in $(seq 100); do [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] && break; sleep 0.1; done
+    grep -q "connected 8" "$work/early.out" || { cat "$work/early.out"; logs; fail "the early clients did not connect"; }
+    [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] ||
+      { logs; fail "both workers should serve the listener"; }
+    touch "$work/go"
+    wait $early || { cat "$work/early.out"; logs; fail "connections made before the workers took the listener broke"; }
+    cat "$work/early.out" | grep -v connected
+    sleep 0.5  # their FINs exchanged
+    c0=$(counters)
+    ip netns exec "$XMIT_NS_B" timeout 30 python3 "$work/client.py" "$XMIT_ADDR_A" late 32 ||
+      { logs; fail "connections to the workers failed"; }
+    check_kernel_quiet "$c0"
+    echo "accepts per worker: $(grep accept "$work/prefork.out" | sort | uniq -c | awk '{ printf "%s ", $1 }')"
+    [ "$(grep accept "$work/prefork.out" | sort -u | wc -l)" = 2 ] || fail "one worker accepted every connection"
     ;;
   nginx-sendfile-1g)
     nginx_conf "$work/nginx" "$XMIT_ADDR_A" 1 on off

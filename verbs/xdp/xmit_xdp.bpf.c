@@ -1,7 +1,10 @@
 // verbs/xdp/xmit_xdp.bpf.c — the steering XDP program: frames of steered TCP/UDP flows go to the
 // AF_XDP socket of their RX queue (a steered UDP datagram longer than an RX frame of the UMEM goes
 // to the kernel, such a TCP segment is dropped); everything else (ARP, ICMP, fragments, IPv6, other
-// ports) XDP_PASS.
+// ports) XDP_PASS. A SYN to a steered port that arrives on a queue no socket serves yet goes to the
+// kernel's listening socket, and its 4-tuple is remembered (xmit_kernel_flows): the rest of that
+// connection stays the kernel's after a socket takes the queue (a pre-fork worker starting), until
+// a new SYN on the 4-tuple finds one.
 // Kernel counterpart: an ethtool ntuple / ibv_create_flow rule, done in software.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -36,6 +39,14 @@ struct {
   __type(value, __u32);
 } xmit_xsks SEC(".maps");
 
+// TCP connections the kernel accepted on a steered port (see above); least recently used first out.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct steer_key);
+  __type(value, __u8);
+} xmit_kernel_flows SEC(".maps");
+
 // XdpNetdev::kRxFrameRoom: a 4096-byte chunk less XDP_PACKET_HEADROOM.
 #define XSK_RX_FRAME_ROOM 3840
 #define IP_MF 0x2000
@@ -60,6 +71,13 @@ int xmit_steer_prog(struct xdp_md* ctx) {
   // TCP and UDP both start with source port, destination port.
   __u16* ports = (void*)iph + iph->ihl * 4;
   if ((void*)(ports + 2) > data_end) return XDP_PASS;
+  __u32 queue = ctx->rx_queue_index;
+  int syn = 0;  // a TCP SYN without ACK: a new connection
+  if (iph->protocol == IPPROTO_TCP) {
+    __u8* tcp = (void*)ports;
+    if ((void*)(tcp + 14) > data_end) return XDP_PASS;
+    syn = (tcp[13] & 0x12) == 0x02;
+  }
 
   struct steer_key key = {};
   key.protocol = iph->protocol;
@@ -67,17 +85,29 @@ int xmit_steer_prog(struct xdp_md* ctx) {
   key.local_port = ports[1];
   key.remote_addr = iph->saddr;
   key.remote_port = ports[0];
+  const int has_xsk = bpf_map_lookup_elem(&xmit_xsks, &queue) != 0;
+  if (key.protocol == IPPROTO_TCP && bpf_map_lookup_elem(&xmit_kernel_flows, &key)) {
+    if (!syn || !has_xsk) return XDP_PASS;
+    bpf_map_delete_elem(&xmit_kernel_flows, &key);  // a new connection on the 4-tuple
+  }
   if (!bpf_map_lookup_elem(&xmit_steer, &key)) {
+    struct steer_key flow = key;
     key.remote_addr = 0;
     key.remote_port = 0;
     if (!bpf_map_lookup_elem(&xmit_steer, &key)) return XDP_PASS;
+    // A listening port's connection the kernel is to accept: keep its segments there.
+    if (syn && !has_xsk) {
+      __u8 one = 1;
+      bpf_map_update_elem(&xmit_kernel_flows, &flow, &one, BPF_ANY);
+      return XDP_PASS;
+    }
   }
   // A frame no RX frame of the UMEM holds would be dropped at the socket. A UDP datagram the
   // kernel takes (the socket's shadow receives it); a TCP segment is dropped as the socket would
   // (the kernel has no such connection and would reset it; the peer keeps to the MSS xmit gave).
   if (data_end - data > XSK_RX_FRAME_ROOM) return key.protocol == IPPROTO_UDP ? XDP_PASS : XDP_DROP;
   // No socket bound to this queue yet: fall back to the kernel rather than drop.
-  return bpf_redirect_map(&xmit_xsks, ctx->rx_queue_index, XDP_PASS);
+  return bpf_redirect_map(&xmit_xsks, queue, XDP_PASS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
