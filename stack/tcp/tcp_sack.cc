@@ -290,8 +290,7 @@ void tcp_sack_fastretrans_alert(tcp_sock* tp, int flag, uint32_t* newly_lost) {
     default:
       *newly_lost = tcp_rack_mark_lost(tp, &lost_retrans);
       if (tp->lost_out == 0) {  // !tcp_time_to_recover()
-        // kernel: tcp_try_to_open()
-        tcp_set_ca_state(tp, (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open);
+        tcp_try_to_open(tp);
         return;
       }
       tcp_enter_recovery(tp);

@@ -324,6 +324,25 @@ TEST(TcpSackSnd, CaRttFromLastSackedEvenWithCumulativeAck) {
   EXPECT_EQ(inet_csk_ca(&bed.tp)->delay_min, 6'000u);
 }
 
+// With SACK the same rule: an ACK carrying only a DSACK block (below the ACK) is dubious and goes
+// through tcp_try_to_open(); nothing is SACKed, lost or in retransmission, but the head was once
+// retransmitted (TCPCB_EVER_RETRANS set by hand, as tcp_ack_test's Karn test does): Disorder, as
+// the kernel's tcp_any_retrans_done(); high_seq moves to snd_nxt with the state. Without the mark: Open.
+TEST(TcpSackSnd, DsackAckWithEverRetransmittedHeadIsDisorder) {
+  for (bool ever : {true, false}) {
+    TcpBed bed;
+    sack_sender(bed, 3, nullptr);
+    const uint32_t base = 100;
+    if (ever) TCP_SKB_CB(bed.tp.rtx_queue.head)->sacked |= TCPCB_EVER_RETRANS;
+    bed.tp.high_seq = kIsn;
+    bed.tp.tcp_mstamp = kNow + 1000;
+    EXPECT_EQ(sack_ack(bed, base, {{base - 50, base}}), 1);
+    EXPECT_EQ(bed.tp.sacked_out + bed.tp.lost_out + bed.tp.retrans_out, 0u);
+    EXPECT_EQ(bed.tp.icsk_ca_state, ever ? TCP_CA_Disorder : TCP_CA_Open) << ever;
+    EXPECT_EQ(bed.tp.high_seq, ever ? bed.tp.snd_nxt : kIsn) << ever;
+  }
+}
+
 // Blocks the sender must not use: beyond snd_nxt, reversed, at or below snd_una (a DSACK below
 // the ACK is recognised and ignored). Nothing is tagged.
 TEST(TcpSackSnd, InvalidAndDsackBlocksIgnored) {
