@@ -279,23 +279,27 @@ TEST(TcpSackSnd, CubicSsthreshAfterLoss) {
   EXPECT_EQ(bed.tp.snd_cwnd, 15u);
 }
 
-// Segments 1..3 sent at +1, +2, +3 ms after segment 0 (the setup's samples: srtt 10 ms, min RTT
-// and CUBIC's delay_min 10 ms). At +9 ms a SACK of 1..3, two blocks given highest first: the
-// srtt sample is the lowest newly SACKed one's (first_sackt, +1 ms: 8 ms, srtt 10 * 7/8 + 8/8 =
-// 9.75 ms), the min RTT and CUBIC's sample the highest's (last_sackt, +3 ms: 6 ms), as
-// tcp_clean_rtx_queue() takes sack_rtt_us and ca_rtt_us.
-TEST(TcpSackSnd, SackRttFromFirstSackedCaRttFromLastSacked) {
-  TcpBed bed;
+// A CUBIC sender with SACK: segment 0 sent at kNow (the setup's samples: srtt 10 ms, min RTT and
+// CUBIC's delay_min 10 ms), segments 1..3 at +1, +2, +3 ms; the clock then at +9 ms.
+void four_sent_1ms_apart(TcpBed& bed) {
   sack_sender(bed, 1, &tcp_cubic);
   ASSERT_EQ(inet_csk_ca(&bed.tp)->delay_min, 10'000u);
   bed.tp.snd_cwnd = 10;
-  const uint32_t base = 100;
   for (uint32_t k = 1; k <= 3; ++k) {
     bed.tp.tcp_mstamp = kNow + k * 1000;
     bed.send(kMss);
   }
   ASSERT_EQ(bed.take().size(), 3u);
   bed.tp.tcp_mstamp = kNow + 9000;
+}
+
+// A SACK of 1..3 in two blocks given highest first: the srtt sample is the lowest newly SACKed
+// one's (first_sackt, +1 ms: 8 ms, srtt 10 * 7/8 + 8/8 = 9.75 ms), the min RTT and CUBIC's sample
+// the highest's (last_sackt, +3 ms: 6 ms), as tcp_clean_rtx_queue() takes sack_rtt_us and ca_rtt_us.
+TEST(TcpSackSnd, SackRttFromFirstSackedCaRttFromLastSacked) {
+  TcpBed bed;
+  four_sent_1ms_apart(bed);
+  const uint32_t base = 100;
   sack_ack(bed, base, {{base + 3 * kMss, base + 4 * kMss}, {base + kMss, base + 3 * kMss}});
   EXPECT_EQ(bed.tp.sacked_out, 3u);
   EXPECT_EQ(bed.tp.srtt_us, 9'750u << 3);
@@ -303,20 +307,13 @@ TEST(TcpSackSnd, SackRttFromFirstSackedCaRttFromLastSacked) {
   EXPECT_EQ(inet_csk_ca(&bed.tp)->delay_min, 6'000u);
 }
 
-// An ACK that both advances snd_una (segment 0, sent at kNow) and newly SACKs (segments 2 and 3,
-// sent at +2 and +3 ms), at +9 ms: srtt takes the cumulative sample (9 ms: 10 * 7/8 + 9/8 =
-// 9.875 ms), the min RTT and CUBIC the last SACKed segment's (6 ms), not the last acked one's.
+// An ACK that both advances snd_una (segment 0, sent at kNow) and newly SACKs 2 and 3 (+2, +3 ms):
+// srtt takes the cumulative sample (9 ms: 10 * 7/8 + 9/8 = 9.875 ms), the min RTT and CUBIC the
+// last SACKed segment's (6 ms), not the last acked one's (9 ms).
 TEST(TcpSackSnd, CaRttFromLastSackedEvenWithCumulativeAck) {
   TcpBed bed;
-  sack_sender(bed, 1, &tcp_cubic);
-  bed.tp.snd_cwnd = 10;
+  four_sent_1ms_apart(bed);
   const uint32_t base = 100;
-  for (uint32_t k = 1; k <= 3; ++k) {
-    bed.tp.tcp_mstamp = kNow + k * 1000;
-    bed.send(kMss);
-  }
-  ASSERT_EQ(bed.take().size(), 3u);
-  bed.tp.tcp_mstamp = kNow + 9000;
   sack_ack(bed, base + kMss, {{base + 2 * kMss, base + 4 * kMss}});
   EXPECT_EQ(bed.tp.sacked_out, 2u);
   EXPECT_EQ(bed.tp.srtt_us, 9'875u << 3);
