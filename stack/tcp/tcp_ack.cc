@@ -92,7 +92,6 @@ static void tcp_update_rtt_min(tcp_sock* tp, uint32_t rtt_us, int flag) {
 // kernel: tcp_ack_update_rtt(), net/ipv4/tcp_input.c
 void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us, long ca_rtt_us) {
   if (seq_rtt_us < 0) seq_rtt_us = sack_rtt_us;
-  if (ca_rtt_us < 0) ca_rtt_us = seq_rtt_us;
   // "Prefer RTT measured from ACK's timing to TS-ECR. This is because broken middle-boxes or
   // peers may confuse us by echoing a stale timestamp." RFC 7323 §4.1.
   if (seq_rtt_us < 0 && tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0 && (flag & FLAG_ACKED)) {
@@ -186,7 +185,7 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
 }
 
 // kernel: tcp_clean_rtx_queue() with tcp_tso_acked(), net/ipv4/tcp_input.c
-int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, long sack_rtt_us) {
+int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, const tcp_sacktag_state* sack) {
   int flag = 0;
   uint64_t first_ackt = 0, last_ackt = 0;
   bool have_ackt = false;
@@ -232,23 +231,27 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     kfree_skb(skb);
   }
   if (between(tp->snd_up, prior_snd_una, tp->snd_una)) tp->snd_up = tp->snd_una;  // urgent data acked
+  long sack_rtt_us = -1, seq_rtt_us = -1, ca_rtt_us = -1;
+  if (have_ackt && !(flag & FLAG_RETRANS_DATA_ACKED)) {
+    seq_rtt_us = static_cast<long>(tp->tcp_mstamp - first_ackt);
+    ca_rtt_us = static_cast<long>(tp->tcp_mstamp - last_ackt);
+    // "Conservatively mark a delayed ACK. It's typically from a lone runt packet over the round
+    // trip to a receiver w/o out-of-order or CE events." (flag is this function's own: no
+    // FLAG_CA_ALERT bits; for Reno tp->delivered does not count this ACK yet, as the kernel's.)
+    if (*pkts_acked == 1 && fully_acked && prior_sacked == 0 && tp->snd_una - prior_snd_una < tp->mss_cache &&
+        prior_delivered + 1 == tp->delivered && !(flag & FLAG_SYN_ACKED))
+      flag |= FLAG_ACK_MAYBE_DELAYED;
+  }
+  // The SACKed skbs' samples: srtt from the first newly SACKed, the min RTT and the congestion
+  // control's sample from the last, which replaces the cumulative one (the newest data wins).
+  if (sack->first_sackt != 0) {
+    sack_rtt_us = static_cast<long>(tp->tcp_mstamp - sack->first_sackt);
+    ca_rtt_us = static_cast<long>(tp->tcp_mstamp - sack->last_sackt);
+  }
+  tcp_ack_update_rtt(tp, flag, seq_rtt_us, sack_rtt_us, ca_rtt_us);
   if (flag & FLAG_ACKED) {
     flag |= FLAG_SET_XMIT_TIMER;  // "set TLP or RTO timer"
-    long seq_rtt_us = -1, ca_rtt_us = -1;
-    if (have_ackt && !(flag & FLAG_RETRANS_DATA_ACKED)) {
-      seq_rtt_us = static_cast<long>(tp->tcp_mstamp - first_ackt);
-      ca_rtt_us = static_cast<long>(tp->tcp_mstamp - last_ackt);
-      // "Conservatively mark a delayed ACK. It's typically from a lone runt packet over the round
-      // trip to a receiver w/o out-of-order or CE events." (flag is this function's own: no
-      // FLAG_CA_ALERT bits; for Reno tp->delivered does not count this ACK yet, as the kernel's.)
-      if (*pkts_acked == 1 && fully_acked && prior_sacked == 0 && tp->snd_una - prior_snd_una < tp->mss_cache &&
-          prior_delivered + 1 == tp->delivered && !(flag & FLAG_SYN_ACKED))
-        flag |= FLAG_ACK_MAYBE_DELAYED;
-    }
-    tcp_ack_update_rtt(tp, flag, seq_rtt_us, sack_rtt_us, ca_rtt_us);
     if (!tcp_is_sack(tp)) tcp_remove_reno_sacks(tp, *pkts_acked);
-  } else if (sack_rtt_us >= 0) {
-    tcp_ack_update_rtt(tp, flag, -1, sack_rtt_us);
   }
   return flag;
 }
@@ -319,12 +322,11 @@ int tcp_ack(tcp_sock* tp, const sk_buff* skb, int flag, TcpXmitFn xmit) {
     return 1;
   }
   const uint32_t prior_delivered = tp->delivered;
-  uint32_t newly_sacked = 0;
-  long sack_rtt_us = -1;
-  if (tcb->sacked != 0) flag |= tcp_sacktag_write_queue(tp, skb, prior_snd_una, &newly_sacked, &sack_rtt_us);
-  tp->delivered += newly_sacked;  // kernel: tcp_count_delivered(sack_state.sack_delivered)
+  tcp_sacktag_state sack_state;
+  if (tcb->sacked != 0) flag |= tcp_sacktag_write_queue(tp, skb, prior_snd_una, &sack_state);
+  tp->delivered += sack_state.sack_delivered;  // kernel: tcp_count_delivered(sack_state.sack_delivered)
   uint32_t pkts_acked = 0;
-  flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked, sack_rtt_us);
+  flag |= tcp_clean_rtx_queue(tp, prior_snd_una, &pkts_acked, &sack_state);
   if (tp->rtx_queue.head == nullptr && tp->write_queue.head == nullptr) sk_page_frag_release(tp);
   if (flag & FLAG_SET_XMIT_TIMER) tcp_rearm_rto(tp);
   int rexmit = REXMIT_NONE;

@@ -16,6 +16,8 @@
 
 namespace xmit {
 
+struct tcp_sacktag_state;  // stack/tcp/tcp_sack.h
+
 inline constexpr uint32_t TCP_RTO_MIN_US = 200000;      // kernel: TCP_RTO_MIN (HZ / 5)
 inline constexpr uint32_t TCP_RTO_MAX_US = 120000000;   // kernel: TCP_RTO_MAX (120 s)
 inline constexpr uint32_t TCP_TIMEOUT_INIT_US = 1000000;  // kernel: TCP_TIMEOUT_INIT (1 s)
@@ -45,13 +47,12 @@ void tcp_set_rto(tcp_sock* tp);
 // sk_max_pacing_rate. Run after every ACK's congestion control (tcp_cong_control()) and when a
 // passive open completes. Nothing is paced by it here: TSQ and TSO autosizing read it.
 void tcp_update_pacing_rate(tcp_sock* tp);
-// kernel: tcp_ack_update_rtt() — a sample from the send time of the oldest newly acked,
-// never-retransmitted skb (Karn), else from the echoed timestamp; resets icsk_backoff.
-// With SACK, `sack_rtt_us` (from the oldest newly SACKed, never-retransmitted skb) stands in when
-// no cumulatively acked skb gave a sample. The windowed min RTT takes `ca_rtt_us` (the newest
-// such skb's; -1: the sample itself), skipped under FLAG_ACK_MAYBE_DELAYED when above the min
-// (tcp_update_rtt_min()).
-void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us = -1, long ca_rtt_us = -1);
+// kernel: tcp_ack_update_rtt() — srtt/rttvar take `seq_rtt_us` (the send time of the oldest
+// newly acked, never-retransmitted skb: Karn), else `sack_rtt_us` (the lowest newly SACKed such
+// skb), else the echoed timestamp; resets icsk_backoff. The windowed min RTT (tcp_update_rtt_min(),
+// skipped under FLAG_ACK_MAYBE_DELAYED when above the min) and the congestion control's
+// pkts_acked() take `ca_rtt_us`, the newest (S)ACKed skb's (-1: none). Negative: no sample.
+void tcp_ack_update_rtt(tcp_sock* tp, int flag, long seq_rtt_us, long sack_rtt_us, long ca_rtt_us);
 
 // kernel: tcp_paws_check() — the segment's TSval is not older than ts_recent by more than
 // paws_win (or ts_recent is unset / more than 24 days old).
@@ -72,8 +73,10 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
 
 // kernel: tcp_clean_rtx_queue() — frees fully acked skbs, trims a partially acked multi-segment
 // head (tcp_tso_acked()), updates packets_out/lost_out/retrans_out, takes the RTT sample.
+// With `sack` (what tcp_sacktag_write_queue() found on the same ACK), the SACK RTT samples: srtt
+// from first_sackt when nothing cumulatively acked gave one, ca_rtt from last_sackt.
 // `*pkts_acked` gets the segment count acked. Returns FLAG_* bits.
-int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, long sack_rtt_us = -1);
+int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_acked, const tcp_sacktag_state* sack);
 
 // kernel: tcp_probe0_base(), tcp_probe0_when() — max(RTO, 200 ms) << min(backoff, 10), at most
 // TCP_RTO_MAX.

@@ -5,10 +5,10 @@
 // Kernel counterparts: struct bictcp, bictcp_reset(), bictcp_hystart_reset(), cubictcp_init(),
 // cubictcp_cwnd_event(), cubic_root(), bictcp_update(), cubictcp_cong_avoid(),
 // cubictcp_recalc_ssthresh(), cubictcp_state(), hystart_update(), cubictcp_acked().
-// Simplified: the RTT sample HyStart and delay_min see is the ACK's first-acked segment's
-// (the kernel's ca_rtt_us is the last one's); no pacing, so hystart_ack_delay() is 0 and the ACK
-// train threshold is delay_min / 2 as the kernel's without pacing; no module parameters (the
-// kernel's defaults are constants).
+// The RTT sample HyStart and delay_min see is the kernel's ca_rtt_us: the last segment the ACK
+// acks or newly SACKs (tcp_clean_rtx_queue(), tcp_ack.h). Simplified: no pacing, so
+// hystart_ack_delay() is 0 and the ACK train threshold is delay_min / 2 as the kernel's without
+// pacing; no module parameters (the kernel's defaults are constants).
 #pragma once
 
 #include <cstdint>

@@ -280,7 +280,10 @@ tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_sock& r
   c->advmss = tcp_route_advmss(c, dst_mtu);
   tcp_initialize_rcv_mss(c);
   // tcp_synack_rtt_meas(): "if (req && !req->num_retrans && tcp_rsk(req)->snt_synack)"
-  if (req.num_retrans == 0 && req.snt_synack != 0) tcp_ack_update_rtt(c, 0, static_cast<long>(c->tcp_mstamp - req.snt_synack));
+  if (req.num_retrans == 0 && req.snt_synack != 0) {
+    const long rtt_us = static_cast<long>(c->tcp_mstamp - req.snt_synack);
+    tcp_ack_update_rtt(c, 0, rtt_us, -1, rtt_us);
+  }
   return c;
 }
 

@@ -187,13 +187,27 @@ static void tcp_newreno_mark_lost(tcp_sock* tp, bool snd_una_advanced) {
   tp->lost_out += tcp_skb_pcount(skb);
 }
 
-// kernel: tcp_try_keep_open() via tcp_try_to_open() (no ECE, so never CWR)
-static void tcp_try_to_open(tcp_sock* tp) {
-  const uint8_t state = (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open;
+// kernel: tcp_any_retrans_done(), net/ipv4/tcp_input.c
+bool tcp_any_retrans_done(const tcp_sock* tp) {
+  if (tp->retrans_out != 0) return true;
+  const sk_buff* skb = tp->rtx_queue.head;
+  return skb != nullptr && (TCP_SKB_CB(skb)->sacked & TCPCB_EVER_RETRANS);
+}
+
+// kernel: tcp_try_keep_open()
+static void tcp_try_keep_open(tcp_sock* tp) {
+  uint8_t state = TCP_CA_Open;
+  if (tcp_left_out(tp) != 0 || tcp_any_retrans_done(tp)) state = TCP_CA_Disorder;
   if (tp->icsk_ca_state != state) {
     tcp_set_ca_state(tp, state);
     tp->high_seq = tp->snd_nxt;
   }
+}
+
+// kernel: tcp_try_to_open() (no ECE, so never CWR; retrans_stamp is not cleared here: xmit takes
+// it at the first RTO, tcp_retransmit_timer())
+void tcp_try_to_open(tcp_sock* tp) {
+  if (tp->icsk_ca_state != TCP_CA_CWR) tcp_try_keep_open(tp);
 }
 
 // kernel: tcp_is_non_sack_preventing_reopen() — "Hold old state until something *above* high_seq

@@ -2,7 +2,8 @@
 // fast retransmit with NewReno partial-ACK handling, the RTO's loss state, retransmission of the
 // skbs marked lost, Reno slow start / congestion avoidance. Kernel counterparts:
 // tcp_fastretrans_alert(), tcp_add_reno_sack(), tcp_remove_reno_sacks(), tcp_limit_reno_sacked(),
-// tcp_check_reno_reordering(), tcp_process_loss(), tcp_try_to_open(), tcp_enter_loss()
+// tcp_check_reno_reordering(), tcp_process_loss(), tcp_try_to_open(), tcp_try_keep_open(),
+// tcp_any_retrans_done(), tcp_enter_loss()
 // (net/ipv4/tcp_input.c); tcp_newreno_mark_lost() (net/ipv4/tcp_recovery.c);
 // tcp_retransmit_skb(), tcp_xmit_retransmit_queue(), tcp_cwnd_validate() (net/ipv4/tcp_output.c);
 // tcp_reno_cong_avoid(), tcp_slow_start(), tcp_cong_avoid_ai(), tcp_reno_ssthresh()
@@ -55,6 +56,13 @@ int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, uint32_t segs, TcpXmitFn xmit
 // Retransmits the skbs marked lost and not yet retransmitted while in flight < cwnd, each at most
 // min(cwnd - in flight, tcp_tso_segs()) MSS. kernel: tcp_xmit_retransmit_queue()
 void tcp_xmit_retransmit_queue(tcp_sock* tp, TcpXmitFn xmit);
+// kernel: tcp_any_retrans_done() — retransmissions in flight (retrans_out), or the oldest unacked
+// skb was retransmitted at some time (TCPCB_EVER_RETRANS).
+bool tcp_any_retrans_done(const tcp_sock* tp);
+// No loss to recover from on this ACK: Disorder while anything is SACKed, lost or
+// tcp_any_retrans_done(), else Open; high_seq = snd_nxt when the state changes. Both the SACK and
+// the no-SACK paths. kernel: tcp_try_to_open() + tcp_try_keep_open() (no ECE: never CWR)
+void tcp_try_to_open(tcp_sock* tp);
 // The RTO's loss state: ssthresh (unless already in loss), cwnd = in flight + 1, every skb lost.
 // kernel: tcp_enter_loss()
 void tcp_enter_loss(tcp_sock* tp);

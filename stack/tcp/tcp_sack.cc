@@ -140,9 +140,8 @@ static void tcp_check_sack_reordering(tcp_sock* tp, uint32_t low_seq) {
 }
 
 // kernel: tcp_sacktag_one()
-static uint8_t tcp_sacktag_one(tcp_sock* tp, int* flag, uint32_t* reord, uint64_t* first_sackt, uint32_t fack,
-                               uint8_t sacked, uint32_t start_seq, uint32_t end_seq, uint32_t pcount,
-                               uint64_t xmit_time, uint32_t* newly_sacked) {
+static uint8_t tcp_sacktag_one(tcp_sock* tp, tcp_sacktag_state* state, uint32_t fack, uint8_t sacked,
+                               uint32_t start_seq, uint32_t end_seq, uint32_t pcount, uint64_t xmit_time) {
   // "Nothing to do; acked frame is about to be dropped (was ACKed)."
   if (!after(end_seq, tp->snd_una)) return sacked;
   if (sacked & TCPCB_SACKED_ACKED) return sacked;
@@ -158,8 +157,11 @@ static uint8_t tcp_sacktag_one(tcp_sock* tp, int* flag, uint32_t* reord, uint64_
   } else {
     if (!(sacked & TCPCB_RETRANS)) {
       // "New sack for not retransmitted frame, which was in hole. It is reordering."
-      if (before(start_seq, fack) && before(start_seq, *reord)) *reord = start_seq;
-      if (*first_sackt == 0 || xmit_time < *first_sackt) *first_sackt = xmit_time;
+      if (before(start_seq, fack) && before(start_seq, state->reord)) state->reord = start_seq;
+      // The walk goes up the sequence space (the blocks are sorted): first_sackt is the lowest
+      // newly SACKed skb's send time, last_sackt the highest's.
+      if (state->first_sackt == 0) state->first_sackt = xmit_time;
+      state->last_sackt = xmit_time;
     }
     if (sacked & TCPCB_LOST) {
       sacked &= static_cast<uint8_t>(~TCPCB_LOST);
@@ -167,50 +169,55 @@ static uint8_t tcp_sacktag_one(tcp_sock* tp, int* flag, uint32_t* reord, uint64_
     }
   }
   sacked |= TCPCB_SACKED_ACKED;
-  *flag |= FLAG_DATA_SACKED;
+  state->flag |= FLAG_DATA_SACKED;
   tp->sacked_out += pcount;
-  *newly_sacked += pcount;
+  state->sack_delivered += pcount;
   return sacked;
 }
 
 // kernel: tcp_sacktag_write_queue(), net/ipv4/tcp_input.c
-int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked,
-                            long* sack_rtt_us) {
+int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, tcp_sacktag_state* state) {
   (void)prior_snd_una;
-  *newly_sacked = 0;
-  *sack_rtt_us = -1;
+  *state = tcp_sacktag_state{};
   const tcp_skb_cb* acb = TCP_SKB_CB(ack_skb);
   if (acb->sacked == 0 || !tcp_is_sack(tp)) return 0;
   const uint32_t hdr_len = (ack_skb->data[12] >> 4) * 4u;
-  tcp_sack_block sp[4];
-  int num_sacks = tcp_sack_blocks(absl::MakeConstSpan(ack_skb->data, hdr_len), acb->sacked, sp);
+  tcp_sack_block sp_wire[4];
+  int num_sacks = tcp_sack_blocks(absl::MakeConstSpan(ack_skb->data, hdr_len), acb->sacked, sp_wire);
   if (num_sacks == 0) return 0;
-  int flag = 0;
   int first = 0;
-  if (tcp_check_dsack(sp, num_sacks, acb->ack_seq)) {
-    flag |= FLAG_DSACKING_ACK;
+  if (tcp_check_dsack(sp_wire, num_sacks, acb->ack_seq)) {
+    state->flag |= FLAG_DSACKING_ACK;
     first = 1;  // recognised, not used (no undo: tcp_sack.h)
   }
-  if (tp->packets_out == 0) return flag;
-  const uint32_t fack = tcp_highest_sack_seq(tp);
-  uint32_t reord = tp->snd_nxt;
-  uint64_t first_sackt = 0;
+  if (tp->packets_out == 0) return state->flag;
+  tcp_sack_block sp[4];
+  int used_sacks = 0;
   for (int i = first; i < num_sacks; ++i) {
+    if (tcp_is_sackblock_valid(tp, sp_wire[i].start_seq, sp_wire[i].end_seq)) sp[used_sacks++] = sp_wire[i];
+  }
+  // "order SACK blocks to allow in order walk of the retrans queue"
+  for (int i = used_sacks - 1; i > 0; --i) {
+    for (int j = 0; j < i; ++j) {
+      if (after(sp[j].start_seq, sp[j + 1].start_seq)) std::swap(sp[j], sp[j + 1]);
+    }
+  }
+  const uint32_t fack = tcp_highest_sack_seq(tp);
+  state->reord = tp->snd_nxt;
+  for (int i = 0; i < used_sacks; ++i) {
     uint32_t start_seq = sp[i].start_seq, end_seq = sp[i].end_seq;
-    if (!tcp_is_sackblock_valid(tp, start_seq, end_seq)) continue;
     // kernel: tcp_sacktag_walk() — whole skbs inside [start_seq, end_seq) (tcp_sack.h).
     for (sk_buff* skb = tp->rtx_queue.head; skb != nullptr; skb = skb->next) {
       tcp_skb_cb* scb = TCP_SKB_CB(skb);
       if (!after(scb->end_seq, start_seq)) continue;
       if (!before(scb->seq, end_seq)) break;
       if (before(scb->seq, start_seq) || after(scb->end_seq, end_seq)) continue;  // partly covered
-      scb->sacked = tcp_sacktag_one(tp, &flag, &reord, &first_sackt, fack, scb->sacked, scb->seq, scb->end_seq,
-                                    tcp_skb_pcount(skb), scb->sent_us, newly_sacked);
+      scb->sacked = tcp_sacktag_one(tp, state, fack, scb->sacked, scb->seq, scb->end_seq, tcp_skb_pcount(skb),
+                                    scb->sent_us);
     }
   }
-  if (before(reord, tp->snd_nxt)) tcp_check_sack_reordering(tp, reord);
-  if (first_sackt != 0) *sack_rtt_us = static_cast<long>(tp->tcp_mstamp - first_sackt);
-  return flag;
+  if (before(state->reord, tp->snd_nxt)) tcp_check_sack_reordering(tp, state->reord);
+  return state->flag;
 }
 
 // kernel: tcp_init_cwnd_reduction()
@@ -283,8 +290,7 @@ void tcp_sack_fastretrans_alert(tcp_sock* tp, int flag, uint32_t* newly_lost) {
     default:
       *newly_lost = tcp_rack_mark_lost(tp, &lost_retrans);
       if (tp->lost_out == 0) {  // !tcp_time_to_recover()
-        // kernel: tcp_try_to_open()
-        tcp_set_ca_state(tp, (tcp_left_out(tp) != 0 || tp->retrans_out != 0) ? TCP_CA_Disorder : TCP_CA_Open);
+        tcp_try_to_open(tp);
         return;
       }
       tcp_enter_recovery(tp);

@@ -59,14 +59,23 @@ inline constexpr int FLAG_DATA_SACKED = 0x20;   // "New SACK."
 inline constexpr int FLAG_DSACKING_ACK = 0x800; // "SACK blocks contained D-SACK info"
 inline constexpr int FLAG_LOST_RETRANS = 0x80;  // "This ACK marks some retransmission lost"
 
+// What one ACK's SACK blocks did, for tcp_clean_rtx_queue()'s RTT samples and tcp_ack()'s
+// delivered count. kernel: struct tcp_sacktag_state (without the rate sample and the skb hints)
+struct tcp_sacktag_state {
+  uint64_t first_sackt = 0;     // send time of the lowest newly SACKed never-retransmitted skb (0: none)
+  uint64_t last_sackt = 0;      // send time of the highest such skb
+  uint32_t reord = 0;           // lowest never-retransmitted skb SACKed below the highest SACK
+  uint32_t sack_delivered = 0;  // segments newly SACKed
+  int flag = 0;                 // FLAG_* bits
+};
+
 // The SACK option of `ack_skb` (a received segment at its TCP header, the option's offset in
-// TCP_SKB_CB()->sacked as tcp_rcv_established() records it): validated blocks tag the
-// rtx queue's skbs TCPCB_SACKED_ACKED (sacked_out, clearing LOST / SACKED_RETRANS), advance RACK
-// and record reordering. `*newly_sacked` gets the segments newly SACKed, `*sack_rtt_us` the RTT of
-// the oldest newly SACKed never-retransmitted one (-1: none). Returns FLAG_* bits.
-// kernel: tcp_sacktag_write_queue()
-int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, uint32_t* newly_sacked,
-                            long* sack_rtt_us);
+// TCP_SKB_CB()->sacked as tcp_rcv_established() records it): validated blocks, sorted by start,
+// tag the rtx queue's skbs TCPCB_SACKED_ACKED (sacked_out, clearing LOST / SACKED_RETRANS),
+// advance RACK and record reordering. `*state` is reset, then gets the segments newly SACKed and
+// the send times of the first and last newly SACKed never-retransmitted skbs (tcp_sacktag_one()).
+// Returns FLAG_* bits. kernel: tcp_sacktag_write_queue()
+int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior_snd_una, tcp_sacktag_state* state);
 
 // The recovery state machine with SACK (tcp_recovery.cc's tcp_fastretrans_alert() calls it when
 // sack_ok): RACK loss marking, recovery entered when something is lost (tcp_time_to_recover()),

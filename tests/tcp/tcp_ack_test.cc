@@ -181,16 +181,16 @@ TEST(TcpMinRtt, WindowedMinimumExpiresAfterWlen) {
   tp.sysctl_tcp_min_rtt_wlen = 10;
   const uint64_t t0 = 50'000'000;
   tp.tcp_mstamp = t0;
-  tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 1000);
+  tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 1000, -1, 1000);
   EXPECT_EQ(tcp_min_rtt(&tp), 1000u);
   for (uint64_t sec = 1; sec <= 12; ++sec) {
     tp.tcp_mstamp = t0 + sec * 1'000'000;
-    tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 5000);
+    tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 5000, -1, 5000);
     EXPECT_EQ(tcp_min_rtt(&tp), sec <= 10 ? 1000u : 5000u) << sec;
   }
-  tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 4000);
+  tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 4000, -1, 4000);
   EXPECT_EQ(tcp_min_rtt(&tp), 4000u);
-  tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 0);  // "rtt_us ? : jiffies_to_usecs(1)"
+  tcp_ack_update_rtt(&tp, FLAG_DATA_ACKED, 0, -1, 0);  // "rtt_us ? : jiffies_to_usecs(1)"
   EXPECT_EQ(tcp_min_rtt(&tp), 1000u);
 }
 

@@ -2,14 +2,17 @@
 // cubic_root()'s table and Newton step, ssthresh after a loss = cwnd * 717 / 1024 with W_max and
 // fast convergence, K = cubic_root(cube_factor * (W_max - cwnd)) with cube_factor = 2^40 / 410,
 // the ACKs per +1 (ca->cnt) at the start of an epoch and at K, cwnd after a sequence of ACKs,
-// HyStart's delay exit, the loss state resetting the epoch; Reno behind the same ops table.
+// HyStart's delay exit, the loss state resetting the epoch; Reno behind the same ops table; the
+// RTT sample an ACK of several segments gives CUBIC (the last one's).
 #include "stack/tcp/tcp_cubic.h"
 
 #include <cmath>
 
 #include "gtest/gtest.h"
 #include "stack/tcp/tcp_cong.h"
+#include "stack/tcp/tcp_rack.h"
 #include "stack/tcp/tcp_recovery.h"
+#include "tests/tcp/tcp_bed.h"
 
 namespace xmit {
 namespace {
@@ -158,6 +161,30 @@ TEST(TcpCubic, LossStateResetsAndRenoOps) {
   EXPECT_STREQ(tcp_ca_ops(&r)->name, "reno");  // a tcp_sock nobody initialised
   r.snd_cwnd = 100;
   EXPECT_EQ(tcp_ca_ssthresh(&r), 50u);
+}
+
+// An ACK covering three segments sent at t0, t0 + 2 ms and t0 + 4 ms, at t0 + 10 ms: CUBIC's
+// pkts_acked() gets the last one's RTT, 6 ms (the kernel's ca_rtt_us, tcp_clean_rtx_queue()'s
+// last_ackt), so delay_min and HyStart's round minimum (cwnd 20: HyStart runs) are 6 ms, not the
+// first one's 10 ms; srtt takes the first one's (seq_rtt_us), the min RTT the last one's.
+TEST(TcpCubic, AckOfSeveralSegmentsSamplesTheLastOnesRtt) {
+  testing_tcp::TcpBed bed;
+  tcp_init_congestion_control(&bed.tp, &tcp_cubic);
+  bed.tp.snd_cwnd = 20;
+  bed.nodelay(true);
+  const uint64_t t0 = 10'000'000;
+  for (uint64_t k = 0; k < 3; ++k) {
+    bed.tp.tcp_mstamp = t0 + k * 2000;
+    bed.send(1000);
+  }
+  ASSERT_EQ(bed.take().size(), 3u);
+  bed.tp.tcp_mstamp = t0 + 10'000;
+  ASSERT_EQ(bed.ack({.ack_rel = 3000}), 1);
+  EXPECT_EQ(bed.tp.packets_out, 0u);
+  EXPECT_EQ(inet_csk_ca(&bed.tp)->delay_min, 6'000u);
+  EXPECT_EQ(inet_csk_ca(&bed.tp)->curr_rtt, 6'000u);
+  EXPECT_EQ(bed.tp.srtt_us, 10'000u << 3);
+  EXPECT_EQ(tcp_min_rtt(&bed.tp), 6'000u);
 }
 
 }  // namespace

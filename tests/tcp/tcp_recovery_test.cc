@@ -91,6 +91,27 @@ void ten_out_then_ack(TcpBed& bed, uint32_t ack_rel) {
 }
 
 // Ten segments out; the first is acked (slow start: cwnd 11, cwnd-limited); the second is lost.
+// tcp_try_to_open() stays in Disorder while the oldest unacked skb was ever retransmitted, even
+// with nothing SACKed, lost or being retransmitted (tcp_any_retrans_done(): the head's
+// TCPCB_EVER_RETRANS, set here as a retransmission whose mark was since cleared leaves it); Open
+// once that skb is acked. A duplicate ACK: Disorder; the ACK of the next segment resets the
+// dupacks (sacked_out 0), retrans_out is 0, the new head (bytes 2000..3000) is ever-retransmitted.
+TEST(TcpFastRetransmit, DisorderWhileHeadWasEverRetransmitted) {
+  TcpBed bed;
+  ten_out_then_ack(bed, 1000);
+  TCP_SKB_CB(bed.tp.rtx_queue.head->next)->sacked |= TCPCB_EVER_RETRANS;
+  EXPECT_EQ(bed.ack({.ack_rel = 1000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Disorder);
+  EXPECT_EQ(bed.ack({.ack_rel = 2000}), 1);
+  EXPECT_EQ(bed.tp.sacked_out, 0u);
+  EXPECT_EQ(bed.tp.retrans_out, 0u);
+  EXPECT_EQ(bed.tp.lost_out, 0u);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Disorder);
+  EXPECT_EQ(bed.ack({.ack_rel = 3000}), 1);
+  EXPECT_EQ(bed.tp.icsk_ca_state, TCP_CA_Open);
+  EXPECT_THAT(bed.take(), IsEmpty());
+}
+
 // Duplicate ACKs 1 and 2: Disorder, nothing sent. The third: the head is lost, recovery,
 // ssthresh = 11/2 = 5, and PRR (tcp_cwnd_reduction(), as Linux runs it for Reno too): in flight
 // 9 - 3 sacked - 1 lost = 5 = ssthresh, so sndcnt = 0, raised to the forced 1: cwnd 6, the head

@@ -279,6 +279,67 @@ TEST(TcpSackSnd, CubicSsthreshAfterLoss) {
   EXPECT_EQ(bed.tp.snd_cwnd, 15u);
 }
 
+// A CUBIC sender with SACK: segment 0 sent at kNow (the setup's samples: srtt 10 ms, min RTT and
+// CUBIC's delay_min 10 ms), segments 1..3 at +1, +2, +3 ms; the clock then at +9 ms.
+void four_sent_1ms_apart(TcpBed& bed) {
+  sack_sender(bed, 1, &tcp_cubic);
+  ASSERT_EQ(inet_csk_ca(&bed.tp)->delay_min, 10'000u);
+  bed.tp.snd_cwnd = 10;
+  for (uint32_t k = 1; k <= 3; ++k) {
+    bed.tp.tcp_mstamp = kNow + k * 1000;
+    bed.send(kMss);
+  }
+  ASSERT_EQ(bed.take().size(), 3u);
+  bed.tp.tcp_mstamp = kNow + 9000;
+}
+
+// A SACK of 1..3 in two blocks given highest first: the srtt sample is the lowest newly SACKed
+// one's (first_sackt, +1 ms: 8 ms, srtt 10 * 7/8 + 8/8 = 9.75 ms), the min RTT and CUBIC's sample
+// the highest's (last_sackt, +3 ms: 6 ms), as tcp_clean_rtx_queue() takes sack_rtt_us and ca_rtt_us.
+TEST(TcpSackSnd, SackRttFromFirstSackedCaRttFromLastSacked) {
+  TcpBed bed;
+  four_sent_1ms_apart(bed);
+  const uint32_t base = 100;
+  sack_ack(bed, base, {{base + 3 * kMss, base + 4 * kMss}, {base + kMss, base + 3 * kMss}});
+  EXPECT_EQ(bed.tp.sacked_out, 3u);
+  EXPECT_EQ(bed.tp.srtt_us, 9'750u << 3);
+  EXPECT_EQ(tcp_min_rtt(&bed.tp), 6'000u);
+  EXPECT_EQ(inet_csk_ca(&bed.tp)->delay_min, 6'000u);
+}
+
+// An ACK that both advances snd_una (segment 0, sent at kNow) and newly SACKs 2 and 3 (+2, +3 ms):
+// srtt takes the cumulative sample (9 ms: 10 * 7/8 + 9/8 = 9.875 ms), the min RTT and CUBIC the
+// last SACKed segment's (6 ms), not the last acked one's (9 ms).
+TEST(TcpSackSnd, CaRttFromLastSackedEvenWithCumulativeAck) {
+  TcpBed bed;
+  four_sent_1ms_apart(bed);
+  const uint32_t base = 100;
+  sack_ack(bed, base + kMss, {{base + 2 * kMss, base + 4 * kMss}});
+  EXPECT_EQ(bed.tp.sacked_out, 2u);
+  EXPECT_EQ(bed.tp.srtt_us, 9'875u << 3);
+  EXPECT_EQ(tcp_min_rtt(&bed.tp), 6'000u);
+  EXPECT_EQ(inet_csk_ca(&bed.tp)->delay_min, 6'000u);
+}
+
+// With SACK the same rule: an ACK carrying only a DSACK block (below the ACK) is dubious and goes
+// through tcp_try_to_open(); nothing is SACKed, lost or in retransmission, but the head was once
+// retransmitted (TCPCB_EVER_RETRANS set by hand, as tcp_ack_test's Karn test does): Disorder, as
+// the kernel's tcp_any_retrans_done(); high_seq moves to snd_nxt with the state. Without the mark: Open.
+TEST(TcpSackSnd, DsackAckWithEverRetransmittedHeadIsDisorder) {
+  for (bool ever : {true, false}) {
+    TcpBed bed;
+    sack_sender(bed, 3, nullptr);
+    const uint32_t base = 100;
+    if (ever) TCP_SKB_CB(bed.tp.rtx_queue.head)->sacked |= TCPCB_EVER_RETRANS;
+    bed.tp.high_seq = kIsn;
+    bed.tp.tcp_mstamp = kNow + 1000;
+    EXPECT_EQ(sack_ack(bed, base, {{base - 50, base}}), 1);
+    EXPECT_EQ(bed.tp.sacked_out + bed.tp.lost_out + bed.tp.retrans_out, 0u);
+    EXPECT_EQ(bed.tp.icsk_ca_state, ever ? TCP_CA_Disorder : TCP_CA_Open) << ever;
+    EXPECT_EQ(bed.tp.high_seq, ever ? bed.tp.snd_nxt : kIsn) << ever;
+  }
+}
+
 // Blocks the sender must not use: beyond snd_nxt, reversed, at or below snd_una (a DSACK below
 // the ACK is recognised and ignored). Nothing is tagged.
 TEST(TcpSackSnd, InvalidAndDsackBlocksIgnored) {
