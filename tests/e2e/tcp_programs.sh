@@ -221,6 +221,26 @@ case "$case_" in
       END { for (p in n) printf "worker %s: %d responses\n", p, n[p]; printf "cut short by wrk'"'"'s end: %d\n", bad; exit bad > conns }' \
       "$work/nginx/access.log" || fail "a response was not 200, or more than $CONNS were cut short"
     [ "$(awk '{ print $1 }' "$work/nginx/access.log" | sort -u | wc -l)" = 2 ] || fail "one worker served every connection"
+    # A reload (SIGHUP: new workers, the old ones finish and go) while wrk runs: the old workers'
+    # queues send new connections to the kernel's listener once their listeners close, so wrk sees
+    # no connect error and no more than one broken connection per connection, as with the kernel
+    # (which shows a read error per keep-alive connection the old workers close); then the service
+    # goes on byte-exact.
+    ip netns exec "$XMIT_NS_B" timeout 30 wrk -t 2 -c $CONNS -d 3s --timeout 10s \
+      "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk2.out" 2>&1 &
+    wp=$!
+    sleep 1
+    kill -HUP "$(cat "$work/nginx/nginx.pid")"
+    wait $wp || { cat "$work/wrk2.out"; logs; fail "wrk during the reload failed"; }
+    echo "wrk during a reload: $(grep -E 'requests in|Socket errors' "$work/wrk2.out" | tr -s ' ' | tr '\n' ';')"
+    errs=$(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$work/wrk2.out")
+    read -r ec er ew et <<<"${errs:-0 0 0 0}"
+    [ "$ec" = 0 ] && [ "$et" = 0 ] && [ $((er + ew)) -le $((2 * CONNS)) ] || { logs; fail "wrk during the reload: errors $errs"; }
+    for i in 1 2 3; do
+      ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got3" "http://$XMIT_ADDR_A:8080/blob" &&
+        cmp -s "$work/got3" "$work/nginx/www/blob" || { logs; fail "curl after the reload"; }
+    done
+    echo "curl after the reload: byte-exact"
     grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
     ;;
   py-prefork)

@@ -297,16 +297,25 @@ int XdpNetdev::add_rx_queue(uint32_t qid, std::string* why) {
 
 int XdpNetdev::steer(const FlowKey& key) {
   int err = prog_->steer(key);
-  // Another worker steered the listening port already: the rule serves every worker's queues.
-  if (err == -EEXIST && own_prog_ == nullptr && key.remote_port == 0) return 0;
+  if (own_prog_ != nullptr || key.remote_port != 0) return err;
+  // Another worker (or the master) steered the listening port already: the rule serves every
+  // worker's queues.
+  if (err == -EEXIST) err = 0;
+  if (err == 0 && port_rules_++ == 0) set_accepting(true);
   return err;
 }
 
 int XdpNetdev::unsteer(const FlowKey& key) {
+  if (own_prog_ != nullptr || key.remote_port != 0) return prog_->unsteer(key);
   // A listening port's rule stays while the master's program does: the other workers' connections
-  // ride on it (a worker's own 4-tuple rules are its own).
-  if (own_prog_ == nullptr && key.remote_port == 0) return 0;
-  return prog_->unsteer(key);
+  // ride on it (a worker's own 4-tuple rules are its own). Without a listener left, this worker's
+  // queues send new connections to the kernel's listening socket, which the others still accept.
+  if (port_rules_ > 0 && --port_rules_ == 0) set_accepting(false);
+  return 0;
+}
+
+void XdpNetdev::set_accepting(bool on) {
+  for (const RxQueue& q : rxq_) (void)prog_->set_accepting(q.qid, on);
 }
 
 XdpNetdev::~XdpNetdev() {

@@ -37,7 +37,9 @@ struct XdpOptions {
   // made the listeners) attached, shared with its other workers; this device opens only the RX
   // queues q with q % slots == slot (queue_id is ignored: the first of them sends), -EBUSY if
   // another process holds the first, -ENODEV if there is none. A wildcard (listening port) rule is
-  // then shared with the other workers: steer() finding it is success, unsteer() leaves it.
+  // then shared with the other workers: steer() finding it is success, unsteer() leaves it; once
+  // this device's last one is unsteered (its listeners closed) its queues' SYNs go to the kernel
+  // (XdpProg::set_accepting()), until a steer() again.
   XdpProg* shared_prog = nullptr;
   uint32_t slot = 0;
   uint32_t slots = 1;
@@ -203,7 +205,9 @@ class XdpNetdev final : public Netdev {
   std::vector<uint64_t> tx_cookie_;   // per TX frame: the cookie poll_tx() reports (not kNoCookie)
   std::vector<uint8_t> rx_held_;      // per RX frame: 1 while a poll_rx() caller keeps it
 
+  void set_accepting(bool on);  // XdpProg::set_accepting() for each of this device's queues
   std::unique_ptr<XdpProg> own_prog_;  // the program this device attached (none with shared_prog)
+  uint32_t port_rules_ = 0;            // with shared_prog: listening ports steered through this device
   XdpProg* prog_ = nullptr;            // own_prog_ or XdpOptions::shared_prog
   XdpStats stats_;
 };

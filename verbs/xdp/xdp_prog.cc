@@ -53,10 +53,12 @@ int XdpProg::open(int ifindex, XdpMode mode, std::unique_ptr<XdpProg>* out, std:
   bpf_program* prog = bpf_object__find_program_by_name(p->obj_, "xmit_steer_prog");
   bpf_map* steer = bpf_object__find_map_by_name(p->obj_, "xmit_steer");
   bpf_map* xsks = bpf_object__find_map_by_name(p->obj_, "xmit_xsks");
-  if (prog == nullptr || steer == nullptr || xsks == nullptr)
-    return fail(why, -ENOENT, "embedded BPF object lacks xmit_steer_prog/xmit_steer/xmit_xsks");
+  bpf_map* no_accept = bpf_object__find_map_by_name(p->obj_, "xmit_no_accept");
+  if (prog == nullptr || steer == nullptr || xsks == nullptr || no_accept == nullptr)
+    return fail(why, -ENOENT, "embedded BPF object lacks xmit_steer_prog/xmit_steer/xmit_xsks/xmit_no_accept");
   p->steer_fd_ = bpf_map__fd(steer);
   p->xsks_fd_ = bpf_map__fd(xsks);
+  p->no_accept_fd_ = bpf_map__fd(no_accept);
 
   // Auto: flags 0 lets the kernel pick driver mode when the driver has ndo_bpf, generic otherwise.
   // If driver mode is refused (MTU, missing features) auto falls back to an explicit generic link.
@@ -106,6 +108,11 @@ XdpProg::~XdpProg() {
 int XdpProg::set_xsk(uint32_t queue_id, int xsk_fd) {
   uint32_t fd = uint32_t(xsk_fd);
   return bpf_map_update_elem(xsks_fd_, &queue_id, &fd, BPF_ANY);
+}
+
+int XdpProg::set_accepting(uint32_t queue_id, bool on) {
+  uint8_t v = on ? 0 : 1;
+  return bpf_map_update_elem(no_accept_fd_, &queue_id, &v, BPF_ANY);
 }
 
 int XdpProg::steer(const FlowKey& flow) {

@@ -44,6 +44,10 @@ class XdpProg {
   // Points the XSKMAP slot of `queue_id` at an AF_XDP socket. 0 or -errno.
   int set_xsk(uint32_t queue_id, int xsk_fd);
 
+  // Whether SYNs to a listening port arriving on `queue_id` go to its socket (the default) or,
+  // as on a queue without one, to the kernel (xmit_no_accept in xmit_xdp.bpf.c). 0 or -errno.
+  int set_accepting(uint32_t queue_id, bool on);
+
   // netdev.h semantics: -EEXIST, -ENOENT, -ENOSPC, -EINVAL (not TCP/UDP, half a wildcard).
   int steer(const FlowKey& key);
   int unsteer(const FlowKey& key);
@@ -63,6 +67,7 @@ class XdpProg {
   bool own_link_fd_ = false;
   int steer_fd_ = -1;         // owned by obj_
   int xsks_fd_ = -1;          // owned by obj_
+  int no_accept_fd_ = -1;     // owned by obj_
   bool native_ = false;
 };
 

@@ -1,8 +1,8 @@
 // verbs/xdp/xmit_xdp.bpf.c — the steering XDP program: frames of steered TCP/UDP flows go to the
 // AF_XDP socket of their RX queue (a steered UDP datagram longer than an RX frame of the UMEM goes
 // to the kernel, such a TCP segment is dropped); everything else (ARP, ICMP, fragments, IPv6, other
-// ports) XDP_PASS. A SYN to a steered port that arrives on a queue no socket serves yet goes to the
-// kernel's listening socket, and its 4-tuple is remembered (xmit_kernel_flows): the rest of that
+// ports) XDP_PASS. A SYN to a steered port that arrives on a queue no socket serves yet (or whose
+// socket takes no new connections: xmit_no_accept) goes to the kernel's listening socket, and its 4-tuple is remembered (xmit_kernel_flows): the rest of that
 // connection stays the kernel's after a socket takes the queue (a pre-fork worker starting), until
 // a new SYN on the 4-tuple finds one.
 // Kernel counterpart: an ethtool ntuple / ibv_create_flow rule, done in software.
@@ -46,6 +46,16 @@ struct {
   __type(key, struct steer_key);
   __type(value, __u8);
 } xmit_kernel_flows SEC(".maps");
+
+// Per RX queue: 1 while the socket serving it takes no new connections (a pre-fork worker whose
+// listeners closed: nginx's old workers finishing their requests after a reload). Its SYNs are
+// then the kernel's, as on a queue no socket serves.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 64);
+  __type(key, __u32);
+  __type(value, __u8);
+} xmit_no_accept SEC(".maps");
 
 // XdpNetdev::kRxFrameRoom: a 4096-byte chunk less XDP_PACKET_HEADROOM.
 #define XSK_RX_FRAME_ROOM 3840
@@ -96,7 +106,8 @@ int xmit_steer_prog(struct xdp_md* ctx) {
     key.remote_port = 0;
     if (!bpf_map_lookup_elem(&xmit_steer, &key)) return XDP_PASS;
     // A listening port's connection the kernel is to accept: keep its segments there.
-    if (syn && !has_xsk) {
+    __u8* no_accept = bpf_map_lookup_elem(&xmit_no_accept, &queue);
+    if (syn && (!has_xsk || (no_accept && *no_accept))) {
       __u8 one = 1;
       bpf_map_update_elem(&xmit_kernel_flows, &flow, &one, BPF_ANY);
       return XDP_PASS;
