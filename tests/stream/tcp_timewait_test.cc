@@ -130,7 +130,8 @@ TEST_F(TcpTimeWaitTest, RetransmittedFinInTimeWaitIsAckedAndRearms) {
 
 // The server keeps the fd of a connection that went to TIME_WAIT (it shut down first, then read
 // the client's FIN): as the kernel's socket after tcp_time_wait() -> tcp_done(), it is CLOSE
-// (TCP_INFO), recv gives EOF, send EPIPE, shutdown ENOTCONN, poll POLLHUP|POLLIN; the 4-tuple is
+// (TCP_INFO), recv gives EOF, send EPIPE, shutdown and getpeername ENOTCONN (getsockname its
+// address), poll POLLHUP|POLLIN; the 4-tuple is
 // the timewait sock's, which outlives the close().
 TEST_F(TcpTimeWaitTest, AnOpenFdSeesCloseAfterTimeWait) {
   TcpSocket* c = nullptr;
@@ -153,6 +154,12 @@ TEST_F(TcpTimeWaitTest, AnOpenFdSeesCloseAfterTimeWait) {
   EXPECT_TRUE(eof);
   EXPECT_EQ(send(s, "x", 1, MSG_NOSIGNAL), -EPIPE);
   EXPECT_EQ(s->shutdown(SHUT_RDWR), -ENOTCONN);
+  sockaddr_in name{};
+  socklen_t nlen = sizeof name;
+  EXPECT_EQ(s->getname(reinterpret_cast<sockaddr*>(&name), &nlen, true), -ENOTCONN);  // inet_getname()
+  ASSERT_EQ(s->getname(reinterpret_cast<sockaddr*>(&name), &nlen, false), 0);          // the local name stays
+  EXPECT_EQ(name.sin_addr.s_addr, kB);
+  EXPECT_EQ(ntohs(name.sin_port), 7000);
   int wfd;
   const int mask = s->poll_mask(&wfd);
   EXPECT_TRUE(mask & POLLHUP);
