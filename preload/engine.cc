@@ -668,6 +668,9 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   // The kernel's bounds (0 to one day, in seconds).
   to.min_rtt_wlen = static_cast<uint32_t>(
       std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_min_rtt_wlen", 0, 300), 0, 86400));
+  // An orphan's FIN_WAIT2 wait, seconds (proc_dointvec_jiffies: any non-negative int).
+  to.fin_timeout = static_cast<uint32_t>(
+      std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_fin_timeout", 0, 60), 0, INT32_MAX / 1000));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
   // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.

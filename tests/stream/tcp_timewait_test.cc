@@ -1,6 +1,7 @@
 // tests/stream/tcp_timewait_test.cc — TIME_WAIT as the kernel keeps it: a small tcp_timewait_sock
 // in the stack's demux (tcp/tcp_timewait_sock.h) while the full socket goes to CLOSE (freed, or
-// its fd's until close()); its ACKs, its 60 s expiry with the steering rule. Two stack instances on
+// its fd's until close()); its ACKs, its 60 s expiry with the steering rule; an orphan's FIN_WAIT2
+// as a timewait sock in substate FIN_WAIT2. Two stack instances on
 // the in-memory link (tcp_socket_bed.h), injected clock.
 #include <malloc.h>
 
@@ -53,6 +54,17 @@ class TcpTimeWaitTest : public TcpSocketTest {
     std::memcpy(th + 16, &check, 2);
     std::lock_guard<StackMutex> g(a.tcp->mu());
     a.tcp->handler(RxFrame{}, kB, kA, absl::MakeConstSpan(th));
+  }
+  // a closes (an orphan) and b acknowledges its FIN (delayed up to 200 ms): a is in FIN_WAIT2.
+  be16 client_fin_wait2(TcpSocket* c) {
+    const be16 port = local_port(c);
+    c->put();
+    pump(250'000'000);
+    return port;
+  }
+  size_t a_conns() {
+    std::lock_guard<StackMutex> g(a.tcp->mu());
+    return a.tcp->conns().size();
   }
   // The TCP headers of the frames a sends in the next 2 ms, taken off b's device (b's stack does
   // not see them).
@@ -126,6 +138,131 @@ TEST_F(TcpTimeWaitTest, RetransmittedFinInTimeWaitIsAckedAndRearms) {
   inject_to_a(port, tw.tw_rcv_nxt, 0, TCPHDR_RST);
   EXPECT_EQ(a.tcp->tw_count(), 0u);
   EXPECT_EQ(link->a().flows().size(), 0u);
+}
+
+// An orphan whose FIN the peer acknowledged (FIN_WAIT2) becomes, as the kernel's
+// tcp_time_wait(sk, TCP_FIN_WAIT2, tcp_fin_time()), a timewait sock in substate FIN_WAIT2 with the
+// 4-tuple's steering rule, and the full socket is freed; the peer never closing, it goes at
+// tcp_fin_timeout (60 s) without a reset. Before: the full socket stayed the 60 s.
+TEST_F(TcpTimeWaitTest, OrphanFinWait2IsATimewaitSockUntilFinTimeout) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  const uint64_t closed_us = g_now / 1000;
+  const be16 port = client_fin_wait2(c);
+  EXPECT_EQ(a_conns(), 0u);  // the full socket is gone
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
+  EXPECT_TRUE(a_tw(port)->tw_steered);
+  const uint64_t deadline_us = a_tw(port)->tw_expires;
+  EXPECT_GE(deadline_us, closed_us + 60'000'000);
+  EXPECT_LE(deadline_us, g_now / 1000 + 60'000'000);
+  g_now = (deadline_us - 1000) * 1000;
+  EXPECT_TRUE(take_a_frames().empty());  // up to 1 ms past the deadline: nothing sent
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  EXPECT_EQ(a_tw(port), nullptr);
+  EXPECT_EQ(link->a().flows().size(), 0u);
+  EXPECT_FALSE(a.tcp->has_conns());
+  s->put();
+  listener->put();
+  pump();
+}
+
+// The peer's FIN in substate FIN_WAIT2 is acknowledged at once and makes it TIME_WAIT for
+// TCP_TIMEWAIT_LEN (tcp_timewait_state_process(): "FIN arrived, enter true time-wait state").
+TEST_F(TcpTimeWaitTest, PeerFinTurnsTheFinWait2SockIntoTimeWait) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  const be16 port = client_fin_wait2(c);
+  ASSERT_NE(a_tw(port), nullptr);
+  ASSERT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
+  const tcp_timewait_sock tw = *a_tw(port);
+  g_now += 10'000'000'000ull;
+  const uint64_t fin_at_us = g_now / 1000;
+  inject_to_a(port, tw.tw_rcv_nxt, tw.tw_snd_nxt, TCPHDR_FIN | TCPHDR_ACK);
+  const auto frames = take_a_frames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0][13], TCPHDR_ACK);
+  EXPECT_EQ(load_be32(frames[0].data() + 4), tw.tw_snd_nxt);
+  EXPECT_EQ(load_be32(frames[0].data() + 8), tw.tw_rcv_nxt + 1);
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_EQ(a_tw(port)->tw_substate, TCP_TIME_WAIT);
+  EXPECT_EQ(a_tw(port)->tw_rcv_nxt, tw.tw_rcv_nxt + 1);
+  EXPECT_EQ(a_tw(port)->tw_expires, fin_at_us + 60'000'000);
+  s->put();
+  listener->put();
+  pump();
+}
+
+// New data in substate FIN_WAIT2 ("If new data arrive after half-duplex close, reset."):
+// TCP_TW_RST, the segment answered with a reset and the timewait sock freed.
+TEST_F(TcpTimeWaitTest, DataInFinWait2IsResetAndEndsIt) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  const be16 port = client_fin_wait2(c);
+  ASSERT_NE(a_tw(port), nullptr);
+  ASSERT_EQ(send(s, "late", 4), 4);
+  pump();
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  EXPECT_EQ(link->a().flows().size(), 0u);
+  int err = 0;
+  socklen_t l = sizeof err;
+  ASSERT_EQ(s->getsockopt(SOL_SOCKET, SO_ERROR, &err, &l), 0);
+  EXPECT_EQ(err, EPIPE);  // tcp_reset() in CLOSE_WAIT
+  s->put();
+  listener->put();
+  pump();
+}
+
+// TCP_LINGER2 beyond TCP_TIMEWAIT_LEN (90 s): the full socket waits the excess (30 s) in the
+// keepalive timer, then tcp_keepalive_timer() makes the timewait sock for the remaining 30 s.
+TEST_F(TcpTimeWaitTest, Linger2BeyondTimeWaitLenWaitsInTheFullSocketFirst) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  int v = 90;
+  ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_LINGER2, &v, sizeof v), 0);
+  const be16 port = client_fin_wait2(c);
+  EXPECT_EQ(a_conns(), 1u);
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  g_now += 30'000'000'000ull;
+  pump(1'000'000);
+  EXPECT_EQ(a_conns(), 0u);
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
+  EXPECT_LE(a_tw(port)->tw_expires, g_now / 1000 + 30'000'000);
+  EXPECT_GE(a_tw(port)->tw_expires, g_now / 1000 + 29'000'000);
+  g_now += 30'000'000'000ull;
+  pump(1'000'000);
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  s->put();
+  listener->put();
+  pump();
+}
+
+class TcpTimeWaitFinTimeoutTest : public TcpTimeWaitTest {
+ protected:
+  TcpTimeWaitFinTimeoutTest() { a.fin_timeout = 20; }
+};
+
+// net.ipv4.tcp_fin_timeout (read at start) sets the wait: 20 s.
+TEST_F(TcpTimeWaitFinTimeoutTest, FinTimeoutSysctlSetsTheWait) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  const uint64_t closed_us = g_now / 1000;
+  const be16 port = client_fin_wait2(c);
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_GE(a_tw(port)->tw_expires, closed_us + 20'000'000);
+  EXPECT_LE(a_tw(port)->tw_expires, g_now / 1000 + 20'000'000);
+  g_now += 20'000'000'000ull;
+  pump(1'000'000);
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  s->put();
+  listener->put();
+  pump();
 }
 
 // The server keeps the fd of a connection that went to TIME_WAIT (it shut down first, then read
