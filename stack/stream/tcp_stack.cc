@@ -337,13 +337,26 @@ void TcpStack::tw_unlink(tcp_timewait_sock* tw) {
   tw->tw_prev = tw->tw_next = nullptr;
 }
 
-// kernel: tcp_time_wait(), net/ipv4/tcp_minisocks.c: inet_twsk_alloc() and the copy,
-// inet_twsk_hashdance() (the timewait sock replaces the socket in the ehash), tcp_done(). "Sorry,
-// if we're out of memory, just CLOSE this socket up" (LINUX_MIB_TCPTIMEWAITOVERFLOW).
+// kernel: tcp_time_wait(), net/ipv4/tcp_minisocks.c: inet_twsk_alloc() (none once there are
+// net.ipv4.tcp_max_tw_buckets) and the copy, inet_twsk_hashdance() (the timewait sock replaces the
+// socket in the ehash), tcp_done(). "Sorry, if we're out of memory, just CLOSE this socket up"
+// (LINUX_MIB_TCPTIMEWAITOVERFLOW; "TCP: time wait bucket table overflow", at most every 5 s).
 void TcpStack::inet_twsk_hashdance(TcpConn* c) {
   tcp_sock* tp = &c->tp;
   auto it = c->ehashed ? ehash_.find(ekey(tp->daddr, tp->dport, tp->saddr, tp->sport)) : ehash_.end();
-  auto* tw = it != ehash_.end() && it->second.sk == c ? new (std::nothrow) tcp_timewait_sock : nullptr;
+  tcp_timewait_sock* tw = nullptr;
+  if (it != ehash_.end() && it->second.sk == c) {
+    if (tw_count_ < opt_.max_tw_buckets) {
+      tw = new (std::nothrow) tcp_timewait_sock;
+    } else {
+      ++net_mib.TCPTimeWaitOverflow;
+      const uint64_t now = now_us();
+      if (tw_overflow_logged_us_ == 0 || now - tw_overflow_logged_us_ >= 5'000'000) {
+        tw_overflow_logged_us_ = now;
+        log_info("TCP: time wait bucket table overflow");
+      }
+    }
+  }
   if (tw != nullptr) {
     tcp_twsk_init(tw, tp, c->inet.tos, c->inet.sk_mark, c->inet.sk_priority);
     it->second = ESock{.tw = tw};

@@ -74,6 +74,9 @@ struct TcpStackOptions {
   // net.ipv4.tcp_min_tso_segs, tcp_tso_rtt_log: TSO autosizing (tcp_tso_segs())
   uint8_t min_tso_segs = 2;
   uint8_t tso_rtt_log = 9;
+  // net.ipv4.tcp_max_tw_buckets: at most this many timewait socks (inet_twsk_alloc()); the
+  // kernel's default is half its established hash's size, 262144 on a machine with 4 GiB or more
+  uint32_t max_tw_buckets = 262144;
   // net.ipv4.tcp_fin_timeout: how long an orphan waits in FIN_WAIT2, seconds (tcp_fin_time())
   uint32_t fin_timeout = 60;
   // net.ipv4.tcp_min_rtt_wlen: the min RTT filter's window in seconds (tcp_update_rtt_min())
@@ -275,6 +278,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   tcp_timewait_sock* tw_head_ = nullptr;
   tcp_timewait_sock* tw_tail_ = nullptr;
   size_t tw_count_ = 0;
+  uint64_t tw_overflow_logged_us_ = 0;  // the last "time wait bucket table overflow" line
   static constexpr uint32_t kTablePerturbSize = 256;  // kernel: 1 << CONFIG_INET_TABLE_PERTURB_ORDER (65536)
   uint32_t table_perturb_[kTablePerturbSize] = {};
   struct ESock {  // an ehash entry: a full socket or a timewait sock (kernel: sk_fullsock())

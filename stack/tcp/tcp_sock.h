@@ -107,6 +107,8 @@ struct LinuxMib {
   // Connections aborted for want of memory (kernel: tcp_check_oom()); here a close() whose queued
   // MSG_ZEROCOPY bytes could not be copied into the stack's buffers (tcp_close_user_frags())
   uint64_t TCPAbortOnMemory = 0;
+  // tcp_time_wait() found net.ipv4.tcp_max_tw_buckets timewait socks: the connection just closed
+  uint64_t TCPTimeWaitOverflow = 0;
 };
 
 struct tcp_syncookie_secret;  // stack/tcp/tcp_syncookies.h

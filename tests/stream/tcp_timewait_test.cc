@@ -265,6 +265,38 @@ TEST_F(TcpTimeWaitFinTimeoutTest, FinTimeoutSysctlSetsTheWait) {
   pump();
 }
 
+class TcpTimeWaitBucketsTest : public TcpTimeWaitTest {
+ protected:
+  TcpTimeWaitBucketsTest() { a.max_tw_buckets = 1; }
+};
+
+// net.ipv4.tcp_max_tw_buckets (read at start) = 1: with one timewait sock there, the next
+// connection entering TIME_WAIT, or an orphan's FIN_WAIT2, just closes (inet_twsk_alloc() refuses;
+// TcpExtTCPTimeWaitOverflow), its 4-tuple and steering rule free at once.
+TEST_F(TcpTimeWaitBucketsTest, OverflowJustCloses) {
+  const be16 p1 = client_time_wait();
+  EXPECT_EQ(a.tcp->tw_count(), 1u);
+  EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 0u);
+  const be16 p2 = client_time_wait();
+  EXPECT_EQ(a.tcp->tw_count(), 1u);
+  EXPECT_NE(a_tw(p1), nullptr);
+  EXPECT_EQ(a_tw(p2), nullptr);
+  EXPECT_EQ(a_conns(), 0u);
+  EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 1u);
+  EXPECT_EQ(link->a().flows().size(), 1u);  // p1's
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  const be16 p3 = client_fin_wait2(c);
+  EXPECT_EQ(a_tw(p3), nullptr);
+  EXPECT_EQ(a_conns(), 0u);
+  EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 2u);
+  EXPECT_EQ(link->a().flows().size(), 1u);
+  s->put();
+  listener->put();
+  pump();
+}
+
 // The server keeps the fd of a connection that went to TIME_WAIT (it shut down first, then read
 // the client's FIN): as the kernel's socket after tcp_time_wait() -> tcp_done(), it is CLOSE
 // (TCP_INFO), recv gives EOF, send EPIPE, shutdown and getpeername ENOTCONN (getsockname its
