@@ -62,6 +62,29 @@ class TcpTimeWaitTest : public TcpSocketTest {
     pump(250'000'000);
     return port;
   }
+  // A new pair whose client is then closed into FIN_WAIT2 as above; *s is b's socket.
+  be16 pair_in_fin_wait2(Socket** s) {
+    TcpSocket* c = nullptr;
+    connect_pair(&c, s);
+    return client_fin_wait2(c);
+  }
+  // The clock jumps by `ns`, then 1 ms of pumping (the timers due run).
+  void jump(uint64_t ns) {
+    g_now += ns;
+    pump(1'000'000);
+  }
+  // a's timewait sock of the 4-tuple is due within [lo_us, hi_us].
+  void expect_deadline_within(be16 port, uint64_t lo_us, uint64_t hi_us) {
+    ASSERT_NE(a_tw(port), nullptr);
+    EXPECT_GE(a_tw(port)->tw_expires, lo_us);
+    EXPECT_LE(a_tw(port)->tw_expires, hi_us);
+  }
+  // b closes its socket and the listener.
+  void close_b(Socket* s) {
+    s->put();
+    listener->put();
+    pump();
+  }
   size_t a_conns() {
     std::lock_guard<StackMutex> g(a.tcp->mu());
     return a.tcp->conns().size();
@@ -145,11 +168,9 @@ TEST_F(TcpTimeWaitTest, RetransmittedFinInTimeWaitIsAckedAndRearms) {
 // 4-tuple's steering rule, and the full socket is freed; the peer never closing, it goes at
 // tcp_fin_timeout (60 s) without a reset. Before: the full socket stayed the 60 s.
 TEST_F(TcpTimeWaitTest, OrphanFinWait2IsATimewaitSockUntilFinTimeout) {
-  TcpSocket* c = nullptr;
   Socket* s = nullptr;
-  connect_pair(&c, &s);
   const uint64_t closed_us = g_now / 1000;
-  const be16 port = client_fin_wait2(c);
+  const be16 port = pair_in_fin_wait2(&s);
   EXPECT_EQ(a_conns(), 0u);  // the full socket is gone
   ASSERT_NE(a_tw(port), nullptr);
   EXPECT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
@@ -163,18 +184,14 @@ TEST_F(TcpTimeWaitTest, OrphanFinWait2IsATimewaitSockUntilFinTimeout) {
   EXPECT_EQ(a_tw(port), nullptr);
   EXPECT_EQ(link->a().flows().size(), 0u);
   EXPECT_FALSE(a.tcp->has_conns());
-  s->put();
-  listener->put();
-  pump();
+  close_b(s);
 }
 
 // The peer's FIN in substate FIN_WAIT2 is acknowledged at once and makes it TIME_WAIT for
 // TCP_TIMEWAIT_LEN (tcp_timewait_state_process(): "FIN arrived, enter true time-wait state").
 TEST_F(TcpTimeWaitTest, PeerFinTurnsTheFinWait2SockIntoTimeWait) {
-  TcpSocket* c = nullptr;
   Socket* s = nullptr;
-  connect_pair(&c, &s);
-  const be16 port = client_fin_wait2(c);
+  const be16 port = pair_in_fin_wait2(&s);
   ASSERT_NE(a_tw(port), nullptr);
   ASSERT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
   const tcp_timewait_sock tw = *a_tw(port);
@@ -190,18 +207,14 @@ TEST_F(TcpTimeWaitTest, PeerFinTurnsTheFinWait2SockIntoTimeWait) {
   EXPECT_EQ(a_tw(port)->tw_substate, TCP_TIME_WAIT);
   EXPECT_EQ(a_tw(port)->tw_rcv_nxt, tw.tw_rcv_nxt + 1);
   EXPECT_EQ(a_tw(port)->tw_expires, fin_at_us + 60'000'000);
-  s->put();
-  listener->put();
-  pump();
+  close_b(s);
 }
 
 // New data in substate FIN_WAIT2 ("If new data arrive after half-duplex close, reset."):
 // TCP_TW_RST, the segment answered with a reset and the timewait sock freed.
 TEST_F(TcpTimeWaitTest, DataInFinWait2IsResetAndEndsIt) {
-  TcpSocket* c = nullptr;
   Socket* s = nullptr;
-  connect_pair(&c, &s);
-  const be16 port = client_fin_wait2(c);
+  const be16 port = pair_in_fin_wait2(&s);
   ASSERT_NE(a_tw(port), nullptr);
   ASSERT_EQ(send(s, "late", 4), 4);
   pump();
@@ -211,9 +224,7 @@ TEST_F(TcpTimeWaitTest, DataInFinWait2IsResetAndEndsIt) {
   socklen_t l = sizeof err;
   ASSERT_EQ(s->getsockopt(SOL_SOCKET, SO_ERROR, &err, &l), 0);
   EXPECT_EQ(err, EPIPE);  // tcp_reset() in CLOSE_WAIT
-  s->put();
-  listener->put();
-  pump();
+  close_b(s);
 }
 
 // TCP_LINGER2 beyond TCP_TIMEWAIT_LEN (90 s): the full socket waits the excess (30 s) in the
@@ -227,53 +238,39 @@ TEST_F(TcpTimeWaitTest, Linger2BeyondTimeWaitLenWaitsInTheFullSocketFirst) {
   const be16 port = client_fin_wait2(c);
   EXPECT_EQ(a_conns(), 1u);
   EXPECT_EQ(a.tcp->tw_count(), 0u);
-  g_now += 30'000'000'000ull;
-  pump(1'000'000);
+  jump(30'000'000'000ull);
   EXPECT_EQ(a_conns(), 0u);
-  ASSERT_NE(a_tw(port), nullptr);
+  expect_deadline_within(port, g_now / 1000 + 29'000'000, g_now / 1000 + 30'000'000);
   EXPECT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
-  EXPECT_LE(a_tw(port)->tw_expires, g_now / 1000 + 30'000'000);
-  EXPECT_GE(a_tw(port)->tw_expires, g_now / 1000 + 29'000'000);
-  g_now += 30'000'000'000ull;
-  pump(1'000'000);
+  jump(30'000'000'000ull);
   EXPECT_EQ(a.tcp->tw_count(), 0u);
-  s->put();
-  listener->put();
-  pump();
+  close_b(s);
 }
 
-class TcpTimeWaitFinTimeoutTest : public TcpTimeWaitTest {
+// a with net.ipv4.tcp_fin_timeout 20 and net.ipv4.tcp_max_tw_buckets 1 (both read at start).
+class TcpTimeWaitSysctlTest : public TcpTimeWaitTest {
  protected:
-  TcpTimeWaitFinTimeoutTest() { a.fin_timeout = 20; }
+  TcpTimeWaitSysctlTest() {
+    a.fin_timeout = 20;
+    a.max_tw_buckets = 1;
+  }
 };
 
-// net.ipv4.tcp_fin_timeout (read at start) sets the wait: 20 s.
-TEST_F(TcpTimeWaitFinTimeoutTest, FinTimeoutSysctlSetsTheWait) {
-  TcpSocket* c = nullptr;
+// tcp_fin_timeout sets the wait: 20 s.
+TEST_F(TcpTimeWaitSysctlTest, FinTimeoutSysctlSetsTheWait) {
   Socket* s = nullptr;
-  connect_pair(&c, &s);
   const uint64_t closed_us = g_now / 1000;
-  const be16 port = client_fin_wait2(c);
-  ASSERT_NE(a_tw(port), nullptr);
-  EXPECT_GE(a_tw(port)->tw_expires, closed_us + 20'000'000);
-  EXPECT_LE(a_tw(port)->tw_expires, g_now / 1000 + 20'000'000);
-  g_now += 20'000'000'000ull;
-  pump(1'000'000);
+  const be16 port = pair_in_fin_wait2(&s);
+  expect_deadline_within(port, closed_us + 20'000'000, g_now / 1000 + 20'000'000);
+  jump(20'000'000'000ull);
   EXPECT_EQ(a.tcp->tw_count(), 0u);
-  s->put();
-  listener->put();
-  pump();
+  close_b(s);
 }
 
-class TcpTimeWaitBucketsTest : public TcpTimeWaitTest {
- protected:
-  TcpTimeWaitBucketsTest() { a.max_tw_buckets = 1; }
-};
-
-// net.ipv4.tcp_max_tw_buckets (read at start) = 1: with one timewait sock there, the next
+// tcp_max_tw_buckets 1: with one timewait sock there, the next
 // connection entering TIME_WAIT, or an orphan's FIN_WAIT2, just closes (inet_twsk_alloc() refuses;
 // TcpExtTCPTimeWaitOverflow), its 4-tuple and steering rule free at once.
-TEST_F(TcpTimeWaitBucketsTest, OverflowJustCloses) {
+TEST_F(TcpTimeWaitSysctlTest, OverflowJustCloses) {
   const be16 p1 = client_time_wait();
   EXPECT_EQ(a.tcp->tw_count(), 1u);
   EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 0u);
@@ -284,17 +281,13 @@ TEST_F(TcpTimeWaitBucketsTest, OverflowJustCloses) {
   EXPECT_EQ(a_conns(), 0u);
   EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 1u);
   EXPECT_EQ(link->a().flows().size(), 1u);  // p1's
-  TcpSocket* c = nullptr;
   Socket* s = nullptr;
-  connect_pair(&c, &s);
-  const be16 p3 = client_fin_wait2(c);
+  const be16 p3 = pair_in_fin_wait2(&s);
   EXPECT_EQ(a_tw(p3), nullptr);
   EXPECT_EQ(a_conns(), 0u);
   EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 2u);
   EXPECT_EQ(link->a().flows().size(), 1u);
-  s->put();
-  listener->put();
-  pump();
+  close_b(s);
 }
 
 // The server keeps the fd of a connection that went to TIME_WAIT (it shut down first, then read
