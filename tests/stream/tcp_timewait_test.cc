@@ -227,25 +227,35 @@ TEST_F(TcpTimeWaitTest, DataInFinWait2IsResetAndEndsIt) {
   close_b(s);
 }
 
-// TCP_LINGER2 beyond TCP_TIMEWAIT_LEN (90 s): the full socket waits the excess (30 s) in the
-// keepalive timer, then tcp_keepalive_timer() makes the timewait sock for the remaining 30 s.
-TEST_F(TcpTimeWaitTest, Linger2BeyondTimeWaitLenWaitsInTheFullSocketFirst) {
+// TCP_LINGER2 beyond TCP_TIMEWAIT_LEN: the full socket waits the excess in the keepalive timer,
+// then tcp_keepalive_timer() makes the timewait sock for the excess again (as the kernel's: 90 s
+// waits 30 + 30); TCP_LINGER2 is at most TCP_FIN_TIMEOUT_MAX, 120 s (do_tcp_setsockopt()).
+// {TCP_LINGER2, the excess in seconds}
+class TcpTimeWaitLinger2Test : public TcpTimeWaitTest,
+                               public ::testing::WithParamInterface<std::pair<int, uint64_t>> {};
+
+TEST_P(TcpTimeWaitLinger2Test, BeyondTimeWaitLenWaitsInTheFullSocketFirst) {
+  const auto [linger2, excess_s] = GetParam();
   TcpSocket* c = nullptr;
   Socket* s = nullptr;
   connect_pair(&c, &s);
-  int v = 90;
-  ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_LINGER2, &v, sizeof v), 0);
+  ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_LINGER2, &linger2, sizeof linger2), 0);
   const be16 port = client_fin_wait2(c);
   EXPECT_EQ(a_conns(), 1u);
   EXPECT_EQ(a.tcp->tw_count(), 0u);
-  jump(30'000'000'000ull);
+  jump(excess_s * 1'000'000'000ull);
   EXPECT_EQ(a_conns(), 0u);
-  expect_deadline_within(port, g_now / 1000 + 29'000'000, g_now / 1000 + 30'000'000);
+  const uint64_t rest_us = excess_s * 1'000'000;  // tcp_time_wait(sk, TCP_FIN_WAIT2, tcp_fin_time() - TCP_TIMEWAIT_LEN)
+  expect_deadline_within(port, g_now / 1000 + rest_us - 1'000'000, g_now / 1000 + rest_us);
+  ASSERT_NE(a_tw(port), nullptr);
   EXPECT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
-  jump(30'000'000'000ull);
+  jump(rest_us * 1000);
   EXPECT_EQ(a.tcp->tw_count(), 0u);
   close_b(s);
 }
+
+INSTANTIATE_TEST_SUITE_P(Linger2, TcpTimeWaitLinger2Test,
+                         ::testing::Values(std::pair<int, uint64_t>{90, 30}, std::pair<int, uint64_t>{200, 60}));
 
 // a with net.ipv4.tcp_fin_timeout 20 and net.ipv4.tcp_max_tw_buckets 1 (both read at start).
 class TcpTimeWaitSysctlTest : public TcpTimeWaitTest {
