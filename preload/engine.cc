@@ -674,6 +674,11 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   // The kernel's bounds (0 to one day, in seconds).
   to.min_rtt_wlen = static_cast<uint32_t>(
       std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_min_rtt_wlen", 0, 300), 0, 86400));
+  to.max_tw_buckets = static_cast<uint32_t>(
+      std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_max_tw_buckets", 0, 262144), 0, INT32_MAX));
+  // An orphan's FIN_WAIT2 wait, seconds (proc_dointvec_jiffies: any non-negative int).
+  to.fin_timeout = static_cast<uint32_t>(
+      std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_fin_timeout", 0, 60), 0, INT32_MAX / 1000));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
   // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
   // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.
@@ -1000,7 +1005,8 @@ __attribute__((destructor)) static void engine_exit() {
            "segments dropped without a receive buffer %llu, "
            "TcpExtTCPAutoCorking %llu, TcpExtSyncookiesSent %llu, TcpExtSyncookiesRecv %llu, "
            "TcpExtSyncookiesFailed %llu, TcpExtListenOverflows %llu, TcpExtListenDrops %llu, "
-           "TcpExtTCPReqQFullDoCookies %llu, TcpExtTCPReqQFullDrop %llu, TcpExtTCPAbortOnMemory %llu",
+           "TcpExtTCPReqQFullDoCookies %llu, TcpExtTCPReqQFullDrop %llu, TcpExtTCPAbortOnMemory %llu, "
+           "TcpExtTCPTimeWaitOverflow %llu",
            static_cast<unsigned long long>(t.ActiveOpens), static_cast<unsigned long long>(t.PassiveOpens),
            static_cast<unsigned long long>(t.InSegs), static_cast<unsigned long long>(t.InErrs),
            static_cast<unsigned long long>(t.OutRsts), static_cast<unsigned long long>(t.RcvDrops),
@@ -1008,7 +1014,8 @@ __attribute__((destructor)) static void engine_exit() {
            static_cast<unsigned long long>(x.SyncookiesSent), static_cast<unsigned long long>(x.SyncookiesRecv),
            static_cast<unsigned long long>(x.SyncookiesFailed), static_cast<unsigned long long>(x.ListenOverflows),
            static_cast<unsigned long long>(x.ListenDrops), static_cast<unsigned long long>(x.TCPReqQFullDoCookies),
-           static_cast<unsigned long long>(x.TCPReqQFullDrop), static_cast<unsigned long long>(x.TCPAbortOnMemory));
+           static_cast<unsigned long long>(x.TCPReqQFullDrop), static_cast<unsigned long long>(x.TCPAbortOnMemory),
+           static_cast<unsigned long long>(x.TCPTimeWaitOverflow));
     }
   }
 }

@@ -384,10 +384,9 @@ int TcpSocket::getname(sockaddr* addr, socklen_t* len, bool peer) {
   // its own (a shadow bound to INADDR_ANY would say 0.0.0.0).
   const bool connection = child_ || state_ != SockState::kUnconnected || tp.sk_state != TCP_CLOSE;
   if (!peer && (!connection || tp.sk_state == TCP_LISTEN)) return shadow_->getname(fd_, addr, len, false);
-  // kernel: inet_getname(): the peer only once connected.
-  if (peer && (tp.dport == 0 || tp.sk_state == TCP_CLOSE || tp.sk_state == TCP_SYN_SENT)) {
-    if (!(tp.sk_state == TCP_CLOSE && state_ == SockState::kConnected)) return -ENOTCONN;
-  }
+  // kernel: inet_getname(): the peer only while connected — not once the connection has ended
+  // (CLOSE after a reset or after TIME_WAIT took the 4-tuple); the local name stays.
+  if (peer && (tp.dport == 0 || tp.sk_state == TCP_CLOSE || tp.sk_state == TCP_SYN_SENT)) return -ENOTCONN;
   if (len == nullptr) return -EFAULT;
   sockaddr_in sin{};
   sin.sin_family = AF_INET;

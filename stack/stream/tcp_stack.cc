@@ -103,6 +103,7 @@ TcpConn* TcpStack::conn_alloc() {
   c->tp.sysctl_tcp_min_tso_segs = opt_.min_tso_segs;
   c->tp.sysctl_tcp_tso_rtt_log = opt_.tso_rtt_log;
   c->tp.sysctl_tcp_min_rtt_wlen = opt_.min_rtt_wlen;
+  c->tp.sysctl_tcp_fin_timeout = opt_.fin_timeout;
   c->tp.sysctl_tcp_syncookies = opt_.syncookies;
   c->tp.syncookie_secret = &opt_.syncookie_secret;
   c->tp.tsq = &tsq_;
@@ -321,30 +322,54 @@ void TcpStack::tw_link_tail(tcp_timewait_sock* tw) {
   tw_tail_ = tw;
 }
 
+void TcpStack::tw_link_by_deadline(tcp_timewait_sock* tw) {
+  tcp_timewait_sock* after = tw_tail_;
+  while (after != nullptr && after->tw_expires > tw->tw_expires) after = after->tw_prev;
+  tw->tw_prev = after;
+  tw->tw_next = after != nullptr ? after->tw_next : tw_head_;
+  (tw->tw_next != nullptr ? tw->tw_next->tw_prev : tw_tail_) = tw;
+  (after != nullptr ? after->tw_next : tw_head_) = tw;
+}
+
 void TcpStack::tw_unlink(tcp_timewait_sock* tw) {
   (tw->tw_prev != nullptr ? tw->tw_prev->tw_next : tw_head_) = tw->tw_next;
   (tw->tw_next != nullptr ? tw->tw_next->tw_prev : tw_tail_) = tw->tw_prev;
   tw->tw_prev = tw->tw_next = nullptr;
 }
 
-// kernel: tcp_time_wait(), net/ipv4/tcp_minisocks.c: inet_twsk_alloc() and the copy,
-// inet_twsk_hashdance() (the timewait sock replaces the socket in the ehash), tcp_done(). "Sorry,
-// if we're out of memory, just CLOSE this socket up" (LINUX_MIB_TCPTIMEWAITOVERFLOW).
+// kernel: tcp_time_wait(), net/ipv4/tcp_minisocks.c: inet_twsk_alloc() (none once there are
+// net.ipv4.tcp_max_tw_buckets) and the copy, inet_twsk_hashdance() (the timewait sock replaces the
+// socket in the ehash), tcp_done(). "Sorry, if we're out of memory, just CLOSE this socket up"
+// (LINUX_MIB_TCPTIMEWAITOVERFLOW; "TCP: time wait bucket table overflow", at most every 5 s).
 void TcpStack::inet_twsk_hashdance(TcpConn* c) {
   tcp_sock* tp = &c->tp;
   auto it = c->ehashed ? ehash_.find(ekey(tp->daddr, tp->dport, tp->saddr, tp->sport)) : ehash_.end();
-  auto* tw = it != ehash_.end() && it->second.sk == c ? new (std::nothrow) tcp_timewait_sock : nullptr;
+  tcp_timewait_sock* tw = nullptr;
+  if (it != ehash_.end() && it->second.sk == c) {
+    if (tw_count_ < opt_.max_tw_buckets) {
+      tw = new (std::nothrow) tcp_timewait_sock;
+    } else {
+      ++net_mib.TCPTimeWaitOverflow;
+      const uint64_t now = now_us();
+      if (tw_overflow_logged_us_ == 0 || now - tw_overflow_logged_us_ >= 5'000'000) {
+        tw_overflow_logged_us_ = now;
+        log_info("TCP: time wait bucket table overflow");
+      }
+    }
+  }
   if (tw != nullptr) {
     tcp_twsk_init(tw, tp, c->inet.tos, c->inet.sk_mark, c->inet.sk_priority);
     it->second = ESock{.tw = tw};
     c->ehashed = false;
     tw->tw_steered = c->steered;  // a connection's rule is its 4-tuple's (flow_key())
     c->steered = false;
-    tw_link_tail(tw);
+    tw_link_by_deadline(tw);
     ++tw_count_;
   }
   tcp_done(tp, this);  // may free c (an orphan)
 }
+
+void TcpStack::time_wait(tcp_sock* tp) { inet_twsk_hashdance(tcp_conn(tp)); }
 
 void TcpStack::inet_twsk_deschedule_put(tcp_timewait_sock* tw) {
   auto it = ehash_.find(ekey(tw->tw_daddr, tw->tw_dport, tw->tw_rcv_saddr, tw->tw_num));
@@ -365,6 +390,14 @@ TcpConn* TcpStack::tw_rcv(tcp_timewait_sock* tw, sk_buff* skb, be32 saddr, uint1
       return l;
     }
     status = TCP_TW_ACK;  // "to ACK": not rate-limited
+  }
+  if (status == TCP_TW_RST) {
+    // kernel: tcp_v4_send_reset() for the segment, then inet_twsk_deschedule_put().
+    ++mib.OutRsts;
+    tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), skbs_.get(), [&](sk_buff* s) { return xmit_to(daddr, saddr, s); });
+    kfree_skb(skb);
+    inet_twsk_deschedule_put(tw);
+    return nullptr;
   }
   if (status == TCP_TW_ACK) {
     // From the ctl socket (kernel: tcp_v4_send_ack() -> ip_send_unicast_reply()): the timewait

@@ -13,9 +13,10 @@
 // at on each poll (a list walk, not a wheel: fine for hundreds of connections, not for a C10K
 // server). A connection entering TIME_WAIT — a churning peer leaves 60 s worth of them, tens of
 // thousands — leaves a tcp_timewait_sock (tcp/tcp_timewait_sock.h, 80 bytes) in the demux and the
-// full socket goes to CLOSE (freed, or its fd's until close()), as the kernel's tcp_time_wait();
-// timewait socks wait in a FIFO whose head alone is looked at: every deadline is now +
-// TCP_TIMEWAIT_LEN (kernel: inet_timewait_sock, its tw_timer).
+// full socket goes to CLOSE (freed, or its fd's until close()), as the kernel's tcp_time_wait(),
+// and so does an orphan in FIN_WAIT2 (substate FIN_WAIT2, at most TCP_TIMEWAIT_LEN); timewait socks
+// wait in a list by deadline whose head alone is looked at: TIME_WAIT's deadlines, now +
+// TCP_TIMEWAIT_LEN, go at the tail (kernel: inet_timewait_sock, its tw_timer).
 #pragma once
 
 #include <cstdint>
@@ -73,6 +74,11 @@ struct TcpStackOptions {
   // net.ipv4.tcp_min_tso_segs, tcp_tso_rtt_log: TSO autosizing (tcp_tso_segs())
   uint8_t min_tso_segs = 2;
   uint8_t tso_rtt_log = 9;
+  // net.ipv4.tcp_max_tw_buckets: at most this many timewait socks (inet_twsk_alloc()); the
+  // kernel's default is half its established hash's size, 262144 on a machine with 4 GiB or more
+  uint32_t max_tw_buckets = 262144;
+  // net.ipv4.tcp_fin_timeout: how long an orphan waits in FIN_WAIT2, seconds (tcp_fin_time())
+  uint32_t fin_timeout = 60;
   // net.ipv4.tcp_min_rtt_wlen: the min RTT filter's window in seconds (tcp_update_rtt_min())
   uint32_t min_rtt_wlen = 300;
   // net.ipv4.tcp_syncookies: 0 never, 1 when a listener's request queue is full, 2 always
@@ -217,6 +223,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   tcp_sock* clone(const tcp_sock* listener) override;
   void hash(tcp_sock* child) override;
   void done(tcp_sock* tp) override;
+  void time_wait(tcp_sock* tp) override;  // an orphan's FIN_WAIT2: inet_twsk_hashdance()
   uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) override;
   uint32_t secure_ts_off(be32 saddr, be32 daddr) override;
   void log_info(const char* line) override;
@@ -243,12 +250,15 @@ class TcpStack final : public NetProtocol, public TcpOps {
   static FlowKey flow_key(const tcp_timewait_sock* tw);
   void steer_children(const TcpConn* listener);  // its accepted connections by their own rules
   // kernel: tcp_time_wait() after its copy: inet_twsk_hashdance() (the timewait sock takes c's
-  // ehash entry and steering rule, at the FIFO's tail), then tcp_done() of the full socket.
+  // ehash entry and steering rule, in the list at its deadline), then tcp_done() of the full socket.
   void inet_twsk_hashdance(TcpConn* c);
   // kernel: inet_twsk_deschedule_put(): out of the demux, the steering and the FIFO; freed.
   void inet_twsk_deschedule_put(tcp_timewait_sock* tw);
   void tw_unlink(tcp_timewait_sock* tw);
   void tw_link_tail(tcp_timewait_sock* tw);
+  // At its deadline's place, searched from the tail: TIME_WAIT's (now + TCP_TIMEWAIT_LEN) go last,
+  // an orphan's FIN_WAIT2 (at most that) just before the ones due later.
+  void tw_link_by_deadline(tcp_timewait_sock* tw);
   // A segment for a timewait sock (kernel: tcp_v4_rcv()'s do_time_wait). Returns the listener a
   // TCP_TW_SYN goes to (the timewait sock freed; `skb` then still the caller's), else nullptr
   // (`skb` consumed).
@@ -268,6 +278,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   tcp_timewait_sock* tw_head_ = nullptr;
   tcp_timewait_sock* tw_tail_ = nullptr;
   size_t tw_count_ = 0;
+  uint64_t tw_overflow_logged_us_ = 0;  // the last "time wait bucket table overflow" line
   static constexpr uint32_t kTablePerturbSize = 256;  // kernel: 1 << CONFIG_INET_TABLE_PERTURB_ORDER (65536)
   uint32_t table_perturb_[kTablePerturbSize] = {};
   struct ESock {  // an ehash entry: a full socket or a timewait sock (kernel: sk_fullsock())

@@ -118,7 +118,7 @@ int tcp_sock_error(tcp_sock* tp) {
 
 // kernel: tcp_fin_time(), include/net/tcp.h — linger2 (or tcp_fin_timeout), at least 3.5 RTO.
 uint64_t tcp_fin_time(const tcp_sock* tp) {
-  uint64_t fin_timeout = (tp->linger2 != 0 ? static_cast<uint64_t>(tp->linger2) : TCP_FIN_TIMEOUT_S) * 1000000;
+  uint64_t fin_timeout = uint64_t{tp->linger2 != 0 ? static_cast<uint32_t>(tp->linger2) : tp->sysctl_tcp_fin_timeout} * 1000000;
   const uint64_t rto = tp->icsk_rto;
   if (fin_timeout < (rto << 2) - (rto >> 1)) fin_timeout = (rto << 2) - (rto >> 1);
   return fin_timeout;
@@ -135,14 +135,26 @@ uint64_t tcp_fin_time(const tcp_sock* tp) {
 // there, and a churning server's TIME_WAITs held one received segment each until the receive pool
 // ran dry and the stack dropped every segment. A socket an fd still names keeps them for its
 // reader, as the kernel's full socket does (in CLOSE) until close().
-void tcp_time_wait(tcp_sock* tp) {
-  tcp_set_state(tp, TCP_TIME_WAIT);
+static void tcp_time_wait_core(tcp_sock* tp, uint64_t timeo_us) {
   tcp_write_queue_purge(tp);
   if (tp->sock_dead) tcp_rcv_queues_purge(tp);
   sk_stop_timer(&tp->icsk_retransmit_timer);
   tp->icsk_pending = 0;
   sk_stop_timer(&tp->sk_timer);
-  sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US);
+  sk_reset_timer(&tp->tw_timer, tp->tcp_mstamp + timeo_us);
+}
+
+void tcp_time_wait(tcp_sock* tp) {
+  tcp_set_state(tp, TCP_TIME_WAIT);
+  tcp_time_wait_core(tp, TCP_TIMEWAIT_LEN_US);
+}
+
+// kernel: tcp_time_wait(sk, TCP_FIN_WAIT2, timeo): "Get the TIME_WAIT timeout firing." — at least
+// (icsk_rto << 2) - (icsk_rto >> 1); the timewait sock keeps substate FIN_WAIT2.
+void tcp_time_wait_fin_wait2(tcp_sock* tp, uint64_t timeo_us, TcpOps* ops) {
+  const uint64_t rto = (uint64_t{tp->icsk_rto} << 2) - (tp->icsk_rto >> 1);
+  tcp_time_wait_core(tp, std::max(timeo_us, rto));
+  if (ops != nullptr) ops->time_wait(tp);
 }
 
 // kernel: tcp_write_err(), net/ipv4/tcp_timer.c
@@ -263,13 +275,20 @@ void tcp_close(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
     tcp_send_fin(tp, dst_mtu, xmit);
   }
   // adjudge_to_death: "This is a (useful) BSD violating of the RFC." — an orphan in FIN_WAIT2
-  // waits tcp_fin_time(), or is reset at once with TCP_LINGER2 < 0.
+  // waits tcp_fin_time() (up to TCP_TIMEWAIT_LEN as a timewait sock in substate FIN_WAIT2, the
+  // rest first in the keepalive timer), or is reset at once with TCP_LINGER2 < 0.
   if (tp->sk_state == TCP_FIN_WAIT2) {
     if (tp->linger2 < 0) {
       tcp_set_state(tp, TCP_CLOSE);
       tcp_send_active_reset(tp, xmit);
     } else {
-      sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + tcp_fin_time(tp));
+      const uint64_t tmo = tcp_fin_time(tp);
+      if (tmo > TCP_TIMEWAIT_LEN_US) {
+        sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + tmo - TCP_TIMEWAIT_LEN_US);
+      } else {
+        tcp_time_wait_fin_wait2(tp, tmo, ops);  // tp may be gone
+        return;
+      }
     }
   }
   if (tp->sk_state == TCP_CLOSE) tcp_done(tp, ops);  // inet_csk_destroy_sock()

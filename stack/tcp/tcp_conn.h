@@ -5,8 +5,9 @@
 // tcp_minisocks.c), tcp_close()/tcp_shutdown()/tcp_set_state()/tcp_done()/tcp_poll() (tcp.c),
 // inet_csk_listen_start()/inet_csk_accept() (inet_connection_sock.c), tcp_v4_send_reset().
 // Simplified relative to Linux (each also said at its place): tcp_time_wait() leaves the socket in
-// TIME_WAIT for its owner, which replaces it with a tcp_timewait_sock (tcp_timewait_sock.h) and
-// calls tcp_done() (TcpStack), or keeps it hashed until done() (the tests' harness); request socks live in their listener
+// TIME_WAIT (or an orphan in FIN_WAIT2, TcpOps::time_wait()) for its owner, which replaces it with a
+// tcp_timewait_sock (tcp_timewait_sock.h) and calls tcp_done() (TcpStack), or keeps it hashed until
+// done() (the tests' harness); request socks live in their listener
 // (the owner hands every segment without an established socket to the listener, which looks its
 // requests up by 4-tuple); SYN cookies as the kernel's (tcp_syncookies.h); no Fast Open, no MD5/AO, no ECN negotiation.
 #pragma once
@@ -24,7 +25,6 @@ inline constexpr int TCP_SYN_RETRIES = 6;         // kernel: sysctl_tcp_syn_retr
 inline constexpr int TCP_SYNACK_RETRIES = 5;      // kernel: sysctl_tcp_synack_retries
 inline constexpr int TCP_RETRIES2 = 15;           // kernel: sysctl_tcp_retries2
 inline constexpr int TCP_ORPHAN_RETRIES = 8;      // kernel: tcp_orphan_retries() when the sysctl is 0
-inline constexpr uint32_t TCP_FIN_TIMEOUT_S = 60; // kernel: sysctl_tcp_fin_timeout (TCP_FIN_TIMEOUT)
 inline constexpr uint64_t TCP_TIMEWAIT_LEN_US = 60'000'000;  // kernel: TCP_TIMEWAIT_LEN (60 s)
 inline constexpr int SOMAXCONN_DEFAULT = 4096;    // kernel: net.core.somaxconn
 
@@ -44,6 +44,11 @@ class TcpOps {
   // tcp_done(): the socket reached TCP_CLOSE (reset, timeout, TIME_WAIT over, close finished). The owner
   // unhashes it, and frees it once the user has closed it too (sock_dead).
   virtual void done(tcp_sock* tp) = 0;
+  // tcp_time_wait(sk, TCP_FIN_WAIT2, tmo) of an orphan: the owner may replace it with a
+  // tcp_timewait_sock in substate FIN_WAIT2 (deadline tp->tw_timer.expires) and call tcp_done()
+  // (kernel: inet_twsk_hashdance() + tcp_done(); tp may be freed). By default the full socket
+  // stays in FIN_WAIT2 until tw_timer (or the peer's FIN: TIME_WAIT).
+  virtual void time_wait(tcp_sock* tp) { (void)tp; }
   // kernel: secure_tcp_seq() / secure_tcp_ts_off() — keyed hash of the 4-tuple (+ clock for the ISN);
   // tests return fixed values.
   virtual uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) = 0;

@@ -323,9 +323,21 @@ static int tcp_rcv_state_process(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, T
         tcp_done(tp, ops);
         return 1;
       }
-      // The orphan waits tcp_fin_time() in FIN_WAIT2 (the kernel's timewait sock in its FIN_WAIT2
-      // substate, or the keepalive timer when a FIN is in this segment: the same deadline here).
-      sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + tcp_fin_time(tp));
+      {
+        // The orphan waits tcp_fin_time() in FIN_WAIT2: beyond TCP_TIMEWAIT_LEN first in the
+        // keepalive timer; with a FIN in this segment ("Bad case. We could lose such FIN
+        // otherwise.") all of it there; else as a timewait sock in substate FIN_WAIT2.
+        const uint64_t tmo = tcp_fin_time(tp);
+        if (tmo > TCP_TIMEWAIT_LEN_US) {
+          sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + tmo - TCP_TIMEWAIT_LEN_US);
+        } else if (flags & TCPHDR_FIN) {
+          sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + tmo);
+        } else {
+          kfree_skb(skb);  // "goto consume"
+          tcp_time_wait_fin_wait2(tp, tmo, ops);  // tp may be gone
+          return 0;
+        }
+      }
       break;
     case TCP_CLOSING:
       if (tp->snd_una == tp->write_seq) {

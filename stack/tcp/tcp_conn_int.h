@@ -35,6 +35,9 @@ void tcp_write_err(tcp_sock* tp, TcpOps* ops);
 // kernel: tcp_time_wait(sk, TCP_TIME_WAIT, 0) — the socket enters TIME_WAIT (for TCP_TIMEWAIT_LEN
 // unless its owner hands it to a tcp_timewait_sock at once).
 void tcp_time_wait(tcp_sock* tp);
+// kernel: tcp_time_wait(sk, TCP_FIN_WAIT2, timeo) — an orphan in FIN_WAIT2 waits `timeo_us` (at
+// least 3.5 RTO) for the peer's FIN in tw_timer, then ops->time_wait() (tp may be freed).
+void tcp_time_wait_fin_wait2(tcp_sock* tp, uint64_t timeo_us, TcpOps* ops);
 // kernel: tcp_init_transfer() — the congestion window to start with (1 after a retransmitted
 // SYN or SYN-ACK, else 10), ssthresh unlimited.
 void tcp_init_transfer(tcp_sock* tp);

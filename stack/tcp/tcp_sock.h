@@ -107,6 +107,8 @@ struct LinuxMib {
   // Connections aborted for want of memory (kernel: tcp_check_oom()); here a close() whose queued
   // MSG_ZEROCOPY bytes could not be copied into the stack's buffers (tcp_close_user_frags())
   uint64_t TCPAbortOnMemory = 0;
+  // tcp_time_wait() found net.ipv4.tcp_max_tw_buckets timewait socks: the connection just closed
+  uint64_t TCPTimeWaitOverflow = 0;
 };
 
 struct tcp_syncookie_secret;  // stack/tcp/tcp_syncookies.h
@@ -383,7 +385,8 @@ struct tcp_sock {
   int linger = -1;         // SO_LINGER: -1 off, else seconds (0: close() resets)
   uint8_t icsk_syn_retries = 0;  // TCP_SYNCNT; 0: sysctl_tcp_syn_retries (6)
   uint32_t icsk_user_timeout = 0;  // TCP_USER_TIMEOUT, ms; 0: off
-  int linger2 = 0;         // TCP_LINGER2 seconds; 0: sysctl_tcp_fin_timeout (60), < 0: no FIN_WAIT2 wait
+  int linger2 = 0;         // TCP_LINGER2 seconds; 0: sysctl_tcp_fin_timeout, < 0: no FIN_WAIT2 wait
+  uint32_t sysctl_tcp_fin_timeout = 60;  // net.ipv4.tcp_fin_timeout, seconds, set by the owner
   uint32_t retrans_stamp = 0;  // ms, first (re)transmission of the oldest unacked segment (tcp_write_timeout)
   uint32_t total_retrans = 0;  // segments retransmitted (kernel: tp->total_retrans)
   uint32_t total_rto = 0;      // RTO expirations (kernel: tp->total_rto)
@@ -391,13 +394,13 @@ struct tcp_sock {
   uint32_t sndbuf = 0;     // SO_SNDBUF for tcp_poll()'s POLLOUT stand-in; 0: always writeable
   uint32_t notsent_lowat = 0;  // TCP_NOTSENT_LOWAT; 0: sysctl_notsent_lowat
   uint32_t sysctl_notsent_lowat = UINT32_MAX;  // net.ipv4.tcp_notsent_lowat, set by the owner
-  tcp_timer sk_timer;      // keepalive, or an orphan's FIN_WAIT2 timeout (kernel: icsk_keepalive_timer)
+  tcp_timer sk_timer;      // keepalive, or an orphan's FIN_WAIT2 wait beyond TCP_TIMEWAIT_LEN (kernel: icsk_keepalive_timer)
   bool sock_keepopen = false;    // SO_KEEPALIVE (kernel: SOCK_KEEPOPEN)
   uint32_t keepalive_time = 0;   // TCP_KEEPIDLE, s; 0: sysctl_tcp_keepalive_time (7200)
   uint32_t keepalive_intvl = 0;  // TCP_KEEPINTVL, s; 0: sysctl_tcp_keepalive_intvl (75)
   uint8_t keepalive_probes = 0;  // TCP_KEEPCNT; 0: sysctl_tcp_keepalive_probes (9)
   uint32_t rcv_tstamp = 0;       // ms, when the last ACK came (kernel: tp->rcv_tstamp)
-  tcp_timer tw_timer;      // TIME_WAIT (TCP_TIMEWAIT_LEN) of a socket its owner keeps in TIME_WAIT
+  tcp_timer tw_timer;      // tcp_time_wait()'s deadline (TIME_WAIT, or an orphan's FIN_WAIT2) while its owner keeps it
   // Listener (kernel: inet_csk(sk)->icsk_accept_queue, sk_max_ack_backlog, sk_ack_backlog).
   int sk_max_ack_backlog = 0;
   int sk_ack_backlog = 0;  // children on the accept queue

@@ -200,7 +200,7 @@ void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   if (tp->sk_state == TCP_CLOSE) return;
   tcp_timer* tw = &tp->tw_timer;
   if (tw->pending && tw->expires <= tp->tcp_mstamp) {
-    // kernel: tw_timer_handler() — TIME_WAIT is over.
+    // kernel: tw_timer_handler() — TIME_WAIT (or an orphan's FIN_WAIT2 wait) is over.
     tw->pending = false;
     tcp_done(tp, ops);
     return;
@@ -209,7 +209,16 @@ void tcp_timers_run(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
   if (k->pending && k->expires <= tp->tcp_mstamp) {
     k->pending = false;
     if (tp->sk_state == TCP_FIN_WAIT2 && tp->sock_dead) {
-      // kernel: the FIN_WAIT2 timewait sock's timer (tcp_fin_time()) — the orphan goes quietly.
+      // kernel: tcp_keepalive_timer() of an orphan in FIN_WAIT2: what tcp_fin_time() leaves after
+      // this wait, as a timewait sock in substate FIN_WAIT2; nothing left: reset and gone.
+      if (tp->linger2 >= 0) {
+        const uint64_t fin_time = tcp_fin_time(tp);
+        if (fin_time > TCP_TIMEWAIT_LEN_US) {
+          tcp_time_wait_fin_wait2(tp, fin_time - TCP_TIMEWAIT_LEN_US, ops);  // tp may be gone
+          return;
+        }
+      }
+      tcp_send_active_reset(tp, xmit);
       tcp_done(tp, ops);
       return;
     }

@@ -43,10 +43,27 @@ void tcp_twsk_init(tcp_timewait_sock* tw, const tcp_sock* tp, uint8_t tos, uint3
   tw->tw_ts_recent_stamp = tp->ts_recent_stamp;
   tw->tw_ts_offset = tp->tsoffset;
   tw->tw_last_oow_ack_time = 0;
-  tw->tw_expires = tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US;  // inet_twsk_schedule(tw, TCP_TIMEWAIT_LEN)
+  tw->tw_substate = tp->sk_state == TCP_FIN_WAIT2 ? TCP_FIN_WAIT2 : TCP_TIME_WAIT;
+  // inet_twsk_schedule(tw, timeo)
+  tw->tw_expires = tp->tw_timer.pending ? tp->tw_timer.expires : tp->tcp_mstamp + TCP_TIMEWAIT_LEN_US;
 }
 
-// kernel: tcp_timewait_state_process(), net/ipv4/tcp_minisocks.c (the TIME_WAIT substate)
+namespace {
+// kernel: tcp_in_window(), net/ipv4/tcp_minisocks.c
+bool tcp_in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32_t e_win) {
+  if (seq == s_win) return true;
+  if (after(end_seq, s_win) && before(seq, e_win)) return true;
+  return seq == e_win && seq == end_seq;
+}
+
+// kernel: tcp_timewait_check_oow_rate_limit()
+int tcp_timewait_check_oow_rate_limit(tcp_timewait_sock* tw, const sk_buff* skb, uint64_t now_us) {
+  const uint32_t now_ms = static_cast<uint32_t>(now_us / 1000);
+  return tcp_oow_rate_limited(skb, now_ms, &tw->tw_last_oow_ack_time) ? TCP_TW_SUCCESS : TCP_TW_ACK;
+}
+}  // namespace
+
+// kernel: tcp_timewait_state_process(), net/ipv4/tcp_minisocks.c
 int tcp_timewait_state_process(tcp_timewait_sock* tw, sk_buff* skb, uint64_t now_us) {
   tcp_skb_cb* tcb = TCP_SKB_CB(skb);
   const uint8_t flags = tcb->tcp_flags;
@@ -60,6 +77,30 @@ int tcp_timewait_state_process(tcp_timewait_sock* tw, sk_buff* skb, uint64_t now
     if (tmp_opt.saw_tstamp) paws_reject = tcp_tw_paws_reject(*tw, tmp_opt.rcv_tsval, flags & TCPHDR_RST, now_s);
   }
   const uint32_t rcv_nxt = tw->tw_rcv_nxt;
+  if (tw->tw_substate == TCP_FIN_WAIT2) {
+    // "Just repeat all the checks of tcp_rcv_state_process()"
+    // "Out of window, send ACK"
+    if (paws_reject || !tcp_in_window(tcb->seq, tcb->end_seq, rcv_nxt, rcv_nxt + tw->tw_rcv_wnd))
+      return tcp_timewait_check_oow_rate_limit(tw, skb, now_us);
+    if (flags & TCPHDR_RST) {
+      tw->tw_expires = 0;  // kill: inet_twsk_deschedule_put()
+      return TCP_TW_SUCCESS;
+    }
+    if ((flags & TCPHDR_SYN) && !before(tcb->seq, rcv_nxt)) return TCP_TW_RST;
+    // "Dup ACK?"
+    if (!(flags & TCPHDR_ACK) || !after(tcb->end_seq, rcv_nxt) || tcb->end_seq == tcb->seq) return TCP_TW_SUCCESS;
+    // "New data or FIN. If new data arrive after half-duplex close, reset."
+    if (!(flags & TCPHDR_FIN) || tcb->end_seq != rcv_nxt + 1) return TCP_TW_RST;
+    // "FIN arrived, enter true time-wait state."
+    tw->tw_substate = TCP_TIME_WAIT;
+    tw->tw_rcv_nxt = tcb->end_seq;
+    if (tmp_opt.saw_tstamp) {
+      tw->tw_ts_recent_stamp = now_s;
+      tw->tw_ts_recent = tmp_opt.rcv_tsval;
+    }
+    tw->tw_expires = now_us + TCP_TIMEWAIT_LEN_US;  // inet_twsk_reschedule(tw, TCP_TIMEWAIT_LEN)
+    return TCP_TW_ACK;
+  }
   if (!paws_reject && tcb->seq == rcv_nxt && (tcb->seq == tcb->end_seq || (flags & TCPHDR_RST))) {
     // "In window segment, it may be only reset or bare ack."
     if (flags & TCPHDR_RST) {
@@ -87,9 +128,7 @@ int tcp_timewait_state_process(tcp_timewait_sock* tw, sk_buff* skb, uint64_t now
   // "If it is ACKless SYN it may be both old duplicate and new good SYN with random sequence
   // number <rcv_nxt. Do not reschedule in the last case."
   if (paws_reject || (flags & TCPHDR_ACK)) tw->tw_expires = now_us + TCP_TIMEWAIT_LEN_US;
-  // tcp_timewait_check_oow_rate_limit()
-  const uint32_t now_ms = static_cast<uint32_t>(now_us / 1000);
-  return tcp_oow_rate_limited(skb, now_ms, &tw->tw_last_oow_ack_time) ? TCP_TW_SUCCESS : TCP_TW_ACK;
+  return tcp_timewait_check_oow_rate_limit(tw, skb, now_us);
 }
 
 // kernel: tcp_v4_timewait_ack() -> tcp_v4_send_ack(), net/ipv4/tcp_ipv4.c

@@ -339,6 +339,22 @@ def c_setint_linger(fd):
     return raw(libc.setsockopt(fd, socket.SOL_SOCKET, socket.SO_LINGER, b, ctypes.c_uint32(8)))
 
 
+def getname(peer):
+    """getpeername() (peer) or getsockname(): "ADDR:PORT", the local port as "own" when it is the
+    connection's (ports differ between runs)."""
+    def f(c):
+        b, ln = ctypes.create_string_buffer(16), ctypes.c_uint32(16)
+        r = raw((libc.getpeername if peer else libc.getsockname)(c.fd, b, ctypes.byref(ln)))
+        if r != 0:
+            return r
+        port = struct.unpack_from("!H", b.raw, 2)[0]
+        return "%s:%s" % (socket.inet_ntoa(b.raw[4:8]), "own" if not peer and port == c.port else port)
+    return f
+
+
+PEERNAME, SOCKNAME = getname(True), getname(False)
+
+
 def close(c):
     r = raw(libc.close(c.fd))
     c.fd = -1
@@ -423,6 +439,13 @@ case("shutdown_wr_send", connect(), lambda c: c_shutdown(c.fd, socket.SHUT_WR), 
 case("shutdown_after_fins", connect(), lambda c: c_shutdown(c.fd, socket.SHUT_WR), lambda c: c_recv(c.fd, 100, 0),
      lambda c: c_shutdown(c.fd, socket.SHUT_RDWR), getopt(SOL_TCP, socket.TCP_INFO), lambda c: c_recv(c.fd, 100, 0),
      lambda c: c_poll(c.fd, select.POLLIN | select.POLLOUT, 0), send(10, NOSIG), close)
+# A connection that has ended (state CLOSE, the fd still open): inet_getname() says ENOTCONN for
+# the peer, the local name stays; SO_ERROR, recv and send as the end left them.
+case("names_after_fins", connect(), PEERNAME, SOCKNAME, lambda c: c_shutdown(c.fd, socket.SHUT_WR),
+     lambda c: c_recv(c.fd, 100, 0), PEERNAME, SOCKNAME, getopt(socket.SOL_SOCKET, socket.SO_ERROR),
+     lambda c: c_recv(c.fd, 100, 0), send(10, NOSIG), close)
+case("names_after_reset", connect("reset"), wait_hup, PEERNAME, SOCKNAME, getopt(socket.SOL_SOCKET, socket.SO_ERROR),
+     PEERNAME, lambda c: c_recv(c.fd, 100, 0), send(10, NOSIG), SOCKNAME, close)
 case("recv_after_fin", connect("fin"), lambda c: c_recv(c.fd, 100, 0), lambda c: c_recv(c.fd, 100, 0),
      NODELAY, send(10), acked, close)
 case("shutdown_rd", connect(), lambda c: c_shutdown(c.fd, socket.SHUT_RD), lambda c: c_recv(c.fd, 100, 0),

@@ -43,6 +43,8 @@ struct End {
   uint32_t optmem_max = 131072;  // net.core.optmem_max for the stack's sockets
   bool autocorking = true;       // net.ipv4.tcp_autocorking
   uint8_t syncookies = 1;        // net.ipv4.tcp_syncookies
+  uint32_t fin_timeout = 60;     // net.ipv4.tcp_fin_timeout
+  uint32_t max_tw_buckets = 262144;  // net.ipv4.tcp_max_tw_buckets
   void init(Netdev* dev, be32 self, be32 peer, const uint8_t* peer_mac, uint16_t port_high = 60999) {
     fib.routes[peer] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = self}};
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
@@ -61,6 +63,8 @@ struct End {
     o.optmem_max = optmem_max;
     o.autocorking = autocorking;
     o.syncookies = syncookies;
+    o.fin_timeout = fin_timeout;
+    o.max_tw_buckets = max_tw_buckets;
     o.syncookie_secret.key[0] = siphash_key_t{{0x5eed0001, 0x5eed0002}};  // a fixed secret: cookies the test can decode
     o.syncookie_secret.key[1] = siphash_key_t{{0x5eed0003, 0x5eed0004}};
     ASSERT_EQ(TcpStack::create(udp.get(), o, &tcp), 0);

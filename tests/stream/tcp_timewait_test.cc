@@ -1,6 +1,7 @@
 // tests/stream/tcp_timewait_test.cc — TIME_WAIT as the kernel keeps it: a small tcp_timewait_sock
 // in the stack's demux (tcp/tcp_timewait_sock.h) while the full socket goes to CLOSE (freed, or
-// its fd's until close()); its ACKs, its 60 s expiry with the steering rule. Two stack instances on
+// its fd's until close()); its ACKs, its 60 s expiry with the steering rule; an orphan's FIN_WAIT2
+// as a timewait sock in substate FIN_WAIT2. Two stack instances on
 // the in-memory link (tcp_socket_bed.h), injected clock.
 #include <malloc.h>
 
@@ -53,6 +54,40 @@ class TcpTimeWaitTest : public TcpSocketTest {
     std::memcpy(th + 16, &check, 2);
     std::lock_guard<StackMutex> g(a.tcp->mu());
     a.tcp->handler(RxFrame{}, kB, kA, absl::MakeConstSpan(th));
+  }
+  // a closes (an orphan) and b acknowledges its FIN (delayed up to 200 ms): a is in FIN_WAIT2.
+  be16 client_fin_wait2(TcpSocket* c) {
+    const be16 port = local_port(c);
+    c->put();
+    pump(250'000'000);
+    return port;
+  }
+  // A new pair whose client is then closed into FIN_WAIT2 as above; *s is b's socket.
+  be16 pair_in_fin_wait2(Socket** s) {
+    TcpSocket* c = nullptr;
+    connect_pair(&c, s);
+    return client_fin_wait2(c);
+  }
+  // The clock jumps by `ns`, then 1 ms of pumping (the timers due run).
+  void jump(uint64_t ns) {
+    g_now += ns;
+    pump(1'000'000);
+  }
+  // a's timewait sock of the 4-tuple is due within [lo_us, hi_us].
+  void expect_deadline_within(be16 port, uint64_t lo_us, uint64_t hi_us) {
+    ASSERT_NE(a_tw(port), nullptr);
+    EXPECT_GE(a_tw(port)->tw_expires, lo_us);
+    EXPECT_LE(a_tw(port)->tw_expires, hi_us);
+  }
+  // b closes its socket and the listener.
+  void close_b(Socket* s) {
+    s->put();
+    listener->put();
+    pump();
+  }
+  size_t a_conns() {
+    std::lock_guard<StackMutex> g(a.tcp->mu());
+    return a.tcp->conns().size();
   }
   // The TCP headers of the frames a sends in the next 2 ms, taken off b's device (b's stack does
   // not see them).
@@ -128,9 +163,147 @@ TEST_F(TcpTimeWaitTest, RetransmittedFinInTimeWaitIsAckedAndRearms) {
   EXPECT_EQ(link->a().flows().size(), 0u);
 }
 
+// An orphan whose FIN the peer acknowledged (FIN_WAIT2) becomes, as the kernel's
+// tcp_time_wait(sk, TCP_FIN_WAIT2, tcp_fin_time()), a timewait sock in substate FIN_WAIT2 with the
+// 4-tuple's steering rule, and the full socket is freed; the peer never closing, it goes at
+// tcp_fin_timeout (60 s) without a reset. Before: the full socket stayed the 60 s.
+TEST_F(TcpTimeWaitTest, OrphanFinWait2IsATimewaitSockUntilFinTimeout) {
+  Socket* s = nullptr;
+  const uint64_t closed_us = g_now / 1000;
+  const be16 port = pair_in_fin_wait2(&s);
+  EXPECT_EQ(a_conns(), 0u);  // the full socket is gone
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
+  EXPECT_TRUE(a_tw(port)->tw_steered);
+  const uint64_t deadline_us = a_tw(port)->tw_expires;
+  EXPECT_GE(deadline_us, closed_us + 60'000'000);
+  EXPECT_LE(deadline_us, g_now / 1000 + 60'000'000);
+  g_now = (deadline_us - 1000) * 1000;
+  EXPECT_TRUE(take_a_frames().empty());  // up to 1 ms past the deadline: nothing sent
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  EXPECT_EQ(a_tw(port), nullptr);
+  EXPECT_EQ(link->a().flows().size(), 0u);
+  EXPECT_FALSE(a.tcp->has_conns());
+  close_b(s);
+}
+
+// The peer's FIN in substate FIN_WAIT2 is acknowledged at once and makes it TIME_WAIT for
+// TCP_TIMEWAIT_LEN (tcp_timewait_state_process(): "FIN arrived, enter true time-wait state").
+TEST_F(TcpTimeWaitTest, PeerFinTurnsTheFinWait2SockIntoTimeWait) {
+  Socket* s = nullptr;
+  const be16 port = pair_in_fin_wait2(&s);
+  ASSERT_NE(a_tw(port), nullptr);
+  ASSERT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
+  const tcp_timewait_sock tw = *a_tw(port);
+  g_now += 10'000'000'000ull;
+  const uint64_t fin_at_us = g_now / 1000;
+  inject_to_a(port, tw.tw_rcv_nxt, tw.tw_snd_nxt, TCPHDR_FIN | TCPHDR_ACK);
+  const auto frames = take_a_frames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0][13], TCPHDR_ACK);
+  EXPECT_EQ(load_be32(frames[0].data() + 4), tw.tw_snd_nxt);
+  EXPECT_EQ(load_be32(frames[0].data() + 8), tw.tw_rcv_nxt + 1);
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_EQ(a_tw(port)->tw_substate, TCP_TIME_WAIT);
+  EXPECT_EQ(a_tw(port)->tw_rcv_nxt, tw.tw_rcv_nxt + 1);
+  EXPECT_EQ(a_tw(port)->tw_expires, fin_at_us + 60'000'000);
+  close_b(s);
+}
+
+// New data in substate FIN_WAIT2 ("If new data arrive after half-duplex close, reset."):
+// TCP_TW_RST, the segment answered with a reset and the timewait sock freed.
+TEST_F(TcpTimeWaitTest, DataInFinWait2IsResetAndEndsIt) {
+  Socket* s = nullptr;
+  const be16 port = pair_in_fin_wait2(&s);
+  ASSERT_NE(a_tw(port), nullptr);
+  ASSERT_EQ(send(s, "late", 4), 4);
+  pump();
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  EXPECT_EQ(link->a().flows().size(), 0u);
+  int err = 0;
+  socklen_t l = sizeof err;
+  ASSERT_EQ(s->getsockopt(SOL_SOCKET, SO_ERROR, &err, &l), 0);
+  EXPECT_EQ(err, EPIPE);  // tcp_reset() in CLOSE_WAIT
+  close_b(s);
+}
+
+// TCP_LINGER2 beyond TCP_TIMEWAIT_LEN: the full socket waits the excess in the keepalive timer,
+// then tcp_keepalive_timer() makes the timewait sock for the excess again (as the kernel's: 90 s
+// waits 30 + 30); TCP_LINGER2 is at most TCP_FIN_TIMEOUT_MAX, 120 s (do_tcp_setsockopt()).
+// {TCP_LINGER2, the excess in seconds}
+class TcpTimeWaitLinger2Test : public TcpTimeWaitTest,
+                               public ::testing::WithParamInterface<std::pair<int, uint64_t>> {};
+
+TEST_P(TcpTimeWaitLinger2Test, BeyondTimeWaitLenWaitsInTheFullSocketFirst) {
+  const auto [linger2, excess_s] = GetParam();
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_LINGER2, &linger2, sizeof linger2), 0);
+  const be16 port = client_fin_wait2(c);
+  EXPECT_EQ(a_conns(), 1u);
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  jump(excess_s * 1'000'000'000ull);
+  EXPECT_EQ(a_conns(), 0u);
+  const uint64_t rest_us = excess_s * 1'000'000;  // tcp_time_wait(sk, TCP_FIN_WAIT2, tcp_fin_time() - TCP_TIMEWAIT_LEN)
+  expect_deadline_within(port, g_now / 1000 + rest_us - 1'000'000, g_now / 1000 + rest_us);
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_EQ(a_tw(port)->tw_substate, TCP_FIN_WAIT2);
+  jump(rest_us * 1000);
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  close_b(s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Linger2, TcpTimeWaitLinger2Test,
+                         ::testing::Values(std::pair<int, uint64_t>{90, 30}, std::pair<int, uint64_t>{200, 60}));
+
+// a with net.ipv4.tcp_fin_timeout 20 and net.ipv4.tcp_max_tw_buckets 1 (both read at start).
+class TcpTimeWaitSysctlTest : public TcpTimeWaitTest {
+ protected:
+  TcpTimeWaitSysctlTest() {
+    a.fin_timeout = 20;
+    a.max_tw_buckets = 1;
+  }
+};
+
+// tcp_fin_timeout sets the wait: 20 s.
+TEST_F(TcpTimeWaitSysctlTest, FinTimeoutSysctlSetsTheWait) {
+  Socket* s = nullptr;
+  const uint64_t closed_us = g_now / 1000;
+  const be16 port = pair_in_fin_wait2(&s);
+  expect_deadline_within(port, closed_us + 20'000'000, g_now / 1000 + 20'000'000);
+  jump(20'000'000'000ull);
+  EXPECT_EQ(a.tcp->tw_count(), 0u);
+  close_b(s);
+}
+
+// tcp_max_tw_buckets 1: with one timewait sock there, the next
+// connection entering TIME_WAIT, or an orphan's FIN_WAIT2, just closes (inet_twsk_alloc() refuses;
+// TcpExtTCPTimeWaitOverflow), its 4-tuple and steering rule free at once.
+TEST_F(TcpTimeWaitSysctlTest, OverflowJustCloses) {
+  const be16 p1 = client_time_wait();
+  EXPECT_EQ(a.tcp->tw_count(), 1u);
+  EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 0u);
+  const be16 p2 = client_time_wait();
+  EXPECT_EQ(a.tcp->tw_count(), 1u);
+  EXPECT_NE(a_tw(p1), nullptr);
+  EXPECT_EQ(a_tw(p2), nullptr);
+  EXPECT_EQ(a_conns(), 0u);
+  EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 1u);
+  EXPECT_EQ(link->a().flows().size(), 1u);  // p1's
+  Socket* s = nullptr;
+  const be16 p3 = pair_in_fin_wait2(&s);
+  EXPECT_EQ(a_tw(p3), nullptr);
+  EXPECT_EQ(a_conns(), 0u);
+  EXPECT_EQ(a.tcp->net_mib.TCPTimeWaitOverflow, 2u);
+  EXPECT_EQ(link->a().flows().size(), 1u);
+  close_b(s);
+}
+
 // The server keeps the fd of a connection that went to TIME_WAIT (it shut down first, then read
 // the client's FIN): as the kernel's socket after tcp_time_wait() -> tcp_done(), it is CLOSE
-// (TCP_INFO), recv gives EOF, send EPIPE, shutdown ENOTCONN, poll POLLHUP|POLLIN; the 4-tuple is
+// (TCP_INFO), recv gives EOF, send EPIPE, shutdown and getpeername ENOTCONN (getsockname its
+// address), poll POLLHUP|POLLIN; the 4-tuple is
 // the timewait sock's, which outlives the close().
 TEST_F(TcpTimeWaitTest, AnOpenFdSeesCloseAfterTimeWait) {
   TcpSocket* c = nullptr;
@@ -153,6 +326,12 @@ TEST_F(TcpTimeWaitTest, AnOpenFdSeesCloseAfterTimeWait) {
   EXPECT_TRUE(eof);
   EXPECT_EQ(send(s, "x", 1, MSG_NOSIGNAL), -EPIPE);
   EXPECT_EQ(s->shutdown(SHUT_RDWR), -ENOTCONN);
+  sockaddr_in name{};
+  socklen_t nlen = sizeof name;
+  EXPECT_EQ(s->getname(reinterpret_cast<sockaddr*>(&name), &nlen, true), -ENOTCONN);  // inet_getname()
+  ASSERT_EQ(s->getname(reinterpret_cast<sockaddr*>(&name), &nlen, false), 0);          // the local name stays
+  EXPECT_EQ(name.sin_addr.s_addr, kB);
+  EXPECT_EQ(ntohs(name.sin_port), 7000);
   int wfd;
   const int mask = s->poll_mask(&wfd);
   EXPECT_TRUE(mask & POLLHUP);
