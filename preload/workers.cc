@@ -71,6 +71,16 @@ void workers_note_listen(int fd, int backlog) noexcept {
     logf(LogLevel::kInfo, "fd %d: an SO_REUSEPORT listener stays the kernel's under XMIT_WORKERS", fd);
     return;
   }
+  sockaddr_in sin{};
+  socklen_t len = sizeof sin;
+  if (libc().getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0) return;
+  const be32 if_addr = iface_addr(rt->config.iface);
+  const be32 local = sin.sin_addr.s_addr != 0 ? sin.sin_addr.s_addr : if_addr;
+  if (local == 0 || local != if_addr) {
+    logf(LogLevel::kInfo, "fd %d: listener on port %u is not on %s's address: the kernel serves it", fd,
+         ntohs(sin.sin_port), rt->config.iface.c_str());
+    return;
+  }
   std::lock_guard<std::mutex> g(g_mu);
   for (int i = 0; i < g_nlisteners; ++i) {
     if (g_listeners[i].fd == fd) {  // listen() again: the new backlog
@@ -100,16 +110,6 @@ void workers_note_listen(int fd, int backlog) noexcept {
   }
   // The port is steered from now on: a SYN arriving before a worker serves its queue goes to the
   // kernel's listener, and the program keeps that connection's segments there (xmit_xdp.bpf.c).
-  sockaddr_in sin{};
-  socklen_t len = sizeof sin;
-  if (libc().getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0) return;
-  const be32 if_addr = iface_addr(rt->config.iface);
-  const be32 local = sin.sin_addr.s_addr != 0 ? sin.sin_addr.s_addr : if_addr;
-  if (local == 0 || local != if_addr) {
-    logf(LogLevel::kInfo, "fd %d: listener on port %u is not on %s's address: the kernel serves it", fd,
-         ntohs(sin.sin_port), rt->config.iface.c_str());
-    return;
-  }
   const FlowKey key{.protocol = IPPROTO_TCP, .local_addr = local, .local_port = sin.sin_port};
   if (int err = g_prog->steer(key); err != 0 && err != -EEXIST) {
     logf(LogLevel::kWarn, "fd %d: cannot steer port %u (%s): the kernel serves it", fd, ntohs(sin.sin_port),
