@@ -20,8 +20,8 @@
 #   nginx-sendfile-1g             nginx (one process, sendfile on) under xmit serves a 1 GiB file
 #                                 to a kernel curl: its sha256 as the file's (issue 7)
 #   wrk                           wrk under xmit against a kernel nginx: no socket error
-#   py-asyncio                    python3 asyncio echo server under xmit (epoll), 50 concurrent
-#                                 kernel clients; then 50 asyncio clients under xmit -> kernel server
+#   py-asyncio                    python3 asyncio echo server under xmit (epoll), 200 concurrent
+#                                 kernel clients; then 200 asyncio clients under xmit -> kernel server
 #   sockperf-tcp                  sockperf TCP ping-pong, client under xmit, then server under xmit
 #   redis                         redis-server under xmit (no persistence, no daemon), kernel
 #                                 redis-benchmark (SET,GET, -P 16, -n 100000, -c 50: every request
@@ -349,7 +349,7 @@ PY
       { logs; fail "the kernel carried the connections"; }
     ;;
   py-asyncio)
-    N=${XMIT_ASYNCIO_CONNS:-50}
+    N=${XMIT_ASYNCIO_CONNS:-200}
     server='
 import asyncio, sys
 async def echo(r, w):
@@ -367,7 +367,7 @@ asyncio.run(main())'
 import asyncio, os, sys
 async def one(i):
     r, w = await asyncio.open_connection(sys.argv[1], 7000)
-    data = os.urandom(1000 + 997 * i) * 8
+    data = os.urandom(1000 + 997 * (i % 50)) * 8
     async def send():
         w.write(data); await w.drain(); w.write_eof()
     t = asyncio.create_task(send())
