@@ -587,6 +587,7 @@ int XdpNetdev::poll_rx_queue(RxQueue& q, int budget, absl::FunctionRef<bool(cons
     ++stats_.fill_kicks;
     recvfrom(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
   }
+  stats_.rx_queue_frames[q.qid] += uint64_t(delivered);
   return delivered;
 }
 

@@ -54,6 +54,7 @@ struct XdpStats {
   uint64_t tx_flushes = 0;  // flush_tx() calls that found frames waiting below the kick batch
   uint64_t tx_kick_errors = 0;  // a sendto() wakeup failed with something other than EAGAIN/EBUSY/ENOBUFS
   uint64_t rx_frames = 0;   // frames delivered by poll_rx()
+  uint64_t rx_queue_frames[64] = {};  // ... by RX queue id (XdpNetdev::kMaxRxQueues of them)
   uint64_t fill_kicks = 0;  // recvfrom() wakeups (fill ring flagged XDP_RING_NEED_WAKEUP)
   // Completions that were not there yet when poll_tx() looked: a reap that leaves frames the kernel
   // has taken off the TX ring without their completion opens an episode (tx_reap_behind counts such
@@ -211,5 +212,6 @@ class XdpNetdev final : public Netdev {
   XdpProg* prog_ = nullptr;            // own_prog_ or XdpOptions::shared_prog
   XdpStats stats_;
 };
+static_assert(sizeof XdpStats::rx_queue_frames / sizeof(uint64_t) == XdpNetdev::kMaxRxQueues);
 
 }  // namespace xmit::xdp
