@@ -866,7 +866,10 @@ void atfork_prepare() {
     }
   }
 }
-void atfork_parent() { g_open_mu.unlock(); }
+void atfork_parent() {
+  workers_atfork_parent();
+  g_open_mu.unlock();
+}
 void atfork_child() {
   workers_atfork_child(g_engine != nullptr);
   int sockets = g_fds.abandon_all();

@@ -201,6 +201,7 @@ XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept
   xmit::workers_adopt_if_pending();
   Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] {
+    if (op == EPOLL_CTL_ADD) xmit::workers_epoll_add(fd);
     if (op == EPOLL_CTL_DEL) {
       if (EpollSet* set = set_of(epfd)) {
         std::lock_guard<std::mutex> g(set->mu);

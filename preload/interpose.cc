@@ -88,6 +88,7 @@ void dup_socket(int oldfd, int newfd) noexcept {
 
 void forget_fd(int fd) noexcept {
   xmit::epoll_fd_closing(fd);
+  xmit::workers_fd_closing(fd);
   if (g_fds.peek(fd) == nullptr) [[likely]] return;  // passthrough fds never write the table
   if (Socket* s = g_fds.remove(fd)) release_fd(s, fd);
 }

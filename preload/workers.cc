@@ -23,12 +23,14 @@
 namespace xmit {
 
 std::atomic<bool> g_workers_adopt_pending{false};
+std::atomic<int> g_workers_noted{0};
 
 namespace {
 
 struct NotedListener {
   int fd;
   int backlog;
+  FlowKey port;  // its steering rule (the master's)
 };
 constexpr int kMaxListeners = 64;
 
@@ -38,6 +40,7 @@ int g_nlisteners = 0;
 xdp::XdpProg* g_prog = nullptr;  // never freed: the workers hold its fds and use it
 bool g_prog_tried = false;
 bool g_worker = false;  // this process adopted (or tried to adopt) its inherited listeners
+bool g_master = false;  // this process noted listeners and forked since
 
 int sockopt_int(int fd, int level, int name) {
   int v = -1;
@@ -62,6 +65,11 @@ void workers_note_listen(int fd, int backlog) noexcept {
   const Runtime* rt = runtime();
   if (rt == nullptr || !rt->active || rt->config.workers == 0 || !rt->config.tcp) return;
   if (g_worker || !is_tcp4_listener(fd)) return;
+  if (g_master || g_workers_adopt_pending.load(std::memory_order_relaxed)) {
+    logf(LogLevel::kInfo, "fd %d: a listener made after fork() stays the kernel's under XMIT_WORKERS (the workers "
+         "already forked would not take it)", fd);
+    return;
+  }
   if (rt->backend != Backend::kAfXdp) {
     logf(LogLevel::kInfo, "fd %d: XMIT_WORKERS serves pre-fork listeners on AF_XDP only: the kernel serves this one", fd);
     return;
@@ -116,7 +124,8 @@ void workers_note_listen(int fd, int backlog) noexcept {
          strerror(-err));
     return;
   }
-  g_listeners[g_nlisteners++] = NotedListener{fd, backlog};
+  g_listeners[g_nlisteners++] = NotedListener{fd, backlog, key};
+  g_workers_noted.store(g_nlisteners, std::memory_order_relaxed);
   logf(LogLevel::kInfo, "fd %d: listener on port %u kept for the workers", fd, ntohs(sin.sin_port));
 }
 
@@ -125,13 +134,48 @@ xdp::XdpProg* workers_prog() noexcept { return g_worker ? g_prog : nullptr; }
 void workers_atfork_child(bool parent_had_engine) noexcept {
   new (&g_mu) std::mutex();  // another thread of the parent may have held it
   if (g_prog != nullptr && g_nlisteners > 0 && !parent_had_engine && !g_worker)
-    g_workers_adopt_pending.store(true, std::memory_order_relaxed);
+    g_workers_adopt_pending.store(true, std::memory_order_release);
+}
+
+void workers_atfork_parent() noexcept {
+  if (g_prog == nullptr || g_nlisteners == 0 || g_worker) return;
+  g_master = true;
+  g_workers_adopt_pending.store(false, std::memory_order_release);
+}
+
+void workers_forget(int fd, bool closing) noexcept {
+  std::lock_guard<std::mutex> g(g_mu);
+  int i = 0;
+  while (i < g_nlisteners && g_listeners[i].fd != fd) ++i;
+  if (i == g_nlisteners || g_worker) return;
+  const bool master = !g_workers_adopt_pending.load(std::memory_order_relaxed);
+  if (!closing && !master) return;  // a worker-to-be's epoll set: it adopts before adding (epoll_ctl)
+  const FlowKey port = g_listeners[i].port;
+  g_listeners[i] = g_listeners[--g_nlisteners];
+  g_workers_noted.store(g_nlisteners, std::memory_order_relaxed);
+  if (!master) return;  // the master still holds it, and its rule
+  bool shared = false;  // another noted listener on the same port and address keeps the rule
+  for (int j = 0; j < g_nlisteners; ++j) shared = shared || g_listeners[j].port == port;
+  if (!shared) (void)g_prog->unsteer(port);
+  if (!closing) {
+    logf(LogLevel::kInfo, "fd %d: a listener in an epoll set (which the workers would inherit) stays the kernel's "
+         "under XMIT_WORKERS", fd);
+  }
 }
 
 void workers_adopt() noexcept {
   std::lock_guard<std::mutex> g(g_mu);
-  if (!g_workers_adopt_pending.exchange(false)) return;  // another thread did
+  if (!g_workers_adopt_pending.load(std::memory_order_acquire)) return;  // another thread did
+  // Cleared once adoption is over: a thread arriving meanwhile waits on g_mu instead of reaching a
+  // listener that is about to stop receiving from the kernel.
+  struct Done {
+    ~Done() { g_workers_adopt_pending.store(false, std::memory_order_release); }
+  } done;
+  int live = 0;  // noted listeners still open here
+  for (int i = 0; i < g_nlisteners; ++i) live += is_tcp4_listener(g_listeners[i].fd) ? 1 : 0;
+  if (live == 0) return;  // a helper process that closed them (nginx's cache manager): no queue
   g_worker = true;
+  g_workers_noted.store(0, std::memory_order_relaxed);  // nothing for close() and epoll_ctl() to look for
   const Runtime* rt = runtime();
   const char* why = nullptr;
   TcpStack* tcp = rt != nullptr ? engine_tcp(*rt, &why) : nullptr;  // opens a share of the queues (workers_prog())

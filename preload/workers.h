@@ -30,15 +30,33 @@ void workers_note_listen(int fd, int backlog) noexcept;
 xdp::XdpProg* workers_prog() noexcept;
 
 // fork(), in the child: it becomes a worker-to-be if its parent held listeners for workers and
-// no stack of its own.
+// no stack of its own. In the parent: it is a master from now on (a process that forks before
+// adopting, e.g. nginx daemonising, is one): listeners it makes later stay the kernel's (the
+// workers it already forked would never take them).
 void workers_atfork_child(bool parent_had_engine) noexcept;
+void workers_atfork_parent() noexcept;
 
-// Called by the interposer before accept, poll, select and epoll_ctl: a worker-to-be adopts its
-// inherited listeners at the first of them.
+// Called by the interposer before accept, poll, select and epoll_ctl/epoll_wait: a worker-to-be
+// adopts its inherited listeners at the first of them (other threads arriving meanwhile wait for it:
+// the flag is cleared once adoption is over). Nothing happens in a worker-to-be whose noted
+// listeners are all closed (nginx's cache manager and loader close theirs): it takes no queue.
 extern std::atomic<bool> g_workers_adopt_pending;
 void workers_adopt() noexcept;
 inline void workers_adopt_if_pending() noexcept {
-  if (g_workers_adopt_pending.load(std::memory_order_relaxed)) [[unlikely]] workers_adopt();
+  if (g_workers_adopt_pending.load(std::memory_order_acquire)) [[unlikely]] workers_adopt();
+}
+
+// An fd is being closed (close, dup2 onto it, close_range), or a passthrough fd goes into an epoll
+// set. In the master, a noted listener that is closed or put in an epoll set (which the workers
+// would inherit: xmit cannot serve it there) is forgotten and its port no longer steered; in a
+// worker-to-be a closed one is forgotten.
+extern std::atomic<int> g_workers_noted;
+void workers_forget(int fd, bool closing) noexcept;
+inline void workers_fd_closing(int fd) noexcept {
+  if (g_workers_noted.load(std::memory_order_relaxed) != 0) [[unlikely]] workers_forget(fd, true);
+}
+inline void workers_epoll_add(int fd) noexcept {
+  if (g_workers_noted.load(std::memory_order_relaxed) != 0) [[unlikely]] workers_forget(fd, false);
 }
 
 }  // namespace xmit

@@ -1,7 +1,9 @@
 # tests/e2e/prefork_echo.py ADDR PORT WORKERS DELAY — a pre-fork echo server (the nginx pattern):
 # the master listens, waits DELAY seconds (connections made meanwhile wait in the kernel's accept
-# queue), forks WORKERS workers that accept with poll() and echo each connection until EOF, one
-# thread per connection; each accept prints "accept PID" on stdout. The master waits for them.
+# queue), forks a helper process that closes the listener and waits in select() on a pipe (as
+# nginx's cache manager does), then WORKERS workers that accept with select() and echo each
+# connection until EOF, one thread per connection; each accept prints "accept PID" on stdout.
+# The master waits for them.
 import os
 import select
 import socket
@@ -40,6 +42,14 @@ def worker():
         threading.Thread(target=echo, args=(c,), daemon=True).start()
 
 
+rd, wr = os.pipe()
+helper = os.fork()
+if helper == 0:  # no listener: it must not take a worker's share of the queues
+    ls.close()
+    os.close(wr)
+    select.select([rd], [], [])  # until the master goes
+    os._exit(0)
+os.close(rd)
 pids = []
 for _ in range(workers):
     pid = os.fork()

@@ -167,6 +167,9 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
 
   if (opt.shared_prog != nullptr) {
     d->prog_ = opt.shared_prog;
+    // No new connections until a listening port is steered through this device (a worker without
+    // a listener, or before it adopts one): the kernel's listener takes them meanwhile.
+    for (uint32_t q : mine) (void)d->prog_->set_accepting(q, false);
   } else {
     if (int err = XdpProg::open(d->ifindex_, opt.mode, &d->own_prog_, why); err < 0) return err;
     d->prog_ = d->own_prog_.get();
