@@ -104,6 +104,10 @@ class Netdev {
   // Flow steering. 0 or -errno (-EEXIST already steered, -ENOENT not steered, -ENOSPC table full).
   virtual int steer(const FlowKey& key) = 0;
   virtual int unsteer(const FlowKey& key) = 0;
+  // A flow the kernel owns from now on (a connection moved into a kernel socket) that a wider rule
+  // (its listening port's) would still steer here: its frames go to the kernel. 0 or -errno
+  // (-EOPNOTSUPP: the device cannot tell it apart; it then keeps getting them).
+  virtual int steer_to_kernel(const FlowKey& key) { (void)key; return -EOPNOTSUPP; }
 
   // An fd that becomes readable when frames or completions wait (for poll/epoll), or -1.
   virtual int wait_fd() const { return -1; }

@@ -81,6 +81,7 @@ class PcapNetdev final : public Netdev {
   int poll_rx(int budget, absl::FunctionRef<bool(const RxFrame&)> deliver) override;
   void rx_recycle(uint64_t buf_id) override { lower_.rx_recycle(buf_id); }
   int steer(const FlowKey& key) override { return lower_.steer(key); }
+  int steer_to_kernel(const FlowKey& key) override { return lower_.steer_to_kernel(key); }
   int unsteer(const FlowKey& key) override { return lower_.unsteer(key); }
   int wait_fd() const override { return lower_.wait_fd(); }
   bool tx_completion_wakes() const override { return lower_.tx_completion_wakes(); }

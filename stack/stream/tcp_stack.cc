@@ -433,6 +433,9 @@ void TcpStack::moved_to_kernel(TcpConn* c) {
   const uint64_t now = now_us();
   std::erase_if(moved_, [now](const Moved& m) { return m.until_us <= now; });
   moved_.push_back(Moved{ekey(tp.daddr, tp.dport, tp.saddr, tp.sport), now + 2'000'000});
+  // Where its listening port's rule stays (a pre-fork worker's: shared with the others), the
+  // device hands its frames to the kernel socket now.
+  (void)base_->steer_to_kernel(flow_key(c));
   c->user = nullptr;
   c->tp.sock_dead = true;
   conn_free(c);

@@ -181,6 +181,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // and the last unsteer(). 0 or the device's -errno.
   int steer(const FlowKey& key);
   void unsteer(const FlowKey& key);
+  int steer_to_kernel(const FlowKey& key) { return dev_->steer_to_kernel(key); }  // Netdev::steer_to_kernel()
 
   // Threads about to sleep on the device's wait fd after a look at their sockets: counted under
   // mu() before the mutex is let go, so a progress thread that takes frames off the device only

@@ -57,7 +57,7 @@ source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_LOG XMIT_PCAP
 case_=$1
 # nginx-workers: a 2-queue veth (each end), as a multi-queue NIC whose RSS spreads connections.
-case $case_ in nginx-workers|py-prefork) export XMIT_BED_QUEUES=2 ;; esac
+case $case_ in nginx-workers|py-prefork|py-prefork-fork) export XMIT_BED_QUEUES=2 ;; esac
 bed_up "tp-$case_"
 # stop_ns NS: ends the processes this test started in its namespace NS (a backgrounded under_xmit is
 # a subshell whose kill would leave the program holding the interface's queue).
@@ -260,6 +260,42 @@ case "$case_" in
     done
     echo "curl after the reload: byte-exact"
     grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
+    ;;
+  py-prefork-fork)
+    # The same server, each worker forking per connection after its first read (socat's fork, in a
+    # worker): the connection moves into its kernel socket at the fork (TCP_REPAIR) while the
+    # listening port's rule stays for the workers; its later segments must reach that socket (the
+    # program keeps the 4-tuple in the kernel, Netdev::steer_to_kernel()), 16 connections echo
+    # 64 KiB byte-exact.
+    XB+=(XMIT_WORKERS=2)
+    under_xmit python3 "$XMIT_SRC/tests/e2e/prefork_echo.py" "$XMIT_ADDR_A" 9500 2 0 fork >"$work/prefork.out" 2>&1 &
+    BED_PIDS=$!
+    for i in $(seq 100); do [ "$(cat "$work"/xmit-*.log 2>/dev/null | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] && break; sleep 0.1; done
+    [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] ||
+      { logs; fail "both workers should serve the listener"; }
+    ip netns exec "$XMIT_NS_B" timeout 60 python3 - "$XMIT_ADDR_A" <<'PY' || { cat "$work/prefork.out"; logs; fail "connections moved at a worker's fork broke"; }
+import os, socket, sys
+for i in range(16):
+    c = socket.create_connection((sys.argv[1], 9500), timeout=10)
+    first = os.urandom(100)
+    c.sendall(first)
+    got = b""
+    while len(got) < len(first):
+        got += c.recv(65536)
+    data = os.urandom(65536)
+    c.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        b = c.recv(65536)
+        if not b:
+            sys.exit("connection %d: EOF after %d bytes" % (i, len(got)))
+        got += b
+    if got != data:
+        sys.exit("connection %d: echo differs" % i)
+    c.close()
+print("16 connections, each moved into the kernel at a worker's fork: 64 KiB echoed byte-exact")
+PY
+    cat "$work"/xmit-*.log | grep -c "moved into the kernel" | xargs echo "fork() lines saying a connection moved:"
     ;;
   py-prefork)
     # A pre-fork echo server (tests/e2e/prefork_echo.py) under xmit with XMIT_WORKERS=2: 8 kernel

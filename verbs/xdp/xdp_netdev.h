@@ -105,6 +105,7 @@ class XdpNetdev final : public Netdev {
   void rx_recycle(uint64_t buf_id) override;
   int steer(const FlowKey& key) override;
   int unsteer(const FlowKey& key) override;
+  int steer_to_kernel(const FlowKey& key) override { return prog_->keep_in_kernel(key); }
   // POLLIN when an RX ring has frames: the socket's fd, or with several queues an epoll set of them.
   int wait_fd() const override { return epoll_fd_ >= 0 ? epoll_fd_ : xsk_fd_; }
   // A TX completion makes nothing readable (xsk_poll() reports the RX ring and TX ring space only):

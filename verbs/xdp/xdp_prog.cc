@@ -54,11 +54,13 @@ int XdpProg::open(int ifindex, XdpMode mode, std::unique_ptr<XdpProg>* out, std:
   bpf_map* steer = bpf_object__find_map_by_name(p->obj_, "xmit_steer");
   bpf_map* xsks = bpf_object__find_map_by_name(p->obj_, "xmit_xsks");
   bpf_map* no_accept = bpf_object__find_map_by_name(p->obj_, "xmit_no_accept");
-  if (prog == nullptr || steer == nullptr || xsks == nullptr || no_accept == nullptr)
-    return fail(why, -ENOENT, "embedded BPF object lacks xmit_steer_prog/xmit_steer/xmit_xsks/xmit_no_accept");
+  bpf_map* kernel_flows = bpf_object__find_map_by_name(p->obj_, "xmit_kernel_flows");
+  if (prog == nullptr || steer == nullptr || xsks == nullptr || no_accept == nullptr || kernel_flows == nullptr)
+    return fail(why, -ENOENT, "embedded BPF object lacks one of its program and maps");
   p->steer_fd_ = bpf_map__fd(steer);
   p->xsks_fd_ = bpf_map__fd(xsks);
   p->no_accept_fd_ = bpf_map__fd(no_accept);
+  p->kernel_flows_fd_ = bpf_map__fd(kernel_flows);
 
   // Auto: flags 0 lets the kernel pick driver mode when the driver has ndo_bpf, generic otherwise.
   // If driver mode is refused (MTU, missing features) auto falls back to an explicit generic link.
@@ -113,6 +115,14 @@ int XdpProg::set_xsk(uint32_t queue_id, int xsk_fd) {
 int XdpProg::set_accepting(uint32_t queue_id, bool on) {
   uint8_t v = on ? 0 : 1;
   return bpf_map_update_elem(no_accept_fd_, &queue_id, &v, BPF_ANY);
+}
+
+int XdpProg::keep_in_kernel(const FlowKey& flow) {
+  SteerKey key;
+  if (int err = steer_key_from_flow(flow, &key); err < 0) return err;
+  if (flow.protocol != IPPROTO_TCP || flow.remote_port == 0) return -EINVAL;
+  uint8_t one = 1;
+  return bpf_map_update_elem(kernel_flows_fd_, &key, &one, BPF_ANY);
 }
 
 int XdpProg::steer(const FlowKey& flow) {
