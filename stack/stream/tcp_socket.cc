@@ -44,6 +44,7 @@ void TcpSocket::release() {
         // with no buffer to copy them into, the connection is aborted (RST).
         // kernel: tcp_close(): FIN or RST per state; the connection lives on as an orphan until
         // done() frees it (TcpStack::done()).
+        c->tp.tcp_mstamp = stack_->now_us();  // the FIN's send time and RTO (as close_all_at_exit())
         tcp_close_user_frags(&c->tp, stack_->dst_mtu(c), [this, c](sk_buff* s) { return stack_->xmit(c, s); },
                              stack_);
       }
@@ -352,6 +353,7 @@ int TcpSocket::accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flag
       auto* s = new (std::nothrow) TcpSocket(stack_, shadow_, -1, (flags & SOCK_NONBLOCK) != 0, cc);
       if (s == nullptr) {
         cc->tp.sock_dead = true;
+        cc->tp.tcp_mstamp = stack_->now_us();
         tcp_close(child, stack_->dst_mtu(cc), [this, cc](sk_buff* sk) { return stack_->xmit(cc, sk); }, stack_);
         return -ENOMEM;
       }
@@ -403,6 +405,7 @@ int TcpSocket::shutdown(int how) {
   std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
   TcpConn* c = c_;
+  c->tp.tcp_mstamp = stack_->now_us();  // the FIN's send time and RTO
   int err = tcp_shutdown(&c->tp, how, stack_->dst_mtu(c), [this, c](sk_buff* s) { return stack_->xmit(c, s); }, stack_);
   stack_->base().dev().flush_tx();
   return err;

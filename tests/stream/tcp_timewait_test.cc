@@ -210,6 +210,41 @@ TEST_F(TcpTimeWaitTest, PeerFinTurnsTheFinWait2SockIntoTimeWait) {
   close_b(s);
 }
 
+// b's FIN after an idle second (a closed first and is a timewait sock in FIN_WAIT2), by close() or
+// shutdown(SHUT_WR): sent once, acknowledged once, and a's sock, now TIME_WAIT, stays. Before, both
+// left the connection's clock (tcp_mstamp) at b's last received segment: the FIN's RTO was already
+// due, its retransmission drew a second ACK, which b (CLOSE by then) answered with a reset that
+// ended a's TIME_WAIT, as on a duplicating link. The bed itself duplicates nothing: every frame put
+// on the wire reaches the other TCP once.
+class TcpTimeWaitPeerFinTest : public TcpTimeWaitTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(TcpTimeWaitPeerFinTest, PeerFinAfterIdleIsSentOnce) {
+  const bool by_shutdown = GetParam();
+  Socket* s = nullptr;
+  const be16 port = pair_in_fin_wait2(&s);
+  g_now += 1'000'000'000;
+  const SimPipeStats& ab = link->a().tx_stats();
+  const SimPipeStats& ba = link->b().tx_stats();
+  const uint64_t a_sent = ab.wire_frames, b_sent = ba.wire_frames;
+  if (by_shutdown) {
+    ASSERT_EQ(s->shutdown(SHUT_WR), 0);
+  } else {
+    s->put();
+  }
+  pump(10'000'000);
+  EXPECT_EQ(ba.wire_frames - b_sent, 1u);  // the FIN (no retransmission, no reset)
+  EXPECT_EQ(ab.wire_frames - a_sent, 1u);  // its ACK
+  ASSERT_NE(a_tw(port), nullptr);
+  EXPECT_EQ(a_tw(port)->tw_substate, TCP_TIME_WAIT);
+  EXPECT_EQ(b.tcp->mib.InSegs, ab.wire_frames);
+  EXPECT_EQ(a.tcp->mib.InSegs, ba.wire_frames);
+  if (by_shutdown) s->put();
+  listener->put();
+  pump();
+}
+
+INSTANTIATE_TEST_SUITE_P(CloseOrShutdown, TcpTimeWaitPeerFinTest, ::testing::Bool());
+
 // New data in substate FIN_WAIT2 ("If new data arrive after half-duplex close, reset."):
 // TCP_TW_RST, the segment answered with a reset and the timewait sock freed.
 TEST_F(TcpTimeWaitTest, DataInFinWait2IsResetAndEndsIt) {
