@@ -155,6 +155,33 @@ wrk_check() {
   [ "$n" -ge $((10 * CONNS)) ] || { cat "$1"; logs; fail "wrk: $n requests over $CONNS keep-alive connections in ${SECS}s: connections stalled"; }
 }
 
+# curl_wrk_curl: the nginx cases' checks of $work/nginx/www/blob on a's port 8080 from b: curl
+# byte-exact, wrk (keep-alive, SECS s) without errors, curl byte-exact again.
+curl_wrk_curl() {
+  ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got" "http://$XMIT_ADDR_A:8080/blob" ||
+    { logs; fail "curl from the kernel side failed"; }
+  cmp -s "$work/got" "$work/nginx/www/blob" || fail "curl: body differs ($(stat -c %s "$work/got") bytes)"
+  echo "curl: 100000 bytes byte-exact"
+  ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 10s \
+    "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk failed"; }
+  wrk_check "$work/wrk.out"
+  ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got2" "http://$XMIT_ADDR_A:8080/blob" ||
+    { logs; fail "curl after wrk failed"; }
+  cmp -s "$work/got2" "$work/nginx/www/blob" || fail "curl after wrk: body differs"
+}
+
+# wait_workers N: until N pre-fork workers serve their inherited listener (their info line, in
+# the logs of the program under xmit); fails after 10 s.
+wait_workers() {
+  local i n
+  for i in $(seq 100); do
+    n=$(cat "$work"/xmit-*.log 2>/dev/null | grep -c 'pre-fork worker: 1 inherited listener served')
+    [ "$n" = "$1" ] && return 0
+    sleep 0.1
+  done
+  logs; fail "$n of $1 workers serve the listener"
+}
+
 case "$case_" in
   nginx-single|nginx-w1|nginx-w2|nginx-single-sendfile|nginx-w1-sendfile|nginx-w2-sendfile)
     workers=${case_#nginx-}; workers=${workers%%-*}; master=on
@@ -169,16 +196,7 @@ case "$case_" in
     wait_tcp "$XMIT_NS_B" "$XMIT_ADDR_A" 8080 || { logs; fail "nginx under xmit did not start"; }
     echo "nginx: master_process $master, workers $workers, sendfile $sf"
     [ "$master" = on ] && echo "pre-fork listener: the workers' connections are the kernel's (not accelerated; issue 6)"
-    ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got" "http://$XMIT_ADDR_A:8080/blob" ||
-      { logs; fail "curl from the kernel side failed"; }
-    cmp -s "$work/got" "$work/nginx/www/blob" || fail "curl: body differs ($(stat -c %s "$work/got") bytes)"
-    echo "curl: 100000 bytes byte-exact"
-    ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 10s \
-      "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk failed"; }
-    wrk_check "$work/wrk.out"
-    ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got2" "http://$XMIT_ADDR_A:8080/blob" ||
-      { logs; fail "curl after wrk failed"; }
-    cmp -s "$work/got2" "$work/nginx/www/blob" || fail "curl after wrk: body differs"
+    curl_wrk_curl
     if [ "$master" = on ]; then
       read -r o0 i0 <<<"$c0"; read -r o1 i1 <<<"$(counters)"
       [ $((o1 - o0)) -gt 100 ] || fail "the workers' connections should be the kernel's: OutSegs +$((o1 - o0))"
@@ -200,22 +218,10 @@ case "$case_" in
     under_xmit nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.out" 2>&1 &
     BED_PIDS=$!
     wait_tcp "$XMIT_NS_B" "$XMIT_ADDR_A" 8080 || { logs; fail "nginx under xmit did not start"; }
-    # wait_tcp's probe may reach the kernel's listener before the workers hold the queues
-    for i in $(seq 50); do [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] && break; sleep 0.1; done
+    wait_workers 2  # wait_tcp's probe may reach the kernel's listener before the workers hold the queues
     grep -h "pre-fork worker\|XMIT_WORKERS" "$work"/xmit-*.log | sed 's/^xmit\[[0-9]*\]: //' | sort
-    [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] ||
-      { logs; fail "both workers should serve the listener"; }
     c0=$(counters)
-    ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got" "http://$XMIT_ADDR_A:8080/blob" ||
-      { logs; fail "curl from the kernel side failed"; }
-    cmp -s "$work/got" "$work/nginx/www/blob" || fail "curl: body differs ($(stat -c %s "$work/got") bytes)"
-    echo "curl: 100000 bytes byte-exact"
-    ip netns exec "$XMIT_NS_B" timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 10s \
-      "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk failed"; }
-    wrk_check "$work/wrk.out"
-    ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o "$work/got2" "http://$XMIT_ADDR_A:8080/blob" ||
-      { logs; fail "curl after wrk failed"; }
-    cmp -s "$work/got2" "$work/nginx/www/blob" || fail "curl after wrk: body differs"
+    curl_wrk_curl
     check_kernel_quiet "$c0"
     # Every response 200 and whole (100000 bytes) but those wrk's end cut (at most one per
     # connection), and both workers (pids) served some.
@@ -270,9 +276,7 @@ case "$case_" in
     XB+=(XMIT_WORKERS=2)
     under_xmit python3 "$XMIT_SRC/tests/e2e/prefork_echo.py" "$XMIT_ADDR_A" 9500 2 0 fork >"$work/prefork.out" 2>&1 &
     BED_PIDS=$!
-    for i in $(seq 100); do [ "$(cat "$work"/xmit-*.log 2>/dev/null | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] && break; sleep 0.1; done
-    [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] ||
-      { logs; fail "both workers should serve the listener"; }
+    wait_workers 2
     ip netns exec "$XMIT_NS_B" timeout 60 python3 - "$XMIT_ADDR_A" <<'PY' || { cat "$work/prefork.out"; logs; fail "connections moved at a worker's fork broke"; }
 import os, socket, sys
 for i in range(16):
@@ -334,10 +338,8 @@ print(phase, n, "connections echoed 64 KiB byte-exact", flush=True)
 PY
     ip netns exec "$XMIT_NS_B" timeout 30 python3 "$work/client.py" "$XMIT_ADDR_A" early 8 "$work/go" >"$work/early.out" 2>&1 &
     early=$!
-    for i in $(seq 100); do [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] && break; sleep 0.1; done
+    wait_workers 2
     grep -q "connected 8" "$work/early.out" || { cat "$work/early.out"; logs; fail "the early clients did not connect"; }
-    [ "$(cat "$work"/xmit-*.log | grep -c 'pre-fork worker: 1 inherited listener served')" = 2 ] ||
-      { logs; fail "both workers should serve the listener"; }
     touch "$work/go"
     wait $early || { cat "$work/early.out"; logs; fail "connections made before the workers took the listener broke"; }
     cat "$work/early.out" | grep -v connected
