@@ -583,6 +583,12 @@ bool TcpStack::exit_pending() const {
     uint8_t st = c->tp.sk_state;
     if (st != TCP_CLOSE && st != TCP_LISTEN) return true;
   }
+  // An orphan's FIN_WAIT2 (a timewait sock in that substate) still waits for the peer's FIN: the
+  // kernel would acknowledge it after the process exits; here the process waits for it (the
+  // kernel, with no socket, would answer it with a reset).
+  for (const tcp_timewait_sock* tw = tw_head_; tw != nullptr; tw = tw->tw_next) {
+    if (tw->tw_substate == TCP_FIN_WAIT2) return true;
+  }
   return false;
 }
 

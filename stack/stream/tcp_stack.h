@@ -207,7 +207,7 @@ class TcpStack final : public NetProtocol, public TcpOps {
   void close_all_at_exit();
   bool exiting() const { return exiting_; }
   // Connections still delivering: data or a FIN not yet acknowledged (not CLOSE, LISTEN or
-  // TIME_WAIT).
+  // TIME_WAIT), or an orphan's FIN_WAIT2 waiting for the peer's FIN.
   bool exit_pending() const;
 
   TcpMib mib;
