@@ -95,22 +95,26 @@ int xmit_steer_prog(struct xdp_md* ctx) {
   key.local_port = ports[1];
   key.remote_addr = iph->saddr;
   key.remote_port = ports[0];
-  const int has_xsk = bpf_map_lookup_elem(&xmit_xsks, &queue) != 0;
-  if (key.protocol == IPPROTO_TCP && bpf_map_lookup_elem(&xmit_kernel_flows, &key)) {
-    if (!syn || !has_xsk) return XDP_PASS;
-    bpf_map_delete_elem(&xmit_kernel_flows, &key);  // a new connection on the 4-tuple
-  }
+  // A connection's own rule first: the per-queue and kernel-flow lookups below are for frames to a
+  // listening port only (a kernel flow never has an exact rule: moved_to_kernel() removes it).
   if (!bpf_map_lookup_elem(&xmit_steer, &key)) {
     struct steer_key flow = key;
     key.remote_addr = 0;
     key.remote_port = 0;
     if (!bpf_map_lookup_elem(&xmit_steer, &key)) return XDP_PASS;
-    // A listening port's connection the kernel is to accept: keep its segments there.
-    __u8* no_accept = bpf_map_lookup_elem(&xmit_no_accept, &queue);
-    if (syn && (!has_xsk || (no_accept && *no_accept))) {
-      __u8 one = 1;
-      bpf_map_update_elem(&xmit_kernel_flows, &flow, &one, BPF_ANY);
-      return XDP_PASS;
+    if (key.protocol == IPPROTO_TCP) {
+      const int has_xsk = bpf_map_lookup_elem(&xmit_xsks, &queue) != 0;
+      if (bpf_map_lookup_elem(&xmit_kernel_flows, &flow)) {
+        if (!syn || !has_xsk) return XDP_PASS;
+        bpf_map_delete_elem(&xmit_kernel_flows, &flow);  // a new connection on the 4-tuple
+      }
+      // A listening port's connection the kernel is to accept: keep its segments there.
+      __u8* no_accept = bpf_map_lookup_elem(&xmit_no_accept, &queue);
+      if (syn && (!has_xsk || (no_accept && *no_accept))) {
+        __u8 one = 1;
+        bpf_map_update_elem(&xmit_kernel_flows, &flow, &one, BPF_ANY);
+        return XDP_PASS;
+      }
     }
   }
   // A frame no RX frame of the UMEM holds would be dropped at the socket. A UDP datagram the
