@@ -277,28 +277,8 @@ case "$case_" in
     under_xmit python3 "$XMIT_SRC/tests/e2e/prefork_echo.py" "$XMIT_ADDR_A" 9500 2 0 fork >"$work/prefork.out" 2>&1 &
     BED_PIDS=$!
     wait_workers 2
-    ip netns exec "$XMIT_NS_B" timeout 60 python3 - "$XMIT_ADDR_A" <<'PY' || { cat "$work/prefork.out"; logs; fail "connections moved at a worker's fork broke"; }
-import os, socket, sys
-for i in range(16):
-    c = socket.create_connection((sys.argv[1], 9500), timeout=10)
-    first = os.urandom(100)
-    c.sendall(first)
-    got = b""
-    while len(got) < len(first):
-        got += c.recv(65536)
-    data = os.urandom(65536)
-    c.sendall(data)
-    got = b""
-    while len(got) < len(data):
-        b = c.recv(65536)
-        if not b:
-            sys.exit("connection %d: EOF after %d bytes" % (i, len(got)))
-        got += b
-    if got != data:
-        sys.exit("connection %d: echo differs" % i)
-    c.close()
-print("16 connections, each moved into the kernel at a worker's fork: 64 KiB echoed byte-exact")
-PY
+    ip netns exec "$XMIT_NS_B" timeout 60 python3 "$XMIT_SRC/tests/e2e/prefork_client.py" "$XMIT_ADDR_A" fork 16 ||
+      { cat "$work/prefork.out"; logs; fail "connections moved at a worker's fork broke"; }
     cat "$work"/xmit-*.log | grep -c "moved into the kernel" | xargs echo "fork() lines saying a connection moved:"
     ;;
   py-prefork)
@@ -311,32 +291,7 @@ PY
     under_xmit python3 "$XMIT_SRC/tests/e2e/prefork_echo.py" "$XMIT_ADDR_A" 9500 2 1.5 >"$work/prefork.out" 2>&1 &
     BED_PIDS=$!
     for i in $(seq 50); do grep -q listening "$work/prefork.out" && break; sleep 0.1; done
-    cat >"$work/client.py" <<'PY'
-import os, socket, sys, time
-addr, phase, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if phase == "early":  # connect now, echo after the file named by argv[4] appears
-    conns = [socket.create_connection((addr, 9500), timeout=10) for _ in range(n)]
-    print("connected", n, flush=True)
-    while not os.path.exists(sys.argv[4]):
-        time.sleep(0.05)
-else:
-    conns = [socket.create_connection((addr, 9500), timeout=10) for _ in range(n)]
-for c in conns:
-    data = os.urandom(65536)
-    c.sendall(data)
-    got = b""
-    while len(got) < len(data):
-        b = c.recv(65536)
-        if not b:
-            sys.exit("EOF after %d bytes" % len(got))
-        got += b
-    if got != data:
-        sys.exit("echo differs")
-for c in conns:
-    c.close()
-print(phase, n, "connections echoed 64 KiB byte-exact", flush=True)
-PY
-    ip netns exec "$XMIT_NS_B" timeout 30 python3 "$work/client.py" "$XMIT_ADDR_A" early 8 "$work/go" >"$work/early.out" 2>&1 &
+    ip netns exec "$XMIT_NS_B" timeout 30 python3 "$XMIT_SRC/tests/e2e/prefork_client.py" "$XMIT_ADDR_A" early 8 "$work/go" >"$work/early.out" 2>&1 &
     early=$!
     wait_workers 2
     grep -q "connected 8" "$work/early.out" || { cat "$work/early.out"; logs; fail "the early clients did not connect"; }
@@ -346,7 +301,7 @@ PY
     sleep 0.5  # their FINs exchanged
     c0=$(counters)
     n0=$(wc -l <"$work/prefork.out")
-    ip netns exec "$XMIT_NS_B" timeout 30 python3 "$work/client.py" "$XMIT_ADDR_A" late 32 ||
+    ip netns exec "$XMIT_NS_B" timeout 30 python3 "$XMIT_SRC/tests/e2e/prefork_client.py" "$XMIT_ADDR_A" late 32 ||
       { cat "$work/prefork.out"; logs; fail "connections to the workers failed"; }
     check_kernel_quiet "$c0"
     # The 32 late connections' accepts (the early ones went to whichever worker polled first).
