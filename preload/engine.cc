@@ -1009,7 +1009,7 @@ __attribute__((destructor)) static void engine_exit() {
            "TcpExtTCPAutoCorking %llu, TcpExtSyncookiesSent %llu, TcpExtSyncookiesRecv %llu, "
            "TcpExtSyncookiesFailed %llu, TcpExtListenOverflows %llu, TcpExtListenDrops %llu, "
            "TcpExtTCPReqQFullDoCookies %llu, TcpExtTCPReqQFullDrop %llu, TcpExtTCPAbortOnMemory %llu, "
-           "TcpExtTCPTimeWaitOverflow %llu",
+           "TcpExtTCPTimeWaitOverflow %llu, TcpExtTCPDeferAcceptDrop %llu",
            static_cast<unsigned long long>(t.ActiveOpens), static_cast<unsigned long long>(t.PassiveOpens),
            static_cast<unsigned long long>(t.InSegs), static_cast<unsigned long long>(t.InErrs),
            static_cast<unsigned long long>(t.OutRsts), static_cast<unsigned long long>(t.RcvDrops),
@@ -1018,7 +1018,8 @@ __attribute__((destructor)) static void engine_exit() {
            static_cast<unsigned long long>(x.SyncookiesFailed), static_cast<unsigned long long>(x.ListenOverflows),
            static_cast<unsigned long long>(x.ListenDrops), static_cast<unsigned long long>(x.TCPReqQFullDoCookies),
            static_cast<unsigned long long>(x.TCPReqQFullDrop), static_cast<unsigned long long>(x.TCPAbortOnMemory),
-           static_cast<unsigned long long>(x.TCPTimeWaitOverflow));
+           static_cast<unsigned long long>(x.TCPTimeWaitOverflow),
+           static_cast<unsigned long long>(x.TCPDeferAcceptDrop));
     }
   }
 }

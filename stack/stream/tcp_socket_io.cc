@@ -558,6 +558,7 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case TCP_MAXSEG: tp->rx_opt.user_mss = static_cast<uint16_t>(v); break;
       case TCP_USER_TIMEOUT: tp->icsk_user_timeout = static_cast<uint32_t>(v); break;
       case TCP_SYNCNT: tp->icsk_syn_retries = static_cast<uint8_t>(v); break;
+      case TCP_DEFER_ACCEPT: tp->rskq_defer_accept = secs_to_retrans(v); break;
       // kernel: do_tcp_setsockopt(): negative -1, at most TCP_FIN_TIMEOUT_MAX (120 s)
       case TCP_LINGER2: tp->linger2 = v < 0 ? -1 : std::min(v, 120); break;
       // kernel: tcp_sock_set_keepidle_locked(): a new idle time re-arms a running keepalive timer.

@@ -28,6 +28,23 @@ inline constexpr int TCP_ORPHAN_RETRIES = 8;      // kernel: tcp_orphan_retries(
 inline constexpr uint64_t TCP_TIMEWAIT_LEN_US = 60'000'000;  // kernel: TCP_TIMEWAIT_LEN (60 s)
 inline constexpr int SOMAXCONN_DEFAULT = 4096;    // kernel: net.core.somaxconn
 
+// kernel: secs_to_retrans(), net/ipv4/tcp.c — TCP_DEFER_ACCEPT's seconds as SYN-ACK retransmissions
+// (initial timeout 1 s, doubling up to 120 s): the fewest whose periods add up to `seconds`.
+inline uint8_t secs_to_retrans(int seconds, int timeout = 1, int rto_max = 120) {
+  uint8_t res = 0;
+  if (seconds > 0) {
+    int period = timeout;
+    res = 1;
+    while (seconds > period && res < 255) {
+      res++;
+      timeout <<= 1;
+      if (timeout > rto_max) timeout = rto_max;
+      period += timeout;
+    }
+  }
+  return res;
+}
+
 // Every segment the state machine sends (tcp_transmit_skb()'s copies, SYN-ACKs of requests,
 // resets without a socket) carries its IP addresses in TCP_SKB_CB(skb)->saddr/daddr: an owner's
 // xmit may serve many sockets (a listener answers many peers). done() may free an orphan at once:

@@ -8,7 +8,7 @@
 // listener (a vector bounded by the backlog; the owner hands every segment without an established
 // socket to the listener); no young-request pruning of the SYN-ACK retries, no
 // tcp_max_syn_backlog (with tcp_syncookies=0 the kernel keeps the last quarter of it for proven
-// peers), no ECN negotiation, no Fast Open, no TCP_DEFER_ACCEPT; the child's first RTT sample is
+// peers), no ECN negotiation, no Fast Open; the child's first RTT sample is
 // the SYN-ACK's only when it was not retransmitted. Cookies: tcp_syncookies.h.
 #include <algorithm>
 #include <cerrno>
@@ -355,11 +355,19 @@ static void tcp_check_req(tcp_sock* listener, size_t idx, sk_buff* skb, uint32_t
     kfree_skb(skb);
     return;
   }
+  // "While TCP_DEFER_ACCEPT is active, drop bare ACK."
+  if (req->num_timeout < listener->rskq_defer_accept && tcb->end_seq == req->rcv_isn + 1) {
+    req->acked = true;
+    if (listener->net_mib != nullptr) ++listener->net_mib->TCPDeferAcceptDrop;
+    kfree_skb(skb);
+    return;
+  }
   // "OK, ACK is valid, create big socket and feed this segment to it."
   tcp_sock* child = tcp_create_openreq_child(listener, *req, skb, dst_mtu, ops);
   if (child == nullptr) {
     // listen_overflow (tcp_abort_on_overflow = 0): "inet_rsk(req)->acked = 1" — the request stays,
     // its SYN-ACK retransmissions bring the peer's ACK again.
+    req->acked = true;
     kfree_skb(skb);
     return;
   }
@@ -402,8 +410,23 @@ void tcp_v4_listen_rcv(tcp_sock* listener, sk_buff* skb, uint32_t dst_mtu, TcpXm
   kfree_skb(skb);
 }
 
-// kernel: reqsk_timer_handler(), net/ipv4/inet_connection_sock.c (syn_ack_recalc() without
-// TCP_DEFER_ACCEPT; no pruning of old requests when the queue is half full)
+// kernel: syn_ack_recalc(), net/ipv4/inet_connection_sock.c — "Decide when to expire the request
+// and when to resend SYN-ACK"
+static void syn_ack_recalc(const tcp_request_sock& req, uint32_t max_syn_ack_retries, uint8_t rskq_defer_accept,
+                           bool* expire, bool* resend) {
+  if (rskq_defer_accept == 0) {
+    *expire = req.num_timeout >= max_syn_ack_retries;
+    *resend = true;
+    return;
+  }
+  *expire = req.num_timeout >= max_syn_ack_retries && (!req.acked || req.num_timeout >= rskq_defer_accept);
+  // "Do not resend while waiting for data after ACK, start to resend on end of deferring period to
+  // give last chance for data or ACK to create established socket."
+  *resend = !req.acked || req.num_timeout >= rskq_defer_accept - 1;
+}
+
+// kernel: reqsk_timer_handler(), net/ipv4/inet_connection_sock.c (no pruning of old requests when
+// the queue is half full)
 void tcp_reqsk_timers_run(tcp_sock* listener, TcpXmitFn xmit) {
   const uint32_t max_retries = listener->icsk_syn_retries != 0 ? listener->icsk_syn_retries : TCP_SYNACK_RETRIES;
   auto& q = listener->reqsk_queue;
@@ -413,12 +436,23 @@ void tcp_reqsk_timers_run(tcp_sock* listener, TcpXmitFn xmit) {
       ++i;
       continue;
     }
-    if (req.num_timeout >= max_retries) {
-      q.erase(q.begin() + static_cast<std::ptrdiff_t>(i));  // inet_csk_reqsk_queue_drop_and_put()
+    bool expire, resend;
+    syn_ack_recalc(req, max_retries, listener->rskq_defer_accept, &expire, &resend);
+    // "if (!expire && (!resend || !inet_rtx_syn_ack(sk_listener, req) || inet_rsk(req)->acked))"
+    // the request lives on; else inet_csk_reqsk_queue_drop_and_put().
+    bool keep = !expire && !resend;
+    if (!expire && resend) {
+      if (tcp_send_synack(listener, &req, req.dst_mtu, xmit) == 0) {  // inet_rtx_syn_ack()
+        req.num_retrans++;
+        keep = true;
+      } else {
+        keep = req.acked;
+      }
+    }
+    if (!keep) {
+      q.erase(q.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
-    if (tcp_send_synack(listener, &req, req.dst_mtu, xmit) == 0)  // inet_rtx_syn_ack()
-      req.num_retrans++;
     req.num_timeout++;
     req.expires = listener->tcp_mstamp + reqsk_timeout(req);
     ++i;

@@ -109,6 +109,8 @@ struct LinuxMib {
   uint64_t TCPAbortOnMemory = 0;
   // tcp_time_wait() found net.ipv4.tcp_max_tw_buckets timewait socks: the connection just closed
   uint64_t TCPTimeWaitOverflow = 0;
+  // tcp_check_req() dropped a bare ACK while the listener's TCP_DEFER_ACCEPT waits for data
+  uint64_t TCPDeferAcceptDrop = 0;
 };
 
 struct tcp_syncookie_secret;  // stack/tcp/tcp_syncookies.h
@@ -173,6 +175,8 @@ struct tcp_request_sock {
   bool syncookie = false;   // answered with a cookie, not queued (req->syncookie)
   uint8_t num_retrans = 0;  // SYN-ACKs retransmitted (req->num_retrans)
   uint8_t num_timeout = 0;  // req->num_timeout
+  bool acked = false;       // the peer's ACK came but made no child (inet_rsk(req)->acked): a bare
+                            // ACK under TCP_DEFER_ACCEPT, or a full accept queue
   uint64_t expires = 0;     // next SYN-ACK retransmission (rsk_timer), tcp_mstamp's clock
   uint64_t snt_synack = 0;  // tcp_rsk(req)->snt_synack: first SYN-ACK's time, for the RTT sample
   uint32_t dst_mtu = 0;     // the route's MTU when the SYN came (the SYN-ACK's MSS option)
@@ -405,6 +409,9 @@ struct tcp_sock {
   int sk_max_ack_backlog = 0;
   int sk_ack_backlog = 0;  // children on the accept queue
   std::vector<tcp_request_sock> reqsk_queue;  // SYN_RECV requests (kernel: in ehash); <= backlog
+  // TCP_DEFER_ACCEPT as SYN-ACK retransmissions (kernel: icsk_accept_queue.rskq_defer_accept,
+  // secs_to_retrans()): a bare final ACK makes no child until data comes or these run out.
+  uint8_t rskq_defer_accept = 0;
   tcp_sock* accept_head = nullptr;  // established children, oldest first
   tcp_sock* accept_tail = nullptr;
   tcp_sock* accept_next = nullptr;  // a child's link in its listener's accept queue

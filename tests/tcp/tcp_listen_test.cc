@@ -163,6 +163,108 @@ TEST(TcpListen, CloneFailureKeepsRequest) {
   EXPECT_NE(inet_csk_accept(l), nullptr);
 }
 
+// TCP_DEFER_ACCEPT's seconds as SYN-ACK retransmissions (secs_to_retrans(), net/ipv4/tcp.c): the
+// fewest whose periods (1, 2, 4, ... s, at most 120) add up to the seconds.
+TEST(TcpListen, DeferAcceptSecondsToRetransmits) {
+  EXPECT_EQ(secs_to_retrans(-1), 0);
+  EXPECT_EQ(secs_to_retrans(0), 0);
+  EXPECT_EQ(secs_to_retrans(1), 1);
+  EXPECT_EQ(secs_to_retrans(2), 2);
+  EXPECT_EQ(secs_to_retrans(3), 2);
+  EXPECT_EQ(secs_to_retrans(4), 3);
+  EXPECT_EQ(secs_to_retrans(7), 3);
+  EXPECT_EQ(secs_to_retrans(8), 4);
+  EXPECT_EQ(secs_to_retrans(247), 8);  // 1 + 2 + 4 + ... + 64 + 120 (the 120 s cap)
+  EXPECT_EQ(secs_to_retrans(248), 9);
+  EXPECT_EQ(secs_to_retrans(1 << 30), 255);
+}
+
+// TCP_DEFER_ACCEPT (tcp_check_req(): "While TCP_DEFER_ACCEPT is active, drop bare ACK."): the
+// handshake's ACK makes no child (the request is marked acked, TcpExtTCPDeferAcceptDrop), the
+// listener stays unreadable and no SYN-ACK is retransmitted while the period runs (syn_ack_recalc():
+// no resend after the ACK); the first data segment makes the child, its bytes readable at accept.
+TEST(TcpListen, DeferAcceptWaitsForData) {
+  ConnBed bed;
+  LinuxMib mib;
+  tcp_sock* l = bed.listen(1, 5001);
+  l->net_mib = &mib;
+  l->rskq_defer_accept = secs_to_retrans(5);  // 3: periods 1 + 2 + 4 s
+  tcp_sock* c = bed.h[0].socket(40000);
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.run();
+  EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+  ASSERT_EQ(l->reqsk_queue.size(), 1u);
+  EXPECT_TRUE(l->reqsk_queue[0].acked);
+  EXPECT_EQ(mib.TCPDeferAcceptDrop, 1u);
+  EXPECT_EQ(tcp_poll(l), 0);
+  bed.advance(2'500'000);  // past the first two timer runs: no SYN-ACK again
+  EXPECT_EQ(tcp_poll(l), 0);
+  EXPECT_EQ(bed.send(c, 100), 100);
+  bed.run();
+  EXPECT_TRUE(l->reqsk_queue.empty());
+  EXPECT_EQ(tcp_poll(l), POLLIN | POLLRDNORM);
+  tcp_sock* s = inet_csk_accept(l);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(bed.recv(s, 1000), 100);
+  int synacks = 0;
+  for (const WireSeg& w : bed.log) synacks += w.from == 1 && w.flags == kSynAck;
+  EXPECT_EQ(synacks, 1);
+  EXPECT_EQ(mib.TCPDeferAcceptDrop, 1u);
+}
+
+// Without data the period ends with one SYN-ACK (syn_ack_recalc(): resend once num_timeout reaches
+// rskq_defer_accept - 1): TCP_DEFER_ACCEPT 3 s is 2 retransmissions, the timer runs at 1 s (acked:
+// nothing sent) and 3 s (the SYN-ACK); the client's duplicate ACK then makes the child, without data.
+TEST(TcpListen, DeferAcceptEndsWithSynAckThenChild) {
+  ConnBed bed;
+  LinuxMib mib;
+  tcp_sock* l = bed.listen(1, 5001);
+  l->net_mib = &mib;
+  l->rskq_defer_accept = secs_to_retrans(3);
+  tcp_sock* c = bed.h[0].socket(40000);
+  const uint64_t t0 = bed.now;
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.run();
+  bed.advance(2'900'000);
+  EXPECT_EQ(tcp_poll(l), 0);
+  bed.advance(200'000);
+  std::vector<uint64_t> synacks;
+  for (const WireSeg& w : bed.log)
+    if (w.from == 1 && w.flags == kSynAck) synacks.push_back((w.at_us - t0) / 1000);
+  EXPECT_EQ(synacks, (std::vector<uint64_t>{0, 3000}));
+  EXPECT_TRUE(l->reqsk_queue.empty());
+  EXPECT_EQ(mib.TCPDeferAcceptDrop, 1u);  // the handshake's ACK; the second made the child
+  tcp_sock* s = inet_csk_accept(l);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->sk_state, TCP_ESTABLISHED);
+}
+
+// A client that goes silent after its bare ACK: the request is not expired while acked and the
+// deferral runs (syn_ack_recalc()'s expire needs num_timeout >= rskq_defer_accept), so with
+// TCP_DEFER_ACCEPT past the SYN-ACK retries it lives through the deferral: 7 retransmissions are
+// 127 s (retrans_to_secs()); timer runs at 1, 3, 7, 15, 31, 63 s (nothing sent), 127 s (the last
+// chance's SYN-ACK), then 127 + 120 s: dropped.
+TEST(TcpListen, DeferAcceptKeepsAckedRequestPastSynAckRetries) {
+  ConnBed bed;
+  tcp_sock* l = bed.listen(1, 5001);
+  l->rskq_defer_accept = 7;
+  l->icsk_syn_retries = 2;
+  tcp_sock* c = bed.h[0].socket(40000);
+  const uint64_t t0 = bed.now;
+  ASSERT_EQ(bed.connect(c, 5001), 0);
+  bed.run();
+  bed.drop = [](const WireSeg& w) { return w.from == 0; };  // the client goes silent
+  bed.advance(246'000'000);
+  EXPECT_EQ(l->reqsk_queue.size(), 1u);
+  bed.advance(2'000'000);
+  EXPECT_TRUE(l->reqsk_queue.empty());
+  EXPECT_EQ(inet_csk_accept(l), nullptr);
+  std::vector<uint64_t> synacks;
+  for (const WireSeg& w : bed.log)
+    if (w.from == 1 && w.flags == kSynAck) synacks.push_back((w.at_us - t0) / 1000);
+  EXPECT_EQ(synacks, (std::vector<uint64_t>{0, 127000}));
+}
+
 // tcp_rcv_state_process(LISTEN): an ACK without a request is reset (seq = its ACK); a RST or a
 // plain data segment is dropped; tcp_check_req(): an ACK of the wrong ISN is reset and the request
 // stays; a RST in the window drops the request.
