@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cstring>
 #include <memory>
@@ -19,6 +20,8 @@
 #include "preload/runtime.h"
 #include "stack/stream/tcp_socket.h"
 #include "verbs/xdp/xdp_prog.h"
+
+#include <netinet/tcp.h>  // after the stack's headers: its macros (TCP_MSS_DEFAULT...) would rename their constants
 
 namespace xmit {
 
@@ -59,6 +62,41 @@ uint16_t local_port(int fd) {
   return libc().getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0 ? ntohs(sin.sin_port) : 0;
 }
 
+
+// The options a program set on an inherited listener before the fork: those whose value differs
+// from a new TCP socket's (the kernel keeps no "was set" mark to read). SO_SNDBUF and SO_RCVBUF
+// read back doubled: half is what setsockopt() took. What adopt_listener() sets again.
+void listener_options(int fd, SockOptRecord* out) {
+  static constexpr struct { int level, name; socklen_t len; } kOpts[] = {
+      {SOL_SOCKET, SO_KEEPALIVE, 4}, {SOL_SOCKET, SO_SNDBUF, 4}, {SOL_SOCKET, SO_RCVBUF, 4},
+      {SOL_SOCKET, SO_RCVLOWAT, 4}, {SOL_SOCKET, SO_LINGER, sizeof(linger)}, {SOL_SOCKET, SO_OOBINLINE, 4},
+      {SOL_SOCKET, SO_PRIORITY, 4}, {SOL_SOCKET, SO_MARK, 4}, {SOL_SOCKET, SO_RCVTIMEO_OLD, sizeof(timeval)},
+      {SOL_SOCKET, SO_SNDTIMEO_OLD, sizeof(timeval)}, {SOL_SOCKET, SO_ZEROCOPY, 4},
+      {IPPROTO_IP, IP_TOS, 4}, {IPPROTO_IP, IP_TTL, 4}, {IPPROTO_IP, IP_MTU_DISCOVER, 4},
+      {IPPROTO_TCP, TCP_NODELAY, 4}, {IPPROTO_TCP, TCP_CORK, 4}, {IPPROTO_TCP, TCP_MAXSEG, 4},
+      {IPPROTO_TCP, TCP_KEEPIDLE, 4}, {IPPROTO_TCP, TCP_KEEPINTVL, 4}, {IPPROTO_TCP, TCP_KEEPCNT, 4},
+      {IPPROTO_TCP, TCP_SYNCNT, 4}, {IPPROTO_TCP, TCP_LINGER2, 4}, {IPPROTO_TCP, TCP_USER_TIMEOUT, 4},
+      {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 4}, {IPPROTO_TCP, TCP_WINDOW_CLAMP, 4}, {IPPROTO_TCP, TCP_DEFER_ACCEPT, 4},
+      {IPPROTO_TCP, TCP_CONGESTION, 16},
+  };
+  const int fresh = libc().socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fresh < 0) return;
+  for (const auto& o : kOpts) {
+    uint8_t a[16] = {}, b[16] = {};
+    socklen_t la = o.len, lb = o.len;
+    if (libc().getsockopt(fd, o.level, o.name, a, &la) != 0 || libc().getsockopt(fresh, o.level, o.name, b, &lb) != 0)
+      continue;
+    if (la == lb && std::memcmp(a, b, la) == 0) continue;
+    if (o.level == SOL_SOCKET && (o.name == SO_SNDBUF || o.name == SO_RCVBUF)) {
+      int v;
+      std::memcpy(&v, a, sizeof v);
+      v /= 2;
+      std::memcpy(a, &v, sizeof v);
+    }
+    out->add(o.level, o.name, a, o.level == IPPROTO_TCP && o.name == TCP_CONGESTION ? strnlen(reinterpret_cast<char*>(a), 16) : la);
+  }
+  libc().close(fresh);
+}
 }  // namespace
 
 void workers_note_listen(int fd, int backlog) noexcept {
@@ -189,9 +227,11 @@ void workers_adopt() noexcept {
     const int fd = g_listeners[i].fd;
     if (g_fds.peek(fd) != nullptr || !is_tcp4_listener(fd)) continue;  // closed (or reused) since
     const int fl = libc().fcntl(fd, F_GETFL);
+    SockOptRecord opts;
+    listener_options(fd, &opts);
     Socket* s = nullptr;
     int err = TcpSocket::adopt_listener(tcp, engine_shadow(), fd, g_listeners[i].backlog,
-                                        fl >= 0 && (fl & O_NONBLOCK) != 0, &s);
+                                        fl >= 0 && (fl & O_NONBLOCK) != 0, opts, &s);
     Socket* old = nullptr;
     if (err == 0 && !g_fds.install(fd, s, &old)) {
       s->put();

@@ -297,16 +297,8 @@ int TcpSocket::listen_start(int backlog) {
   return 0;
 }
 
-namespace {
-// The options of a listener that the stack reads and its connections inherit (an int each).
-constexpr struct { int level, name; } kAdoptedOptions[] = {
-    {SOL_SOCKET, SO_KEEPALIVE},       {IPPROTO_TCP, TCP_NODELAY},      {IPPROTO_TCP, TCP_KEEPIDLE},
-    {IPPROTO_TCP, TCP_KEEPINTVL},     {IPPROTO_TCP, TCP_KEEPCNT},      {IPPROTO_TCP, TCP_USER_TIMEOUT},
-    {IPPROTO_TCP, TCP_NOTSENT_LOWAT},
-};
-}  // namespace
-
-int TcpSocket::adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int backlog, bool nonblock, Socket** out) {
+int TcpSocket::adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int backlog, bool nonblock,
+                              const SockOptRecord& opts, Socket** out) {
   TcpConn* c;
   {
     std::lock_guard<StackMutex> g(stack->mu());
@@ -319,13 +311,8 @@ int TcpSocket::adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int ba
     stack->conn_free(c);
     return -ENOMEM;
   }
-  // Each read back from the kernel socket and set again: the kernel keeps its value, the stack
-  // mirrors it.
-  for (auto [level, name] : kAdoptedOptions) {
-    int v = 0;
-    socklen_t len = sizeof v;
-    if (shadow->getsockopt(fd, level, name, &v, &len) == 0) (void)s->setsockopt(level, name, &v, len);
-  }
+  // Each set again: the kernel keeps its value, the stack mirrors it, the children inherit it.
+  for (const SockOptRecord::Opt& o : opts) (void)s->setsockopt(o.level, o.name, o.val, o.len);
   int r;
   {
     std::lock_guard<StackMutex> g(stack->mu());
@@ -358,6 +345,9 @@ int TcpSocket::accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flag
         return -ENOMEM;
       }
       s->sock_zerocopy_ = sock_zerocopy_;  // kernel: sk_clone_lock() copies sk_flags
+      if (sockopts_ != nullptr && !sockopts_->empty()) {  // for the child's kernel socket (adopt_fd())
+        s->sockopts_.reset(new (std::nothrow) SockOptRecord(*sockopts_));
+      }
       if (addr != nullptr && len != nullptr) {
         sockaddr_in sin{};
         sin.sin_family = AF_INET;
@@ -411,9 +401,19 @@ int TcpSocket::shutdown(int how) {
   return err;
 }
 
+// An accepted child's fd: a new kernel socket, given the options its listener had (the kernel's
+// child is the listener's clone, sk_clone_lock()); through setsockopt(), so the stack's copy of
+// each (timeouts, buffer sizes, SO_LINGER, ...) is the socket's own too.
 void TcpSocket::adopt_fd(int fd) {
-  std::lock_guard<StackMutex> g(stack_->mu());
-  fd_ = fd;
+  std::unique_ptr<SockOptRecord> inherited;
+  {
+    std::lock_guard<StackMutex> g(stack_->mu());
+    fd_ = fd;
+    inherited = std::move(sockopts_);
+  }
+  if (inherited != nullptr) {
+    for (const SockOptRecord::Opt& o : *inherited) (void)setsockopt(o.level, o.name, o.val, o.len);
+  }
 }
 
 void TcpSocket::fd_moved(int from, int to) {

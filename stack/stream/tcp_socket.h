@@ -24,10 +24,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 
 #include "stack/sock/msg_zerocopy.h"
 #include "stack/sock/socket.h"
+#include "stack/sock/sockopt_clone.h"
 #include "stack/stream/tcp_stack.h"
 #include "stack/udp/udp_sock.h"  // ShadowOps, kPassThrough
 
@@ -78,10 +80,12 @@ class TcpSocket final : public Socket {
   static void connections_to_kernel(TcpStack* stack, int* moved, int* failed);
   // A listening kernel socket this process inherited from the process that made it (a pre-fork
   // worker: preload/workers.h) becomes an offloaded listener with that socket as its shadow (bound
-  // and listening already): listen()'s part after the kernel's, and the options of
-  // kAdoptedOptions read back from it. *out holds the fd table's reference. 0 or -errno
+  // and listening already): listen()'s part after the kernel's. `opts`: the options set on it (what
+  // differs from a new socket's, preload/workers.cc), set again through setsockopt() so the stack
+  // mirrors them and its children inherit them. *out holds the fd table's reference. 0 or -errno
   // (-EADDRNOTAVAIL: bound to an address not on the interface, or the port cannot be steered).
-  static int adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int backlog, bool nonblock, Socket** out);
+  static int adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int backlog, bool nonblock,
+                            const SockOptRecord& opts, Socket** out);
 
  protected:
   void release() override;
@@ -138,6 +142,10 @@ class TcpSocket final : public Socket {
   uint64_t rcvtimeo_ns_ = 0;      // SO_RCVTIMEO
   int rcvlowat_ = 1;              // SO_RCVLOWAT
   bool sock_zerocopy_ = false;    // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY; a child inherits it)
+  // A listener's (or a socket's before it listens): the options set on it, for its children
+  // (sockopt_clone.h); a new child's: those to set on its kernel socket at adopt_fd(). Made at the
+  // first such setsockopt(): none for a program that sets nothing.
+  std::unique_ptr<SockOptRecord> sockopts_;
   MsgZerocopy* zc_ = nullptr;     // ids, completions, notifications; outlives the socket while
                                   // skbs hold its objects (MsgZerocopy::orphan())
 };

@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <new>
 
 #include "stack/sock/msghdr.h"
 #include "stack/stream/tcp_socket.h"
+#include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_recvmsg.h"
 #include "stack/tcp/tcp_urg.h"
@@ -546,6 +548,10 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
   int err = shadow_->setsockopt(fd_, level, name, val, len);  // the kernel's checks and errnos
   if (err != 0) return err;
   tcp_sock* tp = &c_->tp;
+  if (!child_ && (tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN) && SockOptRecord::cloneable(level, name, len)) {
+    if (sockopts_ == nullptr) sockopts_.reset(new (std::nothrow) SockOptRecord);
+    if (sockopts_ != nullptr) sockopts_->note(level, name, val, len);
+  }
   TcpConn* c = c_;
   int v = 0;
   std::memcpy(&v, val, std::min<size_t>(len, sizeof v));
@@ -559,6 +565,22 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case TCP_USER_TIMEOUT: tp->icsk_user_timeout = static_cast<uint32_t>(v); break;
       case TCP_SYNCNT: tp->icsk_syn_retries = static_cast<uint8_t>(v); break;
       case TCP_DEFER_ACCEPT: tp->rskq_defer_accept = secs_to_retrans(v); break;
+      case TCP_CONGESTION: {
+        // kernel: tcp_set_congestion_control(): the kernel took the name (its errnos: ENOENT,
+        // EPERM); the stack has Reno and CUBIC, and keeps its CUBIC for any other (BBR, DCTCP...).
+        char name_buf[16] = {};
+        std::memcpy(name_buf, val, std::min<size_t>(len, sizeof name_buf - 1));
+        const tcp_congestion_ops* ops = std::strcmp(name_buf, "reno") == 0    ? &tcp_reno
+                                        : std::strcmp(name_buf, "cubic") == 0 ? &tcp_cubic
+                                                                              : nullptr;
+        if (ops == nullptr) break;
+        if (tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN || tp->sk_state == TCP_SYN_SENT) {
+          tp->icsk_ca_ops = ops;  // tcp_init_transfer() initialises them
+        } else if (ops != tcp_ca_ops(tp)) {
+          tcp_init_congestion_control(tp, ops);  // tcp_reinit_congestion_control()
+        }
+        break;
+      }
       // kernel: do_tcp_setsockopt(): negative -1, at most TCP_FIN_TIMEOUT_MAX (120 s)
       case TCP_LINGER2: tp->linger2 = v < 0 ? -1 : std::min(v, 120); break;
       // kernel: tcp_sock_set_keepidle_locked(): a new idle time re-arms a running keepalive timer.

@@ -222,6 +222,7 @@ tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_sock& r
   c->linger2 = listener->linger2;
   c->icsk_syn_retries = listener->icsk_syn_retries;
   c->icsk_user_timeout = listener->icsk_user_timeout;
+  c->icsk_ca_ops = listener->icsk_ca_ops;  // TCP_CONGESTION set on the listener (icsk_ca_setsockopt)
   c->sock_keepopen = listener->sock_keepopen;
   c->keepalive_time = listener->keepalive_time;
   c->keepalive_intvl = listener->keepalive_intvl;

@@ -1,0 +1,76 @@
+// stack/sock/sockopt_clone.h — what an accepted child inherits of its listener's socket options.
+// The kernel's child is a copy of the listener (sk_clone_lock(), inet_csk_clone_lock()): every
+// option set on the listener holds for the child. A child of the stack gets a fresh kernel socket
+// for its fd, so the listener keeps the setsockopt() calls that succeeded on it and the child's
+// socket gets them again (TcpSocket::adopt_fd()). Only values of fixed size without pointers;
+// options the clone does not carry (the accept queue's TCP_DEFER_ACCEPT, TCP_QUICKACK's
+// one-shot, TCP_REPAIR*, filters, device binding) are left out.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+namespace xmit {
+
+class SockOptRecord {
+ public:
+  struct Opt {
+    int level = 0, name = 0;
+    uint8_t len = 0;
+    uint8_t val[16] = {};
+  };
+  static constexpr int kMax = 24;
+
+  static bool cloneable(int level, int name, socklen_t len) {
+    if (len > sizeof(Opt::val)) return false;
+    if (level == SOL_SOCKET) {
+      switch (name) {
+        case SO_ATTACH_FILTER: case SO_DETACH_FILTER: case SO_ATTACH_BPF: case SO_ATTACH_REUSEPORT_CBPF:
+        case SO_ATTACH_REUSEPORT_EBPF: case SO_BINDTODEVICE: case SO_BINDTOIFINDEX: case SO_LOCK_FILTER:
+          return false;
+        default: return true;
+      }
+    }
+    if (level == IPPROTO_TCP) {
+      // TCP_DEFER_ACCEPT 9, TCP_QUICKACK 12, TCP_REPAIR 19, TCP_REPAIR_QUEUE 20, TCP_QUEUE_SEQ 21,
+      // TCP_REPAIR_OPTIONS 22, TCP_FASTOPEN 23 (a listener's), TCP_REPAIR_WINDOW 29, TCP_ULP 31
+      switch (name) {
+        case 9: case 12: case 19: case 20: case 21: case 22: case 23: case 29: case 31: return false;
+        default: return true;
+      }
+    }
+    return level == IPPROTO_IP;
+  }
+  // A setsockopt() that succeeded: kept (the latest value of each option, in first-set order).
+  void note(int level, int name, const void* val, socklen_t len) {
+    if (val != nullptr && cloneable(level, name, len)) add(level, name, val, len);
+  }
+  // Any option of at most 16 bytes (a listener's own, TCP_DEFER_ACCEPT, included).
+  void add(int level, int name, const void* val, socklen_t len) {
+    if (len > sizeof(Opt::val)) return;
+    Opt* o = nullptr;
+    for (int i = 0; i < n_ && o == nullptr; ++i)
+      if (opts_[i].level == level && opts_[i].name == name) o = &opts_[i];
+    if (o == nullptr) {
+      if (n_ == kMax) return;
+      o = &opts_[n_++];
+    }
+    o->level = level;
+    o->name = name;
+    o->len = static_cast<uint8_t>(len);
+    std::memcpy(o->val, val, len);
+  }
+  const Opt* begin() const { return opts_.data(); }
+  const Opt* end() const { return opts_.data() + n_; }
+  bool empty() const { return n_ == 0; }
+
+ private:
+  std::array<Opt, kMax> opts_;
+  int n_ = 0;
+};
+
+}  // namespace xmit
