@@ -196,12 +196,19 @@ uint32_t TcpStack::dst_mtu(TcpConn* c) {
   return c->route.dev != nullptr ? c->route.dst_mtu() : base_->dev_features().mtu;
 }
 
+// kernel: TCP_MIB_OUTRSTS, counted by tcp_v4_send_reset() and tcp_send_active_reset() for every
+// reset they send: the state machine's resets all leave through xmit() or xmit_to().
+static void count_out_rst(TcpMib& mib, const sk_buff* skb) {
+  if (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_RST) ++mib.OutRsts;
+}
+
 int TcpStack::xmit(TcpConn* c, sk_buff* skb) {
   if (c->tp.sk_state == TCP_LISTEN || c->inet.inet_daddr == 0) {
     // A listener's SYN-ACKs and resets: addressed per segment (TCP_SKB_CB(): ours, the peer's).
     const tcp_skb_cb* cb = TCP_SKB_CB(skb);
     return xmit_to(cb->saddr, cb->daddr, skb);
   }
+  count_out_rst(mib, skb);
   if (c->dst.dst_check(base_->fib()) == nullptr) {
     int err = route_connect(c, c->inet.inet_daddr);
     if (err != 0) {
@@ -213,6 +220,7 @@ int TcpStack::xmit(TcpConn* c, sk_buff* skb) {
 }
 
 int TcpStack::xmit_to(be32 saddr, be32 daddr, sk_buff* skb) {
+  count_out_rst(mib, skb);
   Flowi4 fl4{.daddr = daddr, .saddr = saddr, .proto = IPPROTO_TCP};
   Rtable rt;
   if (int err = base_->fib().route_output(fl4, &rt); err != 0 || rt.oif != base_->ifindex()) {
@@ -393,7 +401,6 @@ TcpConn* TcpStack::tw_rcv(tcp_timewait_sock* tw, sk_buff* skb, be32 saddr, uint1
   }
   if (status == TCP_TW_RST) {
     // kernel: tcp_v4_send_reset() for the segment, then inet_twsk_deschedule_put().
-    ++mib.OutRsts;
     tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), skbs_.get(), [&](sk_buff* s) { return xmit_to(daddr, saddr, s); });
     kfree_skb(skb);
     inet_twsk_deschedule_put(tw);
@@ -509,7 +516,6 @@ bool TcpStack::handler(const RxFrame&, be32 saddr, be32 daddr, absl::Span<const 
   if (c == nullptr) c = lookup_listener(saddr, sport, daddr, dport);
   if (c == nullptr) {
     // kernel: no_tcp_socket -> tcp_v4_send_reset()
-    ++mib.OutRsts;
     tcp_v4_send_reset(skb, *TCP_SKB_CB(skb), skbs_.get(), [&](sk_buff* s) { return xmit_to(daddr, saddr, s); });
     kfree_skb(skb);
     return false;

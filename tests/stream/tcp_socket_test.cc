@@ -365,8 +365,10 @@ TEST_F(TcpSocketTest, PeerResetGivesEconnresetThenEpipe) {
   connect_pair(&c, &s);
   linger lg{1, 0};  // SO_LINGER 0: close() resets
   ASSERT_EQ(s->setsockopt(SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  const uint64_t rsts = b.tcp->mib.OutRsts;
   s->put();
   pump();
+  EXPECT_EQ(b.tcp->mib.OutRsts, rsts + 1);  // tcp_send_active_reset() counts it, as the kernel's
   uint8_t buf[16];
   EXPECT_EQ(c->recvmsg(msg(buf, sizeof buf), 0), -ECONNRESET);
   EXPECT_EQ(send(c, "x", 1, MSG_NOSIGNAL), -EPIPE);
