@@ -537,8 +537,10 @@ int open_afxdp(const Runtime& rt, Engine* e, std::string* why) {
       opt.shared_prog = shared;
       opt.slot = k;
       opt.slots = rt.config.workers;
+      opt.bind_wait = false;  // a share a live worker holds: busy at once, the next one tried
       err = xdp::XdpNetdev::open(opt, &e->xdp, &step);
     }
+    workers_shares_busy(err == -EBUSY);
     if (err < 0) {
       *why = "cannot open a share of " + ifname + "'s RX queues (" + step + ")" +
              (err == -EBUSY ? "; other workers hold all XMIT_WORKERS=" + std::to_string(rt.config.workers) + " shares"
@@ -791,7 +793,9 @@ static Engine* engine_open(const Runtime& rt, const char** why) noexcept {
   std::lock_guard<std::mutex> g(g_open_mu);
   opening = true;
   struct Reset { bool& b; ~Reset() { b = false; } } reset{opening};
-  if (g_engine == nullptr && g_forked && g_tried && mono_ns() >= g_retry_ns) g_tried = false;
+  // A forked child, or a pre-fork worker waiting for a share of the queues, tries again once a second.
+  const bool may_retry = g_forked || workers_prog() != nullptr;
+  if (g_engine == nullptr && may_retry && g_tried && mono_ns() >= g_retry_ns) g_tried = false;
   if (!g_tried) {
     g_tried = true;
     try {
@@ -800,8 +804,8 @@ static Engine* engine_open(const Runtime& rt, const char** why) noexcept {
         for_each_engine_fd(*g_engine, [](int fd) {
           if (!g_own_fds.add(fd)) logf(LogLevel::kWarn, "fd %d: xmit's own fd is not protected from close()", fd);
         });
-      } else if (g_forked) {
-        g_why = "after fork(): " + g_why + " (the parent process still holds the queue)";
+      } else if (may_retry) {
+        if (g_forked) g_why = "after fork(): " + g_why + " (the parent process still holds the queue)";
         g_retry_ns = mono_ns() + 1'000'000'000;
       }
       if (g_engine != nullptr && !start_progress(g_engine)) {
@@ -819,10 +823,11 @@ static Engine* engine_open(const Runtime& rt, const char** why) noexcept {
       g_engine = nullptr;
       g_why = "out of memory opening the stack";
     }
-    if (g_engine == nullptr && !g_forked) {
+    if (g_engine == nullptr && !may_retry) {
       logf(LogLevel::kError, "%s; every socket passes through to the kernel", g_why.c_str());
     } else if (g_engine == nullptr) {
-      logf(g_failures++ == 0 ? LogLevel::kError : LogLevel::kDebug,
+      // A pre-fork worker says it itself (workers.cc: waiting for a share, or why not).
+      logf(g_failures++ == 0 && workers_prog() == nullptr ? LogLevel::kError : LogLevel::kDebug,
            "%s; new sockets pass through to the kernel until it can open (tried again at most once a second)",
            g_why.c_str());
     }

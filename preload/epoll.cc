@@ -197,11 +197,11 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
 
 }  // namespace
 
-XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
-  xmit::workers_adopt_if_pending();
+namespace {
+int epoll_ctl_impl(int epfd, int op, int fd, epoll_event* event) {
   Socket* s = g_fds.lookup(fd);
   if (s == nullptr) [[likely]] {
-    if (op == EPOLL_CTL_ADD) xmit::workers_epoll_add(fd);
+    xmit::workers_epoll_ctl(epfd, op, fd, event);
     if (op == EPOLL_CTL_DEL) {
       if (EpollSet* set = set_of(epfd)) {
         std::lock_guard<std::mutex> g(set->mu);
@@ -242,6 +242,20 @@ XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept
   }
   return 0;
 }
+}  // namespace
+
+int epoll_readd_offloaded(int epfd, int fd, const epoll_event& ev) noexcept {
+  epoll_event e = ev;
+  (void)epoll_ctl_impl(epfd, EPOLL_CTL_DEL, fd, nullptr);
+  return epoll_ctl_impl(epfd, EPOLL_CTL_ADD, fd, &e);
+}
+[[maybe_unused]] const bool g_readd_set = (xmit::g_epoll_readd_offloaded = &epoll_readd_offloaded, true);
+
+XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
+  xmit::workers_adopt_if_pending();
+  return epoll_ctl_impl(epfd, op, fd, event);
+}
+
 
 XMIT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
                              const sigset_t* sigmask) noexcept {

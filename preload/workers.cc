@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -13,11 +14,13 @@
 #include <string>
 
 #include "preload/engine.h"
+#include "preload/epoll_table.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/log.h"
 #include "preload/own_fds.h"
 #include "preload/runtime.h"
+#include "preload/wait_slice.h"
 #include "stack/stream/tcp_socket.h"
 #include "verbs/xdp/xdp_prog.h"
 
@@ -26,6 +29,7 @@
 namespace xmit {
 
 std::atomic<bool> g_workers_adopt_pending{false};
+EpollReaddFn g_epoll_readd_offloaded = nullptr;
 std::atomic<int> g_workers_noted{0};
 
 namespace {
@@ -44,6 +48,29 @@ xdp::XdpProg* g_prog = nullptr;  // never freed: the workers hold its fds and us
 bool g_prog_tried = false;
 bool g_worker = false;  // this process adopted (or tried to adopt) its inherited listeners
 bool g_master = false;  // this process noted listeners and forked since
+// A worker that found every share of the queues held (a reload's new workers while the old ones
+// finish): its listeners stay the kernel's and adoption is tried again at most once a second
+// (g_retry_at_ns, read without the lock) until a share is free. Meanwhile the epoll sets the
+// program puts its listeners in are remembered: the adopted listener must be followed there.
+bool g_shares_busy = false;  // the last open failed for want of a share (open_afxdp(), kept by engine_open())
+bool g_waiting_share = false;
+std::atomic<uint64_t> g_retry_at_ns{0};
+struct EpollReg {
+  int epfd, fd;
+  epoll_event ev;
+};
+constexpr int kMaxEpollRegs = 64;
+EpollReg g_epoll_regs[kMaxEpollRegs];
+int g_nepoll_regs = 0;
+
+// Forgets the remembered epoll registrations of `fd` (in set `epfd`; -1: in every set).
+void drop_epoll_regs(int epfd, int fd) {
+  int n = 0;
+  for (int i = 0; i < g_nepoll_regs; ++i) {
+    if (g_epoll_regs[i].fd != fd || (epfd >= 0 && g_epoll_regs[i].epfd != epfd)) g_epoll_regs[n++] = g_epoll_regs[i];
+  }
+  g_nepoll_regs = n;
+}
 
 int sockopt_int(int fd, int level, int name) {
   int v = -1;
@@ -181,10 +208,16 @@ void workers_atfork_parent() noexcept {
   g_workers_adopt_pending.store(false, std::memory_order_release);
 }
 
-void workers_forget(int fd, bool closing) noexcept {
-  std::lock_guard<std::mutex> g(g_mu);
+namespace {
+void workers_forget_locked(int fd, bool closing) {
   int i = 0;
   while (i < g_nlisteners && g_listeners[i].fd != fd) ++i;
+  if (i < g_nlisteners && g_waiting_share && closing) {  // closed while the kernel's: forgotten
+    drop_epoll_regs(-1, fd);
+    g_listeners[i] = g_listeners[--g_nlisteners];
+    g_workers_noted.store(g_nlisteners, std::memory_order_relaxed);
+    return;
+  }
   if (i == g_nlisteners || g_worker) return;
   const bool master = !g_workers_adopt_pending.load(std::memory_order_relaxed);
   if (!closing && !master) return;  // a worker-to-be's epoll set: it adopts before adding (epoll_ctl)
@@ -200,15 +233,27 @@ void workers_forget(int fd, bool closing) noexcept {
          "under XMIT_WORKERS", fd);
   }
 }
+}  // namespace
+
+void workers_forget(int fd, bool closing) noexcept {
+  std::lock_guard<std::mutex> g(g_mu);
+  workers_forget_locked(fd, closing);
+}
 
 void workers_adopt() noexcept {
+  const uint64_t retry_at = g_retry_at_ns.load(std::memory_order_relaxed);
+  if (retry_at != 0 && mono_ns() < retry_at) return;  // waiting for a share: not yet
   std::lock_guard<std::mutex> g(g_mu);
   if (!g_workers_adopt_pending.load(std::memory_order_acquire)) return;  // another thread did
   // Cleared once adoption is over: a thread arriving meanwhile waits on g_mu instead of reaching a
-  // listener that is about to stop receiving from the kernel.
+  // listener that is about to stop receiving from the kernel. Kept while waiting for a share.
+  bool retry = false;
   struct Done {
-    ~Done() { g_workers_adopt_pending.store(false, std::memory_order_release); }
-  } done;
+    bool& retry;
+    ~Done() {
+      if (!retry) g_workers_adopt_pending.store(false, std::memory_order_release);
+    }
+  } done{retry};
   int live = 0;  // noted listeners still open here
   for (int i = 0; i < g_nlisteners; ++i) live += is_tcp4_listener(g_listeners[i].fd) ? 1 : 0;
   if (live == 0) return;  // a helper process that closed them (nginx's cache manager): no queue
@@ -218,10 +263,23 @@ void workers_adopt() noexcept {
   const char* why = nullptr;
   TcpStack* tcp = rt != nullptr ? engine_tcp(*rt, &why) : nullptr;  // opens a share of the queues (workers_prog())
   if (tcp == nullptr) {
+    if (g_shares_busy) {  // live workers hold every share: a reload's new worker; the old ones go soon
+      if (!g_waiting_share) {
+        logf(LogLevel::kInfo, "pre-fork worker: %s; the kernel serves its inherited listeners until a share is free "
+             "(tried again every second)", why != nullptr ? why : "");
+      }
+      retry = g_waiting_share = true;
+      g_workers_noted.store(g_nlisteners, std::memory_order_relaxed);  // close() and epoll_ctl() report to us
+      g_retry_at_ns.store(mono_ns() + 1'000'000'000, std::memory_order_relaxed);
+      return;
+    }
     logf(LogLevel::kWarn, "pre-fork worker: %s; the kernel serves its inherited listeners",
          why != nullptr ? why : "xmit is not initialised");
+    g_waiting_share = false;
+    g_nepoll_regs = 0;
     return;
   }
+  g_retry_at_ns.store(0, std::memory_order_relaxed);
   int adopted = 0;
   for (int i = 0; i < g_nlisteners; ++i) {
     const int fd = g_listeners[i].fd;
@@ -244,9 +302,32 @@ void workers_adopt() noexcept {
     }
     if (old != nullptr) old->put();
     ++adopted;
+    // The epoll sets it went into while the kernel's: followed there as an offloaded member now.
+    for (int r = 0; r < g_nepoll_regs; ++r) {
+      if (g_epoll_regs[r].fd == fd && g_epoll_readd_offloaded != nullptr)
+        (void)g_epoll_readd_offloaded(g_epoll_regs[r].epfd, fd, g_epoll_regs[r].ev);
+    }
   }
-  logf(LogLevel::kInfo, "pre-fork worker: %d inherited listener%s served by xmit's stack", adopted,
-       adopted == 1 ? "" : "s");
+  g_nepoll_regs = 0;
+  g_workers_noted.store(0, std::memory_order_relaxed);
+  logf(LogLevel::kInfo, "pre-fork worker: %d inherited listener%s served by xmit's stack%s", adopted,
+       adopted == 1 ? "" : "s", g_waiting_share ? " (a share became free)" : "");
+  g_waiting_share = false;
+}
+
+void workers_shares_busy(bool busy) noexcept { g_shares_busy = busy; }
+
+void workers_epoll_changed(int epfd, int op, int fd, const epoll_event* ev) noexcept {
+  std::lock_guard<std::mutex> g(g_mu);
+  if (g_waiting_share) {  // a worker whose listeners are the kernel's until a share is free
+    int i = 0;
+    while (i < g_nlisteners && g_listeners[i].fd != fd) ++i;
+    if (i == g_nlisteners) return;
+    drop_epoll_regs(epfd, fd);
+    if (op != EPOLL_CTL_DEL && ev != nullptr && g_nepoll_regs < kMaxEpollRegs) g_epoll_regs[g_nepoll_regs++] = {epfd, fd, *ev};
+    return;
+  }
+  if (op == EPOLL_CTL_ADD) workers_forget_locked(fd, false);
 }
 
 }  // namespace xmit

@@ -14,6 +14,8 @@
 // listeners, as without XMIT_WORKERS).
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <atomic>
 
 namespace xmit::xdp {
@@ -40,6 +42,9 @@ void workers_atfork_parent() noexcept;
 // adopts its inherited listeners at the first of them (other threads arriving meanwhile wait for it:
 // the flag is cleared once adoption is over). Nothing happens in a worker-to-be whose noted
 // listeners are all closed (nginx's cache manager and loader close theirs): it takes no queue.
+// A worker that finds every share held (a reload's new workers while the old ones finish their
+// requests) keeps the flag and tries again at these calls, at most once a second, until a share
+// is free: its listeners are the kernel's meanwhile, as the old workers' queues send their SYNs there.
 extern std::atomic<bool> g_workers_adopt_pending;
 void workers_adopt() noexcept;
 inline void workers_adopt_if_pending() noexcept {
@@ -55,8 +60,16 @@ void workers_forget(int fd, bool closing) noexcept;
 inline void workers_fd_closing(int fd) noexcept {
   if (g_workers_noted.load(std::memory_order_relaxed) != 0) [[unlikely]] workers_forget(fd, true);
 }
-inline void workers_epoll_add(int fd) noexcept {
-  if (g_workers_noted.load(std::memory_order_relaxed) != 0) [[unlikely]] workers_forget(fd, false);
+// epoll_ctl() on a passthrough fd: in the master, an ADD of a noted listener forgets it (above); in
+// a worker waiting for a share of the queues, the listener's epoll registrations are remembered
+// so the listener adopted later is followed in those sets (epoll_readd_offloaded()).
+void workers_epoll_changed(int epfd, int op, int fd, const epoll_event* ev) noexcept;
+inline void workers_epoll_ctl(int epfd, int op, int fd, const epoll_event* ev) noexcept {
+  if (g_workers_noted.load(std::memory_order_relaxed) != 0) [[unlikely]] workers_epoll_changed(epfd, op, fd, ev);
 }
+
+// open_afxdp() in a worker: whether it found every share of the queues held by live workers (the
+// last attempt's answer, which engine_open() keeps until it tries again).
+void workers_shares_busy(bool busy) noexcept;
 
 }  // namespace xmit

@@ -265,6 +265,26 @@ case "$case_" in
         cmp -s "$work/got3" "$work/nginx/www/blob" || { logs; fail "curl after the reload"; }
     done
     echo "curl after the reload: byte-exact"
+    # The new workers found both shares held by the old ones: they take them once the old workers
+    # have gone (tried again every second at their accept/epoll calls, which the kernel's
+    # connections above make), and from then on xmit carries the service again.
+    for i in $(seq 100); do
+      [ "$(cat "$work"/xmit-*.log | grep -c 'served by xmit.s stack (a share became free)')" = 2 ] && break
+      ip netns exec "$XMIT_NS_B" curl -sS --max-time 10 -o /dev/null "http://$XMIT_ADDR_A:8080/blob" || true
+      sleep 0.1
+    done
+    grep -h "share" "$work"/xmit-*.log | sed 's/^xmit\[[0-9]*\]: //' | sort | uniq -c
+    [ "$(cat "$work"/xmit-*.log | grep -c 'served by xmit.s stack (a share became free)')" = 2 ] ||
+      { ps -o pid,ppid,stat,etime,cmd -C nginx; logs; fail "the reload's new workers did not take the queues"; }
+    : >"$work/nginx/access.log.new"; mv "$work/nginx/access.log" "$work/nginx/access.log.old"
+    kill -USR1 "$(cat "$work/nginx/nginx.pid")"; sleep 0.5  # reopen the access log
+    c0=$(counters)
+    ip netns exec "$XMIT_NS_B" timeout 30 wrk -t 2 -c $CONNS -d 2s --timeout 10s \
+      "http://$XMIT_ADDR_A:8080/blob" >"$work/wrk3.out" 2>&1 || { cat "$work/wrk3.out"; logs; fail "wrk after the reload failed"; }
+    grep -Eq "Socket errors|Non-2xx" "$work/wrk3.out" && { cat "$work/wrk3.out"; fail "wrk after the reload saw errors"; }
+    check_kernel_quiet "$c0"
+    echo "wrk after the reload: $(grep -E 'requests in' "$work/wrk3.out" | tr -s ' '), by workers $(awk '{ print $1 }' "$work/nginx/access.log" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+    [ "$(awk '{ print $1 }' "$work/nginx/access.log" | sort -u | wc -l)" = 2 ] || fail "after the reload one worker served every connection"
     grep -h "alert\|emerg\|crit" "$work/nginx/error.log" && fail "nginx logged errors"
     ;;
   py-prefork-fork)

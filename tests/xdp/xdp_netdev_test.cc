@@ -507,9 +507,10 @@ TEST_F(XdpNetdevTest, WorkersShareTheProgramAndSplitTheQueues) {
   std::unique_ptr<XdpProg> prog;
   std::string why;
   ASSERT_EQ(XdpProg::open(int(if_nametoindex("qa")), XdpMode::kAuto, &prog, &why), 0) << why;
-  auto open_share = [&](uint32_t slot, uint32_t slots, std::unique_ptr<XdpNetdev>* out) {
-    return XdpNetdev::open(XdpOptions{.ifname = "qa", .shared_prog = prog.get(), .slot = slot, .slots = slots}, out,
-                           &why);
+  auto open_share = [&](uint32_t slot, uint32_t slots, std::unique_ptr<XdpNetdev>* out, bool bind_wait = true) {
+    return XdpNetdev::open(
+        XdpOptions{.ifname = "qa", .shared_prog = prog.get(), .slot = slot, .slots = slots, .bind_wait = bind_wait}, out,
+        &why);
   };
   std::unique_ptr<XdpNetdev> w0, w1, again;
   ASSERT_EQ(open_share(0, 2, &w0), 0) << why;
@@ -529,7 +530,15 @@ TEST_F(XdpNetdevTest, WorkersShareTheProgramAndSplitTheQueues) {
   FlowKey flow = port;
   flow.remote_addr = inaddr(kAddrB);
   flow.remote_port = htons(40000);
+  EXPECT_FALSE(prog->accepting(0)) << "no listener steered through w0 yet";
   EXPECT_EQ(w0->steer(port), 0);
+  EXPECT_TRUE(prog->accepting(0));
+  EXPECT_TRUE(prog->accepting(2));
+  // Another worker looking for a share (a reload's new one) finds w0's busy: w0's queues keep
+  // accepting (the flag is set only on a queue whose bind() succeeded).
+  EXPECT_EQ(open_share(0, 2, &again, false), -EBUSY) << why;
+  EXPECT_TRUE(prog->accepting(0));
+  EXPECT_TRUE(prog->accepting(2));
   EXPECT_EQ(w1->steer(port), 0) << "the other worker's rule serves it";
   EXPECT_EQ(w1->unsteer(port), 0);
   EXPECT_EQ(prog->steer(port), -EEXIST) << "unsteer left the shared rule";

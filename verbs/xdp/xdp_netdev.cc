@@ -87,10 +87,10 @@ int mmap_offsets(int fd, xdp_mmap_offsets* off, std::string* why) {
 // started as soon as the previous one on this queue exited finds it busy for a moment (seen: an
 // e2e test restarting redis-server). Retried for up to 1 s; a queue a live socket holds stays
 // busy and fails as before.
-int bind_xsk(int fd, const sockaddr_xdp& sxdp) {
+int bind_xsk(int fd, const sockaddr_xdp& sxdp, bool wait) {
   const auto* sa = reinterpret_cast<const sockaddr*>(&sxdp);
   int rc = bind(fd, sa, sizeof sxdp);
-  for (int i = 0; rc < 0 && errno == EBUSY && i < 100; ++i) {
+  for (int i = 0; wait && rc < 0 && errno == EBUSY && i < 100; ++i) {
     usleep(10000);
     rc = bind(fd, sa, sizeof sxdp);
   }
@@ -108,6 +108,7 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   std::unique_ptr<XdpNetdev> d(new XdpNetdev());
   d->ifname_ = opt.ifname;
   d->queue_id_ = opt.queue_id;
+  d->bind_wait_ = opt.bind_wait;
   d->tx_frames_ = opt.tx_frames;
   d->tx_kick_batch_ = std::clamp<uint32_t>(opt.tx_kick_batch, 1, std::max<uint32_t>(opt.tx_frames / 2, 1));
 
@@ -167,9 +168,6 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
 
   if (opt.shared_prog != nullptr) {
     d->prog_ = opt.shared_prog;
-    // No new connections until a listening port is steered through this device (a worker without
-    // a listener, or before it adopts one): the kernel's listener takes them meanwhile.
-    for (uint32_t q : mine) (void)d->prog_->set_accepting(q, false);
   } else {
     if (int err = XdpProg::open(d->ifindex_, opt.mode, &d->own_prog_, why); err < 0) return err;
     d->prog_ = d->own_prog_.get();
@@ -182,12 +180,13 @@ int XdpNetdev::open(const XdpOptions& opt, std::unique_ptr<XdpNetdev>* out, std:
   sxdp.sxdp_flags = XDP_USE_NEED_WAKEUP | (d->prog_->native() ? 0 : XDP_COPY);
   sxdp.sxdp_ifindex = uint32_t(d->ifindex_);
   sxdp.sxdp_queue_id = d->queue_id_;
-  if (int err = bind_xsk(d->xsk_fd_, sxdp); err < 0)
+  if (int err = bind_xsk(d->xsk_fd_, sxdp, d->bind_wait_); err < 0)
     return fail(why, err, "bind AF_XDP socket to " + opt.ifname + " queue " + std::to_string(d->queue_id_));
   xdp_options xo{};
   socklen_t xol = sizeof xo;
   if (getsockopt(d->xsk_fd_, SOL_XDP, XDP_OPTIONS, &xo, &xol) == 0)
     d->zerocopy_ = (xo.flags & XDP_OPTIONS_ZEROCOPY) != 0;
+  d->take_queue_not_accepting(d->queue_id_);
   if (int err = d->prog_->set_xsk(d->queue_id_, d->xsk_fd_); err < 0)
     return fail(why, err, "XSKMAP update for queue " + std::to_string(d->queue_id_));
   for (uint32_t i = 1; i < n; ++i) {
@@ -292,8 +291,9 @@ int XdpNetdev::add_rx_queue(uint32_t qid, std::string* why) {
   sxdp.sxdp_ifindex = uint32_t(ifindex_);
   sxdp.sxdp_queue_id = qid;
   sxdp.sxdp_shared_umem_fd = uint32_t(xsk_fd_);
-  if (int err = bind_xsk(q.fd, sxdp); err < 0)
+  if (int err = bind_xsk(q.fd, sxdp, bind_wait_); err < 0)
     return fail(why, err, "bind AF_XDP socket to " + ifname_ + " queue " + std::to_string(qid));
+  take_queue_not_accepting(qid);
   if (int err = prog_->set_xsk(qid, q.fd); err < 0) return fail(why, err, "XSKMAP update" + where);
   return 0;
 }
@@ -315,6 +315,14 @@ int XdpNetdev::unsteer(const FlowKey& key) {
   // queues send new connections to the kernel's listening socket, which the others still accept.
   if (port_rules_ > 0 && --port_rules_ == 0) set_accepting(false);
   return 0;
+}
+
+// A pre-fork worker's queue, once its bind() succeeded (the queue is this device's: an attempt
+// that finds it busy must not touch another worker's flag) and before the XSKMAP points at it: no
+// new connections until a listening port is steered through this device (a worker without a
+// listener, or before it adopts one); the kernel's listener takes them meanwhile.
+void XdpNetdev::take_queue_not_accepting(uint32_t qid) {
+  if (own_prog_ == nullptr) (void)prog_->set_accepting(qid, false);
 }
 
 void XdpNetdev::set_accepting(bool on) {

@@ -43,6 +43,10 @@ struct XdpOptions {
   XdpProg* shared_prog = nullptr;
   uint32_t slot = 0;
   uint32_t slots = 1;
+  // A queue bind() finds busy is tried again for up to 1 s (the last socket of a program that
+  // just exited leaves it only after a moment). false: -EBUSY at once (a worker looking for a
+  // share that live workers may hold).
+  bool bind_wait = true;
 };
 
 // Counters for the log and tests; none of them is needed to use the device.
@@ -173,6 +177,7 @@ class XdpNetdev final : public Netdev {
   int prepare_frame(const TxFrame& f, uint8_t* dst, uint32_t* len);
 
   std::string ifname_;
+  bool bind_wait_ = true;
   uint32_t queue_id_ = 0;
   uint32_t link_mtu_ = 0;
   uint32_t link_queues_ = 1;
@@ -207,6 +212,7 @@ class XdpNetdev final : public Netdev {
   std::vector<uint64_t> tx_cookie_;   // per TX frame: the cookie poll_tx() reports (not kNoCookie)
   std::vector<uint8_t> rx_held_;      // per RX frame: 1 while a poll_rx() caller keeps it
 
+  void take_queue_not_accepting(uint32_t qid);
   void set_accepting(bool on);  // XdpProg::set_accepting() for each of this device's queues
   std::unique_ptr<XdpProg> own_prog_;  // the program this device attached (none with shared_prog)
   uint32_t port_rules_ = 0;            // with shared_prog: listening ports steered through this device

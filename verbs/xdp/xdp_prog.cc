@@ -117,6 +117,11 @@ int XdpProg::set_accepting(uint32_t queue_id, bool on) {
   return bpf_map_update_elem(no_accept_fd_, &queue_id, &v, BPF_ANY);
 }
 
+bool XdpProg::accepting(uint32_t queue_id) const {
+  uint8_t v = 0;
+  return bpf_map_lookup_elem(no_accept_fd_, &queue_id, &v) != 0 || v == 0;
+}
+
 int XdpProg::keep_in_kernel(const FlowKey& flow) {
   SteerKey key;
   if (int err = steer_key_from_flow(flow, &key); err < 0) return err;

@@ -47,6 +47,7 @@ class XdpProg {
   // Whether SYNs to a listening port arriving on `queue_id` go to its socket (the default) or,
   // as on a queue without one, to the kernel (xmit_no_accept in xmit_xdp.bpf.c). 0 or -errno.
   int set_accepting(uint32_t queue_id, bool on);
+  bool accepting(uint32_t queue_id) const;
   // A TCP 4-tuple whose frames go to the kernel even where a listening port's rule matches them
   // (xmit_kernel_flows, as for a connection the kernel accepted itself). 0 or -errno.
   int keep_in_kernel(const FlowKey& flow);
