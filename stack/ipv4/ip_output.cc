@@ -92,6 +92,40 @@ int sock_alloc_send_check(InetSock* inet) {
   return 0;
 }
 
+}  // namespace
+
+int ip_alloc_linear(const IpOutCtx& ctx, InetSock* inet, const Ipv4Route& rt, IovIter* from, int length,
+                    int transhdrlen, const uint8_t* hdr, sk_buff** out) {
+  const int hh_len = rt.hh_len;
+  const int fraglen = length + kFragHeaderLen;
+  int err = sock_alloc_send_check(inet);
+  if (err != 0) return err;
+  sk_buff* skb = ctx.skbs->alloc_skb();
+  if (skb == nullptr) return kNoTxMem;
+  skb_set_owner_w(skb, inet, skb_alloc_truesize(static_cast<uint32_t>(fraglen + hh_len + 15)));
+  ipcb(skb)->zcopy = false;
+  skb->ip_summed = rt.dev_csum() ? CHECKSUM_PARTIAL : CHECKSUM_NONE;
+  skb->csum = 0;
+  skb_reserve(skb, hh_len);
+  uint8_t* data = skb_put(skb, fraglen);
+  skb_reset_network_header(skb);
+  skb->transport_header = static_cast<uint16_t>(skb->network_header + kFragHeaderLen);
+  if (hdr != nullptr) {
+    std::memcpy(data, hdr, kFragHeaderLen + transhdrlen);
+  } else {
+    std::memset(data, 0, kFragHeaderLen + transhdrlen);
+  }
+  const int copy = length - transhdrlen;
+  if (copy > 0 && ip_generic_getfrag(from, data + kFragHeaderLen + transhdrlen, copy, 0, skb) < 0) {
+    kfree_skb(skb);
+    return -EFAULT;
+  }
+  *out = skb;
+  return 0;
+}
+
+namespace {
+
 // __ip_append_data()'s one iteration for the common datagram: the first packet of an empty queue,
 // no GSO, no MSG_MORE or MSG_ZEROCOPY, headers and payload in one linear head within the MTU (so
 // the size checks hold and nothing is paged or cut). Every step, charge and error is the general
@@ -99,32 +133,9 @@ int sock_alloc_send_check(InetSock* inet) {
 // Not a kernel function: the kernel's loop takes the same path through __ip_append_data().
 int ip_append_data_one(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, InetCork* cork, IovIter* from,
                        int length, int transhdrlen) {
-  const Ipv4Route& rt = cork->dst;
-  const int hh_len = rt.hh_len;
-  const int fraglen = length + kFragHeaderLen;
   cork->length += length;
-  int err = sock_alloc_send_check(inet);
   sk_buff* skb = nullptr;
-  if (err == 0) {
-    skb = ctx.skbs->alloc_skb();
-    if (skb == nullptr) err = kNoTxMem;
-  }
-  if (err == 0) {
-    skb_set_owner_w(skb, inet, skb_alloc_truesize(static_cast<uint32_t>(fraglen + hh_len + 15)));
-    ipcb(skb)->zcopy = false;
-    skb->ip_summed = rt.dev_csum() ? CHECKSUM_PARTIAL : CHECKSUM_NONE;
-    skb->csum = 0;
-    skb_reserve(skb, hh_len);
-    uint8_t* data = skb_put(skb, fraglen);
-    skb_reset_network_header(skb);
-    skb->transport_header = static_cast<uint16_t>(skb->network_header + kFragHeaderLen);
-    std::memset(data, 0, kFragHeaderLen + transhdrlen);
-    const int copy = length - transhdrlen;
-    if (copy > 0 && ip_generic_getfrag(from, data + kFragHeaderLen + transhdrlen, copy, 0, skb) < 0) {
-      kfree_skb(skb);
-      err = -EFAULT;
-    }
-  }
+  int err = ip_alloc_linear(ctx, inet, cork->dst, from, length, transhdrlen, nullptr, &skb);
   if (err == 0) {
     cork->tx_flags = 0;  // only the first packet carries the timestamp request
     skb_queue_tail(queue, skb);
