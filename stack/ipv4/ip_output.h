@@ -121,6 +121,12 @@ int ip_alloc_linear(const IpOutCtx& ctx, InetSock* inet, const Ipv4Route& rt, Io
 int ip_append_data(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
                    IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags);
 
+// The IpCb and the 20-byte IPv4 header (id 0: ip_select_ident_segs() sets it) of a datagram of
+// `len` bytes through cork.dst with the cork's TOS, TTL, mark and priority, from fl4's addresses.
+// kernel: __ip_make_skb() (the header and skb fields it sets)
+void ip_make_hdr(const InetSock& inet, const InetCork& cork, const Flowi4& fl4, const Ipv4Sysctl& sysctl,
+                 uint32_t len, IpCb* cb, uint8_t* iphdr);
+
 // Builds the IPv4 header of a finished train and dequeues it: *out is its first skb (or nullptr
 // for an empty queue). kernel: __ip_make_skb()
 sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, SkbQueue* queue,

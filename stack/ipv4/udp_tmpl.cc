@@ -25,41 +25,18 @@ void udp_tmpl_build(UdpTmpl* t, uint64_t dst_seq, const InetSock& inet, const Fl
   // Only what ip_append_data_core() sends as one linear packet of the first iteration, with no
   // GSO and nothing carried per packet (timestamps).
   if (rt.dev == nullptr || ipc.gso_size != 0 || ipc.tx_flags != 0 || inet.sk_protocol != IPPROTO_UDP) return;
-  // kernel: ip_setup_cork()'s fragsize
-  const uint32_t fragsize = ip_sk_use_pmtu(inet) ? std::min(rt.dst_mtu(), IP_MAX_MTU) : rt.dev_mtu();
-  if (fragsize < IPV4_MIN_MTU) return;
-  // kernel: ip_skb_dst_mtu(), as ip_make_skb_core() sets IpCb::mtu
-  const uint32_t mtu = ip_sk_use_pmtu(inet) ? std::min(rt.dst_mtu(), IP_MAX_MTU) : std::min(rt.dev_mtu(), IP_MAX_MTU);
-  // Within the cut (fragsize, the skb head, SKB_MAX_ALLOC), unfragmented (mtu), and small enough
-  // that __ip_make_skb()'s DF rule does not depend on the length (len <= dst_mtu).
-  uint32_t max = std::min({fragsize, mtu, room, rt.dst_mtu(), kSkbMaxAlloc - 1 - 15 - rt.hh_len});
+  // The full path's own rules: ip_setup_cork() (fragsize; a route it refuses is not templated) and
+  // __ip_make_skb()'s header and IpCb. DF is taken for a zero length: the same for every datagram
+  // up to the route's MTU, which max_fraglen keeps to.
+  InetCork cork;
+  if (ip_setup_cork(inet, &cork, ipc, rt) != 0) return;
+  ip_make_hdr(inet, cork, fl4, sysctl, 0, &t->cb, t->hdr);
+  // One linear packet (within fragsize, the skb head and SKB_MAX_ALLOC) that ip_finish_output()
+  // does not fragment (IpCb::mtu).
+  uint32_t max = std::min({cork.fragsize, t->cb.mtu, room, rt.dst_mtu(), kSkbMaxAlloc - 1 - 15 - rt.hh_len});
   if (max < kIpHdrLen + kUdpHdrLen) return;
   t->max_fraglen = max;
-
-  t->cb = IpCb{.datagram_len = 0,
-               .priority = ipc.priority,
-               .mark = ipc.mark,
-               .mtu = mtu,
-               .oif = rt.oif,
-               .nexthop = rt.nexthop,
-               .hh_len = rt.hh_len,
-               .ignore_df = ip_sk_ignore_df(inet),
-               .tx_ip_csum = rt.dev->ip_csum,
-               .tx_l4_csum = rt.dev_csum()};
-  // kernel: __ip_make_skb(): the header as it writes it (tot_len, id and check come per datagram)
-  uint16_t df = 0;
-  if (inet.pmtudisc == IP_PMTUDISC_DO || inet.pmtudisc == IP_PMTUDISC_PROBE || ip_dont_fragment(inet, rt)) df = IP_DF;
-  const uint8_t ttl = ipc.ttl != 0 ? ipc.ttl : ip_select_ttl(inet, rt, sysctl);
-  std::fill(std::begin(t->hdr), std::end(t->hdr), 0);
-  IpHdr iph = *IpHdr::at(absl::MakeSpan(t->hdr, kIpHdrLen));
-  iph.set_version(4);
-  iph.set_ihl(5);
-  iph.set_tos(ipc.tos != -1 ? static_cast<uint8_t>(ipc.tos) : inet.tos);
-  iph.set_frag_off(df);
-  iph.set_ttl(ttl);
-  iph.set_protocol(inet.sk_protocol);
-  iph.set_saddr(fl4.saddr);
-  iph.set_daddr(fl4.daddr);
+  std::fill(t->hdr + kIpHdrLen, std::end(t->hdr), 0);
   // kernel: udp_send_skb(): the socket's source port, the flow's destination port
   UdpHdr uh = *UdpHdr::at(absl::MakeSpan(t->hdr + kIpHdrLen, kUdpHdrLen));
   uh.set_source(be16_to_cpu(inet.inet_sport));
