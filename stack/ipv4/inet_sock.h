@@ -45,6 +45,7 @@ struct Ipv4Route {
   uint32_t dst_mtu() const { return pmtu != 0 ? pmtu : dev->mtu; }
   bool dev_sg() const { return dev->max_segs > 1; }      // NETIF_F_SG
   bool dev_csum() const { return dev->l4_csum; }         // NETIF_F_HW_CSUM | NETIF_F_IP_CSUM
+  bool operator==(const Ipv4Route&) const = default;     // the same device, not its features
 };
 
 
@@ -59,6 +60,7 @@ struct IpcmCookie {
   uint32_t mark = 0;      // sockc.mark
   uint32_t priority = 0;  // sockc.priority
   uint8_t tx_flags = 0;   // SKBTX_* timestamp requests (carried, not acted on)
+  bool operator==(const IpcmCookie&) const = default;
 };
 
 

@@ -92,6 +92,40 @@ int sock_alloc_send_check(InetSock* inet) {
   return 0;
 }
 
+}  // namespace
+
+int ip_alloc_linear(const IpOutCtx& ctx, InetSock* inet, const Ipv4Route& rt, IovIter* from, int length,
+                    int transhdrlen, const uint8_t* hdr, sk_buff** out) {
+  const int hh_len = rt.hh_len;
+  const int fraglen = length + kFragHeaderLen;
+  int err = sock_alloc_send_check(inet);
+  if (err != 0) return err;
+  sk_buff* skb = ctx.skbs->alloc_skb();
+  if (skb == nullptr) return kNoTxMem;
+  skb_set_owner_w(skb, inet, skb_alloc_truesize(static_cast<uint32_t>(fraglen + hh_len + 15)));
+  ipcb(skb)->zcopy = false;
+  skb->ip_summed = rt.dev_csum() ? CHECKSUM_PARTIAL : CHECKSUM_NONE;
+  skb->csum = 0;
+  skb_reserve(skb, hh_len);
+  uint8_t* data = skb_put(skb, fraglen);
+  skb_reset_network_header(skb);
+  skb->transport_header = static_cast<uint16_t>(skb->network_header + kFragHeaderLen);
+  if (hdr != nullptr) {
+    std::memcpy(data, hdr, kFragHeaderLen + transhdrlen);
+  } else {
+    std::memset(data, 0, kFragHeaderLen + transhdrlen);
+  }
+  const int copy = length - transhdrlen;
+  if (copy > 0 && ip_generic_getfrag(from, data + kFragHeaderLen + transhdrlen, copy, 0, skb) < 0) {
+    kfree_skb(skb);
+    return -EFAULT;
+  }
+  *out = skb;
+  return 0;
+}
+
+namespace {
+
 // __ip_append_data()'s one iteration for the common datagram: the first packet of an empty queue,
 // no GSO, no MSG_MORE or MSG_ZEROCOPY, headers and payload in one linear head within the MTU (so
 // the size checks hold and nothing is paged or cut). Every step, charge and error is the general
@@ -99,32 +133,9 @@ int sock_alloc_send_check(InetSock* inet) {
 // Not a kernel function: the kernel's loop takes the same path through __ip_append_data().
 int ip_append_data_one(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, InetCork* cork, IovIter* from,
                        int length, int transhdrlen) {
-  const Ipv4Route& rt = cork->dst;
-  const int hh_len = rt.hh_len;
-  const int fraglen = length + kFragHeaderLen;
   cork->length += length;
-  int err = sock_alloc_send_check(inet);
   sk_buff* skb = nullptr;
-  if (err == 0) {
-    skb = ctx.skbs->alloc_skb();
-    if (skb == nullptr) err = kNoTxMem;
-  }
-  if (err == 0) {
-    skb_set_owner_w(skb, inet, skb_alloc_truesize(static_cast<uint32_t>(fraglen + hh_len + 15)));
-    ipcb(skb)->zcopy = false;
-    skb->ip_summed = rt.dev_csum() ? CHECKSUM_PARTIAL : CHECKSUM_NONE;
-    skb->csum = 0;
-    skb_reserve(skb, hh_len);
-    uint8_t* data = skb_put(skb, fraglen);
-    skb_reset_network_header(skb);
-    skb->transport_header = static_cast<uint16_t>(skb->network_header + kFragHeaderLen);
-    std::memset(data, 0, kFragHeaderLen + transhdrlen);
-    const int copy = length - transhdrlen;
-    if (copy > 0 && ip_generic_getfrag(from, data + kFragHeaderLen + transhdrlen, copy, 0, skb) < 0) {
-      kfree_skb(skb);
-      err = -EFAULT;
-    }
-  }
+  int err = ip_alloc_linear(ctx, inet, cork->dst, from, length, transhdrlen, nullptr, &skb);
   if (err == 0) {
     cork->tx_flags = 0;  // only the first packet carries the timestamp request
     skb_queue_tail(queue, skb);
@@ -399,11 +410,53 @@ int ip_append_data(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const
                              transhdrlen, flags);
 }
 
+void ip_make_hdr(const InetSock& inet, const InetCork& cork, const Flowi4& fl4, const Ipv4Sysctl& sysctl,
+                 uint32_t len, IpCb* cb, uint8_t* iphdr) {
+  const Ipv4Route& rt = cork.dst;
+  *cb = IpCb{
+      .datagram_len = len,
+      .priority = cork.priority,
+      .mark = cork.mark,
+      // kernel: ip_skb_dst_mtu()
+      .mtu = ip_sk_use_pmtu(inet) ? std::min(rt.dst_mtu(), IP_MAX_MTU) : std::min(rt.dev_mtu(), IP_MAX_MTU),
+      .oif = rt.oif,
+      .nexthop = rt.nexthop,
+      .hh_len = rt.hh_len,
+      // Unless the user demanded real PMTU discovery (IP_PMTUDISC_DO/PROBE) we may fragment
+      // this datagram locally, DF or not.
+      .ignore_df = ip_sk_ignore_df(inet),
+      .tx_ip_csum = rt.dev->ip_csum,
+      .tx_l4_csum = rt.dev_csum(),
+  };
+
+  // DF is set when we want to see it on outgoing frames; with ignore_df we still fragment
+  // locally (a WANT datagram larger than the path MTU goes out fragmented, without DF).
+  uint16_t df = 0;
+  if (inet.pmtudisc == IP_PMTUDISC_DO || inet.pmtudisc == IP_PMTUDISC_PROBE ||
+      (len <= rt.dst_mtu() && ip_dont_fragment(inet, rt)))
+    df = IP_DF;
+
+  // Multicast routes (inet.mc_ttl) are not handled here.
+  uint8_t ttl = cork.ttl != 0 ? cork.ttl : ip_select_ttl(inet, rt, sysctl);
+
+  IpHdr iph = *IpHdr::at(absl::MakeSpan(iphdr, kFragHeaderLen));
+  iph.set_version(4);
+  iph.set_ihl(5);
+  iph.set_tos(cork.tos != -1 ? static_cast<uint8_t>(cork.tos) : inet.tos);
+  iph.set_tot_len(static_cast<uint16_t>(len));  // rewritten by ip_local_out(); every byte written
+  iph.set_id(0);
+  iph.set_frag_off(df);
+  iph.set_ttl(ttl);
+  iph.set_protocol(inet.sk_protocol);
+  iph.set_check(0);
+  iph.set_saddr(fl4.saddr);
+  iph.set_daddr(fl4.daddr);
+}
+
 sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, SkbQueue* queue,
                           InetCork* cork) {
   sk_buff* skb = skb_dequeue(queue);
   if (skb == nullptr) return nullptr;
-  const Ipv4Route& rt = cork->dst;
   uint32_t len = skb->len;
   sk_buff** tail_skb = &skb->next;
   // Headers of later pieces are written when ip_do_fragment() / udp_gso_segment() sends them.
@@ -416,44 +469,8 @@ sk_buff* ip_make_skb_core(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4
   }
 
   IpCb* cb = ipcb(skb);
-  *cb = IpCb{
-      .datagram_len = len,
-      .priority = cork->priority,
-      .mark = cork->mark,
-      // kernel: ip_skb_dst_mtu()
-      .mtu = ip_sk_use_pmtu(*inet) ? std::min(rt.dst_mtu(), IP_MAX_MTU) : std::min(rt.dev_mtu(), IP_MAX_MTU),
-      .oif = rt.oif,
-      .nexthop = rt.nexthop,
-      .hh_len = rt.hh_len,
-      // Unless the user demanded real PMTU discovery (IP_PMTUDISC_DO/PROBE) we may fragment
-      // this datagram locally, DF or not.
-      .ignore_df = ip_sk_ignore_df(*inet),
-      .tx_ip_csum = rt.dev->ip_csum,
-      .tx_l4_csum = rt.dev_csum(),
-  };
-
-  // DF is set when we want to see it on outgoing frames; with ignore_df we still fragment
-  // locally (a WANT datagram larger than the path MTU goes out fragmented, without DF).
-  uint16_t df = 0;
-  if (inet->pmtudisc == IP_PMTUDISC_DO || inet->pmtudisc == IP_PMTUDISC_PROBE ||
-      (len <= rt.dst_mtu() && ip_dont_fragment(*inet, rt)))
-    df = IP_DF;
-
-  // Multicast routes (inet->mc_ttl) are not handled here.
-  uint8_t ttl = cork->ttl != 0 ? cork->ttl : ip_select_ttl(*inet, rt, *ctx.sysctl);
-
+  ip_make_hdr(*inet, *cork, fl4, *ctx.sysctl, len, cb, skb->data);
   IpHdr iph = *IpHdr::at(absl::MakeSpan(skb->data, kFragHeaderLen));
-  iph.set_version(4);
-  iph.set_ihl(5);
-  iph.set_tos(cork->tos != -1 ? static_cast<uint8_t>(cork->tos) : inet->tos);
-  iph.set_tot_len(static_cast<uint16_t>(len));  // rewritten by ip_local_out(); every byte written
-  iph.set_id(0);
-  iph.set_frag_off(df);
-  iph.set_ttl(ttl);
-  iph.set_protocol(inet->sk_protocol);
-  iph.set_check(0);
-  iph.set_saddr(fl4.saddr);
-  iph.set_daddr(fl4.daddr);
   ip_select_ident_segs(ctx.idents, ctx.now_ns, iph, cb->ignore_df, inet, 1);
 
   cork->has_dst = false;  // kernel: ip_cork_release() — the route moves to the skb

@@ -106,10 +106,26 @@ int ip_append_data_core(const IpOutCtx& ctx, InetSock* inet, SkbQueue* queue, In
 // non-blocking one gets EAGAIN (stack/udp/udp_sendmsg.cc).
 inline constexpr int kNoTxMem = -4095;
 
+// One linear packet of `length` bytes (the first `transhdrlen` the transport header) behind the
+// IPv4 header, in headroom rt.hh_len: the send-buffer checks of sock_alloc_send_pskb(), the skb,
+// its charge, ip_summed from the device, and the caller's data copied (summed unless the device
+// finishes the sum). The 20 + transhdrlen header bytes are zeroed, or copied from `hdr` when it is
+// not null (a prebuilt header: stack/ipv4/udp_tmpl.h). 0 with *out the skb, or an error of
+// ip_append_data_core() (-EPIPE, -EAGAIN, kNoTxMem, -EFAULT, a pending socket error); counters are
+// the caller's. kernel: the first iteration of __ip_append_data() for a datagram that fits one skb
+int ip_alloc_linear(const IpOutCtx& ctx, InetSock* inet, const Ipv4Route& rt, IovIter* from, int length,
+                    int transhdrlen, const uint8_t* hdr, sk_buff** out);
+
 // Corking (MSG_MORE, UDP_CORK): sets the cork up on the first call, then appends to the socket's
 // write queue. kernel: ip_append_data()
 int ip_append_data(const IpOutCtx& ctx, InetSock* inet, const Flowi4& fl4, const Ipv4Route& rt,
                    IovIter* from, int length, int transhdrlen, const IpcmCookie& ipc, unsigned flags);
+
+// The IpCb and the 20-byte IPv4 header (id 0: ip_select_ident_segs() sets it) of a datagram of
+// `len` bytes through cork.dst with the cork's TOS, TTL, mark and priority, from fl4's addresses.
+// kernel: __ip_make_skb() (the header and skb fields it sets)
+void ip_make_hdr(const InetSock& inet, const InetCork& cork, const Flowi4& fl4, const Ipv4Sysctl& sysctl,
+                 uint32_t len, IpCb* cb, uint8_t* iphdr);
 
 // Builds the IPv4 header of a finished train and dequeues it: *out is its first skb (or nullptr
 // for an empty queue). kernel: __ip_make_skb()

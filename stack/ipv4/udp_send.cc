@@ -48,6 +48,35 @@ void udp4_hwcsum(sk_buff* skb, be32 src, be32 dst) {
   uh.set_check(udp_csum_mangle0(csum_tcpudp_magic(src, dst, len, IPPROTO_UDP, csum)));
 }
 
+int udp_send_skb_csum(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, be32 saddr, be32 daddr,
+                      uint32_t len, bool gso) {
+  if (gso) {
+    // kernel: goto csum_partial → udp4_hwcsum(): the pseudo-header seed of the whole datagram
+    // (csum_start set whatever ip_summed says); udp_gso_segment() rewrites it per segment.
+    udp4_hwcsum(skb, saddr, daddr);
+  } else if (inet->sk_no_check_tx) {  // UDP checksum off (SO_NO_CHECK)
+    skb->ip_summed = CHECKSUM_NONE;
+  } else if (skb->ip_summed == CHECKSUM_PARTIAL) {  // the device finishes it
+    udp4_hwcsum(skb, saddr, daddr);
+  } else {
+    wsum csum = udp_csum(skb);
+    // add the pseudo-header; RFC 768: a computed 0 is sent as all ones
+    udp_hdr(skb).set_check(udp_csum_mangle0(csum_tcpudp_magic(saddr, daddr, len, inet->sk_protocol, csum)));
+  }
+
+  int err = ip_send_skb(ctx, skb);
+  if (err != 0) {
+    if (err == -ENOBUFS && !inet->recverr) {
+      ++mib->SndbufErrors;
+      err = 0;
+    }
+  } else {
+    ++mib->OutDatagrams;
+  }
+  return err;
+}
+
+
 int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, const Flowi4& fl4) {
   return udp_send_skb(ctx, inet, mib, skb, fl4, InetCork{});
 }
@@ -94,30 +123,7 @@ int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb,
     }
   }
 
-  if (gso) {
-    // kernel: goto csum_partial → udp4_hwcsum(): the pseudo-header seed of the whole datagram
-    // (csum_start set whatever ip_summed says); udp_gso_segment() rewrites it per segment.
-    udp4_hwcsum(skb, fl4.saddr, fl4.daddr);
-  } else if (inet->sk_no_check_tx) {  // UDP checksum off (SO_NO_CHECK)
-    skb->ip_summed = CHECKSUM_NONE;
-  } else if (skb->ip_summed == CHECKSUM_PARTIAL) {  // the device finishes it
-    udp4_hwcsum(skb, fl4.saddr, fl4.daddr);
-  } else {
-    wsum csum = udp_csum(skb);
-    // add the pseudo-header; RFC 768: a computed 0 is sent as all ones
-    uh.set_check(udp_csum_mangle0(csum_tcpudp_magic(fl4.saddr, fl4.daddr, len, inet->sk_protocol, csum)));
-  }
-
-  int err = ip_send_skb(ctx, skb);
-  if (err != 0) {
-    if (err == -ENOBUFS && !inet->recverr) {
-      ++mib->SndbufErrors;
-      err = 0;
-    }
-  } else {
-    ++mib->OutDatagrams;
-  }
-  return err;
+  return udp_send_skb_csum(ctx, inet, mib, skb, fl4.saddr, fl4.daddr, len, gso);
 }
 
 int udp_push_pending_frames(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib) {

@@ -30,6 +30,12 @@ void udp4_hwcsum(sk_buff* skb, be32 src, be32 dst);
 int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, const Flowi4& fl4,
                  const InetCork& cork);
 
+// udp_send_skb() after its header and GSO checks: the checksum (none with SO_NO_CHECK, the device's
+// for a GSO packet or CHECKSUM_PARTIAL, else in software), ip_send_skb() and the counters. `len`:
+// the UDP length. The per-socket template (stack/ipv4/udp_tmpl.h) enters here.
+int udp_send_skb_csum(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, be32 saddr, be32 daddr,
+                      uint32_t len, bool gso);
+
 // The same for a datagram built without GSO (an empty cork).
 int udp_send_skb(const IpOutCtx& ctx, InetSock* inet, UdpMib* mib, sk_buff* skb, const Flowi4& fl4);
 

@@ -15,6 +15,9 @@ struct DstCache {
   Flowi4 fl4;               // the flow the route was looked up for (connect() keeps it)
   uint64_t generation = 0;  // fib.generation() when the route was taken
   bool valid = false;
+  // Counts set(): while it and `valid` are unchanged, the cache holds the same flow and route
+  // (never reset: the per-socket send template keys on it, stack/ipv4/udp_tmpl.h).
+  uint64_t seq = 0;
 
   // kernel: sk_dst_set()
   void set(const Flowi4& flow, const Rtable& route, uint64_t gen) {
@@ -22,6 +25,7 @@ struct DstCache {
     rt = route;
     generation = gen;
     valid = true;
+    ++seq;
   }
   // kernel: sk_dst_reset()
   void reset() { valid = false; }

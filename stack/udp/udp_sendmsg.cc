@@ -7,6 +7,7 @@
 #include "stack/ipv4/iov_iter.h"
 #include "stack/ipv4/sk_wmem.h"
 #include "stack/ipv4/udp_send.h"
+#include "stack/ipv4/udp_tmpl.h"
 #include "stack/sock/msghdr.h"
 #include "stack/sock/udp_sendmsg_checks.h"
 #include "stack/udp/udp_sock.h"
@@ -178,8 +179,22 @@ retry:
     // kernel: the on-stack cork of the fast path (UDP_SEGMENT's gso_size lives in it); a member
     // here, which ip_make_skb() sets up, so that no call zeroes it twice.
     InetCork& cork = fast_cork_;
-    err = ip_make_skb(ctx, &inet_, out, route, &it, ulen, 8, ipc, &cork, flags, &skb);
-    if (err == 0 && skb != nullptr) err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out, cork);
+    // The per-socket template (stack/ipv4/udp_tmpl.h) sends what the full path would, with the
+    // headers prebuilt for this flow, route and socket state; anything else takes the full path,
+    // after which the template is (re)built for these inputs.
+    if (udp_tmpl_fits(tmpl_, ulen, flags) &&
+        udp_tmpl_match(tmpl_, dst_.seq, inet_, ipc, stack_->dev_features(), *ctx.sysctl)) {
+      err = udp_tmpl_send(ctx, tmpl_, &inet_, &stack_->udp_mib, &it, ulen);
+      ++stack_->udp_tmpl_sends;
+    } else {
+      err = ip_make_skb(ctx, &inet_, out, route, &it, ulen, 8, ipc, &cork, flags, &skb);
+      if (err == 0 && skb != nullptr) err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out, cork);
+      if (err == 0 && stack_->udp_send_template() && !(flags & kMsgProbe) &&
+          !(tmpl_.valid && udp_tmpl_match(tmpl_, dst_.seq, inet_, ipc, stack_->dev_features(), *ctx.sysctl))) {
+        udp_tmpl_build(&tmpl_, dst_.seq, inet_, out, route, ipc, *ctx.sysctl,
+                       ctx.skbs->heads()->buf_size() - route.hh_len);
+      }
+    }
   } else {
     if (pending_) {
       // kernel: "The socket is already corked while preparing it. ... which is an evident

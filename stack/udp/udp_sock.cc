@@ -148,6 +148,7 @@ int UdpSock::connect(const sockaddr* addr, socklen_t len, bool) {
     inet_.inet_daddr = 0;
     inet_.inet_dport = 0;
     dst_.reset();
+    tmpl_.reset();
     // kernel: __udp_disconnect() keeps the port only if bind() chose it (SOCK_BINDPORT_LOCK), else
     // unhashes the socket and sets inet_sport to 0 (the next send autobinds again). Corked data
     // stays pending; pushed now, it would leave with source port 0, as the kernel's does.
@@ -186,6 +187,7 @@ int UdpSock::connect(const sockaddr* addr, socklen_t len, bool) {
   inet_.inet_dport = sin.sin_port;
   inet_.inet_id = shadow_->random_u16();  // kernel: get_random_u16()
   dst_.reset();
+  tmpl_.reset();
   hash_and_steer();
   return 0;
 }
@@ -263,6 +265,7 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
   }
   mirror_recv_opts(level, name);
   dst_.reset();
+  tmpl_.reset();
   return 0;
 }
 

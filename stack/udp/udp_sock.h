@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <deque>
 
+#include "stack/ipv4/udp_tmpl.h"
 #include "stack/neigh/dst_cache.h"
 #include "stack/sock/cmsg_recv.h"
 #include "stack/sock/msg_zerocopy.h"
@@ -218,6 +219,7 @@ class UdpSock final : public Socket {
   InetSock inet_;
   InetCork fast_cork_;       // the uncorked fast path's cork (kernel: on udp_sendmsg()'s stack)
   DstCache dst_;
+  UdpTmpl tmpl_;             // the uncorked one-packet datagram's prebuilt headers (stack/ipv4/udp_tmpl.h)
   std::deque<UdpRxDatagram> rxq_;  // kernel: sk_receive_queue
   uint32_t sk_rmem_alloc_ = 0;
   uint32_t sk_rcvbuf_ = 212992;

@@ -112,6 +112,9 @@ struct UdpStackOptions {
   // The clock of the TX poll deadline (next_timer_ns()): the progress thread's (CLOCK_MONOTONIC in
   // the engine). Null: the `now` of the last poll()/out_ctx().
   uint64_t (*clock_ns)() = nullptr;
+  // The per-socket send template (stack/ipv4/udp_tmpl.h); off: every datagram takes the full path
+  // (the tests compare the two).
+  bool udp_send_template = true;
 };
 
 class UdpStack final : private NeighOps, private NeighOutput {
@@ -160,6 +163,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   void set_if_addr(be32 a) { if_addr_ = a; }
   uint32_t rx_truesize() const { return opt_.rx_truesize; }
   uint32_t optmem_max() const { return opt_.optmem_max; }
+  bool udp_send_template() const { return opt_.udp_send_template; }
   // The packet pools' regions (headers, then payload fragments), for a device that sends in place
   // from registered memory (IbvNetdev::register_memory(); AF_XDP copies into its UMEM instead).
   void for_each_pool_region(absl::FunctionRef<void(const uint8_t* base, size_t len)> f) const {
@@ -192,6 +196,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   std::atomic<uint64_t> polls{0};
 
   IpMib mib;
+  uint64_t udp_tmpl_sends = 0;  // datagrams the per-socket send template sent (stack/ipv4/udp_tmpl.h)
   UdpMib udp_mib;
   UdpRxMib udp_rx_mib;
   uint64_t rx_frags_to_kernel = 0;  // UDP fragments the queue got, handed to the kernel (ip_frag_to_kernel)

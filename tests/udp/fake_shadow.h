@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,13 @@ class FakeShadow final : public ShadowOps {
   }
   // SO_SNDBUF as the kernel stores it: max(val * 2, SOCK_MIN_SNDBUF), clamped by wmem_max first;
   // SO_SNDTIMEO kept as given. Everything else is accepted and forgotten.
+  // Options kept as given and read back (the send template's inputs): IP_TTL, IP_TOS,
+  // IP_MTU_DISCOVER, SO_MARK, SO_PRIORITY, SO_NO_CHECK.
+  static bool is_plain_int(int level, int name) {
+    if (level == SOL_IP) return name == IP_TTL || name == IP_TOS || name == IP_MTU_DISCOVER;
+    return level == SOL_SOCKET && (name == SO_MARK || name == SO_PRIORITY || name == SO_NO_CHECK);
+  }
+  std::map<std::pair<int, int>, int> plain_ints;
   int setsockopt(int, int level, int name, const void* v, socklen_t l) override {
     if (level == SOL_SOCKET && name == SO_SNDBUF && l >= sizeof(int)) {
       int val = 0;
@@ -71,6 +79,7 @@ class FakeShadow final : public ShadowOps {
       if (val < 0 || val > 65535) return -EINVAL;
       gso_size = val;
     }
+    if (l >= sizeof(int) && is_plain_int(level, name)) std::memcpy(&plain_ints[{level, name}], v, sizeof(int));
     if (level == SOL_SOCKET && name == SO_ZEROCOPY && l >= sizeof(int)) {  // kernel: sk_setsockopt()
       int val = 0;
       std::memcpy(&val, v, sizeof val);
@@ -80,6 +89,13 @@ class FakeShadow final : public ShadowOps {
     return 0;
   }
   int getsockopt(int, int level, int name, void* v, socklen_t* l) override {
+    if (auto it = plain_ints.find({level, name}); it != plain_ints.end()) {
+      // IP_TTL -1 reads back as the default TTL (the kernel's ip_select_ttl() of its route)
+      int val = level == SOL_IP && name == IP_TTL && it->second == -1 ? 64 : it->second;
+      std::memcpy(v, &val, sizeof val);
+      *l = sizeof val;
+      return 0;
+    }
     if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
       std::memcpy(v, name == SO_RCVBUF ? &rcvbuf : &sndbuf, sizeof rcvbuf);
       *l = sizeof rcvbuf;

@@ -106,7 +106,7 @@ class UdpSockTest : public ::testing::Test {
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
     std::memcpy(n.ha.data(), cfg.mac_b, 6);
     fib.kernel[{FakeFib::kIfindex, kB}] = n;
-    ASSERT_EQ(UdpStack::create(tap.get(), &fib, UdpStackOptions{}, &stack), 0);
+    ASSERT_EQ(UdpStack::create(tap.get(), &fib, UdpStackOptions{.udp_send_template = udp_send_template}, &stack), 0);
     stack->set_if_addr(kA);
   }
   void TearDown() override {
@@ -165,6 +165,7 @@ class UdpSockTest : public ::testing::Test {
 
   bool dev_l4_csum = false;  // a's device finishes checksums (set before SetUp())
   bool dev_sg_user = false;  // a's device reads user memory in place (verbs; set before SetUp())
+  bool udp_send_template = true;  // UdpStackOptions::udp_send_template (set before SetUp())
   SimLinkConfig cfg;
   std::unique_ptr<SimLink> link;
   std::unique_ptr<TxTap> tap;  // in front of link->a(): what the stack handed the device
