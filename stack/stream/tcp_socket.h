@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "stack/sock/busy_poll.h"
 #include "stack/sock/msg_zerocopy.h"
 #include "stack/sock/socket.h"
 #include "stack/stream/tcp_stack.h"
@@ -110,6 +111,9 @@ class TcpSocket final : public Socket {
   // `deadline_ns` (0: none; at most one slice); then runs the stack. 0, -EAGAIN at the deadline,
   // -EINTR / -ERESTARTSYS (restart) after a signal. `shadow` also wakes on the kernel socket.
   int wait(Lock& lk, uint64_t deadline_ns, bool shadow);
+  // kernel: tcp_recvmsg()'s sk_busy_loop(): polls the device (the lock free between looks) for up
+  // to sk_ll_usec µs or until the connection has something for a reader.
+  void busy_loop(Lock& lk);
   void poll_stack();
   // How many bytes the copy may take now: the kernel's sk_stream_memory_free() checks with the
   // stand-in accounting (header comment), made before each new skb.
@@ -138,6 +142,7 @@ class TcpSocket final : public Socket {
   uint64_t rcvtimeo_ns_ = 0;      // SO_RCVTIMEO
   int rcvlowat_ = 1;              // SO_RCVLOWAT
   bool sock_zerocopy_ = false;    // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY; a child inherits it)
+  BusyPollOpts busy_;             // SO_BUSY_POLL & co. (a child inherits them: sk_clone_lock())
   MsgZerocopy* zc_ = nullptr;     // ids, completions, notifications; outlives the socket while
                                   // skbs hold its objects (MsgZerocopy::orphan())
 };
