@@ -1,5 +1,6 @@
 // preload/config.cc — parses XMIT_IFACE, XMIT_BACKEND, XMIT_VERBS_DEVICE, XMIT_UDP, XMIT_TCP,
-// XMIT_TCP_AUTOCORK, XMIT_LOG, XMIT_PCAP, XMIT_TX_BATCH, XMIT_VERBS_MR_ENTRIES, XMIT_WORKERS.
+// XMIT_TCP_AUTOCORK, XMIT_LOG, XMIT_PCAP, XMIT_TX_BATCH, XMIT_VERBS_MR_ENTRIES, XMIT_WORKERS,
+// XMIT_BUSY_POLL.
 #include "preload/config.h"
 
 #include <cerrno>
@@ -124,6 +125,11 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
   }
   if (const char* v = getenv_fn("XMIT_WORKERS"); v != nullptr && !parse_number(v, 0, 64, &c.workers)) {
     c.errors.push_back(bad("XMIT_WORKERS", v, "a number of worker processes from 0 to 64"));
+  }
+  if (const char* v = getenv_fn("XMIT_BUSY_POLL"); v != nullptr) {
+    unsigned us = 0;
+    if (parse_number(v, 0, 1000000, &us)) c.busy_poll = static_cast<int>(us);
+    else c.errors.push_back(bad("XMIT_BUSY_POLL", v, "a busy-poll time from 0 to 1000000 µs"));
   }
   return c;
 }

@@ -30,6 +30,7 @@ struct Config {
   std::string pcap_file;               // XMIT_PCAP=FILE: every frame the queues carry
   unsigned tx_batch = 1;               // XMIT_TX_BATCH=1..1024: frames per TX doorbell (XdpOptions::tx_kick_batch)
   unsigned verbs_mr_entries = 64;      // XMIT_VERBS_MR_ENTRIES=0..4096: IbvOptions::mr_cache_entries
+  int busy_poll = -1;                  // XMIT_BUSY_POLL=0..1000000 µs: net.core.busy_read/busy_poll for this process; -1: the sysctls
   unsigned workers = 0;                // XMIT_WORKERS=0..64: pre-fork listeners served by N workers (preload/workers.h)
   std::vector<std::string> errors;     // one line per bad value; non-empty → pass everything through
 };

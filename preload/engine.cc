@@ -43,6 +43,8 @@
 namespace xmit {
 namespace {
 
+std::atomic<uint32_t> g_busy_poll_us{0};  // engine_busy_poll_us()
+
 uint64_t mono_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -660,6 +662,10 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.port_high = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 1, 60999));
   to.reserved_ports = read_port_ranges("/proc/sys/net/ipv4/ip_local_reserved_ports");
   to.optmem_max = so.optmem_max;
+  g_busy_poll_us.store(static_cast<uint32_t>(rt.config.busy_poll >= 0
+                                                 ? rt.config.busy_poll
+                                                 : std::clamp<long>(read_sysctl_field("/proc/sys/net/core/busy_poll", 0, 0), 0, INT32_MAX)),
+                       std::memory_order_relaxed);
   to.autocorking = rt.config.tcp_autocork && read_sysctl_field("/proc/sys/net/ipv4/tcp_autocorking", 0, 1) != 0;
   to.pingpong_thresh = static_cast<uint8_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_pingpong_thresh", 0, 1), 1, 255));
   to.limit_output_bytes = static_cast<uint32_t>(
@@ -782,6 +788,8 @@ TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept {
 }
 
 void engine_rx_waiter(int delta) noexcept { g_rx_waiters.fetch_add(delta, std::memory_order_acq_rel); }
+
+uint32_t engine_busy_poll_us() noexcept { return g_busy_poll_us.load(std::memory_order_relaxed); }
 
 static Engine* engine_open(const Runtime& rt, const char** why) noexcept {
   // Opening makes sockets of its own (netlink, AF_XDP, an ioctl socket): those pass through.
@@ -960,6 +968,8 @@ __attribute__((destructor)) static void engine_exit() {
          static_cast<unsigned long long>(u.udp_rx_mib.InCsumErrors),
          static_cast<unsigned long long>(u.udp_rx_mib.InErrors), static_cast<unsigned long long>(u.udp_rx_mib.NoPorts),
          static_cast<unsigned long long>(u.rx_frags_to_kernel));
+    logf(LogLevel::kInfo, "busy polling: %llu blocked receives spun, TcpExtBusyPollRxPackets %llu (the frames they took)",
+         static_cast<unsigned long long>(u.busy_polls), static_cast<unsigned long long>(u.busy_poll_rx_packets));
     if (e->xdp) {
       const xdp::XdpStats& x = e->xdp->stats();
       logf(LogLevel::kInfo,

@@ -23,6 +23,10 @@ TcpStack* engine_tcp(const Runtime& rt, const char** why) noexcept;
 // for) and runs only the TCP timers.
 void engine_rx_waiter(int delta) noexcept;
 
+// net.core.busy_poll as this process sees it (XMIT_BUSY_POLL overrides it), µs: how long poll,
+// select and epoll_wait busy-poll before they sleep. Read when the stack opens; 0 before.
+uint32_t engine_busy_poll_us() noexcept;
+
 // The kernel shadow socket operations, through the real glibc functions.
 ShadowOps* engine_shadow() noexcept;
 

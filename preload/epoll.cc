@@ -4,7 +4,8 @@
 // the stack's. Beside it, xmit keeps the set's offloaded members (EpollSet) and asks the stack for
 // their readiness (Socket::poll_mask()) on every epoll_wait; the device's wait fd sits in the kernel
 // set under a tag no program can use (the address of g_dev_tag), so frames arriving wake the
-// sleeper. Sleeps are sliced as poll's (wait_slice.h) for frames another thread took off the device.
+// sleeper. Sleeps are sliced as poll's (wait_slice.h) for frames another thread took off the device,
+// and come after net.core.busy_poll's (XMIT_BUSY_POLL's) µs of looking again without sleeping.
 // Simplifications, each named: edge-triggered entries report a rising readiness bit (a second
 // datagram queued behind an unread one raises none; the kernel wakes again); when offloaded members
 // fill maxevents, kernel members wait for the next call; EPOLLEXCLUSIVE wakes every waiter. A
@@ -107,6 +108,7 @@ EpEntry* find(EpollSet* set, int fd) {
 int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, int64_t timeout_ns,
                     const sigset_t* sigmask) {
   const xmit::WaitSlices wait(timeout_ns);
+  const xmit::BusyWindow busy(xmit::engine_busy_poll_us());
   for (;;) {
     // A sleeper from before the look at the members, as poll's (preload/poll.cc).
     xmit::engine_rx_waiter(1);
@@ -164,7 +166,10 @@ int xmit_epoll_wait(int epfd, EpollSet* set, epoll_event* out, int maxevents, in
     const int64_t left_ns = wait.left_ns();
     int k = 0;
     if (n < maxevents) {
-      timespec ts = xmit::WaitSlices::next_sleep(left_ns, n > 0, want_space);
+      // kernel: ep_poll() -> ep_busy_loop(): with net.core.busy_poll set and a member that
+      // receives through the device (its NAPI id), no sleep until the busy time has passed.
+      const bool spin = dev_fd >= 0 && busy.spinning();
+      timespec ts = xmit::WaitSlices::next_sleep(left_ns, n > 0 || spin, want_space);
       k = libc().epoll_pwait2(epfd, out + n, maxevents - n, &ts, sigmask);
       if (k < 0) return n > 0 && errno == EINTR ? n : -1;
     }

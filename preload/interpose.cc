@@ -99,6 +99,14 @@ void forget_fd(int fd) noexcept {
 // is not left with freed memory.
 bool handed_back(int, long r) noexcept { return r == xmit::kPassThrough; }
 
+// XMIT_BUSY_POLL stands for net.core.busy_read: an offloaded socket's kernel socket starts with it
+// (kernel: sock_init_data()), and the offloaded socket reads it from there.
+void busy_read_default(int fd) noexcept {
+  if (const int us = xmit::runtime()->config.busy_poll; us >= 0) {
+    (void)libc().setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof us);
+  }
+}
+
 }  // namespace
 
 XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
@@ -110,6 +118,7 @@ XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   if (why == nullptr && (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM) {
     // An offloaded TCP socket: the kernel socket just made is its shadow.
     if (xmit::TcpStack* tcp = xmit::engine_tcp(*xmit::runtime(), &why)) {
+      busy_read_default(fd);
       std::lock_guard<xmit::StackMutex> g(tcp->mu());
       xmit::TcpConn* c = tcp->conn_alloc();  // wakes the progress thread if it is the first (wake_progress())
       if (c != nullptr) s = new (std::nothrow) xmit::TcpSocket(tcp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0, c);
@@ -121,6 +130,7 @@ XMIT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   } else if (why == nullptr) {
     // An offloaded UDP socket: the kernel socket just made is its shadow.
     if (xmit::UdpStack* udp = xmit::engine_udp(*xmit::runtime(), &why)) {
+      busy_read_default(fd);
       s = new (std::nothrow) xmit::UdpSock(udp, xmit::engine_shadow(), fd, (type & SOCK_NONBLOCK) != 0);
       if (s == nullptr) why = "out of memory";
     }

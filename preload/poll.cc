@@ -4,7 +4,8 @@
 // merged with its kernel socket's (what only the kernel holds: the error queue, datagrams the kernel
 // received itself); POLLOUT is the stack's alone. While nothing is ready the thread sleeps in the
 // kernel's poll on the kernel fds plus the device's wait fd (readable when frames arrive), in
-// slices (wait_slice.h).
+// slices (wait_slice.h); with net.core.busy_poll (or XMIT_BUSY_POLL) set and a member with
+// SO_BUSY_POLL, it first looks again without sleeping for that many µs (busy polling).
 // Kernel counterparts: do_sys_poll(), do_select() (fs/select.c); POLLIN_SET, POLLOUT_SET, POLLEX_SET.
 #include <errno.h>
 #include <poll.h>
@@ -60,13 +61,14 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
     k = on_heap.get();
   }
   const xmit::WaitSlices wait(timeout_ns);
+  const xmit::BusyWindow busy(xmit::engine_busy_poll_us());
   for (;;) {
     // The stack's view first (each poll_mask() also moves arrived frames into the sockets' queues).
     // Counted as a sleeper from before the look (engine_rx_waiter()): the progress thread then leaves
     // the device to this thread, whose look would otherwise miss what it takes meanwhile.
     xmit::engine_rx_waiter(1);
     int wait_fd = -1;
-    bool ready = false, want_space = false;
+    bool ready = false, want_space = false, busy_member = false;
     Socket::PollScan scan;
     for (nfds_t i = 0; i < n; ++i) {
       k[i] = {fds[i].fd, fds[i].events, 0};
@@ -76,6 +78,7 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
       int m = s->poll_mask_scan(&dev, &scan);
       if (m < 0) continue;  // handed back to the kernel just now: the kernel's answer alone
       if (dev >= 0) wait_fd = dev;
+      busy_member |= s->busy_poll_usec() != 0;
       fds[i].revents = static_cast<short>(m & (fds[i].events | POLLERR | POLLHUP));
       k[i].events = static_cast<short>(fds[i].events & ~kOut);
       if (!s->kernel_readiness()) k[i].fd = -1;  // its kernel socket's POLLHUP means nothing
@@ -84,7 +87,10 @@ int xmit_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* sigmask
     }
     const int64_t left_ns = wait.left_ns();
     k[n] = {wait_fd, POLLIN, 0};  // a negative fd is ignored by the kernel
-    timespec ts = xmit::WaitSlices::next_sleep(left_ns, ready, want_space);
+    // kernel: do_poll(): with net.core.busy_poll set and a member with SO_BUSY_POLL (sock_poll()'s
+    // POLL_BUSY_LOOP), the scan repeats without sleeping until the busy time has passed.
+    const bool spin = busy_member && busy.spinning();
+    timespec ts = xmit::WaitSlices::next_sleep(left_ns, ready || spin, want_space);
     int r = libc().ppoll(k, n + 1, &ts, sigmask);
     xmit::engine_rx_waiter(-1);
     if (r < 0) return -1;  // EINTR (poll is never restarted), EFAULT, ENOMEM

@@ -43,4 +43,15 @@ class WaitSlices {
   int64_t timeout_ns_;
 };
 
+// The busy-poll time of one poll/select/epoll_wait call (kernel: busy_loop_timeout() from the
+// call's first look, net.core.busy_poll µs): while spinning() the caller looks again at once.
+class BusyWindow {
+ public:
+  explicit BusyWindow(uint32_t usec) : end_(usec == 0 ? 0 : mono_ns() + uint64_t{usec} * 1000) {}
+  bool spinning() const { return end_ != 0 && mono_ns() < end_; }
+
+ private:
+  uint64_t end_;
+};
+
 }  // namespace xmit

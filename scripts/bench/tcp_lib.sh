@@ -4,7 +4,8 @@
 #
 # Paths: kernel (the client as is), afxdp (LD_PRELOAD libxmit.so, XMIT_IFACE=xa, XMIT_BACKEND=afxdp),
 # verbs-sw (XMIT_BACKEND=verbs, XMIT_VERBS_DEVICE=software: checksum offload and TSO, as mlx5),
-# verbs-sw-off (the same device without offloads: XMIT_VERBS_SW_OFFLOADS=off). A connection counts as offloaded only if
+# verbs-sw-off (the same device without offloads: XMIT_VERBS_SW_OFFLOADS=off), afxdp-bp (afxdp with
+# XMIT_BUSY_POLL=50: blocked receives spin on the queue for up to 50 µs before they sleep). A connection counts as offloaded only if
 # xmit's debug log has no "fd F: ... passes through" line for the client's data socket AND
 # namespace a's kernel sent (almost) no TCP segments during the run (/proc/net/snmp Tcp OutSegs: a
 # connection xmit carries leaves the kernel's counters alone). Otherwise the run is "passthrough": its
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 for p in $paths; do
-  case "$p" in kernel|afxdp|verbs-sw|verbs-sw-off) ;; *) die "unknown path $p (accepted: kernel afxdp verbs-sw verbs-sw-off)" ;; esac
+  case "$p" in kernel|afxdp|afxdp-bp|verbs-sw|verbs-sw-off) ;; *) die "unknown path $p (accepted: kernel afxdp afxdp-bp verbs-sw verbs-sw-off)" ;; esac
 done
 [ "$(id -u)" = 0 ] || die "run as root (namespaces, AF_XDP, the software verbs device)"
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
@@ -73,6 +74,7 @@ run() {
   local path=$1 mode=$2 size=$3 rc=0 o0 o1 env=()
   case "$path" in
     afxdp) env=(XMIT_BACKEND=afxdp) ;;
+    afxdp-bp) env=(XMIT_BACKEND=afxdp XMIT_BUSY_POLL=50) ;;
     verbs-sw) env=(XMIT_BACKEND=verbs XMIT_VERBS_DEVICE=software) ;;
     verbs-sw-off) env=(XMIT_BACKEND=verbs XMIT_VERBS_DEVICE=software XMIT_VERBS_SW_OFFLOADS=off) ;;
   esac

@@ -283,8 +283,8 @@ int client(const char* addr, int port, const char* mode, uint32_t size, double s
     }
     std::sort(lat.begin(), lat.end());
     auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[static_cast<size_t>(p * (lat.size() - 1))] * 1e6; };
-    std::printf("fd %d trans %zu seconds %.6f p50_us %.1f p99_us %.1f\n", s, lat.size(), now - start, pct(0.50),
-                pct(0.99));
+    std::printf("fd %d trans %zu seconds %.6f p50_us %.1f p99_us %.1f cpu_s %.4f\n", s, lat.size(), now - start,
+                pct(0.50), pct(0.99), cpu_s() - cpu0);
   }
   close(s);
   return 0;

@@ -28,7 +28,7 @@ def parse(path):
 
 def main():
     what, runs = sys.argv[1], parse(sys.argv[2])
-    paths = [p for p in ("kernel", "afxdp", "verbs-sw", "verbs-sw-off") if any(k[0] == p for k in runs)]
+    paths = [p for p in ("kernel", "afxdp", "afxdp-bp", "verbs-sw", "verbs-sw-off") if any(k[0] == p for k in runs)]
     order = {"send": 0, "send-zc": 1, "send-sf": 2, "recv": 3}
     keys = sorted({(m, s) for _, m, s in runs}, key=lambda k: (k[1], order.get(k[0], 4)) if what == "zerocopy"
                   else (k[0] != "send", k[1]))
@@ -49,7 +49,8 @@ def main():
         label = {"send": "write() (copy)", "send-zc": "send(MSG_ZEROCOPY)", "send-sf": "sendfile()"}
     else:
         metrics = [("trans/s", lambda r: r["trans"] / r["seconds"], "{:,.0f}"),
-                   ("p50 us", "p50_us", "{:.1f}"), ("p99 us", "p99_us", "{:.1f}")]
+                   ("p50 us", "p50_us", "{:.1f}"), ("p99 us", "p99_us", "{:.1f}"),
+                   ("CPU s/s", lambda r: r.get("cpu_s", 0) / r["seconds"], "{:.2f}")]
         label = {"rr": "request/response"}
     head = f"{'':44} {'':8}" + "".join(f" {p:>12}" + ("" if p == "kernel" else f" {'ratio':>13}") for p in paths)
     print(head)
@@ -86,6 +87,9 @@ def main():
     print()
     print("ratio: xmit / kernel (latency and CPU s/GB too: below 1 is better there). passthrough: xmit did not carry the")
     print("connection (its numbers are the kernel's again); the evidence per path, first run of each:")
+    if any(k[0] == "afxdp-bp" for k in runs):
+        print("  (afxdp-bp: afxdp with XMIT_BUSY_POLL=50, its blocked receives spinning up to 50 us; CPU s/s: the")
+        print("  client's user+system CPU seconds per second of the run)")
     seen = set()
     for (p, m, s), rs in sorted(runs.items()):
         if p == "kernel" or (p, rs[0]["why"].split(";")[0]) in seen:

@@ -96,6 +96,10 @@ class Socket {
   // connection's shadow is an unconnected kernel socket whose POLLHUP means nothing here.
   virtual bool kernel_readiness() const { return true; }
 
+  // SO_BUSY_POLL's value (sk_ll_usec), read without the lock as sk_can_busy_loop() reads it:
+  // poll/select busy-poll only for a set holding such a socket (kernel: sock_poll()'s POLL_BUSY_LOOP).
+  uint32_t busy_poll_usec() const { return ll_usec_.load(std::memory_order_relaxed); }
+
   // The stack gave this socket back to the kernel for good: its fds pass straight through from
   // now on (the object lives until they are closed).
   bool handed_to_kernel() const { return kernel_.load(std::memory_order_acquire); }
@@ -117,6 +121,7 @@ class Socket {
 
  protected:
   void hand_to_kernel() { kernel_.store(true, std::memory_order_release); }
+  void set_busy_poll_usec(uint32_t us) { ll_usec_.store(us, std::memory_order_relaxed); }
   virtual ~Socket() = default;
   // Called once, when the last fd naming this socket is closed. Usually `delete this`.
   virtual void release() = 0;
@@ -124,6 +129,7 @@ class Socket {
  private:
   std::atomic<uint32_t> refs_{1};
   std::atomic<bool> kernel_{false};
+  std::atomic<uint32_t> ll_usec_{0};
 };
 
 }  // namespace xmit

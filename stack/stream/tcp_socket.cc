@@ -21,6 +21,16 @@ TcpSocket::TcpSocket(TcpStack* stack, ShadowOps* shadow, int fd, bool nonblock, 
     : stack_(stack), shadow_(shadow), fd_(fd), nonblock_(nonblock), c_(conn) {
   c_->user = this;
   sk_sndbuf_ = stack_->options().wmem_default;
+  if (fd_ >= 0) {
+    // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (the interposer set XMIT_BUSY_POLL's);
+    // a listener adopted from the kernel keeps what it had.
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_BUSY_POLL, &v, &len) == 0 && v > 0) busy_.sk_ll_usec = static_cast<uint32_t>(v);
+    len = sizeof v;
+    if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_PREFER_BUSY_POLL, &v, &len) == 0) busy_.sk_prefer_busy_poll = v != 0;
+    set_busy_poll_usec(busy_.sk_ll_usec);
+  }
   if (c_->tp.sk_state != TCP_CLOSE) {  // an accepted child
     child_ = true;
     state_ = SockState::kConnected;
@@ -348,6 +358,8 @@ int TcpSocket::accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flag
       if (sockopts_ != nullptr && !sockopts_->empty()) {  // for the child's kernel socket (adopt_fd())
         s->sockopts_.reset(new (std::nothrow) SockOptRecord(*sockopts_));
       }
+      s->busy_ = busy_;                    // and sk_ll_usec, sk_prefer_busy_poll, sk_busy_poll_budget
+      s->set_busy_poll_usec(busy_.sk_ll_usec);
       if (addr != nullptr && len != nullptr) {
         sockaddr_in sin{};
         sin.sin_family = AF_INET;

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 
+#include "stack/sock/busy_poll.h"
 #include "stack/sock/msg_zerocopy.h"
 #include "stack/sock/socket.h"
 #include "stack/sock/sockopt_clone.h"
@@ -114,6 +115,9 @@ class TcpSocket final : public Socket {
   // `deadline_ns` (0: none; at most one slice); then runs the stack. 0, -EAGAIN at the deadline,
   // -EINTR / -ERESTARTSYS (restart) after a signal. `shadow` also wakes on the kernel socket.
   int wait(Lock& lk, uint64_t deadline_ns, bool shadow);
+  // kernel: tcp_recvmsg()'s sk_busy_loop(): polls the device (the lock free between looks) for up
+  // to sk_ll_usec µs or until the connection has something for a reader.
+  void busy_loop(Lock& lk);
   void poll_stack();
   // How many bytes the copy may take now: the kernel's sk_stream_memory_free() checks with the
   // stand-in accounting (header comment), made before each new skb.
@@ -146,6 +150,7 @@ class TcpSocket final : public Socket {
   // (sockopt_clone.h); a new child's: those to set on its kernel socket at adopt_fd(). Made at the
   // first such setsockopt(): none for a program that sets nothing.
   std::unique_ptr<SockOptRecord> sockopts_;
+  BusyPollOpts busy_;             // SO_BUSY_POLL & co. (a child inherits them: sk_clone_lock())
   MsgZerocopy* zc_ = nullptr;     // ids, completions, notifications; outlives the socket while
                                   // skbs hold its objects (MsgZerocopy::orphan())
 };

@@ -76,6 +76,27 @@ int TcpSocket::wait(Lock& lk, uint64_t deadline_ns, bool shadow) {
   return 0;
 }
 
+void TcpSocket::busy_loop(Lock& lk) {
+  Netdev& dev = stack_->base().dev();
+  dev.flush_tx();  // the request goes before the reply is awaited
+  const bool more = dev.xmit_more();
+  dev.set_xmit_more(false);  // no burst of ours held while the lock is free (as wait())
+  const tcp_sock* tp = &c_->tp;
+  uint64_t (*clock)() = stack_->options().clock_ns;
+  UdpStack& base = stack_->base();
+  ++base.busy_polls;
+  auto poll = [this, &base] {
+    XmitMoreScope burst(base.dev());
+    base.busy_poll_rx_packets += std::max(base.poll(shadow_->now_ns()), 0);
+  };
+  sk_busy_loop(lk, base.rx_sleepers, clock() + uint64_t{busy_.sk_ll_usec} * 1000, clock, poll,
+               [this, tp] {
+                 return passthrough_ || tp->rcv_nxt != tp->copied_seq || tp->sk_err != 0 ||
+                        (tp->sk_shutdown & RCV_SHUTDOWN) || tp->sk_state != TCP_ESTABLISHED;
+               });
+  dev.set_xmit_more(more);
+}
+
 // kernel: tcp_sndbuf_expand() — room for twice the congestion window of worst-case skbs, unless
 // the user set SO_SNDBUF.
 void TcpSocket::tcp_sndbuf_expand() {
@@ -424,6 +445,7 @@ ssize_t TcpSocket::tcp_recvmsg(msghdr* msg, int flags, Lock& lk) {
   const size_t target = (flags & MSG_WAITALL) ? total : std::min<size_t>(total, static_cast<size_t>(std::max(rcvlowat_, 1)));
   auto out = [this, c](sk_buff* s) { return stack_->xmit(c, s); };
   size_t copied = 0, seg = 0, off = 0;
+  bool spun = false;
   poll_stack();
   for (;;) {
     tp->tcp_mstamp = stack_->now_us();
@@ -453,6 +475,14 @@ ssize_t TcpSocket::tcp_recvmsg(msghdr* msg, int flags, Lock& lk) {
       if (tp->sk_state == TCP_CLOSE) return -ENOTCONN;
     }
     if (nonblock) return copied > 0 ? static_cast<ssize_t>(copied) : -EAGAIN;
+    // kernel: tcp_recvmsg(): an established connection with nothing queued and sk_ll_usec set
+    // busy-polls once per call before it waits (a non-blocking call's one poll was the one above).
+    if (!spun && busy_.sk_ll_usec != 0 && tp->sk_state == TCP_ESTABLISHED) {
+      spun = true;
+      busy_loop(lk);
+      if (passthrough_) return kPassThrough;
+      continue;
+    }
     int err = wait(lk, deadline, false);
     if (passthrough_) return kPassThrough;
     if (err != 0) return copied > 0 ? static_cast<ssize_t>(copied) : err;
@@ -636,6 +666,12 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case SO_PRIORITY: c->inet.sk_priority = static_cast<uint32_t>(v); break;
       case SO_REUSEPORT: c->reuseport = v != 0; break;
       case SO_OOBINLINE: tp->sock_urginline = v != 0; break;  // kernel: sock_valbool_flag(SOCK_URGINLINE)
+      case SO_BUSY_POLL:
+      case SO_PREFER_BUSY_POLL:
+      case SO_BUSY_POLL_BUDGET:  // the shadow checked them (EINVAL, EPERM) as sk_setsockopt() does
+        busy_poll_setsockopt(&busy_, name, val, len);
+        set_busy_poll_usec(busy_.sk_ll_usec);
+        break;
       case SO_ZEROCOPY: {  // the shadow checked the value (EINVAL) as sk_setsockopt() does
         int got = 0;
         socklen_t l = sizeof got;
@@ -705,6 +741,10 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     v = tp->sock_urginline ? 1 : 0;  // an accepted child's shadow did not inherit it
   } else if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
     v = sock_zerocopy_ ? 1 : 0;  // an accepted child's shadow did not inherit it
+  } else if (level == SOL_SOCKET && name == SO_BUSY_POLL) {
+    v = static_cast<int>(busy_.sk_ll_usec);  // likewise
+  } else if (level == SOL_SOCKET && name == SO_PREFER_BUSY_POLL) {
+    v = busy_.sk_prefer_busy_poll ? 1 : 0;
   }
   if (v >= 0) std::memcpy(val, &v, sizeof v);
   return 0;

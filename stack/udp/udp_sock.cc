@@ -26,6 +26,9 @@ UdpSock::UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock)
   if (shadow_int(SOL_SOCKET, SO_RCVBUF, &v) && v > 0) sk_rcvbuf_ = static_cast<uint32_t>(v);
   // kernel: sock_init_data(): sk_sndbuf = net.core.wmem_default, as the new kernel socket reports it.
   if (shadow_int(SOL_SOCKET, SO_SNDBUF, &v) && v > 0) inet_.sk_sndbuf = static_cast<uint32_t>(v);
+  // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (the interposer set XMIT_BUSY_POLL's).
+  if (shadow_int(SOL_SOCKET, SO_BUSY_POLL, &v) && v > 0) busy_.sk_ll_usec = static_cast<uint32_t>(v);
+  set_busy_poll_usec(busy_.sk_ll_usec);
   zc_.set_optmem_max(stack_->optmem_max());
   inet_.sk_destruct = [](void* self) { delete static_cast<UdpSock*>(self); };
   inet_.sk_destruct_arg = this;
@@ -262,6 +265,7 @@ int UdpSock::setsockopt(int level, int name, const void* val, socklen_t len) {
     if (name == SO_MARK && shadow_int(SOL_SOCKET, SO_MARK, &v)) inet_.sk_mark = static_cast<uint32_t>(v);
     if (name == SO_PRIORITY && shadow_int(SOL_SOCKET, SO_PRIORITY, &v)) inet_.sk_priority = static_cast<uint32_t>(v);
     if (name == SO_NO_CHECK && shadow_int(SOL_SOCKET, SO_NO_CHECK, &v)) inet_.sk_no_check_tx = v != 0;
+    if (busy_poll_setsockopt(&busy_, name, val, len)) set_busy_poll_usec(busy_.sk_ll_usec);
   }
   mirror_recv_opts(level, name);
   dst_.reset();
@@ -507,6 +511,7 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
   // kernel: sock_rcvtimeo(): SO_RCVTIMEO, 0 = wait for ever.
   const uint64_t start = shadow_->now_ns();
   bool watch_shadow = true;
+  bool spun = false;  // busy-polled since the last wait
   for (;;) {
     const uint64_t now = shadow_->now_ns();
     stack_->poll(now);
@@ -519,6 +524,19 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
     if (nonblock_ || (flags & MSG_DONTWAIT)) return -EAGAIN;
     // kernel: __skb_wait_for_more_packets(): after shutdown(SHUT_RD) a blocking read returns 0.
     if (inet_.sk_shutdown & RCV_SHUTDOWN) return 0;
+    // kernel: __skb_recv_udp(): with sk_ll_usec set (sk_can_busy_loop()) the device is polled for
+    // up to that long (sk_busy_loop()) before each sleep. A non-blocking call polled once, above.
+    if (!spun && busy_.sk_ll_usec != 0) {
+      spun = true;
+      ++stack_->busy_polls;
+      sk_busy_loop(
+          lk, stack_->rx_sleepers, stack_->clock_now() + uint64_t{busy_.sk_ll_usec} * 1000,
+          [this] { return stack_->clock_now(); },
+          [this] { stack_->busy_poll_rx_packets += std::max(stack_->poll(shadow_->now_ns()), 0); },
+          [this] { return passthrough_ || !rxq_.empty() || inet_.sk_err != 0; });
+      if (passthrough_) return kPassThrough;
+      continue;
+    }
     // kernel: __skb_recv_udp(): the timeout ran out → -EAGAIN.
     uint64_t left_ms = 50;
     if (rcvtimeo_ns_ != 0) {
@@ -537,6 +555,7 @@ ssize_t UdpSock::recvmsg(msghdr* msg, int flags) {
       err = 0;
     }
     lk.lock();
+    spun = false;
     // kernel: sock_intr_errno(): -ERESTARTSYS without a timeout (restarted when the handler has
     // SA_RESTART), -EINTR with one. Which handler ran is not known here: the wait goes on only
     // when the shadow says every installed handler restarts (ShadowOps::signal_restarts()).

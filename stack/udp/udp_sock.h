@@ -48,6 +48,7 @@
 
 #include "stack/ipv4/udp_tmpl.h"
 #include "stack/neigh/dst_cache.h"
+#include "stack/sock/busy_poll.h"
 #include "stack/sock/cmsg_recv.h"
 #include "stack/sock/msg_zerocopy.h"
 #include "stack/sock/msghdr.h"
@@ -232,6 +233,7 @@ class UdpSock final : public Socket {
   RcvTstamp rcv_tstamp_ = RcvTstamp::kNone;  // SO_TIMESTAMP / SO_TIMESTAMPNS (old or new)
   bool rxq_ovfl_ = false;            // SO_RXQ_OVFL
   bool sock_zerocopy_ = false;       // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY)
+  BusyPollOpts busy_;                // SO_BUSY_POLL & co. (the shadow reports them)
   MsgZerocopy zc_;                   // MSG_ZEROCOPY ids and completions
 };
 

@@ -277,7 +277,7 @@ int UdpStack::neigh_output(sk_buff* skb, const IpTxInfo& info) {
   return neigh_->neigh_output(n, skb, now_);
 }
 
-void UdpStack::poll(uint64_t now, int budget) {
+int UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
   polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   reap_tx();
@@ -294,8 +294,9 @@ void UdpStack::poll(uint64_t now, int budget) {
     }
   }
   neigh_->neigh_timer_handler(now);
-  dev_->poll_rx(budget, [&](const RxFrame& f) { return udp4_rcv_frame(f); });
+  const int got = dev_->poll_rx(budget, [&](const RxFrame& f) { return udp4_rcv_frame(f); });
   if (tcp_ != nullptr) tcp_->timers();
+  return got;
 }
 
 void UdpStack::tx_complete_now() {

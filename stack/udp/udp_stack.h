@@ -128,12 +128,14 @@ class UdpStack final : private NeighOps, private NeighOutput {
   StackMutex& mu() { return mu_; }
   // The time the last poll() ran at (its `now`), for callers between polls.
   uint64_t now_hint() const { return now_; }
+  // The fine clock (UdpStackOptions::clock_ns), else now_hint(): the TX poll deadline, busy polls.
+  uint64_t clock_now() const { return opt_.clock_ns != nullptr ? opt_.clock_ns() : now_; }
 
   // Everything below: with mu() held.
   // Reaps TX completions, reads the control plane when due (see above), runs the neighbour timers
   // due, and demuxes up to `budget` received frames into the sockets' queues.
-  // kernel: net_rx_action() + the TX clean-up
-  void poll(uint64_t now, int budget = 64);
+  // kernel: net_rx_action() + the TX clean-up. Returns the frames received.
+  int poll(uint64_t now, int budget = 64);
   // The completions the device already has, and what they release (TCP's TSQ handler): after a
   // send burst's doorbell, as the kernel's TX completion interrupt would come for a device that
   // completes at once (AF_XDP in copy mode does so inside the doorbell's sendto()). No receive,
@@ -223,6 +225,8 @@ class UdpStack final : private NeighOps, private NeighOutput {
   // ppoll() past `deadline`) is woken to reap. `deadline` is next_timer_ns(): UINT64_MAX on a
   // device whose completions wake its wait_fd() (then the woken thread waits on that fd).
   void set_tx_poll_hook(void (*f)(uint64_t deadline_ns)) { tx_poll_hook_ = f; }
+  uint64_t busy_polls = 0;            // blocked receives that busy-polled before they slept
+  uint64_t busy_poll_rx_packets = 0;  // frames a busy-polling receive took (kernel: TcpExtBusyPollRxPackets)
   uint64_t tx_pool_empty = 0;  // sends that found the TX pool empty (kNoTxMem): waited or EAGAIN
 
   // kernel: __udp4_lib_rcv(): one received Ethernet frame. Returns true when a socket keeps the
@@ -242,7 +246,6 @@ class UdpStack final : private NeighOps, private NeighOutput {
   int enqueue_backlog(sk_buff* list);
   void qdisc_run();
   void reap_tx();
-  uint64_t clock_now() const { return opt_.clock_ns != nullptr ? opt_.clock_ns() : now_; }
   void update_tx_poll();
 
   StackMutex mu_;

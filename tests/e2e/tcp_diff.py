@@ -476,6 +476,16 @@ case("getsockopt_values", connect(), getopt(SOL_TCP, TCP_NODELAY), NODELAY, geto
 case("notsent_lowat", connect(), opt(SOL_TCP, socket.TCP_NOTSENT_LOWAT, 16384), getopt(SOL_TCP, socket.TCP_NOTSENT_LOWAT),
      NODELAY, send(5000), acked, lambda c: c_poll(c.fd, select.POLLOUT, 0), close)
 case("maxseg_536", opt(SOL_TCP, TCP_MAXSEG, 536), connect(), getopt(SOL_TCP, TCP_MAXSEG), NODELAY, send(2000), acked, close)
+# Busy polling (sk_setsockopt(): SO_BUSY_POLL < 0 EINVAL, SO_BUSY_POLL_BUDGET > U16_MAX EINVAL; as
+# root no EPERM): values set before and after the connection, read back from the stack's mirror.
+SOL_SOCKET, SO_BUSY_POLL, SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET = socket.SOL_SOCKET, 46, 69, 70
+case("busy_poll_opts", getopt(SOL_SOCKET, SO_BUSY_POLL), opt(SOL_SOCKET, SO_BUSY_POLL, -1),
+     opt(SOL_SOCKET, SO_BUSY_POLL, 50), getopt(SOL_SOCKET, SO_BUSY_POLL), opt(SOL_SOCKET, SO_PREFER_BUSY_POLL, 1),
+     getopt(SOL_SOCKET, SO_PREFER_BUSY_POLL), opt(SOL_SOCKET, SO_BUSY_POLL_BUDGET, 65536),
+     opt(SOL_SOCKET, SO_BUSY_POLL_BUDGET, 16), getopt(SOL_SOCKET, SO_BUSY_POLL_BUDGET), connect(), NODELAY,
+     send(64), acked, getopt(SOL_SOCKET, SO_BUSY_POLL), opt(SOL_SOCKET, SO_BUSY_POLL, 0),
+     getopt(SOL_SOCKET, SO_BUSY_POLL), opt(SOL_SOCKET, SO_PREFER_BUSY_POLL, 0), getopt(SOL_SOCKET, SO_PREFER_BUSY_POLL),
+     close)
 # Opening.
 case("connect_refused", connect("closed"), getopt(socket.SOL_SOCKET, socket.SO_ERROR), send(10, NOSIG))
 case("connect_nonblock", nonblock, connect(), lambda c: c_poll(c.fd, select.POLLOUT, 3000),

@@ -179,6 +179,15 @@ case("pmtu_do_more", st_opt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO),
 case("pmtu_dont_1000", st_opt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT), st_sendto(1000))
 case("pmtu_dont_3000", st_opt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT), st_sendto(3000))
 case("pmtu_probe_1473", st_opt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE), st_sendto(1473), st_sendto(1472))
+# Busy polling (sk_setsockopt()): SO_BUSY_POLL < 0 or shorter than an int EINVAL, SO_BUSY_POLL_BUDGET
+# > U16_MAX EINVAL (as root no EPERM); the values read back, the datagram sent as before.
+SO_BUSY_POLL, SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET = 46, 69, 70
+case("busy_poll_opts", st_getopt(socket.SOL_SOCKET, SO_BUSY_POLL), st_opt(socket.SOL_SOCKET, SO_BUSY_POLL, -1),
+     st_opt(socket.SOL_SOCKET, SO_BUSY_POLL, b"\1"), st_opt(socket.SOL_SOCKET, SO_BUSY_POLL, 50),
+     st_getopt(socket.SOL_SOCKET, SO_BUSY_POLL), st_opt(socket.SOL_SOCKET, SO_PREFER_BUSY_POLL, 1),
+     st_getopt(socket.SOL_SOCKET, SO_PREFER_BUSY_POLL), st_opt(socket.SOL_SOCKET, SO_BUSY_POLL_BUDGET, 65536),
+     st_opt(socket.SOL_SOCKET, SO_BUSY_POLL_BUDGET, 16), st_getopt(socket.SOL_SOCKET, SO_BUSY_POLL_BUDGET),
+     st_sendto(10))
 case("ttl_opt", st_opt(socket.IPPROTO_IP, socket.IP_TTL, 5), st_sendto(10))
 case("ttl_opt_reset", st_opt(socket.IPPROTO_IP, socket.IP_TTL, 5), st_opt(socket.IPPROTO_IP, socket.IP_TTL, -1), st_sendto(10))
 case("ttl_opt_zero", st_opt(socket.IPPROTO_IP, socket.IP_TTL, 0), st_sendto(10))

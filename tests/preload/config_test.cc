@@ -72,6 +72,10 @@ TEST(Config, AcceptsEveryDocumentedValue) {
   EXPECT_EQ(parse({}).workers, 0u);
   EXPECT_EQ(parse({{"XMIT_WORKERS", "2"}}).workers, 2u);
   EXPECT_EQ(parse({{"XMIT_WORKERS", "64"}}).workers, 64u);
+  EXPECT_EQ(parse({}).busy_poll, -1);  // unset: net.core.busy_read / busy_poll decide
+  EXPECT_EQ(parse({{"XMIT_BUSY_POLL", "0"}}).busy_poll, 0);
+  EXPECT_EQ(parse({{"XMIT_BUSY_POLL", "50"}}).busy_poll, 50);
+  EXPECT_EQ(parse({{"XMIT_BUSY_POLL", "1000000"}}).busy_poll, 1000000);
 }
 
 TEST(Config, EmptyIfaceMeansUnset) {
@@ -123,7 +127,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"VerbsMrEntriesBig", "XMIT_VERBS_MR_ENTRIES", "4097", "from 0 to 4096"},
         BadCase{"VerbsMrEntriesSign", "XMIT_VERBS_MR_ENTRIES", "-1", "from 0 to 4096"},
         BadCase{"WorkersBig", "XMIT_WORKERS", "65", "from 0 to 64"},
-        BadCase{"WorkersText", "XMIT_WORKERS", "two", "from 0 to 64"}),
+        BadCase{"WorkersText", "XMIT_WORKERS", "two", "from 0 to 64"},
+        BadCase{"BusyPollBig", "XMIT_BUSY_POLL", "1000001", "from 0 to 1000000"},
+        BadCase{"BusyPollSign", "XMIT_BUSY_POLL", "-1", "from 0 to 1000000"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Config, SeveralBadValuesGiveSeveralLines) {
