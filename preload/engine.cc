@@ -493,20 +493,6 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   if (e.rx_inject != nullptr) e.rx_inject->for_each_fd(f);
 }
 
-// Field `n` (0-based) of a sysctl's numbers (tcp_rmem / tcp_wmem: min, default, max), or dflt.
-long read_sysctl_field(const char* path, int n, long dflt) {
-  FILE* f = fopen(path, "re");
-  if (f == nullptr) return dflt;
-  long v = dflt;
-  for (int i = 0; i <= n; ++i) {
-    if (fscanf(f, "%ld", &v) != 1) {
-      v = dflt;
-      break;
-    }
-  }
-  fclose(f);
-  return v;
-}
 
 // A port list sysctl ("8080,9000-9100"), as inclusive ranges; empty when absent.
 std::vector<std::pair<uint16_t, uint16_t>> read_port_ranges(const char* path) {
@@ -1037,6 +1023,20 @@ __attribute__((destructor)) static void engine_exit() {
            static_cast<unsigned long long>(x.TCPDeferAcceptDrop));
     }
   }
+}
+
+long read_sysctl_field(const char* path, int n, long dflt) {
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return dflt;
+  long v = dflt;
+  for (int i = 0; i <= n; ++i) {
+    if (fscanf(f, "%ld", &v) != 1) {
+      v = dflt;
+      break;
+    }
+  }
+  fclose(f);
+  return v;
 }
 
 }  // namespace xmit

@@ -33,4 +33,7 @@ ShadowOps* engine_shadow() noexcept;
 // The interface's IPv4 address (SIOCGIFADDR), or 0.
 be32 iface_addr(const std::string& ifname) noexcept;
 
+// Field `n` (0-based) of a sysctl's numbers (tcp_rmem / tcp_wmem: min, default, max), or dflt.
+long read_sysctl_field(const char* path, int n, long dflt);
+
 }  // namespace xmit

@@ -264,6 +264,7 @@ XMIT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept
 
 XMIT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
                              const sigset_t* sigmask) noexcept {
+  xmit::workers_adopt_if_pending();
   EpollSet* set = xmit::StackMutex::held_by_this_thread() ? nullptr : set_of(epfd);
   if (set == nullptr || maxevents <= 0 || events == nullptr ||
       (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000)))
@@ -275,6 +276,7 @@ XMIT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const
 }
 
 XMIT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout, const sigset_t* sigmask) noexcept {
+  xmit::workers_adopt_if_pending();
   EpollSet* set = xmit::StackMutex::held_by_this_thread() ? nullptr : set_of(epfd);
   if (set == nullptr || maxevents <= 0 || events == nullptr) [[likely]] {
     return libc().epoll_pwait(epfd, events, maxevents, timeout, sigmask);
@@ -283,6 +285,7 @@ XMIT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int maxevents, int ti
 }
 
 XMIT_EXPORT int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout) noexcept {
+  xmit::workers_adopt_if_pending();
   EpollSet* set = xmit::StackMutex::held_by_this_thread() ? nullptr : set_of(epfd);
   if (set == nullptr || maxevents <= 0 || events == nullptr) [[likely]] {
     return libc().epoll_wait(epfd, events, maxevents, timeout);

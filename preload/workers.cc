@@ -62,6 +62,9 @@ struct EpollReg {
 constexpr int kMaxEpollRegs = 64;
 EpollReg g_epoll_regs[kMaxEpollRegs];
 int g_nepoll_regs = 0;
+// This thread holds g_mu for an adoption: the engine it opens makes and closes fds and calls
+// epoll_ctl() (through the interposer, whose hooks lead back here) — those calls are xmit's own.
+thread_local bool t_adopting = false;
 
 // Forgets the remembered epoll registrations of `fd` (in set `epfd`; -1: in every set).
 void drop_epoll_regs(int epfd, int fd) {
@@ -104,7 +107,7 @@ void listener_options(int fd, SockOptRecord* out) {
       {IPPROTO_TCP, TCP_KEEPIDLE, 4}, {IPPROTO_TCP, TCP_KEEPINTVL, 4}, {IPPROTO_TCP, TCP_KEEPCNT, 4},
       {IPPROTO_TCP, TCP_SYNCNT, 4}, {IPPROTO_TCP, TCP_LINGER2, 4}, {IPPROTO_TCP, TCP_USER_TIMEOUT, 4},
       {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 4}, {IPPROTO_TCP, TCP_WINDOW_CLAMP, 4}, {IPPROTO_TCP, TCP_DEFER_ACCEPT, 4},
-      {IPPROTO_TCP, TCP_CONGESTION, 16},
+      {IPPROTO_TCP, TCP_CONGESTION, 16}, {SOL_SOCKET, SO_BUSY_POLL, 4}, {SOL_SOCKET, SO_PREFER_BUSY_POLL, 4},
   };
   const int fresh = libc().socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fresh < 0) return;
@@ -114,13 +117,18 @@ void listener_options(int fd, SockOptRecord* out) {
     if (libc().getsockopt(fd, o.level, o.name, a, &la) != 0 || libc().getsockopt(fresh, o.level, o.name, b, &lb) != 0)
       continue;
     if (la == lb && std::memcmp(a, b, la) == 0) continue;
+    int name = o.name;
     if (o.level == SOL_SOCKET && (o.name == SO_SNDBUF || o.name == SO_RCVBUF)) {
       int v;
       std::memcpy(&v, a, sizeof v);
       v /= 2;
       std::memcpy(a, &v, sizeof v);
+      // Above net.core.wmem_max/rmem_max only SO_*BUFFORCE set it (the plain option would clamp it
+      // on the kernel listener every worker shares).
+      const long max = read_sysctl_field(o.name == SO_SNDBUF ? "/proc/sys/net/core/wmem_max" : "/proc/sys/net/core/rmem_max", 0, -1);
+      if (max >= 0 && v > max) name = o.name == SO_SNDBUF ? SO_SNDBUFFORCE : SO_RCVBUFFORCE;
     }
-    out->add(o.level, o.name, a, o.level == IPPROTO_TCP && o.name == TCP_CONGESTION ? strnlen(reinterpret_cast<char*>(a), 16) : la);
+    out->add(o.level, name, a, o.level == IPPROTO_TCP && o.name == TCP_CONGESTION ? strnlen(reinterpret_cast<char*>(a), 16) : la);
   }
   libc().close(fresh);
 }
@@ -210,6 +218,12 @@ void workers_atfork_parent() noexcept {
 
 namespace {
 void workers_forget_locked(int fd, bool closing) {
+  if (closing && g_waiting_share) {  // an epoll set closed: its number may come back as another set
+    int n = 0;
+    for (int r = 0; r < g_nepoll_regs; ++r)
+      if (g_epoll_regs[r].epfd != fd) g_epoll_regs[n++] = g_epoll_regs[r];
+    g_nepoll_regs = n;
+  }
   int i = 0;
   while (i < g_nlisteners && g_listeners[i].fd != fd) ++i;
   if (i < g_nlisteners && g_waiting_share && closing) {  // closed while the kernel's: forgotten
@@ -236,14 +250,20 @@ void workers_forget_locked(int fd, bool closing) {
 }  // namespace
 
 void workers_forget(int fd, bool closing) noexcept {
+  if (t_adopting) return;
   std::lock_guard<std::mutex> g(g_mu);
   workers_forget_locked(fd, closing);
 }
 
 void workers_adopt() noexcept {
+  if (t_adopting) return;
   const uint64_t retry_at = g_retry_at_ns.load(std::memory_order_relaxed);
   if (retry_at != 0 && mono_ns() < retry_at) return;  // waiting for a share: not yet
   std::lock_guard<std::mutex> g(g_mu);
+  t_adopting = true;
+  struct Adopting {
+    ~Adopting() { t_adopting = false; }
+  } adopting;
   if (!g_workers_adopt_pending.load(std::memory_order_acquire)) return;  // another thread did
   // Cleared once adoption is over: a thread arriving meanwhile waits on g_mu instead of reaching a
   // listener that is about to stop receiving from the kernel. Kept while waiting for a share.
@@ -258,7 +278,6 @@ void workers_adopt() noexcept {
   for (int i = 0; i < g_nlisteners; ++i) live += is_tcp4_listener(g_listeners[i].fd) ? 1 : 0;
   if (live == 0) return;  // a helper process that closed them (nginx's cache manager): no queue
   g_worker = true;
-  g_workers_noted.store(0, std::memory_order_relaxed);  // nothing for close() and epoll_ctl() to look for
   const Runtime* rt = runtime();
   const char* why = nullptr;
   TcpStack* tcp = rt != nullptr ? engine_tcp(*rt, &why) : nullptr;  // opens a share of the queues (workers_prog())
@@ -277,6 +296,7 @@ void workers_adopt() noexcept {
          why != nullptr ? why : "xmit is not initialised");
     g_waiting_share = false;
     g_nepoll_regs = 0;
+    g_workers_noted.store(0, std::memory_order_relaxed);  // nothing for close() and epoll_ctl() to look for
     return;
   }
   g_retry_at_ns.store(0, std::memory_order_relaxed);
@@ -318,13 +338,20 @@ void workers_adopt() noexcept {
 void workers_shares_busy(bool busy) noexcept { g_shares_busy = busy; }
 
 void workers_epoll_changed(int epfd, int op, int fd, const epoll_event* ev) noexcept {
+  if (t_adopting) return;
   std::lock_guard<std::mutex> g(g_mu);
   if (g_waiting_share) {  // a worker whose listeners are the kernel's until a share is free
     int i = 0;
     while (i < g_nlisteners && g_listeners[i].fd != fd) ++i;
     if (i == g_nlisteners) return;
     drop_epoll_regs(epfd, fd);
-    if (op != EPOLL_CTL_DEL && ev != nullptr && g_nepoll_regs < kMaxEpollRegs) g_epoll_regs[g_nepoll_regs++] = {epfd, fd, *ev};
+    if (op == EPOLL_CTL_DEL || ev == nullptr) return;
+    if (g_nepoll_regs < kMaxEpollRegs) {
+      g_epoll_regs[g_nepoll_regs++] = {epfd, fd, *ev};
+    } else {
+      logf(LogLevel::kWarn, "pre-fork worker: more than %d epoll registrations of its listeners: epoll set %d "
+           "will not report fd %d once it is served by xmit", kMaxEpollRegs, epfd, fd);
+    }
     return;
   }
   if (op == EPOLL_CTL_ADD) workers_forget_locked(fd, false);

@@ -2,9 +2,13 @@
 // The kernel's child is a copy of the listener (sk_clone_lock(), inet_csk_clone_lock()): every
 // option set on the listener holds for the child. A child of the stack gets a fresh kernel socket
 // for its fd, so the listener keeps the setsockopt() calls that succeeded on it and the child's
-// socket gets them again (TcpSocket::adopt_fd()). Only values of fixed size without pointers;
-// options the clone does not carry (the accept queue's TCP_DEFER_ACCEPT, TCP_QUICKACK's
-// one-shot, TCP_REPAIR*, filters, device binding) are left out.
+// socket gets them again (TcpSocket::adopt_fd()), in the order they were last set (options that
+// write the same field — SO_SNDBUF and SO_SNDBUFFORCE, IP_TOS and SO_PRIORITY — end as on the
+// listener). Left out: what the clone does not carry (the accept queue's TCP_DEFER_ACCEPT,
+// TCP_QUICKACK's one-shot, TCP_REPAIR*, SO_INCOMING_CPU and SO_RESERVE_MEM, which
+// sk_clone_lock() resets, the struct socket's SO_PASSCRED/SO_PASSSEC/SO_PASSPIDFD, IP_OPTIONS,
+// which the child takes from the SYN) and, a known gap, what the clone does carry but cannot be
+// replayed from a fixed-size value: socket filters and device binding (pointers, names).
 #pragma once
 
 #include <netinet/in.h>
@@ -31,6 +35,9 @@ class SockOptRecord {
       switch (name) {
         case SO_ATTACH_FILTER: case SO_DETACH_FILTER: case SO_ATTACH_BPF: case SO_ATTACH_REUSEPORT_CBPF:
         case SO_ATTACH_REUSEPORT_EBPF: case SO_BINDTODEVICE: case SO_BINDTOIFINDEX: case SO_LOCK_FILTER:
+        case SO_PASSCRED: case SO_PASSSEC: case SO_INCOMING_CPU:
+        case 73:  // SO_RESERVE_MEM
+        case 76:  // SO_PASSPIDFD
           return false;
         default: return true;
       }
@@ -43,22 +50,24 @@ class SockOptRecord {
         default: return true;
       }
     }
-    return level == IPPROTO_IP;
+    return level == IPPROTO_IP && name != IP_OPTIONS;
   }
   // A setsockopt() that succeeded: kept (the latest value of each option, in first-set order).
   void note(int level, int name, const void* val, socklen_t len) {
     if (val != nullptr && cloneable(level, name, len)) add(level, name, val, len);
   }
-  // Any option of at most 16 bytes (a listener's own, TCP_DEFER_ACCEPT, included).
+  // Any option of at most 16 bytes (a listener's own, TCP_DEFER_ACCEPT, included), last: an option
+  // set again moves to the end.
   void add(int level, int name, const void* val, socklen_t len) {
     if (len > sizeof(Opt::val)) return;
-    Opt* o = nullptr;
-    for (int i = 0; i < n_ && o == nullptr; ++i)
-      if (opts_[i].level == level && opts_[i].name == name) o = &opts_[i];
-    if (o == nullptr) {
-      if (n_ == kMax) return;
-      o = &opts_[n_++];
+    int i = 0;
+    while (i < n_ && !(opts_[i].level == level && opts_[i].name == name)) ++i;
+    if (i < n_) {
+      for (; i + 1 < n_; ++i) opts_[i] = opts_[i + 1];
+      --n_;
     }
+    if (n_ == kMax) return;
+    Opt* o = &opts_[n_++];
     o->level = level;
     o->name = name;
     o->len = static_cast<uint8_t>(len);

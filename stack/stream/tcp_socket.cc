@@ -174,6 +174,7 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
     state_ = SockState::kUnconnected;
     return 0;
   }
+  sockopts_.reset();  // the options kept for children: a connecting socket has none
   switch (state_) {
     case SockState::kConnected: return -EISCONN;
     case SockState::kConnecting:

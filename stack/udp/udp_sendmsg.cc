@@ -189,7 +189,9 @@ retry:
     } else {
       err = ip_make_skb(ctx, &inet_, out, route, &it, ulen, 8, ipc, &cork, flags, &skb);
       if (err == 0 && skb != nullptr) err = udp_send_skb(ctx, &inet_, &stack_->udp_mib, skb, out, cork);
-      if (err == 0 && stack_->udp_send_template() && !(flags & kMsgProbe) &&
+      const bool again = dst_.seq == tmpl_last_seq_;
+      tmpl_last_seq_ = dst_.seq;
+      if (err == 0 && again && stack_->udp_send_template() && !(flags & kMsgProbe) &&
           !(tmpl_.valid && udp_tmpl_match(tmpl_, dst_.seq, inet_, ipc, stack_->dev_features(), *ctx.sysctl))) {
         udp_tmpl_build(&tmpl_, dst_.seq, inet_, out, route, ipc, *ctx.sysctl,
                        ctx.skbs->heads()->buf_size() - route.hh_len);

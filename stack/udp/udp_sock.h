@@ -221,6 +221,8 @@ class UdpSock final : public Socket {
   InetCork fast_cork_;       // the uncorked fast path's cork (kernel: on udp_sendmsg()'s stack)
   DstCache dst_;
   UdpTmpl tmpl_;             // the uncorked one-packet datagram's prebuilt headers (stack/ipv4/udp_tmpl.h)
+  uint64_t tmpl_last_seq_ = 0;  // DstCache::seq of the last full-path send: a template is built for a
+                                // route used twice in a row, not for every new peer of a server
   std::deque<UdpRxDatagram> rxq_;  // kernel: sk_receive_queue
   uint32_t sk_rmem_alloc_ = 0;
   uint32_t sk_rcvbuf_ = 212992;
