@@ -29,6 +29,23 @@ def wait_file(path, timeout=20):
         time.sleep(0.02)
 
 
+def accept_now(ls, fail_line):
+    """Waits up to 10 s for the listener, accepts, and returns what the connection holds at once
+    (b"" for nothing), or None (fail_line printed) when it never became readable."""
+    r, _, _ = select.select([ls], [], [], 10)
+    if not r:
+        print(fail_line)
+        return None
+    c, _ = ls.accept()
+    c.setblocking(False)
+    try:
+        got = c.recv(100)
+    except BlockingIOError:
+        got = b""
+    c.close()
+    return got
+
+
 def server(d):
     ls = {}
     for port, secs in ((7300, 5), (7301, 1)):
@@ -44,31 +61,13 @@ def server(d):
     r, _, _ = select.select([ls[7300]], [], [], 0.6)
     print("7300 before data:", "FAIL readable" if r else "not readable")
     open(d + "/s1", "w").close()
-    r, _, _ = select.select([ls[7300]], [], [], 10)
-    if not r:
-        print("FAIL 7300 not readable after the data")
-    else:
-        c, _ = ls[7300].accept()
-        c.setblocking(False)
-        try:
-            got = c.recv(100)
-        except BlockingIOError:
-            got = b""
+    got = accept_now(ls[7300], "FAIL 7300 not readable after the data")
+    if got is not None:
         print("7300 accepted with data at once:", got.decode() if got == b"0123456789" else "FAIL %r" % got)
-        c.close()
     wait_file(d + "/c2")
-    r, _, _ = select.select([ls[7301]], [], [], 10)
-    if not r:
-        print("FAIL 7301 not readable when the deferral ended")
-    else:
-        c, _ = ls[7301].accept()
-        c.setblocking(False)
-        try:
-            got = c.recv(100)
-            print("7301 accepted: FAIL data %r" % got)
-        except BlockingIOError:
-            print("7301 accepted at the deferral's end: no data")
-        c.close()
+    got = accept_now(ls[7301], "FAIL 7301 not readable when the deferral ended")
+    if got is not None:
+        print("7301 accepted at the deferral's end:", "no data" if got == b"" else "FAIL data %r" % got)
     sys.stdout.flush()
 
 
