@@ -597,7 +597,7 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
       case TCP_DEFER_ACCEPT: tp->rskq_defer_accept = secs_to_retrans(v); break;
       case TCP_CONGESTION: {
         // kernel: tcp_set_congestion_control(): the kernel took the name (its errnos: ENOENT,
-        // EPERM); the stack has Reno and CUBIC, and keeps its CUBIC for any other (BBR, DCTCP...).
+        // EPERM); the stack has Reno and CUBIC, and for any other (BBR, DCTCP...) keeps the ops it has.
         char name_buf[16] = {};
         std::memcpy(name_buf, val, std::min<size_t>(len, sizeof name_buf - 1));
         const tcp_congestion_ops* ops = std::strcmp(name_buf, "reno") == 0    ? &tcp_reno

@@ -115,6 +115,40 @@ TEST(TcpConnect, SynAckEstablishes) {
   EXPECT_EQ(tcp_poll(c) & POLLOUT, POLLOUT);
 }
 
+// TCP_DEFER_ACCEPT on a connecting socket (tcp_rcv_synsent_state_process(): "Save one ACK"): the
+// handshake's ACK is not sent at once but waits for the first data, which carries it, or for
+// TCP_DELACK_MAX (200 ms) when none comes.
+TEST(TcpConnect, DeferAcceptSavesTheHandshakeAck) {
+  for (bool data : {true, false}) {
+    SCOPED_TRACE(data);
+    ConnBed bed;
+    tcp_sock* c = bed.h[0].socket(40000);
+    c->rskq_defer_accept = 1;
+    ASSERT_EQ(bed.connect(c, 5001), 0);
+    bed.take();
+    const uint64_t t0 = bed.now;
+    inject(bed, c, 7777, 1001, kSynAck, 65160, synack_options(1400, 424242, 1000 + 500, 9));
+    EXPECT_EQ(c->sk_state, TCP_ESTABLISHED);
+    EXPECT_TRUE(bed.take().empty()) << "no ACK at once";
+    if (data) {
+      bed.advance(10'000);
+      EXPECT_EQ(bed.send(c, 100), 100);
+      auto segs = bed.take();
+      ASSERT_EQ(segs.size(), 1u);
+      EXPECT_EQ(segs[0].flags & kAck, kAck);
+      EXPECT_EQ(segs[0].ack, 7778u);
+      EXPECT_EQ(segs[0].payload, 100u);
+      EXPECT_FALSE(c->icsk_delack_timer.pending) << "the data carried the ACK";
+    } else {
+      bed.advance(300'000);
+      std::vector<uint64_t> acks;
+      for (const WireSeg& w : bed.log)
+        if (w.from == 0 && w.flags == kAck && w.at_us > t0) acks.push_back((w.at_us - t0) / 1000);
+      EXPECT_EQ(acks, (std::vector<uint64_t>{200}));
+    }
+  }
+}
+
 // A SYN-ACK without options: no scaling (window_clamp 65535), no timestamps, the peer's MSS 536
 // (RFC 1122 default: tcp_v4_connect()'s mss_clamp).
 TEST(TcpConnect, SynAckWithoutOptions) {
