@@ -198,12 +198,10 @@ static int tcp_rcv_synsent_state_process(tcp_sock* tp, sk_buff* skb, uint32_t ds
     if (tp->rskq_defer_accept != 0 || inet_csk_in_pingpong_mode(tp)) {
       // "Save one ACK. Data will be ready after several ticks" — TCP_DEFER_ACCEPT set on the
       // connecting socket: the ACK waits for the first data (or TCP_DELACK_MAX), nothing else is
-      // sent now (goto consume). kernel: inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, TCP_DELACK_MAX)
+      // sent now (goto consume).
       inet_csk_schedule_ack(tp);
       tcp_enter_quickack_mode(tp, TCP_MAX_QUICKACKS);
-      tp->icsk_ack.pending |= ICSK_ACK_TIMER;
-      tp->icsk_ack.timeout = tcp_jiffies32(tp) + TCP_DELACK_MAX;
-      sk_reset_timer(&tp->icsk_delack_timer, uint64_t{tp->icsk_ack.timeout} * 1000);
+      inet_csk_reset_dack_timer(tp, tcp_jiffies32(tp) + TCP_DELACK_MAX);
       return 0;
     }
     // "tcp_send_ack(sk)"; then step 6 onward by hand (tcp_data_snd_check()).

@@ -97,9 +97,7 @@ void tcp_send_ack(tcp_sock* tp, TcpXmitFn xmit) {
     // "If we have no memory, let the delayed-ACK timer retry."
     inet_csk_schedule_ack(tp);
     tp->icsk_ack.ato = TCP_ATO_MIN;
-    tp->icsk_ack.pending |= ICSK_ACK_TIMER;
-    tp->icsk_ack.timeout = tcp_jiffies32(tp) + TCP_DELACK_MAX;
-    sk_reset_timer(&tp->icsk_delack_timer, uint64_t{tp->icsk_ack.timeout} * 1000);
+    inet_csk_reset_dack_timer(tp, tcp_jiffies32(tp) + TCP_DELACK_MAX);
     return;
   }
   skb_reserve(buff, kTcpHeadroom);
@@ -141,9 +139,8 @@ void tcp_send_delayed_ack(tcp_sock* tp, TcpXmitFn xmit) {
     }
     if (static_cast<int32_t>(timeout - tp->icsk_ack.timeout) >= 0) timeout = tp->icsk_ack.timeout;
   }
-  tp->icsk_ack.pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER;
-  tp->icsk_ack.timeout = timeout;
-  sk_reset_timer(&tp->icsk_delack_timer, uint64_t{timeout} * 1000);
+  inet_csk_schedule_ack(tp);
+  inet_csk_reset_dack_timer(tp, timeout);
 }
 
 // kernel: tcp_delack_timer_handler(), net/ipv4/tcp_timer.c

@@ -26,6 +26,13 @@ inline uint32_t tcp_jiffies32(const tcp_sock* tp) { return static_cast<uint32_t>
 // kernel: inet_csk_schedule_ack(), inet_csk_ack_scheduled()
 inline void inet_csk_schedule_ack(tcp_sock* tp) { tp->icsk_ack.pending |= ICSK_ACK_SCHED; }
 inline bool inet_csk_ack_scheduled(const tcp_sock* tp) { return (tp->icsk_ack.pending & ICSK_ACK_SCHED) != 0; }
+// kernel: inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, ...) — the delayed-ACK timer armed for
+// `timeout` (tcp_jiffies32's ms clock).
+inline void inet_csk_reset_dack_timer(tcp_sock* tp, uint32_t timeout) {
+  tp->icsk_ack.pending |= ICSK_ACK_TIMER;
+  tp->icsk_ack.timeout = timeout;
+  sk_reset_timer(&tp->icsk_delack_timer, uint64_t{timeout} * 1000);
+}
 // kernel: tcp_in_quickack_mode() (no dst_quick_ack route metric)
 // Interactive (pingpong) mode: ACKs wait for a reply to ride on. A reply sent within ato of the
 // data it answers counts (tcp_event_data_sent()); a missed delayed ACK or quick-ACK mode leaves it.
