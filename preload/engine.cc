@@ -31,6 +31,7 @@
 #include "preload/log.h"
 #include "preload/own_fds.h"
 #include "preload/tcp_repair.h"
+#include "preload/wait_slice.h"
 #include "preload/workers.h"
 #include "stack/dev/pcap.h"
 #include "stack/neigh/netlink_fib.h"
@@ -44,12 +45,6 @@ namespace xmit {
 namespace {
 
 std::atomic<uint32_t> g_busy_poll_us{0};  // engine_busy_poll_us()
-
-uint64_t mono_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // The stack's clock: the kernel's jiffies as user space sees them (CLOCK_MONOTONIC_COARSE, one
 // tick resolution: 4 ms at HZ=250). The kernel runs the same timers on jiffies (neighbour states,
@@ -492,7 +487,6 @@ void for_each_engine_fd(const Engine& e, absl::FunctionRef<void(int fd)> f) {
   if (e.progress_efd >= 0) f(e.progress_efd);
   if (e.rx_inject != nullptr) e.rx_inject->for_each_fd(f);
 }
-
 
 // A port list sysctl ("8080,9000-9100"), as inclusive ranges; empty when absent.
 std::vector<std::pair<uint16_t, uint16_t>> read_port_ranges(const char* path) {

@@ -66,11 +66,12 @@ int g_nepoll_regs = 0;
 // epoll_ctl() (through the interposer, whose hooks lead back here) — those calls are xmit's own.
 thread_local bool t_adopting = false;
 
-// Forgets the remembered epoll registrations of `fd` (in set `epfd`; -1: in every set).
+// Forgets the remembered epoll registrations of `fd` in set `epfd` (-1 for either: any).
 void drop_epoll_regs(int epfd, int fd) {
   int n = 0;
   for (int i = 0; i < g_nepoll_regs; ++i) {
-    if (g_epoll_regs[i].fd != fd || (epfd >= 0 && g_epoll_regs[i].epfd != epfd)) g_epoll_regs[n++] = g_epoll_regs[i];
+    const EpollReg& r = g_epoll_regs[i];
+    if ((fd >= 0 && r.fd != fd) || (epfd >= 0 && r.epfd != epfd)) g_epoll_regs[n++] = r;
   }
   g_nepoll_regs = n;
 }
@@ -218,12 +219,8 @@ void workers_atfork_parent() noexcept {
 
 namespace {
 void workers_forget_locked(int fd, bool closing) {
-  if (closing && g_waiting_share) {  // an epoll set closed: its number may come back as another set
-    int n = 0;
-    for (int r = 0; r < g_nepoll_regs; ++r)
-      if (g_epoll_regs[r].epfd != fd) g_epoll_regs[n++] = g_epoll_regs[r];
-    g_nepoll_regs = n;
-  }
+  // An epoll set closed: its number may come back as another set.
+  if (closing && g_waiting_share) drop_epoll_regs(fd, -1);
   int i = 0;
   while (i < g_nlisteners && g_listeners[i].fd != fd) ++i;
   if (i < g_nlisteners && g_waiting_share && closing) {  // closed while the kernel's: forgotten

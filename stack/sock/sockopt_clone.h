@@ -52,7 +52,7 @@ class SockOptRecord {
     }
     return level == IPPROTO_IP && name != IP_OPTIONS;
   }
-  // A setsockopt() that succeeded: kept (the latest value of each option, in first-set order).
+  // A setsockopt() that succeeded, if the clone carries it: kept as add() keeps it.
   void note(int level, int name, const void* val, socklen_t len) {
     if (val != nullptr && cloneable(level, name, len)) add(level, name, val, len);
   }
