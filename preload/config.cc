@@ -102,6 +102,9 @@ Config parse_config(absl::FunctionRef<const char*(const char*)> getenv_fn) {
   if (const char* v = getenv_fn("XMIT_TCP_AUTOCORK"); v != nullptr && !parse_on_off(v, &c.tcp_autocork)) {
     c.errors.push_back(bad("XMIT_TCP_AUTOCORK", v, "on, off"));
   }
+  if (const char* v = getenv_fn("XMIT_TCP_KERNEL_PORTS"); v != nullptr && !parse_on_off(v, &c.tcp_kernel_ports)) {
+    c.errors.push_back(bad("XMIT_TCP_KERNEL_PORTS", v, "on, off"));
+  }
   if (const char* v = getenv_fn("XMIT_LOG"); v != nullptr) {
     std::string s(v);
     size_t colon = s.find(':');

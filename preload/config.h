@@ -25,6 +25,7 @@ struct Config {
   bool udp = true;                     // XMIT_UDP=on|off
   bool tcp = true;                     // XMIT_TCP=on|off
   bool tcp_autocork = true;            // XMIT_TCP_AUTOCORK=on|off: off overrides net.ipv4.tcp_autocorking
+  bool tcp_kernel_ports = true;        // XMIT_TCP_KERNEL_PORTS=on|off: connect()'s port and timestamp offset from the kernel
   LogLevel log_level = LogLevel::kNotice;  // XMIT_LOG=LEVEL[:FILE]
   std::string log_file;                // "" → stderr; "%p" in the name becomes the pid
   std::string pcap_file;               // XMIT_PCAP=FILE: every frame the queues carry

@@ -26,6 +26,7 @@
 #include <mutex>
 #include <string>
 
+#include "preload/connect_probe.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/log.h"
@@ -89,6 +90,9 @@ class LibcShadow final : public ShadowOps {
     pollfd p{fd, POLLIN, 0};
     if (libc().poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) return -EAGAIN;
     return neg_errno(libc().accept4(fd, a, l, flags));
+  }
+  int connect_probe(be32 saddr, be32 daddr, uint16_t dport, uint16_t* sport, uint32_t* ts_off) override {
+    return kernel_connect_probe(saddr, daddr, dport, sport, ts_off);
   }
   int tcp_repair(int fd, const TcpRepairState& st) override {
     const char* step = "";
@@ -646,6 +650,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
                                                  ? rt.config.busy_poll
                                                  : std::clamp<long>(read_sysctl_field("/proc/sys/net/core/busy_poll", 0, 0), 0, INT32_MAX)),
                        std::memory_order_relaxed);
+  if (!rt.config.tcp_kernel_ports) kernel_connect_probe_disable();
   to.autocorking = rt.config.tcp_autocork && read_sysctl_field("/proc/sys/net/ipv4/tcp_autocorking", 0, 1) != 0;
   to.pingpong_thresh = static_cast<uint8_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_pingpong_thresh", 0, 1), 1, 255));
   to.limit_output_bytes = static_cast<uint32_t>(

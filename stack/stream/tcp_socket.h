@@ -126,6 +126,7 @@ class TcpSocket final : public Socket {
   void tcp_sndbuf_expand();
   int sk_stream_error(int flags, int err);
   int mirror_name();
+  int kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off);
   int hash_connect(be32 daddr, uint16_t dport);
   int get_tcp_info(void* val, socklen_t* len);
   uint64_t now_ns() const { return stack_->options().clock_ns(); }

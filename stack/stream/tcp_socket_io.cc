@@ -708,6 +708,17 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     return 0;
   }
   if (level == SOL_TCP && name == TCP_INFO) return get_tcp_info(val, len);
+  if (level == SOL_TCP && name == TCP_TIMESTAMP) {
+    // kernel: do_tcp_getsockopt(): tcp_clock_ts(tp->tcp_usec_ts) + tsoffset, ms here (the shadow's
+    // offset is not the connection's)
+    if (len == nullptr) return -EFAULT;
+    if (static_cast<int>(*len) < 0) return -EINVAL;
+    const uint32_t ts = static_cast<uint32_t>(stack_->now_us() / 1000) + tp->tsoffset;
+    *len = std::min<socklen_t>(*len, sizeof ts);
+    if (*len != 0 && val == nullptr) return -EFAULT;
+    std::memcpy(val, &ts, *len);
+    return 0;
+  }
   if (level == SOL_IP && name == IP_MTU) {
     // kernel: do_ip_getsockopt() IP_MTU: dst_mtu() of the socket's route, ENOTCONN without one (the
     // shadow has none: the connection is xmit's); the route's MTU is at most what the queue carries.

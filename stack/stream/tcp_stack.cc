@@ -635,18 +635,22 @@ void TcpStack::done(tcp_sock* tp) {
   }
 }
 
+// kernel: secure_tcp_seq_and_ts_off(): one keyed hash of the 4-tuple; the ISN is its low half plus
+// the clock in 64 ns units (seq_scale()), the timestamp offset its high half.
+uint64_t TcpStack::secure_hash(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) const {
+  return mix((uint64_t{saddr} << 32 | daddr) ^ (uint64_t{sport} << 16 | dport) << 7, opt_.secret);
+}
+
 uint32_t TcpStack::secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) {
-  // kernel: secure_tcp_seq(): a keyed hash of the 4-tuple plus the clock in 64 ns units.
-  uint64_t h = mix((uint64_t{saddr} << 32 | daddr) ^ (uint64_t{sport} << 16 | dport) << 7, opt_.secret);
-  return static_cast<uint32_t>(h) + static_cast<uint32_t>(opt_.clock_ns() >> 6);
+  return static_cast<uint32_t>(secure_hash(saddr, daddr, sport, dport)) + static_cast<uint32_t>(opt_.clock_ns() >> 6);
+}
+
+uint32_t TcpStack::secure_ts_off(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) {
+  return static_cast<uint32_t>(secure_hash(saddr, daddr, sport, dport) >> 32);
 }
 
 void TcpStack::log_info(const char* line) {
   if (opt_.log_info != nullptr) opt_.log_info(line);
-}
-
-uint32_t TcpStack::secure_ts_off(be32 saddr, be32 daddr) {
-  return static_cast<uint32_t>(mix(uint64_t{saddr} << 32 | daddr, opt_.secret ^ 0x5bd1e995u) >> 32);
 }
 
 }  // namespace xmit

@@ -225,11 +225,12 @@ class TcpStack final : public NetProtocol, public TcpOps {
   void done(tcp_sock* tp) override;
   void time_wait(tcp_sock* tp) override;  // an orphan's FIN_WAIT2: inet_twsk_hashdance()
   uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) override;
-  uint32_t secure_ts_off(be32 saddr, be32 daddr) override;
+  uint32_t secure_ts_off(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) override;
   void log_info(const char* line) override;
 
  private:
   TcpStack() = default;
+  uint64_t secure_hash(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) const;
   struct EKey {
     uint64_t addrs;  // remote << 32 | local (network order values)
     uint32_t ports;  // remote << 16 | local (host order)

@@ -66,10 +66,11 @@ class TcpOps {
   // (kernel: inet_twsk_hashdance() + tcp_done(); tp may be freed). By default the full socket
   // stays in FIN_WAIT2 until tw_timer (or the peer's FIN: TIME_WAIT).
   virtual void time_wait(tcp_sock* tp) { (void)tp; }
-  // kernel: secure_tcp_seq() / secure_tcp_ts_off() — keyed hash of the 4-tuple (+ clock for the ISN);
-  // tests return fixed values.
+  // kernel: secure_tcp_seq_and_ts_off() — one keyed hash of the 4-tuple: its low half plus the clock
+  // is the ISN, its high half the timestamp offset (Linux 6.18; before, secure_tcp_ts_off() hashed
+  // the two addresses only). Ports in host order; tests return fixed values.
   virtual uint32_t secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) = 0;
-  virtual uint32_t secure_ts_off(be32 saddr, be32 daddr) = 0;
+  virtual uint32_t secure_ts_off(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) = 0;
   // kernel: net_info_ratelimited() — a line for the owner's log (tcp_syn_flood_action()'s "Possible
   // SYN flooding"); by default dropped.
   virtual void log_info(const char* line) { (void)line; }
@@ -81,12 +82,17 @@ void tcp_set_state(tcp_sock* tp, uint8_t state);
 // kernel: tcp_done() — TCP_CLOSE, timers stopped, SHUTDOWN_MASK, then ops->done() (when ops is set).
 void tcp_done(tcp_sock* tp, TcpOps* ops);
 
-// kernel: tcp_connect() (with tcp_connect_init(), tcp_v4_connect()'s ISN/ts_off): caller has set
-// saddr/daddr/sport/dport, pools, rcvbuf, user_mss, nonagle; ISN from ops; SYN with Linux's options in
+// kernel: tcp_v4_connect()'s sequence part: write_seq (unless already set) and tsoffset from
+// ops->secure_seq() / secure_ts_off() of the 4-tuple. The caller may then put another tsoffset in
+// (TcpSocket::connect(): the kernel's own for the 4-tuple) before tcp_connect().
+void tcp_v4_connect_seq(tcp_sock* tp, TcpOps* ops);
+
+// kernel: tcp_connect() (with tcp_connect_init()): caller has set saddr/daddr/sport/dport, pools,
+// rcvbuf, user_mss, nonagle, and the ISN and tsoffset (tcp_v4_connect_seq()); SYN with Linux's options in
 // Linux's order (tcp_syn_options/tcp_options_write: MSS, SACK_PERM+TS or NOP NOP TS..., NOP WS);
 // state SYN_SENT; SYN RTO armed (1 s, backoff, tcp_syn_retries = 6 -> ETIMEDOUT via sk_err + done).
 // 0 or -errno (-ENOBUFS).
-int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops);
+int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit);
 
 // Every segment for a socket in any state, LISTEN included: kernel tcp_v4_do_rcv() ->
 // tcp_rcv_established() / tcp_rcv_state_process() (SYN_SENT: tcp_rcv_synsent_state_process; LISTEN:

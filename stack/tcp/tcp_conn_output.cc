@@ -115,15 +115,20 @@ void tcp_send_active_reset(tcp_sock* tp, TcpXmitFn xmit) {
   kfree_skb(skb);
 }
 
-// kernel: tcp_v4_connect() (the sequence part), tcp_connect_init(), tcp_connect()
-int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit, TcpOps* ops) {
+// kernel: tcp_v4_connect(): "st = secure_tcp_seq_and_ts_off(...); if (!tp->write_seq) ...
+// WRITE_ONCE(tp->tsoffset, st.ts_off);"
+void tcp_v4_connect_seq(tcp_sock* tp, TcpOps* ops) {
+  if (tp->write_seq == 0) tp->write_seq = ops->secure_seq(tp->saddr, tp->daddr, tp->sport, tp->dport);
+  tp->tsoffset = ops->secure_ts_off(tp->saddr, tp->daddr, tp->sport, tp->dport);
+}
+
+// kernel: tcp_connect_init(), tcp_connect()
+int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit) {
   if (tp->sk_state != TCP_CLOSE) return tp->sk_state == TCP_SYN_SENT ? -EALREADY : -EISCONN;
   tp->rx_opt.ts_recent = 0;
   tp->ts_recent_stamp = 0;
   tp->rx_opt.mss_clamp = TCP_MSS_DEFAULT;  // "tp->rx_opt.mss_clamp = TCP_MSS_DEFAULT;" until the SYN-ACK says
   tp->rx_opt.tstamp_ok = tp->rx_opt.sack_ok = tp->rx_opt.wscale_ok = false;
-  if (tp->write_seq == 0) tp->write_seq = ops->secure_seq(tp->saddr, tp->daddr, tp->sport, tp->dport);
-  tp->tsoffset = ops->secure_ts_off(tp->saddr, tp->daddr);
   tcp_set_state(tp, TCP_SYN_SENT);
   tp->sk_shutdown = 0;
   tp->sock_dead = false;

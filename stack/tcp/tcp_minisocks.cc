@@ -160,7 +160,7 @@ static void tcp_conn_request(tcp_sock* listener, const sk_buff* skb, uint32_t ds
   req.rmt_port = load_be16(skb->data);
   req.loc_port = load_be16(skb->data + 2);
   req.snd_wnd = load_be16(skb->data + 14);
-  if (req.tstamp_ok) req.ts_off = ops->secure_ts_off(req.loc_addr, req.rmt_addr);  // init_ts_off()
+  if (req.tstamp_ok) req.ts_off = ops->secure_ts_off(req.loc_addr, req.rmt_addr, req.loc_port, req.rmt_port);  // init_ts_off()
   // "if (!want_cookie && !isn) ... isn = af_ops->init_seq(skb)"
   if (!want_cookie && isn == 0) isn = ops->secure_seq(req.loc_addr, req.rmt_addr, req.loc_port, req.rmt_port);
   if (want_cookie) {

@@ -130,7 +130,7 @@ tcp_sock* cookie_v4_check(tcp_sock* listener, sk_buff* skb, uint32_t dst_mtu, Tc
   tcp_parse_options(absl::MakeConstSpan(skb->data, hdr_len), false, &tcp_opt, &sack_off);
   uint32_t tsoff = 0;
   if (tcp_opt.saw_tstamp && tcp_opt.rcv_tsecr != 0) {
-    tsoff = ops->secure_ts_off(tcb->daddr, tcb->saddr);
+    tsoff = ops->secure_ts_off(tcb->daddr, tcb->saddr, dport, sport);
     tcp_opt.rcv_tsecr -= tsoff;
   }
   if (!cookie_timestamp_decode(&tcp_opt)) return listener;

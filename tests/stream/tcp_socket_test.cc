@@ -138,6 +138,54 @@ TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
   listener->put();
 }
 
+// connect() takes the kernel's port and timestamp offset for the 4-tuple when the kernel can tell
+// (ShadowOps::connect_probe()), so a peer holding the 4-tuple in TIME_WAIT from a kernel connection
+// sees a newer timestamp: the SYN carries clock + the kernel's offset (TCP_TIMESTAMP, as the
+// kernel's getsockopt() gives it), and the server's child echoes it. A port this stack still has in
+// TIME_WAIT for the 4-tuple is passed over for the kernel's next answer; with no answer the stack
+// chooses as before.
+TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
+  listen_on_b();
+  a.shadow->probes = {{45000, 0x80000000u}};
+  TcpSocket* c = connect_from_a();
+  EXPECT_EQ(ntohs(local_port(c)), 45000);
+  uint32_t ts = 0;
+  socklen_t tl = sizeof ts;
+  ASSERT_EQ(c->getsockopt(SOL_TCP, TCP_TIMESTAMP, &ts, &tl), 0);
+  EXPECT_EQ(ts, static_cast<uint32_t>(g_now / 1'000'000) + 0x80000000u);
+  pump();
+  Socket* s = nullptr;
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(send(c, "ok", 2), 2);
+  EXPECT_EQ(read_all(s, 2), (std::vector<uint8_t>{'o', 'k'}));
+  c->put();  // the client closes first: its TIME_WAIT holds the 4-tuple from port 45000
+  pump();
+  s->put();
+  pump();
+  ASSERT_TRUE(a.tcp->has_conns());
+
+  a.shadow->probes = {{45000, 0x80000000u}, {45002, 0x90000000u}};
+  a.shadow->probes_taken = 0;
+  TcpSocket* c2 = connect_from_a();
+  EXPECT_EQ(ntohs(local_port(c2)), 45002);
+  EXPECT_EQ(a.shadow->probes_taken, 2u);
+  ASSERT_EQ(c2->getsockopt(SOL_TCP, TCP_TIMESTAMP, &ts, &tl), 0);
+  EXPECT_EQ(ts, static_cast<uint32_t>(g_now / 1'000'000) + 0x90000000u);
+
+  TcpSocket* c3 = connect_from_a();  // no answer: the stack's own choice
+  EXPECT_GE(ntohs(local_port(c3)), 32768);
+  EXPECT_NE(ntohs(local_port(c3)), 45000);
+  pump();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+    s->put();
+  }
+  c3->put();
+  c2->put();
+  listener->put();
+}
+
 // A server that closes first keeps every connection in TIME_WAIT for 60 s. Those must not hold
 // send memory: 100 connections through a stack of 64 payload pages, each answered by the server
 // before it closes; every answer must be taken (before, each TIME_WAIT kept its page and the 65th

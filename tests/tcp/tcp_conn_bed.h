@@ -75,7 +75,7 @@ class Host : public TcpOps {
     std::erase(hashed, tp);
   }
   uint32_t secure_seq(be32, be32, uint16_t, uint16_t) override { return isn; }
-  uint32_t secure_ts_off(be32, be32) override { return ts_off; }
+  uint32_t secure_ts_off(be32, be32, uint16_t, uint16_t) override { return ts_off; }
   void log_info(const char* line) override { logs.emplace_back(line); }
 
   tcp_sock* lookup(be32 raddr, uint16_t rport, uint16_t lport) {
@@ -185,7 +185,8 @@ struct ConnBed {
     tp->daddr = h[1 - side(tp)].addr;
     tp->dport = dport;
     tick();
-    int err = tcp_connect(tp, kMtu, xmit_fn(side(tp)), &h[side(tp)]);
+    tcp_v4_connect_seq(tp, &h[side(tp)]);
+    int err = tcp_connect(tp, kMtu, xmit_fn(side(tp)));
     if (err == 0) h[side(tp)].hashed.push_back(tp);  // inet_hash_connect()
     return err;
   }

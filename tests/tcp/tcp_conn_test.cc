@@ -57,7 +57,7 @@ TEST(TcpConnect, SynBytesAsLinux) {
   EXPECT_EQ(c->write_seq, 1001u);
   EXPECT_EQ(c->rx_opt.rcv_wscale, 7);
   EXPECT_EQ(tcp_poll(c) & (POLLOUT | POLLIN | POLLHUP), 0);  // tcp_poll(): nothing while SYN_SENT
-  EXPECT_EQ(tcp_connect(c, ConnBed::kMtu, bed.xmit_fn(0), &bed.h[0]), -EALREADY);
+  EXPECT_EQ(tcp_connect(c, ConnBed::kMtu, bed.xmit_fn(0)), -EALREADY);
 }
 
 // TCP_MAXSEG before connect(): the SYN's MSS is the clamp (tcp_connect_init(): tcp_mss_clamp()).

@@ -318,7 +318,8 @@ TcpLinkResult run_tcp_link(const TcpLinkConfig& cfg, LinkPeer* a, LinkPeer* b) {
     c.rx_opt = tcp_options_received{};
     c.window_clamp = 65535u << 14;
     c.tcp_mstamp = 1'000'000;
-    EXPECT_EQ(tcp_connect(&c, kMtu, [a](sk_buff* s) { return link_xmit(a, s); }, &a->ops), 0);
+    tcp_v4_connect_seq(&c, &a->ops);
+    EXPECT_EQ(tcp_connect(&c, kMtu, [a](sk_buff* s) { return link_xmit(a, s); }), 0);
     a->high_sent = c.snd_nxt;
   }
   a->corrupt_every = b->corrupt_every = cfg.corrupt_every;

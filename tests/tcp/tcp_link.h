@@ -48,7 +48,7 @@ class LinkOps : public TcpOps {
   void hash(tcp_sock*) override {}
   void done(tcp_sock*) override { ++done_calls; }
   uint32_t secure_seq(be32, be32, uint16_t, uint16_t) override { return isn; }
-  uint32_t secure_ts_off(be32, be32) override { return ts_off; }
+  uint32_t secure_ts_off(be32, be32, uint16_t, uint16_t) override { return ts_off; }
   int done_calls = 0;
   uint32_t isn = 0, ts_off = 0;
 };

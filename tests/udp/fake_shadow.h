@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -129,6 +130,15 @@ class FakeShadow final : public ShadowOps {
       return 0;
     }
     return -ENOPROTOOPT;
+  }
+  // TCP's connect_probe(): the kernel's answers (port, timestamp offset), one per call in order;
+  // none left: -EOPNOTSUPP, the stack chooses itself.
+  std::vector<std::pair<uint16_t, uint32_t>> probes;
+  size_t probes_taken = 0;
+  int connect_probe(be32, be32, uint16_t, uint16_t* sport, uint32_t* ts_off) override {
+    if (probes_taken == probes.size()) return -EOPNOTSUPP;
+    std::tie(*sport, *ts_off) = probes[probes_taken++];
+    return 0;
   }
   int shutdown(int, int) override { return 0; }
   // TCP's listener: the fake kernel socket listens and never has a connection of its own.
