@@ -97,6 +97,15 @@ class NeighTable {
   // kernel: __ipv4_neigh_lookup_noref() + __neigh_create() -> arp_constructor()
   int neigh_lookup_or_create(int ifindex, be32 nexthop, uint8_t type, uint64_t now, Neighbour** out) noexcept;
 
+  // The entry for (ifindex, next hop) when it exists, else nullptr; nothing created or counted.
+  // An entry stays at its address for the table's life (entries are never removed), so a caller
+  // may hold the pointer and pass it to neigh_output() for later packets to that next hop.
+  // kernel: __ipv4_neigh_lookup_noref()
+  Neighbour* neigh_lookup(int ifindex, be32 nexthop) noexcept {
+    Neighbour* n = slot_for(ifindex, nexthop);
+    return n->ifindex == 0 ? nullptr : n;
+  }
+
   // Fills the Ethernet header and transmits when the MAC is known; otherwise queues the skb (at
   // most parms.unres_qlen_bytes, oldest dropped first) and has the kernel resolve the address.
   // `skb->data` is the IPv4 header. Returns the device's result, 0 when queued (or dropped because
