@@ -45,8 +45,10 @@ class NeighOutput {
     return nullptr;
   }
   // neigh_output() through an entry neigh_lookup() returned: the same, without the lookup.
-  virtual int neigh_output_held(Neighbour* n, sk_buff* skb) {
-    (void)n;
+  // `hh_written`: the sender wrote the entry's link header in front of skb->data already
+  // (IpCb::hh_written).
+  virtual int neigh_output_held(Neighbour* n, sk_buff* skb, bool hh_written) {
+    (void)n, (void)hh_written;
     kfree_skb_list(skb);
     return -ENODEV;
   }
@@ -93,6 +95,9 @@ struct IpCb {  // in skb->cb. kernel: IPCB(skb) + skb->len/priority/mark/ignore_
   // The next hop's neighbour entry, held by the sender (NeighOutput::neigh_lookup()), or nullptr:
   // ip_finish_output2() then looks it up. kernel: the neighbour a dst held (dst->_neighbour, before 3.6)
   Neighbour* neigh = nullptr;
+  // The sender wrote `neigh`'s cached link header in front of skb->data (neigh_hh_write()): the
+  // neighbour layer only pushes it if the entry takes the hh_cache path.
+  bool hh_written = false;
 };
 inline IpCb* ipcb(sk_buff* skb) {
   static_assert(sizeof(IpCb) <= sizeof(skb->cb));

@@ -6,6 +6,7 @@
 
 #include "stack/ipv4/ip_ident.h"
 #include "stack/ipv4/udp_send.h"
+#include "stack/neigh/neighbour.h"
 #include "stack/wire/ipv4.h"
 #include "stack/wire/udp.h"
 
@@ -65,6 +66,10 @@ int udp_tmpl_send(const IpOutCtx& ctx, const UdpTmpl& t, InetSock* inet, UdpMib*
   // kernel: __ip_make_skb()
   IpCb* cb = ipcb(skb);
   *cb = t.cb;
+  // kernel: neigh_hh_output()'s copy of the next hop's cached Ethernet header, read now from the
+  // held entry (its current header, whatever changed since the template was built), while this
+  // skb's headroom is at hand; the neighbour layer pushes it if the entry takes the hh_cache path.
+  if (cb->neigh != nullptr) cb->hh_written = neigh_hh_write(*cb->neigh, skb);
   cb->datagram_len = static_cast<uint32_t>(ulen) + kIpHdrLen;
   IpHdr iph = *IpHdr::at(absl::MakeSpan(skb->data, kIpHdrLen));
   iph.set_tot_len(static_cast<uint16_t>(cb->datagram_len));

@@ -16,6 +16,7 @@
 // Time: `now` is monotonic nanoseconds, passed in. Threading: the stack thread's.
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "stack/neigh/fib.h"
@@ -76,6 +77,16 @@ struct Neighbour {
   bool used = false;
 };
 
+// Copies n's cached link header (as the hh_cache path's hh_push() does, 16 bytes ending at
+// skb->data) into an skb's headroom, for a sender that writes its headers in one place and then
+// calls neigh_output(..., hh_written = true) for it in the same hold of the stack's lock.
+// False (nothing written) when the header is not built or the skb has not the room.
+inline bool neigh_hh_write(const Neighbour& n, sk_buff* skb) noexcept {
+  if (n.hh.hh_len == 0 || skb_headroom(skb) < HhCache::kDataMod || skb_cloned(skb)) return false;
+  std::memcpy(skb->data - HhCache::kDataMod, n.hh.hh_data, HhCache::kDataMod);
+  return true;
+}
+
 // The bytes a queued skb charges against unres_qlen_bytes: its head buffer, fragment bytes and the
 // sk_buff itself. kernel: skb->truesize (SKB_TRUESIZE())
 uint32_t neigh_skb_truesize(const sk_buff* skb) noexcept;
@@ -112,8 +123,10 @@ class NeighTable {
   // resolution had failed, as the kernel returns), -errno for an skb that cannot take a header.
   // A connected entry with its header built takes the copy of the prebuilt header (neigh_hh_output());
   // anything else goes through the resolve path first.
+  // `hh_written`: neigh_hh_write() put the entry's header in front of this one packet already, so
+  // the hh_cache path only pushes it (any other path writes the header itself, over it).
   // kernel: neigh_output() -> neigh_hh_output() | neigh_resolve_output() -> neigh_event_send()
-  int neigh_output(Neighbour* n, sk_buff* skb, uint64_t now) noexcept;
+  int neigh_output(Neighbour* n, sk_buff* skb, uint64_t now, bool hh_written = false) noexcept;
 
   // The neighbour half of ip_finish_output2(): the next hop of `rt` for `daddr`, its entry, and
   // neigh_output(). Consumes the skb. -EINVAL for an RTN_LOCAL route (the loopback device's).
@@ -145,6 +158,7 @@ class NeighTable {
   Neighbour* slot_for(int ifindex, be32 ip) const noexcept;  // the entry or the empty slot it would take
   int neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexcept;
   int neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept;
+  int neigh_hh_xmit(Neighbour* n, sk_buff* skb) noexcept;
   void neigh_hh_init(Neighbour* n) noexcept;
   void neigh_update_hhs(Neighbour* n) noexcept;
   void apply_kernel_state(Neighbour* n, const NeighInfo& info, uint64_t now) noexcept;

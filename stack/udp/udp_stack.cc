@@ -283,7 +283,9 @@ Neighbour* UdpStack::neigh_lookup(const IpTxInfo& info) {
   return info.oif > 0 ? neigh_->neigh_lookup(info.oif, info.nexthop) : nullptr;
 }
 
-int UdpStack::neigh_output_held(Neighbour* n, sk_buff* skb) { return neigh_->neigh_output(n, skb, now_); }
+int UdpStack::neigh_output_held(Neighbour* n, sk_buff* skb, bool hh_written) {
+  return neigh_->neigh_output(n, skb, now_, hh_written);
+}
 
 int UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
