@@ -96,7 +96,9 @@ struct IpCb {  // in skb->cb. kernel: IPCB(skb) + skb->len/priority/mark/ignore_
   // ip_finish_output2() then looks it up. kernel: the neighbour a dst held (dst->_neighbour, before 3.6)
   Neighbour* neigh = nullptr;
   // The sender wrote `neigh`'s cached link header in front of skb->data (neigh_hh_write()): the
-  // neighbour layer only pushes it if the entry takes the hh_cache path.
+  // neighbour layer only pushes it if the entry takes the hh_cache path. Set only on a packet
+  // that goes down whole (the UDP send template's: never fragmented or segmented, whose copies
+  // of this IpCb would not have the header in front of them).
   bool hh_written = false;
 };
 inline IpCb* ipcb(sk_buff* skb) {

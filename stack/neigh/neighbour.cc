@@ -197,18 +197,18 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
 
 namespace {
 
-// Puts the prebuilt link header in front of one packet. The 16-byte copy reaches two bytes into
-// the headroom before the header, so it needs 16 bytes of private headroom; otherwise (kernel:
-// ip_finish_output2() makes room with skb_expand_head(); a shared head must not be written either,
-// see sk_buff.h) the skb gets a private head with room for the header itself.
-// kernel: neigh_hh_output(), include/net/neighbour.h
-// The header written in front of skb->data becomes the packet's.
+// The link header written in front of skb->data becomes the packet's.
 void hh_finish(const HhCache& hh, sk_buff* skb) {
   skb_push(skb, hh.hh_len);
   skb_reset_mac_header(skb);
   skb->protocol = cpu_to_be16(ETH_P_IP);
 }
 
+// Puts the prebuilt link header in front of one packet. The 16-byte copy reaches two bytes into
+// the headroom before the header, so it needs 16 bytes of private headroom; otherwise (kernel:
+// ip_finish_output2() makes room with skb_expand_head(); a shared head must not be written either,
+// see sk_buff.h) the skb gets a private head with room for the header itself.
+// kernel: neigh_hh_output(), include/net/neighbour.h
 int hh_push(const HhCache& hh, sk_buff* skb) {
   if (skb_headroom(skb) >= HhCache::kDataMod && !skb_cloned(skb)) {
     std::memcpy(skb->data - HhCache::kDataMod, hh.hh_data, HhCache::kDataMod);
