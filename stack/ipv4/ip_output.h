@@ -3,6 +3,7 @@
 // neighbour layer. Kernel counterpart: net/ipv4/ip_output.c (ip_make_skb() & co).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 
 #include "stack/ipv4/inet_sock.h"
@@ -13,6 +14,7 @@
 namespace xmit {
 
 class IpIdentGen;
+struct Neighbour;
 
 // What ip_finish_output2() hands to neigh_output() with each packet: the route's answer and the
 // skb metadata our sk_buff has no field for. kernel: skb_dst(skb)->dev, rt_nexthop(), skb->priority,
@@ -34,6 +36,22 @@ class NeighOutput {
  public:
   virtual ~NeighOutput() = default;
   virtual int neigh_output(sk_buff* skb, const IpTxInfo& info) = 0;
+  // For a sender that holds the next hop's entry across packets (IpCb::neigh, the UDP send
+  // template): the entry of `info`'s next hop when it exists, never created here (nullptr: none,
+  // or a neighbour layer that lends none). The pointer stays valid, and stays that next hop's
+  // entry, for the layer's life. kernel: __ipv4_neigh_lookup_noref()
+  virtual Neighbour* neigh_lookup(const IpTxInfo& info) {
+    (void)info;
+    return nullptr;
+  }
+  // neigh_output() through an entry neigh_lookup() returned: the same, without the lookup.
+  // `hh_written`: the sender wrote the entry's link header in front of skb->data already
+  // (IpCb::hh_written).
+  virtual int neigh_output_held(Neighbour* n, sk_buff* skb, bool hh_written) {
+    (void)n, (void)hh_written;
+    kfree_skb_list(skb);
+    return -ENODEV;
+  }
 };
 
 // Everything the output path needs from the stack around it; all pointers required.
@@ -74,6 +92,14 @@ struct IpCb {  // in skb->cb. kernel: IPCB(skb) + skb->len/priority/mark/ignore_
   bool tx_ip_csum = false; // the device fills the IPv4 header checksum
   bool tx_l4_csum = false; // the device finishes UDP checksums (NETIF_F_HW_CSUM): GSO segments stay partial
   bool zcopy = false;      // kernel: skb_zcopy(skb): a MSG_ZEROCOPY object rides it, so appends never coalesce
+  // The next hop's neighbour entry, held by the sender (NeighOutput::neigh_lookup()), or nullptr:
+  // ip_finish_output2() then looks it up. kernel: the neighbour a dst held (dst->_neighbour, before 3.6)
+  Neighbour* neigh = nullptr;
+  // The sender wrote `neigh`'s cached link header in front of skb->data (neigh_hh_write()): the
+  // neighbour layer only pushes it if the entry takes the hh_cache path. Set only on a packet
+  // that goes down whole (the UDP send template's: never fragmented or segmented, whose copies
+  // of this IpCb would not have the header in front of them).
+  bool hh_written = false;
 };
 inline IpCb* ipcb(sk_buff* skb) {
   static_assert(sizeof(IpCb) <= sizeof(skb->cb));

@@ -56,6 +56,7 @@ int ip_finish_output2(const IpOutCtx& ctx, sk_buff* skb) {
   // stack's queue_xmit() does (validate_xmit_skb() → skb_gso_segment(), stack/ipv4/tcp_offload).
   if (!skb_is_gso(skb) || ip_hdr(skb).protocol() == IPPROTO_TCP) {
     skb->next = nullptr;
+    if (cb.neigh != nullptr) return ctx.neigh->neigh_output_held(cb.neigh, skb, cb.hh_written);
     return ctx.neigh->neigh_output(skb, info);
   }
   // A UDP GSO packet: the kernel segments it in validate_xmit_skb(), under dev_queue_xmit(), for a

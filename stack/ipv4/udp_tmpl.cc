@@ -6,6 +6,7 @@
 
 #include "stack/ipv4/ip_ident.h"
 #include "stack/ipv4/udp_send.h"
+#include "stack/neigh/neighbour.h"
 #include "stack/wire/ipv4.h"
 #include "stack/wire/udp.h"
 
@@ -20,7 +21,7 @@ constexpr uint32_t kSkbMaxAlloc = (4096 << 2) - 320;  // as ip_output.cc: above 
 }  // namespace
 
 void udp_tmpl_build(UdpTmpl* t, uint64_t dst_seq, const InetSock& inet, const Flowi4& fl4, const Ipv4Route& rt,
-                    const IpcmCookie& ipc, const Ipv4Sysctl& sysctl, uint32_t room) {
+                    const IpcmCookie& ipc, const Ipv4Sysctl& sysctl, uint32_t room, NeighOutput* neigh) {
   t->valid = false;
   // Only what ip_append_data_core() sends as one linear packet of the first iteration, with no
   // GSO and nothing carried per packet (timestamps).
@@ -31,6 +32,9 @@ void udp_tmpl_build(UdpTmpl* t, uint64_t dst_seq, const InetSock& inet, const Fl
   InetCork cork;
   if (ip_setup_cork(inet, &cork, ipc, rt) != 0) return;
   ip_make_hdr(inet, cork, fl4, sysctl, 0, &t->cb, t->hdr);
+  // The next hop's entry, which the full path's send just looked up (or created): held, so that
+  // ip_finish_output2() does not look it up again (none: it does).
+  t->cb.neigh = neigh->neigh_lookup(IpTxInfo{.oif = t->cb.oif, .nexthop = t->cb.nexthop});
   // One linear packet (within fragsize, the skb head and SKB_MAX_ALLOC) that ip_finish_output()
   // does not fragment (IpCb::mtu).
   uint32_t max = std::min({cork.fragsize, t->cb.mtu, room, rt.dst_mtu(), kSkbMaxAlloc - 1 - 15 - rt.hh_len});
@@ -62,6 +66,10 @@ int udp_tmpl_send(const IpOutCtx& ctx, const UdpTmpl& t, InetSock* inet, UdpMib*
   // kernel: __ip_make_skb()
   IpCb* cb = ipcb(skb);
   *cb = t.cb;
+  // kernel: neigh_hh_output()'s copy of the next hop's cached Ethernet header, read now from the
+  // held entry (its current header, whatever changed since the template was built), while this
+  // skb's headroom is at hand; the neighbour layer pushes it if the entry takes the hh_cache path.
+  if (cb->neigh != nullptr) cb->hh_written = neigh_hh_write(*cb->neigh, skb);
   cb->datagram_len = static_cast<uint32_t>(ulen) + kIpHdrLen;
   IpHdr iph = *IpHdr::at(absl::MakeSpan(skb->data, kIpHdrLen));
   iph.set_tot_len(static_cast<uint16_t>(cb->datagram_len));

@@ -18,8 +18,11 @@ namespace xmit {
 // SO_PRIORITY through ipc), flow or route (dst_seq: the socket's route cache looked up again —
 // another destination, port or source, connect/disconnect, a FIB generation change, any
 // setsockopt), control message (IpcmCookie) or device (MTU, offloads) makes it rebuild. Read at
-// send time, not kept: SO_NO_CHECK, IP_RECVERR, the send buffer, and the neighbour (its state and
-// cached Ethernet header: every datagram still goes through neigh_output()).
+// send time, not kept: SO_NO_CHECK, IP_RECVERR, the send buffer, and the neighbour's state and
+// cached Ethernet header (every datagram still goes through neigh_output(), which reads them as
+// the kernel's does per packet). Kept: the neighbour entry of the route's next hop (IpCb::neigh),
+// so no datagram looks it up; it is that next hop's entry for the stack's life (entries are never
+// removed or moved), and another next hop is another route, which rebuilds the template.
 struct UdpTmplKey {
   uint64_t dst_seq = 0;  // DstCache::seq of the route (and flow) the template was built for
   IpcmCookie ipc;
@@ -62,9 +65,10 @@ inline bool udp_tmpl_match(const UdpTmpl& t, uint64_t dst_seq, const InetSock& i
 
 // Builds `t` for a send of flow `fl4` through `rt` (the route cache's entry number `dst_seq`)
 // with control data `ipc`: the bytes and metadata ip_make_skb_core() and udp_send_skb() write for
-// a one-packet datagram. `room`: the linear bytes an skb head holds past hh_len.
+// a one-packet datagram. `room`: the linear bytes an skb head holds past hh_len. `neigh`: the
+// neighbour layer that lends the next hop's entry (NeighOutput::neigh_lookup()).
 void udp_tmpl_build(UdpTmpl* t, uint64_t dst_seq, const InetSock& inet, const Flowi4& fl4, const Ipv4Route& rt,
-                    const IpcmCookie& ipc, const Ipv4Sysctl& sysctl, uint32_t room);
+                    const IpcmCookie& ipc, const Ipv4Sysctl& sysctl, uint32_t room, NeighOutput* neigh);
 
 // Whether the template sends this datagram (`ulen`: UDP header + payload) for a send with these
 // MSG_* `flags` (the inputs matched: udp_tmpl_match()): no MSG_PROBE/MSG_MORE/MSG_ZEROCOPY, no GSO, and one

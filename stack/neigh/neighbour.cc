@@ -137,9 +137,11 @@ int NeighTable::neigh_lookup_or_create(int ifindex, be32 nexthop, uint8_t type, 
 // kernel: neigh_output(), include/net/neighbour.h; neigh_resolve_output(), net/core/neighbour.c
 // `skb` may be a UDP GSO packet's segments linked through next (NeighOutput): one packet, as the
 // kernel's GSO skb, which goes to the device whole, or waits for the address whole.
-int NeighTable::neigh_output(Neighbour* n, sk_buff* skb, uint64_t now) noexcept {
+int NeighTable::neigh_output(Neighbour* n, sk_buff* skb, uint64_t now, bool hh_written) noexcept {
   n->used = true;
-  if ((n->nud_state & NUD_CONNECTED_MASK) && n->hh.hh_len != 0) return neigh_hh_output(n, skb);
+  if ((n->nud_state & NUD_CONNECTED_MASK) && n->hh.hh_len != 0) {
+    return hh_written ? neigh_hh_xmit(n, skb) : neigh_hh_output(n, skb);
+  }
   // kernel: neigh_resolve_output()
   if (!(n->nud_state & NUD_CONNECTED_MASK) && neigh_event_send(n, skb, now) != 0) {
     return 0;  // queued, or dropped and counted; the kernel's neigh_resolve_output() returns 0 too
@@ -195,6 +197,13 @@ int NeighTable::neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexc
 
 namespace {
 
+// The link header written in front of skb->data becomes the packet's.
+void hh_finish(const HhCache& hh, sk_buff* skb) {
+  skb_push(skb, hh.hh_len);
+  skb_reset_mac_header(skb);
+  skb->protocol = cpu_to_be16(ETH_P_IP);
+}
+
 // Puts the prebuilt link header in front of one packet. The 16-byte copy reaches two bytes into
 // the headroom before the header, so it needs 16 bytes of private headroom; otherwise (kernel:
 // ip_finish_output2() makes room with skb_expand_head(); a shared head must not be written either,
@@ -207,13 +216,18 @@ int hh_push(const HhCache& hh, sk_buff* skb) {
     if (int err = skb_cow_head(skb, hh.hh_len); err != 0) return err;
     std::memcpy(skb->data - hh.hh_len, hh.hh_data + HhCache::kDataMod - hh.hh_len, hh.hh_len);
   }
-  skb_push(skb, hh.hh_len);
-  skb_reset_mac_header(skb);
-  skb->protocol = cpu_to_be16(ETH_P_IP);
+  hh_finish(hh, skb);
   return 0;
 }
 
 }  // namespace
+
+// neigh_hh_output() for one packet whose header neigh_hh_write() copied in this same hold of the
+// lock (so it is still n->hh's): only the push is left.
+int NeighTable::neigh_hh_xmit(Neighbour* n, sk_buff* skb) noexcept {
+  hh_finish(n->hh, skb);
+  return ops_->queue_xmit(n->ifindex, skb);
+}
 
 // Pushes the link header (on each segment of a list: see neigh_output()) and hands the frame, or
 // the list whole, to the device; a segment that cannot take the header drops the list, as does an

@@ -16,6 +16,7 @@
 // Time: `now` is monotonic nanoseconds, passed in. Threading: the stack thread's.
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "stack/neigh/fib.h"
@@ -76,6 +77,16 @@ struct Neighbour {
   bool used = false;
 };
 
+// Copies n's cached link header (as the hh_cache path's hh_push() does, 16 bytes ending at
+// skb->data) into an skb's headroom, for a sender that writes its headers in one place and then
+// calls neigh_output(..., hh_written = true) for it in the same hold of the stack's lock.
+// False (nothing written) when the header is not built or the skb has not the room.
+inline bool neigh_hh_write(const Neighbour& n, sk_buff* skb) noexcept {
+  if (n.hh.hh_len == 0 || skb_headroom(skb) < HhCache::kDataMod || skb_cloned(skb)) return false;
+  std::memcpy(skb->data - HhCache::kDataMod, n.hh.hh_data, HhCache::kDataMod);
+  return true;
+}
+
 // The bytes a queued skb charges against unres_qlen_bytes: its head buffer, fragment bytes and the
 // sk_buff itself. kernel: skb->truesize (SKB_TRUESIZE())
 uint32_t neigh_skb_truesize(const sk_buff* skb) noexcept;
@@ -97,14 +108,25 @@ class NeighTable {
   // kernel: __ipv4_neigh_lookup_noref() + __neigh_create() -> arp_constructor()
   int neigh_lookup_or_create(int ifindex, be32 nexthop, uint8_t type, uint64_t now, Neighbour** out) noexcept;
 
+  // The entry for (ifindex, next hop) when it exists, else nullptr; nothing created or counted.
+  // An entry stays at its address for the table's life (entries are never removed), so a caller
+  // may hold the pointer and pass it to neigh_output() for later packets to that next hop.
+  // kernel: __ipv4_neigh_lookup_noref()
+  Neighbour* neigh_lookup(int ifindex, be32 nexthop) noexcept {
+    Neighbour* n = slot_for(ifindex, nexthop);
+    return n->ifindex == 0 ? nullptr : n;
+  }
+
   // Fills the Ethernet header and transmits when the MAC is known; otherwise queues the skb (at
   // most parms.unres_qlen_bytes, oldest dropped first) and has the kernel resolve the address.
   // `skb->data` is the IPv4 header. Returns the device's result, 0 when queued (or dropped because
   // resolution had failed, as the kernel returns), -errno for an skb that cannot take a header.
   // A connected entry with its header built takes the copy of the prebuilt header (neigh_hh_output());
   // anything else goes through the resolve path first.
+  // `hh_written`: neigh_hh_write() put the entry's header in front of this one packet already, so
+  // the hh_cache path only pushes it (any other path writes the header itself, over it).
   // kernel: neigh_output() -> neigh_hh_output() | neigh_resolve_output() -> neigh_event_send()
-  int neigh_output(Neighbour* n, sk_buff* skb, uint64_t now) noexcept;
+  int neigh_output(Neighbour* n, sk_buff* skb, uint64_t now, bool hh_written = false) noexcept;
 
   // The neighbour half of ip_finish_output2(): the next hop of `rt` for `daddr`, its entry, and
   // neigh_output(). Consumes the skb. -EINVAL for an RTN_LOCAL route (the loopback device's).
@@ -136,6 +158,7 @@ class NeighTable {
   Neighbour* slot_for(int ifindex, be32 ip) const noexcept;  // the entry or the empty slot it would take
   int neigh_event_send(Neighbour* n, sk_buff* skb, uint64_t now) noexcept;
   int neigh_hh_output(Neighbour* n, sk_buff* skb) noexcept;
+  int neigh_hh_xmit(Neighbour* n, sk_buff* skb) noexcept;
   void neigh_hh_init(Neighbour* n) noexcept;
   void neigh_update_hhs(Neighbour* n) noexcept;
   void apply_kernel_state(Neighbour* n, const NeighInfo& info, uint64_t now) noexcept;

@@ -194,7 +194,7 @@ retry:
       if (err == 0 && again && stack_->udp_send_template() && !(flags & kMsgProbe) &&
           !(tmpl_.valid && udp_tmpl_match(tmpl_, dst_.seq, inet_, ipc, stack_->dev_features(), *ctx.sysctl))) {
         udp_tmpl_build(&tmpl_, dst_.seq, inet_, out, route, ipc, *ctx.sysctl,
-                       ctx.skbs->heads()->buf_size() - route.hh_len);
+                       ctx.skbs->heads()->buf_size() - route.hh_len, ctx.neigh);
       }
     }
   } else {

@@ -277,6 +277,16 @@ int UdpStack::neigh_output(sk_buff* skb, const IpTxInfo& info) {
   return neigh_->neigh_output(n, skb, now_);
 }
 
+// The lookup above without creating or counting (NeighTable::neigh_lookup()): the entry the UDP
+// send template holds (IpCb::neigh).
+Neighbour* UdpStack::neigh_lookup(const IpTxInfo& info) {
+  return info.oif > 0 ? neigh_->neigh_lookup(info.oif, info.nexthop) : nullptr;
+}
+
+int UdpStack::neigh_output_held(Neighbour* n, sk_buff* skb, bool hh_written) {
+  return neigh_->neigh_output(n, skb, now_, hh_written);
+}
+
 int UdpStack::poll(uint64_t now, int budget) {
   now_ = now;
   polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);

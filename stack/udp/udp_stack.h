@@ -240,6 +240,8 @@ class UdpStack final : private NeighOps, private NeighOutput {
   int queue_xmit(int ifindex, sk_buff* skb) override;
   // NeighOutput (the ipv4 layer's view) onto NeighTable (the neigh layer's).
   int neigh_output(sk_buff* skb, const IpTxInfo& info) override;
+  Neighbour* neigh_lookup(const IpTxInfo& info) override;
+  int neigh_output_held(Neighbour* n, sk_buff* skb, bool hh_written) override;
   uint32_t dev_xmit_list(sk_buff** list, bool whole, int* err);
   int xmit_one(sk_buff* skb);
   void pop_drop(sk_buff** list);

@@ -1,6 +1,7 @@
 // tests/neigh/neighbour_test.cc — NeighTable and DstCache against a fake FIB: sending with a known
 // MAC, queueing while resolving, the byte bound on the queue, flush order, failure, the backstop
-// timer, multicast/broadcast mapping, and route cache invalidation by generation.
+// timer, multicast/broadcast mapping, a held entry whose header the sender wrote (the UDP send
+// template's), and route cache invalidation by generation.
 #include <linux/if_ether.h>
 
 #include <cerrno>
@@ -446,6 +447,43 @@ TEST_F(NeighTest, APrebuiltHeaderFollowsAMacChange) {
     EXPECT_EQ(ops_.frames[i].size(), ETH_HLEN + 20u);
   }
   EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3));
+}
+
+// A sender that holds the entry (neigh_lookup(): nothing created or counted) and writes its header
+// itself (neigh_hh_write()) gets the bytes neigh_output() would send; on any path but the hh_cache
+// one (here STALE, then the kernel's deletion) the header written is not trusted: the entry
+// re-confirms, or holds the packet, as for any other packet. MAC changes show in the next write.
+TEST_F(NeighTest, AHeldEntryWithItsHeaderWrittenSendsWhatNeighOutputWould) {
+  EXPECT_EQ(table_->neigh_lookup(kIf, kPeer), nullptr);
+  kernel_has(kPeer, NUD_REACHABLE);
+  ASSERT_EQ(table_->output(onlink(), kPeer, make_skb(1), 0), 0);  // creates it, builds the header
+  const NeighStats stats = table_->stats();
+  Neighbour* n = table_->neigh_lookup(kIf, kPeer);
+  ASSERT_EQ(n, table_->find(kIf, kPeer));
+  EXPECT_EQ(table_->stats().lookups, stats.lookups);
+  auto written = [&](uint8_t id) {
+    sk_buff* skb = make_skb(id, 16);
+    EXPECT_TRUE(neigh_hh_write(*n, skb));
+    return table_->neigh_output(n, skb, 0, /*hh_written=*/true);
+  };
+  ASSERT_EQ(written(2), 0);
+  table_->neigh_update(event(kPeer, NUD_REACHABLE, MacAddr{0x02, 0, 0, 0, 0, 0x22}), 0);
+  ASSERT_EQ(written(3), 0);
+  ASSERT_EQ(ops_.frames.size(), 3u);
+  std::vector<uint8_t> want = ops_.frames[0];
+  want[ETH_HLEN] = 2;
+  EXPECT_EQ(ops_.frames[1], want);
+  EXPECT_THAT(std::vector<uint8_t>(ops_.frames[2].begin(), ops_.frames[2].begin() + 6),
+              ElementsAre(0x02, 0, 0, 0, 0, 0x22));
+  table_->neigh_update(event(kPeer, NUD_STALE, MacAddr{0x02, 0, 0, 0, 0, 0x22}), 0);
+  ASSERT_EQ(written(4), 0);
+  EXPECT_EQ(n->nud_state, NUD_DELAY);  // kernel: STALE -> DELAY, re-confirmed by the kernel
+  EXPECT_EQ(fib_.resolves.size(), 1u);
+  fib_.kernel.erase({kIf, kPeer});
+  table_->neigh_update(NeighEvent{.kind = NeighEvent::kDelete, .ifindex = kIf, .ip = kPeer}, 0);
+  ASSERT_EQ(written(5), 0);  // held while the kernel resolves
+  EXPECT_EQ(n->nud_state, NUD_INCOMPLETE);
+  EXPECT_THAT(sent_ids(), ElementsAre(1, 2, 3, 4));
 }
 
 TEST_F(NeighTest, ShortHeadroomAndClonedHeadsGetAPrivateHead) {

@@ -24,6 +24,8 @@ class Bed : public UdpSockTest {
   }
   ~Bed() override { TearDown(); }
   void TestBody() override {}
+  using UdpSockTest::at_b;
+  using UdpSockTest::cfg;
   using UdpSockTest::fib;
   using UdpSockTest::now;
   using UdpSockTest::sk;
@@ -57,6 +59,10 @@ class Bed : public UdpSockTest {
     std::vector<ssize_t> rets;
     uint32_t wmem;
     uint64_t out_datagrams, out_requests, out_transmits, out_discards, frag_creates, sndbuf_errors;
+    // After each send: the resolutions asked of the kernel (STALE -> DELAY, NONE/FAILED -> INCOMPLETE).
+    std::vector<size_t> resolves;
+    uint16_t nud_state;
+    MacAddr ha;
   };
   // The same sends before and after `change`: 0, 1, 64 and 1472 bytes (one frame each), 1473
   // (fragmented, full path), 600 (under the MTU of the route change below), 64.
@@ -64,7 +70,10 @@ class Bed : public UdpSockTest {
     Result r;
     for (size_t n : {0, 1, 64, 1472, 1473, 64}) r.rets.push_back(send(n));
     change(*this);
-    for (size_t n : {64, 64, 600, 0, 1472, 1473}) r.rets.push_back(send(n));
+    for (size_t n : {64, 64, 600, 0, 1472, 1473}) {
+      r.rets.push_back(send(n));
+      r.resolves.push_back(fib.resolves.size());
+    }
     r.wmem = sk->wmem_alloc();
     r.frames = at_b();
     r.out_datagrams = stack->udp_mib.OutDatagrams;
@@ -73,6 +82,9 @@ class Bed : public UdpSockTest {
     r.out_transmits = stack->mib.OutTransmits;
     r.out_discards = stack->mib.OutDiscards;
     r.frag_creates = stack->mib.FragCreates;
+    const Neighbour* n = stack->neigh().find(FakeFib::kIfindex, kB);
+    r.nud_state = n != nullptr ? n->nud_state : 0xffff;
+    r.ha = n != nullptr ? n->ha : MacAddr{};
     return r;
   }
 
@@ -89,6 +101,23 @@ void PrintTo(const Change& c, std::ostream* os) { *os << c.name; }
 const be32 kSrc2 = make_ipv4_addr(198, 18, 0, 3);
 const be32 kGw = make_ipv4_addr(198, 18, 0, 254);
 const uint8_t kMac2[6] = {0x02, 0, 0, 0, 0, 0x22};
+
+// The kernel's entry for kB becomes `state` (with `mac`, or erased for NUD_NONE) and its
+// notification reaches the stack (a deletion as kDelete).
+void kernel_neigh(Bed& b, uint16_t state, const uint8_t* mac = nullptr) {
+  if (mac == nullptr) mac = b.cfg.mac_b;
+  NeighEvent ev{.kind = NeighEvent::kUpdate, .ifindex = FakeFib::kIfindex, .ip = kB};
+  if (state == NUD_NONE) {
+    b.fib.kernel.erase({FakeFib::kIfindex, kB});
+    ev.kind = NeighEvent::kDelete;
+  } else {
+    ev.info = NeighInfo{.nud_state = state, .has_ha = true};
+    std::memcpy(ev.info.ha.data(), mac, 6);
+    b.fib.kernel[{FakeFib::kIfindex, kB}] = ev.info;
+  }
+  std::lock_guard<StackMutex> g(b.stack->mu());
+  b.stack->neigh().neigh_update(ev, b.now);
+}
 
 void new_route(Bed& b, Rtable rt) {
   b.fib.routes[kB] = {0, rt};
@@ -125,6 +154,24 @@ std::vector<Change> changes() {
          std::lock_guard<StackMutex> g(b.stack->mu());
          b.stack->neigh().neigh_update(NeighEvent{.ifindex = FakeFib::kIfindex, .ip = kB, .info = n}, b.now);
        }},
+      // The template holds the neighbour entry (IpCb::neigh): every change of it below must show
+      // in the next datagram as in the full path's (its MAC, a re-confirmation asked of the
+      // kernel, or the datagram held while the kernel resolves).
+      {"neighbour_stale", [](Bed& b) { kernel_neigh(b, NUD_STALE); }},
+      {"neighbour_stale_mac", [](Bed& b) { kernel_neigh(b, NUD_STALE, kMac2); }},
+      {"neighbour_failed", [](Bed& b) { kernel_neigh(b, NUD_FAILED); }},
+      {"neighbour_deleted", [](Bed& b) { kernel_neigh(b, NUD_NONE); }},
+      {"neighbour_deleted_back_mac", [](Bed& b) {
+         kernel_neigh(b, NUD_NONE);
+         b.send(64);  // held while the kernel resolves
+         kernel_neigh(b, NUD_REACHABLE, kMac2);
+       }},
+      {"neighbour_mac_back", [](Bed& b) {
+         kernel_neigh(b, NUD_REACHABLE, kMac2);
+         b.send(64);
+         b.send(64);
+         kernel_neigh(b, NUD_REACHABLE);  // back to the first MAC
+       }},
   };
 }
 
@@ -148,12 +195,36 @@ TEST_P(UdpTmplTest, SameFramesCountersAndResultsAsTheFullPath) {
   EXPECT_EQ(a.out_discards, b.out_discards);
   EXPECT_EQ(a.frag_creates, b.frag_creates);
   EXPECT_EQ(a.wmem, b.wmem);
+  EXPECT_EQ(a.resolves, b.resolves);
+  EXPECT_EQ(a.nud_state, b.nud_state);
+  EXPECT_EQ(a.ha, b.ha);
 }
 
 INSTANTIATE_TEST_SUITE_P(Changes, UdpTmplTest, ::testing::Combine(::testing::ValuesIn(changes()), ::testing::Bool()),
                          [](const auto& info) {
                            return std::get<0>(info.param).name + (std::get<1>(info.param) ? "_csum_offload" : "_sw_csum");
                          });
+
+// The neighbour's MAC changes between two datagrams the template sends: the second carries the
+// new one (the kernel reads the neighbour's cached header per packet, neigh_hh_output()).
+TEST(UdpTmplNeigh, NextDatagramCarriesTheNewMac) {
+  Bed b(/*tmpl=*/true, /*l4_csum=*/true);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(b.send(64), 64);
+  const uint64_t tmpl0 = b.stack->udp_tmpl_sends;
+  ASSERT_GT(tmpl0, 0u);
+  kernel_neigh(b, NUD_REACHABLE, kMac2);
+  ASSERT_EQ(b.send(64), 64);
+  EXPECT_EQ(b.stack->udp_tmpl_sends, tmpl0 + 1);  // the template sent it
+  kernel_neigh(b, NUD_REACHABLE);
+  ASSERT_EQ(b.send(64), 64);
+  EXPECT_EQ(b.stack->udp_tmpl_sends, tmpl0 + 2);
+  std::vector<std::vector<uint8_t>> f = b.at_b();
+  ASSERT_EQ(f.size(), 5u);
+  const uint8_t* mac_b = b.cfg.mac_b;
+  EXPECT_TRUE(std::equal(mac_b, mac_b + 6, f[2].begin()));
+  EXPECT_TRUE(std::equal(kMac2, kMac2 + 6, f[3].begin()));
+  EXPECT_TRUE(std::equal(mac_b, mac_b + 6, f[4].begin()));
+}
 
 // A full send buffer, then shutdown(SHUT_WR): the template returns the full path's errnos and
 // counts the same discards.
