@@ -50,19 +50,47 @@ int probe(int fd, be32 saddr, be32 daddr, uint16_t dport, uint16_t* sport, uint3
   socklen_t len = sizeof me;
   if (libc().getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) != 0) return -errno;
   if (me.sin_addr.s_addr != saddr) return -EADDRNOTAVAIL;
-  // TCP_TIMESTAMP is tcp_clock_ms() (CLOCK_MONOTONIC in ms) + tsoffset: read between two looks at
-  // the clock that fall in one millisecond, the offset is exact.
+  // TCP_TIMESTAMP is tcp_clock_ms() (CLOCK_MONOTONIC in ms) + tsoffset with its lowest bit cleared
+  // (set says usec timestamps). Read at clock ms m: v = (m + off) & ~1, so off is v - m or one more;
+  // the larger is taken, never behind the kernel's and at most 1 ms ahead (a bracket of the read
+  // within one ms; a second read if the clock ticked between the looks).
   for (int i = 0; i < 4; ++i) {
     const uint64_t before = mono_ns() / 1'000'000;
     uint32_t ts = 0;
     socklen_t tl = sizeof ts;
     if (libc().getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, &tl) != 0) return -errno;
     const uint64_t after = mono_ns() / 1'000'000;
-    *ts_off = ts - static_cast<uint32_t>(before);  // never behind the kernel's
+    *ts_off = ts - static_cast<uint32_t>(before) + 1;
     if (before == after) break;
   }
   *sport = be16_to_cpu(me.sin_port);
   return 0;
+}
+
+// The offset last used for a 4-tuple, so this process's connections on it stay in order: two
+// reads of the same offset may differ by the bit TCP_TIMESTAMP hides (a second connection on the
+// 4-tuple within a millisecond of the first's end would otherwise carry a timestamp 1 older, and
+// the peer's TIME_WAIT drops it as PAWS). Direct-mapped; a slot taken by another 4-tuple forgets.
+struct TsOffSlot {
+  be32 saddr = 0, daddr = 0;
+  uint16_t sport = 0, dport = 0;
+  uint32_t off = 0;
+};
+constexpr size_t kTsOffSlots = 256;
+TsOffSlot g_ts_off[kTsOffSlots];
+std::atomic_flag g_ts_off_busy = ATOMIC_FLAG_INIT;
+
+uint32_t ts_off_in_order(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport, uint32_t off) {
+  if (g_ts_off_busy.test_and_set(std::memory_order_acquire)) return off;  // another thread's: skip
+  const uint32_t h = (saddr ^ daddr ^ (uint32_t{sport} << 16 | dport)) * 0x9e3779b1u;
+  TsOffSlot& s = g_ts_off[(h >> 24) % kTsOffSlots];
+  if (s.saddr == saddr && s.daddr == daddr && s.sport == sport && s.dport == dport &&
+      static_cast<int32_t>(s.off - off) > 0) {
+    off = s.off;
+  }
+  s = TsOffSlot{saddr, daddr, sport, dport, off};
+  g_ts_off_busy.clear(std::memory_order_release);
+  return off;
 }
 
 }  // namespace
@@ -81,6 +109,7 @@ int kernel_connect_probe(be32 saddr, be32 daddr, uint16_t dport, uint16_t* sport
   const int err = probe(fd, saddr, daddr, dport, sport, ts_off);
   libc().close(fd);
   errno = saved;
+  if (err == 0) *ts_off = ts_off_in_order(saddr, daddr, *sport, dport, *ts_off);
   return err;
 }
 
