@@ -256,8 +256,8 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
 // (a kernel socket's, another process's) takes the new SYN for its newer timestamp
 // (tcp_timewait_state_process()); a timestamp on this stack's own key is older half the time, the
 // SYN dropped (TcpExtPAWSTimewait) and sent again a second later (wrk churning under xmit right
-// after a kernel wrk: 34-1034 requests/s instead of about 6000). 0 with the shadow bound to the port, 1 when
-// the kernel cannot tell (hash_connect() chooses), or -errno.
+// after a kernel wrk: 34-1034 requests/s instead of about 6000). 0 with the shadow bound to the
+// port, 1 when the kernel cannot tell (hash_connect() chooses), or -errno.
 int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off) {
   sockaddr_in src{};
   src.sin_family = AF_INET;

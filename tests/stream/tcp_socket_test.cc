@@ -146,13 +146,13 @@ TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
 // chooses as before.
 TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
   listen_on_b();
-  a.shadow->probes = {{45000, 0x80000000u}};
+  a.shadow->probes = {{45000, 0x80000001u}};
   TcpSocket* c = connect_from_a();
   EXPECT_EQ(ntohs(local_port(c)), 45000);
   uint32_t ts = 0;
   socklen_t tl = sizeof ts;
   ASSERT_EQ(c->getsockopt(SOL_TCP, TCP_TIMESTAMP, &ts, &tl), 0);
-  EXPECT_EQ(ts, static_cast<uint32_t>(g_now / 1'000'000) + 0x80000000u);
+  EXPECT_EQ(ts, (static_cast<uint32_t>(g_now / 1'000'000) + 0x80000001u) & ~1u);  // the usec bit clear
   pump();
   Socket* s = nullptr;
   ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
@@ -165,13 +165,13 @@ TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
   pump();
   ASSERT_TRUE(a.tcp->has_conns());
 
-  a.shadow->probes = {{45000, 0x80000000u}, {45002, 0x90000000u}};
+  a.shadow->probes = {{45000, 0x80000001u}, {45002, 0x90000000u}};
   a.shadow->probes_taken = 0;
   TcpSocket* c2 = connect_from_a();
   EXPECT_EQ(ntohs(local_port(c2)), 45002);
   EXPECT_EQ(a.shadow->probes_taken, 2u);
   ASSERT_EQ(c2->getsockopt(SOL_TCP, TCP_TIMESTAMP, &ts, &tl), 0);
-  EXPECT_EQ(ts, static_cast<uint32_t>(g_now / 1'000'000) + 0x90000000u);
+  EXPECT_EQ(ts, (static_cast<uint32_t>(g_now / 1'000'000) + 0x90000000u) & ~1u);
 
   TcpSocket* c3 = connect_from_a();  // no answer: the stack's own choice
   EXPECT_GE(ntohs(local_port(c3)), 32768);
