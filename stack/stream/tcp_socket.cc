@@ -22,13 +22,9 @@ TcpSocket::TcpSocket(TcpStack* stack, ShadowOps* shadow, int fd, bool nonblock, 
   c_->user = this;
   sk_sndbuf_ = stack_->options().wmem_default;
   if (fd_ >= 0) {
-    // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (the interposer set XMIT_BUSY_POLL's);
-    // a listener adopted from the kernel keeps what it had.
-    int v = 0;
-    socklen_t len = sizeof v;
-    if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_BUSY_POLL, &v, &len) == 0 && v > 0) busy_.sk_ll_usec = static_cast<uint32_t>(v);
-    len = sizeof v;
-    if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_PREFER_BUSY_POLL, &v, &len) == 0) busy_.sk_prefer_busy_poll = v != 0;
+    // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (XMIT_BUSY_POLL's), sk_prefer_busy_poll
+    // = 0 (a child's are its listener's: accept()).
+    busy_.sk_ll_usec = stack_->options().busy_read;
     set_busy_poll_usec(busy_.sk_ll_usec);
   }
   if (c_->tp.sk_state != TCP_CLOSE) {  // an accepted child
@@ -322,6 +318,13 @@ int TcpSocket::adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int ba
     stack->conn_free(c);
     return -ENOMEM;
   }
+  // A listener adopted from the kernel keeps the busy-polling values it had.
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (shadow->getsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &v, &len) == 0 && v >= 0) s->busy_.sk_ll_usec = static_cast<uint32_t>(v);
+  len = sizeof v;
+  if (shadow->getsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &v, &len) == 0) s->busy_.sk_prefer_busy_poll = v != 0;
+  s->set_busy_poll_usec(s->busy_.sk_ll_usec);
   // Each set again: the kernel keeps its value, the stack mirrors it, the children inherit it.
   for (const SockOptRecord::Opt& o : opts) (void)s->setsockopt(o.level, o.name, o.val, o.len);
   int r;
