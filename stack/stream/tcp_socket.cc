@@ -359,9 +359,7 @@ int TcpSocket::accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flag
         return -ENOMEM;
       }
       s->sock_zerocopy_ = sock_zerocopy_;  // kernel: sk_clone_lock() copies sk_flags
-      if (sockopts_ != nullptr && !sockopts_->empty()) {  // for the child's kernel socket (adopt_fd())
-        s->sockopts_.reset(new (std::nothrow) SockOptRecord(*sockopts_));
-      }
+      if (!sockopts_.empty()) s->sockopts_ = sockopts_;  // for the child's kernel socket (adopt_fd())
       s->busy_ = busy_;                    // and sk_ll_usec, sk_prefer_busy_poll, sk_busy_poll_budget
       s->set_busy_poll_usec(busy_.sk_ll_usec);
       if (addr != nullptr && len != nullptr) {
@@ -419,16 +417,36 @@ int TcpSocket::shutdown(int how) {
 
 // An accepted child's fd: a new kernel socket, given the options its listener had (the kernel's
 // child is the listener's clone, sk_clone_lock()); through setsockopt(), so the stack's copy of
-// each (timeouts, buffer sizes, SO_LINGER, ...) is the socket's own too.
+// each (timeouts, buffer sizes, SO_LINGER, ...) is the socket's own too. The kernel calls are made
+// without the stack's lock (they touch only the new kernel socket), in the listener's order, each
+// read back as setsockopt() reads it; the stack's side then takes them all in one hold of the lock,
+// as one setsockopt() after another would have.
 void TcpSocket::adopt_fd(int fd) {
-  std::unique_ptr<SockOptRecord> inherited;
+  SockOptRef inherited;
   {
     std::lock_guard<StackMutex> g(stack_->mu());
     fd_ = fd;
     inherited = std::move(sockopts_);
   }
-  if (inherited != nullptr) {
-    for (const SockOptRecord::Opt& o : *inherited) (void)setsockopt(o.level, o.name, o.val, o.len);
+  const SockOptRecord* rec = inherited.get();
+  if (rec == nullptr || rec->empty()) return;
+  static_assert(SockOptRecord::kMax <= 32, "took has a bit per option");
+  KernelValue kv[SockOptRecord::kMax];
+  uint32_t took = 0;  // bit i: the kernel took the record's option i
+  int i = 0;
+  for (const SockOptRecord::Opt& o : *rec) {
+    if (shadow_->setsockopt(fd, o.level, o.name, o.val, o.len) == 0) {
+      took |= 1u << i;
+      kv[i] = sockopt_readback(fd, o.level, o.name);
+    }
+    ++i;
+  }
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return;
+  i = 0;
+  for (const SockOptRecord::Opt& o : *rec) {
+    if (took & (1u << i)) setsockopt_mirror(o.level, o.name, o.val, o.len, kv[i]);
+    ++i;
   }
 }
 

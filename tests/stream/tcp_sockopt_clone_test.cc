@@ -1,6 +1,8 @@
 // tests/stream/tcp_sockopt_clone_test.cc — what a socket starts with and what an accepted child
-// inherits: a new socket's SO_BUSY_POLL is net.core.busy_read as the stack knows it, not read back
-// from its kernel socket.
+// inherits (stack/sock/sockopt_clone.h, TcpSocket::accept()/adopt_fd()): a new socket's
+// SO_BUSY_POLL is net.core.busy_read as the stack knows it, not read back from its kernel socket;
+// a listener's recorded options are a snapshot its children share; a child's kernel socket gets
+// them in the listener's order, without the stack's lock held, and the stack's side mirrors them.
 #include <utility>
 #include <vector>
 
@@ -40,6 +42,23 @@ class RecordingShadow : public FakeShadow {
   }
 };
 
+TEST(SockOptRef, ACopySharesTheRecordAndASetMakesTheNextSnapshot) {
+  const int lowat = 7, nodelay = 1;
+  SockOptRef listener;
+  EXPECT_TRUE(listener.empty());
+  listener.noted(SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+  SockOptRef child = listener;  // accept(): a reference, not a copy
+  EXPECT_EQ(child.get(), listener.get());
+  listener.noted(IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+  EXPECT_NE(child.get(), listener.get());
+  ASSERT_EQ(child.get()->end() - child.get()->begin(), 1);  // the child's snapshot is unchanged
+  EXPECT_EQ(child.get()->begin()->name, SO_RCVLOWAT);
+  ASSERT_EQ(listener.get()->end() - listener.get()->begin(), 2);
+  EXPECT_EQ(listener.get()->begin()[1].name, TCP_NODELAY);
+  listener.reset();
+  EXPECT_EQ(child.get()->begin()->name, SO_RCVLOWAT);  // still held by the child
+}
+
 class TcpSockOptCloneTest : public TcpSocketTest {
  protected:
   TcpSockOptCloneTest() { a.busy_read = b.busy_read = 25; }
@@ -68,6 +87,44 @@ TEST_F(TcpSockOptCloneTest, NewSocketsStartWithBusyReadWithoutAskingTheKernel) {
   EXPECT_EQ(v, 25);
   t->put();
   u->put();
+}
+
+TEST_F(TcpSockOptCloneTest, ChildFdGetsTheListenersSnapshotOutsideTheLock) {
+  listen_on_b();
+  const int lowat = 7, sndbuf = 10000, tos = 0x10, nodelay = 1, bp = 40;
+  ASSERT_EQ(listener->setsockopt(SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat), 0);
+  ASSERT_EQ(listener->setsockopt(SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+  ASSERT_EQ(listener->setsockopt(SOL_IP, IP_TOS, &tos, sizeof tos), 0);
+  ASSERT_EQ(listener->setsockopt(IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay), 0);
+  ASSERT_EQ(listener->setsockopt(SOL_SOCKET, SO_BUSY_POLL, &bp, sizeof bp), 0);
+  TcpSocket* client = connect_from_a();
+  pump(2'000'000 + 4 * latency_ns);
+  Socket* child = nullptr;
+  ASSERT_EQ(listener->accept(&child, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  ASSERT_NE(child, nullptr);
+  // Set on the listener after the kernel would have cloned the child: not the child's.
+  const int lowat2 = 9;
+  ASSERT_EQ(listener->setsockopt(SOL_SOCKET, SO_RCVLOWAT, &lowat2, sizeof lowat2), 0);
+  shadow(b)->calls.clear();
+  child->adopt_fd(5);
+  std::vector<std::pair<int, int>> set;  // (name, value) set on fd 5, in order
+  for (const OptCall& c : shadow(b)->calls) {
+    EXPECT_EQ(c.fd, 5);
+    EXPECT_FALSE(c.locked) << "level " << c.level << " name " << c.name;
+    if (c.val != -1) set.emplace_back(c.name, c.val);
+  }
+  EXPECT_EQ(set, (std::vector<std::pair<int, int>>{{SO_RCVLOWAT, 7}, {SO_SNDBUF, 10000}, {IP_TOS, 0x10},
+                                                   {TCP_NODELAY, 1}, {SO_BUSY_POLL, 40}}));
+  // The stack's side: SO_SNDBUF as the kernel socket reports it (doubled), SO_BUSY_POLL inherited.
+  int v = 0;
+  socklen_t l = sizeof v;
+  ASSERT_EQ(child->getsockopt(SOL_SOCKET, SO_SNDBUF, &v, &l), 0);
+  EXPECT_EQ(v, 20000);
+  ASSERT_EQ(child->getsockopt(SOL_SOCKET, SO_BUSY_POLL, &v, &l), 0);
+  EXPECT_EQ(v, 40);
+  child->put();
+  client->put();
+  listener->put();
 }
 
 }  // namespace
