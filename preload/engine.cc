@@ -609,6 +609,11 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   so.realtime_ns = real_ns;
   so.clock_ns = mono_ns;  // the progress thread's clock (the backlog's TX poll deadline)
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
+  // A new socket's SO_BUSY_POLL (kernel: sock_init_data()), known here rather than read back from
+  // each new kernel socket.
+  so.busy_read = static_cast<uint32_t>(rt.config.busy_poll >= 0
+                                           ? rt.config.busy_poll
+                                           : std::clamp<long>(read_sysctl_field("/proc/sys/net/core/busy_read", 0, 0), 0, INT32_MAX));
   if (e->ibv) {
     std::string inject_why = "XMIT_VERBS_RX_INJECT=raw";
     if (int err = rt.config.verbs_rx_inject_raw
@@ -646,6 +651,7 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.port_high = static_cast<uint16_t>(read_sysctl_field("/proc/sys/net/ipv4/ip_local_port_range", 1, 60999));
   to.reserved_ports = read_port_ranges("/proc/sys/net/ipv4/ip_local_reserved_ports");
   to.optmem_max = so.optmem_max;
+  to.busy_read = so.busy_read;
   g_busy_poll_us.store(static_cast<uint32_t>(rt.config.busy_poll >= 0
                                                  ? rt.config.busy_poll
                                                  : std::clamp<long>(read_sysctl_field("/proc/sys/net/core/busy_poll", 0, 0), 0, INT32_MAX)),

@@ -4,7 +4,9 @@
 // for its fd, so the listener keeps the setsockopt() calls that succeeded on it and the child's
 // socket gets them again (TcpSocket::adopt_fd()), in the order they were last set (options that
 // write the same field — SO_SNDBUF and SO_SNDBUFFORCE, IP_TOS and SO_PRIORITY — end as on the
-// listener). Left out: what the clone does not carry (the accept queue's TCP_DEFER_ACCEPT,
+// listener). A listener's record is an immutable snapshot its children share (SockOptRef): an
+// accept() takes a reference, not a copy; a setsockopt() on the listener makes the next snapshot.
+// Left out: what the clone does not carry (the accept queue's TCP_DEFER_ACCEPT,
 // TCP_QUICKACK's one-shot, TCP_REPAIR*, SO_INCOMING_CPU and SO_RESERVE_MEM, which
 // sk_clone_lock() resets, the struct socket's SO_PASSCRED/SO_PASSSEC/SO_PASSPIDFD, IP_OPTIONS,
 // which the child takes from the SYN) and, a known gap, what the clone does carry but cannot be
@@ -15,8 +17,11 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <new>
+#include <utility>
 
 namespace xmit {
 
@@ -80,6 +85,46 @@ class SockOptRecord {
  private:
   std::array<Opt, kMax> opts_;
   int n_ = 0;
+};
+
+// A shared, immutable SockOptRecord: the listener holds the newest, each child accepted since it
+// was made holds it until its fd is given the options (TcpSocket::adopt_fd()). Copying a
+// reference allocates nothing; the last holder frees the record, from any thread.
+class SockOptRef {
+ public:
+  SockOptRef() = default;
+  SockOptRef(const SockOptRef& o) noexcept : s_(o.s_) {
+    if (s_ != nullptr) s_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  SockOptRef(SockOptRef&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  SockOptRef& operator=(SockOptRef o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~SockOptRef() {
+    if (s_ != nullptr && s_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete s_;
+  }
+
+  // The record with one more setsockopt() noted (note()), as a new snapshot: holders of the old
+  // one keep it. Out of memory: unchanged (the children miss that option).
+  void noted(int level, int name, const void* val, socklen_t len) {
+    auto* n = new (std::nothrow) Shared;
+    if (n == nullptr) return;
+    if (s_ != nullptr) n->rec = s_->rec;
+    n->rec.note(level, name, val, len);
+    *this = SockOptRef(n);
+  }
+  void reset() { *this = SockOptRef(); }
+  const SockOptRecord* get() const { return s_ != nullptr ? &s_->rec : nullptr; }
+  bool empty() const { return s_ == nullptr || s_->rec.empty(); }
+
+ private:
+  struct Shared {
+    std::atomic<int> refs{1};
+    SockOptRecord rec;
+  };
+  explicit SockOptRef(Shared* s) noexcept : s_(s) {}
+  Shared* s_ = nullptr;
 };
 
 }  // namespace xmit

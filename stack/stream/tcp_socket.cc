@@ -22,13 +22,9 @@ TcpSocket::TcpSocket(TcpStack* stack, ShadowOps* shadow, int fd, bool nonblock, 
   c_->user = this;
   sk_sndbuf_ = stack_->options().wmem_default;
   if (fd_ >= 0) {
-    // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (the interposer set XMIT_BUSY_POLL's);
-    // a listener adopted from the kernel keeps what it had.
-    int v = 0;
-    socklen_t len = sizeof v;
-    if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_BUSY_POLL, &v, &len) == 0 && v > 0) busy_.sk_ll_usec = static_cast<uint32_t>(v);
-    len = sizeof v;
-    if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_PREFER_BUSY_POLL, &v, &len) == 0) busy_.sk_prefer_busy_poll = v != 0;
+    // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (XMIT_BUSY_POLL's), sk_prefer_busy_poll
+    // = 0 (a child's are its listener's: accept()).
+    busy_.sk_ll_usec = stack_->options().busy_read;
     set_busy_poll_usec(busy_.sk_ll_usec);
   }
   if (c_->tp.sk_state != TCP_CLOSE) {  // an accepted child
@@ -360,6 +356,13 @@ int TcpSocket::adopt_listener(TcpStack* stack, ShadowOps* shadow, int fd, int ba
     stack->conn_free(c);
     return -ENOMEM;
   }
+  // A listener adopted from the kernel keeps the busy-polling values it had.
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (shadow->getsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &v, &len) == 0 && v >= 0) s->busy_.sk_ll_usec = static_cast<uint32_t>(v);
+  len = sizeof v;
+  if (shadow->getsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &v, &len) == 0) s->busy_.sk_prefer_busy_poll = v != 0;
+  s->set_busy_poll_usec(s->busy_.sk_ll_usec);
   // Each set again: the kernel keeps its value, the stack mirrors it, the children inherit it.
   for (const SockOptRecord::Opt& o : opts) (void)s->setsockopt(o.level, o.name, o.val, o.len);
   int r;
@@ -394,9 +397,7 @@ int TcpSocket::accept(Socket** newsock, sockaddr* addr, socklen_t* len, int flag
         return -ENOMEM;
       }
       s->sock_zerocopy_ = sock_zerocopy_;  // kernel: sk_clone_lock() copies sk_flags
-      if (sockopts_ != nullptr && !sockopts_->empty()) {  // for the child's kernel socket (adopt_fd())
-        s->sockopts_.reset(new (std::nothrow) SockOptRecord(*sockopts_));
-      }
+      if (!sockopts_.empty()) s->sockopts_ = sockopts_;  // for the child's kernel socket (adopt_fd())
       s->busy_ = busy_;                    // and sk_ll_usec, sk_prefer_busy_poll, sk_busy_poll_budget
       s->set_busy_poll_usec(busy_.sk_ll_usec);
       if (addr != nullptr && len != nullptr) {
@@ -454,16 +455,36 @@ int TcpSocket::shutdown(int how) {
 
 // An accepted child's fd: a new kernel socket, given the options its listener had (the kernel's
 // child is the listener's clone, sk_clone_lock()); through setsockopt(), so the stack's copy of
-// each (timeouts, buffer sizes, SO_LINGER, ...) is the socket's own too.
+// each (timeouts, buffer sizes, SO_LINGER, ...) is the socket's own too. The kernel calls are made
+// without the stack's lock (they touch only the new kernel socket), in the listener's order, each
+// read back as setsockopt() reads it; the stack's side then takes them all in one hold of the lock,
+// as one setsockopt() after another would have.
 void TcpSocket::adopt_fd(int fd) {
-  std::unique_ptr<SockOptRecord> inherited;
+  SockOptRef inherited;
   {
     std::lock_guard<StackMutex> g(stack_->mu());
     fd_ = fd;
     inherited = std::move(sockopts_);
   }
-  if (inherited != nullptr) {
-    for (const SockOptRecord::Opt& o : *inherited) (void)setsockopt(o.level, o.name, o.val, o.len);
+  const SockOptRecord* rec = inherited.get();
+  if (rec == nullptr || rec->empty()) return;
+  static_assert(SockOptRecord::kMax <= 32, "took has a bit per option");
+  KernelValue kv[SockOptRecord::kMax];
+  uint32_t took = 0;  // bit i: the kernel took the record's option i
+  int i = 0;
+  for (const SockOptRecord::Opt& o : *rec) {
+    if (shadow_->setsockopt(fd, o.level, o.name, o.val, o.len) == 0) {
+      took |= 1u << i;
+      kv[i] = sockopt_readback(fd, o.level, o.name);
+    }
+    ++i;
+  }
+  std::lock_guard<StackMutex> g(stack_->mu());
+  if (passthrough_) return;
+  i = 0;
+  for (const SockOptRecord::Opt& o : *rec) {
+    if (took & (1u << i)) setsockopt_mirror(o.level, o.name, o.val, o.len, kv[i]);
+    ++i;
   }
 }
 

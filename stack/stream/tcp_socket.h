@@ -98,6 +98,12 @@ class TcpSocket final : public Socket {
   int pass_through(be32 daddr, const char* why);
   int listen_start(int backlog);  // listen() once the shadow listens: the stack's listener, steered
   int to_kernel();  // connections_to_kernel() for this socket: 1 moved, 0 not established, -errno
+  struct KernelValue {  // sockopt_readback(): the kernel socket's answer, if it gave one
+    bool ok = false;
+    int got = 0;
+  };
+  KernelValue sockopt_readback(int fd, int level, int name) const;
+  void setsockopt_mirror(int level, int name, const void* val, socklen_t len, KernelValue kv);
   // kernel: tcp_sendmsg_locked()'s checks and waits around stack/tcp's copy path; the MSG_ZEROCOPY
   // object taken first (msg_zerocopy_realloc()) and given back or dropped at the end.
   ssize_t tcp_sendmsg(const iovec* iov, size_t nr_segs, size_t count, int flags, Lock& lk);
@@ -149,8 +155,8 @@ class TcpSocket final : public Socket {
   bool sock_zerocopy_ = false;    // kernel: sock_flag(sk, SOCK_ZEROCOPY) (SO_ZEROCOPY; a child inherits it)
   // A listener's (or a socket's before it listens): the options set on it, for its children
   // (sockopt_clone.h); a new child's: those to set on its kernel socket at adopt_fd(). Made at the
-  // first such setsockopt(): none for a program that sets nothing.
-  std::unique_ptr<SockOptRecord> sockopts_;
+  // first such setsockopt(): none for a program that sets nothing. Shared, not copied (SockOptRef).
+  SockOptRef sockopts_;
   BusyPollOpts busy_;             // SO_BUSY_POLL & co. (a child inherits them: sk_clone_lock())
   MsgZerocopy* zc_ = nullptr;     // ids, completions, notifications; outlives the socket while
                                   // skbs hold its objects (MsgZerocopy::orphan())

@@ -577,11 +577,32 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
   }
   int err = shadow_->setsockopt(fd_, level, name, val, len);  // the kernel's checks and errnos
   if (err != 0) return err;
-  tcp_sock* tp = &c_->tp;
+  const tcp_sock* tp = &c_->tp;
   if (!child_ && (tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN) && SockOptRecord::cloneable(level, name, len)) {
-    if (sockopts_ == nullptr) sockopts_.reset(new (std::nothrow) SockOptRecord);
-    if (sockopts_ != nullptr) sockopts_->note(level, name, val, len);
+    sockopts_.noted(level, name, val, len);  // the children accepted from now on get it
   }
+  setsockopt_mirror(level, name, val, len, sockopt_readback(fd_, level, name));
+  return 0;
+}
+
+// The kernel's value of an option it just took, where the stack mirrors that rather than what
+// was asked (rounded, doubled or clamped): the kernel socket `fd`'s answer.
+TcpSocket::KernelValue TcpSocket::sockopt_readback(int fd, int level, int name) const {
+  int read = -1;
+  if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_SNDBUFFORCE)) read = SO_SNDBUF;
+  if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_RCVBUFFORCE)) read = SO_RCVBUF;
+  if (level == SOL_SOCKET && name == SO_ZEROCOPY) read = SO_ZEROCOPY;
+  if (level == SOL_IP) read = name;
+  KernelValue kv;
+  if (read < 0) return kv;
+  socklen_t l = sizeof kv.got;
+  kv.ok = shadow_->getsockopt(fd, level, read, &kv.got, &l) == 0;
+  return kv;
+}
+
+// What an option the kernel socket took means to the stack's side of the socket (lock held).
+void TcpSocket::setsockopt_mirror(int level, int name, const void* val, socklen_t len, KernelValue kv) {
+  tcp_sock* tp = &c_->tp;
   TcpConn* c = c_;
   int v = 0;
   std::memcpy(&v, val, std::min<size_t>(len, sizeof v));
@@ -628,27 +649,19 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
   } else if (level == SOL_SOCKET) {
     switch (name) {
       case SO_SNDBUF:
-      case SO_SNDBUFFORCE: {
-        int got = 0;
-        socklen_t l = sizeof got;
-        if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &got, &l) == 0) {
-          sk_sndbuf_ = static_cast<uint32_t>(got);
+      case SO_SNDBUFFORCE:
+        if (kv.ok) {
+          sk_sndbuf_ = static_cast<uint32_t>(kv.got);
           sndbuf_locked_ = true;
           tp->sndbuf = sk_sndbuf_;
         }
         break;
-      }
       case SO_RCVBUF:
-      case SO_RCVBUFFORCE: {
-        int got = 0;
-        socklen_t l = sizeof got;
+      case SO_RCVBUFFORCE:
         // kernel: the window offers about half of sk_rcvbuf (tcp_win_from_space()); the stack's
         // rcvbuf counts payload only.
-        if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &got, &l) == 0 && tp->sk_state == TCP_CLOSE) {
-          tp->rcvbuf = static_cast<uint32_t>(got) / 2;
-        }
+        if (kv.ok && tp->sk_state == TCP_CLOSE) tp->rcvbuf = static_cast<uint32_t>(kv.got) / 2;
         break;
-      }
       case SO_SNDTIMEO_OLD: sndtimeo_ns_ = timeo_ns(val, len); break;
       case SO_RCVTIMEO_OLD: rcvtimeo_ns_ = timeo_ns(val, len); break;
       case SO_RCVLOWAT: rcvlowat_ = v; break;
@@ -672,24 +685,16 @@ int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
         busy_poll_setsockopt(&busy_, name, val, len);
         set_busy_poll_usec(busy_.sk_ll_usec);
         break;
-      case SO_ZEROCOPY: {  // the shadow checked the value (EINVAL) as sk_setsockopt() does
-        int got = 0;
-        socklen_t l = sizeof got;
-        if (shadow_->getsockopt(fd_, SOL_SOCKET, SO_ZEROCOPY, &got, &l) == 0) sock_zerocopy_ = got != 0;
+      case SO_ZEROCOPY:  // the shadow checked the value (EINVAL) as sk_setsockopt() does
+        if (kv.ok) sock_zerocopy_ = kv.got != 0;
         break;
-      }
       default: break;
     }
-  } else if (level == SOL_IP) {
-    int got = 0;
-    socklen_t l = sizeof got;
-    if (shadow_->getsockopt(fd_, SOL_IP, name, &got, &l) == 0) {
-      if (name == IP_TOS) c->inet.tos = static_cast<uint8_t>(got);
-      if (name == IP_TTL) c->inet.uc_ttl = static_cast<int16_t>(v == -1 ? -1 : got);
-      if (name == IP_MTU_DISCOVER) c->inet.pmtudisc = static_cast<uint8_t>(got);
-    }
+  } else if (level == SOL_IP && kv.ok) {
+    if (name == IP_TOS) c->inet.tos = static_cast<uint8_t>(kv.got);
+    if (name == IP_TTL) c->inet.uc_ttl = static_cast<int16_t>(v == -1 ? -1 : kv.got);
+    if (name == IP_MTU_DISCOVER) c->inet.pmtudisc = static_cast<uint8_t>(kv.got);
   }
-  return 0;
 }
 
 int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {

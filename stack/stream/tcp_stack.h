@@ -64,6 +64,7 @@ struct TcpStackOptions {
   uint32_t rmem_max = 6291456;     // max(net.ipv4.tcp_rmem[2], net.core.rmem_max): the window scale
   uint32_t notsent_lowat = UINT32_MAX;  // net.ipv4.tcp_notsent_lowat
   uint32_t optmem_max = 131072;    // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
+  uint32_t busy_read = 0;          // net.core.busy_read (XMIT_BUSY_POLL): a new socket's SO_BUSY_POLL
   bool autocorking = true;         // net.ipv4.tcp_autocorking (and XMIT_TCP_AUTOCORK): tcp_should_autocork()
   uint8_t pingpong_thresh = 1;     // net.ipv4.tcp_pingpong_thresh: replies before ACKs wait for one
   // net.ipv4.tcp_limit_output_bytes, tcp_pacing_ss_ratio, tcp_pacing_ca_ratio: TCP Small Queues'

@@ -26,8 +26,8 @@ UdpSock::UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock)
   if (shadow_int(SOL_SOCKET, SO_RCVBUF, &v) && v > 0) sk_rcvbuf_ = static_cast<uint32_t>(v);
   // kernel: sock_init_data(): sk_sndbuf = net.core.wmem_default, as the new kernel socket reports it.
   if (shadow_int(SOL_SOCKET, SO_SNDBUF, &v) && v > 0) inet_.sk_sndbuf = static_cast<uint32_t>(v);
-  // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (the interposer set XMIT_BUSY_POLL's).
-  if (shadow_int(SOL_SOCKET, SO_BUSY_POLL, &v) && v > 0) busy_.sk_ll_usec = static_cast<uint32_t>(v);
+  // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (XMIT_BUSY_POLL's).
+  busy_.sk_ll_usec = stack_->busy_read();
   set_busy_poll_usec(busy_.sk_ll_usec);
   zc_.set_optmem_max(stack_->optmem_max());
   inet_.sk_destruct = [](void* self) { delete static_cast<UdpSock*>(self); };

@@ -97,6 +97,7 @@ struct UdpStackOptions {
   uint64_t ident_seed = 1;       // HashIpIdents key (random in production)
   uint32_t rx_truesize = 4096;   // what one received datagram charges against SO_RCVBUF
   uint32_t optmem_max = 131072;  // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
+  uint32_t busy_read = 0;        // net.core.busy_read (XMIT_BUSY_POLL): a new socket's SO_BUSY_POLL
   Ipv4Sysctl sysctl;
   uint64_t (*realtime_ns)() = nullptr;  // receive timestamps (SO_TIMESTAMP*); none when null
   uint64_t control_interval_ns = kControlIntervalNs;  // ControlOps::poll_changes() at most this often
@@ -165,6 +166,7 @@ class UdpStack final : private NeighOps, private NeighOutput {
   void set_if_addr(be32 a) { if_addr_ = a; }
   uint32_t rx_truesize() const { return opt_.rx_truesize; }
   uint32_t optmem_max() const { return opt_.optmem_max; }
+  uint32_t busy_read() const { return opt_.busy_read; }
   bool udp_send_template() const { return opt_.udp_send_template; }
   // The packet pools' regions (headers, then payload fragments), for a device that sends in place
   // from registered memory (IbvNetdev::register_memory(); AF_XDP copies into its UMEM instead).

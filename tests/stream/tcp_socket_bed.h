@@ -45,6 +45,7 @@ struct End {
   uint8_t syncookies = 1;        // net.ipv4.tcp_syncookies
   uint32_t fin_timeout = 60;     // net.ipv4.tcp_fin_timeout
   uint32_t max_tw_buckets = 262144;  // net.ipv4.tcp_max_tw_buckets
+  uint32_t busy_read = 0;            // net.core.busy_read: a new socket's SO_BUSY_POLL
   void init(Netdev* dev, be32 self, be32 peer, const uint8_t* peer_mac, uint16_t port_high = 60999) {
     fib.routes[peer] = {0, Rtable{.type = RTN_UNICAST, .oif = FakeFib::kIfindex, .prefsrc = self}};
     NeighInfo n{.nud_state = NUD_REACHABLE, .has_ha = true};
@@ -52,6 +53,7 @@ struct End {
     fib.kernel[{FakeFib::kIfindex, peer}] = n;
     UdpStackOptions uo;
     uo.clock_ns = test_clock;  // the backlog's TX poll on TCP's clock, as in the engine
+    uo.busy_read = busy_read;
     ASSERT_EQ(UdpStack::create(dev, &fib, uo, &udp), 0);
     udp->set_if_addr(self);
     TcpStackOptions o;
@@ -65,6 +67,7 @@ struct End {
     o.syncookies = syncookies;
     o.fin_timeout = fin_timeout;
     o.max_tw_buckets = max_tw_buckets;
+    o.busy_read = busy_read;
     o.syncookie_secret.key[0] = siphash_key_t{{0x5eed0001, 0x5eed0002}};  // a fixed secret: cookies the test can decode
     o.syncookie_secret.key[1] = siphash_key_t{{0x5eed0003, 0x5eed0004}};
     ASSERT_EQ(TcpStack::create(udp.get(), o, &tcp), 0);

@@ -23,7 +23,7 @@
 
 namespace xmit::testing {
 
-class FakeShadow final : public ShadowOps {
+class FakeShadow : public ShadowOps {
  public:
   static constexpr uint16_t kAutobindPort = 40000;  // what the fake kernel autobinds to
 
