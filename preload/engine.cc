@@ -611,6 +611,8 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
   // A new socket's SO_BUSY_POLL (kernel: sock_init_data()), known here rather than read back from
   // each new kernel socket.
+  so.rmem_default = static_cast<uint32_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/core/rmem_default", 0, 212992), 1, INT32_MAX));
+  so.wmem_default = static_cast<uint32_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/core/wmem_default", 0, 212992), 1, INT32_MAX));
   so.busy_read = static_cast<uint32_t>(rt.config.busy_poll >= 0
                                            ? rt.config.busy_poll
                                            : std::clamp<long>(read_sysctl_field("/proc/sys/net/core/busy_read", 0, 0), 0, INT32_MAX));

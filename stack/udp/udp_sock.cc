@@ -22,11 +22,11 @@ namespace xmit {
 
 UdpSock::UdpSock(UdpStack* stack, ShadowOps* shadow, int fd, bool nonblock)
     : stack_(stack), shadow_(shadow), fd_(fd), nonblock_(nonblock) {
-  int v = 0;
-  if (shadow_int(SOL_SOCKET, SO_RCVBUF, &v) && v > 0) sk_rcvbuf_ = static_cast<uint32_t>(v);
-  // kernel: sock_init_data(): sk_sndbuf = net.core.wmem_default, as the new kernel socket reports it.
-  if (shadow_int(SOL_SOCKET, SO_SNDBUF, &v) && v > 0) inet_.sk_sndbuf = static_cast<uint32_t>(v);
-  // kernel: sock_init_data(): sk_ll_usec = net.core.busy_read (XMIT_BUSY_POLL's).
+  // kernel: sock_init_data(): sk_rcvbuf = net.core.rmem_default, sk_sndbuf = net.core.wmem_default
+  // (read at engine open, as the new kernel socket reports them), sk_ll_usec = net.core.busy_read
+  // (XMIT_BUSY_POLL's).
+  sk_rcvbuf_ = stack_->rmem_default();
+  inet_.sk_sndbuf = stack_->wmem_default();
   busy_.sk_ll_usec = stack_->busy_read();
   set_busy_poll_usec(busy_.sk_ll_usec);
   zc_.set_optmem_max(stack_->optmem_max());

@@ -98,6 +98,8 @@ struct UdpStackOptions {
   uint32_t rx_truesize = 4096;   // what one received datagram charges against SO_RCVBUF
   uint32_t optmem_max = 131072;  // net.core.optmem_max: MSG_ZEROCOPY's per-socket limit (ENOBUFS)
   uint32_t busy_read = 0;        // net.core.busy_read (XMIT_BUSY_POLL): a new socket's SO_BUSY_POLL
+  uint32_t rmem_default = 212992;  // net.core.rmem_default: a new socket's SO_RCVBUF
+  uint32_t wmem_default = 212992;  // net.core.wmem_default: a new socket's SO_SNDBUF
   Ipv4Sysctl sysctl;
   uint64_t (*realtime_ns)() = nullptr;  // receive timestamps (SO_TIMESTAMP*); none when null
   uint64_t control_interval_ns = kControlIntervalNs;  // ControlOps::poll_changes() at most this often
@@ -167,6 +169,8 @@ class UdpStack final : private NeighOps, private NeighOutput {
   uint32_t rx_truesize() const { return opt_.rx_truesize; }
   uint32_t optmem_max() const { return opt_.optmem_max; }
   uint32_t busy_read() const { return opt_.busy_read; }
+  uint32_t rmem_default() const { return opt_.rmem_default; }
+  uint32_t wmem_default() const { return opt_.wmem_default; }
   bool udp_send_template() const { return opt_.udp_send_template; }
   // The packet pools' regions (headers, then payload fragments), for a device that sends in place
   // from registered memory (IbvNetdev::register_memory(); AF_XDP copies into its UMEM instead).

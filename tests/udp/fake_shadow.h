@@ -72,6 +72,11 @@ class FakeShadow : public ShadowOps {
       val = std::min(std::max(val, 0), kWmemMax);
       sndbuf = std::max(val * 2, 4608);
     }
+    if (level == SOL_SOCKET && name == SO_RCVBUF && l >= sizeof(int)) {  // max(val * 2, SOCK_MIN_RCVBUF)
+      int val = 0;
+      std::memcpy(&val, v, sizeof val);
+      rcvbuf = std::max(std::min(std::max(val, 0), kWmemMax) * 2, 2304);
+    }
     if (level == SOL_SOCKET && name == SO_SNDTIMEO && l >= sizeof(timeval)) std::memcpy(&sndtimeo, v, sizeof sndtimeo);
     if (level == SOL_SOCKET && name == SO_REUSEPORT && l >= sizeof(int)) std::memcpy(&reuseport, v, sizeof reuseport);
     if (level == SOL_UDP && name == UDP_SEGMENT && l >= sizeof(int)) {  // udp_lib_setsockopt()
