@@ -253,12 +253,13 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
 // (tcp_timewait_state_process()); a timestamp on this stack's own key is older half the time, the
 // SYN dropped (TcpExtPAWSTimewait) and sent again a second later (wrk churning under xmit right
 // after a kernel wrk: 34-1034 requests/s instead of about 6000). 0 with the shadow bound to the
-// port, 1 when the kernel cannot tell (hash_connect() chooses), or -errno.
+// port, 1 when the kernel cannot tell or its port cannot be bound (hash_connect() chooses), or
+// -errno.
 int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off) {
   sockaddr_in src{};
   src.sin_family = AF_INET;
   src.sin_addr.s_addr = c_->inet.inet_saddr;
-  for (int tries = 0; tries < 4; ++tries) {
+  for (int tries = 0; tries < 2; ++tries) {
     uint16_t port = 0;
     if (shadow_->connect_probe(src.sin_addr.s_addr, daddr, dport, &port, ts_off) != 0) return 1;
     // A TIME_WAIT of this stack (the kernel does not see it) on the 4-tuple: the kernel's next
@@ -266,7 +267,10 @@ int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off)
     if (stack_->established(src.sin_addr.s_addr, port, daddr, dport)) continue;
     src.sin_port = cpu_to_be16(port);
     int err = shadow_->bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src);
-    if (err == -EADDRINUSE) continue;  // another socket took it since the probe closed
+    // connect() takes a port whose bind bucket holds TIME_WAITs of other 4-tuples (kernel
+    // connections that closed first), bind() does not: such a port is the kernel's to give, not
+    // the shadow's to reserve, and so is likely the next one (after a kernel client's churn, most).
+    if (err == -EADDRINUSE) return 1;
     if (err != 0) return err;
     c_->inet.inet_sport = src.sin_port;
     c_->tp.saddr = src.sin_addr.s_addr;
