@@ -609,8 +609,8 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   so.realtime_ns = real_ns;
   so.clock_ns = mono_ns;  // the progress thread's clock (the backlog's TX poll deadline)
   so.optmem_max = static_cast<uint32_t>(read_sysctl_field("/proc/sys/net/core/optmem_max", 0, 131072));
-  // A new socket's SO_BUSY_POLL (kernel: sock_init_data()), known here rather than read back from
-  // each new kernel socket.
+  // A new socket's SO_RCVBUF, SO_SNDBUF and SO_BUSY_POLL (kernel: sock_init_data()), known here
+  // rather than read back from each new kernel socket.
   so.rmem_default = static_cast<uint32_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/core/rmem_default", 0, 212992), 1, INT32_MAX));
   so.wmem_default = static_cast<uint32_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/core/wmem_default", 0, 212992), 1, INT32_MAX));
   so.busy_read = static_cast<uint32_t>(rt.config.busy_poll >= 0
@@ -681,6 +681,10 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.fin_timeout = static_cast<uint32_t>(
       std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_fin_timeout", 0, 60), 0, INT32_MAX / 1000));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
+  if (getrandom(&to.net_secret, sizeof to.net_secret, GRND_NONBLOCK) != sizeof to.net_secret) {
+    to.net_secret.key[0] = mono_ns() ^ to.secret;  // no entropy yet: the clock, as for `secret`
+    to.net_secret.key[1] = mono_ns() * 0x9e3779b97f4a7c15ull;
+  }
   // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
   // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.
   const long syncookies = read_sysctl_field("/proc/sys/net/ipv4/tcp_syncookies", 0, 1);

@@ -100,7 +100,8 @@ void forget_fd(int fd) noexcept {
 bool handed_back(int, long r) noexcept { return r == xmit::kPassThrough; }
 
 // XMIT_BUSY_POLL stands for net.core.busy_read: an offloaded socket's kernel socket starts with it
-// (kernel: sock_init_data()), and the offloaded socket reads it from there.
+// (kernel: sock_init_data()), as the stack's side does (UdpStackOptions::busy_read), so a socket
+// handed back to the kernel, and a getsockopt() the kernel socket answers, keep it.
 void busy_read_default(int fd) noexcept {
   if (const int us = xmit::runtime()->config.busy_poll; us >= 0) {
     (void)libc().setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof us);

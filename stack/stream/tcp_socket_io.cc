@@ -715,9 +715,9 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
   if (level == SOL_TCP && name == TCP_INFO) return get_tcp_info(val, len);
   if (level == SOL_TCP && name == TCP_TIMESTAMP) {
     // kernel: do_tcp_getsockopt(): tcp_clock_ts(tp->tcp_usec_ts) + tsoffset, its lowest bit the
-    // usec flag (ms here: cleared); the shadow's offset is not the connection's
+    // usec flag (ms here: cleared); the shadow's offset is not the connection's. The length is
+    // min_t(unsigned int, len, 4): a negative one gets the 4 bytes.
     if (len == nullptr) return -EFAULT;
-    if (static_cast<int>(*len) < 0) return -EINVAL;
     const uint32_t ts = (static_cast<uint32_t>(stack_->now_us() / 1000) + tp->tsoffset) & ~1u;
     *len = std::min<socklen_t>(*len, sizeof ts);
     if (*len != 0 && val == nullptr) return -EFAULT;

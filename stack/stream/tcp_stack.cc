@@ -635,10 +635,11 @@ void TcpStack::done(tcp_sock* tp) {
   }
 }
 
-// kernel: secure_tcp_seq_and_ts_off(): one keyed hash of the 4-tuple; the ISN is its low half plus
-// the clock in 64 ns units (seq_scale()), the timestamp offset its high half.
+// kernel: secure_tcp_seq_and_ts_off(): one SipHash of the 4-tuple under net_secret; the ISN is its
+// low half plus the clock in 64 ns units (seq_scale()), the timestamp offset its high half. (A PRF:
+// both halves go on the wire, and an invertible mix would give its key away.)
 uint64_t TcpStack::secure_hash(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) const {
-  return mix((uint64_t{saddr} << 32 | daddr) ^ (uint64_t{sport} << 16 | dport) << 7, opt_.secret);
+  return siphash_4u32(saddr, daddr, uint32_t{sport} << 16 | dport, 0, &opt_.net_secret);
 }
 
 uint32_t TcpStack::secure_seq(be32 saddr, be32 daddr, uint16_t sport, uint16_t dport) {

@@ -89,7 +89,8 @@ struct TcpStackOptions {
   // line; null: nowhere. Called with mu() held.
   void (*log_info)(const char* line) = nullptr;
   uint64_t (*clock_ns)() = nullptr;  // fine monotonic clock (required)
-  uint64_t secret = 0;             // key of the ISN and timestamp-offset hashes
+  uint64_t secret = 0;             // key of the port-offset and IP-id mixes
+  siphash_key_t net_secret;        // the ISN and timestamp-offset SipHash key (kernel: net_secret)
   // net.ipv4.ip_local_port_range and ip_local_reserved_ports: where connect() picks its port.
   uint16_t port_low = 32768, port_high = 60999;
   std::vector<std::pair<uint16_t, uint16_t>> reserved_ports;  // inclusive ranges

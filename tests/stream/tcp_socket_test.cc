@@ -140,10 +140,10 @@ TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
 
 // connect() takes the kernel's port and timestamp offset for the 4-tuple when the kernel can tell
 // (ShadowOps::connect_probe()), so a peer holding the 4-tuple in TIME_WAIT from a kernel connection
-// sees a newer timestamp: the SYN carries clock + the kernel's offset (TCP_TIMESTAMP, as the
-// kernel's getsockopt() gives it), and the server's child echoes it. A port this stack still has in
-// TIME_WAIT for the 4-tuple is passed over for the kernel's next answer; with no answer the stack
-// chooses as before.
+// sees a newer timestamp: the connection's clock is the kernel's offset on (TCP_TIMESTAMP, as the
+// kernel's getsockopt() gives it; the e2e tcp_kernel_ports checks the wire). A port this stack
+// still has in TIME_WAIT for the 4-tuple is passed over for the kernel's next answer; with no
+// answer the stack chooses as before.
 TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
   listen_on_b();
   a.shadow->probes = {{45000, 0x80000001u}};
