@@ -66,6 +66,13 @@ uint64_t real_ns() {
 
 int neg_errno(ssize_t r) { return r < 0 ? -errno : static_cast<int>(r); }
 
+// A SipHash key from getrandom(); with no entropy yet, from the clock, as `secret` then is.
+void random_key(siphash_key_t* k, uint64_t secret) {
+  if (getrandom(k, sizeof *k, GRND_NONBLOCK) == sizeof *k) return;
+  k->key[0] = mono_ns() ^ secret;
+  k->key[1] = mono_ns() * 0x9e3779b97f4a7c15ull;
+}
+
 std::atomic<int> g_rx_waiters{0};
 
 class LibcShadow final : public ShadowOps {
@@ -681,20 +688,12 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
   to.fin_timeout = static_cast<uint32_t>(
       std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_fin_timeout", 0, 60), 0, INT32_MAX / 1000));
   if (getrandom(&to.secret, sizeof to.secret, GRND_NONBLOCK) != sizeof to.secret) to.secret = mono_ns();
-  if (getrandom(&to.net_secret, sizeof to.net_secret, GRND_NONBLOCK) != sizeof to.net_secret) {
-    to.net_secret.key[0] = mono_ns() ^ to.secret;  // no entropy yet: the clock, as for `secret`
-    to.net_secret.key[1] = mono_ns() * 0x9e3779b97f4a7c15ull;
-  }
+  random_key(&to.net_secret, to.secret);
   // net.ipv4.tcp_syncookies (the kernel's default 1: cookies when a listener's request queue is
   // full); their keys drawn once per process, as the kernel's syncookie_secret once per boot.
   const long syncookies = read_sysctl_field("/proc/sys/net/ipv4/tcp_syncookies", 0, 1);
   to.syncookies = static_cast<uint8_t>(std::clamp<long>(syncookies, 0, 2));
-  if (getrandom(&to.syncookie_secret, sizeof to.syncookie_secret, GRND_NONBLOCK) != sizeof to.syncookie_secret) {
-    for (siphash_key_t& k : to.syncookie_secret.key) {  // no entropy yet: the clock, as for `secret`
-      k.key[0] = mono_ns() ^ to.secret;
-      k.key[1] = mono_ns() * 0x9e3779b97f4a7c15ull;
-    }
-  }
+  for (siphash_key_t& k : to.syncookie_secret.key) random_key(&k, to.secret);
   to.log_info = [](const char* line) { logf(LogLevel::kInfo, "%s", line); };
   if (int err = TcpStack::create(e->udp.get(), to, &e->tcp); err < 0) {
     *why = std::string("cannot allocate TCP's packet buffers: ") + strerror(-err);
