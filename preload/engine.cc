@@ -26,7 +26,7 @@
 #include <mutex>
 #include <string>
 
-#include "preload/connect_probe.h"
+#include "preload/kernel_connect.h"
 #include "preload/fd_table.h"
 #include "preload/libc.h"
 #include "preload/log.h"
@@ -98,9 +98,11 @@ class LibcShadow final : public ShadowOps {
     if (libc().poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) return -EAGAIN;
     return neg_errno(libc().accept4(fd, a, l, flags));
   }
-  int connect_probe(be32 saddr, be32 daddr, uint16_t dport, uint16_t* sport, uint32_t* ts_off) override {
-    return kernel_connect_probe(saddr, daddr, dport, sport, ts_off);
+  int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, uint16_t* sport,
+                       uint32_t* ts_off) override {
+    return kernel_connect_deferred(fd, saddr, daddr, dport, nonblock, sport, ts_off);
   }
+  int disconnect(int fd) override { return kernel_disconnect(fd); }
   int tcp_repair(int fd, const TcpRepairState& st) override {
     const char* step = "";
     int err = tcp_repair_into(fd, st, &step);
@@ -665,7 +667,15 @@ Engine* open_engine(const Runtime& rt, std::string* why) {
                                                  ? rt.config.busy_poll
                                                  : std::clamp<long>(read_sysctl_field("/proc/sys/net/core/busy_poll", 0, 0), 0, INT32_MAX)),
                        std::memory_order_relaxed);
-  if (!rt.config.tcp_kernel_ports) kernel_connect_probe_disable();
+  // The SYN of a kernel socket's connect() is deferred only with client Fast Open, and the
+  // blackhole detection (off at 0, the default since Linux 5.14) may turn that off at any time.
+  if (!rt.config.tcp_kernel_ports) {
+    kernel_connect_disable(nullptr);
+  } else if ((read_sysctl_field("/proc/sys/net/ipv4/tcp_fastopen", 0, 1) & 1) == 0) {
+    kernel_connect_disable("net.ipv4.tcp_fastopen has no 1: no client Fast Open");
+  } else if (read_sysctl_field("/proc/sys/net/ipv4/tcp_fastopen_blackhole_timeout_sec", 0, 0) != 0) {
+    kernel_connect_disable("net.ipv4.tcp_fastopen_blackhole_timeout_sec is not 0");
+  }
   to.autocorking = rt.config.tcp_autocork && read_sysctl_field("/proc/sys/net/ipv4/tcp_autocorking", 0, 1) != 0;
   to.pingpong_thresh = static_cast<uint8_t>(std::clamp<long>(read_sysctl_field("/proc/sys/net/ipv4/tcp_pingpong_thresh", 0, 1), 1, 255));
   to.limit_output_bytes = static_cast<uint32_t>(

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 
+#include "preload/kernel_connect.h"
 #include "preload/libc.h"
 
 namespace xmit {
@@ -46,12 +47,13 @@ int repair_steps(int fd, const TcpRepairState& st, const char** step) {
   if (int err = opt_int(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE); err != 0) return err;
   if (int err = opt(fd, TCP_QUEUE_SEQ, &st.snd_una, sizeof st.snd_una); err != 0) return err;
   // The local address: an accepted connection's shadow is unbound (repair mode binds beside the
-  // listener: SK_FORCE_REUSE); a connected one's shadow holds its port already.
+  // listener: SK_FORCE_REUSE); a connected one's shadow holds its port already, unless its
+  // deferred connect's disconnect freed it (getsockname() still says it).
   *step = "bind";
   sockaddr_in sin{};
   socklen_t len = sizeof sin;
   if (libc().getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0) return -errno;
-  if (sin.sin_port == 0) {
+  if (sin.sin_port == 0 || (st.shadow_deferred && !st.shadow_bound)) {
     sin = sockaddr_in{};
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = st.saddr;
@@ -107,6 +109,16 @@ int repair_steps(int fd, const TcpRepairState& st, const char** step) {
 }  // namespace
 
 int tcp_repair_into(int fd, const TcpRepairState& st, const char** step) {
+  // TCP_REPAIR takes a closed or established socket, not a SYN_SENT one: a deferred connect goes
+  // back to closed without a packet (kernel_disconnect(); should a later step fail, the port is
+  // the kernel's again), and the Fast Open flag goes (the program's too), with which the repair
+  // connect() would defer rather than establish (tcp_fastopen_defer_connect()).
+  if (st.shadow_deferred) {
+    *step = "disconnect";
+    if (int err = kernel_disconnect(fd); err != 0) return err;
+  }
+  *step = "TCP_FASTOPEN_CONNECT";
+  if (int err = opt_int(fd, TCP_FASTOPEN_CONNECT, 0); err != 0) return err;
   *step = "TCP_REPAIR";
   if (int err = opt_int(fd, TCP_REPAIR, 1); err != 0) return err;
   if (int err = repair_steps(fd, st, step); err != 0) {

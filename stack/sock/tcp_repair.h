@@ -23,6 +23,9 @@ struct TcpRepairState {
   uint32_t tsval = 0;             // TCP_TIMESTAMP: the TSval the connection would send now
   // TCP_REPAIR_WINDOW (struct tcp_repair_window)
   uint32_t snd_wl1 = 0, snd_wnd = 0, max_window = 0, rcv_wnd = 0, rcv_wup = 0;
+  // The kernel socket connected with its SYN deferred (TcpSocket::kernel_hash_connect()): it goes
+  // back to closed first, its port freed unless it was bound before (shadow_bound).
+  bool shadow_deferred = false, shadow_bound = false;
   absl::Span<const uint8_t> rcvq;   // received, not yet read: copied_seq .. rcv_nxt
   absl::Span<const uint8_t> sentq;  // sent, not yet acknowledged: snd_una .. snd_nxt
   absl::Span<const uint8_t> unsent; // written, not yet sent: snd_nxt .. write_seq (sent normally after)

@@ -113,6 +113,8 @@ int TcpSocket::to_kernel() {
                     .tsval = static_cast<uint32_t>(stack_->now_us() / 1000) + tp.tsoffset,
                     .snd_wl1 = tp.snd_wl1, .snd_wnd = tp.snd_wnd, .max_window = tp.max_window,
                     .rcv_wnd = tp.rcv_wnd, .rcv_wup = tp.rcv_wup,
+                    .shadow_deferred = shadow_conn_ != ShadowConn::kNone,
+                    .shadow_bound = shadow_conn_ == ShadowConn::kBound,
                     // (pointer and length, not first()/subspan(): those may throw, from an abseil
                     // library libxmit.so does not link)
                     .rcvq = absl::MakeConstSpan(rcvq),
@@ -167,6 +169,7 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
     // kernel: tcp_disconnect(): a reset to the peer unless closed or listening. Not supported
     // beyond the states that need nothing sent.
     if (tp->sk_state != TCP_CLOSE) return -EOPNOTSUPP;
+    shadow_disconnect();
     state_ = SockState::kUnconnected;
     return 0;
   }
@@ -189,21 +192,20 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
       if (tp->sk_state != TCP_CLOSE) return -EISCONN;
       if (len < sizeof(sockaddr_in)) return -EINVAL;  // kernel: tcp_v4_connect()
       if (addr->sa_family != AF_INET) return -EAFNOSUPPORT;
+      // A connection that failed: the kernel's tcp_done() freed its port unless bound.
+      shadow_disconnect();
       sockaddr_in sin;
       std::memcpy(&sin, addr, sizeof sin);
       int r = stack_->route_connect(c_, sin.sin_addr.s_addr);
       if (r < 0) return r == -EINVAL ? -ENETUNREACH : r;
       if (r > 0) return pass_through(sin.sin_addr.s_addr, "does not leave through the interface");
       uint32_t kernel_ts_off = 0;
-      int kernel_port = 1;
-      if (tp->sport == 0) {
-        kernel_port = kernel_hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port), &kernel_ts_off);
-        if (kernel_port < 0) return kernel_port;
-        if (kernel_port > 0) {
-          if (int err = hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port)); err != 0) return err;
-        }
-      } else if (stack_->established(c_->inet.inet_saddr, tp->sport, sin.sin_addr.s_addr,
-                                     be16_to_cpu(sin.sin_port))) {
+      const int kernel_port = kernel_hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port), &kernel_ts_off);
+      if (kernel_port < 0) return kernel_port;
+      if (kernel_port > 0 && tp->sport == 0) {
+        if (int err = hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port)); err != 0) return err;
+      } else if (kernel_port > 0 && stack_->established(c_->inet.inet_saddr, tp->sport, sin.sin_addr.s_addr,
+                                                        be16_to_cpu(sin.sin_port))) {
         return -EADDRNOTAVAIL;  // kernel: __inet_hash_connect()'s check_established() on a bound port
       }
       tp->saddr = c_->inet.inet_saddr;
@@ -212,13 +214,17 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
       c_->inet.inet_daddr = sin.sin_addr.s_addr;
       c_->inet.inet_dport = sin.sin_port;
       c_->inet.inet_id = shadow_->random_u16();  // kernel: get_random_u16()
-      if (int err = stack_->ehash(c_); err != 0) return err;  // steered before the SYN leaves
+      if (int err = stack_->ehash(c_); err != 0) {  // steered before the SYN leaves
+        shadow_disconnect();
+        return err;
+      }
       tp->tcp_mstamp = stack_->now_us();
       tcp_v4_connect_seq(tp, stack_);
       if (kernel_port == 0) tp->tsoffset = kernel_ts_off;  // the host's clock for this 4-tuple
       if (int err = tcp_connect(tp, stack_->dst_mtu(c_), [this](sk_buff* s) { return stack_->xmit(c_, s); });
           err != 0) {
         stack_->unhash(c_);
+        shadow_disconnect();
         return err;
       }
       ++stack_->mib.ActiveOpens;
@@ -246,38 +252,56 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
   return 0;
 }
 
-// The kernel's own choice (ShadowOps::connect_probe()): the port its connect() would take for this
-// destination and its timestamp offset for that 4-tuple, so that this connection continues the
-// host's. A peer that still holds the 4-tuple in TIME_WAIT from an earlier connection of the host
-// (a kernel socket's, another process's) takes the new SYN for its newer timestamp
-// (tcp_timewait_state_process()); a timestamp on this stack's own key is older half the time, the
-// SYN dropped (TcpExtPAWSTimewait) and sent again a second later (wrk churning under xmit right
-// after a kernel wrk: 34-1034 requests/s instead of about 6000). 0 with the shadow bound to the
-// port, 1 when the kernel cannot tell or its port cannot be bound (hash_connect() chooses), or
-// -errno.
+// The kernel's own choice, taken by the kernel socket itself (ShadowOps::connect_deferred(): its
+// connect() with the SYN deferred): the port its connect() takes for this destination — one whose
+// bind bucket holds TIME_WAITs of other 4-tuples too, which bind() could not take, so after a
+// kernel client's churn (wrk's, which closes first) most of them — or the bound one, and its
+// timestamp offset for that 4-tuple, so that this connection continues the host's. A peer that
+// still holds the 4-tuple in TIME_WAIT from an earlier connection of the host (a kernel socket's,
+// another process's) takes the new SYN for its newer timestamp (tcp_timewait_state_process()); a
+// timestamp on this stack's own key is older half the time, the SYN dropped (TcpExtPAWSTimewait)
+// and sent again a second later (wrk churning under xmit right after a kernel wrk: 34-1034
+// requests/s instead of about 6000). The kernel socket then holds the 4-tuple for as long as the
+// fd is open, as the connection's own would. 0 with it connected, 1 when the kernel cannot tell
+// (the stack chooses), or -errno: the kernel's (EADDRNOTAVAIL: no port left, a bound port's
+// 4-tuple in use).
 int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off) {
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  src.sin_addr.s_addr = c_->inet.inet_saddr;
+  const be32 saddr = c_->inet.inet_saddr;
+  const bool bound = c_->tp.sport != 0;
   for (int tries = 0; tries < 2; ++tries) {
     uint16_t port = 0;
-    if (shadow_->connect_probe(src.sin_addr.s_addr, daddr, dport, &port, ts_off) != 0) return 1;
+    int r = shadow_->connect_deferred(fd_, saddr, daddr, dport, nonblock_, &port, ts_off);
+    if (r == -EOPNOTSUPP || r == 1) return 1;
+    if (r < 0) return r;
     // A TIME_WAIT of this stack (the kernel does not see it) on the 4-tuple: the kernel's next
-    // choice, as its check_established() would move on.
-    if (stack_->established(src.sin_addr.s_addr, port, daddr, dport)) continue;
-    src.sin_port = cpu_to_be16(port);
-    int err = shadow_->bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src);
-    // connect() takes a port whose bind bucket holds TIME_WAITs of other 4-tuples (kernel
-    // connections that closed first), bind() does not: such a port is the kernel's to give, not
-    // the shadow's to reserve, and so is likely the next one (after a kernel client's churn, most).
-    if (err == -EADDRINUSE) return 1;
-    if (err != 0) return err;
-    c_->inet.inet_sport = src.sin_port;
-    c_->tp.saddr = src.sin_addr.s_addr;
+    // choice, as its check_established() would move on; a bound port has no other.
+    if (stack_->established(saddr, port, daddr, dport)) {
+      (void)shadow_->disconnect(fd_);
+      if (bound) return -EADDRNOTAVAIL;
+      continue;
+    }
+    shadow_conn_ = bound ? ShadowConn::kBound : ShadowConn::kEphemeral;
+    c_->inet.inet_sport = cpu_to_be16(port);
+    c_->tp.saddr = saddr;
     c_->tp.sport = port;
     return 0;
   }
   return 1;
+}
+
+// The kernel socket back to closed (after a connection that failed, or one that could not start):
+// its port freed unless bound, as the kernel's tcp_set_state(TCP_CLOSE) frees it (its
+// getsockname() still says the freed port: inet_put_port() leaves inet_sport).
+void TcpSocket::shadow_disconnect() {
+  if (shadow_conn_ == ShadowConn::kNone) return;
+  const bool bound = shadow_conn_ == ShadowConn::kBound;
+  shadow_conn_ = ShadowConn::kNone;
+  (void)shadow_->disconnect(fd_);
+  (void)mirror_name();
+  if (!bound) {
+    c_->inet.inet_sport = 0;
+    c_->tp.sport = 0;
+  }
 }
 
 // kernel: __inet_hash_connect(): the ports of ip_local_port_range from the destination's offset

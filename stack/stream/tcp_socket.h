@@ -133,6 +133,7 @@ class TcpSocket final : public Socket {
   int sk_stream_error(int flags, int err);
   int mirror_name();
   int kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off);
+  void shadow_disconnect();
   int hash_connect(be32 daddr, uint16_t dport);
   int get_tcp_info(void* val, socklen_t* len);
   uint64_t now_ns() const { return stack_->options().clock_ns(); }
@@ -143,6 +144,12 @@ class TcpSocket final : public Socket {
   bool nonblock_;
   bool passthrough_ = false;
   bool child_ = false;
+  // The kernel socket holds the 4-tuple (connect_deferred()) on the port its connect() chose, or on
+  // the one bound before (which its disconnect keeps).
+  enum class ShadowConn : uint8_t { kNone, kEphemeral, kBound } shadow_conn_ = ShadowConn::kNone;
+  // TCP_FASTOPEN_CONNECT / TCP_FASTOPEN_NO_COOKIE as the program set them (the kernel socket's
+  // are the deferred connect's)
+  bool fastopen_connect_ = false, fastopen_no_cookie_ = false;
   std::atomic<uint64_t> poll_seq_{0};   // poll_seq(): set by poll_mask()
   std::atomic<bool> listening_{false};  // kernel_readiness(): read without the lock            // accepted: the shadow is an unbound kernel socket
   SockState state_ = SockState::kUnconnected;

@@ -593,6 +593,7 @@ TcpSocket::KernelValue TcpSocket::sockopt_readback(int fd, int level, int name) 
   if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_RCVBUFFORCE)) read = SO_RCVBUF;
   if (level == SOL_SOCKET && name == SO_ZEROCOPY) read = SO_ZEROCOPY;
   if (level == SOL_IP) read = name;
+  if (level == SOL_TCP && (name == TCP_FASTOPEN_CONNECT || name == TCP_FASTOPEN_NO_COOKIE)) read = name;
   KernelValue kv;
   if (read < 0) return kv;
   socklen_t l = sizeof kv.got;
@@ -616,6 +617,9 @@ void TcpSocket::setsockopt_mirror(int level, int name, const void* val, socklen_
       case TCP_USER_TIMEOUT: tp->icsk_user_timeout = static_cast<uint32_t>(v); break;
       case TCP_SYNCNT: tp->icsk_syn_retries = static_cast<uint8_t>(v); break;
       case TCP_DEFER_ACCEPT: tp->rskq_defer_accept = secs_to_retrans(v); break;
+      // The kernel's flags as set (a no-op without client Fast Open), before connect() sets both
+      case TCP_FASTOPEN_CONNECT: fastopen_connect_ = kv.ok && kv.got != 0; break;
+      case TCP_FASTOPEN_NO_COOKIE: fastopen_no_cookie_ = kv.ok && kv.got != 0; break;
       case TCP_CONGESTION: {
         // kernel: tcp_set_congestion_control(): the kernel took the name (its errnos: ENOENT,
         // EPERM); the stack has Reno and CUBIC, and for any other (BBR, DCTCP...) keeps the ops it has.
@@ -743,6 +747,9 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
     switch (name) {
       case TCP_NODELAY: v = (tp->nonagle & TCP_NAGLE_OFF) ? 1 : 0; break;
       case TCP_CORK: v = (tp->nonagle & TCP_NAGLE_CORK) ? 1 : 0; break;
+      // the program's, not those of the kernel socket's deferred connect (kernel_hash_connect())
+      case TCP_FASTOPEN_CONNECT: v = child_ ? -1 : fastopen_connect_; break;
+      case TCP_FASTOPEN_NO_COOKIE: v = child_ ? -1 : fastopen_no_cookie_; break;
       case TCP_MAXSEG:  // kernel: do_tcp_getsockopt(): mss_cache (536 until a route sets it, kept
                         // after the connection ends); TCP_MAXSEG's value on a closed or listening socket
         v = static_cast<int>(tp->rx_opt.user_mss != 0 && (tp->sk_state == TCP_CLOSE || tp->sk_state == TCP_LISTEN)

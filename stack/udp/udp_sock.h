@@ -79,14 +79,19 @@ class ShadowOps {
     (void)fd, (void)addr, (void)len, (void)flags;
     return -EOPNOTSUPP;
   }
-  // TCP's: what the kernel's connect() would choose for a connection from saddr to daddr:dport,
-  // asked without a packet sent: its ephemeral port (__inet_hash_connect()) and its timestamp offset
-  // for that 4-tuple (secure_tcp_seq_and_ts_off()); ports in host order. 0, or -errno when the
-  // kernel cannot tell (the caller chooses itself).
-  virtual int connect_probe(be32 saddr, be32 daddr, uint16_t dport, uint16_t* sport, uint32_t* ts_off) {
-    (void)saddr, (void)daddr, (void)dport, (void)sport, (void)ts_off;
+  // TCP's: the kernel socket `fd` connects from saddr to daddr:dport without a packet sent (its SYN
+  // deferred: preload/kernel_connect.h), holding the 4-tuple in the kernel; its ephemeral port
+  // (__inet_hash_connect(), or the bound one) and its timestamp offset for that 4-tuple
+  // (secure_tcp_seq_and_ts_off()); ports in host order; `nonblock`: fd is O_NONBLOCK. 0; 1 when
+  // the kernel's source address is another (fd left as it was); -EOPNOTSUPP when the kernel cannot
+  // (the caller chooses itself); else the kernel's connect() errno.
+  virtual int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, uint16_t* sport,
+                               uint32_t* ts_off) {
+    (void)fd, (void)saddr, (void)daddr, (void)dport, (void)nonblock, (void)sport, (void)ts_off;
     return -EOPNOTSUPP;
   }
+  // TCP's: connect_deferred() undone, without a packet (the port freed unless bound). 0 or -errno.
+  virtual int disconnect(int fd) { (void)fd; return 0; }
   // TCP's: makes the kernel socket `fd` the established connection `st` (TCP_REPAIR), moving it out
   // of the stack (TcpSocket::connections_to_kernel(), at fork()). 0 or -errno.
   virtual int tcp_repair(int fd, const TcpRepairState& st) { (void)fd, (void)st; return -EOPNOTSUPP; }

@@ -1,13 +1,58 @@
 # tests/e2e/tcp_kernel_ports.py — the halves of tcp_kernel_ports.sh.
 #   server ADDR PORT: accepts for ever; each connection gets one byte and is closed at once, so the
 #     server closes first and keeps the 4-tuple in TIME_WAIT.
+#   sink ADDR PORT: accepts for ever; each connection gets one byte and is read to its end before
+#     the server closes, so the client closes first and keeps the 4-tuple in TIME_WAIT.
 #   client ADDR PORT N: N connections one after the other, each read to its end and closed; prints
 #     each connection's local port.
+#   first ADDR PORT N: as client, but each connection is closed after its byte, before the server.
+#   echo ADDR PORT: echoes each connection (one at a time) until its end.
+#   fork ADDR PORT: one blocking connection to an echo server, a round trip, fork(), a round trip
+#     in the child and then one in the parent; prints its port.
+import os
 import socket
 import sys
 
 mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if mode == "server":
+
+def round_trip(s, m):
+    s.sendall(m)
+    got = b""
+    while len(got) < len(m):
+        b = s.recv(100)
+        if not b:
+            sys.exit(f"{m!r}: the connection ended after {got!r}")
+        got += b
+    if got != m:
+        sys.exit(f"{m!r}: echoed {got!r}")
+
+
+if mode == "echo":
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, port))
+    ls.listen(16)
+    print("listening", flush=True)
+    while True:
+        c, _ = ls.accept()
+        while b := c.recv(100):
+            c.sendall(b)
+        c.close()
+elif mode == "fork":
+    s = socket.socket()  # blocking: connect() sets O_NONBLOCK on its kernel socket for the call only
+    s.connect((addr, port))
+    round_trip(s, b"before fork")
+    pid = os.fork()
+    if pid == 0:
+        round_trip(s, b"in the child")
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        sys.exit(f"the child failed: {status}")
+    round_trip(s, b"in the parent after")
+    print(s.getsockname()[1], flush=True)
+    s.close()
+elif mode in ("server", "sink"):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((addr, port))
@@ -16,6 +61,10 @@ if mode == "server":
     while True:
         c, _ = ls.accept()
         c.sendall(b"x")
+        if mode == "sink":
+            c.settimeout(30)
+            while c.recv(16):
+                pass
         c.close()
 else:
     for _ in range(int(sys.argv[4])):
@@ -23,7 +72,12 @@ else:
         s.settimeout(30)
         s.connect((addr, port))
         got = b""
-        while True:
+        while mode == "first" and not got:
+            b = s.recv(1)
+            if not b:
+                break
+            got += b
+        while mode == "client":
             b = s.recv(16)
             if not b:
                 break

@@ -8,6 +8,14 @@
 # the kernel's port and timestamp offset for the 4-tuple (XMIT_TCP_KERNEL_PORTS=off: its own, older
 # half the time: each such SYN dropped and sent again 1 s later). The kernel client once more, also
 # +0 (with xmit's own timestamps it can lose too: TIME_WAITs that took xmit's newer ones).
+# Between the two, the kernel client makes 32 connections to a second server in b that waits for
+# the client to close first, so a holds a TIME_WAIT on every port of its range (wrk's churn leaves
+# that): the kernel's connect() still takes such a port for another destination port (a bind
+# bucket that connect() made is shared, __inet_hash_connect()), bind() does not — xmit's connect()
+# must get the kernel's choice with the kernel's connect semantics, not bind() a port of its own
+# (before: EADDRNOTAVAIL, no port left to bind). Last, a blocking client under xmit forks with its
+# connection open: the connection moves into the kernel socket (TCP_REPAIR), which must first give
+# up its deferred connect (a SYN_SENT socket cannot be repaired), and both processes echo on it.
 source "$(dirname "$0")/lib.sh"
 unset XMIT_IFACE XMIT_BACKEND XMIT_VERBS_DEVICE XMIT_UDP XMIT_TCP XMIT_TCP_AUTOCORK XMIT_LOG XMIT_PCAP XMIT_TCP_KERNEL_PORTS
 bed_up kports
@@ -18,23 +26,40 @@ ip netns exec "$XMIT_NS_A" sysctl -qw net.ipv4.ip_local_port_range="40000 40031"
 paws() { ip netns exec "$XMIT_NS_B" nstat -az TcpExtPAWSTimewait | awk '$1 == "TcpExtPAWSTimewait" {print $2}'; }
 ip netns exec "$XMIT_NS_B" "$PY" "$here/tcp_kernel_ports.py" server "$XMIT_ADDR_B" 8080 >"$work/srv" 2>&1 &
 BED_PIDS=$!
-for _ in $(seq 100); do grep -q listening "$work/srv" && break; sleep 0.1; done
-grep -q listening "$work/srv" || fail "the server did not start"
+ip netns exec "$XMIT_NS_B" "$PY" "$here/tcp_kernel_ports.py" sink "$XMIT_ADDR_B" 8081 >"$work/sink" 2>&1 &
+BED_PIDS="$BED_PIDS $!"
+ip netns exec "$XMIT_NS_B" "$PY" "$here/tcp_kernel_ports.py" echo "$XMIT_ADDR_B" 8082 >"$work/echo" 2>&1 &
+BED_PIDS="$BED_PIDS $!"
+up() { grep -q listening "$work/srv" && grep -q listening "$work/sink" && grep -q listening "$work/echo"; }
+for _ in $(seq 100); do up && break; sleep 0.1; done
+up || fail "the servers did not start"
 client() {  # client NAME N [ENV...]
-  local name=$1 n=$2; shift 2
+  local name=$1 n=$2 mode=client port=8080; shift 2
+  [ "$name" = first ] && mode=first port=8081
   local before; before=$(paws)
-  timeout 120 ip netns exec "$XMIT_NS_A" env "$@" "$PY" "$here/tcp_kernel_ports.py" client "$XMIT_ADDR_B" 8080 "$n" \
-    >"$work/$name" 2>"$work/$name.err" || { cat "$work/$name.err"; fail "$name: the client failed"; }
+  timeout 120 ip netns exec "$XMIT_NS_A" env "$@" "$PY" "$here/tcp_kernel_ports.py" $mode "$XMIT_ADDR_B" $port "$n" \
+    >"$work/$name" 2>"$work/$name.err" || { cat "$work/$name.err" >&2; fail "$name: the client failed"; }
   [ "$(grep -c . "$work/$name")" = "$n" ] || fail "$name: $(grep -c . "$work/$name") connections, want $n"
   echo $(( $(paws) - before ))
 }
 k1=$(client kernel1 64) || exit 1
+client first 32 >/dev/null || exit 1
+tw=$(ip netns exec "$XMIT_NS_A" ss -Htan state time-wait "( dport = :8081 )" | awk '{print $3}' | sed 's/.*://' | sort -u | grep -c .)
+[ "$tw" = 32 ] || fail "a holds TIME_WAITs on $tw ports to b:8081, want all 32 of its range"
 x=$(client xmit 16 "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/xmit.log" LD_PRELOAD="$XMIT_LIB") || exit 1
 k2=$(client kernel2 16) || exit 1
 opens=$(sed -n 's/.*ActiveOpens \([0-9]*\).*/\1/p' "$work/xmit.log" | tail -1)
 [ "$opens" = 16 ] || fail "xmit's ActiveOpens '$opens', want 16 (its stack's connections)"
 reused=$(grep -cxF -f <(sort -u "$work/kernel1") "$work/xmit")
 [ "$reused" -ge 8 ] || fail "only $reused of xmit's 16 connections on a port of the kernel client's: the test proves nothing"
+ip netns exec "$XMIT_NS_A" sysctl -qw net.ipv4.ip_local_port_range="32768 60999" || fail "cannot widen a's port range"
+timeout 60 ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/fork.log" LD_PRELOAD="$XMIT_LIB" \
+  "$PY" "$here/tcp_kernel_ports.py" fork "$XMIT_ADDR_B" 8082 >"$work/fork" 2>"$work/fork.err" ||
+  { cat "$work/fork.err" "$work/fork.log" >&2; fail "a connection under xmit did not work on in both processes after fork()"; }
+grep -q "fork(): 1 TCP connection moved into the kernel" "$work/fork.log" ||
+  { cat "$work/fork.log" >&2; fail "fork(): the connection did not move into the kernel socket"; }
+echo "a: a TIME_WAIT to b:8081 on each of its 32 ports"
+echo "fork(): the connection (port $(cat "$work/fork")) moved into its kernel socket and echoed in the child and the parent"
 echo "TcpExtPAWSTimewait: kernel client +$k1, xmit client +$x ($reused of its 16 on 4-tuples b holds in TIME_WAIT), kernel client again +$k2"
 [ "$x" = 0 ] || fail "xmit's SYNs dropped by b's TIME_WAIT as PAWS ($x): its timestamps are not the host's"
 [ "$k2" = 0 ] || fail "the kernel client's SYNs after xmit's dropped by b's TIME_WAIT ($k2)"

@@ -138,17 +138,23 @@ TEST_F(TcpSocketTest, ConnectsToOneServerTakePortsInTurn) {
   listener->put();
 }
 
-// connect() takes the kernel's port and timestamp offset for the 4-tuple when the kernel can tell
-// (ShadowOps::connect_probe()), so a peer holding the 4-tuple in TIME_WAIT from a kernel connection
-// sees a newer timestamp: the connection's clock is the kernel's offset on (TCP_TIMESTAMP, as the
-// kernel's getsockopt() gives it; the e2e tcp_kernel_ports checks the wire). A port this stack
-// still has in TIME_WAIT for the 4-tuple is passed over for the kernel's next answer; with no
-// answer the stack chooses as before.
+// connect() takes the kernel's port and timestamp offset for the 4-tuple when the kernel can tell:
+// the kernel socket itself connects with its SYN deferred (ShadowOps::connect_deferred()) and holds
+// the 4-tuple, so no bind() of the port is needed (bind() refuses ports whose bucket holds other
+// 4-tuples' TIME_WAITs, which connect() shares), and a peer holding the 4-tuple in TIME_WAIT from a
+// kernel connection sees a newer timestamp: the connection's clock is the kernel's offset on
+// (TCP_TIMESTAMP, as the kernel's getsockopt() gives it; the e2e tcp_kernel_ports checks the wire).
+// A port this stack still has in TIME_WAIT for the 4-tuple is given back (disconnect()) for the
+// kernel's next answer; with no answer the stack chooses and binds as before.
 TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
   listen_on_b();
   a.shadow->probes = {{45000, 0x80000001u}};
+  const int autobinds = a.shadow->autobinds;
   TcpSocket* c = connect_from_a();
   EXPECT_EQ(ntohs(local_port(c)), 45000);
+  EXPECT_EQ(a.shadow->deferred, 1);
+  EXPECT_FALSE(a.shadow->bindport_lock);  // the kernel socket connected: nothing bound
+  EXPECT_EQ(a.shadow->autobinds, autobinds);
   uint32_t ts = 0;
   socklen_t tl = sizeof ts;
   ASSERT_EQ(c->getsockopt(SOL_TCP, TCP_TIMESTAMP, &ts, &tl), 0);
@@ -167,15 +173,19 @@ TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
 
   a.shadow->probes = {{45000, 0x80000001u}, {45002, 0x90000000u}};
   a.shadow->probes_taken = 0;
+  a.shadow->disconnects = 0;
   TcpSocket* c2 = connect_from_a();
   EXPECT_EQ(ntohs(local_port(c2)), 45002);
   EXPECT_EQ(a.shadow->probes_taken, 2u);
+  EXPECT_EQ(a.shadow->disconnects, 1);  // 45000 given back to the kernel
+  EXPECT_TRUE(a.shadow->deferred_connected);
   ASSERT_EQ(c2->getsockopt(SOL_TCP, TCP_TIMESTAMP, &ts, &tl), 0);
   EXPECT_EQ(ts, (static_cast<uint32_t>(g_now / 1'000'000) + 0x90000000u) & ~1u);
 
-  TcpSocket* c3 = connect_from_a();  // no answer: the stack's own choice
+  TcpSocket* c3 = connect_from_a();  // no answer: the stack's own choice, bound
   EXPECT_GE(ntohs(local_port(c3)), 32768);
   EXPECT_NE(ntohs(local_port(c3)), 45000);
+  EXPECT_TRUE(a.shadow->bindport_lock);
   pump();
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
@@ -183,6 +193,80 @@ TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
   }
   c3->put();
   c2->put();
+  listener->put();
+}
+
+// A connect() that fails gives the kernel socket's 4-tuple back (the kernel's tcp_done() frees an
+// unbound port), and the next connect() on the fd asks the kernel again, for a new port; a socket
+// bound first keeps its port through both, with the kernel's offset for each 4-tuple. The program's
+// TCP_FASTOPEN_CONNECT is what it set, not the deferred connect's.
+TEST_F(TcpSocketTest, ConnectAfterARefusedOneAsksTheKernelAgain) {
+  listen_on_b();
+  a.shadow->probes = {{45010, 0x1000u}, {45012, 0x2000u}};
+  TcpSocket* c = a.socket();
+  sockaddr_in closed = addr(kB, 7999);  // nothing listens: b's stack resets the SYN
+  ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&closed), sizeof closed, true), -EINPROGRESS);
+  EXPECT_EQ(ntohs(local_port(c)), 45010);
+  pump();
+  EXPECT_EQ(so_error(c), ECONNREFUSED);
+  EXPECT_EQ(a.shadow->disconnects, 0);
+  sockaddr_in to = addr(kB, 7000);
+  // kernel: __inet_stream_connect() on the failed SS_CONNECTING socket: sock_error(), already read,
+  // so ECONNABORTED, and the socket is unconnected for the next call
+  ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -ECONNABORTED);
+  ASSERT_EQ(c->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+  EXPECT_EQ(a.shadow->disconnects, 1);
+  EXPECT_EQ(a.shadow->deferred, 2);
+  EXPECT_EQ(ntohs(local_port(c)), 45012);  // the freed port is not kept
+  int fo = -1;
+  socklen_t fl = sizeof fo;
+  ASSERT_EQ(c->getsockopt(SOL_TCP, TCP_FASTOPEN_CONNECT, &fo, &fl), 0);
+  EXPECT_EQ(fo, 0);
+  pump();
+  EXPECT_EQ(so_error(c), 0);
+  Socket* s = nullptr;
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  s->put();
+  c->put();
+
+  a.shadow->probes = {{45020, 0x3000u}};
+  a.shadow->probes_taken = 0;
+  TcpSocket* d = a.socket();
+  sockaddr_in me = addr(0, 46000);
+  ASSERT_EQ(d->bind(reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
+  ASSERT_EQ(d->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+  EXPECT_EQ(ntohs(local_port(d)), 46000);  // the bound port, not the kernel's answer for others
+  uint32_t ts = 0;
+  socklen_t tl = sizeof ts;
+  ASSERT_EQ(d->getsockopt(SOL_TCP, TCP_TIMESTAMP, &ts, &tl), 0);
+  EXPECT_EQ(ts, (static_cast<uint32_t>(g_now / 1'000'000) + 0x3000u) & ~1u);
+  pump();
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  s->put();
+  d->put();
+  listener->put();
+}
+
+// fork() moves a client whose kernel socket connected with its SYN deferred: the repair is told so
+// (the kernel socket must go back to closed first, and bind the port again: its disconnect freed it).
+TEST_F(TcpSocketTest, ForkTellsTheRepairTheKernelSocketIsConnectedDeferred) {
+  listen_on_b();
+  a.shadow->probes = {{45030, 0x4000u}};
+  TcpSocket* c = connect_from_a();
+  pump();
+  Socket* s = nullptr;
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  int moved = 0, failed = 0;
+  {
+    std::lock_guard<StackMutex> g(a.tcp->mu());
+    TcpSocket::connections_to_kernel(a.tcp.get(), &moved, &failed);
+  }
+  EXPECT_EQ(moved, 1);
+  EXPECT_TRUE(a.shadow->repaired.shadow_deferred);
+  EXPECT_FALSE(a.shadow->repaired.shadow_bound);
+  EXPECT_EQ(a.shadow->repaired.sport, 45030);
+  c->put();
+  s->put();
   listener->put();
 }
 

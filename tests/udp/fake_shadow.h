@@ -26,6 +26,7 @@ namespace xmit::testing {
 class FakeShadow : public ShadowOps {
  public:
   static constexpr uint16_t kAutobindPort = 40000;  // what the fake kernel autobinds to
+  static constexpr int kTcpFastopenConnect = 30;     // <netinet/tcp.h>'s TCP_FASTOPEN_CONNECT
 
   // `if_addr`: the local address a connect() picks for an unbound socket.
   explicit FakeShadow(be32 if_addr) : if_addr_(if_addr) {}
@@ -102,6 +103,12 @@ class FakeShadow : public ShadowOps {
       *l = sizeof val;
       return 0;
     }
+    if (level == IPPROTO_TCP && name == kTcpFastopenConnect) {  // set by connect_deferred()
+      int val = deferred > 0 ? 1 : 0;
+      std::memcpy(v, &val, sizeof val);
+      *l = sizeof val;
+      return 0;
+    }
     if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
       std::memcpy(v, name == SO_RCVBUF ? &rcvbuf : &sndbuf, sizeof rcvbuf);
       *l = sizeof rcvbuf;
@@ -136,13 +143,31 @@ class FakeShadow : public ShadowOps {
     }
     return -ENOPROTOOPT;
   }
-  // TCP's connect_probe(): the kernel's answers (port, timestamp offset), one per call in order;
-  // none left: -EOPNOTSUPP, the stack chooses itself.
+  // TCP's connect_deferred(): the kernel's answers (port, timestamp offset), one per call in order
+  // (a bound socket's port stays its own); none left: -EOPNOTSUPP, the stack chooses itself. A
+  // connected fake holds the port (local) until disconnect(), which frees an unbound one and, as
+  // the kernel's, leaves getsockname() saying it.
   std::vector<std::pair<uint16_t, uint32_t>> probes;
   size_t probes_taken = 0;
-  int connect_probe(be32, be32, uint16_t, uint16_t* sport, uint32_t* ts_off) override {
+  int deferred = 0;      // connect_deferred() calls that connected
+  int disconnects = 0;
+  bool deferred_connected = false;
+  int connect_deferred(int, be32 saddr, be32 daddr, uint16_t dport, bool, uint16_t* sport, uint32_t* ts_off) override {
     if (probes_taken == probes.size()) return -EOPNOTSUPP;
     std::tie(*sport, *ts_off) = probes[probes_taken++];
+    if (bindport_lock) *sport = ntohs(local.sin_port);
+    local.sin_addr.s_addr = saddr;
+    local.sin_port = htons(*sport);
+    peer.sin_addr.s_addr = daddr;
+    peer.sin_port = htons(dport);
+    ++deferred;
+    deferred_connected = true;
+    return 0;
+  }
+  int disconnect(int) override {
+    ++disconnects;
+    deferred_connected = false;
+    peer = sockaddr_in{.sin_family = AF_INET};
     return 0;
   }
   int shutdown(int, int) override { return 0; }
