@@ -95,6 +95,32 @@ void queue_bytes(const SkbQueue& q, uint32_t from, std::vector<uint8_t>* out) {
 
 int TcpSocket::to_kernel() {
   if (passthrough_ || c_ == nullptr || listening_.load(std::memory_order_relaxed)) return 0;
+  const int r = to_kernel_repair();
+  if (r <= 0) shadow_unconnect_for_fork();
+  return r;
+}
+
+// At fork(), a connection that stays in this process's stack: its kernel socket, which the child
+// shares, must not stay a deferred connect — a send on it (the child's, or an exec'd program's)
+// would send a SYN with data on the connection's 4-tuple (tcp_sendmsg_fastopen()), and the peer's
+// challenge ACK, answered with a reset, can end the connection. Back to closed, as the unconnected
+// socket the child is documented to get, the port bound again so the kernel keeps it (bind() may
+// refuse it when other 4-tuples' TIME_WAITs share its bucket: it is then the kernel's to give).
+void TcpSocket::shadow_unconnect_for_fork() {
+  if (shadow_conn_ == ShadowConn::kNone) return;
+  const bool bound = shadow_conn_ == ShadowConn::kBound;
+  shadow_conn_ = ShadowConn::kNone;
+  (void)shadow_->disconnect(fd_);
+  if (!bound) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = c_->tp.saddr;
+    src.sin_port = c_->inet.inet_sport;
+    (void)shadow_->bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src);
+  }
+}
+
+int TcpSocket::to_kernel_repair() {
   tcp_sock& tp = c_->tp;
   if (tp.sk_state != TCP_ESTABLISHED) return 0;
   std::vector<uint8_t> rcvq, sendq;

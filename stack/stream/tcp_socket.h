@@ -134,6 +134,8 @@ class TcpSocket final : public Socket {
   int mirror_name();
   int kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off);
   void shadow_disconnect();
+  void shadow_unconnect_for_fork();
+  int to_kernel_repair();
   int hash_connect(be32 daddr, uint16_t dport);
   int get_tcp_info(void* val, socklen_t* len);
   uint64_t now_ns() const { return stack_->options().clock_ns(); }

@@ -270,6 +270,39 @@ TEST_F(TcpSocketTest, ForkTellsTheRepairTheKernelSocketIsConnectedDeferred) {
   listener->put();
 }
 
+// fork() cannot move a connection (TCP_REPAIR refused: no CAP_NET_ADMIN; or not established): it
+// stays in this process's stack, and its kernel socket, which the child shares, stops being a
+// deferred connect (a send on it would put a SYN with data on the connection's 4-tuple): closed
+// again, its port bound. The connection itself goes on.
+TEST_F(TcpSocketTest, ForkThatCannotMoveAConnectionUnconnectsItsKernelSocket) {
+  listen_on_b();
+  a.shadow->probes = {{45040, 0x5000u}, {45042, 0x6000u}};
+  a.shadow->repair_result = -EPERM;
+  TcpSocket* c = connect_from_a();
+  pump();
+  Socket* s = nullptr;
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  TcpSocket* pending = connect_from_a();  // SYN_SENT: the link is not run
+  int moved = 0, failed = 0;
+  {
+    std::lock_guard<StackMutex> g(a.tcp->mu());
+    TcpSocket::connections_to_kernel(a.tcp.get(), &moved, &failed);
+  }
+  EXPECT_EQ(moved, 0);
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(a.shadow->disconnects, 2);  // both kernel sockets, the established and the pending one
+  EXPECT_FALSE(a.shadow->deferred_connected);
+  EXPECT_TRUE(a.shadow->bindport_lock);  // the fake keeps one socket: the last one bound
+  EXPECT_EQ(ntohs(a.shadow->local.sin_port), 45042);
+  EXPECT_FALSE(c->handed_to_kernel());
+  ASSERT_EQ(send(c, "still", 5), 5);
+  EXPECT_EQ(read_all(s, 5), (std::vector<uint8_t>{'s', 't', 'i', 'l', 'l'}));
+  pending->put();
+  c->put();
+  s->put();
+  listener->put();
+}
+
 // A server that closes first keeps every connection in TIME_WAIT for 60 s. Those must not hold
 // send memory: 100 connections through a stack of 64 payload pages, each answered by the server
 // before it closes; every answer must be taken (before, each TIME_WAIT kept its page and the 65th
