@@ -98,11 +98,11 @@ class LibcShadow final : public ShadowOps {
     if (libc().poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) return -EAGAIN;
     return neg_errno(libc().accept4(fd, a, l, flags));
   }
-  int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, uint16_t* sport,
+  int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, int fastopen, uint16_t* sport,
                        uint32_t* ts_off) override {
-    return kernel_connect_deferred(fd, saddr, daddr, dport, nonblock, sport, ts_off);
+    return kernel_connect_deferred(fd, saddr, daddr, dport, nonblock, fastopen, sport, ts_off);
   }
-  int disconnect(int fd) override { return kernel_disconnect(fd); }
+  int disconnect(int fd, int fastopen) override { return kernel_disconnect(fd, fastopen); }
   int tcp_repair(int fd, const TcpRepairState& st) override {
     const char* step = "";
     int err = tcp_repair_into(fd, st, &step);

@@ -221,8 +221,10 @@ int epoll_ctl_impl(int epfd, int op, int fd, epoll_event* event) {
   if (op != EPOLL_CTL_DEL && event != nullptr) {
     k = *event;
     k.events &= ~kOut;
-    // A TCP connection's kernel socket is unconnected and reports POLLHUP for ever: edge-triggered
-    // and asking for nothing, it wakes the set once (dropped below), not on every wait.
+    // A TCP connection's kernel socket says nothing about the connection: closed, it reports POLLHUP
+    // for ever; in its deferred connect (TcpSocket::kernel_hash_connect()), POLLOUT, and POLLHUP
+    // once that is undone. Edge-triggered and asking for nothing, it wakes the set at most once per
+    // change (dropped below), not on every wait.
     if (!s->kernel_readiness()) k.events = EPOLLET;
   }
   int r = libc().epoll_ctl(epfd, op, fd, op != EPOLL_CTL_DEL && event != nullptr ? &k : event);

@@ -12,6 +12,7 @@
 #include "preload/libc.h"
 #include "preload/log.h"
 #include "preload/wait_slice.h"
+#include "stack/udp/udp_sock.h"
 
 namespace xmit {
 namespace {
@@ -95,20 +96,38 @@ int connect_nonblock(int fd, const sockaddr_in& to, bool nonblock) {
   return err;
 }
 
-int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, uint16_t* sport, uint32_t* ts_off) {
-  if (opt_int(fd, TCP_FASTOPEN_CONNECT, 1) != 0 || opt_int(fd, TCP_FASTOPEN_NO_COOKIE, 1) != 0) {
-    turn_off("TCP_FASTOPEN_CONNECT refused");
+// The program's Fast Open options back on a closed socket (errors ignored: without client Fast
+// Open the kernel refuses both, and then neither was set).
+void fastopen_restore(int fd, int fastopen) {
+  (void)opt_int(fd, TCP_FASTOPEN_CONNECT, (fastopen & ShadowOps::kFastopenConnect) ? 1 : 0);
+  (void)opt_int(fd, TCP_FASTOPEN_NO_COOKIE, (fastopen & ShadowOps::kFastopenNoCookie) ? 1 : 0);
+}
+
+int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, int fastopen, uint16_t* sport,
+                     uint32_t* ts_off) {
+  if (int err = opt_int(fd, TCP_FASTOPEN_CONNECT, 1); err != 0) {
+    // EOPNOTSUPP: client Fast Open turned off since the start (a closed socket never refuses it
+    // otherwise).
+    if (err != -EOPNOTSUPP) return err;
+    turn_off("TCP_FASTOPEN_CONNECT refused: client Fast Open is off");
     return turned_off();
+  }
+  if (int err = opt_int(fd, TCP_FASTOPEN_NO_COOKIE, 1); err != 0) {
+    fastopen_restore(fd, fastopen);
+    return err;
   }
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_addr.s_addr = daddr;
   to.sin_port = cpu_to_be16(dport);
   if (int err = connect_nonblock(fd, to, nonblock); err != 0) {
-    if (err != -EINPROGRESS) return err;
+    if (err != -EINPROGRESS) {
+      fastopen_restore(fd, fastopen);
+      return err;
+    }
     // The SYN left after all (client Fast Open turned off since the start): taken back without
     // another packet; the peer's SYN-ACK meets a reset.
-    (void)kernel_disconnect(fd);
+    (void)kernel_disconnect(fd, fastopen);
     turn_off("the kernel sent a SYN: client Fast Open is off");
     return turned_off();
   }
@@ -118,7 +137,7 @@ int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblo
   if (err == 0 && me.sin_addr.s_addr != saddr) err = 1;
   if (err == 0) err = read_ts_off(fd, ts_off);
   if (err != 0) {
-    (void)kernel_disconnect(fd);
+    (void)kernel_disconnect(fd, fastopen);
     return err;
   }
   *sport = be16_to_cpu(me.sin_port);
@@ -132,17 +151,17 @@ void kernel_connect_disable(const char* why) {
   turn_off(why);
 }
 
-int kernel_connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, uint16_t* sport,
-                            uint32_t* ts_off) {
+int kernel_connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, int fastopen,
+                            uint16_t* sport, uint32_t* ts_off) {
   if (g_off.load(std::memory_order_relaxed)) return turned_off();
   const int saved = errno;
-  const int err = connect_deferred(fd, saddr, daddr, dport, nonblock, sport, ts_off);
+  const int err = connect_deferred(fd, saddr, daddr, dport, nonblock, fastopen, sport, ts_off);
   errno = saved;
   if (err == 0) *ts_off = ts_off_in_order(saddr, daddr, *sport, dport, *ts_off);
   return err;
 }
 
-int kernel_disconnect(int fd) {
+int kernel_disconnect(int fd, int fastopen) {
   const int saved = errno;
   sockaddr unspec{};
   unspec.sa_family = AF_UNSPEC;
@@ -150,6 +169,7 @@ int kernel_disconnect(int fd) {
   int soerr = 0;
   socklen_t l = sizeof soerr;
   (void)libc().getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &l);
+  if (err == 0) fastopen_restore(fd, fastopen);
   errno = saved;
   return err;
 }

@@ -19,17 +19,20 @@ namespace xmit {
 // the kernel's port (host order) and timestamp offset; 1 when the kernel's choice has another
 // source address (the socket is disconnected again: the stack chooses); -EOPNOTSUPP when the SYN
 // cannot be deferred (XMIT_TCP_KERNEL_PORTS=off, client Fast Open off, its blackhole detection on;
-// said once in the log) and the socket is untouched; else the kernel's connect() errno
-// (EADDRNOTAVAIL: no port left, or a bound port's 4-tuple in use). `nonblock`: the socket is
-// O_NONBLOCK already (else it is for the connect() only, so that a SYN the kernel sends after all
-// is never waited for).
-int kernel_connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, uint16_t* sport,
-                            uint32_t* ts_off);
+// said once in the log); else the kernel's connect() errno (EADDRNOTAVAIL: no port left, or a bound
+// port's 4-tuple in use). Unless 0, the socket is closed as before, with the program's Fast Open
+// options (`fastopen`: ShadowOps::kFastopenConnect | kFastopenNoCookie). `nonblock`: the socket is
+// O_NONBLOCK (else it is for the connect() only, so that a SYN the kernel sends after all is never
+// waited for; a program's fcntl(F_SETFL) from another thread in between would be undone).
+int kernel_connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, int fastopen,
+                            uint16_t* sport, uint32_t* ts_off);
 
 // A deferred connect undone: connect(AF_UNSPEC) takes a SYN_SENT socket back to closed without a
-// packet (tcp_disconnect()), its port freed unless bound; the ECONNRESET it leaves in sk_err is
-// read and cleared. 0 or -errno.
-int kernel_disconnect(int fd);
+// packet (tcp_disconnect()), its port freed unless bound to a port the program asked for; the
+// ECONNRESET it leaves in sk_err is read and cleared, and TCP_FASTOPEN_CONNECT / NO_COOKIE are set
+// back to the program's (`fastopen`), so that a later connect() or send the kernel serves is not
+// a deferred one. 0 or -errno.
+int kernel_disconnect(int fd, int fastopen);
 
 // At engine open: off (the variable, or the sysctls that let the kernel send the SYN after all —
 // net.ipv4.tcp_fastopen without 1, a nonzero tcp_fastopen_blackhole_timeout_sec), with why (logged

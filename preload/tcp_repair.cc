@@ -111,14 +111,15 @@ int repair_steps(int fd, const TcpRepairState& st, const char** step) {
 int tcp_repair_into(int fd, const TcpRepairState& st, const char** step) {
   // TCP_REPAIR takes a closed or established socket, not a SYN_SENT one: a deferred connect goes
   // back to closed without a packet (kernel_disconnect(); should a later step fail, the port is
-  // the kernel's again), and the Fast Open flag goes (the program's too), with which the repair
+  // the kernel's again), and without the Fast Open flag (the program's too), with which the repair
   // connect() would defer rather than establish (tcp_fastopen_defer_connect()).
   if (st.shadow_deferred) {
     *step = "disconnect";
-    if (int err = kernel_disconnect(fd); err != 0) return err;
+    if (int err = kernel_disconnect(fd, 0); err != 0) return err;
+  } else if (st.fastopen_connect) {
+    *step = "TCP_FASTOPEN_CONNECT";
+    if (int err = opt_int(fd, TCP_FASTOPEN_CONNECT, 0); err != 0 && err != -EOPNOTSUPP) return err;
   }
-  *step = "TCP_FASTOPEN_CONNECT";
-  if (int err = opt_int(fd, TCP_FASTOPEN_CONNECT, 0); err != 0) return err;
   *step = "TCP_REPAIR";
   if (int err = opt_int(fd, TCP_REPAIR, 1); err != 0) return err;
   if (int err = repair_steps(fd, st, step); err != 0) {

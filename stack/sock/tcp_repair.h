@@ -24,8 +24,9 @@ struct TcpRepairState {
   // TCP_REPAIR_WINDOW (struct tcp_repair_window)
   uint32_t snd_wl1 = 0, snd_wnd = 0, max_window = 0, rcv_wnd = 0, rcv_wup = 0;
   // The kernel socket connected with its SYN deferred (TcpSocket::kernel_hash_connect()): it goes
-  // back to closed first, its port freed unless it was bound before (shadow_bound).
-  bool shadow_deferred = false, shadow_bound = false;
+  // back to closed first, its port freed unless the program bound it to a port it named
+  // (shadow_bound: SOCK_BINDPORT_LOCK). fastopen_connect: the program set TCP_FASTOPEN_CONNECT.
+  bool shadow_deferred = false, shadow_bound = false, fastopen_connect = false;
   absl::Span<const uint8_t> rcvq;   // received, not yet read: copied_seq .. rcv_nxt
   absl::Span<const uint8_t> sentq;  // sent, not yet acknowledged: snd_una .. snd_nxt
   absl::Span<const uint8_t> unsent; // written, not yet sent: snd_nxt .. write_seq (sent normally after)

@@ -65,6 +65,7 @@ void TcpSocket::release() {
 }
 
 int TcpSocket::pass_through(be32 daddr, const char* why) {
+  shadow_disconnect();  // the kernel serves it from here: a closed socket, as it would have it
   passthrough_ = true;
   hand_to_kernel();
   shadow_->note_pass_through(fd_, daddr, why);
@@ -110,7 +111,7 @@ void TcpSocket::shadow_unconnect_for_fork() {
   if (shadow_conn_ == ShadowConn::kNone) return;
   const bool bound = shadow_conn_ == ShadowConn::kBound;
   shadow_conn_ = ShadowConn::kNone;
-  (void)shadow_->disconnect(fd_);
+  (void)shadow_->disconnect(fd_, fastopen_opts());
   if (!bound) {
     sockaddr_in src{};
     src.sin_family = AF_INET;
@@ -141,6 +142,7 @@ int TcpSocket::to_kernel_repair() {
                     .rcv_wnd = tp.rcv_wnd, .rcv_wup = tp.rcv_wup,
                     .shadow_deferred = shadow_conn_ != ShadowConn::kNone,
                     .shadow_bound = shadow_conn_ == ShadowConn::kBound,
+                    .fastopen_connect = fastopen_connect_,
                     // (pointer and length, not first()/subspan(): those may throw, from an abseil
                     // library libxmit.so does not link)
                     .rcvq = absl::MakeConstSpan(rcvq),
@@ -180,8 +182,12 @@ int TcpSocket::mirror_name() {
 int TcpSocket::bind(const sockaddr* addr, socklen_t len) {
   std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
+  shadow_settle();
   int err = shadow_->bind(fd_, addr, len);  // the kernel's errnos; it reserves the port
   if (err != 0) return err;
+  sockaddr_in sin{};
+  std::memcpy(&sin, addr, std::min<size_t>(len, sizeof sin));
+  bindport_lock_ = sin.sin_port != 0;  // kernel: __inet_bind(): SOCK_BINDPORT_LOCK "if (snum)"
   return mirror_name();
 }
 
@@ -226,7 +232,8 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
       if (r < 0) return r == -EINVAL ? -ENETUNREACH : r;
       if (r > 0) return pass_through(sin.sin_addr.s_addr, "does not leave through the interface");
       uint32_t kernel_ts_off = 0;
-      const int kernel_port = kernel_hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port), &kernel_ts_off);
+      const int kernel_port =
+          kernel_hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port), nonblock, &kernel_ts_off);
       if (kernel_port < 0) return kernel_port;
       if (kernel_port > 0 && tp->sport == 0) {
         if (int err = hash_connect(sin.sin_addr.s_addr, be16_to_cpu(sin.sin_port)); err != 0) return err;
@@ -291,25 +298,26 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
 // fd is open, as the connection's own would. 0 with it connected, 1 when the kernel cannot tell
 // (the stack chooses), or -errno: the kernel's (EADDRNOTAVAIL: no port left, a bound port's
 // 4-tuple in use).
-int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off) {
+int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, bool nonblock, uint32_t* ts_off) {
   const be32 saddr = c_->inet.inet_saddr;
-  const bool bound = c_->tp.sport != 0;
+  const bool bound = c_->tp.sport != 0;  // bind(addr, port) or bind(addr, 0): the port is fixed
   for (int tries = 0; tries < 2; ++tries) {
     uint16_t port = 0;
-    int r = shadow_->connect_deferred(fd_, saddr, daddr, dport, nonblock_, &port, ts_off);
+    int r = shadow_->connect_deferred(fd_, saddr, daddr, dport, nonblock, fastopen_opts(), &port, ts_off);
     if (r == -EOPNOTSUPP || r == 1) return 1;
     if (r < 0) return r;
-    // A TIME_WAIT of this stack (the kernel does not see it) on the 4-tuple: the kernel's next
-    // choice, as its check_established() would move on; a bound port has no other.
-    if (stack_->established(saddr, port, daddr, dport)) {
-      (void)shadow_->disconnect(fd_);
-      if (bound) return -EADDRNOTAVAIL;
-      continue;
-    }
-    shadow_conn_ = bound ? ShadowConn::kBound : ShadowConn::kEphemeral;
+    shadow_conn_ = bindport_lock_ ? ShadowConn::kBound : ShadowConn::kEphemeral;
     c_->inet.inet_sport = cpu_to_be16(port);
     c_->tp.saddr = saddr;
     c_->tp.sport = port;
+    // A TIME_WAIT of this stack (the kernel does not see it) on the 4-tuple: the kernel's next
+    // choice, as its check_established() would move on; a bound port has no other (and the
+    // kernel's failed connect frees one bind(addr, 0) chose: tcp_v4_connect()'s failure path).
+    if (stack_->established(saddr, port, daddr, dport)) {
+      shadow_disconnect();
+      if (bound) return -EADDRNOTAVAIL;
+      continue;
+    }
     return 0;
   }
   return 1;
@@ -322,12 +330,19 @@ void TcpSocket::shadow_disconnect() {
   if (shadow_conn_ == ShadowConn::kNone) return;
   const bool bound = shadow_conn_ == ShadowConn::kBound;
   shadow_conn_ = ShadowConn::kNone;
-  (void)shadow_->disconnect(fd_);
+  (void)shadow_->disconnect(fd_, fastopen_opts());
   (void)mirror_name();
   if (!bound) {
     c_->inet.inet_sport = 0;
     c_->tp.sport = 0;
   }
+}
+
+// kernel: tcp_done() frees a failed connection's port at once (unless bound by number) and leaves
+// a closed socket that bind(), listen() and setsockopt() take as any other; here the kernel
+// socket's deferred connect is undone when the next such call finds the connection closed.
+void TcpSocket::shadow_settle() {
+  if (shadow_conn_ != ShadowConn::kNone && c_->tp.sk_state == TCP_CLOSE) shadow_disconnect();
 }
 
 // kernel: __inet_hash_connect(): the ports of ip_local_port_range from the destination's offset
@@ -374,6 +389,7 @@ int TcpSocket::listen(int backlog) {
   if (passthrough_) return kPassThrough;
   tcp_sock* tp = &c_->tp;
   if (state_ != SockState::kUnconnected || (tp->sk_state != TCP_CLOSE && tp->sk_state != TCP_LISTEN)) return -EINVAL;
+  shadow_settle();
   // The kernel socket listens too: it autobinds an unbound socket, and takes what the stack does
   // not see (loopback; anything not steered).
   if (int err = shadow_->listen(fd_, backlog); err != 0) return err;

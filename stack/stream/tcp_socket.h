@@ -132,8 +132,12 @@ class TcpSocket final : public Socket {
   void tcp_sndbuf_expand();
   int sk_stream_error(int flags, int err);
   int mirror_name();
-  int kernel_hash_connect(be32 daddr, uint16_t dport, uint32_t* ts_off);
+  int kernel_hash_connect(be32 daddr, uint16_t dport, bool nonblock, uint32_t* ts_off);
   void shadow_disconnect();
+  void shadow_settle();
+  int fastopen_opts() const {
+    return (fastopen_connect_ ? ShadowOps::kFastopenConnect : 0) | (fastopen_no_cookie_ ? ShadowOps::kFastopenNoCookie : 0);
+  }
   void shadow_unconnect_for_fork();
   int to_kernel_repair();
   int hash_connect(be32 daddr, uint16_t dport);
@@ -146,9 +150,11 @@ class TcpSocket final : public Socket {
   bool nonblock_;
   bool passthrough_ = false;
   bool child_ = false;
-  // The kernel socket holds the 4-tuple (connect_deferred()) on the port its connect() chose, or on
-  // the one bound before (which its disconnect keeps).
+  // The kernel socket holds the 4-tuple (connect_deferred()) on a port its disconnect frees (one its
+  // connect() or a bind(addr, 0) chose), or on a port the program bound by number, which it keeps
+  // (SOCK_BINDPORT_LOCK: bindport_lock_).
   enum class ShadowConn : uint8_t { kNone, kEphemeral, kBound } shadow_conn_ = ShadowConn::kNone;
+  bool bindport_lock_ = false;
   // TCP_FASTOPEN_CONNECT / TCP_FASTOPEN_NO_COOKIE as the program set them (the kernel socket's
   // are the deferred connect's)
   bool fastopen_connect_ = false, fastopen_no_cookie_ = false;

@@ -570,6 +570,7 @@ int TcpSocket::ioctl(unsigned long request, void* arg) {
 int TcpSocket::setsockopt(int level, int name, const void* val, socklen_t len) {
   std::lock_guard<StackMutex> g(stack_->mu());
   if (passthrough_) return kPassThrough;
+  shadow_settle();
   if ((level == SOL_IP && name == IP_OPTIONS) || (level == SOL_SOCKET && name == SO_BINDTODEVICE)) {
     if (c_->tp.sk_state == TCP_CLOSE && state_ == SockState::kUnconnected) {
       return pass_through(0, "a socket option the TCP stack does not serve (IP_OPTIONS, SO_BINDTODEVICE)");

@@ -84,14 +84,18 @@ class ShadowOps {
   // (__inet_hash_connect(), or the bound one) and its timestamp offset for that 4-tuple
   // (secure_tcp_seq_and_ts_off()); ports in host order; `nonblock`: fd is O_NONBLOCK. 0; 1 when
   // the kernel's source address is another (fd left as it was); -EOPNOTSUPP when the kernel cannot
-  // (the caller chooses itself); else the kernel's connect() errno.
-  virtual int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, uint16_t* sport,
-                               uint32_t* ts_off) {
-    (void)fd, (void)saddr, (void)daddr, (void)dport, (void)nonblock, (void)sport, (void)ts_off;
+  // (the caller chooses itself); else the kernel's connect() errno. `fastopen`: the program's
+  // TCP_FASTOPEN_CONNECT (kFastopenConnect) and TCP_FASTOPEN_NO_COOKIE (kFastopenNoCookie), which
+  // the socket gets back whenever the deferred connect is undone.
+  static constexpr int kFastopenConnect = 1, kFastopenNoCookie = 2;
+  virtual int connect_deferred(int fd, be32 saddr, be32 daddr, uint16_t dport, bool nonblock, int fastopen,
+                               uint16_t* sport, uint32_t* ts_off) {
+    (void)fd, (void)saddr, (void)daddr, (void)dport, (void)nonblock, (void)fastopen, (void)sport, (void)ts_off;
     return -EOPNOTSUPP;
   }
-  // TCP's: connect_deferred() undone, without a packet (the port freed unless bound). 0 or -errno.
-  virtual int disconnect(int fd) { (void)fd; return 0; }
+  // TCP's: connect_deferred() undone, without a packet (the port freed unless bound to a port the
+  // program asked for), the program's Fast Open options (`fastopen`) set back. 0 or -errno.
+  virtual int disconnect(int fd, int fastopen) { (void)fd, (void)fastopen; return 0; }
   // TCP's: makes the kernel socket `fd` the established connection `st` (TCP_REPAIR), moving it out
   // of the stack (TcpSocket::connections_to_kernel(), at fork()). 0 or -errno.
   virtual int tcp_repair(int fd, const TcpRepairState& st) { (void)fd, (void)st; return -EOPNOTSUPP; }

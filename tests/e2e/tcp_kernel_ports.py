@@ -7,8 +7,9 @@
 #     each connection's local port.
 #   first ADDR PORT N: as client, but each connection is closed after its byte, before the server.
 #   echo ADDR PORT: echoes each connection (one at a time) until its end.
-#   fork ADDR PORT: one blocking connection to an echo server, a round trip, fork(), a round trip
-#     in the child and then one in the parent; prints its port.
+#   fork ADDR PORT [bind0]: one blocking connection to an echo server (bind0: bound to port 0
+#     first), a round trip, fork(), a round trip in the child and then one in the parent; prints
+#     its port.
 import os
 import socket
 import sys
@@ -40,6 +41,8 @@ if mode == "echo":
         c.close()
 elif mode == "fork":
     s = socket.socket()  # blocking: connect() sets O_NONBLOCK on its kernel socket for the call only
+    if sys.argv[4:] == ["bind0"]:
+        s.bind(("", 0))  # a port the kernel chose: not locked, a disconnect frees it
     s.connect((addr, port))
     round_trip(s, b"before fork")
     pid = os.fork()

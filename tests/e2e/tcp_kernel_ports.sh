@@ -53,13 +53,23 @@ opens=$(sed -n 's/.*ActiveOpens \([0-9]*\).*/\1/p' "$work/xmit.log" | tail -1)
 reused=$(grep -cxF -f <(sort -u "$work/kernel1") "$work/xmit")
 [ "$reused" -ge 8 ] || fail "only $reused of xmit's 16 connections on a port of the kernel client's: the test proves nothing"
 ip netns exec "$XMIT_NS_A" sysctl -qw net.ipv4.ip_local_port_range="32768 60999" || fail "cannot widen a's port range"
-timeout 60 ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/fork.log" LD_PRELOAD="$XMIT_LIB" \
-  "$PY" "$here/tcp_kernel_ports.py" fork "$XMIT_ADDR_B" 8082 >"$work/fork" 2>"$work/fork.err" ||
-  { cat "$work/fork.err" "$work/fork.log" >&2; fail "a connection under xmit did not work on in both processes after fork()"; }
-grep -q "fork(): 1 TCP connection moved into the kernel" "$work/fork.log" ||
-  { cat "$work/fork.log" >&2; fail "fork(): the connection did not move into the kernel socket"; }
+fork_leg() {  # fork_leg NAME [bind0]: the client forks with its connection open; both echo on it
+  rm -f "$work/fork.log"
+  timeout 60 ip netns exec "$XMIT_NS_A" env "${XB[@]}" XMIT_IFACE=xa XMIT_LOG="info:$work/fork.log" LD_PRELOAD="$XMIT_LIB" \
+    "$PY" "$here/tcp_kernel_ports.py" fork "$XMIT_ADDR_B" 8082 "${@:2}" >"$work/fork" 2>"$work/fork.err" ||
+    { cat "$work/fork.err" "$work/fork.log" >&2; fail "$1: a connection under xmit did not work on in both processes after fork()"; }
+  grep -q "fork(): 1 TCP connection moved into the kernel" "$work/fork.log" ||
+    { cat "$work/fork.log" >&2; fail "$1: fork(): the connection did not move into the kernel socket"; }
+  echo "fork(), $1: the connection (port $(cat "$work/fork")) moved into its kernel socket and echoed in the child and the parent"
+}
+fork_leg "deferred connect"
+fork_leg "bound to port 0 first" bind0  # the repair binds the port its disconnect freed
+# Without client Fast Open xmit chooses the port itself (bound): the move must not trip over the
+# Fast Open option the kernel then refuses to touch (EOPNOTSUPP).
+ip netns exec "$XMIT_NS_A" sysctl -qw net.ipv4.tcp_fastopen=0 || fail "cannot turn a's client Fast Open off"
+fork_leg "net.ipv4.tcp_fastopen=0"
+grep -q "not taken (net.ipv4.tcp_fastopen has no 1" "$work/fork.log" || { cat "$work/fork.log" >&2; fail "no log line for client Fast Open off"; }
 echo "a: a TIME_WAIT to b:8081 on each of its 32 ports"
-echo "fork(): the connection (port $(cat "$work/fork")) moved into its kernel socket and echoed in the child and the parent"
 echo "TcpExtPAWSTimewait: kernel client +$k1, xmit client +$x ($reused of its 16 on 4-tuples b holds in TIME_WAIT), kernel client again +$k2"
 [ "$x" = 0 ] || fail "xmit's SYNs dropped by b's TIME_WAIT as PAWS ($x): its timestamps are not the host's"
 [ "$k2" = 0 ] || fail "the kernel client's SYNs after xmit's dropped by b's TIME_WAIT ($k2)"

@@ -197,9 +197,10 @@ TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
 }
 
 // A connect() that fails gives the kernel socket's 4-tuple back (the kernel's tcp_done() frees an
-// unbound port), and the next connect() on the fd asks the kernel again, for a new port; a socket
-// bound first keeps its port through both, with the kernel's offset for each 4-tuple. The program's
-// TCP_FASTOPEN_CONNECT is what it set, not the deferred connect's.
+// unbound port) at the next call that would find it SYN_SENT (here a setsockopt()), with the
+// program's Fast Open options set back, and the next connect() on the fd asks the kernel again,
+// for a new port; a socket bound first keeps its port through both, with the kernel's offset for
+// each 4-tuple. The program's TCP_FASTOPEN_CONNECT is what it set, not the deferred connect's.
 TEST_F(TcpSocketTest, ConnectAfterARefusedOneAsksTheKernelAgain) {
   listen_on_b();
   a.shadow->probes = {{45010, 0x1000u}, {45012, 0x2000u}};
@@ -210,6 +211,11 @@ TEST_F(TcpSocketTest, ConnectAfterARefusedOneAsksTheKernelAgain) {
   pump();
   EXPECT_EQ(so_error(c), ECONNREFUSED);
   EXPECT_EQ(a.shadow->disconnects, 0);
+  const int one = 1;
+  ASSERT_EQ(c->setsockopt(SOL_TCP, TCP_NODELAY, &one, sizeof one), 0);
+  EXPECT_EQ(a.shadow->disconnects, 1);  // the kernel socket is closed again, as after tcp_done()
+  EXPECT_FALSE(a.shadow->deferred_connected);
+  EXPECT_EQ(a.shadow->fastopen_back, 0);  // the program set neither option
   sockaddr_in to = addr(kB, 7000);
   // kernel: __inet_stream_connect() on the failed SS_CONNECTING socket: sock_error(), already read,
   // so ECONNABORTED, and the socket is unconnected for the next call
@@ -228,6 +234,26 @@ TEST_F(TcpSocketTest, ConnectAfterARefusedOneAsksTheKernelAgain) {
   ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
   s->put();
   c->put();
+
+  // bind(addr, 0): the port is fixed for the connect (no retry on another), but not locked: a
+  // failed connection frees it, and the next connect() takes a new one.
+  a.shadow->probes = {{45050, 0x7000u}, {45052, 0x8000u}};
+  a.shadow->probes_taken = 0;
+  TcpSocket* e = a.socket();
+  sockaddr_in any = addr(0, 0);
+  ASSERT_EQ(e->bind(reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  const uint16_t autobound = ntohs(local_port(e));
+  ASSERT_EQ(e->connect(reinterpret_cast<sockaddr*>(&closed), sizeof closed, true), -EINPROGRESS);
+  EXPECT_EQ(ntohs(local_port(e)), autobound);
+  pump();
+  EXPECT_EQ(so_error(e), ECONNREFUSED);
+  ASSERT_EQ(e->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -ECONNABORTED);
+  ASSERT_EQ(e->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+  EXPECT_EQ(ntohs(local_port(e)), 45052);  // the kernel's next choice, not the freed port
+  pump();
+  ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  s->put();
+  e->put();
 
   a.shadow->probes = {{45020, 0x3000u}};
   a.shadow->probes_taken = 0;
@@ -267,6 +293,30 @@ TEST_F(TcpSocketTest, ForkTellsTheRepairTheKernelSocketIsConnectedDeferred) {
   EXPECT_EQ(a.shadow->repaired.sport, 45030);
   c->put();
   s->put();
+
+  // bind(addr, 0) first: the port is not locked (SOCK_BINDPORT_LOCK only for a port named), so
+  // the repair must bind it again after the disconnect; bind(addr, port): locked, kept.
+  for (uint16_t port : {uint16_t{0}, uint16_t{46100}}) {
+    SCOPED_TRACE(port);
+    a.shadow->probes = {{45032, 0x4000u}};
+    a.shadow->probes_taken = 0;
+    a.shadow->port_held = false;
+    TcpSocket* d = a.socket();
+    sockaddr_in me = addr(0, port);
+    ASSERT_EQ(d->bind(reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
+    sockaddr_in to = addr(kB, 7000);
+    ASSERT_EQ(d->connect(reinterpret_cast<sockaddr*>(&to), sizeof to, true), -EINPROGRESS);
+    pump();
+    ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+    {
+      std::lock_guard<StackMutex> g(a.tcp->mu());
+      TcpSocket::connections_to_kernel(a.tcp.get(), &moved, &failed);
+    }
+    EXPECT_TRUE(a.shadow->repaired.shadow_deferred);
+    EXPECT_EQ(a.shadow->repaired.shadow_bound, port != 0);
+    d->put();
+    s->put();
+  }
   listener->put();
 }
 
@@ -282,6 +332,7 @@ TEST_F(TcpSocketTest, ForkThatCannotMoveAConnectionUnconnectsItsKernelSocket) {
   pump();
   Socket* s = nullptr;
   ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
+  a.shadow->port_held = false;            // (the fake is one kernel socket for every fd)
   TcpSocket* pending = connect_from_a();  // SYN_SENT: the link is not run
   int moved = 0, failed = 0;
   {
@@ -292,8 +343,9 @@ TEST_F(TcpSocketTest, ForkThatCannotMoveAConnectionUnconnectsItsKernelSocket) {
   EXPECT_EQ(failed, 1);
   EXPECT_EQ(a.shadow->disconnects, 2);  // both kernel sockets, the established and the pending one
   EXPECT_FALSE(a.shadow->deferred_connected);
-  EXPECT_TRUE(a.shadow->bindport_lock);  // the fake keeps one socket: the last one bound
-  EXPECT_EQ(ntohs(a.shadow->local.sin_port), 45042);
+  EXPECT_TRUE(a.shadow->bindport_lock);  // each bound again to its port (the fake keeps the last)
+  const uint16_t last = ntohs(a.shadow->local.sin_port);
+  EXPECT_TRUE(last == 45040 || last == 45042) << last;
   EXPECT_FALSE(c->handed_to_kernel());
   ASSERT_EQ(send(c, "still", 5), 5);
   EXPECT_EQ(read_all(s, 5), (std::vector<uint8_t>{'s', 't', 'i', 'l', 'l'}));

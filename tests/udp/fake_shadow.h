@@ -37,6 +37,7 @@ class FakeShadow : public ShadowOps {
     std::memcpy(&sin, a, sizeof sin);
     local = sin;
     bindport_lock = sin.sin_port != 0;
+    port_held = true;
     if (local.sin_port == 0) local.sin_port = htons(static_cast<uint16_t>(kAutobindPort + autobinds++));
     return 0;
   }
@@ -104,7 +105,7 @@ class FakeShadow : public ShadowOps {
       return 0;
     }
     if (level == IPPROTO_TCP && name == kTcpFastopenConnect) {  // set by connect_deferred()
-      int val = deferred > 0 ? 1 : 0;
+      int val = deferred_connected ? 1 : (fastopen_back & kFastopenConnect);
       std::memcpy(v, &val, sizeof val);
       *l = sizeof val;
       return 0;
@@ -145,17 +146,22 @@ class FakeShadow : public ShadowOps {
   }
   // TCP's connect_deferred(): the kernel's answers (port, timestamp offset), one per call in order
   // (a bound socket's port stays its own); none left: -EOPNOTSUPP, the stack chooses itself. A
-  // connected fake holds the port (local) until disconnect(), which frees an unbound one and, as
-  // the kernel's, leaves getsockname() saying it.
+  // connected fake holds the port (local) until disconnect(), which frees one not bound by number
+  // (port_held false) and, as the kernel's, leaves getsockname() saying it; it records the Fast Open
+  // options set back (fastopen_back) and answers TCP_FASTOPEN_CONNECT with them, 1 while connected.
   std::vector<std::pair<uint16_t, uint32_t>> probes;
   size_t probes_taken = 0;
   int deferred = 0;      // connect_deferred() calls that connected
   int disconnects = 0;
   bool deferred_connected = false;
-  int connect_deferred(int, be32 saddr, be32 daddr, uint16_t dport, bool, uint16_t* sport, uint32_t* ts_off) override {
+  bool port_held = false;
+  int fastopen_back = 0;
+  int connect_deferred(int, be32 saddr, be32 daddr, uint16_t dport, bool, int, uint16_t* sport,
+                       uint32_t* ts_off) override {
     if (probes_taken == probes.size()) return -EOPNOTSUPP;
     std::tie(*sport, *ts_off) = probes[probes_taken++];
-    if (bindport_lock) *sport = ntohs(local.sin_port);
+    if (port_held) *sport = ntohs(local.sin_port);
+    port_held = true;
     local.sin_addr.s_addr = saddr;
     local.sin_port = htons(*sport);
     peer.sin_addr.s_addr = daddr;
@@ -164,9 +170,11 @@ class FakeShadow : public ShadowOps {
     deferred_connected = true;
     return 0;
   }
-  int disconnect(int) override {
+  int disconnect(int, int fastopen) override {
     ++disconnects;
     deferred_connected = false;
+    if (!bindport_lock) port_held = false;
+    fastopen_back = fastopen;
     peer = sockaddr_in{.sin_family = AF_INET};
     return 0;
   }
