@@ -58,55 +58,75 @@ bool signal_restarts() { return engine_shadow()->signal_restarts(); }
 
 // --- sendfile ------------------------------------------------------------------------------------
 
+// kernel: PIPE_DEF_BUFFERS, the slots of splice_direct_to_actor()'s pipe, and splice_to_socket()'s
+// bvec[16]: a round of either is at most 16 pipe buffers.
+constexpr size_t kRoundBufs = 16;
+
+size_t page_size() { return static_cast<size_t>(::sysconf(_SC_PAGESIZE)); }
+
 // A socket that takes no pulled bytes (UDP). kernel: splice_direct_to_actor() reads the file in
-// rounds of up to 16 pages and splice_to_socket() sends each with MSG_MORE while more of the count
-// follows, so sendfile() into a UDP socket sends one datagram of the count (short at the file's
-// end; nothing at it): here the file is read (outside the stack's lock) into a buffer of one round,
-// 64 KiB, and that is sent as one datagram — more than a datagram holds (a count past 65507 with
-// the file's bytes there) is sendto()'s EMSGSIZE, as the kernel's first round at a page-aligned
-// offset gives it. (At an unaligned offset the kernel's first round is shorter and goes into the
-// cork before the overflowing one fails: it returns that round's count, its datagram left corked.)
-// The file position counts exactly what was sent. A read that fails after part of the round ends
-// it short, as the file's end would, but leaves that datagram corked, as the kernel does.
-ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
-  constexpr size_t kRound = 65536;
+// rounds of 16 pipe buffers (do_splice_read(): filemap_splice_read() one per page, the first from
+// the offset to its page's end; O_DIRECT's copy_splice_read() 16 whole pages) and
+// splice_to_socket() sends each round as one sock_sendmsg(), SPLICE_F_MORE (MSG_MORE) while it was
+// short of the count left: so sendfile() into a UDP socket sends one datagram of the count (short
+// at the file's end; nothing at it), the rounds appended to the cork. A round the datagram cannot
+// take ends the call with the rounds before it (their count; EMSGSIZE if none): at a page-aligned
+// offset the first round, 65536 bytes, is past a datagram, at an unaligned one the first round is
+// shorter and corked and the next overflows (udp_sendmsg(): of at most 65535 bytes it reaches
+// ip_append_data(), whose error drops the cork; of more, the cork stays and leaves with the next
+// send). Here each round is pread (outside the stack's lock) into a buffer of one round and sent
+// as the kernel's. The file position counts exactly what was sent. A read that fails after part of
+// a round ends it short (sent with MSG_MORE); the next round's read fails and the call returns the
+// count, the datagram left corked; a read of 0 (the file's end) after some rounds pushes it
+// (splice_eof() -> udp_splice_eof(): here a zero-length send without MSG_MORE, which pushes the
+// cork unless UDP_CORK holds it, as udp_splice_eof() does).
+ssize_t sendfile_by_chunks(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count, bool direct) {
   const off64_t start = offset != nullptr ? *offset : ::lseek64(in_fd, 0, SEEK_CUR);
   if (start < 0) return -errno;
-  const size_t want = std::min(count, kRound);
+  const size_t page = page_size();
   std::unique_ptr<char[]> mem;
   size_t cap = 0;
-  char* const buf = page_aligned(&mem, &cap, want);
+  char* const buf = page_aligned(&mem, &cap, kRoundBufs * page);
   if (buf == nullptr) return -ENOMEM;
-  size_t got = 0;
-  int msg_flags = 0;
-  while (got < want) {
-    ssize_t n = ::pread64(in_fd, buf + got, want - got, start + static_cast<off64_t>(got));
-    if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
-    if (n < 0 && got == 0) return -errno;
-    if (n < 0) {
-      // A read error after part of the round: the kernel sends the short round with
-      // SPLICE_F_MORE (read_len < len), its next read fails and it returns the count, the
-      // datagram left corked (only a read of 0, the file's end, calls splice_eof(), which pushes
-      // it: udp_splice_eof()). The next call's error is this one's.
-      msg_flags = MSG_MORE;
+  size_t bytes = 0;
+  ssize_t ret = 0;
+  while (bytes < count) {
+    const off64_t pos = start + static_cast<off64_t>(bytes);
+    const size_t left = count - bytes;
+    const size_t want = std::min(left, kRoundBufs * page - (direct ? 0 : static_cast<size_t>(pos) % page));
+    size_t got = 0;
+    int err = 0;
+    while (got < want) {
+      ssize_t n = ::pread64(in_fd, buf + got, want - got, pos + static_cast<off64_t>(got));
+      if (n < 0 && errno == EINTR && !interrupted_for_good()) continue;
+      if (n < 0) err = -errno;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got == 0) {  // kernel: read_failure
+      if (err == 0 && bytes > 0) (void)s->sendto(buf, 0, 0, nullptr, 0);  // actor_eof()
+      ret = err;
       break;
     }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+    ssize_t w = s->sendto(buf, got, got < left ? MSG_MORE : 0, nullptr, 0);
+    if (w == kPassThrough && bytes == 0) {  // the socket is the kernel's now
+      ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
+      return k < 0 ? -errno : k;
+    }
+    if (w <= 0) {
+      ret = w;
+      break;
+    }
+    bytes += static_cast<size_t>(w);
   }
-  if (got == 0) return 0;
-  ssize_t w = s->sendto(buf, got, msg_flags, nullptr, 0);
-  if (w == kPassThrough) {  // the socket is the kernel's now
-    ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
-    return k < 0 ? -errno : k;
+  if (bytes > 0) {
+    if (offset != nullptr) {
+      *offset = start + static_cast<off64_t>(bytes);
+    } else {
+      (void)::lseek64(in_fd, start + static_cast<off64_t>(bytes), SEEK_SET);
+    }
   }
-  if (w <= 0) return w;
-  if (offset != nullptr) {
-    *offset = start + w;
-  } else {
-    (void)::lseek64(in_fd, start + w, SEEK_SET);
-  }
-  return w;
+  return bytes > 0 ? static_cast<ssize_t>(bytes) : ret;
 }
 
 }  // namespace
@@ -136,7 +156,7 @@ ssize_t sendfile_to_socket(Socket* s, int out_fd, int in_fd, off64_t* offset, si
   }
   PullSource src{.pull = file_pull, .wait = file_wait, .ctx = &file};
   ssize_t w = s->sendmsg_pull(&src, count, 0);
-  if (w == -EOPNOTSUPP) return sendfile_by_chunks(s, out_fd, in_fd, offset, count);
+  if (w == -EOPNOTSUPP) return sendfile_by_chunks(s, out_fd, in_fd, offset, count, file.direct);
   if (w == kPassThrough) {  // the socket is the kernel's now
     ssize_t k = libc().sendfile64(out_fd, in_fd, offset, count);
     return k < 0 ? -errno : k;
@@ -229,39 +249,64 @@ int pipe_wait_readable(int fd, bool nonblock, int* avail) {
   }
 }
 
-// kernel: splice_to_socket() into a UDP socket: one sock_sendmsg() per round of up to 16 pipe
-// buffers, MSG_MORE while more follow, so one splice() sends one datagram of what the pipe holds
-// (up to len; SPLICE_F_MORE keeps it corked for the next). Its bytes leave the pipe only once the
-// socket took them: tee() copies them into a pipe of ours, they are read from there and sent
-// (Socket::sendto(): the datagram's checks and errnos, EMSGSIZE past 65507, EDESTADDRREQ
-// unconnected, EAGAIN on a full send buffer), and then exactly that many are read off `fd_in`.
-// No call waits under the stack's lock (sendto() takes it, the pipe calls are outside it). Not
-// the kernel's: a pipe of many small buffers whose bytes exceed a datagram gives EMSGSIZE here,
-// where the kernel sends the rounds before the one that overflows into the cork.
-ssize_t splice_pipe_to_datagram(Socket* s, int fd_in, size_t n, int msg_flags) {
-  ScratchPipe scratch;
-  if (!scratch.ok()) return -errno;
-  (void)libc().fcntl(scratch.fd[1], F_SETPIPE_SZ, 1 << 20);
-  std::unique_ptr<char[]> buf(new (std::nothrow) char[n]);
-  if (buf == nullptr) return -ENOMEM;
-  const ssize_t t = ::tee(fd_in, scratch.fd[1], n, SPLICE_F_NONBLOCK);
-  if (t < 0) return errno == EAGAIN ? 0 : -errno;  // emptied by another reader: the end
-  size_t got = 0;
-  while (got < static_cast<size_t>(t)) {
-    ssize_t k = libc().read(scratch.fd[0], buf.get() + got, static_cast<size_t>(t) - got);
-    if (k <= 0) break;
+// Reads exactly len bytes from a non-blocking pipe of ours that holds them; false if it did not.
+bool read_all(int fd, char* to, size_t len) {
+  for (size_t got = 0; got < len;) {
+    ssize_t k = libc().read(fd, to + got, len - got);
+    if (k <= 0) return false;
     got += static_cast<size_t>(k);
   }
-  if (t == 0) return 0;
-  ssize_t r = s->sendto(buf.get(), got, msg_flags, nullptr, 0);
-  if (r <= 0) return r;
+  return true;
+}
+
+// kernel: splice_to_socket() into a UDP socket: one sock_sendmsg() per round of up to 16 pipe
+// buffers (bvec[16]), MSG_MORE while more of len remains and the round stopped at its 16th buffer
+// (pipe_occupancy(head, tail) with tail still on that buffer: also when the pipe held no more), or
+// for SPLICE_F_MORE; the next round after the pipe is empty is the end. So one splice() sends one
+// datagram of what the pipe holds (up to len), the rounds appended to the cork, and a round the
+// datagram cannot take ends the call with the rounds before it (their count, or the error if
+// none): udp_sendmsg() refuses a round of more than 65535 bytes before it looks at the cork, which
+// stays for the next send; a smaller one fails in ip_append_data(), whose error drops the cork.
+// A round is found as the kernel forms it: tee() links pipe buffers, not bytes, and stops when its
+// destination is full (link_pipe()), so into a pipe of ours of 16 slots it copies exactly the
+// round; a one-byte write() then says whether all 16 slots were taken (tee()'s copies cannot be
+// merged into). Its bytes are read from there and sent (Socket::sendto(): the datagram's checks
+// and errnos, EMSGSIZE, EDESTADDRREQ unconnected, EAGAIN on a full send buffer), and only then
+// read off `fd_in`, as the kernel consumes a round the socket took. No call waits under the
+// stack's lock (sendto() takes it, the pipe calls are outside it). 0: the pipe was empty.
+ssize_t splice_pipe_to_datagram(Socket* s, int fd_in, size_t len, int msg_flags) {
+  ScratchPipe round;
+  if (!round.ok()) return -errno;
+  (void)libc().fcntl(round.fd[1], F_SETPIPE_SZ, static_cast<int>(kRoundBufs * page_size()));
   NowaitPipe rd(fd_in, /*write=*/false);
-  for (size_t left = static_cast<size_t>(r); left > 0;) {  // consume what went
-    ssize_t k = rd.io(buf.get(), left);
-    if (k <= 0) break;
-    left -= static_cast<size_t>(k);
+  size_t spliced = 0;
+  ssize_t r = 0;
+  while (len > 0) {
+    const ssize_t t = ::tee(fd_in, round.fd[1], len, SPLICE_F_NONBLOCK);
+    if (t <= 0) {  // empty (emptied by another reader, before the first round): the end
+      r = t < 0 && errno != EAGAIN ? -errno : 0;
+      break;
+    }
+    const size_t k = static_cast<size_t>(t);
+    const bool all_slots = libc().write(round.fd[1], "", 1) < 0;
+    std::unique_ptr<char[]> buf(new (std::nothrow) char[k + 1]);
+    if (buf == nullptr) return spliced > 0 ? static_cast<ssize_t>(spliced) : -ENOMEM;
+    if (!read_all(round.fd[0], buf.get(), all_slots ? k : k + 1)) {
+      return spliced > 0 ? static_cast<ssize_t>(spliced) : -EIO;
+    }
+    const int fl = msg_flags | (len > k && all_slots ? MSG_MORE : 0);
+    r = s->sendto(buf.get(), k, fl, nullptr, 0);
+    if (r == kPassThrough && spliced > 0) r = 0;
+    if (r <= 0) break;
+    for (size_t left = static_cast<size_t>(r); left > 0;) {  // consume what went
+      ssize_t n = rd.io(buf.get(), left);
+      if (n <= 0) break;
+      left -= static_cast<size_t>(n);
+    }
+    spliced += static_cast<size_t>(r);
+    len -= static_cast<size_t>(r);
   }
-  return r;
+  return spliced > 0 ? static_cast<ssize_t>(spliced) : r;
 }
 
 // kernel: splice_to_socket(), fs/splice.c — wait for the pipe (unless something went already),
@@ -288,7 +333,10 @@ ssize_t splice_pipe_to_socket(Socket* s, int fd_in, int fd_out, size_t len, unsi
     PipeSource pipe{fd_in, pipe_read_only, &rw};
     PullSource src{.pull = pipe_pull, .ctx = &pipe};
     r = s->sendmsg_pull(&src, std::min(len, static_cast<size_t>(avail)), msg_flags);
-    if (r == -EOPNOTSUPP && spliced == 0) r = splice_pipe_to_datagram(s, fd_in, std::min(len, static_cast<size_t>(avail)), msg_flags);
+    if (r == -EOPNOTSUPP && spliced == 0) {  // a datagram socket: all its rounds at once
+      r = splice_pipe_to_datagram(s, fd_in, len, msg_flags);
+      if (r != 0 && r != kPassThrough) return r;
+    }
     if (r == kPassThrough || r == -EOPNOTSUPP) {
       if (spliced > 0) break;
       // The socket is the kernel's: its call.

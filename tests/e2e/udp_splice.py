@@ -15,6 +15,13 @@ def pattern(off, n):
     return bytes(((off + i) * 7 + 3) & 0xff for i in range(n))
 
 
+def writes(fd, k, n, seed):
+    """k writes of n bytes: each its own pipe buffer when n > 2048 (a write merges into the last
+    buffer only if it fits its page)."""
+    for i in range(k):
+        os.write(fd, pattern(seed + i, n))
+
+
 def drain(fd):
     while inq(fd) > 0:
         os.read(fd, inq(fd))
@@ -63,6 +70,30 @@ def client(tmp):
     os.close(w2)
     call("splice from a pipe without writers", lambda: os.splice(r2, so, 100))
     os.close(r2)
+    # Many small pipe buffers: splice_to_socket() sends rounds of up to 16 buffers, MSG_MORE while
+    # more of the count is in the pipe (or the round stopped at 16 buffers), into the cork. A later
+    # round that overflows the datagram is EMSGSIZE: of at most 65535 bytes it reaches
+    # ip_append_data(), whose error drops the cork; of more, udp_sendmsg()'s first check refuses it
+    # and the cork stays for the next send. splice() returns the rounds taken.
+    drain(pr)
+    writes(pw, 30, 3000, 10)
+    call("splice 90000 (30 buffers of 3000: round 2 overflows)", lambda: os.splice(pr, so, 90000))
+    call("  pipe holds", lambda: inq(pr))
+    call("send 10 (the dropped cork's bytes not with it)", lambda: s.send(pattern(11, 10)))
+    drain(pr)
+    writes(pw, 16, 3000, 12)
+    os.write(pw, pattern(13, 65536))
+    call("splice 200000 (16 buffers of 3000, then 16 pages)", lambda: os.splice(pr, so, 200000))
+    call("  pipe holds", lambda: inq(pr))
+    call("send 11 (flushes the cork)", lambda: s.send(pattern(14, 11)))
+    drain(pr)
+    writes(pw, 16, 3000, 15)
+    call("splice 50000 (16 buffers of 3000, all the pipe holds)", lambda: os.splice(pr, so, 50000))
+    call("  pipe holds", lambda: inq(pr))
+    call("send 12 (flushes the cork)", lambda: s.send(pattern(16, 12)))
+    writes(pw, 20, 3000, 17)
+    call("splice 60000 (20 buffers of 3000: two rounds, one datagram)", lambda: os.splice(pr, so, 60000))
+    call("  pipe holds", lambda: inq(pr))
     # sendfile(): one datagram of the count (short at the file's end), the position moving by it.
     path = os.path.join(tmp, "file")
     with open(path, "wb") as f:
@@ -80,6 +111,15 @@ def client(tmp):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     call("sendfile to an unconnected socket", lambda: os.sendfile(u.fileno(), fd, 0, 100))
     u.close()
+    # An unaligned offset: splice_direct_to_actor()'s first round (16 pages of its pipe) is short
+    # of 65536 and goes into the cork with SPLICE_F_MORE; the overflowing round behaves as splice's.
+    call("sendfile offset 100 count 70000", lambda: os.sendfile(so, fd, 100, 70000))
+    call("send 13 (the dropped cork's bytes not with it)", lambda: s.send(pattern(18, 13)))
+    os.lseek(fd, 5000, os.SEEK_SET)
+    call("sendfile position 5000 count 200000", lambda: os.sendfile(so, fd, None, 200000))
+    call("  file position", lambda: os.lseek(fd, 0, os.SEEK_CUR))
+    call("send 14 (flushes the cork)", lambda: s.send(pattern(19, 14)))
+    call("sendfile offset 4000 count 65000 (two rounds, one datagram)", lambda: os.sendfile(so, fd, 4000, 65000))
     os.close(fd)
     # O_DIRECT (tmp is on a disk file system): the kernel's rounds read from the disk into its
     # pages, each aligned or EINVAL.
