@@ -74,6 +74,7 @@ void random_key(siphash_key_t* k, uint64_t secret) {
 }
 
 std::atomic<int> g_rx_waiters{0};
+std::atomic<unsigned> g_random_gen{0};  // a forked child's random_u16() batches are drawn anew
 
 class LibcShadow final : public ShadowOps {
  public:
@@ -139,10 +140,23 @@ class LibcShadow final : public ShadowOps {
     return true;
   }
   uint64_t now_ns() override { return tick_ns(); }
+  // kernel: get_random_u16() draws from a per-CPU batch of random bytes, not one getrandom() a
+  // call: here a per-thread batch of 32, drawn again in a forked child (g_random_gen).
   uint16_t random_u16() override {
-    uint16_t v = 0;
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v) v = static_cast<uint16_t>(mono_ns());
-    return v;
+    struct Batch {
+      uint16_t v[32];
+      unsigned left = 0;
+      unsigned gen = 0;
+    };
+    static thread_local __attribute__((tls_model("initial-exec"))) Batch t_batch;
+    Batch& b = t_batch;
+    const unsigned gen = g_random_gen.load(std::memory_order_relaxed);
+    if (b.left == 0 || b.gen != gen) {
+      if (getrandom(b.v, sizeof b.v, GRND_NONBLOCK) != sizeof b.v) return static_cast<uint16_t>(mono_ns());
+      b.left = std::size(b.v);
+      b.gen = gen;
+    }
+    return b.v[--b.left];
   }
   // The owner is read now (the fd is this one's), the signal raised once the thread leaves the
   // stack: raised under the lock, its handler would run inside the stack, where the program's
@@ -890,6 +904,7 @@ void atfork_parent() {
   g_open_mu.unlock();
 }
 void atfork_child() {
+  g_random_gen.fetch_add(1, std::memory_order_relaxed);
   workers_atfork_child(g_engine != nullptr);
   int sockets = g_fds.abandon_all();
   if (Engine* e = g_engine) {
