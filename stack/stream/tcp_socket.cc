@@ -301,7 +301,14 @@ int TcpSocket::connect(const sockaddr* addr, socklen_t len, bool nonblock) {
 int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, bool nonblock, uint32_t* ts_off) {
   const be32 saddr = c_->inet.inet_saddr;
   const bool bound = c_->tp.sport != 0;  // bind(addr, port) or bind(addr, 0): the port is fixed
-  for (int tries = 0; tries < 2; ++tries) {
+  // The kernel's __inet_hash_connect() walks the whole range past 4-tuples in use; those of this
+  // stack's TIME_WAITs it cannot see, and each answer starts after the last (table_perturb), so a
+  // run of them (the ports of this process's earlier connections, in the order the kernel gave
+  // them) takes a try each: 16 at most (~9 system calls a try), then the stack's own choice (wrk
+  // churning under xmit right after a kernel wrk, one server port: 2 tries gave 25-28 connect
+  // errors and a PAWS drop in 5 s, 16 none).
+  constexpr int kTries = 16;
+  for (int tries = 0; tries < kTries; ++tries) {
     uint16_t port = 0;
     int r = shadow_->connect_deferred(fd_, saddr, daddr, dport, nonblock, fastopen_opts(), &port, ts_off);
     if (r == -EOPNOTSUPP || r == 1) return 1;
@@ -315,6 +322,7 @@ int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, bool nonblock, ui
     // kernel's failed connect frees one bind(addr, 0) chose: tcp_v4_connect()'s failure path).
     if (stack_->established(saddr, port, daddr, dport)) {
       shadow_disconnect();
+      c_->inet.inet_saddr = saddr;  // the route's, which the kernel socket's disconnect forgot
       if (bound) return -EADDRNOTAVAIL;
       continue;
     }

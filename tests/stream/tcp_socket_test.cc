@@ -186,11 +186,34 @@ TEST_F(TcpSocketTest, ConnectTakesTheKernelsPortAndTimestampOffset) {
   EXPECT_GE(ntohs(local_port(c3)), 32768);
   EXPECT_NE(ntohs(local_port(c3)), 45000);
   EXPECT_TRUE(a.shadow->bindport_lock);
+
+  // Every answer in this stack's TIME_WAIT: 16 tries, each given back, then the stack's own
+  // choice — from the route's source address, which each disconnect makes the kernel socket forget
+  // (before: 0.0.0.0, and the connection never opened).
+  a.shadow->probes.assign(16, {45000, 0x80000001u});
+  a.shadow->probes_taken = 0;
+  a.shadow->disconnects = 0;
+  a.shadow->port_held = false;
+  TcpSocket* c4 = connect_from_a();
+  EXPECT_EQ(a.shadow->probes_taken, 16u);
+  EXPECT_EQ(a.shadow->disconnects, 16);
+  EXPECT_NE(ntohs(local_port(c4)), 45000);
   pump();
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(listener->accept(&s, nullptr, nullptr, SOCK_NONBLOCK), 0);
-    s->put();
+  Socket* s4 = nullptr;
+  std::vector<Socket*> accepted;
+  for (int i = 0; i < 3; ++i) {
+    sockaddr_in peer{};
+    socklen_t plen = sizeof peer;
+    ASSERT_EQ(listener->accept(&s, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK), 0);
+    EXPECT_EQ(peer.sin_addr.s_addr, kA);
+    if (peer.sin_port == local_port(c4)) s4 = s;
+    accepted.push_back(s);
   }
+  ASSERT_NE(s4, nullptr);
+  ASSERT_EQ(send(c4, "ok", 2), 2);
+  EXPECT_EQ(read_all(s4, 2), (std::vector<uint8_t>{'o', 'k'}));
+  for (Socket* x : accepted) x->put();
+  c4->put();
   c3->put();
   c2->put();
   listener->put();

@@ -37,6 +37,7 @@ class FakeShadow : public ShadowOps {
     std::memcpy(&sin, a, sizeof sin);
     local = sin;
     bindport_lock = sin.sin_port != 0;
+    bindaddr_lock = sin.sin_addr.s_addr != 0;
     port_held = true;
     if (local.sin_port == 0) local.sin_port = htons(static_cast<uint16_t>(kAutobindPort + autobinds++));
     return 0;
@@ -155,6 +156,7 @@ class FakeShadow : public ShadowOps {
   int disconnects = 0;
   bool deferred_connected = false;
   bool port_held = false;
+  bool bindaddr_lock = false;  // SOCK_BINDADDR_LOCK: bind() named an address
   int fastopen_back = 0;
   int connect_deferred(int, be32 saddr, be32 daddr, uint16_t dport, bool, int, uint16_t* sport,
                        uint32_t* ts_off) override {
@@ -174,6 +176,7 @@ class FakeShadow : public ShadowOps {
     ++disconnects;
     deferred_connected = false;
     if (!bindport_lock) port_held = false;
+    if (!bindaddr_lock) local.sin_addr.s_addr = 0;  // kernel: tcp_disconnect()'s inet_reset_saddr()
     fastopen_back = fastopen;
     peer = sockaddr_in{.sin_family = AF_INET};
     return 0;
