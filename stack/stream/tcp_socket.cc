@@ -304,9 +304,9 @@ int TcpSocket::kernel_hash_connect(be32 daddr, uint16_t dport, bool nonblock, ui
   // The kernel's __inet_hash_connect() walks the whole range past 4-tuples in use; those of this
   // stack's TIME_WAITs it cannot see, and each answer starts after the last (table_perturb), so a
   // run of them (the ports of this process's earlier connections, in the order the kernel gave
-  // them) takes a try each: 16 at most (~9 system calls a try), then the stack's own choice (wrk
-  // churning under xmit right after a kernel wrk, one server port: 2 tries gave 25-28 connect
-  // errors and a PAWS drop in 5 s, 16 none).
+  // them) takes a try each: 16 at most (~9 system calls a try), then the stack's own choice, whose
+  // offset is not the kernel's (wrk churning under xmit right after a kernel wrk, one server port:
+  // with 2 tries one such SYN dropped as PAWS in 5 s, with 16 none).
   constexpr int kTries = 16;
   for (int tries = 0; tries < kTries; ++tries) {
     uint16_t port = 0;
