@@ -28,12 +28,17 @@ def round_trip(s, m):
         sys.exit(f"{m!r}: echoed {got!r}")
 
 
-if mode == "echo":
+def listening():
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((addr, port))
-    ls.listen(16)
+    ls.listen(128)
     print("listening", flush=True)
+    return ls
+
+
+if mode == "echo":
+    ls = listening()
     while True:
         c, _ = ls.accept()
         while b := c.recv(100):
@@ -56,11 +61,7 @@ elif mode == "fork":
     print(s.getsockname()[1], flush=True)
     s.close()
 elif mode in ("server", "sink"):
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((addr, port))
-    ls.listen(128)
-    print("listening", flush=True)
+    ls = listening()
     while True:
         c, _ = ls.accept()
         c.sendall(b"x")
