@@ -180,7 +180,9 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
       }
     }
   }
-  tp->snd_una = ack;  // kernel: tcp_snd_una_update()
+  // kernel: tcp_snd_una_update()
+  tp->bytes_acked += ack - tp->snd_una;
+  tp->snd_una = ack;
   return flag;
 }
 

@@ -301,7 +301,13 @@ int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn x
   if (opts.num_sack_blocks != 0) tp->dsack = false;  // kernel: in tcp_options_write()
 
   if (tcb->tcp_flags & TCPHDR_ACK) tcp_event_ack_sent(tp);
-  if (copy->len != tcp_header_size) tcp_event_data_sent(tp);
+  const uint32_t pcount = std::max<uint32_t>(1, tcb->tcp_gso_segs);  // tcp_skb_pcount(): 1 for a bare segment
+  if (copy->len != tcp_header_size) {
+    tcp_event_data_sent(tp);
+    tp->data_segs_out += pcount;
+    tp->bytes_sent += copy->len - tcp_header_size;
+  }
+  tp->segs_out += pcount;
   // "skb_orphan(skb); skb->sk = sk; skb->destructor = skb_is_tcp_pure_ack(skb) ? __sock_wfree :
   // tcp_wfree; refcount_add(skb->truesize, &sk->sk_wmem_alloc);" — until the device completes it.
   tcp_skb_set_owner_w(tp, copy, skb_is_tcp_pure_ack(copy));
