@@ -117,8 +117,8 @@ inline constexpr uint8_t TCPI_OPT_WSCALE_K = 4;
 // keep reads 0 as on a kernel without it: tcpi_delivery_rate and its app_limited bit (no
 // tcp_rate.c delivery-rate sampler), tcpi_busy_time / rwnd_limited / sndbuf_limited (no
 // tcp_chrono_*), tcpi_rcv_rtt (no rcv_rtt_est), tcpi_delivered_ce and the AccECN fields (no ECN);
-// tcpi_rcv_ssthresh and tcpi_rcv_space are the offered window (no rcv_ssthresh, no rcvq_space
-// autotuning: tcp_sock.h).
+// tcpi_rcv_ssthresh is the offered window (no rcv_ssthresh: tcp_sock.h), tcpi_rcv_space the
+// initial rcvq_space (no autotuning).
 void tcp_get_info(const tcp_sock* tp, uint32_t now_ms, tcp_info_kernel* info);
 
 }  // namespace xmit
