@@ -16,6 +16,8 @@ import struct
 import sys
 import time
 
+import stream_peer
+
 PORT = 7500
 UP, DOWN = 1 << 20, 100 * 1024
 
@@ -45,24 +47,19 @@ def parse(b):
     return d
 
 
-def server():
-    l = socket.socket()
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("0.0.0.0", PORT))
-    l.listen(8)
-    while True:
-        s, _ = l.accept()
-        got = 0
-        while got < UP:
-            r = s.recv(65536)
-            if not r:
-                break
-            got += len(r)
-        if got == UP:
-            s.sendall(b"d" * DOWN)
-            while s.recv(65536):  # until the client closes
-                pass
-        s.close()
+def serve(port, s):
+    """One connection: 1 MB in, 100 KB out, then open until the client closes."""
+    got = 0
+    while got < UP:
+        r = s.recv(65536)
+        if not r:
+            break
+        got += len(r)
+    if got == UP:
+        s.sendall(b"d" * DOWN)
+        while s.recv(65536):  # until the client closes
+            pass
+    s.close()
 
 
 def client(addr):
@@ -149,7 +146,7 @@ def compare(kpath, xpath):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        server()
+        stream_peer.serve_forever([PORT], serve)
     elif sys.argv[1] == "client":
         client(sys.argv[2])
     else:
