@@ -4,11 +4,50 @@
 #include <algorithm>
 #include <cstring>
 
+#include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_rack.h"
 
 namespace xmit {
 
 inline constexpr uint32_t TCP_DELACK_MAX_MS = 200;  // kernel: TCP_DELACK_MAX, tcp_delack_max()
+
+// kernel: tcp_chrono_set()
+static void tcp_chrono_set(tcp_sock* tp, uint8_t type) {
+  const uint32_t now = tcp_jiffies32(tp);
+  if (tp->chrono_type > TCP_CHRONO_UNSPEC) tp->chrono_stat[tp->chrono_type - 1] += now - tp->chrono_start;
+  tp->chrono_start = now;
+  tp->chrono_type = type;
+}
+
+void tcp_chrono_start(tcp_sock* tp, uint8_t type) {
+  // "If there are multiple conditions worthy of tracking in a chronograph then the highest
+  // priority enum takes precedence over the other conditions."
+  if (type > tp->chrono_type) tcp_chrono_set(tp, type);
+}
+
+void tcp_chrono_stop(tcp_sock* tp, uint8_t type) {
+  // "If a condition stops, we only stop chrono tracking if it's the "most interesting" or current
+  // chrono we are tracking and starts busy chrono if we have pending data."
+  if (tp->rtx_queue.head == nullptr && tp->write_queue.head == nullptr) {  // tcp_rtx_and_write_queues_empty()
+    tcp_chrono_set(tp, TCP_CHRONO_UNSPEC);
+  } else if (type == tp->chrono_type) {
+    tcp_chrono_set(tp, TCP_CHRONO_BUSY);
+  }
+}
+
+// kernel: tcp_get_info_chrono_stats() — µs (HZ = 1000: a jiffy is 1000 µs)
+static void tcp_get_info_chrono_stats(const tcp_sock* tp, uint32_t now_ms, tcp_info_kernel* info) {
+  uint64_t stats[4] = {}, total = 0;
+  for (uint8_t i = TCP_CHRONO_BUSY; i <= TCP_CHRONO_SNDBUF_LIMITED; ++i) {
+    stats[i] = tp->chrono_stat[i - 1];
+    if (i == tp->chrono_type) stats[i] += now_ms - tp->chrono_start;
+    stats[i] *= 1000;
+    total += stats[i];
+  }
+  info->tcpi_busy_time = total;
+  info->tcpi_rwnd_limited = stats[TCP_CHRONO_RWND_LIMITED];
+  info->tcpi_sndbuf_limited = stats[TCP_CHRONO_SNDBUF_LIMITED];
+}
 
 // kernel: tcp_get_info(), net/ipv4/tcp.c
 void tcp_get_info(const tcp_sock* tp, uint32_t now_ms, tcp_info_kernel* info) {
@@ -64,6 +103,7 @@ void tcp_get_info(const tcp_sock* tp, uint32_t now_ms, tcp_info_kernel* info) {
   info->tcpi_bytes_acked = tp->bytes_acked;
   info->tcpi_bytes_received = tp->bytes_received;
   info->tcpi_notsent_bytes = static_cast<uint32_t>(std::max(0, static_cast<int32_t>(tp->write_seq - tp->snd_nxt)));
+  tcp_get_info_chrono_stats(tp, now_ms, info);
   info->tcpi_segs_out = tp->segs_out;
   info->tcpi_segs_in = tp->segs_in;
   info->tcpi_min_rtt = tcp_min_rtt(tp);

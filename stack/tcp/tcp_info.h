@@ -111,12 +111,23 @@ inline constexpr uint8_t TCPI_OPT_TIMESTAMPS_K = 1;
 inline constexpr uint8_t TCPI_OPT_SACK_K = 2;
 inline constexpr uint8_t TCPI_OPT_WSCALE_K = 4;
 
+// kernel: enum tcp_chrono, include/net/tcp.h — what the sender is limited by, most interesting last.
+inline constexpr uint8_t TCP_CHRONO_UNSPEC = 0;
+inline constexpr uint8_t TCP_CHRONO_BUSY = 1;            // actively sending data (non-empty write queue)
+inline constexpr uint8_t TCP_CHRONO_RWND_LIMITED = 2;    // stalled by insufficient receive window
+inline constexpr uint8_t TCP_CHRONO_SNDBUF_LIMITED = 3;  // stalled by insufficient send buffer (not kept here)
+
+// kernel: tcp_chrono_start(), tcp_chrono_stop(), net/ipv4/tcp_output.c — BUSY from the first skb
+// queued (tcp_skb_entail()) until the retransmit queue empties (tcp_clean_rtx_queue()),
+// RWND_LIMITED while tcp_write_xmit() stops at the peer's window.
+void tcp_chrono_start(tcp_sock* tp, uint8_t type);
+void tcp_chrono_stop(tcp_sock* tp, uint8_t type);
+
 // kernel: tcp_get_info() — `info` zeroed and filled from `tp` at `now_ms` (tcp_jiffies32 of now;
 // the stack's clock may lag the socket's tcp_mstamp). Listeners answer the aliased fields only
 // (tcpi_unacked: children ready for accept(), tcpi_sacked: the backlog). What the stack does not
 // keep reads 0 as on a kernel without it: tcpi_delivery_rate and its app_limited bit (no
-// tcp_rate.c delivery-rate sampler), tcpi_busy_time / rwnd_limited / sndbuf_limited (no
-// tcp_chrono_*), tcpi_rcv_rtt (no rcv_rtt_est), tcpi_delivered_ce and the AccECN fields (no ECN);
+// tcp_rate.c delivery-rate sampler), tcpi_sndbuf_limited (no SOCK_NOSPACE chrono), tcpi_rcv_rtt (no rcv_rtt_est), tcpi_delivered_ce and the AccECN fields (no ECN);
 // tcpi_rcv_ssthresh is the offered window (no rcv_ssthresh: tcp_sock.h), tcpi_rcv_space the
 // initial rcvq_space (no autotuning).
 void tcp_get_info(const tcp_sock* tp, uint32_t now_ms, tcp_info_kernel* info);

@@ -418,6 +418,11 @@ struct tcp_sock {
   uint32_t dsack_dups = 0;
   uint32_t rcv_ooopack = 0;
   uint32_t lsndtime = 0;
+  // Which limit the sender is under since when, and the jiffies spent under each so far (kernel:
+  // chrono_type, chrono_start, chrono_stat[]: tcp_chrono_start/stop(), stack/tcp/tcp_info.h).
+  uint8_t chrono_type = 0;
+  uint32_t chrono_start = 0;
+  uint32_t chrono_stat[3] = {};
   uint32_t last_oow_ack_time = 0;  // ms, last challenge/out-of-window ACK (tcp_oow_rate_limited)
   uint32_t sndbuf = 0;     // SO_SNDBUF for tcp_poll()'s POLLOUT stand-in; 0: always writeable
   uint32_t notsent_lowat = 0;  // TCP_NOTSENT_LOWAT; 0: sysctl_notsent_lowat

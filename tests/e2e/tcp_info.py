@@ -91,7 +91,7 @@ EXACT = ["len", "state", "ca_state", "retransmits", "probes", "backoff", "option
 PATH = ["total_retrans", "bytes_retrans", "dsack_dups", "reord_seen", "rcv_ooopack"]
 CLEAN = dict(total_retrans=0, bytes_retrans=0, dsack_dups=0, reord_seen=0, rcv_ooopack=0)
 # Not kept by xmit yet (stack/tcp/tcp_info.h): the kernel's values vary, xmit's are 0.
-NOT_YET = ["delivery_rate", "app_limited", "busy_time", "rwnd_limited", "sndbuf_limited", "rcv_rtt"]
+NOT_YET = ["delivery_rate", "app_limited", "sndbuf_limited", "rcv_rtt", "rcv_space"]
 
 
 def compare(kpath, xpath):
@@ -108,6 +108,8 @@ def compare(kpath, xpath):
         print(line)
         if clean and k[f] != x[f]:
             bad.append(line)
+    for f in ["busy_time", "rwnd_limited", "rtt", "min_rtt", "data_segs_out", "data_segs_in", "segs_in"]:
+        print("%-22s kernel %-12s xmit %s (plausible)" % (f, k[f], x[f]))
     for f in NOT_YET:
         print("%-22s kernel %-12s xmit %s (not yet)" % (f, k[f], x[f]))
     for name, d in (("kernel", k), ("xmit", x)):
@@ -126,6 +128,8 @@ def compare(kpath, xpath):
             "0 < min_rtt <= rtt + rttvar": 0 < d["min_rtt"] <= d["rtt"] + d["rttvar"],
             "rtt < 100 ms": 0 < d["rtt"] < 100000,
             "rto >= 200 ms": d["rto"] >= 200000,
+            "busy_time < 5 s, whole jiffies": d["busy_time"] < 5000000 and d["busy_time"] % 1000 == 0,
+            "rwnd_limited <= busy_time": d["rwnd_limited"] <= d["busy_time"],
             "reordering 3 (sysctl) unless reord_seen": d["reordering"] == 3 or d["reord_seen"] > 0,
             "snd_cwnd >= 10": d["snd_cwnd"] >= 10,
             "pacing_rate set": 0 < d["pacing_rate"] < (1 << 64) - 1,

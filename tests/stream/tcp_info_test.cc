@@ -34,6 +34,7 @@ TEST_F(TcpInfoTest, CountersAfterATransferWithLosses) {
   TcpSocket* c = nullptr;
   Socket* s = nullptr;
   connect_pair(&c, &s);
+  const uint64_t t0 = g_now;
   const tcp_info_kernel c0 = info(c);
   EXPECT_EQ(c0.tcpi_bytes_acked, 1u);  // the SYN (tcp_snd_una_update() in tcp_ack())
   EXPECT_EQ(c0.tcpi_segs_out, 2u);     // SYN, ACK
@@ -42,6 +43,7 @@ TEST_F(TcpInfoTest, CountersAfterATransferWithLosses) {
   EXPECT_EQ(s0.tcpi_segs_in, 2u);  // SYN (tcp_create_openreq_child()), ACK
   EXPECT_EQ(s0.tcpi_segs_out, 0u);  // the SYN-ACK went out of the listener
   EXPECT_EQ(c0.tcpi_delivered, 1u);
+  EXPECT_EQ(c0.tcpi_busy_time, 0u);  // no data yet (the SYN is not in the write queue)
   EXPECT_EQ(s0.tcpi_delivered, 1u);
   EXPECT_EQ(s0.tcpi_bytes_acked, 0u);
   constexpr size_t kUp = 300'000, kDown = 20'000;
@@ -61,6 +63,7 @@ TEST_F(TcpInfoTest, CountersAfterATransferWithLosses) {
   ASSERT_EQ(got.size(), kUp);
   ASSERT_EQ(send(s, down.data(), kDown), static_cast<ssize_t>(kDown));
   ASSERT_EQ(read_all(c, kDown).size(), kDown);
+  const uint64_t elapsed_us = (g_now - t0) / 1000;
   pump(1'000'000'000);  // everything acknowledged, no frame on the wire
   ASSERT_EQ(link->in_flight(), 0u);
   const SimPipeStats& ab = link->a().tx_stats();
@@ -100,6 +103,13 @@ TEST_F(TcpInfoTest, CountersAfterATransferWithLosses) {
   EXPECT_GT(ci.tcpi_rttvar, 0u);
   EXPECT_EQ(ci.tcpi_notsent_bytes, 0u);
   EXPECT_EQ(ci.tcpi_snd_wnd, si.tcpi_rcv_wnd);
+  // Busy (tcp_chrono_*): from the first write until the last ACK, in whole ms, within the
+  // transfer's time; nothing since (the quiet second is not counted).
+  EXPECT_GE(ci.tcpi_busy_time, 1000u);
+  EXPECT_LT(ci.tcpi_busy_time, elapsed_us);
+  EXPECT_EQ(ci.tcpi_busy_time % 1000, 0u);
+  EXPECT_GT(si.tcpi_busy_time, 0u);
+  EXPECT_EQ(info(c).tcpi_busy_time, ci.tcpi_busy_time);
   // The quiet second: times since the last data and ACK, in ms.
   EXPECT_GE(ci.tcpi_last_data_sent, 999u);
   EXPECT_GE(ci.tcpi_last_ack_recv, 999u);
