@@ -13,6 +13,7 @@
 #include "stack/sock/msghdr.h"
 #include "stack/stream/tcp_socket.h"
 #include "stack/tcp/tcp_cong.h"
+#include "stack/tcp/tcp_info.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_recvmsg.h"
 #include "stack/tcp/tcp_urg.h"
@@ -774,58 +775,15 @@ int TcpSocket::getsockopt(int level, int name, void* val, socklen_t* len) {
   return 0;
 }
 
-// glibc's struct tcp_info and the two fields of the kernel's (include/uapi/linux/tcp.h) that come
-// right after it: what TCP_INFO fills. A caller asking for more gets these 120 bytes (the kernel
-// copies min(len, sizeof(struct tcp_info)), so a shorter answer is one the API allows).
-struct tcp_info_pacing {
-  tcp_info info;
-  uint64_t tcpi_pacing_rate;
-  uint64_t tcpi_max_pacing_rate;
-};
-static_assert(offsetof(tcp_info_pacing, tcpi_pacing_rate) == 104 && sizeof(tcp_info_pacing) == 120,
-              "the kernel's offsets of tcpi_pacing_rate and tcpi_max_pacing_rate");
-
-// kernel: tcp_get_info() — the fields glibc's struct tcp_info has, and the pacing rates.
+// kernel: do_tcp_getsockopt() TCP_INFO — tcp_get_info() (stack/tcp/tcp_info.h), then
+// "len = min_t(unsigned int, len, sizeof(info))": a negative length gets all 280 bytes.
 int TcpSocket::get_tcp_info(void* val, socklen_t* len) {
   if (len == nullptr) return -EFAULT;
-  if (static_cast<int>(*len) < 0) return -EINVAL;
-  const tcp_sock& tp = c_->tp;
-  tcp_info_pacing ext{};
-  tcp_info& info = ext.info;
-  info.tcpi_state = tp.sk_state;
-  info.tcpi_ca_state = tp.icsk_ca_state;
-  info.tcpi_retransmits = tp.icsk_retransmits;
-  info.tcpi_probes = tp.icsk_probes_out;
-  info.tcpi_backoff = tp.icsk_backoff;
-  if (tp.rx_opt.tstamp_ok) info.tcpi_options |= TCPI_OPT_TIMESTAMPS;
-  if (tp.rx_opt.sack_ok) info.tcpi_options |= TCPI_OPT_SACK;
-  if (tp.rx_opt.wscale_ok) {
-    info.tcpi_options |= TCPI_OPT_WSCALE;
-    info.tcpi_snd_wscale = tp.rx_opt.snd_wscale;
-    info.tcpi_rcv_wscale = tp.rx_opt.rcv_wscale;
-  }
-  info.tcpi_rto = tp.icsk_rto;
-  info.tcpi_ato = tp.icsk_ack.ato * 1000;
-  info.tcpi_snd_mss = tp.mss_cache;
-  info.tcpi_rcv_mss = tp.icsk_ack.rcv_mss;
-  info.tcpi_unacked = tp.packets_out;
-  info.tcpi_sacked = tp.sacked_out;
-  info.tcpi_lost = tp.lost_out;
-  info.tcpi_retrans = tp.retrans_out;
-  info.tcpi_pmtu = tp.pmtu_cookie;
-  info.tcpi_rtt = tp.srtt_us >> 3;
-  info.tcpi_rttvar = tp.mdev_us >> 2;
-  info.tcpi_snd_ssthresh = tp.snd_ssthresh;
-  info.tcpi_snd_cwnd = tp.snd_cwnd;
-  info.tcpi_advmss = tp.advmss;
-  info.tcpi_reordering = 3;
-  info.tcpi_rcv_space = tp.rcv_wnd;
-  info.tcpi_total_retrans = tp.total_retrans;
-  ext.tcpi_pacing_rate = tp.sk_pacing_rate;  // ~0 (unset) stays ~0ULL, as "rate != ~0UL ? rate : ~0ULL"
-  ext.tcpi_max_pacing_rate = tp.sk_max_pacing_rate;
-  socklen_t n = std::min<socklen_t>(*len, sizeof ext);
+  tcp_info_kernel info;
+  tcp_get_info(&c_->tp, static_cast<uint32_t>(stack_->now_us() / 1000), &info);
+  const socklen_t n = std::min<socklen_t>(*len, sizeof info);
   if (n > 0 && val == nullptr) return -EFAULT;
-  std::memcpy(val, &ext, n);
+  std::memcpy(val, &info, n);
   *len = n;
   return 0;
 }

@@ -1,6 +1,7 @@
 // stack/tcp/tcp_ack.cc — ACK processing. Kernel counterparts in tcp_ack.h.
 #include "stack/tcp/tcp_ack.h"
 
+#include "stack/tcp/tcp_info.h"
 #include "stack/tcp/tcp_output_ack.h"
 
 #include <algorithm>
@@ -180,7 +181,9 @@ int tcp_ack_update_window(tcp_sock* tp, uint16_t window, uint32_t ack, uint32_t 
       }
     }
   }
-  tp->snd_una = ack;  // kernel: tcp_snd_una_update()
+  // kernel: tcp_snd_una_update()
+  tp->bytes_acked += ack - tp->snd_una;
+  tp->snd_una = ack;
   return flag;
 }
 
@@ -230,6 +233,7 @@ int tcp_clean_rtx_queue(tcp_sock* tp, uint32_t prior_snd_una, uint32_t* pkts_ack
     skb_dequeue(&tp->rtx_queue);
     kfree_skb(skb);
   }
+  if (tp->rtx_queue.head == nullptr) tcp_chrono_stop(tp, TCP_CHRONO_BUSY);  // "if (!skb)"
   if (between(tp->snd_up, prior_snd_una, tp->snd_una)) tp->snd_up = tp->snd_una;  // urgent data acked
   long sack_rtt_us = -1, seq_rtt_us = -1, ca_rtt_us = -1;
   if (have_ackt && !(flag & FLAG_RETRANS_DATA_ACKED)) {

@@ -129,6 +129,7 @@ static void tcp_finish_connect(tcp_sock* tp) {
   tcp_set_state(tp, TCP_ESTABLISHED);
   tp->icsk_ack.lrcvtime = tcp_jiffies32(tp);
   tcp_init_transfer(tp);
+  tp->lsndtime = tcp_jiffies32(tp);
   tp->rcv_tstamp = tcp_jiffies32(tp);
   if (tp->sock_keepopen) sk_reset_timer(&tp->sk_timer, tp->tcp_mstamp + keepalive_time_when(tp));
 }
@@ -306,6 +307,7 @@ static int tcp_rcv_state_process(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, T
   switch (tp->sk_state) {
     case TCP_SYN_RECV:
       // A child's final ACK (tcp_check_req() made the child from its request).
+      tp->delivered++;  // "SYN-ACK delivery isn't tracked in tcp_ack"
       tp->retrans_stamp = 0;
       tcp_init_transfer(tp);
       tp->copied_seq = tp->rcv_nxt;
@@ -405,6 +407,13 @@ void tcp_v4_do_rcv(tcp_sock* tp, sk_buff* skb, uint32_t dst_mtu, TcpXmitFn xmit,
   const uint8_t flags = TCP_SKB_CB(skb)->tcp_flags;
   SkbPool* const pool = tp->skb_pool;  // done() may have freed an orphan by the time a reset goes
   int reset = 0;
+  // kernel: tcp_segs_in() — tcp_v4_rcv() for a full socket, tcp_child_process() for a new child
+  // (a listener's segments and a TIME_WAIT's are not counted).
+  if (tp->sk_state != TCP_LISTEN && tp->sk_state != TCP_TIME_WAIT) {
+    const uint32_t segs_in = std::max<uint32_t>(1, skb_shinfo(skb)->gso_segs);
+    tp->segs_in += segs_in;
+    if (skb->len > (skb->data[12] >> 4) * 4u) tp->data_segs_in += segs_in;  // skb->len > __tcp_hdrlen()
+  }
   switch (tp->sk_state) {
     case TCP_ESTABLISHED:
       if (!(flags & (TCPHDR_RST | TCPHDR_SYN))) {

@@ -162,6 +162,14 @@ int tcp_connect(tcp_sock* tp, uint32_t dst_mtu, TcpXmitFn xmit) {
   tp->icsk_backoff = 0;
   tp->total_retrans = 0;
   tp->total_rto = 0;
+  // tcp_disconnect()'s zeroing of what TCP_INFO reports (tcp_info.h)
+  tp->total_rto_recoveries = 0;
+  tp->total_rto_time = tp->rto_stamp = tp->timeout_rehash = 0;
+  tp->bytes_acked = tp->bytes_received = tp->bytes_sent = tp->bytes_retrans = 0;
+  tp->segs_in = tp->data_segs_in = tp->segs_out = tp->data_segs_out = 0;
+  tp->dsack_dups = tp->rcv_ooopack = tp->delivered = 0;
+  tp->chrono_type = 0;
+  tp->chrono_stat[0] = tp->chrono_stat[1] = tp->chrono_stat[2] = 0;
   tp->packets_out = tp->lost_out = tp->retrans_out = tp->sacked_out = 0;  // tcp_clear_retrans()
 
   // tcp_connect()

@@ -53,7 +53,9 @@ static bool tcp_rmem_admits(const tcp_sock* tp, const sk_buff* skb) {
 
 static void tcp_queue_rcv(tcp_sock* tp, sk_buff* skb) {  // kernel: tcp_queue_rcv() (no coalescing)
   skb_queue_tail(&tp->receive_queue, skb);
-  tp->rcv_nxt = TCP_SKB_CB(skb)->end_seq;  // kernel: tcp_rcv_nxt_update()
+  // kernel: tcp_rcv_nxt_update()
+  tp->bytes_received += TCP_SKB_CB(skb)->end_seq - tp->rcv_nxt;
+  tp->rcv_nxt = TCP_SKB_CB(skb)->end_seq;
 }
 
 // kernel: tcp_measure_rcv_mss() (the last_seg_size / TCP_REMNANT refinement is left out)
@@ -159,6 +161,7 @@ static void tcp_data_queue_ofo(tcp_sock* tp, sk_buff* skb) {
     kfree_skb(skb);
     return;
   }
+  tp->rcv_ooopack += std::max<uint32_t>(1, skb_shinfo(skb)->gso_segs);
   inet_csk_schedule_ack(tp);
   uint32_t seq = TCP_SKB_CB(skb)->seq, end_seq = TCP_SKB_CB(skb)->end_seq;
   SkbQueue* q = &tp->out_of_order_queue;

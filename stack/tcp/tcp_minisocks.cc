@@ -243,6 +243,8 @@ tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_sock& r
   c->snd_sml = c->snd_una = c->snd_nxt = c->snd_up = req.snt_isn + 1;
   c->snd_wl1 = req.rcv_isn;  // tcp_init_wl()
   c->icsk_ack.lrcvtime = tcp_jiffies32(c);
+  c->lsndtime = tcp_jiffies32(c);
+  c->segs_in = 1;  // the SYN
   c->total_retrans = req.num_retrans;
   c->write_seq = c->pushed_seq = req.snt_isn + 1;
   c->rx_opt.tstamp_ok = req.tstamp_ok;
@@ -270,6 +272,8 @@ tcp_sock* tcp_create_openreq_child(tcp_sock* listener, const tcp_request_sock& r
   if (req.num_timeout != 0) {
     c->total_rto = req.num_timeout;
     c->retrans_stamp = static_cast<uint32_t>(req.snt_synack / 1000);
+    c->total_rto_recoveries = 1;
+    c->total_rto_time = tcp_jiffies32(c) - c->retrans_stamp;
   }
   c->tsoffset = req.ts_off;
   c->rx_opt.mss_clamp = req.mss;

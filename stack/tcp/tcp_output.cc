@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "stack/tcp/tcp_ack.h"
+#include "stack/tcp/tcp_info.h"
 #include "stack/tcp/tcp_options.h"
 #include "stack/tcp/tcp_sack.h"
 #include "stack/tcp/tcp_output_ack.h"
@@ -301,7 +302,13 @@ int tcp_transmit_skb_core(tcp_sock* tp, sk_buff* skb, bool clone_it, TcpXmitFn x
   if (opts.num_sack_blocks != 0) tp->dsack = false;  // kernel: in tcp_options_write()
 
   if (tcb->tcp_flags & TCPHDR_ACK) tcp_event_ack_sent(tp);
-  if (copy->len != tcp_header_size) tcp_event_data_sent(tp);
+  const uint32_t pcount = std::max<uint32_t>(1, tcb->tcp_gso_segs);  // tcp_skb_pcount(): 1 for a bare segment
+  if (copy->len != tcp_header_size) {
+    tcp_event_data_sent(tp);
+    tp->data_segs_out += pcount;
+    tp->bytes_sent += copy->len - tcp_header_size;
+  }
+  tp->segs_out += pcount;
   // "skb_orphan(skb); skb->sk = sk; skb->destructor = skb_is_tcp_pure_ack(skb) ? __sock_wfree :
   // tcp_wfree; refcount_add(skb->truesize, &sk->sk_wmem_alloc);" — until the device completes it.
   tcp_skb_set_owner_w(tp, copy, skb_is_tcp_pure_ack(copy));
@@ -340,7 +347,7 @@ static void tcp_event_new_data_sent(tcp_sock* tp, sk_buff* skb) {
 // kernel: tcp_write_xmit()
 bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_one, TcpXmitFn xmit) {
   const uint32_t max_segs = tcp_tso_segs(tp, mss_now);
-  bool is_cwnd_limited = false;
+  bool is_cwnd_limited = false, is_rwnd_limited = false;
   uint32_t sent_pkts = 0;
   while (sk_buff* skb = tcp_send_head(tp)) {
     uint32_t tso_segs = tcp_init_tso_segs(skb, mss_now);
@@ -349,7 +356,10 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
       is_cwnd_limited = true;
       break;
     }
-    if (!tcp_snd_wnd_test(tp, skb, mss_now)) break;
+    if (!tcp_snd_wnd_test(tp, skb, mss_now)) {
+      is_rwnd_limited = true;
+      break;
+    }
     if (tso_segs == 1) {
       if (!tcp_nagle_test(tp, skb, mss_now, skb == tcp_write_queue_tail(tp) ? nonagle : TCP_NAGLE_PUSH))
         break;
@@ -367,6 +377,11 @@ bool tcp_write_xmit(tcp_sock* tp, uint32_t mss_now, uint8_t nonagle, bool push_o
     tcp_minshall_update(tp, mss_now, skb);
     sent_pkts += tcp_skb_pcount(skb);
     if (push_one) break;
+  }
+  if (is_rwnd_limited) {
+    tcp_chrono_start(tp, TCP_CHRONO_RWND_LIMITED);
+  } else {
+    tcp_chrono_stop(tp, TCP_CHRONO_RWND_LIMITED);
   }
   is_cwnd_limited |= tcp_packets_in_flight(tp) >= tp->snd_cwnd;
   if (sent_pkts != 0 || is_cwnd_limited) tcp_cwnd_validate(tp, is_cwnd_limited);

@@ -63,6 +63,7 @@ void tcp_event_ack_sent(tcp_sock* tp);
 // A segment with data left: "If it is a reply for ato after last received packet, increase
 // pingpong count." (No CA_EVENT_TX_START, no lsndtime: tcp_cong.h.) kernel: tcp_event_data_sent()
 inline void tcp_event_data_sent(tcp_sock* tp) {
+  tp->lsndtime = tcp_jiffies32(tp);
   if (tcp_jiffies32(tp) - tp->icsk_ack.lrcvtime < tp->icsk_ack.ato) inet_csk_inc_pingpong_cnt(tp);
 }
 

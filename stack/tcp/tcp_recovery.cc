@@ -8,6 +8,7 @@
 #include "stack/tcp/tcp_cong.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_output.h"
+#include "stack/tcp/tcp_output_ack.h"
 #include "stack/tcp/tcp_sack.h"
 #include "stack/tcp/tcp_tsq.h"
 
@@ -72,6 +73,9 @@ int tcp_retransmit_skb(tcp_sock* tp, sk_buff* skb, uint32_t segs, TcpXmitFn xmit
     if (tcb->sacked & TCPCB_LOST) tp->lost_out -= diff;
     if (tcb->sacked & TCPCB_SACKED_RETRANS) tp->retrans_out -= diff;
   }
+  // "tp->total_retrans += segs; tp->bytes_retrans += skb->len;" — counted before the transmission
+  tp->total_retrans += tcp_skb_pcount(skb);
+  tp->bytes_retrans += skb->len;
   int err = tcp_transmit_skb(tp, skb, xmit);
   if (err != 0) return err;
   if (!(tcb->sacked & TCPCB_SACKED_RETRANS)) tp->retrans_out += tcp_skb_pcount(skb);
@@ -240,6 +244,14 @@ static int tcp_process_loss(tcp_sock* tp, int flag, uint32_t num_dupack) {
   return REXMIT_LOST;
 }
 
+// kernel: tcp_update_rto_time() — an RTO recovery ended: its time joins total_rto_time.
+static void tcp_update_rto_time(tcp_sock* tp) {
+  if (tp->rto_stamp != 0) {
+    tp->total_rto_time += tcp_jiffies32(tp) - tp->rto_stamp;
+    tp->rto_stamp = 0;
+  }
+}
+
 // kernel: tcp_fastretrans_alert(), net/ipv4/tcp_input.c (the no-SACK paths; with SACK,
 // tcp_sack_fastretrans_alert()). Marks losses and moves the state; the cwnd is PRR's, in
 // tcp_ack()'s tcp_cong_control().
@@ -247,7 +259,9 @@ int tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t num_dup
   (void)prior_snd_una;
   if (tcp_is_sack(tp)) {
     uint32_t newly_lost;
+    const bool in_loss = tp->icsk_ca_state == TCP_CA_Loss;
     tcp_sack_fastretrans_alert(tp, flag, &newly_lost);
+    if (in_loss && tp->icsk_ca_state != TCP_CA_Loss) tcp_update_rto_time(tp);  // "case TCP_CA_Loss:"
     return tcp_in_cwnd_reduction(tp) || tp->icsk_ca_state == TCP_CA_Loss ? REXMIT_LOST : REXMIT_NONE;
   }
   const bool snd_una_advanced = (flag & FLAG_SND_UNA_ADVANCED) != 0;
@@ -267,6 +281,7 @@ int tcp_fastretrans_alert(tcp_sock* tp, uint32_t prior_snd_una, uint32_t num_dup
       return REXMIT_LOST;
     case TCP_CA_Loss: {
       const int rexmit = tcp_process_loss(tp, flag, num_dupack);
+      if (tp->icsk_ca_state != TCP_CA_Loss) tcp_update_rto_time(tp);
       tcp_newreno_mark_lost(tp, snd_una_advanced);
       if (tp->icsk_ca_state != TCP_CA_Open) return rexmit;
       // "Change state if cwnd is undone or retransmits are lost"

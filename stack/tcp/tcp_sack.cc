@@ -104,6 +104,15 @@ void tcp_sack_remove(tcp_sock* tp) {
 
 // kernel: tcp_check_dsack() — the first block is a DSACK when it starts below the ACK, or lies
 // inside the second (RFC 2883 §4).
+// kernel: tcp_dsack_seen() — the segments a DSACK block reports as received twice (a dubious
+// block, longer than any window the peer offered, counts none; no undo here: tcp_sack.h).
+static void tcp_dsack_seen(tcp_sock* tp, uint32_t start_seq, uint32_t end_seq) {
+  if (!before(start_seq, end_seq)) return;
+  const uint32_t seq_len = end_seq - start_seq;
+  if (seq_len > tp->max_window) return;  // "Dubious DSACK: DSACKed range greater than maximum advertised rwnd"
+  tp->dsack_dups += seq_len > tp->mss_cache ? (seq_len + tp->mss_cache - 1) / tp->mss_cache : 1;
+}
+
 static bool tcp_check_dsack(const tcp_sack_block* sp, int num_sacks, uint32_t ack_seq) {
   if (before(sp[0].start_seq, ack_seq)) return true;
   if (num_sacks > 1) return !after(sp[0].end_seq, sp[1].end_seq) && !before(sp[0].start_seq, sp[1].start_seq);
@@ -187,6 +196,7 @@ int tcp_sacktag_write_queue(tcp_sock* tp, const sk_buff* ack_skb, uint32_t prior
   if (num_sacks == 0) return 0;
   int first = 0;
   if (tcp_check_dsack(sp_wire, num_sacks, acb->ack_seq)) {
+    tcp_dsack_seen(tp, sp_wire[0].start_seq, sp_wire[0].end_seq);
     state->flag |= FLAG_DSACKING_ACK;
     first = 1;  // recognised, not used (no undo: tcp_sack.h)
   }

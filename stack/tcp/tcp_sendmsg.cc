@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "stack/ipv4/skb_queue.h"
+#include "stack/tcp/tcp_info.h"
 #include "stack/tcp/tcp_mss.h"
 #include "stack/tcp/tcp_tsq.h"
 #include "stack/wire/tcp.h"
@@ -24,6 +25,8 @@ static void tcp_skb_entail(tcp_sock* tp, sk_buff* skb) {
   tcb->seq = tcb->end_seq = tp->write_seq;
   tcb->tcp_flags = TCPHDR_ACK;
   skb_queue_tail(&tp->write_queue, skb);
+  // kernel: tcp_add_write_queue_tail() — "Queue it, remembering where we must start sending."
+  if (tp->write_queue.head == skb) tcp_chrono_start(tp, TCP_CHRONO_BUSY);
   if (tp->nonagle & TCP_NAGLE_PUSH) tp->nonagle &= static_cast<uint8_t>(~TCP_NAGLE_PUSH);
 }
 

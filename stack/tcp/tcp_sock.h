@@ -394,6 +394,35 @@ struct tcp_sock {
   uint32_t retrans_stamp = 0;  // ms, first (re)transmission of the oldest unacked segment (tcp_write_timeout)
   uint32_t total_retrans = 0;  // segments retransmitted (kernel: tp->total_retrans)
   uint32_t total_rto = 0;      // RTO expirations (kernel: tp->total_rto)
+  // TCP_INFO's counters (tcp_get_info(), stack/stream/tcp_info.cc), kept where the kernel keeps
+  // them: RTO recoveries begun and the ms spent in them (kernel: total_rto_recoveries,
+  // total_rto_time, rto_stamp: tcp_update_rto_stats(), tcp_update_rto_time()), RTOs that rehashed
+  // (kernel: timeout_rehash, tcp_write_timeout(); net.core.txrehash = 1), bytes the peer acked
+  // (tcp_snd_una_update(): the SYN's 1 included), bytes received in order (tcp_rcv_nxt_update()),
+  // payload bytes sent and retransmitted (__tcp_transmit_skb(), __tcp_retransmit_skb()), segments
+  // in and out and those with data (tcp_segs_in(), __tcp_transmit_skb()), the segments DSACKs
+  // reported (tcp_dsack_seen()), segments queued out of order (tcp_data_queue_ofo()), and when
+  // data was last sent (kernel: lsndtime, jiffies).
+  uint16_t total_rto_recoveries = 0;
+  uint32_t total_rto_time = 0;
+  uint32_t rto_stamp = 0;
+  uint32_t timeout_rehash = 0;
+  uint64_t bytes_acked = 0;
+  uint64_t bytes_received = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_retrans = 0;
+  uint32_t segs_in = 0;
+  uint32_t data_segs_in = 0;
+  uint32_t segs_out = 0;
+  uint32_t data_segs_out = 0;
+  uint32_t dsack_dups = 0;
+  uint32_t rcv_ooopack = 0;
+  uint32_t lsndtime = 0;
+  // Which limit the sender is under since when, and the jiffies spent under each so far (kernel:
+  // chrono_type, chrono_start, chrono_stat[]: tcp_chrono_start/stop(), stack/tcp/tcp_info.h).
+  uint8_t chrono_type = 0;
+  uint32_t chrono_start = 0;
+  uint32_t chrono_stat[3] = {};
   uint32_t last_oow_ack_time = 0;  // ms, last challenge/out-of-window ACK (tcp_oow_rate_limited)
   uint32_t sndbuf = 0;     // SO_SNDBUF for tcp_poll()'s POLLOUT stand-in; 0: always writeable
   uint32_t notsent_lowat = 0;  // TCP_NOTSENT_LOWAT; 0: sysctl_notsent_lowat

@@ -54,7 +54,10 @@ static bool tcp_write_timeout(tcp_sock* tp, TcpOps* ops) {
     }
   }
   if (!expired) expired = retransmits_timed_out(tp, retry_until, tp->icsk_user_timeout);
-  if (!expired) return false;
+  if (!expired) {
+    tp->timeout_rehash++;  // "if (sk_rethink_txhash(sk)) tp->timeout_rehash++" (txrehash on)
+    return false;
+  }
   tcp_write_err(tp, ops);  // "Has it gone just too far?"
   return true;
 }
@@ -77,7 +80,12 @@ void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
     tp->retrans_stamp = static_cast<uint32_t>(TCP_SKB_CB(tp->rtx_queue.head)->sent_us / 1000);
   if (tcp_write_timeout(tp, ops)) return;
   tcp_enter_loss(tp);
-  tp->icsk_retransmits++;  // tcp_update_rto_stats()
+  // kernel: tcp_update_rto_stats()
+  if (tp->icsk_retransmits == 0) {
+    tp->total_rto_recoveries++;
+    tp->rto_stamp = tcp_jiffies32(tp);  // tcp_time_stamp_ms()
+  }
+  tp->icsk_retransmits++;
   tp->total_rto++;
   sk_buff* head = tp->rtx_queue.head;
   if (tcp_retransmit_skb(tp, head, 1, xmit) != 0) {  // "tcp_retransmit_skb(sk, tcp_rtx_queue_head(sk), 1)"
@@ -87,7 +95,6 @@ void tcp_retransmit_timer(tcp_sock* tp, TcpXmitFn xmit, TcpOps* ops) {
     sk_reset_timer(&tp->icsk_retransmit_timer, tp->tcp_mstamp + std::min<uint32_t>(tp->icsk_rto, 500000));
     return;
   }
-  tp->total_retrans++;
   tp->icsk_pending = ICSK_TIME_RETRANS;
   // out_reset_timer: "Use normal (exponential) backoff unless linear timeouts are activated." — the
   // first tcp_syn_linear_timeouts SYN retransmissions keep the initial RTO.

@@ -657,17 +657,17 @@ TEST_F(TcpSocketTest, OptionsReachTheProtocol) {
   EXPECT_EQ(inq, 5);
   // The kernel's tcpi_pacing_rate and tcpi_max_pacing_rate follow glibc's struct (offset 104): the
   // ACK of "hello" set the client's rate (tcp_update_pacing_rate(): ~0 before any); no
-  // SO_MAX_PACING_RATE: ~0.
-  std::vector<uint8_t> big(104 + 24, 0xee);
+  // SO_MAX_PACING_RATE: ~0. A longer buffer gets Linux 6.18's 280 bytes.
+  std::vector<uint8_t> big(280 + 24, 0xee);
   l = static_cast<socklen_t>(big.size());
   ASSERT_EQ(c->getsockopt(SOL_TCP, TCP_INFO, big.data(), &l), 0);
-  EXPECT_EQ(l, 120u);
+  EXPECT_EQ(l, 280u);
   uint64_t rates[2];
   std::memcpy(rates, big.data() + 104, sizeof rates);
   EXPECT_NE(rates[0], ~0ull);
   EXPECT_GT(rates[0], 0u);
   EXPECT_EQ(rates[1], ~0ull);
-  EXPECT_EQ(big[120], 0xee);
+  EXPECT_EQ(big[280], 0xee);
   c->put();
   s->put();
   listener->put();
