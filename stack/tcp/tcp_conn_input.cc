@@ -45,6 +45,7 @@ void tcp_init_transfer(tcp_sock* tp) {
   tp->snd_cwnd_cnt = 0;
   tp->icsk_ca_state = TCP_CA_Open;
   tp->lost_out = tp->retrans_out = tp->sacked_out = 0;
+  tp->rcvq_space = std::min<uint32_t>(tp->rcv_wnd, 10u * tp->advmss);  // tcp_init_buffer_space()
   // kernel: tcp_init_congestion_control() — the ops chosen for the socket, else the default
   // (net.ipv4.tcp_congestion_control = cubic), and their init.
   tcp_init_congestion_control(tp, tp->icsk_ca_ops != nullptr ? tp->icsk_ca_ops : &tcp_cubic);

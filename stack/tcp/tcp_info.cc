@@ -96,9 +96,7 @@ void tcp_get_info(const tcp_sock* tp, uint32_t now_ms, tcp_info_kernel* info) {
   info->tcpi_snd_ssthresh = tp->snd_ssthresh;
   info->tcpi_advmss = tp->advmss;
   info->tcpi_rcv_rtt = 0;
-  // rcvq_space.space as tcp_init_buffer_space() sets it, "min3(rcv_ssthresh, rcv_wnd,
-  // TCP_INIT_CWND * advmss)", never grown (no tcp_rcv_space_adjust())
-  info->tcpi_rcv_space = std::min<uint32_t>(tp->rcv_wnd, 10u * tp->advmss);
+  info->tcpi_rcv_space = tp->rcvq_space;  // set once (tcp_sock.h): not the window offered now
   info->tcpi_total_retrans = tp->total_retrans;
   info->tcpi_bytes_acked = tp->bytes_acked;
   info->tcpi_bytes_received = tp->bytes_received;

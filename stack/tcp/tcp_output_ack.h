@@ -61,7 +61,7 @@ uint32_t tcp_select_window_core(tcp_sock* tp);
 // kernel: tcp_event_ack_sent() + tcp_dec_quickack_mode() + inet_csk_clear_xmit_timer(ICSK_TIME_DACK)
 void tcp_event_ack_sent(tcp_sock* tp);
 // A segment with data left: "If it is a reply for ato after last received packet, increase
-// pingpong count." (No CA_EVENT_TX_START, no lsndtime: tcp_cong.h.) kernel: tcp_event_data_sent()
+// pingpong count." (No CA_EVENT_TX_START: tcp_cong.h.) kernel: tcp_event_data_sent()
 inline void tcp_event_data_sent(tcp_sock* tp) {
   tp->lsndtime = tcp_jiffies32(tp);
   if (tcp_jiffies32(tp) - tp->icsk_ack.lrcvtime < tp->icsk_ack.ato) inet_csk_inc_pingpong_cnt(tp);

@@ -394,7 +394,7 @@ struct tcp_sock {
   uint32_t retrans_stamp = 0;  // ms, first (re)transmission of the oldest unacked segment (tcp_write_timeout)
   uint32_t total_retrans = 0;  // segments retransmitted (kernel: tp->total_retrans)
   uint32_t total_rto = 0;      // RTO expirations (kernel: tp->total_rto)
-  // TCP_INFO's counters (tcp_get_info(), stack/stream/tcp_info.cc), kept where the kernel keeps
+  // TCP_INFO's counters (tcp_get_info(), stack/tcp/tcp_info.cc), kept where the kernel keeps
   // them: RTO recoveries begun and the ms spent in them (kernel: total_rto_recoveries,
   // total_rto_time, rto_stamp: tcp_update_rto_stats(), tcp_update_rto_time()), RTOs that rehashed
   // (kernel: timeout_rehash, tcp_write_timeout(); net.core.txrehash = 1), bytes the peer acked
@@ -418,6 +418,10 @@ struct tcp_sock {
   uint32_t dsack_dups = 0;
   uint32_t rcv_ooopack = 0;
   uint32_t lsndtime = 0;
+  // kernel: rcvq_space.space as tcp_init_buffer_space() sets it at tcp_init_transfer(),
+  // "min3(rcv_ssthresh, rcv_wnd, TCP_INIT_CWND * advmss)" (no rcv_ssthresh here); never grown (no
+  // tcp_rcv_space_adjust()). TCP_INFO's tcpi_rcv_space.
+  uint32_t rcvq_space = 0;
   // Which limit the sender is under since when, and the jiffies spent under each so far (kernel:
   // chrono_type, chrono_start, chrono_stat[]: tcp_chrono_start/stop(), stack/tcp/tcp_info.h).
   uint8_t chrono_type = 0;

@@ -119,6 +119,33 @@ TEST_F(TcpInfoTest, CountersAfterATransferWithLosses) {
   listener->put();
 }
 
+// tcpi_rcv_space is rcvq_space.space as tcp_init_buffer_space() set it, not the window offered
+// now: a receiver that does not read keeps it while its window closes.
+TEST_F(TcpInfoTest, RcvSpaceIsSetOnceNotTheWindowNow) {
+  TcpSocket* c = nullptr;
+  Socket* s = nullptr;
+  connect_pair(&c, &s);
+  const tcp_info_kernel c0 = info(c), s0 = info(s);
+  // TCP_INIT_CWND * advmss at tcp_init_transfer(): the client's advmss has lost the timestamp
+  // option's 12 bytes by then (tcp_rcv_synsent_state_process()), the child's not yet (the kernel's
+  // tcp_rcv_state_process() cuts it after tcp_init_transfer()).
+  EXPECT_EQ(c0.tcpi_rcv_space, 10 * c0.tcpi_advmss);
+  EXPECT_EQ(s0.tcpi_rcv_space, 10 * (s0.tcpi_advmss + 12));
+  std::vector<uint8_t> up(4'000'000, 3);
+  size_t sent = 0;
+  for (int i = 0; i < 400 && sent < up.size(); ++i) {  // until the unread bytes close the window
+    const ssize_t r = send(c, up.data() + sent, up.size() - sent);
+    if (r > 0) sent += static_cast<size_t>(r);
+    pump(2'000'000);
+  }
+  const tcp_info_kernel si = info(s);
+  EXPECT_LT(si.tcpi_rcv_wnd, s0.tcpi_rcv_space);  // closed (or nearly) by now
+  EXPECT_EQ(si.tcpi_rcv_space, s0.tcpi_rcv_space);
+  c->put();
+  s->put();
+  listener->put();
+}
+
 // A listener answers the aliased fields only: tcpi_unacked the children ready for accept(),
 // tcpi_sacked the backlog.
 TEST_F(TcpInfoTest, ListenerAnswersItsQueue) {
