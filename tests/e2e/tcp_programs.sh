@@ -356,13 +356,16 @@ case "$case_" in
     under_xmit timeout $((SECS + 20)) wrk -t 2 -c $CONNS -d "${SECS}s" --timeout 10s \
       "http://$XMIT_ADDR_B:8080/blob" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; logs; fail "wrk under xmit failed"; }
     wrk_check "$work/wrk.out"
-    # wrk exits with its connections open and responses in flight: its close at exit resets those
-    # with unread data (as the kernel's would), and what the server still sends for them afterwards
-    # is answered by namespace a's kernel (no socket: RST), as it would be without xmit. So a's
-    # kernel may see one such segment per connection and answer it with a reset, and nothing else.
+    # wrk exits with its connections open and responses in flight: what the server still sends
+    # for them once the process (and its queue) is gone is answered by namespace a's kernel (no
+    # socket: RST), as it would be without xmit. So a's kernel may see such segments — usually
+    # none or one per connection, but as many as the server had in flight when it is slow to take
+    # the first reset (136 for 16 connections once, with another test running beside it) — and
+    # answer each with a reset, and send nothing else; a connection the kernel carried would show
+    # hundreds of thousands (1 GB moves).
     read -r o0 i0 <<<"$c0"; read -r o1 i1 <<<"$(counters)"; r1=$(snmp "$XMIT_NS_A" Tcp OutRsts)
     echo "namespace a kernel Tcp: OutSegs +$((o1 - o0)) (resets +$((r1 - r0))), InSegs +$((i1 - i0))"
-    [ $((i1 - i0)) -le $((CONNS + 2)) ] && [ $((o1 - o0)) -le $((r1 - r0 + 2)) ] ||
+    [ $((i1 - i0)) -le $((CONNS * 64)) ] && [ $((o1 - o0)) -le $((r1 - r0 + 2)) ] ||
       { logs; fail "the kernel carried the connections"; }
     ;;
   py-asyncio)
